@@ -1,0 +1,25 @@
+// swift-tools-version:6.0
+//
+// SoftmaxKit: one Swift core, three surfaces.
+//   - `SoftmaxKit`  : the pure-Swift library (import SoftmaxKit).
+//   - `softmaxkit`  : libsoftmaxkit.so, the stable C ABI of include/softmaxkit.h.
+// The Makefile builds the .so with -static-stdlib and an export map so that it
+// exports only smk_* symbols; see README.md "Building".
+import PackageDescription
+
+let package = Package(
+    name: "SoftmaxKit",
+    products: [
+        .library(name: "SoftmaxKit", targets: ["SoftmaxKit"]),
+        .library(name: "softmaxkit", type: .dynamic, targets: ["SoftmaxKitABI"]),
+    ],
+    targets: [
+        .target(name: "SoftmaxKit"),
+        .target(
+            name: "SoftmaxKitABI",
+            dependencies: ["SoftmaxKit"],
+            exclude: ["softmaxkit.map"]
+        ),
+        .testTarget(name: "SoftmaxKitTests", dependencies: ["SoftmaxKit"]),
+    ]
+)

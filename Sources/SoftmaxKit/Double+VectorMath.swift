@@ -1,0 +1,67 @@
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Musl)
+import Musl
+#elseif canImport(Darwin)
+import Darwin
+#endif
+
+extension Double: KernelScalar {
+    public typealias Vector = SIMD8<Double>
+
+    /// Cody–Waite range reduction with fdlibm's split ln2, then the degree-12
+    /// Taylor polynomial of `e^r` on |r| <= ln2/2 (truncation < 2e-16
+    /// relative). `2^n` is applied as two factors, as in the `Float` version.
+    @inlinable @inline(__always)
+    public static func vexp(_ x: SIMD8<Double>) -> SIMD8<Double> {
+        var c = x.replacing(with: -760, where: x .< -760)
+        c = c.replacing(with: 760, where: c .> 760)
+        let magic = SIMD8<Double>(repeating: 6755399441055744)  // 1.5 * 2^52
+        let t = c * 1.4426950408889634074 + magic
+        let n = t - magic
+        var r = c - n * 6.93147180369123816490e-01
+        r = r - n * 1.90821492927058770002e-10
+        var p = SIMD8<Double>(repeating: 1.0 / 479001600)
+        p = p * r + 1.0 / 39916800
+        p = p * r + 1.0 / 3628800
+        p = p * r + 1.0 / 362880
+        p = p * r + 1.0 / 40320
+        p = p * r + 1.0 / 5040
+        p = p * r + 1.0 / 720
+        p = p * r + 1.0 / 120
+        p = p * r + 1.0 / 24
+        p = p * r + 1.0 / 6
+        p = p * r + 0.5
+        p = p * (r * r) + r + 1
+        let ni = unsafeBitCast(t, to: SIMD8<Int64>.self) &- 0x4338_0000_0000_0000
+        let n1 = ni &>> 1
+        let n2 = ni &- n1
+        let s1 = unsafeBitCast((n1 &+ 1023) &<< 52, to: SIMD8<Double>.self)
+        let s2 = unsafeBitCast((n2 &+ 1023) &<< 52, to: SIMD8<Double>.self)
+        let e = p * s1 * s2
+        return e.replacing(with: x, where: x .!= x)
+    }
+
+    @inlinable @inline(__always)
+    public static func vmax(_ a: SIMD8<Double>, _ b: SIMD8<Double>) -> SIMD8<Double> {
+        a.replacing(with: b, where: b .> a)
+    }
+
+    @inlinable @inline(__always)
+    public static func vsigmoid(_ x: SIMD8<Double>) -> SIMD8<Double> {
+        let e = vexp(x.replacing(with: -x, where: x .> 0))
+        let d = 1 / (1 + e)
+        return d.replacing(with: e * d, where: x .< 0)
+    }
+
+    @inlinable @inline(__always)
+    public static func vzeroNonFinite(_ v: SIMD8<Double>) -> SIMD8<Double> {
+        // NaN fails both compares; infinities fail one.
+        v.replacing(with: 0, where: .!((v .< .infinity) .& (v .> -.infinity)))
+    }
+
+    @inlinable public static func libmLog(_ x: Double) -> Double { log(x) }
+    @inlinable public static func libmExp(_ x: Double) -> Double { exp(x) }
+    @inlinable public static func libmLog1p(_ x: Double) -> Double { log1p(x) }
+    @inlinable public static func libmTanh(_ x: Double) -> Double { tanh(x) }
+}

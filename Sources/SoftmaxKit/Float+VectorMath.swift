@@ -1,0 +1,65 @@
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Musl)
+import Musl
+#elseif canImport(Darwin)
+import Darwin
+#endif
+
+extension Float: KernelScalar {
+    public typealias Vector = SIMD16<Float>
+
+    /// Cody–Waite range reduction `x = n ln2 + r`, |r| <= ln2/2, then the
+    /// degree-5 minimax polynomial of Cephes' expf for `e^r` (about 1 ulp).
+    /// `2^n` is applied as two factors so that results down to the smallest
+    /// subnormal and up to overflow come out right without special cases.
+    @inlinable @inline(__always)
+    public static func vexp(_ x: SIMD16<Float>) -> SIMD16<Float> {
+        // Beyond +-104, e^x is 0 or inf in float32; clamping keeps n small.
+        // NaN fails both compares and flows through; it is restored at the end.
+        var c = x.replacing(with: -104, where: x .< -104)
+        c = c.replacing(with: 104, where: c .> 104)
+        let magic = SIMD16<Float>(repeating: 12582912)  // 1.5 * 2^23: round to nearest
+        let t = c * 1.44269504088896341 + magic
+        let n = t - magic
+        var r = c - n * 0.693359375
+        r = r - n * -2.12194440e-4
+        var p = SIMD16<Float>(repeating: 1.9875691500e-4)
+        p = p * r + 1.3981999507e-3
+        p = p * r + 8.3334519073e-3
+        p = p * r + 4.1665795894e-2
+        p = p * r + 1.6666665459e-1
+        p = p * r + 5.0000001201e-1
+        p = p * (r * r) + r + 1
+        let ni = unsafeBitCast(t, to: SIMD16<Int32>.self) &- 0x4B40_0000
+        let n1 = ni &>> 1
+        let n2 = ni &- n1
+        let s1 = unsafeBitCast((n1 &+ 127) &<< 23, to: SIMD16<Float>.self)
+        let s2 = unsafeBitCast((n2 &+ 127) &<< 23, to: SIMD16<Float>.self)
+        let e = p * s1 * s2
+        return e.replacing(with: x, where: x .!= x)
+    }
+
+    @inlinable @inline(__always)
+    public static func vmax(_ a: SIMD16<Float>, _ b: SIMD16<Float>) -> SIMD16<Float> {
+        a.replacing(with: b, where: b .> a)
+    }
+
+    @inlinable @inline(__always)
+    public static func vsigmoid(_ x: SIMD16<Float>) -> SIMD16<Float> {
+        let e = vexp(x.replacing(with: -x, where: x .> 0))
+        let d = 1 / (1 + e)
+        return d.replacing(with: e * d, where: x .< 0)
+    }
+
+    @inlinable @inline(__always)
+    public static func vzeroNonFinite(_ v: SIMD16<Float>) -> SIMD16<Float> {
+        // NaN fails both compares; infinities fail one.
+        v.replacing(with: 0, where: .!((v .< .infinity) .& (v .> -.infinity)))
+    }
+
+    @inlinable public static func libmLog(_ x: Float) -> Float { logf(x) }
+    @inlinable public static func libmExp(_ x: Float) -> Float { expf(x) }
+    @inlinable public static func libmLog1p(_ x: Float) -> Float { log1pf(x) }
+    @inlinable public static func libmTanh(_ x: Float) -> Float { tanhf(x) }
+}

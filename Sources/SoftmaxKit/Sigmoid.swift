@@ -1,0 +1,71 @@
+/// Element-wise sigmoid and log-sigmoid.
+///
+///   sigmoid(x)     = 1 / (1 + e^-x)           for x >= 0
+///                  = e^x / (1 + e^x)          for x < 0
+///   log_sigmoid(x) = min(x, 0) - log1p(e^-|x|)
+/// Both forms only ever exponentiate `-|x|`, so nothing overflows: sigmoid
+/// saturates to exactly 0 and 1, and `log_sigmoid(-1e4) == -1e4`.
+
+/// Sigmoid of `count` elements from `x` into `y` (`y` may be `x`).
+@_specialize(exported: true, where T == Float)
+@_specialize(exported: true, where T == Double)
+public func sigmoid<T: KernelScalar>(
+    _ x: UnsafeBufferPointer<T>, into y: UnsafeMutableBufferPointer<T>, count: Int
+) throws(SoftmaxKitError) {
+    try checkElementwise(x, y, count)
+    guard count > 0 else { return }
+    sigmoidKernel(x.baseAddress!, y.baseAddress!, count)
+}
+
+/// Log-sigmoid of `count` elements from `x` into `y` (`y` may be `x`).
+@_specialize(exported: true, where T == Float)
+@_specialize(exported: true, where T == Double)
+public func logSigmoid<T: KernelScalar>(
+    _ x: UnsafeBufferPointer<T>, into y: UnsafeMutableBufferPointer<T>, count: Int
+) throws(SoftmaxKitError) {
+    try checkElementwise(x, y, count)
+    guard count > 0 else { return }
+    logSigmoidKernel(x.baseAddress!, y.baseAddress!, count)
+}
+
+/// Sigmoid of every element of an array.
+public func sigmoid<T: KernelScalar>(_ x: [T]) -> [T] {
+    // Cannot throw: the buffers are fresh and exactly x.count long.
+    try! mapArray(x) { (xb, yb) throws(SoftmaxKitError) in try sigmoid(xb, into: yb, count: x.count) }
+}
+
+/// Log-sigmoid of every element of an array.
+public func logSigmoid<T: KernelScalar>(_ x: [T]) -> [T] {
+    try! mapArray(x) { (xb, yb) throws(SoftmaxKitError) in try logSigmoid(xb, into: yb, count: x.count) }
+}
+
+@usableFromInline
+func checkElementwise<T>(_ x: UnsafeBufferPointer<T>, _ y: UnsafeMutableBufferPointer<T>, _ count: Int) throws(SoftmaxKitError) {
+    guard count >= 0 else { throw .invalid("count must be non-negative, got \(count)") }
+    try checkCount("x", x.count, count)
+    try checkCount("y", y.count, count)
+    try checkAliasing(x, y, count: count)
+}
+
+@inlinable
+func sigmoidKernel<T: KernelScalar>(_ x: UnsafePointer<T>, _ y: UnsafeMutablePointer<T>, _ count: Int) {
+    forEachVector(count, T.self) { i, r in
+        if r == 0 {
+            vstore(T.vsigmoid(vload(x + i)), y + i)
+        } else {
+            vstorePartial(T.vsigmoid(vloadPartial(x + i, r, fill: 0)), y + i, r)
+        }
+    }
+}
+
+/// Scalar on purpose: log1p of tiny values needs libm's accuracy, and this is
+/// not a hot path of any model head.
+@inlinable
+func logSigmoidKernel<T: KernelScalar>(_ x: UnsafePointer<T>, _ y: UnsafeMutablePointer<T>, _ count: Int) {
+    for i in 0..<count {
+        let v = x[i]
+        if v.isNaN { y[i] = v; continue }
+        let lower: T = v < 0 ? v : 0
+        y[i] = lower - T.libmLog1p(T.libmExp(-abs(v)))
+    }
+}

@@ -1,0 +1,178 @@
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Musl)
+import Musl
+#elseif canImport(Darwin)
+import Darwin
+#endif
+
+/// A floating-point type the kernels run on: `Float` or `Double`.
+///
+/// Each conformance supplies its SIMD vector (512 bits: `SIMD16<Float>`,
+/// `SIMD8<Double>`) and its vector `exp`; everything else is written once,
+/// generically, in the kernel files and specialised for both types.
+public protocol KernelScalar: BinaryFloatingPoint, SIMDScalar, Codable, Sendable
+where Vector.Scalar == Self {
+    associatedtype Vector: SIMD & Sendable
+
+    /// `e^x` lane by lane: at most a few ulp from the correctly rounded result,
+    /// exact 0 below the type's underflow limit (subnormal results kept),
+    /// `+inf` above its overflow limit, NaN propagates.
+    static func vexp(_ x: Vector) -> Vector
+
+    /// Lane-wise maximum ignoring NaN in `b`: one compare and blend.
+    /// (Comparisons must live in the concrete conformances: written against
+    /// the generic `SIMD` protocol they compile to a scalar loop per lane,
+    /// and so do `pointwiseMax`/`pointwiseMin`/`clamped`.)
+    static func vmax(_ a: Vector, _ b: Vector) -> Vector
+
+    /// Lane-wise logistic sigmoid, exponentiating only `-|x|`.
+    static func vsigmoid(_ x: Vector) -> Vector
+
+    /// `v` with every infinite or NaN lane replaced by 0.
+    static func vzeroNonFinite(_ v: Vector) -> Vector
+
+    /// Scalar libm functions, used off the hot paths.
+    static func libmLog(_ x: Self) -> Self
+    static func libmExp(_ x: Self) -> Self
+    static func libmLog1p(_ x: Self) -> Self
+    static func libmTanh(_ x: Self) -> Self
+}
+
+extension KernelScalar {
+    /// Lanes per vector.
+    @inlinable @inline(__always) static var width: Int { Vector.scalarCount }
+}
+
+// MARK: Loads and stores (the only raw-memory vector access in the core)
+
+@inlinable @inline(__always)
+func vload<T: KernelScalar>(_ p: UnsafePointer<T>) -> T.Vector {
+    UnsafeRawPointer(p).loadUnaligned(as: T.Vector.self)
+}
+
+@inlinable @inline(__always)
+func vstore<T: KernelScalar>(_ v: T.Vector, _ p: UnsafeMutablePointer<T>) {
+    UnsafeMutableRawPointer(p).storeBytes(of: v, as: T.Vector.self)
+}
+
+/// Loads `count < width` scalars, filling the other lanes with `fill`.
+/// One memcpy into a vector-sized local: per-lane inserts are far slower.
+@inlinable @inline(__always)
+func vloadPartial<T: KernelScalar>(_ p: UnsafePointer<T>, _ count: Int, fill: T) -> T.Vector {
+    var v = T.Vector(repeating: fill)
+    withUnsafeMutableBytes(of: &v) { $0.baseAddress!.copyMemory(from: p, byteCount: count * MemoryLayout<T>.stride) }
+    return v
+}
+
+/// Stores the first `count < width` lanes of `v`.
+@inlinable @inline(__always)
+func vstorePartial<T: KernelScalar>(_ v: T.Vector, _ p: UnsafeMutablePointer<T>, _ count: Int) {
+    withUnsafeBytes(of: v) { UnsafeMutableRawPointer(p).copyMemory(from: $0.baseAddress!, byteCount: count * MemoryLayout<T>.stride) }
+}
+
+
+// MARK: Row reductions over contiguous memory
+
+/// Largest element of `x[0..<n]`, ignoring NaN; `-inf` when `n == 0` or every
+/// element is `-inf`/NaN. Callers detect NaN through the exp-sum that follows.
+@inlinable
+func rowMax<T: KernelScalar>(_ x: UnsafePointer<T>, _ n: Int) -> T {
+    let w = T.width
+    var m0 = T.Vector(repeating: -.infinity), m1 = m0, m2 = m0, m3 = m0
+    var i = 0
+    while i + 4 * w <= n {
+        m0 = T.vmax(m0, vload(x + i))
+        m1 = T.vmax(m1, vload(x + i + w))
+        m2 = T.vmax(m2, vload(x + i + 2 * w))
+        m3 = T.vmax(m3, vload(x + i + 3 * w))
+        i += 4 * w
+    }
+    while i + w <= n {
+        m0 = T.vmax(m0, vload(x + i))
+        i += w
+    }
+    m0 = T.vmax(T.vmax(m0, m1), T.vmax(m2, m3))
+    var m = -T.infinity
+    for k in 0..<w where m0[k] > m { m = m0[k] }
+    while i < n {
+        if x[i] > m { m = x[i] }
+        i += 1
+    }
+    return m
+}
+
+/// How many elements a vector accumulator sums before it is flushed into a
+/// `Double`: keeps float32 sums of wide rows within ~1e-7 relative of exact.
+@usableFromInline let accumulationBlock = 1024
+
+/// `sum_j exp((x[j] - shift) * scale)` over `x[0..<n]`, accumulated in blocks
+/// into a `Double`; when `y` is non-nil each exponential is also stored there.
+/// Tails go through the same vector `exp` (padded lanes are dropped), so an
+/// element's result never depends on its position in the row.
+@inlinable
+func rowExpSum<T: KernelScalar>(
+    _ x: UnsafePointer<T>, _ y: UnsafeMutablePointer<T>?, _ n: Int, shift: T, scale: T
+) -> Double {
+    let w = T.width
+    let vshift = T.Vector(repeating: shift), vscale = T.Vector(repeating: scale)
+    var total = 0.0
+    var i = 0
+    while i + w <= n {
+        let blockEnd = min(n, i + accumulationBlock)
+        var s0 = T.Vector(repeating: 0), s1 = s0
+        while i + 2 * w <= blockEnd {
+            let e0 = T.vexp((vload(x + i) - vshift) * vscale)
+            let e1 = T.vexp((vload(x + i + w) - vshift) * vscale)
+            if let y { vstore(e0, y + i); vstore(e1, y + i + w) }
+            s0 += e0; s1 += e1
+            i += 2 * w
+        }
+        while i + w <= blockEnd {
+            let e0 = T.vexp((vload(x + i) - vshift) * vscale)
+            if let y { vstore(e0, y + i) }
+            s0 += e0
+            i += w
+        }
+        total += Double((s0 + s1).sum())
+    }
+    if i < n {
+        let r = n - i
+        let e = T.vexp((vloadPartial(x + i, r, fill: shift) - vshift) * vscale)
+        if let y { vstorePartial(e, y + i, r) }
+        for k in 0..<r { total += Double(e[k]) }
+    }
+    return total
+}
+
+/// `y[j] = x[j] * factor` over `n` elements (in place allowed).
+@inlinable
+func rowScale<T: KernelScalar>(_ x: UnsafePointer<T>, _ y: UnsafeMutablePointer<T>, _ n: Int, _ factor: T) {
+    let w = T.width
+    let f = T.Vector(repeating: factor)
+    var i = 0
+    while i + 2 * w <= n {
+        vstore(vload(x + i) * f, y + i)
+        vstore(vload(x + i + w) * f, y + i + w)
+        i += 2 * w
+    }
+    while i + w <= n { vstore(vload(x + i) * f, y + i); i += w }
+    while i < n { y[i] = x[i] * factor; i += 1 }
+}
+
+/// `y[j] = (x[j] - shift) * scale - offset` over `n` elements (in place allowed).
+@inlinable
+func rowShiftScaleOffset<T: KernelScalar>(
+    _ x: UnsafePointer<T>, _ y: UnsafeMutablePointer<T>, _ n: Int, shift: T, scale: T, offset: T
+) {
+    let w = T.width
+    let vs = T.Vector(repeating: shift), vc = T.Vector(repeating: scale), vo = T.Vector(repeating: offset)
+    var i = 0
+    while i + 2 * w <= n {
+        vstore((vload(x + i) - vs) * vc - vo, y + i)
+        vstore((vload(x + i + w) - vs) * vc - vo, y + i + w)
+        i += 2 * w
+    }
+    while i + w <= n { vstore((vload(x + i) - vs) * vc - vo, y + i); i += w }
+    while i < n { y[i] = (x[i] - shift) * scale - offset; i += 1 }
+}
