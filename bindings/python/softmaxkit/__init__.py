@@ -1,0 +1,25 @@
+"""SoftmaxKit: fast softmax variants and multi-head forward passes.
+
+A thin ctypes binding of libsoftmaxkit (the same kernels C and Swift call).
+Needs numpy and nothing else.
+"""
+from __future__ import annotations
+
+from . import _lib
+from ._errors import ArgumentError, Error, FileError, InternalError, OutOfMemoryError
+from .functional import log_sigmoid, log_softmax, logsumexp, sigmoid, softmax
+
+__version__ = "0.1.0"
+
+__all__ = [
+    "Error", "ArgumentError", "FileError", "OutOfMemoryError", "InternalError",
+    "version", "library_path",
+    "softmax", "log_softmax", "logsumexp", "sigmoid", "log_sigmoid",
+]
+
+library_path: str = _lib.library_path
+
+
+def version() -> str:
+    """The version string of the loaded library ("MAJOR.MINOR.PATCH")."""
+    return _lib.lib.smk_version_string().decode()
