@@ -21,7 +21,7 @@ EXPORTS    := $(CURDIR)/Sources/SoftmaxKitABI/softmaxkit.map
 RELEASE_FLAGS := -c release -Xswiftc -static-stdlib \
                  -Xswiftc -target-cpu -Xswiftc $(CPU) \
                  -Xlinker --version-script=$(EXPORTS)
-CFLAGS_STRICT := -std=c99 -Wall -Wextra -Werror -pedantic -O2 -Iinclude
+CFLAGS_STRICT := -std=c99 -Wall -Wextra -Werror -pedantic -O2 -Iinclude -D_POSIX_C_SOURCE=200809L
 CLINK         := -L$(BUILD)/release -lsoftmaxkit -Wl,-rpath,$(CURDIR)/$(BUILD)/release -lm
 
 .PHONY: all lib demo test test-swift test-c test-python test-abi install clean bench
