@@ -5,9 +5,18 @@
 #   make install PREFIX=/usr/local
 #   make CPU=x86-64-v3   choose the target CPU (default: native, as llama.cpp
 #                        does for local builds; CPU=x86-64 is the portable,
-#                        SSE2-only build for shipping to unknown machines)
+#                        SSE2-only build for shipping to unknown machines).
+#                        FMA=0/1 overrides whether fused multiply-adds are used.
 
 CPU        ?= native
+# Fused multiply-add in the SIMD kernels: on when the target CPU has FMA.
+ifeq ($(CPU),native)
+FMA        ?= $(shell grep -qw fma /proc/cpuinfo 2>/dev/null && echo 1 || echo 0)
+else ifneq ($(filter x86-64-v3 x86-64-v4 haswell skylake% icelake% sapphirerapids znver%,$(CPU)),)
+FMA        ?= 1
+else
+FMA        ?= 0
+endif
 PREFIX     ?= /usr/local
 SWIFT      ?= swift
 CC         ?= cc
@@ -20,6 +29,7 @@ EXPORTS    := $(CURDIR)/Sources/SoftmaxKitABI/softmaxkit.map
 # The version script exports smk_* and nothing else.
 RELEASE_FLAGS := -c release -Xswiftc -static-stdlib \
                  -Xswiftc -target-cpu -Xswiftc $(CPU) \
+                 $(if $(filter 1,$(FMA)),-Xswiftc -DSMK_FMA) \
                  -Xlinker --version-script=$(EXPORTS)
 CFLAGS_STRICT := -std=c99 -Wall -Wextra -Werror -pedantic -O2 -Iinclude -D_POSIX_C_SOURCE=200809L
 CLINK         := -L$(BUILD)/release -lsoftmaxkit -Wl,-rpath,$(CURDIR)/$(BUILD)/release -lm
