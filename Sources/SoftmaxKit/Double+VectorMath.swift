@@ -99,6 +99,36 @@ extension Double: KernelScalar {
         v.replacing(with: 0, where: .!((v .< .infinity) .& (v .> -.infinity)))
     }
 
+    @inlinable @inline(__always)
+    public static func vkeepFirst(_ v: SIMD8<Double>, _ count: Int, fill: Double) -> SIMD8<Double> {
+        let lane = SIMD8<Int64>(0, 1, 2, 3, 4, 5, 6, 7)
+        return v.replacing(with: fill, where: lane .>= SIMD8<Int64>(repeating: Int64(truncatingIfNeeded: count)))
+    }
+
+    @inlinable @inline(__always)
+    public static func hsum(_ v: SIMD8<Double>) -> Double {
+        let b = v.lowHalf + v.highHalf, c = b.lowHalf + b.highHalf
+        return c[0] + c[1]
+    }
+
+    @inlinable @inline(__always)
+    public static func hmax(_ v: SIMD8<Double>) -> Double {
+        let b = vmax(v.lowHalf, v.highHalf), c = vmax(b.lowHalf, b.highHalf)
+        return c[1] > c[0] ? c[1] : c[0]
+    }
+
+    @inlinable @inline(__always)
+    public static func hmin(_ v: SIMD8<Double>) -> Double {
+        let b = vmin(v.lowHalf, v.highHalf), c = vmin(b.lowHalf, b.highHalf)
+        return c[1] < c[0] ? c[1] : c[0]
+    }
+
+    @inlinable @inline(__always)
+    static func vmax<W: SIMD>(_ a: W, _ b: W) -> W where W.Scalar == Double { a.replacing(with: b, where: b .> a) }
+
+    @inlinable @inline(__always)
+    static func vmin<W: SIMD>(_ a: W, _ b: W) -> W where W.Scalar == Double { a.replacing(with: b, where: b .< a) }
+
     @inlinable public static func libmLog(_ x: Double) -> Double { log(x) }
     @inlinable public static func libmExp(_ x: Double) -> Double { exp(x) }
     @inlinable public static func libmLog1p(_ x: Double) -> Double { log1p(x) }

@@ -100,6 +100,36 @@ extension Float: KernelScalar {
         v.replacing(with: 0, where: .!((v .< .infinity) .& (v .> -.infinity)))
     }
 
+    @inlinable @inline(__always)
+    public static func vkeepFirst(_ v: SIMD16<Float>, _ count: Int, fill: Float) -> SIMD16<Float> {
+        let lane = SIMD16<Int32>(0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15)
+        return v.replacing(with: fill, where: lane .>= SIMD16<Int32>(repeating: Int32(truncatingIfNeeded: count)))
+    }
+
+    @inlinable @inline(__always)
+    public static func hsum(_ v: SIMD16<Float>) -> Float {
+        let a = v.lowHalf + v.highHalf, b = a.lowHalf + a.highHalf, c = b.lowHalf + b.highHalf
+        return c[0] + c[1]
+    }
+
+    @inlinable @inline(__always)
+    public static func hmax(_ v: SIMD16<Float>) -> Float {
+        let a = vmax(v.lowHalf, v.highHalf), b = vmax(a.lowHalf, a.highHalf), c = vmax(b.lowHalf, b.highHalf)
+        return c[1] > c[0] ? c[1] : c[0]
+    }
+
+    @inlinable @inline(__always)
+    public static func hmin(_ v: SIMD16<Float>) -> Float {
+        let a = vmin(v.lowHalf, v.highHalf), b = vmin(a.lowHalf, a.highHalf), c = vmin(b.lowHalf, b.highHalf)
+        return c[1] < c[0] ? c[1] : c[0]
+    }
+
+    @inlinable @inline(__always)
+    static func vmax<W: SIMD>(_ a: W, _ b: W) -> W where W.Scalar == Float { a.replacing(with: b, where: b .> a) }
+
+    @inlinable @inline(__always)
+    static func vmin<W: SIMD>(_ a: W, _ b: W) -> W where W.Scalar == Float { a.replacing(with: b, where: b .< a) }
+
     @inlinable public static func libmLog(_ x: Float) -> Float { logf(x) }
     @inlinable public static func libmExp(_ x: Float) -> Float { expf(x) }
     @inlinable public static func libmLog1p(_ x: Float) -> Float { log1pf(x) }

@@ -50,6 +50,10 @@ DECLARATIONS: list[tuple[str, Any, list[Any]]] = [
     # smk_status smk_log_sigmoid_f32(const float *x, float *y, int64_t count);
     ("smk_log_sigmoid_f32", STATUS, [VP, VP, I64]),
     ("smk_log_sigmoid_f64", STATUS, [VP, VP, I64]),
+    # void smk_set_num_threads(int32_t n);
+    ("smk_set_num_threads", None, [_c.c_int32]),
+    # int32_t smk_get_num_threads(void);
+    ("smk_get_num_threads", _c.c_int32, []),
 ]
 
 
