@@ -21,12 +21,7 @@ public func softmax<T: KernelScalar>(
     _ x: UnsafeBufferPointer<T>, into y: UnsafeMutableBufferPointer<T>,
     extents: Extents, temperature: T = 1
 ) throws(SoftmaxKitError) {
-    try checkTemperature(temperature)
-    try checkCount("x", x.count, extents.count)
-    try checkCount("y", y.count, extents.count)
-    try checkAliasing(x, y, count: extents.count)
-    guard extents.count > 0 else { return }
-    try Normalizer<T>.run(.softmax, x.baseAddress!, y.baseAddress!, extents, invT: 1 / temperature)
+    try Normalizer<T>.checked(.softmax, x, y, extents, temperature)
 }
 
 /// Log-softmax of `x` over the `n` extent, written to `y` (`y` may be `x`).
@@ -37,12 +32,7 @@ public func logSoftmax<T: KernelScalar>(
     _ x: UnsafeBufferPointer<T>, into y: UnsafeMutableBufferPointer<T>,
     extents: Extents, temperature: T = 1
 ) throws(SoftmaxKitError) {
-    try checkTemperature(temperature)
-    try checkCount("x", x.count, extents.count)
-    try checkCount("y", y.count, extents.count)
-    try checkAliasing(x, y, count: extents.count)
-    guard extents.count > 0 else { return }
-    try Normalizer<T>.run(.logSoftmax, x.baseAddress!, y.baseAddress!, extents, invT: 1 / temperature)
+    try Normalizer<T>.checked(.logSoftmax, x, y, extents, temperature)
 }
 
 /// `log(sum(exp(x)))` over the `n` extent; `y` holds `outer * inner` results
@@ -129,6 +119,19 @@ enum NormalizerKind { case softmax, logSoftmax }
 
 @usableFromInline
 enum Normalizer<T: KernelScalar> {
+    /// The public entry points' argument checks, then the kernel. Nothing is
+    /// written unless every check passes.
+    @usableFromInline
+    static func checked(_ kind: NormalizerKind, _ x: UnsafeBufferPointer<T>, _ y: UnsafeMutableBufferPointer<T>,
+                        _ e: Extents, _ temperature: T) throws(SoftmaxKitError) {
+        try checkTemperature(temperature)
+        try checkCount("x", x.count, e.count)
+        try checkCount("y", y.count, e.count)
+        try checkAliasing(x, y, count: e.count)
+        guard e.count > 0 else { return }
+        try run(kind, x.baseAddress!, y.baseAddress!, e, invT: 1 / temperature)
+    }
+
     /// Dispatches contiguous rows (`inner == 1`) and strided columns.
     @usableFromInline
     static func run(_ kind: NormalizerKind, _ x: UnsafePointer<T>, _ y: UnsafeMutablePointer<T>,
