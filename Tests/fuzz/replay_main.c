@@ -4,15 +4,28 @@
  * against the release library to replay the committed corpus; a crash or a
  * violated invariant aborts with the file's name on stderr. */
 #include <dirent.h>
+#include <signal.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
 static long replayed = 0;
+static char current[4096];
+
+/* Names the input being replayed when it crashes or aborts, then dies of
+ * the same signal. */
+static void on_fatal(int sig) {
+    static const char head[] = "\nreplay: fatal signal while running ";
+    size_t n = strlen(current);
+    if (write(2, head, sizeof head - 1) < 0 || write(2, current, n) < 0 || write(2, "\n", 1) < 0) {}
+    signal(sig, SIG_DFL);
+    raise(sig);
+}
 
 static int replay_file(const char *path) {
     FILE *f = fopen(path, "rb");
@@ -29,7 +42,7 @@ static int replay_file(const char *path) {
     got = fread(buf, 1, (size_t)size, f);
     fclose(f);
     if (got != (size_t)size) { fprintf(stderr, "%s: short read\n", path); free(buf); return 1; }
-    fprintf(stderr, "replay %s (%ld bytes)\n", path, size);
+    snprintf(current, sizeof current, "%s (%ld bytes)", path, size);
     LLVMFuzzerTestOneInput(buf, (size_t)size);
     free(buf);
     replayed++;
@@ -57,6 +70,10 @@ static int replay_path(const char *path) {
 
 int main(int argc, char **argv) {
     int i, rc = 0;
+    signal(SIGABRT, on_fatal);
+    signal(SIGSEGV, on_fatal);
+    signal(SIGBUS, on_fatal);
+    signal(SIGFPE, on_fatal);
     for (i = 1; i < argc; i++) rc |= replay_path(argv[i]);
     printf("%s: replayed %ld inputs\n", argc > 0 ? argv[0] : "replay", replayed);
     return rc;
