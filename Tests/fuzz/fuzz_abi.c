@@ -43,7 +43,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 /* Largest buffer the harness allocates, in elements. Valid extents above it
  * are only ever passed with NULL pointers (the call must refuse them before
  * touching memory). */
-#define MAX_ELEMENTS 20000
+#define MAX_ELEMENTS 8192
 #define MAX_CALLS 8
 #define CANARY 0xA5
 
@@ -341,13 +341,26 @@ static void *make_input(fuzz_bytes *b, int f64, int64_t count) {
 /* long double references */
 static long double ld_exp(long double v) { return expl(v); }
 
+/* (x - max) / T as the kernels form it: the difference in the dtype, where it
+ * overflows to -inf when the row spans more than the dtype's range (x near
+ * -max, max near +max), even if a temperature > 1 would bring it back in
+ * range (PyTorch divides first). A documented limitation (TESTING.md); the
+ * reference follows it and is exact otherwise. */
+static long double ref_z(double v, long double m, long double invT, int f64) {
+    double diff = f64 ? v - (double)m : (double)((float)v - (float)m);
+    if (isinf(diff) && !isinf(v) && !isinf((double)m)) return -INFINITY;
+    return ((long double)v - m) * invT;
+}
+
 /* Checks the result y of op over extents e from input x (both out of place). */
 static void check_reduction(const fuzz_call *c, const void *x, const void *y) {
     int f64 = c->k->f64;
     int64_t outer = c->e[0], n = c->e[1], inner = c->e[2], o, j, i;
     const long double eps = f64 ? (long double)DBL_EPSILON : (long double)FLT_EPSILON;
     long double invT = f64 ? 1.0L / (long double)c->temperature : 1.0L / (long double)(float)c->temperature;
-    if (outer == 0 || inner == 0) return;  /* (huge, 0, 0) is valid and empty */
+    /* (huge, 0, 0) and (huge, 0, 1) are valid and empty; logsumexp's output
+     * (outer * inner elements) was allocated, so its loop is bounded */
+    if (outer == 0 || inner == 0 || (n == 0 && c->k->op != OP_LOGSUMEXP)) return;
     for (o = 0; o < outer; o++) for (i = 0; i < inner; i++) {
         int nan = 0, pinf = 0;
         long double m = -INFINITY, s = 0, sum = 0;
@@ -383,11 +396,11 @@ static void check_reduction(const fuzz_call *c, const void *x, const void *y) {
             continue;
         }
         if (pinf) continue;  /* not specified by DESIGN.md */
-        for (j = 0; j < n; j++) s += ld_exp(((long double)get(x, f64, (o * n + j) * inner + i) - m) * invT);
+        for (j = 0; j < n; j++) s += ld_exp(ref_z(get(x, f64, (o * n + j) * inner + i), m, invT, f64));
         for (j = 0; j < n; j++) {
             double v = get(x, f64, (o * n + j) * inner + i);
             double r = get(y, f64, (o * n + j) * inner + i);
-            long double z = ((long double)v - m) * invT;
+            long double z = ref_z(v, m, invT, f64);
             if (c->k->op == OP_SOFTMAX) {
                 long double want = ld_exp(z) / s;
                 /* a few ulp of exp's argument |z| (at most ~745 where the
@@ -400,13 +413,9 @@ static void check_reduction(const fuzz_call *c, const void *x, const void *y) {
             } else {
                 long double want = z - logl(s);
                 long double tol = 64 * eps * (fabsl(z) + logl(s) + 1);
-                /* x - max is formed in the dtype: when it overflows (x near
-                 * -max, max near +max) the result is -inf, even where a
-                 * temperature > 1 would bring (x - max) / T back in range */
-                double diff = f64 ? v - (double)m : (double)((float)v - (float)m);
-                /* and a result beyond the dtype's range rounds to -inf */
+                /* a result beyond the dtype's range rounds to -inf */
                 double rounded = f64 ? (double)want : (double)(float)want;
-                if (v == -INFINITY || isinf(diff) || isinf(rounded)) { if (r != -INFINITY) fail("entry %lld gave %g, want -inf", (long long)j, r); }
+                if (v == -INFINITY || isinf(rounded)) { if (r != -INFINITY) fail("entry %lld gave %g, want -inf", (long long)j, r); }
                 else if (!(fabsl((long double)r - want) <= tol))
                     fail("log_softmax[%lld, %lld, %lld] = %.17g, reference %.17Lg", (long long)o, (long long)j, (long long)i, r, want);
                 sum += ld_exp(r);
