@@ -48,6 +48,21 @@ static void test_huge_finite_logits(void) {
     CHECK(y[0] == 1.0f && y[1] == 0.0f && y[19] == 0.0f);
     CHECK_STATUS(smk_softmax_f64(xd, yd, 1, 2, 1, 0.25), SMK_OK);
     CHECK(yd[0] == 1.0 && yd[1] == 0.0);
+    /* the strided kernels too: softmax over axis 0 of [2, 20] and [2, 70]
+     * (one partial vector, then several full ones per row of columns) */
+    {
+        float xs[140], ys[140];
+        int i, ok = 1;
+        for (i = 0; i < 140; i++) xs[i] = i < 70 ? 3e38f : 0.0f;
+        CHECK_STATUS(smk_softmax_f32(xs, ys, 1, 2, 70, 0.5f), SMK_OK);
+        for (i = 0; i < 140; i++) if (ys[i] != (i < 70 ? 1.0f : 0.0f)) ok = 0;
+        CHECK(ok);
+        for (i = 0; i < 40; i++) xs[i] = i < 20 ? 3e38f : 0.0f;
+        CHECK_STATUS(smk_log_softmax_f32(xs, ys, 1, 2, 20, 0.5f), SMK_OK);
+        ok = 1;
+        for (i = 0; i < 20; i++) if (ys[i] != 0.0f || !(ys[20 + i] < -1e38f)) ok = 0;
+        CHECK(ok);
+    }
 }
 
 /* A subnormal temperature passed `> 0` but 1/T overflowed to inf and every
