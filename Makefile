@@ -62,7 +62,7 @@ demo: $(LIB) python-deps | $(OUT)
 	$(SWIFT) build $(RELEASE_FLAGS) --product softmax-demo
 	$(BUILD)/release/softmax-demo
 
-test: test-swift test-c test-python test-abi
+test: test-swift test-c test-python test-abi test-fuzz-corpus
 	@echo "make test: all suites passed"
 
 test-swift:
@@ -95,3 +95,140 @@ install: $(LIB)
 
 clean:
 	rm -rf $(BUILD)
+
+# ---------------------------------------------------------------------------
+# Reliability (TESTING.md): sanitizers, valgrind, fuzzing, corpus replay.
+#
+#   make sanitize            C tests under ASan+UBSan, threaded ones under TSan
+#   make valgrind            C tests under valgrind memcheck
+#   make fuzz FUZZ_SECONDS=60   each fuzz target for that long
+#   make fuzz-merge          add the new coverage of the last fuzz run to the
+#                            committed corpus (minimised)
+#   make test-fuzz-corpus    replay the committed corpus (part of `make test`)
+#
+# The sanitizer libraries are the release build (same CPU/FMA flags, so the
+# same kernels) compiled by swiftc with -sanitize=fuzzer,address (coverage +
+# ASan; the fuzzer runtime itself is only linked into the harness) or
+# -sanitize=thread, in their own scratch paths. The C side is compiled with
+# the clang that ships with Swift: its sanitizer runtimes match swiftc's
+# instrumentation (gcc's libasan does not).
+# ---------------------------------------------------------------------------
+SAN_CC       ?= $(firstword $(wildcard $(dir $(realpath $(shell command -v $(SWIFT) 2>/dev/null)))clang) clang)
+ASAN_BUILD   := .build-asan
+TSAN_BUILD   := .build-tsan
+ASAN_LIB     := $(ASAN_BUILD)/release/libsoftmaxkit.so
+TSAN_LIB     := $(TSAN_BUILD)/release/libsoftmaxkit.so
+SAN_SWIFT_FLAGS := -c release -Xswiftc -static-stdlib -Xswiftc -g \
+                   -Xswiftc -target-cpu -Xswiftc $(CPU) \
+                   $(if $(filter 1,$(FMA)),-Xswiftc -DSMK_FMA) \
+                   -Xlinker --version-script=$(EXPORTS)
+SAN_CFLAGS   := -std=c99 -Wall -Wextra -Werror -pedantic -g -O1 -fno-omit-frame-pointer \
+                -Iinclude -D_POSIX_C_SOURCE=200809L -fuse-ld=lld
+ASAN_CFLAGS  := $(SAN_CFLAGS) -fsanitize=address,undefined -fno-sanitize-recover=all
+# allocator_may_return_null: the tests ask for absurd scratch on purpose and
+# expect SMK_ERROR_OUT_OF_MEMORY, not an ASan abort.
+ASAN_ENV     := ASAN_OPTIONS=allocator_may_return_null=1:detect_leaks=1:check_initialization_order=1:detect_stack_use_after_return=1 \
+                UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1
+# Swift's TSan runtime carries libdispatch interceptors: a C program linked
+# with it needs the toolchain's libdispatch even though nothing calls it.
+SWIFT_RT_DIR := $(dir $(SAN_CC))../lib/swift/linux
+TSAN_LIBS    := -L$(SWIFT_RT_DIR) -ldispatch -lBlocksRuntime -Wl,-rpath,$(abspath $(SWIFT_RT_DIR))
+TSAN_ENV     := TSAN_OPTIONS=halt_on_error=1:second_deadlock_stack=1:allocator_may_return_null=1
+SAN_SOURCES  := Package.swift $(shell find Sources -name '*.swift' -o -name '*.map')
+
+# Fuzz targets: Tests/fuzz/<target>.c with seeds in Tests/fuzz/corpus/<target>/.
+# The model loader target joins once the header declares its entry point.
+FUZZ_SECONDS ?= 60
+FUZZ_TARGETS := fuzz_abi $(shell grep -q smk_model_load_memory include/softmaxkit.h && echo fuzz_model_load)
+FUZZ_FLAGS   ?= -timeout=10 -rss_limit_mb=2048 -max_len=4096 -print_final_stats=1
+STRESS_ITERS ?= 2000
+
+.PHONY: sanitize sanitize-asan sanitize-tsan valgrind fuzz fuzz-merge test-fuzz-corpus
+
+$(ASAN_LIB): $(SAN_SOURCES)
+	$(SWIFT) build $(SAN_SWIFT_FLAGS) --scratch-path $(ASAN_BUILD) -Xswiftc -sanitize=fuzzer,address --product softmaxkit
+	@touch $@
+
+$(TSAN_LIB): $(SAN_SOURCES)
+	$(SWIFT) build $(SAN_SWIFT_FLAGS) --scratch-path $(TSAN_BUILD) -Xswiftc -sanitize=thread --product softmaxkit
+	@touch $@
+
+sanitize: sanitize-asan sanitize-tsan
+	@echo "make sanitize: ASan+UBSan and TSan runs passed"
+
+sanitize-asan: $(ASAN_LIB)
+	@mkdir -p $(ASAN_BUILD)/c
+	@for t in Tests/c/test_*.c; do \
+	  name=$$(basename $$t .c); \
+	  $(SAN_CC) $(ASAN_CFLAGS) $$t -o $(ASAN_BUILD)/c/$$name -L$(ASAN_BUILD)/release -lsoftmaxkit \
+	    -Wl,-rpath,$(CURDIR)/$(ASAN_BUILD)/release -lm -lpthread || exit 1; \
+	  echo "== asan+ubsan $$name"; $(ASAN_ENV) SMK_STRESS_ITERS=$(STRESS_ITERS) $(ASAN_BUILD)/c/$$name || exit 1; \
+	done
+	@for t in $(FUZZ_TARGETS); do \
+	  $(SAN_CC) $(ASAN_CFLAGS) Tests/fuzz/$$t.c Tests/fuzz/replay_main.c -o $(ASAN_BUILD)/c/replay_$$t \
+	    -L$(ASAN_BUILD)/release -lsoftmaxkit -Wl,-rpath,$(CURDIR)/$(ASAN_BUILD)/release -lm || exit 1; \
+	  echo "== asan+ubsan corpus replay $$t"; $(ASAN_ENV) $(ASAN_BUILD)/c/replay_$$t Tests/fuzz/corpus/$$t || exit 1; \
+	done
+
+# Only the tests that start threads: TSan slows everything else for nothing.
+sanitize-tsan: $(TSAN_LIB)
+	@mkdir -p $(TSAN_BUILD)/c
+	@for t in $$(grep -l -E 'pthread_create|smk_set_num_threads' Tests/c/test_*.c); do \
+	  name=$$(basename $$t .c); \
+	  $(SAN_CC) $(SAN_CFLAGS) -fsanitize=thread $$t -o $(TSAN_BUILD)/c/$$name -L$(TSAN_BUILD)/release -lsoftmaxkit \
+	    -Wl,-rpath,$(CURDIR)/$(TSAN_BUILD)/release $(TSAN_LIBS) -lm -lpthread || exit 1; \
+	  echo "== tsan $$name"; $(TSAN_ENV) SMK_STRESS_ITERS=$(STRESS_ITERS) $(TSAN_BUILD)/c/$$name || exit 1; \
+	done
+
+# memcheck over the C tests against a release library built for
+# VALGRIND_CPU: valgrind 3.19 stops with SIGILL at the AVX-512 instructions
+# of a CPU=native build; haswell (AVX2 + FMA) is a level it fully
+# decodes (swiftc does not know x86-64-v3). Same sources, flags and export
+# map as $(LIB) otherwise. The stress
+# test runs fewer iterations: memcheck serialises threads and is ~50x slower.
+VALGRIND_CPU   ?= haswell
+VALGRIND_BUILD := .build-valgrind
+VALGRIND_LIB   := $(VALGRIND_BUILD)/release/libsoftmaxkit.so
+$(VALGRIND_LIB): $(SAN_SOURCES)
+	$(SWIFT) build -c release -Xswiftc -static-stdlib -Xswiftc -g -Xswiftc -target-cpu -Xswiftc $(VALGRIND_CPU) \
+	  -Xswiftc -DSMK_FMA -Xlinker --version-script=$(EXPORTS) --scratch-path $(VALGRIND_BUILD) --product softmaxkit
+	@touch $@
+
+VALGRIND_FLAGS := --error-exitcode=1 --leak-check=full --show-leak-kinds=definite,possible \
+                  --errors-for-leak-kinds=definite,possible --track-origins=yes \
+                  --suppressions=$(CURDIR)/Tests/valgrind/swift-runtime.supp
+valgrind: $(VALGRIND_LIB)
+	@mkdir -p $(VALGRIND_BUILD)/c
+	@for t in Tests/c/test_*.c; do \
+	  name=$$(basename $$t .c); \
+	  $(CC) $(CFLAGS_STRICT) -g $$t -o $(VALGRIND_BUILD)/c/$$name -L$(VALGRIND_BUILD)/release -lsoftmaxkit \
+	    -Wl,-rpath,$(CURDIR)/$(VALGRIND_BUILD)/release -lm -lpthread || exit 1; \
+	  echo "== valgrind $$name"; \
+	  SMK_STRESS_ITERS=100 valgrind $(VALGRIND_FLAGS) $(VALGRIND_BUILD)/c/$$name || exit 1; \
+	done
+
+fuzz: $(ASAN_LIB)
+	@mkdir -p $(ASAN_BUILD)/fuzz
+	@for t in $(FUZZ_TARGETS); do \
+	  $(SAN_CC) $(SAN_CFLAGS) -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=all Tests/fuzz/$$t.c \
+	    -o $(ASAN_BUILD)/fuzz/$$t -L$(ASAN_BUILD)/release -lsoftmaxkit -Wl,-rpath,$(CURDIR)/$(ASAN_BUILD)/release -lm || exit 1; \
+	  mkdir -p $(ASAN_BUILD)/fuzz/corpus-$$t; \
+	  echo "== fuzz $$t for $(FUZZ_SECONDS) s"; \
+	  $(ASAN_ENV) $(ASAN_BUILD)/fuzz/$$t $(FUZZ_FLAGS) -max_total_time=$(FUZZ_SECONDS) \
+	    -artifact_prefix=$(ASAN_BUILD)/fuzz/$$t- $(ASAN_BUILD)/fuzz/corpus-$$t Tests/fuzz/corpus/$$t \
+	    > $(ASAN_BUILD)/fuzz/$$t.log 2>&1; rc=$$?; \
+	  grep -E '^(stat::|INFO: Loaded|#[0-9]+ +DONE)' $(ASAN_BUILD)/fuzz/$$t.log; \
+	  if [ $$rc -ne 0 ]; then tail -60 $(ASAN_BUILD)/fuzz/$$t.log; \
+	    echo "fuzz $$t failed: reproducer in $(ASAN_BUILD)/fuzz/$$t-*; add it to Tests/fuzz/corpus/$$t and a test"; exit 1; fi; \
+	done
+
+fuzz-merge:
+	@for t in $(FUZZ_TARGETS); do \
+	  $(ASAN_ENV) $(ASAN_BUILD)/fuzz/$$t -merge=1 Tests/fuzz/corpus/$$t $(ASAN_BUILD)/fuzz/corpus-$$t || exit 1; \
+	done
+
+test-fuzz-corpus: $(LIB) | $(OUT)
+	@for t in $(FUZZ_TARGETS); do \
+	  $(CC) $(CFLAGS_STRICT) Tests/fuzz/$$t.c Tests/fuzz/replay_main.c -o $(OUT)/replay_$$t $(CLINK) || exit 1; \
+	  $(OUT)/replay_$$t Tests/fuzz/corpus/$$t || exit 1; \
+	done

@@ -107,10 +107,11 @@ SMK_API const char *smk_last_error_message(void);
  * NaN (0/0, as PyTorch and JAX). Float sums are accumulated in double blocks.
  *
  * x, y: outer * n * inner elements; y may equal x (in place).
- * temperature: finite and > 0 (1 for plain softmax).
+ * temperature: finite and > 0 with a finite 1/temperature (so not
+ * subnormal); 1 for plain softmax.
  * Returns SMK_OK; SMK_ERROR_NULL_POINTER (x or y NULL with a nonzero count);
- * SMK_ERROR_INVALID_ARGUMENT (negative extent, temperature not finite or
- * <= 0, partial overlap of x and y); SMK_ERROR_SIZE_OVERFLOW (extent product
+ * SMK_ERROR_INVALID_ARGUMENT (negative extent, temperature not finite,
+ * <= 0 or subnormal, partial overlap of x and y); SMK_ERROR_SIZE_OVERFLOW (extent product
  * overflows); SMK_ERROR_OUT_OF_MEMORY (scratch for inner > 1). */
 SMK_API smk_status smk_softmax_f32(const float *x, float *y,
                                    int64_t outer, int64_t n, int64_t inner,

@@ -46,10 +46,10 @@ public func logSumExp<T: KernelScalar>(
     try checkCount("x", x.count, extents.count)
     try checkCount("y", y.count, outCount)
     guard outCount > 0 else { return }
-    if extents.count > 0 {
-        // y is smaller than x: any overlap that is not the start is partial.
-        try checkAliasing(x, y, count: min(extents.count, outCount))
-    }
+    // y may start at x; any other overlap of x's and y's ranges is partial.
+    // (Comparing only min(x, y) elements of each missed y = x + k with
+    // k >= outCount: rows were overwritten before they were read.)
+    try checkAliasing(x, xCount: extents.count, y, yCount: outCount)
     let yp = y.baseAddress!
     if extents.n == 0 {
         for i in 0..<outCount { yp[i] = -.infinity }
@@ -169,7 +169,11 @@ enum Normalizer<T: KernelScalar> {
     static func logSumExp(_ x: UnsafePointer<T>, _ y: UnsafeMutablePointer<T>, _ e: Extents) throws(SoftmaxKitError) {
         let n = e.n, inner = e.inner
         if inner == 1 {
-            parallelFor(e.outer, work: e.count) { rows in
+            // In place, row o writes y[o] = x[o], inside row o / n: a thread
+            // running later rows would overwrite rows another thread has yet
+            // to read, so in-place calls stay on one thread.
+            let inPlace = UInt(bitPattern: x) == UInt(bitPattern: y)
+            parallelFor(e.outer, work: inPlace ? 0 : e.count) { rows in
                 for o in rows {
                     let xo = x + o * n
                     let avail = (e.outer - o) * n
