@@ -8,6 +8,7 @@ import Darwin
 
 extension Double: KernelScalar {
     public typealias Vector = SIMD8<Double>
+    public typealias MaskVector = SIMD8<UInt8>
 
     /// Cody–Waite range reduction with fdlibm's split ln2, then the degree-12
     /// Taylor polynomial of `e^r` on |r| <= ln2/2 (truncation < 2e-16
@@ -45,6 +46,19 @@ extension Double: KernelScalar {
     @inlinable @inline(__always)
     public static func vmax(_ a: SIMD8<Double>, _ b: SIMD8<Double>) -> SIMD8<Double> {
         a.replacing(with: b, where: b .> a)
+    }
+
+    @inlinable @inline(__always)
+    public static func vselect(_ mask: SIMD8<UInt8>, _ a: SIMD8<Double>, _ b: SIMD8<Double>) -> SIMD8<Double> {
+        b.replacing(with: a, where: SIMD8<Int64>(truncatingIfNeeded: mask) .!= 0)
+    }
+
+    @inlinable @inline(__always)
+    public static func vreduceMax(_ v: SIMD8<Double>) -> Double {
+        // Called once per block of vectors, off the per-element path; NaN lanes lose every compare.
+        var m = -Double.infinity
+        for k in 0..<v.scalarCount where v[k] > m { m = v[k] }
+        return m
     }
 
     @inlinable @inline(__always)

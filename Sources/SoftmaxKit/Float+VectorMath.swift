@@ -8,6 +8,7 @@ import Darwin
 
 extension Float: KernelScalar {
     public typealias Vector = SIMD16<Float>
+    public typealias MaskVector = SIMD16<UInt8>
 
     /// Cody–Waite range reduction `x = n ln2 + r`, |r| <= ln2/2, then the
     /// degree-5 minimax polynomial of Cephes' expf for `e^r` (about 1 ulp).
@@ -43,6 +44,19 @@ extension Float: KernelScalar {
     @inlinable @inline(__always)
     public static func vmax(_ a: SIMD16<Float>, _ b: SIMD16<Float>) -> SIMD16<Float> {
         a.replacing(with: b, where: b .> a)
+    }
+
+    @inlinable @inline(__always)
+    public static func vselect(_ mask: SIMD16<UInt8>, _ a: SIMD16<Float>, _ b: SIMD16<Float>) -> SIMD16<Float> {
+        b.replacing(with: a, where: SIMD16<Int32>(truncatingIfNeeded: mask) .!= 0)
+    }
+
+    @inlinable @inline(__always)
+    public static func vreduceMax(_ v: SIMD16<Float>) -> Float {
+        // Called once per block of vectors, off the per-element path; NaN lanes lose every compare.
+        var m = -Float.infinity
+        for k in 0..<v.scalarCount where v[k] > m { m = v[k] }
+        return m
     }
 
     @inlinable @inline(__always)

@@ -1,0 +1,209 @@
+/// Masked softmax and masked log-softmax over the `n` extent.
+///
+/// A mask byte that is nonzero means "this position takes part" (JAX `where=`,
+/// Keras masks). The mask is either full-shape (`outer * n * inner` bytes) or
+/// one `n`-long pattern shared by every fibre. With `M` the selected set:
+///
+///   renormalize (default): y_j = exp(x_j - m) / sum_{k in M} exp(x_k - m),  m = max_{k in M} x_k
+///   renormalize == false:  y_j = softmax(x)_j over every position (seed 000's network)
+///   masked log-softmax:    y_j = x_j - m - log(sum_{k in M} exp(x_k - m))
+///
+/// and y_j = 0 (log: `-inf`) for every j not in M, whatever x_j is (NaN and
+/// inf included): the result is a select, never a multiply. A fully masked
+/// fibre is all 0 (log: all `-inf`), never NaN. Selected positions follow the
+/// softmax rules: a NaN among them makes them NaN; all `-inf` makes them NaN.
+
+/// How a mask covers the tensor.
+public enum MaskLayout: Sendable, Equatable {
+    /// One byte per element of the tensor.
+    case full
+    /// One `n`-long pattern applied to every fibre.
+    case pattern
+}
+
+/// Masked softmax of `x` over the `n` extent into `y` (`y` may be `x`).
+/// - Parameter mask: `extents.count` bytes (full) or `extents.n` bytes (pattern).
+/// - Throws: `.shapeMismatch` when the mask length is neither; the errors of
+///   ``softmax(_:into:extents:temperature:)``. Nothing is written when it throws.
+@_specialize(exported: true, where T == Float)
+@_specialize(exported: true, where T == Double)
+public func maskedSoftmax<T: KernelScalar>(
+    _ x: UnsafeBufferPointer<T>, mask: UnsafeBufferPointer<UInt8>, into y: UnsafeMutableBufferPointer<T>,
+    extents: Extents, renormalize: Bool = true
+) throws(SoftmaxKitError) {
+    try MaskedKernel<T>.run(renormalize ? .softmax : .softmaxThenMask, x, mask, y, extents)
+}
+
+/// Masked log-softmax of `x` over the `n` extent into `y` (`y` may be `x`);
+/// unselected and fully masked positions are `-inf`. Errors as ``maskedSoftmax(_:mask:into:extents:renormalize:)``.
+@_specialize(exported: true, where T == Float)
+@_specialize(exported: true, where T == Double)
+public func maskedLogSoftmax<T: KernelScalar>(
+    _ x: UnsafeBufferPointer<T>, mask: UnsafeBufferPointer<UInt8>, into y: UnsafeMutableBufferPointer<T>,
+    extents: Extents
+) throws(SoftmaxKitError) {
+    try MaskedKernel<T>.run(.logSoftmax, x, mask, y, extents)
+}
+
+/// Masked softmax of an array viewed as `shape` over `axis`; `mask` holds
+/// `x.count` entries or the length of `axis` (a pattern); `true` takes part.
+public func maskedSoftmax<T: KernelScalar>(
+    _ x: [T], mask: [Bool], shape: [Int]? = nil, axis: Int = -1, renormalize: Bool = true
+) throws(SoftmaxKitError) -> [T] {
+    let e = try Extents(shape: shape ?? [x.count], axis: axis)
+    try checkCount("x", x.count, e.count)
+    let bytes = mask.map { $0 ? UInt8(1) : 0 }
+    return try mapArray(x) { (xb, yb) throws(SoftmaxKitError) in
+        try bytes.withUnsafeBufferPointer { (mb) throws(SoftmaxKitError) in
+            try maskedSoftmax(xb, mask: mb, into: yb, extents: e, renormalize: renormalize)
+        }
+    }
+}
+
+/// Masked log-softmax of an array; arguments as the array ``maskedSoftmax(_:mask:shape:axis:renormalize:)``.
+public func maskedLogSoftmax<T: KernelScalar>(
+    _ x: [T], mask: [Bool], shape: [Int]? = nil, axis: Int = -1
+) throws(SoftmaxKitError) -> [T] {
+    let e = try Extents(shape: shape ?? [x.count], axis: axis)
+    try checkCount("x", x.count, e.count)
+    let bytes = mask.map { $0 ? UInt8(1) : 0 }
+    return try mapArray(x) { (xb, yb) throws(SoftmaxKitError) in
+        try bytes.withUnsafeBufferPointer { (mb) throws(SoftmaxKitError) in
+            try maskedLogSoftmax(xb, mask: mb, into: yb, extents: e)
+        }
+    }
+}
+
+/// Which mask layout a mask of `count` bytes is for these extents.
+@usableFromInline
+func maskLayout(_ count: Int, _ e: Extents) throws(SoftmaxKitError) -> MaskLayout {
+    if count == e.count { return .full }
+    if count == e.n { return .pattern }
+    throw .shape("mask holds \(count) elements but must hold \(e.count) (full shape) or \(e.n) (one pattern of the axis length)")
+}
+
+@usableFromInline
+enum MaskedKind { case softmax, softmaxThenMask, logSoftmax }
+
+@usableFromInline
+enum MaskedKernel<T: KernelScalar> {
+    @usableFromInline
+    static func run(_ kind: MaskedKind, _ x: UnsafeBufferPointer<T>, _ mask: UnsafeBufferPointer<UInt8>,
+                    _ y: UnsafeMutableBufferPointer<T>, _ e: Extents) throws(SoftmaxKitError) {
+        try checkCount("x", x.count, e.count)
+        try checkCount("y", y.count, e.count)
+        let layout = try maskLayout(mask.count, e)
+        try checkAliasing(x, y, count: e.count)
+        guard e.count > 0 else { return }
+        let xp = x.baseAddress!, yp = y.baseAddress!, mp = mask.baseAddress!
+        let f = try Fibres<T>(e, slots: 2, maskSlot: layout == .full)
+        defer { f.free() }
+        for r in 0..<f.count {
+            let xr = f.read(xp, r, slot: 0)
+            let mr = layout == .pattern ? mp : f.readMask(mp, r)
+            let yr = f.target(yp, r, slot: 1)
+            row(kind, xr, mr, yr, e.n)
+            f.commit(yp, r, slot: 1)
+        }
+    }
+
+    /// One contiguous row: (masked) max, exp-sum, then a selecting store.
+    @inlinable
+    static func row(_ kind: MaskedKind, _ x: UnsafePointer<T>, _ mask: UnsafePointer<UInt8>,
+                    _ y: UnsafeMutablePointer<T>, _ n: Int) {
+        let fill: T = kind == .logSoftmax ? -.infinity : 0
+        if kind == .softmaxThenMask {
+            let m = rowMax(x, n)
+            let s = rowExpSum(x, y, n, shift: m, scale: 1)
+            selectStore(UnsafePointer(y), mask, y, n, shift: 0, scale: T(1 / s), offset: 0, fill: 0)
+            return
+        }
+        let m = maskedMax(x, mask, n)
+        if m == -.infinity && !(0..<n).contains(where: { mask[$0] != 0 }) {
+            y.update(repeating: fill, count: n)
+            return
+        }
+        if kind == .softmax {
+            let s = maskedExpSum(x, mask, y, n, shift: m)
+            selectStore(UnsafePointer(y), mask, y, n, shift: 0, scale: T(1 / s), offset: 0, fill: 0)
+        } else {
+            let s = maskedExpSum(x, mask, nil, n, shift: m)
+            selectStore(x, mask, y, n, shift: m, scale: 1, offset: T(T.libmLog(T(s))), fill: -.infinity)
+        }
+    }
+
+    /// Largest selected element (NaN ignored); `-inf` when none is finite or larger.
+    @inlinable
+    static func maskedMax(_ x: UnsafePointer<T>, _ mask: UnsafePointer<UInt8>, _ n: Int) -> T {
+        let w = T.width
+        let ninf = T.Vector(repeating: -.infinity)
+        var m0 = ninf, m1 = ninf
+        var i = 0
+        while i + 2 * w <= n {
+            m0 = T.vmax(m0, T.vselect(mload(mask + i, T.self), vload(x + i), ninf))
+            m1 = T.vmax(m1, T.vselect(mload(mask + i + w, T.self), vload(x + i + w), ninf))
+            i += 2 * w
+        }
+        if i + w <= n {
+            m0 = T.vmax(m0, T.vselect(mload(mask + i, T.self), vload(x + i), ninf))
+            i += w
+        }
+        if i < n {
+            let r = n - i
+            m1 = T.vmax(m1, T.vselect(mloadPartial(mask + i, r, T.self), vloadPartial(x + i, r, fill: -.infinity), ninf))
+        }
+        return T.vreduceMax(T.vmax(m0, m1))
+    }
+
+    /// `sum over selected j of exp(x_j - shift)` in double blocks; unselected
+    /// lanes contribute exp(-inf) = 0. Stores the exponentials in `y` if given.
+    @inlinable
+    static func maskedExpSum(_ x: UnsafePointer<T>, _ mask: UnsafePointer<UInt8>, _ y: UnsafeMutablePointer<T>?,
+                             _ n: Int, shift: T) -> Double {
+        let w = T.width
+        let ninf = T.Vector(repeating: -.infinity), vs = T.Vector(repeating: shift)
+        var total = 0.0
+        var i = 0
+        while i + w <= n {
+            let blockEnd = min(n, i + accumulationBlock)
+            var s0 = T.Vector(repeating: 0), s1 = s0
+            while i + 2 * w <= blockEnd {
+                let e0 = T.vexp(T.vselect(mload(mask + i, T.self), vload(x + i), ninf) - vs)
+                let e1 = T.vexp(T.vselect(mload(mask + i + w, T.self), vload(x + i + w), ninf) - vs)
+                if let y { vstore(e0, y + i); vstore(e1, y + i + w) }
+                s0 += e0; s1 += e1
+                i += 2 * w
+            }
+            while i + w <= blockEnd {
+                let e0 = T.vexp(T.vselect(mload(mask + i, T.self), vload(x + i), ninf) - vs)
+                if let y { vstore(e0, y + i) }
+                s0 += e0
+                i += w
+            }
+            total += Double((s0 + s1).sum())
+        }
+        if i < n {
+            let r = n - i
+            let e = T.vexp(T.vselect(mloadPartial(mask + i, r, T.self), vloadPartial(x + i, r, fill: 0), ninf) - vs)
+            if let y { vstorePartial(e, y + i, r) }
+            for k in 0..<r { total += Double(e[k]) }
+        }
+        return total
+    }
+
+    /// `y_j = mask_j ? (x_j - shift) * scale - offset : fill` (in place allowed).
+    @inlinable
+    static func selectStore(_ x: UnsafePointer<T>, _ mask: UnsafePointer<UInt8>, _ y: UnsafeMutablePointer<T>, _ n: Int,
+                            shift: T, scale: T, offset: T, fill: T) {
+        let vs = T.Vector(repeating: shift), vc = T.Vector(repeating: scale)
+        let vo = T.Vector(repeating: offset), vf = T.Vector(repeating: fill)
+        forEachVector(n, T.self) { i, r in
+            if r == 0 {
+                vstore(T.vselect(mload(mask + i, T.self), (vload(x + i) - vs) * vc - vo, vf), y + i)
+            } else {
+                let v = (vloadPartial(x + i, r, fill: 0) - vs) * vc - vo
+                vstorePartial(T.vselect(mloadPartial(mask + i, r, T.self), v, vf), y + i, r)
+            }
+        }
+    }
+}
