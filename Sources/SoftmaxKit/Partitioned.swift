@@ -19,7 +19,10 @@ public enum RowActivation: Int32, CaseIterable, Sendable {
     case tanh = 4
 
     /// "identity", "softmax", "log_softmax", "sigmoid" or "tanh".
-    public var name: String {
+    public var name: String { staticName.description }
+
+    /// `name` in static storage (handed to C as is).
+    public var staticName: StaticString {
         switch self {
         case .identity: "identity"
         case .softmax: "softmax"
