@@ -12,6 +12,7 @@ let package = Package(
     products: [
         .library(name: "SoftmaxKit", targets: ["SoftmaxKit"]),
         .library(name: "softmaxkit", type: .dynamic, targets: ["SoftmaxKitABI"]),
+        .executable(name: "softmax-demo", targets: ["SoftmaxDemo"]),
     ],
     targets: [
         .target(name: "SoftmaxKit"),
@@ -20,6 +21,7 @@ let package = Package(
             dependencies: ["SoftmaxKit"],
             exclude: ["softmaxkit.map"]
         ),
+        .executableTarget(name: "SoftmaxDemo", dependencies: ["SoftmaxKit"], path: "examples/swift/SoftmaxDemo"),
         .testTarget(name: "SoftmaxKitTests", dependencies: ["SoftmaxKit"]),
     ]
 )

@@ -147,13 +147,13 @@ enum Normalizer<T: KernelScalar> {
     @inlinable
     static func row(_ kind: NormalizerKind, _ x: UnsafePointer<T>, _ y: UnsafeMutablePointer<T>,
                     _ n: Int, invT: T) {
-        let m = rowMax(x, n)
+        let (lo, m) = rowMinMax(x, n)
         switch kind {
         case .softmax:
-            let s = rowExpSum(x, y, n, shift: m, scale: invT)
+            let s = rowExpSum(x, y, n, shift: m, scale: invT, lowest: lo)
             rowScale(y, y, n, T(1 / s))
         case .logSoftmax:
-            let s = rowExpSum(x, nil, n, shift: m, scale: invT)
+            let s = rowExpSum(x, nil, n, shift: m, scale: invT, lowest: lo)
             rowShiftScaleOffset(x, y, n, shift: m, scale: invT, offset: T(T.libmLog(T(s))))
         }
     }
@@ -224,8 +224,8 @@ enum Normalizer<T: KernelScalar> {
         if inner == 1 {
             for o in 0..<e.outer {
                 let xo = x + o * n
-                let m = rowMax(xo, n)
-                y[o] = finishLogSumExp(m, m.isFinite ? rowExpSum(xo, nil, n, shift: m, scale: 1) : 0) {
+                let (lo, m) = rowMinMax(xo, n)
+                y[o] = finishLogSumExp(m, m.isFinite ? rowExpSum(xo, nil, n, shift: m, scale: 1, lowest: lo) : 0) {
                     (0..<n).contains { xo[$0].isNaN }
                 }
             }

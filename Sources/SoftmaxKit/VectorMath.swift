@@ -22,6 +22,18 @@ where Vector.Scalar == Self {
     /// `+inf` above its overflow limit, NaN propagates.
     static func vexp(_ x: Vector) -> Vector
 
+    /// `vexp` restricted to lanes in `[-expNormalLimit, expNormalLimit]` or
+    /// NaN, where the result is a normal number: a few operations cheaper.
+    /// Rows choose it once, from their minimum and maximum.
+    static func vexpNormal(_ x: Vector) -> Vector
+    static var expNormalLimit: Self { get }
+
+    /// `a * b + c`, fused where the build has FMA (see the conformances).
+    static func vmadd(_ a: Vector, _ b: Vector, _ c: Vector) -> Vector
+
+    /// Lane-wise minimum ignoring NaN in `b`.
+    static func vmin(_ a: Vector, _ b: Vector) -> Vector
+
     /// Lane-wise maximum ignoring NaN in `b`: one compare and blend.
     /// (Comparisons must live in the concrete conformances: written against
     /// the generic `SIMD` protocol they compile to a scalar loop per lane,
@@ -97,32 +109,48 @@ func vstorePartial<T: KernelScalar>(_ v: T.Vector, _ p: UnsafeMutablePointer<T>,
 
 // MARK: Row reductions over contiguous memory
 
-/// Largest element of `x[0..<n]`, ignoring NaN; `-inf` when `n == 0` or every
-/// element is `-inf`/NaN. Callers detect NaN through the exp-sum that follows.
+/// Smallest and largest elements of `x[0..<n]`, ignoring NaN; `(+inf, -inf)`
+/// when `n == 0` or every element is NaN. Callers detect NaN through the
+/// exp-sum that follows.
 @inlinable
-func rowMax<T: KernelScalar>(_ x: UnsafePointer<T>, _ n: Int) -> T {
+func rowMinMax<T: KernelScalar>(_ x: UnsafePointer<T>, _ n: Int) -> (min: T, max: T) {
     let w = T.width
-    var m0 = T.Vector(repeating: -.infinity), m1 = m0, m2 = m0, m3 = m0
+    var m0 = T.Vector(repeating: -.infinity), m1 = m0
+    var l0 = T.Vector(repeating: .infinity), l1 = l0
     var i = 0
-    while i + 4 * w <= n {
-        m0 = T.vmax(m0, vload(x + i))
-        m1 = T.vmax(m1, vload(x + i + w))
-        m2 = T.vmax(m2, vload(x + i + 2 * w))
-        m3 = T.vmax(m3, vload(x + i + 3 * w))
-        i += 4 * w
+    while i + 2 * w <= n {
+        let a = vload(x + i), b = vload(x + i + w)
+        m0 = T.vmax(m0, a); m1 = T.vmax(m1, b)
+        l0 = T.vmin(l0, a); l1 = T.vmin(l1, b)
+        i += 2 * w
     }
-    while i + w <= n {
-        m0 = T.vmax(m0, vload(x + i))
+    if i + w <= n {
+        let a = vload(x + i)
+        m0 = T.vmax(m0, a); l0 = T.vmin(l0, a)
         i += w
     }
-    m0 = T.vmax(T.vmax(m0, m1), T.vmax(m2, m3))
-    var m = -T.infinity
-    for k in 0..<w where m0[k] > m { m = m0[k] }
+    m0 = T.vmax(m0, m1); l0 = T.vmin(l0, l1)
+    var hi = -T.infinity, lo = T.infinity
+    for k in 0..<w {
+        if m0[k] > hi { hi = m0[k] }
+        if l0[k] < lo { lo = l0[k] }
+    }
     while i < n {
-        if x[i] > m { m = x[i] }
+        if x[i] > hi { hi = x[i] }
+        if x[i] < lo { lo = x[i] }
         i += 1
     }
-    return m
+    return (lo, hi)
+}
+
+/// Which vector exp a loop uses, chosen once per row (a type parameter, so
+/// each choice is its own specialised loop).
+@usableFromInline protocol ExpKind { static func exp<T: KernelScalar>(_ v: T.Vector, _: T.Type) -> T.Vector }
+@usableFromInline enum AnyExp: ExpKind {
+    @inlinable @inline(__always) static func exp<T: KernelScalar>(_ v: T.Vector, _: T.Type) -> T.Vector { T.vexp(v) }
+}
+@usableFromInline enum NormalExp: ExpKind {
+    @inlinable @inline(__always) static func exp<T: KernelScalar>(_ v: T.Vector, _: T.Type) -> T.Vector { T.vexpNormal(v) }
 }
 
 /// How many elements a vector accumulator sums before it is flushed into a
@@ -135,24 +163,36 @@ func rowMax<T: KernelScalar>(_ x: UnsafePointer<T>, _ n: Int) -> T {
 /// element's result never depends on its position in the row.
 @inlinable
 func rowExpSum<T: KernelScalar>(
-    _ x: UnsafePointer<T>, _ y: UnsafeMutablePointer<T>?, _ n: Int, shift: T, scale: T
+    _ x: UnsafePointer<T>, _ y: UnsafeMutablePointer<T>?, _ n: Int, shift: T, scale: T, lowest: T
+) -> Double {
+    // Every exponent lies in [(lowest - shift) * scale, 0] (or is NaN).
+    if (lowest - shift) * scale >= -T.expNormalLimit {
+        return rowExpSum(x, y, n, shift: shift, scale: scale, NormalExp.self)
+    }
+    return rowExpSum(x, y, n, shift: shift, scale: scale, AnyExp.self)
+}
+
+@inlinable
+func rowExpSum<T: KernelScalar, E: ExpKind>(
+    _ x: UnsafePointer<T>, _ y: UnsafeMutablePointer<T>?, _ n: Int, shift: T, scale: T, _: E.Type
 ) -> Double {
     let w = T.width
-    let vshift = T.Vector(repeating: shift), vscale = T.Vector(repeating: scale)
+    // (x - shift) * scale as one fused x * scale - shift * scale; exact for scale 1.
+    let vscale = T.Vector(repeating: scale), vshift = T.Vector(repeating: -(shift * scale))
     var total = 0.0
     var i = 0
     while i + w <= n {
         let blockEnd = min(n, i + accumulationBlock)
         var s0 = T.Vector(repeating: 0), s1 = s0
         while i + 2 * w <= blockEnd {
-            let e0 = T.vexp((vload(x + i) - vshift) * vscale)
-            let e1 = T.vexp((vload(x + i + w) - vshift) * vscale)
+            let e0 = E.exp(T.vmadd(vload(x + i), vscale, vshift), T.self)
+            let e1 = E.exp(T.vmadd(vload(x + i + w), vscale, vshift), T.self)
             if let y { vstore(e0, y + i); vstore(e1, y + i + w) }
             s0 += e0; s1 += e1
             i += 2 * w
         }
         while i + w <= blockEnd {
-            let e0 = T.vexp((vload(x + i) - vshift) * vscale)
+            let e0 = E.exp(T.vmadd(vload(x + i), vscale, vshift), T.self)
             if let y { vstore(e0, y + i) }
             s0 += e0
             i += w
@@ -161,7 +201,7 @@ func rowExpSum<T: KernelScalar>(
     }
     if i < n {
         let r = n - i
-        let e = T.vexp((vloadPartial(x + i, r, fill: shift) - vshift) * vscale)
+        let e = E.exp(T.vmadd(vloadPartial(x + i, r, fill: shift), vscale, vshift), T.self)
         if let y { vstorePartial(e, y + i, r) }
         for k in 0..<r { total += Double(e[k]) }
     }

@@ -94,12 +94,16 @@ for _name, _restype, _argtypes in DECLARATIONS:
     _fn.restype = _restype
     _fn.argtypes = _argtypes
 
-_version = lib.smk_version()
-if _version // 10000 != ABI_MAJOR:
-    raise ImportError(
-        f"softmaxkit: {library_path} has ABI version {_version // 10000}.{_version // 100 % 100}, "
-        f"this binding needs major version {ABI_MAJOR}"
-    )
+def check_version(version: int, path: str, major: int = ABI_MAJOR) -> None:
+    """Refuses a library whose major version differs from this binding's."""
+    if version // 10000 != major:
+        raise ImportError(
+            f"softmaxkit: {path} has ABI version {version // 10000}.{version // 100 % 100}."
+            f"{version % 100}, this binding needs major version {major}"
+        )
+
+
+check_version(lib.smk_version(), library_path)
 
 _last_error: Callable[[], bytes] = lib.smk_last_error_message
 
