@@ -47,8 +47,8 @@ public func hierarchicalSoftmax<T: KernelScalar>(
         var start = b * width
         for k in 0..<groups {
             let n = sizes[k]
-            let m = rowMax(fp + start, n)
-            let s = rowExpSum(fp + start, yp + start, n, shift: m, scale: 1)
+            let (lo, m) = rowMinMax(fp + start, n)
+            let s = rowExpSum(fp + start, yp + start, n, shift: m, scale: 1, lowest: lo)
             let weight = conditional ? 1 : Double(p[k])
             rowScale(yp + start, yp + start, n, T(weight / s))
             start += n

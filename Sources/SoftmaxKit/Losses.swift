@@ -213,8 +213,8 @@ enum CrossEntropyRow<T: KernelScalar> {
     /// exponentials in `e` when given. Returns (logZ, sum).
     @inlinable
     static func normalizer(_ x: UnsafePointer<T>, _ n: Int, _ e: UnsafeMutablePointer<T>?) -> (Double, Double) {
-        let m = rowMax(x, n)
-        let s = rowExpSum(x, e, n, shift: m, scale: 1)
+        let (lo, m) = rowMinMax(x, n)
+        let s = rowExpSum(x, e, n, shift: m, scale: 1, lowest: lo)
         return (Double(m) + Double.libmLog(s), s)
     }
 

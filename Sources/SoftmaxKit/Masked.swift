@@ -113,8 +113,8 @@ enum MaskedKernel<T: KernelScalar> {
                     _ y: UnsafeMutablePointer<T>, _ n: Int) {
         let fill: T = kind == .logSoftmax ? -.infinity : 0
         if kind == .softmaxThenMask {
-            let m = rowMax(x, n)
-            let s = rowExpSum(x, y, n, shift: m, scale: 1)
+            let (lo, m) = rowMinMax(x, n)
+            let s = rowExpSum(x, y, n, shift: m, scale: 1, lowest: lo)
             selectStore(UnsafePointer(y), mask, y, n, shift: 0, scale: T(1 / s), offset: 0, fill: 0)
             return
         }

@@ -179,7 +179,7 @@ func ranksBefore<T: KernelScalar>(_ a: T, _ ia: Int, _ b: T, _ ib: Int) -> Bool 
 /// Index of the first maximum (a NaN, if any, wins at its first position).
 @inlinable
 func rowArgmax<T: KernelScalar>(_ x: UnsafePointer<T>, _ n: Int) -> Int {
-    let m = rowMax(x, n)
+    let m = rowMinMax(x, n).max
     if rowHasNonFinite(x, n) {
         for j in 0..<n where x[j].isNaN { return j }
     }
