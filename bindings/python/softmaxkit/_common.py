@@ -34,7 +34,7 @@ def int64_array(x: Any, name: str) -> np.ndarray:
             a = a.astype(I64)
         else:
             raise ArgumentError(f"{name} must hold integers, got dtype {a.dtype}")
-    return np.ascontiguousarray(a, dtype=I64)
+    return np.asarray(a, dtype=I64, order="C")  # keeps 0-d arrays 0-d (ascontiguousarray does not)
 
 
 def index(x: Any, name: str) -> int:
