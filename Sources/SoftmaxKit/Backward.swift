@@ -17,15 +17,10 @@ public func softmaxBackward<T: KernelScalar>(
 ) throws(SoftmaxKitError) {
     try backward(y, dy, dx, extents) { yr, dyr, dxr, n in
         let d = T(rowDot(yr, dyr, n))
-        let vd = T.Vector(repeating: d)
-        forEachVector(n, T.self) { i, r in
-            if r == 0 {
-                let yv = vload(yr + i)
-                vstore(yv * (vload(dyr + i) - vd), dxr + i)
-            } else {
-                for k in 0..<r { dxr[i + k] = yr[i + k] * (dyr[i + k] - d) }
-            }
-        }
+        let vd = T.Vector(repeating: d), w = T.width
+        var i = 0
+        while i + w <= n { vstore(vload(yr + i) * (vload(dyr + i) - vd), dxr + i); i += w }
+        while i < n { dxr[i] = yr[i] * (dyr[i] - d); i += 1 }
     }
 }
 
@@ -37,15 +32,13 @@ public func logSoftmaxBackward<T: KernelScalar>(
 ) throws(SoftmaxKitError) {
     try backward(y, dy, dx, extents) { yr, dyr, dxr, n in
         let s = T(rowSum(dyr, n))
-        let vs = T.Vector(repeating: s)
-        forEachVector(n, T.self) { i, r in
-            if r == 0 {
-                let yv = vload(yr + i)
-                vstore(vload(dyr + i) - T.vexp(yv) * vs, dxr + i)
-            } else {
-                let yv = vloadPartial(yr + i, r, fill: 0), dv = vloadPartial(dyr + i, r, fill: 0)
-                vstorePartial(dv - T.vexp(yv) * vs, dxr + i, r)
-            }
+        let vs = T.Vector(repeating: s), w = T.width
+        var i = 0
+        while i + w <= n { vstore(vload(dyr + i) - T.vexp(vload(yr + i)) * vs, dxr + i); i += w }
+        if i < n {
+            let r = n - i
+            let v = vloadPartial(dyr + i, r, fill: 0) - T.vexp(vloadPartial(yr + i, r, fill: 0)) * vs
+            vstorePartial(v, dxr + i, r)
         }
     }
 }
@@ -61,15 +54,14 @@ public func sigmoidBackward<T: KernelScalar>(
     try checkAliasing(dy, dx, count: count, names: ("dy", "dx"))
     guard count > 0 else { return }
     let yp = y.baseAddress!, dp = dy.baseAddress!, xp = dx.baseAddress!
-    let one = T.Vector(repeating: 1)
-    forEachVector(count, T.self) { i, r in
-        if r == 0 {
-            let yv = vload(yp + i)
-            vstore(vload(dp + i) * yv * (one - yv), xp + i)
-        } else {
-            for k in 0..<r { xp[i + k] = dp[i + k] * yp[i + k] * (1 - yp[i + k]) }
-        }
+    let one = T.Vector(repeating: 1), w = T.width
+    var i = 0
+    while i + w <= count {
+        let yv = vload(yp + i)
+        vstore(vload(dp + i) * yv * (one - yv), xp + i)
+        i += w
     }
+    while i < count { xp[i] = dp[i] * yp[i] * (1 - yp[i]); i += 1 }
 }
 
 /// Array forms: `y`, `dy` of one `shape`, reduced over `axis`.
@@ -125,12 +117,9 @@ func rowDot<T: KernelScalar>(_ a: UnsafePointer<T>, _ b: UnsafePointer<T>, _ n: 
     while i < n {
         let end = min(n, i + accumulationBlock)
         var acc = T.Vector(repeating: 0)
-        forEachVector(end - i, T.self) { j, r in
-            let k = i + j
-            acc += r == 0 ? vload(a + k) * vload(b + k) : vloadPartial(a + k, r, fill: 0) * vloadPartial(b + k, r, fill: 0)
-        }
+        while i + T.width <= end { acc += vload(a + i) * vload(b + i); i += T.width }
         total += Double(acc.sum())
-        i = end
+        while i < end { total += Double(a[i]) * Double(b[i]); i += 1 }
     }
     return total
 }
@@ -142,11 +131,9 @@ func rowSum<T: KernelScalar>(_ a: UnsafePointer<T>, _ n: Int) -> Double {
     while i < n {
         let end = min(n, i + accumulationBlock)
         var acc = T.Vector(repeating: 0)
-        forEachVector(end - i, T.self) { j, r in
-            acc += r == 0 ? vload(a + i + j) : vloadPartial(a + i + j, r, fill: 0)
-        }
+        while i + T.width <= end { acc += vload(a + i); i += T.width }
         total += Double(acc.sum())
-        i = end
+        while i < end { total += Double(a[i]); i += 1 }
     }
     return total
 }

@@ -105,11 +105,8 @@ private func withBuffers<T>(
 /// `y[j] += x[j]` over `n` elements.
 @inlinable
 func rowAdd<T: KernelScalar>(_ x: UnsafePointer<T>, _ y: UnsafeMutablePointer<T>, _ n: Int) {
-    forEachVector(n, T.self) { i, r in
-        if r == 0 {
-            vstore(vload(UnsafePointer(y + i)) + vload(x + i), y + i)
-        } else {
-            for k in 0..<r { y[i + k] += x[i + k] }
-        }
-    }
+    let w = T.width
+    var i = 0
+    while i + w <= n { vstore(vload(UnsafePointer(y + i)) + vload(x + i), y + i); i += w }
+    while i < n { y[i] += x[i]; i += 1 }
 }

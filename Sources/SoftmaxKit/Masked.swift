@@ -118,64 +118,80 @@ enum MaskedKernel<T: KernelScalar> {
             selectStore(UnsafePointer(y), mask, y, n, shift: 0, scale: T(1 / s), offset: 0, fill: 0)
             return
         }
-        let m = maskedMax(x, mask, n)
+        let (lo, m) = maskedMinMax(x, mask, n)
         if m == -.infinity && !(0..<n).contains(where: { mask[$0] != 0 }) {
             y.update(repeating: fill, count: n)
             return
         }
         if kind == .softmax {
-            let s = maskedExpSum(x, mask, y, n, shift: m)
+            let s = maskedExpSum(x, mask, y, n, shift: m, lowest: lo)
             selectStore(UnsafePointer(y), mask, y, n, shift: 0, scale: T(1 / s), offset: 0, fill: 0)
         } else {
-            let s = maskedExpSum(x, mask, nil, n, shift: m)
+            let s = maskedExpSum(x, mask, nil, n, shift: m, lowest: lo)
             selectStore(x, mask, y, n, shift: m, scale: 1, offset: T(T.libmLog(T(s))), fill: -.infinity)
         }
     }
 
-    /// Largest selected element (NaN ignored); `-inf` when none is finite or larger.
+    /// Smallest and largest selected elements (NaN ignored); `(+inf, -inf)`
+    /// when nothing is selected or every selected element is NaN.
     @inlinable
-    static func maskedMax(_ x: UnsafePointer<T>, _ mask: UnsafePointer<UInt8>, _ n: Int) -> T {
+    static func maskedMinMax(_ x: UnsafePointer<T>, _ mask: UnsafePointer<UInt8>, _ n: Int) -> (min: T, max: T) {
         let w = T.width
-        let ninf = T.Vector(repeating: -.infinity)
-        var m0 = ninf, m1 = ninf
+        let ninf = T.Vector(repeating: -.infinity), pinf = T.Vector(repeating: .infinity)
+        var m0 = ninf, m1 = ninf, l0 = pinf, l1 = pinf
         var i = 0
         while i + 2 * w <= n {
-            m0 = T.vmax(m0, T.vselect(mload(mask + i, T.self), vload(x + i), ninf))
-            m1 = T.vmax(m1, T.vselect(mload(mask + i + w, T.self), vload(x + i + w), ninf))
+            let a = vload(x + i), b = vload(x + i + w)
+            let ma = mload(mask + i, T.self), mb = mload(mask + i + w, T.self)
+            m0 = T.vmax(m0, T.vselect(ma, a, ninf)); m1 = T.vmax(m1, T.vselect(mb, b, ninf))
+            l0 = T.vmin(l0, T.vselect(ma, a, pinf)); l1 = T.vmin(l1, T.vselect(mb, b, pinf))
             i += 2 * w
         }
-        if i + w <= n {
-            m0 = T.vmax(m0, T.vselect(mload(mask + i, T.self), vload(x + i), ninf))
-            i += w
+        while i < n {
+            let r = min(w, n - i)
+            let a = r == w ? vload(x + i) : vloadPartial(x + i, r, fill: -.infinity)
+            let ma = r == w ? mload(mask + i, T.self) : mloadPartial(mask + i, r, T.self)
+            m0 = T.vmax(m0, T.vselect(ma, a, ninf))
+            l0 = T.vmin(l0, T.vselect(ma, a, pinf))
+            i += r
         }
-        if i < n {
-            let r = n - i
-            m1 = T.vmax(m1, T.vselect(mloadPartial(mask + i, r, T.self), vloadPartial(x + i, r, fill: -.infinity), ninf))
-        }
-        return T.vreduceMax(T.vmax(m0, m1))
+        let hi = T.vreduceMax(T.vmax(m0, m1))
+        let lo = -T.vreduceMax(-T.vmin(l0, l1))
+        return (lo, hi)
     }
 
-    /// `sum over selected j of exp(x_j - shift)` in double blocks; unselected
-    /// lanes contribute exp(-inf) = 0. Stores the exponentials in `y` if given.
+    /// `sum over selected j of exp(x_j - shift)` in double blocks, the exp
+    /// routine chosen once from the selected range (as `rowExpSum`).
+    /// Unselected lanes are exactly 0 (selected after the exp, so whatever
+    /// they hold never matters). Stores the exponentials in `y` if given.
     @inlinable
     static func maskedExpSum(_ x: UnsafePointer<T>, _ mask: UnsafePointer<UInt8>, _ y: UnsafeMutablePointer<T>?,
-                             _ n: Int, shift: T) -> Double {
+                             _ n: Int, shift: T, lowest: T) -> Double {
+        if lowest - shift >= -T.expNormalLimit {
+            return maskedExpSum(x, mask, y, n, shift: shift, NormalExp.self)
+        }
+        return maskedExpSum(x, mask, y, n, shift: shift, AnyExp.self)
+    }
+
+    @inlinable
+    static func maskedExpSum<E: ExpKind>(_ x: UnsafePointer<T>, _ mask: UnsafePointer<UInt8>, _ y: UnsafeMutablePointer<T>?,
+                                         _ n: Int, shift: T, _: E.Type) -> Double {
         let w = T.width
-        let ninf = T.Vector(repeating: -.infinity), vs = T.Vector(repeating: shift)
+        let zero = T.Vector(repeating: 0), one = T.Vector(repeating: 1), vs = T.Vector(repeating: -shift)
         var total = 0.0
         var i = 0
         while i + w <= n {
             let blockEnd = min(n, i + accumulationBlock)
-            var s0 = T.Vector(repeating: 0), s1 = s0
+            var s0 = zero, s1 = zero
             while i + 2 * w <= blockEnd {
-                let e0 = T.vexp(T.vselect(mload(mask + i, T.self), vload(x + i), ninf) - vs)
-                let e1 = T.vexp(T.vselect(mload(mask + i + w, T.self), vload(x + i + w), ninf) - vs)
+                let e0 = T.vselect(mload(mask + i, T.self), E.exp(T.vmadd(vload(x + i), one, vs), T.self), zero)
+                let e1 = T.vselect(mload(mask + i + w, T.self), E.exp(T.vmadd(vload(x + i + w), one, vs), T.self), zero)
                 if let y { vstore(e0, y + i); vstore(e1, y + i + w) }
                 s0 += e0; s1 += e1
                 i += 2 * w
             }
-            while i + w <= blockEnd {
-                let e0 = T.vexp(T.vselect(mload(mask + i, T.self), vload(x + i), ninf) - vs)
+            if i + w <= blockEnd {
+                let e0 = T.vselect(mload(mask + i, T.self), E.exp(T.vmadd(vload(x + i), one, vs), T.self), zero)
                 if let y { vstore(e0, y + i) }
                 s0 += e0
                 i += w
@@ -184,7 +200,7 @@ enum MaskedKernel<T: KernelScalar> {
         }
         if i < n {
             let r = n - i
-            let e = T.vexp(T.vselect(mloadPartial(mask + i, r, T.self), vloadPartial(x + i, r, fill: 0), ninf) - vs)
+            let e = T.vselect(mloadPartial(mask + i, r, T.self), E.exp(vloadPartial(x + i, r, fill: shift) + vs, T.self), zero)
             if let y { vstorePartial(e, y + i, r) }
             for k in 0..<r { total += Double(e[k]) }
         }
@@ -197,13 +213,18 @@ enum MaskedKernel<T: KernelScalar> {
                             shift: T, scale: T, offset: T, fill: T) {
         let vs = T.Vector(repeating: shift), vc = T.Vector(repeating: scale)
         let vo = T.Vector(repeating: offset), vf = T.Vector(repeating: fill)
-        forEachVector(n, T.self) { i, r in
-            if r == 0 {
-                vstore(T.vselect(mload(mask + i, T.self), (vload(x + i) - vs) * vc - vo, vf), y + i)
-            } else {
-                let v = (vloadPartial(x + i, r, fill: 0) - vs) * vc - vo
-                vstorePartial(T.vselect(mloadPartial(mask + i, r, T.self), v, vf), y + i, r)
-            }
+        // Explicit loops, not forEachVector: its closure is not inlined and
+        // costs a call per vector (measured with perf).
+        let w = T.width
+        var i = 0
+        while i + w <= n {
+            vstore(T.vselect(mload(mask + i, T.self), (vload(x + i) - vs) * vc - vo, vf), y + i)
+            i += w
+        }
+        if i < n {
+            let r = n - i
+            let v = (vloadPartial(x + i, r, fill: 0) - vs) * vc - vo
+            vstorePartial(T.vselect(mloadPartial(mask + i, r, T.self), v, vf), y + i, r)
         }
     }
 }

@@ -192,9 +192,10 @@ func rowArgmax<T: KernelScalar>(_ x: UnsafePointer<T>, _ n: Int) -> Int {
 func rowHasNonFinite<T: KernelScalar>(_ x: UnsafePointer<T>, _ n: Int) -> Bool {
     var acc = T.Vector(repeating: 0)
     let zero = T.Vector(repeating: 0)
-    forEachVector(n, T.self) { i, r in
-        acc += (r == 0 ? vload(x + i) : vloadPartial(x + i, r, fill: 0)) * zero
-    }
+    let w = T.width
+    var i = 0
+    while i + w <= n { acc += vload(x + i) * zero; i += w }
+    if i < n { acc += vloadPartial(x + i, n - i, fill: 0) * zero }
     return acc.sum().isNaN
 }
 
