@@ -98,6 +98,16 @@ extension Double: KernelScalar {
     }
 
     @inlinable @inline(__always)
+    public static func vanyRanksAbove(_ v: SIMD8<Double>, _ t: Double) -> Bool {
+        // OR-halving of the lane masks: the stdlib's any() is an out-of-line
+        // SIMD.min() call inside large kernels (measured).
+        let bits = SIMD8<Int64>(repeating: 0).replacing(with: -1, where: (v .> SIMD8<Double>(repeating: t)) .| (v .!= v))
+        let h0 = bits.lowHalf | bits.highHalf
+        let h1 = h0.lowHalf | h0.highHalf
+        return h1[0] | h1[1] != 0
+    }
+
+    @inlinable @inline(__always)
     public static func vreduceMax(_ v: SIMD8<Double>) -> Double {
         // A halving tree of blends: log2(width) steps instead of a serial chain.
         let h0 = halfMax(v.lowHalf, v.highHalf)

@@ -99,6 +99,17 @@ extension Float: KernelScalar {
     }
 
     @inlinable @inline(__always)
+    public static func vanyRanksAbove(_ v: SIMD16<Float>, _ t: Float) -> Bool {
+        // OR-halving of the lane masks: the stdlib's any() is an out-of-line
+        // SIMD.min() call inside large kernels (measured).
+        let bits = SIMD16<Int32>(repeating: 0).replacing(with: -1, where: (v .> SIMD16<Float>(repeating: t)) .| (v .!= v))
+        let h0 = bits.lowHalf | bits.highHalf
+        let h1 = h0.lowHalf | h0.highHalf
+        let h2 = h1.lowHalf | h1.highHalf
+        return h2[0] | h2[1] != 0
+    }
+
+    @inlinable @inline(__always)
     public static func vreduceMax(_ v: SIMD16<Float>) -> Float {
         // A halving tree of blends: log2(width) steps instead of a serial chain.
         let h0 = halfMax(v.lowHalf, v.highHalf)

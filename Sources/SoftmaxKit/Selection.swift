@@ -177,26 +177,40 @@ func ranksBefore<T: KernelScalar>(_ a: T, _ ia: Int, _ b: T, _ ib: Int) -> Bool 
 }
 
 /// Index of the first maximum (a NaN, if any, wins at its first position).
+/// Pass 1: vector max plus a probe `sum(x * 0)` that is NaN exactly when the
+/// row holds a NaN or an infinity (then a scalar scan settles it). Pass 2
+/// finds the first block of vectors whose max is the row max, then the lane.
 @inlinable
 func rowArgmax<T: KernelScalar>(_ x: UnsafePointer<T>, _ n: Int) -> Int {
-    let m = rowMinMax(x, n).max
-    if rowHasNonFinite(x, n) {
-        for j in 0..<n where x[j].isNaN { return j }
-    }
-    for j in 0..<n where x[j] == m { return j }
-    return 0  // every element is -inf or NaN-free -inf: the first one
-}
-
-/// Whether any element is NaN or infinite: `x * 0` sums to NaN exactly then.
-@inlinable
-func rowHasNonFinite<T: KernelScalar>(_ x: UnsafePointer<T>, _ n: Int) -> Bool {
-    var acc = T.Vector(repeating: 0)
-    let zero = T.Vector(repeating: 0)
     let w = T.width
+    let zero = T.Vector(repeating: 0)
+    var m0 = T.Vector(repeating: -.infinity), m1 = m0, probe = zero
     var i = 0
-    while i + w <= n { acc += vload(x + i) * zero; i += w }
-    if i < n { acc += vloadPartial(x + i, n - i, fill: 0) * zero }
-    return acc.sum().isNaN
+    while i + 2 * w <= n {
+        let a = vload(x + i), b = vload(x + i + w)
+        m0 = T.vmax(m0, a); m1 = T.vmax(m1, b)
+        probe += a * zero + b * zero
+        i += 2 * w
+    }
+    var m = T.vreduceMax(T.vmax(m0, m1))
+    while i < n {
+        if x[i] > m { m = x[i] }
+        probe[0] += x[i] * 0
+        i += 1
+    }
+    if probe.sum().isNaN {
+        for j in 0..<n where x[j].isNaN { return j }
+        for j in 0..<n where x[j] == m { return j }
+        return 0  // every element is -inf
+    }
+    i = 0
+    while i + 4 * w <= n {
+        let c = T.vmax(T.vmax(vload(x + i), vload(x + i + w)), T.vmax(vload(x + i + 2 * w), vload(x + i + 3 * w)))
+        if T.vreduceMax(c) == m { break }
+        i += 4 * w
+    }
+    for j in i..<n where x[j] == m { return j }
+    return 0  // unreachable for a finite row: its max is one of its elements
 }
 
 /// Inserts `(v, j)` into the sorted candidates `vals/idx[0..<count]` (capacity
@@ -215,15 +229,21 @@ func insertCandidate<T: KernelScalar>(_ v: T, _ j: Int, _ vals: UnsafeMutablePoi
 }
 
 /// The first `k` of the row in rank order. Small `k`: one pass keeping a
-/// sorted candidate list (the k-th value is the admission threshold); large
-/// `k`: a full sort of the indices.
+/// sorted candidate list whose k-th entry is the admission threshold; a
+/// vector is scanned lane by lane only when some lane ranks above it.
+/// Large `k`: a full sort of the indices.
 @inlinable
 func rowTopK<T: KernelScalar>(_ x: UnsafePointer<T>, _ n: Int, _ k: Int,
                               _ vals: UnsafeMutablePointer<T>, _ idx: UnsafeMutablePointer<Int>) {
     guard k > 0 else { return }
     if k <= 64 {
-        var c = 0
-        for j in 0..<n { c = insertCandidate(x[j], j, vals, idx, c, k) }
+        let w = T.width
+        var c = 0, i = 0
+        while i + w <= n {
+            if c < k || T.vanyRanksAbove(vload(x + i), vals[k - 1]) { c = admitLanes(x, i, i + w, k, vals, idx, c) }
+            i += w
+        }
+        while i < n { c = insertCandidate(x[i], i, vals, idx, c, k); i += 1 }
         return
     }
     var order = Array(0..<n)
@@ -231,64 +251,87 @@ func rowTopK<T: KernelScalar>(_ x: UnsafePointer<T>, _ n: Int, _ k: Int,
     for j in 0..<k { vals[j] = x[order[j]]; idx[j] = order[j] }
 }
 
-/// Fused softmax + top-k of one row: per-lane running maxima and rescaled
-/// sums (online normalizer), folded into a double every block; candidates
-/// are admitted a block of vectors at a time when the block's max beats the
-/// current k-th logit. Writes probabilities, not logits, to `vals`.
+/// Fused softmax + top-k of one row, one sweep over memory. The row is
+/// taken in L1-sized blocks: a first look at a block finds its min and max
+/// and admits candidates (as `rowTopK`, by logit); a second look, from L1,
+/// sums `exp((x - block max) / T)` with the same exp kernel as `softmax`.
+/// Block sums merge into the row's by the online-normalizer rule
+/// `d = d * e^{(m_old - m_new)/T} + s * e^{(m_block - m_new)/T}` (Milakov &
+/// Gimelshein 2018), so the row is read from memory once and the full
+/// softmax is never written. Writes probabilities, not logits, to `vals`.
 @inlinable
 func rowSoftmaxTopK<T: KernelScalar>(_ x: UnsafePointer<T>, _ n: Int, _ k: Int, _ invT: T,
                                      _ vals: UnsafeMutablePointer<T>, _ idx: UnsafeMutablePointer<Int>) {
     guard k > 0 else { return }
-    let w = T.width
-    let vInvT = T.Vector(repeating: invT)
-    // A finite floor instead of -inf keeps (old max - new max) from being inf - inf.
-    var mv = T.Vector(repeating: -T.greatestFiniteMagnitude)
-    var sv = T.Vector(repeating: 0)
     var bigM = -T.infinity, total = 0.0
-    var c = 0
-    var sinceFold = 0
-
-    func fold() {
-        let lm = T.vreduceMax(mv)
-        let newM = lm > bigM ? lm : bigM
-        if total != 0 && newM != bigM { total *= Double(T.libmExp((bigM - newM) * invT)) }
-        for l in 0..<w where sv[l] != 0 {
-            total += Double(sv[l]) * Double(T.libmExp((mv[l] - newM) * invT))
-        }
-        bigM = newM
-        sv = T.Vector(repeating: 0)
-        sinceFold = 0
-    }
-
-    @inline(__always) func admit(_ start: Int, _ end: Int) {
-        for j in start..<end { c = insertCandidate(x[j], j, vals, idx, c, k) }
-    }
-
-    var i = 0
-    while i + 4 * w <= n {
-        let x0 = vload(x + i), x1 = vload(x + i + w), x2 = vload(x + i + 2 * w), x3 = vload(x + i + 3 * w)
-        let cm = T.vmax(T.vmax(x0, x1), T.vmax(x2, x3))
-        let nm = T.vmax(mv, cm)
-        sv = sv * T.vexp((mv - nm) * vInvT)
-            + (T.vexp((x0 - nm) * vInvT) + T.vexp((x1 - nm) * vInvT))
-            + (T.vexp((x2 - nm) * vInvT) + T.vexp((x3 - nm) * vInvT))
-        mv = nm
-        if c < k || T.vreduceMax(cm) > vals[k - 1] { admit(i, i + 4 * w) }
-        i += 4 * w
-        sinceFold += 4 * w
-        if sinceFold >= accumulationBlock { fold() }
-    }
+    var c = 0, i = 0
     while i < n {
-        let r = min(w, n - i)
-        let xv = r == w ? vload(x + i) : vloadPartial(x + i, r, fill: -.infinity)
-        let nm = T.vmax(mv, xv)
-        sv = sv * T.vexp((mv - nm) * vInvT) + T.vexp((xv - nm) * vInvT)
-        mv = nm
-        admit(i, i + r)
-        i += r
+        let len = min(accumulationBlock, n - i)
+        let (lo, hi) = blockMinMaxAdmit(x, i, len, k, vals, idx, &c)
+        if hi != -.infinity {  // an all -inf block adds exp(-inf) = 0
+            let s = rowExpSum(x + i, nil, len, shift: hi, scale: invT, lowest: lo)
+            if hi > bigM {
+                total = (total == 0 ? 0 : total * Double(T.libmExp((bigM - hi) * invT))) + s
+                bigM = hi
+            } else {
+                total += s * Double(T.libmExp((hi - bigM) * invT))
+            }
+        }
+        i += len
     }
-    fold()
+    // NaN ranks first, so a row holding one has it among the candidates.
+    let rowIsNaN = vals[0].isNaN || total.isNaN
     for j in 0..<k {
-        vals[j] = T(Double(T.libmExp((vals[j] - bigM) * invT)) / total)
+        vals[j] = rowIsNaN ? .nan : T(Double(T.libmExp((vals[j] - bigM) * invT)) / total)
     }
+}
+
+/// Min and max (NaN ignored) of `x[start ..< start + len]`, admitting into the
+/// candidates the lanes that rank above the current k-th. The test runs on
+/// the max of 4 vectors (NaN kept), then per vector, so that the common
+/// case costs one compare per 4 vectors.
+@inlinable
+func blockMinMaxAdmit<T: KernelScalar>(_ x: UnsafePointer<T>, _ start: Int, _ len: Int, _ k: Int,
+                                       _ vals: UnsafeMutablePointer<T>, _ idx: UnsafeMutablePointer<Int>,
+                                       _ count: inout Int) -> (T, T) {
+    let w = T.width, end = start + len
+    var c = count  // a local, not the inout's memory, inside the loop
+    defer { count = c }
+    var hv = T.Vector(repeating: -.infinity), lv = T.Vector(repeating: .infinity)
+    var i = start
+    while i + 4 * w <= end {
+        let v0 = vload(x + i), v1 = vload(x + i + w), v2 = vload(x + i + 2 * w), v3 = vload(x + i + 3 * w)
+        hv = T.vmax(hv, T.vmax(T.vmax(v0, v1), T.vmax(v2, v3)))
+        lv = T.vmin(lv, T.vmin(T.vmin(v0, v1), T.vmin(v2, v3)))
+        // vmax(a, b) keeps a NaN of `a`: NaN lanes of v0...v3 reach the test.
+        let probe = T.vmax(T.vmax(v0, v1), T.vmax(v2, v3)) + (v0 - v0) + (v1 - v1) + (v2 - v2) + (v3 - v3)
+        if c < k || T.vanyRanksAbove(probe, vals[k - 1]) {
+            c = admitLanes(x, i, i + 4 * w, k, vals, idx, c)
+        }
+        i += 4 * w
+    }
+    var hi = T.vreduceMax(hv), lo = -T.vreduceMax(-lv)
+    while i < end {
+        if x[i] > hi { hi = x[i] }
+        if x[i] < lo { lo = x[i] }
+        c = insertCandidate(x[i], i, vals, idx, c, k)
+        i += 1
+    }
+    return (lo, hi)
+}
+
+/// Offers `x[from ..< to]` to the candidates, skipping cheaply the elements
+/// that cannot rank above the current k-th.
+@inlinable
+func admitLanes<T: KernelScalar>(_ x: UnsafePointer<T>, _ from: Int, _ to: Int, _ k: Int,
+                                 _ vals: UnsafeMutablePointer<T>, _ idx: UnsafeMutablePointer<Int>, _ count: Int) -> Int {
+    var c = count
+    var threshold = c < k ? -T.infinity : vals[k - 1]
+    for j in from..<to {
+        let v = x[j]
+        if c == k && v <= threshold { continue }  // NaN fails the compare and is offered
+        c = insertCandidate(v, j, vals, idx, c, k)
+        if c == k { threshold = vals[k - 1] }
+    }
+    return c
 }

@@ -47,6 +47,10 @@ where Vector.Scalar == Self {
     /// Largest lane of `v`, ignoring NaN lanes (`-inf` when all are NaN).
     static func vreduceMax(_ v: Vector) -> Self
 
+    /// Whether some lane is greater than `t` or NaN (selection ranks NaN
+    /// above every number): one compare and a mask test.
+    static func vanyRanksAbove(_ v: Vector, _ t: Self) -> Bool
+
     /// Lane-wise logistic sigmoid, exponentiating only `-|x|`.
     static func vsigmoid(_ x: Vector) -> Vector
 
