@@ -520,6 +520,23 @@ SMK_API smk_status smk_sigmoid_backward_f32(const float *y, const float *dy, flo
 /* As smk_sigmoid_backward_f32, in double precision. */
 SMK_API smk_status smk_sigmoid_backward_f64(const double *y, const double *dy, double *dx, int64_t count);
 
+/* ------------------------------------------------------------------------ */
+/* Threads                                                                   */
+/* ------------------------------------------------------------------------ */
+
+/* Sets how many threads one kernel call may use (the calling thread
+ * included), for the whole process. n < 1 restores the default: the
+ * environment variable SOFTMAXKIT_NUM_THREADS if it holds a positive integer,
+ * else the number of online cores. Values above 1024 are clamped.
+ * Only calls touching at least 2^19 elements are split; smaller calls always
+ * run on the calling thread. Results do not depend on the thread count (bit
+ * for bit). A call made while another is using the worker threads runs on
+ * its own thread. Thread-safe; never fails. */
+SMK_API void smk_set_num_threads(int32_t n);
+
+/* The number of threads one kernel call may use (>= 1). Thread-safe. */
+SMK_API int32_t smk_get_num_threads(void);
+
 #ifdef __cplusplus
 } /* extern "C" */
 #endif

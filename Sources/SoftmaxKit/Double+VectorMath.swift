@@ -10,8 +10,8 @@ extension Double: KernelScalar {
     public typealias Vector = SIMD8<Double>
     public typealias MaskVector = SIMD8<UInt8>
 
-    /// Cody–Waite range reduction with fdlibm's split ln2, then the degree-12
-    /// Taylor polynomial of `e^r` on |r| <= ln2/2 (truncation < 2e-16
+    /// Cody–Waite range reduction with fdlibm's split ln2, then the degree-13
+    /// Taylor polynomial of `e^r` on |r| <= ln2/2 (truncation < 1e-17
     /// relative). `2^n` is applied as two factors, as in the `Float` version.
     @inlinable @inline(__always)
     public static func vexp(_ x: SIMD8<Double>) -> SIMD8<Double> {
@@ -19,13 +19,13 @@ extension Double: KernelScalar {
         c = c.replacing(with: 760, where: c .> 760)
         let magic = Vector(repeating: 6755399441055744)  // 1.5 * 2^52
         let t = madd(c, Vector(repeating: 1.4426950408889634074), magic)
-        let p = expPolynomial(c, t - magic)
+        let (r, q) = expReduced(c, t - magic)
         let ni = unsafeBitCast(t, to: SIMD8<Int64>.self) &- 0x4338_0000_0000_0000
         let n1 = ni &>> 1
         let n2 = ni &- n1
         let s1 = unsafeBitCast((n1 &+ 1023) &<< 52, to: SIMD8<Double>.self)
         let s2 = unsafeBitCast((n2 &+ 1023) &<< 52, to: SIMD8<Double>.self)
-        return p * s1 * s2
+        return madd(r, q, Vector(repeating: 1)) * s1 * s2
     }
 
     public static var expNormalLimit: Double { 708 }
@@ -35,26 +35,31 @@ extension Double: KernelScalar {
     public static func vexpNormal(_ x: SIMD8<Double>) -> SIMD8<Double> {
         let magic = Vector(repeating: 6755399441055744 + 1023)  // 1.5 * 2^52 + bias
         let t = madd(x, Vector(repeating: 1.4426950408889634074), magic)
-        let p = expPolynomial(x, t - magic)
-        return p * unsafeBitCast(unsafeBitCast(t, to: SIMD8<Int64>.self) &<< 52, to: SIMD8<Double>.self)
+        let (r, q) = expReduced(x, t - magic)
+        let s = unsafeBitCast(unsafeBitCast(t, to: SIMD8<Int64>.self) &<< 52, to: SIMD8<Double>.self)
+        return madd(r * s, q, s)
     }
 
+    /// `r = x - n ln2` and `q(r) = sum_k r^k / (k+1)!` (k <= 11), so that
+    /// `e^r ~ 1 + r q(r)`, the degree-12 Taylor polynomial.
     @inlinable @inline(__always)
-    static func expPolynomial(_ x: Vector, _ n: Vector) -> Vector {
+    static func expReduced(_ x: Vector, _ n: Vector) -> (Vector, Vector) {
         var r = madd(n, Vector(repeating: -6.93147180369123816490e-01), x)
         r = madd(n, Vector(repeating: -1.90821492927058770002e-10), r)
-        var p = Vector(repeating: 1.0 / 479001600)
-        p = madd(p, r, 1.0 / 39916800)
-        p = madd(p, r, 1.0 / 3628800)
-        p = madd(p, r, 1.0 / 362880)
-        p = madd(p, r, 1.0 / 40320)
-        p = madd(p, r, 1.0 / 5040)
-        p = madd(p, r, 1.0 / 720)
-        p = madd(p, r, 1.0 / 120)
-        p = madd(p, r, 1.0 / 24)
-        p = madd(p, r, 1.0 / 6)
-        p = madd(p, r, 0.5)
-        return madd(p, r * r, r) + Vector(repeating: 1)
+        var q = Vector(repeating: 1.0 / 6227020800)
+        q = madd(q, r, 1.0 / 479001600)
+        q = madd(q, r, 1.0 / 39916800)
+        q = madd(q, r, 1.0 / 3628800)
+        q = madd(q, r, 1.0 / 362880)
+        q = madd(q, r, 1.0 / 40320)
+        q = madd(q, r, 1.0 / 5040)
+        q = madd(q, r, 1.0 / 720)
+        q = madd(q, r, 1.0 / 120)
+        q = madd(q, r, 1.0 / 24)
+        q = madd(q, r, 1.0 / 6)
+        q = madd(q, r, 0.5)
+        q = madd(q, r, 1)
+        return (r, q)
     }
 
     /// `a * b + c`, fused when the build targets a CPU with FMA (the Makefile
@@ -108,27 +113,6 @@ extension Double: KernelScalar {
     }
 
     @inlinable @inline(__always)
-    public static func vreduceMax(_ v: SIMD8<Double>) -> Double {
-        // A halving tree of blends: log2(width) steps instead of a serial chain.
-        let h0 = halfMax(v.lowHalf, v.highHalf)
-        let h1 = halfMax(h0.lowHalf, h0.highHalf)
-        let m = h1[1] > h1[0] || h1[0].isNaN ? h1[1] : h1[0]
-        return m.isNaN ? -.infinity : m
-    }
-
-    /// Lane-wise max preferring numbers over NaN (a NaN survives only if both lanes are NaN).
-    @inlinable @inline(__always)
-    static func halfMax(_ a: SIMD4<Double>, _ b: SIMD4<Double>) -> SIMD4<Double> {
-        a.replacing(with: b, where: (b .> a) .| (a .!= a))
-    }
-
-    /// Lane-wise max preferring numbers over NaN (a NaN survives only if both lanes are NaN).
-    @inlinable @inline(__always)
-    static func halfMax(_ a: SIMD2<Double>, _ b: SIMD2<Double>) -> SIMD2<Double> {
-        a.replacing(with: b, where: (b .> a) .| (a .!= a))
-    }
-
-    @inlinable @inline(__always)
     public static func vsigmoid(_ x: SIMD8<Double>) -> SIMD8<Double> {
         let e = vexp(x.replacing(with: -x, where: x .> 0))
         let d = 1 / (1 + e)
@@ -140,6 +124,36 @@ extension Double: KernelScalar {
         // NaN fails both compares; infinities fail one.
         v.replacing(with: 0, where: .!((v .< .infinity) .& (v .> -.infinity)))
     }
+
+    @inlinable @inline(__always)
+    public static func vkeepFirst(_ v: SIMD8<Double>, _ count: Int, fill: Double) -> SIMD8<Double> {
+        let lane = SIMD8<Int64>(0, 1, 2, 3, 4, 5, 6, 7)
+        return v.replacing(with: fill, where: lane .>= SIMD8<Int64>(repeating: Int64(truncatingIfNeeded: count)))
+    }
+
+    @inlinable @inline(__always)
+    public static func hsum(_ v: SIMD8<Double>) -> Double {
+        let b = v.lowHalf + v.highHalf, c = b.lowHalf + b.highHalf
+        return c[0] + c[1]
+    }
+
+    @inlinable @inline(__always)
+    public static func hmax(_ v: SIMD8<Double>) -> Double {
+        let b = vmax(v.lowHalf, v.highHalf), c = vmax(b.lowHalf, b.highHalf)
+        return c[1] > c[0] ? c[1] : c[0]
+    }
+
+    @inlinable @inline(__always)
+    public static func hmin(_ v: SIMD8<Double>) -> Double {
+        let b = vmin(v.lowHalf, v.highHalf), c = vmin(b.lowHalf, b.highHalf)
+        return c[1] < c[0] ? c[1] : c[0]
+    }
+
+    @inlinable @inline(__always)
+    static func vmax<W: SIMD>(_ a: W, _ b: W) -> W where W.Scalar == Double { a.replacing(with: b, where: b .> a) }
+
+    @inlinable @inline(__always)
+    static func vmin<W: SIMD>(_ a: W, _ b: W) -> W where W.Scalar == Double { a.replacing(with: b, where: b .< a) }
 
     @inlinable public static func libmLog(_ x: Double) -> Double { log(x) }
     @inlinable public static func libmExp(_ x: Double) -> Double { exp(x) }

@@ -65,7 +65,7 @@ public func ensembleMean<T: KernelScalar>(
     if mode != .arithmetic {
         for r in 0..<f.count {
             let yr = f.target(yp, r, slot: 1)
-            Normalizer<T>.row(.softmax, f.read(yp, r, slot: 0), yr, extents.n, invT: 1)
+            Normalizer<T>.row(.softmax, f.read(yp, r, slot: 0), yr, extents.n, readable: extents.n, invT: 1)
             f.commit(yp, r, slot: 1)
         }
     }

@@ -43,7 +43,7 @@ public func hierarchicalSoftmax<T: KernelScalar>(
     defer { rawFree(p) }
     let cp = coarse.baseAddress!, fp = fine.baseAddress!, yp = y.baseAddress!
     for b in 0..<batch {
-        if !conditional { Normalizer<T>.row(.softmax, cp + b * groups, p, groups, invT: 1) }
+        if !conditional { Normalizer<T>.row(.softmax, cp + b * groups, p, groups, readable: groups, invT: 1) }
         var start = b * width
         for k in 0..<groups {
             let n = sizes[k]

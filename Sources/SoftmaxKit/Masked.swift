@@ -155,8 +155,8 @@ enum MaskedKernel<T: KernelScalar> {
             l0 = T.vmin(l0, T.vselect(ma, a, pinf))
             i += r
         }
-        let hi = T.vreduceMax(T.vmax(m0, m1))
-        let lo = -T.vreduceMax(-T.vmin(l0, l1))
+        let hi = T.hmax(T.vmax(m0, m1))
+        let lo = T.hmin(T.vmin(l0, l1))
         return (lo, hi)
     }
 

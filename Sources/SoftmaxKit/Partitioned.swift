@@ -120,9 +120,9 @@ func applyActivation<T: KernelScalar>(_ a: RowActivation, _ x: UnsafePointer<T>,
     case .identity:
         if UnsafePointer(y) != x { y.update(from: x, count: n) }
     case .softmax:
-        Normalizer<T>.row(.softmax, x, y, n, invT: 1)
+        Normalizer<T>.row(.softmax, x, y, n, readable: n, invT: 1)
     case .logSoftmax:
-        Normalizer<T>.row(.logSoftmax, x, y, n, invT: 1)
+        Normalizer<T>.row(.logSoftmax, x, y, n, readable: n, invT: 1)
     case .sigmoid:
         sigmoidKernel(x, y, n)
     case .tanh:

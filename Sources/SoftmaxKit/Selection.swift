@@ -192,7 +192,7 @@ func rowArgmax<T: KernelScalar>(_ x: UnsafePointer<T>, _ n: Int) -> Int {
         probe += a * zero + b * zero
         i += 2 * w
     }
-    var m = T.vreduceMax(T.vmax(m0, m1))
+    var m = T.hmax(T.vmax(m0, m1))
     while i < n {
         if x[i] > m { m = x[i] }
         probe[0] += x[i] * 0
@@ -206,7 +206,7 @@ func rowArgmax<T: KernelScalar>(_ x: UnsafePointer<T>, _ n: Int) -> Int {
     i = 0
     while i + 4 * w <= n {
         let c = T.vmax(T.vmax(vload(x + i), vload(x + i + w)), T.vmax(vload(x + i + 2 * w), vload(x + i + 3 * w)))
-        if T.vreduceMax(c) == m { break }
+        if T.hmax(c) == m { break }
         i += 4 * w
     }
     for j in i..<n where x[j] == m { return j }
@@ -310,7 +310,7 @@ func blockMinMaxAdmit<T: KernelScalar>(_ x: UnsafePointer<T>, _ start: Int, _ le
         }
         i += 4 * w
     }
-    var hi = T.vreduceMax(hv), lo = -T.vreduceMax(-lv)
+    var hi = T.hmax(hv), lo = T.hmin(lv)
     while i < end {
         if x[i] > hi { hi = x[i] }
         if x[i] < lo { lo = x[i] }

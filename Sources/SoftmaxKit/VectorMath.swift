@@ -31,6 +31,14 @@ where Vector.Scalar == Self {
     /// `a * b + c`, fused where the build has FMA (see the conformances).
     static func vmadd(_ a: Vector, _ b: Vector, _ c: Vector) -> Vector
 
+    /// `v` with lanes `count..<width` replaced by `fill` (0 <= count <= width).
+    static func vkeepFirst(_ v: Vector, _ count: Int, fill: Self) -> Vector
+
+    /// Horizontal maximum / minimum / sum of the lanes (a halving tree).
+    static func hmax(_ v: Vector) -> Self
+    static func hmin(_ v: Vector) -> Self
+    static func hsum(_ v: Vector) -> Self
+
     /// Lane-wise minimum ignoring NaN in `b`.
     static func vmin(_ a: Vector, _ b: Vector) -> Vector
 
@@ -43,9 +51,6 @@ where Vector.Scalar == Self {
     /// `a` where the mask byte is nonzero, `b` where it is 0 (a blend, not a multiply:
     /// NaN and inf in the unselected operand never leak).
     static func vselect(_ mask: MaskVector, _ a: Vector, _ b: Vector) -> Vector
-
-    /// Largest lane of `v`, ignoring NaN lanes (`-inf` when all are NaN).
-    static func vreduceMax(_ v: Vector) -> Self
 
     /// Whether some lane is greater than `t` or NaN (selection ranks NaN
     /// above every number): one compare and a mask test.
@@ -104,6 +109,16 @@ func mloadPartial<T: KernelScalar>(_ p: UnsafePointer<UInt8>, _ count: Int, _: T
     return v
 }
 
+/// Loads `count < width` scalars, filling the other lanes with `fill`. When
+/// `readable` (elements that may be read from `p`, e.g. the rest of the
+/// caller's tensor) covers a whole vector, one full load plus a lane select
+/// avoids the store-forwarding stall of the copy in `vloadPartial`.
+@inlinable @inline(__always)
+func vloadTail<T: KernelScalar>(_ p: UnsafePointer<T>, _ count: Int, readable: Int, fill: T) -> T.Vector {
+    if readable >= T.width { return T.vkeepFirst(vload(p), count, fill: fill) }
+    return vloadPartial(p, count, fill: fill)
+}
+
 /// Stores the first `count < width` lanes of `v`.
 @inlinable @inline(__always)
 func vstorePartial<T: KernelScalar>(_ v: T.Vector, _ p: UnsafeMutablePointer<T>, _ count: Int) {
@@ -115,9 +130,9 @@ func vstorePartial<T: KernelScalar>(_ v: T.Vector, _ p: UnsafeMutablePointer<T>,
 
 /// Smallest and largest elements of `x[0..<n]`, ignoring NaN; `(+inf, -inf)`
 /// when `n == 0` or every element is NaN. Callers detect NaN through the
-/// exp-sum that follows.
+/// exp-sum that follows. `readable >= n` elements may be read from `x`.
 @inlinable
-func rowMinMax<T: KernelScalar>(_ x: UnsafePointer<T>, _ n: Int) -> (min: T, max: T) {
+func rowMinMax<T: KernelScalar>(_ x: UnsafePointer<T>, _ n: Int, readable: Int = 0) -> (min: T, max: T) {
     let w = T.width
     var m0 = T.Vector(repeating: -.infinity), m1 = m0
     var l0 = T.Vector(repeating: .infinity), l1 = l0
@@ -133,18 +148,18 @@ func rowMinMax<T: KernelScalar>(_ x: UnsafePointer<T>, _ n: Int) -> (min: T, max
         m0 = T.vmax(m0, a); l0 = T.vmin(l0, a)
         i += w
     }
-    m0 = T.vmax(m0, m1); l0 = T.vmin(l0, l1)
-    var hi = -T.infinity, lo = T.infinity
-    for k in 0..<w {
-        if m0[k] > hi { hi = m0[k] }
-        if l0[k] < lo { lo = l0[k] }
+    if i < n {
+        let r = n - i, avail = max(readable, n) - i
+        m1 = T.vmax(m1, vloadTail(x + i, r, readable: avail, fill: -.infinity))
+        l1 = T.vmin(l1, vloadTail(x + i, r, readable: avail, fill: .infinity))
     }
-    while i < n {
-        if x[i] > hi { hi = x[i] }
-        if x[i] < lo { lo = x[i] }
-        i += 1
-    }
-    return (lo, hi)
+    return (T.hmin(T.vmin(l0, l1)), T.hmax(T.vmax(m0, m1)))
+}
+
+/// Largest element of `x[0..<n]`, ignoring NaN (`-inf` for an empty row).
+@inlinable
+func rowMax<T: KernelScalar>(_ x: UnsafePointer<T>, _ n: Int) -> T {
+    rowMinMax(x, n).max
 }
 
 /// Which vector exp a loop uses, chosen once per row (a type parameter, so
@@ -165,20 +180,23 @@ func rowMinMax<T: KernelScalar>(_ x: UnsafePointer<T>, _ n: Int) -> (min: T, max
 /// into a `Double`; when `y` is non-nil each exponential is also stored there.
 /// Tails go through the same vector `exp` (padded lanes are dropped), so an
 /// element's result never depends on its position in the row.
+/// `lowest` (the row's minimum, when known) lets rows whose exponents all stay
+/// normal use the cheaper exp; `readable >= n` elements may be read from `x`.
 @inlinable
 func rowExpSum<T: KernelScalar>(
-    _ x: UnsafePointer<T>, _ y: UnsafeMutablePointer<T>?, _ n: Int, shift: T, scale: T, lowest: T
+    _ x: UnsafePointer<T>, _ y: UnsafeMutablePointer<T>?, _ n: Int, shift: T, scale: T,
+    lowest: T = -.infinity, readable: Int = 0
 ) -> Double {
     // Every exponent lies in [(lowest - shift) * scale, 0] (or is NaN).
     if (lowest - shift) * scale >= -T.expNormalLimit {
-        return rowExpSum(x, y, n, shift: shift, scale: scale, NormalExp.self)
+        return rowExpSum(x, y, n, shift: shift, scale: scale, readable: readable, NormalExp.self)
     }
-    return rowExpSum(x, y, n, shift: shift, scale: scale, AnyExp.self)
+    return rowExpSum(x, y, n, shift: shift, scale: scale, readable: readable, AnyExp.self)
 }
 
 @inlinable
 func rowExpSum<T: KernelScalar, E: ExpKind>(
-    _ x: UnsafePointer<T>, _ y: UnsafeMutablePointer<T>?, _ n: Int, shift: T, scale: T, _: E.Type
+    _ x: UnsafePointer<T>, _ y: UnsafeMutablePointer<T>?, _ n: Int, shift: T, scale: T, readable: Int, _: E.Type
 ) -> Double {
     let w = T.width
     // (x - shift) * scale as one fused x * scale - shift * scale; exact for scale 1.
@@ -205,9 +223,10 @@ func rowExpSum<T: KernelScalar, E: ExpKind>(
     }
     if i < n {
         let r = n - i
-        let e = E.exp(T.vmadd(vloadPartial(x + i, r, fill: shift), vscale, vshift), T.self)
+        let e = T.vkeepFirst(E.exp(T.vmadd(vloadTail(x + i, r, readable: max(readable, n) - i, fill: shift),
+                                          vscale, vshift), T.self), r, fill: 0)
         if let y { vstorePartial(e, y + i, r) }
-        for k in 0..<r { total += Double(e[k]) }
+        total += Double(T.hsum(e))
     }
     return total
 }
@@ -243,3 +262,75 @@ func rowShiftScaleOffset<T: KernelScalar>(
     while i + w <= n { vstore((vload(x + i) - vs) * vc - vo, y + i); i += w }
     while i < n { y[i] = (x[i] - shift) * scale - offset; i += 1 }
 }
+
+// MARK: Column helpers (strided layouts with caller-managed scratch)
+/// Column maxima of an `n x inner` block into `m[0..<inner]` (NaN ignored).
+@inlinable
+func columnMax<T: KernelScalar>(_ x: UnsafePointer<T>, _ n: Int, _ inner: Int, _ m: UnsafeMutablePointer<T>) {
+    m.update(repeating: -.infinity, count: inner)
+    for j in 0..<n {
+        let xj = x + j * inner
+        forEachVector(inner, T.self) { i, r in
+            if r == 0 {
+                vstore(T.vmax(vload(UnsafePointer(m + i)), vload(xj + i)), m + i)
+            } else {
+                for k in 0..<r where xj[i + k] > m[i + k] { m[i + k] = xj[i + k] }
+            }
+        }
+    }
+}
+
+/// Calls `body(i, 0)` for each full vector starting at `i` in `0..<count`,
+/// then `body(i, r)` once for a partial tail of `r` lanes.
+@inlinable @inline(__always)
+func forEachVector<T: KernelScalar>(_ count: Int, _: T.Type = T.self, _ body: (Int, Int) -> Void) {
+    let w = T.width
+    var i = 0
+    while i + w <= count { body(i, 0); i += w }
+    if i < count { body(i, count - i) }
+}
+
+/// Per-column working storage of the strided kernels, from malloc so that an
+/// impossible size is an error rather than a trap.
+@usableFromInline
+struct Scratch<T: KernelScalar> {
+    let max: UnsafeMutablePointer<T>
+    let partial: UnsafeMutablePointer<T>
+    let sums: UnsafeMutablePointer<Double>
+    let count: Int
+
+    /// `k` scratches, all or none: on failure the ones already made are freed.
+    static func many(_ k: Int, columns: Int) throws(SoftmaxKitError) -> [Scratch<T>] {
+        var made: [Scratch<T>] = []
+        do throws(SoftmaxKitError) {
+            for _ in 0..<k { made.append(try Scratch<T>(columns)) }
+        } catch {
+            made.forEach { $0.free() }
+            throw error
+        }
+        return made
+    }
+
+    init(_ count: Int) throws(SoftmaxKitError) {
+        let m = rawAllocate(T.self, count), p = rawAllocate(T.self, count), s = rawAllocate(Double.self, count)
+        guard let m, let p, let s else {
+            rawFree(m); rawFree(p); rawFree(s)
+            throw SoftmaxKitError(.outOfMemory, "could not allocate scratch for \(count) columns")
+        }
+        max = m; partial = p; sums = s; self.count = count
+    }
+
+    func clearSums() {
+        partial.update(repeating: 0, count: count)
+        sums.update(repeating: 0, count: count)
+    }
+
+    func flushSums() {
+        for i in 0..<count { sums[i] += Double(partial[i]); partial[i] = 0 }
+    }
+
+    func free() {
+        rawFree(max); rawFree(partial); rawFree(sums)
+    }
+}
+

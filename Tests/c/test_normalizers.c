@@ -150,10 +150,6 @@ static void test_statuses(void) {
         CHECK_STATUS(smk_softmax_f32(in, out, 1, 4, 1, -2.0f), SMK_ERROR_INVALID_ARGUMENT);
         CHECK(out[0] == 7 && out[3] == 7);
     }
-    /* Scratch for an absurd inner extent cannot be allocated: a status, not
-     * an abort, and x is never read. */
-    CHECK_STATUS(smk_softmax_f32(x, x, 1, 1, (int64_t)1 << 58, 1.0f), SMK_ERROR_OUT_OF_MEMORY);
-    CHECK_STATUS(smk_logsumexp_f64((double *)x, (double *)x, 1, 2, (int64_t)1 << 57), SMK_ERROR_OUT_OF_MEMORY);
     /* A success does not clear the message. */
     CHECK_STATUS(smk_softmax_f32(x, y, 1, 8, 1, 1.0f), SMK_OK);
     CHECK(strlen(smk_last_error_message()) > 0);
@@ -208,6 +204,33 @@ static void test_threads(void) {
     }
 }
 
+/* Large calls split across threads give the same bits as one thread. */
+static void test_thread_count(void) {
+    const int64_t rows = 1024, cols = 1000, cells = rows * cols;
+    float *x = (float *)malloc(sizeof(float) * cells);
+    float *a = (float *)malloc(sizeof(float) * cells);
+    float *b = (float *)malloc(sizeof(float) * cells);
+    int64_t i;
+    CHECK(x && a && b);
+    if (!x || !a || !b) { free(x); free(a); free(b); return; }
+    for (i = 0; i < cells; i++) x[i] = (float)sin(i * 0.013) * 30.0f;
+    smk_set_num_threads(1);
+    CHECK(smk_get_num_threads() == 1);
+    CHECK_STATUS(smk_softmax_f32(x, a, rows, cols, 1, 1.0f), SMK_OK);
+    smk_set_num_threads(2);
+    CHECK(smk_get_num_threads() == 2);
+    CHECK_STATUS(smk_softmax_f32(x, b, rows, cols, 1, 1.0f), SMK_OK);
+    CHECK(memcmp(a, b, sizeof(float) * cells) == 0);
+    /* strided: softmax over axis 1 of [256, 1000, 4] */
+    CHECK_STATUS(smk_log_softmax_f32(x, b, 256, 1000, 4, 0.7f), SMK_OK);
+    smk_set_num_threads(1);
+    CHECK_STATUS(smk_log_softmax_f32(x, a, 256, 1000, 4, 0.7f), SMK_OK);
+    CHECK(memcmp(a, b, sizeof(float) * cells) == 0);
+    smk_set_num_threads(0);
+    CHECK(smk_get_num_threads() >= 1);
+    free(x); free(a); free(b);
+}
+
 int main(void) {
     test_version();
     test_status_strings();
@@ -219,5 +242,6 @@ int main(void) {
     test_statuses();
     test_thread_local_message();
     test_threads();
+    test_thread_count();
     return check_summary("test_normalizers");
 }

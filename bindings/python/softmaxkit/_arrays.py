@@ -70,6 +70,25 @@ def extents(shape: tuple, axis: Optional[int]) -> tuple[int, int, int]:
     return math.prod(shape[:a]), shape[a], math.prod(shape[a + 1:])
 
 
+_I64 = ctypes.c_int64
+_extents_cache: dict = {}
+
+
+def extents_args(shape: tuple, axis: Optional[int]) -> tuple:
+    """`extents(shape, axis)` as three cached ctypes int64 objects, for the
+    no-argtypes fast calls. The cache holds at most 512 shapes."""
+    key = (shape, axis)
+    hit = _extents_cache.get(key)
+    if hit is not None:
+        return hit
+    e = extents(shape, axis)
+    args = (_I64(e[0]), _I64(e[1]), _I64(e[2]))
+    if len(_extents_cache) >= 512:
+        _extents_cache.clear()
+    _extents_cache[key] = args
+    return args
+
+
 def _find_data_offset() -> Optional[int]:
     # numpy's PyArrayObject keeps its data pointer right after the object
     # header; reading it through id() costs ~0.2 us where `arr.ctypes.data`
@@ -81,13 +100,13 @@ def _find_data_offset() -> Optional[int]:
     return None
 
 
-_OFFSET = _find_data_offset()
+DATA_OFFSET = _find_data_offset()
 _from_address = ctypes.c_void_p.from_address
 
-if _OFFSET is not None:
+if DATA_OFFSET is not None:
     def ptr(a: np.ndarray) -> ctypes.c_void_p:
         """The data pointer of `a`, read at call time (keep `a` alive during the call)."""
-        return _from_address(id(a) + _OFFSET)
+        return _from_address(id(a) + DATA_OFFSET)
 else:  # pragma: no cover - exotic interpreters
     def ptr(a: np.ndarray) -> ctypes.c_void_p:
         return ctypes.c_void_p(a.ctypes.data)

@@ -14,7 +14,7 @@ from typing import Any, Callable
 
 from ._errors import error_for
 
-__all__ = ["lib", "library_path", "check", "DECLARATIONS", "ABI_MAJOR"]
+__all__ = ["lib", "library_path", "check", "fast", "DECLARATIONS", "ABI_MAJOR"]
 
 # The major version of the C ABI this binding speaks.
 ABI_MAJOR = 0
@@ -122,6 +122,10 @@ DECLARATIONS: list[tuple[str, Any, list[Any]]] = [
     # smk_status smk_sigmoid_backward_f32(const float *y, const float *dy, float *dx, int64_t count);
     ("smk_sigmoid_backward_f32", STATUS, [VP, VP, VP, I64]),
     ("smk_sigmoid_backward_f64", STATUS, [VP, VP, VP, I64]),
+    # void smk_set_num_threads(int32_t n);
+    ("smk_set_num_threads", None, [_c.c_int32]),
+    # int32_t smk_get_num_threads(void);
+    ("smk_get_num_threads", _c.c_int32, []),
 ]
 
 
@@ -178,6 +182,25 @@ def check_version(version: int, path: str, major: int = ABI_MAJOR) -> None:
 check_version(lib.smk_version(), library_path)
 
 _last_error: Callable[[], bytes] = lib.smk_last_error_message
+
+# Hot paths call through a second handle whose functions have no argtypes:
+# ctypes then skips a Python-level conversion per argument (~60 ns each), so
+# the caller must pass ctypes objects of exactly the declared types (built
+# from DECLARATIONS' own classes; see functional.py).
+_fast_lib = ctypes.CDLL(library_path)
+_DECLARED = {name: (restype, argtypes) for name, restype, argtypes in DECLARATIONS}
+
+
+def fast(name: str) -> Any:
+    """The no-argtypes twin of a declared function (restype still set)."""
+    fn = getattr(_fast_lib, name)
+    fn.restype = _DECLARED[name][0]
+    return fn
+
+
+def argtype(name: str, index: int) -> Any:
+    """The declared ctypes class of parameter `index` of `name`."""
+    return _DECLARED[name][1][index]
 
 
 def check(status: int) -> None:
