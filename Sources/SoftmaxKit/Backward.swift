@@ -100,9 +100,16 @@ private func backward<T: KernelScalar>(
     try checkAliasing(y, dx, count: e.count, names: ("y", "dx"))
     try checkAliasing(dy, dx, count: e.count, names: ("dy", "dx"))
     guard e.count > 0 else { return }
+    let yp = y.baseAddress!, dp = dy.baseAddress!, xp = dx.baseAddress!
+    if e.inner == 1 {
+        let n = e.n
+        parallelFor(e.outer, work: e.count) { rows in
+            for r in rows { row(yp + r * n, dp + r * n, xp + r * n, n) }
+        }
+        return
+    }
     let f = try Fibres<T>(e, slots: 3)
     defer { f.free() }
-    let yp = y.baseAddress!, dp = dy.baseAddress!, xp = dx.baseAddress!
     for r in 0..<f.count {
         let out = f.target(xp, r, slot: 2)
         row(f.read(yp, r, slot: 0), f.read(dp, r, slot: 1), out, e.n)

@@ -37,21 +37,22 @@ public func hierarchicalSoftmax<T: KernelScalar>(
     try checkDisjoint(UnsafeRawPointer(coarse.baseAddress), ce.count * MemoryLayout<T>.stride,
                       UnsafeRawPointer(y.baseAddress), fe.count * MemoryLayout<T>.stride, names: ("coarse", "y"))
     guard fe.count > 0 else { return }
-    guard let p = rawAllocate(T.self, groups) else {
-        throw SoftmaxKitError(.outOfMemory, "could not allocate \(groups) coarse probabilities")
-    }
-    defer { rawFree(p) }
     let cp = coarse.baseAddress!, fp = fine.baseAddress!, yp = y.baseAddress!
-    for b in 0..<batch {
-        if !conditional { Normalizer<T>.row(.softmax, cp + b * groups, p, groups, readable: groups, invT: 1) }
-        var start = b * width
-        for k in 0..<groups {
-            let n = sizes[k]
-            let (lo, m) = rowMinMax(fp + start, n)
-            let s = rowExpSum(fp + start, yp + start, n, shift: m, scale: 1, lowest: lo)
-            let weight = conditional ? 1 : Double(p[k])
-            rowScale(yp + start, yp + start, n, T(weight / s))
-            start += n
+    parallelFor(batch, work: fe.count + ce.count) { rows in
+        for b in rows {
+            // P(k) = exp(c_k - cm) / cs, from the coarse row's max and exp-sum.
+            let c = cp + b * groups
+            let (clo, cm) = rowMinMax(c, groups)
+            let cs = conditional ? 1 : rowExpSum(c, nil, groups, shift: cm, scale: 1, lowest: clo)
+            var start = b * width
+            for k in 0..<groups {
+                let n = sizes[k]
+                let (lo, m) = rowMinMax(fp + start, n)
+                let s = rowExpSum(fp + start, yp + start, n, shift: m, scale: 1, lowest: lo)
+                let weight = conditional ? 1 : Double(T.libmExp(c[k] - cm)) / cs
+                rowScale(yp + start, yp + start, n, T(weight / s))
+                start += n
+            }
         }
     }
 }

@@ -105,10 +105,37 @@ public func crossEntropy<T: KernelScalar>(
         try checkCount("target", p.count, e.count)
     }
     let scale = options.reduction == .mean ? 1 / denominator : 1
+    let lp = loss.baseAddress!
+    if e.inner == 1 {
+        // Rows in parallel; each piece sums its own losses, added in piece order.
+        let xp = logits.baseAddress!, gp = gradient?.baseAddress
+        let pieces = max(1, min(samples, 64))
+        var partial = [Double](repeating: 0, count: pieces)
+        partial.withUnsafeMutableBufferPointer { pb in
+            parallelFor(pieces, work: e.count) { range in
+                for piece in range {
+                    var sum = 0.0
+                    for r in (samples * piece / pieces)..<(samples * (piece + 1) / pieces) {
+                        let g = gp.map { $0 + r * classes }
+                        let l: Double
+                        switch targets {
+                        case .indices(let t):
+                            l = CrossEntropyRow<T>.index(xp + r * classes, t[r], classes, wp, options, g, scale)
+                        case .probabilities(let p):
+                            l = CrossEntropyRow<T>.soft(xp + r * classes, p.baseAddress! + r * classes, classes, wp, eps, g, scale)
+                        }
+                        if options.reduction == .none { lp[r] = T(l) } else { sum += l }
+                    }
+                    pb[piece] = sum
+                }
+            }
+        }
+        if options.reduction != .none { lp[0] = T(partial.reduce(0, +) * scale) }
+        return
+    }
     let f = try Fibres<T>(e, slots: 3)
     defer { f.free() }
     var total = 0.0
-    let lp = loss.baseAddress!
     for r in 0..<samples {
         let x = f.read(logits.baseAddress!, r, slot: 0)
         let g = gradient.map { f.target($0.baseAddress!, r, slot: 2) }

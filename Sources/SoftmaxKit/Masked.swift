@@ -95,7 +95,13 @@ enum MaskedKernel<T: KernelScalar> {
         let layout = try maskLayout(mask.count, e)
         try checkAliasing(x, y, count: e.count)
         guard e.count > 0 else { return }
-        let xp = x.baseAddress!, yp = y.baseAddress!, mp = mask.baseAddress!
+        let xp = x.baseAddress!, yp = y.baseAddress!, mp = mask.baseAddress!, n = e.n
+        if e.inner == 1 {
+            parallelFor(e.outer, work: e.count) { rows in
+                for r in rows { row(kind, xp + r * n, layout == .pattern ? mp : mp + r * n, yp + r * n, n) }
+            }
+            return
+        }
         let f = try Fibres<T>(e, slots: 2, maskSlot: layout == .full)
         defer { f.free() }
         for r in 0..<f.count {

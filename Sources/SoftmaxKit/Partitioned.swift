@@ -97,12 +97,21 @@ func checkLayout(_ layout: [PartitionSegment], n: Int) throws(SoftmaxKitError) {
     }
 }
 
-/// Runs a row kernel on every fibre, gathering strided fibres (one input, one output).
+/// Runs a row kernel on every fibre (one input, one output): rows in
+/// parallel when `inner == 1`, strided fibres gathered one at a time.
+/// `body` may run on several threads at once, each on its own rows.
 @usableFromInline
 func forEachFibre<T: KernelScalar>(
     _ x: UnsafePointer<T>, _ y: UnsafeMutablePointer<T>, _ e: Extents,
     _ body: (UnsafePointer<T>, UnsafeMutablePointer<T>) -> Void
 ) throws(SoftmaxKitError) {
+    if e.inner == 1 {
+        let n = e.n
+        parallelFor(e.outer, work: e.count) { rows in
+            for r in rows { body(x + r * n, y + r * n) }
+        }
+        return
+    }
     let f = try Fibres<T>(e, slots: 2)
     defer { f.free() }
     for r in 0..<f.count {

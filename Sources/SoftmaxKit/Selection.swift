@@ -28,6 +28,13 @@ public func argmax<T: KernelScalar>(
     try checkCount("index", index.count, out)
     guard out > 0 else { return }
     guard extents.n > 0 else { throw .invalid("argmax of an empty axis (n == 0) is undefined") }
+    if extents.inner == 1 {
+        let xp = x.baseAddress!, ip = index.baseAddress!, n = extents.n
+        parallelFor(out, work: extents.count) { rows in
+            for r in rows { ip[r] = rowArgmax(xp + r * n, n) }
+        }
+        return
+    }
     let f = try Fibres<T>(extents, slots: 1)
     defer { f.free() }
     let xp = x.baseAddress!, ip = index.baseAddress!
@@ -149,6 +156,13 @@ func selectK<T: KernelScalar>(
     try checkDisjoint(UnsafeRawPointer(x.baseAddress), e.count * MemoryLayout<T>.stride,
                       UnsafeRawPointer(values.baseAddress), count * MemoryLayout<T>.stride, names: ("x", valuesName))
     guard count > 0 else { return }
+    if e.inner == 1 {  // rows of x and of the outputs are contiguous: no scratch
+        let xp = x.baseAddress!, vp = values.baseAddress!, ip = indices.baseAddress!, n = e.n
+        parallelFor(e.outer, work: e.count) { rows in
+            for r in rows { row(xp + r * n, n, vp + r * k, ip + r * k) }
+        }
+        return
+    }
     let f = try Fibres<T>(e, slots: 2)
     defer { f.free() }
     guard let sv = rawAllocate(T.self, k), let si = rawAllocate(Int.self, k) else {
