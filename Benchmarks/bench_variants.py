@@ -39,7 +39,9 @@ def main() -> None:
     ap.add_argument("--cols", type=int, default=32000)
     ap.add_argument("--dtype", choices=["f32", "f64"], default="f32")
     ap.add_argument("--repeats", type=int, default=200)
+    ap.add_argument("--threads", type=int, default=0, help="smk_set_num_threads (0: the library default)")
     a = ap.parse_args()
+    L.smk_set_num_threads(a.threads)
     B, C, sfx = a.rows, a.cols, a.dtype
     dt = np.float32 if sfx == "f32" else np.float64
     rng = np.random.default_rng(0)
@@ -88,7 +90,7 @@ def main() -> None:
                                                f("topk")(ptr(soft), ptr(vals), ptr(idx), B, C, 1, k)),
         f"softmax_topk (k={k})": lambda: f("softmax_topk")(ptr(x), ptr(vals), ptr(idx), B, C, 1, k, T),
     }
-    print(f"[{B}, {C}] {sfx}, best of {a.repeats}")
+    print(f"[{B}, {C}] {sfx}, {L.smk_get_num_threads()} thread(s), best of {a.repeats}")
     for name, fn in cases.items():
         if name.startswith("softmax then topk"):
             continue

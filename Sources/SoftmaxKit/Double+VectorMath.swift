@@ -149,11 +149,18 @@ extension Double: KernelScalar {
         return c[1] < c[0] ? c[1] : c[0]
     }
 
+    // Concrete half-width overloads for the horizontal reductions: a generic
+    // `W: SIMD` helper compiles to a per-lane mask loop once inlined into a
+    // large kernel (measured in rowArgmax and rowMinMax under perf).
     @inlinable @inline(__always)
-    static func vmax<W: SIMD>(_ a: W, _ b: W) -> W where W.Scalar == Double { a.replacing(with: b, where: b .> a) }
+    static func vmax(_ a: SIMD4<Double>, _ b: SIMD4<Double>) -> SIMD4<Double> { a.replacing(with: b, where: b .> a) }
+    @inlinable @inline(__always)
+    static func vmin(_ a: SIMD4<Double>, _ b: SIMD4<Double>) -> SIMD4<Double> { a.replacing(with: b, where: b .< a) }
+    @inlinable @inline(__always)
+    static func vmax(_ a: SIMD2<Double>, _ b: SIMD2<Double>) -> SIMD2<Double> { a.replacing(with: b, where: b .> a) }
+    @inlinable @inline(__always)
+    static func vmin(_ a: SIMD2<Double>, _ b: SIMD2<Double>) -> SIMD2<Double> { a.replacing(with: b, where: b .< a) }
 
-    @inlinable @inline(__always)
-    static func vmin<W: SIMD>(_ a: W, _ b: W) -> W where W.Scalar == Double { a.replacing(with: b, where: b .< a) }
 
     @inlinable public static func libmLog(_ x: Double) -> Double { log(x) }
     @inlinable public static func libmExp(_ x: Double) -> Double { exp(x) }

@@ -148,11 +148,22 @@ extension Float: KernelScalar {
         return c[1] < c[0] ? c[1] : c[0]
     }
 
+    // Concrete half-width overloads for the horizontal reductions: a generic
+    // `W: SIMD` helper compiles to a per-lane mask loop once inlined into a
+    // large kernel (measured in rowArgmax and rowMinMax under perf).
     @inlinable @inline(__always)
-    static func vmax<W: SIMD>(_ a: W, _ b: W) -> W where W.Scalar == Float { a.replacing(with: b, where: b .> a) }
+    static func vmax(_ a: SIMD8<Float>, _ b: SIMD8<Float>) -> SIMD8<Float> { a.replacing(with: b, where: b .> a) }
+    @inlinable @inline(__always)
+    static func vmin(_ a: SIMD8<Float>, _ b: SIMD8<Float>) -> SIMD8<Float> { a.replacing(with: b, where: b .< a) }
+    @inlinable @inline(__always)
+    static func vmax(_ a: SIMD4<Float>, _ b: SIMD4<Float>) -> SIMD4<Float> { a.replacing(with: b, where: b .> a) }
+    @inlinable @inline(__always)
+    static func vmin(_ a: SIMD4<Float>, _ b: SIMD4<Float>) -> SIMD4<Float> { a.replacing(with: b, where: b .< a) }
+    @inlinable @inline(__always)
+    static func vmax(_ a: SIMD2<Float>, _ b: SIMD2<Float>) -> SIMD2<Float> { a.replacing(with: b, where: b .> a) }
+    @inlinable @inline(__always)
+    static func vmin(_ a: SIMD2<Float>, _ b: SIMD2<Float>) -> SIMD2<Float> { a.replacing(with: b, where: b .< a) }
 
-    @inlinable @inline(__always)
-    static func vmin<W: SIMD>(_ a: W, _ b: W) -> W where W.Scalar == Float { a.replacing(with: b, where: b .< a) }
 
     @inlinable public static func libmLog(_ x: Float) -> Float { logf(x) }
     @inlinable public static func libmExp(_ x: Float) -> Float { expf(x) }
