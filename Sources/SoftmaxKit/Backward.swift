@@ -32,14 +32,19 @@ public func logSoftmaxBackward<T: KernelScalar>(
 ) throws(SoftmaxKitError) {
     try backward(y, dy, dx, extents) { yr, dyr, dxr, n in
         let s = T(rowSum(dyr, n))
+        // exp(y) through the normalizers' exp-sum kernel (stored into dx), then
+        // dx = dy - dx * s: an inline vexp here compiled to partly scalar code.
+        // When dx is dy, the sum above is taken before dy is overwritten, and
+        // the exps go to scratch-free storage only if dx != dy.
+        if UnsafePointer(dxr) == dyr {
+            for j in 0..<n { dxr[j] = dyr[j] - T.libmExp(yr[j]) * s }
+            return
+        }
+        _ = rowExpSum(yr, dxr, n, shift: 0, scale: 1)
         let vs = T.Vector(repeating: s), w = T.width
         var i = 0
-        while i + w <= n { vstore(vload(dyr + i) - T.vexp(vload(yr + i)) * vs, dxr + i); i += w }
-        if i < n {
-            let r = n - i
-            let v = vloadPartial(dyr + i, r, fill: 0) - T.vexp(vloadPartial(yr + i, r, fill: 0)) * vs
-            vstorePartial(v, dxr + i, r)
-        }
+        while i + w <= n { vstore(vload(dyr + i) - vload(UnsafePointer(dxr + i)) * vs, dxr + i); i += w }
+        while i < n { dxr[i] = dyr[i] - dxr[i] * s; i += 1 }
     }
 }
 
