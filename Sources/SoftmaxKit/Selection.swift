@@ -319,8 +319,14 @@ func blockMinMaxAdmit<T: KernelScalar>(_ x: UnsafePointer<T>, _ start: Int, _ le
         lv = T.vmin(lv, T.vmin(T.vmin(v0, v1), T.vmin(v2, v3)))
         // vmax(a, b) keeps a NaN of `a`: NaN lanes of v0...v3 reach the test.
         let probe = T.vmax(T.vmax(v0, v1), T.vmax(v2, v3)) + (v0 - v0) + (v1 - v1) + (v2 - v2) + (v3 - v3)
-        if c < k || T.vanyRanksAbove(probe, vals[k - 1]) {
+        if c < k {
             c = admitLanes(x, i, i + 4 * w, k, vals, idx, c)
+        } else if T.vanyRanksAbove(probe, vals[k - 1]) {
+            // Then only the vectors that can still rank above the k-th.
+            if T.vanyRanksAbove(v0, vals[k - 1]) { c = admitLanes(x, i, i + w, k, vals, idx, c) }
+            if T.vanyRanksAbove(v1, vals[k - 1]) { c = admitLanes(x, i + w, i + 2 * w, k, vals, idx, c) }
+            if T.vanyRanksAbove(v2, vals[k - 1]) { c = admitLanes(x, i + 2 * w, i + 3 * w, k, vals, idx, c) }
+            if T.vanyRanksAbove(v3, vals[k - 1]) { c = admitLanes(x, i + 3 * w, i + 4 * w, k, vals, idx, c) }
         }
         i += 4 * w
     }
