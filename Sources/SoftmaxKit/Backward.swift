@@ -40,7 +40,10 @@ public func logSoftmaxBackward<T: KernelScalar>(
             for j in 0..<n { dxr[j] = dyr[j] - T.libmExp(yr[j]) * s }
             return
         }
-        _ = rowExpSum(yr, dxr, n, shift: 0, scale: 1)
+        // The cheaper exp is exact for exponents in [-limit, limit] (log-softmax
+        // outputs are <= 0); one min/max pass decides, as for softmax rows.
+        let (lo, hi) = rowMinMax(yr, n)
+        _ = rowExpSum(yr, dxr, n, shift: 0, scale: 1, lowest: hi <= T.expNormalLimit ? lo : -.infinity)
         let vs = T.Vector(repeating: s), w = T.width
         var i = 0
         while i + w <= n { vstore(vload(dyr + i) - vload(UnsafePointer(dxr + i)) * vs, dxr + i); i += w }

@@ -61,13 +61,17 @@ public func ensembleMean<T: KernelScalar>(
         if UnsafePointer(yp) != members[0].baseAddress! { yp.update(from: members[0].baseAddress!, count: count) }
         for m in members.dropFirst() { rowAdd(m.baseAddress!, yp, count) }
     }
-    rowScale(yp, yp, count, T(1) / T(members.count))
-    if mode != .arithmetic {
-        for r in 0..<f.count {
-            let yr = f.target(yp, r, slot: 1)
-            Normalizer<T>.row(.softmax, f.read(yp, r, slot: 0), yr, extents.n, readable: extents.n, invT: 1)
-            f.commit(yp, r, slot: 1)
-        }
+    let invM = T(1) / T(members.count)
+    if mode == .arithmetic {
+        rowScale(yp, yp, count, invM)
+        return
+    }
+    // softmax(sum / M) is softmax(sum) at temperature M: the 1/M rides on the
+    // normalizer's scale instead of a pass of its own.
+    for r in 0..<f.count {
+        let yr = f.target(yp, r, slot: 1)
+        Normalizer<T>.row(.softmax, f.read(yp, r, slot: 0), yr, extents.n, readable: extents.n, invT: invM)
+        f.commit(yp, r, slot: 1)
     }
 }
 

@@ -84,3 +84,10 @@ def test_bad_k_and_empty_axis():
     with pytest.raises(smk.ArgumentError, match="empty"):
         smk.argmax(np.zeros((3, 0)))
     assert smk.topk(x, 0)[0].shape == (2, 0)
+
+
+def test_seed_001_argmax_of_softmax_is_argmax_of_logits():
+    # seed 001: the predicted class is argmax(softmax(logits)) == argmax(logits)
+    logits = RNG.normal(size=(8, 10))
+    np.testing.assert_array_equal(smk.argmax(smk.softmax(logits)), smk.argmax(logits))
+    np.testing.assert_array_equal(smk.argmax(smk.softmax(logits)), np.argmax(logits, 1))

@@ -169,3 +169,11 @@ def test_ensemble_bad_members():
         smk.ensemble_mean([])
     with pytest.raises(smk.ArgumentError, match="axis"):
         smk.ensemble_mean(np.zeros((2, 3)), axis=2)
+
+
+def test_seed_001_binary_head_sigmoid_equals_two_class_softmax():
+    # seed 001: one sigmoid output carries what a 2-way softmax over [z, 0] does
+    z = RNG.normal(scale=5, size=(6, 1))
+    two = smk.partitioned(np.concatenate([z, np.zeros_like(z)], 1), [(2, "softmax")])
+    one = smk.partitioned(z, [(1, "sigmoid")])
+    np.testing.assert_allclose(two[:, :1], one, rtol=1e-14)
