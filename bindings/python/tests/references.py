@@ -60,8 +60,11 @@ def cross_entropy(logits, target, axis=1, weight=None, ignore_index=-100, label_
     safe = np.where(valid, target, 0)
     nll = -np.take_along_axis(lsm, safe[..., None], -1)[..., 0] * w[safe]
     nll = np.where(valid, nll, 0.0)
-    smooth = np.where(valid, -(lsm * w).sum(-1), 0.0)
-    per = (1 - eps) * nll + eps / c * smooth
+    if eps > 0:  # PyTorch adds the smoothing term only when label_smoothing > 0
+        smooth = np.where(valid, -(lsm * w).sum(-1), 0.0)
+        per = (1 - eps) * nll + eps / c * smooth
+    else:
+        per = nll
     if reduction == "none":
         return per
     if reduction == "sum":
