@@ -370,8 +370,8 @@ SMK_API smk_status smk_topk_f64(const double *x, double *values, int64_t *indice
  * the normalizer online (Milakov & Gimelshein, "Online normalizer
  * calculation for softmax", 2018) while keeping the k candidates. Equals
  * smk_softmax_f32 followed by smk_topk_f32 up to rounding. A fibre with a
- * NaN gives NaN probabilities (its indices are then k distinct positions);
- * an all -inf fibre gives NaN.
+ * NaN gives NaN probabilities (its indices in smk_topk_f32's order, NaN
+ * first); an all -inf fibre gives NaN.
  * Arguments and statuses as smk_topk_f32, plus temperature (finite, > 0;
  * SMK_ERROR_INVALID_ARGUMENT otherwise). */
 SMK_API smk_status smk_softmax_topk_f32(const float *x, float *probs, int64_t *indices,

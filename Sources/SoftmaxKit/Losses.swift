@@ -115,7 +115,10 @@ public func crossEntropy<T: KernelScalar>(
             parallelFor(pieces, work: e.count) { range in
                 for piece in range {
                     var sum = 0.0
-                    for r in (samples * piece / pieces)..<(samples * (piece + 1) / pieces) {
+                    // piece * (samples / pieces) + min(piece, samples % pieces): no product overflows
+                    let q = samples / pieces, rem = samples % pieces
+                    let first = piece * q + min(piece, rem), last = first + q + (piece < rem ? 1 : 0)
+                    for r in first..<last {
                         let g = gp.map { $0 + r * classes }
                         let l: Double
                         switch targets {

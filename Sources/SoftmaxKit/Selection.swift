@@ -10,9 +10,8 @@
 ///            in one pass over the row (the online normalizer of Milakov &
 ///            Gimelshein, "Online normalizer calculation for softmax", 2018,
 ///            fused with the selection): the full softmax is never written.
-///            A row with a NaN has NaN probabilities (its indices are k
-///            distinct positions, not necessarily topk's); an all `-inf` row
-///            has NaN probabilities.
+///            A row with a NaN has NaN probabilities (its indices in topk's
+///            order, NaN first); an all `-inf` row has NaN probabilities.
 
 // MARK: Public API
 
