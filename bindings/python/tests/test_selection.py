@@ -91,3 +91,8 @@ def test_seed_001_argmax_of_softmax_is_argmax_of_logits():
     logits = RNG.normal(size=(8, 10))
     np.testing.assert_array_equal(smk.argmax(smk.softmax(logits)), smk.argmax(logits))
     np.testing.assert_array_equal(smk.argmax(smk.softmax(logits)), np.argmax(logits, 1))
+
+
+def test_softmax_topk_nan_first_like_topk():
+    p, i = smk.softmax_topk([1.0, np.nan, 3.0, 2.0], 2)
+    assert np.isnan(p).all() and list(i) == list(smk.topk([1.0, np.nan, 3.0, 2.0], 2)[1]) == [1, 2]
