@@ -114,3 +114,16 @@ def test_bad_inputs():
         smk.binary_cross_entropy_with_logits(x, x, pos_weight=[1.0, 2.0])
     with pytest.raises(smk.ArgumentError, match="target has shape"):
         smk.binary_cross_entropy_with_logits(x, np.zeros(4))
+
+
+def test_struct_layouts_match_the_header():
+    import ctypes
+    from softmaxkit import _lib
+    o = _lib.LossOptions()
+    _lib.lib.smk_loss_options_init(ctypes.byref(o))
+    assert ctypes.sizeof(_lib.LossOptions) == o.size == 32      # sizeof(smk_loss_options)
+    assert (o.ignore_index, o.label_smoothing, o.reduction) == (-100, 0.0, 1)
+    assert ctypes.sizeof(_lib.Partition) == 16                   # sizeof(smk_partition)
+    o.size = 8
+    with pytest.raises(smk.ArgumentError, match="options->size"):
+        _lib.check(_lib.lib.smk_cross_entropy_f64(None, None, None, None, None, 0, 3, 1, ctypes.byref(o)))
