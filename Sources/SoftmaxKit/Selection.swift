@@ -227,13 +227,16 @@ func rowArgmax<T: KernelScalar>(_ x: UnsafePointer<T>, _ n: Int) -> Int {
 }
 
 /// Inserts `(v, j)` into the sorted candidates `vals/idx[0..<count]` (capacity
-/// `k`) if it ranks among the first `k`; returns the new count.
+/// `k`) if it ranks among the first `k`; returns the new count. Rows are
+/// scanned left to right, so `j` exceeds every index already held: a tie
+/// never ranks above, and the rank test is `v > a`, or `v` NaN over a number.
 @inlinable @inline(__always)
 func insertCandidate<T: KernelScalar>(_ v: T, _ j: Int, _ vals: UnsafeMutablePointer<T>, _ idx: UnsafeMutablePointer<Int>,
                                       _ count: Int, _ k: Int) -> Int {
-    if count == k && !ranksBefore(v, j, vals[k - 1], idx[k - 1]) { return count }
+    @inline(__always) func above(_ a: T) -> Bool { v > a || (v.isNaN && !a.isNaN) }
+    if count == k && !above(vals[k - 1]) { return count }
     var p = count == k ? k - 1 : count
-    while p > 0 && ranksBefore(v, j, vals[p - 1], idx[p - 1]) {
+    while p > 0 && above(vals[p - 1]) {
         vals[p] = vals[p - 1]; idx[p] = idx[p - 1]
         p -= 1
     }
