@@ -168,6 +168,360 @@ SMK_API smk_status smk_log_sigmoid_f32(const float *x, float *y, int64_t count);
 SMK_API smk_status smk_log_sigmoid_f64(const double *x, double *y, int64_t count);
 
 /* ------------------------------------------------------------------------ */
+/* Masked, partitioned, segment and hierarchical softmax; ensembles          */
+/* ------------------------------------------------------------------------ */
+
+/* Masked softmax over n. mask is uint8_t: nonzero = the position takes part
+ * (JAX where=, Keras masks). It is either full-shape (mask_count ==
+ * outer * n * inner) or one n-long pattern shared by every fibre
+ * (mask_count == n). With M the selected positions of a fibre:
+ *   renormalize = 1: y_j = exp(x_j - m) / sum_{k in M} exp(x_k - m),
+ *                    m = max_{k in M} x_k;
+ *   renormalize = 0: y_j = softmax(x)_j over every position (softmax, then
+ *                    zero the unselected: seed 000's network);
+ * and y_j = 0 for j not in M whatever x_j is (NaN and inf included: a
+ * select, never a multiply). A fully masked fibre is all 0, never NaN.
+ * Selected positions follow smk_softmax_f32's rules (NaN, all -inf).
+ *
+ * x, y: outer * n * inner elements; y may equal x. mask: mask_count bytes,
+ * read only; NULL only when mask_count is 0. renormalize: 0 or 1.
+ * Returns SMK_OK; SMK_ERROR_NULL_POINTER; SMK_ERROR_SHAPE_MISMATCH
+ * (mask_count is neither n nor outer * n * inner);
+ * SMK_ERROR_INVALID_ARGUMENT (negative extent or mask_count, renormalize not
+ * 0/1, partial overlap); SMK_ERROR_SIZE_OVERFLOW; SMK_ERROR_OUT_OF_MEMORY
+ * (scratch for inner > 1). */
+SMK_API smk_status smk_masked_softmax_f32(const float *x, const uint8_t *mask, float *y,
+                                          int64_t outer, int64_t n, int64_t inner,
+                                          int64_t mask_count, int renormalize);
+/* As smk_masked_softmax_f32, in double precision. */
+SMK_API smk_status smk_masked_softmax_f64(const double *x, const uint8_t *mask, double *y,
+                                          int64_t outer, int64_t n, int64_t inner,
+                                          int64_t mask_count, int renormalize);
+
+/* Masked log-softmax over n:
+ *   y_j = x_j - m - log(sum_{k in M} exp(x_k - m)) for j in M, -inf otherwise;
+ * a fully masked fibre is all -inf. Mask, arguments and statuses as
+ * smk_masked_softmax_f32 (always renormalized). */
+SMK_API smk_status smk_masked_log_softmax_f32(const float *x, const uint8_t *mask, float *y,
+                                              int64_t outer, int64_t n, int64_t inner,
+                                              int64_t mask_count);
+/* As smk_masked_log_softmax_f32, in double precision. */
+SMK_API smk_status smk_masked_log_softmax_f64(const double *x, const uint8_t *mask, double *y,
+                                              int64_t outer, int64_t n, int64_t inner,
+                                              int64_t mask_count);
+
+/* The activation of one segment of a partitioned row. The names (returned by
+ * smk_activation_name) are the spellings the Python binding and model files
+ * use. Values are stable; new ones may be added at the end. */
+typedef enum smk_activation {
+    SMK_ACTIVATION_IDENTITY = 0,    /* "identity":    y = x */
+    SMK_ACTIVATION_SOFTMAX = 1,     /* "softmax":     softmax over the segment */
+    SMK_ACTIVATION_LOG_SOFTMAX = 2, /* "log_softmax": log-softmax over the segment */
+    SMK_ACTIVATION_SIGMOID = 3,     /* "sigmoid":     element-wise, as smk_sigmoid_f32 */
+    SMK_ACTIVATION_TANH = 4         /* "tanh":        element-wise */
+} smk_activation;
+
+/* The name of `activation` ("identity", "softmax", "log_softmax", "sigmoid",
+ * "tanh"); NULL for a value outside the enum, so a binding can enumerate
+ * the names by calling it with 0, 1, ... until NULL. Static storage;
+ * thread-safe. */
+SMK_API const char *smk_activation_name(smk_activation activation);
+
+/* One segment of a partitioned row: `width` consecutive positions under one
+ * activation (an smk_activation value; int32_t keeps the layout fixed:
+ * sizeof == 16 on every platform with 8-byte int64_t alignment). */
+typedef struct smk_partition {
+    int64_t width;
+    int32_t activation;
+} smk_partition;
+
+/* Partitioned rows (seed 000's output-layer partitioning): each fibre of n
+ * is split into layout_count consecutive segments, layout[s].width long,
+ * each transformed by layout[s].activation. Widths may be 0 and must sum
+ * to n.
+ *
+ * x, y: outer * n * inner elements; y may equal x. layout: layout_count
+ * structs, read only, copied before use; NULL only when layout_count is 0.
+ * Returns SMK_OK; SMK_ERROR_NULL_POINTER; SMK_ERROR_SHAPE_MISMATCH (widths
+ * do not sum to n); SMK_ERROR_INVALID_ARGUMENT (negative width or extent,
+ * unknown activation, partial overlap); SMK_ERROR_SIZE_OVERFLOW;
+ * SMK_ERROR_OUT_OF_MEMORY. */
+SMK_API smk_status smk_partitioned_f32(const float *x, const smk_partition *layout, float *y,
+                                       int64_t outer, int64_t n, int64_t inner,
+                                       int64_t layout_count);
+/* As smk_partitioned_f32, in double precision. */
+SMK_API smk_status smk_partitioned_f64(const double *x, const smk_partition *layout, double *y,
+                                       int64_t outer, int64_t n, int64_t inner,
+                                       int64_t layout_count);
+
+/* Segment softmax: ragged groups along n given by CSR offsets
+ * [0, o_1, ..., n] (as torch_geometric): group g is positions
+ * offsets[g] .. offsets[g + 1] - 1 and is normalised on its own. Empty
+ * groups are allowed.
+ *
+ * x, y: outer * n * inner elements; y may equal x. offsets: offset_count
+ * >= 1 int64_t values, starting at 0, ending at n, never decreasing; read
+ * only. Returns SMK_OK; SMK_ERROR_NULL_POINTER;
+ * SMK_ERROR_INDEX_OUT_OF_RANGE (offsets are not a partition of n, or
+ * offset_count is 0); SMK_ERROR_INVALID_ARGUMENT; SMK_ERROR_SIZE_OVERFLOW;
+ * SMK_ERROR_OUT_OF_MEMORY. */
+SMK_API smk_status smk_segment_softmax_f32(const float *x, const int64_t *offsets, float *y,
+                                           int64_t outer, int64_t n, int64_t inner,
+                                           int64_t offset_count);
+/* As smk_segment_softmax_f32, in double precision. */
+SMK_API smk_status smk_segment_softmax_f64(const double *x, const int64_t *offsets, double *y,
+                                           int64_t outer, int64_t n, int64_t inner,
+                                           int64_t offset_count);
+
+/* Hierarchical softmax. coarse is [batch, groups], fine is
+ * [batch, fine_width] with fine_width == sizes[0] + ... + sizes[groups-1];
+ * group k owns the fine positions off_k .. off_k + sizes[k] - 1. Writes
+ *   conditional = 0: y[b, off_k + j] = softmax(coarse[b])_k
+ *                                      * softmax(fine[b, group k])_j
+ *                    (the joint; each row sums to 1),
+ *   conditional = 1: y[b, off_k + j] = softmax(fine[b, group k])_j.
+ *
+ * y: batch * fine_width elements; may equal fine, must not overlap coarse.
+ * sizes: groups int64_t values, each >= 1.
+ * Returns SMK_OK; SMK_ERROR_NULL_POINTER; SMK_ERROR_SHAPE_MISMATCH (sizes do
+ * not sum to fine_width); SMK_ERROR_INVALID_ARGUMENT (a size < 1, negative
+ * count, conditional not 0/1, overlap); SMK_ERROR_SIZE_OVERFLOW;
+ * SMK_ERROR_OUT_OF_MEMORY. */
+SMK_API smk_status smk_hierarchical_softmax_f32(const float *coarse, const float *fine,
+                                                const int64_t *sizes, float *y,
+                                                int64_t batch, int64_t groups,
+                                                int64_t fine_width, int conditional);
+/* As smk_hierarchical_softmax_f32, in double precision. */
+SMK_API smk_status smk_hierarchical_softmax_f64(const double *coarse, const double *fine,
+                                                const int64_t *sizes, double *y,
+                                                int64_t batch, int64_t groups,
+                                                int64_t fine_width, int conditional);
+
+/* How smk_ensemble_mean_* combines its members. */
+typedef enum smk_ensemble_mode {
+    SMK_ENSEMBLE_ARITHMETIC = 0, /* y = mean of the probabilities */
+    SMK_ENSEMBLE_GEOMETRIC = 1,  /* y = softmax over n of the mean log-probability */
+    SMK_ENSEMBLE_LOGITS = 2      /* members are logits: y = softmax over n of their mean */
+} smk_ensemble_mode;
+
+/* Ensemble averaging (seed 002): members[0 .. member_count-1] each point to
+ * one tensor of outer * n * inner elements, n the class axis; the result
+ * goes to y (same extents). A geometric mean gives 0 to a class that any
+ * member gives probability 0.
+ *
+ * members: member_count >= 1 pointers, none NULL unless the tensors are
+ * empty. y may equal members[0] but must not overlap another member.
+ * Returns SMK_OK; SMK_ERROR_NULL_POINTER; SMK_ERROR_INVALID_ARGUMENT
+ * (member_count < 1, unknown mode, overlap); SMK_ERROR_SIZE_OVERFLOW;
+ * SMK_ERROR_OUT_OF_MEMORY. */
+SMK_API smk_status smk_ensemble_mean_f32(const float *const *members, float *y,
+                                         int64_t member_count,
+                                         int64_t outer, int64_t n, int64_t inner,
+                                         smk_ensemble_mode mode);
+/* As smk_ensemble_mean_f32, in double precision. */
+SMK_API smk_status smk_ensemble_mean_f64(const double *const *members, double *y,
+                                         int64_t member_count,
+                                         int64_t outer, int64_t n, int64_t inner,
+                                         smk_ensemble_mode mode);
+
+/* ------------------------------------------------------------------------ */
+/* Selection: argmax, hardmax, top-k, fused softmax + top-k                  */
+/* ------------------------------------------------------------------------ */
+
+/* Order used by every selection: larger first; NaN ranks above every number
+ * (as numpy's argmax and torch.topk); ties go to the lower index, so the
+ * first maximum wins. */
+
+/* index[o * inner + i] = the position along n of the first maximum of fibre
+ * (o, :, i). index: outer * inner int64_t values.
+ * Returns SMK_OK; SMK_ERROR_NULL_POINTER; SMK_ERROR_INVALID_ARGUMENT (n == 0
+ * with a non-empty result: argmax of nothing, negative extent);
+ * SMK_ERROR_SIZE_OVERFLOW; SMK_ERROR_OUT_OF_MEMORY. */
+SMK_API smk_status smk_argmax_f32(const float *x, int64_t *index,
+                                  int64_t outer, int64_t n, int64_t inner);
+/* As smk_argmax_f32, in double precision. */
+SMK_API smk_status smk_argmax_f64(const double *x, int64_t *index,
+                                  int64_t outer, int64_t n, int64_t inner);
+
+/* y = one-hot of each fibre's argmax (ONNX Hardmax): 1 at the first
+ * maximum, 0 elsewhere. x, y: outer * n * inner elements; y may equal x.
+ * Returns SMK_OK, SMK_ERROR_NULL_POINTER, SMK_ERROR_INVALID_ARGUMENT,
+ * SMK_ERROR_SIZE_OVERFLOW or SMK_ERROR_OUT_OF_MEMORY. */
+SMK_API smk_status smk_hardmax_f32(const float *x, float *y,
+                                   int64_t outer, int64_t n, int64_t inner);
+/* As smk_hardmax_f32, in double precision. */
+SMK_API smk_status smk_hardmax_f64(const double *x, double *y,
+                                   int64_t outer, int64_t n, int64_t inner);
+
+/* The k first elements of each fibre in the order above: values and their
+ * positions along n, both laid out (outer, k, inner) as torch.topk along the
+ * axis. 0 <= k <= n. values must not overlap x.
+ * Returns SMK_OK; SMK_ERROR_NULL_POINTER; SMK_ERROR_INVALID_ARGUMENT (k < 0,
+ * k > n, overlap, negative extent); SMK_ERROR_SIZE_OVERFLOW;
+ * SMK_ERROR_OUT_OF_MEMORY. */
+SMK_API smk_status smk_topk_f32(const float *x, float *values, int64_t *indices,
+                                int64_t outer, int64_t n, int64_t inner, int64_t k);
+/* As smk_topk_f32, in double precision. */
+SMK_API smk_status smk_topk_f64(const double *x, double *values, int64_t *indices,
+                                int64_t outer, int64_t n, int64_t inner, int64_t k);
+
+/* Fused softmax + top-k: the softmax probabilities (temperature T) of the k
+ * largest logits of each fibre and their positions, sorted descending,
+ * (outer, k, inner), without writing the full softmax: one pass computes
+ * the normalizer online (Milakov & Gimelshein, "Online normalizer
+ * calculation for softmax", 2018) while keeping the k candidates. Equals
+ * smk_softmax_f32 followed by smk_topk_f32 up to rounding. A fibre with a
+ * NaN gives NaN probabilities (its indices in smk_topk_f32's order, NaN
+ * first); an all -inf fibre gives NaN.
+ * Arguments and statuses as smk_topk_f32, plus temperature (finite, > 0;
+ * SMK_ERROR_INVALID_ARGUMENT otherwise). */
+SMK_API smk_status smk_softmax_topk_f32(const float *x, float *probs, int64_t *indices,
+                                        int64_t outer, int64_t n, int64_t inner, int64_t k,
+                                        float temperature);
+/* As smk_softmax_topk_f32, in double precision. */
+SMK_API smk_status smk_softmax_topk_f64(const double *x, double *probs, int64_t *indices,
+                                        int64_t outer, int64_t n, int64_t inner, int64_t k,
+                                        double temperature);
+
+/* ------------------------------------------------------------------------ */
+/* Losses: cross-entropy, NLL, binary cross-entropy with logits              */
+/* ------------------------------------------------------------------------ */
+
+/* How per-sample losses are combined (PyTorch's reduction=). */
+typedef enum smk_reduction {
+    SMK_REDUCTION_NONE = 0, /* one loss per sample */
+    SMK_REDUCTION_MEAN = 1, /* weighted mean (see each loss) */
+    SMK_REDUCTION_SUM = 2   /* sum */
+} smk_reduction;
+
+/* Options of the class losses. Fill with smk_loss_options_init, then change
+ * fields: `size` lets later versions append fields without breaking
+ * callers compiled against this header. */
+typedef struct smk_loss_options {
+    uint64_t size;          /* sizeof(smk_loss_options), set by smk_loss_options_init */
+    int64_t ignore_index;   /* class-index targets equal to this are skipped; default -100 */
+    double label_smoothing; /* in [0, 1]; default 0; cross-entropy only */
+    int32_t reduction;      /* an smk_reduction; default SMK_REDUCTION_MEAN */
+} smk_loss_options;
+
+/* Sets *options to PyTorch's defaults (size = sizeof(smk_loss_options),
+ * ignore_index -100, label_smoothing 0, reduction mean). NULL is ignored. */
+SMK_API void smk_loss_options_init(smk_loss_options *options);
+
+/* Cross-entropy from logits with class-index targets, as PyTorch's
+ * F.cross_entropy. The class axis is n: [B, C] is (B, C, 1) and
+ * [B, C, d1, ...] is (B, C, d1 * ...); sample r = o * inner + i has target
+ * target[r]. With lsm = log_softmax over C, w = weight (all 1 if NULL),
+ * e = label_smoothing:
+ *   loss_r = (1 - e) w_t (-lsm_t) + (e / C) sum_c w_c (-lsm_c),
+ *   0 for target[r] == ignore_index;
+ *   mean = sum_r loss_r / sum_{r not ignored} w_{target[r]} (NaN when every
+ *   target is ignored), sum = sum_r loss_r, none = each loss_r.
+ * If dlogits is not NULL it receives d loss / d logits (outer * n * inner
+ * values; for reduction none the gradient of the sum): for sample r,
+ * Q softmax(x)_c - q_c with q_c the weight of -lsm_c above and Q = sum q_c,
+ * divided by the mean's denominator for reduction mean; 0 for ignored
+ * samples. dlogits must not overlap logits.
+ *
+ * logits: outer * n * inner. target: outer * inner int64_t, each in [0, n)
+ * or ignore_index. weight: NULL or n values. loss: outer * inner values
+ * (none) or 1. options: NULL for the defaults.
+ * Returns SMK_OK; SMK_ERROR_NULL_POINTER; SMK_ERROR_INDEX_OUT_OF_RANGE (a
+ * target outside [0, n) that is not ignore_index); SMK_ERROR_INVALID_ARGUMENT
+ * (label_smoothing outside [0, 1] or NaN, unknown reduction, options->size
+ * too small, overlap, negative extent); SMK_ERROR_SIZE_OVERFLOW;
+ * SMK_ERROR_OUT_OF_MEMORY. Nothing is written on failure. */
+SMK_API smk_status smk_cross_entropy_f32(const float *logits, const int64_t *target,
+                                         const float *weight, float *loss, float *dlogits,
+                                         int64_t outer, int64_t n, int64_t inner,
+                                         const smk_loss_options *options);
+/* As smk_cross_entropy_f32, in double precision. */
+SMK_API smk_status smk_cross_entropy_f64(const double *logits, const int64_t *target,
+                                         const double *weight, double *loss, double *dlogits,
+                                         int64_t outer, int64_t n, int64_t inner,
+                                         const smk_loss_options *options);
+
+/* Cross-entropy with probability targets (same extents as the logits), as
+ * F.cross_entropy with a float target: with p' = (1 - e) p + e / C,
+ *   loss_r = sum_c w_c p'_c (-lsm_c);  mean = sum_r loss_r / (outer * inner).
+ * ignore_index does not apply. dlogits as smk_cross_entropy_f32 with
+ * q_c = w_c p'_c. Arguments and statuses as smk_cross_entropy_f32 (no
+ * SMK_ERROR_INDEX_OUT_OF_RANGE). */
+SMK_API smk_status smk_cross_entropy_probs_f32(const float *logits, const float *target,
+                                               const float *weight, float *loss, float *dlogits,
+                                               int64_t outer, int64_t n, int64_t inner,
+                                               const smk_loss_options *options);
+/* As smk_cross_entropy_probs_f32, in double precision. */
+SMK_API smk_status smk_cross_entropy_probs_f64(const double *logits, const double *target,
+                                               const double *weight, double *loss, double *dlogits,
+                                               int64_t outer, int64_t n, int64_t inner,
+                                               const smk_loss_options *options);
+
+/* Negative log-likelihood of log-probabilities, as F.nll_loss:
+ * loss_r = -w_t log_probs[o, t, i]; reductions and ignore_index as
+ * smk_cross_entropy_f32; options->label_smoothing must be 0.
+ * Arguments and statuses as smk_cross_entropy_f32, without dlogits. */
+SMK_API smk_status smk_nll_loss_f32(const float *log_probs, const int64_t *target,
+                                    const float *weight, float *loss,
+                                    int64_t outer, int64_t n, int64_t inner,
+                                    const smk_loss_options *options);
+/* As smk_nll_loss_f32, in double precision. */
+SMK_API smk_status smk_nll_loss_f64(const double *log_probs, const int64_t *target,
+                                    const double *weight, double *loss,
+                                    int64_t outer, int64_t n, int64_t inner,
+                                    const smk_loss_options *options);
+
+/* Binary cross-entropy with logits, element-wise over `count` elements, as
+ * F.binary_cross_entropy_with_logits:
+ *   loss_j = w_j [(1 - y_j) x_j + (1 + (p_c - 1) y_j)(log1p(exp(-|x_j|)) + max(-x_j, 0))]
+ * with c = j % classes (pos_weight runs along the last axis), stable for any
+ * |x|. mean divides by count (NaN for count 0).
+ * logits, target: count values. weight: NULL or count values (broadcast it
+ * first). pos_weight: NULL or `classes` values; then classes must divide
+ * count. loss: count values (SMK_REDUCTION_NONE) or 1.
+ * Returns SMK_OK; SMK_ERROR_NULL_POINTER; SMK_ERROR_SHAPE_MISMATCH (classes
+ * does not divide count); SMK_ERROR_INVALID_ARGUMENT (negative count,
+ * unknown reduction); SMK_ERROR_SIZE_OVERFLOW. */
+SMK_API smk_status smk_binary_cross_entropy_with_logits_f32(const float *logits, const float *target,
+                                                            const float *weight, const float *pos_weight,
+                                                            float *loss, int64_t count, int64_t classes,
+                                                            smk_reduction reduction);
+/* As smk_binary_cross_entropy_with_logits_f32, in double precision. */
+SMK_API smk_status smk_binary_cross_entropy_with_logits_f64(const double *logits, const double *target,
+                                                            const double *weight, const double *pos_weight,
+                                                            double *loss, int64_t count, int64_t classes,
+                                                            smk_reduction reduction);
+
+/* ------------------------------------------------------------------------ */
+/* Backward: vector-Jacobian products                                        */
+/* ------------------------------------------------------------------------ */
+
+/* dx = y * (dy - sum_j dy_j y_j) over n, given y = softmax(x) (PyTorch's
+ * _softmax_backward_data). y, dy, dx: outer * n * inner elements; dx may
+ * equal y or dy. Returns SMK_OK; SMK_ERROR_NULL_POINTER;
+ * SMK_ERROR_INVALID_ARGUMENT (negative extent, partial overlap);
+ * SMK_ERROR_SIZE_OVERFLOW; SMK_ERROR_OUT_OF_MEMORY. */
+SMK_API smk_status smk_softmax_backward_f32(const float *y, const float *dy, float *dx,
+                                            int64_t outer, int64_t n, int64_t inner);
+/* As smk_softmax_backward_f32, in double precision. */
+SMK_API smk_status smk_softmax_backward_f64(const double *y, const double *dy, double *dx,
+                                            int64_t outer, int64_t n, int64_t inner);
+
+/* dx = dy - exp(y) * sum_j dy_j over n, given y = log_softmax(x).
+ * Arguments and statuses as smk_softmax_backward_f32. */
+SMK_API smk_status smk_log_softmax_backward_f32(const float *y, const float *dy, float *dx,
+                                                int64_t outer, int64_t n, int64_t inner);
+/* As smk_log_softmax_backward_f32, in double precision. */
+SMK_API smk_status smk_log_softmax_backward_f64(const double *y, const double *dy, double *dx,
+                                                int64_t outer, int64_t n, int64_t inner);
+
+/* dx = dy * y * (1 - y) element-wise over `count`, given y = sigmoid(x).
+ * dx may equal y or dy. Statuses as smk_sigmoid_f32. */
+SMK_API smk_status smk_sigmoid_backward_f32(const float *y, const float *dy, float *dx, int64_t count);
+/* As smk_sigmoid_backward_f32, in double precision. */
+SMK_API smk_status smk_sigmoid_backward_f64(const double *y, const double *dy, double *dx, int64_t count);
+
+/* ------------------------------------------------------------------------ */
 /* Threads                                                                   */
 /* ------------------------------------------------------------------------ */
 

@@ -8,6 +8,7 @@ import Darwin
 
 extension Double: KernelScalar {
     public typealias Vector = SIMD8<Double>
+    public typealias MaskVector = SIMD8<UInt8>
 
     /// Cody–Waite range reduction with fdlibm's split ln2, then the degree-13
     /// Taylor polynomial of `e^r` on |r| <= ln2/2 (truncation < 1e-17
@@ -92,6 +93,26 @@ extension Double: KernelScalar {
     }
 
     @inlinable @inline(__always)
+    public static func vselect(_ mask: SIMD8<UInt8>, _ a: SIMD8<Double>, _ b: SIMD8<Double>) -> SIMD8<Double> {
+        // Measured codegen: this lane loop becomes one zero-extending move
+        // (vpmovzxb*), while SIMD8<Int64>(truncatingIfNeeded:) is an out-of-line
+        // generic call, and comparing with a scalar literal is a per-lane loop.
+        var wide = SIMD8<Int64>()
+        for i in 0..<8 { wide[i] = Int64(mask[i]) }
+        return b.replacing(with: a, where: wide .!= SIMD8<Int64>(repeating: 0))
+    }
+
+    @inlinable @inline(__always)
+    public static func vanyRanksAbove(_ v: SIMD8<Double>, _ t: Double) -> Bool {
+        // OR-halving of the lane masks: the stdlib's any() is an out-of-line
+        // SIMD.min() call inside large kernels (measured).
+        let bits = SIMD8<Int64>(repeating: 0).replacing(with: -1, where: (v .> SIMD8<Double>(repeating: t)) .| (v .!= v))
+        let h0 = bits.lowHalf | bits.highHalf
+        let h1 = h0.lowHalf | h0.highHalf
+        return h1[0] | h1[1] != 0
+    }
+
+    @inlinable @inline(__always)
     public static func vsigmoid(_ x: SIMD8<Double>) -> SIMD8<Double> {
         let e = vexp(x.replacing(with: -x, where: x .> 0))
         let d = 1 / (1 + e)
@@ -128,11 +149,18 @@ extension Double: KernelScalar {
         return c[1] < c[0] ? c[1] : c[0]
     }
 
+    // Concrete half-width overloads for the horizontal reductions: a generic
+    // `W: SIMD` helper compiles to a per-lane mask loop once inlined into a
+    // large kernel (measured in rowArgmax and rowMinMax under perf).
     @inlinable @inline(__always)
-    static func vmax<W: SIMD>(_ a: W, _ b: W) -> W where W.Scalar == Double { a.replacing(with: b, where: b .> a) }
+    static func vmax(_ a: SIMD4<Double>, _ b: SIMD4<Double>) -> SIMD4<Double> { a.replacing(with: b, where: b .> a) }
+    @inlinable @inline(__always)
+    static func vmin(_ a: SIMD4<Double>, _ b: SIMD4<Double>) -> SIMD4<Double> { a.replacing(with: b, where: b .< a) }
+    @inlinable @inline(__always)
+    static func vmax(_ a: SIMD2<Double>, _ b: SIMD2<Double>) -> SIMD2<Double> { a.replacing(with: b, where: b .> a) }
+    @inlinable @inline(__always)
+    static func vmin(_ a: SIMD2<Double>, _ b: SIMD2<Double>) -> SIMD2<Double> { a.replacing(with: b, where: b .< a) }
 
-    @inlinable @inline(__always)
-    static func vmin<W: SIMD>(_ a: W, _ b: W) -> W where W.Scalar == Double { a.replacing(with: b, where: b .< a) }
 
     @inlinable public static func libmLog(_ x: Double) -> Double { log(x) }
     @inlinable public static func libmExp(_ x: Double) -> Double { exp(x) }

@@ -8,6 +8,7 @@ import Darwin
 
 extension Float: KernelScalar {
     public typealias Vector = SIMD16<Float>
+    public typealias MaskVector = SIMD16<UInt8>
 
     /// Cody–Waite range reduction `x = n ln2 + r`, |r| <= ln2/2 (Cephes'
     /// split of ln2), then `e^r = 1 + r q(r)` with `q` a degree-4 polynomial
@@ -90,6 +91,27 @@ extension Float: KernelScalar {
     }
 
     @inlinable @inline(__always)
+    public static func vselect(_ mask: SIMD16<UInt8>, _ a: SIMD16<Float>, _ b: SIMD16<Float>) -> SIMD16<Float> {
+        // Measured codegen: this lane loop becomes one zero-extending move
+        // (vpmovzxb*), while SIMD16<Int32>(truncatingIfNeeded:) is an out-of-line
+        // generic call, and comparing with a scalar literal is a per-lane loop.
+        var wide = SIMD16<Int32>()
+        for i in 0..<16 { wide[i] = Int32(mask[i]) }
+        return b.replacing(with: a, where: wide .!= SIMD16<Int32>(repeating: 0))
+    }
+
+    @inlinable @inline(__always)
+    public static func vanyRanksAbove(_ v: SIMD16<Float>, _ t: Float) -> Bool {
+        // OR-halving of the lane masks: the stdlib's any() is an out-of-line
+        // SIMD.min() call inside large kernels (measured).
+        let bits = SIMD16<Int32>(repeating: 0).replacing(with: -1, where: (v .> SIMD16<Float>(repeating: t)) .| (v .!= v))
+        let h0 = bits.lowHalf | bits.highHalf
+        let h1 = h0.lowHalf | h0.highHalf
+        let h2 = h1.lowHalf | h1.highHalf
+        return h2[0] | h2[1] != 0
+    }
+
+    @inlinable @inline(__always)
     public static func vsigmoid(_ x: SIMD16<Float>) -> SIMD16<Float> {
         let e = vexp(x.replacing(with: -x, where: x .> 0))
         let d = 1 / (1 + e)
@@ -126,11 +148,22 @@ extension Float: KernelScalar {
         return c[1] < c[0] ? c[1] : c[0]
     }
 
+    // Concrete half-width overloads for the horizontal reductions: a generic
+    // `W: SIMD` helper compiles to a per-lane mask loop once inlined into a
+    // large kernel (measured in rowArgmax and rowMinMax under perf).
     @inlinable @inline(__always)
-    static func vmax<W: SIMD>(_ a: W, _ b: W) -> W where W.Scalar == Float { a.replacing(with: b, where: b .> a) }
+    static func vmax(_ a: SIMD8<Float>, _ b: SIMD8<Float>) -> SIMD8<Float> { a.replacing(with: b, where: b .> a) }
+    @inlinable @inline(__always)
+    static func vmin(_ a: SIMD8<Float>, _ b: SIMD8<Float>) -> SIMD8<Float> { a.replacing(with: b, where: b .< a) }
+    @inlinable @inline(__always)
+    static func vmax(_ a: SIMD4<Float>, _ b: SIMD4<Float>) -> SIMD4<Float> { a.replacing(with: b, where: b .> a) }
+    @inlinable @inline(__always)
+    static func vmin(_ a: SIMD4<Float>, _ b: SIMD4<Float>) -> SIMD4<Float> { a.replacing(with: b, where: b .< a) }
+    @inlinable @inline(__always)
+    static func vmax(_ a: SIMD2<Float>, _ b: SIMD2<Float>) -> SIMD2<Float> { a.replacing(with: b, where: b .> a) }
+    @inlinable @inline(__always)
+    static func vmin(_ a: SIMD2<Float>, _ b: SIMD2<Float>) -> SIMD2<Float> { a.replacing(with: b, where: b .< a) }
 
-    @inlinable @inline(__always)
-    static func vmin<W: SIMD>(_ a: W, _ b: W) -> W where W.Scalar == Float { a.replacing(with: b, where: b .< a) }
 
     @inlinable public static func libmLog(_ x: Float) -> Float { logf(x) }
     @inlinable public static func libmExp(_ x: Float) -> Float { expf(x) }

@@ -14,6 +14,8 @@ import Darwin
 public protocol KernelScalar: BinaryFloatingPoint, SIMDScalar, Codable, Sendable
 where Vector.Scalar == Self {
     associatedtype Vector: SIMD & Sendable
+    /// One byte per lane of `Vector`: a row of a `uint8_t` mask.
+    associatedtype MaskVector: SIMD & Sendable where MaskVector.Scalar == UInt8
 
     /// `e^x` lane by lane: at most a few ulp from the correctly rounded result,
     /// exact 0 below the type's underflow limit (subnormal results kept),
@@ -45,6 +47,14 @@ where Vector.Scalar == Self {
     /// the generic `SIMD` protocol they compile to a scalar loop per lane,
     /// and so do `pointwiseMax`/`pointwiseMin`/`clamped`.)
     static func vmax(_ a: Vector, _ b: Vector) -> Vector
+
+    /// `a` where the mask byte is nonzero, `b` where it is 0 (a blend, not a multiply:
+    /// NaN and inf in the unselected operand never leak).
+    static func vselect(_ mask: MaskVector, _ a: Vector, _ b: Vector) -> Vector
+
+    /// Whether some lane is greater than `t` or NaN (selection ranks NaN
+    /// above every number): one compare and a mask test.
+    static func vanyRanksAbove(_ v: Vector, _ t: Self) -> Bool
 
     /// Lane-wise logistic sigmoid, exponentiating only `-|x|`.
     static func vsigmoid(_ x: Vector) -> Vector
@@ -82,6 +92,20 @@ func vstore<T: KernelScalar>(_ v: T.Vector, _ p: UnsafeMutablePointer<T>) {
 func vloadPartial<T: KernelScalar>(_ p: UnsafePointer<T>, _ count: Int, fill: T) -> T.Vector {
     var v = T.Vector(repeating: fill)
     withUnsafeMutableBytes(of: &v) { $0.baseAddress!.copyMemory(from: p, byteCount: count * MemoryLayout<T>.stride) }
+    return v
+}
+
+/// Loads one mask vector (`width` bytes).
+@inlinable @inline(__always)
+func mload<T: KernelScalar>(_ p: UnsafePointer<UInt8>, _: T.Type) -> T.MaskVector {
+    UnsafeRawPointer(p).loadUnaligned(as: T.MaskVector.self)
+}
+
+/// Loads `count < width` mask bytes; the other lanes are 0 (not selected).
+@inlinable @inline(__always)
+func mloadPartial<T: KernelScalar>(_ p: UnsafePointer<UInt8>, _ count: Int, _: T.Type) -> T.MaskVector {
+    var v = T.MaskVector(repeating: 0)
+    withUnsafeMutableBytes(of: &v) { $0.baseAddress!.copyMemory(from: p, byteCount: count) }
     return v
 }
 

@@ -8,6 +8,11 @@ from __future__ import annotations
 from . import _lib
 from ._errors import ArgumentError, Error, FileError, InternalError, OutOfMemoryError
 from .functional import log_sigmoid, log_softmax, logsumexp, sigmoid, softmax
+from .variants import (ensemble_mean, hierarchical_softmax, masked_log_softmax, masked_softmax, partitioned,
+                       segment_softmax)
+from .selection import argmax, hardmax, softmax_topk, topk
+from .losses import binary_cross_entropy_with_logits, cross_entropy, nll_loss
+from .backward import log_softmax_backward, sigmoid_backward, softmax_backward
 
 __version__ = "0.1.0"
 
@@ -15,6 +20,10 @@ __all__ = [
     "Error", "ArgumentError", "FileError", "OutOfMemoryError", "InternalError",
     "version", "library_path", "set_num_threads", "get_num_threads",
     "softmax", "log_softmax", "logsumexp", "sigmoid", "log_sigmoid",
+    "masked_softmax", "masked_log_softmax", "partitioned", "segment_softmax", "hierarchical_softmax",
+    "ensemble_mean", "hardmax", "argmax", "topk", "softmax_topk",
+    "cross_entropy", "nll_loss", "binary_cross_entropy_with_logits",
+    "softmax_backward", "log_softmax_backward", "sigmoid_backward",
 ]
 
 library_path: str = _lib.library_path

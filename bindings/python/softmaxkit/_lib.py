@@ -23,6 +23,23 @@ _c = ctypes
 VP = _c.c_void_p
 I64 = _c.c_int64
 STATUS = _c.c_int  # smk_status is a C enum: int-sized
+ENUM = _c.c_int    # every C enum argument (smk_activation, smk_ensemble_mode, smk_reduction)
+F32, F64 = _c.c_float, _c.c_double
+
+
+class Partition(_c.Structure):
+    """smk_partition: one segment of a partitioned row."""
+    _fields_ = [("width", _c.c_int64), ("activation", _c.c_int32)]
+
+
+class LossOptions(_c.Structure):
+    """smk_loss_options; fill with smk_loss_options_init before use."""
+    _fields_ = [("size", _c.c_uint64), ("ignore_index", _c.c_int64),
+                ("label_smoothing", _c.c_double), ("reduction", _c.c_int32)]
+
+
+PARTITION_P = _c.POINTER(Partition)
+OPTIONS_P = _c.POINTER(LossOptions)
 
 # (name, restype, argtypes), in include/softmaxkit.h order. The C prototype
 # is the comment above each group.
@@ -50,6 +67,61 @@ DECLARATIONS: list[tuple[str, Any, list[Any]]] = [
     # smk_status smk_log_sigmoid_f32(const float *x, float *y, int64_t count);
     ("smk_log_sigmoid_f32", STATUS, [VP, VP, I64]),
     ("smk_log_sigmoid_f64", STATUS, [VP, VP, I64]),
+    # smk_status smk_masked_softmax_f32(const float *x, const uint8_t *mask, float *y, int64_t outer, int64_t n, int64_t inner, int64_t mask_count, int renormalize);
+    ("smk_masked_softmax_f32", STATUS, [VP, VP, VP, I64, I64, I64, I64, _c.c_int]),
+    ("smk_masked_softmax_f64", STATUS, [VP, VP, VP, I64, I64, I64, I64, _c.c_int]),
+    # smk_status smk_masked_log_softmax_f32(const float *x, const uint8_t *mask, float *y, int64_t outer, int64_t n, int64_t inner, int64_t mask_count);
+    ("smk_masked_log_softmax_f32", STATUS, [VP, VP, VP, I64, I64, I64, I64]),
+    ("smk_masked_log_softmax_f64", STATUS, [VP, VP, VP, I64, I64, I64, I64]),
+    # const char *smk_activation_name(smk_activation activation);
+    ("smk_activation_name", _c.c_char_p, [ENUM]),
+    # smk_status smk_partitioned_f32(const float *x, const smk_partition *layout, float *y, int64_t outer, int64_t n, int64_t inner, int64_t layout_count);
+    ("smk_partitioned_f32", STATUS, [VP, PARTITION_P, VP, I64, I64, I64, I64]),
+    ("smk_partitioned_f64", STATUS, [VP, PARTITION_P, VP, I64, I64, I64, I64]),
+    # smk_status smk_segment_softmax_f32(const float *x, const int64_t *offsets, float *y, int64_t outer, int64_t n, int64_t inner, int64_t offset_count);
+    ("smk_segment_softmax_f32", STATUS, [VP, VP, VP, I64, I64, I64, I64]),
+    ("smk_segment_softmax_f64", STATUS, [VP, VP, VP, I64, I64, I64, I64]),
+    # smk_status smk_hierarchical_softmax_f32(const float *coarse, const float *fine, const int64_t *sizes, float *y, int64_t batch, int64_t groups, int64_t fine_width, int conditional);
+    ("smk_hierarchical_softmax_f32", STATUS, [VP, VP, VP, VP, I64, I64, I64, _c.c_int]),
+    ("smk_hierarchical_softmax_f64", STATUS, [VP, VP, VP, VP, I64, I64, I64, _c.c_int]),
+    # smk_status smk_ensemble_mean_f32(const float *const *members, float *y, int64_t member_count, int64_t outer, int64_t n, int64_t inner, smk_ensemble_mode mode);
+    ("smk_ensemble_mean_f32", STATUS, [VP, VP, I64, I64, I64, I64, ENUM]),
+    ("smk_ensemble_mean_f64", STATUS, [VP, VP, I64, I64, I64, I64, ENUM]),
+    # smk_status smk_argmax_f32(const float *x, int64_t *index, int64_t outer, int64_t n, int64_t inner);
+    ("smk_argmax_f32", STATUS, [VP, VP, I64, I64, I64]),
+    ("smk_argmax_f64", STATUS, [VP, VP, I64, I64, I64]),
+    # smk_status smk_hardmax_f32(const float *x, float *y, int64_t outer, int64_t n, int64_t inner);
+    ("smk_hardmax_f32", STATUS, [VP, VP, I64, I64, I64]),
+    ("smk_hardmax_f64", STATUS, [VP, VP, I64, I64, I64]),
+    # smk_status smk_topk_f32(const float *x, float *values, int64_t *indices, int64_t outer, int64_t n, int64_t inner, int64_t k);
+    ("smk_topk_f32", STATUS, [VP, VP, VP, I64, I64, I64, I64]),
+    ("smk_topk_f64", STATUS, [VP, VP, VP, I64, I64, I64, I64]),
+    # smk_status smk_softmax_topk_f32(const float *x, float *probs, int64_t *indices, int64_t outer, int64_t n, int64_t inner, int64_t k, float temperature);
+    ("smk_softmax_topk_f32", STATUS, [VP, VP, VP, I64, I64, I64, I64, F32]),
+    ("smk_softmax_topk_f64", STATUS, [VP, VP, VP, I64, I64, I64, I64, F64]),
+    # void smk_loss_options_init(smk_loss_options *options);
+    ("smk_loss_options_init", None, [OPTIONS_P]),
+    # smk_status smk_cross_entropy_f32(const float *logits, const int64_t *target, const float *weight, float *loss, float *dlogits, int64_t outer, int64_t n, int64_t inner, const smk_loss_options *options);
+    ("smk_cross_entropy_f32", STATUS, [VP, VP, VP, VP, VP, I64, I64, I64, OPTIONS_P]),
+    ("smk_cross_entropy_f64", STATUS, [VP, VP, VP, VP, VP, I64, I64, I64, OPTIONS_P]),
+    # smk_status smk_cross_entropy_probs_f32(const float *logits, const float *target, const float *weight, float *loss, float *dlogits, int64_t outer, int64_t n, int64_t inner, const smk_loss_options *options);
+    ("smk_cross_entropy_probs_f32", STATUS, [VP, VP, VP, VP, VP, I64, I64, I64, OPTIONS_P]),
+    ("smk_cross_entropy_probs_f64", STATUS, [VP, VP, VP, VP, VP, I64, I64, I64, OPTIONS_P]),
+    # smk_status smk_nll_loss_f32(const float *log_probs, const int64_t *target, const float *weight, float *loss, int64_t outer, int64_t n, int64_t inner, const smk_loss_options *options);
+    ("smk_nll_loss_f32", STATUS, [VP, VP, VP, VP, I64, I64, I64, OPTIONS_P]),
+    ("smk_nll_loss_f64", STATUS, [VP, VP, VP, VP, I64, I64, I64, OPTIONS_P]),
+    # smk_status smk_binary_cross_entropy_with_logits_f32(const float *logits, const float *target, const float *weight, const float *pos_weight, float *loss, int64_t count, int64_t classes, smk_reduction reduction);
+    ("smk_binary_cross_entropy_with_logits_f32", STATUS, [VP, VP, VP, VP, VP, I64, I64, ENUM]),
+    ("smk_binary_cross_entropy_with_logits_f64", STATUS, [VP, VP, VP, VP, VP, I64, I64, ENUM]),
+    # smk_status smk_softmax_backward_f32(const float *y, const float *dy, float *dx, int64_t outer, int64_t n, int64_t inner);
+    ("smk_softmax_backward_f32", STATUS, [VP, VP, VP, I64, I64, I64]),
+    ("smk_softmax_backward_f64", STATUS, [VP, VP, VP, I64, I64, I64]),
+    # smk_status smk_log_softmax_backward_f32(const float *y, const float *dy, float *dx, int64_t outer, int64_t n, int64_t inner);
+    ("smk_log_softmax_backward_f32", STATUS, [VP, VP, VP, I64, I64, I64]),
+    ("smk_log_softmax_backward_f64", STATUS, [VP, VP, VP, I64, I64, I64]),
+    # smk_status smk_sigmoid_backward_f32(const float *y, const float *dy, float *dx, int64_t count);
+    ("smk_sigmoid_backward_f32", STATUS, [VP, VP, VP, I64]),
+    ("smk_sigmoid_backward_f64", STATUS, [VP, VP, VP, I64]),
     # void smk_set_num_threads(int32_t n);
     ("smk_set_num_threads", None, [_c.c_int32]),
     # int32_t smk_get_num_threads(void);

@@ -1,0 +1,154 @@
+/// Vector-Jacobian products of the normalizers, given their forward outputs:
+///
+///   softmax      dx = y * (dy - sum_j dy_j y_j)           y = softmax(x)
+///   log_softmax  dx = dy - exp(y) * sum_j dy_j            y = log_softmax(x)
+///   sigmoid      dx = dy * y * (1 - y)                    y = sigmoid(x), element-wise
+/// (PyTorch's `_softmax_backward_data`, `_log_softmax_backward_data`,
+/// `sigmoid_backward`.) The sums run over the `n` extent, accumulated in
+/// double blocks. `dx` may be `y` or `dy` exactly.
+
+/// Softmax backward over the `n` extent.
+/// - Throws: `.shapeMismatch` for short buffers; `.invalidArgument` for
+///   partial overlaps. Nothing is written when it throws.
+@_specialize(exported: true, where T == Float)
+@_specialize(exported: true, where T == Double)
+public func softmaxBackward<T: KernelScalar>(
+    y: UnsafeBufferPointer<T>, dy: UnsafeBufferPointer<T>, into dx: UnsafeMutableBufferPointer<T>, extents: Extents
+) throws(SoftmaxKitError) {
+    try backward(y, dy, dx, extents) { yr, dyr, dxr, n in
+        let d = T(rowDot(yr, dyr, n))
+        let vd = T.Vector(repeating: d), w = T.width
+        var i = 0
+        while i + w <= n { vstore(vload(yr + i) * (vload(dyr + i) - vd), dxr + i); i += w }
+        while i < n { dxr[i] = yr[i] * (dyr[i] - d); i += 1 }
+    }
+}
+
+/// Log-softmax backward over the `n` extent; errors as ``softmaxBackward(y:dy:into:extents:)``.
+@_specialize(exported: true, where T == Float)
+@_specialize(exported: true, where T == Double)
+public func logSoftmaxBackward<T: KernelScalar>(
+    y: UnsafeBufferPointer<T>, dy: UnsafeBufferPointer<T>, into dx: UnsafeMutableBufferPointer<T>, extents: Extents
+) throws(SoftmaxKitError) {
+    try backward(y, dy, dx, extents) { yr, dyr, dxr, n in
+        let s = T(rowSum(dyr, n))
+        // exp(y) through the normalizers' exp-sum kernel (stored into dx), then
+        // dx = dy - dx * s: an inline vexp here compiled to partly scalar code.
+        // When dx is dy, the sum above is taken before dy is overwritten, and
+        // the exps go to scratch-free storage only if dx != dy.
+        if UnsafePointer(dxr) == dyr {
+            for j in 0..<n { dxr[j] = dyr[j] - T.libmExp(yr[j]) * s }
+            return
+        }
+        // The cheaper exp is exact for exponents in [-limit, limit] (log-softmax
+        // outputs are <= 0); one min/max pass decides, as for softmax rows.
+        let (lo, hi) = rowMinMax(yr, n)
+        _ = rowExpSum(yr, dxr, n, shift: 0, scale: 1, lowest: hi <= T.expNormalLimit ? lo : -.infinity)
+        let vs = T.Vector(repeating: s), w = T.width
+        var i = 0
+        while i + w <= n { vstore(vload(dyr + i) - vload(UnsafePointer(dxr + i)) * vs, dxr + i); i += w }
+        while i < n { dxr[i] = dyr[i] - dxr[i] * s; i += 1 }
+    }
+}
+
+/// Sigmoid backward over `count` elements.
+@_specialize(exported: true, where T == Float)
+@_specialize(exported: true, where T == Double)
+public func sigmoidBackward<T: KernelScalar>(
+    y: UnsafeBufferPointer<T>, dy: UnsafeBufferPointer<T>, into dx: UnsafeMutableBufferPointer<T>, count: Int
+) throws(SoftmaxKitError) {
+    try checkElementwise(y, dx, count)
+    try checkCount("dy", dy.count, count)
+    try checkAliasing(dy, dx, count: count, names: ("dy", "dx"))
+    guard count > 0 else { return }
+    let yp = y.baseAddress!, dp = dy.baseAddress!, xp = dx.baseAddress!
+    let one = T.Vector(repeating: 1), w = T.width
+    var i = 0
+    while i + w <= count {
+        let yv = vload(yp + i)
+        vstore(vload(dp + i) * yv * (one - yv), xp + i)
+        i += w
+    }
+    while i < count { xp[i] = dp[i] * yp[i] * (1 - yp[i]); i += 1 }
+}
+
+/// Array forms: `y`, `dy` of one `shape`, reduced over `axis`.
+public func softmaxBackward<T: KernelScalar>(y: [T], dy: [T], shape: [Int]? = nil, axis: Int = -1) throws(SoftmaxKitError) -> [T] {
+    try backwardArray(y, dy, shape, axis) { (a, b, c, e) throws(SoftmaxKitError) in try softmaxBackward(y: a, dy: b, into: c, extents: e) }
+}
+
+public func logSoftmaxBackward<T: KernelScalar>(y: [T], dy: [T], shape: [Int]? = nil, axis: Int = -1) throws(SoftmaxKitError) -> [T] {
+    try backwardArray(y, dy, shape, axis) { (a, b, c, e) throws(SoftmaxKitError) in try logSoftmaxBackward(y: a, dy: b, into: c, extents: e) }
+}
+
+public func sigmoidBackward<T: KernelScalar>(y: [T], dy: [T]) throws(SoftmaxKitError) -> [T] {
+    try backwardArray(y, dy, nil, -1) { (a, b, c, e) throws(SoftmaxKitError) in try sigmoidBackward(y: a, dy: b, into: c, count: e.count) }
+}
+
+private func backwardArray<T: KernelScalar>(
+    _ y: [T], _ dy: [T], _ shape: [Int]?, _ axis: Int,
+    _ op: (UnsafeBufferPointer<T>, UnsafeBufferPointer<T>, UnsafeMutableBufferPointer<T>, Extents) throws(SoftmaxKitError) -> Void
+) throws(SoftmaxKitError) -> [T] {
+    guard y.count == dy.count else { throw .shape("dy holds \(dy.count) elements but y holds \(y.count)") }
+    let e = try Extents(shape: shape ?? [y.count], axis: axis)
+    try checkCount("y", y.count, e.count)
+    return try mapArray(y) { (yb, dxb) throws(SoftmaxKitError) in
+        try dy.withUnsafeBufferPointer { (db) throws(SoftmaxKitError) in try op(yb, db, dxb, e) }
+    }
+}
+
+/// Checks, then runs `row(y, dy, dx, n)` on every fibre.
+private func backward<T: KernelScalar>(
+    _ y: UnsafeBufferPointer<T>, _ dy: UnsafeBufferPointer<T>, _ dx: UnsafeMutableBufferPointer<T>, _ e: Extents,
+    _ row: (UnsafePointer<T>, UnsafePointer<T>, UnsafeMutablePointer<T>, Int) -> Void
+) throws(SoftmaxKitError) {
+    try checkCount("y", y.count, e.count)
+    try checkCount("dy", dy.count, e.count)
+    try checkCount("dx", dx.count, e.count)
+    try checkAliasing(y, dx, count: e.count, names: ("y", "dx"))
+    try checkAliasing(dy, dx, count: e.count, names: ("dy", "dx"))
+    guard e.count > 0 else { return }
+    let yp = y.baseAddress!, dp = dy.baseAddress!, xp = dx.baseAddress!
+    if e.inner == 1 {
+        let n = e.n
+        parallelFor(e.outer, work: e.count) { rows in
+            for r in rows { row(yp + r * n, dp + r * n, xp + r * n, n) }
+        }
+        return
+    }
+    let f = try Fibres<T>(e, slots: 3)
+    defer { f.free() }
+    for r in 0..<f.count {
+        let out = f.target(xp, r, slot: 2)
+        row(f.read(yp, r, slot: 0), f.read(dp, r, slot: 1), out, e.n)
+        f.commit(xp, r, slot: 2)
+    }
+}
+
+/// `sum_j a_j b_j` in double blocks.
+@inlinable
+func rowDot<T: KernelScalar>(_ a: UnsafePointer<T>, _ b: UnsafePointer<T>, _ n: Int) -> Double {
+    var total = 0.0, i = 0
+    while i < n {
+        let end = min(n, i + accumulationBlock)
+        var acc = T.Vector(repeating: 0)
+        while i + T.width <= end { acc += vload(a + i) * vload(b + i); i += T.width }
+        total += Double(acc.sum())
+        while i < end { total += Double(a[i]) * Double(b[i]); i += 1 }
+    }
+    return total
+}
+
+/// `sum_j a_j` in double blocks.
+@inlinable
+func rowSum<T: KernelScalar>(_ a: UnsafePointer<T>, _ n: Int) -> Double {
+    var total = 0.0, i = 0
+    while i < n {
+        let end = min(n, i + accumulationBlock)
+        var acc = T.Vector(repeating: 0)
+        while i + T.width <= end { acc += vload(a + i); i += T.width }
+        total += Double(acc.sum())
+        while i < end { total += Double(a[i]); i += 1 }
+    }
+    return total
+}

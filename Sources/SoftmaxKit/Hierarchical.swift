@@ -1,0 +1,90 @@
+/// Two-level (hierarchical) softmax, seed 000's "hierarchical output layer".
+///
+/// Coarse logits `[B, K]` choose a group, fine logits `[B, F]` with
+/// `F = sum(sizes)` choose within it; group `k` owns fine positions
+/// `offset_k ..< offset_k + sizes[k]`, `offset_k = sizes[0] + ... + sizes[k-1]`:
+///
+///   joint        y[b, offset_k + j] = softmax(coarse[b])_k * softmax(fine[b, group k])_j
+///   conditional  y[b, offset_k + j] = softmax(fine[b, group k])_j
+/// Each joint row sums to 1; each conditional group sums to 1. NaN and `-inf`
+/// follow the softmax rules within each factor.
+
+/// Hierarchical softmax of `batch` rows into `y` (`batch * sum(sizes)` elements).
+/// `y` may be `fine` (in place) but must not overlap `coarse`.
+/// - Throws: `.invalidArgument` for `batch < 0`, a size < 1, or overlapping
+///   buffers; `.shapeMismatch` when `coarse`, `fine` or `y` are shorter than
+///   `batch * sizes.count` / `batch * sum(sizes)`. Nothing is written when it throws.
+@_specialize(exported: true, where T == Float)
+@_specialize(exported: true, where T == Double)
+public func hierarchicalSoftmax<T: KernelScalar>(
+    coarse: UnsafeBufferPointer<T>, fine: UnsafeBufferPointer<T>, sizes: [Int],
+    into y: UnsafeMutableBufferPointer<T>, batch: Int, conditional: Bool = false
+) throws(SoftmaxKitError) {
+    guard batch >= 0 else { throw .invalid("batch must be non-negative, got \(batch)") }
+    var width = 0
+    for (k, s) in sizes.enumerated() {
+        guard s >= 1 else { throw .invalid("sizes[\(k)] must be >= 1, got \(s)") }
+        let (t, o) = width.addingReportingOverflow(s)
+        guard !o else { throw .overflow("sizes overflow 64 bits") }
+        width = t
+    }
+    let groups = sizes.count
+    let ce = try Extents(outer: batch, n: groups), fe = try Extents(outer: batch, n: width)
+    try checkCount("coarse", coarse.count, ce.count)
+    try checkCount("fine", fine.count, fe.count)
+    try checkCount("y", y.count, fe.count)
+    try checkAliasing(fine, y, count: fe.count, names: ("fine", "y"))
+    try checkDisjoint(UnsafeRawPointer(coarse.baseAddress), ce.count * MemoryLayout<T>.stride,
+                      UnsafeRawPointer(y.baseAddress), fe.count * MemoryLayout<T>.stride, names: ("coarse", "y"))
+    guard fe.count > 0 else { return }
+    let cp = coarse.baseAddress!, fp = fine.baseAddress!, yp = y.baseAddress!
+    parallelFor(batch, work: fe.count + ce.count) { rows in
+        for b in rows {
+            // P(k) = exp(c_k - cm) / cs, from the coarse row's max and exp-sum.
+            let c = cp + b * groups
+            let (clo, cm) = rowMinMax(c, groups)
+            let cs = conditional ? 1 : rowExpSum(c, nil, groups, shift: cm, scale: 1, lowest: clo)
+            var start = b * width
+            for k in 0..<groups {
+                let n = sizes[k]
+                let (lo, m) = rowMinMax(fp + start, n)
+                let s = rowExpSum(fp + start, yp + start, n, shift: m, scale: 1, lowest: lo)
+                let weight = conditional ? 1 : Double(T.libmExp(c[k] - cm)) / cs
+                rowScale(yp + start, yp + start, n, T(weight / s))
+                start += n
+            }
+        }
+    }
+}
+
+/// Hierarchical softmax of arrays: `coarse` `[B, K]`, `fine` `[B, sum(sizes)]`.
+/// `B` is `coarse.count / sizes.count`.
+public func hierarchicalSoftmax<T: KernelScalar>(
+    coarse: [T], fine: [T], sizes: [Int], conditional: Bool = false
+) throws(SoftmaxKitError) -> [T] {
+    guard !sizes.isEmpty, coarse.count % sizes.count == 0 else {
+        throw .shape("coarse holds \(coarse.count) elements, not a multiple of the \(sizes.count) groups in sizes")
+    }
+    let batch = coarse.count / sizes.count
+    let width = sizes.reduce(0, &+)
+    guard fine.count == batch &* width else {
+        throw .shape("fine holds \(fine.count) elements but \(batch) rows of sum(sizes) = \(width) need \(batch &* width)")
+    }
+    return try mapArray(fine) { (fb, yb) throws(SoftmaxKitError) in
+        try coarse.withUnsafeBufferPointer { (cb) throws(SoftmaxKitError) in
+            try hierarchicalSoftmax(coarse: cb, fine: fb, sizes: sizes, into: yb, batch: batch, conditional: conditional)
+        }
+    }
+}
+
+/// Two byte ranges that must not overlap at all (an output and an input it
+/// is not allowed to alias).
+@usableFromInline
+func checkDisjoint(_ a: UnsafeRawPointer?, _ aBytes: Int, _ b: UnsafeRawPointer?, _ bBytes: Int,
+                   names: (String, String)) throws(SoftmaxKitError) {
+    guard let a, let b, aBytes > 0, bBytes > 0 else { return }
+    let x = UInt(bitPattern: a), y = UInt(bitPattern: b)
+    if x < y + UInt(bBytes) && y < x + UInt(aBytes) {
+        throw .invalid("\(names.1) overlaps \(names.0): it must be a separate buffer")
+    }
+}

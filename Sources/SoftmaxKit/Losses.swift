@@ -1,0 +1,306 @@
+/// Losses with PyTorch's semantics (`F.cross_entropy`, `F.nll_loss`,
+/// `F.binary_cross_entropy_with_logits`). Logits carry the class axis as the
+/// `n` extent: `[B, C]` is `(B, C, 1)`, `[B, C, d1, ...]` is `(B, C, d1*...)`;
+/// there is one sample per `(outer, inner)` fibre, `N = outer * inner`.
+///
+/// Cross-entropy with class-index targets t, weights w (default 1), label
+/// smoothing e, lsm = log_softmax(x) over C:
+///   loss_r = (1 - e) w_t (-lsm_t) + (e / C) sum_c w_c (-lsm_c);  0 if t == ignore_index
+///   mean   = sum_r loss_r / sum_{r not ignored} w_{t_r}   (NaN when every target is ignored)
+/// With probability targets p (same shape as the logits), p' = (1 - e) p + e / C:
+///   loss_r = sum_c w_c p'_c (-lsm_c);  mean = sum_r loss_r / N
+/// Gradient with respect to the logits, for q_c the weight on -lsm_c above
+/// and Q = sum_c q_c:  d loss_r / d x_c = Q softmax(x)_c - q_c, times 1/denominator
+/// for the mean; for reduction none it is the gradient of sum_r loss_r.
+/// Ignored samples get a zero gradient.
+///
+/// NLL: loss_r = -w_t x_t (x already log-probabilities), same reductions.
+/// BCE with logits, element-wise, pos_weight p_c over the last axis:
+///   loss = w [(1 - y) x + (1 + (p - 1) y) (log1p(exp(-|x|)) + max(-x, 0))]
+/// stable for any |x|; mean over every element.
+
+/// How per-sample losses are combined (raw values: PyTorch's and the C ABI's).
+public enum LossReduction: Int32, CaseIterable, Sendable {
+    case none = 0
+    case mean = 1
+    case sum = 2
+
+    /// "none", "mean" or "sum".
+    public var name: String {
+        switch self {
+        case .none: "none"
+        case .mean: "mean"
+        case .sum: "sum"
+        }
+    }
+}
+
+/// The options PyTorch passes by keyword.
+public struct LossOptions: Equatable, Sendable {
+    /// A class-index target equal to this is skipped (any value; default -100).
+    public var ignoreIndex: Int
+    /// In [0, 1].
+    public var labelSmoothing: Double
+    public var reduction: LossReduction
+
+    public init(ignoreIndex: Int = -100, labelSmoothing: Double = 0, reduction: LossReduction = .mean) {
+        self.ignoreIndex = ignoreIndex; self.labelSmoothing = labelSmoothing; self.reduction = reduction
+    }
+
+    /// Elements of the loss output: `samples` for `.none`, else 1.
+    public func lossCount(samples: Int) -> Int { reduction == .none ? samples : 1 }
+}
+
+/// Cross-entropy targets: one class index per sample, or one probability per logit.
+public enum ClassTargets<T: KernelScalar> {
+    case indices(UnsafeBufferPointer<Int>)
+    case probabilities(UnsafeBufferPointer<T>)
+}
+
+/// Cross-entropy of `logits` against `targets` into `loss` (`N` values for
+/// reduction none, else 1) and, when `gradient` is non-nil, d loss / d logits
+/// (`extents.count` values, a separate buffer: it must not overlap `logits`).
+/// - Throws: `.invalidArgument` for label smoothing outside [0, 1] or NaN;
+///   `.shapeMismatch` for a weight not of length C or short buffers;
+///   `.indexOutOfRange` for a target outside [0, C) that is not ignore_index.
+///   Nothing is written when it throws.
+@_specialize(exported: true, where T == Float)
+@_specialize(exported: true, where T == Double)
+public func crossEntropy<T: KernelScalar>(
+    _ logits: UnsafeBufferPointer<T>, targets: ClassTargets<T>, weight: UnsafeBufferPointer<T>? = nil,
+    loss: UnsafeMutableBufferPointer<T>, gradient: UnsafeMutableBufferPointer<T>? = nil,
+    extents e: Extents, options: LossOptions = LossOptions()
+) throws(SoftmaxKitError) {
+    let eps = options.labelSmoothing
+    guard eps >= 0, eps <= 1 else { throw .invalid("label_smoothing must be in [0, 1], got \(eps)") }
+    try checkCount("logits", logits.count, e.count)
+    let samples = e.reduced.count, classes = e.n
+    try checkCount("loss", loss.count, options.lossCount(samples: samples))
+    if let weight, weight.count != classes {
+        throw .shape("weight holds \(weight.count) elements but there are \(classes) classes")
+    }
+    if let gradient {
+        try checkCount("gradient", gradient.count, e.count)
+        let bytes = e.count * MemoryLayout<T>.stride
+        try checkDisjoint(UnsafeRawPointer(logits.baseAddress), bytes, UnsafeRawPointer(gradient.baseAddress), bytes,
+                          names: ("logits", "gradient"))
+    }
+    let wp = weight?.baseAddress
+    // Validate every target and find the mean's denominator before writing.
+    var denominator = Double(samples)
+    switch targets {
+    case .indices(let t):
+        try checkCount("target", t.count, samples)
+        denominator = 0
+        for r in 0..<samples {
+            let c = t[r]
+            if c == options.ignoreIndex { continue }
+            guard c >= 0, c < classes else {
+                throw SoftmaxKitError(.indexOutOfRange,
+                    "target[\(r)] = \(c) is outside [0, \(classes)) and is not ignore_index (\(options.ignoreIndex))")
+            }
+            denominator += wp.map { Double($0[c]) } ?? 1
+        }
+    case .probabilities(let p):
+        try checkCount("target", p.count, e.count)
+    }
+    let scale = options.reduction == .mean ? 1 / denominator : 1
+    let lp = loss.baseAddress!
+    if e.inner == 1 {
+        // Rows in parallel; each piece sums its own losses, added in piece order.
+        let xp = logits.baseAddress!, gp = gradient?.baseAddress
+        let pieces = max(1, min(samples, 64))
+        var partial = [Double](repeating: 0, count: pieces)
+        partial.withUnsafeMutableBufferPointer { pb in
+            parallelFor(pieces, work: e.count) { range in
+                for piece in range {
+                    var sum = 0.0
+                    // piece * (samples / pieces) + min(piece, samples % pieces): no product overflows
+                    let q = samples / pieces, rem = samples % pieces
+                    let first = piece * q + min(piece, rem), last = first + q + (piece < rem ? 1 : 0)
+                    for r in first..<last {
+                        let g = gp.map { $0 + r * classes }
+                        let l: Double
+                        switch targets {
+                        case .indices(let t):
+                            l = CrossEntropyRow<T>.index(xp + r * classes, t[r], classes, wp, options, g, scale)
+                        case .probabilities(let p):
+                            l = CrossEntropyRow<T>.soft(xp + r * classes, p.baseAddress! + r * classes, classes, wp, eps, g, scale)
+                        }
+                        if options.reduction == .none { lp[r] = T(l) } else { sum += l }
+                    }
+                    pb[piece] = sum
+                }
+            }
+        }
+        if options.reduction != .none { lp[0] = T(partial.reduce(0, +) * scale) }
+        return
+    }
+    let f = try Fibres<T>(e, slots: 3)
+    defer { f.free() }
+    var total = 0.0
+    for r in 0..<samples {
+        let x = f.read(logits.baseAddress!, r, slot: 0)
+        let g = gradient.map { f.target($0.baseAddress!, r, slot: 2) }
+        let l: Double
+        switch targets {
+        case .indices(let t):
+            l = CrossEntropyRow<T>.index(x, t[r], classes, wp, options, g, scale)
+        case .probabilities(let p):
+            l = CrossEntropyRow<T>.soft(x, f.read(p.baseAddress!, r, slot: 1), classes, wp, eps, g, scale)
+        }
+        if let gradient { f.commit(gradient.baseAddress!, r, slot: 2) }
+        if options.reduction == .none { lp[r] = T(l) } else { total += l }
+    }
+    if options.reduction != .none { lp[0] = T(total * scale) }
+}
+
+/// Negative log-likelihood of `logProbs` (log-probabilities, class axis `n`)
+/// at class-index targets; `loss` as in cross-entropy. Label smoothing must be 0.
+@_specialize(exported: true, where T == Float)
+@_specialize(exported: true, where T == Double)
+public func nllLoss<T: KernelScalar>(
+    _ logProbs: UnsafeBufferPointer<T>, targets: UnsafeBufferPointer<Int>, weight: UnsafeBufferPointer<T>? = nil,
+    loss: UnsafeMutableBufferPointer<T>, extents e: Extents, options: LossOptions = LossOptions()
+) throws(SoftmaxKitError) {
+    guard options.labelSmoothing == 0 else {
+        throw .invalid("nll_loss takes no label_smoothing, got \(options.labelSmoothing)")
+    }
+    let samples = e.reduced.count, classes = e.n
+    try checkCount("log_probs", logProbs.count, e.count)
+    try checkCount("target", targets.count, samples)
+    try checkCount("loss", loss.count, options.lossCount(samples: samples))
+    if let weight, weight.count != classes {
+        throw .shape("weight holds \(weight.count) elements but there are \(classes) classes")
+    }
+    var denominator = 0.0
+    for r in 0..<samples {
+        let c = targets[r]
+        if c == options.ignoreIndex { continue }
+        guard c >= 0, c < classes else {
+            throw SoftmaxKitError(.indexOutOfRange,
+                "target[\(r)] = \(c) is outside [0, \(classes)) and is not ignore_index (\(options.ignoreIndex))")
+        }
+        denominator += weight.map { Double($0[c]) } ?? 1
+    }
+    var total = 0.0
+    for r in 0..<samples {
+        let c = targets[r]
+        var l = 0.0
+        if c != options.ignoreIndex {
+            let o = r / e.inner, i = r % e.inner
+            let w = weight.map { Double($0[c]) } ?? 1
+            l = -w * Double(logProbs[(o * classes + c) * e.inner + i])
+        }
+        if options.reduction == .none { loss[r] = T(l) } else { total += l }
+    }
+    if options.reduction == .mean { loss[0] = T(total / denominator) }
+    if options.reduction == .sum { loss[0] = T(total) }
+}
+
+/// Binary cross-entropy with logits over `count` elements; `weight` (NULL or
+/// `count` values) multiplies each loss; `posWeight` (NULL or `classes`
+/// values) weighs positives of class `j % classes` (the last axis).
+@_specialize(exported: true, where T == Float)
+@_specialize(exported: true, where T == Double)
+public func binaryCrossEntropyWithLogits<T: KernelScalar>(
+    _ logits: UnsafeBufferPointer<T>, targets: UnsafeBufferPointer<T>, weight: UnsafeBufferPointer<T>? = nil,
+    posWeight: UnsafeBufferPointer<T>? = nil, classes: Int, loss: UnsafeMutableBufferPointer<T>,
+    count: Int, reduction: LossReduction = .mean
+) throws(SoftmaxKitError) {
+    guard count >= 0 else { throw .invalid("count must be non-negative, got \(count)") }
+    try checkCount("logits", logits.count, count)
+    try checkCount("target", targets.count, count)
+    try checkCount("loss", loss.count, reduction == .none ? count : 1)
+    if let weight { try checkCount("weight", weight.count, count) }
+    if let posWeight {
+        guard classes > 0, count % classes == 0 else {
+            throw .shape("pos_weight of \(classes) classes does not divide \(count) elements")
+        }
+        guard posWeight.count == classes else {
+            throw .shape("pos_weight holds \(posWeight.count) elements but the last axis has \(classes)")
+        }
+    }
+    var total = 0.0
+    for j in 0..<count {
+        let x = Double(logits[j]), y = Double(targets[j])
+        let softplus = Double.libmLog1p(Double.libmExp(-abs(x))) + max(-x, 0)
+        let lw = posWeight.map { 1 + (Double($0[j % classes]) - 1) * y } ?? 1
+        var l = (1 - y) * x + lw * softplus
+        if let weight { l *= Double(weight[j]) }
+        if x.isNaN || y.isNaN { l = .nan }
+        if reduction == .none { loss[j] = T(l) } else { total += l }
+    }
+    if reduction == .mean { loss[0] = T(total / Double(count)) }
+    if reduction == .sum { loss[0] = T(total) }
+}
+
+// MARK: Row kernels
+
+@usableFromInline
+enum CrossEntropyRow<T: KernelScalar> {
+    /// log of the row's normalizer, `m + log(sum exp(x - m))`; stores the
+    /// exponentials in `e` when given. Returns (logZ, sum).
+    @inlinable
+    static func normalizer(_ x: UnsafePointer<T>, _ n: Int, _ e: UnsafeMutablePointer<T>?) -> (Double, Double) {
+        let (lo, m) = rowMinMax(x, n)
+        let s = rowExpSum(x, e, n, shift: m, scale: 1, lowest: lo)
+        return (Double(m) + Double.libmLog(s), s)
+    }
+
+    /// One sample with a class-index target; writes the gradient row if `g`.
+    @inlinable
+    static func index(_ x: UnsafePointer<T>, _ t: Int, _ n: Int, _ w: UnsafePointer<T>?,
+                      _ o: LossOptions, _ g: UnsafeMutablePointer<T>?, _ scale: Double) -> Double {
+        if t == o.ignoreIndex {
+            g?.update(repeating: 0, count: n)
+            return 0
+        }
+        let (logZ, s) = normalizer(x, n, g)
+        let eps = o.labelSmoothing, wt = w.map { Double($0[t]) } ?? 1
+        var l = (1 - eps) * wt * (logZ - Double(x[t]))
+        var wsum = Double(n)
+        if eps > 0 {
+            var smooth = 0.0
+            if let w {
+                wsum = 0
+                for c in 0..<n { smooth += Double(w[c]) * (logZ - Double(x[c])); wsum += Double(w[c]) }
+            } else {
+                for c in 0..<n { smooth += logZ - Double(x[c]) }
+            }
+            l += eps / Double(n) * smooth
+        }
+        if let g {
+            // g = (Q p - q) * scale with p = e / s, q = (e/C) w + (1 - e) w_t [c == t].
+            let q = (1 - eps) * wt + eps / Double(n) * wsum
+            rowScale(g, g, n, T(q * scale / s))
+            let sm = T(eps / Double(n) * scale)
+            if eps > 0 {
+                if let w { for c in 0..<n { g[c] -= sm * w[c] } } else { for c in 0..<n { g[c] -= sm } }
+            }
+            g[t] -= T((1 - eps) * wt * scale)
+        }
+        return l
+    }
+
+    /// One sample with probability targets `p`.
+    @inlinable
+    static func soft(_ x: UnsafePointer<T>, _ p: UnsafePointer<T>, _ n: Int, _ w: UnsafePointer<T>?,
+                     _ eps: Double, _ g: UnsafeMutablePointer<T>?, _ scale: Double) -> Double {
+        let (logZ, s) = normalizer(x, n, g)
+        var l = 0.0, qsum = 0.0
+        for c in 0..<n {
+            let q = (w.map { Double($0[c]) } ?? 1) * ((1 - eps) * Double(p[c]) + eps / Double(n))
+            l += q * (logZ - Double(x[c]))
+            qsum += q
+        }
+        if let g {
+            let f = qsum * scale / s
+            for c in 0..<n {
+                let q = (w.map { Double($0[c]) } ?? 1) * ((1 - eps) * Double(p[c]) + eps / Double(n))
+                g[c] = T(Double(g[c]) * f - q * scale)
+            }
+        }
+        return l
+    }
+}

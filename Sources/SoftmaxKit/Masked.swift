@@ -1,0 +1,236 @@
+/// Masked softmax and masked log-softmax over the `n` extent.
+///
+/// A mask byte that is nonzero means "this position takes part" (JAX `where=`,
+/// Keras masks). The mask is either full-shape (`outer * n * inner` bytes) or
+/// one `n`-long pattern shared by every fibre. With `M` the selected set:
+///
+///   renormalize (default): y_j = exp(x_j - m) / sum_{k in M} exp(x_k - m),  m = max_{k in M} x_k
+///   renormalize == false:  y_j = softmax(x)_j over every position (seed 000's network)
+///   masked log-softmax:    y_j = x_j - m - log(sum_{k in M} exp(x_k - m))
+///
+/// and y_j = 0 (log: `-inf`) for every j not in M, whatever x_j is (NaN and
+/// inf included): the result is a select, never a multiply. A fully masked
+/// fibre is all 0 (log: all `-inf`), never NaN. Selected positions follow the
+/// softmax rules: a NaN among them makes them NaN; all `-inf` makes them NaN.
+
+/// How a mask covers the tensor.
+public enum MaskLayout: Sendable, Equatable {
+    /// One byte per element of the tensor.
+    case full
+    /// One `n`-long pattern applied to every fibre.
+    case pattern
+}
+
+/// Masked softmax of `x` over the `n` extent into `y` (`y` may be `x`).
+/// - Parameter mask: `extents.count` bytes (full) or `extents.n` bytes (pattern).
+/// - Throws: `.shapeMismatch` when the mask length is neither; the errors of
+///   ``softmax(_:into:extents:temperature:)``. Nothing is written when it throws.
+@_specialize(exported: true, where T == Float)
+@_specialize(exported: true, where T == Double)
+public func maskedSoftmax<T: KernelScalar>(
+    _ x: UnsafeBufferPointer<T>, mask: UnsafeBufferPointer<UInt8>, into y: UnsafeMutableBufferPointer<T>,
+    extents: Extents, renormalize: Bool = true
+) throws(SoftmaxKitError) {
+    try MaskedKernel<T>.run(renormalize ? .softmax : .softmaxThenMask, x, mask, y, extents)
+}
+
+/// Masked log-softmax of `x` over the `n` extent into `y` (`y` may be `x`);
+/// unselected and fully masked positions are `-inf`. Errors as ``maskedSoftmax(_:mask:into:extents:renormalize:)``.
+@_specialize(exported: true, where T == Float)
+@_specialize(exported: true, where T == Double)
+public func maskedLogSoftmax<T: KernelScalar>(
+    _ x: UnsafeBufferPointer<T>, mask: UnsafeBufferPointer<UInt8>, into y: UnsafeMutableBufferPointer<T>,
+    extents: Extents
+) throws(SoftmaxKitError) {
+    try MaskedKernel<T>.run(.logSoftmax, x, mask, y, extents)
+}
+
+/// Masked softmax of an array viewed as `shape` over `axis`; `mask` holds
+/// `x.count` entries or the length of `axis` (a pattern); `true` takes part.
+public func maskedSoftmax<T: KernelScalar>(
+    _ x: [T], mask: [Bool], shape: [Int]? = nil, axis: Int = -1, renormalize: Bool = true
+) throws(SoftmaxKitError) -> [T] {
+    let e = try Extents(shape: shape ?? [x.count], axis: axis)
+    try checkCount("x", x.count, e.count)
+    let bytes = mask.map { $0 ? UInt8(1) : 0 }
+    return try mapArray(x) { (xb, yb) throws(SoftmaxKitError) in
+        try bytes.withUnsafeBufferPointer { (mb) throws(SoftmaxKitError) in
+            try maskedSoftmax(xb, mask: mb, into: yb, extents: e, renormalize: renormalize)
+        }
+    }
+}
+
+/// Masked log-softmax of an array; arguments as the array ``maskedSoftmax(_:mask:shape:axis:renormalize:)``.
+public func maskedLogSoftmax<T: KernelScalar>(
+    _ x: [T], mask: [Bool], shape: [Int]? = nil, axis: Int = -1
+) throws(SoftmaxKitError) -> [T] {
+    let e = try Extents(shape: shape ?? [x.count], axis: axis)
+    try checkCount("x", x.count, e.count)
+    let bytes = mask.map { $0 ? UInt8(1) : 0 }
+    return try mapArray(x) { (xb, yb) throws(SoftmaxKitError) in
+        try bytes.withUnsafeBufferPointer { (mb) throws(SoftmaxKitError) in
+            try maskedLogSoftmax(xb, mask: mb, into: yb, extents: e)
+        }
+    }
+}
+
+/// Which mask layout a mask of `count` bytes is for these extents.
+@usableFromInline
+func maskLayout(_ count: Int, _ e: Extents) throws(SoftmaxKitError) -> MaskLayout {
+    if count == e.count { return .full }
+    if count == e.n { return .pattern }
+    throw .shape("mask holds \(count) elements but must hold \(e.count) (full shape) or \(e.n) (one pattern of the axis length)")
+}
+
+@usableFromInline
+enum MaskedKind { case softmax, softmaxThenMask, logSoftmax }
+
+@usableFromInline
+enum MaskedKernel<T: KernelScalar> {
+    @usableFromInline
+    static func run(_ kind: MaskedKind, _ x: UnsafeBufferPointer<T>, _ mask: UnsafeBufferPointer<UInt8>,
+                    _ y: UnsafeMutableBufferPointer<T>, _ e: Extents) throws(SoftmaxKitError) {
+        try checkCount("x", x.count, e.count)
+        try checkCount("y", y.count, e.count)
+        let layout = try maskLayout(mask.count, e)
+        try checkAliasing(x, y, count: e.count)
+        guard e.count > 0 else { return }
+        let xp = x.baseAddress!, yp = y.baseAddress!, mp = mask.baseAddress!, n = e.n
+        if e.inner == 1 {
+            parallelFor(e.outer, work: e.count) { rows in
+                for r in rows { row(kind, xp + r * n, layout == .pattern ? mp : mp + r * n, yp + r * n, n) }
+            }
+            return
+        }
+        let f = try Fibres<T>(e, slots: 2, maskSlot: layout == .full)
+        defer { f.free() }
+        for r in 0..<f.count {
+            let xr = f.read(xp, r, slot: 0)
+            let mr = layout == .pattern ? mp : f.readMask(mp, r)
+            let yr = f.target(yp, r, slot: 1)
+            row(kind, xr, mr, yr, e.n)
+            f.commit(yp, r, slot: 1)
+        }
+    }
+
+    /// One contiguous row: (masked) max, exp-sum, then a selecting store.
+    @inlinable
+    static func row(_ kind: MaskedKind, _ x: UnsafePointer<T>, _ mask: UnsafePointer<UInt8>,
+                    _ y: UnsafeMutablePointer<T>, _ n: Int) {
+        let fill: T = kind == .logSoftmax ? -.infinity : 0
+        if kind == .softmaxThenMask {
+            let (lo, m) = rowMinMax(x, n)
+            let s = rowExpSum(x, y, n, shift: m, scale: 1, lowest: lo)
+            selectStore(UnsafePointer(y), mask, y, n, shift: 0, scale: T(1 / s), offset: 0, fill: 0)
+            return
+        }
+        let (lo, m) = maskedMinMax(x, mask, n)
+        if m == -.infinity && !(0..<n).contains(where: { mask[$0] != 0 }) {
+            y.update(repeating: fill, count: n)
+            return
+        }
+        if kind == .softmax {
+            let s = maskedExpSum(x, mask, y, n, shift: m, lowest: lo)
+            selectStore(UnsafePointer(y), mask, y, n, shift: 0, scale: T(1 / s), offset: 0, fill: 0)
+        } else {
+            let s = maskedExpSum(x, mask, nil, n, shift: m, lowest: lo)
+            selectStore(x, mask, y, n, shift: m, scale: 1, offset: T(T.libmLog(T(s))), fill: -.infinity)
+        }
+    }
+
+    /// Smallest and largest selected elements (NaN ignored); `(+inf, -inf)`
+    /// when nothing is selected or every selected element is NaN.
+    @inlinable
+    static func maskedMinMax(_ x: UnsafePointer<T>, _ mask: UnsafePointer<UInt8>, _ n: Int) -> (min: T, max: T) {
+        let w = T.width
+        let ninf = T.Vector(repeating: -.infinity), pinf = T.Vector(repeating: .infinity)
+        var m0 = ninf, m1 = ninf, l0 = pinf, l1 = pinf
+        var i = 0
+        while i + 2 * w <= n {
+            let a = vload(x + i), b = vload(x + i + w)
+            let ma = mload(mask + i, T.self), mb = mload(mask + i + w, T.self)
+            m0 = T.vmax(m0, T.vselect(ma, a, ninf)); m1 = T.vmax(m1, T.vselect(mb, b, ninf))
+            l0 = T.vmin(l0, T.vselect(ma, a, pinf)); l1 = T.vmin(l1, T.vselect(mb, b, pinf))
+            i += 2 * w
+        }
+        while i < n {
+            let r = min(w, n - i)
+            let a = r == w ? vload(x + i) : vloadPartial(x + i, r, fill: -.infinity)
+            let ma = r == w ? mload(mask + i, T.self) : mloadPartial(mask + i, r, T.self)
+            m0 = T.vmax(m0, T.vselect(ma, a, ninf))
+            l0 = T.vmin(l0, T.vselect(ma, a, pinf))
+            i += r
+        }
+        let hi = T.hmax(T.vmax(m0, m1))
+        let lo = T.hmin(T.vmin(l0, l1))
+        return (lo, hi)
+    }
+
+    /// `sum over selected j of exp(x_j - shift)` in double blocks, the exp
+    /// routine chosen once from the selected range (as `rowExpSum`).
+    /// Unselected lanes are exactly 0 (selected after the exp, so whatever
+    /// they hold never matters). Stores the exponentials in `y` if given.
+    @inlinable
+    static func maskedExpSum(_ x: UnsafePointer<T>, _ mask: UnsafePointer<UInt8>, _ y: UnsafeMutablePointer<T>?,
+                             _ n: Int, shift: T, lowest: T) -> Double {
+        if lowest - shift >= -T.expNormalLimit {
+            return maskedExpSum(x, mask, y, n, shift: shift, NormalExp.self)
+        }
+        return maskedExpSum(x, mask, y, n, shift: shift, AnyExp.self)
+    }
+
+    @inlinable
+    static func maskedExpSum<E: ExpKind>(_ x: UnsafePointer<T>, _ mask: UnsafePointer<UInt8>, _ y: UnsafeMutablePointer<T>?,
+                                         _ n: Int, shift: T, _: E.Type) -> Double {
+        let w = T.width
+        let zero = T.Vector(repeating: 0), one = T.Vector(repeating: 1), vs = T.Vector(repeating: -shift)
+        var total = 0.0
+        var i = 0
+        while i + w <= n {
+            let blockEnd = min(n, i + accumulationBlock)
+            var s0 = zero, s1 = zero
+            while i + 2 * w <= blockEnd {
+                let e0 = T.vselect(mload(mask + i, T.self), E.exp(T.vmadd(vload(x + i), one, vs), T.self), zero)
+                let e1 = T.vselect(mload(mask + i + w, T.self), E.exp(T.vmadd(vload(x + i + w), one, vs), T.self), zero)
+                if let y { vstore(e0, y + i); vstore(e1, y + i + w) }
+                s0 += e0; s1 += e1
+                i += 2 * w
+            }
+            if i + w <= blockEnd {
+                let e0 = T.vselect(mload(mask + i, T.self), E.exp(T.vmadd(vload(x + i), one, vs), T.self), zero)
+                if let y { vstore(e0, y + i) }
+                s0 += e0
+                i += w
+            }
+            total += Double((s0 + s1).sum())
+        }
+        if i < n {
+            let r = n - i
+            let e = T.vselect(mloadPartial(mask + i, r, T.self), E.exp(vloadPartial(x + i, r, fill: shift) + vs, T.self), zero)
+            if let y { vstorePartial(e, y + i, r) }
+            for k in 0..<r { total += Double(e[k]) }
+        }
+        return total
+    }
+
+    /// `y_j = mask_j ? (x_j - shift) * scale - offset : fill` (in place allowed).
+    @inlinable
+    static func selectStore(_ x: UnsafePointer<T>, _ mask: UnsafePointer<UInt8>, _ y: UnsafeMutablePointer<T>, _ n: Int,
+                            shift: T, scale: T, offset: T, fill: T) {
+        let vs = T.Vector(repeating: shift), vc = T.Vector(repeating: scale)
+        let vo = T.Vector(repeating: offset), vf = T.Vector(repeating: fill)
+        // Explicit loops, not forEachVector: its closure is not inlined and
+        // costs a call per vector (measured with perf).
+        let w = T.width
+        var i = 0
+        while i + w <= n {
+            vstore(T.vselect(mload(mask + i, T.self), (vload(x + i) - vs) * vc - vo, vf), y + i)
+            i += w
+        }
+        if i < n {
+            let r = n - i
+            let v = (vloadPartial(x + i, r, fill: 0) - vs) * vc - vo
+            vstorePartial(T.vselect(mloadPartial(mask + i, r, T.self), v, vf), y + i, r)
+        }
+    }
+}

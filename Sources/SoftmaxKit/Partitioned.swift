@@ -1,0 +1,140 @@
+/// Partitioned rows: a fibre of length `n` split into consecutive segments,
+/// each with its own activation (seed 000's "output layer partitioning": one
+/// softmax head for actions beside an identity head for a force, ...).
+///
+///   identity     y = x
+///   softmax      y = softmax(x) over the segment
+///   log_softmax  y = log_softmax(x) over the segment
+///   sigmoid      y = 1 / (1 + e^-x), element-wise
+///   tanh         y = tanh(x), element-wise
+/// Each segment follows its activation's own edge-case rules (DESIGN.md).
+
+/// The activation of one segment. Raw values are the C ABI's `smk_activation`
+/// values; `name` is the spelling shared with Python and the model format.
+public enum RowActivation: Int32, CaseIterable, Sendable {
+    case identity = 0
+    case softmax = 1
+    case logSoftmax = 2
+    case sigmoid = 3
+    case tanh = 4
+
+    /// "identity", "softmax", "log_softmax", "sigmoid" or "tanh".
+    public var name: String { staticName.description }
+
+    /// `name` in static storage (handed to C as is).
+    public var staticName: StaticString {
+        switch self {
+        case .identity: "identity"
+        case .softmax: "softmax"
+        case .logSoftmax: "log_softmax"
+        case .sigmoid: "sigmoid"
+        case .tanh: "tanh"
+        }
+    }
+
+    /// The activation spelled `name`, or nil.
+    public init?(name: String) {
+        guard let a = Self.allCases.first(where: { $0.name == name }) else { return nil }
+        self = a
+    }
+}
+
+/// `width` consecutive positions of a row under one activation.
+public struct PartitionSegment: Equatable, Hashable, Sendable {
+    public var width: Int
+    public var activation: RowActivation
+    public init(width: Int, activation: RowActivation) {
+        self.width = width; self.activation = activation
+    }
+}
+
+/// Applies `layout` to every fibre of `x` over the `n` extent, into `y`
+/// (`y` may be `x`).
+/// - Throws: `.invalidArgument` for a negative width; `.shapeMismatch` when
+///   the widths do not sum to `extents.n`; the buffer errors of
+///   ``softmax(_:into:extents:temperature:)``. Nothing is written when it throws.
+@_specialize(exported: true, where T == Float)
+@_specialize(exported: true, where T == Double)
+public func partitioned<T: KernelScalar>(
+    _ x: UnsafeBufferPointer<T>, layout: [PartitionSegment], into y: UnsafeMutableBufferPointer<T>, extents: Extents
+) throws(SoftmaxKitError) {
+    try checkLayout(layout, n: extents.n)
+    try checkCount("x", x.count, extents.count)
+    try checkCount("y", y.count, extents.count)
+    try checkAliasing(x, y, count: extents.count)
+    guard extents.count > 0 else { return }
+    try forEachFibre(x.baseAddress!, y.baseAddress!, extents) { xr, yr in
+        var start = 0
+        for s in layout {
+            applyActivation(s.activation, xr + start, yr + start, s.width)
+            start += s.width
+        }
+    }
+}
+
+/// Partitioned activations of an array viewed as `shape` over `axis`.
+public func partitioned<T: KernelScalar>(
+    _ x: [T], layout: [PartitionSegment], shape: [Int]? = nil, axis: Int = -1
+) throws(SoftmaxKitError) -> [T] {
+    let e = try Extents(shape: shape ?? [x.count], axis: axis)
+    try checkCount("x", x.count, e.count)
+    return try mapArray(x) { (xb, yb) throws(SoftmaxKitError) in
+        try partitioned(xb, layout: layout, into: yb, extents: e)
+    }
+}
+
+@usableFromInline
+func checkLayout(_ layout: [PartitionSegment], n: Int) throws(SoftmaxKitError) {
+    var total = 0
+    for (k, s) in layout.enumerated() {
+        guard s.width >= 0 else { throw .invalid("layout[\(k)] has negative width \(s.width)") }
+        let (t, o) = total.addingReportingOverflow(s.width)
+        guard !o else { throw .overflow("layout widths overflow 64 bits") }
+        total = t
+    }
+    guard total == n else {
+        throw .shape("layout widths sum to \(total) but the axis has length \(n)")
+    }
+}
+
+/// Runs a row kernel on every fibre (one input, one output): rows in
+/// parallel when `inner == 1`, strided fibres gathered one at a time.
+/// `body` may run on several threads at once, each on its own rows.
+@usableFromInline
+func forEachFibre<T: KernelScalar>(
+    _ x: UnsafePointer<T>, _ y: UnsafeMutablePointer<T>, _ e: Extents,
+    _ body: (UnsafePointer<T>, UnsafeMutablePointer<T>) -> Void
+) throws(SoftmaxKitError) {
+    if e.inner == 1 {
+        let n = e.n
+        parallelFor(e.outer, work: e.count) { rows in
+            for r in rows { body(x + r * n, y + r * n) }
+        }
+        return
+    }
+    let f = try Fibres<T>(e, slots: 2)
+    defer { f.free() }
+    for r in 0..<f.count {
+        let yr = f.target(y, r, slot: 1)
+        body(f.read(x, r, slot: 0), yr)
+        f.commit(y, r, slot: 1)
+    }
+}
+
+/// One activation over `n` contiguous elements (in place allowed).
+@inlinable
+func applyActivation<T: KernelScalar>(_ a: RowActivation, _ x: UnsafePointer<T>, _ y: UnsafeMutablePointer<T>, _ n: Int) {
+    guard n > 0 else { return }
+    switch a {
+    case .identity:
+        if UnsafePointer(y) != x { y.update(from: x, count: n) }
+    case .softmax:
+        Normalizer<T>.row(.softmax, x, y, n, readable: n, invT: 1)
+    case .logSoftmax:
+        Normalizer<T>.row(.logSoftmax, x, y, n, readable: n, invT: 1)
+    case .sigmoid:
+        sigmoidKernel(x, y, n)
+    case .tanh:
+        for j in 0..<n { y[j] = T.libmTanh(x[j]) }
+    }
+}

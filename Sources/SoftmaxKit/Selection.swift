@@ -1,0 +1,359 @@
+/// Selection over the `n` extent: argmax, hardmax, top-k and the fused
+/// softmax + top-k.
+///
+/// Order: larger first; NaN ranks above every number (numpy's argmax,
+/// torch.topk); ties go to the lower index, so the first maximum wins.
+///   argmax   index of the first maximum; an empty axis is an error
+///   hardmax  one-hot of argmax (ONNX Hardmax)
+///   topk     the k first elements in that order, values and indices
+///   softmax_topk  softmax probabilities and indices of the k largest logits,
+///            in one pass over the row (the online normalizer of Milakov &
+///            Gimelshein, "Online normalizer calculation for softmax", 2018,
+///            fused with the selection): the full softmax is never written.
+///            A row with a NaN has NaN probabilities (its indices in topk's
+///            order, NaN first); an all `-inf` row has NaN probabilities.
+
+// MARK: Public API
+
+/// Index of the first maximum of each fibre into `index` (`outer * inner` entries).
+/// - Throws: `.invalidArgument` when `n == 0` for a non-empty result; buffer errors.
+@_specialize(exported: true, where T == Float)
+@_specialize(exported: true, where T == Double)
+public func argmax<T: KernelScalar>(
+    _ x: UnsafeBufferPointer<T>, into index: UnsafeMutableBufferPointer<Int>, extents: Extents
+) throws(SoftmaxKitError) {
+    let out = extents.reduced.count
+    try checkCount("x", x.count, extents.count)
+    try checkCount("index", index.count, out)
+    guard out > 0 else { return }
+    guard extents.n > 0 else { throw .invalid("argmax of an empty axis (n == 0) is undefined") }
+    if extents.inner == 1 {
+        let xp = x.baseAddress!, ip = index.baseAddress!, n = extents.n
+        parallelFor(out, work: extents.count) { rows in
+            for r in rows { ip[r] = rowArgmax(xp + r * n, n) }
+        }
+        return
+    }
+    let f = try Fibres<T>(extents, slots: 1)
+    defer { f.free() }
+    let xp = x.baseAddress!, ip = index.baseAddress!
+    for r in 0..<out { ip[r] = rowArgmax(f.read(xp, r, slot: 0), extents.n) }
+}
+
+/// One-hot of each fibre's argmax into `y` (`y` may be `x`).
+@_specialize(exported: true, where T == Float)
+@_specialize(exported: true, where T == Double)
+public func hardmax<T: KernelScalar>(
+    _ x: UnsafeBufferPointer<T>, into y: UnsafeMutableBufferPointer<T>, extents: Extents
+) throws(SoftmaxKitError) {
+    try checkCount("x", x.count, extents.count)
+    try checkCount("y", y.count, extents.count)
+    try checkAliasing(x, y, count: extents.count)
+    guard extents.count > 0 else { return }
+    try forEachFibre(x.baseAddress!, y.baseAddress!, extents) { xr, yr in
+        let a = rowArgmax(xr, extents.n)
+        yr.update(repeating: 0, count: extents.n)
+        yr[a] = 1
+    }
+}
+
+/// The `k` largest elements of each fibre, sorted, into `values` and `indices`,
+/// both `(outer, k, inner)`.
+/// - Throws: `.invalidArgument` for `k < 0` or `k > n`; buffer errors.
+@_specialize(exported: true, where T == Float)
+@_specialize(exported: true, where T == Double)
+public func topK<T: KernelScalar>(
+    _ x: UnsafeBufferPointer<T>, k: Int, values: UnsafeMutableBufferPointer<T>,
+    indices: UnsafeMutableBufferPointer<Int>, extents: Extents
+) throws(SoftmaxKitError) {
+    try selectK(x, k: k, values: values, indices: indices, extents: extents, valuesName: "values") { xr, n, v, i in
+        rowTopK(xr, n, k, v, i)
+    }
+}
+
+/// Softmax probabilities (temperature `T`) of the `k` most probable positions of
+/// each fibre, sorted descending, into `probs` and `indices`, both `(outer, k, inner)`.
+/// - Throws: `.invalidArgument` for `k < 0`, `k > n` or a bad temperature; buffer errors.
+@_specialize(exported: true, where T == Float)
+@_specialize(exported: true, where T == Double)
+public func softmaxTopK<T: KernelScalar>(
+    _ x: UnsafeBufferPointer<T>, k: Int, probs: UnsafeMutableBufferPointer<T>,
+    indices: UnsafeMutableBufferPointer<Int>, extents: Extents, temperature: T = 1
+) throws(SoftmaxKitError) {
+    try checkTemperature(temperature)
+    let invT = 1 / temperature
+    try selectK(x, k: k, values: probs, indices: indices, extents: extents, valuesName: "probs") { xr, n, v, i in
+        rowSoftmaxTopK(xr, n, k, invT, v, i)
+    }
+}
+
+/// Argmax of an array viewed as `shape` over `axis`.
+public func argmax<T: KernelScalar>(_ x: [T], shape: [Int]? = nil, axis: Int = -1) throws(SoftmaxKitError) -> [Int] {
+    let e = try Extents(shape: shape ?? [x.count], axis: axis)
+    try checkCount("x", x.count, e.count)
+    var out = [Int](repeating: 0, count: e.reduced.count)
+    try x.withUnsafeBufferPointer { (xb) throws(SoftmaxKitError) in
+        try out.withUnsafeMutableBufferPointer { (ob) throws(SoftmaxKitError) in try argmax(xb, into: ob, extents: e) }
+    }
+    return out
+}
+
+/// Hardmax of an array viewed as `shape` over `axis`.
+public func hardmax<T: KernelScalar>(_ x: [T], shape: [Int]? = nil, axis: Int = -1) throws(SoftmaxKitError) -> [T] {
+    let e = try Extents(shape: shape ?? [x.count], axis: axis)
+    try checkCount("x", x.count, e.count)
+    return try mapArray(x) { (xb, yb) throws(SoftmaxKitError) in try hardmax(xb, into: yb, extents: e) }
+}
+
+/// Top-k of an array viewed as `shape` over `axis`: `(values, indices)`, the axis replaced by `k`.
+public func topK<T: KernelScalar>(_ x: [T], k: Int, shape: [Int]? = nil, axis: Int = -1) throws(SoftmaxKitError) -> (values: [T], indices: [Int]) {
+    try selectArray(x, k: k, shape: shape, axis: axis) { (xb, vb, ib, e) throws(SoftmaxKitError) in
+        try topK(xb, k: k, values: vb, indices: ib, extents: e)
+    }
+}
+
+/// Fused softmax + top-k of an array viewed as `shape` over `axis`: `(probs, indices)`.
+public func softmaxTopK<T: KernelScalar>(_ x: [T], k: Int, shape: [Int]? = nil, axis: Int = -1, temperature: T = 1) throws(SoftmaxKitError) -> (probs: [T], indices: [Int]) {
+    let r = try selectArray(x, k: k, shape: shape, axis: axis) { (xb, vb, ib, e) throws(SoftmaxKitError) in
+        try softmaxTopK(xb, k: k, probs: vb, indices: ib, extents: e, temperature: temperature)
+    }
+    return (r.values, r.indices)
+}
+
+// MARK: Shared plumbing
+
+private func selectArray<T: KernelScalar>(
+    _ x: [T], k: Int, shape: [Int]?, axis: Int,
+    _ op: (UnsafeBufferPointer<T>, UnsafeMutableBufferPointer<T>, UnsafeMutableBufferPointer<Int>, Extents) throws(SoftmaxKitError) -> Void
+) throws(SoftmaxKitError) -> (values: [T], indices: [Int]) {
+    let e = try Extents(shape: shape ?? [x.count], axis: axis)
+    try checkCount("x", x.count, e.count)
+    guard k >= 0, k <= e.n else { throw .invalid("k must be in 0...\(e.n) (the axis length), got \(k)") }
+    let count = e.outer * k * e.inner
+    var v = [T](repeating: 0, count: count), ix = [Int](repeating: 0, count: count)
+    try x.withUnsafeBufferPointer { (xb) throws(SoftmaxKitError) in
+        try v.withUnsafeMutableBufferPointer { (vb) throws(SoftmaxKitError) in
+            try ix.withUnsafeMutableBufferPointer { (ib) throws(SoftmaxKitError) in try op(xb, vb, ib, e) }
+        }
+    }
+    return (v, ix)
+}
+
+/// Checks `k` and the buffers, then runs `row` on each fibre with contiguous
+/// k-long outputs, scattered to `(outer, k, inner)`.
+@usableFromInline
+func selectK<T: KernelScalar>(
+    _ x: UnsafeBufferPointer<T>, k: Int, values: UnsafeMutableBufferPointer<T>,
+    indices: UnsafeMutableBufferPointer<Int>, extents e: Extents, valuesName: String,
+    _ row: (UnsafePointer<T>, Int, UnsafeMutablePointer<T>, UnsafeMutablePointer<Int>) -> Void
+) throws(SoftmaxKitError) {
+    guard k >= 0, k <= e.n else { throw .invalid("k must be in 0...\(e.n) (the axis length), got \(k)") }
+    let count = e.outer * k * e.inner  // <= e.count: no overflow
+    try checkCount("x", x.count, e.count)
+    try checkCount(valuesName, values.count, count)
+    try checkCount("indices", indices.count, count)
+    try checkDisjoint(UnsafeRawPointer(x.baseAddress), e.count * MemoryLayout<T>.stride,
+                      UnsafeRawPointer(values.baseAddress), count * MemoryLayout<T>.stride, names: ("x", valuesName))
+    guard count > 0 else { return }
+    if e.inner == 1 {  // rows of x and of the outputs are contiguous: no scratch
+        let xp = x.baseAddress!, vp = values.baseAddress!, ip = indices.baseAddress!, n = e.n
+        parallelFor(e.outer, work: e.count) { rows in
+            for r in rows { row(xp + r * n, n, vp + r * k, ip + r * k) }
+        }
+        return
+    }
+    let f = try Fibres<T>(e, slots: 2)
+    defer { f.free() }
+    guard let sv = rawAllocate(T.self, k), let si = rawAllocate(Int.self, k) else {
+        throw SoftmaxKitError(.outOfMemory, "could not allocate top-k scratch for k = \(k)")
+    }
+    defer { rawFree(sv); rawFree(si) }
+    let xp = x.baseAddress!, vp = values.baseAddress!, ip = indices.baseAddress!
+    for r in 0..<f.count {
+        row(f.read(xp, r, slot: 0), e.n, sv, si)
+        let o = r / e.inner, i = r % e.inner
+        for j in 0..<k {
+            vp[(o * k + j) * e.inner + i] = sv[j]
+            ip[(o * k + j) * e.inner + i] = si[j]
+        }
+    }
+}
+
+// MARK: Row kernels
+
+/// `a` (at index `ia`) comes before `b` (at `ib`): larger, NaN above all, ties to the lower index.
+@inlinable @inline(__always)
+func ranksBefore<T: KernelScalar>(_ a: T, _ ia: Int, _ b: T, _ ib: Int) -> Bool {
+    if a.isNaN { return !b.isNaN || ia < ib }
+    if b.isNaN { return false }
+    return a > b || (a == b && ia < ib)
+}
+
+/// Index of the first maximum (a NaN, if any, wins at its first position).
+/// Pass 1: vector max plus a probe `sum(x * 0)` that is NaN exactly when the
+/// row holds a NaN or an infinity (then a scalar scan settles it). Pass 2
+/// finds the first block of vectors whose max is the row max, then the lane.
+@inlinable
+func rowArgmax<T: KernelScalar>(_ x: UnsafePointer<T>, _ n: Int) -> Int {
+    let w = T.width
+    let zero = T.Vector(repeating: 0)
+    var m0 = T.Vector(repeating: -.infinity), m1 = m0, probe = zero
+    var i = 0
+    while i + 2 * w <= n {
+        let a = vload(x + i), b = vload(x + i + w)
+        m0 = T.vmax(m0, a); m1 = T.vmax(m1, b)
+        probe += a * zero + b * zero
+        i += 2 * w
+    }
+    var m = T.hmax(T.vmax(m0, m1))
+    while i < n {
+        if x[i] > m { m = x[i] }
+        probe[0] += x[i] * 0
+        i += 1
+    }
+    if probe.sum().isNaN {
+        for j in 0..<n where x[j].isNaN { return j }
+        for j in 0..<n where x[j] == m { return j }
+        return 0  // every element is -inf
+    }
+    i = 0
+    while i + 4 * w <= n {
+        let c = T.vmax(T.vmax(vload(x + i), vload(x + i + w)), T.vmax(vload(x + i + 2 * w), vload(x + i + 3 * w)))
+        if T.hmax(c) == m { break }
+        i += 4 * w
+    }
+    for j in i..<n where x[j] == m { return j }
+    return 0  // unreachable for a finite row: its max is one of its elements
+}
+
+/// Inserts `(v, j)` into the sorted candidates `vals/idx[0..<count]` (capacity
+/// `k`) if it ranks among the first `k`; returns the new count. Rows are
+/// scanned left to right, so `j` exceeds every index already held: a tie
+/// never ranks above, and the rank test is `v > a`, or `v` NaN over a number.
+@inlinable @inline(__always)
+func insertCandidate<T: KernelScalar>(_ v: T, _ j: Int, _ vals: UnsafeMutablePointer<T>, _ idx: UnsafeMutablePointer<Int>,
+                                      _ count: Int, _ k: Int) -> Int {
+    @inline(__always) func above(_ a: T) -> Bool { v > a || (v.isNaN && !a.isNaN) }
+    if count == k && !above(vals[k - 1]) { return count }
+    var p = count == k ? k - 1 : count
+    while p > 0 && above(vals[p - 1]) {
+        vals[p] = vals[p - 1]; idx[p] = idx[p - 1]
+        p -= 1
+    }
+    vals[p] = v; idx[p] = j
+    return count == k ? k : count + 1
+}
+
+/// The first `k` of the row in rank order. Small `k`: one pass keeping a
+/// sorted candidate list whose k-th entry is the admission threshold; a
+/// vector is scanned lane by lane only when some lane ranks above it.
+/// Large `k`: a full sort of the indices.
+@inlinable
+func rowTopK<T: KernelScalar>(_ x: UnsafePointer<T>, _ n: Int, _ k: Int,
+                              _ vals: UnsafeMutablePointer<T>, _ idx: UnsafeMutablePointer<Int>) {
+    guard k > 0 else { return }
+    if k <= 64 {
+        let w = T.width
+        var c = 0, i = 0
+        while i + w <= n {
+            if c < k || T.vanyRanksAbove(vload(x + i), vals[k - 1]) { c = admitLanes(x, i, i + w, k, vals, idx, c) }
+            i += w
+        }
+        while i < n { c = insertCandidate(x[i], i, vals, idx, c, k); i += 1 }
+        return
+    }
+    var order = Array(0..<n)
+    order.sort { ranksBefore(x[$0], $0, x[$1], $1) }
+    for j in 0..<k { vals[j] = x[order[j]]; idx[j] = order[j] }
+}
+
+/// Fused softmax + top-k of one row, one sweep over memory. The row is
+/// taken in L1-sized blocks: a first look at a block finds its min and max
+/// and admits candidates (as `rowTopK`, by logit); a second look, from L1,
+/// sums `exp((x - block max) / T)` with the same exp kernel as `softmax`.
+/// Block sums merge into the row's by the online-normalizer rule
+/// `d = d * e^{(m_old - m_new)/T} + s * e^{(m_block - m_new)/T}` (Milakov &
+/// Gimelshein 2018), so the row is read from memory once and the full
+/// softmax is never written. Writes probabilities, not logits, to `vals`.
+@inlinable
+func rowSoftmaxTopK<T: KernelScalar>(_ x: UnsafePointer<T>, _ n: Int, _ k: Int, _ invT: T,
+                                     _ vals: UnsafeMutablePointer<T>, _ idx: UnsafeMutablePointer<Int>) {
+    guard k > 0 else { return }
+    var bigM = -T.infinity, total = 0.0
+    var c = 0, i = 0
+    while i < n {
+        let len = min(accumulationBlock, n - i)
+        let (lo, hi) = blockMinMaxAdmit(x, i, len, k, vals, idx, &c)
+        if hi != -.infinity {  // an all -inf block adds exp(-inf) = 0
+            let s = rowExpSum(x + i, nil, len, shift: hi, scale: invT, lowest: lo)
+            if hi > bigM {
+                total = (total == 0 ? 0 : total * Double(T.libmExp((bigM - hi) * invT))) + s
+                bigM = hi
+            } else {
+                total += s * Double(T.libmExp((hi - bigM) * invT))
+            }
+        }
+        i += len
+    }
+    // NaN ranks first, so a row holding one has it among the candidates.
+    let rowIsNaN = vals[0].isNaN || total.isNaN
+    for j in 0..<k {
+        vals[j] = rowIsNaN ? .nan : T(Double(T.libmExp((vals[j] - bigM) * invT)) / total)
+    }
+}
+
+/// Min and max (NaN ignored) of `x[start ..< start + len]`, admitting into the
+/// candidates the lanes that rank above the current k-th. The test runs on
+/// the max of 4 vectors (NaN kept), then per vector, so that the common
+/// case costs one compare per 4 vectors.
+@inlinable
+func blockMinMaxAdmit<T: KernelScalar>(_ x: UnsafePointer<T>, _ start: Int, _ len: Int, _ k: Int,
+                                       _ vals: UnsafeMutablePointer<T>, _ idx: UnsafeMutablePointer<Int>,
+                                       _ count: inout Int) -> (T, T) {
+    let w = T.width, end = start + len
+    var c = count  // a local, not the inout's memory, inside the loop
+    defer { count = c }
+    var hv = T.Vector(repeating: -.infinity), lv = T.Vector(repeating: .infinity)
+    var i = start
+    while i + 4 * w <= end {
+        let v0 = vload(x + i), v1 = vload(x + i + w), v2 = vload(x + i + 2 * w), v3 = vload(x + i + 3 * w)
+        hv = T.vmax(hv, T.vmax(T.vmax(v0, v1), T.vmax(v2, v3)))
+        lv = T.vmin(lv, T.vmin(T.vmin(v0, v1), T.vmin(v2, v3)))
+        // vmax(a, b) keeps a NaN of `a`: NaN lanes of v0...v3 reach the test.
+        let probe = T.vmax(T.vmax(v0, v1), T.vmax(v2, v3)) + (v0 - v0) + (v1 - v1) + (v2 - v2) + (v3 - v3)
+        if c < k {
+            c = admitLanes(x, i, i + 4 * w, k, vals, idx, c)
+        } else if T.vanyRanksAbove(probe, vals[k - 1]) {
+            // Then only the vectors that can still rank above the k-th.
+            if T.vanyRanksAbove(v0, vals[k - 1]) { c = admitLanes(x, i, i + w, k, vals, idx, c) }
+            if T.vanyRanksAbove(v1, vals[k - 1]) { c = admitLanes(x, i + w, i + 2 * w, k, vals, idx, c) }
+            if T.vanyRanksAbove(v2, vals[k - 1]) { c = admitLanes(x, i + 2 * w, i + 3 * w, k, vals, idx, c) }
+            if T.vanyRanksAbove(v3, vals[k - 1]) { c = admitLanes(x, i + 3 * w, i + 4 * w, k, vals, idx, c) }
+        }
+        i += 4 * w
+    }
+    var hi = T.hmax(hv), lo = T.hmin(lv)
+    while i < end {
+        if x[i] > hi { hi = x[i] }
+        if x[i] < lo { lo = x[i] }
+        c = insertCandidate(x[i], i, vals, idx, c, k)
+        i += 1
+    }
+    return (lo, hi)
+}
+
+/// Offers `x[from ..< to]` to the candidates, skipping cheaply the elements
+/// that cannot rank above the current k-th.
+@inlinable
+func admitLanes<T: KernelScalar>(_ x: UnsafePointer<T>, _ from: Int, _ to: Int, _ k: Int,
+                                 _ vals: UnsafeMutablePointer<T>, _ idx: UnsafeMutablePointer<Int>, _ count: Int) -> Int {
+    var c = count
+    var threshold = c < k ? -T.infinity : vals[k - 1]
+    for j in from..<to {
+        let v = x[j]
+        if c == k && v <= threshold { continue }  // NaN fails the compare and is offered
+        c = insertCandidate(v, j, vals, idx, c, k)
+        if c == k { threshold = vals[k - 1] }
+    }
+    return c
+}

@@ -1,0 +1,66 @@
+import Testing
+import SoftmaxKit
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// Indices in rank order: larger first, NaN first, ties to the lower index.
+func refOrder<T: BinaryFloatingPoint>(_ x: [T]) -> [Int] {
+    x.indices.sorted { a, b in
+        if x[a].isNaN != x[b].isNaN { return x[a].isNaN }
+        if x[a] != x[b] && !x[a].isNaN { return x[a] > x[b] }
+        return a < b
+    }
+}
+
+@Suite("argmax, hardmax, top-k, fused softmax + top-k")
+struct SelectionTests {
+    @Test("argmax, hardmax and topk follow the rank order (ties, NaN)", arguments: [1, 5, 16, 17, 63, 64, 65, 300, 1025])
+    func rankOrder(n: Int) throws {
+        let raw: [Double] = randomValues(n, seed: UInt64(n), scale: 4)
+        var x = raw.map { $0.rounded() }  // many ties
+        if n > 40 { x[37] = .nan }
+        let order = refOrder(x)
+        #expect(try argmax(x) == [order[0]])
+        let h = try hardmax(x)
+        #expect(h[order[0]] == 1 && h.reduce(0, +) == 1)
+        for k in Set([0, 1, min(n, 16), min(n, 70), n]) {
+            let (v, i) = try topK(x, k: k)
+            #expect(i == Array(order.prefix(k)))
+            #expect(zip(v, i).allSatisfy { $0.isNaN ? x[$1].isNaN : $0 == x[$1] })
+        }
+    }
+
+    @Test("fused softmax + top-k equals softmax then top-k", arguments: [1, 15, 64, 65, 1000, 1024, 1025, 5000])
+    func fusedEqualsTwoStep(n: Int) throws {
+        let x: [Double] = randomValues(n * 2, seed: UInt64(n) + 5, scale: 25)
+        let k = min(n, 16)
+        for t in [1.0, 0.7] {
+            let (p, i) = try softmaxTopK(x, k: k, shape: [2, n], temperature: t)
+            let full = try softmax(x, shape: [2, n], temperature: t)
+            let (tv, ti) = try topK(full, k: k, shape: [2, n])
+            #expect(i == ti)
+            // |x - max| / T reaches ~70: the exponent's rounding bounds the error near 1e-14
+            #expect(zip(p, tv).allSatisfy { abs($0 - $1) <= 5e-14 * $1 })
+            let (pf, ifl) = try softmaxTopK(x.map(Float.init), k: k, shape: [2, n], temperature: Float(t))
+            let ff = try softmax(x.map(Float.init), shape: [2, n], temperature: Float(t))
+            #expect(zip(pf, ifl.enumerated()).allSatisfy { p, e in abs(p - ff[(e.offset / k) * n + e.element]) <= 1e-5 * p })
+        }
+    }
+
+    @Test("NaN and all -inf rows give NaN probabilities, as softmax")
+    func nonFiniteRows() throws {
+        #expect(try softmaxTopK([1.0, .nan, 3], k: 2).probs.allSatisfy(\.isNaN))
+        #expect(try softmaxTopK([Float](repeating: -.infinity, count: 40), k: 3).probs.allSatisfy(\.isNaN))
+        let (p, i) = try softmaxTopK([-Double.infinity, 0, -.infinity, 1], k: 2)
+        #expect(i == [3, 1] && abs(p[0] - 1 / (1 + exp(-1.0))) < 1e-15)
+    }
+
+    @Test("k < 0 or k > n and argmax of an empty axis are refused")
+    func badArguments() throws {
+        #expect(throwsKind(.invalidArgument, mentioning: "k must be") { _ = try topK([1.0, 2], k: 3) })
+        #expect(throwsKind(.invalidArgument, mentioning: "k must be") { _ = try softmaxTopK([1.0, 2], k: -1) })
+        #expect(throwsKind(.invalidArgument, mentioning: "empty") { _ = try argmax([Double](), shape: [3, 0]) })
+        #expect(throwsKind(.invalidArgument, mentioning: "temperature") { _ = try softmaxTopK([1.0, 2], k: 1, temperature: 0) })
+    }
+}

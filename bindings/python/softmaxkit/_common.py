@@ -1,0 +1,56 @@
+"""Helpers the variant, selection, loss and backward modules share: several
+arrays brought to one dtype, shape checks, small integer arrays, enum names."""
+from __future__ import annotations
+
+import operator
+from typing import Any, Sequence
+
+import numpy as np
+
+from ._arrays import F32, F64, as_input
+from ._errors import ArgumentError
+
+I64 = np.dtype(np.int64)
+
+
+def as_inputs(*pairs: tuple[Any, str]) -> list[np.ndarray]:
+    """Each (array-like, name) as a contiguous float array, all of one dtype:
+    float32 only when every input is float32 (as numpy promotion does)."""
+    arrays = [as_input(x, name) for x, name in pairs]
+    dt = F32 if all(a.dtype == F32 for a in arrays) else F64
+    return [a if a.dtype == dt else a.astype(dt) for a in arrays]
+
+
+def same_shape(a: np.ndarray, b: np.ndarray, names: tuple[str, str]) -> None:
+    if a.shape != b.shape:
+        raise ArgumentError(f"{names[1]} has shape {b.shape} but {names[0]} has shape {a.shape}")
+
+
+def int64_array(x: Any, name: str) -> np.ndarray:
+    """Integer-valued array-like as contiguous int64; floats and bools are refused."""
+    a = np.asarray(x)
+    if a.dtype.kind not in "iu":
+        if a.size == 0 and a.dtype.kind == "f":
+            a = a.astype(I64)
+        else:
+            raise ArgumentError(f"{name} must hold integers, got dtype {a.dtype}")
+    return np.asarray(a, dtype=I64, order="C")  # keeps 0-d arrays 0-d (ascontiguousarray does not)
+
+
+def index(x: Any, name: str) -> int:
+    try:
+        return operator.index(x)
+    except TypeError:
+        raise ArgumentError(f"{name} must be an integer, got {x!r}") from None
+
+
+def choice(value: str, options: Sequence[str], name: str) -> int:
+    """The position of `value` in `options` (the C enum value)."""
+    try:
+        return list(options).index(value)
+    except ValueError:
+        raise ArgumentError(f"{name} must be one of {', '.join(map(repr, options))}; got {value!r}") from None
+
+
+def is_f32(a: np.ndarray) -> bool:
+    return a.dtype == F32

@@ -1,0 +1,165 @@
+"""Losses with torch.nn.functional's semantics: cross_entropy, nll_loss,
+binary_cross_entropy_with_logits. Formulas in include/softmaxkit.h."""
+from __future__ import annotations
+
+import ctypes
+from typing import Any, Optional, Union
+
+import numpy as np
+
+from . import _lib
+from ._arrays import F32, extents, ptr
+from ._common import as_inputs, choice, index, int64_array
+from ._errors import ArgumentError
+
+__all__ = ["cross_entropy", "nll_loss", "binary_cross_entropy_with_logits", "REDUCTIONS"]
+
+_L = _lib.lib
+_check = _lib.check
+
+#: reduction= values, in smk_reduction order.
+REDUCTIONS = ("none", "mean", "sum")
+
+
+def _options(ignore_index: int, label_smoothing: float, reduction: str) -> "_lib.LossOptions":
+    o = _lib.LossOptions()
+    _L.smk_loss_options_init(ctypes.byref(o))
+    o.ignore_index = index(ignore_index, "ignore_index")
+    try:
+        o.label_smoothing = float(label_smoothing)
+    except (TypeError, ValueError):
+        raise ArgumentError(f"label_smoothing must be a number, got {label_smoothing!r}") from None
+    o.reduction = choice(reduction, REDUCTIONS, "reduction")
+    return o
+
+
+def _class_axis(logits: np.ndarray, axis: int) -> int:
+    # PyTorch's unbatched form: logits [C] with a scalar target; the class axis is 0.
+    if logits.ndim == 1 and axis in (1, -1, 0):
+        return 0
+    ax = index(axis, "axis")
+    if not -logits.ndim <= ax < logits.ndim:
+        raise ArgumentError(f"axis {ax} is out of range for logits of {logits.ndim} dimensions")
+    return ax % logits.ndim
+
+
+def _weight(weight: Any, dtype: np.dtype, classes: int) -> Optional[np.ndarray]:
+    if weight is None:
+        return None
+    w = np.ascontiguousarray(np.asarray(weight), dtype=dtype)
+    if w.ndim != 1 or w.size != classes:
+        raise ArgumentError(f"weight has shape {w.shape} but logits have {classes} classes")
+    return w
+
+
+def _result(loss: np.ndarray, reduction: str) -> Union[np.ndarray, np.floating]:
+    return loss if reduction == "none" else loss.reshape(())[()]
+
+
+def _class_loss(kind: str, x: Any, target: Any, axis: int, weight: Any, ignore_index: int,
+                label_smoothing: float, reduction: str, return_grad: bool):
+    t_raw = np.asarray(target)
+    probabilities = t_raw.dtype.kind == "f" and kind == "cross_entropy"
+    if probabilities:
+        logits, t = as_inputs((x, "input"), (t_raw, "target"))
+    else:
+        (logits,) = as_inputs((x, "input"))
+        if t_raw.dtype.kind not in "iu":
+            raise ArgumentError(f"target must hold class indices (integers)"
+                                f"{' or probabilities (floats)' if kind == 'cross_entropy' else ''}, got dtype {t_raw.dtype}")
+        t = int64_array(t_raw, "target")
+    if logits.ndim == 0:
+        raise ArgumentError("input must have a class axis; got a 0-d array")
+    ax = _class_axis(logits, axis)
+    outer, n, inner = extents(logits.shape, ax)
+    sample_shape = logits.shape[:ax] + logits.shape[ax + 1:]
+    want = logits.shape if probabilities else sample_shape
+    if t.shape != want:
+        what = "probability" if probabilities else "class-index"
+        raise ArgumentError(f"{what} target has shape {t.shape}, expected {want} for input of shape {logits.shape}")
+    w = _weight(weight, logits.dtype, n)
+    opts = _options(ignore_index, label_smoothing, reduction)
+    loss = np.empty(sample_shape if reduction == "none" else (), logits.dtype)
+    f32 = logits.dtype == F32
+    wp = None if w is None else ptr(w)
+    if kind == "nll_loss":
+        fn = _L.smk_nll_loss_f32 if f32 else _L.smk_nll_loss_f64
+        _check(fn(ptr(logits), ptr(t), wp, ptr(loss), outer, n, inner, ctypes.byref(opts)))
+        return _result(loss, reduction)
+    grad = np.empty(logits.shape, logits.dtype) if return_grad else None
+    if probabilities:
+        fn = _L.smk_cross_entropy_probs_f32 if f32 else _L.smk_cross_entropy_probs_f64
+    else:
+        fn = _L.smk_cross_entropy_f32 if f32 else _L.smk_cross_entropy_f64
+    _check(fn(ptr(logits), ptr(t), wp, ptr(loss), None if grad is None else ptr(grad),
+              outer, n, inner, ctypes.byref(opts)))
+    return (_result(loss, reduction), grad) if return_grad else _result(loss, reduction)
+
+
+def cross_entropy(logits: Any, target: Any, *, axis: int = 1, weight: Any = None, ignore_index: int = -100,
+                  label_smoothing: float = 0.0, reduction: str = "mean", return_grad: bool = False):
+    """``torch.nn.functional.cross_entropy`` on logits.
+
+    Args:
+        logits: ``[B, C]``, ``[B, C, d1, ...]`` (class axis `axis`, default 1)
+            or ``[C]`` (one sample).
+        target: class indices (integers) of the logits' shape without the
+            class axis, or class probabilities (floats) of the logits' shape.
+        weight: ``[C]`` class weights.
+        ignore_index: integer targets equal to it are skipped (any value).
+        label_smoothing: in [0, 1].
+        reduction: ``mean`` (divided by the summed weight of the counted
+            targets, or by the sample count for probability targets; NaN when
+            every target is ignored), ``sum`` or ``none``.
+        return_grad: also return d loss / d logits (for ``none``, the
+            gradient of the summed losses).
+
+    Returns:
+        The loss (a scalar, or the per-sample array for ``none``), or
+        ``(loss, dlogits)`` with `return_grad`.
+
+    Raises:
+        ArgumentError: a target outside ``[0, C)`` that is not `ignore_index`,
+            weight of the wrong length, label_smoothing outside [0, 1] or NaN,
+            shapes that disagree, an unknown reduction.
+    """
+    return _class_loss("cross_entropy", logits, target, axis, weight, ignore_index,
+                       label_smoothing, reduction, return_grad)
+
+
+def nll_loss(log_probs: Any, target: Any, *, axis: int = 1, weight: Any = None, ignore_index: int = -100,
+             reduction: str = "mean"):
+    """``torch.nn.functional.nll_loss``: ``-weight[t] * log_probs[t]`` per
+    sample, with class-index targets; arguments as :func:`cross_entropy`."""
+    return _class_loss("nll_loss", log_probs, target, axis, weight, ignore_index, 0.0, reduction, False)
+
+
+def binary_cross_entropy_with_logits(logits: Any, target: Any, *, weight: Any = None, pos_weight: Any = None,
+                                     reduction: str = "mean"):
+    """``torch.nn.functional.binary_cross_entropy_with_logits``, stable for
+    any logit: ``w [(1 - y) x + (1 + (p - 1) y) softplus(-x)]``.
+
+    `target` has the logits' shape; `weight` broadcasts to it; `pos_weight`
+    broadcasts along the last axis (one weight per class).
+    """
+    x, y = as_inputs((logits, "input"), (target, "target"))
+    if x.shape != y.shape:
+        raise ArgumentError(f"target has shape {y.shape} but input has shape {x.shape}")
+    code = choice(reduction, REDUCTIONS, "reduction")
+    w = pw = None
+    if weight is not None:
+        try:
+            w = np.ascontiguousarray(np.broadcast_to(np.asarray(weight, dtype=x.dtype), x.shape))
+        except ValueError:
+            raise ArgumentError(f"weight of shape {np.shape(weight)} does not broadcast to {x.shape}") from None
+    classes = x.shape[-1] if x.ndim else 1
+    if pos_weight is not None:
+        p = np.asarray(pos_weight, dtype=x.dtype)
+        if p.ndim > 1 or (p.ndim == 1 and p.size not in (1, classes)):
+            raise ArgumentError(f"pos_weight has shape {p.shape} but the last axis of input has {classes} classes")
+        pw = np.ascontiguousarray(np.broadcast_to(p.reshape(-1) if p.ndim else p, (classes,)))
+    loss = np.empty(x.shape if code == 0 else (), x.dtype)
+    fn = _L.smk_binary_cross_entropy_with_logits_f32 if x.dtype == F32 else _L.smk_binary_cross_entropy_with_logits_f64
+    _check(fn(ptr(x), ptr(y), None if w is None else ptr(w), None if pw is None else ptr(pw),
+              ptr(loss), x.size, classes, code))
+    return _result(loss, reduction)

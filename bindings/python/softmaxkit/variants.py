@@ -1,0 +1,210 @@
+"""Softmax variants: masked, partitioned, segment (ragged) and hierarchical
+softmax, and ensemble averaging. Semantics in include/softmaxkit.h."""
+from __future__ import annotations
+
+import ctypes
+from typing import Any, Optional, Sequence
+
+import numpy as np
+
+from . import _lib
+from ._arrays import F32, as_input, check_out, extents, ptr
+from ._common import as_inputs, choice, index, int64_array
+from ._errors import ArgumentError
+
+__all__ = ["masked_softmax", "masked_log_softmax", "partitioned", "segment_softmax",
+           "hierarchical_softmax", "ensemble_mean", "ACTIVATIONS", "ENSEMBLE_MODES"]
+
+_L = _lib.lib
+_check = _lib.check
+
+
+def _activation_names() -> tuple[str, ...]:
+    # The library is the one source of the names: ask until it answers NULL.
+    names = []
+    while (name := _L.smk_activation_name(len(names))) is not None:
+        names.append(name.decode())
+    return tuple(names)
+
+
+#: Activation names of :func:`partitioned`, in smk_activation order.
+ACTIVATIONS: tuple[str, ...] = _activation_names()
+#: Modes of :func:`ensemble_mean`, in smk_ensemble_mode order.
+ENSEMBLE_MODES = ("arithmetic", "geometric", "logits")
+
+
+def _mask_bytes(mask: Any, shape: tuple, axis: Optional[int]) -> np.ndarray:
+    """The mask as uint8 bytes: one n-long pattern when it is 1-D along the
+    last axis, else broadcast to the full shape."""
+    m = np.asarray(mask)
+    if m.dtype.kind not in "biuf":
+        raise ArgumentError(f"mask must hold booleans or numbers, got dtype {m.dtype}")
+    nd = len(shape)
+    last = axis is not None and nd > 0 and (axis == -1 or axis == nd - 1)
+    if m.ndim == 1 and last and m.shape[0] == shape[-1]:
+        return np.ascontiguousarray(m != 0, dtype=np.uint8)
+    try:
+        full = np.broadcast_to(m != 0, shape)
+    except ValueError:
+        raise ArgumentError(f"mask of shape {m.shape} does not broadcast to x's shape {shape}") from None
+    return np.ascontiguousarray(full, dtype=np.uint8)
+
+
+def _masked(log: bool, x: Any, mask: Any, axis: Optional[int], renormalize: bool, out: Optional[np.ndarray]) -> np.ndarray:
+    a = as_input(x)
+    outer, n, inner = extents(a.shape, axis)
+    m = _mask_bytes(mask, a.shape, axis)
+    y = np.empty(a.shape, a.dtype) if out is None else check_out(out, a.dtype, a.shape)
+    f32 = a.dtype == F32
+    if log:
+        fn = _L.smk_masked_log_softmax_f32 if f32 else _L.smk_masked_log_softmax_f64
+        _check(fn(ptr(a), ptr(m), ptr(y), outer, n, inner, m.size))
+    else:
+        fn = _L.smk_masked_softmax_f32 if f32 else _L.smk_masked_softmax_f64
+        _check(fn(ptr(a), ptr(m), ptr(y), outer, n, inner, m.size, 1 if renormalize else 0))
+    return y
+
+
+def masked_softmax(x: Any, mask: Any, axis: Optional[int] = -1, *, renormalize: bool = True,
+                   out: Optional[np.ndarray] = None) -> np.ndarray:
+    """Softmax over `axis` of the positions where `mask` is nonzero.
+
+    Args:
+        x: array-like of real numbers (float32 stays float32, else float64).
+        mask: broadcastable to `x`; nonzero / True = the position takes part
+            (JAX ``where=``). A 1-D mask along the last axis is passed as one
+            shared pattern without being expanded.
+        axis: the axis to normalize.
+        renormalize: True: normalize over the selected positions. False:
+            softmax over every position, then zero the unselected (seed 000).
+        out: optional output array, as in :func:`softmaxkit.softmax`.
+
+    Returns:
+        Unselected positions are exactly 0 whatever their logit (NaN and inf
+        included); a fully masked row is all 0, never NaN.
+    """
+    return _masked(False, x, mask, axis, renormalize, out)
+
+
+def masked_log_softmax(x: Any, mask: Any, axis: Optional[int] = -1, *,
+                       out: Optional[np.ndarray] = None) -> np.ndarray:
+    """Log-softmax over the selected positions; unselected and fully masked
+    positions are ``-inf``. Arguments as :func:`masked_softmax`."""
+    return _masked(True, x, mask, axis, True, out)
+
+
+def partitioned(x: Any, layout: Sequence[tuple[int, str]], axis: Optional[int] = -1, *,
+                out: Optional[np.ndarray] = None) -> np.ndarray:
+    """Consecutive segments of `axis`, each under its own activation.
+
+    Args:
+        layout: ``[(width, activation), ...]`` with activation one of
+            ``identity, softmax, log_softmax, sigmoid, tanh``; the widths must
+            sum to the length of `axis`.
+
+    Example (seed 000): 4 action logits and 1 force,
+    ``partitioned(z, [(4, "softmax"), (1, "identity")])``.
+    """
+    a = as_input(x)
+    outer, n, inner = extents(a.shape, axis)
+    try:
+        items = [(index(w, f"layout[{k}] width"), act) for k, (w, act) in enumerate(layout)]
+    except (TypeError, ValueError):
+        raise ArgumentError("layout must be a sequence of (width, activation) pairs") from None
+    segs = (_lib.Partition * max(len(items), 1))()
+    for k, (w, act) in enumerate(items):
+        segs[k].width = w
+        segs[k].activation = choice(act, ACTIVATIONS, f"layout[{k}] activation")
+    y = np.empty(a.shape, a.dtype) if out is None else check_out(out, a.dtype, a.shape)
+    fn = _L.smk_partitioned_f32 if a.dtype == F32 else _L.smk_partitioned_f64
+    _check(fn(ptr(a), segs, ptr(y), outer, n, inner, len(items)))
+    return y
+
+
+def segment_softmax(x: Any, offsets: Any, axis: Optional[int] = -1, *,
+                    out: Optional[np.ndarray] = None) -> np.ndarray:
+    """Softmax within ragged groups of `axis` given by CSR offsets
+    ``[0, o_1, ..., n]`` (as torch_geometric's ``softmax(src, ptr=...)``).
+    Empty groups are allowed; offsets must start at 0, end at the axis
+    length and never decrease."""
+    a = as_input(x)
+    outer, n, inner = extents(a.shape, axis)
+    o = int64_array(offsets, "offsets")
+    if o.ndim != 1:
+        raise ArgumentError(f"offsets must be 1-D, got shape {o.shape}")
+    y = np.empty(a.shape, a.dtype) if out is None else check_out(out, a.dtype, a.shape)
+    fn = _L.smk_segment_softmax_f32 if a.dtype == F32 else _L.smk_segment_softmax_f64
+    _check(fn(ptr(a), ptr(o), ptr(y), outer, n, inner, o.size))
+    return y
+
+
+def hierarchical_softmax(coarse: Any, fine: Any, sizes: Any, *, conditional: bool = False) -> np.ndarray:
+    """Two-level softmax: `coarse` ``[B, K]`` picks a group, `fine`
+    ``[B, sum(sizes)]`` picks within it (group k owns ``sizes[k]``
+    consecutive columns).
+
+    Returns ``[B, sum(sizes)]``: the joint ``P(k) * P(j | k)`` (each row sums
+    to 1), or with ``conditional=True`` the per-group softmax ``P(j | k)``.
+    1-D `coarse` and `fine` are one row and give a 1-D result.
+    """
+    c, f = as_inputs((coarse, "coarse"), (fine, "fine"))
+    s = int64_array(sizes, "sizes")
+    if s.ndim != 1:
+        raise ArgumentError(f"sizes must be 1-D, got shape {s.shape}")
+    one_row = c.ndim == 1 and f.ndim == 1
+    c2 = c.reshape(1, -1) if c.ndim == 1 else c
+    f2 = f.reshape(1, -1) if f.ndim == 1 else f
+    if c2.ndim != 2 or f2.ndim != 2:
+        raise ArgumentError(f"coarse and fine must be 2-D [B, K] and [B, F], got {c.shape} and {f.shape}")
+    if c2.shape[0] != f2.shape[0]:
+        raise ArgumentError(f"coarse has {c2.shape[0]} rows but fine has {f2.shape[0]}")
+    if c2.shape[1] != s.size:
+        raise ArgumentError(f"sizes has {s.size} groups but coarse has {c2.shape[1]} columns")
+    y = np.empty(f2.shape, f2.dtype)
+    fn = _L.smk_hierarchical_softmax_f32 if y.dtype == F32 else _L.smk_hierarchical_softmax_f64
+    _check(fn(ptr(c2), ptr(f2), ptr(s), ptr(y), c2.shape[0], s.size, f2.shape[1], 1 if conditional else 0))
+    return y.reshape(-1) if one_row else y
+
+
+def ensemble_mean(probs: Any, axis: int = 0, *, mode: str = "arithmetic") -> np.ndarray:
+    """Combines ensemble members' outputs.
+
+    Args:
+        probs: the members stacked along `axis` (one array), or a sequence of
+            arrays of one shape.
+        axis: the member axis of a stacked array (ignored for a sequence).
+        mode: ``arithmetic`` (mean of probabilities), ``geometric`` (mean of
+            log-probabilities, renormalized over the last axis) or ``logits``
+            (the members are logits: their mean, then softmax over the last
+            axis).
+
+    Returns:
+        An array of one member's shape; the class axis is its last axis.
+    """
+    code = choice(mode, ENSEMBLE_MODES, "mode")
+    if isinstance(probs, (list, tuple)):
+        if not probs:
+            raise ArgumentError("an ensemble needs at least one member")
+        members = as_inputs(*[(m, f"probs[{k}]") for k, m in enumerate(probs)])
+        for k, m in enumerate(members):
+            if m.shape != members[0].shape:
+                raise ArgumentError(f"ensemble members have mismatched shapes: probs[0] is {members[0].shape}, "
+                                    f"probs[{k}] is {m.shape}")
+    else:
+        a = as_input(probs, "probs")
+        if a.ndim == 0:
+            raise ArgumentError("probs must have a member axis; got a 0-d array")
+        ax = index(axis, "axis")
+        if not -a.ndim <= ax < a.ndim:
+            raise ArgumentError(f"axis {ax} is out of range for an array of {a.ndim} dimensions")
+        stacked = np.ascontiguousarray(np.moveaxis(a, ax, 0))
+        members = list(stacked)
+        if not members:
+            raise ArgumentError("an ensemble needs at least one member")
+    shape = members[0].shape
+    outer, n, inner = extents(shape, -1)
+    y = np.empty(shape, members[0].dtype)
+    table = (ctypes.c_void_p * len(members))(*[m.ctypes.data for m in members])
+    fn = _L.smk_ensemble_mean_f32 if y.dtype == F32 else _L.smk_ensemble_mean_f64
+    _check(fn(table, ptr(y), len(members), outer, n, inner, code))
+    return y

@@ -1,0 +1,98 @@
+"""hardmax, argmax, topk and softmax_topk against numpy, the ordering rules
+(first maximum wins, NaN highest), and bad k."""
+import numpy as np
+import pytest
+
+import softmaxkit as smk
+import references as ref
+
+RNG = np.random.default_rng(5)
+
+
+def ref_topk(x, k, axis):
+    """Stable descending order: ties keep the lower index first."""
+    order = np.argsort(-np.moveaxis(x, axis, -1), axis=-1, kind="stable")[..., :k]
+    vals = np.take_along_axis(np.moveaxis(x, axis, -1), order, -1)
+    return np.moveaxis(vals, -1, axis), np.moveaxis(order, -1, axis)
+
+
+@pytest.mark.parametrize("shape,axis", [((9,), -1), ((4, 70), -1), ((6, 5), 0), ((3, 8, 4), 1)])
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_argmax_hardmax_topk(shape, axis, dtype):
+    x = np.round(RNG.normal(scale=3, size=shape)).astype(dtype)   # rounding makes ties
+    idx = smk.argmax(x, axis)
+    assert idx.dtype == np.int64
+    np.testing.assert_array_equal(idx, np.argmax(x, axis))
+    h = smk.hardmax(x, axis)
+    assert h.dtype == dtype
+    np.testing.assert_array_equal(np.argmax(h, axis), np.argmax(x, axis))
+    assert (h.sum(axis) == 1).all()
+    k = min(3, x.shape[axis])
+    v, i = smk.topk(x, k, axis)
+    rv, ri = ref_topk(x, k, axis)
+    np.testing.assert_array_equal(i, ri)
+    np.testing.assert_array_equal(v, rv)
+
+
+def test_nan_ranks_highest_and_large_k():
+    x = np.array([1.0, np.nan, 5.0, np.nan])
+    assert smk.argmax(x) == np.argmax(x) == 1
+    v, i = smk.topk(x, 3)
+    assert list(i) == [1, 3, 2]
+    y = np.floor(RNG.normal(scale=20, size=500))
+    v, i = smk.topk(y, 200)                         # k > 64: the sorting path
+    rv, ri = ref_topk(y, 200, -1)
+    np.testing.assert_array_equal(i, ri)
+
+
+@pytest.mark.parametrize("n", [1, 15, 64, 65, 1023, 1025, 32000])
+@pytest.mark.parametrize("temperature", [1.0, 0.6])
+def test_softmax_topk_equals_softmax_then_topk(n, temperature):
+    x = RNG.normal(scale=6, size=(3, n))
+    k = min(16, n)
+    p, i = smk.softmax_topk(x, k, temperature=temperature)
+    full = ref.softmax(x / temperature)
+    rv, ri = ref_topk(full, k, -1)
+    np.testing.assert_array_equal(i, ri)
+    np.testing.assert_allclose(p, rv, rtol=1e-13)
+    p32, i32 = smk.softmax_topk(x.astype(np.float32), k, temperature=temperature)
+    assert p32.dtype == np.float32
+    np.testing.assert_allclose(p32, np.take_along_axis(ref.softmax(x.astype(np.float32) / temperature), i32, -1),
+                               rtol=1e-5)
+
+
+def test_softmax_topk_strided_axis():
+    x = RNG.normal(size=(2, 50, 3))
+    p, i = smk.softmax_topk(x, 4, axis=1)
+    assert p.shape == (2, 4, 3)
+    rv, ri = ref_topk(ref.softmax(x, 1), 4, 1)
+    np.testing.assert_array_equal(i, ri)
+    np.testing.assert_allclose(p, rv, rtol=1e-13)
+
+
+def test_bad_k_and_empty_axis():
+    x = np.zeros((2, 5))
+    for fn in (smk.topk, smk.softmax_topk):
+        with pytest.raises(smk.ArgumentError, match=r"k must be in 0\.\.\.5"):
+            fn(x, 6)
+        with pytest.raises(smk.ArgumentError, match="k must be"):
+            fn(x, -1)
+        with pytest.raises(smk.ArgumentError, match="integer"):
+            fn(x, 2.5)
+    with pytest.raises(smk.ArgumentError, match="temperature"):
+        smk.softmax_topk(x, 2, temperature=0.0)
+    with pytest.raises(smk.ArgumentError, match="empty"):
+        smk.argmax(np.zeros((3, 0)))
+    assert smk.topk(x, 0)[0].shape == (2, 0)
+
+
+def test_seed_001_argmax_of_softmax_is_argmax_of_logits():
+    # seed 001: the predicted class is argmax(softmax(logits)) == argmax(logits)
+    logits = RNG.normal(size=(8, 10))
+    np.testing.assert_array_equal(smk.argmax(smk.softmax(logits)), smk.argmax(logits))
+    np.testing.assert_array_equal(smk.argmax(smk.softmax(logits)), np.argmax(logits, 1))
+
+
+def test_softmax_topk_nan_first_like_topk():
+    p, i = smk.softmax_topk([1.0, np.nan, 3.0, 2.0], 2)
+    assert np.isnan(p).all() and list(i) == list(smk.topk([1.0, np.nan, 3.0, 2.0], 2)[1]) == [1, 2]

@@ -1,0 +1,179 @@
+"""masked, partitioned, segment and hierarchical softmax and ensemble_mean
+against float64 references, the seed 000 and 002 networks' output layers,
+and every bad input of issue 3 that reaches them."""
+import numpy as np
+import pytest
+
+import softmaxkit as smk
+import references as ref
+
+RNG = np.random.default_rng(3)
+SHAPES_AXES = [((7,), -1), ((5, 33), -1), ((5, 9), 0), ((3, 4, 5), 1), ((2, 17, 3), 1)]
+
+
+@pytest.mark.parametrize("shape,axis", SHAPES_AXES)
+@pytest.mark.parametrize("renormalize", [True, False])
+def test_masked_softmax_matches_reference(shape, axis, renormalize):
+    x = RNG.normal(scale=8, size=shape)
+    mask = RNG.random(shape) > 0.4
+    got = smk.masked_softmax(x, mask, axis, renormalize=renormalize)
+    np.testing.assert_allclose(got, ref.masked_softmax(x, mask, axis, renormalize), rtol=1e-13, atol=0)
+    np.testing.assert_allclose(smk.masked_log_softmax(x, mask, axis), ref.masked_log_softmax(x, mask, axis),
+                               rtol=1e-13, atol=1e-13)
+    g32 = smk.masked_softmax(x.astype(np.float32), mask, axis, renormalize=renormalize)
+    assert g32.dtype == np.float32
+    want = ref.masked_softmax(x.astype(np.float32), mask, axis, renormalize)
+    np.testing.assert_allclose(g32, want, rtol=1e-5, atol=1e-37)
+
+
+def test_masked_pattern_broadcast_and_nonfinite():
+    x = np.array([[np.nan, 1.0, np.inf, 2.0, -np.inf], [0.0, 0.0, 0.0, 0.0, 0.0]])
+    pattern = np.array([0, 1, 0, 1, 0], bool)
+    y = smk.masked_softmax(x, pattern)
+    assert (y[:, [0, 2, 4]] == 0).all() and not np.isnan(y).any()
+    np.testing.assert_allclose(y[0, [1, 3]], ref.softmax([1.0, 2.0]), rtol=1e-15)
+    # a [B, 1] mask broadcasts along the class axis: fully masked row -> zeros, log -> -inf
+    rowmask = np.array([[1], [0]])
+    assert (smk.masked_softmax(x[:, [1, 3]], rowmask)[1] == 0).all()
+    assert (smk.masked_log_softmax(x[:, [1, 3]], rowmask)[1] == -np.inf).all()
+
+
+def test_masked_seed_000_network():
+    # seed 000: softmax over all 6 outputs, then keep indices 0 and 2
+    z = RNG.normal(size=(4, 6))
+    mask = [1, 0, 1, 0, 0, 0]
+    got = smk.masked_softmax(z, mask, renormalize=False)
+    np.testing.assert_allclose(got, ref.softmax(z) * np.array(mask), rtol=1e-14, atol=0)
+
+
+def test_masked_out_and_noncontiguous():
+    x = RNG.normal(size=(6, 8))[:, ::2]
+    out = np.empty((6, 4))
+    r = smk.masked_softmax(x, [1, 1, 0, 1], out=out)
+    assert r is out
+    np.testing.assert_allclose(out, ref.masked_softmax(x, [1, 1, 0, 1]), rtol=1e-14)
+    with pytest.raises(smk.ArgumentError, match="read-only"):
+        ro = np.empty((6, 4)); ro.flags.writeable = False
+        smk.masked_softmax(x, [1, 1, 0, 1], out=ro)
+    with pytest.raises(smk.ArgumentError, match="dtype"):
+        smk.masked_softmax(x, [1, 1, 0, 1], out=np.empty((6, 4), np.float32))
+
+
+def test_masked_bad_mask_shape():
+    with pytest.raises(smk.ArgumentError, match="mask of shape"):
+        smk.masked_softmax(np.zeros((3, 4)), [1, 0, 1])
+    with pytest.raises(ValueError, match="mask"):
+        smk.masked_log_softmax(np.zeros((3, 4)), np.ones((4, 3)))
+    with pytest.raises(smk.ArgumentError, match="axis"):
+        smk.masked_softmax(np.zeros((3, 4)), np.ones((3, 4)), axis=2)
+
+
+def test_partitioned_seed_000_actions_and_force():
+    z = RNG.normal(size=(3, 9))
+    layout = [(4, "softmax"), (1, "identity"), (2, "sigmoid"), (1, "tanh"), (1, "log_softmax")]
+    y = smk.partitioned(z, layout)
+    np.testing.assert_allclose(y[:, :4], ref.softmax(z[:, :4]), rtol=1e-14)
+    assert (y[:, 4] == z[:, 4]).all()
+    np.testing.assert_allclose(y[:, 5:7], 1 / (1 + np.exp(-z[:, 5:7])), rtol=1e-14)
+    np.testing.assert_allclose(y[:, 7], np.tanh(z[:, 7]), rtol=1e-14)
+    assert (y[:, 8] == 0).all()
+    # axis 0 of [9, 3]
+    yt = smk.partitioned(z.T.copy(), layout, axis=0)
+    np.testing.assert_allclose(yt, y.T, rtol=1e-15)
+    assert smk.variants.ACTIVATIONS == ("identity", "softmax", "log_softmax", "sigmoid", "tanh")
+
+
+def test_partitioned_bad_layouts():
+    z = np.zeros((2, 5))
+    with pytest.raises(smk.ArgumentError, match="widths sum to 4"):
+        smk.partitioned(z, [(3, "softmax"), (1, "identity")])
+    with pytest.raises(smk.ArgumentError, match="activation must be one of"):
+        smk.partitioned(z, [(5, "relu6")])
+    with pytest.raises(smk.ArgumentError, match="negative width"):
+        smk.partitioned(z, [(6, "softmax"), (-1, "identity")])
+    with pytest.raises(smk.ArgumentError, match="pairs"):
+        smk.partitioned(z, [5])
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_segment_softmax_matches_groups(dtype):
+    x = RNG.normal(scale=5, size=(3, 10)).astype(dtype)
+    offsets = [0, 3, 3, 4, 10]
+    y = smk.segment_softmax(x, offsets)
+    assert y.dtype == dtype
+    for a, b in zip(offsets[:-1], offsets[1:]):
+        if b > a:
+            np.testing.assert_allclose(y[:, a:b], ref.softmax(x[:, a:b]), rtol=1e-5 if dtype == np.float32 else 1e-14)
+    # along axis 0 of the transpose
+    np.testing.assert_allclose(smk.segment_softmax(x.T, offsets, axis=0), y.T, rtol=1e-6)
+
+
+def test_segment_bad_offsets():
+    x = np.zeros((2, 6))
+    for bad, what in [([1, 6], "start at 0"), ([0, 3, 5], "end at the axis length 6"),
+                      ([0, 4, 2, 6], "never decrease"), ([], "at least one")]:
+        with pytest.raises(smk.ArgumentError, match=what):
+            smk.segment_softmax(x, np.array(bad, dtype=np.int64))
+    with pytest.raises(smk.ArgumentError, match="integers"):
+        smk.segment_softmax(x, [0.0, 6.0])
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_hierarchical_joint_and_conditional(dtype):
+    sizes = [3, 1, 5]
+    coarse = RNG.normal(size=(4, 3)).astype(dtype)
+    fine = RNG.normal(size=(4, 9)).astype(dtype)
+    joint = smk.hierarchical_softmax(coarse, fine, sizes)
+    cond = smk.hierarchical_softmax(coarse, fine, sizes, conditional=True)
+    pc = ref.softmax(coarse)
+    tol = 1e-6 if dtype == np.float32 else 1e-14
+    start = 0
+    for k, s in enumerate(sizes):
+        pf = ref.softmax(fine[:, start:start + s])
+        np.testing.assert_allclose(cond[:, start:start + s], pf, rtol=tol)
+        np.testing.assert_allclose(joint[:, start:start + s], pc[:, k:k + 1] * pf, rtol=tol)
+        start += s
+    np.testing.assert_allclose(joint.sum(1), 1, rtol=tol)
+    assert smk.hierarchical_softmax(coarse[0], fine[0], sizes).shape == (9,)
+
+
+def test_hierarchical_bad_sizes():
+    with pytest.raises(smk.ArgumentError, match="sizes sum to 8 but fine_width is 9"):
+        smk.hierarchical_softmax(np.zeros((2, 3)), np.zeros((2, 9)), [3, 1, 4])
+    with pytest.raises(smk.ArgumentError, match="sizes has 2 groups"):
+        smk.hierarchical_softmax(np.zeros((2, 3)), np.zeros((2, 9)), [4, 5])
+    with pytest.raises(smk.ArgumentError, match=r"sizes\[1\] must be >= 1"):
+        smk.hierarchical_softmax(np.zeros((2, 3)), np.zeros((2, 9)), [4, 0, 5])
+    with pytest.raises(smk.ArgumentError, match="rows"):
+        smk.hierarchical_softmax(np.zeros((2, 3)), np.zeros((3, 9)), [3, 3, 3])
+
+
+def test_ensemble_modes_seed_002():
+    logits = RNG.normal(size=(5, 4, 6))            # 5 members, batch 4, 6 classes
+    probs = ref.softmax(logits)
+    np.testing.assert_allclose(smk.ensemble_mean(probs), probs.mean(0), rtol=1e-15)
+    geo = np.exp(np.log(probs).mean(0))
+    np.testing.assert_allclose(smk.ensemble_mean(probs, mode="geometric"), geo / geo.sum(-1, keepdims=True), rtol=1e-14)
+    np.testing.assert_allclose(smk.ensemble_mean(logits, mode="logits"), ref.softmax(logits.mean(0)), rtol=1e-14)
+    # members on another axis, and as a list
+    np.testing.assert_allclose(smk.ensemble_mean(np.moveaxis(probs, 0, 1), axis=1), probs.mean(0), rtol=1e-15)
+    np.testing.assert_allclose(smk.ensemble_mean(list(probs.astype(np.float32))), probs.mean(0), rtol=1e-6)
+
+
+def test_ensemble_bad_members():
+    with pytest.raises(smk.ArgumentError, match="mismatched shapes"):
+        smk.ensemble_mean([np.zeros((2, 3)), np.zeros((3, 2))])
+    with pytest.raises(smk.ArgumentError, match="mode must be one of"):
+        smk.ensemble_mean([np.zeros(3)], mode="median")
+    with pytest.raises(smk.ArgumentError, match="at least one member"):
+        smk.ensemble_mean([])
+    with pytest.raises(smk.ArgumentError, match="axis"):
+        smk.ensemble_mean(np.zeros((2, 3)), axis=2)
+
+
+def test_seed_001_binary_head_sigmoid_equals_two_class_softmax():
+    # seed 001: one sigmoid output carries what a 2-way softmax over [z, 0] does
+    z = RNG.normal(scale=5, size=(6, 1))
+    two = smk.partitioned(np.concatenate([z, np.zeros_like(z)], 1), [(2, "softmax")])
+    one = smk.partitioned(z, [(1, "sigmoid")])
+    np.testing.assert_allclose(two[:, :1], one, rtol=1e-14)
