@@ -1,0 +1,115 @@
+/// The output transforms of model heads, applied row by row to a layer's
+/// values. Internal helpers over the existing row kernels (`rowMax`,
+/// `rowExpSum`, `rowScale`, `Normalizer.row`, `sigmoidKernel`); the public
+/// masked/partitioned/hierarchical kernels will replace them once merged.
+enum HeadTransform: Equatable, Sendable {
+    case identity
+    case softmax(invT: Float)
+    case logSoftmax(invT: Float)
+    case sigmoid
+    /// `kept[j]` is true where the mask is nonzero. With `renormalize`, the
+    /// softmax runs over kept positions only; without, over every position
+    /// and the masked ones are then set to 0 (the seed's variant). Masked
+    /// positions are exactly 0 whatever their logit; a fully masked row is 0.
+    case masked(kept: [Bool], renormalize: Bool)
+    case partitioned([Segment])
+    /// Joint `P(group) * P(item | group)`: coarse layer index, fine layer indices.
+    case hierarchical(coarse: Int, fine: [Int])
+}
+
+/// A head ready to run: its name, output width and where it reads.
+public struct CompiledHead: Sendable {
+    public let name: String
+    /// Values per row of the output.
+    public let size: Int
+    public let spec: HeadSpec
+    /// The layer read (the first fine layer's for hierarchical heads).
+    let layer: Int
+    let transform: HeadTransform
+}
+
+extension HeadTransform {
+    /// Applies the transform to `rows` rows. `input(l)` gives layer `l`'s
+    /// `[rows, width]` values; `y` is `[rows, size]`.
+    func apply(rows: Int, layer: Int, widths: [Int], input: (Int) -> UnsafePointer<Float>,
+               _ y: UnsafeMutablePointer<Float>, size: Int) {
+        switch self {
+        case .identity:
+            y.update(from: input(layer), count: rows * size)
+        case .sigmoid:
+            sigmoidKernel(input(layer), y, rows * size)
+        case .softmax(let invT):
+            let x = input(layer)
+            for r in 0..<rows { Normalizer<Float>.row(.softmax, x + r * size, y + r * size, size, invT: invT) }
+        case .logSoftmax(let invT):
+            let x = input(layer)
+            for r in 0..<rows { Normalizer<Float>.row(.logSoftmax, x + r * size, y + r * size, size, invT: invT) }
+        case .masked(let kept, let renormalize):
+            let x = input(layer)
+            for r in 0..<rows { maskedRow(x + r * size, y + r * size, kept, renormalize) }
+        case .partitioned(let segments):
+            let x = input(layer)
+            for r in 0..<rows { partitionedRow(x + r * size, y + r * size, segments) }
+        case .hierarchical(let coarse, let fine):
+            let c = input(coarse)
+            let k = fine.count
+            withUnsafeTemporaryAllocation(of: Float.self, capacity: max(k, 1)) { p in
+                let pc = p.baseAddress!
+                for r in 0..<rows {
+                    Normalizer<Float>.row(.softmax, c + r * k, pc, k, invT: 1)
+                    var out = y + r * size
+                    for (g, l) in fine.enumerated() {
+                        let w = widths[l]
+                        let f = input(l) + r * w
+                        Normalizer<Float>.row(.softmax, f, out, w, invT: 1)
+                        rowScale(out, out, w, pc[g])
+                        out += w
+                    }
+                }
+            }
+        }
+    }
+
+    private func maskedRow(_ x: UnsafePointer<Float>, _ y: UnsafeMutablePointer<Float>, _ kept: [Bool], _ renormalize: Bool) {
+        let n = kept.count
+        if !renormalize {
+            Normalizer<Float>.row(.softmax, x, y, n, invT: 1)
+            for j in 0..<n where !kept[j] { y[j] = 0 }
+            return
+        }
+        // Gather the kept logits (select, never multiply: a masked NaN or inf
+        // never reaches the sum), normalize, scatter.
+        withUnsafeTemporaryAllocation(of: Float.self, capacity: max(n, 1)) { buf in
+            let g = buf.baseAddress!
+            var m = 0
+            for j in 0..<n where kept[j] { g[m] = x[j]; m += 1 }
+            if m > 0 { Normalizer<Float>.row(.softmax, g, g, m, invT: 1) }
+            m = 0
+            for j in 0..<n {
+                if kept[j] { y[j] = g[m]; m += 1 } else { y[j] = 0 }
+            }
+        }
+    }
+
+    private func partitionedRow(_ x: UnsafePointer<Float>, _ y: UnsafeMutablePointer<Float>, _ segments: [Segment]) {
+        var o = 0
+        for s in segments {
+            let xs = x + o, ys = y + o, w = s.width
+            switch s.activation {
+            case .identity: ys.update(from: xs, count: w)
+            case .softmax: Normalizer<Float>.row(.softmax, xs, ys, w, invT: 1)
+            case .logSoftmax: Normalizer<Float>.row(.logSoftmax, xs, ys, w, invT: 1)
+            case .sigmoid: sigmoidKernel(xs, ys, w)
+            case .tanh:
+                forEachVector(w, Float.self) { i, r in
+                    if r == 0 {
+                        vstore(DenseActivation.tanh(vload(xs + i)), ys + i)
+                    } else {
+                        vstorePartial(DenseActivation.tanh(vloadPartial(xs + i, r, fill: 0)), ys + i, r)
+                    }
+                }
+            }
+            o += w
+        }
+    }
+}
