@@ -66,12 +66,10 @@ public final class Ensemble: @unchecked Sendable {
         guard outputs.count == heads.count else {
             throw .shape("\(outputs.count) output buffers given but the ensemble has \(heads.count) heads")
         }
-        var perHead = 0
         for (h, o) in zip(heads, outputs) {
             let (need, ov) = r.multipliedReportingOverflow(by: h.size)
             guard !ov else { throw .overflow("output of head \"\(h.name)\" overflows 64 bits") }
             try checkCount("output of head \"\(h.name)\"", o.count, need)
-            perHead += h.inputLayers.count
         }
         if r == 0 { return }
         switch mode {

@@ -8,6 +8,7 @@ from __future__ import annotations
 from . import _lib
 from ._errors import ArgumentError, Error, FileError, InternalError, OutOfMemoryError
 from .functional import log_sigmoid, log_softmax, logsumexp, sigmoid, softmax
+from .model import Ensemble, Head, Model
 
 __version__ = "0.1.0"
 
@@ -15,6 +16,7 @@ __all__ = [
     "Error", "ArgumentError", "FileError", "OutOfMemoryError", "InternalError",
     "version", "library_path",
     "softmax", "log_softmax", "logsumexp", "sigmoid", "log_sigmoid",
+    "Model", "Ensemble", "Head",
 ]
 
 library_path: str = _lib.library_path
