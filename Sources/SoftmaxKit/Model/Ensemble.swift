@@ -177,11 +177,12 @@ public final class Ensemble: @unchecked Sendable {
         }
         let inv = 1 / Float(models.count)
         for m in models {
-            try m.withLayers(x, rows: r) { buffers in
+            try m.withLayers(x, rows: r) { start, count, buffers in
                 for (h, head) in m.heads.enumerated() {
                     for (s, l) in head.inputLayers.enumerated() {
-                        let src = buffers[l], dst = slots[h][s]
-                        for i in 0..<r * slotWidths[h][s] { dst[i] += src[i] * inv }
+                        let w = slotWidths[h][s]
+                        let src = buffers[l], dst = slots[h][s] + start * w
+                        for i in 0..<count * w { dst[i] += src[i] * inv }
                     }
                 }
             }

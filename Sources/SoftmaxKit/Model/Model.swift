@@ -214,23 +214,29 @@ extension Model {
             try checkCount("output of head \"\(h.name)\"", o.count, need)
         }
         if r == 0 { return }
-        try withLayers(x.baseAddress!, rows: r) { buffers in
+        try withLayers(x.baseAddress!, rows: r) { start, count, buffers in
             for (h, o) in zip(heads, outputs) {
-                h.transform.apply(rows: r, layer: h.layer, widths: layerWidths, input: { UnsafePointer(buffers[$0]) },
-                                  o.baseAddress!, size: h.size)
+                h.transform.apply(rows: count, layer: h.layer, widths: layerWidths, input: { UnsafePointer(buffers[$0]) },
+                                  o.baseAddress! + start * h.size, size: h.size)
             }
         }
     }
 
-    /// Runs the layers into one scratch block and hands their `[rows, width]`
-    /// buffers to `body`.
+    /// Rows per block: a block's layer buffers (a few hundred KB at most for
+    /// the seed networks) stay in L2 from one layer to the next, and the
+    /// scratch is allocated once per call whatever the batch.
+    static let blockRows = 256
+
+    /// Runs the layers block by block and hands each block's first row, row
+    /// count and `[count, width]` layer buffers to `body`.
     func withLayers(_ x: UnsafePointer<Float>, rows r: Int,
-                    _ body: ([UnsafeMutablePointer<Float>]) -> Void) throws(SoftmaxKitError) {
+                    _ body: (Int, Int, [UnsafeMutablePointer<Float>]) -> Void) throws(SoftmaxKitError) {
+        let block = min(r, Model.blockRows)
         var total = 0
         for w in layerWidths {
-            let (c, o1) = r.multipliedReportingOverflow(by: w)
+            let (c, o1) = block.multipliedReportingOverflow(by: w)
             let (t, o2) = total.addingReportingOverflow(c)
-            guard !o1, !o2 else { throw .overflow("layer buffers for \(r) rows overflow 64 bits") }
+            guard !o1, !o2 else { throw .overflow("layer buffers for \(block) rows overflow 64 bits") }
             total = t
         }
         guard let scratch = rawAllocate(Float.self, total) else {
@@ -240,14 +246,20 @@ extension Model {
         var buffers: [UnsafeMutablePointer<Float>] = []
         buffers.reserveCapacity(layerWidths.count)
         var p = scratch
-        for w in layerWidths { buffers.append(p); p += r * w }
-        for (k, pw) in packed.enumerated() {
-            let src = layerInputs[k]
-            let input = src < 0 ? x : UnsafePointer(buffers[src])
-            let lda = src < 0 ? features : layerWidths[src]
-            pw.apply(input, lda: lda, rows: r, buffers[k], ldy: layerWidths[k], activation: spec.layers[k].activation)
+        for w in layerWidths { buffers.append(p); p += block * w }
+        var start = 0
+        while start < r {
+            let count = min(block, r - start)
+            let xb = x + start * features
+            for (k, pw) in packed.enumerated() {
+                let src = layerInputs[k]
+                let input = src < 0 ? xb : UnsafePointer(buffers[src])
+                let lda = src < 0 ? features : layerWidths[src]
+                pw.apply(input, lda: lda, rows: count, buffers[k], ldy: layerWidths[k], activation: spec.layers[k].activation)
+            }
+            body(start, count, buffers)
+            start += count
         }
-        body(buffers)
     }
 
     /// Forward on an array shaped `[batch, features]` or `[batch, steps,
