@@ -14,6 +14,8 @@ let package = Package(
         .library(name: "SoftmaxKit", targets: ["SoftmaxKit"]),
         .library(name: "softmaxkit", type: .dynamic, targets: ["SoftmaxKitABI"]),
         .executable(name: "smk", targets: ["smk"]),
+        .executable(name: "softmax-demo", targets: ["SoftmaxDemo"]),
+        .executable(name: "model-demo", targets: ["ModelDemo"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
@@ -29,6 +31,8 @@ let package = Package(
             name: "smk",
             dependencies: ["SoftmaxKit", .product(name: "ArgumentParser", package: "swift-argument-parser")]
         ),
+        .executableTarget(name: "SoftmaxDemo", dependencies: ["SoftmaxKit"], path: "examples/swift/SoftmaxDemo"),
+        .executableTarget(name: "ModelDemo", dependencies: ["SoftmaxKit"], path: "examples/swift/ModelDemo"),
         .testTarget(name: "SoftmaxKitTests", dependencies: ["SoftmaxKit"]),
     ]
 )

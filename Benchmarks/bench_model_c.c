@@ -1,6 +1,8 @@
 /* Times smk_model_forward from C on a bundled model at batch 1, 64 and 4096
  * (best of 7 runs of many calls each). Usage: bench_model_c MODEL [batch...] */
-#define _POSIX_C_SOURCE 199309L
+#ifndef _POSIX_C_SOURCE
+#define _POSIX_C_SOURCE 200809L
+#endif
 #include "softmaxkit.h"
 
 #include <stdio.h>

@@ -30,7 +30,6 @@
 #ifndef SOFTMAXKIT_H
 #define SOFTMAXKIT_H
 
-#include <stddef.h>
 #include <stdint.h>
 
 #ifdef __cplusplus
@@ -216,8 +215,9 @@ SMK_API smk_status smk_model_load(const char *path, smk_model **model_out);
  * is the architecture as JSON and replaces the file's own metadata (a "side
  * file"); with NULL the file's "softmaxkit" metadata is used.
  * data may be NULL only when size is 0 (which is then SMK_ERROR_FORMAT:
- * truncated). Statuses as smk_model_load, without SMK_ERROR_IO. */
-SMK_API smk_status smk_model_load_memory(const void *data, size_t size,
+ * truncated). Statuses as smk_model_load without SMK_ERROR_IO, plus
+ * SMK_ERROR_INVALID_ARGUMENT for a negative size. */
+SMK_API smk_status smk_model_load_memory(const void *data, int64_t size,
                                          const char *spec_json,
                                          smk_model **model_out);
 
@@ -367,6 +367,23 @@ SMK_API smk_status smk_ensemble_forward(const smk_ensemble *ensemble,
 
 /* Frees an ensemble (and its references to its models). NULL is accepted. */
 SMK_API void smk_ensemble_free(smk_ensemble *ensemble);
+
+/* ------------------------------------------------------------------------ */
+/* Threads                                                                   */
+/* ------------------------------------------------------------------------ */
+
+/* Sets how many threads one kernel call may use (the calling thread
+ * included), for the whole process. n < 1 restores the default: the
+ * environment variable SOFTMAXKIT_NUM_THREADS if it holds a positive integer,
+ * else the number of online cores. Values above 1024 are clamped.
+ * Only calls touching at least 2^19 elements are split; smaller calls always
+ * run on the calling thread. Results do not depend on the thread count (bit
+ * for bit). A call made while another is using the worker threads runs on
+ * its own thread. Thread-safe; never fails. */
+SMK_API void smk_set_num_threads(int32_t n);
+
+/* The number of threads one kernel call may use (>= 1). Thread-safe. */
+SMK_API int32_t smk_get_num_threads(void);
 
 #ifdef __cplusplus
 } /* extern "C" */

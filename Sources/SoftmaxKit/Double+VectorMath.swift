@@ -16,30 +16,69 @@ extension Double: KernelScalar {
     public static func vexp(_ x: SIMD8<Double>) -> SIMD8<Double> {
         var c = x.replacing(with: -760, where: x .< -760)
         c = c.replacing(with: 760, where: c .> 760)
-        let magic = SIMD8<Double>(repeating: 6755399441055744)  // 1.5 * 2^52
-        let t = c * 1.4426950408889634074 + magic
-        let n = t - magic
-        var r = c - n * 6.93147180369123816490e-01
-        r = r - n * 1.90821492927058770002e-10
-        var p = SIMD8<Double>(repeating: 1.0 / 479001600)
-        p = p * r + 1.0 / 39916800
-        p = p * r + 1.0 / 3628800
-        p = p * r + 1.0 / 362880
-        p = p * r + 1.0 / 40320
-        p = p * r + 1.0 / 5040
-        p = p * r + 1.0 / 720
-        p = p * r + 1.0 / 120
-        p = p * r + 1.0 / 24
-        p = p * r + 1.0 / 6
-        p = p * r + 0.5
-        p = p * (r * r) + r + 1
+        let magic = Vector(repeating: 6755399441055744)  // 1.5 * 2^52
+        let t = madd(c, Vector(repeating: 1.4426950408889634074), magic)
+        let p = expPolynomial(c, t - magic)
         let ni = unsafeBitCast(t, to: SIMD8<Int64>.self) &- 0x4338_0000_0000_0000
         let n1 = ni &>> 1
         let n2 = ni &- n1
         let s1 = unsafeBitCast((n1 &+ 1023) &<< 52, to: SIMD8<Double>.self)
         let s2 = unsafeBitCast((n2 &+ 1023) &<< 52, to: SIMD8<Double>.self)
-        let e = p * s1 * s2
-        return e.replacing(with: x, where: x .!= x)
+        return p * s1 * s2
+    }
+
+    public static var expNormalLimit: Double { 708 }
+
+    /// `vexp` for lanes in `[-708, 708]` (or NaN): one exponent-field shift.
+    @inlinable @inline(__always)
+    public static func vexpNormal(_ x: SIMD8<Double>) -> SIMD8<Double> {
+        let magic = Vector(repeating: 6755399441055744 + 1023)  // 1.5 * 2^52 + bias
+        let t = madd(x, Vector(repeating: 1.4426950408889634074), magic)
+        let p = expPolynomial(x, t - magic)
+        return p * unsafeBitCast(unsafeBitCast(t, to: SIMD8<Int64>.self) &<< 52, to: SIMD8<Double>.self)
+    }
+
+    @inlinable @inline(__always)
+    static func expPolynomial(_ x: Vector, _ n: Vector) -> Vector {
+        var r = madd(n, Vector(repeating: -6.93147180369123816490e-01), x)
+        r = madd(n, Vector(repeating: -1.90821492927058770002e-10), r)
+        var p = Vector(repeating: 1.0 / 479001600)
+        p = madd(p, r, 1.0 / 39916800)
+        p = madd(p, r, 1.0 / 3628800)
+        p = madd(p, r, 1.0 / 362880)
+        p = madd(p, r, 1.0 / 40320)
+        p = madd(p, r, 1.0 / 5040)
+        p = madd(p, r, 1.0 / 720)
+        p = madd(p, r, 1.0 / 120)
+        p = madd(p, r, 1.0 / 24)
+        p = madd(p, r, 1.0 / 6)
+        p = madd(p, r, 0.5)
+        return madd(p, r * r, r) + Vector(repeating: 1)
+    }
+
+    /// `a * b + c`, fused when the build targets a CPU with FMA (the Makefile
+    /// passes -DSMK_FMA); unfused otherwise, where a fused multiply-add on
+    /// vectors would become a libm call per lane.
+    @inlinable @inline(__always)
+    public static func vmadd(_ a: Vector, _ b: Vector, _ c: Vector) -> Vector { madd(a, b, c) }
+
+    @inlinable @inline(__always)
+    static func madd(_ a: Vector, _ b: Vector, _ c: Vector) -> Vector {
+        #if SMK_FMA
+        return c.addingProduct(a, b)
+        #else
+        return a * b + c
+        #endif
+    }
+
+    @inlinable @inline(__always)
+    static func madd(_ a: Vector, _ b: Vector, _ c: Double) -> Vector {
+        madd(a, b, Vector(repeating: c))
+    }
+
+    @inlinable @inline(__always)
+    public static func vmin(_ a: SIMD8<Double>, _ b: SIMD8<Double>) -> SIMD8<Double> {
+        a.replacing(with: b, where: b .< a)
     }
 
     @inlinable @inline(__always)
@@ -59,6 +98,36 @@ extension Double: KernelScalar {
         // NaN fails both compares; infinities fail one.
         v.replacing(with: 0, where: .!((v .< .infinity) .& (v .> -.infinity)))
     }
+
+    @inlinable @inline(__always)
+    public static func vkeepFirst(_ v: SIMD8<Double>, _ count: Int, fill: Double) -> SIMD8<Double> {
+        let lane = SIMD8<Int64>(0, 1, 2, 3, 4, 5, 6, 7)
+        return v.replacing(with: fill, where: lane .>= SIMD8<Int64>(repeating: Int64(truncatingIfNeeded: count)))
+    }
+
+    @inlinable @inline(__always)
+    public static func hsum(_ v: SIMD8<Double>) -> Double {
+        let b = v.lowHalf + v.highHalf, c = b.lowHalf + b.highHalf
+        return c[0] + c[1]
+    }
+
+    @inlinable @inline(__always)
+    public static func hmax(_ v: SIMD8<Double>) -> Double {
+        let b = vmax(v.lowHalf, v.highHalf), c = vmax(b.lowHalf, b.highHalf)
+        return c[1] > c[0] ? c[1] : c[0]
+    }
+
+    @inlinable @inline(__always)
+    public static func hmin(_ v: SIMD8<Double>) -> Double {
+        let b = vmin(v.lowHalf, v.highHalf), c = vmin(b.lowHalf, b.highHalf)
+        return c[1] < c[0] ? c[1] : c[0]
+    }
+
+    @inlinable @inline(__always)
+    static func vmax<W: SIMD>(_ a: W, _ b: W) -> W where W.Scalar == Double { a.replacing(with: b, where: b .> a) }
+
+    @inlinable @inline(__always)
+    static func vmin<W: SIMD>(_ a: W, _ b: W) -> W where W.Scalar == Double { a.replacing(with: b, where: b .< a) }
 
     @inlinable public static func libmLog(_ x: Double) -> Double { log(x) }
     @inlinable public static func libmExp(_ x: Double) -> Double { exp(x) }

@@ -13,31 +13,73 @@ extension Float: KernelScalar {
     /// degree-5 minimax polynomial of Cephes' expf for `e^r` (about 1 ulp).
     /// `2^n` is applied as two factors so that results down to the smallest
     /// subnormal and up to overflow come out right without special cases.
+    /// NaN fails both clamps' compares and propagates through the polynomial.
     @inlinable @inline(__always)
     public static func vexp(_ x: SIMD16<Float>) -> SIMD16<Float> {
         // Beyond +-104, e^x is 0 or inf in float32; clamping keeps n small.
-        // NaN fails both compares and flows through; it is restored at the end.
         var c = x.replacing(with: -104, where: x .< -104)
         c = c.replacing(with: 104, where: c .> 104)
-        let magic = SIMD16<Float>(repeating: 12582912)  // 1.5 * 2^23: round to nearest
-        let t = c * 1.44269504088896341 + magic
-        let n = t - magic
-        var r = c - n * 0.693359375
-        r = r - n * -2.12194440e-4
-        var p = SIMD16<Float>(repeating: 1.9875691500e-4)
-        p = p * r + 1.3981999507e-3
-        p = p * r + 8.3334519073e-3
-        p = p * r + 4.1665795894e-2
-        p = p * r + 1.6666665459e-1
-        p = p * r + 5.0000001201e-1
-        p = p * (r * r) + r + 1
+        let magic = Vector(repeating: 12582912)  // 1.5 * 2^23: round to nearest
+        let t = madd(c, Vector(repeating: 1.44269504088896341), magic)
+        let p = expPolynomial(c, t - magic)
         let ni = unsafeBitCast(t, to: SIMD16<Int32>.self) &- 0x4B40_0000
         let n1 = ni &>> 1
         let n2 = ni &- n1
         let s1 = unsafeBitCast((n1 &+ 127) &<< 23, to: SIMD16<Float>.self)
         let s2 = unsafeBitCast((n2 &+ 127) &<< 23, to: SIMD16<Float>.self)
-        let e = p * s1 * s2
-        return e.replacing(with: x, where: x .!= x)
+        return p * s1 * s2
+    }
+
+    public static var expNormalLimit: Float { 87 }
+
+    /// `vexp` for lanes in `[-87, 87]` (or NaN), where `e^x` is a normal
+    /// number: `2^n` comes from shifting the rounding constant's low bits
+    /// straight into the exponent field. Same bits as `vexp` on that range.
+    @inlinable @inline(__always)
+    public static func vexpNormal(_ x: SIMD16<Float>) -> SIMD16<Float> {
+        let magic = Vector(repeating: 12582912 + 127)  // 1.5 * 2^23 + exponent bias
+        let t = madd(x, Vector(repeating: 1.44269504088896341), magic)
+        let p = expPolynomial(x, t - magic)
+        return p * unsafeBitCast(unsafeBitCast(t, to: SIMD16<Int32>.self) &<< 23, to: SIMD16<Float>.self)
+    }
+
+    /// `e^r` for `r = x - n ln2` (Cephes expf's split ln2 and coefficients).
+    @inlinable @inline(__always)
+    static func expPolynomial(_ x: Vector, _ n: Vector) -> Vector {
+        var r = madd(n, Vector(repeating: -0.693359375), x)
+        r = madd(n, Vector(repeating: 2.12194440e-4), r)
+        var p = Vector(repeating: 1.9875691500e-4)
+        p = madd(p, r, 1.3981999507e-3)
+        p = madd(p, r, 8.3334519073e-3)
+        p = madd(p, r, 4.1665795894e-2)
+        p = madd(p, r, 1.6666665459e-1)
+        p = madd(p, r, 5.0000001201e-1)
+        return madd(p, r * r, r) + Vector(repeating: 1)
+    }
+
+    /// `a * b + c`, fused when the build targets a CPU with FMA (the Makefile
+    /// passes -DSMK_FMA); unfused otherwise, where a fused multiply-add on
+    /// vectors would become a libm call per lane.
+    @inlinable @inline(__always)
+    public static func vmadd(_ a: Vector, _ b: Vector, _ c: Vector) -> Vector { madd(a, b, c) }
+
+    @inlinable @inline(__always)
+    static func madd(_ a: Vector, _ b: Vector, _ c: Vector) -> Vector {
+        #if SMK_FMA
+        return c.addingProduct(a, b)
+        #else
+        return a * b + c
+        #endif
+    }
+
+    @inlinable @inline(__always)
+    static func madd(_ a: Vector, _ b: Vector, _ c: Float) -> Vector {
+        madd(a, b, Vector(repeating: c))
+    }
+
+    @inlinable @inline(__always)
+    public static func vmin(_ a: SIMD16<Float>, _ b: SIMD16<Float>) -> SIMD16<Float> {
+        a.replacing(with: b, where: b .< a)
     }
 
     @inlinable @inline(__always)
@@ -57,6 +99,36 @@ extension Float: KernelScalar {
         // NaN fails both compares; infinities fail one.
         v.replacing(with: 0, where: .!((v .< .infinity) .& (v .> -.infinity)))
     }
+
+    @inlinable @inline(__always)
+    public static func vkeepFirst(_ v: SIMD16<Float>, _ count: Int, fill: Float) -> SIMD16<Float> {
+        let lane = SIMD16<Int32>(0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15)
+        return v.replacing(with: fill, where: lane .>= SIMD16<Int32>(repeating: Int32(truncatingIfNeeded: count)))
+    }
+
+    @inlinable @inline(__always)
+    public static func hsum(_ v: SIMD16<Float>) -> Float {
+        let a = v.lowHalf + v.highHalf, b = a.lowHalf + a.highHalf, c = b.lowHalf + b.highHalf
+        return c[0] + c[1]
+    }
+
+    @inlinable @inline(__always)
+    public static func hmax(_ v: SIMD16<Float>) -> Float {
+        let a = vmax(v.lowHalf, v.highHalf), b = vmax(a.lowHalf, a.highHalf), c = vmax(b.lowHalf, b.highHalf)
+        return c[1] > c[0] ? c[1] : c[0]
+    }
+
+    @inlinable @inline(__always)
+    public static func hmin(_ v: SIMD16<Float>) -> Float {
+        let a = vmin(v.lowHalf, v.highHalf), b = vmin(a.lowHalf, a.highHalf), c = vmin(b.lowHalf, b.highHalf)
+        return c[1] < c[0] ? c[1] : c[0]
+    }
+
+    @inlinable @inline(__always)
+    static func vmax<W: SIMD>(_ a: W, _ b: W) -> W where W.Scalar == Float { a.replacing(with: b, where: b .> a) }
+
+    @inlinable @inline(__always)
+    static func vmin<W: SIMD>(_ a: W, _ b: W) -> W where W.Scalar == Float { a.replacing(with: b, where: b .< a) }
 
     @inlinable public static func libmLog(_ x: Float) -> Float { logf(x) }
     @inlinable public static func libmExp(_ x: Float) -> Float { expf(x) }

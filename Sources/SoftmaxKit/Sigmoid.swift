@@ -14,7 +14,8 @@ public func sigmoid<T: KernelScalar>(
 ) throws(SoftmaxKitError) {
     try checkElementwise(x, y, count)
     guard count > 0 else { return }
-    sigmoidKernel(x.baseAddress!, y.baseAddress!, count)
+    let xp = x.baseAddress!, yp = y.baseAddress!
+    parallelFor(count, work: count) { r in sigmoidKernel(xp + r.lowerBound, yp + r.lowerBound, r.count) }
 }
 
 /// Log-sigmoid of `count` elements from `x` into `y` (`y` may be `x`).
@@ -25,7 +26,8 @@ public func logSigmoid<T: KernelScalar>(
 ) throws(SoftmaxKitError) {
     try checkElementwise(x, y, count)
     guard count > 0 else { return }
-    logSigmoidKernel(x.baseAddress!, y.baseAddress!, count)
+    let xp = x.baseAddress!, yp = y.baseAddress!
+    parallelFor(count, work: count) { r in logSigmoidKernel(xp + r.lowerBound, yp + r.lowerBound, r.count) }
 }
 
 /// Sigmoid of every element of an array.

@@ -135,25 +135,35 @@ enum Normalizer<T: KernelScalar> {
                     _ e: Extents, invT: T) throws(SoftmaxKitError) {
         if e.n == 0 { return }
         if e.inner == 1 {
-            for o in 0..<e.outer {
-                row(kind, x + o * e.n, y + o * e.n, e.n, invT: invT)
+            parallelFor(e.outer, work: e.count) { rows in
+                for o in rows {
+                    row(kind, x + o * e.n, y + o * e.n, e.n, readable: (e.outer - o) * e.n, invT: invT)
+                }
             }
         } else {
-            try strided(kind, x, y, e, invT: invT)
+            // Every thread's scratch is allocated before any output is written,
+            // so running out of memory leaves y untouched.
+            let threads = plannedThreads(e.outer, work: e.count)
+            let scratches = try Scratch<T>.many(threads, columns: e.inner)
+            defer { scratches.forEach { $0.free() } }
+            parallelPieces(threads, threads: threads) { k in
+                let blocks = (e.outer * k / threads)..<(e.outer * (k + 1) / threads)
+                strided(kind, x, y, e, blocks, scratches[k], invT: invT)
+            }
         }
     }
 
     /// One contiguous row: max, exp-sum (softmax stores the exponentials), then scale.
     @inlinable
     static func row(_ kind: NormalizerKind, _ x: UnsafePointer<T>, _ y: UnsafeMutablePointer<T>,
-                    _ n: Int, invT: T) {
-        let m = rowMax(x, n)
+                    _ n: Int, readable: Int, invT: T) {
+        let (lo, m) = rowMinMax(x, n, readable: readable)
         switch kind {
         case .softmax:
-            let s = rowExpSum(x, y, n, shift: m, scale: invT)
+            let s = rowExpSum(x, y, n, shift: m, scale: invT, lowest: lo, readable: readable)
             rowScale(y, y, n, T(1 / s))
         case .logSoftmax:
-            let s = rowExpSum(x, nil, n, shift: m, scale: invT)
+            let s = rowExpSum(x, nil, n, shift: m, scale: invT, lowest: lo, readable: readable)
             rowShiftScaleOffset(x, y, n, shift: m, scale: invT, offset: T(T.libmLog(T(s))))
         }
     }
@@ -161,12 +171,10 @@ enum Normalizer<T: KernelScalar> {
     /// `inner > 1`: reduce along `n` with vectors running over the contiguous
     /// `inner` extent (the layout PyTorch's CPU kernel once ran scalar on).
     static func strided(_ kind: NormalizerKind, _ x: UnsafePointer<T>, _ y: UnsafeMutablePointer<T>,
-                        _ e: Extents, invT: T) throws(SoftmaxKitError) {
+                        _ e: Extents, _ blocks: Range<Int>, _ scratch: Scratch<T>, invT: T) {
         let inner = e.inner, n = e.n
-        let scratch = try Scratch<T>(inner)
-        defer { scratch.free() }
         let vInvT = T.Vector(repeating: invT)
-        for o in 0..<e.outer {
+        for o in blocks {
             let xo = x + o * n * inner, yo = y + o * n * inner
             columnMax(xo, n, inner, scratch.max)
             // Exponentials and their sums, flushed to Double every block of rows.
@@ -222,11 +230,14 @@ enum Normalizer<T: KernelScalar> {
     static func logSumExp(_ x: UnsafePointer<T>, _ y: UnsafeMutablePointer<T>, _ e: Extents) throws(SoftmaxKitError) {
         let n = e.n, inner = e.inner
         if inner == 1 {
-            for o in 0..<e.outer {
-                let xo = x + o * n
-                let m = rowMax(xo, n)
-                y[o] = finishLogSumExp(m, m.isFinite ? rowExpSum(xo, nil, n, shift: m, scale: 1) : 0) {
-                    (0..<n).contains { xo[$0].isNaN }
+            parallelFor(e.outer, work: e.count) { rows in
+                for o in rows {
+                    let xo = x + o * n
+                    let avail = (e.outer - o) * n
+                    let (lo, m) = rowMinMax(xo, n, readable: avail)
+                    y[o] = finishLogSumExp(m, m.isFinite ? rowExpSum(xo, nil, n, shift: m, scale: 1, lowest: lo, readable: avail) : 0) {
+                        (0..<n).contains { xo[$0].isNaN }
+                    }
                 }
             }
             return
@@ -304,10 +315,22 @@ struct Scratch<T: KernelScalar> {
     let sums: UnsafeMutablePointer<Double>
     let count: Int
 
+    /// `k` scratches, all or none: on failure the ones already made are freed.
+    static func many(_ k: Int, columns: Int) throws(SoftmaxKitError) -> [Scratch<T>] {
+        var made: [Scratch<T>] = []
+        do throws(SoftmaxKitError) {
+            for _ in 0..<k { made.append(try Scratch<T>(columns)) }
+        } catch {
+            made.forEach { $0.free() }
+            throw error
+        }
+        return made
+    }
+
     init(_ count: Int) throws(SoftmaxKitError) {
-        guard let m = rawAllocate(T.self, count),
-              let p = rawAllocate(T.self, count),
-              let s = rawAllocate(Double.self, count) else {
+        let m = rawAllocate(T.self, count), p = rawAllocate(T.self, count), s = rawAllocate(Double.self, count)
+        guard let m, let p, let s else {
+            rawFree(m); rawFree(p); rawFree(s)
             throw SoftmaxKitError(.outOfMemory, "could not allocate scratch for \(count) columns")
         }
         max = m; partial = p; sums = s; self.count = count

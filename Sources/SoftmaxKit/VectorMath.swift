@@ -20,6 +20,26 @@ where Vector.Scalar == Self {
     /// `+inf` above its overflow limit, NaN propagates.
     static func vexp(_ x: Vector) -> Vector
 
+    /// `vexp` restricted to lanes in `[-expNormalLimit, expNormalLimit]` or
+    /// NaN, where the result is a normal number: a few operations cheaper.
+    /// Rows choose it once, from their minimum and maximum.
+    static func vexpNormal(_ x: Vector) -> Vector
+    static var expNormalLimit: Self { get }
+
+    /// `a * b + c`, fused where the build has FMA (see the conformances).
+    static func vmadd(_ a: Vector, _ b: Vector, _ c: Vector) -> Vector
+
+    /// `v` with lanes `count..<width` replaced by `fill` (0 <= count <= width).
+    static func vkeepFirst(_ v: Vector, _ count: Int, fill: Self) -> Vector
+
+    /// Horizontal maximum / minimum / sum of the lanes (a halving tree).
+    static func hmax(_ v: Vector) -> Self
+    static func hmin(_ v: Vector) -> Self
+    static func hsum(_ v: Vector) -> Self
+
+    /// Lane-wise minimum ignoring NaN in `b`.
+    static func vmin(_ a: Vector, _ b: Vector) -> Vector
+
     /// Lane-wise maximum ignoring NaN in `b`: one compare and blend.
     /// (Comparisons must live in the concrete conformances: written against
     /// the generic `SIMD` protocol they compile to a scalar loop per lane,
@@ -65,6 +85,16 @@ func vloadPartial<T: KernelScalar>(_ p: UnsafePointer<T>, _ count: Int, fill: T)
     return v
 }
 
+/// Loads `count < width` scalars, filling the other lanes with `fill`. When
+/// `readable` (elements that may be read from `p`, e.g. the rest of the
+/// caller's tensor) covers a whole vector, one full load plus a lane select
+/// avoids the store-forwarding stall of the copy in `vloadPartial`.
+@inlinable @inline(__always)
+func vloadTail<T: KernelScalar>(_ p: UnsafePointer<T>, _ count: Int, readable: Int, fill: T) -> T.Vector {
+    if readable >= T.width { return T.vkeepFirst(vload(p), count, fill: fill) }
+    return vloadPartial(p, count, fill: fill)
+}
+
 /// Stores the first `count < width` lanes of `v`.
 @inlinable @inline(__always)
 func vstorePartial<T: KernelScalar>(_ v: T.Vector, _ p: UnsafeMutablePointer<T>, _ count: Int) {
@@ -74,32 +104,48 @@ func vstorePartial<T: KernelScalar>(_ v: T.Vector, _ p: UnsafeMutablePointer<T>,
 
 // MARK: Row reductions over contiguous memory
 
-/// Largest element of `x[0..<n]`, ignoring NaN; `-inf` when `n == 0` or every
-/// element is `-inf`/NaN. Callers detect NaN through the exp-sum that follows.
+/// Smallest and largest elements of `x[0..<n]`, ignoring NaN; `(+inf, -inf)`
+/// when `n == 0` or every element is NaN. Callers detect NaN through the
+/// exp-sum that follows. `readable >= n` elements may be read from `x`.
 @inlinable
-func rowMax<T: KernelScalar>(_ x: UnsafePointer<T>, _ n: Int) -> T {
+func rowMinMax<T: KernelScalar>(_ x: UnsafePointer<T>, _ n: Int, readable: Int = 0) -> (min: T, max: T) {
     let w = T.width
-    var m0 = T.Vector(repeating: -.infinity), m1 = m0, m2 = m0, m3 = m0
+    var m0 = T.Vector(repeating: -.infinity), m1 = m0
+    var l0 = T.Vector(repeating: .infinity), l1 = l0
     var i = 0
-    while i + 4 * w <= n {
-        m0 = T.vmax(m0, vload(x + i))
-        m1 = T.vmax(m1, vload(x + i + w))
-        m2 = T.vmax(m2, vload(x + i + 2 * w))
-        m3 = T.vmax(m3, vload(x + i + 3 * w))
-        i += 4 * w
+    while i + 2 * w <= n {
+        let a = vload(x + i), b = vload(x + i + w)
+        m0 = T.vmax(m0, a); m1 = T.vmax(m1, b)
+        l0 = T.vmin(l0, a); l1 = T.vmin(l1, b)
+        i += 2 * w
     }
-    while i + w <= n {
-        m0 = T.vmax(m0, vload(x + i))
+    if i + w <= n {
+        let a = vload(x + i)
+        m0 = T.vmax(m0, a); l0 = T.vmin(l0, a)
         i += w
     }
-    m0 = T.vmax(T.vmax(m0, m1), T.vmax(m2, m3))
-    var m = -T.infinity
-    for k in 0..<w where m0[k] > m { m = m0[k] }
-    while i < n {
-        if x[i] > m { m = x[i] }
-        i += 1
+    if i < n {
+        let r = n - i, avail = max(readable, n) - i
+        m1 = T.vmax(m1, vloadTail(x + i, r, readable: avail, fill: -.infinity))
+        l1 = T.vmin(l1, vloadTail(x + i, r, readable: avail, fill: .infinity))
     }
-    return m
+    return (T.hmin(T.vmin(l0, l1)), T.hmax(T.vmax(m0, m1)))
+}
+
+/// Largest element of `x[0..<n]`, ignoring NaN (`-inf` for an empty row).
+@inlinable
+func rowMax<T: KernelScalar>(_ x: UnsafePointer<T>, _ n: Int) -> T {
+    rowMinMax(x, n).max
+}
+
+/// Which vector exp a loop uses, chosen once per row (a type parameter, so
+/// each choice is its own specialised loop).
+@usableFromInline protocol ExpKind { static func exp<T: KernelScalar>(_ v: T.Vector, _: T.Type) -> T.Vector }
+@usableFromInline enum AnyExp: ExpKind {
+    @inlinable @inline(__always) static func exp<T: KernelScalar>(_ v: T.Vector, _: T.Type) -> T.Vector { T.vexp(v) }
+}
+@usableFromInline enum NormalExp: ExpKind {
+    @inlinable @inline(__always) static func exp<T: KernelScalar>(_ v: T.Vector, _: T.Type) -> T.Vector { T.vexpNormal(v) }
 }
 
 /// How many elements a vector accumulator sums before it is flushed into a
@@ -110,26 +156,41 @@ func rowMax<T: KernelScalar>(_ x: UnsafePointer<T>, _ n: Int) -> T {
 /// into a `Double`; when `y` is non-nil each exponential is also stored there.
 /// Tails go through the same vector `exp` (padded lanes are dropped), so an
 /// element's result never depends on its position in the row.
+/// `lowest` (the row's minimum, when known) lets rows whose exponents all stay
+/// normal use the cheaper exp; `readable >= n` elements may be read from `x`.
 @inlinable
 func rowExpSum<T: KernelScalar>(
-    _ x: UnsafePointer<T>, _ y: UnsafeMutablePointer<T>?, _ n: Int, shift: T, scale: T
+    _ x: UnsafePointer<T>, _ y: UnsafeMutablePointer<T>?, _ n: Int, shift: T, scale: T,
+    lowest: T = -.infinity, readable: Int = 0
+) -> Double {
+    // Every exponent lies in [(lowest - shift) * scale, 0] (or is NaN).
+    if (lowest - shift) * scale >= -T.expNormalLimit {
+        return rowExpSum(x, y, n, shift: shift, scale: scale, readable: readable, NormalExp.self)
+    }
+    return rowExpSum(x, y, n, shift: shift, scale: scale, readable: readable, AnyExp.self)
+}
+
+@inlinable
+func rowExpSum<T: KernelScalar, E: ExpKind>(
+    _ x: UnsafePointer<T>, _ y: UnsafeMutablePointer<T>?, _ n: Int, shift: T, scale: T, readable: Int, _: E.Type
 ) -> Double {
     let w = T.width
-    let vshift = T.Vector(repeating: shift), vscale = T.Vector(repeating: scale)
+    // (x - shift) * scale as one fused x * scale - shift * scale; exact for scale 1.
+    let vscale = T.Vector(repeating: scale), vshift = T.Vector(repeating: -(shift * scale))
     var total = 0.0
     var i = 0
     while i + w <= n {
         let blockEnd = min(n, i + accumulationBlock)
         var s0 = T.Vector(repeating: 0), s1 = s0
         while i + 2 * w <= blockEnd {
-            let e0 = T.vexp((vload(x + i) - vshift) * vscale)
-            let e1 = T.vexp((vload(x + i + w) - vshift) * vscale)
+            let e0 = E.exp(T.vmadd(vload(x + i), vscale, vshift), T.self)
+            let e1 = E.exp(T.vmadd(vload(x + i + w), vscale, vshift), T.self)
             if let y { vstore(e0, y + i); vstore(e1, y + i + w) }
             s0 += e0; s1 += e1
             i += 2 * w
         }
         while i + w <= blockEnd {
-            let e0 = T.vexp((vload(x + i) - vshift) * vscale)
+            let e0 = E.exp(T.vmadd(vload(x + i), vscale, vshift), T.self)
             if let y { vstore(e0, y + i) }
             s0 += e0
             i += w
@@ -138,9 +199,10 @@ func rowExpSum<T: KernelScalar>(
     }
     if i < n {
         let r = n - i
-        let e = T.vexp((vloadPartial(x + i, r, fill: shift) - vshift) * vscale)
+        let e = T.vkeepFirst(E.exp(T.vmadd(vloadTail(x + i, r, readable: max(readable, n) - i, fill: shift),
+                                          vscale, vshift), T.self), r, fill: 0)
         if let y { vstorePartial(e, y + i, r) }
-        for k in 0..<r { total += Double(e[k]) }
+        total += Double(T.hsum(e))
     }
     return total
 }

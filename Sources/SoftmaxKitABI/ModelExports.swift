@@ -88,14 +88,15 @@ public func smk_model_load(_ path: UnsafePointer<CChar>?, _ modelOut: UnsafeMuta
 }
 
 @_cdecl("smk_model_load_memory")
-public func smk_model_load_memory(_ data: UnsafeRawPointer?, _ size: Int, _ specJSON: UnsafePointer<CChar>?,
+public func smk_model_load_memory(_ data: UnsafeRawPointer?, _ size: Int64, _ specJSON: UnsafePointer<CChar>?,
                                   _ modelOut: UnsafeMutablePointer<OpaquePointer?>?) -> Int32 {
     abiCall { () throws(SoftmaxKitError) in
         let out = try outPointer(modelOut, "model_out")
-        guard size >= 0 else { throw SoftmaxKitError(.invalidArgument, "size \(size) is too large") }
+        guard size >= 0 else { throw SoftmaxKitError(.invalidArgument, "size must be non-negative, got \(size)") }
+        guard size <= Int64(Int.max) else { throw SoftmaxKitError(.sizeOverflow, "size \(size) is too large to address") }
         if size > 0, data == nil { throw SoftmaxKitError(.nullPointer, "data is NULL but size is \(size)") }
         let spec = specJSON == nil ? nil : try ModelSpec(json: try cText(specJSON, "spec_json"))
-        let model = try Model(safetensors: UnsafeRawBufferPointer(start: size > 0 ? data : nil, count: size), spec: spec)
+        let model = try Model(safetensors: UnsafeRawBufferPointer(start: size > 0 ? data : nil, count: Int(size)), spec: spec)
         publish(ModelHandle(model), out)
     }
 }

@@ -8,6 +8,8 @@
 /// fused multiply-adds per row and k), then adds the bias and applies the
 /// activation to the tile before its single store: no second pass over Y.
 /// Row tails use 4-, 2- and 1-row tiles so that batch 1 does no wasted work.
+/// Multiply-adds go through `Float.vmadd`: fused where the build targets
+/// FMA (-DSMK_FMA), a multiply and an add otherwise (never a libm call).
 /// Rows are the outer loop: an 8-row block of X stays in L1 while every
 /// panel of W (at most a few hundred KB for the seed networks) streams from L2.
 public final class PackedWeights: @unchecked Sendable {
@@ -135,21 +137,21 @@ public final class PackedWeights: @unchecked Sendable {
             let b0 = vload(bp + 0)
             let b1 = vload(bp + 16)
             let s0 = V(repeating: a0[p])
-            c00 = c00.addingProduct(s0, b0); c01 = c01.addingProduct(s0, b1)
+            c00 = Float.vmadd(s0, b0, c00); c01 = Float.vmadd(s0, b1, c01)
             let s1 = V(repeating: a1[p])
-            c10 = c10.addingProduct(s1, b0); c11 = c11.addingProduct(s1, b1)
+            c10 = Float.vmadd(s1, b0, c10); c11 = Float.vmadd(s1, b1, c11)
             let s2 = V(repeating: a2[p])
-            c20 = c20.addingProduct(s2, b0); c21 = c21.addingProduct(s2, b1)
+            c20 = Float.vmadd(s2, b0, c20); c21 = Float.vmadd(s2, b1, c21)
             let s3 = V(repeating: a3[p])
-            c30 = c30.addingProduct(s3, b0); c31 = c31.addingProduct(s3, b1)
+            c30 = Float.vmadd(s3, b0, c30); c31 = Float.vmadd(s3, b1, c31)
             let s4 = V(repeating: a4[p])
-            c40 = c40.addingProduct(s4, b0); c41 = c41.addingProduct(s4, b1)
+            c40 = Float.vmadd(s4, b0, c40); c41 = Float.vmadd(s4, b1, c41)
             let s5 = V(repeating: a5[p])
-            c50 = c50.addingProduct(s5, b0); c51 = c51.addingProduct(s5, b1)
+            c50 = Float.vmadd(s5, b0, c50); c51 = Float.vmadd(s5, b1, c51)
             let s6 = V(repeating: a6[p])
-            c60 = c60.addingProduct(s6, b0); c61 = c61.addingProduct(s6, b1)
+            c60 = Float.vmadd(s6, b0, c60); c61 = Float.vmadd(s6, b1, c61)
             let s7 = V(repeating: a7[p])
-            c70 = c70.addingProduct(s7, b0); c71 = c71.addingProduct(s7, b1)
+            c70 = Float.vmadd(s7, b0, c70); c71 = Float.vmadd(s7, b1, c71)
             bp += 32
         }
         acc[0] = c00; acc[1] = c01
@@ -177,13 +179,13 @@ public final class PackedWeights: @unchecked Sendable {
             let b0 = vload(bp + 0)
             let b1 = vload(bp + 16)
             let s0 = V(repeating: a0[p])
-            c00 = c00.addingProduct(s0, b0); c01 = c01.addingProduct(s0, b1)
+            c00 = Float.vmadd(s0, b0, c00); c01 = Float.vmadd(s0, b1, c01)
             let s1 = V(repeating: a1[p])
-            c10 = c10.addingProduct(s1, b0); c11 = c11.addingProduct(s1, b1)
+            c10 = Float.vmadd(s1, b0, c10); c11 = Float.vmadd(s1, b1, c11)
             let s2 = V(repeating: a2[p])
-            c20 = c20.addingProduct(s2, b0); c21 = c21.addingProduct(s2, b1)
+            c20 = Float.vmadd(s2, b0, c20); c21 = Float.vmadd(s2, b1, c21)
             let s3 = V(repeating: a3[p])
-            c30 = c30.addingProduct(s3, b0); c31 = c31.addingProduct(s3, b1)
+            c30 = Float.vmadd(s3, b0, c30); c31 = Float.vmadd(s3, b1, c31)
             bp += 32
         }
         acc[0] = c00; acc[1] = c01
@@ -203,9 +205,9 @@ public final class PackedWeights: @unchecked Sendable {
             let b0 = vload(bp + 0)
             let b1 = vload(bp + 16)
             let s0 = V(repeating: a0[p])
-            c00 = c00.addingProduct(s0, b0); c01 = c01.addingProduct(s0, b1)
+            c00 = Float.vmadd(s0, b0, c00); c01 = Float.vmadd(s0, b1, c01)
             let s1 = V(repeating: a1[p])
-            c10 = c10.addingProduct(s1, b0); c11 = c11.addingProduct(s1, b1)
+            c10 = Float.vmadd(s1, b0, c10); c11 = Float.vmadd(s1, b1, c11)
             bp += 32
         }
         acc[0] = c00; acc[1] = c01
@@ -221,7 +223,7 @@ public final class PackedWeights: @unchecked Sendable {
             let b0 = vload(bp + 0)
             let b1 = vload(bp + 16)
             let s0 = V(repeating: a0[p])
-            c00 = c00.addingProduct(s0, b0); c01 = c01.addingProduct(s0, b1)
+            c00 = Float.vmadd(s0, b0, c00); c01 = Float.vmadd(s0, b1, c01)
             bp += 32
         }
         acc[0] = c00; acc[1] = c01
@@ -249,21 +251,21 @@ public final class PackedWeights: @unchecked Sendable {
         for p in 0..<k {
             let b0 = vload(bp + 0)
             let s0 = V(repeating: a0[p])
-            c00 = c00.addingProduct(s0, b0)
+            c00 = Float.vmadd(s0, b0, c00)
             let s1 = V(repeating: a1[p])
-            c10 = c10.addingProduct(s1, b0)
+            c10 = Float.vmadd(s1, b0, c10)
             let s2 = V(repeating: a2[p])
-            c20 = c20.addingProduct(s2, b0)
+            c20 = Float.vmadd(s2, b0, c20)
             let s3 = V(repeating: a3[p])
-            c30 = c30.addingProduct(s3, b0)
+            c30 = Float.vmadd(s3, b0, c30)
             let s4 = V(repeating: a4[p])
-            c40 = c40.addingProduct(s4, b0)
+            c40 = Float.vmadd(s4, b0, c40)
             let s5 = V(repeating: a5[p])
-            c50 = c50.addingProduct(s5, b0)
+            c50 = Float.vmadd(s5, b0, c50)
             let s6 = V(repeating: a6[p])
-            c60 = c60.addingProduct(s6, b0)
+            c60 = Float.vmadd(s6, b0, c60)
             let s7 = V(repeating: a7[p])
-            c70 = c70.addingProduct(s7, b0)
+            c70 = Float.vmadd(s7, b0, c70)
             bp += 16
         }
         acc[0] = c00
@@ -290,13 +292,13 @@ public final class PackedWeights: @unchecked Sendable {
         for p in 0..<k {
             let b0 = vload(bp + 0)
             let s0 = V(repeating: a0[p])
-            c00 = c00.addingProduct(s0, b0)
+            c00 = Float.vmadd(s0, b0, c00)
             let s1 = V(repeating: a1[p])
-            c10 = c10.addingProduct(s1, b0)
+            c10 = Float.vmadd(s1, b0, c10)
             let s2 = V(repeating: a2[p])
-            c20 = c20.addingProduct(s2, b0)
+            c20 = Float.vmadd(s2, b0, c20)
             let s3 = V(repeating: a3[p])
-            c30 = c30.addingProduct(s3, b0)
+            c30 = Float.vmadd(s3, b0, c30)
             bp += 16
         }
         acc[0] = c00
@@ -315,9 +317,9 @@ public final class PackedWeights: @unchecked Sendable {
         for p in 0..<k {
             let b0 = vload(bp + 0)
             let s0 = V(repeating: a0[p])
-            c00 = c00.addingProduct(s0, b0)
+            c00 = Float.vmadd(s0, b0, c00)
             let s1 = V(repeating: a1[p])
-            c10 = c10.addingProduct(s1, b0)
+            c10 = Float.vmadd(s1, b0, c10)
             bp += 16
         }
         acc[0] = c00
@@ -332,7 +334,7 @@ public final class PackedWeights: @unchecked Sendable {
         for p in 0..<k {
             let b0 = vload(bp + 0)
             let s0 = V(repeating: a0[p])
-            c00 = c00.addingProduct(s0, b0)
+            c00 = Float.vmadd(s0, b0, c00)
             bp += 16
         }
         acc[0] = c00

@@ -40,10 +40,10 @@ extension HeadTransform {
             sigmoidKernel(input(layer), y, rows * size)
         case .softmax(let invT):
             let x = input(layer)
-            for r in 0..<rows { Normalizer<Float>.row(.softmax, x + r * size, y + r * size, size, invT: invT) }
+            for r in 0..<rows { Normalizer<Float>.row(.softmax, x + r * size, y + r * size, size, readable: (rows - r) * size, invT: invT) }
         case .logSoftmax(let invT):
             let x = input(layer)
-            for r in 0..<rows { Normalizer<Float>.row(.logSoftmax, x + r * size, y + r * size, size, invT: invT) }
+            for r in 0..<rows { Normalizer<Float>.row(.logSoftmax, x + r * size, y + r * size, size, readable: (rows - r) * size, invT: invT) }
         case .masked(let kept, let renormalize):
             let x = input(layer)
             for r in 0..<rows { maskedRow(x + r * size, y + r * size, kept, renormalize) }
@@ -56,12 +56,12 @@ extension HeadTransform {
             withUnsafeTemporaryAllocation(of: Float.self, capacity: max(k, 1)) { p in
                 let pc = p.baseAddress!
                 for r in 0..<rows {
-                    Normalizer<Float>.row(.softmax, c + r * k, pc, k, invT: 1)
+                    Normalizer<Float>.row(.softmax, c + r * k, pc, k, readable: (rows - r) * k, invT: 1)
                     var out = y + r * size
                     for (g, l) in fine.enumerated() {
                         let w = widths[l]
                         let f = input(l) + r * w
-                        Normalizer<Float>.row(.softmax, f, out, w, invT: 1)
+                        Normalizer<Float>.row(.softmax, f, out, w, readable: (rows - r) * w, invT: 1)
                         rowScale(out, out, w, pc[g])
                         out += w
                     }
@@ -73,7 +73,7 @@ extension HeadTransform {
     private func maskedRow(_ x: UnsafePointer<Float>, _ y: UnsafeMutablePointer<Float>, _ kept: [Bool], _ renormalize: Bool) {
         let n = kept.count
         if !renormalize {
-            Normalizer<Float>.row(.softmax, x, y, n, invT: 1)
+            Normalizer<Float>.row(.softmax, x, y, n, readable: n, invT: 1)
             for j in 0..<n where !kept[j] { y[j] = 0 }
             return
         }
@@ -83,7 +83,7 @@ extension HeadTransform {
             let g = buf.baseAddress!
             var m = 0
             for j in 0..<n where kept[j] { g[m] = x[j]; m += 1 }
-            if m > 0 { Normalizer<Float>.row(.softmax, g, g, m, invT: 1) }
+            if m > 0 { Normalizer<Float>.row(.softmax, g, g, m, readable: n, invT: 1) }
             m = 0
             for j in 0..<n {
                 if kept[j] { y[j] = g[m]; m += 1 } else { y[j] = 0 }
@@ -92,13 +92,14 @@ extension HeadTransform {
     }
 
     private func partitionedRow(_ x: UnsafePointer<Float>, _ y: UnsafeMutablePointer<Float>, _ segments: [Segment]) {
+        let rowWidth = segments.reduce(0) { $0 + $1.width }
         var o = 0
         for s in segments {
             let xs = x + o, ys = y + o, w = s.width
             switch s.activation {
             case .identity: ys.update(from: xs, count: w)
-            case .softmax: Normalizer<Float>.row(.softmax, xs, ys, w, invT: 1)
-            case .logSoftmax: Normalizer<Float>.row(.logSoftmax, xs, ys, w, invT: 1)
+            case .softmax: Normalizer<Float>.row(.softmax, xs, ys, w, readable: rowWidth - o, invT: 1)
+            case .logSoftmax: Normalizer<Float>.row(.logSoftmax, xs, ys, w, readable: rowWidth - o, invT: 1)
             case .sigmoid: sigmoidKernel(xs, ys, w)
             case .tanh:
                 forEachVector(w, Float.self) { i, r in

@@ -14,7 +14,7 @@ __version__ = "0.1.0"
 
 __all__ = [
     "Error", "ArgumentError", "FileError", "OutOfMemoryError", "InternalError",
-    "version", "library_path",
+    "version", "library_path", "set_num_threads", "get_num_threads",
     "softmax", "log_softmax", "logsumexp", "sigmoid", "log_sigmoid",
     "Model", "Ensemble", "Head",
 ]
@@ -25,3 +25,15 @@ library_path: str = _lib.library_path
 def version() -> str:
     """The version string of the loaded library ("MAJOR.MINOR.PATCH")."""
     return _lib.lib.smk_version_string().decode()
+
+
+def set_num_threads(n: int) -> None:
+    """Sets how many threads one call may use, process-wide; ``n < 1`` restores
+    the default (``SOFTMAXKIT_NUM_THREADS`` or the number of cores). Only
+    calls over at least 2**19 elements are split; results never depend on it."""
+    _lib.lib.smk_set_num_threads(int(n))
+
+
+def get_num_threads() -> int:
+    """How many threads one call may use."""
+    return int(_lib.lib.smk_get_num_threads())

@@ -70,6 +70,25 @@ def extents(shape: tuple, axis: Optional[int]) -> tuple[int, int, int]:
     return math.prod(shape[:a]), shape[a], math.prod(shape[a + 1:])
 
 
+_I64 = ctypes.c_int64
+_extents_cache: dict = {}
+
+
+def extents_args(shape: tuple, axis: Optional[int]) -> tuple:
+    """`extents(shape, axis)` as three cached ctypes int64 objects, for the
+    no-argtypes fast calls. The cache holds at most 512 shapes."""
+    key = (shape, axis)
+    hit = _extents_cache.get(key)
+    if hit is not None:
+        return hit
+    e = extents(shape, axis)
+    args = (_I64(e[0]), _I64(e[1]), _I64(e[2]))
+    if len(_extents_cache) >= 512:
+        _extents_cache.clear()
+    _extents_cache[key] = args
+    return args
+
+
 def _find_data_offset() -> Optional[int]:
     # numpy's PyArrayObject keeps its data pointer right after the object
     # header; reading it through id() costs ~0.2 us where `arr.ctypes.data`

@@ -14,7 +14,7 @@ from typing import Any, Callable
 
 from ._errors import error_for
 
-__all__ = ["lib", "library_path", "check", "DECLARATIONS", "ABI_MAJOR"]
+__all__ = ["lib", "library_path", "check", "fast", "DECLARATIONS", "ABI_MAJOR"]
 
 # The major version of the C ABI this binding speaks.
 ABI_MAJOR = 0
@@ -52,8 +52,8 @@ DECLARATIONS: list[tuple[str, Any, list[Any]]] = [
     ("smk_log_sigmoid_f64", STATUS, [VP, VP, I64]),
     # smk_status smk_model_load(const char *path, smk_model **model_out);
     ("smk_model_load", STATUS, [_c.c_char_p, _c.POINTER(VP)]),
-    # smk_status smk_model_load_memory(const void *data, size_t size, const char *spec_json, smk_model **model_out);
-    ("smk_model_load_memory", STATUS, [VP, _c.c_size_t, _c.c_char_p, _c.POINTER(VP)]),
+    # smk_status smk_model_load_memory(const void *data, int64_t size, const char *spec_json, smk_model **model_out);
+    ("smk_model_load_memory", STATUS, [VP, I64, _c.c_char_p, _c.POINTER(VP)]),
     # smk_status smk_model_builder_create(const char *spec_json, smk_model_builder **builder_out);
     ("smk_model_builder_create", STATUS, [_c.c_char_p, _c.POINTER(VP)]),
     # smk_status smk_model_builder_add_f32(smk_model_builder *builder, const char *name, const float *data, const int64_t *shape, int64_t rank);
@@ -87,6 +87,10 @@ DECLARATIONS: list[tuple[str, Any, list[Any]]] = [
     ("smk_ensemble_forward", STATUS, [VP, VP, I64, I64, I64, _c.POINTER(VP), I64]),
     # void smk_ensemble_free(smk_ensemble *ensemble);
     ("smk_ensemble_free", None, [VP]),
+    # void smk_set_num_threads(int32_t n);
+    ("smk_set_num_threads", None, [_c.c_int32]),
+    # int32_t smk_get_num_threads(void);
+    ("smk_get_num_threads", _c.c_int32, []),
 ]
 
 
@@ -131,14 +135,37 @@ for _name, _restype, _argtypes in DECLARATIONS:
     _fn.restype = _restype
     _fn.argtypes = _argtypes
 
-_version = lib.smk_version()
-if _version // 10000 != ABI_MAJOR:
-    raise ImportError(
-        f"softmaxkit: {library_path} has ABI version {_version // 10000}.{_version // 100 % 100}, "
-        f"this binding needs major version {ABI_MAJOR}"
-    )
+def check_version(version: int, path: str, major: int = ABI_MAJOR) -> None:
+    """Refuses a library whose major version differs from this binding's."""
+    if version // 10000 != major:
+        raise ImportError(
+            f"softmaxkit: {path} has ABI version {version // 10000}.{version // 100 % 100}."
+            f"{version % 100}, this binding needs major version {major}"
+        )
+
+
+check_version(lib.smk_version(), library_path)
 
 _last_error: Callable[[], bytes] = lib.smk_last_error_message
+
+# Hot paths call through a second handle whose functions have no argtypes:
+# ctypes then skips a Python-level conversion per argument (~60 ns each), so
+# the caller must pass ctypes objects of exactly the declared types (built
+# from DECLARATIONS' own classes; see functional.py).
+_fast_lib = ctypes.CDLL(library_path)
+_DECLARED = {name: (restype, argtypes) for name, restype, argtypes in DECLARATIONS}
+
+
+def fast(name: str) -> Any:
+    """The no-argtypes twin of a declared function (restype still set)."""
+    fn = getattr(_fast_lib, name)
+    fn.restype = _DECLARED[name][0]
+    return fn
+
+
+def argtype(name: str, index: int) -> Any:
+    """The declared ctypes class of parameter `index` of `name`."""
+    return _DECLARED[name][1][index]
 
 
 def check(status: int) -> None:

@@ -8,14 +8,18 @@ from typing import Any, Optional
 import numpy as np
 
 from . import _lib
-from ._arrays import F32, F64, as_input, check_out, extents, ptr
+from ._arrays import F32, F64, as_input, check_out, extents, extents_args, ptr
 
 __all__ = ["softmax", "log_softmax", "logsumexp", "sigmoid", "log_sigmoid"]
 
 _L = _lib.lib
 _check = _lib.check
-_SOFTMAX = {F32: _L.smk_softmax_f32, F64: _L.smk_softmax_f64}
-_LOG_SOFTMAX = {F32: _L.smk_log_softmax_f32, F64: _L.smk_log_softmax_f64}
+_fast = _lib.fast
+_SOFTMAX = {F32: _fast("smk_softmax_f32"), F64: _fast("smk_softmax_f64")}
+_LOG_SOFTMAX = {F32: _fast("smk_log_softmax_f32"), F64: _fast("smk_log_softmax_f64")}
+# The temperature's declared C type per dtype (float / double), and 1.0 ready-made.
+_TEMPERATURE = {F32: _lib.argtype("smk_softmax_f32", 5), F64: _lib.argtype("smk_softmax_f64", 5)}
+_ONE = {dt: cls(1.0) for dt, cls in _TEMPERATURE.items()}
 _LOGSUMEXP = {F32: _L.smk_logsumexp_f32, F64: _L.smk_logsumexp_f64}
 _SIGMOID = {F32: _L.smk_sigmoid_f32, F64: _L.smk_sigmoid_f64}
 _LOG_SIGMOID = {F32: _L.smk_log_sigmoid_f32, F64: _L.smk_log_sigmoid_f64}
@@ -23,9 +27,13 @@ _LOG_SIGMOID = {F32: _L.smk_log_sigmoid_f32, F64: _L.smk_log_sigmoid_f64}
 
 def _normalize(table: dict, x: Any, axis: Optional[int], temperature: float, out: Optional[np.ndarray]) -> np.ndarray:
     a = as_input(x)
-    outer, n, inner = extents(a.shape, axis)
-    y = np.empty(a.shape, a.dtype) if out is None else check_out(out, a.dtype, a.shape)
-    _check(table[a.dtype](ptr(a), ptr(y), outer, n, inner, temperature))
+    dt = a.dtype
+    outer, n, inner = extents_args(a.shape, axis)
+    t = _ONE[dt] if temperature == 1.0 and type(temperature) is float else _TEMPERATURE[dt](temperature)
+    y = np.empty(a.shape, dt) if out is None else check_out(out, dt, a.shape)
+    status = table[dt](ptr(a), ptr(y), outer, n, inner, t)
+    if status:
+        _check(status)
     return y
 
 

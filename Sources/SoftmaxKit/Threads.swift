@@ -1,0 +1,172 @@
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Musl)
+import Musl
+#elseif canImport(Darwin)
+import Darwin
+#endif
+
+/// How many threads the kernels may use, and the small pool that runs them.
+///
+/// Large calls (at least `parallelThreshold` elements) split their rows into
+/// chunks run by the caller and up to `threadCount - 1` persistent workers;
+/// small calls never touch the pool. If the pool is busy with another call
+/// (say, several application threads each calling a kernel), the newcomer
+/// simply runs its whole call on its own thread: no queueing, no deadlock,
+/// no oversubscription. The thread count and the pool are the library's only
+/// global mutable state besides the C ABI's thread-local error message.
+public enum Threading {
+    /// Threads a kernel call may use (>= 1). Defaults to the environment
+    /// variable `SOFTMAXKIT_NUM_THREADS` when set to a positive integer, else
+    /// the number of online cores. Setting a value < 1 restores the default.
+    public static var threadCount: Int {
+        get { pool.lock(); defer { pool.unlock() }; return pool.threadLimit }
+        set {
+            pool.lock(); defer { pool.unlock() }
+            pool.threadLimit = newValue >= 1 ? min(newValue, 1024) : defaultThreadCount()
+        }
+    }
+
+    /// The default: `SOFTMAXKIT_NUM_THREADS`, else the online core count.
+    public static func defaultThreadCount() -> Int {
+        if let env = getenv("SOFTMAXKIT_NUM_THREADS"), let n = Int(String(cString: env)), n >= 1 {
+            return min(n, 1024)
+        }
+        return max(1, Int(sysconf(Int32(_SC_NPROCESSORS_ONLN))))
+    }
+}
+
+/// Calls at or above this many elements are split across threads (below it,
+/// waking a worker costs more than it saves).
+@usableFromInline let parallelThreshold = 1 << 19
+
+/// Runs `body` over `0..<count` split into contiguous ranges, in parallel when
+/// `work` (elements touched) reaches `parallelThreshold`. `body` must only
+/// write to memory its own range owns.
+@inlinable
+func parallelFor(_ count: Int, work: Int, _ body: (Range<Int>) -> Void) {
+    let threads = plannedThreads(count, work: work)
+    if threads < 2 {
+        body(0..<count)
+        return
+    }
+    // A few pieces per thread so that one slow thread does not hold the rest up.
+    let pieces = min(count, threads * 4)
+    pool.run(pieces, threads: threads) { k in body((count * k / pieces)..<(count * (k + 1) / pieces)) }
+}
+
+/// Runs `body(k)` for `k` in `0..<pieces`, each on some thread, at most
+/// `threads` at once (the caller's thread included).
+@inlinable
+func parallelPieces(_ pieces: Int, threads: Int, _ body: (Int) -> Void) {
+    if threads < 2 || pieces < 2 {
+        for k in 0..<pieces { body(k) }
+        return
+    }
+    pool.run(pieces, threads: threads, body)
+}
+
+/// How many threads a call over `count` units touching `work` elements should use.
+@inlinable
+func plannedThreads(_ count: Int, work: Int) -> Int {
+    work < parallelThreshold || count < 2 ? 1 : min(Threading.threadCount, count)
+}
+
+/// The persistent worker pool. All fields are guarded by `mutex`.
+@usableFromInline
+final class WorkerPool: @unchecked Sendable {
+    private let mutex: UnsafeMutablePointer<pthread_mutex_t>
+    private let wake: UnsafeMutablePointer<pthread_cond_t>
+    private let done: UnsafeMutablePointer<pthread_cond_t>
+    var threadLimit: Int
+    private var started = 0
+    private var busy = false
+    private var job: ((Int) -> Void)?
+    private var pieces = 0
+    private var next = 0
+    private var unfinished = 0
+    private var joined = 0
+    private var allowed = 0
+
+    init() {
+        mutex = .allocate(capacity: 1)
+        wake = .allocate(capacity: 1)
+        done = .allocate(capacity: 1)
+        pthread_mutex_init(mutex, nil)
+        pthread_cond_init(wake, nil)
+        pthread_cond_init(done, nil)
+        threadLimit = Threading.defaultThreadCount()
+    }
+
+    func lock() { pthread_mutex_lock(mutex) }
+    func unlock() { pthread_mutex_unlock(mutex) }
+
+    @usableFromInline
+    func run(_ pieces: Int, threads: Int, _ body: (Int) -> Void) {
+        lock()
+        if busy {
+            unlock()
+            for k in 0..<pieces { body(k) }
+            return
+        }
+        startWorkers(upTo: threads - 1)
+        self.pieces = pieces
+        next = 0
+        unfinished = pieces
+        joined = 1
+        allowed = threads
+        busy = true
+        withoutActuallyEscaping(body) { escaping in
+            job = escaping
+            pthread_cond_broadcast(wake)
+            drain()
+            while unfinished > 0 { pthread_cond_wait(done, mutex) }
+            job = nil
+        }
+        busy = false
+        unlock()
+    }
+
+    /// Takes chunks until none is left. Called with the mutex held; returns with it held.
+    private func drain() {
+        while next < pieces, let body = job {
+            let k = next
+            next += 1
+            unlock()
+            body(k)
+            lock()
+            unfinished -= 1
+            if unfinished == 0 { pthread_cond_broadcast(done) }
+        }
+    }
+
+    private func workerLoop() {
+        lock()
+        while true {
+            while job == nil || next >= pieces || joined >= allowed {
+                pthread_cond_wait(wake, mutex)
+            }
+            joined += 1
+            drain()
+        }
+    }
+
+    /// Starts workers until `n` exist. Called with the mutex held. A worker
+    /// that cannot be created just leaves the caller with fewer helpers.
+    private func startWorkers(upTo n: Int) {
+        while started < n {
+            var thread = pthread_t()
+            let context = Unmanaged.passUnretained(self).toOpaque()
+            let rc = pthread_create(&thread, nil, { context in
+                Unmanaged<WorkerPool>.fromOpaque(context!).takeUnretainedValue().workerLoop()
+                return nil
+            }, context)
+            guard rc == 0 else { return }
+            pthread_detach(thread)
+            started += 1
+        }
+    }
+}
+
+/// Created on first use; lives for the life of the process.
+@usableFromInline let pool = WorkerPool()
