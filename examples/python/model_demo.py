@@ -17,14 +17,15 @@ for name in ["robot_arm", "masked", "hierarchical", "multitask", "timesteps", "d
     x = np.load(MODELS / f"{name}.input.npy")
     print(f"{name}: input {list(x.shape)}, {model.parameter_count} parameters")
     for head, y in model(x).items():
-        print(f"  {head}: {y.reshape(-1, y.shape[-1])[:2].tolist()}".replace("], [", "]\n    ["))
+        for r, row in enumerate(y.reshape(-1, y.shape[-1])[:2]):
+            print(f"  {head}[{r}]: " + " ".join(f"{v:.4f}" for v in row))
 
 a = softmaxkit.Model.load(MODELS / "ensemble_a.safetensors")
 b = softmaxkit.Model.load(MODELS / "ensemble_b.safetensors")
 x = np.load(MODELS / "ensemble_a.input.npy")
 for mode in ("arithmetic", "geometric", "logits"):
     probs = softmaxkit.Ensemble([a, b], mode=mode)(x)["probs"]
-    print(f"ensemble ({mode}): {np.round(probs[0], 4).tolist()}")
+    print(f"ensemble ({mode}) probs[0]: " + " ".join(f"{v:.4f}" for v in probs[0]))
 
 try:
     a(np.zeros((1, 11)))

@@ -40,28 +40,34 @@ extension HeadTransform {
             sigmoidKernel(input(layer), y, rows * size)
         case .softmax(let invT):
             let x = input(layer)
-            for r in 0..<rows { Normalizer<Float>.row(.softmax, x + r * size, y + r * size, size, readable: (rows - r) * size, invT: invT) }
+            for r in 0..<rows {
+                HeadRow.normalize(.softmax, x + r * size, y + r * size, size,
+                                  readable: (rows - r) * size, writable: (rows - r) * size, invT: invT)
+            }
         case .logSoftmax(let invT):
             let x = input(layer)
-            for r in 0..<rows { Normalizer<Float>.row(.logSoftmax, x + r * size, y + r * size, size, readable: (rows - r) * size, invT: invT) }
+            for r in 0..<rows {
+                HeadRow.normalize(.logSoftmax, x + r * size, y + r * size, size,
+                                  readable: (rows - r) * size, writable: (rows - r) * size, invT: invT)
+            }
         case .masked(let kept, let renormalize):
             let x = input(layer)
-            for r in 0..<rows { maskedRow(x + r * size, y + r * size, kept, renormalize) }
+            for r in 0..<rows { maskedRow(x + r * size, y + r * size, kept, renormalize, readable: (rows - r) * size) }
         case .partitioned(let segments):
             let x = input(layer)
-            for r in 0..<rows { partitionedRow(x + r * size, y + r * size, segments) }
+            for r in 0..<rows { partitionedRow(x + r * size, y + r * size, segments, readable: (rows - r) * size) }
         case .hierarchical(let coarse, let fine):
             let c = input(coarse)
             let k = fine.count
             withUnsafeTemporaryAllocation(of: Float.self, capacity: max(k, 1)) { p in
                 let pc = p.baseAddress!
                 for r in 0..<rows {
-                    Normalizer<Float>.row(.softmax, c + r * k, pc, k, readable: (rows - r) * k, invT: 1)
+                    HeadRow.normalize(.softmax, c + r * k, pc, k, readable: (rows - r) * k, writable: k, invT: 1)
                     var out = y + r * size
                     for (g, l) in fine.enumerated() {
                         let w = widths[l]
                         let f = input(l) + r * w
-                        Normalizer<Float>.row(.softmax, f, out, w, readable: (rows - r) * w, invT: 1)
+                        HeadRow.normalize(.softmax, f, out, w, readable: (rows - r) * w, writable: y + rows * size - out, invT: 1)
                         rowScale(out, out, w, pc[g])
                         out += w
                     }
@@ -70,20 +76,25 @@ extension HeadTransform {
         }
     }
 
-    private func maskedRow(_ x: UnsafePointer<Float>, _ y: UnsafeMutablePointer<Float>, _ kept: [Bool], _ renormalize: Bool) {
+    /// `readable >= kept.count` elements may be read from `x` (the rest of the
+    /// layer buffer), which lets the row kernels load their tails as whole vectors.
+    private func maskedRow(_ x: UnsafePointer<Float>, _ y: UnsafeMutablePointer<Float>, _ kept: [Bool], _ renormalize: Bool,
+                           readable: Int) {
         let n = kept.count
         if !renormalize {
-            Normalizer<Float>.row(.softmax, x, y, n, readable: n, invT: 1)
+            HeadRow.normalize(.softmax, x, y, n, readable: readable, writable: readable, invT: 1)
             for j in 0..<n where !kept[j] { y[j] = 0 }
             return
         }
         // Gather the kept logits (select, never multiply: a masked NaN or inf
         // never reaches the sum), normalize, scatter.
-        withUnsafeTemporaryAllocation(of: Float.self, capacity: max(n, 1)) { buf in
+        let capacity = max(n, Float.width)
+        withUnsafeTemporaryAllocation(of: Float.self, capacity: capacity) { buf in
             let g = buf.baseAddress!
+            g.initialize(repeating: 0, count: capacity)
             var m = 0
             for j in 0..<n where kept[j] { g[m] = x[j]; m += 1 }
-            if m > 0 { Normalizer<Float>.row(.softmax, g, g, m, readable: n, invT: 1) }
+            if m > 0 { HeadRow.normalize(.softmax, g, g, m, readable: capacity, writable: capacity, invT: 1) }
             m = 0
             for j in 0..<n {
                 if kept[j] { y[j] = g[m]; m += 1 } else { y[j] = 0 }
@@ -91,15 +102,14 @@ extension HeadTransform {
         }
     }
 
-    private func partitionedRow(_ x: UnsafePointer<Float>, _ y: UnsafeMutablePointer<Float>, _ segments: [Segment]) {
-        let rowWidth = segments.reduce(0) { $0 + $1.width }
+    private func partitionedRow(_ x: UnsafePointer<Float>, _ y: UnsafeMutablePointer<Float>, _ segments: [Segment], readable: Int) {
         var o = 0
         for s in segments {
             let xs = x + o, ys = y + o, w = s.width
             switch s.activation {
             case .identity: ys.update(from: xs, count: w)
-            case .softmax: Normalizer<Float>.row(.softmax, xs, ys, w, readable: rowWidth - o, invT: 1)
-            case .logSoftmax: Normalizer<Float>.row(.logSoftmax, xs, ys, w, readable: rowWidth - o, invT: 1)
+            case .softmax: HeadRow.normalize(.softmax, xs, ys, w, readable: readable - o, writable: readable - o, invT: 1)
+            case .logSoftmax: HeadRow.normalize(.logSoftmax, xs, ys, w, readable: readable - o, writable: readable - o, invT: 1)
             case .sigmoid: sigmoidKernel(xs, ys, w)
             case .tanh:
                 forEachVector(w, Float.self) { i, r in
