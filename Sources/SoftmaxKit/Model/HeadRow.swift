@@ -21,11 +21,22 @@ enum HeadRow {
         }
         let v = readable >= V.scalarCount ? Float.vkeepFirst(vload(x), n, fill: -.infinity)
                                           : vloadPartial(x, n, fill: -.infinity)
-        let m = Float.hmax(v)
+        let m = hmax(v)
         let z = (v - V(repeating: m)) * V(repeating: invT)
         let e = Float.vexp(z)
         let s = Float.hsum(e)
         let out = kind == .softmax ? e * V(repeating: 1 / s) : z - V(repeating: Float.libmLog(s))
         if writable >= V.scalarCount { vstore(out, y) } else { vstorePartial(out, y, n) }
+    }
+
+    /// Horizontal maximum (NaN lanes ignored) with each halving step on a
+    /// concrete vector type: written against the generic `SIMD` protocol, the
+    /// compares become a branchy scalar loop over the lanes.
+    @inline(__always)
+    static func hmax(_ v: V) -> Float {
+        let a = v.lowHalf.replacing(with: v.highHalf, where: v.highHalf .> v.lowHalf)
+        let b = a.lowHalf.replacing(with: a.highHalf, where: a.highHalf .> a.lowHalf)
+        let c = b.lowHalf.replacing(with: b.highHalf, where: b.highHalf .> b.lowHalf)
+        return c[1] > c[0] ? c[1] : c[0]
     }
 }
