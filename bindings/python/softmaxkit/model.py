@@ -33,6 +33,10 @@ _I64 = ctypes.c_int64
 SpecLike = Union[Mapping[str, Any], str, "os.PathLike[str]"]
 
 _MODES = {"arithmetic": 0, "geometric": 1, "logits": 2}
+# Forward calls skip ctypes' per-argument conversion (arguments are built
+# with their declared types below), as the functional wrappers do.
+_FORWARD = _lib.fast("smk_model_forward")
+_ENSEMBLE_FORWARD = _lib.fast("smk_ensemble_forward")
 
 
 class Head:
@@ -93,26 +97,46 @@ class _Runner:
     heads: list[Head]
     features: int
 
+    def _setup_outputs(self) -> None:
+        # All heads' outputs live in one block per call: head h starts at
+        # rows * _offsets[h] floats.
+        self._offsets, total = [], 0
+        for h in self.heads:
+            self._offsets.append(total)
+            total += h.size
+        self._row_width = total
+        self._ptr_array = _VP * len(self.heads)
+
     def _forward(self, fn, x: Any) -> dict[str, np.ndarray]:
-        a = np.asarray(x)
-        if a.dtype.kind not in "biuf":
-            raise ArgumentError(f"x must hold real numbers, got dtype {a.dtype}")
-        a = np.ascontiguousarray(a, dtype=F32)
-        if a.ndim == 1:
+        if type(x) is np.ndarray and x.dtype is F32 and x.flags.c_contiguous:
+            a = x
+        else:
+            a = np.asarray(x)
+            if a.dtype.kind not in "biuf":
+                raise ArgumentError(f"x must hold real numbers, got dtype {a.dtype}")
+            a = np.ascontiguousarray(a, dtype=F32)
+        nd = a.ndim
+        if nd == 2:
+            batch, feats = a.shape
+            steps = 1
+        elif nd == 1:
             batch, steps, feats = 1, 1, a.shape[0]
-        elif a.ndim == 2:
-            batch, steps, feats = a.shape[0], 1, a.shape[1]
-        elif a.ndim == 3:
+        elif nd == 3:
             batch, steps, feats = a.shape
         else:
             raise ArgumentError(f"x must be [features], [batch, features] or [batch, steps, features], got shape {a.shape}")
         if feats != self.features:
             raise ArgumentError(f"x has {feats} features but the model takes {self.features}")
+        rows = batch * steps
+        block = np.empty(rows * self._row_width, F32)
+        base = ptr(block).value or 0
+        ptrs = self._ptr_array(*[base + 4 * rows * o for o in self._offsets])
+        status = fn(self._handle, ptr(a), _I64(batch), _I64(steps), _I64(feats), ptrs, _I64(len(self.heads)))
+        if status:
+            _check(status)
         lead = a.shape[:-1]
-        outs = [np.empty(lead + (h.size,), F32) for h in self.heads]
-        ptrs = (_VP * len(outs))(*[o.ctypes.data for o in outs])
-        _check(fn(self._handle, ptr(a), batch, steps, feats, ptrs, len(outs)))
-        return {h.name: o for h, o in zip(self.heads, outs)}
+        return {h.name: block[rows * o:rows * (o + h.size)].reshape(lead + (h.size,))
+                for h, o in zip(self.heads, self._offsets)}
 
 
 class Model(_Runner):
@@ -132,6 +156,7 @@ class Model(_Runner):
         p = _I64()
         _check(_L.smk_model_parameter_count(_handle, ctypes.byref(p)))
         self.parameter_count = p.value
+        self._setup_outputs()
 
     @classmethod
     def load(cls, path: Union[str, "os.PathLike[str]"], spec: Optional[SpecLike] = None) -> "Model":
@@ -184,7 +209,7 @@ class Model(_Runner):
 
     def __call__(self, x: Any) -> dict[str, np.ndarray]:
         """Every head on `x`; outputs are float32 ``x.shape[:-1] + (size,)``."""
-        return self._forward(_L.smk_model_forward, x)
+        return self._forward(_FORWARD, x)
 
     @property
     def spec(self) -> dict:
@@ -247,9 +272,10 @@ class Ensemble(_Runner):
         self.mode = mode
         self.heads = models[0].heads
         self.features = models[0].features
+        self._setup_outputs()
 
     def __call__(self, x: Any) -> dict[str, np.ndarray]:
-        return self._forward(_L.smk_ensemble_forward, x)
+        return self._forward(_ENSEMBLE_FORWARD, x)
 
     def __del__(self) -> None:
         h = getattr(self, "_handle", None)
