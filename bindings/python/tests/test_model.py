@@ -442,3 +442,24 @@ def test_bad_weights_arguments():
         softmaxkit.Model.from_weights(spec, dict(w, **{"fc1.bias": np.array(["x"] * 128)}))
     with pytest.raises(ValueError, match="spec"):
         softmaxkit.Model.from_weights(12, w)
+
+
+def test_mutated_files_load_or_raise_never_crash():
+    """Random byte flips in the header and data of a valid file: each either
+    loads (a flip inside weight bytes) or raises softmaxkit.Error."""
+    good = robot_file()
+    (n,) = struct.unpack_from("<Q", good, 0)
+    rng = np.random.default_rng(1234)
+    outcomes = {"loaded": 0, "error": 0}
+    for _ in range(600):
+        b = bytearray(good)
+        for _ in range(int(rng.integers(1, 4))):
+            pos = int(rng.integers(0, 8 + n + 64))
+            b[pos] = int(rng.integers(0, 256))
+        try:
+            m = softmaxkit.Model.from_bytes(bytes(b))
+            m(np.zeros((2, 10), np.float32))
+            outcomes["loaded"] += 1
+        except softmaxkit.Error:
+            outcomes["error"] += 1
+    assert outcomes["error"] > 300 and outcomes["loaded"] > 0
