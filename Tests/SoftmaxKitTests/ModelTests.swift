@@ -267,3 +267,29 @@ func ensembleOfCopiesEqualsTheModel(mode: Ensemble.Mode) throws {
     for (p, q) in zip(a, want["action"]!) { #expect(abs(p - q) < 1e-6) }
     for (p, q) in zip(f, want["force"]!) { #expect(abs(p - q) < 1e-5 * max(1, abs(q))) }
 }
+
+@Test func saveToFileAndLoadBack() throws {
+    let model = try robotModel(seed: 8)
+    let path = "/tmp/softmaxkit-model-test-\(getpid()).safetensors"
+    defer { unlink(path) }
+    try model.save(to: path)
+    let again = try Model(contentsOf: path)
+    let x = [Float](repeating: 0.25, count: 30)
+    #expect(try model(x, shape: [3, 10]) == again(x, shape: [3, 10]))
+    #expect { try model.save(to: "/nonexistent-dir/m.safetensors") } throws: { ($0 as? SoftmaxKitError)?.kind == .io }
+    #expect { try Model(contentsOf: "/nonexistent-dir/m.safetensors") } throws: { ($0 as? SoftmaxKitError)?.kind == .io }
+}
+
+@Test func ensembleArithmeticIsTheMeanOfTheModels() throws {
+    let a = try robotModel(seed: 1), b = try robotModel(seed: 2)
+    var rng = LCG(state: 6)
+    let x = rng.array(7 * 10)
+    let ya = try a(x, shape: [7, 10]), yb = try b(x, shape: [7, 10])
+    let y = try Ensemble(models: [a, b], mode: .arithmetic)(x, shape: [7, 10])
+    for k in ["action", "force"] {
+        for (i, v) in y[k]!.enumerated() {
+            let want = (ya[k]![i] + yb[k]![i]) / 2
+            #expect(abs(v - want) <= 1e-6 * max(1, abs(want)))
+        }
+    }
+}

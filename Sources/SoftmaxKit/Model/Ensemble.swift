@@ -78,6 +78,27 @@ public final class Ensemble: @unchecked Sendable {
         }
     }
 
+    /// Forward on an array shaped `[batch, features]` or `[batch, steps,
+    /// features]`; returns each head's averaged output by name.
+    public func callAsFunction(_ x: [Float], shape: [Int]) throws(SoftmaxKitError) -> [String: [Float]] {
+        let (batch, steps, f) = try Model.splitShape(shape)
+        let r = try models[0].rows(batch: batch, steps: steps, features: f)
+        guard x.count >= r * features else { throw .shape("x holds \(x.count) values but shape \(shape) needs \(r * features)") }
+        var result: [String: [Float]] = [:]
+        var outs: [UnsafeMutableBufferPointer<Float>] = []
+        defer { outs.forEach { $0.deallocate() } }
+        for h in heads {
+            let (c, o) = r.multipliedReportingOverflow(by: h.size)
+            guard !o else { throw .overflow("outputs of \(r) rows overflow 64 bits") }
+            outs.append(UnsafeMutableBufferPointer<Float>.allocate(capacity: c))
+        }
+        try x.withUnsafeBufferPointer { (xb) throws(SoftmaxKitError) in
+            try forward(xb, batch: batch, steps: steps, features: f, into: outs)
+        }
+        for (h, o) in zip(heads, outs) { result[h.name] = Array(o) }
+        return result
+    }
+
     /// Accumulates each model's head outputs (in the averaging space of the
     /// mode), then maps the means back.
     private func forwardOutputs(_ x: UnsafePointer<Float>, rows r: Int, _ outputs: [UnsafeMutableBufferPointer<Float>]) throws(SoftmaxKitError) {

@@ -179,6 +179,12 @@ public final class Model: @unchecked Sendable {
         return SafeTensors.serialize(tensors: weights, names: names, metadata: ["softmaxkit": spec.json])
     }
 
+    /// Writes ``serialized()`` to `path` (replacing the file).
+    /// - Throws: `.io` naming the path when it cannot be written.
+    public func save(to path: String) throws(SoftmaxKitError) {
+        try writeFile(path, serialized())
+    }
+
     public func head(named name: String) -> CompiledHead? { heads.first { $0.name == name } }
 }
 

@@ -245,3 +245,15 @@ func readFile(_ path: String) throws(SoftmaxKitError) -> [UInt8] {
     }
     return out
 }
+
+/// Writes `bytes` to `path`, or `.io` naming the path and the reason.
+func writeFile(_ path: String, _ bytes: [UInt8]) throws(SoftmaxKitError) {
+    guard let f = fopen(path, "wb") else {
+        throw SoftmaxKitError(.io, "cannot create \(path): \(String(cString: strerror(errno)))")
+    }
+    let written = bytes.withUnsafeBytes { fwrite($0.baseAddress, 1, $0.count, f) }
+    let closed = fclose(f)
+    guard written == bytes.count, closed == 0 else {
+        throw SoftmaxKitError(.io, "cannot write \(path): \(String(cString: strerror(errno)))")
+    }
+}
