@@ -16,7 +16,7 @@ public final class Model: @unchecked Sendable {
     /// Output width of each layer, in spec order.
     public let layerWidths: [Int]
     let layerInputs: [Int]  // -1 is the model input
-    let packed: [PackedWeights]
+    let groups: [LayerGroup]
     /// Weights and biases in the model.
     public let parameterCount: Int
 
@@ -37,7 +37,7 @@ public final class Model: @unchecked Sendable {
             guard index[l.name] == nil else { throw fmt("spec.layers[\(k)].name: duplicate layer \"\(l.name)\"") }
             index[l.name] = k
         }
-        var widths: [Int] = [], inputs: [Int] = [], packed: [PackedWeights] = []
+        var widths: [Int] = [], inputs: [Int] = [], inWidths: [Int] = [], wts: [[Float]] = [], biases: [[Float]] = []
         var used = Set<String>()
         var params = 0
         for (k, l) in spec.layers.enumerated() {
@@ -73,7 +73,7 @@ public final class Model: @unchecked Sendable {
             }
             used.insert(wName)
             params += w.count
-            packed.append(try PackedWeights(weight: w.floats, bias: bias, n: out, k: inWidth))
+            wts.append(w.floats); biases.append(bias); inWidths.append(inWidth)
             widths.append(out); inputs.append(src)
         }
         for name in weights.keys.sorted() where !used.contains(name) {
@@ -138,7 +138,9 @@ public final class Model: @unchecked Sendable {
         }
         self.spec = spec; self.weights = weights; self.features = spec.input.features
         self.heads = heads; self.layerWidths = widths; self.layerInputs = inputs
-        self.packed = packed; self.parameterCount = params
+        self.groups = try LayerGroup.fuse(inputs: inputs, activations: spec.layers.map(\.activation), widths: widths,
+                                          inWidths: inWidths, weights: wts, biases: biases)
+        self.parameterCount = params
     }
 
     /// Loads a safetensors model file; `spec` replaces the file's own
@@ -238,8 +240,9 @@ extension Model {
     func withLayers(_ x: UnsafePointer<Float>, rows r: Int,
                     _ body: (Int, Int, [UnsafeMutablePointer<Float>]) -> Void) throws(SoftmaxKitError) {
         let block = min(r, Model.blockRows)
+        // Every layer's buffer, then one block for the widest fused product.
         var total = 0
-        for w in layerWidths {
+        for w in layerWidths + [groups.map { $0.members.count > 1 ? $0.width : 0 }.max() ?? 0] {
             let (c, o1) = block.multipliedReportingOverflow(by: w)
             let (t, o2) = total.addingReportingOverflow(c)
             guard !o1, !o2 else { throw .overflow("layer buffers for \(block) rows overflow 64 bits") }
@@ -253,15 +256,24 @@ extension Model {
         buffers.reserveCapacity(layerWidths.count)
         var p = scratch
         for w in layerWidths { buffers.append(p); p += block * w }
+        let fused = p
         var start = 0
         while start < r {
             let count = min(block, r - start)
             let xb = x + start * features
-            for (k, pw) in packed.enumerated() {
-                let src = layerInputs[k]
-                let input = src < 0 ? xb : UnsafePointer(buffers[src])
-                let lda = src < 0 ? features : layerWidths[src]
-                pw.apply(input, lda: lda, rows: count, buffers[k], ldy: layerWidths[k], activation: spec.layers[k].activation)
+            for g in groups {
+                let input = g.input < 0 ? xb : UnsafePointer(buffers[g.input])
+                let lda = g.input < 0 ? features : layerWidths[g.input]
+                if g.members.count == 1 {
+                    let l = g.members[0]
+                    g.packed.apply(input, lda: lda, rows: count, buffers[l], ldy: layerWidths[l], activation: g.activation)
+                    continue
+                }
+                g.packed.apply(input, lda: lda, rows: count, fused, ldy: g.width, activation: g.activation)
+                for (m, c) in zip(g.members, g.columns) {
+                    let w = layerWidths[m], dst = buffers[m]
+                    for i in 0..<count { (dst + i * w).update(from: fused + i * g.width + c, count: w) }
+                }
             }
             body(start, count, buffers)
             start += count

@@ -463,3 +463,26 @@ def test_mutated_files_load_or_raise_never_crash():
         except softmaxkit.Error:
             outcomes["error"] += 1
     assert outcomes["error"] > 300 and outcomes["loaded"] > 0
+
+
+def test_fused_sibling_layers_match_reference():
+    """Siblings with the same input and activation are fused into one product
+    (t1 with t3, h1 with h2); t2 differs in activation; h1 has no bias."""
+    rng = np.random.default_rng(21)
+    layers = [("t1", "input", 20, "relu"), ("h1", "t1", 3, "identity"), ("t2", "input", 17, "tanh"),
+              ("t3", "input", 33, "relu"), ("h2", "t1", 5, "identity"), ("h3", "t3", 2, "identity")]
+    widths = {"input": 9}
+    w = {}
+    for name, inp, units, _ in layers:
+        w[name + ".weight"] = rng.standard_normal((units, widths[inp])).astype(np.float32) / 3
+        if name != "h1":
+            w[name + ".bias"] = rng.standard_normal(units).astype(np.float32)
+        widths[name] = units
+    spec = {"softmaxkit": 1, "input": {"features": 9},
+            "layers": [{"name": n, "input": i, "activation": a} for n, i, _, a in layers],
+            "heads": [{"name": "p", "layer": "h1", "output": "softmax"},
+                      {"name": "q", "layer": "h2", "output": "log_softmax"},
+                      {"name": "r", "layer": "h3", "output": "identity"},
+                      {"name": "s", "layer": "t2", "output": "sigmoid"}]}
+    x = rng.standard_normal((300, 9)).astype(np.float32)
+    check_against_reference(softmaxkit.Model.from_weights(spec, w), spec, w, x)
