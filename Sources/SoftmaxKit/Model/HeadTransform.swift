@@ -40,16 +40,10 @@ extension HeadTransform {
             sigmoidKernel(input(layer), y, rows * size)
         case .softmax(let invT):
             let x = input(layer)
-            for r in 0..<rows {
-                HeadRow.normalize(.softmax, x + r * size, y + r * size, size,
-                                  readable: (rows - r) * size, writable: (rows - r) * size, invT: invT)
-            }
+            HeadRow.normalizeRows(.softmax, x, y, rows: rows, n: size, invT: invT)
         case .logSoftmax(let invT):
             let x = input(layer)
-            for r in 0..<rows {
-                HeadRow.normalize(.logSoftmax, x + r * size, y + r * size, size,
-                                  readable: (rows - r) * size, writable: (rows - r) * size, invT: invT)
-            }
+            HeadRow.normalizeRows(.logSoftmax, x, y, rows: rows, n: size, invT: invT)
         case .masked(let kept, let renormalize):
             let x = input(layer)
             for r in 0..<rows { maskedRow(x + r * size, y + r * size, kept, renormalize, readable: (rows - r) * size) }

@@ -70,11 +70,14 @@ def head(h: dict, vals: dict) -> np.ndarray:
     if kind == "masked_softmax":
         keep = np.asarray(h["mask"]) != 0
         if h.get("renormalize", True):
-            zz = np.where(keep, z, -np.inf)
-            m = np.where(keep.any(), zz.max(axis=-1, keepdims=True), 0)
-            e = np.where(keep, np.exp(zz - m), 0)
-            s = e.sum(axis=-1, keepdims=True)
-            return np.where(s > 0, e / np.where(s > 0, s, 1), 0)
+            # Softmax over the kept positions alone (a NaN or an all -inf set
+            # of kept logits gives NaN there, as plain softmax); masked
+            # positions are exactly 0, and a fully masked row is all 0.
+            if not keep.any():
+                return np.zeros_like(z)
+            out = np.zeros_like(z)
+            out[..., keep] = softmax(z[..., keep])
+            return out
         return np.where(keep, softmax(z), 0)
     if kind == "partitioned":
         parts, o = [], 0

@@ -486,3 +486,25 @@ def test_fused_sibling_layers_match_reference():
                       {"name": "s", "layer": "t2", "output": "sigmoid"}]}
     x = rng.standard_normal((300, 9)).astype(np.float32)
     check_against_reference(softmaxkit.Model.from_weights(spec, w), spec, w, x)
+
+
+@pytest.mark.parametrize("bias", [[0, 0, -np.inf, 0, 0, 0], [-np.inf] * 6])
+@pytest.mark.filterwarnings("ignore::RuntimeWarning")  # the numpy reference's inf - inf
+def test_softmax_heads_on_extreme_logits_match_reference(bias):
+    """Logits equal to the input (identity weight) plus a bias of -inf entries:
+    rows with NaN, huge values, -inf entries and all -inf rows, many rows so
+    that the four-rows-at-a-time path and its tail both run."""
+    spec = {"softmaxkit": 1, "input": {"features": 6}, "layers": [{"name": "id", "input": "input"}],
+            "heads": [{"name": "p", "layer": "id", "output": "softmax"},
+                      {"name": "lp", "layer": "id", "output": "log_softmax", "temperature": 3.0},
+                      {"name": "m", "layer": "id", "output": "masked_softmax", "mask": [1, 1, 1, 0, 1, 0]},
+                      {"name": "mf", "layer": "id", "output": "masked_softmax", "mask": [0, 1, 1, 0, 1, 1],
+                       "renormalize": False}]}
+    w = {"id.weight": np.eye(6, dtype=np.float32), "id.bias": np.array(bias, np.float32)}
+    rng = np.random.default_rng(17)
+    x = (rng.standard_normal((203, 6)) * 30).astype(np.float32)
+    x[5, 1] = np.nan
+    x[100] *= 1e6
+    x[201, 4] = 88.7
+    x[202, 0] = -88.7
+    check_against_reference(softmaxkit.Model.from_weights(spec, w), spec, w, x)
