@@ -1,7 +1,7 @@
 /// The output transforms of model heads, applied row by row to a layer's
-/// values. Internal helpers over the existing row kernels (`rowMax`,
-/// `rowExpSum`, `rowScale`, `Normalizer.row`, `sigmoidKernel`); the public
-/// masked/partitioned/hierarchical kernels will replace them once merged.
+/// values. Internal helpers over the existing row kernels (`Normalizer.row`
+/// through `HeadRow` for softmax rows, `rowScale`, `sigmoidKernel`); the
+/// public masked/partitioned/hierarchical kernels will replace them once merged.
 enum HeadTransform: Equatable, Sendable {
     case identity
     case softmax(invT: Float)
