@@ -26,8 +26,10 @@ LIB        := $(BUILD)/release/libsoftmaxkit.so
 OUT        := $(BUILD)/smk-out
 EXPORTS    := $(CURDIR)/Sources/SoftmaxKitABI/softmaxkit.map
 # -static-stdlib: the .so needs only libc, libm and libstdc++ at run time.
-# The version script exports smk_* and nothing else.
-RELEASE_FLAGS := -c release -Xswiftc -static-stdlib \
+# The version script exports smk_* and nothing else; lld (shipped with the
+# toolchain) also drops the demoted Swift symbols from .dynsym, where gold
+# keeps them as local entries.
+RELEASE_FLAGS := -c release -Xswiftc -static-stdlib -Xswiftc -use-ld=lld \
                  -Xswiftc -target-cpu -Xswiftc $(CPU) \
                  $(if $(filter 1,$(FMA)),-Xswiftc -DSMK_FMA) \
                  -Xlinker --version-script=$(EXPORTS)

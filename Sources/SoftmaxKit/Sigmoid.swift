@@ -12,10 +12,7 @@
 public func sigmoid<T: KernelScalar>(
     _ x: UnsafeBufferPointer<T>, into y: UnsafeMutableBufferPointer<T>, count: Int
 ) throws(SoftmaxKitError) {
-    try checkElementwise(x, y, count)
-    guard count > 0 else { return }
-    let xp = x.baseAddress!, yp = y.baseAddress!
-    parallelFor(count, work: count) { r in sigmoidKernel(xp + r.lowerBound, yp + r.lowerBound, r.count) }
+    try elementwise(x, y, count, sigmoidKernel)
 }
 
 /// Log-sigmoid of `count` elements from `x` into `y` (`y` may be `x`).
@@ -24,10 +21,7 @@ public func sigmoid<T: KernelScalar>(
 public func logSigmoid<T: KernelScalar>(
     _ x: UnsafeBufferPointer<T>, into y: UnsafeMutableBufferPointer<T>, count: Int
 ) throws(SoftmaxKitError) {
-    try checkElementwise(x, y, count)
-    guard count > 0 else { return }
-    let xp = x.baseAddress!, yp = y.baseAddress!
-    parallelFor(count, work: count) { r in logSigmoidKernel(xp + r.lowerBound, yp + r.lowerBound, r.count) }
+    try elementwise(x, y, count, logSigmoidKernel)
 }
 
 /// Sigmoid of every element of an array.
@@ -39,6 +33,19 @@ public func sigmoid<T: KernelScalar>(_ x: [T]) -> [T] {
 /// Log-sigmoid of every element of an array.
 public func logSigmoid<T: KernelScalar>(_ x: [T]) -> [T] {
     try! mapArray(x) { (xb, yb) throws(SoftmaxKitError) in try logSigmoid(xb, into: yb, count: x.count) }
+}
+
+/// Checks the buffers, then runs `kernel` over `count` elements in parallel
+/// slices (nothing is written unless the checks pass).
+@inlinable
+func elementwise<T: KernelScalar>(
+    _ x: UnsafeBufferPointer<T>, _ y: UnsafeMutableBufferPointer<T>, _ count: Int,
+    _ kernel: (UnsafePointer<T>, UnsafeMutablePointer<T>, Int) -> Void
+) throws(SoftmaxKitError) {
+    try checkElementwise(x, y, count)
+    guard count > 0 else { return }
+    let xp = x.baseAddress!, yp = y.baseAddress!
+    parallelFor(count, work: count) { r in kernel(xp + r.lowerBound, yp + r.lowerBound, r.count) }
 }
 
 @usableFromInline

@@ -90,6 +90,38 @@ struct SoftmaxPropertyTests {
         }
     }
 
+    @Test("float32 strided columns: four-vector blocks, single vectors and partial tails",
+          arguments: [(2, 9, 70), (1, 300, 64), (3, 5, 16), (2, 4, 3), (1, 513, 130)])
+    func stridedFloat(shape: (Int, Int, Int)) throws {
+        let (o, n, i) = shape
+        var x: [Float] = randomValues(o * n * i, seed: 77, scale: 20)
+        // A column holding -inf, and one that is all -inf (NaN by definition).
+        for j in 0..<n { if j % 2 == 0 { x[j * i] = -.infinity } }
+        for j in 0..<n { x[j * i + (i - 1)] = -.infinity }
+        let y = try softmax(x, shape: [o, n, i], axis: 1)
+        let l = try logSoftmax(x, shape: [o, n, i], axis: 1, temperature: 0.5)
+        let lse = try logSumExp(x, shape: [o, n, i], axis: 1)
+        for a in 0..<o {
+            for c in 0..<i {
+                let fibre = (0..<n).map { x[(a * n + $0) * i + c] }
+                let got = (0..<n).map { y[(a * n + $0) * i + c] }
+                let gotLog = (0..<n).map { l[(a * n + $0) * i + c] }
+                if fibre.allSatisfy({ $0 == -.infinity }) {
+                    #expect(got.allSatisfy { $0.isNaN } && gotLog.allSatisfy { $0.isNaN })
+                    #expect(lse[a * i + c] == -.infinity)
+                    continue
+                }
+                #expect(maxRelError(got, refSoftmax(fibre)) < 1e-5)
+                let want = refLogSoftmax(fibre, temperature: 0.5)
+                for (g, w) in zip(gotLog, want) where w.isFinite {
+                    #expect(abs(Float80(g) - w) <= 1e-5 * max(1, abs(w)))
+                }
+                let wantLse = refLogSoftmax(fibre).first { $0.isFinite }.map { Float80(fibre[fibre.firstIndex { $0.isFinite }!]) - $0 }!
+                #expect(abs(Float80(lse[a * i + c]) - wantLse) <= 1e-5 * max(1, abs(wantLse)))
+            }
+        }
+    }
+
     @Test("in place gives the same result as out of place")
     func inPlace() throws {
         let x: [Float] = randomValues(100, seed: 8)

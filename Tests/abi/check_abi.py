@@ -97,12 +97,15 @@ def normalize(ctype: str, enums: set[str], structs: set[str], param: bool) -> st
 def check_exports(lib: str, header: dict) -> None:
     out = subprocess.run(["nm", "-D", "--defined-only", lib], capture_output=True, text=True, check=True).stdout
     globals_ = set()
+    listed = set()
     for line in out.splitlines():
         parts = line.split()
-        if len(parts) >= 3 and parts[1].isupper():  # global binding: T, D, B, R, W, ...
-            globals_.add(parts[2])
-    extra = sorted(s for s in globals_ if not s.startswith("smk_"))
-    check(not extra, f"library exports non-smk_ symbols: {extra[:10]}")
+        if len(parts) >= 3:
+            listed.add(parts[2])
+            if parts[1].isupper():  # global binding: T, D, B, R, W, ...
+                globals_.add(parts[2])
+    extra = sorted(s for s in listed if not s.startswith("smk_"))
+    check(not extra, f"nm -D lists non-smk_ symbols (global or local): {extra[:10]}")
     check(set(header) <= globals_, f"declared in header but not exported: {sorted(set(header) - globals_)}")
     check(globals_ <= set(header), f"exported but not in header: {sorted(globals_ - set(header))}")
 

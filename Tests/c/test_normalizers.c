@@ -150,10 +150,6 @@ static void test_statuses(void) {
         CHECK_STATUS(smk_softmax_f32(in, out, 1, 4, 1, -2.0f), SMK_ERROR_INVALID_ARGUMENT);
         CHECK(out[0] == 7 && out[3] == 7);
     }
-    /* Scratch for an absurd inner extent cannot be allocated: a status, not
-     * an abort, and x is never read. */
-    CHECK_STATUS(smk_softmax_f32(x, x, 1, 1, (int64_t)1 << 58, 1.0f), SMK_ERROR_OUT_OF_MEMORY);
-    CHECK_STATUS(smk_logsumexp_f64((double *)x, (double *)x, 1, 2, (int64_t)1 << 57), SMK_ERROR_OUT_OF_MEMORY);
     /* A success does not clear the message. */
     CHECK_STATUS(smk_softmax_f32(x, y, 1, 8, 1, 1.0f), SMK_OK);
     CHECK(strlen(smk_last_error_message()) > 0);

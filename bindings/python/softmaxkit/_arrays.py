@@ -100,13 +100,13 @@ def _find_data_offset() -> Optional[int]:
     return None
 
 
-_OFFSET = _find_data_offset()
+DATA_OFFSET = _find_data_offset()
 _from_address = ctypes.c_void_p.from_address
 
-if _OFFSET is not None:
+if DATA_OFFSET is not None:
     def ptr(a: np.ndarray) -> ctypes.c_void_p:
         """The data pointer of `a`, read at call time (keep `a` alive during the call)."""
-        return _from_address(id(a) + _OFFSET)
+        return _from_address(id(a) + DATA_OFFSET)
 else:  # pragma: no cover - exotic interpreters
     def ptr(a: np.ndarray) -> ctypes.c_void_p:
         return ctypes.c_void_p(a.ctypes.data)

@@ -3,11 +3,12 @@ sigmoid, log_sigmoid. Names and keywords follow scipy.special and
 torch.nn.functional."""
 from __future__ import annotations
 
-from typing import Any, Optional
+import ctypes
+from typing import Any, Callable, Optional
 
 import numpy as np
 
-from . import _lib
+from . import _arrays, _lib
 from ._arrays import F32, F64, as_input, check_out, extents, extents_args, ptr
 
 __all__ = ["softmax", "log_softmax", "logsumexp", "sigmoid", "log_sigmoid"]
@@ -15,26 +16,61 @@ __all__ = ["softmax", "log_softmax", "logsumexp", "sigmoid", "log_sigmoid"]
 _L = _lib.lib
 _check = _lib.check
 _fast = _lib.fast
-_SOFTMAX = {F32: _fast("smk_softmax_f32"), F64: _fast("smk_softmax_f64")}
-_LOG_SOFTMAX = {F32: _fast("smk_log_softmax_f32"), F64: _fast("smk_log_softmax_f64")}
-# The temperature's declared C type per dtype (float / double), and 1.0 ready-made.
-_TEMPERATURE = {F32: _lib.argtype("smk_softmax_f32", 5), F64: _lib.argtype("smk_softmax_f64", 5)}
-_ONE = {dt: cls(1.0) for dt, cls in _TEMPERATURE.items()}
 _LOGSUMEXP = {F32: _L.smk_logsumexp_f32, F64: _L.smk_logsumexp_f64}
 _SIGMOID = {F32: _L.smk_sigmoid_f32, F64: _L.smk_sigmoid_f64}
 _LOG_SIGMOID = {F32: _L.smk_log_sigmoid_f32, F64: _L.smk_log_sigmoid_f64}
+_ndarray = np.ndarray
+_empty = np.empty
+_extents_cache = _arrays._extents_cache
+_OFFSET = _arrays.DATA_OFFSET
 
 
-def _normalize(table: dict, x: Any, axis: Optional[int], temperature: float, out: Optional[np.ndarray]) -> np.ndarray:
-    a = as_input(x)
-    dt = a.dtype
-    outer, n, inner = extents_args(a.shape, axis)
-    t = _ONE[dt] if temperature == 1.0 and type(temperature) is float else _TEMPERATURE[dt](temperature)
-    y = np.empty(a.shape, dt) if out is None else check_out(out, dt, a.shape)
-    status = table[dt](ptr(a), ptr(y), outer, n, inner, t)
-    if status:
-        _check(status)
-    return y
+def _normalizer(name: str) -> Callable:
+    """Builds the body shared by softmax and log_softmax for `smk_<name>_f32/f64`.
+
+    Per-call cost matters (a 1x10 softmax is mostly overhead), so the common
+    case (a C-contiguous float32/float64 ndarray, a cached shape) runs straight
+    through: no-argtypes call handles, cached int64 extents and temperature 1,
+    data pointers read through id(). Everything else goes through as_input().
+    """
+    entries = {}
+    for dt, suffix in ((F32, "f32"), (F64, "f64")):
+        fn = _fast(f"smk_{name}_{suffix}")
+        temp_cls = _lib.argtype(f"smk_{name}_{suffix}", 5)
+        entries[dt] = (fn, temp_cls(1.0), temp_cls)
+
+    def run(x: Any, axis: Optional[int], temperature: float, out: Optional[np.ndarray]) -> np.ndarray:
+        if type(x) is _ndarray and x.flags.c_contiguous:
+            entry = entries.get(x.dtype)
+            if entry is None:
+                x = as_input(x)
+                entry = entries[x.dtype]
+        else:
+            x = as_input(x)
+            entry = entries[x.dtype]
+        shape = x.shape
+        try:
+            ext = _extents_cache.get((shape, axis)) or extents_args(shape, axis)
+        except TypeError:  # an unhashable axis: let extents() name the problem
+            extents(shape, axis)
+            raise
+        t = entry[1] if temperature == 1.0 else entry[2](temperature)
+        y = _empty(shape, x.dtype) if out is None else check_out(out, x.dtype, shape)
+        if _OFFSET is not None:
+            status = entry[0](_from_address(id(x) + _OFFSET), _from_address(id(y) + _OFFSET),
+                              ext[0], ext[1], ext[2], t)
+        else:
+            status = entry[0](ptr(x), ptr(y), ext[0], ext[1], ext[2], t)
+        if status:
+            _check(status)
+        return y
+
+    return run
+
+
+_from_address = ctypes.c_void_p.from_address
+_softmax = _normalizer("softmax")
+_log_softmax = _normalizer("log_softmax")
 
 
 def softmax(x: Any, axis: Optional[int] = -1, *, temperature: float = 1.0,
@@ -57,7 +93,7 @@ def softmax(x: Any, axis: Optional[int] = -1, *, temperature: float = 1.0,
     Raises:
         ArgumentError (a ValueError): bad axis, temperature, dtype or `out`.
     """
-    return _normalize(_SOFTMAX, x, axis, temperature, out)
+    return _softmax(x, axis, temperature, out)
 
 
 def log_softmax(x: Any, axis: Optional[int] = -1, *, temperature: float = 1.0,
@@ -65,7 +101,7 @@ def log_softmax(x: Any, axis: Optional[int] = -1, *, temperature: float = 1.0,
     """Log-softmax of `x` over `axis`, computed as ``(x - max)/T - log(sum(exp((x - max)/T)))``
     (never ``log(softmax)``: ``log_softmax([1000, 1]) == [0, -999]``).
     Arguments, dtypes and errors as :func:`softmax`."""
-    return _normalize(_LOG_SOFTMAX, x, axis, temperature, out)
+    return _log_softmax(x, axis, temperature, out)
 
 
 def logsumexp(x: Any, axis: Optional[int] = -1, *, keepdims: bool = False) -> np.ndarray:

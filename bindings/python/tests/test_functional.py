@@ -196,6 +196,8 @@ def test_axis_errors():
     with pytest.raises(smk.ArgumentError, match="axis"):
         smk.log_softmax(x, axis=1.5)
     with pytest.raises(smk.ArgumentError, match="axis"):
+        smk.softmax(x, axis=[0])
+    with pytest.raises(smk.ArgumentError, match="axis"):
         smk.softmax(np.float64(1.0), axis=1)
     assert smk.softmax(x, axis=np.int64(0)).shape == (2, 3)
 

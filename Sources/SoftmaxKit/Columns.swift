@@ -1,0 +1,172 @@
+/// Reductions over `n` when `inner > 1`: the fibres run down columns of an
+/// `n x inner` block, so vectors run along the contiguous `inner` extent (the
+/// layout PyTorch's CPU softmax once ran scalar on, pytorch#34728). Columns
+/// are taken four vectors at a time with their maxima, minima and sums in
+/// registers; each block of `n x 4w` elements is read three times while it
+/// sits in cache. No scratch memory, so these never fail.
+
+@usableFromInline
+enum ColumnOp { case softmax, logSoftmax, logSumExp }
+
+@usableFromInline
+enum Columns<T: KernelScalar> {
+    /// Runs `op` over outer blocks `blocks` of a tensor of extents `e`.
+    /// `logSumExp` writes `y[o * inner + i]`; the others write `y` like `x`.
+    @inlinable
+    static func run(_ op: ColumnOp, _ x: UnsafePointer<T>, _ y: UnsafeMutablePointer<T>,
+                    _ e: Extents, _ blocks: Range<Int>, invT: T) {
+        let inner = e.inner, n = e.n, w = T.width
+        for o in blocks {
+            let base = o * n * inner
+            let yBase = op == .logSumExp ? o * inner : base
+            var c = 0
+            while c + 4 * w <= inner {
+                block(op, x + base + c, y + yBase + c, n, inner, lanes: 4 * w, readable: e.count - base - c, invT: invT)
+                c += 4 * w
+            }
+            while c < inner {
+                let lanes = min(w, inner - c)
+                block(op, x + base + c, y + yBase + c, n, inner, lanes: lanes, readable: e.count - base - c, invT: invT)
+                c += w
+            }
+        }
+    }
+
+    /// One block of `lanes` columns (4w, or 1...w). The four vector slots are
+    /// written out so they stay in registers; slots past `lanes` are unused.
+    @inlinable
+    static func block(_ op: ColumnOp, _ x: UnsafePointer<T>, _ y: UnsafeMutablePointer<T>,
+                      _ n: Int, _ inner: Int, lanes: Int, readable: Int, invT: T) {
+        let w = T.width
+        let wide = lanes == 4 * w
+        @inline(__always) func load(_ p: UnsafePointer<T>, _ fill: T, rowOffset: Int) -> T.Vector {
+            if lanes == w || wide { return vload(p) }
+            return vloadTail(p, lanes, readable: readable - rowOffset, fill: fill)
+        }
+        // Pass 1: column maxima and minima.
+        var m0 = T.Vector(repeating: -.infinity), m1 = m0, m2 = m0, m3 = m0
+        var l0 = T.Vector(repeating: .infinity), l1 = l0, l2 = l0, l3 = l0
+        for j in 0..<n {
+            let p = x + j * inner
+            let a = load(p, -.infinity, rowOffset: j * inner)
+            m0 = T.vmax(m0, a)
+            l0 = T.vmin(l0, T.vkeepFirst(a, lanes, fill: .infinity))
+            if wide {
+                let b = vload(p + w), c = vload(p + 2 * w), d = vload(p + 3 * w)
+                m1 = T.vmax(m1, b); m2 = T.vmax(m2, c); m3 = T.vmax(m3, d)
+                l1 = T.vmin(l1, b); l2 = T.vmin(l2, c); l3 = T.vmin(l3, d)
+            }
+        }
+        // The cheaper exp is safe when every exponent (x - max) / T stays normal.
+        let spread = wide
+            ? T.hmin(T.vmin(T.vmin((l0 - m0) * invT, (l1 - m1) * invT), T.vmin((l2 - m2) * invT, (l3 - m3) * invT)))
+            : T.hmin(T.vkeepFirst((l0 - m0) * invT, lanes, fill: 0))
+        if spread >= -T.expNormalLimit {
+            sums(op, x, y, n, inner, lanes: lanes, readable: readable, invT: invT, max: (m0, m1, m2, m3), NormalExp.self)
+        } else {
+            sums(op, x, y, n, inner, lanes: lanes, readable: readable, invT: invT, max: (m0, m1, m2, m3), AnyExp.self)
+        }
+    }
+
+    /// Passes 2 and 3: exponentials and their sums (flushed into doubles every
+    /// 256 rows for float32 accuracy), then the scaled or shifted outputs.
+    @inlinable
+    static func sums<E: ExpKind>(_ op: ColumnOp, _ x: UnsafePointer<T>, _ y: UnsafeMutablePointer<T>,
+                                 _ n: Int, _ inner: Int, lanes: Int, readable: Int, invT: T,
+                                 max m: (T.Vector, T.Vector, T.Vector, T.Vector), _: E.Type) {
+        let w = T.width
+        let wide = lanes == 4 * w
+        let scale = T.Vector(repeating: invT)
+        // x / T - max / T, fused. A column whose max is infinite (or all NaN)
+        // gets NaN sums: right for softmax, and logsumexp settles such
+        // columns from the max alone.
+        let sh0 = -(m.0 * scale), sh1 = -(m.1 * scale), sh2 = -(m.2 * scale), sh3 = -(m.3 * scale)
+        var a0 = T.Vector(repeating: 0), a1 = a0, a2 = a0, a3 = a0
+        var totals = (SIMDDouble(), SIMDDouble(), SIMDDouble(), SIMDDouble())
+        @inline(__always) func flush() {
+            totals.0.add(a0); totals.1.add(a1); totals.2.add(a2); totals.3.add(a3)
+            a0 = T.Vector(repeating: 0); a1 = a0; a2 = a0; a3 = a0
+        }
+        for j in 0..<n {
+            let p = x + j * inner, q = y + j * inner
+            let xa = lanes == w || wide ? vload(p) : vloadTail(p, lanes, readable: readable - j * inner, fill: 0)
+            let e0 = T.vkeepFirst(E.exp(T.vmadd(xa, scale, sh0), T.self), lanes, fill: 0)
+            a0 += e0
+            if wide {
+                let e1 = E.exp(T.vmadd(vload(p + w), scale, sh1), T.self)
+                let e2 = E.exp(T.vmadd(vload(p + 2 * w), scale, sh2), T.self)
+                let e3 = E.exp(T.vmadd(vload(p + 3 * w), scale, sh3), T.self)
+                a1 += e1; a2 += e2; a3 += e3
+                if op == .softmax { vstore(e0, q); vstore(e1, q + w); vstore(e2, q + 2 * w); vstore(e3, q + 3 * w) }
+            } else if op == .softmax {
+                if lanes == w { vstore(e0, q) } else { vstorePartial(e0, q, lanes) }
+            }
+            if j & 255 == 255 { flush() }
+        }
+        flush()
+        switch op {
+        case .softmax:
+            let f0 = totals.0.reciprocal(T.self), f1 = totals.1.reciprocal(T.self)
+            let f2 = totals.2.reciprocal(T.self), f3 = totals.3.reciprocal(T.self)
+            for j in 0..<n {
+                let q = y + j * inner
+                if wide {
+                    vstore(vload(UnsafePointer(q)) * f0, q); vstore(vload(UnsafePointer(q + w)) * f1, q + w)
+                    vstore(vload(UnsafePointer(q + 2 * w)) * f2, q + 2 * w); vstore(vload(UnsafePointer(q + 3 * w)) * f3, q + 3 * w)
+                } else {
+                    for k in 0..<lanes { q[k] *= f0[k] }
+                }
+            }
+        case .logSoftmax:
+            let g0 = totals.0.log(T.self), g1 = totals.1.log(T.self)
+            let g2 = totals.2.log(T.self), g3 = totals.3.log(T.self)
+            let v0 = m.0, v1 = m.1, v2 = m.2, v3 = m.3
+            for j in 0..<n {
+                let p = x + j * inner, q = y + j * inner
+                if wide {
+                    vstore((vload(p) - v0) * scale - g0, q); vstore((vload(p + w) - v1) * scale - g1, q + w)
+                    vstore((vload(p + 2 * w) - v2) * scale - g2, q + 2 * w); vstore((vload(p + 3 * w) - v3) * scale - g3, q + 3 * w)
+                } else {
+                    for k in 0..<lanes { q[k] = (p[k] - v0[k]) * invT - g0[k] }
+                }
+            }
+        case .logSumExp:
+            let vs = [m.0, m.1, m.2, m.3], gs = [totals.0, totals.1, totals.2, totals.3]
+            for k in 0..<lanes {
+                let mk = vs[k / w][k % w]
+                y[k] = Normalizer<T>.finishLogSumExp(mk, gs[k / w].lanes[k % w]) {
+                    (0..<n).contains { x[$0 * inner + k].isNaN }
+                }
+            }
+        }
+    }
+}
+
+/// Per-lane double accumulators for up to 16 lanes (a vector of either type).
+@usableFromInline
+struct SIMDDouble {
+    @usableFromInline var lanes = SIMD16<Double>(repeating: 0)
+
+    @inlinable init() {}
+
+    @inlinable @inline(__always)
+    mutating func add<V: SIMD>(_ v: V) where V.Scalar: BinaryFloatingPoint {
+        for k in 0..<V.scalarCount { lanes[k] += Double(v[k]) }
+    }
+
+    /// `1 / sum` per lane, as a vector of `T`.
+    @inlinable @inline(__always)
+    func reciprocal<T: KernelScalar>(_: T.Type) -> T.Vector {
+        var r = T.Vector(repeating: 0)
+        for k in 0..<T.Vector.scalarCount { r[k] = T(1 / lanes[k]) }
+        return r
+    }
+
+    /// `log(sum)` per lane, as a vector of `T`.
+    @inlinable @inline(__always)
+    func log<T: KernelScalar>(_: T.Type) -> T.Vector {
+        var r = T.Vector(repeating: 0)
+        for k in 0..<T.Vector.scalarCount { r[k] = T(T.libmLog(T(lanes[k]))) }
+        return r
+    }
+}
