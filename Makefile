@@ -17,6 +17,15 @@ FMA        ?= 1
 else
 FMA        ?= 0
 endif
+# Without AVX-512 (16 vector registers of at most 256 bits) the model
+# matrix product uses smaller register tiles (-DSMK_SIMD256).
+ifeq ($(CPU),native)
+SIMD256    ?= $(shell grep -qw avx512f /proc/cpuinfo 2>/dev/null && echo 0 || echo 1)
+else ifneq ($(filter x86-64-v4 skylake-avx512 cascadelake cooperlake icelake% tigerlake sapphirerapids znver4 znver5,$(CPU)),)
+SIMD256    ?= 0
+else
+SIMD256    ?= 1
+endif
 PREFIX     ?= /usr/local
 SWIFT      ?= swift
 CC         ?= cc
@@ -32,6 +41,7 @@ EXPORTS    := $(CURDIR)/Sources/SoftmaxKitABI/softmaxkit.map
 RELEASE_FLAGS := -c release -Xswiftc -static-stdlib -Xswiftc -use-ld=lld \
                  -Xswiftc -target-cpu -Xswiftc $(CPU) \
                  $(if $(filter 1,$(FMA)),-Xswiftc -DSMK_FMA) \
+                 $(if $(filter 1,$(SIMD256)),-Xswiftc -DSMK_SIMD256) \
                  -Xlinker --version-script=$(EXPORTS)
 CFLAGS_STRICT := -std=c99 -Wall -Wextra -Werror -pedantic -O2 -Iinclude -D_POSIX_C_SOURCE=200809L
 CLINK         := -L$(BUILD)/release -lsoftmaxkit -Wl,-rpath,$(CURDIR)/$(BUILD)/release -lm

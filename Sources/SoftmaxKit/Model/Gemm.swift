@@ -58,6 +58,16 @@ public final class PackedWeights: @unchecked Sendable {
     @inline(__always)
     static func panelWidth(remaining: Int) -> Int { remaining > 16 ? 32 : 16 }
 
+    /// Rows of the largest tile: 8 x 32 needs 16 accumulators of 16 floats,
+    /// which fit AVX-512's 32 registers; with 256-bit vectors (AVX2 builds,
+    /// `-DSMK_SIMD256` from the Makefile) they would be 32 ymm and spill, so
+    /// those builds stop at 4 x 32 (16 ymm accumulators).
+    #if SMK_SIMD256
+    static let maxTileRows = 4
+    #else
+    static let maxTileRows = 8
+    #endif
+
     /// `y[i, j] = act(sum_p x[i, p] w[j, p] + b[j])` for `m` rows; `x` rows are
     /// `lda` apart, `y` rows `ldy` apart; only columns `0..<n` of `y` are written.
     func apply(_ x: UnsafePointer<Float>, lda: Int, rows m: Int,
@@ -66,7 +76,7 @@ public final class PackedWeights: @unchecked Sendable {
             let acc = accBuf.baseAddress!
             var i0 = 0
             while i0 < m {
-                let rows = m - i0 >= 8 ? 8 : m - i0 >= 4 ? 4 : m - i0 >= 2 ? 2 : 1
+                let rows = PackedWeights.maxTileRows == 8 && m - i0 >= 8 ? 8 : m - i0 >= 4 ? 4 : m - i0 >= 2 ? 2 : 1
                 let a = x + i0 * lda
                 var j0 = 0
                 var panel = UnsafePointer(panels)
