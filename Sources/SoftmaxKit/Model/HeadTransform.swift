@@ -51,27 +51,31 @@ extension HeadTransform {
             let x = input(layer)
             for r in 0..<rows { partitionedRow(x + r * size, y + r * size, segments, readable: (rows - r) * size) }
         case .hierarchical(let coarse, let fine):
-            let c = input(coarse)
+            // Coarse and fine softmaxes as whole blocks of rows (the
+            // four-rows-at-a-time path), then the joint P(g) P(j | g).
             let k = fine.count
-            withUnsafeTemporaryAllocation(of: Float.self, capacity: max(k, 1)) { p in
-                let pc = p.baseAddress!
+            let ws = fine.map { widths[$0] }
+            withUnsafeTemporaryAllocation(of: Float.self, capacity: rows * (k + size)) { buf in
+                let pc = buf.baseAddress!, pf = pc + rows * k
+                HeadRow.normalizeRows(.softmax, input(coarse), pc, rows: rows, n: k, invT: 1)
+                var off = 0
+                for (g, l) in fine.enumerated() {
+                    HeadRow.normalizeRows(.softmax, input(l), pf + rows * off, rows: rows, n: ws[g], invT: 1)
+                    off += ws[g]
+                }
                 for r in 0..<rows {
-                    HeadRow.normalize(.softmax, c + r * k, pc, k, readable: (rows - r) * k, writable: k, invT: 1)
-                    var out = y + r * size
-                    for (g, l) in fine.enumerated() {
-                        let w = widths[l]
-                        let f = input(l) + r * w
-                        HeadRow.normalize(.softmax, f, out, w, readable: (rows - r) * w, writable: y + rows * size - out, invT: 1)
-                        rowScale(out, out, w, pc[g])
-                        out += w
+                    let yr = y + r * size
+                    var o = 0
+                    for g in 0..<k {
+                        let w = ws[g], p = pc[r * k + g], src = pf + rows * o + r * w
+                        for j in 0..<w { yr[o + j] = p * src[j] }
+                        o += w
                     }
                 }
             }
         }
     }
 
-    /// `readable >= kept.count` elements may be read from `x` (the rest of the
-    /// layer buffer), which lets the row kernels load their tails as whole vectors.
     private func maskedRow(_ x: UnsafePointer<Float>, _ y: UnsafeMutablePointer<Float>, _ kept: [Bool], _ renormalize: Bool,
                            readable: Int) {
         let n = kept.count
