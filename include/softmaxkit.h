@@ -301,12 +301,13 @@ SMK_API smk_status smk_model_spec_json(const smk_model *model,
  * step is a row, so per-timestep heads come out [batch, steps, size]).
  * outputs[h] receives head h's batch * steps * size floats (sizes from
  * smk_model_head_size); output_count must equal the head count. Outputs
- * must not overlap x or each other. NaN in x propagates; it is not an error.
+ * must not overlap x or each other (checked). NaN in x propagates; it is not an error.
  * All arguments are checked before anything is written: on failure the
  * outputs are untouched. x may be NULL only when batch * steps * features
  * is 0; outputs[h] only when its size is 0.
  * Returns SMK_OK; SMK_ERROR_NULL_POINTER; SMK_ERROR_INVALID_ARGUMENT
- * (negative batch, steps or features); SMK_ERROR_SHAPE_MISMATCH (features
+ * (negative batch, steps or features; an output overlapping x or another
+ * output); SMK_ERROR_SHAPE_MISMATCH (features
  * differs from the model's, output_count differs from the head count);
  * SMK_ERROR_SIZE_OVERFLOW; SMK_ERROR_OUT_OF_MEMORY (scratch).
  * Thread-safe: any number of threads may run forward on one model at once. */

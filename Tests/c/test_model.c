@@ -134,6 +134,17 @@ static void test_bad_inputs(smk_model *m) {
     EXPECT_STATUS(smk_model_forward(m, xs, -1, 1, F, outs, 2), SMK_ERROR_INVALID_ARGUMENT);
     EXPECT_STATUS(smk_model_forward(m, xs, INT64_MAX / 2, 4, F, outs, 2), SMK_ERROR_SIZE_OVERFLOW);
     EXPECT_STATUS(smk_model_forward(m, NULL, 0, 1, F, null_outs, 2), SMK_OK); /* empty batch */
+    {
+        /* Outputs may not overlap the input or each other. */
+        float buf[B * F + B * A];
+        float *overlap[2];
+        memcpy(buf, xs, sizeof xs);
+        overlap[0] = buf + 4; overlap[1] = force;
+        EXPECT_STATUS(smk_model_forward(m, buf, B, 1, F, overlap, 2), SMK_ERROR_INVALID_ARGUMENT);
+        overlap[0] = action; overlap[1] = action + 3;
+        EXPECT_STATUS(smk_model_forward(m, xs, B, 1, F, overlap, 2), SMK_ERROR_INVALID_ARGUMENT);
+        CHECK(strstr(smk_last_error_message(), "overlap") != NULL, "message: %s", smk_last_error_message());
+    }
     EXPECT_STATUS(smk_model_head_name(m, 2, &name), SMK_ERROR_INDEX_OUT_OF_RANGE);
     EXPECT_STATUS(smk_model_head_size(m, -1, &v), SMK_ERROR_INDEX_OUT_OF_RANGE);
     EXPECT_STATUS(smk_model_load("/nonexistent/model.safetensors", &none), SMK_ERROR_IO);

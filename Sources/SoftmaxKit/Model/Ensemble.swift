@@ -72,6 +72,7 @@ public final class Ensemble: @unchecked Sendable {
             try checkCount("output of head \"\(h.name)\"", o.count, need)
         }
         if r == 0 { return }
+        try Model.checkDisjoint(x, rows: r, features: first.features, outputs, heads)
         switch mode {
         case .logits: try forwardLogits(x.baseAddress!, rows: r, outputs)
         case .arithmetic, .geometric: try forwardOutputs(x.baseAddress!, rows: r, outputs)

@@ -222,11 +222,34 @@ extension Model {
             try checkCount("output of head \"\(h.name)\"", o.count, need)
         }
         if r == 0 { return }
+        try Model.checkDisjoint(x, rows: r, features: features, outputs, heads)
         try withLayers(x.baseAddress!, rows: r) { start, count, buffers in
             for (h, o) in zip(heads, outputs) {
                 h.transform.apply(rows: count, layer: h.layer, widths: layerWidths, input: { UnsafePointer(buffers[$0]) },
                                   o.baseAddress! + start * h.size, size: h.size)
             }
+        }
+    }
+
+    /// Outputs are written block by block while later blocks of `x` are
+    /// still to be read, so no output may overlap the input or another output.
+    static func checkDisjoint(_ x: UnsafeBufferPointer<Float>, rows r: Int, features: Int,
+                              _ outputs: [UnsafeMutableBufferPointer<Float>], _ heads: [CompiledHead]) throws(SoftmaxKitError) {
+        // (start, end, -1 for x or the head index); names are built only on failure.
+        var spans: [(lo: UInt, hi: UInt, who: Int)] = []
+        spans.reserveCapacity(heads.count + 1)
+        if let p = x.baseAddress, r * features > 0 {
+            spans.append((UInt(bitPattern: p), UInt(bitPattern: p) + UInt(r * features * 4), -1))
+        }
+        for (k, (h, o)) in zip(heads, outputs).enumerated() {
+            guard let p = o.baseAddress, r * h.size > 0 else { continue }
+            spans.append((UInt(bitPattern: p), UInt(bitPattern: p) + UInt(r * h.size * 4), k))
+        }
+        if spans.count < 2 { return }
+        spans.sort { $0.lo < $1.lo }
+        for k in spans.indices.dropFirst() where spans[k].lo < spans[k - 1].hi {
+            func name(_ who: Int) -> String { who < 0 ? "x" : "output of head \"\(heads[who].name)\"" }
+            throw .invalid("\(name(spans[k - 1].who)) and \(name(spans[k].who)) overlap: outputs must not overlap the input or each other")
         }
     }
 

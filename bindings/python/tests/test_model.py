@@ -508,3 +508,17 @@ def test_softmax_heads_on_extreme_logits_match_reference(bias):
     x[201, 4] = 88.7
     x[202, 0] = -88.7
     check_against_reference(softmaxkit.Model.from_weights(spec, w), spec, w, x)
+
+
+def test_core_rejects_overlapping_outputs_through_the_c_abi():
+    from softmaxkit.model import _FORWARD, _I64, _VP
+    from softmaxkit._arrays import ptr
+    m = softmaxkit.Model.from_weights(*SEEDS["robot_arm"][:2])
+    x = np.zeros((4, 10), np.float32)
+    block = np.zeros(64, np.float32)
+    base = ptr(block).value
+    # action [4, 4] at 0..15 and force [4, 1] at 12..15 overlap.
+    outs = (_VP * 2)(base, base + 12 * 4)
+    status = _FORWARD(m._handle, ptr(x), _I64(4), _I64(1), _I64(10), outs, _I64(2))
+    assert status == 1 and b"overlap" in softmaxkit._lib.lib.smk_last_error_message()
+    assert not block.any()  # nothing written
