@@ -1,3 +1,4 @@
+import Foundation
 import Testing
 @testable import SoftmaxKit
 
@@ -292,4 +293,12 @@ func ensembleOfCopiesEqualsTheModel(mode: Ensemble.Mode) throws {
             #expect(abs(v - want) <= 1e-6 * max(1, abs(want)))
         }
     }
+}
+
+@Test func codableDecodingMatchesTheHandWrittenReader() throws {
+    // A Foundation user decodes the same file format with JSONDecoder.
+    let decoded = try JSONDecoder().decode(ModelSpec.self, from: Data(robotSpecText.utf8))
+    #expect(decoded == (try ModelSpec(json: robotSpecText)))
+    let encoded = try JSONEncoder().encode(decoded)
+    #expect(try ModelSpec(json: String(decoding: encoded, as: UTF8.self)) == decoded)
 }

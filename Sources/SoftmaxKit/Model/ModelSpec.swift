@@ -47,6 +47,17 @@ public struct LayerSpec: Codable, Equatable, Sendable {
     public init(name: String, input: String = "input", activation: Activation = .identity, units: Int? = nil) {
         self.name = name; self.input = input; self.activation = activation; self.units = units
     }
+
+    enum CodingKeys: String, CodingKey { case name, input, activation, units }
+
+    /// `input` defaults to `"input"` and `activation` to `identity`, as in ``ModelSpec/init(json:)``.
+    public init(from decoder: Decoder) throws {
+        let c = try decoder.container(keyedBy: CodingKeys.self)
+        name = try c.decode(String.self, forKey: .name)
+        input = try c.decodeIfPresent(String.self, forKey: .input) ?? "input"
+        activation = try c.decodeIfPresent(Activation.self, forKey: .activation) ?? .identity
+        units = try c.decodeIfPresent(Int.self, forKey: .units)
+    }
 }
 
 /// Element-wise activations of dense layers.
