@@ -17,6 +17,15 @@ FMA        ?= 1
 else
 FMA        ?= 0
 endif
+# Without AVX-512 (16 vector registers of at most 256 bits) the model
+# matrix product uses smaller register tiles (-DSMK_SIMD256).
+ifeq ($(CPU),native)
+SIMD256    ?= $(shell grep -qw avx512f /proc/cpuinfo 2>/dev/null && echo 0 || echo 1)
+else ifneq ($(filter x86-64-v4 skylake-avx512 cascadelake cooperlake icelake% tigerlake sapphirerapids znver4 znver5,$(CPU)),)
+SIMD256    ?= 0
+else
+SIMD256    ?= 1
+endif
 PREFIX     ?= /usr/local
 SWIFT      ?= swift
 CC         ?= cc
@@ -32,11 +41,12 @@ EXPORTS    := $(CURDIR)/Sources/SoftmaxKitABI/softmaxkit.map
 RELEASE_FLAGS := -c release -Xswiftc -static-stdlib -Xswiftc -use-ld=lld \
                  -Xswiftc -target-cpu -Xswiftc $(CPU) \
                  $(if $(filter 1,$(FMA)),-Xswiftc -DSMK_FMA) \
+                 $(if $(filter 1,$(SIMD256)),-Xswiftc -DSMK_SIMD256) \
                  -Xlinker --version-script=$(EXPORTS)
 CFLAGS_STRICT := -std=c99 -Wall -Wextra -Werror -pedantic -O2 -Iinclude -D_POSIX_C_SOURCE=200809L
 CLINK         := -L$(BUILD)/release -lsoftmaxkit -Wl,-rpath,$(CURDIR)/$(BUILD)/release -lm
 
-.PHONY: all lib demo test test-swift test-c test-python test-abi install clean bench python-deps
+.PHONY: all lib demo model-demo bench-models models test test-swift test-c test-python test-abi install clean bench python-deps
 
 all: demo
 
@@ -61,6 +71,26 @@ demo: $(LIB) python-deps | $(OUT)
 	PYTHONPATH=bindings/python $(PYTHON) examples/python/softmax_demo.py
 	$(SWIFT) build $(RELEASE_FLAGS) --product softmax-demo
 	$(BUILD)/release/softmax-demo
+
+# The seed networks end to end (bundled examples/models/*.safetensors) from
+# C, Python and Swift.
+model-demo: $(LIB) python-deps | $(OUT)
+	$(CC) $(CFLAGS_STRICT) examples/c/model_demo.c -o $(OUT)/model_demo $(CLINK)
+	$(OUT)/model_demo
+	PYTHONPATH=bindings/python $(PYTHON) examples/python/model_demo.py
+	$(SWIFT) build $(RELEASE_FLAGS) --product model-demo
+	$(BUILD)/release/model-demo
+
+# Regenerates the bundled model files (numpy, fixed seeds).
+models:
+	$(PYTHON) examples/make_models.py
+
+# Forward passes of the seed networks vs numpy (and PyTorch when installed),
+# from Python and from C.
+bench-models: $(LIB) | $(OUT)
+	$(CC) $(CFLAGS_STRICT) Benchmarks/bench_model_c.c -o $(OUT)/bench_model_c $(CLINK)
+	$(OUT)/bench_model_c examples/models/robot_arm.safetensors
+	PYTHONPATH=bindings/python $(PYTHON) Benchmarks/bench_models.py
 
 test: test-swift test-c test-python test-abi test-fuzz-corpus
 	@echo "make test: all suites passed"

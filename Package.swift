@@ -3,6 +3,7 @@
 // SoftmaxKit: one Swift core, three surfaces.
 //   - `SoftmaxKit`  : the pure-Swift library (import SoftmaxKit).
 //   - `softmaxkit`  : libsoftmaxkit.so, the stable C ABI of include/softmaxkit.h.
+//   - `smk`         : the command-line tool (model info, run, bench).
 // The Makefile builds the .so with -static-stdlib and an export map so that it
 // exports only smk_* symbols; see README.md "Building".
 import PackageDescription
@@ -12,7 +13,12 @@ let package = Package(
     products: [
         .library(name: "SoftmaxKit", targets: ["SoftmaxKit"]),
         .library(name: "softmaxkit", type: .dynamic, targets: ["SoftmaxKitABI"]),
+        .executable(name: "smk", targets: ["smk"]),
         .executable(name: "softmax-demo", targets: ["SoftmaxDemo"]),
+        .executable(name: "model-demo", targets: ["ModelDemo"]),
+    ],
+    dependencies: [
+        .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
     ],
     targets: [
         .target(name: "SoftmaxKit"),
@@ -21,7 +27,12 @@ let package = Package(
             dependencies: ["SoftmaxKit"],
             exclude: ["softmaxkit.map"]
         ),
+        .executableTarget(
+            name: "smk",
+            dependencies: ["SoftmaxKit", .product(name: "ArgumentParser", package: "swift-argument-parser")]
+        ),
         .executableTarget(name: "SoftmaxDemo", dependencies: ["SoftmaxKit"], path: "examples/swift/SoftmaxDemo"),
+        .executableTarget(name: "ModelDemo", dependencies: ["SoftmaxKit"], path: "examples/swift/ModelDemo"),
         .testTarget(name: "SoftmaxKitTests", dependencies: ["SoftmaxKit"]),
     ]
 )

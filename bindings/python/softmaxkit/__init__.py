@@ -13,6 +13,7 @@ from .variants import (ensemble_mean, hierarchical_softmax, masked_log_softmax, 
 from .selection import argmax, hardmax, softmax_topk, topk
 from .losses import binary_cross_entropy_with_logits, cross_entropy, nll_loss
 from .backward import log_softmax_backward, sigmoid_backward, softmax_backward
+from .model import Ensemble, Head, Model
 
 __version__ = "0.1.0"
 
@@ -24,6 +25,7 @@ __all__ = [
     "ensemble_mean", "hardmax", "argmax", "topk", "softmax_topk",
     "cross_entropy", "nll_loss", "binary_cross_entropy_with_logits",
     "softmax_backward", "log_softmax_backward", "sigmoid_backward",
+    "Model", "Ensemble", "Head",
 ]
 
 library_path: str = _lib.library_path

@@ -122,6 +122,43 @@ DECLARATIONS: list[tuple[str, Any, list[Any]]] = [
     # smk_status smk_sigmoid_backward_f32(const float *y, const float *dy, float *dx, int64_t count);
     ("smk_sigmoid_backward_f32", STATUS, [VP, VP, VP, I64]),
     ("smk_sigmoid_backward_f64", STATUS, [VP, VP, VP, I64]),
+    # smk_status smk_model_load(const char *path, smk_model **model_out);
+    ("smk_model_load", STATUS, [_c.c_char_p, _c.POINTER(VP)]),
+    # smk_status smk_model_load_memory(const void *data, int64_t size, const char *spec_json, smk_model **model_out);
+    ("smk_model_load_memory", STATUS, [VP, I64, _c.c_char_p, _c.POINTER(VP)]),
+    # smk_status smk_model_builder_create(const char *spec_json, smk_model_builder **builder_out);
+    ("smk_model_builder_create", STATUS, [_c.c_char_p, _c.POINTER(VP)]),
+    # smk_status smk_model_builder_add_f32(smk_model_builder *builder, const char *name, const float *data, const int64_t *shape, int64_t rank);
+    ("smk_model_builder_add_f32", STATUS, [VP, _c.c_char_p, VP, _c.POINTER(I64), I64]),
+    ("smk_model_builder_add_f64", STATUS, [VP, _c.c_char_p, VP, _c.POINTER(I64), I64]),
+    # smk_status smk_model_builder_build(const smk_model_builder *builder, smk_model **model_out);
+    ("smk_model_builder_build", STATUS, [VP, _c.POINTER(VP)]),
+    # void smk_model_builder_free(smk_model_builder *builder);
+    ("smk_model_builder_free", None, [VP]),
+    # void smk_model_free(smk_model *model);
+    ("smk_model_free", None, [VP]),
+    # smk_status smk_model_input_features(const smk_model *model, int64_t *features_out);
+    ("smk_model_input_features", STATUS, [VP, _c.POINTER(I64)]),
+    # smk_status smk_model_parameter_count(const smk_model *model, int64_t *count_out);
+    ("smk_model_parameter_count", STATUS, [VP, _c.POINTER(I64)]),
+    # smk_status smk_model_head_count(const smk_model *model, int64_t *count_out);
+    ("smk_model_head_count", STATUS, [VP, _c.POINTER(I64)]),
+    # smk_status smk_model_head_name(const smk_model *model, int64_t head, const char **name_out);
+    ("smk_model_head_name", STATUS, [VP, I64, _c.POINTER(_c.c_char_p)]),
+    # smk_status smk_model_head_size(const smk_model *model, int64_t head, int64_t *size_out);
+    ("smk_model_head_size", STATUS, [VP, I64, _c.POINTER(I64)]),
+    # smk_status smk_model_spec_json(const smk_model *model, const char **json_out);
+    ("smk_model_spec_json", STATUS, [VP, _c.POINTER(_c.c_char_p)]),
+    # smk_status smk_model_forward(const smk_model *model, const float *x, int64_t batch, int64_t steps, int64_t features, float *const *outputs, int64_t output_count);
+    ("smk_model_forward", STATUS, [VP, VP, I64, I64, I64, _c.POINTER(VP), I64]),
+    # smk_status smk_ensemble_create(const smk_model *const *models, int64_t count, int mode, smk_ensemble **ensemble_out);
+    ("smk_ensemble_create", STATUS, [_c.POINTER(VP), I64, _c.c_int, _c.POINTER(VP)]),
+    # smk_status smk_ensemble_model(const smk_ensemble *ensemble, int64_t index, const smk_model **model_out);
+    ("smk_ensemble_model", STATUS, [VP, I64, _c.POINTER(VP)]),
+    # smk_status smk_ensemble_forward(const smk_ensemble *ensemble, const float *x, int64_t batch, int64_t steps, int64_t features, float *const *outputs, int64_t output_count);
+    ("smk_ensemble_forward", STATUS, [VP, VP, I64, I64, I64, _c.POINTER(VP), I64]),
+    # void smk_ensemble_free(smk_ensemble *ensemble);
+    ("smk_ensemble_free", None, [VP]),
     # void smk_set_num_threads(int32_t n);
     ("smk_set_num_threads", None, [_c.c_int32]),
     # int32_t smk_get_num_threads(void);

@@ -1,0 +1,303 @@
+/// A small JSON reader and writer for model specs and safetensors headers.
+///
+/// The core does not import Foundation (the shared library links the Swift
+/// runtime statically and must stay small), so this is the whole JSON
+/// support it needs: RFC 8259 values, objects kept in file order, duplicate
+/// keys rejected (safetensors names must be unique), a nesting limit so that
+/// hostile input cannot exhaust the stack, and UTF-8 validated up front.
+public indirect enum JSONValue: Equatable, Sendable {
+    case null
+    case bool(Bool)
+    case number(Double)
+    case string(String)
+    case array([JSONValue])
+    /// Members in document order; keys are unique.
+    case object([(String, JSONValue)])
+
+    public static func == (a: JSONValue, b: JSONValue) -> Bool {
+        switch (a, b) {
+        case (.null, .null): return true
+        case let (.bool(x), .bool(y)): return x == y
+        case let (.number(x), .number(y)): return x == y
+        case let (.string(x), .string(y)): return x == y
+        case let (.array(x), .array(y)): return x == y
+        case let (.object(x), .object(y)):
+            return x.count == y.count && zip(x, y).allSatisfy { $0.0 == $1.0 && $0.1 == $1.1 }
+        default: return false
+        }
+    }
+
+    /// The member `key` of an object, nil otherwise.
+    public subscript(key: String) -> JSONValue? {
+        guard case let .object(members) = self else { return nil }
+        return members.first { $0.0 == key }?.1
+    }
+
+    /// A short name of the value's type, for error messages.
+    var typeName: String {
+        switch self {
+        case .null: return "null"
+        case .bool: return "a boolean"
+        case .number: return "a number"
+        case .string: return "a string"
+        case .array: return "an array"
+        case .object: return "an object"
+        }
+    }
+}
+
+// MARK: Reading
+
+extension JSONValue {
+    /// Deepest nesting accepted (specs need 4, safetensors headers 3).
+    static let maxDepth = 64
+
+    /// Parses one JSON document from UTF-8 bytes.
+    /// - Throws: `.format` naming `what` and the byte offset of the problem.
+    public static func parse(_ bytes: UnsafeBufferPointer<UInt8>, what: String = "JSON") throws(SoftmaxKitError) -> JSONValue {
+        guard String(validating: bytes, as: UTF8.self) != nil else {
+            throw SoftmaxKitError(.format, "\(what) is not valid UTF-8")
+        }
+        var p = JSONParser(bytes: bytes, what: what)
+        p.skipSpace()
+        let v = try p.value(depth: 0)
+        p.skipSpace()
+        guard p.i == bytes.count else { throw p.fail("unexpected data after the JSON value") }
+        return v
+    }
+
+    /// Parses one JSON document from a string.
+    public static func parse(_ text: String, what: String = "JSON") throws(SoftmaxKitError) -> JSONValue {
+        let bytes = Array(text.utf8)
+        return try bytes.withUnsafeBufferPointer { (b) throws(SoftmaxKitError) in try parse(b, what: what) }
+    }
+}
+
+struct JSONParser {
+    let bytes: UnsafeBufferPointer<UInt8>
+    let what: String
+    var i = 0
+
+    init(bytes: UnsafeBufferPointer<UInt8>, what: String) {
+        self.bytes = bytes; self.what = what
+    }
+
+    func fail(_ message: String) -> SoftmaxKitError {
+        SoftmaxKitError(.format, "\(what) is not valid JSON at byte \(i): \(message)")
+    }
+
+    var peek: UInt8? { i < bytes.count ? bytes[i] : nil }
+
+    mutating func skipSpace() {
+        while let c = peek, c == 0x20 || c == 0x0A || c == 0x0D || c == 0x09 { i += 1 }
+    }
+
+    mutating func expect(_ literal: StaticString) throws(SoftmaxKitError) {
+        let n = literal.utf8CodeUnitCount
+        guard i + n <= bytes.count else { throw fail("truncated literal") }
+        for k in 0..<n where bytes[i + k] != literal.utf8Start[k] { throw fail("unknown literal") }
+        i += n
+    }
+
+    mutating func value(depth: Int) throws(SoftmaxKitError) -> JSONValue {
+        guard depth < JSONValue.maxDepth else { throw fail("nested deeper than \(JSONValue.maxDepth)") }
+        guard let c = peek else { throw fail("unexpected end of input") }
+        switch c {
+        case UInt8(ascii: "{"): return try object(depth: depth)
+        case UInt8(ascii: "["): return try array(depth: depth)
+        case UInt8(ascii: "\""): return .string(try string())
+        case UInt8(ascii: "t"): try expect("true"); return .bool(true)
+        case UInt8(ascii: "f"): try expect("false"); return .bool(false)
+        case UInt8(ascii: "n"): try expect("null"); return .null
+        case UInt8(ascii: "-"), UInt8(ascii: "0")...UInt8(ascii: "9"): return .number(try number())
+        default: throw fail("unexpected character '\(Unicode.Scalar(c))'")
+        }
+    }
+
+    mutating func object(depth: Int) throws(SoftmaxKitError) -> JSONValue {
+        i += 1
+        var members: [(String, JSONValue)] = []
+        var seen = Set<String>()
+        skipSpace()
+        if peek == UInt8(ascii: "}") { i += 1; return .object(members) }
+        while true {
+            skipSpace()
+            guard peek == UInt8(ascii: "\"") else { throw fail("expected a string key") }
+            let key = try string()
+            guard seen.insert(key).inserted else { throw fail("duplicate key \"\(key)\"") }
+            skipSpace()
+            guard peek == UInt8(ascii: ":") else { throw fail("expected ':' after key \"\(key)\"") }
+            i += 1
+            skipSpace()
+            members.append((key, try value(depth: depth + 1)))
+            skipSpace()
+            guard let c = peek else { throw fail("unterminated object") }
+            i += 1
+            if c == UInt8(ascii: "}") { return .object(members) }
+            guard c == UInt8(ascii: ",") else { throw fail("expected ',' or '}' in object") }
+        }
+    }
+
+    mutating func array(depth: Int) throws(SoftmaxKitError) -> JSONValue {
+        i += 1
+        var items: [JSONValue] = []
+        skipSpace()
+        if peek == UInt8(ascii: "]") { i += 1; return .array(items) }
+        while true {
+            skipSpace()
+            items.append(try value(depth: depth + 1))
+            skipSpace()
+            guard let c = peek else { throw fail("unterminated array") }
+            i += 1
+            if c == UInt8(ascii: "]") { return .array(items) }
+            guard c == UInt8(ascii: ",") else { throw fail("expected ',' or ']' in array") }
+        }
+    }
+
+    mutating func hex4() throws(SoftmaxKitError) -> UInt32 {
+        guard i + 4 <= bytes.count else { throw fail("truncated \\u escape") }
+        var v: UInt32 = 0
+        for _ in 0..<4 {
+            let c = bytes[i]
+            let d: UInt32
+            switch c {
+            case UInt8(ascii: "0")...UInt8(ascii: "9"): d = UInt32(c - UInt8(ascii: "0"))
+            case UInt8(ascii: "a")...UInt8(ascii: "f"): d = UInt32(c - UInt8(ascii: "a") + 10)
+            case UInt8(ascii: "A")...UInt8(ascii: "F"): d = UInt32(c - UInt8(ascii: "A") + 10)
+            default: throw fail("bad hex digit in \\u escape")
+            }
+            v = v << 4 | d
+            i += 1
+        }
+        return v
+    }
+
+    mutating func string() throws(SoftmaxKitError) -> String {
+        i += 1
+        var out: [UInt8] = []
+        while true {
+            guard let c = peek else { throw fail("unterminated string") }
+            i += 1
+            switch c {
+            case UInt8(ascii: "\""):
+                // The input was validated as UTF-8 and escapes produce valid scalars.
+                return String(decoding: out, as: UTF8.self)
+            case UInt8(ascii: "\\"):
+                guard let e = peek else { throw fail("unterminated escape") }
+                i += 1
+                switch e {
+                case UInt8(ascii: "\""), UInt8(ascii: "\\"), UInt8(ascii: "/"): out.append(e)
+                case UInt8(ascii: "b"): out.append(0x08)
+                case UInt8(ascii: "f"): out.append(0x0C)
+                case UInt8(ascii: "n"): out.append(0x0A)
+                case UInt8(ascii: "r"): out.append(0x0D)
+                case UInt8(ascii: "t"): out.append(0x09)
+                case UInt8(ascii: "u"):
+                    var scalar = try hex4()
+                    if (0xD800..<0xDC00).contains(scalar) {
+                        guard i + 2 <= bytes.count, bytes[i] == UInt8(ascii: "\\"), bytes[i + 1] == UInt8(ascii: "u") else {
+                            throw fail("unpaired surrogate")
+                        }
+                        i += 2
+                        let low = try hex4()
+                        guard (0xDC00..<0xE000).contains(low) else { throw fail("unpaired surrogate") }
+                        scalar = 0x10000 + ((scalar - 0xD800) << 10) + (low - 0xDC00)
+                    } else if (0xDC00..<0xE000).contains(scalar) {
+                        throw fail("unpaired surrogate")
+                    }
+                    guard let u = Unicode.Scalar(scalar) else { throw fail("invalid \\u escape") }
+                    out.append(contentsOf: UTF8.encode(u)!)
+                default: throw fail("unknown escape")
+                }
+            case 0..<0x20:
+                throw fail("control character in string")
+            default:
+                out.append(c)
+            }
+        }
+    }
+
+    mutating func number() throws(SoftmaxKitError) -> Double {
+        let start = i
+        if peek == UInt8(ascii: "-") { i += 1 }
+        func digits(_ p: inout JSONParser) -> Int {
+            var n = 0
+            while let c = p.peek, c >= UInt8(ascii: "0"), c <= UInt8(ascii: "9") { p.i += 1; n += 1 }
+            return n
+        }
+        let intStart = i
+        let intDigits = digits(&self)
+        guard intDigits > 0 else { throw fail("expected digits") }
+        if intDigits > 1 && bytes[intStart] == UInt8(ascii: "0") { throw fail("leading zero in number") }
+        if peek == UInt8(ascii: ".") {
+            i += 1
+            guard digits(&self) > 0 else { throw fail("expected digits after '.'") }
+        }
+        if peek == UInt8(ascii: "e") || peek == UInt8(ascii: "E") {
+            i += 1
+            if peek == UInt8(ascii: "+") || peek == UInt8(ascii: "-") { i += 1 }
+            guard digits(&self) > 0 else { throw fail("expected exponent digits") }
+        }
+        let text = String(decoding: UnsafeBufferPointer(rebasing: bytes[start..<i]), as: UTF8.self)
+        guard let v = Double(text) else { throw fail("bad number \(text)") }
+        return v
+    }
+}
+
+// MARK: Writing
+
+extension JSONValue {
+    /// Compact JSON text; numbers that are integers print without a fraction.
+    public var serialized: String {
+        var out = ""
+        write(to: &out)
+        return out
+    }
+
+    func write(to out: inout String) {
+        switch self {
+        case .null: out += "null"
+        case .bool(let b): out += b ? "true" : "false"
+        case .number(let d):
+            if d.isFinite, d == d.rounded(), abs(d) < 1e15 { out += String(Int64(d)) } else if d.isFinite { out += "\(d)" } else { out += "null" }
+        case .string(let s): JSONValue.writeString(s, to: &out)
+        case .array(let items):
+            out += "["
+            for (k, v) in items.enumerated() {
+                if k > 0 { out += "," }
+                v.write(to: &out)
+            }
+            out += "]"
+        case .object(let members):
+            out += "{"
+            for (k, (key, v)) in members.enumerated() {
+                if k > 0 { out += "," }
+                JSONValue.writeString(key, to: &out)
+                out += ":"
+                v.write(to: &out)
+            }
+            out += "}"
+        }
+    }
+
+    static func writeString(_ s: String, to out: inout String) {
+        out += "\""
+        for u in s.unicodeScalars {
+            switch u {
+            case "\"": out += "\\\""
+            case "\\": out += "\\\\"
+            case "\n": out += "\\n"
+            case "\r": out += "\\r"
+            case "\t": out += "\\t"
+            default:
+                if u.value < 0x20 {
+                    let h = String(u.value, radix: 16)
+                    out += "\\u" + String(repeating: "0", count: 4 - h.count) + h
+                } else {
+                    out.unicodeScalars.append(u)
+                }
+            }
+        }
+        out += "\""
+    }
+}

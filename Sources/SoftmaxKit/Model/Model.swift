@@ -1,0 +1,342 @@
+/// A multi-head network of dense layers, built once and immutable after:
+/// `forward` may run on many threads at once (each call uses its own scratch).
+///
+/// Every layer is `activation(x W^T + b)` reading the input or an earlier
+/// layer, so a shared trunk with several heads, separate branches from the
+/// input and mixtures are all expressible. Inputs are `[batch, features]` or
+/// `[batch, steps, features]`; every step is a row, so per-timestep heads
+/// come out `[batch, steps, size]`. Runs in float32; float64 weights are
+/// rounded once at build.
+public final class Model: @unchecked Sendable {
+    public let spec: ModelSpec
+    /// The weights as given (their file precision), for saving.
+    public let weights: [String: Tensor]
+    public let features: Int
+    public let heads: [CompiledHead]
+    /// Output width of each layer, in spec order.
+    public let layerWidths: [Int]
+    let layerInputs: [Int]  // -1 is the model input
+    let groups: [LayerGroup]
+    /// Weights and biases in the model.
+    public let parameterCount: Int
+
+    /// Builds a model from a spec and PyTorch-named tensors (`L.weight`
+    /// `[out, in]`, optional `L.bias` `[out]`).
+    /// - Throws: `.format` for a missing, unknown or inconsistent key or
+    ///   tensor (naming it); `.shapeMismatch` for layers whose shapes do not
+    ///   chain; `.outOfMemory`.
+    public init(spec: ModelSpec, weights: [String: Tensor]) throws(SoftmaxKitError) {
+        func fmt(_ m: String) -> SoftmaxKitError { SoftmaxKitError(.format, m) }
+        guard spec.version == ModelSpec.currentVersion else { throw fmt("spec.softmaxkit: schema version \(spec.version) is not supported") }
+        guard spec.input.features > 0 else { throw fmt("spec.input.features: must be > 0, got \(spec.input.features)") }
+        guard !spec.layers.isEmpty else { throw fmt("spec.layers: a model needs at least one layer") }
+        guard !spec.heads.isEmpty else { throw fmt("spec.heads: a model needs at least one head") }
+        var index: [String: Int] = [:]
+        for (k, l) in spec.layers.enumerated() {
+            guard !l.name.isEmpty, l.name != "input" else { throw fmt("spec.layers[\(k)].name: \"\(l.name)\" is reserved or empty") }
+            guard index[l.name] == nil else { throw fmt("spec.layers[\(k)].name: duplicate layer \"\(l.name)\"") }
+            index[l.name] = k
+        }
+        var widths: [Int] = [], inputs: [Int] = [], inWidths: [Int] = [], wts: [[Float]] = [], biases: [[Float]] = []
+        var used = Set<String>()
+        var params = 0
+        for (k, l) in spec.layers.enumerated() {
+            let src: Int
+            if l.input == "input" {
+                src = -1
+            } else if let j = index[l.input] {
+                guard j < k else {
+                    throw fmt("spec.layers[\(k)].input: \"\(l.input)\" is not an earlier layer of \"\(l.name)\" (a cycle or a forward reference)")
+                }
+                src = j
+            } else {
+                throw fmt("spec.layers[\(k)].input: unknown layer \"\(l.input)\"")
+            }
+            let inWidth = src < 0 ? spec.input.features : widths[src]
+            let wName = l.name + ".weight", bName = l.name + ".bias"
+            guard let w = weights[wName] else { throw fmt("missing tensor \"\(wName)\" for layer \"\(l.name)\"") }
+            guard w.shape.count == 2 else { throw .shape("tensor \"\(wName)\" has shape \(w.shape); a weight is [out, in]") }
+            let out = w.shape[0]
+            guard out > 0 else { throw .shape("tensor \"\(wName)\" has no output units") }
+            guard w.shape[1] == inWidth else {
+                throw .shape("tensor \"\(wName)\" is \(w.shape) but layer \"\(l.name)\" reads \(l.input) of width \(inWidth): shapes do not chain")
+            }
+            if let u = l.units, u != out {
+                throw .shape("spec.layers[\(k)].units: \(u) does not match \"\(wName)\" \(w.shape)")
+            }
+            var bias: [Float] = []
+            if let b = weights[bName] {
+                guard b.shape == [out] else { throw .shape("tensor \"\(bName)\" has shape \(b.shape), expected [\(out)]") }
+                bias = b.floats
+                used.insert(bName)
+                params += out
+            }
+            used.insert(wName)
+            params += w.count
+            wts.append(w.floats); biases.append(bias); inWidths.append(inWidth)
+            widths.append(out); inputs.append(src)
+        }
+        for name in weights.keys.sorted() where !used.contains(name) {
+            throw fmt("tensor \"\(name)\" is not used by any layer of the spec")
+        }
+        var heads: [CompiledHead] = []
+        var headNames = Set<String>()
+        for (k, h) in spec.heads.enumerated() {
+            let path = "spec.heads[\(k)]"
+            guard !h.name.isEmpty, headNames.insert(h.name).inserted else { throw fmt("\(path).name: empty or duplicate head \"\(h.name)\"") }
+            func reject(_ key: String, _ present: Bool) throws(SoftmaxKitError) {
+                if present { throw fmt("\(path).\(key): not used by output \"\(h.output.rawValue)\"") }
+            }
+            try reject("temperature", h.temperature != nil && h.output != .softmax && h.output != .logSoftmax)
+            try reject("mask", h.mask != nil && h.output != .maskedSoftmax)
+            try reject("renormalize", h.renormalize != nil && h.output != .maskedSoftmax)
+            try reject("segments", h.segments != nil && h.output != .partitioned)
+            try reject("coarse", h.coarse != nil && h.output != .hierarchical)
+            try reject("fine", h.fine != nil && h.output != .hierarchical)
+            if h.output == .hierarchical {
+                try reject("layer", h.layer != nil)
+                guard let c = h.coarse else { throw fmt("\(path).coarse: missing") }
+                guard let ci = index[c] else { throw fmt("\(path).coarse: unknown layer \"\(c)\"") }
+                guard let fine = h.fine, !fine.isEmpty else { throw fmt("\(path).fine: missing or empty") }
+                var fi: [Int] = []
+                for f in fine {
+                    guard let j = index[f] else { throw fmt("\(path).fine: unknown layer \"\(f)\"") }
+                    fi.append(j)
+                }
+                guard widths[ci] == fine.count else {
+                    throw .shape("\(path): coarse layer \"\(c)\" has \(widths[ci]) units but there are \(fine.count) fine layers")
+                }
+                let size = fi.reduce(0) { $0 + widths[$1] }
+                heads.append(CompiledHead(name: h.name, size: size, spec: h, layer: fi[0], transform: .hierarchical(coarse: ci, fine: fi)))
+                continue
+            }
+            guard let ln = h.layer else { throw fmt("\(path).layer: missing") }
+            guard let li = index[ln] else { throw fmt("\(path).layer: unknown layer \"\(ln)\"") }
+            let width = widths[li]
+            let transform: HeadTransform
+            switch h.output {
+            case .identity: transform = .identity
+            case .sigmoid: transform = .sigmoid
+            case .softmax, .logSoftmax:
+                let t = h.temperature ?? 1
+                guard t.isFinite, t > 0 else { throw fmt("\(path).temperature: must be finite and > 0, got \(t)") }
+                transform = h.output == .softmax ? .softmax(invT: Float(1 / t)) : .logSoftmax(invT: Float(1 / t))
+            case .maskedSoftmax:
+                guard let mask = h.mask else { throw fmt("\(path).mask: missing") }
+                guard mask.count == width else { throw .shape("\(path).mask: \(mask.count) entries but layer \"\(ln)\" has \(width) units") }
+                guard mask.allSatisfy({ $0 == 0 || $0 == 1 }) else { throw fmt("\(path).mask: entries must be 0 or 1") }
+                transform = .masked(kept: mask.map { $0 != 0 }, renormalize: h.renormalize ?? true)
+            case .partitioned:
+                guard let segs = h.segments, !segs.isEmpty else { throw fmt("\(path).segments: missing or empty") }
+                guard segs.allSatisfy({ $0.width > 0 }) else { throw fmt("\(path).segments: widths must be > 0") }
+                let total = segs.reduce(0) { $0 &+ $1.width }
+                guard total == width else { throw .shape("\(path).segments: widths sum to \(total) but layer \"\(ln)\" has \(width) units") }
+                transform = .partitioned(segs)
+            case .hierarchical: throw SoftmaxKitError(.internal, "\(path): hierarchical head reached the single-layer path")
+            }
+            heads.append(CompiledHead(name: h.name, size: width, spec: h, layer: li, transform: transform))
+        }
+        self.spec = spec; self.weights = weights; self.features = spec.input.features
+        self.heads = heads; self.layerWidths = widths; self.layerInputs = inputs
+        self.groups = try LayerGroup.fuse(inputs: inputs, activations: spec.layers.map(\.activation), widths: widths,
+                                          inWidths: inWidths, weights: wts, biases: biases)
+        self.parameterCount = params
+    }
+
+    /// Loads a safetensors model file; `spec` replaces the file's own
+    /// `"softmaxkit"` metadata when given (a side file).
+    /// - Throws: `.io` (cannot read), `.format` (malformed file or spec), and
+    ///   the errors of ``init(spec:weights:)``.
+    public convenience init(contentsOf path: String, spec: ModelSpec? = nil) throws(SoftmaxKitError) {
+        let bytes = try readFile(path)
+        let (s, w) = try bytes.withUnsafeBufferPointer { (b) throws(SoftmaxKitError) in
+            try Model.parse(UnsafeRawBufferPointer(b), spec: spec)
+        }
+        try self.init(spec: s, weights: w)
+    }
+
+    /// Builds a model from the bytes of a safetensors file.
+    public convenience init(safetensors data: UnsafeRawBufferPointer, spec: ModelSpec? = nil) throws(SoftmaxKitError) {
+        let (s, w) = try Model.parse(data, spec: spec)
+        try self.init(spec: s, weights: w)
+    }
+
+    static func parse(_ data: UnsafeRawBufferPointer, spec: ModelSpec?) throws(SoftmaxKitError) -> (ModelSpec, [String: Tensor]) {
+        let file = try SafeTensors.parse(data)
+        if let spec { return (spec, file.tensors) }
+        guard let text = file.metadata["softmaxkit"] else {
+            throw SoftmaxKitError(.format, "safetensors __metadata__ has no \"softmaxkit\" key: the file carries no architecture; give a spec")
+        }
+        return (try ModelSpec(json: text), file.tensors)
+    }
+
+    /// The model as safetensors bytes: its weights (in their precision, in
+    /// spec order) and the spec under `__metadata__.softmaxkit`.
+    public func serialized() -> [UInt8] {
+        var names: [String] = []
+        for l in spec.layers {
+            names.append(l.name + ".weight")
+            if weights[l.name + ".bias"] != nil { names.append(l.name + ".bias") }
+        }
+        return SafeTensors.serialize(tensors: weights, names: names, metadata: ["softmaxkit": spec.json])
+    }
+
+    /// Writes ``serialized()`` to `path` (replacing the file).
+    /// - Throws: `.io` naming the path when it cannot be written.
+    public func save(to path: String) throws(SoftmaxKitError) {
+        try writeFile(path, serialized())
+    }
+
+    public func head(named name: String) -> CompiledHead? { heads.first { $0.name == name } }
+}
+
+// MARK: Forward
+
+extension Model {
+    /// Rows of a `[batch, features]` (steps 1) or `[batch, steps, features]` input.
+    func rows(batch: Int, steps: Int, features f: Int) throws(SoftmaxKitError) -> Int {
+        guard batch >= 0, steps >= 0 else { throw .invalid("batch and steps must be non-negative, got \(batch) and \(steps)") }
+        guard f == features else { throw .shape("input has \(f) features but the model takes \(features)") }
+        let (r, o1) = batch.multipliedReportingOverflow(by: steps)
+        let (c, o2) = r.multipliedReportingOverflow(by: max(features, 1))
+        guard !o1, !o2, c <= Int.max / 8 else { throw .overflow("input [\(batch), \(steps), \(f)] overflows 64 bits") }
+        return r
+    }
+
+    /// Runs every layer and head on `rows` rows of `x` (`[rows, features]`),
+    /// writing head `h` to `outputs[h]` (`[rows, heads[h].size]`). Arguments
+    /// and memory are checked before anything is written: a throwing call
+    /// leaves the outputs untouched. NaN in the input propagates.
+    /// - Throws: `.shapeMismatch` (feature count, buffer sizes, number of
+    ///   outputs), `.sizeOverflow`, `.outOfMemory`, `.invalidArgument`.
+    public func forward(_ x: UnsafeBufferPointer<Float>, batch: Int, steps: Int = 1, features f: Int,
+                        into outputs: [UnsafeMutableBufferPointer<Float>]) throws(SoftmaxKitError) {
+        let r = try rows(batch: batch, steps: steps, features: f)
+        try checkCount("x", x.count, r * features)
+        guard outputs.count == heads.count else {
+            throw .shape("\(outputs.count) output buffers given but the model has \(heads.count) heads")
+        }
+        for (h, o) in zip(heads, outputs) {
+            let (need, ov) = r.multipliedReportingOverflow(by: h.size)
+            guard !ov else { throw .overflow("output of head \"\(h.name)\" overflows 64 bits") }
+            try checkCount("output of head \"\(h.name)\"", o.count, need)
+        }
+        if r == 0 { return }
+        try Model.checkDisjoint(x, rows: r, features: features, outputs, heads)
+        try withLayers(x.baseAddress!, rows: r) { start, count, buffers in
+            for (h, o) in zip(heads, outputs) {
+                h.transform.apply(rows: count, layer: h.layer, widths: layerWidths, input: { UnsafePointer(buffers[$0]) },
+                                  o.baseAddress! + start * h.size, size: h.size)
+            }
+        }
+    }
+
+    /// Outputs are written block by block while later blocks of `x` are
+    /// still to be read, so no output may overlap the input or another output.
+    static func checkDisjoint(_ x: UnsafeBufferPointer<Float>, rows r: Int, features: Int,
+                              _ outputs: [UnsafeMutableBufferPointer<Float>], _ heads: [CompiledHead]) throws(SoftmaxKitError) {
+        // (start, end, -1 for x or the head index); names are built only on failure.
+        var spans: [(lo: UInt, hi: UInt, who: Int)] = []
+        spans.reserveCapacity(heads.count + 1)
+        if let p = x.baseAddress, r * features > 0 {
+            spans.append((UInt(bitPattern: p), UInt(bitPattern: p) + UInt(r * features * 4), -1))
+        }
+        for (k, (h, o)) in zip(heads, outputs).enumerated() {
+            guard let p = o.baseAddress, r * h.size > 0 else { continue }
+            spans.append((UInt(bitPattern: p), UInt(bitPattern: p) + UInt(r * h.size * 4), k))
+        }
+        if spans.count < 2 { return }
+        spans.sort { $0.lo < $1.lo }
+        for k in spans.indices.dropFirst() where spans[k].lo < spans[k - 1].hi {
+            func name(_ who: Int) -> String { who < 0 ? "x" : "output of head \"\(heads[who].name)\"" }
+            throw .invalid("\(name(spans[k - 1].who)) and \(name(spans[k].who)) overlap: outputs must not overlap the input or each other")
+        }
+    }
+
+    /// Rows per block: a block's layer buffers (a few hundred KB at most for
+    /// the seed networks) stay in L2 from one layer to the next, and the
+    /// scratch is allocated once per call whatever the batch.
+    static let blockRows = 256
+
+    /// Runs the layers block by block and hands each block's first row, row
+    /// count and `[count, width]` layer buffers to `body`.
+    func withLayers(_ x: UnsafePointer<Float>, rows r: Int,
+                    _ body: (Int, Int, [UnsafeMutablePointer<Float>]) -> Void) throws(SoftmaxKitError) {
+        let block = min(r, Model.blockRows)
+        // Every layer's buffer, then one block for the widest fused product.
+        var total = 0
+        for w in layerWidths + [groups.map { $0.members.count > 1 ? $0.width : 0 }.max() ?? 0] {
+            let (c, o1) = block.multipliedReportingOverflow(by: w)
+            let (t, o2) = total.addingReportingOverflow(c)
+            guard !o1, !o2 else { throw .overflow("layer buffers for \(block) rows overflow 64 bits") }
+            total = t
+        }
+        guard let scratch = rawAllocate(Float.self, total) else {
+            throw SoftmaxKitError(.outOfMemory, "cannot allocate \(total) floats of layer buffers")
+        }
+        defer { rawFree(scratch) }
+        var buffers: [UnsafeMutablePointer<Float>] = []
+        buffers.reserveCapacity(layerWidths.count)
+        var p = scratch
+        for w in layerWidths { buffers.append(p); p += block * w }
+        let fused = p
+        var start = 0
+        while start < r {
+            let count = min(block, r - start)
+            let xb = x + start * features
+            for g in groups {
+                let input = g.input < 0 ? xb : UnsafePointer(buffers[g.input])
+                let lda = g.input < 0 ? features : layerWidths[g.input]
+                if g.members.count == 1 {
+                    let l = g.members[0]
+                    g.packed.apply(input, lda: lda, rows: count, buffers[l], ldy: layerWidths[l], activation: g.activation)
+                    continue
+                }
+                g.packed.apply(input, lda: lda, rows: count, fused, ldy: g.width, activation: g.activation)
+                for (m, c) in zip(g.members, g.columns) {
+                    let w = layerWidths[m], dst = buffers[m]
+                    for i in 0..<count { (dst + i * w).update(from: fused + i * g.width + c, count: w) }
+                }
+            }
+            body(start, count, buffers)
+            start += count
+        }
+    }
+
+    /// Forward on an array shaped `[batch, features]` or `[batch, steps,
+    /// features]`; returns each head's output by name (`[batch, (steps,) size]` flat).
+    public func callAsFunction(_ x: [Float], shape: [Int]) throws(SoftmaxKitError) -> [String: [Float]] {
+        let (batch, steps, f) = try Model.splitShape(shape)
+        let r = try rows(batch: batch, steps: steps, features: f)
+        guard x.count >= r * features else { throw .shape("x holds \(x.count) values but shape \(shape) needs \(r * features)") }
+        var total = 0
+        for h in heads {
+            let (c, o1) = r.multipliedReportingOverflow(by: h.size)
+            let (t, o2) = total.addingReportingOverflow(c)
+            guard !o1, !o2 else { throw .overflow("outputs of \(r) rows overflow 64 bits") }
+            total = t
+        }
+        guard let block = rawAllocate(Float.self, total) else {
+            throw SoftmaxKitError(.outOfMemory, "cannot allocate the outputs of \(r) rows")
+        }
+        defer { rawFree(block) }
+        var ptrs: [UnsafeMutableBufferPointer<Float>] = []
+        var p = block
+        for h in heads { ptrs.append(UnsafeMutableBufferPointer(start: p, count: r * h.size)); p += r * h.size }
+        try x.withUnsafeBufferPointer { (xb) throws(SoftmaxKitError) in
+            try forward(xb, batch: batch, steps: steps, features: f, into: ptrs)
+        }
+        let outs = ptrs.map { Array(UnsafeBufferPointer($0)) }
+        var result: [String: [Float]] = [:]
+        for (h, o) in zip(heads, outs) { result[h.name] = o }
+        return result
+    }
+
+    static func splitShape(_ shape: [Int]) throws(SoftmaxKitError) -> (Int, Int, Int) {
+        switch shape.count {
+        case 2: return (shape[0], 1, shape[1])
+        case 3: return (shape[0], shape[1], shape[2])
+        default: throw .invalid("input shape \(shape) must be [batch, features] or [batch, steps, features]")
+        }
+    }
+}

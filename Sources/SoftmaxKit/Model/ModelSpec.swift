@@ -1,0 +1,324 @@
+/// The architecture of a model: the JSON stored under the key `"softmaxkit"`
+/// of a safetensors file's `__metadata__` (schema version 1):
+///
+///     {"softmaxkit": 1, "input": {"features": 10},
+///      "layers": [{"name": "fc1", "input": "input", "activation": "relu"}, ...],
+///      "heads": [{"name": "action", "layer": "action_output", "output": "softmax"}, ...]}
+///
+/// The Codable keys are the file's keys, so a Foundation user may also
+/// decode it with `JSONDecoder`; the core reads it with ``init(json:)``,
+/// which names the offending key in every error.
+public struct ModelSpec: Codable, Equatable, Sendable {
+    /// The schema version this library reads and writes.
+    public static let currentVersion = 1
+
+    public var version: Int
+    public var input: InputSpec
+    public var layers: [LayerSpec]
+    public var heads: [HeadSpec]
+
+    enum CodingKeys: String, CodingKey {
+        case version = "softmaxkit", input, layers, heads
+    }
+
+    public init(features: Int, layers: [LayerSpec], heads: [HeadSpec]) {
+        self.version = ModelSpec.currentVersion
+        self.input = InputSpec(features: features)
+        self.layers = layers
+        self.heads = heads
+    }
+}
+
+public struct InputSpec: Codable, Equatable, Sendable {
+    public var features: Int
+    public init(features: Int) { self.features = features }
+}
+
+/// A dense layer `activation(x W^T + b)` reading `input` (`"input"` or an
+/// earlier layer's name). Its weights are the tensors `name.weight`
+/// `[units, in]` and optionally `name.bias` `[units]`.
+public struct LayerSpec: Codable, Equatable, Sendable {
+    public var name: String
+    public var input: String
+    public var activation: Activation
+    /// When present, must equal the weight's first dimension.
+    public var units: Int?
+
+    public init(name: String, input: String = "input", activation: Activation = .identity, units: Int? = nil) {
+        self.name = name; self.input = input; self.activation = activation; self.units = units
+    }
+
+    enum CodingKeys: String, CodingKey { case name, input, activation, units }
+
+    /// `input` defaults to `"input"` and `activation` to `identity`, as in ``ModelSpec/init(json:)``.
+    public init(from decoder: Decoder) throws {
+        let c = try decoder.container(keyedBy: CodingKeys.self)
+        name = try c.decode(String.self, forKey: .name)
+        input = try c.decodeIfPresent(String.self, forKey: .input) ?? "input"
+        activation = try c.decodeIfPresent(Activation.self, forKey: .activation) ?? .identity
+        units = try c.decodeIfPresent(Int.self, forKey: .units)
+    }
+}
+
+/// Element-wise activations of dense layers.
+public enum Activation: String, Codable, CaseIterable, Sendable {
+    case identity, relu, tanh, sigmoid
+    /// `x * Phi(x)` with the exact normal CDF (PyTorch's default GELU).
+    case gelu
+    /// The tanh approximation of GELU (`approximate="tanh"`).
+    case geluTanh = "gelu_tanh"
+    /// `x * sigmoid(x)`.
+    case silu
+}
+
+/// What a head does to its layer's values.
+public enum OutputKind: String, Codable, CaseIterable, Sendable {
+    case identity, softmax, sigmoid
+    case logSoftmax = "log_softmax"
+    case maskedSoftmax = "masked_softmax"
+    case partitioned, hierarchical
+}
+
+/// Activations a partitioned head may give a segment.
+public enum SegmentActivation: String, Codable, CaseIterable, Sendable {
+    case identity, softmax, sigmoid, tanh
+    case logSoftmax = "log_softmax"
+}
+
+/// One consecutive segment of a partitioned head: `[width, activation]` in JSON.
+public struct Segment: Codable, Equatable, Sendable {
+    public var width: Int
+    public var activation: SegmentActivation
+
+    public init(width: Int, activation: SegmentActivation) {
+        self.width = width; self.activation = activation
+    }
+
+    public init(from decoder: Decoder) throws {
+        var c = try decoder.unkeyedContainer()
+        width = try c.decode(Int.self)
+        activation = try c.decode(SegmentActivation.self)
+    }
+
+    public func encode(to encoder: Encoder) throws {
+        var c = encoder.unkeyedContainer()
+        try c.encode(width)
+        try c.encode(activation)
+    }
+}
+
+/// A named output of the model. Fields other than `name` and `output` are
+/// used by the kinds that need them: `layer` by all but `hierarchical`;
+/// `temperature` by softmax/log_softmax; `mask`, `renormalize` by
+/// masked_softmax; `segments` by partitioned; `coarse`, `fine` by hierarchical.
+public struct HeadSpec: Codable, Equatable, Sendable {
+    public var name: String
+    public var output: OutputKind
+    public var layer: String?
+    public var temperature: Double?
+    public var mask: [Int]?
+    public var renormalize: Bool?
+    public var segments: [Segment]?
+    public var coarse: String?
+    public var fine: [String]?
+
+    public init(name: String, layer: String?, output: OutputKind, temperature: Double? = nil,
+                mask: [Int]? = nil, renormalize: Bool? = nil, segments: [Segment]? = nil,
+                coarse: String? = nil, fine: [String]? = nil) {
+        self.name = name; self.layer = layer; self.output = output; self.temperature = temperature
+        self.mask = mask; self.renormalize = renormalize; self.segments = segments
+        self.coarse = coarse; self.fine = fine
+    }
+}
+
+// MARK: Reading the JSON (no Foundation)
+
+extension ModelSpec {
+    /// Reads a spec from its JSON text. Unknown keys, missing keys, wrong
+    /// types and unknown names are `.format` errors naming the key path.
+    public init(json text: String) throws(SoftmaxKitError) {
+        try self.init(json: try JSONValue.parse(text, what: "model spec"))
+    }
+
+    public init(json v: JSONValue) throws(SoftmaxKitError) {
+        let o = try SpecObject(v, path: "spec", allowed: ["softmaxkit", "input", "layers", "heads"])
+        version = try o.int("softmaxkit")
+        guard version == ModelSpec.currentVersion else {
+            throw SoftmaxKitError(.format, "spec.softmaxkit: schema version \(version) is not supported (this library reads \(ModelSpec.currentVersion))")
+        }
+        let inp = try SpecObject(try o.required("input"), path: "spec.input", allowed: ["features"])
+        input = InputSpec(features: try inp.int("features"))
+        layers = []
+        for (k, lv) in try o.array("layers").enumerated() {
+            let l = try SpecObject(lv, path: "spec.layers[\(k)]", allowed: ["name", "input", "activation", "units"])
+            layers.append(LayerSpec(
+                name: try l.string("name"),
+                input: try l.optionalString("input") ?? "input",
+                activation: try l.enumValue("activation", Activation.self) ?? .identity,
+                units: try l.optionalInt("units")))
+        }
+        heads = []
+        for (k, hv) in try o.array("heads").enumerated() {
+            let h = try SpecObject(hv, path: "spec.heads[\(k)]", allowed: [
+                "name", "layer", "output", "temperature", "mask", "renormalize", "segments", "coarse", "fine"])
+            var segments: [Segment]?
+            if let sv = h.members["segments"] {
+                guard case let .array(items) = sv else { throw h.typeError("segments", "an array of [width, activation]") }
+                segments = []
+                for (j, item) in items.enumerated() {
+                    let p = "\(h.path).segments[\(j)]"
+                    guard case let .array(pair) = item, pair.count == 2,
+                          case let .number(w) = pair[0], case let .string(a) = pair[1] else {
+                        throw SoftmaxKitError(.format, "\(p): must be [width, activation]")
+                    }
+                    guard let width = exactInt(w) else { throw SoftmaxKitError(.format, "\(p): width \(w) is not an integer") }
+                    guard let act = SegmentActivation(rawValue: a) else {
+                        throw SoftmaxKitError(.format, "\(p): unknown activation \"\(a)\" (expected one of \(SegmentActivation.allCases.map(\.rawValue).joined(separator: ", ")))")
+                    }
+                    segments!.append(Segment(width: width, activation: act))
+                }
+            }
+            var mask: [Int]?
+            if h.members["mask"] != nil {
+                mask = try h.intArray("mask")
+            }
+            var fine: [String]?
+            if let fv = h.members["fine"] {
+                guard case let .array(items) = fv else { throw h.typeError("fine", "an array of layer names") }
+                fine = []
+                for item in items {
+                    guard case let .string(s) = item else { throw h.typeError("fine", "an array of layer names") }
+                    fine!.append(s)
+                }
+            }
+            guard let output = try h.enumValue("output", OutputKind.self) else {
+                throw SoftmaxKitError(.format, "\(h.path).output: missing")
+            }
+            heads.append(HeadSpec(
+                name: try h.string("name"), layer: try h.optionalString("layer"), output: output,
+                temperature: try h.optionalDouble("temperature"), mask: mask,
+                renormalize: try h.optionalBool("renormalize"), segments: segments,
+                coarse: try h.optionalString("coarse"), fine: fine))
+        }
+    }
+
+    /// The spec as JSON (the form stored in model files).
+    public var jsonValue: JSONValue {
+        var members: [(String, JSONValue)] = [
+            ("softmaxkit", .number(Double(version))),
+            ("input", .object([("features", .number(Double(input.features)))])),
+        ]
+        members.append(("layers", .array(layers.map { l in
+            var m: [(String, JSONValue)] = [("name", .string(l.name)), ("input", .string(l.input)),
+                                            ("activation", .string(l.activation.rawValue))]
+            if let u = l.units { m.append(("units", .number(Double(u)))) }
+            return .object(m)
+        })))
+        members.append(("heads", .array(heads.map { h in
+            var m: [(String, JSONValue)] = [("name", .string(h.name))]
+            if let l = h.layer { m.append(("layer", .string(l))) }
+            m.append(("output", .string(h.output.rawValue)))
+            if let t = h.temperature { m.append(("temperature", .number(t))) }
+            if let mk = h.mask { m.append(("mask", .array(mk.map { .number(Double($0)) }))) }
+            if let r = h.renormalize { m.append(("renormalize", .bool(r))) }
+            if let s = h.segments {
+                m.append(("segments", .array(s.map { .array([.number(Double($0.width)), .string($0.activation.rawValue)]) })))
+            }
+            if let c = h.coarse { m.append(("coarse", .string(c))) }
+            if let f = h.fine { m.append(("fine", .array(f.map { .string($0) }))) }
+            return .object(m)
+        })))
+        return .object(members)
+    }
+
+    /// Compact JSON text of ``jsonValue``.
+    public var json: String { jsonValue.serialized }
+}
+
+func exactInt(_ d: Double) -> Int? {
+    guard d.isFinite, d == d.rounded(), abs(d) <= 9.0e15 else { return nil }
+    return Int(d)
+}
+
+/// An object of the spec being read, with typed accessors that name the key.
+struct SpecObject {
+    let members: [String: JSONValue]
+    let path: String
+
+    init(_ v: JSONValue, path: String, allowed: Set<String>) throws(SoftmaxKitError) {
+        guard case let .object(m) = v else {
+            throw SoftmaxKitError(.format, "\(path): must be an object, got \(v.typeName)")
+        }
+        for (k, _) in m where !allowed.contains(k) {
+            throw SoftmaxKitError(.format, "\(path).\(k): unknown key (expected one of \(allowed.sorted().joined(separator: ", ")))")
+        }
+        var d: [String: JSONValue] = [:]
+        for (k, x) in m { d[k] = x }
+        members = d; self.path = path
+    }
+
+    func typeError(_ key: String, _ expected: String) -> SoftmaxKitError {
+        SoftmaxKitError(.format, "\(path).\(key): must be \(expected), got \(members[key]?.typeName ?? "nothing")")
+    }
+
+    func required(_ key: String) throws(SoftmaxKitError) -> JSONValue {
+        guard let v = members[key] else { throw SoftmaxKitError(.format, "\(path).\(key): missing") }
+        return v
+    }
+
+    func int(_ key: String) throws(SoftmaxKitError) -> Int {
+        guard let v = try optionalInt(key) else { throw SoftmaxKitError(.format, "\(path).\(key): missing") }
+        return v
+    }
+
+    func optionalInt(_ key: String) throws(SoftmaxKitError) -> Int? {
+        guard let v = members[key] else { return nil }
+        guard case let .number(d) = v, let i = exactInt(d) else { throw typeError(key, "an integer") }
+        return i
+    }
+
+    func optionalDouble(_ key: String) throws(SoftmaxKitError) -> Double? {
+        guard let v = members[key] else { return nil }
+        guard case let .number(d) = v else { throw typeError(key, "a number") }
+        return d
+    }
+
+    func optionalBool(_ key: String) throws(SoftmaxKitError) -> Bool? {
+        guard let v = members[key] else { return nil }
+        guard case let .bool(b) = v else { throw typeError(key, "true or false") }
+        return b
+    }
+
+    func string(_ key: String) throws(SoftmaxKitError) -> String {
+        guard let v = try optionalString(key) else { throw SoftmaxKitError(.format, "\(path).\(key): missing") }
+        return v
+    }
+
+    func optionalString(_ key: String) throws(SoftmaxKitError) -> String? {
+        guard let v = members[key] else { return nil }
+        guard case let .string(s) = v else { throw typeError(key, "a string") }
+        return s
+    }
+
+    func array(_ key: String) throws(SoftmaxKitError) -> [JSONValue] {
+        guard case let .array(a) = try required(key) else { throw typeError(key, "an array") }
+        return a
+    }
+
+    func intArray(_ key: String) throws(SoftmaxKitError) -> [Int] {
+        var out: [Int] = []
+        for v in try array(key) {
+            guard case let .number(d) = v, let i = exactInt(d) else { throw typeError(key, "an array of integers") }
+            out.append(i)
+        }
+        return out
+    }
+
+    func enumValue<E: RawRepresentable & CaseIterable>(_ key: String, _: E.Type) throws(SoftmaxKitError) -> E? where E.RawValue == String {
+        guard let s = try optionalString(key) else { return nil }
+        guard let e = E(rawValue: s) else {
+            throw SoftmaxKitError(.format, "\(path).\(key): unknown value \"\(s)\" (expected one of \(E.allCases.map(\.rawValue).joined(separator: ", ")))")
+        }
+        return e
+    }
+}

@@ -1,0 +1,306 @@
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Musl)
+import Musl
+#elseif canImport(Darwin)
+import Darwin
+#endif
+import SoftmaxKit
+
+// Models, builders and ensembles behind opaque C handles. A handle is an
+// Unmanaged box: +1 at creation, released by its *_free function. The boxes
+// hold the C strings handed out by the query functions, so those live as
+// long as the handle.
+
+/// `smk_model`: a Model plus the C strings of its names and spec.
+final class ModelHandle {
+    let model: Model
+    let headNames: [UnsafeMutablePointer<CChar>?]
+    let specJSON: UnsafeMutablePointer<CChar>?
+
+    init(_ model: Model) {
+        self.model = model
+        headNames = model.heads.map { strdup($0.name) }
+        specJSON = strdup(model.spec.json)
+    }
+
+    deinit {
+        for p in headNames { free(p) }
+        free(specJSON)
+    }
+}
+
+/// `smk_model_builder`: a spec and the tensors added so far.
+final class BuilderHandle {
+    let spec: ModelSpec
+    var tensors: [String: Tensor] = [:]
+    init(_ spec: ModelSpec) { self.spec = spec }
+}
+
+/// `smk_ensemble`: keeps its member handles alive.
+final class EnsembleHandle {
+    let ensemble: Ensemble
+    let members: [ModelHandle]
+    init(_ e: Ensemble, _ m: [ModelHandle]) { ensemble = e; members = m }
+}
+
+private func handle<T: AnyObject>(_ p: OpaquePointer?, _ name: String, as _: T.Type) throws(SoftmaxKitError) -> T {
+    guard let p else { throw SoftmaxKitError(.nullPointer, "\(name) is NULL") }
+    return Unmanaged<T>.fromOpaque(UnsafeRawPointer(p)).takeUnretainedValue()
+}
+
+private func publish<T: AnyObject>(_ object: T, _ out: UnsafeMutablePointer<OpaquePointer?>) {
+    out.pointee = OpaquePointer(Unmanaged.passRetained(object).toOpaque())
+}
+
+private func release<T: AnyObject>(_ p: OpaquePointer?, as _: T.Type) {
+    guard let p else { return }
+    Unmanaged<T>.fromOpaque(UnsafeRawPointer(p)).release()
+}
+
+private func outPointer<T>(_ p: UnsafeMutablePointer<T>?, _ name: String) throws(SoftmaxKitError) -> UnsafeMutablePointer<T> {
+    guard let p else { throw SoftmaxKitError(.nullPointer, "\(name) is NULL") }
+    return p
+}
+
+private func cText(_ p: UnsafePointer<CChar>?, _ name: String) throws(SoftmaxKitError) -> String {
+    guard let p else { throw SoftmaxKitError(.nullPointer, "\(name) is NULL") }
+    guard let s = String(validatingCString: p) else { throw SoftmaxKitError(.invalidArgument, "\(name) is not valid UTF-8") }
+    return s
+}
+
+private func headIndex(_ model: Model, _ head: Int64) throws(SoftmaxKitError) -> Int {
+    guard head >= 0, head < Int64(model.heads.count) else {
+        throw SoftmaxKitError(.indexOutOfRange, "head \(head) is out of range: the model has \(model.heads.count) heads")
+    }
+    return Int(head)
+}
+
+// MARK: Loading
+
+@_cdecl("smk_model_load")
+public func smk_model_load(_ path: UnsafePointer<CChar>?, _ modelOut: UnsafeMutablePointer<OpaquePointer?>?) -> Int32 {
+    abiCall { () throws(SoftmaxKitError) in
+        let out = try outPointer(modelOut, "model_out")
+        let model = try Model(contentsOf: try cText(path, "path"))
+        publish(ModelHandle(model), out)
+    }
+}
+
+@_cdecl("smk_model_load_memory")
+public func smk_model_load_memory(_ data: UnsafeRawPointer?, _ size: Int64, _ specJSON: UnsafePointer<CChar>?,
+                                  _ modelOut: UnsafeMutablePointer<OpaquePointer?>?) -> Int32 {
+    abiCall { () throws(SoftmaxKitError) in
+        let out = try outPointer(modelOut, "model_out")
+        guard size >= 0 else { throw SoftmaxKitError(.invalidArgument, "size must be non-negative, got \(size)") }
+        guard size <= Int64(Int.max) else { throw SoftmaxKitError(.sizeOverflow, "size \(size) is too large to address") }
+        if size > 0, data == nil { throw SoftmaxKitError(.nullPointer, "data is NULL but size is \(size)") }
+        let spec = specJSON == nil ? nil : try ModelSpec(json: try cText(specJSON, "spec_json"))
+        let model = try Model(safetensors: UnsafeRawBufferPointer(start: size > 0 ? data : nil, count: Int(size)), spec: spec)
+        publish(ModelHandle(model), out)
+    }
+}
+
+// MARK: Builder
+
+@_cdecl("smk_model_builder_create")
+public func smk_model_builder_create(_ specJSON: UnsafePointer<CChar>?, _ builderOut: UnsafeMutablePointer<OpaquePointer?>?) -> Int32 {
+    abiCall { () throws(SoftmaxKitError) in
+        let out = try outPointer(builderOut, "builder_out")
+        publish(BuilderHandle(try ModelSpec(json: try cText(specJSON, "spec_json"))), out)
+    }
+}
+
+private func builderAdd<T>(_ b: OpaquePointer?, _ name: UnsafePointer<CChar>?, _ data: UnsafePointer<T>?,
+                           _ shape: UnsafePointer<Int64>?, _ rank: Int64,
+                           _ make: ([Int], [T]) throws(SoftmaxKitError) -> Tensor) -> Int32 {
+    abiCall { () throws(SoftmaxKitError) in
+        let builder = try handle(b, "builder", as: BuilderHandle.self)
+        let n = try cText(name, "name")
+        guard rank >= 0, rank <= 8 else { throw SoftmaxKitError(.invalidArgument, "rank must be in 0...8, got \(rank)") }
+        let dims = try input(shape, Int(rank), "shape")
+        var s: [Int] = []
+        for d in dims {
+            guard d >= 0 else { throw SoftmaxKitError(.invalidArgument, "tensor \"\(n)\": negative dimension \(d)") }
+            guard d <= Int64(Int.max) else { throw SoftmaxKitError(.sizeOverflow, "tensor \"\(n)\": dimension \(d) is too large") }
+            s.append(Int(d))
+        }
+        var count = 1
+        for d in s {
+            let (p, o) = count.multipliedReportingOverflow(by: d)
+            guard !o, p <= Int.max / 8 else { throw SoftmaxKitError(.sizeOverflow, "tensor \"\(n)\": shape \(s) overflows 64 bits") }
+            count = p
+        }
+        let values = try input(data, count, "data")
+        builder.tensors[n] = try make(s, Array(values))
+    }
+}
+
+@_cdecl("smk_model_builder_add_f32")
+public func smk_model_builder_add_f32(_ b: OpaquePointer?, _ name: UnsafePointer<CChar>?, _ data: UnsafePointer<Float>?,
+                                      _ shape: UnsafePointer<Int64>?, _ rank: Int64) -> Int32 {
+    builderAdd(b, name, data, shape, rank) { (s, v) throws(SoftmaxKitError) in try Tensor(shape: s, v) }
+}
+
+@_cdecl("smk_model_builder_add_f64")
+public func smk_model_builder_add_f64(_ b: OpaquePointer?, _ name: UnsafePointer<CChar>?, _ data: UnsafePointer<Double>?,
+                                      _ shape: UnsafePointer<Int64>?, _ rank: Int64) -> Int32 {
+    builderAdd(b, name, data, shape, rank) { (s, v) throws(SoftmaxKitError) in try Tensor(shape: s, v) }
+}
+
+@_cdecl("smk_model_builder_build")
+public func smk_model_builder_build(_ b: OpaquePointer?, _ modelOut: UnsafeMutablePointer<OpaquePointer?>?) -> Int32 {
+    abiCall { () throws(SoftmaxKitError) in
+        let builder = try handle(b, "builder", as: BuilderHandle.self)
+        let out = try outPointer(modelOut, "model_out")
+        publish(ModelHandle(try Model(spec: builder.spec, weights: builder.tensors)), out)
+    }
+}
+
+@_cdecl("smk_model_builder_free")
+public func smk_model_builder_free(_ b: OpaquePointer?) {
+    release(b, as: BuilderHandle.self)
+}
+
+@_cdecl("smk_model_free")
+public func smk_model_free(_ m: OpaquePointer?) {
+    release(m, as: ModelHandle.self)
+}
+
+// MARK: Queries
+
+@_cdecl("smk_model_input_features")
+public func smk_model_input_features(_ m: OpaquePointer?, _ out: UnsafeMutablePointer<Int64>?) -> Int32 {
+    abiCall { () throws(SoftmaxKitError) in
+        let h = try handle(m, "model", as: ModelHandle.self)
+        try outPointer(out, "features_out").pointee = Int64(h.model.features)
+    }
+}
+
+@_cdecl("smk_model_parameter_count")
+public func smk_model_parameter_count(_ m: OpaquePointer?, _ out: UnsafeMutablePointer<Int64>?) -> Int32 {
+    abiCall { () throws(SoftmaxKitError) in
+        let h = try handle(m, "model", as: ModelHandle.self)
+        try outPointer(out, "count_out").pointee = Int64(h.model.parameterCount)
+    }
+}
+
+@_cdecl("smk_model_head_count")
+public func smk_model_head_count(_ m: OpaquePointer?, _ out: UnsafeMutablePointer<Int64>?) -> Int32 {
+    abiCall { () throws(SoftmaxKitError) in
+        let h = try handle(m, "model", as: ModelHandle.self)
+        try outPointer(out, "count_out").pointee = Int64(h.model.heads.count)
+    }
+}
+
+@_cdecl("smk_model_head_name")
+public func smk_model_head_name(_ m: OpaquePointer?, _ head: Int64, _ out: UnsafeMutablePointer<UnsafePointer<CChar>?>?) -> Int32 {
+    abiCall { () throws(SoftmaxKitError) in
+        let h = try handle(m, "model", as: ModelHandle.self)
+        let o = try outPointer(out, "name_out")
+        guard let name = h.headNames[try headIndex(h.model, head)] else {
+            throw SoftmaxKitError(.outOfMemory, "could not copy the head name")
+        }
+        o.pointee = UnsafePointer(name)
+    }
+}
+
+@_cdecl("smk_model_head_size")
+public func smk_model_head_size(_ m: OpaquePointer?, _ head: Int64, _ out: UnsafeMutablePointer<Int64>?) -> Int32 {
+    abiCall { () throws(SoftmaxKitError) in
+        let h = try handle(m, "model", as: ModelHandle.self)
+        let o = try outPointer(out, "size_out")
+        o.pointee = Int64(h.model.heads[try headIndex(h.model, head)].size)
+    }
+}
+
+@_cdecl("smk_model_spec_json")
+public func smk_model_spec_json(_ m: OpaquePointer?, _ out: UnsafeMutablePointer<UnsafePointer<CChar>?>?) -> Int32 {
+    abiCall { () throws(SoftmaxKitError) in
+        let h = try handle(m, "model", as: ModelHandle.self)
+        let o = try outPointer(out, "json_out")
+        guard let s = h.specJSON else { throw SoftmaxKitError(.outOfMemory, "could not copy the spec") }
+        o.pointee = UnsafePointer(s)
+    }
+}
+
+// MARK: Forward
+
+/// Checks the C arguments of a forward call and views them as buffers.
+private func forwardArguments(_ heads: [CompiledHead], _ x: UnsafePointer<Float>?, _ batch: Int64, _ steps: Int64,
+                              _ features: Int64, _ outputs: UnsafePointer<UnsafeMutablePointer<Float>?>?,
+                              _ outputCount: Int64) throws(SoftmaxKitError)
+    -> (UnsafeBufferPointer<Float>, [UnsafeMutableBufferPointer<Float>], Int, Int, Int) {
+    let b = try elementCount(batch, "batch"), s = try elementCount(steps, "steps"), f = try elementCount(features, "features")
+    let (r, o1) = b.multipliedReportingOverflow(by: s)
+    let (n, o2) = r.multipliedReportingOverflow(by: f)
+    guard !o1, !o2, n <= Int.max / 8 else { throw SoftmaxKitError(.sizeOverflow, "input [\(batch), \(steps), \(features)] overflows 64 bits") }
+    guard outputCount == Int64(heads.count) else {
+        throw SoftmaxKitError(.shapeMismatch, "output_count is \(outputCount) but the model has \(heads.count) heads")
+    }
+    let xs = try input(x, n, "x")
+    guard let outputs else { throw SoftmaxKitError(.nullPointer, "outputs is NULL but output_count is \(outputCount)") }
+    var bufs: [UnsafeMutableBufferPointer<Float>] = []
+    bufs.reserveCapacity(heads.count)
+    for (k, h) in heads.enumerated() {
+        let (c, o) = r.multipliedReportingOverflow(by: h.size)
+        guard !o, c <= Int.max / 8 else { throw SoftmaxKitError(.sizeOverflow, "output of head \"\(h.name)\" overflows 64 bits") }
+        bufs.append(try output(outputs[k], c, "outputs[\(k)] (head \"\(h.name)\")"))
+    }
+    return (xs, bufs, b, s, f)
+}
+
+@_cdecl("smk_model_forward")
+public func smk_model_forward(_ m: OpaquePointer?, _ x: UnsafePointer<Float>?, _ batch: Int64, _ steps: Int64, _ features: Int64,
+                              _ outputs: UnsafePointer<UnsafeMutablePointer<Float>?>?, _ outputCount: Int64) -> Int32 {
+    abiCall { () throws(SoftmaxKitError) in
+        let model = try handle(m, "model", as: ModelHandle.self).model
+        let (xs, outs, b, s, f) = try forwardArguments(model.heads, x, batch, steps, features, outputs, outputCount)
+        try model.forward(xs, batch: b, steps: s, features: f, into: outs)
+    }
+}
+
+// MARK: Ensembles
+
+@_cdecl("smk_ensemble_create")
+public func smk_ensemble_create(_ models: UnsafePointer<OpaquePointer?>?, _ count: Int64, _ mode: Int32,
+                                _ ensembleOut: UnsafeMutablePointer<OpaquePointer?>?) -> Int32 {
+    abiCall { () throws(SoftmaxKitError) in
+        let out = try outPointer(ensembleOut, "ensemble_out")
+        guard let m = Ensemble.Mode(rawValue: mode) else {
+            throw SoftmaxKitError(.invalidArgument, "mode \(mode) is not an smk_ensemble_mode")
+        }
+        let c = try elementCount(count, "count")
+        let ptrs = try input(models, c, "models")
+        var handles: [ModelHandle] = []
+        for (k, p) in ptrs.enumerated() { handles.append(try handle(p, "models[\(k)]", as: ModelHandle.self)) }
+        publish(EnsembleHandle(try Ensemble(models: handles.map(\.model), mode: m), handles), out)
+    }
+}
+
+@_cdecl("smk_ensemble_model")
+public func smk_ensemble_model(_ e: OpaquePointer?, _ index: Int64, _ out: UnsafeMutablePointer<OpaquePointer?>?) -> Int32 {
+    abiCall { () throws(SoftmaxKitError) in
+        let h = try handle(e, "ensemble", as: EnsembleHandle.self)
+        let o = try outPointer(out, "model_out")
+        guard index >= 0, index < Int64(h.members.count) else {
+            throw SoftmaxKitError(.indexOutOfRange, "model \(index) is out of range: the ensemble has \(h.members.count) models")
+        }
+        o.pointee = OpaquePointer(Unmanaged.passUnretained(h.members[Int(index)]).toOpaque())
+    }
+}
+
+@_cdecl("smk_ensemble_forward")
+public func smk_ensemble_forward(_ e: OpaquePointer?, _ x: UnsafePointer<Float>?, _ batch: Int64, _ steps: Int64, _ features: Int64,
+                                 _ outputs: UnsafePointer<UnsafeMutablePointer<Float>?>?, _ outputCount: Int64) -> Int32 {
+    abiCall { () throws(SoftmaxKitError) in
+        let ens = try handle(e, "ensemble", as: EnsembleHandle.self).ensemble
+        let (xs, outs, b, s, f) = try forwardArguments(ens.heads, x, batch, steps, features, outputs, outputCount)
+        try ens.forward(xs, batch: b, steps: s, features: f, into: outs)
+    }
+}
+
+@_cdecl("smk_ensemble_free")
+public func smk_ensemble_free(_ e: OpaquePointer?) {
+    release(e, as: EnsembleHandle.self)
+}

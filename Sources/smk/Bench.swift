@@ -1,0 +1,60 @@
+import ArgumentParser
+import Foundation
+import SoftmaxKit
+
+/// `smk bench MODEL --batch N`: time forward passes on random input.
+struct Bench: ParsableCommand {
+    static let configuration = CommandConfiguration(abstract: "Time forward passes of a model at a batch size.")
+
+    @OptionGroup var options: ModelOptions
+
+    @Option(help: "Rows per forward pass.")
+    var batch: Int = 1
+
+    @Option(help: "Time steps per row ([batch, steps, features] input).")
+    var steps: Int = 1
+
+    @Option(help: "Seconds to spend measuring (best of 7 rounds).")
+    var seconds: Double = 1
+
+    func validate() throws {
+        guard batch > 0, steps > 0 else { throw ValidationError("--batch and --steps must be > 0") }
+        guard seconds > 0 else { throw ValidationError("--seconds must be > 0") }
+    }
+
+    func run() throws {
+        let model = try options.load()
+        let rows = batch * steps
+        var state: UInt64 = 42
+        let x = (0..<(rows * model.features)).map { _ -> Float in
+            state = state &* 6364136223846793005 &+ 1442695040888963407
+            return Float(Int64(bitPattern: state >> 11) % 2000) / 1000 - 1
+        }
+        let outs = model.heads.map { UnsafeMutableBufferPointer<Float>.allocate(capacity: rows * $0.size) }
+        defer { outs.forEach { $0.deallocate() } }
+        func once() throws {
+            try x.withUnsafeBufferPointer { xp in
+                try model.forward(xp, batch: batch, steps: steps, features: model.features, into: outs)
+            }
+        }
+        try once()
+        // Calibrate the number of calls per round to about seconds / 7.
+        var calls = 1
+        while true {
+            let t0 = DispatchTime.now().uptimeNanoseconds
+            for _ in 0..<calls { try once() }
+            let dt = Double(DispatchTime.now().uptimeNanoseconds - t0) / 1e9
+            if dt > seconds / 70 || calls > 1 << 24 { calls = max(1, Int(Double(calls) * (seconds / 7) / max(dt, 1e-9))); break }
+            calls *= 4
+        }
+        var best = Double.infinity
+        for _ in 0..<7 {
+            let t0 = DispatchTime.now().uptimeNanoseconds
+            for _ in 0..<calls { try once() }
+            best = min(best, Double(DispatchTime.now().uptimeNanoseconds - t0) / 1e9 / Double(calls))
+        }
+        let shape = steps > 1 ? "[\(batch), \(steps), \(model.features)]" : "[\(batch), \(model.features)]"
+        print("\(options.model): input \(shape), \(calls) calls x 7 rounds, best round")
+        print(String(format: "  %.3f us per forward, %.1f ns per row, %.3g rows/s", best * 1e6, best * 1e9 / Double(rows), Double(rows) / best))
+    }
+}

@@ -1,0 +1,524 @@
+"""softmaxkit.Model and Ensemble against a float64 numpy forward pass, and
+every malformed model file of issue 4 crafted byte by byte."""
+from __future__ import annotations
+
+import json
+import struct
+import sys
+import threading
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+import softmaxkit
+from softmaxkit import _safetensors
+
+HERE = Path(__file__).resolve().parent
+sys.path.insert(0, str(HERE))
+sys.path.insert(0, str(HERE.parents[2] / "examples"))
+import model_reference as ref  # noqa: E402
+from make_models import seed_networks  # noqa: E402
+
+# float32 forward vs float64 reference: probabilities and values of order 1.
+TOL = dict(rtol=1e-5, atol=1e-5)
+SEEDS = seed_networks()
+
+
+def write(tmp_path, name, spec, weights) -> Path:
+    p = tmp_path / name
+    p.write_bytes(_safetensors.encode(weights, {"softmaxkit": json.dumps(spec)}))
+    return p
+
+
+def check_against_reference(model, spec, weights, x):
+    out = model(x)
+    want = ref.forward(spec, weights, x)
+    assert set(out) == set(want)
+    for k in want:
+        assert out[k].dtype == np.float32
+        assert out[k].shape == want[k].shape, k
+        np.testing.assert_allclose(out[k], want[k], **TOL, err_msg=k)
+
+
+# MARK: the seed networks
+
+@pytest.mark.parametrize("name", sorted(SEEDS))
+def test_seed_network_file_matches_float64_reference(tmp_path, name):
+    spec, weights, shape = SEEDS[name]
+    x = np.random.default_rng(5).standard_normal(shape).astype(np.float32)
+    model = softmaxkit.Model.load(write(tmp_path, f"{name}.safetensors", spec, weights))
+    check_against_reference(model, spec, weights, x)
+
+
+@pytest.mark.parametrize("name", sorted(SEEDS))
+def test_seed_network_from_weights_matches_float64_reference(name):
+    spec, weights, shape = SEEDS[name]
+    x = np.random.default_rng(6).standard_normal((37,) + tuple(shape[1:])).astype(np.float32)
+    check_against_reference(softmaxkit.Model.from_weights(spec, weights), spec, weights, x)
+
+
+@pytest.mark.parametrize("name", sorted(SEEDS))
+def test_bundled_model_matches_reference(name):
+    spec, weights, _ = SEEDS[name]
+    root = HERE.parents[2] / "examples" / "models"
+    model = softmaxkit.Model.load(root / f"{name}.safetensors")
+    assert model.spec == json.loads(json.dumps(spec))
+    check_against_reference(model, spec, weights, np.load(root / f"{name}.input.npy"))
+
+
+def test_robot_arm_heads_and_shapes():
+    spec, weights, _ = SEEDS["robot_arm"]
+    m = softmaxkit.Model.from_weights(spec, weights)
+    assert m.heads == [softmaxkit.Head("action", 4), softmaxkit.Head("force", 1)]
+    assert m.features == 10 and m.parameter_count == 10 * 128 + 128 + 128 * 64 + 64 + 4 * 64 + 4 + 64 + 1
+    out = m(np.ones(10))
+    assert out["action"].shape == (4,) and out["force"].shape == (1,)
+    np.testing.assert_allclose(out["action"].sum(), 1, rtol=1e-6)
+
+
+def test_per_timestep_heads_cover_every_step():
+    spec, weights, _ = SEEDS["timesteps"]
+    m = softmaxkit.Model.from_weights(spec, weights)
+    x = np.random.default_rng(1).standard_normal((4, 7, 16)).astype(np.float32)
+    out = m(x)
+    assert out["output_0"].shape == (4, 7, 10)
+    # Step t of a sequence equals that row run alone.
+    alone = m(x[2, 5])
+    np.testing.assert_array_equal(out["output_1"][2, 5], alone["output_1"])
+
+
+def test_masked_softmax_without_renormalisation_is_the_seed_variant():
+    spec, weights, _ = SEEDS["masked"]
+    m = softmaxkit.Model.from_weights(spec, weights)
+    y = m(np.random.default_rng(2).standard_normal((50, 10)))["output"]
+    assert np.all(y[:, [1, 3, 4, 5]] == 0)
+    assert np.all(y.sum(axis=1) < 1)  # no renormalisation
+
+
+def test_hierarchical_joint_sums_to_one_and_factorizes():
+    spec, weights, _ = SEEDS["hierarchical"]
+    m = softmaxkit.Model.from_weights(spec, weights)
+    out = m(np.random.default_rng(3).standard_normal((20, 10)))
+    joint, coarse = out["joint"], out["coarse"]
+    np.testing.assert_allclose(joint.sum(axis=1), 1, rtol=1e-6)
+    np.testing.assert_allclose(np.stack([joint[:, :2].sum(1), joint[:, 2:6].sum(1), joint[:, 6:].sum(1)], 1), coarse, atol=1e-6)
+
+
+# MARK: activations, output kinds, dtypes
+
+def small_spec(activation="identity", head=None, features=5, units=7):
+    head = head or {"name": "y", "layer": "out", "output": "identity"}
+    return {"softmaxkit": 1, "input": {"features": features},
+            "layers": [{"name": "hidden", "input": "input", "activation": activation},
+                       {"name": "out", "input": "hidden"}],
+            "heads": [head]}, units
+
+
+def small_weights(features=5, units=7, out=6, seed=0, dtype=np.float32):
+    rng = np.random.default_rng(seed)
+    return {"hidden.weight": rng.standard_normal((units, features)).astype(dtype),
+            "hidden.bias": rng.standard_normal(units).astype(dtype),
+            "out.weight": rng.standard_normal((out, units)).astype(dtype),
+            "out.bias": rng.standard_normal(out).astype(dtype)}
+
+
+@pytest.mark.parametrize("activation", ["identity", "relu", "tanh", "sigmoid", "gelu", "gelu_tanh", "silu"])
+def test_layer_activations_match_reference(activation):
+    spec, _ = small_spec(activation)
+    w = small_weights()
+    # Wide inputs reach both tails of every activation and span SIMD tails.
+    x = np.random.default_rng(9).uniform(-6, 6, (41, 5)).astype(np.float32)
+    check_against_reference(softmaxkit.Model.from_weights(spec, w), spec, w, x)
+
+
+@pytest.mark.parametrize("head", [
+    {"name": "y", "layer": "out", "output": "softmax", "temperature": 2.5},
+    {"name": "y", "layer": "out", "output": "log_softmax", "temperature": 0.5},
+    {"name": "y", "layer": "out", "output": "sigmoid"},
+    {"name": "y", "layer": "out", "output": "masked_softmax", "mask": [0, 1, 1, 0, 1, 1]},
+    {"name": "y", "layer": "out", "output": "masked_softmax", "mask": [0, 0, 0, 0, 0, 0]},
+    {"name": "y", "layer": "out", "output": "masked_softmax", "mask": [1, 0, 1, 0, 0, 0], "renormalize": False},
+    {"name": "y", "layer": "out", "output": "partitioned",
+     "segments": [[2, "softmax"], [1, "sigmoid"], [1, "tanh"], [2, "log_softmax"]]},
+    {"name": "y", "layer": "out", "output": "partitioned", "segments": [[3, "identity"], [3, "softmax"]]},
+])
+def test_output_transforms_match_reference(head):
+    spec, _ = small_spec(head=head)
+    w = small_weights()
+    x = np.random.default_rng(4).standard_normal((23, 5)).astype(np.float32)
+    check_against_reference(softmaxkit.Model.from_weights(spec, w), spec, w, x)
+
+
+def test_masked_positions_are_zero_even_for_nan_and_inf_logits():
+    spec, _ = small_spec(head={"name": "y", "layer": "out", "output": "masked_softmax", "mask": [1, 0, 1, 1, 0, 1]})
+    w = small_weights()
+    w["out.bias"][1] = np.inf
+    w["out.bias"][4] = np.nan
+    y = softmaxkit.Model.from_weights(spec, w)(np.ones((3, 5)))["y"]
+    assert np.all(y[:, [1, 4]] == 0) and np.all(np.isfinite(y))
+    np.testing.assert_allclose(y.sum(axis=1), 1, rtol=1e-6)
+
+
+def test_nan_input_propagates_and_is_not_an_error():
+    spec, w, _ = SEEDS["robot_arm"]
+    x = np.zeros((3, 10), np.float32)
+    x[1, 4] = np.nan
+    out = softmaxkit.Model.from_weights(spec, w)(x)
+    assert np.all(np.isnan(out["action"][1])) and np.all(np.isfinite(out["action"][[0, 2]]))
+
+
+@pytest.mark.parametrize("dtype", ["F64", "F16", "BF16"])
+def test_weight_dtypes_are_read(tmp_path, dtype):
+    spec, _ = small_spec(head={"name": "y", "layer": "out", "output": "softmax"})
+    w = small_weights(dtype=np.float64)
+    header, blobs, off = {"__metadata__": {"softmaxkit": json.dumps(spec)}}, [], 0
+    used = {}
+    for k, v in w.items():
+        if dtype == "F64":
+            raw = v.astype("<f8").tobytes()
+            used[k] = v
+        elif dtype == "F16":
+            raw = v.astype("<f2").tobytes()
+            used[k] = v.astype(np.float16).astype(np.float64)
+        else:  # BF16: the top half of float32, truncated
+            bits = v.astype("<f4").view("<u4") >> 16
+            raw = bits.astype("<u2").tobytes()
+            used[k] = (bits.astype("<u4") << 16).view("<f4").astype(np.float64)
+        header[k] = {"dtype": dtype, "shape": list(v.shape), "data_offsets": [off, off + len(raw)]}
+        blobs.append(raw)
+        off += len(raw)
+    h = json.dumps(header).encode()
+    p = tmp_path / "w.safetensors"
+    p.write_bytes(struct.pack("<Q", len(h)) + h + b"".join(blobs))
+    x = np.random.default_rng(1).standard_normal((9, 5)).astype(np.float32)
+    check_against_reference(softmaxkit.Model.load(p), spec, used, x)
+
+
+def test_save_round_trips(tmp_path):
+    spec, w, _ = SEEDS["hierarchical"]
+    m = softmaxkit.Model.from_weights(spec, w)
+    m.save(tmp_path / "h.safetensors")
+    m2 = softmaxkit.Model.load(tmp_path / "h.safetensors")
+    x = np.random.default_rng(0).standard_normal((5, 10))
+    for k, v in m(x).items():
+        np.testing.assert_array_equal(v, m2(x)[k])
+    m2.save(tmp_path / "h2.safetensors")  # a loaded model saves too
+    assert softmaxkit.Model.load(tmp_path / "h2.safetensors").spec == m2.spec
+
+
+def test_side_file_spec_replaces_metadata(tmp_path):
+    spec, w, _ = SEEDS["robot_arm"]
+    p = tmp_path / "bare.safetensors"
+    p.write_bytes(_safetensors.encode(w))
+    with pytest.raises(ValueError, match="softmaxkit"):
+        softmaxkit.Model.load(p)
+    side = tmp_path / "spec.json"
+    side.write_text(json.dumps(spec))
+    for s in (spec, json.dumps(spec), str(side)):
+        assert softmaxkit.Model.load(p, spec=s).heads[0].name == "action"
+
+
+def test_many_threads_agree_with_serial():
+    spec, w, _ = SEEDS["digits"]
+    m = softmaxkit.Model.from_weights(spec, w)
+    x = np.random.default_rng(8).standard_normal((300, 784)).astype(np.float32)
+    serial = m(x)
+    bad = []
+
+    def run():
+        for _ in range(5):
+            out = m(x)
+            if any(not np.array_equal(out[k], serial[k]) for k in serial):
+                bad.append(1)
+
+    threads = [threading.Thread(target=run) for _ in range(8)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert not bad
+
+
+# MARK: ensembles
+
+def test_ensemble_modes_match_numpy():
+    spec_a, wa, _ = SEEDS["ensemble_a"]
+    spec_b, wb, _ = SEEDS["ensemble_b"]
+    a, b = softmaxkit.Model.from_weights(spec_a, wa), softmaxkit.Model.from_weights(spec_b, wb)
+    x = np.random.default_rng(3).standard_normal((31, 10))
+    pa, pb = ref.forward(spec_a, wa, x)["probs"], ref.forward(spec_b, wb, x)["probs"]
+    la, lb = ref.layers(spec_a, wa, x)["fc2"], ref.layers(spec_b, wb, x)["fc2"]
+    g = np.sqrt(pa * pb)
+    want = {"arithmetic": (pa + pb) / 2, "geometric": g / g.sum(1, keepdims=True), "logits": ref.softmax((la + lb) / 2)}
+    for mode, w in want.items():
+        np.testing.assert_allclose(softmaxkit.Ensemble([a, b], mode=mode)(x)["probs"], w, **TOL, err_msg=mode)
+
+
+def test_ensemble_sigmoid_and_identity_heads():
+    spec, w, _ = SEEDS["digits"]
+    w2 = {k: v * 0.9 for k, v in w.items()}
+    m1, m2 = softmaxkit.Model.from_weights(spec, w), softmaxkit.Model.from_weights(spec, w2)
+    x = np.random.default_rng(2).standard_normal((6, 784))
+    p1, p2 = ref.forward(spec, w, x)["is_target"], ref.forward(spec, w2, x)["is_target"]
+    g1, g0 = np.sqrt(p1 * p2), np.sqrt((1 - p1) * (1 - p2))
+    np.testing.assert_allclose(softmaxkit.Ensemble([m1, m2], mode="geometric")(x)["is_target"], g1 / (g1 + g0), **TOL)
+
+
+def test_ensemble_rejects_mismatched_models():
+    a = softmaxkit.Model.from_weights(*SEEDS["ensemble_a"][:2])
+    r = softmaxkit.Model.from_weights(*SEEDS["robot_arm"][:2])
+    m = softmaxkit.Model.from_weights(*SEEDS["multitask"][:2])
+    with pytest.raises(ValueError, match="head"):
+        softmaxkit.Ensemble([a, r])
+    with pytest.raises(ValueError, match="features"):
+        softmaxkit.Ensemble([a, m])
+    with pytest.raises(ValueError, match="mode"):
+        softmaxkit.Ensemble([a, a], mode="median")
+    with pytest.raises(ValueError):
+        softmaxkit.Ensemble([])
+
+
+# MARK: bad input: every malformed file of issue 4, crafted
+
+def raw(header, data: bytes = b"", length=None) -> bytes:
+    h = header if isinstance(header, bytes) else json.dumps(header).encode()
+    return struct.pack("<Q", len(h) if length is None else length) + h + data
+
+
+def robot_file() -> bytes:
+    spec, w, _ = SEEDS["robot_arm"]
+    return _safetensors.encode(w, {"softmaxkit": json.dumps(spec)})
+
+
+def tensor_header(spec=None, **tensors):
+    h = {"__metadata__": {"softmaxkit": json.dumps(spec or small_spec()[0])}}
+    h.update(tensors)
+    return h
+
+
+F32_7x5 = {"dtype": "F32", "shape": [7, 5]}
+
+
+def load_bytes(b: bytes):
+    return softmaxkit.Model.from_bytes(b)
+
+
+@pytest.mark.parametrize("cut", [0, 4, 7, 8, 20, 200, -1])
+def test_truncated_file(cut):
+    data = robot_file()
+    with pytest.raises(ValueError, match="truncated|past the end|not valid JSON"):
+        load_bytes(data[:cut] if cut >= 0 else data[:-1])
+
+
+@pytest.mark.parametrize("header,match", [
+    (raw(b"{}", length=10_000), "past the end"),
+    (raw(b"{}", length=2 ** 63), "100 MB"),
+    (raw(b"{}" + b" " * 10, length=100_000_001), "100 MB"),
+    (raw(b"\xff\xfe{}"), "UTF-8"),
+    (raw(b"{\"a\": [1, 2"), "not valid JSON"),
+    (raw(b"[1, 2, 3]"), "not a JSON object"),
+    (raw(b"{\"x\": {\"dtype\": \"F32\", \"shape\": [1], \"data_offsets\": [0, 4]}, \"x\": {}}", b"\0" * 4), "duplicate key \"x\""),
+    (raw(b"[" * 100000), "nested deeper"),
+])
+def test_malformed_header(header, match):
+    with pytest.raises(ValueError, match=match):
+        load_bytes(header)
+
+
+@pytest.mark.parametrize("entry,data,match", [
+    ({"dtype": "F33", "shape": [7, 5], "data_offsets": [0, 140]}, 140, "unknown dtype \"F33\""),
+    ({"dtype": "I64", "shape": [7, 5], "data_offsets": [0, 280]}, 280, "not a floating-point"),
+    ({"dtype": "F32", "shape": [7, 5], "data_offsets": [0, 136]}, 140, "needs 140"),
+    ({"dtype": "F32", "shape": [7, 5], "data_offsets": [4, 144]}, 140, "run past"),
+    ({"dtype": "F32", "shape": [7, 5], "data_offsets": [140, 0]}, 140, "begin <= end"),
+    ({"dtype": "F32", "shape": [2 ** 40, 2 ** 40], "data_offsets": [0, 140]}, 140, "overflow"),
+    ({"dtype": "F32", "shape": [7, -5], "data_offsets": [0, 140]}, 140, "non-negative"),
+    ({"dtype": "F32", "shape": [7, 5]}, 140, "data_offsets"),
+    ({"shape": [7, 5], "data_offsets": [0, 140]}, 140, "dtype"),
+])
+def test_bad_tensor_entries(entry, data, match):
+    with pytest.raises(ValueError, match=match):
+        load_bytes(raw(tensor_header(**{"hidden.weight": entry}), b"\0" * data))
+
+
+def test_overlapping_offsets():
+    h = tensor_header(**{"hidden.weight": dict(F32_7x5, data_offsets=[0, 140]),
+                         "hidden.bias": {"dtype": "F32", "shape": [7], "data_offsets": [100, 128]}})
+    with pytest.raises(ValueError, match="overlapping"):
+        load_bytes(raw(h, b"\0" * 140))
+
+
+def spec_error(tmp_path, spec, weights, match, exc=ValueError):
+    with pytest.raises(exc, match=match):
+        softmaxkit.Model.load(write(tmp_path, "m.safetensors", spec, weights))
+    with pytest.raises(exc, match=match):
+        softmaxkit.Model.from_weights(spec, weights)
+
+
+def test_missing_weight(tmp_path):
+    spec, w, _ = SEEDS["robot_arm"]
+    w = dict(w)
+    del w["fc2.weight"]
+    spec_error(tmp_path, spec, w, "missing tensor \"fc2.weight\"")
+
+
+def test_unused_tensor(tmp_path):
+    spec, w, _ = SEEDS["robot_arm"]
+    spec_error(tmp_path, spec, dict(w, **{"fc3.weight": np.zeros((2, 2), np.float32)}), "fc3.weight")
+
+
+def test_shapes_that_do_not_chain(tmp_path):
+    spec, w, _ = SEEDS["robot_arm"]
+    w = dict(w, **{"fc2.weight": np.zeros((64, 127), np.float32)})
+    spec_error(tmp_path, spec, w, "do not chain")
+
+
+def test_bias_of_wrong_shape(tmp_path):
+    spec, w, _ = SEEDS["robot_arm"]
+    spec_error(tmp_path, spec, dict(w, **{"fc1.bias": np.zeros(127, np.float32)}), "fc1.bias")
+
+
+@pytest.mark.parametrize("edit,match", [
+    (lambda s: s["layers"][0].update(input="fc2"), "not an earlier layer"),   # a cycle fc1 -> fc2 -> fc1
+    (lambda s: s["layers"][1].update(input="fc9"), "unknown layer \"fc9\""),
+    (lambda s: s["layers"][0].update(activation="swish"), "activation: unknown value \"swish\""),
+    (lambda s: s["layers"][0].update(units=99), "units"),
+    (lambda s: s["layers"][0].update(color="red"), "spec.layers\\[0\\].color: unknown key"),
+    (lambda s: s.update(softmaxkit=2), "schema version 2"),
+    (lambda s: s.pop("heads"), "spec.heads: missing"),
+    (lambda s: s["input"].update(features="ten"), "spec.input.features: must be an integer"),
+    (lambda s: s["heads"][0].update(output="softplus"), "output: unknown value"),
+    (lambda s: s["heads"][0].update(layer="nope"), "unknown layer \"nope\""),
+    (lambda s: s["heads"][0].update(temperature=0), "temperature"),
+    (lambda s: s["heads"][1].update(temperature=2.0), "temperature: not used"),
+    (lambda s: s["heads"][1].update(name="action"), "duplicate head"),
+    (lambda s: s["heads"][0].update(output="masked_softmax", mask=[1, 0, 1]), "mask: 3 entries"),
+    (lambda s: s["heads"][0].update(output="masked_softmax", mask=[1, 0, 2, 1]), "0 or 1"),
+    (lambda s: s["heads"][0].update(output="partitioned", segments=[[2, "softmax"], [1, "identity"]]), "sum to 3"),
+    (lambda s: s["heads"][0].update(output="partitioned", segments=[[4, "relu"]]), "unknown activation"),
+    (lambda s: s["heads"][0].update(output="hierarchical", layer=None), "layer: must be a string"),
+    (lambda s: (s["heads"][0].pop("layer"), s["heads"][0].update(output="hierarchical", coarse="action_output",
+                fine=["fc2"])), "4 units but there are 1 fine"),
+])
+def test_bad_spec(tmp_path, edit, match):
+    spec, w, _ = SEEDS["robot_arm"]
+    spec = json.loads(json.dumps(spec))
+    edit(spec)
+    spec_error(tmp_path, spec, w, match)
+
+
+def test_metadata_not_json(tmp_path):
+    spec, w, _ = SEEDS["robot_arm"]
+    p = tmp_path / "m.safetensors"
+    p.write_bytes(_safetensors.encode(w, {"softmaxkit": "{layers: oops"}))
+    with pytest.raises(ValueError, match="model spec is not valid JSON"):
+        softmaxkit.Model.load(p)
+
+
+def test_missing_file_is_oserror(tmp_path):
+    with pytest.raises(OSError):
+        softmaxkit.Model.load(tmp_path / "nope.safetensors")
+
+
+def test_wrong_input_shapes():
+    m = softmaxkit.Model.from_weights(*SEEDS["robot_arm"][:2])
+    with pytest.raises(ValueError, match="11 features"):
+        m(np.zeros((2, 11)))
+    with pytest.raises(ValueError, match="shape"):
+        m(np.zeros((2, 2, 2, 10)))
+    with pytest.raises(ValueError, match="dtype"):
+        m(np.array([["a"] * 10]))
+    assert m(np.zeros((0, 10)))["action"].shape == (0, 4)
+    # Non-contiguous and big-endian input is copied, never read wrongly.
+    x = np.random.default_rng(0).standard_normal((6, 20))
+    np.testing.assert_array_equal(m(x[:, ::2])["action"], m(np.ascontiguousarray(x[:, ::2]))["action"])
+    np.testing.assert_array_equal(m(x[:, :10].astype(">f4"))["action"], m(x[:, :10].astype("<f4"))["action"])
+
+
+def test_bad_weights_arguments():
+    spec, w, _ = SEEDS["robot_arm"]
+    with pytest.raises(ValueError, match="dtype"):
+        softmaxkit.Model.from_weights(spec, dict(w, **{"fc1.bias": np.array(["x"] * 128)}))
+    with pytest.raises(ValueError, match="spec"):
+        softmaxkit.Model.from_weights(12, w)
+
+
+def test_mutated_files_load_or_raise_never_crash():
+    """Random byte flips in the header and data of a valid file: each either
+    loads (a flip inside weight bytes) or raises softmaxkit.Error."""
+    good = robot_file()
+    (n,) = struct.unpack_from("<Q", good, 0)
+    rng = np.random.default_rng(1234)
+    outcomes = {"loaded": 0, "error": 0}
+    for _ in range(600):
+        b = bytearray(good)
+        for _ in range(int(rng.integers(1, 4))):
+            pos = int(rng.integers(0, 8 + n + 64))
+            b[pos] = int(rng.integers(0, 256))
+        try:
+            m = softmaxkit.Model.from_bytes(bytes(b))
+            m(np.zeros((2, 10), np.float32))
+            outcomes["loaded"] += 1
+        except softmaxkit.Error:
+            outcomes["error"] += 1
+    assert outcomes["error"] > 300 and outcomes["loaded"] > 0
+
+
+def test_fused_sibling_layers_match_reference():
+    """Siblings with the same input and activation are fused into one product
+    (t1 with t3, h1 with h2); t2 differs in activation; h1 has no bias."""
+    rng = np.random.default_rng(21)
+    layers = [("t1", "input", 20, "relu"), ("h1", "t1", 3, "identity"), ("t2", "input", 17, "tanh"),
+              ("t3", "input", 33, "relu"), ("h2", "t1", 5, "identity"), ("h3", "t3", 2, "identity")]
+    widths = {"input": 9}
+    w = {}
+    for name, inp, units, _ in layers:
+        w[name + ".weight"] = rng.standard_normal((units, widths[inp])).astype(np.float32) / 3
+        if name != "h1":
+            w[name + ".bias"] = rng.standard_normal(units).astype(np.float32)
+        widths[name] = units
+    spec = {"softmaxkit": 1, "input": {"features": 9},
+            "layers": [{"name": n, "input": i, "activation": a} for n, i, _, a in layers],
+            "heads": [{"name": "p", "layer": "h1", "output": "softmax"},
+                      {"name": "q", "layer": "h2", "output": "log_softmax"},
+                      {"name": "r", "layer": "h3", "output": "identity"},
+                      {"name": "s", "layer": "t2", "output": "sigmoid"}]}
+    x = rng.standard_normal((300, 9)).astype(np.float32)
+    check_against_reference(softmaxkit.Model.from_weights(spec, w), spec, w, x)
+
+
+@pytest.mark.parametrize("bias", [[0, 0, -np.inf, 0, 0, 0], [-np.inf] * 6])
+@pytest.mark.filterwarnings("ignore::RuntimeWarning")  # the numpy reference's inf - inf
+def test_softmax_heads_on_extreme_logits_match_reference(bias):
+    """Logits equal to the input (identity weight) plus a bias of -inf entries:
+    rows with NaN, huge values, -inf entries and all -inf rows, many rows so
+    that the four-rows-at-a-time path and its tail both run."""
+    spec = {"softmaxkit": 1, "input": {"features": 6}, "layers": [{"name": "id", "input": "input"}],
+            "heads": [{"name": "p", "layer": "id", "output": "softmax"},
+                      {"name": "lp", "layer": "id", "output": "log_softmax", "temperature": 3.0},
+                      {"name": "m", "layer": "id", "output": "masked_softmax", "mask": [1, 1, 1, 0, 1, 0]},
+                      {"name": "mf", "layer": "id", "output": "masked_softmax", "mask": [0, 1, 1, 0, 1, 1],
+                       "renormalize": False}]}
+    w = {"id.weight": np.eye(6, dtype=np.float32), "id.bias": np.array(bias, np.float32)}
+    rng = np.random.default_rng(17)
+    x = (rng.standard_normal((203, 6)) * 30).astype(np.float32)
+    x[5, 1] = np.nan
+    x[100] *= 1e6
+    x[201, 4] = 88.7
+    x[202, 0] = -88.7
+    check_against_reference(softmaxkit.Model.from_weights(spec, w), spec, w, x)
+
+
+def test_core_rejects_overlapping_outputs_through_the_c_abi():
+    from softmaxkit.model import _FORWARD, _I64, _VP
+    from softmaxkit._arrays import ptr
+    m = softmaxkit.Model.from_weights(*SEEDS["robot_arm"][:2])
+    x = np.zeros((4, 10), np.float32)
+    block = np.zeros(64, np.float32)
+    base = ptr(block).value
+    # action [4, 4] at 0..15 and force [4, 1] at 12..15 overlap.
+    outs = (_VP * 2)(base, base + 12 * 4)
+    status = _FORWARD(m._handle, ptr(x), _I64(4), _I64(1), _I64(10), outs, _I64(2))
+    assert status == 1 and b"overlap" in softmaxkit._lib.lib.smk_last_error_message()
+    assert not block.any()  # nothing written
