@@ -320,6 +320,7 @@ def main():
           f"{time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}")
     print(f"OPENBLAS_CORETYPE={os.environ.get('OPENBLAS_CORETYPE', '(unset)')} "
           f"OPENBLAS_L2_SIZE={os.environ.get('OPENBLAS_L2_SIZE', '(unset)')}")
+    print(f"load average at start: {open('/proc/loadavg').read().strip()}")
     for mode in modes:
         env = single_thread_env(os.environ) if mode == "1" else dict(os.environ)
         cmd = [sys.executable, os.path.abspath(__file__), "--child", "--threads", mode,
@@ -336,6 +337,7 @@ def main():
                 print(f"\n### {op} {dt}, µs per call ({label})\n")
                 print(table(data["results"], op, dt, data["info"]["peers"]))
         sys.stdout.flush()
+    print(f"\nload average at end: {open('/proc/loadavg').read().strip()}")
 
 
 if __name__ == "__main__":

@@ -299,6 +299,14 @@ static int probe_ok(const op_t *op, void *f, int dsize) {
 /* Main                                                                      */
 /* ------------------------------------------------------------------------ */
 
+static void print_loadavg(const char *when) {
+    char buf[128] = "?";
+    FILE *f = fopen("/proc/loadavg", "r");
+    if (f) { if (!fgets(buf, sizeof buf, f)) buf[0] = 0; fclose(f); }
+    buf[strcspn(buf, "\n")] = 0;
+    printf("load average %s: %s (other processes share these cores: compare ratios, not absolutes, when it is high)\n", when, buf);
+}
+
 static void *g_lib;
 static void *symbol(const char *name) { return name ? dlsym(g_lib, name) : NULL; }
 
@@ -331,8 +339,10 @@ int main(int argc, char **argv) {
     memset(g_copy_src, 1, max_copy);
     memset(g_copy_dst, 0, max_copy);
 
-    printf("libsoftmaxkit %u, %.2f s per measurement, median of %d samples, 1 thread\n\n",
+    printf("libsoftmaxkit %u, %.2f s per measurement, median of %d samples, 1 thread\n",
            version(), seconds, NSAMPLES);
+    print_loadavg("at start");
+    printf("\n");
     printf("| op | shape | dtype | µs/call | ns/elem | GB/s | copy µs | × copy | × softmax |\n");
     printf("| --- | --- | --- | ---: | ---: | ---: | ---: | ---: | ---: |\n");
     for (int dsize = 4; dsize <= 8; dsize += 4) {
@@ -388,5 +398,7 @@ int main(int argc, char **argv) {
             }
         }
     }
+    printf("\n");
+    print_loadavg("at end");
     return 0;
 }
