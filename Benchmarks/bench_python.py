@@ -40,6 +40,10 @@ SHAPES = [((1, 10), -1), ((64, 10), -1), ((256, 128), -1), ((1024, 1000), -1), (
           ((64, 32000), -1), ((4096, 4096), -1), ((64, 1000, 64), 1)]
 DTYPES = ["float32", "float64"]
 OPS = ["softmax", "log_softmax"]
+# Variants of issue 3, timed when the loaded softmaxkit has them (last-axis
+# 2-D shapes only), against the same computation written in each peer.
+VARIANTS = ["masked_softmax", "softmax_topk", "cross_entropy"]
+TOPK = 8
 PEERS = ["softmaxkit", "numpy", "scipy", "torch", "jax", "onnxruntime"]
 
 
@@ -61,15 +65,39 @@ def single_thread_env(env):
     return env
 
 
+def mask_for(a):
+    """A fixed mask for `a`: ~3/4 of the positions take part (uint8, 1 = kept)."""
+    import numpy as np
+    return (np.random.default_rng(1).random(a.shape) < 0.75).astype(np.uint8)
+
+
+def target_for(a):
+    """Class indices for the rows of a [B, C] logits array."""
+    import numpy as np
+    return np.random.default_rng(2).integers(0, a.shape[1], a.shape[0]).astype(np.int64)
+
+
+def first(r):
+    """The array to compare: the probabilities of a (values, indices) pair."""
+    import numpy as np
+    return np.asarray(r[0] if isinstance(r, (tuple, list)) or type(r).__name__ == "topk" else r)
+
+
 def make_peers(threads_one):
     """name -> (module info, {op: factory(np_array, axis) -> zero-arg callable returning np-convertible})."""
     import numpy as np
     peers = {}
 
     import softmaxkit
-    peers["softmaxkit"] = (getattr(softmaxkit, "__version__", "") or str(softmaxkit.version()), {
-        op: (lambda f: lambda a, axis: (lambda: f(a, axis)))(getattr(softmaxkit, op))
-        for op in OPS if hasattr(softmaxkit, op)})
+    smk = {op: (lambda f: lambda a, axis: (lambda: f(a, axis)))(getattr(softmaxkit, op))
+           for op in OPS if hasattr(softmaxkit, op)}
+    if hasattr(softmaxkit, "masked_softmax"):
+        smk["masked_softmax"] = lambda a, axis: (lambda m=mask_for(a): lambda: softmaxkit.masked_softmax(a, m, axis))()
+    if hasattr(softmaxkit, "softmax_topk"):
+        smk["softmax_topk"] = lambda a, axis: (lambda: softmaxkit.softmax_topk(a, TOPK, axis))
+    if hasattr(softmaxkit, "cross_entropy"):
+        smk["cross_entropy"] = lambda a, axis: (lambda t=target_for(a): lambda: softmaxkit.cross_entropy(a, t, axis=1))()
+    peers["softmaxkit"] = (getattr(softmaxkit, "__version__", "") or str(softmaxkit.version()), smk)
 
     def np_softmax(x, axis):
         e = np.exp(x - x.max(axis, keepdims=True))
@@ -81,9 +109,28 @@ def make_peers(threads_one):
         s -= np.log(np.exp(s).sum(axis, keepdims=True))
         return s
 
+    def np_masked(x, m, axis):
+        e = np_softmax(np.where(m, x, -np.inf), axis)
+        return np.where(m, e, 0)
+
+    def np_topk(x, axis):
+        p = np_softmax(x, axis)
+        i = np.argpartition(-p, TOPK - 1, axis=axis)[:, :TOPK]
+        v = np.take_along_axis(p, i, axis)
+        o = np.argsort(-v, axis=axis, kind="stable")
+        return np.take_along_axis(v, o, axis), np.take_along_axis(i, o, axis)
+
+    def np_xent(x, t):
+        m = x.max(1, keepdims=True)
+        lse = np.log(np.exp(x - m).sum(1)) + m[:, 0]
+        return (lse - x[np.arange(len(t)), t]).mean()
+
     peers["numpy"] = (np.__version__, {
         "softmax": lambda a, axis: (lambda: np_softmax(a, axis)),
-        "log_softmax": lambda a, axis: (lambda: np_log_softmax(a, axis))})
+        "log_softmax": lambda a, axis: (lambda: np_log_softmax(a, axis)),
+        "masked_softmax": lambda a, axis: (lambda m=mask_for(a): lambda: np_masked(a, m, axis))(),
+        "softmax_topk": lambda a, axis: (lambda: np_topk(a, axis)),
+        "cross_entropy": lambda a, axis: (lambda t=target_for(a): lambda: np_xent(a, t))()})
 
     try:
         import scipy
@@ -104,8 +151,22 @@ def make_peers(threads_one):
                 t = torch.from_numpy(a.copy())
                 return lambda: fn(t, axis)
             return factory
+        def t_masked(a, axis):
+            t, m = torch.from_numpy(a.copy()), torch.from_numpy(mask_for(a).astype(bool))
+            nm = ~m
+            return lambda: torch.softmax(t.masked_fill(nm, float("-inf")), axis).masked_fill_(nm, 0)
+
+        def t_topk(a, axis):
+            t = torch.from_numpy(a.copy())
+            return lambda: torch.topk(torch.softmax(t, axis), TOPK, dim=axis)
+
+        def t_xent(a, axis):
+            t, tg = torch.from_numpy(a.copy()), torch.from_numpy(target_for(a))
+            return lambda: torch.nn.functional.cross_entropy(t, tg)
+
         peers["torch"] = (f"{torch.__version__} ({torch.get_num_threads()} threads)", {
-            "softmax": tfac(torch.softmax), "log_softmax": tfac(torch.log_softmax)})
+            "softmax": tfac(torch.softmax), "log_softmax": tfac(torch.log_softmax),
+            "masked_softmax": t_masked, "softmax_topk": t_topk, "cross_entropy": t_xent})
     except ImportError:
         pass
 
@@ -127,8 +188,30 @@ def make_peers(threads_one):
                 f(d).block_until_ready()
                 return lambda: f(d).block_until_ready()
             return factory
+        def j_masked(a, axis):
+            m = jax.device_put(jnp.asarray(mask_for(a).astype(bool)))
+            f = jax.jit(lambda x, m: jnp.where(m, jax.nn.softmax(x, axis=axis, where=m), 0))
+            d = jax.device_put(jnp.asarray(a))
+            f(d, m).block_until_ready()
+            return lambda: f(d, m).block_until_ready()
+
+        def j_topk(a, axis):
+            f = jax.jit(lambda x: jax.lax.top_k(jax.nn.softmax(x, axis=axis), TOPK))
+            d = jax.device_put(jnp.asarray(a))
+            jax.block_until_ready(f(d))
+            return lambda: jax.block_until_ready(f(d))
+
+        def j_xent(a, axis):
+            tg = jax.device_put(jnp.asarray(target_for(a)))
+            f = jax.jit(lambda x, t: jnp.mean(jax.nn.logsumexp(x, axis=1) -
+                                              jnp.take_along_axis(x, t[:, None], axis=1)[:, 0]))
+            d = jax.device_put(jnp.asarray(a))
+            f(d, tg).block_until_ready()
+            return lambda: f(d, tg).block_until_ready()
+
         peers["jax"] = (jax.__version__, {
-            "softmax": jfac(jax.nn.softmax), "log_softmax": jfac(jax.nn.log_softmax)})
+            "softmax": jfac(jax.nn.softmax), "log_softmax": jfac(jax.nn.log_softmax),
+            "masked_softmax": j_masked, "softmax_topk": j_topk, "cross_entropy": j_xent})
     except ImportError:
         pass
 
@@ -172,9 +255,14 @@ def run_child(args):
     import numpy as np
     peers = make_peers(args.threads == "1")
     ops = args.ops.split(",")
+    if args.ops == ",".join(OPS):  # the default: plus every variant softmaxkit has
+        missing = [v for v in VARIANTS if v not in peers["softmaxkit"][1]]
+        ops += [v for v in VARIANTS if v not in missing]
+        print(f"  variants not in this softmaxkit (n/a): {', '.join(missing) or 'none'}", file=sys.stderr)
     rng = np.random.default_rng(0)
     results = []
-    info = {"peers": {k: v[0] for k, v in peers.items()}, "cpus": sorted(os.sched_getaffinity(0))}
+    info = {"peers": {k: v[0] for k, v in peers.items()}, "cpus": sorted(os.sched_getaffinity(0)),
+            "softmaxkit_lacks": [v for v in VARIANTS if v not in peers["softmaxkit"][1]]}
     try:
         from threadpoolctl import threadpool_info
         info["threadpools"] = [{k: d.get(k) for k in ("internal_api", "num_threads", "architecture", "version")}
@@ -185,6 +273,8 @@ def run_child(args):
         for dt in DTYPES:
             a = (rng.standard_normal(shape) * 4).astype(dt)
             for op in ops:
+                if op in VARIANTS and (axis != -1 or len(shape) != 2):
+                    continue
                 calls, notes = {}, {}
                 ref = None
                 for name in PEERS:
@@ -192,14 +282,14 @@ def run_child(args):
                         continue
                     try:
                         f = peers[name][1][op](a, axis)
-                        r = np.asarray(f())
+                        r = first(f())
                     except Exception as e:  # a peer lacking this dtype/axis is n/a, not a failure
                         notes[name] = f"n/a ({type(e).__name__})"
                         continue
                     if ref is None:
                         ref = r
                     tol = 1e-4 if dt == "float32" else 1e-10
-                    if r.dtype != a.dtype or not np.allclose(r, ref, rtol=tol, atol=tol):
+                    if r.dtype != a.dtype or not np.allclose(r, ref, rtol=tol, atol=tol, equal_nan=True):
                         notes[name] = f"mismatch ({r.dtype})"
                     calls[name] = f
                 times = time_interleaved(calls, args.seconds)
@@ -207,7 +297,7 @@ def run_child(args):
                                 "us": times, "notes": notes})
                 print(f"  {args.threads:>3} {op:<12} {shape_name(shape, axis):<18} {dt}: " +
                       " ".join(f"{k}={v:.1f}" for k, v in times.items()), file=sys.stderr, flush=True)
-    print(json.dumps({"info": info, "results": results}))
+    print(json.dumps({"info": info, "ops": ops, "results": results}))
 
 
 def time_interleaved(calls, seconds):
@@ -215,7 +305,7 @@ def time_interleaved(calls, seconds):
     if not calls:
         return {}
     pc = time.perf_counter
-    reps = {}
+    reps, per_call = {}, {}
     for name, f in calls.items():  # warm up and calibrate: a sample ~ seconds / 15 / peers
         n, t0 = 0, pc()
         while True:
@@ -223,10 +313,11 @@ def time_interleaved(calls, seconds):
             dt = pc() - t0
             if dt > 0.02 or n >= 1000:
                 break
-        per = dt / n
-        reps[name] = max(1, int(seconds / 15 / len(calls) / per))
-    total_est = sum(reps[k] * 1 for k in reps)
-    samples = 15 if total_est else 5
+        per_call[name] = dt / n
+        reps[name] = max(1, int(seconds / 15 / len(calls) / per_call[name]))
+    # 15 samples, fewer (at least 5) when single calls are slower than the budget.
+    sample_s = sum(reps[k] * per_call[k] for k in calls)
+    samples = max(5, min(15, int(seconds / sample_s))) if sample_s > 0 else 15
     names = list(calls)
     got = {k: [] for k in names}
     for s in range(samples):
@@ -265,11 +356,17 @@ def overhead():
         ("ctypes call, pointers precomputed", lambda: fn(pa, py, 1, 10, 1, 1.0)),
         ("_check(0)", lambda: _lib.check(0)),
         ("a.ctypes.data (for comparison)", lambda: a.ctypes.data),
+        ("a.__array_interface__['data'][0] (for comparison)", lambda: a.__array_interface__["data"][0]),
+        ("np.empty_like(a) (for comparison)", lambda: np.empty_like(a)),
+        ("kernel alone: smk_softmax_f32 1x10 from C", None),
         ("empty lambda (timeit floor)", lambda: None),
     ]
     print("| piece (1x10 float32) | ns per call |")
     print("| --- | ---: |")
     for name, f in pieces:
+        if f is None:
+            print(f"| {name} | see make bench-kernels (~90 ns) |")
+            continue
         t = min(timeit.repeat(f, number=20000, repeat=7)) / 20000
         print(f"| {name} | {t * 1e9:.0f} |")
 
@@ -330,9 +427,10 @@ def main():
         label = "1 thread" if mode == "1" else f"all cores ({os.cpu_count()})"
         print(f"\n## {label}\n")
         print("peers: " + ", ".join(f"{k} {v}" for k, v in data["info"]["peers"].items()))
+        print("variants softmaxkit lacks (n/a, not timed): " + (", ".join(data["info"]["softmaxkit_lacks"]) or "none"))
         for tp in data["info"].get("threadpools", []):
             print(f"threadpool: {tp}")
-        for op in args.ops.split(","):
+        for op in data["ops"]:
             for dt in DTYPES:
                 print(f"\n### {op} {dt}, µs per call ({label})\n")
                 print(table(data["results"], op, dt, data["info"]["peers"]))
