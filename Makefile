@@ -262,3 +262,21 @@ test-fuzz-corpus: $(LIB) | $(OUT)
 	  $(CC) $(CFLAGS_STRICT) Tests/fuzz/$$t.c Tests/fuzz/replay_main.c -o $(OUT)/replay_$$t $(CLINK) || exit 1; \
 	  $(OUT)/replay_$$t Tests/fuzz/corpus/$$t || exit 1; \
 	done
+
+# Benchmarks (BENCHMARKS.md). Timing lives here only, never in the tests.
+#   make bench-kernels [BENCH_ARGS="--seconds 0.5 --filter softmax"]
+#   make bench-python  [BENCH_PYTHON=/path/to/venv/bin/python] [BENCH_ARGS=...]
+# bench-python unsets OPENBLAS_CORETYPE/L2_SIZE for its own run only (they slow
+# a current numpy; see its output for the OpenBLAS kernel it ran). It needs the peers (numpy, scipy, torch, jax, onnxruntime) only
+# in the interpreter it runs; install them in a throwaway venv, never here.
+BENCH_ARGS   ?=
+BENCH_PYTHON ?= $(PYTHON)
+
+.PHONY: bench-kernels bench-python
+
+bench-kernels: $(LIB) | $(OUT)
+	$(CC) -std=gnu11 -O2 -Wall -Wextra -Werror -Iinclude Benchmarks/kernels.c -o $(OUT)/bench_kernels $(CLINK) -ldl
+	$(OUT)/bench_kernels $(BENCH_ARGS)
+
+bench-python: $(LIB)
+	env -u OPENBLAS_CORETYPE -u OPENBLAS_L2_SIZE PYTHONPATH=bindings/python $(BENCH_PYTHON) Benchmarks/bench_python.py $(BENCH_ARGS)

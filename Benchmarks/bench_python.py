@@ -1,0 +1,442 @@
+"""Python-level benchmark: softmaxkit against numpy, scipy, PyTorch, JAX and
+ONNX Runtime, each only if it imports.
+
+    make bench-python BENCH_PYTHON=/path/to/venv/bin/python
+    python Benchmarks/bench_python.py [--seconds S] [--threads 1|all|both]
+                                      [--ops softmax,log_softmax] [--overhead]
+
+Install the peers in a throwaway virtual environment outside the repository
+(they are never dependencies of SoftmaxKit), for example
+
+    python3 -m venv /tmp/benchvenv
+    /tmp/benchvenv/bin/pip install numpy scipy threadpoolctl torch "jax[cpu]" onnx onnxruntime
+
+Method. Every (op, shape, dtype) is one group: each peer gets its input
+prepared ahead in its own form (numpy array, torch tensor, jax device array),
+is checked once against softmaxkit's answer, then all peers are timed
+interleaved (each sample runs every peer once, in rotating order) and the
+median per call over the samples is reported. Thread modes run in separate
+child processes because JAX/XLA and OpenMP fix their pools at start-up:
+"1 thread" pins the child to one CPU (sched_setaffinity) and sets
+OMP/OPENBLAS/MKL threads to 1, torch.set_num_threads(1), ORT
+intra_op_num_threads=1, XLA_FLAGS single-threaded Eigen; "all cores" leaves
+every library at its default (= cores).
+
+Output: markdown tables of µs per call, and "smk / best" = softmaxkit's time
+over the fastest other peer's (below 1.0 means softmaxkit is faster).
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import subprocess
+import sys
+import time
+from statistics import median
+
+SHAPES = [((1, 10), -1), ((64, 10), -1), ((256, 128), -1), ((1024, 1000), -1), ((8, 32000), -1),
+          ((64, 32000), -1), ((4096, 4096), -1), ((64, 1000, 64), 1)]
+DTYPES = ["float32", "float64"]
+OPS = ["softmax", "log_softmax"]
+# Variants of issue 3, timed when the loaded softmaxkit has them (last-axis
+# 2-D shapes only), against the same computation written in each peer.
+VARIANTS = ["masked_softmax", "softmax_topk", "cross_entropy"]
+TOPK = 8
+PEERS = ["softmaxkit", "numpy", "scipy", "torch", "jax", "onnxruntime"]
+
+
+def shape_name(shape, axis):
+    s = "x".join(map(str, shape))
+    return s if axis == -1 else f"{s} axis {axis}"
+
+
+# --------------------------------------------------------------------------
+# Child: one thread mode, prints JSON
+# --------------------------------------------------------------------------
+
+def single_thread_env(env):
+    env = dict(env)
+    for k in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS", "NUMEXPR_NUM_THREADS"):
+        env[k] = "1"
+    env["XLA_FLAGS"] = (env.get("XLA_FLAGS", "") +
+                        " --xla_cpu_multi_thread_eigen=false intra_op_parallelism_threads=1").strip()
+    return env
+
+
+def mask_for(a):
+    """A fixed mask for `a`: ~3/4 of the positions take part (uint8, 1 = kept)."""
+    import numpy as np
+    return (np.random.default_rng(1).random(a.shape) < 0.75).astype(np.uint8)
+
+
+def target_for(a):
+    """Class indices for the rows of a [B, C] logits array."""
+    import numpy as np
+    return np.random.default_rng(2).integers(0, a.shape[1], a.shape[0]).astype(np.int64)
+
+
+def first(r):
+    """The array to compare: the probabilities of a (values, indices) pair."""
+    import numpy as np
+    return np.asarray(r[0] if isinstance(r, (tuple, list)) or type(r).__name__ == "topk" else r)
+
+
+def make_peers(threads_one):
+    """name -> (module info, {op: factory(np_array, axis) -> zero-arg callable returning np-convertible})."""
+    import numpy as np
+    peers = {}
+
+    import softmaxkit
+    smk = {op: (lambda f: lambda a, axis: (lambda: f(a, axis)))(getattr(softmaxkit, op))
+           for op in OPS if hasattr(softmaxkit, op)}
+    if hasattr(softmaxkit, "masked_softmax"):
+        smk["masked_softmax"] = lambda a, axis: (lambda m=mask_for(a): lambda: softmaxkit.masked_softmax(a, m, axis))()
+    if hasattr(softmaxkit, "softmax_topk"):
+        smk["softmax_topk"] = lambda a, axis: (lambda: softmaxkit.softmax_topk(a, TOPK, axis))
+    if hasattr(softmaxkit, "cross_entropy"):
+        smk["cross_entropy"] = lambda a, axis: (lambda t=target_for(a): lambda: softmaxkit.cross_entropy(a, t, axis=1))()
+    peers["softmaxkit"] = (getattr(softmaxkit, "__version__", "") or str(softmaxkit.version()), smk)
+
+    def np_softmax(x, axis):
+        e = np.exp(x - x.max(axis, keepdims=True))
+        e /= e.sum(axis, keepdims=True)
+        return e
+
+    def np_log_softmax(x, axis):
+        s = x - x.max(axis, keepdims=True)
+        s -= np.log(np.exp(s).sum(axis, keepdims=True))
+        return s
+
+    def np_masked(x, m, axis):
+        e = np_softmax(np.where(m, x, -np.inf), axis)
+        return np.where(m, e, 0)
+
+    def np_topk(x, axis):
+        p = np_softmax(x, axis)
+        i = np.argpartition(-p, TOPK - 1, axis=axis)[:, :TOPK]
+        v = np.take_along_axis(p, i, axis)
+        o = np.argsort(-v, axis=axis, kind="stable")
+        return np.take_along_axis(v, o, axis), np.take_along_axis(i, o, axis)
+
+    def np_xent(x, t):
+        m = x.max(1, keepdims=True)
+        lse = np.log(np.exp(x - m).sum(1)) + m[:, 0]
+        return (lse - x[np.arange(len(t)), t]).mean()
+
+    peers["numpy"] = (np.__version__, {
+        "softmax": lambda a, axis: (lambda: np_softmax(a, axis)),
+        "log_softmax": lambda a, axis: (lambda: np_log_softmax(a, axis)),
+        "masked_softmax": lambda a, axis: (lambda m=mask_for(a): lambda: np_masked(a, m, axis))(),
+        "softmax_topk": lambda a, axis: (lambda: np_topk(a, axis)),
+        "cross_entropy": lambda a, axis: (lambda t=target_for(a): lambda: np_xent(a, t))()})
+
+    try:
+        import scipy
+        import scipy.special as sp
+        peers["scipy"] = (scipy.__version__, {
+            "softmax": lambda a, axis: (lambda: sp.softmax(a, axis=axis)),
+            "log_softmax": lambda a, axis: (lambda: sp.log_softmax(a, axis=axis))})
+    except ImportError:
+        pass
+
+    try:
+        import torch
+        torch.set_num_threads(1 if threads_one else os.cpu_count())
+        torch.set_grad_enabled(False)
+
+        def tfac(fn):
+            def factory(a, axis):
+                t = torch.from_numpy(a.copy())
+                return lambda: fn(t, axis)
+            return factory
+        def t_masked(a, axis):
+            t, m = torch.from_numpy(a.copy()), torch.from_numpy(mask_for(a).astype(bool))
+            nm = ~m
+            return lambda: torch.softmax(t.masked_fill(nm, float("-inf")), axis).masked_fill_(nm, 0)
+
+        def t_topk(a, axis):
+            t = torch.from_numpy(a.copy())
+            return lambda: torch.topk(torch.softmax(t, axis), TOPK, dim=axis)
+
+        def t_xent(a, axis):
+            t, tg = torch.from_numpy(a.copy()), torch.from_numpy(target_for(a))
+            return lambda: torch.nn.functional.cross_entropy(t, tg)
+
+        peers["torch"] = (f"{torch.__version__} ({torch.get_num_threads()} threads)", {
+            "softmax": tfac(torch.softmax), "log_softmax": tfac(torch.log_softmax),
+            "masked_softmax": t_masked, "softmax_topk": t_topk, "cross_entropy": t_xent})
+    except ImportError:
+        pass
+
+    try:
+        import jax
+        jax.config.update("jax_enable_x64", True)
+        jax.config.update("jax_platforms", "cpu")
+        import jax.numpy as jnp
+
+        def jfac(fn):
+            jitted = {}
+
+            def factory(a, axis):
+                key = (a.shape, a.dtype.str, axis)
+                if key not in jitted:
+                    jitted[key] = jax.jit(lambda x: fn(x, axis=axis))
+                f = jitted[key]
+                d = jax.device_put(jnp.asarray(a))
+                f(d).block_until_ready()
+                return lambda: f(d).block_until_ready()
+            return factory
+        def j_masked(a, axis):
+            m = jax.device_put(jnp.asarray(mask_for(a).astype(bool)))
+            f = jax.jit(lambda x, m: jnp.where(m, jax.nn.softmax(x, axis=axis, where=m), 0))
+            d = jax.device_put(jnp.asarray(a))
+            f(d, m).block_until_ready()
+            return lambda: f(d, m).block_until_ready()
+
+        def j_topk(a, axis):
+            f = jax.jit(lambda x: jax.lax.top_k(jax.nn.softmax(x, axis=axis), TOPK))
+            d = jax.device_put(jnp.asarray(a))
+            jax.block_until_ready(f(d))
+            return lambda: jax.block_until_ready(f(d))
+
+        def j_xent(a, axis):
+            tg = jax.device_put(jnp.asarray(target_for(a)))
+            f = jax.jit(lambda x, t: jnp.mean(jax.nn.logsumexp(x, axis=1) -
+                                              jnp.take_along_axis(x, t[:, None], axis=1)[:, 0]))
+            d = jax.device_put(jnp.asarray(a))
+            f(d, tg).block_until_ready()
+            return lambda: f(d, tg).block_until_ready()
+
+        peers["jax"] = (jax.__version__, {
+            "softmax": jfac(jax.nn.softmax), "log_softmax": jfac(jax.nn.log_softmax),
+            "masked_softmax": j_masked, "softmax_topk": j_topk, "cross_entropy": j_xent})
+    except ImportError:
+        pass
+
+    try:
+        import onnx
+        import onnxruntime as ort
+        from onnx import TensorProto, helper
+        so = ort.SessionOptions()
+        so.intra_op_num_threads = 1 if threads_one else 0
+        so.inter_op_num_threads = 1
+        so.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
+        sessions = {}
+
+        def ofac(op_type):
+            def factory(a, axis):
+                key = (op_type, a.ndim, a.dtype.str, axis)
+                if key not in sessions:
+                    et = TensorProto.FLOAT if a.dtype == np.float32 else TensorProto.DOUBLE
+                    dims = [f"d{i}" for i in range(a.ndim)]
+                    g = helper.make_graph(
+                        [helper.make_node(op_type, ["x"], ["y"], axis=axis)], "g",
+                        [helper.make_tensor_value_info("x", et, dims)],
+                        [helper.make_tensor_value_info("y", et, dims)])
+                    m = helper.make_model(g, opset_imports=[helper.make_opsetid("", 13)])
+                    m.ir_version = min(m.ir_version, 10)
+                    sessions[key] = ort.InferenceSession(m.SerializeToString(), so,
+                                                         providers=["CPUExecutionProvider"])
+                s = sessions[key]
+                feed = {"x": a}
+                return lambda: s.run(None, feed)[0]
+            return factory
+        peers["onnxruntime"] = (ort.__version__, {"softmax": ofac("Softmax"), "log_softmax": ofac("LogSoftmax")})
+    except ImportError:
+        pass
+    return peers
+
+
+def run_child(args):
+    if args.threads == "1":
+        os.sched_setaffinity(0, {sorted(os.sched_getaffinity(0))[0]})
+    import numpy as np
+    peers = make_peers(args.threads == "1")
+    ops = args.ops.split(",")
+    if args.ops == ",".join(OPS):  # the default: plus every variant softmaxkit has
+        missing = [v for v in VARIANTS if v not in peers["softmaxkit"][1]]
+        ops += [v for v in VARIANTS if v not in missing]
+        print(f"  variants not in this softmaxkit (n/a): {', '.join(missing) or 'none'}", file=sys.stderr)
+    rng = np.random.default_rng(0)
+    results = []
+    info = {"peers": {k: v[0] for k, v in peers.items()}, "cpus": sorted(os.sched_getaffinity(0)),
+            "softmaxkit_lacks": [v for v in VARIANTS if v not in peers["softmaxkit"][1]]}
+    try:
+        from threadpoolctl import threadpool_info
+        info["threadpools"] = [{k: d.get(k) for k in ("internal_api", "num_threads", "architecture", "version")}
+                               for d in threadpool_info()]
+    except ImportError:
+        pass
+    for shape, axis in SHAPES:
+        for dt in DTYPES:
+            a = (rng.standard_normal(shape) * 4).astype(dt)
+            for op in ops:
+                if op in VARIANTS and (axis != -1 or len(shape) != 2):
+                    continue
+                calls, notes = {}, {}
+                ref = None
+                for name in PEERS:
+                    if name not in peers or op not in peers[name][1]:
+                        continue
+                    try:
+                        f = peers[name][1][op](a, axis)
+                        r = first(f())
+                    except Exception as e:  # a peer lacking this dtype/axis is n/a, not a failure
+                        notes[name] = f"n/a ({type(e).__name__})"
+                        continue
+                    if ref is None:
+                        ref = r
+                    tol = 1e-4 if dt == "float32" else 1e-10
+                    if r.dtype != a.dtype or not np.allclose(r, ref, rtol=tol, atol=tol, equal_nan=True):
+                        notes[name] = f"mismatch ({r.dtype})"
+                    calls[name] = f
+                times = time_interleaved(calls, args.seconds)
+                results.append({"op": op, "shape": shape_name(shape, axis), "dtype": dt,
+                                "us": times, "notes": notes})
+                print(f"  {args.threads:>3} {op:<12} {shape_name(shape, axis):<18} {dt}: " +
+                      " ".join(f"{k}={v:.1f}" for k, v in times.items()), file=sys.stderr, flush=True)
+    print(json.dumps({"info": info, "ops": ops, "results": results}))
+
+
+def time_interleaved(calls, seconds):
+    """Median µs per call of each callable, sampled interleaved."""
+    if not calls:
+        return {}
+    pc = time.perf_counter
+    reps, per_call = {}, {}
+    for name, f in calls.items():  # warm up and calibrate: a sample ~ seconds / 15 / peers
+        n, t0 = 0, pc()
+        while True:
+            f(); n += 1
+            dt = pc() - t0
+            if dt > 0.02 or n >= 1000:
+                break
+        per_call[name] = dt / n
+        reps[name] = max(1, int(seconds / 15 / len(calls) / per_call[name]))
+    # 15 samples, fewer (at least 5) when single calls are slower than the budget.
+    sample_s = sum(reps[k] * per_call[k] for k in calls)
+    samples = max(5, min(15, int(seconds / sample_s))) if sample_s > 0 else 15
+    names = list(calls)
+    got = {k: [] for k in names}
+    for s in range(samples):
+        order = names[s % len(names):] + names[:s % len(names)]
+        for name in order:
+            f, r = calls[name], reps[name]
+            t0 = pc()
+            for _ in range(r):
+                f()
+            got[name].append((pc() - t0) / r)
+    return {k: 1e6 * median(v) for k, v in got.items()}
+
+
+# --------------------------------------------------------------------------
+# Per-call overhead of the binding at 1x10
+# --------------------------------------------------------------------------
+
+def overhead():
+    import timeit
+    import numpy as np
+    import softmaxkit
+    from softmaxkit import _arrays, _lib, functional
+    a = np.random.default_rng(0).standard_normal((1, 10)).astype(np.float32)
+    y = np.empty_like(a)
+    fn = _lib.lib.smk_softmax_f32
+    pa, py = _arrays.ptr(a), _arrays.ptr(y)
+    table = functional._SOFTMAX
+    pieces = [
+        ("softmaxkit.softmax(a) (whole call)", lambda: softmaxkit.softmax(a)),
+        ("as_input(a)", lambda: _arrays.as_input(a)),
+        ("extents(a.shape, -1)", lambda: _arrays.extents(a.shape, -1)),
+        ("np.empty(a.shape, a.dtype)", lambda: np.empty(a.shape, a.dtype)),
+        ("ptr(a)", lambda: _arrays.ptr(a)),
+        ("table[a.dtype]", lambda: table[a.dtype]),
+        ("ctypes call, pointers from ptr()", lambda: fn(_arrays.ptr(a), _arrays.ptr(y), 1, 10, 1, 1.0)),
+        ("ctypes call, pointers precomputed", lambda: fn(pa, py, 1, 10, 1, 1.0)),
+        ("_check(0)", lambda: _lib.check(0)),
+        ("a.ctypes.data (for comparison)", lambda: a.ctypes.data),
+        ("a.__array_interface__['data'][0] (for comparison)", lambda: a.__array_interface__["data"][0]),
+        ("np.empty_like(a) (for comparison)", lambda: np.empty_like(a)),
+        ("kernel alone: smk_softmax_f32 1x10 from C", None),
+        ("empty lambda (timeit floor)", lambda: None),
+    ]
+    print("| piece (1x10 float32) | ns per call |")
+    print("| --- | ---: |")
+    for name, f in pieces:
+        if f is None:
+            print(f"| {name} | see make bench-kernels (~90 ns) |")
+            continue
+        t = min(timeit.repeat(f, number=20000, repeat=7)) / 20000
+        print(f"| {name} | {t * 1e9:.0f} |")
+
+
+# --------------------------------------------------------------------------
+# Parent: runs the thread modes, prints tables
+# --------------------------------------------------------------------------
+
+def table(results, op, dt, peers):
+    present = [p for p in PEERS if any(p in r["us"] or p in r["notes"] for r in results
+                                       if r["op"] == op and r["dtype"] == dt)]
+    lines = ["| shape | " + " | ".join(present) + " | best other | smk / best |",
+             "| --- | " + " | ".join("---:" for _ in present) + " | --- | ---: |"]
+    for r in results:
+        if r["op"] != op or r["dtype"] != dt:
+            continue
+        cells = []
+        for p in present:
+            if p in r["us"]:
+                note = " (" + r["notes"][p] + ")" if p in r["notes"] else ""
+                cells.append(f"{r['us'][p]:.1f}{note}")
+            else:
+                cells.append(r["notes"].get(p, "n/a"))
+        others = {p: t for p, t in r["us"].items() if p != "softmaxkit" and p not in r["notes"]}
+        best = min(others, key=others.get) if others else None
+        if best and "softmaxkit" in r["us"]:
+            ratio = f"{r['us']['softmaxkit'] / others[best]:.2f}"
+        else:
+            ratio = "n/a"
+        lines.append(f"| {r['shape']} | " + " | ".join(cells) + f" | {best or 'n/a'} | {ratio} |")
+    return "\n".join(lines)
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("--seconds", type=float, default=0.4, help="time budget per (op, shape, dtype) group")
+    ap.add_argument("--threads", choices=["1", "all", "both"], default="both")
+    ap.add_argument("--ops", default=",".join(OPS))
+    ap.add_argument("--overhead", action="store_true", help="only the per-call overhead breakdown at 1x10")
+    ap.add_argument("--child", action="store_true", help=argparse.SUPPRESS)
+    args = ap.parse_args()
+    if args.overhead:
+        return overhead()
+    if args.child:
+        return run_child(args)
+    modes = ["1", "all"] if args.threads == "both" else [args.threads]
+    print(f"python {platform.python_version()}, {os.cpu_count()} CPUs, "
+          f"{time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}")
+    print(f"OPENBLAS_CORETYPE={os.environ.get('OPENBLAS_CORETYPE', '(unset)')} "
+          f"OPENBLAS_L2_SIZE={os.environ.get('OPENBLAS_L2_SIZE', '(unset)')}")
+    print(f"load average at start: {open('/proc/loadavg').read().strip()}")
+    for mode in modes:
+        env = single_thread_env(os.environ) if mode == "1" else dict(os.environ)
+        cmd = [sys.executable, os.path.abspath(__file__), "--child", "--threads", mode,
+               "--seconds", str(args.seconds), "--ops", args.ops]
+        out = subprocess.run(cmd, env=env, stdout=subprocess.PIPE, text=True, check=True).stdout
+        data = json.loads(out.strip().splitlines()[-1])
+        label = "1 thread" if mode == "1" else f"all cores ({os.cpu_count()})"
+        print(f"\n## {label}\n")
+        print("peers: " + ", ".join(f"{k} {v}" for k, v in data["info"]["peers"].items()))
+        print("variants softmaxkit lacks (n/a, not timed): " + (", ".join(data["info"]["softmaxkit_lacks"]) or "none"))
+        for tp in data["info"].get("threadpools", []):
+            print(f"threadpool: {tp}")
+        for op in data["ops"]:
+            for dt in DTYPES:
+                print(f"\n### {op} {dt}, µs per call ({label})\n")
+                print(table(data["results"], op, dt, data["info"]["peers"]))
+        sys.stdout.flush()
+    print(f"\nload average at end: {open('/proc/loadavg').read().strip()}")
+
+
+if __name__ == "__main__":
+    main()
