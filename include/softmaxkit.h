@@ -680,18 +680,15 @@ SMK_API smk_status smk_model_forward(const smk_model *model, const float *x,
  * head. Immutable; forward is thread-safe like smk_model_forward. */
 typedef struct smk_ensemble smk_ensemble;
 
-/* How an ensemble averages. */
-typedef enum smk_ensemble_mode {
-    /* Mean of the outputs (log-space outputs: mean of probabilities, logged). */
-    SMK_ENSEMBLE_ARITHMETIC = 0,
-    /* Normalized geometric mean: exp(mean log p) renormalized per row for
-     * softmax-like heads; g1 / (g1 + g0) for sigmoid outputs; identity
-     * outputs averaged. */
-    SMK_ENSEMBLE_GEOMETRIC = 1,
-    /* Mean of each head's layer values (logits) across models, then the
-     * head's output transform. */
-    SMK_ENSEMBLE_LOGITS = 2
-} smk_ensemble_mode;
+/* An ensemble averages with the smk_ensemble_mode of smk_ensemble_mean_*,
+ * head by head:
+ *   SMK_ENSEMBLE_ARITHMETIC: mean of the outputs (log-space outputs: mean of
+ *     the probabilities, logged);
+ *   SMK_ENSEMBLE_GEOMETRIC: exp(mean log p) renormalized per row for
+ *     softmax-like heads, g1 / (g1 + g0) for sigmoid outputs, identity
+ *     outputs averaged;
+ *   SMK_ENSEMBLE_LOGITS: mean of each head's layer values (logits) across
+ *     models, then the head's output transform. */
 
 /* Creates an ensemble of models[0..count) into *ensemble_out. The ensemble
  * keeps its own references: the caller may free the models afterwards.

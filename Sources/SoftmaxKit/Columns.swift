@@ -77,10 +77,11 @@ enum Columns<T: KernelScalar> {
         let w = T.width
         let wide = lanes == 4 * w
         let scale = T.Vector(repeating: invT)
-        // x / T - max / T, fused. A column whose max is infinite (or all NaN)
-        // gets NaN sums: right for softmax, and logsumexp settles such
-        // columns from the max alone.
-        let sh0 = -(m.0 * scale), sh1 = -(m.1 * scale), sh2 = -(m.2 * scale), sh3 = -(m.3 * scale)
+        // (x - max) / T, subtracting first (the fused x/T - max/T loses
+        // |max|/T * eps and overflows for huge logits). A column whose max is
+        // infinite (or all NaN) gets NaN sums: right for softmax, and
+        // logsumexp settles such columns from the max alone.
+        let sh0 = m.0, sh1 = m.1, sh2 = m.2, sh3 = m.3
         var a0 = T.Vector(repeating: 0), a1 = a0, a2 = a0, a3 = a0
         var totals = (SIMDDouble(), SIMDDouble(), SIMDDouble(), SIMDDouble())
         @inline(__always) func flush() {
@@ -90,12 +91,12 @@ enum Columns<T: KernelScalar> {
         for j in 0..<n {
             let p = x + j * inner, q = y + j * inner
             let xa = lanes == w || wide ? vload(p) : vloadTail(p, lanes, readable: readable - j * inner, fill: 0)
-            let e0 = T.vkeepFirst(E.exp(T.vmadd(xa, scale, sh0), T.self), lanes, fill: 0)
+            let e0 = T.vkeepFirst(E.exp((xa - sh0) * scale, T.self), lanes, fill: 0)
             a0 += e0
             if wide {
-                let e1 = E.exp(T.vmadd(vload(p + w), scale, sh1), T.self)
-                let e2 = E.exp(T.vmadd(vload(p + 2 * w), scale, sh2), T.self)
-                let e3 = E.exp(T.vmadd(vload(p + 3 * w), scale, sh3), T.self)
+                let e1 = E.exp((vload(p + w) - sh1) * scale, T.self)
+                let e2 = E.exp((vload(p + 2 * w) - sh2) * scale, T.self)
+                let e3 = E.exp((vload(p + 3 * w) - sh3) * scale, T.self)
                 a1 += e1; a2 += e2; a3 += e3
                 if op == .softmax { vstore(e0, q); vstore(e1, q + w); vstore(e2, q + 2 * w); vstore(e3, q + 3 * w) }
             } else if op == .softmax {
