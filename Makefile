@@ -3,7 +3,7 @@
 #   make                 build the release library and run the demo
 #   make test            run every test (Swift, C, Python, ABI agreement)
 #   make install PREFIX=/usr/local
-#   make CPU=x86-64-v3   choose the target CPU (default: native, as llama.cpp
+#   make CPU=haswell     choose the target CPU (default: native, as llama.cpp
 #                        does for local builds; CPU=x86-64 is the portable,
 #                        SSE2-only build for shipping to unknown machines).
 #                        FMA=0/1 overrides whether fused multiply-adds are used.
@@ -46,7 +46,7 @@ RELEASE_FLAGS := -c release -Xswiftc -static-stdlib -Xswiftc -use-ld=lld \
 CFLAGS_STRICT := -std=c99 -Wall -Wextra -Werror -pedantic -O2 -Iinclude -D_POSIX_C_SOURCE=200809L
 CLINK         := -L$(BUILD)/release -lsoftmaxkit -Wl,-rpath,$(CURDIR)/$(BUILD)/release -lm
 
-.PHONY: all lib demo model-demo bench-models models test test-swift test-c test-python test-abi install clean bench python-deps
+.PHONY: all lib demo softmax-demo model-demo bench-models models test test-swift test-c test-python test-abi install clean bench python-deps
 
 all: demo
 
@@ -65,7 +65,11 @@ python-deps:
 	@$(PYTHON) -c "import numpy, scipy, pytest, hypothesis" 2>/dev/null || \
 	  $(PYTHON) -m pip install --quiet -r bindings/python/requirements-test.txt
 
-demo: $(LIB) python-deps | $(OUT)
+# The main job: the multi-head seed networks (bundled model files, the robot
+# arm first) from C, Python and Swift; then the seed articles' worked examples.
+demo: model-demo softmax-demo
+
+softmax-demo: $(LIB) python-deps | $(OUT)
 	$(CC) $(CFLAGS_STRICT) examples/c/softmax_demo.c -o $(OUT)/softmax_demo $(CLINK)
 	$(OUT)/softmax_demo
 	PYTHONPATH=bindings/python $(PYTHON) examples/python/softmax_demo.py

@@ -12,12 +12,9 @@
  * The output is a markdown table (BENCHMARKS.md pastes it as it is).
  *
  * Operations are looked up at run time with dlsym, so this program builds and
- * runs against a library that lacks some of them: those print "n/a". The ones
- * not yet in include/softmaxkit.h are called through the EXPECTED prototypes
- * below; each is first tried on a small probe in a forked child, so a library
- * whose real prototype differs prints "n/a (probe failed)" instead of crashing
- * or timing garbage. When such an op lands, fix its adapter here to match the
- * header (one place per op: the typedef and its adapter function).
+ * runs against a library that lacks some of them: those print "n/a". Each op
+ * is first tried on a small probe in a forked child, so a broken op prints
+ * "n/a (probe failed)" instead of crashing or timing garbage.
  */
 #define _GNU_SOURCE
 #include <dlfcn.h>
@@ -48,27 +45,16 @@ typedef struct {
     int64_t k;
 } bufs;
 
-/* Expected prototypes of ops not yet in the header (see the comment at the top). */
-#define SMK_ACT_IDENTITY 0
-#define SMK_ACT_SOFTMAX 1
-#define SMK_ACT_LOG_SOFTMAX 2
-#define SMK_ACT_SIGMOID 3
-#define SMK_ACT_TANH 4
-/* smk_masked_softmax_f32(const float *x, const uint8_t *mask, float *y,
- *     int64_t outer, int64_t n, int64_t inner, int renormalize) */
-typedef smk_status (*masked_f32)(const float *, const uint8_t *, float *, int64_t, int64_t, int64_t, int);
-typedef smk_status (*masked_f64)(const double *, const uint8_t *, double *, int64_t, int64_t, int64_t, int);
-/* smk_partitioned_f32(const float *x, float *y, int64_t outer, int64_t n,
- *     int64_t inner, const int64_t *widths, const int32_t *activations,
- *     int64_t segments) */
-typedef smk_status (*part_f32)(const float *, float *, int64_t, int64_t, int64_t, const int64_t *, const int32_t *, int64_t);
-typedef smk_status (*part_f64)(const double *, double *, int64_t, int64_t, int64_t, const int64_t *, const int32_t *, int64_t);
-/* smk_cross_entropy_f32(const float *logits, const int64_t *target,
- *     float *loss, int64_t outer, int64_t n, int64_t inner)   reduction none */
-typedef smk_status (*xent_f32)(const float *, const int64_t *, float *, int64_t, int64_t, int64_t);
-typedef smk_status (*xent_f64)(const double *, const int64_t *, double *, int64_t, int64_t, int64_t);
-/* smk_softmax_topk_f32(const float *x, float *probs, int64_t *indices,
- *     int64_t outer, int64_t n, int64_t inner, int64_t k, float temperature) */
+/* Function-pointer types of the ops, as include/softmaxkit.h declares them
+ * (the symbols are looked up with dlsym so a library without one prints n/a). */
+typedef smk_status (*masked_f32)(const float *, const uint8_t *, float *, int64_t, int64_t, int64_t, int64_t, int);
+typedef smk_status (*masked_f64)(const double *, const uint8_t *, double *, int64_t, int64_t, int64_t, int64_t, int);
+typedef smk_status (*part_f32)(const float *, const smk_partition *, float *, int64_t, int64_t, int64_t, int64_t);
+typedef smk_status (*part_f64)(const double *, const smk_partition *, double *, int64_t, int64_t, int64_t, int64_t);
+typedef smk_status (*xent_f32)(const float *, const int64_t *, const float *, float *, float *, int64_t, int64_t, int64_t,
+                               const smk_loss_options *);
+typedef smk_status (*xent_f64)(const double *, const int64_t *, const double *, double *, double *, int64_t, int64_t,
+                               int64_t, const smk_loss_options *);
 typedef smk_status (*topk_f32)(const float *, float *, int64_t *, int64_t, int64_t, int64_t, int64_t, float);
 typedef smk_status (*topk_f64)(const double *, double *, int64_t *, int64_t, int64_t, int64_t, int64_t, double);
 typedef smk_status (*norm_f32)(const float *, float *, int64_t, int64_t, int64_t, float);
@@ -84,25 +70,30 @@ static int run_norm(void *f, bufs *b) {
 }
 
 static int run_masked(void *f, bufs *b) {
-    return b->dsize == 4 ? ((masked_f32)f)(b->x, b->mask, b->y, b->outer, b->n, b->inner, 1)
-                         : ((masked_f64)f)(b->x, b->mask, b->y, b->outer, b->n, b->inner, 1);
+    int64_t count = b->outer * b->n * b->inner; /* a full-shape mask */
+    return b->dsize == 4 ? ((masked_f32)f)(b->x, b->mask, b->y, b->outer, b->n, b->inner, count, 1)
+                         : ((masked_f64)f)(b->x, b->mask, b->y, b->outer, b->n, b->inner, count, 1);
 }
 
 /* A multi-head layout: softmax over the first half, sigmoid over a quarter,
  * identity over the rest (widths adapt to n; short rows get one segment). */
 static int run_partitioned(void *f, bufs *b) {
-    int64_t w[3];
-    int32_t a[3] = {SMK_ACT_SOFTMAX, SMK_ACT_SIGMOID, SMK_ACT_IDENTITY};
+    smk_partition p[3];
     int64_t segs = 3;
-    w[0] = b->n / 2; w[1] = b->n / 4; w[2] = b->n - w[0] - w[1];
-    if (w[1] == 0 || w[2] == 0) { w[0] = b->n; segs = 1; }
-    return b->dsize == 4 ? ((part_f32)f)(b->x, b->y, b->outer, b->n, b->inner, w, a, segs)
-                         : ((part_f64)f)(b->x, b->y, b->outer, b->n, b->inner, w, a, segs);
+    p[0].width = b->n / 2; p[1].width = b->n / 4; p[2].width = b->n - p[0].width - p[1].width;
+    p[0].activation = SMK_ACTIVATION_SOFTMAX; p[1].activation = SMK_ACTIVATION_SIGMOID;
+    p[2].activation = SMK_ACTIVATION_IDENTITY;
+    if (p[1].width == 0 || p[2].width == 0) { p[0].width = b->n; segs = 1; }
+    return b->dsize == 4 ? ((part_f32)f)(b->x, p, b->y, b->outer, b->n, b->inner, segs)
+                         : ((part_f64)f)(b->x, p, b->y, b->outer, b->n, b->inner, segs);
 }
 
 static int run_xent(void *f, bufs *b) {
-    return b->dsize == 4 ? ((xent_f32)f)(b->x, b->target, b->loss, b->outer, b->n, b->inner)
-                         : ((xent_f64)f)(b->x, b->target, b->loss, b->outer, b->n, b->inner);
+    smk_loss_options o;
+    smk_loss_options_init(&o);
+    o.reduction = SMK_REDUCTION_NONE;
+    return b->dsize == 4 ? ((xent_f32)f)(b->x, b->target, NULL, b->loss, NULL, b->outer, b->n, b->inner, &o)
+                         : ((xent_f64)f)(b->x, b->target, NULL, b->loss, NULL, b->outer, b->n, b->inner, &o);
 }
 
 static int run_topk(void *f, bufs *b) {

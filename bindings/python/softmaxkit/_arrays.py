@@ -33,7 +33,8 @@ def as_input(x: Any, name: str = "x") -> np.ndarray:
         dt = F64
     else:
         raise ArgumentError(f"{name} must hold real numbers, got dtype {a.dtype}")
-    return np.ascontiguousarray(a, dtype=dt)
+    # asarray(order="C"), not ascontiguousarray: the latter makes 0-d arrays 1-d.
+    return np.asarray(a, dtype=dt, order="C")
 
 
 def check_out(out: Any, dtype: np.dtype, shape: tuple, name: str = "out") -> np.ndarray:

@@ -129,7 +129,11 @@ def test_sigmoid_matches_scipy():
 
 def test_rank0_and_empty():
     assert smk.softmax(np.float64(3.0)) == 1.0
+    assert smk.softmax(3.0).shape == ()
+    assert smk.softmax(np.array(3.0)).shape == ()
+    assert smk.log_softmax(np.float32(3.0)).shape == ()
     assert smk.log_softmax(np.float32(3.0)) == 0.0
+    assert smk.sigmoid(0.0).shape == ()
     assert smk.softmax(np.zeros((0, 4))).shape == (0, 4)
     assert smk.softmax(np.zeros((4, 0))).shape == (4, 0)
     assert smk.sigmoid(np.zeros(0)).shape == (0,)
