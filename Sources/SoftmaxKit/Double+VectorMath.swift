@@ -119,6 +119,20 @@ extension Double: KernelScalar {
         return d.replacing(with: e * d, where: x .< 0)
     }
 
+    /// `vsigmoid` for lanes with |x| <= expNormalLimit (or NaN): the cheaper exp.
+    @inlinable @inline(__always)
+    public static func vsigmoidNormal(_ x: SIMD8<Double>) -> SIMD8<Double> {
+        let e = vexpNormal(x.replacing(with: -x, where: x .> 0))
+        let d = 1 / (1 + e)
+        return d.replacing(with: e * d, where: x .< 0)
+    }
+
+    /// Lane-wise |x| (NaN stays NaN).
+    @inlinable @inline(__always)
+    public static func vabs(_ x: SIMD8<Double>) -> SIMD8<Double> {
+        x.replacing(with: -x, where: x .< 0)
+    }
+
     @inlinable @inline(__always)
     public static func vzeroNonFinite(_ v: SIMD8<Double>) -> SIMD8<Double> {
         // NaN fails both compares; infinities fail one.

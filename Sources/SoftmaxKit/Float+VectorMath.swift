@@ -118,6 +118,20 @@ extension Float: KernelScalar {
         return d.replacing(with: e * d, where: x .< 0)
     }
 
+    /// `vsigmoid` for lanes with |x| <= expNormalLimit (or NaN): the cheaper exp.
+    @inlinable @inline(__always)
+    public static func vsigmoidNormal(_ x: SIMD16<Float>) -> SIMD16<Float> {
+        let e = vexpNormal(x.replacing(with: -x, where: x .> 0))
+        let d = 1 / (1 + e)
+        return d.replacing(with: e * d, where: x .< 0)
+    }
+
+    /// Lane-wise |x| (NaN stays NaN).
+    @inlinable @inline(__always)
+    public static func vabs(_ x: SIMD16<Float>) -> SIMD16<Float> {
+        x.replacing(with: -x, where: x .< 0)
+    }
+
     @inlinable @inline(__always)
     public static func vzeroNonFinite(_ v: SIMD16<Float>) -> SIMD16<Float> {
         // NaN fails both compares; infinities fail one.

@@ -56,14 +56,31 @@ func checkElementwise<T>(_ x: UnsafeBufferPointer<T>, _ y: UnsafeMutableBufferPo
     try checkAliasing(x, y, count: count)
 }
 
+/// Blocks of 1024 elements whose largest |x| keeps e^-|x| normal (almost
+/// always) take the cheaper exp; a block holding a huge, infinite or NaN
+/// value takes the full-range one (NaN is not <= the limit).
 @inlinable
 func sigmoidKernel<T: KernelScalar>(_ x: UnsafePointer<T>, _ y: UnsafeMutablePointer<T>, _ count: Int) {
-    forEachVector(count, T.self) { i, r in
-        if r == 0 {
-            vstore(T.vsigmoid(vload(x + i)), y + i)
+    let w = T.width
+    var start = 0
+    while start < count {
+        let end = min(count, start + 1024)
+        var i = start
+        var big = T.Vector(repeating: 0)
+        while i + w <= end { big = T.vmax(big, T.vabs(vload(x + i))); i += w }
+        // NaN may take either path (both propagate it); +-inf may not.
+        var normal = T.hmax(big) <= T.expNormalLimit
+        while i < end { if !(abs(x[i]) <= T.expNormalLimit) && !x[i].isNaN { normal = false }; i += 1 }
+        i = start
+        if normal {
+            while i + w <= end { vstore(T.vsigmoidNormal(vload(x + i)), y + i); i += w }
         } else {
-            vstorePartial(T.vsigmoid(vloadPartial(x + i, r, fill: 0)), y + i, r)
+            while i + w <= end { vstore(T.vsigmoid(vload(x + i)), y + i); i += w }
         }
+        if i < end {
+            vstorePartial(T.vsigmoid(vloadPartial(x + i, end - i, fill: 0)), y + i, end - i)
+        }
+        start = end
     }
 }
 

@@ -59,6 +59,12 @@ where Vector.Scalar == Self {
     /// Lane-wise logistic sigmoid, exponentiating only `-|x|`.
     static func vsigmoid(_ x: Vector) -> Vector
 
+    /// `vsigmoid` for lanes with |x| <= expNormalLimit (or NaN).
+    static func vsigmoidNormal(_ x: Vector) -> Vector
+
+    /// Lane-wise absolute value.
+    static func vabs(_ x: Vector) -> Vector
+
     /// `v` with every infinite or NaN lane replaced by 0.
     static func vzeroNonFinite(_ v: Vector) -> Vector
 

@@ -127,6 +127,15 @@ def test_sigmoid_matches_scipy():
     assert np.isnan(smk.sigmoid(np.array([np.nan], np.float32)))[0]
 
 
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_sigmoid_blocks_with_inf_then_nan_take_the_full_range_path(dtype):
+    # A NaN after an inf in the same block must not hide the inf (found by hypothesis).
+    x = np.array([np.inf, 0, 0, 0, 0, 0, 0, 0, np.nan, 0] * 3 + [-np.inf, 100.0, -100.0], dtype)
+    y = smk.sigmoid(x)
+    np.testing.assert_array_equal(np.isnan(y), np.isnan(x))
+    np.testing.assert_allclose(y[~np.isnan(x)], sp.expit(x.astype(np.float64))[~np.isnan(x)], rtol=3e-7, atol=0)
+
+
 def test_rank0_and_empty():
     assert smk.softmax(np.float64(3.0)) == 1.0
     assert smk.softmax(3.0).shape == ()
