@@ -133,7 +133,7 @@ def test_sigmoid_blocks_with_inf_then_nan_take_the_full_range_path(dtype):
     x = np.array([np.inf, 0, 0, 0, 0, 0, 0, 0, np.nan, 0] * 3 + [-np.inf, 100.0, -100.0], dtype)
     y = smk.sigmoid(x)
     np.testing.assert_array_equal(np.isnan(y), np.isnan(x))
-    np.testing.assert_allclose(y[~np.isnan(x)], sp.expit(x.astype(np.float64))[~np.isnan(x)], rtol=3e-7, atol=0)
+    np.testing.assert_allclose(y[~np.isnan(x)], sp.expit(x.astype(np.float64))[~np.isnan(x)], rtol=3e-7, atol=1e-44)
 
 
 def test_rank0_and_empty():
