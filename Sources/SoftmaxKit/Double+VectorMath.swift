@@ -134,12 +134,6 @@ extension Double: KernelScalar {
     }
 
     @inlinable @inline(__always)
-    public static func vzeroNonFinite(_ v: SIMD8<Double>) -> SIMD8<Double> {
-        // NaN fails both compares; infinities fail one.
-        v.replacing(with: 0, where: .!((v .< .infinity) .& (v .> -.infinity)))
-    }
-
-    @inlinable @inline(__always)
     public static func vkeepFirst(_ v: SIMD8<Double>, _ count: Int, fill: Double) -> SIMD8<Double> {
         let lane = SIMD8<Int64>(0, 1, 2, 3, 4, 5, 6, 7)
         return v.replacing(with: fill, where: lane .>= SIMD8<Int64>(repeating: Int64(truncatingIfNeeded: count)))

@@ -133,12 +133,6 @@ extension Float: KernelScalar {
     }
 
     @inlinable @inline(__always)
-    public static func vzeroNonFinite(_ v: SIMD16<Float>) -> SIMD16<Float> {
-        // NaN fails both compares; infinities fail one.
-        v.replacing(with: 0, where: .!((v .< .infinity) .& (v .> -.infinity)))
-    }
-
-    @inlinable @inline(__always)
     public static func vkeepFirst(_ v: SIMD16<Float>, _ count: Int, fill: Float) -> SIMD16<Float> {
         let lane = SIMD16<Int32>(0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15)
         return v.replacing(with: fill, where: lane .>= SIMD16<Int32>(repeating: Int32(truncatingIfNeeded: count)))

@@ -65,8 +65,6 @@ where Vector.Scalar == Self {
     /// Lane-wise absolute value.
     static func vabs(_ x: Vector) -> Vector
 
-    /// `v` with every infinite or NaN lane replaced by 0.
-    static func vzeroNonFinite(_ v: Vector) -> Vector
 
     /// Scalar libm functions, used off the hot paths.
     static func libmLog(_ x: Self) -> Self
@@ -160,12 +158,6 @@ func rowMinMax<T: KernelScalar>(_ x: UnsafePointer<T>, _ n: Int, readable: Int =
         l1 = T.vmin(l1, vloadTail(x + i, r, readable: avail, fill: .infinity))
     }
     return (T.hmin(T.vmin(l0, l1)), T.hmax(T.vmax(m0, m1)))
-}
-
-/// Largest element of `x[0..<n]`, ignoring NaN (`-inf` for an empty row).
-@inlinable
-func rowMax<T: KernelScalar>(_ x: UnsafePointer<T>, _ n: Int) -> T {
-    rowMinMax(x, n).max
 }
 
 /// Which vector exp a loop uses, chosen once per row (a type parameter, so
@@ -272,22 +264,7 @@ func rowShiftScaleOffset<T: KernelScalar>(
     while i < n { y[i] = (x[i] - shift) * scale - offset; i += 1 }
 }
 
-// MARK: Column helpers (strided layouts with caller-managed scratch)
-/// Column maxima of an `n x inner` block into `m[0..<inner]` (NaN ignored).
-@inlinable
-func columnMax<T: KernelScalar>(_ x: UnsafePointer<T>, _ n: Int, _ inner: Int, _ m: UnsafeMutablePointer<T>) {
-    m.update(repeating: -.infinity, count: inner)
-    for j in 0..<n {
-        let xj = x + j * inner
-        forEachVector(inner, T.self) { i, r in
-            if r == 0 {
-                vstore(T.vmax(vload(UnsafePointer(m + i)), vload(xj + i)), m + i)
-            } else {
-                for k in 0..<r where xj[i + k] > m[i + k] { m[i + k] = xj[i + k] }
-            }
-        }
-    }
-}
+// MARK: Loop helper
 
 /// Calls `body(i, 0)` for each full vector starting at `i` in `0..<count`,
 /// then `body(i, r)` once for a partial tail of `r` lanes.
@@ -298,48 +275,3 @@ func forEachVector<T: KernelScalar>(_ count: Int, _: T.Type = T.self, _ body: (I
     while i + w <= count { body(i, 0); i += w }
     if i < count { body(i, count - i) }
 }
-
-/// Per-column working storage of the strided kernels, from malloc so that an
-/// impossible size is an error rather than a trap.
-@usableFromInline
-struct Scratch<T: KernelScalar> {
-    let max: UnsafeMutablePointer<T>
-    let partial: UnsafeMutablePointer<T>
-    let sums: UnsafeMutablePointer<Double>
-    let count: Int
-
-    /// `k` scratches, all or none: on failure the ones already made are freed.
-    static func many(_ k: Int, columns: Int) throws(SoftmaxKitError) -> [Scratch<T>] {
-        var made: [Scratch<T>] = []
-        do throws(SoftmaxKitError) {
-            for _ in 0..<k { made.append(try Scratch<T>(columns)) }
-        } catch {
-            made.forEach { $0.free() }
-            throw error
-        }
-        return made
-    }
-
-    init(_ count: Int) throws(SoftmaxKitError) {
-        let m = rawAllocate(T.self, count), p = rawAllocate(T.self, count), s = rawAllocate(Double.self, count)
-        guard let m, let p, let s else {
-            rawFree(m); rawFree(p); rawFree(s)
-            throw SoftmaxKitError(.outOfMemory, "could not allocate scratch for \(count) columns")
-        }
-        max = m; partial = p; sums = s; self.count = count
-    }
-
-    func clearSums() {
-        partial.update(repeating: 0, count: count)
-        sums.update(repeating: 0, count: count)
-    }
-
-    func flushSums() {
-        for i in 0..<count { sums[i] += Double(partial[i]); partial[i] = 0 }
-    }
-
-    func free() {
-        rawFree(max); rawFree(partial); rawFree(sums)
-    }
-}
-
