@@ -62,7 +62,7 @@ $(OUT):
 # numpy for the binding, scipy/pytest/hypothesis for its tests: installed
 # with pip only when missing.
 python-deps:
-	@$(PYTHON) -c "import numpy, scipy, pytest, hypothesis" 2>/dev/null || \
+	@$(PYTHON) -c "import numpy, scipy, pytest, hypothesis, safetensors" 2>/dev/null || \
 	  $(PYTHON) -m pip install --quiet -r bindings/python/requirements-test.txt
 
 # The main job: the multi-head seed networks (bundled model files, the robot

@@ -52,6 +52,23 @@ def test_seed_network_file_matches_float64_reference(tmp_path, name):
 
 
 @pytest.mark.parametrize("name", sorted(SEEDS))
+@pytest.mark.parametrize("dtype", [np.float32, np.float16])
+def test_seed_network_written_by_the_safetensors_package(tmp_path, name, dtype):
+    # What a PyTorch user does: safetensors.torch.save_file(model.state_dict(),
+    # path, metadata={"softmaxkit": ...}); safetensors.numpy writes the same
+    # format. float16 weights are widened to float32 at load.
+    st = pytest.importorskip("safetensors.numpy")
+    spec, weights, shape = SEEDS[name]
+    stored = {k: np.ascontiguousarray(v, dtype=dtype) for k, v in weights.items()}
+    path = tmp_path / f"{name}.safetensors"
+    st.save_file(stored, str(path), metadata={"softmaxkit": json.dumps(spec)})
+    x = np.random.default_rng(9).standard_normal(shape).astype(np.float32)
+    # The reference sees the weights as stored (float16 rounding included).
+    check_against_reference(softmaxkit.Model.load(path), spec,
+                            {k: v.astype(np.float64) for k, v in stored.items()}, x)
+
+
+@pytest.mark.parametrize("name", sorted(SEEDS))
 def test_seed_network_from_weights_matches_float64_reference(name):
     spec, weights, shape = SEEDS[name]
     x = np.random.default_rng(6).standard_normal((37,) + tuple(shape[1:])).astype(np.float32)
