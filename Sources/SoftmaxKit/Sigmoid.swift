@@ -45,7 +45,13 @@ func elementwise<T: KernelScalar>(
     try checkElementwise(x, y, count)
     guard count > 0 else { return }
     let xp = x.baseAddress!, yp = y.baseAddress!
-    parallelFor(count, work: count) { r in kernel(xp + r.lowerBound, yp + r.lowerBound, r.count) }
+    // Threads split at multiples of the sigmoid's 1024-element blocks, so each
+    // block takes the same exp path (and gives the same bits) at any thread count.
+    let blocks = (count + sigmoidBlock - 1) / sigmoidBlock
+    parallelFor(blocks, work: count) { r in
+        let lo = r.lowerBound * sigmoidBlock, hi = min(count, r.upperBound * sigmoidBlock)
+        kernel(xp + lo, yp + lo, hi - lo)
+    }
 }
 
 @usableFromInline
@@ -56,6 +62,9 @@ func checkElementwise<T>(_ x: UnsafeBufferPointer<T>, _ y: UnsafeMutableBufferPo
     try checkAliasing(x, y, count: count)
 }
 
+/// Elements per exp-path decision in `sigmoidKernel`.
+@usableFromInline let sigmoidBlock = 1024
+
 /// Blocks of 1024 elements whose largest |x| keeps e^-|x| normal (almost
 /// always) take the cheaper exp; a block holding a huge, infinite or NaN
 /// value takes the full-range one (NaN is not <= the limit).
@@ -64,7 +73,7 @@ func sigmoidKernel<T: KernelScalar>(_ x: UnsafePointer<T>, _ y: UnsafeMutablePoi
     let w = T.width
     var start = 0
     while start < count {
-        let end = min(count, start + 1024)
+        let end = min(count, start + sigmoidBlock)
         var i = start
         var big = T.Vector(repeating: 0)
         while i + w <= end { big = T.vmax(big, T.vabs(vload(x + i))); i += w }

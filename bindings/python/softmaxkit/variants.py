@@ -17,6 +17,8 @@ __all__ = ["masked_softmax", "masked_log_softmax", "partitioned", "segment_softm
 
 _L = _lib.lib
 _check = _lib.check
+_BOOL = np.dtype(np.bool_)
+_U8 = np.dtype(np.uint8)
 
 
 def _activation_names() -> tuple[str, ...]:
@@ -36,10 +38,15 @@ ENSEMBLE_MODES = ("arithmetic", "geometric", "logits")
 def _mask_bytes(mask: Any, shape: tuple, axis: Optional[int]) -> np.ndarray:
     """The mask as uint8 bytes: one n-long pattern when it is 1-D along the
     last axis, else broadcast to the full shape."""
+    nd = len(shape)
+    if type(mask) is np.ndarray and (mask.dtype is _BOOL or mask.dtype is _U8) and mask.flags.c_contiguous:
+        # Already bytes where nonzero = takes part (the library's own rule): no copy.
+        if mask.shape == shape or (mask.ndim == 1 and nd > 0 and (axis == -1 or axis == nd - 1)
+                                   and mask.shape[0] == shape[-1]):
+            return mask.view(np.uint8)
     m = np.asarray(mask)
     if m.dtype.kind not in "biuf":
         raise ArgumentError(f"mask must hold booleans or numbers, got dtype {m.dtype}")
-    nd = len(shape)
     last = axis is not None and nd > 0 and (axis == -1 or axis == nd - 1)
     if m.ndim == 1 and last and m.shape[0] == shape[-1]:
         return np.ascontiguousarray(m != 0, dtype=np.uint8)
