@@ -58,9 +58,16 @@ enum Columns<T: KernelScalar> {
             }
         }
         // The cheaper exp is safe when every exponent (x - max) / T stays normal.
-        let spread = wide
-            ? T.hmin(T.vmin(T.vmin((l0 - m0) * invT, (l1 - m1) * invT), T.vmin((l2 - m2) * invT, (l3 - m3) * invT)))
-            : T.hmin(T.vkeepFirst((l0 - m0) * invT, lanes, fill: 0))
+        // A column of only -inf gives a NaN spread; vmin ignores NaN only in its
+        // second operand, so fold every spread into a NaN-free accumulator
+        // (a NaN first operand would hide a smaller spread in the reduction).
+        var low = T.vmin(T.Vector(repeating: .infinity), T.vkeepFirst((l0 - m0) * invT, lanes, fill: 0))
+        if wide {
+            low = T.vmin(low, (l1 - m1) * invT)
+            low = T.vmin(low, (l2 - m2) * invT)
+            low = T.vmin(low, (l3 - m3) * invT)
+        }
+        let spread = T.hmin(low)
         if spread >= -T.expNormalLimit {
             sums(op, x, y, n, inner, lanes: lanes, readable: readable, invT: invT, max: (m0, m1, m2, m3), NormalExp.self)
         } else {

@@ -106,6 +106,22 @@ def test_minus_inf_in_tail_and_whole_vector(dtype):
     assert (smk.log_softmax(x)[:, 48:] == -np.inf).all()
 
 
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_strided_column_of_only_minus_inf_does_not_hide_a_wide_column(dtype):
+    # Found by fuzz_abi: the all -inf column's NaN spread hid column 5's
+    # spread of -93, which then took the normal-range exp and came out NaN.
+    x = RNG.normal(scale=10, size=(2, 7, 34)).astype(dtype)
+    # -inf column in lane 5 (low half), wide column in lane 13 (high half):
+    # the halving reduction met them in one compare.
+    x[1, :, 5] = -np.inf
+    x[1, :, 13] = [-19.92, 19.485, -48.755, -5.795, 43.04, 14.265, 44.695]
+    got = smk.logsumexp(x, axis=1)
+    want = sp.logsumexp(x.astype(np.float64), axis=1)
+    np.testing.assert_allclose(got, want, rtol=1e-5 if dtype == np.float32 else 1e-13)
+    np.testing.assert_allclose(smk.softmax(x, axis=1)[1, :, 13], sp.softmax(x[1, :, 13].astype(np.float64)),
+                               rtol=1e-5 if dtype == np.float32 else 1e-13, atol=1e-30)
+
+
 def test_logsumexp_edges_and_keepdims():
     assert smk.logsumexp(np.zeros((3, 0))).tolist() == [-np.inf] * 3
     assert smk.logsumexp(np.array([np.inf, 1.0])) == np.inf
