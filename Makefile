@@ -135,6 +135,7 @@ clean:
 #
 #   make sanitize            C tests under ASan+UBSan, threaded ones under TSan
 #   make valgrind            C tests under valgrind memcheck
+#   make fault               the fault-injection tests alone (ASan + LSan)
 #   make fuzz FUZZ_SECONDS=60   each fuzz target for that long
 #   make fuzz-merge          add the new coverage of the last fuzz run to the
 #                            committed corpus (minimised)
@@ -161,8 +162,10 @@ SAN_CFLAGS   := -std=c99 -Wall -Wextra -Werror -pedantic -g -O1 -fno-omit-frame-
 ASAN_CFLAGS  := $(SAN_CFLAGS) -fsanitize=address,undefined -fno-sanitize-recover=all
 # allocator_may_return_null: the tests ask for absurd scratch on purpose and
 # expect SMK_ERROR_OUT_OF_MEMORY, not an ASan abort.
+# LSan suppressions: leaks only fault injection reaches, each naming its bug.
 ASAN_ENV     := ASAN_OPTIONS=allocator_may_return_null=1:detect_leaks=1:check_initialization_order=1:detect_stack_use_after_return=1 \
-                UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1
+                UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
+                LSAN_OPTIONS=suppressions=$(CURDIR)/Tests/fault/known-leaks.lsan.supp:print_suppressions=1
 # Swift's TSan runtime carries libdispatch interceptors: a C program linked
 # with it needs the toolchain's libdispatch even though nothing calls it.
 SWIFT_RT_DIR := $(dir $(SAN_CC))../lib/swift/linux
@@ -177,10 +180,18 @@ FUZZ_TARGETS := fuzz_abi $(shell grep -q smk_model_load_memory include/softmaxki
 FUZZ_FLAGS   ?= -timeout=10 -rss_limit_mb=2048 -max_len=4096 -print_final_stats=1
 STRESS_ITERS ?= 2000
 
-.PHONY: sanitize sanitize-asan sanitize-tsan valgrind fuzz fuzz-merge test-fuzz-corpus
+# Fault injection: the ASan and valgrind libraries are built with
+# -DSMK_TESTING_HOOKS, which adds the smk_testing_fault_* exports (not in
+# the header, never in $(LIB)) that Tests/c/fault_*.c use to fail the k-th
+# allocation or cut file reads short. Those tests run in sanitize-asan and
+# valgrind; `make fault` runs them alone under ASan + LeakSanitizer.
+TESTING_HOOKS := -Xswiftc -DSMK_TESTING_HOOKS
+FAULT_TESTS   := $(wildcard Tests/c/fault_*.c)
+
+.PHONY: sanitize sanitize-asan sanitize-tsan valgrind fuzz fuzz-merge test-fuzz-corpus fault
 
 $(ASAN_LIB): $(SAN_SOURCES)
-	$(SWIFT) build $(SAN_SWIFT_FLAGS) --scratch-path $(ASAN_BUILD) -Xswiftc -sanitize=fuzzer,address --product softmaxkit
+	$(SWIFT) build $(SAN_SWIFT_FLAGS) $(TESTING_HOOKS) --scratch-path $(ASAN_BUILD) -Xswiftc -sanitize=fuzzer,address --product softmaxkit
 	@touch $@
 
 $(TSAN_LIB): $(SAN_SOURCES)
@@ -192,7 +203,7 @@ sanitize: sanitize-asan sanitize-tsan
 
 sanitize-asan: $(ASAN_LIB)
 	@mkdir -p $(ASAN_BUILD)/c
-	@for t in Tests/c/test_*.c; do \
+	@for t in Tests/c/test_*.c $(FAULT_TESTS); do \
 	  name=$$(basename $$t .c); \
 	  $(SAN_CC) $(ASAN_CFLAGS) $$t -o $(ASAN_BUILD)/c/$$name -L$(ASAN_BUILD)/release -lsoftmaxkit \
 	    -Wl,-rpath,$(CURDIR)/$(ASAN_BUILD)/release -lm -lpthread || exit 1; \
@@ -225,20 +236,30 @@ VALGRIND_BUILD := .build-valgrind
 VALGRIND_LIB   := $(VALGRIND_BUILD)/release/libsoftmaxkit.so
 $(VALGRIND_LIB): $(SAN_SOURCES)
 	$(SWIFT) build -c release -Xswiftc -static-stdlib -Xswiftc -g -Xswiftc -target-cpu -Xswiftc $(VALGRIND_CPU) \
-	  -Xswiftc -DSMK_FMA -Xlinker --version-script=$(EXPORTS) --scratch-path $(VALGRIND_BUILD) --product softmaxkit
+	  -Xswiftc -DSMK_FMA $(TESTING_HOOKS) -Xlinker --version-script=$(EXPORTS) --scratch-path $(VALGRIND_BUILD) --product softmaxkit
 	@touch $@
 
 VALGRIND_FLAGS := --error-exitcode=1 --leak-check=full --show-leak-kinds=definite,possible \
                   --errors-for-leak-kinds=definite,possible --track-origins=yes \
-                  --suppressions=$(CURDIR)/Tests/valgrind/swift-runtime.supp
+                  --suppressions=$(CURDIR)/Tests/valgrind/swift-runtime.supp \
+                  --suppressions=$(CURDIR)/Tests/fault/known-leaks.valgrind.supp
 valgrind: $(VALGRIND_LIB)
 	@mkdir -p $(VALGRIND_BUILD)/c
-	@for t in Tests/c/test_*.c; do \
+	@for t in Tests/c/test_*.c $(FAULT_TESTS); do \
 	  name=$$(basename $$t .c); \
 	  $(CC) $(CFLAGS_STRICT) -g $$t -o $(VALGRIND_BUILD)/c/$$name -L$(VALGRIND_BUILD)/release -lsoftmaxkit \
 	    -Wl,-rpath,$(CURDIR)/$(VALGRIND_BUILD)/release -lm -lpthread || exit 1; \
 	  echo "== valgrind $$name"; \
 	  SMK_STRESS_ITERS=100 valgrind $(VALGRIND_FLAGS) $(VALGRIND_BUILD)/c/$$name || exit 1; \
+	done
+
+fault: $(ASAN_LIB)
+	@mkdir -p $(ASAN_BUILD)/c
+	@for t in $(FAULT_TESTS); do \
+	  name=$$(basename $$t .c); \
+	  $(SAN_CC) $(ASAN_CFLAGS) $$t -o $(ASAN_BUILD)/c/$$name -L$(ASAN_BUILD)/release -lsoftmaxkit \
+	    -Wl,-rpath,$(CURDIR)/$(ASAN_BUILD)/release -lm || exit 1; \
+	  echo "== asan+ubsan+lsan $$name"; $(ASAN_ENV) $(ASAN_BUILD)/c/$$name || exit 1; \
 	done
 
 fuzz: $(ASAN_LIB)

@@ -5,23 +5,33 @@ import Musl
 #elseif canImport(Darwin)
 import Darwin
 #endif
-import SoftmaxKit
+@_spi(CABI) import SoftmaxKit
 
 // Models, builders and ensembles behind opaque C handles. A handle is an
 // Unmanaged box: +1 at creation, released by its *_free function. The boxes
 // hold the C strings handed out by the query functions, so those live as
 // long as the handle.
 
-/// `smk_model`: a Model plus the C strings of its names and spec.
+/// `smk_model`: a Model plus the C strings of its names and spec, all
+/// copied at creation: a handle that exists answers every query.
 final class ModelHandle {
     let model: Model
-    let headNames: [UnsafeMutablePointer<CChar>?]
-    let specJSON: UnsafeMutablePointer<CChar>?
+    let headNames: [UnsafeMutablePointer<CChar>]
+    let specJSON: UnsafeMutablePointer<CChar>
 
-    init(_ model: Model) {
+    init(_ model: Model) throws(SoftmaxKitError) {
+        var names: [UnsafeMutablePointer<CChar>] = []
+        func copy(_ s: String) throws(SoftmaxKitError) -> UnsafeMutablePointer<CChar> {
+            guard let p = FallibleMemory.cString(s) else {
+                names.forEach { free($0) }
+                throw SoftmaxKitError(.outOfMemory, "cannot allocate the model's names (\(s.utf8.count + 1) bytes)")
+            }
+            return p
+        }
+        for h in model.heads { names.append(try copy(h.name)) }
+        specJSON = try copy(model.spec.json)
         self.model = model
-        headNames = model.heads.map { strdup($0.name) }
-        specJSON = strdup(model.spec.json)
+        headNames = names
     }
 
     deinit {
@@ -83,7 +93,7 @@ public func smk_model_load(_ path: UnsafePointer<CChar>?, _ modelOut: UnsafeMuta
     abiCall { () throws(SoftmaxKitError) in
         let out = try outPointer(modelOut, "model_out")
         let model = try Model(contentsOf: try cText(path, "path"))
-        publish(ModelHandle(model), out)
+        publish(try ModelHandle(model), out)
     }
 }
 
@@ -97,7 +107,7 @@ public func smk_model_load_memory(_ data: UnsafeRawPointer?, _ size: Int64, _ sp
         if size > 0, data == nil { throw SoftmaxKitError(.nullPointer, "data is NULL but size is \(size)") }
         let spec = specJSON == nil ? nil : try ModelSpec(json: try cText(specJSON, "spec_json"))
         let model = try Model(safetensors: UnsafeRawBufferPointer(start: size > 0 ? data : nil, count: Int(size)), spec: spec)
-        publish(ModelHandle(model), out)
+        publish(try ModelHandle(model), out)
     }
 }
 
@@ -132,6 +142,7 @@ private func builderAdd<T>(_ b: OpaquePointer?, _ name: UnsafePointer<CChar>?, _
             count = p
         }
         let values = try input(data, count, "data")
+        try FallibleMemory.probe(T.self, count, for: "tensor \"\(n)\"")
         builder.tensors[n] = try make(s, Array(values))
     }
 }
@@ -153,7 +164,7 @@ public func smk_model_builder_build(_ b: OpaquePointer?, _ modelOut: UnsafeMutab
     abiCall { () throws(SoftmaxKitError) in
         let builder = try handle(b, "builder", as: BuilderHandle.self)
         let out = try outPointer(modelOut, "model_out")
-        publish(ModelHandle(try Model(spec: builder.spec, weights: builder.tensors)), out)
+        publish(try ModelHandle(try Model(spec: builder.spec, weights: builder.tensors)), out)
     }
 }
 
@@ -198,10 +209,7 @@ public func smk_model_head_name(_ m: OpaquePointer?, _ head: Int64, _ out: Unsaf
     abiCall { () throws(SoftmaxKitError) in
         let h = try handle(m, "model", as: ModelHandle.self)
         let o = try outPointer(out, "name_out")
-        guard let name = h.headNames[try headIndex(h.model, head)] else {
-            throw SoftmaxKitError(.outOfMemory, "could not copy the head name")
-        }
-        o.pointee = UnsafePointer(name)
+        o.pointee = UnsafePointer(h.headNames[try headIndex(h.model, head)])
     }
 }
 
@@ -219,8 +227,7 @@ public func smk_model_spec_json(_ m: OpaquePointer?, _ out: UnsafeMutablePointer
     abiCall { () throws(SoftmaxKitError) in
         let h = try handle(m, "model", as: ModelHandle.self)
         let o = try outPointer(out, "json_out")
-        guard let s = h.specJSON else { throw SoftmaxKitError(.outOfMemory, "could not copy the spec") }
-        o.pointee = UnsafePointer(s)
+        o.pointee = UnsafePointer(h.specJSON)
     }
 }
 

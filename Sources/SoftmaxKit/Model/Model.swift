@@ -148,10 +148,7 @@ public final class Model: @unchecked Sendable {
     /// - Throws: `.io` (cannot read), `.format` (malformed file or spec), and
     ///   the errors of ``init(spec:weights:)``.
     public convenience init(contentsOf path: String, spec: ModelSpec? = nil) throws(SoftmaxKitError) {
-        let bytes = try readFile(path)
-        let (s, w) = try bytes.withUnsafeBufferPointer { (b) throws(SoftmaxKitError) in
-            try Model.parse(UnsafeRawBufferPointer(b), spec: spec)
-        }
+        let (s, w) = try withFileBytes(path) { (b) throws(SoftmaxKitError) in try Model.parse(b, spec: spec) }
         try self.init(spec: s, weights: w)
     }
 

@@ -107,11 +107,13 @@ public final class Ensemble: @unchecked Sendable {
         let total = sizes.reduce(0, +)
         // acc holds sums (of values or logs); tmp one model's outputs; acc0
         // the sums of log(1 - p) for sigmoid outputs in geometric mode.
-        guard let acc = rawAllocate(Double.self, total), let acc0 = rawAllocate(Double.self, total),
-              let tmp = rawAllocate(Float.self, total) else {
-            throw SoftmaxKitError(.outOfMemory, "cannot allocate ensemble buffers for \(r) rows")
-        }
-        defer { rawFree(acc); rawFree(acc0); rawFree(tmp) }
+        // One at a time: a failure must free the ones already allocated.
+        let acc = try allocate(Double.self, total, for: "ensemble sums for \(r) rows")
+        defer { rawFree(acc) }
+        let acc0 = try allocate(Double.self, total, for: "ensemble sums for \(r) rows")
+        defer { rawFree(acc0) }
+        let tmp = try allocate(Float.self, total, for: "one ensemble member's outputs for \(r) rows")
+        defer { rawFree(tmp) }
         acc.initialize(repeating: 0, count: total)
         acc0.initialize(repeating: 0, count: total)
         var tmpBufs: [UnsafeMutableBufferPointer<Float>] = []

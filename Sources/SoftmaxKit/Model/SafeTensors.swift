@@ -88,8 +88,7 @@ public struct SafeTensors: Sendable {
     /// Reads and validates a whole file.
     /// - Throws: `.io` when the file cannot be opened or read, `.format` when it is malformed.
     public static func load(path: String) throws(SoftmaxKitError) -> SafeTensors {
-        let bytes = try readFile(path)
-        return try bytes.withUnsafeBufferPointer { (b) throws(SoftmaxKitError) in try parse(UnsafeRawBufferPointer(b)) }
+        try withFileBytes(path) { (b) throws(SoftmaxKitError) in try parse(b) }
     }
 
     /// Parses and validates an in-memory file. Copies what it keeps.
@@ -159,6 +158,9 @@ public struct SafeTensors: Sendable {
                 throw bad("tensor \"\(name)\": data_offsets [\(begin), \(end)] run past the \(dataLen) data bytes (truncated or out of range)")
             }
             spans.append((begin, end, name))
+            // F16 and BF16 widen to F32: the array is larger than the bytes read.
+            if dtype == "F64" { try probeArray(Double.self, count, for: "tensor \"\(name)\"") }
+            else { try probeArray(Float.self, count, for: "tensor \"\(name)\"") }
             let src = data.baseAddress! + dataStart + begin
             let storage: Tensor.Storage
             switch dtype {
@@ -227,23 +229,55 @@ func halfToFloat(_ h: UInt16) -> Float {
     return Float(bitPattern: sign | ((exp + 112) << 23) | (mant << 13))
 }
 
-/// The whole file, or `.io` naming the path and the reason.
-func readFile(_ path: String) throws(SoftmaxKitError) -> [UInt8] {
-    guard let f = fopen(path, "rb") else {
-        throw SoftmaxKitError(.io, "cannot open \(path): \(String(cString: strerror(errno)))")
+/// Reads the whole file at `path` into one buffer from ``rawAllocate`` and
+/// hands it to `body`; the buffer is freed on return.
+/// - Throws: `.io` naming the path and the reason (cannot open; not a
+///   regular file: a directory, or a device such as /dev/zero that never
+///   ends; a read error; fewer bytes than the file's size, as when it
+///   shrinks while read); `.outOfMemory` for the buffer.
+func withFileBytes<R>(_ path: String, _ body: (UnsafeRawBufferPointer) throws(SoftmaxKitError) -> R) throws(SoftmaxKitError) -> R {
+    func ioError(_ what: String, _ code: Int32) -> SoftmaxKitError {
+        SoftmaxKitError(.io, "cannot \(what) \(path): \(String(cString: strerror(code)))")
     }
-    defer { fclose(f) }
-    var out: [UInt8] = []
-    var chunk = [UInt8](repeating: 0, count: 1 << 16)
+    let fd = open(path, O_RDONLY | O_CLOEXEC)
+    guard fd >= 0 else { throw ioError("open", errno) }
+    defer { close(fd) }
+    var st = stat()
+    guard fstat(fd, &st) == 0 else { throw ioError("stat", errno) }
+    guard st.st_mode & S_IFMT == S_IFREG else { throw SoftmaxKitError(.io, "cannot read \(path): not a regular file") }
+    let size = Int(st.st_size)
+    // One byte more than the size, so the read that sees the end needs no
+    // growth; files in /proc and /sys say 0 bytes and have more.
+    var capacity = max(size, 4095) + 1
+    var buffer = try allocate(UInt8.self, capacity, for: "the contents of \(path)")
+    defer { rawFree(buffer) }
+    var count = 0
     while true {
-        let got = chunk.withUnsafeMutableBytes { fread($0.baseAddress, 1, $0.count, f) }
-        if got > 0 { out.append(contentsOf: chunk[0..<got]) }
-        if got < chunk.count {
-            if ferror(f) != 0 { throw SoftmaxKitError(.io, "cannot read \(path): \(String(cString: strerror(errno)))") }
-            break
+        if count == capacity {
+            let (grown, o) = capacity.multipliedReportingOverflow(by: 2)
+            guard !o, let b = rawReallocate(buffer, grown) else {
+                throw SoftmaxKitError(.outOfMemory, "cannot grow the buffer of \(path) past \(capacity) bytes")
+            }
+            buffer = b; capacity = grown
         }
+        let got: Int
+        switch FaultInjection.readLimit(at: count, wanted: capacity - count) {
+        case .failure(.endOfFile): got = 0
+        case .failure(.ioError): throw ioError("read", EIO)
+        case .success(let wanted):
+            got = read(fd, buffer + count, wanted)
+            if got < 0 {
+                if errno == EINTR { continue }
+                throw ioError("read", errno)
+            }
+        }
+        if got == 0 { break }
+        count += got
     }
-    return out
+    guard count >= size else {
+        throw SoftmaxKitError(.io, "cannot read \(path): its size is \(size) bytes but it ended after \(count) (changed while being read?)")
+    }
+    return try body(UnsafeRawBufferPointer(start: buffer, count: count))
 }
 
 /// Writes `bytes` to `path`, or `.io` naming the path and the reason.
