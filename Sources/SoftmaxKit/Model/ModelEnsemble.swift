@@ -5,7 +5,8 @@
 ///   log_softmax heads and segments, the mean of the probabilities, logged).
 /// - `geometric`: the normalized geometric mean: for a softmax-like head
 ///   `exp(mean_m log p_m)` renormalized over the row (masked positions stay
-///   0); for sigmoid outputs the binary form `g1 / (g1 + g0)` with
+///   0) to sum 1, or, for a masked head without renormalization, to the
+///   members' mean row sum (so identical members give the member); for sigmoid outputs the binary form `g1 / (g1 + g0)` with
 ///   `g1 = exp(mean log p)`, `g0 = exp(mean log(1 - p))`; log_softmax
 ///   outputs likewise in log space; identity and tanh outputs are averaged.
 /// - `logits`: the mean of each head's pre-transform layer values across
@@ -106,7 +107,8 @@ public final class Ensemble: @unchecked Sendable {
         let sizes = heads.map { r * $0.size }
         let total = sizes.reduce(0, +)
         // acc holds sums (of values or logs); tmp one model's outputs; acc0
-        // the sums of log(1 - p) for sigmoid outputs in geometric mode.
+        // in geometric mode the sums of log(1 - p) for sigmoid outputs and
+        // of p for probabilities.
         // One at a time: a failure must free the ones already allocated.
         let acc = try allocate(Double.self, total, for: "ensemble sums for \(r) rows")
         defer { rawFree(acc) }
@@ -131,7 +133,8 @@ public final class Ensemble: @unchecked Sendable {
                     case (.arithmetic, .log): acc[off[h] + i] += _exp(v)
                     case (.geometric, .probability), (.geometric, .binary):
                         acc[off[h] + i] += _log(v)
-                        if kind == .binary { acc0[off[h] + i] += _log1p(-v) }
+                        // binary: the log of 1 - p; probability: p, for the mass of partial rows.
+                        acc0[off[h] + i] += kind == .binary ? _log1p(-v) : v
                     default: acc[off[h] + i] += v
                     }
                 }
@@ -156,7 +159,15 @@ public final class Ensemble: @unchecked Sendable {
                     case (.geometric, .probability):
                         var s = 0.0
                         for j in groupStart..<groupEnd { s += _exp(a[j] * inv) }
-                        for j in groupStart..<groupEnd { yr[j] = s > 0 ? Float(_exp(a[j] * inv) / s) : 0 }
+                        // Rows that keep only part of the mass (masked, not
+                        // renormalized) renormalize to the members' mean mass,
+                        // so identical members give the member; others to 1.
+                        var mass = 1.0
+                        if head.keepsPartialMass {
+                            mass = 0
+                            for j in groupStart..<groupEnd { mass += a0[j] * inv }
+                        }
+                        for j in groupStart..<groupEnd { yr[j] = s > 0 ? Float(_exp(a[j] * inv) / s * mass) : 0 }
                     case (.geometric, .log):
                         var mx = -Double.infinity
                         for j in groupStart..<groupEnd where a[j] * inv > mx { mx = a[j] * inv }
@@ -260,6 +271,13 @@ extension CompiledHead {
             }
             return out
         }
+    }
+
+    /// A masked head without renormalization: its rows sum to the kept
+    /// positions' share of the softmax, not to 1.
+    var keepsPartialMass: Bool {
+        if case .masked(_, false) = transform { return true }
+        return false
     }
 
     /// The renormalization group of column `j` (partition segments differ).
