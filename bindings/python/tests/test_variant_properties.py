@@ -56,7 +56,7 @@ def partition(draw, n, min_width=0):
 
 # ------------------------------------------------------------------ masked
 
-@settings(max_examples=150, **COMMON)
+@settings(max_examples=100, **COMMON)
 @given(DTYPES, shape_and_axis(), st.data())
 def test_masked_softmax_invariants(dtype, sa, data):
     shape, axis = sa
@@ -111,7 +111,7 @@ def test_masked_shared_pattern_equals_full_mask(dtype, rows, n, data, renormaliz
 
 # ------------------------------------------------------- partitioned rows
 
-@settings(max_examples=150, **COMMON)
+@settings(max_examples=100, **COMMON)
 @given(DTYPES, shape_and_axis(min_n=1), st.data())
 def test_partitioned_segments_equal_the_standalone_ops(dtype, sa, data):
     shape, axis = sa
@@ -144,7 +144,7 @@ def test_a_single_segment_is_the_dense_op(dtype, sa, data, act):
 
 # --------------------------------------------------------- segment softmax
 
-@settings(max_examples=150, **COMMON)
+@settings(max_examples=100, **COMMON)
 @given(DTYPES, shape_and_axis(), st.data())
 def test_segment_softmax_groups(dtype, sa, data):
     shape, axis = sa
@@ -175,7 +175,7 @@ def test_one_segment_is_dense_softmax(dtype, sa, data, empty_before, empty_after
 
 # ---------------------------------------------------- hierarchical softmax
 
-@settings(max_examples=150, **COMMON)
+@settings(max_examples=100, **COMMON)
 @given(DTYPES, st.integers(0, 6), st.data())
 def test_hierarchical_joint_and_conditional(dtype, batch, data):
     sizes = data.draw(st.lists(st.one_of(st.integers(1, 9), st.sampled_from([15, 16, 17, 31, 32, 33])),
@@ -201,7 +201,7 @@ def test_hierarchical_joint_and_conditional(dtype, batch, data):
 
 # --------------------------------------------------------------- ensembles
 
-@settings(max_examples=150, **COMMON)
+@settings(max_examples=100, **COMMON)
 @given(DTYPES, st.integers(1, 4), shape_and_axis(min_n=1), st.data())
 def test_identical_members_equal_the_member(dtype, m, sa, data):
     shape, axis = sa
@@ -277,7 +277,7 @@ def ties(dtype):
     return st.sampled_from([0.0, -0.0, 1.0, -1.0, 2.5, 1e30, -1e30, np.inf, -np.inf]).map(dtype)
 
 
-@settings(max_examples=150, **COMMON)
+@settings(max_examples=100, **COMMON)
 @given(DTYPES, shape_and_axis(min_n=1), st.data())
 def test_argmax_hardmax_topk_follow_stable_argsort(dtype, sa, data):
     shape, axis = sa
@@ -298,7 +298,7 @@ def test_argmax_hardmax_topk_follow_stable_argsort(dtype, sa, data):
     assert np.array_equal(v, np.take_along_axis(x, want_i, axis))
 
 
-@settings(max_examples=150, **COMMON)
+@settings(max_examples=100, **COMMON)
 @given(DTYPES, shape_and_axis(min_n=1), st.data(), st.sampled_from([1.0, 0.5, 2.0, 0.1]))
 def test_softmax_topk_is_softmax_then_topk(dtype, sa, data, t):
     shape, axis = sa
@@ -360,7 +360,7 @@ def loss_case(draw):
     return x, target, axis, weight, ignore, eps, reduction
 
 
-@settings(max_examples=200, **COMMON)
+@settings(max_examples=100, **COMMON)
 @given(loss_case())
 def test_cross_entropy_matches_pytorch_formula(case):
     x, target, axis, weight, ignore, eps, reduction = case
@@ -402,7 +402,7 @@ def test_cross_entropy_gradient_formula(case):
 
 # ---------------------------------------------------------------- backward
 
-@settings(max_examples=150, **COMMON)
+@settings(max_examples=100, **COMMON)
 @given(DTYPES, shape_and_axis(), st.data())
 def test_backward_matches_formulas(dtype, sa, data):
     shape, axis = sa
