@@ -317,15 +317,12 @@ static smk_status call_checked(const fuzz_call *c, smk_status expected,
     return st;
 }
 
-/* Input buffer: `count` elements, the first `from_bytes` decoded, the rest
- * from the pattern. Exact-size malloc; never NULL for count 0 (malloc(1)). */
-static void *make_input(fuzz_bytes *b, int f64, int64_t count) {
-    size_t es = elem_size(f64);
-    void *x = malloc(count ? (size_t)count * es : 1);
+/* Fills x[0..count) with decoded values: the first `from_bytes` from the
+ * fuzz bytes, the rest from one of four patterns. */
+static void fill_values(fuzz_bytes *b, int f64, void *x, int64_t count) {
     int64_t from_bytes = take_u8(b), i;
     uint32_t seed = take_u8(b);
     uint8_t fill = take_u8(b) % 4;
-    if (!x) abort();
     for (i = 0; i < count; i++) {
         double v;
         if (i < from_bytes) v = take_value(b, f64);
@@ -335,6 +332,14 @@ static void *make_input(fuzz_bytes *b, int f64, int64_t count) {
         else v = pattern(seed, i) * 1e35;
         set(x, f64, i, v);
     }
+}
+
+/* Input buffer: `count` elements, filled by fill_values. Exact-size malloc;
+ * never NULL for count 0 (malloc(1)). */
+static void *make_input(fuzz_bytes *b, int f64, int64_t count) {
+    void *x = malloc(count ? (size_t)count * elem_size(f64) : 1);
+    if (!x) abort();
+    fill_values(b, f64, x, count);
     return x;
 }
 
@@ -352,27 +357,137 @@ static long double ref_z(double v, long double m, long double invT, int f64) {
     return ((long double)v - m) * invT;
 }
 
+/* Terms a running sum of n values loses precision over: float sums run in
+ * blocks whose lanes hold at most ~64 terms before going to double; double
+ * sums add term by term. */
+static long double sum_terms(int64_t n, int f64) { return (long double)(f64 ? n : (n < 64 ? n : 64)); }
+
+static long double dtype_eps(int f64) { return f64 ? (long double)DBL_EPSILON : (long double)FLT_EPSILON; }
+
+/* An absolute floor under relative tolerances: results below it may be
+ * flushed or subnormal. */
+static long double dtype_tiny(int f64) { return f64 ? 1e-300L : 1e-37L; }
+
+/* One fibre of a (masked) softmax or log-softmax: n values of x and y at
+ * xs + j * stride (y at ys + j * stride), the mask bytes (NULL: every
+ * position) at ms + j * mstride. Positions `norm` selects are normalised at
+ * 1/invT; positions `keep` leaves out must be exactly 0 (log: -inf) whatever
+ * their logit, as must every position when `norm` selects none. keep == norm
+ * (renormalized) or norm == NULL and keep the mask (softmax, then mask).
+ * (o, i) name the fibre in messages. */
+typedef struct {
+    const void *x, *y;
+    int f64, log;
+    int64_t xs, ys, n, stride;
+    const uint8_t *norm, *keep;
+    int64_t ms, mstride;
+    long double invT;
+    int64_t o, i;
+} softmax_fibre;
+
+static int selected(const uint8_t *mask, const softmax_fibre *f, int64_t j) {
+    return mask == NULL || mask[f->ms + j * f->mstride] != 0;
+}
+
+static void check_softmax_fibre(const softmax_fibre *f) {
+    int f64 = f->f64, nan = 0, pinf = 0, any = 0;
+    int64_t n = f->n, j;
+    const long double eps = dtype_eps(f64);
+    long double m = -INFINITY, s = 0, sum = 0;
+    const double fill = f->log ? -INFINITY : 0.0;
+    fibre_x = f->x; fibre_f64 = f64; fibre_start = f->xs; fibre_n = n; fibre_stride = f->stride;
+    for (j = 0; j < n; j++) {
+        double v = get(f->x, f64, f->xs + j * f->stride);
+        if (!selected(f->norm, f, j)) continue;
+        any = 1;
+        if (isnan(v)) nan = 1;
+        else if (v == INFINITY) pinf = 1;
+        if (v > m) m = v;
+    }
+    /* positions outside the output mask, or every position of a fully
+     * masked fibre: exactly the fill, a select and never a multiply */
+    for (j = 0; j < n; j++) {
+        double r = get(f->y, f64, f->ys + j * f->stride);
+        if ((!any || !selected(f->keep, f, j)) && !(r == fill))
+            fail("masked-out position %lld of fibre (%lld, %lld) gave %g, want %g",
+                 (long long)j, (long long)f->o, (long long)f->i, r, fill);
+    }
+    if (!any || n == 0) { fibre_x = NULL; return; }
+    if (nan || m == -INFINITY) {
+        for (j = 0; j < n; j++) {
+            double r = get(f->y, f64, f->ys + j * f->stride);
+            if (selected(f->keep, f, j) && !isnan(r))
+                fail("fibre (%lld, %lld) with NaN or all -inf gave %g at %lld, want NaN",
+                     (long long)f->o, (long long)f->i, r, (long long)j);
+        }
+        fibre_x = NULL;
+        return;
+    }
+    if (pinf) { fibre_x = NULL; return; }  /* not specified by DESIGN.md */
+    for (j = 0; j < n; j++)
+        if (selected(f->norm, f, j)) s += ld_exp(ref_z(get(f->x, f64, f->xs + j * f->stride), m, f->invT, f64));
+    for (j = 0; j < n; j++) {
+        double v = get(f->x, f64, f->xs + j * f->stride);
+        double r = get(f->y, f64, f->ys + j * f->stride);
+        long double z = ref_z(v, m, f->invT, f64);
+        if (!selected(f->keep, f, j)) continue;
+        if (!f->log) {
+            long double want = ld_exp(z) / s;
+            /* a few ulp of exp's argument |z| (at most ~745 where the
+             * result is not 0) plus rounding of the sum */
+            long double tol = eps * want * (64 * (1 + fminl(fabsl(z), 800)) + sum_terms(n, f64)) + dtype_tiny(f64);
+            if (v == -INFINITY) { if (r != 0) fail("-inf entry %lld gave %g, want 0", (long long)j, r); }
+            else if (!(fabsl((long double)r - want) <= tol))
+                fail("softmax[%lld, %lld, %lld] = %.17g, reference %.17Lg", (long long)f->o, (long long)j, (long long)f->i, r, want);
+            sum += r;
+        } else {
+            long double want = z - logl(s);
+            long double tol = eps * (64 * (fabsl(z) + logl(s) + 1) + sum_terms(n, f64));
+            /* a result beyond the dtype's range rounds to -inf */
+            double rounded = f64 ? (double)want : (double)(float)want;
+            if (v == -INFINITY || isinf(rounded)) { if (r != -INFINITY) fail("entry %lld gave %g, want -inf", (long long)j, r); }
+            else if (!(fabsl((long double)r - want) <= tol))
+                fail("log_softmax[%lld, %lld, %lld] = %.17g, reference %.17Lg", (long long)f->o, (long long)j, (long long)f->i, r, want);
+            sum += ld_exp(r);
+        }
+    }
+    if (f->keep == f->norm) {
+        long double tol = (f64 ? 1e-12L : 1e-5L) * (1 + n / 64);
+        if (!(fabsl(sum - 1) <= tol))
+            fail("fibre (%lld, %lld) sums to %.17Lg", (long long)f->o, (long long)f->i, sum);
+    }
+    fibre_x = NULL;
+}
+
 /* Checks the result y of op over extents e from input x (both out of place). */
 static void check_reduction(const fuzz_call *c, const void *x, const void *y) {
     int f64 = c->k->f64;
     int64_t outer = c->e[0], n = c->e[1], inner = c->e[2], o, j, i;
-    const long double eps = f64 ? (long double)DBL_EPSILON : (long double)FLT_EPSILON;
+    const long double eps = dtype_eps(f64);
     long double invT = f64 ? 1.0L / (long double)c->temperature : 1.0L / (long double)(float)c->temperature;
     /* (huge, 0, 0) and (huge, 0, 1) are valid and empty; logsumexp's output
      * (outer * inner elements) was allocated, so its loop is bounded */
     if (outer == 0 || inner == 0 || (n == 0 && c->k->op != OP_LOGSUMEXP)) return;
     for (o = 0; o < outer; o++) for (i = 0; i < inner; i++) {
-        int nan = 0, pinf = 0;
-        long double m = -INFINITY, s = 0, sum = 0;
-        fibre_x = x; fibre_f64 = f64; fibre_start = o * n * inner + i; fibre_n = n; fibre_stride = inner;
-        for (j = 0; j < n; j++) {
-            double v = get(x, f64, (o * n + j) * inner + i);
-            if (isnan(v)) nan = 1;
-            else if (v == INFINITY) pinf = 1;
-            if (v > m) m = v;
+        if (c->k->op != OP_LOGSUMEXP) {
+            softmax_fibre f;
+            memset(&f, 0, sizeof f);
+            f.x = x; f.y = y; f.f64 = f64; f.log = c->k->op == OP_LOG_SOFTMAX;
+            f.xs = f.ys = o * n * inner + i; f.n = n; f.stride = inner; f.invT = invT; f.o = o; f.i = i;
+            check_softmax_fibre(&f);
+            continue;
         }
-        if (c->k->op == OP_LOGSUMEXP) {
+        {
+            int nan = 0, pinf = 0;
+            long double m = -INFINITY, s = 0;
             double r = get(y, f64, o * inner + i);
+            fibre_x = x; fibre_f64 = f64; fibre_start = o * n * inner + i; fibre_n = n; fibre_stride = inner;
+            for (j = 0; j < n; j++) {
+                double v = get(x, f64, (o * n + j) * inner + i);
+                if (isnan(v)) nan = 1;
+                else if (v == INFINITY) pinf = 1;
+                if (v > m) m = v;
+            }
             if (n == 0) { if (!(r == -INFINITY)) fail("empty fibre gave %g, want -inf", r); continue; }
             if (nan) { if (!isnan(r)) fail("NaN fibre gave %g", r); continue; }
             if (pinf) { if (!(r == INFINITY)) fail("+inf fibre gave %g", r); continue; }
@@ -384,78 +499,47 @@ static void check_reduction(const fuzz_call *c, const void *x, const void *y) {
                  * terms (float blocks of 64 rows, then double) lose up to
                  * ~n eps of s, i.e. n eps of log(s); fuzzing found 6e-15 at
                  * n = 60 in the strided float64 path */
-                long double tol = eps * (16 * (fabsl(m) + logl(s) + 1) + (f64 ? n : (n < 64 ? n : 64)));
+                long double tol = eps * (16 * (fabsl(m) + logl(s) + 1) + sum_terms(n, f64));
                 if (!(fabsl((long double)r - want) <= tol))
                     fail("logsumexp fibre (%lld, %lld) = %.17g, reference %.17Lg", (long long)o, (long long)i, r, want);
             }
-            continue;
-        }
-        if (n == 0) continue;
-        if (nan || m == -INFINITY) {
-            for (j = 0; j < n; j++) {
-                double r = get(y, f64, (o * n + j) * inner + i);
-                if (!isnan(r)) fail("fibre (%lld, %lld) with NaN or all -inf gave %g at %lld, want NaN",
-                                    (long long)o, (long long)i, r, (long long)j);
-            }
-            continue;
-        }
-        if (pinf) continue;  /* not specified by DESIGN.md */
-        for (j = 0; j < n; j++) s += ld_exp(ref_z(get(x, f64, (o * n + j) * inner + i), m, invT, f64));
-        for (j = 0; j < n; j++) {
-            double v = get(x, f64, (o * n + j) * inner + i);
-            double r = get(y, f64, (o * n + j) * inner + i);
-            long double z = ref_z(v, m, invT, f64);
-            if (c->k->op == OP_SOFTMAX) {
-                long double want = ld_exp(z) / s;
-                /* a few ulp of exp's argument |z| (at most ~745 where the
-                 * result is not 0) plus rounding of the sum */
-                long double tol = eps * want * (64 * (1 + fminl(fabsl(z), 800)) + (f64 ? n : (n < 64 ? n : 64)))
-                                + (f64 ? 1e-300L : 1e-37L);
-                if (v == -INFINITY) { if (r != 0) fail("-inf entry %lld gave %g, want 0", (long long)j, r); }
-                else if (!(fabsl((long double)r - want) <= tol))
-                    fail("softmax[%lld, %lld, %lld] = %.17g, reference %.17Lg", (long long)o, (long long)j, (long long)i, r, want);
-                sum += r;
-            } else {
-                long double want = z - logl(s);
-                long double tol = eps * (64 * (fabsl(z) + logl(s) + 1) + (f64 ? n : (n < 64 ? n : 64)));
-                /* a result beyond the dtype's range rounds to -inf */
-                double rounded = f64 ? (double)want : (double)(float)want;
-                if (v == -INFINITY || isinf(rounded)) { if (r != -INFINITY) fail("entry %lld gave %g, want -inf", (long long)j, r); }
-                else if (!(fabsl((long double)r - want) <= tol))
-                    fail("log_softmax[%lld, %lld, %lld] = %.17g, reference %.17Lg", (long long)o, (long long)j, (long long)i, r, want);
-                sum += ld_exp(r);
-            }
-        }
-        {
-            long double tol = (f64 ? 1e-12L : 1e-5L) * (1 + n / 64);
-            if (!(fabsl(sum - 1) <= tol))
-                fail("fibre (%lld, %lld) sums to %.17Lg", (long long)o, (long long)i, sum);
         }
     }
     fibre_x = NULL;
 }
 
-static void check_elementwise(const fuzz_call *c, const void *x, const void *y) {
-    int f64 = c->k->f64;
-    int64_t i;
-    const long double eps = f64 ? (long double)DBL_EPSILON : (long double)FLT_EPSILON;
-    for (i = 0; i < c->e[0]; i++) {
-        double v = get(x, f64, i), r = get(y, f64, i);
-        if (isnan(v)) { if (!isnan(r)) fail("NaN at %lld gave %g", (long long)i, r); continue; }
-        if (c->k->op == OP_SIGMOID) {
-            long double want = v >= 0 ? 1 / (1 + ld_exp(-(long double)v))
-                                      : ld_exp((long double)v) / (1 + ld_exp((long double)v));
-            if (!(r >= 0 && r <= 1)) fail("sigmoid(%g) = %g outside [0, 1]", v, r);
-            if (!(fabsl((long double)r - want) <= 8 * eps * want + (f64 ? 1e-300L : 1e-37L)))
-                fail("sigmoid(%.17g) = %.17g, reference %.17Lg", v, r, want);
-        } else {
-            long double want = (v < 0 ? (long double)v : 0) - log1pl(ld_exp(-fabsl((long double)v)));
-            if (!(r <= 0)) fail("log_sigmoid(%g) = %g > 0", v, r);
-            if (v == -INFINITY) { if (r != -INFINITY) fail("log_sigmoid(-inf) = %g", r); continue; }
-            if (!(fabsl((long double)r - want) <= 8 * eps * fabsl(want) + (f64 ? 1e-300L : 1e-37L)))
-                fail("log_sigmoid(%.17g) = %.17g, reference %.17Lg", v, r, want);
-        }
+/* sigmoid(v) == r (op OP_SIGMOID) or log_sigmoid(v) == r, within 8 ulp of
+ * the long double value; NaN stays NaN. Shared by the element-wise kernels
+ * and the sigmoid segments of partitioned rows. */
+static void check_sigmoid_value(fuzz_op op, int f64, double v, double r, int64_t at) {
+    const long double eps = dtype_eps(f64);
+    if (isnan(v)) { if (!isnan(r)) fail("NaN at %lld gave %g", (long long)at, r); return; }
+    if (op == OP_SIGMOID) {
+        long double want = v >= 0 ? 1 / (1 + ld_exp(-(long double)v))
+                                  : ld_exp((long double)v) / (1 + ld_exp((long double)v));
+        if (!(r >= 0 && r <= 1)) fail("sigmoid(%g) = %g outside [0, 1]", v, r);
+        if (!(fabsl((long double)r - want) <= 8 * eps * want + dtype_tiny(f64)))
+            fail("sigmoid(%.17g) = %.17g, reference %.17Lg", v, r, want);
+    } else {
+        long double want = (v < 0 ? (long double)v : 0) - log1pl(ld_exp(-fabsl((long double)v)));
+        if (!(r <= 0)) fail("log_sigmoid(%g) = %g > 0", v, r);
+        if (v == -INFINITY) { if (r != -INFINITY) fail("log_sigmoid(-inf) = %g", r); return; }
+        if (!(fabsl((long double)r - want) <= 8 * eps * fabsl(want) + dtype_tiny(f64)))
+            fail("log_sigmoid(%.17g) = %.17g, reference %.17Lg", v, r, want);
     }
+}
+
+static void check_elementwise(const fuzz_call *c, const void *x, const void *y) {
+    int64_t i;
+    for (i = 0; i < c->e[0]; i++)
+        check_sigmoid_value(c->k->op, c->k->f64, get(x, c->k->f64, i), get(y, c->k->f64, i), i);
+}
+
+/* A count for the element-wise kernels: mostly below 300, sometimes an
+ * edge value or raw bits. */
+static int64_t take_count(fuzz_bytes *b) {
+    uint8_t how = take_u8(b) % 8;
+    return how < 6 ? (int64_t)(take_u16(b) % 300) : how == 6 ? take_edge(b) : (int64_t)take_u64(b);
 }
 
 /* The normalizer, logsumexp and element-wise families share one runner: they
@@ -472,8 +556,7 @@ static void run_unary(const fuzz_kernel *k, fuzz_bytes *b) {
     memset(&c, 0, sizeof c);
     c.k = k;
     if (elementwise) {
-        uint8_t how = take_u8(b) % 8;
-        c.e[0] = how < 6 ? (int64_t)(take_u16(b) % 300) : how == 6 ? take_edge(b) : (int64_t)take_u64(b);
+        c.e[0] = take_count(b);
         expected = c.e[0] < 0 ? SMK_ERROR_INVALID_ARGUMENT
                  : c.e[0] > INT64_MAX / 8 ? SMK_ERROR_SIZE_OVERFLOW : SMK_OK;
         xcount = ycount = c.e[0] < 0 ? 0 : c.e[0];
