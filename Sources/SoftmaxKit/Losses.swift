@@ -105,6 +105,17 @@ public func crossEntropy<T: KernelScalar>(
         try checkCount("target", p.count, e.count)
     }
     let scale = options.reduction == .mean ? 1 / denominator : 1
+    guard e.count > 0 else {
+        // No logits (no samples, or C == 0 with every target ignored): the
+        // pointers may be NULL, so nothing below may run. Each loss is 0;
+        // the mean is 0 / denominator (NaN when nothing counts, as PyTorch).
+        if options.reduction == .none {
+            for r in 0..<samples { loss[r] = 0 }
+        } else {
+            loss[0] = T(options.reduction == .mean ? 0 / denominator : 0)
+        }
+        return
+    }
     let lp = loss.baseAddress!
     if e.inner == 1 {
         // Rows in parallel; each piece sums its own losses, added in piece order.
