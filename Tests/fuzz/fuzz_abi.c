@@ -311,6 +311,14 @@ static void describe(const fuzz_call *c, const char *mode) {
              (long long)c->e[0], (long long)c->e[1], (long long)c->e[2], c->temperature, mode);    if (trace_calls) fprintf(stderr, "fuzz_abi: %s\n", call_text);
 }
 
+/* The status the header promises, and a message with every failure. */
+static void check_status(smk_status st, smk_status expected) {
+    if (st != expected)
+        fail("status %d (%s), expected %d (%s)", (int)st, smk_status_string(st),
+             (int)expected, smk_status_string(expected));
+    if (st != SMK_OK && strlen(smk_last_error_message()) == 0) fail("failed without a message");
+}
+
 /* Runs the call, compares its status with `expected`, and checks that a
  * failure wrote nothing: `ybytes` of y must still hold the canary (when y is
  * not x) and `x` must still equal `xsave`. */
@@ -318,10 +326,7 @@ static smk_status call_checked(const fuzz_call *c, smk_status expected,
                                const void *xsave, size_t xbytes, size_t ybytes) {
     smk_status st = invoke(c);
     size_t i;
-    if (st != expected)
-        fail("status %d (%s), expected %d (%s)", (int)st, smk_status_string(st),
-             (int)expected, smk_status_string(expected));
-    if (st != SMK_OK && strlen(smk_last_error_message()) == 0) fail("failed without a message");
+    check_status(st, expected);
     if (c->x && xbytes && (st != SMK_OK || (const void *)c->y != c->x) && memcmp(c->x, xsave, xbytes) != 0)
         fail("the input was written (status %d)", (int)st);
     if (st != SMK_OK && c->y && (const void *)c->y != c->x) {
@@ -869,10 +874,7 @@ static smk_status args_call(fuzz_args *a, args_invoke invoke, smk_status expecte
     args_describe(a, expected == SMK_OK ? "expect OK" : "expect failure");
     if (trace_calls) fprintf(stderr, "fuzz_abi: %s\n", call_text);
     st = invoke(a);
-    if (st != expected)
-        fail("status %d (%s), expected %d (%s)", (int)st, smk_status_string(st),
-             (int)expected, smk_status_string(expected));
-    if (st != SMK_OK && strlen(smk_last_error_message()) == 0) fail("failed without a message");
+    check_status(st, expected);
     for (i = 0; i < a->nb; i++) {
         fuzz_buf *f = &a->b[i];
         if (!f->p || (st == SMK_OK && (f->output || f->aliased))) continue;
