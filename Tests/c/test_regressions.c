@@ -186,6 +186,19 @@ static void test_log_softmax_backward_in_place_bits(void) {
     CHECK(memcmp(ind, outd, sizeof ind) == 0);
 }
 
+/* The cross-entropy mean multiplied by 1 / denominator: a float64 weight sum
+ * below 1 / DBL_MAX made that inf (fuzz_abi: a mean of -inf where the true
+ * value was -2.16e49). One sample [0, 0], target 0, weights [1e-311, 1]:
+ * the mean is log 2 and the gradient [-0.5, 0.5]. */
+static void test_cross_entropy_mean_subnormal_weight(void) {
+    const double x[2] = {0, 0}, w[2] = {1e-311, 1};
+    const int64_t t[1] = {0};
+    double loss = 0, g[2] = {0, 0};
+    CHECK_STATUS(smk_cross_entropy_f64(x, t, w, &loss, g, 1, 2, 1, NULL), SMK_OK);
+    CHECK(fabs(loss - log(2.0)) < 1e-12);
+    CHECK(fabs(g[0] + 0.5) < 1e-12 && fabs(g[1] - 0.5) < 1e-12);
+}
+
 int main(void) {
     test_large_logits_with_temperature();
     test_huge_finite_logits();
@@ -194,5 +207,6 @@ int main(void) {
     test_logsumexp_in_place_threads();
     test_cross_entropy_without_logits();
     test_log_softmax_backward_in_place_bits();
+    test_cross_entropy_mean_subnormal_weight();
     return check_summary("test_regressions");
 }
