@@ -373,8 +373,9 @@ SMK_API smk_status smk_topk_f64(const double *x, double *values, int64_t *indice
  * smk_softmax_f32 followed by smk_topk_f32 up to rounding. A fibre with a
  * NaN gives NaN probabilities (its indices in smk_topk_f32's order, NaN
  * first); an all -inf fibre gives NaN.
- * Arguments and statuses as smk_topk_f32, plus temperature (finite, > 0;
- * SMK_ERROR_INVALID_ARGUMENT otherwise). */
+ * Arguments and statuses as smk_topk_f32, plus temperature (as
+ * smk_softmax_f32: finite, > 0, with a finite 1/temperature;
+ * SMK_ERROR_INVALID_ARGUMENT otherwise, checked after the pointers). */
 SMK_API smk_status smk_softmax_topk_f32(const float *x, float *probs, int64_t *indices,
                                         int64_t outer, int64_t n, int64_t inner, int64_t k,
                                         float temperature);
@@ -479,9 +480,10 @@ SMK_API smk_status smk_nll_loss_f64(const double *log_probs, const int64_t *targ
  * logits, target: count values. weight: NULL or count values (broadcast it
  * first). pos_weight: NULL or `classes` values; then classes must divide
  * count. loss: count values (SMK_REDUCTION_NONE) or 1.
- * Returns SMK_OK; SMK_ERROR_NULL_POINTER; SMK_ERROR_SHAPE_MISMATCH (classes
- * does not divide count); SMK_ERROR_INVALID_ARGUMENT (negative count,
- * unknown reduction); SMK_ERROR_SIZE_OVERFLOW. */
+ * Returns SMK_OK; SMK_ERROR_NULL_POINTER; SMK_ERROR_SHAPE_MISMATCH (pos_weight
+ * given and classes does not divide count, classes 0 included);
+ * SMK_ERROR_INVALID_ARGUMENT (negative count or classes, unknown reduction:
+ * classes is checked even without pos_weight); SMK_ERROR_SIZE_OVERFLOW. */
 SMK_API smk_status smk_binary_cross_entropy_with_logits_f32(const float *logits, const float *target,
                                                             const float *weight, const float *pos_weight,
                                                             float *loss, int64_t count, int64_t classes,

@@ -34,16 +34,29 @@ public func logSoftmaxBackward<T: KernelScalar>(
         let s = T(rowSum(dyr, n))
         // exp(y) through the normalizers' exp-sum kernel (stored into dx), then
         // dx = dy - dx * s: an inline vexp here compiled to partly scalar code.
-        // When dx is dy, the sum above is taken before dy is overwritten, and
-        // the exps go to scratch-free storage only if dx != dy.
-        if UnsafePointer(dxr) == dyr {
-            for j in 0..<n { dxr[j] = dyr[j] - T.libmExp(yr[j]) * s }
-            return
-        }
         // The cheaper exp is exact for exponents in [-limit, limit] (log-softmax
         // outputs are <= 0); one min/max pass decides, as for softmax rows.
         let (lo, hi) = rowMinMax(yr, n)
-        _ = rowExpSum(yr, dxr, n, shift: 0, scale: 1, lowest: hi <= T.expNormalLimit ? lo : -.infinity)
+        let lowest = hi <= T.expNormalLimit ? lo : -T.infinity
+        if UnsafePointer(dxr) == dyr {
+            // dx is dy: the exps of a chunk go to the stack first, so that dy_j
+            // is read before dx_j is written; same kernel and same exp path as
+            // below, so in place gives the bits of out of place (fuzz_abi
+            // found libm's exp here differing in the last bit).
+            let chunk = 256
+            withUnsafeTemporaryAllocation(of: T.self, capacity: chunk) { tmp in
+                let t = tmp.baseAddress!
+                var i = 0
+                while i < n {
+                    let len = min(chunk, n - i)
+                    _ = rowExpSum(yr + i, t, len, shift: 0, scale: 1, lowest: lowest)
+                    for j in 0..<len { dxr[i + j] = dyr[i + j] - t[j] * s }
+                    i += len
+                }
+            }
+            return
+        }
+        _ = rowExpSum(yr, dxr, n, shift: 0, scale: 1, lowest: lowest)
         let vs = T.Vector(repeating: s), w = T.width
         var i = 0
         while i + w <= n { vstore(vload(dyr + i) - vload(UnsafePointer(dxr + i)) * vs, dxr + i); i += w }

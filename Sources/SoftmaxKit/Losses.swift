@@ -104,7 +104,21 @@ public func crossEntropy<T: KernelScalar>(
     case .probabilities(let p):
         try checkCount("target", p.count, e.count)
     }
-    let scale = options.reduction == .mean ? 1 / denominator : 1
+    // The mean divides by its denominator; a reciprocal would overflow to
+    // inf for a subnormal float64 weight sum (fuzz_abi: a mean of -inf for
+    // -2.16e49).
+    let divisor = options.reduction == .mean ? denominator : 1
+    guard e.count > 0 else {
+        // No logits (no samples, or C == 0 with every target ignored): the
+        // pointers may be NULL, so nothing below may run. Each loss is 0;
+        // the mean is 0 / denominator (NaN when nothing counts, as PyTorch).
+        if options.reduction == .none {
+            for r in 0..<samples { loss[r] = 0 }
+        } else {
+            loss[0] = T(0 / divisor)
+        }
+        return
+    }
     let lp = loss.baseAddress!
     if e.inner == 1 {
         // Rows in parallel; each piece sums its own losses, added in piece order.
@@ -123,9 +137,9 @@ public func crossEntropy<T: KernelScalar>(
                         let l: Double
                         switch targets {
                         case .indices(let t):
-                            l = CrossEntropyRow<T>.index(xp + r * classes, t[r], classes, wp, options, g, scale)
+                            l = CrossEntropyRow<T>.index(xp + r * classes, t[r], classes, wp, options, g, divisor)
                         case .probabilities(let p):
-                            l = CrossEntropyRow<T>.soft(xp + r * classes, p.baseAddress! + r * classes, classes, wp, eps, g, scale)
+                            l = CrossEntropyRow<T>.soft(xp + r * classes, p.baseAddress! + r * classes, classes, wp, eps, g, divisor)
                         }
                         if options.reduction == .none { lp[r] = T(l) } else { sum += l }
                     }
@@ -133,7 +147,7 @@ public func crossEntropy<T: KernelScalar>(
                 }
             }
         }
-        if options.reduction != .none { lp[0] = T(partial.reduce(0, +) * scale) }
+        if options.reduction != .none { lp[0] = T(partial.reduce(0, +) / divisor) }
         return
     }
     let f = try Fibres<T>(e, slots: 3)
@@ -145,14 +159,14 @@ public func crossEntropy<T: KernelScalar>(
         let l: Double
         switch targets {
         case .indices(let t):
-            l = CrossEntropyRow<T>.index(x, t[r], classes, wp, options, g, scale)
+            l = CrossEntropyRow<T>.index(x, t[r], classes, wp, options, g, divisor)
         case .probabilities(let p):
-            l = CrossEntropyRow<T>.soft(x, f.read(p.baseAddress!, r, slot: 1), classes, wp, eps, g, scale)
+            l = CrossEntropyRow<T>.soft(x, f.read(p.baseAddress!, r, slot: 1), classes, wp, eps, g, divisor)
         }
         if let gradient { f.commit(gradient.baseAddress!, r, slot: 2) }
         if options.reduction == .none { lp[r] = T(l) } else { total += l }
     }
-    if options.reduction != .none { lp[0] = T(total * scale) }
+    if options.reduction != .none { lp[0] = T(total / divisor) }
 }
 
 /// Negative log-likelihood of `logProbs` (log-probabilities, class axis `n`)
@@ -251,7 +265,7 @@ enum CrossEntropyRow<T: KernelScalar> {
     /// One sample with a class-index target; writes the gradient row if `g`.
     @inlinable
     static func index(_ x: UnsafePointer<T>, _ t: Int, _ n: Int, _ w: UnsafePointer<T>?,
-                      _ o: LossOptions, _ g: UnsafeMutablePointer<T>?, _ scale: Double) -> Double {
+                      _ o: LossOptions, _ g: UnsafeMutablePointer<T>?, _ divisor: Double) -> Double {
         if t == o.ignoreIndex {
             g?.update(repeating: 0, count: n)
             return 0
@@ -271,14 +285,14 @@ enum CrossEntropyRow<T: KernelScalar> {
             l += eps / Double(n) * smooth
         }
         if let g {
-            // g = (Q p - q) * scale with p = e / s, q = (e/C) w + (1 - e) w_t [c == t].
+            // g = (Q p - q) / divisor with p = e / s, q = (e/C) w + (1 - e) w_t [c == t].
             let q = (1 - eps) * wt + eps / Double(n) * wsum
-            rowScale(g, g, n, T(q * scale / s))
-            let sm = T(eps / Double(n) * scale)
+            rowScale(g, g, n, T(q / divisor / s))
+            let sm = T(eps / Double(n) / divisor)
             if eps > 0 {
                 if let w { for c in 0..<n { g[c] -= sm * w[c] } } else { for c in 0..<n { g[c] -= sm } }
             }
-            g[t] -= T((1 - eps) * wt * scale)
+            g[t] -= T((1 - eps) * wt / divisor)
         }
         return l
     }
@@ -286,7 +300,7 @@ enum CrossEntropyRow<T: KernelScalar> {
     /// One sample with probability targets `p`.
     @inlinable
     static func soft(_ x: UnsafePointer<T>, _ p: UnsafePointer<T>, _ n: Int, _ w: UnsafePointer<T>?,
-                     _ eps: Double, _ g: UnsafeMutablePointer<T>?, _ scale: Double) -> Double {
+                     _ eps: Double, _ g: UnsafeMutablePointer<T>?, _ divisor: Double) -> Double {
         let (logZ, s) = normalizer(x, n, g)
         var l = 0.0, qsum = 0.0
         for c in 0..<n {
@@ -295,10 +309,10 @@ enum CrossEntropyRow<T: KernelScalar> {
             qsum += q
         }
         if let g {
-            let f = qsum * scale / s
+            let f = qsum / divisor / s
             for c in 0..<n {
                 let q = (w.map { Double($0[c]) } ?? 1) * ((1 - eps) * Double(p[c]) + eps / Double(n))
-                g[c] = T(Double(g[c]) * f - q * scale)
+                g[c] = T(Double(g[c]) * f - q / divisor)
             }
         }
         return l

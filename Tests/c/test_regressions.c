@@ -123,11 +123,90 @@ static void test_logsumexp_in_place_threads(void) {
     free(x); free(ref); free(b);
 }
 
+/* Cross-entropy with no logits to read (fuzz_abi, smk_cross_entropy_probs_f32
+ * with extents (0, 0, 1) and NULL pointers): the core force-unwrapped the
+ * logits' base address and trapped, killing the calling process, although
+ * NULL is documented as valid with a zero count. No samples, or C == 0 with
+ * every target ignored: each loss is 0, the mean is 0 / denominator (NaN when
+ * nothing counts, as PyTorch). Covers the row and the strided paths. */
+static void test_cross_entropy_without_logits(void) {
+    smk_loss_options o;
+    float loss[3] = {7, 7, 7};
+    double lossd[3] = {7, 7, 7};
+    const int64_t ignored[6] = {-100, -100, -100, -100, -100, -100};
+    smk_loss_options_init(&o);
+    CHECK_STATUS(smk_cross_entropy_probs_f32(NULL, NULL, NULL, loss, NULL, 0, 0, 1, NULL), SMK_OK);
+    CHECK(isnan(loss[0]));
+    CHECK_STATUS(smk_cross_entropy_f32(NULL, NULL, NULL, loss, NULL, 0, 5, 1, NULL), SMK_OK);
+    CHECK(isnan(loss[0]));
+    CHECK_STATUS(smk_cross_entropy_f64(NULL, NULL, NULL, lossd, NULL, 0, 5, 3, NULL), SMK_OK);
+    CHECK(isnan(lossd[0]));
+    /* three samples of zero classes, every target ignored */
+    CHECK_STATUS(smk_cross_entropy_f32(NULL, ignored, NULL, loss, NULL, 3, 0, 1, &o), SMK_OK);
+    CHECK(isnan(loss[0]));
+    o.reduction = SMK_REDUCTION_SUM;
+    CHECK_STATUS(smk_cross_entropy_f64(NULL, ignored, NULL, lossd, NULL, 3, 0, 2, &o), SMK_OK);
+    CHECK(lossd[0] == 0);
+    o.reduction = SMK_REDUCTION_NONE;
+    CHECK_STATUS(smk_cross_entropy_f32(NULL, ignored, NULL, loss, NULL, 3, 0, 1, &o), SMK_OK);
+    CHECK(loss[0] == 0 && loss[1] == 0 && loss[2] == 0);
+    /* probability targets over zero classes: each loss is an empty sum */
+    o.reduction = SMK_REDUCTION_MEAN;
+    CHECK_STATUS(smk_cross_entropy_probs_f64(NULL, NULL, NULL, lossd, NULL, 3, 0, 1, &o), SMK_OK);
+    CHECK(lossd[0] == 0);
+    /* a target that is not ignored still has no class to be */
+    {
+        const int64_t t[3] = {-100, 0, -100};
+        CHECK_STATUS(smk_cross_entropy_f32(NULL, t, NULL, loss, NULL, 3, 0, 1, &o), SMK_ERROR_INDEX_OUT_OF_RANGE);
+    }
+}
+
+/* log_softmax backward with dx == dy (fuzz_abi: (13, 70, 1) float rows)
+ * took exp(y) from libm while out of place it comes from the vector exp
+ * kernel: the two differ in the last bit for some y, so in place gave other
+ * bits than out of place. In place must equal out of place. */
+static void test_log_softmax_backward_in_place_bits(void) {
+    enum { ROWS = 13, N = 70, CELLS = ROWS * N };
+    float y[CELLS], dy[CELLS], out[CELLS], in[CELLS];
+    double yd[CELLS], dyd[CELLS], outd[CELLS], ind[CELLS];
+    int j;
+    for (j = 0; j < CELLS; j++) {
+        y[j] = -0.001f * (float)((j * 7919) % 9973) - (float)(j % 5);
+        dy[j] = sinf((float)j * 0.61f) * 3;
+        yd[j] = y[j] * 1.000000123;
+        dyd[j] = dy[j];
+    }
+    CHECK_STATUS(smk_log_softmax_backward_f32(y, dy, out, ROWS, N, 1), SMK_OK);
+    memcpy(in, dy, sizeof in);
+    CHECK_STATUS(smk_log_softmax_backward_f32(y, in, in, ROWS, N, 1), SMK_OK);
+    CHECK(memcmp(in, out, sizeof in) == 0);
+    CHECK_STATUS(smk_log_softmax_backward_f64(yd, dyd, outd, ROWS, N, 1), SMK_OK);
+    memcpy(ind, dyd, sizeof ind);
+    CHECK_STATUS(smk_log_softmax_backward_f64(yd, ind, ind, ROWS, N, 1), SMK_OK);
+    CHECK(memcmp(ind, outd, sizeof ind) == 0);
+}
+
+/* The cross-entropy mean multiplied by 1 / denominator: a float64 weight sum
+ * below 1 / DBL_MAX made that inf (fuzz_abi: a mean of -inf where the true
+ * value was -2.16e49). One sample [0, 0], target 0, weights [1e-311, 1]:
+ * the mean is log 2 and the gradient [-0.5, 0.5]. */
+static void test_cross_entropy_mean_subnormal_weight(void) {
+    const double x[2] = {0, 0}, w[2] = {1e-311, 1};
+    const int64_t t[1] = {0};
+    double loss = 0, g[2] = {0, 0};
+    CHECK_STATUS(smk_cross_entropy_f64(x, t, w, &loss, g, 1, 2, 1, NULL), SMK_OK);
+    CHECK(fabs(loss - log(2.0)) < 1e-12);
+    CHECK(fabs(g[0] + 0.5) < 1e-12 && fabs(g[1] - 0.5) < 1e-12);
+}
+
 int main(void) {
     test_large_logits_with_temperature();
     test_huge_finite_logits();
     test_subnormal_temperature();
     test_logsumexp_partial_overlap();
     test_logsumexp_in_place_threads();
+    test_cross_entropy_without_logits();
+    test_log_softmax_backward_in_place_bits();
+    test_cross_entropy_mean_subnormal_weight();
     return check_summary("test_regressions");
 }
