@@ -6,17 +6,26 @@ heads written out by hand (tests/model_reference.py), so every library does
 the same arithmetic. Best of 7 rounds; microseconds per forward.
 
     PYTHONPATH=bindings/python python3 Benchmarks/bench_models.py [--quick]
+
+With --wide, the wide network of issue 6 (Benchmarks/wide_net.py) at batch
+4096 on --threads N threads (every library set to N): whole forward passes,
+and the three matrix products alone through numpy's BLAS and torch, in
+milliseconds and GFLOP/s.
 """
 from __future__ import annotations
 
 import os
+import sys
 
-# Single-threaded BLAS for a like-for-like comparison (set before numpy loads).
+# Every library on the same thread count (set before numpy loads its BLAS).
+THREADS = 1
+for i, a in enumerate(sys.argv):
+    if a == "--threads" and i + 1 < len(sys.argv):
+        THREADS = int(sys.argv[i + 1])
 for var in ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS"):
-    os.environ.setdefault(var, "1")
+    os.environ[var] = str(THREADS)
 
 import argparse  # noqa: E402
-import sys  # noqa: E402
 import time  # noqa: E402
 from pathlib import Path  # noqa: E402
 
@@ -29,10 +38,12 @@ sys.path.insert(0, str(ROOT / "examples"))
 import softmaxkit  # noqa: E402
 import model_reference as ref  # noqa: E402
 from make_models import seed_networks  # noqa: E402
+from wide_net import FLOPS_PER_ROW, wide_network  # noqa: E402
 
+softmaxkit.set_num_threads(THREADS)
 try:
     import torch  # type: ignore
-    torch.set_num_threads(1)
+    torch.set_num_threads(THREADS)
 except ImportError:
     torch = None
 
@@ -87,12 +98,74 @@ def torch_forward(spec, weights):
     return run
 
 
+def gemms_only(lib, x, weights):
+    """The wide network's three products (no bias, activation or head) into
+    preallocated outputs: what a BLAS does at its best."""
+    names = ["fc1", "fc2", "classes", "box"]
+    if lib == "numpy":
+        ws = [np.ascontiguousarray(weights[n + ".weight"], np.float32).T for n in names[:2]]
+        ws.append(np.concatenate([weights["classes.weight"], weights["box.weight"]]).astype(np.float32).T)
+        outs = [np.empty((x.shape[0], w.shape[1]), np.float32) for w in ws]
+
+        def run():
+            a = x
+            for w, o in zip(ws, outs):
+                a = np.matmul(a, w, out=o)
+        return run
+    ws = [torch.from_numpy(np.asarray(weights[n + ".weight"], np.float32)).t() for n in names[:2]]
+    ws.append(torch.from_numpy(np.concatenate([weights["classes.weight"], weights["box.weight"]]).astype(np.float32)).t())
+    xt = torch.from_numpy(x)
+    outs = [torch.empty((x.shape[0], w.shape[1])) for w in ws]
+
+    def run():
+        with torch.inference_mode():
+            a = xt
+            for w, o in zip(ws, outs):
+                a = torch.mm(a, w, out=o)
+    return run
+
+
+def wide(batches, budget) -> None:
+    """The wide network: whole forwards and BLAS products, ms and GFLOP/s."""
+    spec, weights, shape = wide_network()
+    model = softmaxkit.Model.from_weights(spec, weights)
+    w32 = {k: np.asarray(v, np.float32) for k, v in weights.items()}
+    tf = torch_forward(spec, weights) if torch else None
+    print(f"wide network 512->1024->1024->[1000 softmax, 4], {FLOPS_PER_ROW / 1e6:.2f} MFLOP per row, "
+          f"{THREADS} thread(s) for every library")
+    print(f"{'batch':>6}  {'what':<34}{'ms':>9}{'GFLOP/s':>10}")
+    for b in batches:
+        x = np.random.default_rng(0).standard_normal((b, shape[1])).astype(np.float32)
+        got, want = model(x), ref.forward(spec, weights, x)
+        for k in want:
+            np.testing.assert_allclose(got[k], want[k], rtol=1e-4, atol=1e-5)
+        rows = [("softmaxkit forward", lambda: model(x)),
+                ("numpy forward (float32)", lambda: ref.forward(spec, w32, x, np.float32)),
+                ("numpy matmul, 3 products only", gemms_only("numpy", x, weights))]
+        if tf:
+            xt = torch.from_numpy(x)
+            rows += [("torch forward", lambda: tf(xt)), ("torch mm, 3 products only", gemms_only("torch", x, weights))]
+        times = {}
+        for what, fn in rows:
+            times[what] = best_time(fn, budget)
+            print(f"{b:>6}  {what:<34}{times[what] * 1e3:>9.2f}{FLOPS_PER_ROW * b / times[what] * 1e-9:>10.1f}")
+        blas = min(t for w, t in times.items() if "products only" in w)
+        print(f"{b:>6}  softmaxkit forward / best BLAS products: {times['softmaxkit forward'] / blas:.2f}x")
+
+
 def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--quick", action="store_true", help="shorter timing budget")
-    ap.add_argument("--batches", type=int, nargs="*", default=[1, 64, 4096])
+    ap.add_argument("--batches", type=int, nargs="*", default=None, help="default 1 64 4096 (--wide: 4096)")
+    ap.add_argument("--wide", action="store_true", help="the wide network against BLAS instead of the seed networks")
+    ap.add_argument("--threads", type=int, default=1, help="threads for every library (read before numpy loads)")
     args = ap.parse_args()
     budget = 0.1 if args.quick else 0.5
+    if args.wide:
+        print(f"softmaxkit {softmaxkit.version()}; numpy {np.__version__}" + (f"; torch {torch.__version__}" if torch else ""))
+        wide(args.batches or [4096], max(budget, 2.0))
+        return
+    args.batches = args.batches or [1, 64, 4096]
     nets = seed_networks()
     cols = ["softmaxkit", "numpy"] + (["torch"] if torch else [])
     print(f"softmaxkit {softmaxkit.version()} ({softmaxkit.library_path}); numpy {np.__version__}"
