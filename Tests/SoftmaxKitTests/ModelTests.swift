@@ -112,18 +112,21 @@ func specErrorsNameTheKey(text: String, key: String) {
 
 // MARK: the packed matrix product
 
-@Test(arguments: [1, 2, 3, 7, 8, 9, 15, 300], [1, 4, 16, 17, 31, 32, 33, 100])
+// k = 300 spans two k blocks (partial sums in the workspace); m = 300 with
+// n = 100, k = 300 is large enough to be split across threads; n = 49, 97
+// leave a 16-wide last panel after 48-wide ones.
+@Test(arguments: [1, 2, 3, 7, 8, 9, 15, 300], [1, 4, 16, 17, 31, 32, 33, 49, 97, 100])
 func packedProductMatchesFloat64(m: Int, n: Int) throws {
     var rng = LCG(state: UInt64(m * 1000 + n))
-    for k in [1, 10, 64] {
+    for k in [1, 10, 64, 300] {
         let w = rng.array(n * k), b = rng.array(n), x = rng.array(m * k, 2)
         let pw = try PackedWeights(weight: w, bias: b, n: n, k: k)
         for act in Activation.allCases {
             // Rows of y are ldy = n + 3 apart: the padding must stay untouched.
             var y = [Float](repeating: 7, count: m * (n + 3))
-            x.withUnsafeBufferPointer { xp in
-                y.withUnsafeMutableBufferPointer { yp in
-                    pw.apply(xp.baseAddress!, lda: k, rows: m, yp.baseAddress!, ldy: n + 3, activation: act)
+            try x.withUnsafeBufferPointer { (xp) throws(SoftmaxKitError) in
+                try y.withUnsafeMutableBufferPointer { (yp) throws(SoftmaxKitError) in
+                    try pw.apply(xp.baseAddress!, lda: k, rows: m, yp.baseAddress!, ldy: n + 3, activation: act)
                 }
             }
             var worst = 0.0
