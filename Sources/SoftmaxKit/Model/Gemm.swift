@@ -36,11 +36,12 @@ public final class PackedWeights: @unchecked Sendable {
     /// The register tile: `tileRows x panelVectors` accumulators of 16
     /// floats. AVX-512 has 32 registers: 8 x 3 accumulators, 3 panel vectors
     /// and a broadcast fit (oneDNN's f32 shape). With 256-bit vectors (AVX2
-    /// builds, `-DSMK_SIMD256` from the Makefile) each accumulator takes two
-    /// of 16 ymm registers, so those builds stop at 4 x 2.
+    /// builds, `-DSMK_SIMD256` from the Makefile) a vector of 16 floats takes
+    /// two of the 16 ymm registers: 6 x 1 (12 ymm accumulators, 2 for the
+    /// panel, 1 broadcast) is the classic AVX2 tile; 4 x 2 spilled.
     #if SMK_SIMD256
-    static let tileRows = 4
-    static let panelVectors = 2
+    static let tileRows = 6
+    static let panelVectors = 1
     #else
     static let tileRows = 8
     static let panelVectors = 3
@@ -208,15 +209,7 @@ public final class PackedWeights: @unchecked Sendable {
         let sums = UnsafeMutableRawPointer(partial).assumingMemoryBound(to: V.self)
         let cin: UnsafePointer<V>? = first ? nil : UnsafePointer(sums)
         let cout = last ? acc : sums
-        switch vectors {
-        case 1: Self.kernel(rows: rows, vectors: 1, a, lda, b, k, cin, cout)
-        #if SMK_SIMD256
-        default: Self.kernel(rows: rows, vectors: 2, a, lda, b, k, cin, cout)
-        #else
-        case 2: Self.kernel(rows: rows, vectors: 2, a, lda, b, k, cin, cout)
-        default: Self.kernel(rows: rows, vectors: 3, a, lda, b, k, cin, cout)
-        #endif
-        }
+        Self.kernel(rows: rows, vectors: vectors, a, lda, b, k, cin, cout)
         if last { store(acc, rows: rows, vectors: vectors, column: j0, y, ldy, activation) }
     }
 
@@ -230,11 +223,11 @@ public final class PackedWeights: @unchecked Sendable {
             case 1: microKernel(Extent1.self, vs, layout, a, lda, b, k, cin, cout)
             case 2: microKernel(Extent2.self, vs, layout, a, lda, b, k, cin, cout)
             case 3: microKernel(Extent3.self, vs, layout, a, lda, b, k, cin, cout)
-            #if SMK_SIMD256
-            default: microKernel(Extent4.self, vs, layout, a, lda, b, k, cin, cout)
-            #else
             case 4: microKernel(Extent4.self, vs, layout, a, lda, b, k, cin, cout)
             case 5: microKernel(Extent5.self, vs, layout, a, lda, b, k, cin, cout)
+            #if SMK_SIMD256
+            default: microKernel(Extent6.self, vs, layout, a, lda, b, k, cin, cout)
+            #else
             case 6: microKernel(Extent6.self, vs, layout, a, lda, b, k, cin, cout)
             case 7: microKernel(Extent7.self, vs, layout, a, lda, b, k, cin, cout)
             default: microKernel(Extent8.self, vs, layout, a, lda, b, k, cin, cout)
@@ -244,15 +237,15 @@ public final class PackedWeights: @unchecked Sendable {
         func byLayout<Vectors: TileExtent>(_ vs: Vectors.Type) {
             if lda == 0 { byRows(vs, PackedRows.self) } else { byRows(vs, StridedRows.self) }
         }
+        #if SMK_SIMD256
+        byLayout(Extent1.self)
+        #else
         switch vectors {
         case 1: byLayout(Extent1.self)
-        #if SMK_SIMD256
-        default: byLayout(Extent2.self)
-        #else
         case 2: byLayout(Extent2.self)
         default: byLayout(Extent3.self)
-        #endif
         }
+        #endif
     }
 
     /// The micro-kernel, written once for every tile shape: generic over its
