@@ -9,20 +9,11 @@
  * where a cblas.h and a BLAS library exist (Debian: libopenblas-dev).
  *
  * Usage: bench_blas_c [batch] (default 4096) */
-#ifndef _POSIX_C_SOURCE
-#define _POSIX_C_SOURCE 200809L
-#endif
+#include "bench_clock.h"
 #include <cblas.h>
 
 #include <stdio.h>
 #include <stdlib.h>
-#include <time.h>
-
-static double clock_seconds(clockid_t id) {
-    struct timespec t;
-    clock_gettime(id, &t);
-    return (double)t.tv_sec + 1e-9 * (double)t.tv_nsec;
-}
 
 static double now(void) { return clock_seconds(CLOCK_MONOTONIC); }
 

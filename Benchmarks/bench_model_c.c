@@ -6,21 +6,12 @@
  *   -t  smk_set_num_threads(THREADS) first (default: the library's default)
  *   -f  also print GFLOP/s, counting FLOPS_PER_ROW per input row (the
  *       dense layers' 2 * out * in summed; Benchmarks/wide_net.py prints it) */
-#ifndef _POSIX_C_SOURCE
-#define _POSIX_C_SOURCE 200809L
-#endif
+#include "bench_clock.h"
 #include "softmaxkit.h"
 
 #include <stdio.h>
 #include <stdlib.h>
-#include <time.h>
 #include <unistd.h>
-
-static double clock_seconds(clockid_t id) {
-    struct timespec t;
-    clock_gettime(id, &t);
-    return (double)t.tv_sec + 1e-9 * (double)t.tv_nsec;
-}
 
 static int forward(smk_model *m, const float *x, int64_t batch, int64_t features, float **outs,
                    int64_t heads, int64_t calls) {
