@@ -93,8 +93,32 @@ models:
 # from Python and from C.
 bench-models: $(LIB) | $(OUT)
 	$(CC) $(CFLAGS_STRICT) Benchmarks/bench_model_c.c -o $(OUT)/bench_model_c $(CLINK)
-	$(OUT)/bench_model_c examples/models/robot_arm.safetensors
+	$(OUT)/bench_model_c -t 1 examples/models/robot_arm.safetensors
 	PYTHONPATH=bindings/python $(PYTHON) Benchmarks/bench_models.py
+
+# Issue 6's wide network (512->1024->1024->[1000, 4], generated here: ~10 MB)
+# at batch 4096 on 1 and 2 threads: softmaxkit from C and Python against the
+# BLAS libraries' matrix products alone (cblas_sgemm from Debian's OpenBLAS
+# when libopenblas-dev is installed; numpy's and torch's in BENCH_PYTHON).
+#   make bench-wide BENCH_PYTHON=/work/benchvenv/bin/python [WIDE_THREADS="1 2"]
+WIDE_MODEL   := $(OUT)/wide.safetensors
+WIDE_THREADS ?= 1 2
+$(WIDE_MODEL): Benchmarks/wide_net.py examples/make_models.py | $(OUT)
+	$(BENCH_PYTHON) Benchmarks/wide_net.py $@
+
+bench-wide: $(LIB) $(WIDE_MODEL) | $(OUT)
+	@uptime
+	$(CC) $(CFLAGS_STRICT) Benchmarks/bench_model_c.c -o $(OUT)/bench_model_c $(CLINK)
+	@flops=$$(cd Benchmarks && $(BENCH_PYTHON) -c 'import wide_net; print(wide_net.FLOPS_PER_ROW)'); \
+	for t in $(WIDE_THREADS); do $(OUT)/bench_model_c -t $$t -f $$flops $(WIDE_MODEL) 4096 || exit 1; done
+	@if echo '#include <cblas.h>' | $(CC) -E -x c - >/dev/null 2>&1; then \
+	  $(CC) $(CFLAGS_STRICT) Benchmarks/bench_blas_c.c -o $(OUT)/bench_blas_c -lopenblas || exit 1; \
+	  for t in $(WIDE_THREADS); do OPENBLAS_NUM_THREADS=$$t $(OUT)/bench_blas_c 4096 || exit 1; done; \
+	else echo "bench-wide: no cblas.h: C BLAS comparison skipped (apt-get install libopenblas-dev)"; fi
+	@for t in $(WIDE_THREADS); do \
+	  env -u OPENBLAS_CORETYPE -u OPENBLAS_L2_SIZE PYTHONPATH=bindings/python $(BENCH_PYTHON) Benchmarks/bench_models.py --wide --threads $$t $(BENCH_ARGS) || exit 1; \
+	done
+	@uptime
 
 test: test-swift test-c test-python test-abi test-fuzz-corpus
 	@echo "make test: all suites passed"
@@ -297,7 +321,7 @@ test-fuzz-corpus: $(LIB) | $(OUT)
 BENCH_ARGS   ?=
 BENCH_PYTHON ?= $(PYTHON)
 
-.PHONY: bench-kernels bench-python
+.PHONY: bench-kernels bench-python bench-wide
 
 bench-kernels: $(LIB) | $(OUT)
 	$(CC) -std=gnu11 -O2 -Wall -Wextra -Werror -Iinclude Benchmarks/kernels.c -o $(OUT)/bench_kernels $(CLINK) -ldl

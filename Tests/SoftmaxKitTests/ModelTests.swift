@@ -112,37 +112,56 @@ func specErrorsNameTheKey(text: String, key: String) {
 
 // MARK: the packed matrix product
 
-@Test(arguments: [1, 2, 3, 7, 8, 9, 15, 300], [1, 4, 16, 17, 31, 32, 33, 100])
+// k = 300 spans two k blocks (partial sums in the workspace); m = 150 with
+// n = 100, k = 300 is large enough to be split across threads; n = 49, 97
+// leave a 16-wide last panel after 48-wide ones.
+@Test(arguments: [1, 2, 3, 7, 8, 9, 15, 150], [1, 4, 16, 17, 31, 32, 33, 49, 97, 100])
 func packedProductMatchesFloat64(m: Int, n: Int) throws {
     var rng = LCG(state: UInt64(m * 1000 + n))
-    for k in [1, 10, 64] {
-        let w = rng.array(n * k), b = rng.array(n), x = rng.array(m * k, 2)
-        let pw = try PackedWeights(weight: w, bias: b, n: n, k: k)
-        for act in Activation.allCases {
-            // Rows of y are ldy = n + 3 apart: the padding must stay untouched.
-            var y = [Float](repeating: 7, count: m * (n + 3))
-            x.withUnsafeBufferPointer { xp in
-                y.withUnsafeMutableBufferPointer { yp in
-                    pw.apply(xp.baseAddress!, lda: k, rows: m, yp.baseAddress!, ldy: n + 3, activation: act)
-                }
+    for k in [1, 10, 64, 300] {
+        try checkPackedProduct(m: m, n: n, k: k, activations: Activation.allCases, &rng)
+    }
+}
+
+// From 256 columns X's rows are packed per call (one row never is): the
+// packed micro-kernels, whole and partial tiles, one and two k blocks (m = 60,
+// k = 300: split across threads).
+@Test(arguments: [1, 2, 9, 60])
+func packedRowsProductMatchesFloat64(m: Int) throws {
+    var rng = LCG(state: UInt64(m))
+    for k in [7, 300] {
+        try checkPackedProduct(m: m, n: 260, k: k, activations: [.identity, .relu, .gelu], &rng)
+    }
+}
+
+func checkPackedProduct(m: Int, n: Int, k: Int, activations: [Activation], _ rng: inout LCG) throws {
+    let w = rng.array(n * k), b = rng.array(n), x = rng.array(m * k, 2)
+    let pw = try PackedWeights(weight: w, bias: b, n: n, k: k)
+    #expect(pw.packs(rows: m) == (m > 1 && n >= PackedWeights.packMinColumns))
+    for act in activations {
+        // Rows of y are ldy = n + 3 apart: the padding must stay untouched.
+        var y = [Float](repeating: 7, count: m * (n + 3))
+        try x.withUnsafeBufferPointer { (xp) throws(SoftmaxKitError) in
+            try y.withUnsafeMutableBufferPointer { (yp) throws(SoftmaxKitError) in
+                try pw.apply(xp.baseAddress!, lda: k, rows: m, yp.baseAddress!, ldy: n + 3, activation: act)
             }
-            var worst = 0.0
-            for i in 0..<m {
-                for j in 0..<n {
-                    var s = Double(b[j]), magnitude = abs(Double(b[j]))
-                    for p in 0..<k {
-                        s += Double(x[i * k + p]) * Double(w[j * k + p])
-                        magnitude += abs(Double(x[i * k + p]) * Double(w[j * k + p]))
-                    }
-                    let want = referenceActivation(act, s)
-                    // float32 sums of k products err by about sqrt(k) ulp of
-                    // the sum of magnitudes; every activation has slope <= 1.13.
-                    worst = max(worst, abs(want - Double(y[i * (n + 3) + j])) / max(1, magnitude))
-                }
-                for j in n..<(n + 3) { #expect(y[i * (n + 3) + j] == 7) }
-            }
-            #expect(worst < 2e-6, "m \(m) n \(n) k \(k) \(act): \(worst)")
         }
+        var worst = 0.0
+        for i in 0..<m {
+            for j in 0..<n {
+                var s = Double(b[j]), magnitude = abs(Double(b[j]))
+                for p in 0..<k {
+                    s += Double(x[i * k + p]) * Double(w[j * k + p])
+                    magnitude += abs(Double(x[i * k + p]) * Double(w[j * k + p]))
+                }
+                let want = referenceActivation(act, s)
+                // float32 sums of k products err by about sqrt(k) ulp of
+                // the sum of magnitudes; every activation has slope <= 1.13.
+                worst = max(worst, abs(want - Double(y[i * (n + 3) + j])) / max(1, magnitude))
+            }
+            for j in n..<(n + 3) { #expect(y[i * (n + 3) + j] == 7) }
+        }
+        #expect(worst < 2e-6, "m \(m) n \(n) k \(k) \(act): \(worst)")
     }
 }
 

@@ -1,28 +1,62 @@
-/// The dense-layer matrix product `Y = act(X W^T + b)` in float32.
+/// The dense-layer matrix product `Y = act(X W^T + b)` in float32, blocked
+/// the way BLIS and OpenBLAS block theirs, around one register tile of
+/// `tileRows` rows of X by one panel of W (48 columns on AVX-512).
 ///
-/// W (`[n, k]`, PyTorch's `[out, in]`) is packed once, at model build, into
-/// column panels 32 wide (the last one 16 wide when at most 16 columns
-/// remain), each stored `[k][width]` so that the micro-kernel streams it
-/// with aligned-width vector loads. The micro-kernel keeps an 8 x 32 tile of
-/// Y in 16 zmm registers for the whole k loop (one broadcast of X and two
-/// fused multiply-adds per row and k), then adds the bias and applies the
-/// activation to the tile before its single store: no second pass over Y.
-/// Row tails use 4-, 2- and 1-row tiles so that batch 1 does no wasted work.
-/// Multiply-adds go through `Float.vmadd`: fused where the build targets
-/// FMA (-DSMK_FMA), a multiply and an add otherwise (never a libm call).
-/// Rows are the outer loop: an 8-row block of X stays in L1 while every
-/// panel of W (at most a few hundred KB for the seed networks) streams from L2.
+/// - W (`[n, k]`, PyTorch's `[out, in]`) is packed once, at model build,
+///   into column panels `panelWidth` wide (the last one 16 or 32 when fewer
+///   columns remain), each stored `[k][width]`: the micro-kernel streams it
+///   with whole-vector loads.
+/// - Per call, X's rows are packed in groups of `tileRows`, each group
+///   `[k][rows]`, so the broadcasts read one contiguous stream (rows of X
+///   4 KB apart would otherwise share one L1 set).
+/// - k is cut into blocks of at most `kBlock`, small enough that a panel's
+///   block (about 30 KB) stays in L1 while every row tile streams past it.
+///   Measured on Ice Lake: a micro-kernel whose X stream comes from L2 runs
+///   at full speed; one whose W stream comes from L2 loses about 30%.
+/// - Partial sums between k blocks go to a contiguous scratch; the last
+///   block adds the bias, applies the activation and stores Y once (no
+///   second pass over Y).
+/// - Columns are split into blocks of a few panels (the scratch of one block
+///   stays in L2); large products hand column blocks to the thread pool.
+///
+/// Multiply-adds go through `Float.vmadd`: fused where the build targets FMA
+/// (-DSMK_FMA), a multiply and an add otherwise (never a libm call).
 public final class PackedWeights: @unchecked Sendable {
     typealias V = SIMD16<Float>
 
     /// Output columns (`out`) and reduction length (`in`).
     public let n: Int
     public let k: Int
-    /// Panels, each `k * width` floats, back to back; widths are 32 or 16.
+    /// Panels, each `k * width` floats, back to back.
     let panels: UnsafeMutablePointer<Float>
     /// Bias zero-padded to the panel widths.
     let bias: UnsafeMutablePointer<Float>
     let paddedN: Int
+
+    /// The register tile: `tileRows x panelVectors` accumulators of 16
+    /// floats. AVX-512 has 32 registers: 8 x 3 accumulators, 3 panel vectors
+    /// and a broadcast fit (oneDNN's f32 shape). With 256-bit vectors (AVX2
+    /// builds, `-DSMK_SIMD256` from the Makefile) a vector of 16 floats takes
+    /// two of the 16 ymm registers: 6 x 1 (12 ymm accumulators, 2 for the
+    /// panel, 1 broadcast) is the classic AVX2 tile; 4 x 2 spilled.
+    #if SMK_SIMD256
+    static let tileRows = 6
+    static let panelVectors = 1
+    #else
+    static let tileRows = 8
+    static let panelVectors = 3
+    #endif
+    // (tileRows * panelVectors <= 24: the epilogue's buffer in `apply`.)
+    static var panelWidth: Int { 16 * panelVectors }
+    /// Longest k block: one panel's block in at most 32 KB (L1 is 32-48 KB).
+    static var kBlock: Int { 32 * 1024 / (4 * panelWidth) }
+    /// Panels per column block when one thread runs the call.
+    static let blockPanels = 5
+    /// Packing X moves each of its elements once; the product spends about
+    /// n / 32 vector multiply-adds on each (AVX-512). Below a few hundred
+    /// columns the pack costs more than it saves, and the micro-kernel reads
+    /// X's rows in place (an add per row and k more, measured ~10% slower).
+    static let packMinColumns = 256
 
     /// Packs `weight` (`[n, k]` row-major) and `bias` (`[n]` or empty).
     init(weight: [Float], bias: [Float], n: Int, k: Int) throws(SoftmaxKitError) {
@@ -40,7 +74,7 @@ public final class PackedWeights: @unchecked Sendable {
         var j0 = 0
         var dst = p
         while j0 < n {
-            let width = PackedWeights.panelWidth(remaining: n - j0)
+            let width = PackedWeights.width(remaining: n - j0)
             for kk in 0..<k {
                 for c in 0..<width where j0 + c < n {
                     dst[kk * width + c] = weight[(j0 + c) * k + kk]
@@ -55,298 +89,234 @@ public final class PackedWeights: @unchecked Sendable {
         rawFree(panels); rawFree(bias)
     }
 
+    /// Width of the panel starting where `remaining` columns are left.
     @inline(__always)
-    static func panelWidth(remaining: Int) -> Int { remaining > 16 ? 32 : 16 }
+    static func width(remaining: Int) -> Int { min(panelWidth, (remaining + 15) / 16 * 16) }
 
-    /// Rows of the largest tile: 8 x 32 needs 16 accumulators of 16 floats,
-    /// which fit AVX-512's 32 registers; with 256-bit vectors (AVX2 builds,
-    /// `-DSMK_SIMD256` from the Makefile) they would be 32 ymm and spill, so
-    /// those builds stop at 4 x 32 (16 ymm accumulators).
-    #if SMK_SIMD256
-    static let maxTileRows = 4
-    #else
-    static let maxTileRows = 8
-    #endif
+    /// Whether a call on `m` rows packs them (one row is its own packed form).
+    func packs(rows m: Int) -> Bool { m > 1 && paddedN >= PackedWeights.packMinColumns }
+
+    /// Floats of workspace ``apply(_:lda:rows:_:ldy:activation:workspace:)``
+    /// needs for `m` rows: packed X and the partial sums when k spans
+    /// several blocks.
+    func workspaceCount(rows m: Int) -> Int {
+        (packs(rows: m) ? m * k : 0) + (k > PackedWeights.kBlock ? m * paddedN : 0)
+    }
+
+    /// ``apply(_:lda:rows:_:ldy:activation:workspace:)`` with a workspace of its own.
+    /// - Throws: `.outOfMemory`.
+    func apply(_ x: UnsafePointer<Float>, lda: Int, rows m: Int,
+               _ y: UnsafeMutablePointer<Float>, ldy: Int, activation: Activation) throws(SoftmaxKitError) {
+        let count = workspaceCount(rows: m)
+        guard let w = rawAllocate(Float.self, count) else {
+            throw SoftmaxKitError(.outOfMemory, "cannot allocate \(count) floats of matrix-product workspace")
+        }
+        defer { rawFree(w) }
+        apply(x, lda: lda, rows: m, y, ldy: ldy, activation: activation, workspace: w)
+    }
 
     /// `y[i, j] = act(sum_p x[i, p] w[j, p] + b[j])` for `m` rows; `x` rows are
-    /// `lda` apart, `y` rows `ldy` apart; only columns `0..<n` of `y` are written.
+    /// `lda` apart, `y` rows `ldy` apart; only columns `0..<n` of `y` are
+    /// written. `workspace` holds ``workspaceCount(rows:)`` floats.
     func apply(_ x: UnsafePointer<Float>, lda: Int, rows m: Int,
-               _ y: UnsafeMutablePointer<Float>, ldy: Int, activation: Activation) {
-        withUnsafeTemporaryAllocation(of: V.self, capacity: 16) { accBuf in
-            let acc = accBuf.baseAddress!
-            var i0 = 0
-            while i0 < m {
-                let rows = PackedWeights.maxTileRows == 8 && m - i0 >= 8 ? 8 : m - i0 >= 4 ? 4 : m - i0 >= 2 ? 2 : 1
-                let a = x + i0 * lda
-                var j0 = 0
-                var panel = UnsafePointer(panels)
-                while j0 < n {
-                    let width = PackedWeights.panelWidth(remaining: n - j0)
-                    if width == 32 {
-                        switch rows {
-                        case 8: Self.tile8x32(a, lda, panel, k, acc)
-                        case 4: Self.tile4x32(a, lda, panel, k, acc)
-                        case 2: Self.tile2x32(a, lda, panel, k, acc)
-                        default: Self.tile1x32(a, lda, panel, k, acc)
-                        }
+               _ y: UnsafeMutablePointer<Float>, ldy: Int, activation: Activation,
+               workspace: UnsafeMutablePointer<Float>) {
+        if m == 0 || n == 0 { return }
+        let R = PackedWeights.tileRows
+        let tiles = (m + R - 1) / R
+        let panelCount = (n + PackedWeights.panelWidth - 1) / PackedWeights.panelWidth
+        // A multiply-add costs far less than the exp behind the pool's
+        // element threshold: count 8 per element (in Double: no overflow trap).
+        let threads = plannedThreads(max(tiles, panelCount), work: Int(min(Double(m) * Double(n) * Double(k) / 8, 1e15)))
+        // Packed X: tile t (rows t*R ..< t*R + r) at t*R*k, stored [k][r].
+        let pack = packs(rows: m)
+        let a = pack ? workspace : UnsafeMutablePointer(mutating: x)
+        if pack {
+            let packs = min(threads, tiles)
+            parallelPieces(packs, threads: packs) { piece in
+                for t in (tiles * piece / packs)..<(tiles * (piece + 1) / packs) {
+                    let r = min(R, m - t * R)
+                    if r == R {
+                        PackedWeights.pack(rows: R, x + t * R * lda, lda, a + t * R * k, k)
                     } else {
-                        switch rows {
-                        case 8: Self.tile8x16(a, lda, panel, k, acc)
-                        case 4: Self.tile4x16(a, lda, panel, k, acc)
-                        case 2: Self.tile2x16(a, lda, panel, k, acc)
-                        default: Self.tile1x16(a, lda, panel, k, acc)
-                        }
+                        PackedWeights.pack(rows: r, x + t * R * lda, lda, a + t * R * k, k)
                     }
-                    store(acc, rows: rows, vectors: width / 16, column: j0, y + i0 * ldy, ldy, activation)
-                    panel += k * width
+                }
+            }
+        }
+        let scratch = workspace + (pack ? m * k : 0)
+        // Where tile i0's k block p0 starts, and its row stride (0: packed).
+        let rowStride = pack || m == 1 ? 0 : lda
+        func tileStart(_ i0: Int, _ p0: Int, _ r: Int) -> UnsafePointer<Float> {
+            UnsafePointer(pack ? a + i0 * k + p0 * r : a + i0 * lda + p0)
+        }
+        // Column blocks: a few panels each, or enough blocks for every thread.
+        let perBlock = threads > 1 ? max(1, min(PackedWeights.blockPanels, panelCount / (2 * threads))) : PackedWeights.blockPanels
+        let blocks = (panelCount + perBlock - 1) / perBlock
+        let kBlocks = (k + PackedWeights.kBlock - 1) / PackedWeights.kBlock
+        let kc = (k + kBlocks - 1) / kBlocks
+        parallelPieces(blocks, threads: min(threads, blocks)) { block in
+          // The last k block's sums on their way to the epilogue. Not a
+          // temporary allocation: above 1 KB that asks the runtime whether
+          // the stack has room, once per call.
+          var accStore = InlineArray<24, V>(repeating: V())
+          withUnsafeMutablePointer(to: &accStore) { accPointer in
+            let acc = UnsafeMutableRawPointer(accPointer).assumingMemoryBound(to: V.self)
+            let jEnd = min(n, (block + 1) * perBlock * PackedWeights.panelWidth)
+            var p0 = 0
+            while p0 < k {
+                let kl = min(kc, k - p0)
+                var j0 = block * perBlock * PackedWeights.panelWidth
+                while j0 < jEnd {
+                    let width = PackedWeights.width(remaining: n - j0)
+                    let panel = UnsafePointer(panels + j0 * k + p0 * width)
+                    // This panel's partial sums: m rows of `width`, tile by tile.
+                    let partial = scratch + j0 * m
+                    var i0 = 0
+                    while i0 < m {
+                        let r = min(R, m - i0)
+                        tile(rows: r, vectors: width / 16, tileStart(i0, p0, r), rowStride, panel, kl,
+                             first: p0 == 0, last: p0 + kl == k, partial + i0 * width,
+                             column: j0, y + i0 * ldy, ldy, activation, acc)
+                        i0 += r
+                    }
                     j0 += width
                 }
-                i0 += rows
+                p0 += kl
             }
+          }
         }
     }
 
-    /// The fused epilogue: bias, activation, store (partial at the last column).
+    /// Copies `rows` rows of X (`lda` apart) to `[k][rows]`: contiguous
+    /// stores, one load stream per row. Inlined where `rows` is a constant.
     @inline(__always)
+    static func pack(rows: Int, _ src: UnsafePointer<Float>, _ lda: Int, _ dst: UnsafeMutablePointer<Float>, _ k: Int) {
+        var d = dst
+        for p in 0..<k {
+            for i in 0..<rows { d[i] = src[i &* lda &+ p] }
+            d += rows
+        }
+    }
+
+    /// One register tile over one k block: starts from zero (the first block)
+    /// or the partial sums, and ends in the partial sums or, after the last
+    /// block, in the epilogue (through `acc`, `tileRows * panelVectors` vectors).
+    @inline(__always)
+    func tile(rows: Int, vectors: Int, _ a: UnsafePointer<Float>, _ lda: Int, _ b: UnsafePointer<Float>, _ k: Int,
+              first: Bool, last: Bool, _ partial: UnsafeMutablePointer<Float>, column j0: Int,
+              _ y: UnsafeMutablePointer<Float>, _ ldy: Int, _ activation: Activation, _ acc: UnsafeMutablePointer<V>) {
+        let sums = UnsafeMutableRawPointer(partial).assumingMemoryBound(to: V.self)
+        let cin: UnsafePointer<V>? = first ? nil : UnsafePointer(sums)
+        let cout = last ? acc : sums
+        Self.kernel(rows: rows, vectors: vectors, a, lda, b, k, cin, cout)
+        if last { store(acc, rows: rows, vectors: vectors, column: j0, y, ldy, activation) }
+    }
+
+    /// Dispatches a tile shape and X's layout (`lda` 0: packed) to the
+    /// micro-kernel specialised for them.
+    @inline(__always)
+    static func kernel(rows: Int, vectors: Int, _ a: UnsafePointer<Float>, _ lda: Int, _ b: UnsafePointer<Float>, _ k: Int,
+                       _ cin: UnsafePointer<V>?, _ cout: UnsafeMutablePointer<V>) {
+        func byRows<Vectors: TileExtent, Layout: RowLayout>(_ vs: Vectors.Type, _ layout: Layout.Type) {
+            switch rows {
+            case 1: microKernel(Extent1.self, vs, layout, a, lda, b, k, cin, cout)
+            case 2: microKernel(Extent2.self, vs, layout, a, lda, b, k, cin, cout)
+            case 3: microKernel(Extent3.self, vs, layout, a, lda, b, k, cin, cout)
+            case 4: microKernel(Extent4.self, vs, layout, a, lda, b, k, cin, cout)
+            case 5: microKernel(Extent5.self, vs, layout, a, lda, b, k, cin, cout)
+            #if SMK_SIMD256
+            default: microKernel(Extent6.self, vs, layout, a, lda, b, k, cin, cout)
+            #else
+            case 6: microKernel(Extent6.self, vs, layout, a, lda, b, k, cin, cout)
+            case 7: microKernel(Extent7.self, vs, layout, a, lda, b, k, cin, cout)
+            default: microKernel(Extent8.self, vs, layout, a, lda, b, k, cin, cout)
+            #endif
+            }
+        }
+        func byLayout<Vectors: TileExtent>(_ vs: Vectors.Type) {
+            if lda == 0 { byRows(vs, PackedRows.self) } else { byRows(vs, StridedRows.self) }
+        }
+        #if SMK_SIMD256
+        byLayout(Extent1.self)
+        #else
+        switch vectors {
+        case 1: byLayout(Extent1.self)
+        case 2: byLayout(Extent2.self)
+        default: byLayout(Extent3.self)
+        }
+        #endif
+    }
+
+    /// The micro-kernel, written once for every tile shape: generic over its
+    /// rows, vectors and X's layout so that each specialisation sees them as
+    /// constants, unrolls the loops over them and keeps the accumulators in
+    /// registers for the whole k loop (one broadcast of X per row and k, one
+    /// multiply-add per accumulator). X is `[k][rows]` (packed) or rows
+    /// `lda` apart; `b` is `[k][16 * vectors]`; the accumulators start from
+    /// `cin` (or zero) and end in `cout`, both `[rows][vectors]`. Not
+    /// inlined: each shape is compiled (and register-allocated) on its own.
+    @inline(never)
+    static func microKernel<Rows: TileExtent, Vectors: TileExtent, Layout: RowLayout>(
+        _: Rows.Type, _: Vectors.Type, _: Layout.Type, _ a: UnsafePointer<Float>, _ lda: Int,
+        _ b: UnsafePointer<Float>, _ k: Int, _ cin: UnsafePointer<V>?, _ cout: UnsafeMutablePointer<V>) {
+        let rows = Rows.count, vectors = Vectors.count
+        let rowStep = Layout.packed ? 1 : lda, kStep = Layout.packed ? rows : 1
+        // InlineArray, not a temporary allocation: LLVM promotes it to registers.
+        var c = InlineArray<32, V>(repeating: V())
+        if let cin { for i in 0..<rows * vectors { c[i] = cin[i] } }
+        var ap = a, bp = b
+        for _ in 0..<k {
+            for r in 0..<rows {
+                let s = V(repeating: ap[r &* rowStep])
+                for v in 0..<vectors { c[r * vectors + v] = Float.vmadd(s, vload(bp + 16 * v), c[r * vectors + v]) }
+            }
+            ap += kStep
+            bp += 16 * vectors
+        }
+        for i in 0..<rows * vectors { cout[i] = c[i] }
+    }
+
+    /// The fused epilogue: bias, activation, store (partial at the last
+    /// column). The activation is chosen once per tile, not per vector.
+    @inline(never)
     func store(_ acc: UnsafeMutablePointer<V>, rows: Int, vectors: Int, column j0: Int,
                _ y: UnsafeMutablePointer<Float>, _ ldy: Int, _ activation: Activation) {
+        switch activation {
+        case .identity: store(acc, rows: rows, vectors: vectors, column: j0, y, ldy) { $0 }
+        case .relu: store(acc, rows: rows, vectors: vectors, column: j0, y, ldy) { DenseActivation.apply(.relu, $0) }
+        default: store(acc, rows: rows, vectors: vectors, column: j0, y, ldy) { DenseActivation.apply(activation, $0) }
+        }
+    }
+
+    @inline(__always)
+    func store(_ acc: UnsafeMutablePointer<V>, rows: Int, vectors: Int, column j0: Int,
+               _ y: UnsafeMutablePointer<Float>, _ ldy: Int, _ act: (V) -> V) {
         for v in 0..<vectors {
             let col = j0 + 16 * v
             if col >= n { break }
             let b = vload(UnsafePointer(bias + col))
             let full = n - col >= 16
             for r in 0..<rows {
-                let out = DenseActivation.apply(activation, acc[r * vectors + v] + b)
+                let out = act(acc[r * vectors + v] + b)
                 if full { vstore(out, y + r * ldy + col) } else { vstorePartial(out, y + r * ldy + col, n - col) }
             }
         }
     }
-
-    // MARK: Micro-kernels (generated: rows x columns, accumulators in registers)
-
-    @inline(__always)
-    static func tile8x32(_ a: UnsafePointer<Float>, _ lda: Int, _ b: UnsafePointer<Float>, _ k: Int, _ acc: UnsafeMutablePointer<V>) {
-        let a0 = a + 0 * lda
-        let a1 = a + 1 * lda
-        let a2 = a + 2 * lda
-        let a3 = a + 3 * lda
-        let a4 = a + 4 * lda
-        let a5 = a + 5 * lda
-        let a6 = a + 6 * lda
-        let a7 = a + 7 * lda
-        var c00 = V(); var c01 = V()
-        var c10 = V(); var c11 = V()
-        var c20 = V(); var c21 = V()
-        var c30 = V(); var c31 = V()
-        var c40 = V(); var c41 = V()
-        var c50 = V(); var c51 = V()
-        var c60 = V(); var c61 = V()
-        var c70 = V(); var c71 = V()
-        var bp = b
-        for p in 0..<k {
-            let b0 = vload(bp + 0)
-            let b1 = vload(bp + 16)
-            let s0 = V(repeating: a0[p])
-            c00 = Float.vmadd(s0, b0, c00); c01 = Float.vmadd(s0, b1, c01)
-            let s1 = V(repeating: a1[p])
-            c10 = Float.vmadd(s1, b0, c10); c11 = Float.vmadd(s1, b1, c11)
-            let s2 = V(repeating: a2[p])
-            c20 = Float.vmadd(s2, b0, c20); c21 = Float.vmadd(s2, b1, c21)
-            let s3 = V(repeating: a3[p])
-            c30 = Float.vmadd(s3, b0, c30); c31 = Float.vmadd(s3, b1, c31)
-            let s4 = V(repeating: a4[p])
-            c40 = Float.vmadd(s4, b0, c40); c41 = Float.vmadd(s4, b1, c41)
-            let s5 = V(repeating: a5[p])
-            c50 = Float.vmadd(s5, b0, c50); c51 = Float.vmadd(s5, b1, c51)
-            let s6 = V(repeating: a6[p])
-            c60 = Float.vmadd(s6, b0, c60); c61 = Float.vmadd(s6, b1, c61)
-            let s7 = V(repeating: a7[p])
-            c70 = Float.vmadd(s7, b0, c70); c71 = Float.vmadd(s7, b1, c71)
-            bp += 32
-        }
-        acc[0] = c00; acc[1] = c01
-        acc[2] = c10; acc[3] = c11
-        acc[4] = c20; acc[5] = c21
-        acc[6] = c30; acc[7] = c31
-        acc[8] = c40; acc[9] = c41
-        acc[10] = c50; acc[11] = c51
-        acc[12] = c60; acc[13] = c61
-        acc[14] = c70; acc[15] = c71
-    }
-
-    @inline(__always)
-    static func tile4x32(_ a: UnsafePointer<Float>, _ lda: Int, _ b: UnsafePointer<Float>, _ k: Int, _ acc: UnsafeMutablePointer<V>) {
-        let a0 = a + 0 * lda
-        let a1 = a + 1 * lda
-        let a2 = a + 2 * lda
-        let a3 = a + 3 * lda
-        var c00 = V(); var c01 = V()
-        var c10 = V(); var c11 = V()
-        var c20 = V(); var c21 = V()
-        var c30 = V(); var c31 = V()
-        var bp = b
-        for p in 0..<k {
-            let b0 = vload(bp + 0)
-            let b1 = vload(bp + 16)
-            let s0 = V(repeating: a0[p])
-            c00 = Float.vmadd(s0, b0, c00); c01 = Float.vmadd(s0, b1, c01)
-            let s1 = V(repeating: a1[p])
-            c10 = Float.vmadd(s1, b0, c10); c11 = Float.vmadd(s1, b1, c11)
-            let s2 = V(repeating: a2[p])
-            c20 = Float.vmadd(s2, b0, c20); c21 = Float.vmadd(s2, b1, c21)
-            let s3 = V(repeating: a3[p])
-            c30 = Float.vmadd(s3, b0, c30); c31 = Float.vmadd(s3, b1, c31)
-            bp += 32
-        }
-        acc[0] = c00; acc[1] = c01
-        acc[2] = c10; acc[3] = c11
-        acc[4] = c20; acc[5] = c21
-        acc[6] = c30; acc[7] = c31
-    }
-
-    @inline(__always)
-    static func tile2x32(_ a: UnsafePointer<Float>, _ lda: Int, _ b: UnsafePointer<Float>, _ k: Int, _ acc: UnsafeMutablePointer<V>) {
-        let a0 = a + 0 * lda
-        let a1 = a + 1 * lda
-        var c00 = V(); var c01 = V()
-        var c10 = V(); var c11 = V()
-        var bp = b
-        for p in 0..<k {
-            let b0 = vload(bp + 0)
-            let b1 = vload(bp + 16)
-            let s0 = V(repeating: a0[p])
-            c00 = Float.vmadd(s0, b0, c00); c01 = Float.vmadd(s0, b1, c01)
-            let s1 = V(repeating: a1[p])
-            c10 = Float.vmadd(s1, b0, c10); c11 = Float.vmadd(s1, b1, c11)
-            bp += 32
-        }
-        acc[0] = c00; acc[1] = c01
-        acc[2] = c10; acc[3] = c11
-    }
-
-    @inline(__always)
-    static func tile1x32(_ a: UnsafePointer<Float>, _ lda: Int, _ b: UnsafePointer<Float>, _ k: Int, _ acc: UnsafeMutablePointer<V>) {
-        let a0 = a + 0 * lda
-        var c00 = V(); var c01 = V()
-        var bp = b
-        for p in 0..<k {
-            let b0 = vload(bp + 0)
-            let b1 = vload(bp + 16)
-            let s0 = V(repeating: a0[p])
-            c00 = Float.vmadd(s0, b0, c00); c01 = Float.vmadd(s0, b1, c01)
-            bp += 32
-        }
-        acc[0] = c00; acc[1] = c01
-    }
-
-    @inline(__always)
-    static func tile8x16(_ a: UnsafePointer<Float>, _ lda: Int, _ b: UnsafePointer<Float>, _ k: Int, _ acc: UnsafeMutablePointer<V>) {
-        let a0 = a + 0 * lda
-        let a1 = a + 1 * lda
-        let a2 = a + 2 * lda
-        let a3 = a + 3 * lda
-        let a4 = a + 4 * lda
-        let a5 = a + 5 * lda
-        let a6 = a + 6 * lda
-        let a7 = a + 7 * lda
-        var c00 = V()
-        var c10 = V()
-        var c20 = V()
-        var c30 = V()
-        var c40 = V()
-        var c50 = V()
-        var c60 = V()
-        var c70 = V()
-        var bp = b
-        for p in 0..<k {
-            let b0 = vload(bp + 0)
-            let s0 = V(repeating: a0[p])
-            c00 = Float.vmadd(s0, b0, c00)
-            let s1 = V(repeating: a1[p])
-            c10 = Float.vmadd(s1, b0, c10)
-            let s2 = V(repeating: a2[p])
-            c20 = Float.vmadd(s2, b0, c20)
-            let s3 = V(repeating: a3[p])
-            c30 = Float.vmadd(s3, b0, c30)
-            let s4 = V(repeating: a4[p])
-            c40 = Float.vmadd(s4, b0, c40)
-            let s5 = V(repeating: a5[p])
-            c50 = Float.vmadd(s5, b0, c50)
-            let s6 = V(repeating: a6[p])
-            c60 = Float.vmadd(s6, b0, c60)
-            let s7 = V(repeating: a7[p])
-            c70 = Float.vmadd(s7, b0, c70)
-            bp += 16
-        }
-        acc[0] = c00
-        acc[1] = c10
-        acc[2] = c20
-        acc[3] = c30
-        acc[4] = c40
-        acc[5] = c50
-        acc[6] = c60
-        acc[7] = c70
-    }
-
-    @inline(__always)
-    static func tile4x16(_ a: UnsafePointer<Float>, _ lda: Int, _ b: UnsafePointer<Float>, _ k: Int, _ acc: UnsafeMutablePointer<V>) {
-        let a0 = a + 0 * lda
-        let a1 = a + 1 * lda
-        let a2 = a + 2 * lda
-        let a3 = a + 3 * lda
-        var c00 = V()
-        var c10 = V()
-        var c20 = V()
-        var c30 = V()
-        var bp = b
-        for p in 0..<k {
-            let b0 = vload(bp + 0)
-            let s0 = V(repeating: a0[p])
-            c00 = Float.vmadd(s0, b0, c00)
-            let s1 = V(repeating: a1[p])
-            c10 = Float.vmadd(s1, b0, c10)
-            let s2 = V(repeating: a2[p])
-            c20 = Float.vmadd(s2, b0, c20)
-            let s3 = V(repeating: a3[p])
-            c30 = Float.vmadd(s3, b0, c30)
-            bp += 16
-        }
-        acc[0] = c00
-        acc[1] = c10
-        acc[2] = c20
-        acc[3] = c30
-    }
-
-    @inline(__always)
-    static func tile2x16(_ a: UnsafePointer<Float>, _ lda: Int, _ b: UnsafePointer<Float>, _ k: Int, _ acc: UnsafeMutablePointer<V>) {
-        let a0 = a + 0 * lda
-        let a1 = a + 1 * lda
-        var c00 = V()
-        var c10 = V()
-        var bp = b
-        for p in 0..<k {
-            let b0 = vload(bp + 0)
-            let s0 = V(repeating: a0[p])
-            c00 = Float.vmadd(s0, b0, c00)
-            let s1 = V(repeating: a1[p])
-            c10 = Float.vmadd(s1, b0, c10)
-            bp += 16
-        }
-        acc[0] = c00
-        acc[1] = c10
-    }
-
-    @inline(__always)
-    static func tile1x16(_ a: UnsafePointer<Float>, _ lda: Int, _ b: UnsafePointer<Float>, _ k: Int, _ acc: UnsafeMutablePointer<V>) {
-        let a0 = a + 0 * lda
-        var c00 = V()
-        var bp = b
-        for p in 0..<k {
-            let b0 = vload(bp + 0)
-            let s0 = V(repeating: a0[p])
-            c00 = Float.vmadd(s0, b0, c00)
-            bp += 16
-        }
-        acc[0] = c00
-    }
 }
+
+/// A tile extent known at compile time (a micro-kernel's rows or vectors).
+protocol TileExtent { static var count: Int { get } }
+enum Extent1: TileExtent { static var count: Int { 1 } }
+enum Extent2: TileExtent { static var count: Int { 2 } }
+enum Extent3: TileExtent { static var count: Int { 3 } }
+enum Extent4: TileExtent { static var count: Int { 4 } }
+enum Extent5: TileExtent { static var count: Int { 5 } }
+enum Extent6: TileExtent { static var count: Int { 6 } }
+enum Extent7: TileExtent { static var count: Int { 7 } }
+enum Extent8: TileExtent { static var count: Int { 8 } }
+
+/// How a micro-kernel finds X's rows: packed `[k][rows]`, or in place.
+protocol RowLayout { static var packed: Bool { get } }
+enum PackedRows: RowLayout { static var packed: Bool { true } }
+enum StridedRows: RowLayout { static var packed: Bool { false } }

@@ -260,9 +260,11 @@ extension Model {
     func withLayers(_ x: UnsafePointer<Float>, rows r: Int,
                     _ body: (Int, Int, [UnsafeMutablePointer<Float>]) -> Void) throws(SoftmaxKitError) {
         let block = min(r, Model.blockRows)
-        // Every layer's buffer, then one block for the widest fused product.
-        var total = 0
-        for w in layerWidths + [groups.map { $0.members.count > 1 ? $0.width : 0 }.max() ?? 0] {
+        // Every layer's buffer, one block for the widest fused product, then
+        // the largest matrix-product workspace (packed rows, partial sums).
+        let widestFused = groups.map { $0.members.count > 1 ? $0.width : 0 }.max() ?? 0
+        var total = groups.map { $0.packed.workspaceCount(rows: block) }.max() ?? 0
+        for w in layerWidths + [widestFused] {
             let (c, o1) = block.multipliedReportingOverflow(by: w)
             let (t, o2) = total.addingReportingOverflow(c)
             guard !o1, !o2 else { throw .overflow("layer buffers for \(block) rows overflow 64 bits") }
@@ -277,6 +279,7 @@ extension Model {
         var p = scratch
         for w in layerWidths { buffers.append(p); p += block * w }
         let fused = p
+        let workspace = fused + block * widestFused
         var start = 0
         while start < r {
             let count = min(block, r - start)
@@ -286,10 +289,11 @@ extension Model {
                 let lda = g.input < 0 ? features : layerWidths[g.input]
                 if g.members.count == 1 {
                     let l = g.members[0]
-                    g.packed.apply(input, lda: lda, rows: count, buffers[l], ldy: layerWidths[l], activation: g.activation)
+                    g.packed.apply(input, lda: lda, rows: count, buffers[l], ldy: layerWidths[l], activation: g.activation,
+                                   workspace: workspace)
                     continue
                 }
-                g.packed.apply(input, lda: lda, rows: count, fused, ldy: g.width, activation: g.activation)
+                g.packed.apply(input, lda: lda, rows: count, fused, ldy: g.width, activation: g.activation, workspace: workspace)
                 for (m, c) in zip(g.members, g.columns) {
                     let w = layerWidths[m], dst = buffers[m]
                     for i in 0..<count { (dst + i * w).update(from: fused + i * g.width + c, count: w) }
