@@ -186,10 +186,8 @@ SAN_CFLAGS   := -std=c99 -Wall -Wextra -Werror -pedantic -g -O1 -fno-omit-frame-
 ASAN_CFLAGS  := $(SAN_CFLAGS) -fsanitize=address,undefined -fno-sanitize-recover=all
 # allocator_may_return_null: the tests ask for absurd scratch on purpose and
 # expect SMK_ERROR_OUT_OF_MEMORY, not an ASan abort.
-# LSan suppressions: leaks only fault injection reaches, each naming its bug.
 ASAN_ENV     := ASAN_OPTIONS=allocator_may_return_null=1:detect_leaks=1:check_initialization_order=1:detect_stack_use_after_return=1 \
-                UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
-                LSAN_OPTIONS=suppressions=$(CURDIR)/Tests/fault/known-leaks.lsan.supp:print_suppressions=1
+                UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1
 # Swift's TSan runtime carries libdispatch interceptors: a C program linked
 # with it needs the toolchain's libdispatch even though nothing calls it.
 SWIFT_RT_DIR := $(dir $(SAN_CC))../lib/swift/linux
@@ -252,7 +250,8 @@ sanitize-tsan: $(TSAN_LIB)
 # memcheck over the C tests against a release library built for
 # VALGRIND_CPU: valgrind 3.19 stops with SIGILL at the AVX-512 instructions
 # of a CPU=native build; haswell (AVX2 + FMA) is a level it fully
-# decodes (swiftc does not know x86-64-v3). Same sources, flags and export
+# decodes (swiftc does not know x86-64-v3), with the AVX2 GEMM tiles
+# (-DSMK_SIMD256) a haswell build gets. Same sources, flags and export
 # map as $(LIB) otherwise. The stress
 # test runs fewer iterations: memcheck serialises threads and is ~50x slower.
 VALGRIND_CPU   ?= haswell
@@ -260,13 +259,12 @@ VALGRIND_BUILD := .build-valgrind
 VALGRIND_LIB   := $(VALGRIND_BUILD)/release/libsoftmaxkit.so
 $(VALGRIND_LIB): $(SAN_SOURCES)
 	$(SWIFT) build -c release -Xswiftc -static-stdlib -Xswiftc -g -Xswiftc -target-cpu -Xswiftc $(VALGRIND_CPU) \
-	  -Xswiftc -DSMK_FMA $(TESTING_HOOKS) -Xlinker --version-script=$(EXPORTS) --scratch-path $(VALGRIND_BUILD) --product softmaxkit
+	  -Xswiftc -DSMK_FMA -Xswiftc -DSMK_SIMD256 $(TESTING_HOOKS) -Xlinker --version-script=$(EXPORTS) --scratch-path $(VALGRIND_BUILD) --product softmaxkit
 	@touch $@
 
 VALGRIND_FLAGS := --error-exitcode=1 --leak-check=full --show-leak-kinds=definite,possible \
                   --errors-for-leak-kinds=definite,possible --track-origins=yes \
-                  --suppressions=$(CURDIR)/Tests/valgrind/swift-runtime.supp \
-                  --suppressions=$(CURDIR)/Tests/fault/known-leaks.valgrind.supp
+                  --suppressions=$(CURDIR)/Tests/valgrind/swift-runtime.supp
 valgrind: $(VALGRIND_LIB)
 	@mkdir -p $(VALGRIND_BUILD)/c
 	@for t in Tests/c/test_*.c $(FAULT_TESTS); do \

@@ -64,8 +64,12 @@ public final class PackedWeights: @unchecked Sendable {
         let padded = (n + 15) / 16 * 16
         paddedN = padded
         let (count, o) = padded.multipliedReportingOverflow(by: max(k, 1))
-        guard !o, let p = rawAllocate(Float.self, count), let bp = rawAllocate(Float.self, padded) else {
+        guard !o, let p = rawAllocate(Float.self, count) else {
             throw SoftmaxKitError(.outOfMemory, "cannot allocate packed weights [\(n), \(k)]")
+        }
+        guard let bp = rawAllocate(Float.self, padded) else {
+            rawFree(p)  // the panels must not outlive a failed init (fault_model_load)
+            throw SoftmaxKitError(.outOfMemory, "cannot allocate the packed bias [\(n)]")
         }
         panels = p; self.bias = bp
         p.initialize(repeating: 0, count: count)
