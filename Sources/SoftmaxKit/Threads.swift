@@ -1,4 +1,3 @@
-import Synchronization
 #if canImport(Glibc)
 import Glibc
 #elseif canImport(Musl)
@@ -98,12 +97,10 @@ func plannedThreads(_ count: Int, work: Int) -> Int {
     work < parallelThreshold || count < 2 ? 1 : min(Threading.threadCount, count)
 }
 
-/// The persistent worker pool. All fields are guarded by `mutex`, except the
-/// two atomics, which only mirror guarded state so that threads can poll it
-/// without the lock: every decision is re-checked under the mutex.
+/// The persistent worker pool. All fields are guarded by `mutex`.
 ///
-/// Waking a sleeping thread (futex) takes tens of microseconds on a virtual
-/// machine, about a tenth of a parallel call near the threshold. So idle
+/// Waking a sleeping thread (futex) can take tens of microseconds on a
+/// virtual machine, a tenth of a parallel call near the threshold. So idle
 /// workers poll for a new job for `idleSpin` before they sleep (back-to-back
 /// calls find them awake), and the caller polls for the workers' last
 /// pieces for `finishSpin` before it sleeps.
@@ -123,9 +120,7 @@ final class WorkerPool: @unchecked Sendable {
     private var allowed = 0
     private var sleepers = 0
     /// Bumped whenever a job is installed.
-    private let generation = Atomic<Int>(0)
-    /// `unfinished`, for the caller's poll.
-    private let remaining = Atomic<Int>(0)
+    private var generation = 0
     private static let idleSpin = 100_000     // ns
     private static let finishSpin = 100_000   // ns
 
@@ -154,18 +149,17 @@ final class WorkerPool: @unchecked Sendable {
         self.pieces = pieces
         next = 0
         unfinished = pieces
-        remaining.store(pieces, ordering: .relaxed)
         joined = 1
         allowed = threads
         busy = true
         withoutActuallyEscaping(body) { escaping in
             job = escaping
-            generation.wrappingAdd(1, ordering: .releasing)
+            generation &+= 1
             if sleepers > 0 { pthread_cond_broadcast(wake) }
             drain()
             if unfinished > 0 {
                 unlock()
-                _ = WorkerPool.poll(WorkerPool.finishSpin) { remaining.load(ordering: .acquiring) == 0 }
+                _ = poll(WorkerPool.finishSpin) { unfinished == 0 }
                 lock()
                 while unfinished > 0 { pthread_cond_wait(done, mutex) }
             }
@@ -184,7 +178,6 @@ final class WorkerPool: @unchecked Sendable {
             body(k)
             lock()
             unfinished -= 1
-            remaining.store(unfinished, ordering: .releasing)
             if unfinished == 0 { pthread_cond_broadcast(done) }
         }
     }
@@ -193,9 +186,9 @@ final class WorkerPool: @unchecked Sendable {
         lock()
         while true {
             while job == nil || next >= pieces || joined >= allowed {
-                let seen = generation.load(ordering: .relaxed)
+                let seen = generation
                 unlock()
-                let newJob = WorkerPool.poll(WorkerPool.idleSpin) { generation.load(ordering: .acquiring) != seen }
+                let newJob = poll(WorkerPool.idleSpin) { generation != seen }
                 lock()
                 if !newJob && (job == nil || next >= pieces || joined >= allowed) {
                     sleepers += 1
@@ -208,16 +201,20 @@ final class WorkerPool: @unchecked Sendable {
         }
     }
 
-    /// Polls `ready` for up to `nanoseconds`; whether it became true. Yields
-    /// between polls: on a machine with more runnable threads than cores the
-    /// thread being waited for may need this very core.
-    private static func poll(_ nanoseconds: Int, _ ready: () -> Bool) -> Bool {
-        let deadline = monotonicNanoseconds() + nanoseconds
-        while !ready() {
-            if monotonicNanoseconds() >= deadline { return false }
+    /// Polls `ready` (evaluated under the mutex, which the caller must not
+    /// hold) for up to `nanoseconds`; whether it became true. Yields between
+    /// polls: on a machine with more runnable threads than cores the thread
+    /// being waited for may need this very core.
+    private func poll(_ nanoseconds: Int, _ ready: () -> Bool) -> Bool {
+        let deadline = WorkerPool.monotonicNanoseconds() + nanoseconds
+        while true {
+            lock()
+            let done = ready()
+            unlock()
+            if done { return true }
+            if WorkerPool.monotonicNanoseconds() >= deadline { return false }
             sched_yield()
         }
-        return true
     }
 
     private static func monotonicNanoseconds() -> Int {
