@@ -312,6 +312,7 @@ test-fuzz-corpus: $(LIB) | $(OUT)
 
 # Benchmarks (BENCHMARKS.md). Timing lives here only, never in the tests.
 #   make bench-kernels [BENCH_ARGS="--seconds 0.5 --filter softmax"]
+#   make bench-threads [BENCH_ARGS="--seconds 0.3 --threads 2"]   (1 vs N threads, and a memcpy on 1 vs N)
 #   make bench-python  [BENCH_PYTHON=/path/to/venv/bin/python] [BENCH_ARGS=...]
 # bench-python unsets OPENBLAS_CORETYPE/L2_SIZE for its own run only (they slow
 # a current numpy; see its output for the OpenBLAS kernel it ran). It needs the peers (numpy, scipy, torch, jax, onnxruntime) only
@@ -319,11 +320,15 @@ test-fuzz-corpus: $(LIB) | $(OUT)
 BENCH_ARGS   ?=
 BENCH_PYTHON ?= $(PYTHON)
 
-.PHONY: bench-kernels bench-python bench-wide
+.PHONY: bench-kernels bench-threads bench-python bench-wide
 
 bench-kernels: $(LIB) | $(OUT)
 	$(CC) -std=gnu11 -O2 -Wall -Wextra -Werror -Iinclude Benchmarks/kernels.c -o $(OUT)/bench_kernels $(CLINK) -ldl
 	$(OUT)/bench_kernels $(BENCH_ARGS)
+
+bench-threads: $(LIB) | $(OUT)
+	$(CC) -std=gnu11 -O2 -Wall -Wextra -Werror -Iinclude Benchmarks/threads.c -o $(OUT)/bench_threads $(CLINK) -lpthread
+	$(OUT)/bench_threads $(BENCH_ARGS)
 
 bench-python: $(LIB)
 	env -u OPENBLAS_CORETYPE -u OPENBLAS_L2_SIZE PYTHONPATH=bindings/python $(BENCH_PYTHON) Benchmarks/bench_python.py $(BENCH_ARGS)

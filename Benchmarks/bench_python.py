@@ -19,8 +19,8 @@ median per call over the samples is reported. Thread modes run in separate
 child processes because JAX/XLA and OpenMP fix their pools at start-up:
 "1 thread" pins the child to one CPU (sched_setaffinity) and sets
 OMP/OPENBLAS/MKL threads to 1, torch.set_num_threads(1), ORT
-intra_op_num_threads=1, XLA_FLAGS single-threaded Eigen; "all cores" leaves
-every library at its default (= cores).
+intra_op_num_threads=1, XLA_FLAGS single-threaded Eigen, SOFTMAXKIT_NUM_THREADS=1;
+"all cores" leaves every library at its default (= cores).
 
 Output: markdown tables of µs per call, and "smk / best" = softmaxkit's time
 over the fastest other peer's (below 1.0 means softmaxkit is faster).
@@ -34,6 +34,7 @@ import platform
 import subprocess
 import sys
 import time
+import timeit
 from statistics import median
 
 SHAPES = [((1, 10), -1), ((64, 10), -1), ((256, 128), -1), ((1024, 1000), -1), ((8, 32000), -1),
@@ -58,7 +59,8 @@ def shape_name(shape, axis):
 
 def single_thread_env(env):
     env = dict(env)
-    for k in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS", "NUMEXPR_NUM_THREADS"):
+    for k in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS", "NUMEXPR_NUM_THREADS",
+              "SOFTMAXKIT_NUM_THREADS"):
         env[k] = "1"
     env["XLA_FLAGS"] = (env.get("XLA_FLAGS", "") +
                         " --xla_cpu_multi_thread_eigen=false intra_op_parallelism_threads=1").strip()
@@ -292,7 +294,7 @@ def run_child(args):
                     if r.dtype != a.dtype or not np.allclose(r, ref, rtol=tol, atol=tol, equal_nan=True):
                         notes[name] = f"mismatch ({r.dtype})"
                     calls[name] = f
-                times = time_interleaved(calls, args.seconds)
+                times = time_interleaved(calls, args.seconds, min if args.stat == "min" else median)
                 results.append({"op": op, "shape": shape_name(shape, axis), "dtype": dt,
                                 "us": times, "notes": notes})
                 print(f"  {args.threads:>3} {op:<12} {shape_name(shape, axis):<18} {dt}: " +
@@ -300,8 +302,8 @@ def run_child(args):
     print(json.dumps({"info": info, "ops": ops, "results": results}))
 
 
-def time_interleaved(calls, seconds):
-    """Median µs per call of each callable, sampled interleaved."""
+def time_interleaved(calls, seconds, stat=median):
+    """µs per call of each callable (median, or `stat`, of samples taken interleaved)."""
     if not calls:
         return {}
     pc = time.perf_counter
@@ -328,7 +330,7 @@ def time_interleaved(calls, seconds):
             for _ in range(r):
                 f()
             got[name].append((pc() - t0) / r)
-    return {k: 1e6 * median(v) for k, v in got.items()}
+    return {k: 1e6 * stat(v) for k, v in got.items()}
 
 
 # --------------------------------------------------------------------------
@@ -336,39 +338,74 @@ def time_interleaved(calls, seconds):
 # --------------------------------------------------------------------------
 
 def overhead():
-    import timeit
+    """Per-call cost at 1x10 float32: the pieces of softmax's lean path, then
+    every wrapper's whole call (and torch's softmax when importable)."""
+    import ctypes
     import numpy as np
-    import softmaxkit
-    from softmaxkit import _arrays, _lib, functional
-    a = np.random.default_rng(0).standard_normal((1, 10)).astype(np.float32)
+    import softmaxkit as smk
+    from softmaxkit import _arrays, _lib
+    rng = np.random.default_rng(0)
+    a = rng.standard_normal((1, 10)).astype(np.float32)
     y = np.empty_like(a)
-    fn = _lib.lib.smk_softmax_f32
-    pa, py = _arrays.ptr(a), _arrays.ptr(y)
-    table = functional._SOFTMAX
+    fn = _lib.fast("smk_softmax_f32")
+    e = _arrays.entry(a.shape, -1)
+    pa, py, t1 = _arrays.ptr(a), _arrays.ptr(y), ctypes.c_float(1.0)
+    mask = np.arange(10) % 3 != 0
+    t = np.array([3])
+    sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "examples"))
+    from make_models import seed_networks
+    spec, weights, _ = seed_networks()["robot_arm"]
+    model = smk.Model.from_weights(spec, weights)
     pieces = [
-        ("softmaxkit.softmax(a) (whole call)", lambda: softmaxkit.softmax(a)),
-        ("as_input(a)", lambda: _arrays.as_input(a)),
-        ("extents(a.shape, -1)", lambda: _arrays.extents(a.shape, -1)),
+        ("softmaxkit.softmax(a) (whole call)", lambda: smk.softmax(a)),
+        ("softmaxkit.softmax(a, out=y) (whole call)", lambda: smk.softmax(a, out=y)),
+        ("_arrays.prepare(a, -1) (checks, extents, np.empty, pointers)", lambda: _arrays.prepare(a, -1)),
         ("np.empty(a.shape, a.dtype)", lambda: np.empty(a.shape, a.dtype)),
-        ("ptr(a)", lambda: _arrays.ptr(a)),
-        ("table[a.dtype]", lambda: table[a.dtype]),
-        ("ctypes call, pointers from ptr()", lambda: fn(_arrays.ptr(a), _arrays.ptr(y), 1, 10, 1, 1.0)),
-        ("ctypes call, pointers precomputed", lambda: fn(pa, py, 1, 10, 1, 1.0)),
-        ("_check(0)", lambda: _lib.check(0)),
-        ("a.ctypes.data (for comparison)", lambda: a.ctypes.data),
-        ("a.__array_interface__['data'][0] (for comparison)", lambda: a.__array_interface__["data"][0]),
-        ("np.empty_like(a) (for comparison)", lambda: np.empty_like(a)),
-        ("kernel alone: smk_softmax_f32 1x10 from C", None),
+        ("ptr(a) (cached per address)", lambda: _arrays.ptr(a)),
+        ("a.flags.c_contiguous", lambda: a.flags.c_contiguous),
+        ("ctypes call, every argument ready", lambda: fn(pa, py, e[0], e[1], e[2], t1)),
         ("empty lambda (timeit floor)", lambda: None),
     ]
-    print("| piece (1x10 float32) | ns per call |")
-    print("| --- | ---: |")
-    for name, f in pieces:
-        if f is None:
-            print(f"| {name} | see make bench-kernels (~90 ns) |")
-            continue
-        t = min(timeit.repeat(f, number=20000, repeat=7)) / 20000
-        print(f"| {name} | {t * 1e9:.0f} |")
+    wrappers = [
+        ("log_softmax", lambda: smk.log_softmax(a)),
+        ("logsumexp", lambda: smk.logsumexp(a)),
+        ("sigmoid", lambda: smk.sigmoid(a)),
+        ("masked_softmax (bool mask, one row pattern)", lambda: smk.masked_softmax(a, mask)),
+        ("masked_log_softmax", lambda: smk.masked_log_softmax(a, mask)),
+        ("partitioned [(8, softmax), (2, sigmoid)]", lambda: smk.partitioned(a, [(8, "softmax"), (2, "sigmoid")])),
+        ("segment_softmax [0, 4, 10]", lambda: smk.segment_softmax(a, [0, 4, 10])),
+        ("hierarchical_softmax (2 groups)", lambda: smk.hierarchical_softmax(a[:, :2], a, [6, 4])),
+        ("ensemble_mean (2 members)", lambda: smk.ensemble_mean([a, a])),
+        ("hardmax", lambda: smk.hardmax(a)),
+        ("argmax", lambda: smk.argmax(a)),
+        ("topk k=3", lambda: smk.topk(a, 3)),
+        ("softmax_topk k=3", lambda: smk.softmax_topk(a, 3)),
+        ("cross_entropy", lambda: smk.cross_entropy(a, t)),
+        ("nll_loss", lambda: smk.nll_loss(a, t)),
+        ("binary_cross_entropy_with_logits", lambda: smk.binary_cross_entropy_with_logits(a, y)),
+        ("softmax_backward", lambda: smk.softmax_backward(a, a)),
+        ("sigmoid_backward", lambda: smk.sigmoid_backward(a, a)),
+        ("Model forward, robot arm batch 1", lambda: model(a)),
+    ]
+    try:
+        import torch
+        torch.set_num_threads(1)
+        ta = torch.from_numpy(a.copy())
+        pieces.insert(0, ("torch.softmax(t, -1) (for comparison)", lambda: torch.softmax(ta, -1)))
+    except ImportError:
+        pass
+    for title, rows in (("piece (1x10 float32)", pieces), ("whole call at 1x10 float32", wrappers)):
+        # Interleaved rounds, the minimum per row: on a shared machine other
+        # processes only ever add time, and interleaving spreads what they add.
+        best = [float("inf")] * len(rows)
+        for _ in range(25):
+            for i, (name, f) in enumerate(rows):
+                best[i] = min(best[i], timeit.timeit(f, number=2000) / 2000)
+        print(f"| {title} | ns per call |")
+        print("| --- | ---: |")
+        for (name, f), per in zip(rows, best):
+            print(f"| {name} | {per * 1e9:.0f} |")
+        print()
 
 
 # --------------------------------------------------------------------------
@@ -405,6 +442,9 @@ def main():
     ap.add_argument("--seconds", type=float, default=0.4, help="time budget per (op, shape, dtype) group")
     ap.add_argument("--threads", choices=["1", "all", "both"], default="both")
     ap.add_argument("--ops", default=",".join(OPS))
+    ap.add_argument("--stat", choices=["median", "min"], default="median",
+                    help="per-call statistic over the samples; min on a loaded shared machine "
+                         "(other processes only ever add time)")
     ap.add_argument("--overhead", action="store_true", help="only the per-call overhead breakdown at 1x10")
     ap.add_argument("--child", action="store_true", help=argparse.SUPPRESS)
     args = ap.parse_args()
@@ -417,11 +457,11 @@ def main():
           f"{time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}")
     print(f"OPENBLAS_CORETYPE={os.environ.get('OPENBLAS_CORETYPE', '(unset)')} "
           f"OPENBLAS_L2_SIZE={os.environ.get('OPENBLAS_L2_SIZE', '(unset)')}")
-    print(f"load average at start: {open('/proc/loadavg').read().strip()}")
+    print(f"load average at start: {open('/proc/loadavg').read().strip()}; statistic: {args.stat} of interleaved samples")
     for mode in modes:
         env = single_thread_env(os.environ) if mode == "1" else dict(os.environ)
         cmd = [sys.executable, os.path.abspath(__file__), "--child", "--threads", mode,
-               "--seconds", str(args.seconds), "--ops", args.ops]
+               "--seconds", str(args.seconds), "--ops", args.ops, "--stat", args.stat]
         out = subprocess.run(cmd, env=env, stdout=subprocess.PIPE, text=True, check=True).stdout
         data = json.loads(out.strip().splitlines()[-1])
         label = "1 thread" if mode == "1" else f"all cores ({os.cpu_count()})"

@@ -730,7 +730,9 @@ SMK_API void smk_ensemble_free(smk_ensemble *ensemble);
 /* Sets how many threads one kernel call may use (the calling thread
  * included), for the whole process. n < 1 restores the default: the
  * environment variable SOFTMAXKIT_NUM_THREADS if it holds a positive integer,
- * else the number of online cores. Values above 1024 are clamped.
+ * else the number of cores the process may run on (its CPU affinity mask, as
+ * OpenMP counts them; the online cores where there is none). Values above
+ * 1024 are clamped.
  * Only calls touching at least 2^19 elements are split; smaller calls always
  * run on the calling thread. Results do not depend on the thread count (bit
  * for bit). A call made while another is using the worker threads runs on

@@ -18,7 +18,8 @@ import Darwin
 public enum Threading {
     /// Threads a kernel call may use (>= 1). Defaults to the environment
     /// variable `SOFTMAXKIT_NUM_THREADS` when set to a positive integer, else
-    /// the number of online cores. Setting a value < 1 restores the default.
+    /// the number of cores the process may run on. Setting a value < 1
+    /// restores the default.
     public static var threadCount: Int {
         get { pool.lock(); defer { pool.unlock() }; return pool.threadLimit }
         set {
@@ -27,11 +28,32 @@ public enum Threading {
         }
     }
 
-    /// The default: `SOFTMAXKIT_NUM_THREADS`, else the online core count.
+    /// The default: `SOFTMAXKIT_NUM_THREADS`, else the cores this process
+    /// may run on (its CPU affinity, as OpenMP counts them: under `taskset -c 0`
+    /// a second thread would only take turns on the same core).
     public static func defaultThreadCount() -> Int {
         if let env = getenv("SOFTMAXKIT_NUM_THREADS"), let n = Int(String(cString: env)), n >= 1 {
             return min(n, 1024)
         }
+        return availableCores()
+    }
+
+    /// The cores this process may run on: its affinity mask where the system
+    /// reports one, else the online cores.
+    static func availableCores() -> Int {
+        #if canImport(Glibc)
+        // sched_getaffinity is a GNU extension the Glibc module does not
+        // import; look it up instead. The mask holds 1024 CPUs (cpu_set_t).
+        typealias GetAffinity = @convention(c) (pid_t, Int, UnsafeMutableRawPointer?) -> Int32
+        if let symbol = dlsym(nil, "sched_getaffinity") {
+            var mask = [UInt64](repeating: 0, count: 16)
+            let rc = mask.withUnsafeMutableBytes {
+                unsafeBitCast(symbol, to: GetAffinity.self)(0, $0.count, $0.baseAddress)
+            }
+            let n = mask.reduce(0) { $0 + $1.nonzeroBitCount }
+            if rc == 0 && n > 0 { return n }
+        }
+        #endif
         return max(1, Int(sysconf(Int32(_SC_NPROCESSORS_ONLN))))
     }
 }
@@ -50,8 +72,11 @@ func parallelFor(_ count: Int, work: Int, _ body: (Range<Int>) -> Void) {
         body(0..<count)
         return
     }
-    // A few pieces per thread so that one slow thread does not hold the rest up.
-    let pieces = min(count, threads * 4)
+    // Several pieces per thread, taken first come first served: a thread that
+    // starts late (a worker's wake-up) or runs slow (another process on its
+    // core) takes fewer, and the wait for the last piece is at most 1/8 of a
+    // thread's share.
+    let pieces = min(count, threads * 8)
     pool.run(pieces, threads: threads) { k in body((count * k / pieces)..<(count * (k + 1) / pieces)) }
 }
 
@@ -73,6 +98,12 @@ func plannedThreads(_ count: Int, work: Int) -> Int {
 }
 
 /// The persistent worker pool. All fields are guarded by `mutex`.
+///
+/// Waking a sleeping thread (futex) can take tens of microseconds on a
+/// virtual machine, a tenth of a parallel call near the threshold. So idle
+/// workers poll for a new job for `idleSpin` before they sleep (back-to-back
+/// calls find them awake), and the caller polls for the workers' last
+/// pieces for `finishSpin` before it sleeps.
 @usableFromInline
 final class WorkerPool: @unchecked Sendable {
     private let mutex: UnsafeMutablePointer<pthread_mutex_t>
@@ -87,6 +118,11 @@ final class WorkerPool: @unchecked Sendable {
     private var unfinished = 0
     private var joined = 0
     private var allowed = 0
+    private var sleepers = 0
+    /// Bumped whenever a job is installed.
+    private var generation = 0
+    private static let idleSpin = 100_000     // ns
+    private static let finishSpin = 100_000   // ns
 
     init() {
         mutex = .allocate(capacity: 1)
@@ -118,9 +154,15 @@ final class WorkerPool: @unchecked Sendable {
         busy = true
         withoutActuallyEscaping(body) { escaping in
             job = escaping
-            pthread_cond_broadcast(wake)
+            generation &+= 1
+            if sleepers > 0 { pthread_cond_broadcast(wake) }
             drain()
-            while unfinished > 0 { pthread_cond_wait(done, mutex) }
+            if unfinished > 0 {
+                unlock()
+                _ = poll(WorkerPool.finishSpin) { unfinished == 0 }
+                lock()
+                while unfinished > 0 { pthread_cond_wait(done, mutex) }
+            }
             job = nil
         }
         busy = false
@@ -144,11 +186,41 @@ final class WorkerPool: @unchecked Sendable {
         lock()
         while true {
             while job == nil || next >= pieces || joined >= allowed {
-                pthread_cond_wait(wake, mutex)
+                let seen = generation
+                unlock()
+                let newJob = poll(WorkerPool.idleSpin) { generation != seen }
+                lock()
+                if !newJob && (job == nil || next >= pieces || joined >= allowed) {
+                    sleepers += 1
+                    pthread_cond_wait(wake, mutex)
+                    sleepers -= 1
+                }
             }
             joined += 1
             drain()
         }
+    }
+
+    /// Polls `ready` (evaluated under the mutex, which the caller must not
+    /// hold) for up to `nanoseconds`; whether it became true. Yields between
+    /// polls: on a machine with more runnable threads than cores the thread
+    /// being waited for may need this very core.
+    private func poll(_ nanoseconds: Int, _ ready: () -> Bool) -> Bool {
+        let deadline = WorkerPool.monotonicNanoseconds() + nanoseconds
+        while true {
+            lock()
+            let done = ready()
+            unlock()
+            if done { return true }
+            if WorkerPool.monotonicNanoseconds() >= deadline { return false }
+            sched_yield()
+        }
+    }
+
+    private static func monotonicNanoseconds() -> Int {
+        var t = timespec()
+        clock_gettime(CLOCK_MONOTONIC, &t)
+        return t.tv_sec * 1_000_000_000 + t.tv_nsec
     }
 
     /// Starts workers until `n` exist. Called with the mutex held. A worker

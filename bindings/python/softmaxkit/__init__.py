@@ -38,7 +38,8 @@ def version() -> str:
 
 def set_num_threads(n: int) -> None:
     """Sets how many threads one call may use, process-wide; ``n < 1`` restores
-    the default (``SOFTMAXKIT_NUM_THREADS`` or the number of cores). Only
+    the default (``SOFTMAXKIT_NUM_THREADS``, else the cores this process may
+    run on, i.e. its CPU affinity). Only
     calls over at least 2**19 elements are split; results never depend on it."""
     _lib.lib.smk_set_num_threads(int(n))
 

@@ -39,15 +39,17 @@ def as_input(x: Any, name: str = "x") -> np.ndarray:
 
 def check_out(out: Any, dtype: np.dtype, shape: tuple, name: str = "out") -> np.ndarray:
     """Validates a caller-supplied output array; refuses rather than converts."""
-    if type(out) is not np.ndarray and not isinstance(out, np.ndarray):
+    if not isinstance(out, np.ndarray):
         raise ArgumentError(f"{name} must be a numpy.ndarray, got {type(out).__name__}")
-    if out.dtype != dtype or not out.dtype.isnative:
-        raise ArgumentError(f"{name} has dtype {out.dtype}, expected native {dtype}")
+    dt = out.dtype
+    if dt is not dtype and (dt != dtype or not dt.isnative):
+        raise ArgumentError(f"{name} has dtype {dt}, expected native {dtype}")
     if out.shape != shape:
         raise ArgumentError(f"{name} has shape {out.shape}, expected {shape}")
-    if not out.flags.c_contiguous:
+    flags = out.flags
+    if not flags.c_contiguous:
         raise ArgumentError(f"{name} must be C-contiguous")
-    if not out.flags.writeable:
+    if not flags.writeable:
         raise ArgumentError(f"{name} is read-only")
     return out
 
@@ -72,42 +74,158 @@ def extents(shape: tuple, axis: Optional[int]) -> tuple[int, int, int]:
 
 
 _I64 = ctypes.c_int64
-_extents_cache: dict = {}
-
-
-def extents_args(shape: tuple, axis: Optional[int]) -> tuple:
-    """`extents(shape, axis)` as three cached ctypes int64 objects, for the
-    no-argtypes fast calls. The cache holds at most 512 shapes."""
-    key = (shape, axis)
-    hit = _extents_cache.get(key)
-    if hit is not None:
-        return hit
-    e = extents(shape, axis)
-    args = (_I64(e[0]), _I64(e[1]), _I64(e[2]))
-    if len(_extents_cache) >= 512:
-        _extents_cache.clear()
-    _extents_cache[key] = args
-    return args
+_VP = ctypes.c_void_p
+_from_address = _VP.from_address
 
 
 def _find_data_offset() -> Optional[int]:
     # numpy's PyArrayObject keeps its data pointer right after the object
-    # header; reading it through id() costs ~0.2 us where `arr.ctypes.data`
+    # header; reading it through id() costs ~0.1 us where `arr.ctypes.data`
     # costs ~1 us. Verified here on probe arrays, with a fallback otherwise.
     probes = [np.zeros(3, F32), np.zeros((2, 2), F64)[1:]]
     for off in (16, 24, 32, 40):
-        if all(ctypes.c_void_p.from_address(id(p) + off).value == p.ctypes.data for p in probes):
+        if all(_from_address(id(p) + off).value == p.ctypes.data for p in probes):
             return off
     return None
 
 
 DATA_OFFSET = _find_data_offset()
-_from_address = ctypes.c_void_p.from_address
+
+# --------------------------------------------------------------------------
+# The lean call path. Every wrapper calls the library through `_lib.kernel`
+# handles without argtypes (ctypes then skips a Python-level conversion per
+# argument), so every argument must already be a ctypes object of the
+# declared type: pointers from ptr()/prepare(), extents from the cache below,
+# other integers from i64(). prepare() is the one place where inputs are
+# normalized, extents looked up and outputs allocated or checked.
+# --------------------------------------------------------------------------
+
+# Data pointers. c_void_p.from_address(id(a) + DATA_OFFSET) is a ctypes object
+# whose storage is a's own data-pointer field: ctypes reads it when it
+# converts the argument, so it is right for whatever live ndarray sits at that
+# address at call time. That makes these objects reusable per address: a
+# dict lookup is cheaper than building one (arrays come and go at the same few
+# addresses). The caller keeps the array alive until the call returns.
+_ALIASES_MAX = 4096
+_aliases: dict = {}
 
 if DATA_OFFSET is not None:
-    def ptr(a: np.ndarray) -> ctypes.c_void_p:
-        """The data pointer of `a`, read at call time (keep `a` alive during the call)."""
-        return _from_address(id(a) + DATA_OFFSET)
-else:  # pragma: no cover - exotic interpreters
-    def ptr(a: np.ndarray) -> ctypes.c_void_p:
-        return ctypes.c_void_p(a.ctypes.data)
+    def _alias(a: np.ndarray) -> ctypes.c_void_p:
+        """Makes (and keeps) the pointer object of a's address."""
+        if len(_aliases) >= _ALIASES_MAX:
+            _aliases.clear()
+        i = id(a)
+        p = _aliases[i] = _from_address(i + DATA_OFFSET)
+        return p
+else:  # pragma: no cover - exotic interpreters: a snapshot per call, nothing cached
+    def _alias(a: np.ndarray) -> ctypes.c_void_p:
+        return _VP(a.ctypes.data)
+
+_get_alias = _aliases.get
+
+
+def ptr(a: np.ndarray) -> ctypes.c_void_p:
+    """The data pointer of ndarray `a` (keep `a` alive during the call)."""
+    return _get_alias(id(a)) or _alias(a)
+
+
+# Extents, cached per (shape, axis). Entry fields, by position (a tuple:
+# indexing is the cheapest access):
+OUTER, N, INNER, N_INT, BEFORE, AFTER, REMOVED, KEPT = range(8)
+_CACHE_MAX = 1024
+_cache: dict = {}
+# The last entry used, as (shape, axis, entry): one tuple compare instead of
+# hashing (shape, axis) when a caller repeats a shape. Replaced whole, so a
+# thread reads either the old or the new triple, never a mix.
+_last: tuple = ((None,), None, None)
+
+
+def _build(shape: tuple, axis: Optional[int]) -> tuple:
+    """The extents entry of (shape, axis): the three extents as c_int64, n as
+    an int, the shape before and after the axis, the shape with the axis
+    removed and with it kept at length 1 (for reductions)."""
+    outer, n, inner = extents(shape, axis)  # raises for a bad axis
+    nd = len(shape)
+    if axis is None:
+        before, after, removed, kept = (), (), (), (1,) * nd
+    elif nd == 0:
+        before, after, removed, kept = (), (), (), ()
+    else:
+        a = axis % nd
+        before, after = shape[:a], shape[a + 1:]
+        removed, kept = before + after, before + (1,) + after
+    return (_I64(outer), _I64(n), _I64(inner), n, before, after, removed, kept)
+
+
+def entry(shape: tuple, axis: Any) -> tuple:
+    """The extents entry of reducing `shape` over `axis` (cached)."""
+    global _last
+    if axis is not None and type(axis) is not int:
+        # Normalize first: the cache must never answer for axis=1.0 because
+        # axis=1 was seen (they hash alike); extents() names a bad axis.
+        extents(shape, axis)
+        axis = operator.index(axis)
+    key = (shape, axis)
+    e = _cache.get(key)
+    if e is None:
+        e = _build(shape, axis)
+        if len(_cache) >= _CACHE_MAX:
+            _cache.clear()
+        _cache[key] = e
+    _last = (shape, axis, e)
+    return e
+
+
+_SMALL = tuple(_I64(v) for v in range(257))
+
+
+def i64(v: int) -> ctypes.c_int64:
+    """`v` as a c_int64 (shared objects for 0...256; never mutate them)."""
+    return _SMALL[v] if 0 <= v <= 256 else _I64(v)
+
+
+#: dtype of kernel index k (0: the _f32 function, 1: the _f64 one).
+DTYPES = (F32, F64)
+#: prepare(out=NO_OUTPUT): normalize the input only; the caller makes its outputs.
+NO_OUTPUT = object()
+_ndarray = np.ndarray
+_empty = np.empty
+_id = id
+
+
+def prepare(x: Any, axis: Any, out: Any = None, name: str = "x") -> tuple:
+    """The lean path of every wrapper: ``(a, y, a_pointer, y_pointer, entry, k)``.
+
+    `a` is `x` as a C-contiguous native float32/float64 array (`x` itself
+    when it already is one; else as_input's copy), `k` its kernel index (0
+    float32, 1 float64), `entry` the cached extents of (a.shape, axis). `y` is
+    a new array of a's shape and dtype, or `out` once check_out accepts it; with
+    ``out=NO_OUTPUT`` there is none (y and its pointer are None). The caller
+    keeps `a` and `y` alive until the call returns.
+    """
+    if type(x) is _ndarray and x.flags.c_contiguous:
+        dt = x.dtype
+        k = 0 if dt is F32 else 1 if dt is F64 else -1
+        if k < 0:
+            x = as_input(x, name)
+            k = 0 if x.dtype == F32 else 1
+    else:
+        x = as_input(x, name)
+        k = 0 if x.dtype == F32 else 1
+    shape = x.shape
+    m = _last
+    e = m[2] if m[0] == shape and m[1] is axis else entry(shape, axis)
+    xp = _get_alias(_id(x)) or _alias(x)
+    if out is None:
+        y = _empty(shape, DTYPES[k])
+    elif out is NO_OUTPUT:
+        return x, None, xp, None, e, k
+    else:
+        y = check_out(out, DTYPES[k], shape)
+    return x, y, xp, _get_alias(_id(y)) or _alias(y), e, k
+
+
+def output(shape: tuple, dtype: np.dtype) -> tuple:
+    """``(y, pointer)``: a new array of `shape` and `dtype` and its data pointer."""
+    y = _empty(shape, dtype)
+    return y, _get_alias(_id(y)) or _alias(y)

@@ -16,7 +16,7 @@ I64 = np.dtype(np.int64)
 def as_inputs(*pairs: tuple[Any, str]) -> list[np.ndarray]:
     """Each (array-like, name) as a contiguous float array, all of one dtype:
     float32 only when every input is float32 (as numpy promotion does)."""
-    arrays = [as_input(x, name) for x, name in pairs]
+    arrays = [as_input(x, name) for x, name in pairs]  # as_input returns ready arrays as they are
     dt = F32 if all(a.dtype == F32 for a in arrays) else F64
     return [a if a.dtype == dt else a.astype(dt) for a in arrays]
 
@@ -28,6 +28,8 @@ def same_shape(a: np.ndarray, b: np.ndarray, names: tuple[str, str]) -> None:
 
 def int64_array(x: Any, name: str) -> np.ndarray:
     """Integer-valued array-like as contiguous int64; floats and bools are refused."""
+    if type(x) is np.ndarray and x.dtype is I64 and x.flags.c_contiguous:
+        return x
     a = np.asarray(x)
     if a.dtype.kind not in "iu":
         if a.size == 0 and a.dtype.kind == "f":

@@ -12,7 +12,7 @@ import os
 from pathlib import Path
 from typing import Any, Callable
 
-from ._errors import error_for
+from ._errors import ArgumentError, error_for
 
 __all__ = ["lib", "library_path", "check", "fast", "DECLARATIONS", "ABI_MAJOR"]
 
@@ -220,10 +220,10 @@ check_version(lib.smk_version(), library_path)
 
 _last_error: Callable[[], bytes] = lib.smk_last_error_message
 
-# Hot paths call through a second handle whose functions have no argtypes:
-# ctypes then skips a Python-level conversion per argument (~60 ns each), so
-# the caller must pass ctypes objects of exactly the declared types (built
-# from DECLARATIONS' own classes; see functional.py).
+# Every wrapper calls through a second handle whose functions have no
+# argtypes: ctypes then skips a Python-level conversion per argument (~60 ns
+# each), so the caller must pass ctypes objects of exactly the declared types
+# (built from DECLARATIONS' own classes; see _arrays.operand and i64).
 _fast_lib = ctypes.CDLL(library_path)
 _DECLARED = {name: (restype, argtypes) for name, restype, argtypes in DECLARATIONS}
 
@@ -235,9 +235,22 @@ def fast(name: str) -> Any:
     return fn
 
 
+def kernel(name: str) -> tuple:
+    """``(fast(name_f32), fast(name_f64))``, indexed by _arrays' kernel index k."""
+    return fast(f"{name}_f32"), fast(f"{name}_f64")
+
+
 def argtype(name: str, index: int) -> Any:
     """The declared ctypes class of parameter `index` of `name`."""
     return _DECLARED[name][1][index]
+
+
+def real(value: Any, cls: Any, name: str) -> Any:
+    """A Python number as the ctypes float class `cls` (c_float/c_double)."""
+    try:
+        return cls(value)
+    except TypeError:
+        raise ArgumentError(f"{name} must be a real number, got {value!r}") from None
 
 
 def check(status: int) -> None:

@@ -7,39 +7,40 @@ from typing import Any
 import numpy as np
 
 from . import _lib
-from ._arrays import F32, extents, ptr
+from ._arrays import prepare, ptr
 from ._common import as_inputs, same_shape
 
 __all__ = ["softmax_backward", "log_softmax_backward", "sigmoid_backward"]
 
-_L = _lib.lib
 _check = _lib.check
+_SOFTMAX_BACKWARD = _lib.kernel("smk_softmax_backward")
+_LOG_SOFTMAX_BACKWARD = _lib.kernel("smk_log_softmax_backward")
+_SIGMOID_BACKWARD = _lib.kernel("smk_sigmoid_backward")
 
 
-def _backward(table: tuple, y: Any, dy: Any, axis: int) -> np.ndarray:
+def _backward(fns: tuple, y: Any, dy: Any, axis: Any, elementwise: bool = False) -> np.ndarray:
     a, d = as_inputs((y, "y"), (dy, "dy"))
     same_shape(a, d, ("y", "dy"))
-    outer, n, inner = extents(a.shape, axis)
-    dx = np.empty(a.shape, a.dtype)
-    _check((table[0] if a.dtype == F32 else table[1])(ptr(a), ptr(d), ptr(dx), outer, n, inner))
+    a, dx, yp, dxp, e, k = prepare(a, axis)
+    if elementwise:  # axis None: the entry's n is the element count
+        status = fns[k](yp, ptr(d), dxp, e[1])
+    else:
+        status = fns[k](yp, ptr(d), dxp, e[0], e[1], e[2])
+    if status:
+        _check(status)
     return dx
 
 
 def softmax_backward(y: Any, dy: Any, axis: int = -1) -> np.ndarray:
     """``dx = y * (dy - sum(dy * y, axis))`` for ``y = softmax(x, axis)``."""
-    return _backward((_L.smk_softmax_backward_f32, _L.smk_softmax_backward_f64), y, dy, axis)
+    return _backward(_SOFTMAX_BACKWARD, y, dy, axis)
 
 
 def log_softmax_backward(y: Any, dy: Any, axis: int = -1) -> np.ndarray:
     """``dx = dy - exp(y) * sum(dy, axis)`` for ``y = log_softmax(x, axis)``."""
-    return _backward((_L.smk_log_softmax_backward_f32, _L.smk_log_softmax_backward_f64), y, dy, axis)
+    return _backward(_LOG_SOFTMAX_BACKWARD, y, dy, axis)
 
 
 def sigmoid_backward(y: Any, dy: Any) -> np.ndarray:
     """``dx = dy * y * (1 - y)`` element-wise for ``y = sigmoid(x)``."""
-    a, d = as_inputs((y, "y"), (dy, "dy"))
-    same_shape(a, d, ("y", "dy"))
-    dx = np.empty(a.shape, a.dtype)
-    fn = _L.smk_sigmoid_backward_f32 if a.dtype == F32 else _L.smk_sigmoid_backward_f64
-    _check(fn(ptr(a), ptr(d), ptr(dx), a.size))
-    return dx
+    return _backward(_SIGMOID_BACKWARD, y, dy, None, elementwise=True)

@@ -8,7 +8,7 @@ from typing import Any, Optional, Union
 import numpy as np
 
 from . import _lib
-from ._arrays import F32, extents, ptr
+from ._arrays import DTYPES, N_INT, NO_OUTPUT, REMOVED, as_input, i64, output, prepare, ptr
 from ._common import as_inputs, choice, index, int64_array
 from ._errors import ArgumentError
 
@@ -16,12 +16,30 @@ __all__ = ["cross_entropy", "nll_loss", "binary_cross_entropy_with_logits", "RED
 
 _L = _lib.lib
 _check = _lib.check
+_CROSS_ENTROPY = _lib.kernel("smk_cross_entropy")
+_CROSS_ENTROPY_PROBS = _lib.kernel("smk_cross_entropy_probs")
+_NLL = _lib.kernel("smk_nll_loss")
+_BCE = _lib.kernel("smk_binary_cross_entropy_with_logits")
+_REDUCTION = tuple(ctypes.c_int(r) for r in range(3))  # smk_reduction values
 
 #: reduction= values, in smk_reduction order.
 REDUCTIONS = ("none", "mean", "sum")
 
 
-def _options(ignore_index: int, label_smoothing: float, reduction: str) -> "_lib.LossOptions":
+_options_cache: dict = {}
+
+
+def _options(ignore_index: Any, label_smoothing: Any, reduction: Any) -> Any:
+    """``byref(smk_loss_options)`` for these settings, built once per distinct
+    settings (keyed with the types, so ``1.0`` is never taken for ``1``);
+    the library only reads it."""
+    try:
+        key: Any = (type(ignore_index), ignore_index, type(label_smoothing), label_smoothing, reduction)
+        hit = _options_cache.get(key)
+    except TypeError:  # unhashable: the checks below name the problem
+        key = hit = None
+    if hit is not None:
+        return hit
     o = _lib.LossOptions()
     _L.smk_loss_options_init(ctypes.byref(o))
     o.ignore_index = index(ignore_index, "ignore_index")
@@ -30,7 +48,12 @@ def _options(ignore_index: int, label_smoothing: float, reduction: str) -> "_lib
     except (TypeError, ValueError):
         raise ArgumentError(f"label_smoothing must be a number, got {label_smoothing!r}") from None
     o.reduction = choice(reduction, REDUCTIONS, "reduction")
-    return o
+    hit = ctypes.byref(o)  # keeps `o` alive
+    if key is not None:
+        if len(_options_cache) >= 256:
+            _options_cache.clear()
+        _options_cache[key] = hit
+    return hit
 
 
 def _class_axis(logits: np.ndarray, axis: int) -> int:
@@ -58,12 +81,12 @@ def _result(loss: np.ndarray, reduction: str) -> Union[np.ndarray, np.floating]:
 
 def _class_loss(kind: str, x: Any, target: Any, axis: int, weight: Any, ignore_index: int,
                 label_smoothing: float, reduction: str, return_grad: bool):
-    t_raw = np.asarray(target)
+    t_raw = target if type(target) is np.ndarray else np.asarray(target)
     probabilities = t_raw.dtype.kind == "f" and kind == "cross_entropy"
     if probabilities:
         logits, t = as_inputs((x, "input"), (t_raw, "target"))
     else:
-        (logits,) = as_inputs((x, "input"))
+        logits = as_input(x, "input")
         if t_raw.dtype.kind not in "iu":
             raise ArgumentError(f"target must hold class indices (integers)"
                                 f"{' or probabilities (floats)' if kind == 'cross_entropy' else ''}, got dtype {t_raw.dtype}")
@@ -71,28 +94,26 @@ def _class_loss(kind: str, x: Any, target: Any, axis: int, weight: Any, ignore_i
     if logits.ndim == 0:
         raise ArgumentError("input must have a class axis; got a 0-d array")
     ax = _class_axis(logits, axis)
-    outer, n, inner = extents(logits.shape, ax)
-    sample_shape = logits.shape[:ax] + logits.shape[ax + 1:]
+    logits, _, xp, _, e, k = prepare(logits, ax, NO_OUTPUT)
+    sample_shape = e[REMOVED]
     want = logits.shape if probabilities else sample_shape
     if t.shape != want:
         what = "probability" if probabilities else "class-index"
         raise ArgumentError(f"{what} target has shape {t.shape}, expected {want} for input of shape {logits.shape}")
-    w = _weight(weight, logits.dtype, n)
+    w = _weight(weight, DTYPES[k], e[N_INT])
     opts = _options(ignore_index, label_smoothing, reduction)
-    loss = np.empty(sample_shape if reduction == "none" else (), logits.dtype)
-    f32 = logits.dtype == F32
+    loss, lp = output(sample_shape if reduction == "none" else (), DTYPES[k])
     wp = None if w is None else ptr(w)
     if kind == "nll_loss":
-        fn = _L.smk_nll_loss_f32 if f32 else _L.smk_nll_loss_f64
-        _check(fn(ptr(logits), ptr(t), wp, ptr(loss), outer, n, inner, ctypes.byref(opts)))
+        status = _NLL[k](xp, ptr(t), wp, lp, e[0], e[1], e[2], opts)
+        if status:
+            _check(status)
         return _result(loss, reduction)
-    grad = np.empty(logits.shape, logits.dtype) if return_grad else None
-    if probabilities:
-        fn = _L.smk_cross_entropy_probs_f32 if f32 else _L.smk_cross_entropy_probs_f64
-    else:
-        fn = _L.smk_cross_entropy_f32 if f32 else _L.smk_cross_entropy_f64
-    _check(fn(ptr(logits), ptr(t), wp, ptr(loss), None if grad is None else ptr(grad),
-              outer, n, inner, ctypes.byref(opts)))
+    grad, gp = output(logits.shape, DTYPES[k]) if return_grad else (None, None)
+    fns = _CROSS_ENTROPY_PROBS if probabilities else _CROSS_ENTROPY
+    status = fns[k](xp, ptr(t), wp, lp, gp, e[0], e[1], e[2], opts)
+    if status:
+        _check(status)
     return (_result(loss, reduction), grad) if return_grad else _result(loss, reduction)
 
 
@@ -158,8 +179,10 @@ def binary_cross_entropy_with_logits(logits: Any, target: Any, *, weight: Any = 
         if p.ndim > 1 or (p.ndim == 1 and p.size not in (1, classes)):
             raise ArgumentError(f"pos_weight has shape {p.shape} but the last axis of input has {classes} classes")
         pw = np.ascontiguousarray(np.broadcast_to(p.reshape(-1) if p.ndim else p, (classes,)))
-    loss = np.empty(x.shape if code == 0 else (), x.dtype)
-    fn = _L.smk_binary_cross_entropy_with_logits_f32 if x.dtype == F32 else _L.smk_binary_cross_entropy_with_logits_f64
-    _check(fn(ptr(x), ptr(y), None if w is None else ptr(w), None if pw is None else ptr(pw),
-              ptr(loss), x.size, classes, code))
+    k = 0 if x.dtype == DTYPES[0] else 1
+    loss, lp = output(x.shape if code == 0 else (), DTYPES[k])
+    status = _BCE[k](ptr(x), ptr(y), None if w is None else ptr(w), None if pw is None else ptr(pw),
+                     lp, i64(x.size), i64(classes), _REDUCTION[code])
+    if status:
+        _check(status)
     return _result(loss, reduction)

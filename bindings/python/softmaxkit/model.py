@@ -14,13 +14,14 @@ from __future__ import annotations
 import ctypes
 import json
 import os
+import struct
 from typing import Any, Mapping, Optional, Sequence, Union
 
 import numpy as np
 
 from . import _lib
 from . import _safetensors
-from ._arrays import F32, ptr
+from ._arrays import F32, i64, ptr
 from ._errors import ArgumentError
 
 __all__ = ["Model", "Ensemble", "Head"]
@@ -29,6 +30,7 @@ _L = _lib.lib
 _check = _lib.check
 _VP = ctypes.c_void_p
 _I64 = ctypes.c_int64
+_empty = np.empty
 
 SpecLike = Union[Mapping[str, Any], str, "os.PathLike[str]"]
 
@@ -98,14 +100,36 @@ class _Runner:
     features: int
 
     def _setup_outputs(self) -> None:
-        # All heads' outputs live in one block per call: head h starts at
-        # rows * _offsets[h] floats.
-        self._offsets, total = [], 0
-        for h in self.heads:
-            self._offsets.append(total)
-            total += h.size
-        self._row_width = total
-        self._ptr_array = _VP * len(self.heads)
+        self._names = tuple(h.name for h in self.heads)
+        self._sizes = tuple(h.size for h in self.heads)
+        self._head_count = _I64(len(self.heads))
+        # The outputs table (float *const *) is passed as bytes holding the
+        # heads' data pointers: ctypes passes a bytes object as a pointer to
+        # its buffer, and packing is cheaper than filling a ctypes array.
+        self._pack = struct.Struct(f"{len(self.heads)}P").pack
+        self._plans: dict = {}
+
+    def _plan(self, shape: tuple) -> tuple:
+        """Checks an input shape once; caches its extents as ctypes objects and
+        the heads' output shapes."""
+        nd = len(shape)
+        if nd == 2:
+            batch, feats = shape
+            steps = 1
+        elif nd == 1:
+            batch, steps, feats = 1, 1, shape[0]
+        elif nd == 3:
+            batch, steps, feats = shape
+        else:
+            raise ArgumentError(f"x must be [features], [batch, features] or [batch, steps, features], got shape {shape}")
+        if feats != self.features:
+            raise ArgumentError(f"x has {feats} features but the model takes {self.features}")
+        lead = shape[:-1]
+        plan = (i64(batch), i64(steps), i64(feats), tuple(lead + (size,) for size in self._sizes))
+        if len(self._plans) >= 64:
+            self._plans.clear()
+        self._plans[shape] = plan
+        return plan
 
     def _forward(self, fn, x: Any) -> dict[str, np.ndarray]:
         if type(x) is np.ndarray and x.dtype is F32 and x.flags.c_contiguous:
@@ -115,28 +139,14 @@ class _Runner:
             if a.dtype.kind not in "biuf":
                 raise ArgumentError(f"x must hold real numbers, got dtype {a.dtype}")
             a = np.ascontiguousarray(a, dtype=F32)
-        nd = a.ndim
-        if nd == 2:
-            batch, feats = a.shape
-            steps = 1
-        elif nd == 1:
-            batch, steps, feats = 1, 1, a.shape[0]
-        elif nd == 3:
-            batch, steps, feats = a.shape
-        else:
-            raise ArgumentError(f"x must be [features], [batch, features] or [batch, steps, features], got shape {a.shape}")
-        if feats != self.features:
-            raise ArgumentError(f"x has {feats} features but the model takes {self.features}")
-        rows = batch * steps
-        block = np.empty(rows * self._row_width, F32)
-        base = ptr(block).value or 0
-        ptrs = self._ptr_array(*[base + 4 * rows * o for o in self._offsets])
-        status = fn(self._handle, ptr(a), _I64(batch), _I64(steps), _I64(feats), ptrs, _I64(len(self.heads)))
+        shape = a.shape
+        batch, steps, feats, shapes = self._plans.get(shape) or self._plan(shape)
+        outs = [_empty(s, F32) for s in shapes]
+        table = self._pack(*[ptr(o).value for o in outs])  # `outs` keeps the arrays alive
+        status = fn(self._handle, ptr(a), batch, steps, feats, table, self._head_count)
         if status:
             _check(status)
-        lead = a.shape[:-1]
-        return {h.name: block[rows * o:rows * (o + h.size)].reshape(lead + (h.size,))
-                for h, o in zip(self.heads, self._offsets)}
+        return dict(zip(self._names, outs))
 
 
 class Model(_Runner):

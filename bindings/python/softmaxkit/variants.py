@@ -8,7 +8,7 @@ from typing import Any, Optional, Sequence
 import numpy as np
 
 from . import _lib
-from ._arrays import F32, as_input, check_out, extents, ptr
+from ._arrays import DTYPES, as_input, i64, output, prepare, ptr
 from ._common import as_inputs, choice, index, int64_array
 from ._errors import ArgumentError
 
@@ -17,6 +17,13 @@ __all__ = ["masked_softmax", "masked_log_softmax", "partitioned", "segment_softm
 
 _L = _lib.lib
 _check = _lib.check
+_MASKED = _lib.kernel("smk_masked_softmax")
+_MASKED_LOG = _lib.kernel("smk_masked_log_softmax")
+_PARTITIONED = _lib.kernel("smk_partitioned")
+_SEGMENT = _lib.kernel("smk_segment_softmax")
+_HIERARCHICAL = _lib.kernel("smk_hierarchical_softmax")
+_ENSEMBLE = _lib.kernel("smk_ensemble_mean")
+_FLAG = (ctypes.c_int(0), ctypes.c_int(1))  # C `int` booleans
 _BOOL = np.dtype(np.bool_)
 _U8 = np.dtype(np.uint8)
 
@@ -43,7 +50,7 @@ def _mask_bytes(mask: Any, shape: tuple, axis: Optional[int]) -> np.ndarray:
         # Already bytes where nonzero = takes part (the library's own rule): no copy.
         if mask.shape == shape or (mask.ndim == 1 and nd > 0 and (axis == -1 or axis == nd - 1)
                                    and mask.shape[0] == shape[-1]):
-            return mask.view(np.uint8)
+            return mask  # bool is one byte, 0 or 1: the library reads it as uint8
     m = np.asarray(mask)
     if m.dtype.kind not in "biuf":
         raise ArgumentError(f"mask must hold booleans or numbers, got dtype {m.dtype}")
@@ -58,17 +65,14 @@ def _mask_bytes(mask: Any, shape: tuple, axis: Optional[int]) -> np.ndarray:
 
 
 def _masked(log: bool, x: Any, mask: Any, axis: Optional[int], renormalize: bool, out: Optional[np.ndarray]) -> np.ndarray:
-    a = as_input(x)
-    outer, n, inner = extents(a.shape, axis)
+    a, y, xp, yp, e, k = prepare(x, axis, out)
     m = _mask_bytes(mask, a.shape, axis)
-    y = np.empty(a.shape, a.dtype) if out is None else check_out(out, a.dtype, a.shape)
-    f32 = a.dtype == F32
     if log:
-        fn = _L.smk_masked_log_softmax_f32 if f32 else _L.smk_masked_log_softmax_f64
-        _check(fn(ptr(a), ptr(m), ptr(y), outer, n, inner, m.size))
+        status = _MASKED_LOG[k](xp, ptr(m), yp, e[0], e[1], e[2], i64(m.size))
     else:
-        fn = _L.smk_masked_softmax_f32 if f32 else _L.smk_masked_softmax_f64
-        _check(fn(ptr(a), ptr(m), ptr(y), outer, n, inner, m.size, 1 if renormalize else 0))
+        status = _MASKED[k](xp, ptr(m), yp, e[0], e[1], e[2], i64(m.size), _FLAG[1 if renormalize else 0])
+    if status:
+        _check(status)
     return y
 
 
@@ -100,6 +104,35 @@ def masked_log_softmax(x: Any, mask: Any, axis: Optional[int] = -1, *,
     return _masked(True, x, mask, axis, True, out)
 
 
+_layouts: dict = {}
+
+
+def _segments(layout: Any) -> tuple:
+    """``(smk_partition array, count)`` of a layout, cached per layout (keyed
+    with each width's type, so ``4.0`` is never taken for ``4``)."""
+    try:
+        key: Any = tuple([(type(w), w, act) for w, act in layout])
+        hit = _layouts.get(key)
+    except (TypeError, ValueError):  # unhashable or not pairs: the checks below name it
+        key = hit = None
+    if hit is not None:
+        return hit
+    try:
+        items = [(index(w, f"layout[{k}] width"), act) for k, (w, act) in enumerate(layout)]
+    except (TypeError, ValueError):
+        raise ArgumentError("layout must be a sequence of (width, activation) pairs") from None
+    segs = (_lib.Partition * max(len(items), 1))()
+    for k, (w, act) in enumerate(items):
+        segs[k].width = w
+        segs[k].activation = choice(act, ACTIVATIONS, f"layout[{k}] activation")
+    hit = (segs, i64(len(items)))
+    if key is not None:
+        if len(_layouts) >= 256:
+            _layouts.clear()
+        _layouts[key] = hit  # read-only from here on: the library takes it as const
+    return hit
+
+
 def partitioned(x: Any, layout: Sequence[tuple[int, str]], axis: Optional[int] = -1, *,
                 out: Optional[np.ndarray] = None) -> np.ndarray:
     """Consecutive segments of `axis`, each under its own activation.
@@ -112,19 +145,11 @@ def partitioned(x: Any, layout: Sequence[tuple[int, str]], axis: Optional[int] =
     Example (seed 000): 4 action logits and 1 force,
     ``partitioned(z, [(4, "softmax"), (1, "identity")])``.
     """
-    a = as_input(x)
-    outer, n, inner = extents(a.shape, axis)
-    try:
-        items = [(index(w, f"layout[{k}] width"), act) for k, (w, act) in enumerate(layout)]
-    except (TypeError, ValueError):
-        raise ArgumentError("layout must be a sequence of (width, activation) pairs") from None
-    segs = (_lib.Partition * max(len(items), 1))()
-    for k, (w, act) in enumerate(items):
-        segs[k].width = w
-        segs[k].activation = choice(act, ACTIVATIONS, f"layout[{k}] activation")
-    y = np.empty(a.shape, a.dtype) if out is None else check_out(out, a.dtype, a.shape)
-    fn = _L.smk_partitioned_f32 if a.dtype == F32 else _L.smk_partitioned_f64
-    _check(fn(ptr(a), segs, ptr(y), outer, n, inner, len(items)))
+    a, y, xp, yp, e, k = prepare(x, axis, out)
+    segs, count = _segments(layout)
+    status = _PARTITIONED[k](xp, segs, yp, e[0], e[1], e[2], count)
+    if status:
+        _check(status)
     return y
 
 
@@ -134,14 +159,13 @@ def segment_softmax(x: Any, offsets: Any, axis: Optional[int] = -1, *,
     ``[0, o_1, ..., n]`` (as torch_geometric's ``softmax(src, ptr=...)``).
     Empty groups are allowed; offsets must start at 0, end at the axis
     length and never decrease."""
-    a = as_input(x)
-    outer, n, inner = extents(a.shape, axis)
+    a, y, xp, yp, e, k = prepare(x, axis, out)
     o = int64_array(offsets, "offsets")
     if o.ndim != 1:
         raise ArgumentError(f"offsets must be 1-D, got shape {o.shape}")
-    y = np.empty(a.shape, a.dtype) if out is None else check_out(out, a.dtype, a.shape)
-    fn = _L.smk_segment_softmax_f32 if a.dtype == F32 else _L.smk_segment_softmax_f64
-    _check(fn(ptr(a), ptr(o), ptr(y), outer, n, inner, o.size))
+    status = _SEGMENT[k](xp, ptr(o), yp, e[0], e[1], e[2], i64(o.size))
+    if status:
+        _check(status)
     return y
 
 
@@ -167,9 +191,12 @@ def hierarchical_softmax(coarse: Any, fine: Any, sizes: Any, *, conditional: boo
         raise ArgumentError(f"coarse has {c2.shape[0]} rows but fine has {f2.shape[0]}")
     if c2.shape[1] != s.size:
         raise ArgumentError(f"sizes has {s.size} groups but coarse has {c2.shape[1]} columns")
-    y = np.empty(f2.shape, f2.dtype)
-    fn = _L.smk_hierarchical_softmax_f32 if y.dtype == F32 else _L.smk_hierarchical_softmax_f64
-    _check(fn(ptr(c2), ptr(f2), ptr(s), ptr(y), c2.shape[0], s.size, f2.shape[1], 1 if conditional else 0))
+    k = 0 if f2.dtype == DTYPES[0] else 1
+    y, yp = output(f2.shape, DTYPES[k])
+    status = _HIERARCHICAL[k](ptr(c2), ptr(f2), ptr(s), yp, i64(c2.shape[0]), i64(s.size), i64(f2.shape[1]),
+                              _FLAG[1 if conditional else 0])
+    if status:
+        _check(status)
     return y.reshape(-1) if one_row else y
 
 
@@ -208,10 +235,10 @@ def ensemble_mean(probs: Any, axis: int = 0, *, mode: str = "arithmetic") -> np.
         members = list(stacked)
         if not members:
             raise ArgumentError("an ensemble needs at least one member")
-    shape = members[0].shape
-    outer, n, inner = extents(shape, -1)
-    y = np.empty(shape, members[0].dtype)
-    table = (ctypes.c_void_p * len(members))(*[m.ctypes.data for m in members])
-    fn = _L.smk_ensemble_mean_f32 if y.dtype == F32 else _L.smk_ensemble_mean_f64
-    _check(fn(table, ptr(y), len(members), outer, n, inner, code))
+    # The members are kept alive by `members` through the call.
+    first, y, _, yp, e, k = prepare(members[0], -1)
+    table = (ctypes.c_void_p * len(members))(*[ptr(m).value for m in members])
+    status = _ENSEMBLE[k](table, yp, i64(len(members)), e[0], e[1], e[2], ctypes.c_int(code))
+    if status:
+        _check(status)
     return y
