@@ -109,7 +109,10 @@ public func crossEntropy<T: KernelScalar>(
     if e.inner == 1 {
         // Rows in parallel; each piece sums its own losses, added in piece order.
         let xp = logits.baseAddress!, gp = gradient?.baseAddress
-        let pieces = max(1, min(samples, 64))
+        // Up to 64 pieces of at least 16 rows: a function of the sample count
+        // only (so sums do not depend on the thread count), and long enough
+        // for the short-row driver to pair rows.
+        let pieces = max(1, min(samples / 16, 64))
         let short = ShortRows<T>(classes)
         let kernel = ShortCrossEntropy(xp, targets, wp, options, gradient: gp, scale: scale,
                                        loss: options.reduction == .none ? lp : nil)

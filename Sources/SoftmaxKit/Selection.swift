@@ -89,7 +89,7 @@ public func softmaxTopK<T: KernelScalar>(
         { xp, vp, ip, rows in
             let m = ShortRows<T>.maxLength
             withUnsafeTemporaryAllocation(of: T.self, capacity: 3 * m) { scratch in
-                withUnsafeTemporaryAllocation(of: Int.self, capacity: m) { order in
+                withUnsafeTemporaryAllocation(of: Int.self, capacity: 1) { order in
                     _ = short.run(ShortSoftmaxTopK(xp, k: k, invT: invT, vp, ip, scratch: scratch.baseAddress!,
                                                order: order.baseAddress!), rows)
                 }

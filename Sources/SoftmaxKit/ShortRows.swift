@@ -575,8 +575,8 @@ struct ShortCrossEntropy<T: KernelScalar>: ShortRowKernel {
 /// Probabilities and indices of the `k` largest logits of each row. Ranks
 /// come from one vector compare per element (`vrankStep`); a row whose sum
 /// is not finite (a NaN, an infinity, or all `-inf`) goes to the general row
-/// kernel, which orders NaN first. `scratch` holds `4 * maxLength` scalars
-/// and `maxLength` indices for this call's thread.
+/// kernel, which orders NaN first. `scratch` holds `3 * maxLength` scalars
+/// and `order` one index, for this call's thread.
 @usableFromInline
 struct ShortSoftmaxTopK<T: KernelScalar>: ShortRowKernel {
     @usableFromInline let x: UnsafePointer<T>
@@ -621,16 +621,16 @@ struct ShortSoftmaxTopK<T: KernelScalar>: ShortRowKernel {
             if C.count > 3 { rank.v3 = T.vrankStep(rank.v3, v.v3, xi, after: i - o3) }
         }
         let m = ShortRows<T>.maxLength
-        let p = scratch, ranks = scratch + m, sorted = scratch + 2 * m
+        let p = scratch, ranks = scratch + m
         s.spill(ex.e * T.Vector(repeating: 1 / ex.sum), p, C.self)
         s.spill(rank, ranks, C.self)
-        // Ranks are a permutation of 0 ..< n: scatter every element, keep k.
+        // Ranks are a permutation of 0 ..< n: element j goes to slot ranks[j]
+        // when that is below k, else to a scratch slot (a select, not a branch).
         for j in 0 ..< n {
-            let q = Int(ranks[j])
-            sorted[q] = p[j]; order[q] = j
+            let q = Int(ranks[j]), keep = q < k
+            (keep ? vr + q : scratch + 2 * m).pointee = p[j]
+            (keep ? ir + q : order).pointee = j
         }
-        vr.update(from: sorted, count: k)
-        ir.update(from: order, count: k)
         return 0
     }
 }
