@@ -197,6 +197,8 @@ extension Double: KernelScalar {
     static func vmin(_ a: SIMD2<Double>, _ b: SIMD2<Double>) -> SIMD2<Double> { a.replacing(with: b, where: b .< a) }
 
 
+    @inlinable @inline(__always) public static func intValue(_ x: Double) -> Int { Int(x) }
+
     @inlinable public static func libmLog(_ x: Double) -> Double { log(x) }
     @inlinable public static func libmExp(_ x: Double) -> Double { exp(x) }
     @inlinable public static func libmLog1p(_ x: Double) -> Double { log1p(x) }

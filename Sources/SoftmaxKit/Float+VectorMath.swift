@@ -200,6 +200,8 @@ extension Float: KernelScalar {
     static func vmin(_ a: SIMD2<Float>, _ b: SIMD2<Float>) -> SIMD2<Float> { a.replacing(with: b, where: b .< a) }
 
 
+    @inlinable @inline(__always) public static func intValue(_ x: Float) -> Int { Int(x) }
+
     @inlinable public static func libmLog(_ x: Float) -> Float { logf(x) }
     @inlinable public static func libmExp(_ x: Float) -> Float { expf(x) }
     @inlinable public static func libmLog1p(_ x: Float) -> Float { log1pf(x) }

@@ -627,7 +627,7 @@ struct ShortSoftmaxTopK<T: KernelScalar>: ShortRowKernel {
         // Ranks are a permutation of 0 ..< n: element j goes to slot ranks[j]
         // when that is below k, else to a scratch slot (a select, not a branch).
         for j in 0 ..< n {
-            let q = Int(ranks[j]), keep = q < k
+            let q = T.intValue(ranks[j]), keep = q < k
             (keep ? vr + q : scratch + 2 * m).pointee = p[j]
             (keep ? ir + q : order).pointee = j
         }

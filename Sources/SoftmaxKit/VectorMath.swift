@@ -82,6 +82,11 @@ where Vector.Scalar == Self {
     static func vabs(_ x: Vector) -> Vector
 
 
+    /// `Int(x)` for integral |x| < 2^24 through the concrete conversion (one
+    /// instruction): the generic `Int(x)` on a `BinaryFloatingPoint` took
+    /// 60% of a short-row top-k (measured).
+    static func intValue(_ x: Self) -> Int
+
     /// Scalar libm functions, used off the hot paths.
     static func libmLog(_ x: Self) -> Self
     static func libmExp(_ x: Self) -> Self
