@@ -2,7 +2,7 @@
  * kernels.c - kernel-level benchmark of libsoftmaxkit, against a memory copy.
  *
  *   make bench-kernels                      (builds the library, runs this)
- *   .build/smk-out/bench_kernels [--seconds S] [--filter OP] [--library PATH]
+ *   .build/smk-out/bench_kernels [--seconds S] [--filter OP] [--shapes 1x10,64x10] [--cpu] [--library PATH]
  *
  * For every operation x shape x dtype it reports the median time of one call
  * over many repetitions, ns per element, the effective bandwidth (bytes the
@@ -181,9 +181,14 @@ static double bytes_moved(const op_t *op, const bufs *b) {
 /* Timing                                                                    */
 /* ------------------------------------------------------------------------ */
 
+/* --cpu: this thread's CPU time and the minimum over samples instead of wall
+ * time and the median, for a machine shared with other jobs (time spent
+ * preempted is not counted; cache and frequency effects of neighbours are). */
+static int g_cpu_time;
+
 static double now_s(void) {
     struct timespec t;
-    clock_gettime(CLOCK_MONOTONIC, &t);
+    clock_gettime(g_cpu_time ? CLOCK_THREAD_CPUTIME_ID : CLOCK_MONOTONIC, &t);
     return (double)t.tv_sec + 1e-9 * (double)t.tv_nsec;
 }
 
@@ -194,6 +199,7 @@ static int cmp_double(const void *a, const void *b) {
 
 static double median(double *v, int count) {
     qsort(v, (size_t)count, sizeof *v, cmp_double);
+    if (g_cpu_time) return v[0];
     return count % 2 ? v[count / 2] : 0.5 * (v[count / 2 - 1] + v[count / 2]);
 }
 
@@ -298,6 +304,14 @@ static void print_loadavg(const char *when) {
     printf("load average %s: %s (other processes share these cores: compare ratios, not absolutes, when it is high)\n", when, buf);
 }
 
+/* Whether `item` is one of the comma-separated entries of `list`. */
+static int listed(const char *list, const char *item) {
+    size_t len = strlen(item);
+    for (const char *p = list; p; p = strchr(p, ',') ? strchr(p, ',') + 1 : NULL)
+        if (!strncmp(p, item, len) && (p[len] == ',' || p[len] == 0)) return 1;
+    return 0;
+}
+
 static void *g_lib;
 static void *symbol(const char *name) { return name ? dlsym(g_lib, name) : NULL; }
 
@@ -307,12 +321,14 @@ static void row(const char *name, const char *shape, int dsize, const char *note
 
 int main(int argc, char **argv) {
     double seconds = 0.25;
-    const char *filter = NULL, *library = NULL;
+    const char *filter = NULL, *library = NULL, *shapes = NULL;
     for (int i = 1; i < argc; i++) {
         if (!strcmp(argv[i], "--seconds") && i + 1 < argc) seconds = atof(argv[++i]);
         else if (!strcmp(argv[i], "--filter") && i + 1 < argc) filter = argv[++i];
         else if (!strcmp(argv[i], "--library") && i + 1 < argc) library = argv[++i];
-        else { fprintf(stderr, "usage: %s [--seconds S] [--filter OP] [--library PATH]\n", argv[0]); return 2; }
+        else if (!strcmp(argv[i], "--shapes") && i + 1 < argc) shapes = argv[++i];
+        else if (!strcmp(argv[i], "--cpu")) g_cpu_time = 1;
+        else { fprintf(stderr, "usage: %s [--seconds S] [--filter OP] [--shapes RxN,...] [--cpu] [--library PATH]\n", argv[0]); return 2; }
     }
     /* The library this program was linked with, unless --library names another. */
     if (smk_version() / 10000 != SMK_VERSION_MAJOR) { fprintf(stderr, "library major version differs\n"); return 1; }
@@ -330,8 +346,8 @@ int main(int argc, char **argv) {
     memset(g_copy_src, 1, max_copy);
     memset(g_copy_dst, 0, max_copy);
 
-    printf("libsoftmaxkit %u, %.2f s per measurement, median of %d samples, 1 thread\n",
-           version(), seconds, NSAMPLES);
+    printf("libsoftmaxkit %u, %.2f s per measurement, %s of %d samples, 1 thread\n",
+           version(), seconds, g_cpu_time ? "minimum thread CPU time" : "median", NSAMPLES);
     print_loadavg("at start");
     printf("\n");
     printf("| op | shape | dtype | µs/call | ns/elem | GB/s | copy µs | × copy | × softmax |\n");
@@ -341,6 +357,7 @@ int main(int argc, char **argv) {
             int64_t rows = SHAPES[s][0], n = SHAPES[s][1];
             char shape[48];
             snprintf(shape, sizeof shape, "%lldx%lld", (long long)rows, (long long)n);
+            if (shapes && !listed(shapes, shape)) continue;
             bufs b;
             if (bufs_alloc(&b, rows, n, 1, dsize)) { fprintf(stderr, "out of memory\n"); return 1; }
             double softmax_us = 0;
@@ -367,7 +384,7 @@ int main(int argc, char **argv) {
 
     /* Any axis: axis 1 of [64, 1000, 64] against the same 4,096,000 elements
      * laid out as 4096 rows of 1000 (last axis). */
-    if (!filter || strstr("softmax", filter)) {
+    if ((!filter || strstr("softmax", filter)) && !shapes) {
         printf("\nSoftmax over a middle axis (inner > 1) against the last axis, same element count\n\n");
         printf("| layout (outer, n, inner) | dtype | µs/call | ns/elem | GB/s | copy µs | × copy | × last axis |\n");
         printf("| --- | --- | ---: | ---: | ---: | ---: | ---: | ---: |\n");

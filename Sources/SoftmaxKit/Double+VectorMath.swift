@@ -18,7 +18,7 @@ extension Double: KernelScalar {
         var c = x.replacing(with: -760, where: x .< -760)
         c = c.replacing(with: 760, where: c .> 760)
         let magic = Vector(repeating: 6755399441055744)  // 1.5 * 2^52
-        let t = madd(c, Vector(repeating: 1.4426950408889634074), magic)
+        let t = c * Vector(repeating: 1.4426950408889634074) + magic  // unfused: see expReduced
         let (r, q) = expReduced(c, t - magic)
         let ni = unsafeBitCast(t, to: SIMD8<Int64>.self) &- 0x4338_0000_0000_0000
         let n1 = ni &>> 1
@@ -34,7 +34,7 @@ extension Double: KernelScalar {
     @inlinable @inline(__always)
     public static func vexpNormal(_ x: SIMD8<Double>) -> SIMD8<Double> {
         let magic = Vector(repeating: 6755399441055744 + 1023)  // 1.5 * 2^52 + bias
-        let t = madd(x, Vector(repeating: 1.4426950408889634074), magic)
+        let t = x * Vector(repeating: 1.4426950408889634074) + magic  // unfused: see expReduced
         let (r, q) = expReduced(x, t - magic)
         let s = unsafeBitCast(unsafeBitCast(t, to: SIMD8<Int64>.self) &<< 52, to: SIMD8<Double>.self)
         return madd(r * s, q, s)
@@ -44,8 +44,14 @@ extension Double: KernelScalar {
     /// `e^r ~ 1 + r q(r)`, the degree-12 Taylor polynomial.
     @inlinable @inline(__always)
     static func expReduced(_ x: Vector, _ n: Vector) -> (Vector, Vector) {
-        var r = madd(n, Vector(repeating: -6.93147180369123816490e-01), x)
-        r = madd(n, Vector(repeating: -1.90821492927058770002e-10), r)
+        // The reduction is unfused on purpose: `SIMD.addingProduct` is a lane
+        // loop that LLVM's SLP vectorizer must re-vectorize, and with fused
+        // steps both here and in the polynomial it gave up on whole lane
+        // groups (the exp ran partly scalar, found in the disassembly). The
+        // high part `n ln2_hi` is exact (ln2_hi has trailing zero bits), so
+        // only the tiny low-part product is rounded once more.
+        var r = n * Vector(repeating: -6.93147180369123816490e-01) + x
+        r = n * Vector(repeating: -1.90821492927058770002e-10) + r
         var q = Vector(repeating: 1.0 / 6227020800)
         q = madd(q, r, 1.0 / 479001600)
         q = madd(q, r, 1.0 / 39916800)
@@ -114,17 +120,32 @@ extension Double: KernelScalar {
 
     @inlinable @inline(__always)
     public static func vsigmoid(_ x: SIMD8<Double>) -> SIMD8<Double> {
-        let e = vexp(x.replacing(with: -x, where: x .> 0))
-        let d = 1 / (1 + e)
-        return d.replacing(with: e * d, where: x .< 0)
+        vsigmoidFinish(x, vexp(vnegAbs(x)))
     }
 
     /// `vsigmoid` for lanes with |x| <= expNormalLimit (or NaN): the cheaper exp.
     @inlinable @inline(__always)
     public static func vsigmoidNormal(_ x: SIMD8<Double>) -> SIMD8<Double> {
-        let e = vexpNormal(x.replacing(with: -x, where: x .> 0))
+        vsigmoidFinish(x, vexpNormal(vnegAbs(x)))
+    }
+
+    @inlinable @inline(__always)
+    public static func vnegAbs(_ x: SIMD8<Double>) -> SIMD8<Double> {
+        x.replacing(with: -x, where: x .> 0)
+    }
+
+    @inlinable @inline(__always)
+    public static func vsigmoidFinish(_ x: SIMD8<Double>, _ e: SIMD8<Double>) -> SIMD8<Double> {
         let d = 1 / (1 + e)
         return d.replacing(with: e * d, where: x .< 0)
+    }
+
+    @inlinable @inline(__always)
+    public static func vrankStep(_ rank: SIMD8<Double>, _ v: SIMD8<Double>, _ xi: Double, after: Int) -> SIMD8<Double> {
+        let lane = SIMD8<Int64>(0, 1, 2, 3, 4, 5, 6, 7)
+        let b = SIMD8<Double>(repeating: xi)
+        let later = lane .> SIMD8<Int64>(repeating: Int64(truncatingIfNeeded: after))
+        return rank.replacing(with: rank + 1, where: (b .> v) .| (later .& (b .== v)))
     }
 
     /// Lane-wise |x| (NaN stays NaN).
@@ -137,6 +158,12 @@ extension Double: KernelScalar {
     public static func vkeepFirst(_ v: SIMD8<Double>, _ count: Int, fill: Double) -> SIMD8<Double> {
         let lane = SIMD8<Int64>(0, 1, 2, 3, 4, 5, 6, 7)
         return v.replacing(with: fill, where: lane .>= SIMD8<Int64>(repeating: Int64(truncatingIfNeeded: count)))
+    }
+
+    @inlinable @inline(__always)
+    public static func vdropFirst(_ v: SIMD8<Double>, _ count: Int, fill: Double) -> SIMD8<Double> {
+        let lane = SIMD8<Int64>(0, 1, 2, 3, 4, 5, 6, 7)
+        return v.replacing(with: fill, where: lane .< SIMD8<Int64>(repeating: Int64(truncatingIfNeeded: count)))
     }
 
     @inlinable @inline(__always)
@@ -169,6 +196,8 @@ extension Double: KernelScalar {
     @inlinable @inline(__always)
     static func vmin(_ a: SIMD2<Double>, _ b: SIMD2<Double>) -> SIMD2<Double> { a.replacing(with: b, where: b .< a) }
 
+
+    @inlinable @inline(__always) public static func intValue(_ x: Double) -> Int { Int(x) }
 
     @inlinable public static func libmLog(_ x: Double) -> Double { log(x) }
     @inlinable public static func libmExp(_ x: Double) -> Double { exp(x) }

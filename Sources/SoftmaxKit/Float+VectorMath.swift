@@ -23,7 +23,7 @@ extension Float: KernelScalar {
         var c = x.replacing(with: -104, where: x .< -104)
         c = c.replacing(with: 104, where: c .> 104)
         let magic = Vector(repeating: 12582912)  // 1.5 * 2^23: round to nearest
-        let t = madd(c, Vector(repeating: 1.44269504088896341), magic)
+        let t = c * Vector(repeating: 1.44269504088896341) + magic  // unfused: see expReduced
         let (r, q) = expReduced(c, t - magic)
         let ni = unsafeBitCast(t, to: SIMD16<Int32>.self) &- 0x4B40_0000
         let n1 = ni &>> 1
@@ -41,7 +41,7 @@ extension Float: KernelScalar {
     @inlinable @inline(__always)
     public static func vexpNormal(_ x: SIMD16<Float>) -> SIMD16<Float> {
         let magic = Vector(repeating: 12582912 + 127)  // 1.5 * 2^23 + exponent bias
-        let t = madd(x, Vector(repeating: 1.44269504088896341), magic)
+        let t = x * Vector(repeating: 1.44269504088896341) + magic  // unfused: see expReduced
         let (r, q) = expReduced(x, t - magic)
         let s = unsafeBitCast(unsafeBitCast(t, to: SIMD16<Int32>.self) &<< 23, to: SIMD16<Float>.self)
         return madd(r * s, q, s)
@@ -50,8 +50,14 @@ extension Float: KernelScalar {
     /// `r = x - n ln2` and `q(r)` with `e^r ~ 1 + r q(r)`.
     @inlinable @inline(__always)
     static func expReduced(_ x: Vector, _ n: Vector) -> (Vector, Vector) {
-        var r = madd(n, Vector(repeating: -0.693359375), x)
-        r = madd(n, Vector(repeating: 2.12194440e-4), r)
+        // The reduction is unfused on purpose: `SIMD.addingProduct` is a lane
+        // loop that LLVM's SLP vectorizer must re-vectorize, and with fused
+        // steps both here and in the polynomial it gave up on whole lane
+        // groups (the exp ran partly scalar, found in the disassembly). The
+        // high part `n ln2_hi` is exact (ln2_hi has trailing zero bits), so
+        // only the tiny low-part product is rounded once more.
+        var r = n * Vector(repeating: -0.693359375) + x
+        r = n * Vector(repeating: 2.12194440e-4) + r
         var q = Vector(repeating: 0.008337527513504028)
         q = madd(q, r, 0.04191068187355995)
         q = madd(q, r, 0.16666729748249054)
@@ -113,17 +119,32 @@ extension Float: KernelScalar {
 
     @inlinable @inline(__always)
     public static func vsigmoid(_ x: SIMD16<Float>) -> SIMD16<Float> {
-        let e = vexp(x.replacing(with: -x, where: x .> 0))
-        let d = 1 / (1 + e)
-        return d.replacing(with: e * d, where: x .< 0)
+        vsigmoidFinish(x, vexp(vnegAbs(x)))
     }
 
     /// `vsigmoid` for lanes with |x| <= expNormalLimit (or NaN): the cheaper exp.
     @inlinable @inline(__always)
     public static func vsigmoidNormal(_ x: SIMD16<Float>) -> SIMD16<Float> {
-        let e = vexpNormal(x.replacing(with: -x, where: x .> 0))
+        vsigmoidFinish(x, vexpNormal(vnegAbs(x)))
+    }
+
+    @inlinable @inline(__always)
+    public static func vnegAbs(_ x: SIMD16<Float>) -> SIMD16<Float> {
+        x.replacing(with: -x, where: x .> 0)
+    }
+
+    @inlinable @inline(__always)
+    public static func vsigmoidFinish(_ x: SIMD16<Float>, _ e: SIMD16<Float>) -> SIMD16<Float> {
         let d = 1 / (1 + e)
         return d.replacing(with: e * d, where: x .< 0)
+    }
+
+    @inlinable @inline(__always)
+    public static func vrankStep(_ rank: SIMD16<Float>, _ v: SIMD16<Float>, _ xi: Float, after: Int) -> SIMD16<Float> {
+        let lane = SIMD16<Int32>(0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15)
+        let b = SIMD16<Float>(repeating: xi)
+        let later = lane .> SIMD16<Int32>(repeating: Int32(truncatingIfNeeded: after))
+        return rank.replacing(with: rank + 1, where: (b .> v) .| (later .& (b .== v)))
     }
 
     /// Lane-wise |x| (NaN stays NaN).
@@ -136,6 +157,12 @@ extension Float: KernelScalar {
     public static func vkeepFirst(_ v: SIMD16<Float>, _ count: Int, fill: Float) -> SIMD16<Float> {
         let lane = SIMD16<Int32>(0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15)
         return v.replacing(with: fill, where: lane .>= SIMD16<Int32>(repeating: Int32(truncatingIfNeeded: count)))
+    }
+
+    @inlinable @inline(__always)
+    public static func vdropFirst(_ v: SIMD16<Float>, _ count: Int, fill: Float) -> SIMD16<Float> {
+        let lane = SIMD16<Int32>(0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15)
+        return v.replacing(with: fill, where: lane .< SIMD16<Int32>(repeating: Int32(truncatingIfNeeded: count)))
     }
 
     @inlinable @inline(__always)
@@ -172,6 +199,8 @@ extension Float: KernelScalar {
     @inlinable @inline(__always)
     static func vmin(_ a: SIMD2<Float>, _ b: SIMD2<Float>) -> SIMD2<Float> { a.replacing(with: b, where: b .< a) }
 
+
+    @inlinable @inline(__always) public static func intValue(_ x: Float) -> Int { Int(x) }
 
     @inlinable public static func libmLog(_ x: Float) -> Float { logf(x) }
     @inlinable public static func libmExp(_ x: Float) -> Float { expf(x) }

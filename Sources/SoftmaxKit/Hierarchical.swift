@@ -37,8 +37,24 @@ public func hierarchicalSoftmax<T: KernelScalar>(
     try checkDisjoint(UnsafeRawPointer(coarse.baseAddress), ce.count * MemoryLayout<T>.stride,
                       UnsafeRawPointer(y.baseAddress), fe.count * MemoryLayout<T>.stride, names: ("coarse", "y"))
     guard fe.count > 0 else { return }
-    let cp = coarse.baseAddress!, fp = fine.baseAddress!, yp = y.baseAddress!
-    parallelFor(batch, work: fe.count + ce.count) { rows in
+    hierarchicalRows(coarse.baseAddress!, fine.baseAddress!, y.baseAddress!, sizes: sizes, width: width,
+                     batch: batch, conditional: conditional)
+}
+
+/// The kernel behind ``hierarchicalSoftmax(coarse:fine:sizes:into:batch:conditional:)``
+/// on checked arguments (`sizes` all >= 1 summing to `width`; the model
+/// heads call this directly). `y` may be `fine`.
+@inlinable
+func hierarchicalRows<T: KernelScalar>(
+    _ cp: UnsafePointer<T>, _ fp: UnsafePointer<T>, _ yp: UnsafeMutablePointer<T>, sizes: [Int], width: Int,
+    batch: Int, conditional: Bool
+) {
+    let groups = sizes.count
+    if let cshort = ShortRows<T>(groups), let fshort = ShortRows<T>(width), fshort.vectors <= ShortPlan.maxVectors {
+        hierarchicalShort(cp, fp, yp, sizes: sizes, batch: batch, conditional: conditional, cshort, fshort)
+        return
+    }
+    parallelFor(batch, work: batch * (groups + width)) { rows in
         for b in rows {
             // P(k) = exp(c_k - cm) / cs, from the coarse row's max and exp-sum.
             let c = cp + b * groups
@@ -52,6 +68,36 @@ public func hierarchicalSoftmax<T: KernelScalar>(
                 let weight = conditional ? 1 : Double(T.libmExp(c[k] - cm)) / cs
                 rowScale(yp + start, yp + start, n, T(weight / s))
                 start += n
+            }
+        }
+    }
+}
+
+/// Short coarse and fine rows: blocks of rows get their coarse softmax into
+/// scratch (the joint's group probabilities), then the fine row runs as a
+/// partition of softmax segments, each scaled by its group's probability.
+@inlinable
+func hierarchicalShort<T: KernelScalar>(
+    _ cp: UnsafePointer<T>, _ fp: UnsafePointer<T>, _ yp: UnsafeMutablePointer<T>, sizes: [Int], batch: Int,
+    conditional: Bool, _ cshort: ShortRows<T>, _ fshort: ShortRows<T>
+) {
+    let groups = cshort.n, width = fshort.n, block = 32
+    let layout = sizes.map { PartitionSegment(width: $0, activation: .softmax) }
+    withUnsafeTemporaryAllocation(of: UInt8.self, capacity: ShortPlan.bytes(segments: groups, T.self)) { plan in
+        ShortPlan.build(layout, into: plan.baseAddress!, T.self)
+        parallelFor(batch, work: batch * (groups + width)) { rows in
+            withUnsafeTemporaryAllocation(of: T.self, capacity: block * groups) { p in
+                var b = rows.lowerBound
+                while b < rows.upperBound {
+                    let len = min(block, rows.upperBound - b)
+                    if !conditional {
+                        cshort.run(ShortNormalize(.softmax, cp + b * groups, p.baseAddress!, invT: 1), 0..<len)
+                    }
+                    let fine = ShortPartition(fp + b * width, yp + b * width, plan: plan.baseAddress!, segments: groups,
+                                              layout: layout, weights: conditional ? nil : UnsafePointer(p.baseAddress!))
+                    fshort.run(fine, 0..<len)
+                    b += len
+                }
             }
         }
     }

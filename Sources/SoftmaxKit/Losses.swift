@@ -123,15 +123,25 @@ public func crossEntropy<T: KernelScalar>(
     if e.inner == 1 {
         // Rows in parallel; each piece sums its own losses, added in piece order.
         let xp = logits.baseAddress!, gp = gradient?.baseAddress
-        let pieces = max(1, min(samples, 64))
-        var partial = [Double](repeating: 0, count: pieces)
-        partial.withUnsafeMutableBufferPointer { pb in
+        // Up to 64 pieces of at least 16 rows: a function of the sample count
+        // only (so sums do not depend on the thread count), and long enough
+        // for the short-row driver to pair rows.
+        let pieces = max(1, min(samples / 16, 64))
+        let short = ShortRows<T>(classes)
+        let kernel = ShortCrossEntropy(xp, targets, wp, options, gradient: gp, divisor: divisor,
+                                       loss: options.reduction == .none ? lp : nil)
+        // Stack scratch, not an Array: a heap allocation was a fifth of a 1x10 call.
+        withUnsafeTemporaryAllocation(of: Double.self, capacity: pieces) { pb in
             parallelFor(pieces, work: e.count) { range in
                 for piece in range {
                     var sum = 0.0
                     // piece * (samples / pieces) + min(piece, samples % pieces): no product overflows
                     let q = samples / pieces, rem = samples % pieces
                     let first = piece * q + min(piece, rem), last = first + q + (piece < rem ? 1 : 0)
+                    if let short {
+                        pb[piece] = short.run(kernel, first..<last)
+                        continue
+                    }
                     for r in first..<last {
                         let g = gp.map { $0 + r * classes }
                         let l: Double
@@ -146,8 +156,8 @@ public func crossEntropy<T: KernelScalar>(
                     pb[piece] = sum
                 }
             }
+            if options.reduction != .none { lp[0] = T(pb.reduce(0, +) / divisor) }
         }
-        if options.reduction != .none { lp[0] = T(partial.reduce(0, +) / divisor) }
         return
     }
     let f = try Fibres<T>(e, slots: 3)
@@ -271,6 +281,15 @@ enum CrossEntropyRow<T: KernelScalar> {
             return 0
         }
         let (logZ, s) = normalizer(x, n, g)
+        return indexLoss(x, t, n, w, o, g, divisor, logZ: logZ, sum: s)
+    }
+
+    /// The loss (and gradient) of a counted sample once its normalizer is
+    /// known: `logZ = log sum exp(x)`, `sum = sum exp(x - shift)`, and `g` (if
+    /// any) holding `exp(x - shift)` (shared with the short-row kernel).
+    @inlinable
+    static func indexLoss(_ x: UnsafePointer<T>, _ t: Int, _ n: Int, _ w: UnsafePointer<T>?, _ o: LossOptions,
+                          _ g: UnsafeMutablePointer<T>?, _ divisor: Double, logZ: Double, sum s: Double) -> Double {
         let eps = o.labelSmoothing, wt = w.map { Double($0[t]) } ?? 1
         var l = (1 - eps) * wt * (logZ - Double(x[t]))
         var wsum = Double(n)
@@ -302,6 +321,13 @@ enum CrossEntropyRow<T: KernelScalar> {
     static func soft(_ x: UnsafePointer<T>, _ p: UnsafePointer<T>, _ n: Int, _ w: UnsafePointer<T>?,
                      _ eps: Double, _ g: UnsafeMutablePointer<T>?, _ divisor: Double) -> Double {
         let (logZ, s) = normalizer(x, n, g)
+        return softLoss(x, p, n, w, eps, g, divisor, logZ: logZ, sum: s)
+    }
+
+    /// `soft` once the normalizer is known (as `indexLoss`).
+    @inlinable
+    static func softLoss(_ x: UnsafePointer<T>, _ p: UnsafePointer<T>, _ n: Int, _ w: UnsafePointer<T>?,
+                         _ eps: Double, _ g: UnsafeMutablePointer<T>?, _ divisor: Double, logZ: Double, sum s: Double) -> Double {
         var l = 0.0, qsum = 0.0
         for c in 0..<n {
             let q = (w.map { Double($0[c]) } ?? 1) * ((1 - eps) * Double(p[c]) + eps / Double(n))

@@ -95,11 +95,9 @@ enum MaskedKernel<T: KernelScalar> {
         let layout = try maskLayout(mask.count, e)
         try checkAliasing(x, y, count: e.count)
         guard e.count > 0 else { return }
-        let xp = x.baseAddress!, yp = y.baseAddress!, mp = mask.baseAddress!, n = e.n
+        let xp = x.baseAddress!, yp = y.baseAddress!, mp = mask.baseAddress!
         if e.inner == 1 {
-            parallelFor(e.outer, work: e.count) { rows in
-                for r in rows { row(kind, xp + r * n, layout == .pattern ? mp : mp + r * n, yp + r * n, n) }
-            }
+            if e.n > 0 { rows(kind, xp, mp, pattern: layout == .pattern, yp, rows: e.outer, n: e.n) }
             return
         }
         let f = try Fibres<T>(e, slots: 2, maskSlot: layout == .full)
@@ -110,6 +108,21 @@ enum MaskedKernel<T: KernelScalar> {
             let yr = f.target(yp, r, slot: 1)
             row(kind, xr, mr, yr, e.n)
             f.commit(yp, r, slot: 1)
+        }
+    }
+
+    /// `rows` contiguous rows of `n > 0` elements, the mask one `n`-byte
+    /// pattern or full-shape (the model heads call this directly).
+    @inlinable
+    static func rows(_ kind: MaskedKind, _ x: UnsafePointer<T>, _ mask: UnsafePointer<UInt8>, pattern: Bool,
+                     _ y: UnsafeMutablePointer<T>, rows count: Int, n: Int) {
+        if let short = ShortRows<T>(n) {
+            let kernel = ShortMasked(kind, x, mask, pattern: pattern, y)
+            parallelFor(count, work: count * n) { rows in short.run(kernel, rows) }
+            return
+        }
+        parallelFor(count, work: count * n) { rows in
+            for r in rows { row(kind, x + r * n, pattern ? mask : mask + r * n, y + r * n, n) }
         }
     }
 

@@ -63,12 +63,34 @@ public func partitioned<T: KernelScalar>(
     try checkCount("y", y.count, extents.count)
     try checkAliasing(x, y, count: extents.count)
     guard extents.count > 0 else { return }
-    try forEachFibre(x.baseAddress!, y.baseAddress!, extents) { xr, yr in
-        var start = 0
-        for s in layout {
-            applyActivation(s.activation, xr + start, yr + start, s.width)
-            start += s.width
-        }
+    if extents.inner == 1 {
+        partitionedRows(x.baseAddress!, y.baseAddress!, layout, rows: extents.outer, n: extents.n)
+        return
+    }
+    try forEachFibre(x.baseAddress!, y.baseAddress!, extents) { xr, yr in partitionedRow(xr, yr, layout) }
+}
+
+/// `rows` contiguous rows of `n` elements under `layout` (widths summing to
+/// `n`; the model heads call this directly).
+@inlinable
+func partitionedRows<T: KernelScalar>(_ x: UnsafePointer<T>, _ y: UnsafeMutablePointer<T>, _ layout: [PartitionSegment],
+                                      rows: Int, n: Int) {
+    if let short = ShortRows<T>(n), short.vectors <= ShortPlan.maxVectors {
+        shortPartitioned(x, y, layout, rows: rows, short)
+        return
+    }
+    parallelFor(rows, work: rows * n) { range in
+        for r in range { partitionedRow(x + r * n, y + r * n, layout) }
+    }
+}
+
+/// One row, segment by segment.
+@inlinable
+func partitionedRow<T: KernelScalar>(_ x: UnsafePointer<T>, _ y: UnsafeMutablePointer<T>, _ layout: [PartitionSegment]) {
+    var start = 0
+    for s in layout {
+        applyActivation(s.activation, x + start, y + start, s.width)
+        start += s.width
     }
 }
 
@@ -94,6 +116,18 @@ func checkLayout(_ layout: [PartitionSegment], n: Int) throws(SoftmaxKitError) {
     }
     guard total == n else {
         throw .shape("layout widths sum to \(total) but the axis has length \(n)")
+    }
+}
+
+/// `rows` short rows of `x` under `layout` into `y`, through one `ShortPlan`.
+@inlinable
+func shortPartitioned<T: KernelScalar>(_ x: UnsafePointer<T>, _ y: UnsafeMutablePointer<T>, _ layout: [PartitionSegment],
+                                       rows: Int, _ short: ShortRows<T>) {
+    let segments = ShortPlan.normalizedSegments(layout)
+    withUnsafeTemporaryAllocation(of: UInt8.self, capacity: ShortPlan.bytes(segments: segments, T.self)) { plan in
+        ShortPlan.build(layout, into: plan.baseAddress!, T.self)
+        let kernel = ShortPartition(x, y, plan: plan.baseAddress!, segments: segments, layout: layout)
+        parallelFor(rows, work: rows * short.n) { r in short.run(kernel, r) }
     }
 }
 

@@ -18,6 +18,14 @@ public func segmentSoftmax<T: KernelScalar>(
     try checkCount("y", y.count, extents.count)
     try checkAliasing(x, y, count: extents.count)
     guard extents.count > 0 else { return }
+    if extents.inner == 1, let short = ShortRows<T>(extents.n), short.vectors <= ShortPlan.maxVectors {
+        // Each group is a softmax segment of a partition (empty groups write nothing).
+        let layout = (0..<(offsets.count - 1)).map {
+            PartitionSegment(width: offsets[$0 + 1] - offsets[$0], activation: .softmax)
+        }
+        shortPartitioned(x.baseAddress!, y.baseAddress!, layout, rows: extents.outer, short)
+        return
+    }
     try forEachFibre(x.baseAddress!, y.baseAddress!, extents) { xr, yr in
         for g in 0..<(offsets.count - 1) {
             let a = offsets[g]

@@ -82,7 +82,20 @@ public func softmaxTopK<T: KernelScalar>(
 ) throws(SoftmaxKitError) {
     try checkTemperature(temperature)
     let invT = 1 / temperature
-    try selectK(x, k: k, values: probs, indices: indices, extents: extents, valuesName: "probs") { xr, n, v, i in
+    // One vector per row at most: ranking costs n compares per vector, which
+    // beats the candidate list only while a row is one vector (measured).
+    let short = extents.inner == 1 && k > 0 && extents.n <= T.width ? ShortRows<T>(extents.n) : nil
+    try selectK(x, k: k, values: probs, indices: indices, extents: extents, valuesName: "probs", rows: short.map { short in
+        { xp, vp, ip, rows in
+            let m = ShortRows<T>.maxLength
+            withUnsafeTemporaryAllocation(of: T.self, capacity: 3 * m) { scratch in
+                withUnsafeTemporaryAllocation(of: Int.self, capacity: 1) { order in
+                    _ = short.run(ShortSoftmaxTopK(xp, k: k, invT: invT, vp, ip, scratch: scratch.baseAddress!,
+                                               order: order.baseAddress!), rows)
+                }
+            }
+        }
+    }) { xr, n, v, i in
         rowSoftmaxTopK(xr, n, k, invT, v, i)
     }
 }
@@ -140,11 +153,13 @@ private func selectArray<T: KernelScalar>(
 }
 
 /// Checks `k` and the buffers, then runs `row` on each fibre with contiguous
-/// k-long outputs, scattered to `(outer, k, inner)`.
+/// k-long outputs, scattered to `(outer, k, inner)`; `rows`, when given,
+/// replaces `row` for contiguous rows (a range of them at a time).
 @usableFromInline
 func selectK<T: KernelScalar>(
     _ x: UnsafeBufferPointer<T>, k: Int, values: UnsafeMutableBufferPointer<T>,
     indices: UnsafeMutableBufferPointer<Int>, extents e: Extents, valuesName: String,
+    rows: ((UnsafePointer<T>, UnsafeMutablePointer<T>, UnsafeMutablePointer<Int>, Range<Int>) -> Void)? = nil,
     _ row: (UnsafePointer<T>, Int, UnsafeMutablePointer<T>, UnsafeMutablePointer<Int>) -> Void
 ) throws(SoftmaxKitError) {
     guard k >= 0, k <= e.n else { throw .invalid("k must be in 0...\(e.n) (the axis length), got \(k)") }
@@ -157,8 +172,9 @@ func selectK<T: KernelScalar>(
     guard count > 0 else { return }
     if e.inner == 1 {  // rows of x and of the outputs are contiguous: no scratch
         let xp = x.baseAddress!, vp = values.baseAddress!, ip = indices.baseAddress!, n = e.n
-        parallelFor(e.outer, work: e.count) { rows in
-            for r in rows { row(xp + r * n, n, vp + r * k, ip + r * k) }
+        parallelFor(e.outer, work: e.count) { range in
+            if let rows { rows(xp, vp, ip, range); return }
+            for r in range { row(xp + r * n, n, vp + r * k, ip + r * k) }
         }
         return
     }

@@ -138,14 +138,27 @@ enum Normalizer<T: KernelScalar> {
                     _ e: Extents, invT: T) throws(SoftmaxKitError) {
         if e.n == 0 { return }
         if e.inner == 1 {
-            parallelFor(e.outer, work: e.count) { rows in
-                for o in rows {
-                    row(kind, x + o * e.n, y + o * e.n, e.n, readable: (e.outer - o) * e.n, invT: invT)
-                }
-            }
+            rows(kind, x, y, rows: e.outer, n: e.n, invT: invT)
         } else {
             parallelFor(e.outer, work: e.count) { blocks in
                 Columns<T>.run(kind == .softmax ? .softmax : .logSoftmax, x, y, e, blocks, invT: invT)
+            }
+        }
+    }
+
+    /// `rows` contiguous rows of `n > 0` elements (the model heads call this
+    /// directly): short rows from registers, longer ones by `row`.
+    @inlinable
+    static func rows(_ kind: NormalizerKind, _ x: UnsafePointer<T>, _ y: UnsafeMutablePointer<T>,
+                     rows count: Int, n: Int, invT: T) {
+        if let short = ShortRows<T>(n) {
+            let kernel = ShortNormalize(kind, x, y, invT: invT)
+            parallelFor(count, work: count * n) { rows in short.run(kernel, rows) }
+            return
+        }
+        parallelFor(count, work: count * n) { rows in
+            for o in rows {
+                row(kind, x + o * n, y + o * n, n, readable: (count - o) * n, invT: invT)
             }
         }
     }

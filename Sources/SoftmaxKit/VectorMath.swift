@@ -34,6 +34,9 @@ where Vector.Scalar == Self {
     /// `v` with lanes `count..<width` replaced by `fill` (0 <= count <= width).
     static func vkeepFirst(_ v: Vector, _ count: Int, fill: Self) -> Vector
 
+    /// `v` with lanes `0..<count` replaced by `fill` (0 <= count <= width).
+    static func vdropFirst(_ v: Vector, _ count: Int, fill: Self) -> Vector
+
     /// Horizontal maximum / minimum / sum of the lanes (a halving tree).
     static func hmax(_ v: Vector) -> Self
     static func hmin(_ v: Vector) -> Self
@@ -56,8 +59,21 @@ where Vector.Scalar == Self {
     /// above every number): one compare and a mask test.
     static func vanyRanksAbove(_ v: Vector, _ t: Self) -> Bool
 
-    /// Lane-wise logistic sigmoid, exponentiating only `-|x|`.
+    /// Lane-wise logistic sigmoid, exponentiating only `-|x|`:
+    /// `vsigmoidFinish(x, vexp(vnegAbs(x)))`.
     static func vsigmoid(_ x: Vector) -> Vector
+
+    /// `-|x|` lane by lane (NaN stays NaN): the only exponent a sigmoid needs.
+    static func vnegAbs(_ x: Vector) -> Vector
+
+    /// The sigmoid of `x` from `e = e^-|x|`: `1 / (1 + e)` for x >= 0, `e / (1 + e)` below.
+    static func vsigmoidFinish(_ x: Vector, _ e: Vector) -> Vector
+
+    /// `rank` plus 1 in every lane `l` whose element `v[l]` ranks after `xi`
+    /// (selection order without NaN: larger first, ties to the lower index,
+    /// `xi` sitting at lane `after + 0.5`): lanes `l <= after` count
+    /// `xi > v[l]`, lanes `l > after` count `xi >= v[l]`.
+    static func vrankStep(_ rank: Vector, _ v: Vector, _ xi: Self, after: Int) -> Vector
 
     /// `vsigmoid` for lanes with |x| <= expNormalLimit (or NaN).
     static func vsigmoidNormal(_ x: Vector) -> Vector
@@ -65,6 +81,11 @@ where Vector.Scalar == Self {
     /// Lane-wise absolute value.
     static func vabs(_ x: Vector) -> Vector
 
+
+    /// `Int(x)` for integral |x| < 2^24 through the concrete conversion (one
+    /// instruction): the generic `Int(x)` on a `BinaryFloatingPoint` took
+    /// 60% of a short-row top-k (measured).
+    static func intValue(_ x: Self) -> Int
 
     /// Scalar libm functions, used off the hot paths.
     static func libmLog(_ x: Self) -> Self

@@ -67,6 +67,7 @@ private func partitionedABI<T: KernelScalar>(
         }
         if lc > 0 {
             guard let layout else { throw nullPointer("layout") }
+            segments.reserveCapacity(min(lc, 1024))  // one allocation for any real layout, not one per doubling
             for k in 0..<lc {
                 let width = layout.loadUnaligned(fromByteOffset: k * partitionStride, as: Int64.self)
                 let code = layout.loadUnaligned(fromByteOffset: k * partitionStride + 8, as: Int32.self)

@@ -54,7 +54,8 @@ struct MaskedTests {
         for o in 0..<2 { for i in 0..<3 {
             let idx = (0..<5).map { (o * 5 + $0) * 3 + i }
             let fib = try maskedSoftmax(idx.map { x[$0] }, mask: idx.map { mask[$0] })
-            for (j, k) in idx.enumerated() { #expect(abs(y[k] - fib[j]) < 1e-16) }
+            // The strided fibre and the short 1-D row take different kernels: a few ulp.
+            for (j, k) in idx.enumerated() { #expect(abs(y[k] - fib[j]) <= 1e-15 * fib[j]) }
         } }
     }
 

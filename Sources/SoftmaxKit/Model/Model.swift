@@ -125,7 +125,7 @@ public final class Model: @unchecked Sendable {
                 guard let mask = h.mask else { throw fmt("\(path).mask: missing") }
                 guard mask.count == width else { throw .shape("\(path).mask: \(mask.count) entries but layer \"\(ln)\" has \(width) units") }
                 guard mask.allSatisfy({ $0 == 0 || $0 == 1 }) else { throw fmt("\(path).mask: entries must be 0 or 1") }
-                transform = .masked(kept: mask.map { $0 != 0 }, renormalize: h.renormalize ?? true)
+                transform = .masked(mask: mask.map { UInt8($0) }, renormalize: h.renormalize ?? true)
             case .partitioned:
                 guard let segs = h.segments, !segs.isEmpty else { throw fmt("\(path).segments: missing or empty") }
                 guard segs.allSatisfy({ $0.width > 0 }) else { throw fmt("\(path).segments: widths must be > 0") }

@@ -1,0 +1,637 @@
+/// Short rows: contiguous rows of at most four vectors (64 floats, 32
+/// doubles), the width of nearly every classifier head, held whole in
+/// registers. A row costs one load per vector, one horizontal max, one exp
+/// per vector, one horizontal sum and one store per vector; the general row
+/// kernel (min/max pass, blocked exp-sum into a `Double`, scale pass, each
+/// with its own tail handling) costs several times that on such rows, and
+/// dominated every variant at 1x10 and 64x10 (BENCHMARKS.md).
+///
+/// Every short-row kernel (softmax and log-softmax, masked, partitioned and
+/// segment, hierarchical, cross-entropy, fused softmax + top-k, and the model
+/// heads through them) loads, reduces and stores through `ShortRows`.
+///
+/// Layout of a row of `n` elements over `C = ceil(n / w)` vectors (`w` lanes):
+/// slots `0 ..< C-1` sit at offsets `0, w, 2w`; when `n > w` the last slot
+/// ends at the row's end (offset `n - w`), overlapping the slot before it by
+/// `overlap = C w - n` lanes, so every load and store of such a row stays
+/// inside it (no partial copies, and in-place calls are safe). Overlapped
+/// lanes hold the same elements and produce the same outputs as in the
+/// earlier slot; only sums must skip them (`sum` does). A row of `n < w`
+/// elements is one slot whose lanes past `n` hold a fill (`-inf` for
+/// logits: they add nothing to a max or an exp-sum); it is loaded whole when
+/// `readable` allows and stored whole when `writable` does (the spilled
+/// lanes land in the next rows' slots, which the same loop writes after).
+///
+/// Sums are taken in `T` (at most 64 terms, added lane-wise then as a
+/// halving tree: within a few ulp), exponentials with the full-range `vexp`
+/// (which equals `vexpNormal` bit for bit wherever that applies), so a
+/// row's result never depends on which rows share its call or thread.
+
+/// How many vectors a short row spans: a type parameter, so that each count
+/// gets its own specialised loop with the unused slots compiled away.
+@usableFromInline protocol RowVectors { static var count: Int { get } }
+@usableFromInline enum OneVector: RowVectors { @inlinable static var count: Int { 1 } }
+@usableFromInline enum TwoVectors: RowVectors { @inlinable static var count: Int { 2 } }
+@usableFromInline enum ThreeVectors: RowVectors { @inlinable static var count: Int { 3 } }
+@usableFromInline enum FourVectors: RowVectors { @inlinable static var count: Int { 4 } }
+
+/// A short-row kernel in three phases, so that the shared driver can run two
+/// rows side by side: both rows are loaded, then both reduced (pure vector
+/// work through the sums, one basic block: their dependency chains
+/// interleave), then both finished (scalar calls such as `log`, outputs,
+/// stores). Loading both rows before storing either also keeps a spilling
+/// store from reaching a row not yet read.
+@usableFromInline protocol ShortRowKernel {
+    associatedtype Scalar: KernelScalar
+    associatedtype Input
+    associatedtype Reduced
+    /// Row `r`'s inputs; `room` elements from the row's start belong to this call's rows.
+    func load<C: RowVectors>(_ r: Int, room: Int, _ s: ShortRows<Scalar>, _: C.Type) -> Input
+    func reduce<C: RowVectors>(_ input: Input, _ s: ShortRows<Scalar>, _: C.Type) -> Reduced
+    /// Writes row `r`'s outputs; returns a value the driver sums in row order (a loss, or 0).
+    func finish<C: RowVectors>(_ r: Int, _ row: Reduced, room: Int, _ s: ShortRows<Scalar>, _: C.Type) -> Double
+}
+
+/// The vectors of one short row. Arithmetic runs on all four slots: the
+/// slots past a row's count are never stored or reduced, so the optimizer
+/// drops their work. (No closures here: a closure taking a vector is
+/// outlined, its vector split into pieces and its exp partly scalarised.)
+@usableFromInline
+struct ShortRow<T: KernelScalar> {
+    @usableFromInline var v0, v1, v2, v3: T.Vector
+
+    @_transparent @usableFromInline
+    init(repeating s: T) {
+        v0 = T.Vector(repeating: s); v1 = v0; v2 = v0; v3 = v0
+    }
+
+    @_transparent @usableFromInline
+    init(_ v0: T.Vector, _ v1: T.Vector, _ v2: T.Vector, _ v3: T.Vector) {
+        self.v0 = v0; self.v1 = v1; self.v2 = v2; self.v3 = v3
+    }
+
+    @_transparent @usableFromInline
+    static func - (a: ShortRow, b: T.Vector) -> ShortRow { ShortRow(a.v0 - b, a.v1 - b, a.v2 - b, a.v3 - b) }
+    @_transparent @usableFromInline
+    static func * (a: ShortRow, b: T.Vector) -> ShortRow { ShortRow(a.v0 * b, a.v1 * b, a.v2 * b, a.v3 * b) }
+    @_transparent @usableFromInline
+    static func - (a: ShortRow, b: ShortRow) -> ShortRow { ShortRow(a.v0 - b.v0, a.v1 - b.v1, a.v2 - b.v2, a.v3 - b.v3) }
+    @_transparent @usableFromInline
+    static func * (a: ShortRow, b: ShortRow) -> ShortRow { ShortRow(a.v0 * b.v0, a.v1 * b.v1, a.v2 * b.v2, a.v3 * b.v3) }
+
+    /// `e^x` of every lane of the used slots (`T.vexp`; unused slots keep
+    /// their values, so no exp is spent on them even if this is not inlined).
+    @_transparent @usableFromInline
+    func exp<C: RowVectors>(_: C.Type) -> ShortRow {
+        var r = self
+        r.v0 = T.vexp(v0)
+        if C.count > 1 { r.v1 = T.vexp(v1) }
+        if C.count > 2 { r.v2 = T.vexp(v2) }
+        if C.count > 3 { r.v3 = T.vexp(v3) }
+        return r
+    }
+
+    /// `-|x|` of every lane.
+    @_transparent @usableFromInline
+    func negAbs() -> ShortRow { ShortRow(T.vnegAbs(v0), T.vnegAbs(v1), T.vnegAbs(v2), T.vnegAbs(v3)) }
+
+    /// The sigmoid of `self` from `e = e^-|self|`.
+    @_transparent @usableFromInline
+    func sigmoid(fromExp e: ShortRow) -> ShortRow {
+        ShortRow(T.vsigmoidFinish(v0, e.v0), T.vsigmoidFinish(v1, e.v1), T.vsigmoidFinish(v2, e.v2), T.vsigmoidFinish(v3, e.v3))
+    }
+
+    /// `self` where `mask` is nonzero, `b` elsewhere (a select: nothing of the
+    /// unselected operand leaks).
+    @_transparent @usableFromInline
+    func select(_ mask: ShortMask<T>, else b: ShortRow) -> ShortRow {
+        ShortRow(T.vselect(mask.m0, v0, b.v0), T.vselect(mask.m1, v1, b.v1),
+                 T.vselect(mask.m2, v2, b.v2), T.vselect(mask.m3, v3, b.v3))
+    }
+
+    /// Largest lane (NaN lanes may be ignored: callers see NaN through the sum).
+    @_transparent @usableFromInline
+    func max<C: RowVectors>(_: C.Type) -> T {
+        var m = v0
+        if C.count > 1 { m = T.vmax(m, v1) }
+        if C.count > 2 { m = T.vmax(m, v2) }
+        if C.count > 3 { m = T.vmax(m, v3) }
+        return T.hmax(m)
+    }
+}
+
+/// The mask bytes of one short row, in the same slots as its values.
+@usableFromInline
+struct ShortMask<T: KernelScalar> {
+    @usableFromInline var m0, m1, m2, m3: T.MaskVector
+
+    @inlinable @inline(__always)
+    init() { m0 = T.MaskVector(repeating: 0); m1 = m0; m2 = m0; m3 = m0 }
+}
+
+/// The geometry of short rows of one length, and their loads, sums and stores.
+@usableFromInline
+struct ShortRows<T: KernelScalar> {
+    /// Elements per row (1 ... 4w).
+    @usableFromInline let n: Int
+    /// Vectors per row (1 ... 4).
+    @usableFromInline let vectors: Int
+    /// Offset of the last slot: `n - w` when the row spans several vectors.
+    @usableFromInline let lastOffset: Int
+    /// Leading lanes of the last slot that the slot before already holds.
+    @usableFromInline let overlap: Int
+
+    /// Longest row taken: four vectors.
+    @inlinable static var maxLength: Int { 4 * T.width }
+
+    /// The geometry for rows of `n` elements; nil unless `1 <= n <= maxLength`.
+    @inlinable
+    init?(_ n: Int) {
+        let w = T.width
+        guard n > 0, n <= 4 * w else { return nil }
+        self.n = n
+        vectors = (n + w - 1) / w
+        lastOffset = n > w ? n - w : 0
+        overlap = n > w ? vectors * w - n : 0
+    }
+
+    /// Runs `kernel` over `rows` (two at a time) and returns the sum, in row
+    /// order, of what its `finish` returns.
+    @inlinable
+    @discardableResult
+    func run<K: ShortRowKernel>(_ kernel: K, _ rows: Range<Int>) -> Double where K.Scalar == T {
+        switch vectors {
+        case 1: return drive(kernel, rows, OneVector.self)
+        case 2: return drive(kernel, rows, TwoVectors.self)
+        case 3: return drive(kernel, rows, ThreeVectors.self)
+        default: return drive(kernel, rows, FourVectors.self)
+        }
+    }
+
+    @inlinable
+    func drive<K: ShortRowKernel, C: RowVectors>(_ k: K, _ rows: Range<Int>, _: C.Type) -> Double where K.Scalar == T {
+        let end = rows.upperBound
+        var r = rows.lowerBound, total = 0.0
+        while r + 2 <= end {
+            let room = (end - r) * n
+            let ia = k.load(r, room: room, self, C.self), ib = k.load(r + 1, room: room - n, self, C.self)
+            let a = k.reduce(ia, self, C.self), b = k.reduce(ib, self, C.self)
+            total += k.finish(r, a, room: room, self, C.self)
+            total += k.finish(r + 1, b, room: room - n, self, C.self)
+            r += 2
+        }
+        if r < end {
+            let a = k.reduce(k.load(r, room: n, self, C.self), self, C.self)
+            total += k.finish(r, a, room: n, self, C.self)
+        }
+        return total
+    }
+
+    /// One row from `x`; `readable >= n` elements may be read there (a whole
+    /// vector of a row shorter than one is then loaded without a copy).
+    /// Lanes past `n` of a one-slot row hold `fill`.
+    @inlinable @inline(__always)
+    func load<C: RowVectors>(_ x: UnsafePointer<T>, readable: Int, fill: T, _: C.Type) -> ShortRow<T> {
+        let w = T.width
+        var r = ShortRow<T>(repeating: fill)
+        if C.count == 1 {
+            r.v0 = n == w ? vload(x) : vloadTail(x, n, readable: readable, fill: fill)
+            return r
+        }
+        r.v0 = vload(x)
+        if C.count == 2 { r.v1 = vload(x + lastOffset) }
+        if C.count == 3 { r.v1 = vload(x + w); r.v2 = vload(x + lastOffset) }
+        if C.count == 4 { r.v1 = vload(x + w); r.v2 = vload(x + 2 * w); r.v3 = vload(x + lastOffset) }
+        return r
+    }
+
+    /// One row of mask bytes from `m` (`readable` as for `load`). Lanes past
+    /// `n` of a one-slot row may hold any byte: the values there are `-inf`
+    /// fills, which add nothing whether selected or not.
+    @inlinable @inline(__always)
+    func loadMask<C: RowVectors>(_ m: UnsafePointer<UInt8>, readable: Int, _: C.Type) -> ShortMask<T> {
+        let w = T.width
+        var r = ShortMask<T>()
+        if C.count == 1 {
+            r.m0 = n == w || readable >= w ? mload(m, T.self) : mloadPartial(m, n, T.self)
+            return r
+        }
+        r.m0 = mload(m, T.self)
+        if C.count == 2 { r.m1 = mload(m + lastOffset, T.self) }
+        if C.count == 3 { r.m1 = mload(m + w, T.self); r.m2 = mload(m + lastOffset, T.self) }
+        if C.count == 4 { r.m1 = mload(m + w, T.self); r.m2 = mload(m + 2 * w, T.self); r.m3 = mload(m + lastOffset, T.self) }
+        return r
+    }
+
+    /// Stores a row at `y`; `writable >= n` elements may be written there
+    /// (pass `n` when nothing past the row may be touched, e.g. in place,
+    /// where the next row is still to be read).
+    @inlinable @inline(__always)
+    func store<C: RowVectors>(_ r: ShortRow<T>, _ y: UnsafeMutablePointer<T>, writable: Int, _: C.Type) {
+        let w = T.width
+        if C.count == 1 {
+            if n == w || writable >= w { vstore(r.v0, y) } else { vstorePartial(r.v0, y, n) }
+            return
+        }
+        vstore(r.v0, y)
+        if C.count == 2 { vstore(r.v1, y + lastOffset) }
+        if C.count == 3 { vstore(r.v1, y + w); vstore(r.v2, y + lastOffset) }
+        if C.count == 4 { vstore(r.v1, y + w); vstore(r.v2, y + 2 * w); vstore(r.v3, y + lastOffset) }
+    }
+
+    /// Sum of the row's elements (overlapped lanes counted once; fill lanes
+    /// must hold 0 or come from a `-inf` fill through an exp).
+    @inlinable @inline(__always)
+    func sum<C: RowVectors>(_ r: ShortRow<T>, _: C.Type) -> T {
+        if C.count == 1 { return T.hsum(r.v0) }
+        var s = r.v0
+        if C.count == 2 { s += T.vdropFirst(r.v1, overlap, fill: 0) }
+        if C.count == 3 { s += r.v1; s += T.vdropFirst(r.v2, overlap, fill: 0) }
+        if C.count == 4 { s += r.v1; s += r.v2; s += T.vdropFirst(r.v3, overlap, fill: 0) }
+        return T.hsum(s)
+    }
+
+    /// `r` with the lanes past the row (those of a one-slot row shorter than
+    /// a vector) set to `fill`. Exponents of those lanes must be replaced
+    /// before the exp: `e^(-inf - max)` makes `vexp` compute a subnormal
+    /// intermediate, and every such lane costs a microcode assist (measured:
+    /// half the time of a 10-element row).
+    @inlinable @inline(__always)
+    func keepRow<C: RowVectors>(_ r: ShortRow<T>, fill: T, _: C.Type) -> ShortRow<T> {
+        guard C.count == 1, n < T.width else { return r }
+        var k = r
+        k.v0 = T.vkeepFirst(r.v0, n, fill: fill)
+        return k
+    }
+
+    /// Writes the row's `n` elements to `out[0 ..< n]` (`out` holds `maxLength`).
+    @inlinable @inline(__always)
+    func spill<C: RowVectors>(_ r: ShortRow<T>, _ out: UnsafeMutablePointer<T>, _: C.Type) {
+        store(r, out, writable: Self.maxLength, C.self)
+    }
+
+    /// The offset of slot `k`'s lane 0.
+    @inlinable @inline(__always)
+    func offset<C: RowVectors>(_ k: Int, _: C.Type) -> Int {
+        k == C.count - 1 ? lastOffset : k * T.width
+    }
+}
+
+// MARK: Softmax and log-softmax of short rows
+
+/// `exp((x - max) / T) / sum` or `(x - max) / T - log(sum)` of each row.
+@usableFromInline
+struct ShortNormalize<T: KernelScalar>: ShortRowKernel {
+    @usableFromInline let kind: NormalizerKind
+    @usableFromInline let x: UnsafePointer<T>
+    @usableFromInline let y: UnsafeMutablePointer<T>
+    @usableFromInline let invT: T
+    @usableFromInline let inPlace: Bool
+
+    @inlinable
+    init(_ kind: NormalizerKind, _ x: UnsafePointer<T>, _ y: UnsafeMutablePointer<T>, invT: T) {
+        self.kind = kind; self.x = x; self.y = y; self.invT = invT
+        inPlace = UnsafePointer(y) == x
+    }
+
+    @inlinable @inline(__always)
+    func load<C: RowVectors>(_ r: Int, room: Int, _ s: ShortRows<T>, _: C.Type) -> ShortRow<T> {
+        s.load(x + r * s.n, readable: room, fill: -.infinity, C.self)
+    }
+
+    @inlinable @inline(__always)
+    func reduce<C: RowVectors>(_ v: ShortRow<T>, _ s: ShortRows<T>, _: C.Type) -> ShortExps<T> {
+        s.exps(v, invT: invT, C.self)
+    }
+
+    @inlinable @inline(__always)
+    func finish<C: RowVectors>(_ r: Int, _ a: ShortExps<T>, room: Int, _ s: ShortRows<T>, _: C.Type) -> Double {
+        let out = kind == .softmax ? a.e * T.Vector(repeating: 1 / a.sum) : a.z - T.Vector(repeating: T.libmLog(a.sum))
+        s.store(out, y + r * s.n, writable: inPlace ? s.n : room, C.self)
+        return 0
+    }
+}
+
+/// A row's exponents `z = (x - max) / T`, exponentials `e = e^z`, their sum and the max.
+@usableFromInline
+struct ShortExps<T: KernelScalar> {
+    @usableFromInline var z: ShortRow<T>
+    @usableFromInline var e: ShortRow<T>
+    @usableFromInline var sum: T
+    @usableFromInline var max: T
+    @inlinable @inline(__always)
+    init(z: ShortRow<T>, e: ShortRow<T>, sum: T, max: T = 0) { self.z = z; self.e = e; self.sum = sum; self.max = max }
+}
+
+extension ShortRows {
+    /// The softmax reduction of a loaded row (fill `-inf`): max, exponents,
+    /// exponentials and sum. Lanes past the row get exponent 0 and
+    /// exponential 0. A NaN makes the sum NaN; an all `-inf` row gives NaN
+    /// exponents (0/0, as DESIGN.md asks).
+    @inlinable @inline(__always)
+    func exps<C: RowVectors>(_ v: ShortRow<T>, invT: T, _: C.Type) -> ShortExps<T> {
+        let m = v.max(C.self)
+        let z = keepRow((v - T.Vector(repeating: m)) * T.Vector(repeating: invT), fill: 0, C.self)
+        let e = keepRow(z.exp(C.self), fill: 0, C.self)
+        return ShortExps(z: z, e: e, sum: sum(e, C.self), max: m)
+    }
+}
+
+// MARK: Masked softmax of short rows
+
+/// Masked softmax / log-softmax of each row (`Masked.swift` for the rules).
+/// Unselected lanes get exponent 0 before the exp and exponential 0 after:
+/// whatever they hold (NaN, inf) never reaches the sum, and a fully masked
+/// row comes out all 0 (log: `-inf`) through the final select alone.
+@usableFromInline
+struct ShortMasked<T: KernelScalar>: ShortRowKernel {
+    @usableFromInline let kind: MaskedKind
+    @usableFromInline let x: UnsafePointer<T>
+    @usableFromInline let mask: UnsafePointer<UInt8>
+    /// One `n`-byte pattern for every row, or a full-shape mask.
+    @usableFromInline let pattern: Bool
+    @usableFromInline let y: UnsafeMutablePointer<T>
+    @usableFromInline let inPlace: Bool
+
+    @inlinable
+    init(_ kind: MaskedKind, _ x: UnsafePointer<T>, _ mask: UnsafePointer<UInt8>, pattern: Bool, _ y: UnsafeMutablePointer<T>) {
+        self.kind = kind; self.x = x; self.mask = mask; self.pattern = pattern; self.y = y
+        inPlace = UnsafePointer(y) == x
+    }
+
+    @inlinable @inline(__always)
+    func load<C: RowVectors>(_ r: Int, room: Int, _ s: ShortRows<T>, _: C.Type) -> (ShortRow<T>, ShortMask<T>) {
+        let m = pattern ? s.loadMask(mask, readable: s.n, C.self) : s.loadMask(mask + r * s.n, readable: room, C.self)
+        return (s.load(x + r * s.n, readable: room, fill: -.infinity, C.self), m)
+    }
+
+    @inlinable @inline(__always)
+    func reduce<C: RowVectors>(_ input: (ShortRow<T>, ShortMask<T>), _ s: ShortRows<T>, _: C.Type) -> (ShortExps<T>, ShortMask<T>) {
+        let (v, k) = input
+        if kind == .softmaxThenMask { return (s.exps(v, invT: 1, C.self), k) }
+        let zero = ShortRow<T>(repeating: 0)
+        let m = v.select(k, else: ShortRow(repeating: -.infinity)).max(C.self)
+        let z = s.keepRow((v - T.Vector(repeating: m)).select(k, else: zero), fill: 0, C.self)
+        let e = s.keepRow(z.exp(C.self).select(k, else: zero), fill: 0, C.self)
+        return (ShortExps(z: z, e: e, sum: s.sum(e, C.self)), k)
+    }
+
+    @inlinable @inline(__always)
+    func finish<C: RowVectors>(_ r: Int, _ a: (ShortExps<T>, ShortMask<T>), room: Int, _ s: ShortRows<T>, _: C.Type) -> Double {
+        let (x, k) = a
+        let out: ShortRow<T>
+        if kind == .logSoftmax {
+            out = (x.z - T.Vector(repeating: T.libmLog(x.sum))).select(k, else: ShortRow(repeating: -.infinity))
+        } else {
+            out = (x.e * T.Vector(repeating: 1 / x.sum)).select(k, else: ShortRow(repeating: 0))
+        }
+        s.store(out, y + r * s.n, writable: inPlace ? s.n : room, C.self)
+        return 0
+    }
+}
+
+// MARK: Partitioned rows, segment softmax and hierarchical fine rows
+
+/// Lane patterns of a partition layout for short rows: `n`-byte rows (zero
+/// padded to `4w`) marking the normalized lanes (softmax and log-softmax),
+/// the log-softmax lanes, the sigmoid lanes, then one row per normalized
+/// segment, then one byte per normalized segment (1 = log-softmax).
+@usableFromInline
+struct ShortPlan {
+    @usableFromInline static func stride<T: KernelScalar>(_: T.Type) -> Int { 4 * T.width }
+    /// Rows of up to three vectors take plans; at four, the per-segment
+    /// reductions over every slot cost more than the general per-segment
+    /// kernels save (256x64 float32 measured 2.4x slower).
+    @usableFromInline static var maxVectors: Int { 3 }
+    /// Bytes of a plan with `segments` normalized segments.
+    @usableFromInline static func bytes<T: KernelScalar>(segments: Int, _: T.Type) -> Int { (3 + segments) * stride(T.self) + segments }
+
+    /// Writes the plan of `layout` (widths summing to the row length) into
+    /// `p` (`bytes(segments:)` of them); returns the normalized segment count.
+    @usableFromInline @discardableResult
+    static func build<T: KernelScalar>(_ layout: [PartitionSegment], into p: UnsafeMutablePointer<UInt8>, _: T.Type) -> Int {
+        let w = stride(T.self), segments = normalizedSegments(layout)
+        p.initialize(repeating: 0, count: bytes(segments: segments, T.self))
+        var o = 0, g = 0
+        for seg in layout {
+            let range = o ..< o + seg.width
+            o += seg.width
+            if range.isEmpty { continue }
+            switch seg.activation {
+            case .softmax, .logSoftmax:
+                let log: UInt8 = seg.activation == .logSoftmax ? 1 : 0
+                for j in range { p[j] = 1; p[w + j] = log; p[(3 + g) * w + j] = 1 }
+                p[(3 + segments) * w + g] = log
+                g += 1
+            case .sigmoid:
+                for j in range { p[2 * w + j] = 1 }
+            case .identity, .tanh:
+                break
+            }
+        }
+        return segments
+    }
+
+    @usableFromInline static func normalizedSegments(_ layout: [PartitionSegment]) -> Int {
+        layout.reduce(0) { $0 + ($1.width > 0 && ($1.activation == .softmax || $1.activation == .logSoftmax) ? 1 : 0) }
+    }
+}
+
+/// Partitioned activations of each row from a `ShortPlan`: one load, one
+/// max per normalized segment, one exp for the whole row (softmax lanes take
+/// `x - max`, sigmoid lanes `-|x|`, the rest 0), one sum per normalized
+/// segment, one store; tanh segments are finished with libm afterwards.
+/// With `weights` (hierarchical joint probabilities), segment `g` of row `r`
+/// is also scaled by `weights[r * segments + g]`.
+@usableFromInline
+struct ShortPartition<T: KernelScalar>: ShortRowKernel {
+    @usableFromInline let x: UnsafePointer<T>
+    @usableFromInline let y: UnsafeMutablePointer<T>
+    @usableFromInline let plan: UnsafePointer<UInt8>
+    @usableFromInline let segments: Int
+    @usableFromInline let weights: UnsafePointer<T>?
+    /// The layout when it has tanh segments (finished per row), else empty.
+    @usableFromInline let tanhLayout: [PartitionSegment]
+    @usableFromInline let inPlace: Bool
+
+    @inlinable
+    init(_ x: UnsafePointer<T>, _ y: UnsafeMutablePointer<T>, plan: UnsafePointer<UInt8>, segments: Int,
+         layout: [PartitionSegment], weights: UnsafePointer<T>? = nil) {
+        self.x = x; self.y = y; self.plan = plan; self.segments = segments; self.weights = weights
+        tanhLayout = layout.contains { $0.activation == .tanh && $0.width > 0 } ? layout : []
+        inPlace = UnsafePointer(y) == x
+    }
+
+    @inlinable @inline(__always)
+    func pattern<C: RowVectors>(_ k: Int, _ s: ShortRows<T>, _: C.Type) -> ShortMask<T> {
+        let w = ShortPlan.stride(T.self)
+        return s.loadMask(plan + k * w, readable: w, C.self)
+    }
+
+    @inlinable @inline(__always)
+    func load<C: RowVectors>(_ r: Int, room: Int, _ s: ShortRows<T>, _: C.Type) -> ShortRow<T> {
+        s.load(x + r * s.n, readable: room, fill: -.infinity, C.self)
+    }
+
+    @inlinable @inline(__always)
+    func reduce<C: RowVectors>(_ v: ShortRow<T>, _ s: ShortRows<T>, _: C.Type) -> (ShortRow<T>, ShortExps<T>) {
+        let zero = ShortRow<T>(repeating: 0), ninf = ShortRow<T>(repeating: -.infinity)
+        var shift = zero
+        for g in 0 ..< segments {
+            let k = pattern(3 + g, s, C.self)
+            shift = ShortRow(repeating: v.select(k, else: ninf).max(C.self)).select(k, else: shift)
+        }
+        let z = (v - shift).select(pattern(0, s, C.self), else: v.negAbs().select(pattern(2, s, C.self), else: zero))
+        let e = z.exp(C.self)
+        return (v, ShortExps(z: z, e: e, sum: 0))
+    }
+
+    @inlinable @inline(__always)
+    func finish<C: RowVectors>(_ r: Int, _ a: (ShortRow<T>, ShortExps<T>), room: Int, _ s: ShortRows<T>, _: C.Type) -> Double {
+        let (v, x) = a
+        let zero = ShortRow<T>(repeating: 0)
+        let logFlags = plan + (3 + segments) * ShortPlan.stride(T.self)
+        var f = zero
+        for g in 0 ..< segments {
+            let k = pattern(3 + g, s, C.self)
+            let total = s.sum(x.e.select(k, else: zero), C.self)
+            let scale = weights.map { $0[r * segments + g] } ?? 1
+            f = ShortRow(repeating: logFlags[g] != 0 ? T.libmLog(total) : scale / total).select(k, else: f)
+        }
+        var out = (x.e * f).select(pattern(0, s, C.self), else: v)
+        out = (x.z - f).select(pattern(1, s, C.self), else: out)
+        out = v.sigmoid(fromExp: x.e).select(pattern(2, s, C.self), else: out)
+        let yr = y + r * s.n
+        s.store(out, yr, writable: inPlace ? s.n : room, C.self)
+        // tanh lanes were stored as x: finish them in place with libm.
+        var o = 0
+        for seg in tanhLayout {
+            if seg.activation == .tanh { for j in o ..< o + seg.width { yr[j] = T.libmTanh(yr[j]) } }
+            o += seg.width
+        }
+        return 0
+    }
+}
+
+// MARK: Cross-entropy of short rows
+
+/// Cross-entropy of each row (class axis last): the normalizer from
+/// registers, then the shared loss and gradient code (`CrossEntropyRow`).
+@usableFromInline
+struct ShortCrossEntropy<T: KernelScalar>: ShortRowKernel {
+    @usableFromInline let x: UnsafePointer<T>
+    @usableFromInline let targets: ClassTargets<T>
+    @usableFromInline let weight: UnsafePointer<T>?
+    @usableFromInline let options: LossOptions
+    @usableFromInline let gradient: UnsafeMutablePointer<T>?
+    /// The mean's denominator (1 for sum and none): losses and gradients divide by it.
+    @usableFromInline let divisor: Double
+    /// Per-row losses (reduction none), else nil: `finish` returns the loss to sum.
+    @usableFromInline let loss: UnsafeMutablePointer<T>?
+
+    @inlinable
+    init(_ x: UnsafePointer<T>, _ targets: ClassTargets<T>, _ weight: UnsafePointer<T>?, _ options: LossOptions,
+         gradient: UnsafeMutablePointer<T>?, divisor: Double, loss: UnsafeMutablePointer<T>?) {
+        self.x = x; self.targets = targets; self.weight = weight; self.options = options
+        self.gradient = gradient; self.divisor = divisor; self.loss = loss
+    }
+
+    @inlinable @inline(__always)
+    func load<C: RowVectors>(_ r: Int, room: Int, _ s: ShortRows<T>, _: C.Type) -> ShortRow<T> {
+        s.load(x + r * s.n, readable: room, fill: -.infinity, C.self)
+    }
+
+    @inlinable @inline(__always)
+    func reduce<C: RowVectors>(_ v: ShortRow<T>, _ s: ShortRows<T>, _: C.Type) -> ShortExps<T> {
+        s.exps(v, invT: 1, C.self)
+    }
+
+    @inlinable @inline(__always)
+    func finish<C: RowVectors>(_ r: Int, _ a: ShortExps<T>, room: Int, _ s: ShortRows<T>, _: C.Type) -> Double {
+        let n = s.n, xr = x + r * n, g = gradient.map { $0 + r * n }
+        let l: Double
+        switch targets {
+        case .indices(let t):
+            if t[r] == options.ignoreIndex {
+                g?.update(repeating: 0, count: n)
+                l = 0
+            } else {
+                if let g { s.store(a.e, g, writable: room, C.self) }
+                let logZ = Double(a.max) + Double.libmLog(Double(a.sum))
+                l = CrossEntropyRow<T>.indexLoss(xr, t[r], n, weight, options, g, divisor, logZ: logZ, sum: Double(a.sum))
+            }
+        case .probabilities(let p):
+            if let g { s.store(a.e, g, writable: room, C.self) }
+            let logZ = Double(a.max) + Double.libmLog(Double(a.sum))
+            l = CrossEntropyRow<T>.softLoss(xr, p.baseAddress! + r * n, n, weight, options.labelSmoothing, g, divisor,
+                                            logZ: logZ, sum: Double(a.sum))
+        }
+        if let loss { loss[r] = T(l); return 0 }
+        return l
+    }
+}
+
+// MARK: Fused softmax + top-k of short rows
+
+/// Probabilities and indices of the `k` largest logits of each row. Ranks
+/// come from one vector compare per element (`vrankStep`); a row whose sum
+/// is not finite (a NaN, an infinity, or all `-inf`) goes to the general row
+/// kernel, which orders NaN first. `scratch` holds `3 * maxLength` scalars
+/// and `order` one index, for this call's thread.
+@usableFromInline
+struct ShortSoftmaxTopK<T: KernelScalar>: ShortRowKernel {
+    @usableFromInline let x: UnsafePointer<T>
+    @usableFromInline let k: Int
+    @usableFromInline let invT: T
+    @usableFromInline let vals: UnsafeMutablePointer<T>
+    @usableFromInline let idx: UnsafeMutablePointer<Int>
+    @usableFromInline let scratch: UnsafeMutablePointer<T>
+    @usableFromInline let order: UnsafeMutablePointer<Int>
+
+    @inlinable
+    init(_ x: UnsafePointer<T>, k: Int, invT: T, _ vals: UnsafeMutablePointer<T>, _ idx: UnsafeMutablePointer<Int>,
+         scratch: UnsafeMutablePointer<T>, order: UnsafeMutablePointer<Int>) {
+        self.x = x; self.k = k; self.invT = invT; self.vals = vals; self.idx = idx; self.scratch = scratch; self.order = order
+    }
+
+    @inlinable @inline(__always)
+    func load<C: RowVectors>(_ r: Int, room: Int, _ s: ShortRows<T>, _: C.Type) -> ShortRow<T> {
+        s.load(x + r * s.n, readable: room, fill: -.infinity, C.self)
+    }
+
+    @inlinable @inline(__always)
+    func reduce<C: RowVectors>(_ v: ShortRow<T>, _ s: ShortRows<T>, _: C.Type) -> (ShortRow<T>, ShortExps<T>) {
+        (v, s.exps(v, invT: invT, C.self))
+    }
+
+    @inlinable @inline(__always)
+    func finish<C: RowVectors>(_ r: Int, _ a: (ShortRow<T>, ShortExps<T>), room: Int, _ s: ShortRows<T>, _: C.Type) -> Double {
+        let n = s.n, xr = x + r * n, vr = vals + r * k, ir = idx + r * k
+        let (v, ex) = a
+        guard ex.sum.isFinite else {
+            rowSoftmaxTopK(xr, n, k, invT, vr, ir)
+            return 0
+        }
+        var rank = ShortRow<T>(repeating: 0)
+        let o1 = s.offset(1, C.self), o2 = s.offset(2, C.self), o3 = s.offset(3, C.self)
+        for i in 0 ..< n {
+            let xi = xr[i]
+            rank.v0 = T.vrankStep(rank.v0, v.v0, xi, after: i)
+            if C.count > 1 { rank.v1 = T.vrankStep(rank.v1, v.v1, xi, after: i - o1) }
+            if C.count > 2 { rank.v2 = T.vrankStep(rank.v2, v.v2, xi, after: i - o2) }
+            if C.count > 3 { rank.v3 = T.vrankStep(rank.v3, v.v3, xi, after: i - o3) }
+        }
+        let m = ShortRows<T>.maxLength
+        let p = scratch, ranks = scratch + m
+        s.spill(ex.e * T.Vector(repeating: 1 / ex.sum), p, C.self)
+        s.spill(rank, ranks, C.self)
+        // Ranks are a permutation of 0 ..< n: element j goes to slot ranks[j]
+        // when that is below k, else to a scratch slot (a select, not a branch).
+        for j in 0 ..< n {
+            let q = T.intValue(ranks[j]), keep = q < k
+            (keep ? vr + q : scratch + 2 * m).pointee = p[j]
+            (keep ? ir + q : order).pointee = j
+        }
+        return 0
+    }
+}
