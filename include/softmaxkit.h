@@ -422,7 +422,8 @@ SMK_API void smk_loss_options_init(smk_loss_options *options);
  * values; for reduction none the gradient of the sum): for sample r,
  * Q softmax(x)_c - q_c with q_c the weight of -lsm_c above and Q = sum q_c,
  * divided by the mean's denominator for reduction mean; 0 for ignored
- * samples. dlogits must not overlap logits.
+ * samples. loss and dlogits are separate buffers: neither may overlap an
+ * input (logits, target, weight) or the other.
  *
  * logits: outer * n * inner. target: outer * inner int64_t, each in [0, n)
  * or ignore_index. weight: NULL or n values. loss: outer * inner values
@@ -460,7 +461,8 @@ SMK_API smk_status smk_cross_entropy_probs_f64(const double *logits, const doubl
 
 /* Negative log-likelihood of log-probabilities, as F.nll_loss:
  * loss_r = -w_t log_probs[o, t, i]; reductions and ignore_index as
- * smk_cross_entropy_f32; options->label_smoothing must be 0.
+ * smk_cross_entropy_f32; options->label_smoothing must be 0. loss must not
+ * overlap log_probs, target or weight.
  * Arguments and statuses as smk_cross_entropy_f32, without dlogits. */
 SMK_API smk_status smk_nll_loss_f32(const float *log_probs, const int64_t *target,
                                     const float *weight, float *loss,
@@ -479,11 +481,13 @@ SMK_API smk_status smk_nll_loss_f64(const double *log_probs, const int64_t *targ
  * |x|. mean divides by count (NaN for count 0).
  * logits, target: count values. weight: NULL or count values (broadcast it
  * first). pos_weight: NULL or `classes` values; then classes must divide
- * count. loss: count values (SMK_REDUCTION_NONE) or 1.
+ * count. loss: count values (SMK_REDUCTION_NONE) or 1, a separate buffer:
+ * it must not overlap logits, target, weight or pos_weight.
  * Returns SMK_OK; SMK_ERROR_NULL_POINTER; SMK_ERROR_SHAPE_MISMATCH (pos_weight
  * given and classes does not divide count, classes 0 included);
  * SMK_ERROR_INVALID_ARGUMENT (negative count or classes, unknown reduction:
- * classes is checked even without pos_weight); SMK_ERROR_SIZE_OVERFLOW. */
+ * classes is checked even without pos_weight; loss overlapping an input);
+ * SMK_ERROR_SIZE_OVERFLOW. Nothing is written on failure. */
 SMK_API smk_status smk_binary_cross_entropy_with_logits_f32(const float *logits, const float *target,
                                                             const float *weight, const float *pos_weight,
                                                             float *loss, int64_t count, int64_t classes,

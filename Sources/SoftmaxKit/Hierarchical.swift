@@ -122,15 +122,3 @@ public func hierarchicalSoftmax<T: KernelScalar>(
         }
     }
 }
-
-/// Two byte ranges that must not overlap at all (an output and an input it
-/// is not allowed to alias).
-@usableFromInline
-func checkDisjoint(_ a: UnsafeRawPointer?, _ aBytes: Int, _ b: UnsafeRawPointer?, _ bBytes: Int,
-                   names: (String, String)) throws(SoftmaxKitError) {
-    guard let a, let b, aBytes > 0, bBytes > 0 else { return }
-    let x = UInt(bitPattern: a), y = UInt(bitPattern: b)
-    if x < y + UInt(bBytes) && y < x + UInt(aBytes) {
-        throw .invalid("\(names.1) overlaps \(names.0): it must be a separate buffer")
-    }
-}

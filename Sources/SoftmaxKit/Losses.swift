@@ -59,7 +59,8 @@ public enum ClassTargets<T: KernelScalar> {
 
 /// Cross-entropy of `logits` against `targets` into `loss` (`N` values for
 /// reduction none, else 1) and, when `gradient` is non-nil, d loss / d logits
-/// (`extents.count` values, a separate buffer: it must not overlap `logits`).
+/// (`extents.count` values). `loss` and `gradient` are separate buffers: they
+/// must not overlap any input or each other (`.invalidArgument`).
 /// - Throws: `.invalidArgument` for label smoothing outside [0, 1] or NaN;
 ///   `.shapeMismatch` for a weight not of length C or short buffers;
 ///   `.indexOutOfRange` for a target outside [0, C) that is not ignore_index.
@@ -79,11 +80,19 @@ public func crossEntropy<T: KernelScalar>(
     if let weight, weight.count != classes {
         throw .shape("weight holds \(weight.count) elements but there are \(classes) classes")
     }
-    if let gradient {
-        try checkCount("gradient", gradient.count, e.count)
-        let bytes = e.count * MemoryLayout<T>.stride
-        try checkDisjoint(UnsafeRawPointer(logits.baseAddress), bytes, UnsafeRawPointer(gradient.baseAddress), bytes,
-                          names: ("logits", "gradient"))
+    if let gradient { try checkCount("gradient", gradient.count, e.count) }
+    try checkSeparate(gradient, "gradient", from: logits, "logits")
+    try checkSeparate(loss, "loss", from: logits, "logits")
+    try checkSeparate(loss, "loss", from: weight, "weight")
+    try checkSeparate(gradient, "gradient", from: weight, "weight")
+    try checkSeparate(gradient, "gradient", from: UnsafeBufferPointer(loss), "loss")
+    switch targets {
+    case .indices(let t):
+        try checkSeparate(loss, "loss", from: t, "target")
+        try checkSeparate(gradient, "gradient", from: t, "target")
+    case .probabilities(let p):
+        try checkSeparate(loss, "loss", from: p, "target")
+        try checkSeparate(gradient, "gradient", from: p, "target")
     }
     let wp = weight?.baseAddress
     // Validate every target and find the mean's denominator before writing.
@@ -197,6 +206,9 @@ public func nllLoss<T: KernelScalar>(
     if let weight, weight.count != classes {
         throw .shape("weight holds \(weight.count) elements but there are \(classes) classes")
     }
+    try checkSeparate(loss, "loss", from: logProbs, "log_probs")
+    try checkSeparate(loss, "loss", from: targets, "target")
+    try checkSeparate(loss, "loss", from: weight, "weight")
     var denominator = 0.0
     for r in 0..<samples {
         let c = targets[r]
@@ -245,6 +257,10 @@ public func binaryCrossEntropyWithLogits<T: KernelScalar>(
             throw .shape("pos_weight holds \(posWeight.count) elements but the last axis has \(classes)")
         }
     }
+    try checkSeparate(loss, "loss", from: logits, "logits")
+    try checkSeparate(loss, "loss", from: targets, "target")
+    try checkSeparate(loss, "loss", from: weight, "weight")
+    try checkSeparate(loss, "loss", from: posWeight, "pos_weight")
     var total = 0.0
     for j in 0..<count {
         let x = Double(logits[j]), y = Double(targets[j])

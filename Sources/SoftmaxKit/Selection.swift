@@ -180,7 +180,11 @@ func selectK<T: KernelScalar>(
     }
     let f = try Fibres<T>(e, slots: 2)
     defer { f.free() }
-    guard let sv = rawAllocate(T.self, k), let si = rawAllocate(Int.self, k) else {
+    guard let sv = rawAllocate(T.self, k) else {
+        throw SoftmaxKitError(.outOfMemory, "could not allocate top-k scratch for k = \(k)")
+    }
+    guard let si = rawAllocate(Int.self, k) else {
+        rawFree(sv)  // the first block must not outlive a failed call
         throw SoftmaxKitError(.outOfMemory, "could not allocate top-k scratch for k = \(k)")
     }
     defer { rawFree(sv); rawFree(si) }

@@ -42,3 +42,28 @@ func checkAliasing<T>(_ x: UnsafeBufferPointer<T>, xCount: Int, _ y: UnsafeMutab
         throw .invalid("\(names.1) partially overlaps \(names.0): outputs may alias inputs only exactly")
     }
 }
+
+/// Two byte ranges that must not overlap at all (an output and an input it
+/// is not allowed to alias).
+@usableFromInline
+func checkDisjoint(_ a: UnsafeRawPointer?, _ aBytes: Int, _ b: UnsafeRawPointer?, _ bBytes: Int,
+                   names: (String, String)) throws(SoftmaxKitError) {
+    guard let a, let b, aBytes > 0, bBytes > 0 else { return }
+    let x = UInt(bitPattern: a), y = UInt(bitPattern: b)
+    if x < y + UInt(bBytes) && y < x + UInt(aBytes) {
+        throw .invalid("\(names.1) overlaps \(names.0): it must be a separate buffer")
+    }
+}
+
+/// A loss's output must not share a byte with one of its inputs: a
+/// per-sample loss or a gradient written over values that later samples
+/// still read would be a silent wrong answer (fuzz_abi: `loss` inside
+/// `logits` with reduction none returned SMK_OK).
+@inlinable
+func checkSeparate<T, U>(_ output: UnsafeMutableBufferPointer<T>?, _ outputName: String,
+                         from input: UnsafeBufferPointer<U>?, _ inputName: String) throws(SoftmaxKitError) {
+    guard let output, let input else { return }
+    try checkDisjoint(UnsafeRawPointer(input.baseAddress), input.count * MemoryLayout<U>.stride,
+                      UnsafeRawPointer(output.baseAddress), output.count * MemoryLayout<T>.stride,
+                      names: (inputName, outputName))
+}

@@ -134,6 +134,33 @@ func packedRowsProductMatchesFloat64(m: Int) throws {
     }
 }
 
+// A model hands the product a workspace at an offset its layer widths
+// decide (only 4-byte aligned): the partial sums of k > kBlock, moved as
+// whole vectors, crashed on a misaligned one (fault tests after the merge).
+@Test(arguments: [1, 2, 3, 15])
+func packedProductTakesAnyWorkspaceOffset(offset: Int) throws {
+    var rng = LCG(state: UInt64(offset))
+    for (m, n) in [(9, 33), (60, 260)] {
+        let k = 300
+        let w = rng.array(n * k), b = rng.array(n), x = rng.array(m * k, 2)
+        let pw = try PackedWeights(weight: w, bias: b, n: n, k: k)
+        var want = [Float](repeating: 0, count: m * n), got = want
+        var space = [Float](repeating: 0, count: pw.workspaceCount(rows: m) + offset)
+        try x.withUnsafeBufferPointer { (xp) throws(SoftmaxKitError) in
+            try want.withUnsafeMutableBufferPointer { (yp) throws(SoftmaxKitError) in
+                try pw.apply(xp.baseAddress!, lda: k, rows: m, yp.baseAddress!, ldy: n, activation: .relu)
+            }
+            got.withUnsafeMutableBufferPointer { yp in
+                space.withUnsafeMutableBufferPointer { sp in
+                    pw.apply(xp.baseAddress!, lda: k, rows: m, yp.baseAddress!, ldy: n, activation: .relu,
+                             workspace: sp.baseAddress! + offset)
+                }
+            }
+        }
+        #expect(got.map(\.bitPattern) == want.map(\.bitPattern))
+    }
+}
+
 func checkPackedProduct(m: Int, n: Int, k: Int, activations: [Activation], _ rng: inout LCG) throws {
     let w = rng.array(n * k), b = rng.array(n), x = rng.array(m * k, 2)
     let pw = try PackedWeights(weight: w, bias: b, n: n, k: k)

@@ -165,6 +165,46 @@ static void test_bad_input(void) {
     CHECK(loss[0] == 7 && loss[1] == 7 && g[0] == 7 && g[5] == 7);
 }
 
+/* loss and dlogits are separate buffers: any overlap with an input (or each
+ * other) is refused before anything is written. fuzz_abi found loss placed
+ * inside logits accepted with reduction none, where later samples then read
+ * logits the earlier ones had overwritten. */
+static void test_outputs_must_be_separate(void) {
+    float buf[16], w[3] = {1, 2, 3}, lossf[2], g[6];
+    int64_t t[2] = {0, 2};
+    smk_loss_options o;
+    int i;
+    smk_loss_options_init(&o);
+    o.reduction = SMK_REDUCTION_NONE;
+    for (i = 0; i < 16; i++) buf[i] = (float)i / 4;
+    /* loss inside logits, at its start and at its end */
+    CHECK_STATUS(smk_cross_entropy_f32(buf, t, NULL, buf + 4, NULL, 2, 3, 1, &o), SMK_ERROR_INVALID_ARGUMENT);
+    CHECK(strstr(smk_last_error_message(), "loss overlaps logits") != NULL);
+    CHECK_STATUS(smk_cross_entropy_f32(buf, t, NULL, buf, NULL, 2, 3, 1, &o), SMK_ERROR_INVALID_ARGUMENT);
+    CHECK(buf[0] == 0 && buf[4] == 1);  /* untouched */
+    /* loss on the weight or the probability target; dlogits on the loss or the weight */
+    CHECK_STATUS(smk_cross_entropy_f32(buf, t, w, w + 1, NULL, 2, 3, 1, &o), SMK_ERROR_INVALID_ARGUMENT);
+    CHECK(strstr(smk_last_error_message(), "weight") != NULL);
+    CHECK_STATUS(smk_cross_entropy_probs_f32(buf, buf + 6, NULL, buf + 7, NULL, 2, 3, 1, &o), SMK_ERROR_INVALID_ARGUMENT);
+    CHECK_STATUS(smk_cross_entropy_f32(buf, t, NULL, lossf, lossf, 2, 3, 1, &o), SMK_ERROR_INVALID_ARGUMENT);
+    CHECK_STATUS(smk_cross_entropy_f32(buf, t, w, lossf, g, 2, 3, 1, &o), SMK_OK);  /* separate: fine */
+    CHECK_STATUS(smk_cross_entropy_f32(buf, t, w, lossf, w, 1, 3, 1, &o), SMK_ERROR_INVALID_ARGUMENT);
+    CHECK_STATUS(smk_nll_loss_f32(buf, t, NULL, buf + 5, 2, 3, 1, &o), SMK_ERROR_INVALID_ARGUMENT);
+    CHECK(strstr(smk_last_error_message(), "log_probs") != NULL);
+    /* BCE: loss on logits, target, weight or pos_weight */
+    CHECK_STATUS(smk_binary_cross_entropy_with_logits_f32(buf, buf + 6, NULL, NULL, buf, 6, 3, SMK_REDUCTION_NONE),
+                 SMK_ERROR_INVALID_ARGUMENT);
+    CHECK_STATUS(smk_binary_cross_entropy_with_logits_f32(buf, buf + 6, NULL, NULL, buf + 11, 6, 3, SMK_REDUCTION_NONE),
+                 SMK_ERROR_INVALID_ARGUMENT);
+    CHECK_STATUS(smk_binary_cross_entropy_with_logits_f32(buf, buf + 6, NULL, w, w, 6, 3, SMK_REDUCTION_MEAN),
+                 SMK_ERROR_INVALID_ARGUMENT);
+    CHECK(strstr(smk_last_error_message(), "pos_weight") != NULL);
+    for (i = 0; i < 6; i++) g[i] = 0;
+    CHECK_STATUS(smk_binary_cross_entropy_with_logits_f32(buf, buf + 6, g, NULL, g + 2, 6, 3, SMK_REDUCTION_SUM),
+                 SMK_ERROR_INVALID_ARGUMENT);
+    for (i = 0; i < 16; i++) CHECK(buf[i] == (float)i / 4);
+}
+
 int main(void) {
     test_seed_003();
     test_against_reference();
@@ -172,5 +212,6 @@ int main(void) {
     test_all_ignored_and_nll();
     test_bce();
     test_bad_input();
+    test_outputs_must_be_separate();
     return check_summary("test_losses");
 }

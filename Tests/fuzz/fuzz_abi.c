@@ -1758,7 +1758,9 @@ static int sample_reference(const fuzz_args *a, int64_t o, int64_t i, const smk_
 }
 
 static void run_class_loss(const fuzz_kernel *k, fuzz_bytes *b) {
-    static const int pairs[][2] = {{LS_DLOGITS, LS_LOGITS}};
+    /* loss and dlogits must not overlap any input (nor each other); nll_loss
+     * has no dlogits, so it draws from the first two pairs only */
+    static const int pairs[][2] = {{LS_LOSS, LS_LOGITS}, {LS_LOSS, LS_WEIGHT}, {LS_DLOGITS, LS_LOGITS}};
     fuzz_args a;
     smk_status st;
     smk_loss_options opt;
@@ -1789,7 +1791,7 @@ static void run_class_loss(const fuzz_kernel *k, fuzz_bytes *b) {
     fill_data(b, &a, 0, a.nb);
     if (probs && (take_u8(b) & 1)) to_probabilities(&a, LS_TARGET);
     if (!probs && known(&a.b[LS_TARGET])) fill_targets(b, (int64_t *)a.b[LS_TARGET].p, reduced, a.e[1], opt.ignore_index);
-    if (op != OP_NLL_LOSS) buf_alias(b, &a, pairs, 1);
+    buf_alias(b, &a, pairs, op != OP_NLL_LOSS ? 3 : 2);
 
     if (st == SMK_OK && given && (opt.size < sizeof opt || opt.reduction < 0 || opt.reduction > 2))
         st = SMK_ERROR_INVALID_ARGUMENT;
@@ -1798,7 +1800,12 @@ static void run_class_loss(const fuzz_kernel *k, fuzz_bytes *b) {
     if (st == SMK_OK && op == OP_NLL_LOSS && !(opt.label_smoothing == 0)) st = SMK_ERROR_INVALID_ARGUMENT;
     if (st == SMK_OK && op != OP_NLL_LOSS && !(opt.label_smoothing >= 0 && opt.label_smoothing <= 1))
         st = SMK_ERROR_INVALID_ARGUMENT;
-    if (st == SMK_OK && op != OP_NLL_LOSS && a.b[LS_DLOGITS].p && overlap_any(&a, LS_DLOGITS, LS_LOGITS))
+    if (st == SMK_OK && op != OP_NLL_LOSS && a.b[LS_DLOGITS].p
+        && (overlap_any(&a, LS_DLOGITS, LS_LOGITS) || overlap_any(&a, LS_DLOGITS, LS_WEIGHT)
+            || overlap_any(&a, LS_DLOGITS, LS_LOSS) || overlap_any(&a, LS_DLOGITS, LS_TARGET)))
+        st = SMK_ERROR_INVALID_ARGUMENT;
+    if (st == SMK_OK && (overlap_any(&a, LS_LOSS, LS_LOGITS) || overlap_any(&a, LS_LOSS, LS_WEIGHT)
+                         || overlap_any(&a, LS_LOSS, LS_TARGET)))
         st = SMK_ERROR_INVALID_ARGUMENT;
     for (r = 0; st == SMK_OK && !probs && r < reduced; r++) {
         int64_t t = ((const int64_t *)a.b[LS_TARGET].p)[r];
@@ -1901,6 +1908,8 @@ static smk_status invoke_bce(const fuzz_args *a) {
 }
 
 static void run_bce(const fuzz_kernel *k, fuzz_bytes *b) {
+    /* loss is a separate buffer: any overlap with an input is refused */
+    static const int pairs[][2] = {{BC_LOSS, BC_LOGITS}, {BC_LOSS, BC_TARGET}, {BC_LOSS, BC_WEIGHT}, {BC_LOSS, BC_POS}};
     fuzz_args a;
     smk_status st;
     int64_t c, cls, j;
@@ -1924,12 +1933,16 @@ static void run_bce(const fuzz_kernel *k, fuzz_bytes *b) {
     for (j = 0; j < a.nb; j++) buf_place(b, &a, (int)j, j == BC_WEIGHT || j == BC_POS);
     fill_data(b, &a, 0, a.nb);
     if (take_u8(b) & 1) to_probabilities(&a, BC_TARGET);
+    buf_alias(b, &a, pairs, 4);
 
     if (st == SMK_OK) st = predict_count(cls);
     if (st == SMK_OK && (a.flag < 0 || a.flag > 2)) st = SMK_ERROR_INVALID_ARGUMENT;
     if (st == SMK_OK && (null_bad(&a, BC_LOGITS) || null_bad(&a, BC_TARGET) || null_bad(&a, BC_LOSS)))
         st = SMK_ERROR_NULL_POINTER;
     if (st == SMK_OK && a.b[BC_POS].p && !(cls > 0 && c % cls == 0)) st = SMK_ERROR_SHAPE_MISMATCH;
+    if (st == SMK_OK && (overlap_any(&a, BC_LOSS, BC_LOGITS) || overlap_any(&a, BC_LOSS, BC_TARGET)
+                         || overlap_any(&a, BC_LOSS, BC_WEIGHT) || overlap_any(&a, BC_LOSS, BC_POS)))
+        st = SMK_ERROR_INVALID_ARGUMENT;
     if (args_call(&a, invoke_bce, st) == SMK_OK && c <= MAX_ELEMENTS) {
         const void *x = IN(&a, BC_LOGITS), *y = IN(&a, BC_TARGET);
         const void *w = a.b[BC_WEIGHT].p ? IN(&a, BC_WEIGHT) : NULL, *pw = a.b[BC_POS].p ? IN(&a, BC_POS) : NULL;

@@ -104,7 +104,8 @@ public final class PackedWeights: @unchecked Sendable {
     /// needs for `m` rows: packed X and the partial sums when k spans
     /// several blocks.
     func workspaceCount(rows m: Int) -> Int {
-        (packs(rows: m) ? m * k : 0) + (k > PackedWeights.kBlock ? m * paddedN : 0)
+        // + 16: room to start the partial sums on a 64-byte boundary.
+        (packs(rows: m) ? m * k : 0) + (k > PackedWeights.kBlock ? m * paddedN + 16 : 0)
     }
 
     /// ``apply(_:lda:rows:_:ldy:activation:workspace:)`` with a workspace of its own.
@@ -148,7 +149,12 @@ public final class PackedWeights: @unchecked Sendable {
                 }
             }
         }
-        let scratch = workspace + (pack ? m * k : 0)
+        // The partial sums are read and written as whole vectors (aligned
+        // moves: a misaligned one faults), so they start on a 64-byte
+        // boundary; the workspace comes from malloc (16-byte aligned) at an
+        // offset the layer widths decide.
+        let unaligned = UInt(bitPattern: workspace + (pack ? m * k : 0))
+        let scratch = UnsafeMutablePointer<Float>(bitPattern: (unaligned + 63) & ~63)!
         // Where tile i0's k block p0 starts, and its row stride (0: packed).
         let rowStride = pack || m == 1 ? 0 : lda
         func tileStart(_ i0: Int, _ p0: Int, _ r: Int) -> UnsafePointer<Float> {
