@@ -1972,8 +1972,10 @@ static void run_bce(const fuzz_kernel *k, fuzz_bytes *b) {
             long double want = a.flag == SMK_REDUCTION_MEAN ? total / (long double)c : total;
             long double scale = a.flag == SMK_REDUCTION_MEAN ? 1.0L / (long double)c : 1;
             if (c == 0 && a.flag == SMK_REDUCTION_MEAN) want = NAN;  /* 0 / 0, as PyTorch */
+            /* a running double sum of c terms errs by up to c eps of the
+             * sum of magnitudes (fuzz: 2.2e-15 relative over 114 terms) */
             check_close(get(OUT(&a, BC_LOSS), k->f64, 0), want,
-                        8 * (long double)DBL_EPSILON * mag * scale + dtype_eps(k->f64) * fabsl(want) + dtype_tiny(k->f64),
+                        (8 + (long double)c) * DBL_EPSILON * mag * scale + dtype_eps(k->f64) * fabsl(want) + dtype_tiny(k->f64),
                         inter, k->f64, "reduced loss", 0);
         }
     }
