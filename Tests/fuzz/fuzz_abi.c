@@ -1849,8 +1849,9 @@ static void run_class_loss(const fuzz_kernel *k, fuzz_bytes *b) {
                 if (total == 0 && mag == 0 && !isnan(got)) fail("mean over no weight gave %g, want NaN", got);
             } else if (kind == 0) {
                 long double want = total * scale;
-                /* the denominator's own rounding (a double sum of weights) */
-                long double t2 = (tol + 8 * (long double)DBL_EPSILON * mag) * fabsl(scale)
+                /* the denominator's own rounding (a double sum of weights),
+                 * and the running double sum over the samples (as BCE's) */
+                long double t2 = (tol + (8 + (long double)reduced) * DBL_EPSILON * mag) * fabsl(scale)
                                + dtype_eps(k->f64) * 2 * fabsl(want) + dtype_tiny(k->f64);
                 check_close(got, want, t2, inter, k->f64, "reduced loss", 0);
             }
