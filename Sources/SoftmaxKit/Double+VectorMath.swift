@@ -119,17 +119,6 @@ extension Double: KernelScalar {
     }
 
     @inlinable @inline(__always)
-    public static func vsigmoid(_ x: SIMD8<Double>) -> SIMD8<Double> {
-        vsigmoidFinish(x, vexp(vnegAbs(x)))
-    }
-
-    /// `vsigmoid` for lanes with |x| <= expNormalLimit (or NaN): the cheaper exp.
-    @inlinable @inline(__always)
-    public static func vsigmoidNormal(_ x: SIMD8<Double>) -> SIMD8<Double> {
-        vsigmoidFinish(x, vexpNormal(vnegAbs(x)))
-    }
-
-    @inlinable @inline(__always)
     public static func vnegAbs(_ x: SIMD8<Double>) -> SIMD8<Double> {
         x.replacing(with: -x, where: x .> 0)
     }

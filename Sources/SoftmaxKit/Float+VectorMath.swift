@@ -118,17 +118,6 @@ extension Float: KernelScalar {
     }
 
     @inlinable @inline(__always)
-    public static func vsigmoid(_ x: SIMD16<Float>) -> SIMD16<Float> {
-        vsigmoidFinish(x, vexp(vnegAbs(x)))
-    }
-
-    /// `vsigmoid` for lanes with |x| <= expNormalLimit (or NaN): the cheaper exp.
-    @inlinable @inline(__always)
-    public static func vsigmoidNormal(_ x: SIMD16<Float>) -> SIMD16<Float> {
-        vsigmoidFinish(x, vexpNormal(vnegAbs(x)))
-    }
-
-    @inlinable @inline(__always)
     public static func vnegAbs(_ x: SIMD16<Float>) -> SIMD16<Float> {
         x.replacing(with: -x, where: x .> 0)
     }

@@ -59,10 +59,6 @@ where Vector.Scalar == Self {
     /// above every number): one compare and a mask test.
     static func vanyRanksAbove(_ v: Vector, _ t: Self) -> Bool
 
-    /// Lane-wise logistic sigmoid, exponentiating only `-|x|`:
-    /// `vsigmoidFinish(x, vexp(vnegAbs(x)))`.
-    static func vsigmoid(_ x: Vector) -> Vector
-
     /// `-|x|` lane by lane (NaN stays NaN): the only exponent a sigmoid needs.
     static func vnegAbs(_ x: Vector) -> Vector
 
@@ -74,9 +70,6 @@ where Vector.Scalar == Self {
     /// `xi` sitting at lane `after + 0.5`): lanes `l <= after` count
     /// `xi > v[l]`, lanes `l > after` count `xi >= v[l]`.
     static func vrankStep(_ rank: Vector, _ v: Vector, _ xi: Self, after: Int) -> Vector
-
-    /// `vsigmoid` for lanes with |x| <= expNormalLimit (or NaN).
-    static func vsigmoidNormal(_ x: Vector) -> Vector
 
     /// Lane-wise absolute value.
     static func vabs(_ x: Vector) -> Vector
@@ -97,6 +90,15 @@ where Vector.Scalar == Self {
 extension KernelScalar {
     /// Lanes per vector.
     @inlinable @inline(__always) static var width: Int { Vector.scalarCount }
+
+    /// Lane-wise logistic sigmoid, exponentiating only `-|x|` (written once
+    /// from the conformances' primitives).
+    @inlinable @inline(__always)
+    static func vsigmoid(_ x: Vector) -> Vector { vsigmoidFinish(x, vexp(vnegAbs(x))) }
+
+    /// `vsigmoid` for lanes with |x| <= expNormalLimit (or NaN): the cheaper exp.
+    @inlinable @inline(__always)
+    static func vsigmoidNormal(_ x: Vector) -> Vector { vsigmoidFinish(x, vexpNormal(vnegAbs(x))) }
 }
 
 // MARK: Loads and stores (the only raw-memory vector access in the core)
