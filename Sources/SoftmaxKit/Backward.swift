@@ -146,7 +146,7 @@ func rowDot<T: KernelScalar>(_ a: UnsafePointer<T>, _ b: UnsafePointer<T>, _ n: 
         let end = min(n, i + accumulationBlock)
         var acc = T.Vector(repeating: 0)
         while i + T.width <= end { acc += vload(a + i) * vload(b + i); i += T.width }
-        total += Double(acc.sum())
+        total += Double(T.hsum(acc))
         while i < end { total += Double(a[i]) * Double(b[i]); i += 1 }
     }
     return total
@@ -160,7 +160,7 @@ func rowSum<T: KernelScalar>(_ a: UnsafePointer<T>, _ n: Int) -> Double {
         let end = min(n, i + accumulationBlock)
         var acc = T.Vector(repeating: 0)
         while i + T.width <= end { acc += vload(a + i); i += T.width }
-        total += Double(acc.sum())
+        total += Double(T.hsum(acc))
         while i < end { total += Double(a[i]); i += 1 }
     }
     return total

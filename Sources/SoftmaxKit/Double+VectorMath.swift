@@ -109,6 +109,15 @@ extension Double: KernelScalar {
     }
 
     @inlinable @inline(__always)
+    public static func vranksAboveBits(_ v: SIMD8<Double>, _ t: Double) -> UInt {
+        let lane = SIMD8<Int64>(1, 2, 4, 8, 16, 32, 64, 128)
+        let bits = SIMD8<Int64>(repeating: 0).replacing(with: lane, where: (v .> SIMD8<Double>(repeating: t)) .| (v .!= v))
+        let h0 = bits.lowHalf | bits.highHalf
+        let h1 = h0.lowHalf | h0.highHalf
+        return UInt(truncatingIfNeeded: h1[0] | h1[1])
+    }
+
+    @inlinable @inline(__always)
     public static func vanyRanksAbove(_ v: SIMD8<Double>, _ t: Double) -> Bool {
         // OR-halving of the lane masks: the stdlib's any() is an out-of-line
         // SIMD.min() call inside large kernels (measured).

@@ -215,7 +215,7 @@ enum MaskedKernel<T: KernelScalar> {
                 s0 += e0
                 i += w
             }
-            total += Double((s0 + s1).sum())
+            total += Double(T.hsum(s0 + s1))
         }
         if i < n {
             let r = n - i

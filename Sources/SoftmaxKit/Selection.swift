@@ -231,7 +231,7 @@ func rowArgmax<T: KernelScalar>(_ x: UnsafePointer<T>, _ n: Int) -> Int {
         probe[0] += x[i] * 0
         i += 1
     }
-    if probe.sum().isNaN {
+    if T.hsum(probe).isNaN {
         for j in 0..<n where x[j].isNaN { return j }
         for j in 0..<n where x[j] == m { return j }
         return 0  // every element is -inf
@@ -274,9 +274,12 @@ func rowTopK<T: KernelScalar>(_ x: UnsafePointer<T>, _ n: Int, _ k: Int,
     guard k > 0 else { return }
     if k <= 64 {
         let w = T.width
-        var c = 0, i = 0
+        // A floor from the first block: after it the k-th candidate is the gate.
+        let head = min(n, accumulationBlock)
+        let floor = k <= 2 * w ? blockMinMaxFloor(x, 0, head, k).floor : -.infinity
+        var c = admitRange(x, 0, head, k, vals, idx, 0, floor: floor), i = head
         while i + w <= n {
-            if c < k || T.vanyRanksAbove(vload(x + i), vals[k - 1]) { c = admitLanes(x, i, i + w, k, vals, idx, c) }
+            c = admitBits(x, i, c < k ? UInt.max : T.vranksAboveBits(vload(x + i), vals[k - 1]), k, vals, idx, c)
             i += w
         }
         while i < n { c = insertCandidate(x[i], i, vals, idx, c, k); i += 1 }
@@ -303,7 +306,15 @@ func rowSoftmaxTopK<T: KernelScalar>(_ x: UnsafePointer<T>, _ n: Int, _ k: Int, 
     var c = 0, i = 0
     while i < n {
         let len = min(accumulationBlock, n - i)
-        let (lo, hi) = blockMinMaxAdmit(x, i, len, k, vals, idx, &c)
+        let lo: T, hi: T
+        if c < k && k <= 2 * T.width {
+            // The first block: admission starts from a floor (see blockMinMaxFloor).
+            let f = blockMinMaxFloor(x, i, len, k)
+            (lo, hi) = (f.lo, f.hi)
+            c = admitRange(x, i, i + len, k, vals, idx, c, floor: f.floor)
+        } else {
+            (lo, hi) = blockMinMaxAdmit(x, i, len, k, vals, idx, &c)
+        }
         if hi != -.infinity {  // an all -inf block adds exp(-inf) = 0
             let s = rowExpSum(x + i, nil, len, shift: hi, scale: invT, lowest: lo)
             if hi > bigM {
@@ -316,10 +327,99 @@ func rowSoftmaxTopK<T: KernelScalar>(_ x: UnsafePointer<T>, _ n: Int, _ k: Int, 
         i += len
     }
     // NaN ranks first, so a row holding one has it among the candidates.
-    let rowIsNaN = vals[0].isNaN || total.isNaN
-    for j in 0..<k {
-        vals[j] = rowIsNaN ? .nan : T(Double(T.libmExp((vals[j] - bigM) * invT)) / total)
+    if vals[0].isNaN || total.isNaN {
+        vals.update(repeating: .nan, count: k)
+        return
     }
+    // softmax's own formula, a vector at a time: exp((x - max) / T) * (1 / sum).
+    // (A scalar libm exp per candidate cost more than the whole sweep on short rows.)
+    let w = T.width
+    let vm = T.Vector(repeating: bigM), vs = T.Vector(repeating: invT), f = T.Vector(repeating: T(1 / total))
+    var j = 0
+    while j < k {
+        let r = min(w, k - j)
+        let v = r == w ? vload(vals + j) : vloadPartial(vals + j, r, fill: bigM)
+        let p = T.vexp((v - vm) * vs) * f
+        if r == w { vstore(p, vals + j) } else { vstorePartial(p, vals + j, r) }
+        j += w
+    }
+}
+
+/// Min and max (NaN ignored) of `x[start ..< start + len]`, and a floor for
+/// its `k`-th element in rank order (`k <= 2 * width`): the k-th largest of
+/// the per-lane maxima of the even and the odd vectors. Those are 2w elements
+/// at distinct positions (lanes that saw none hold -inf), so at least k
+/// elements of the range rank at or above the floor, and admission may skip
+/// everything below it. On a random row of 128 the floor leaves about a
+/// dozen insertions where taking the first k and replacing them made ~40.
+/// (No lane is NaN: `vmax` ignores NaN in the data.)
+@inlinable
+func blockMinMaxFloor<T: KernelScalar>(_ x: UnsafePointer<T>, _ start: Int, _ len: Int, _ k: Int)
+    -> (lo: T, hi: T, floor: T) {
+    let w = T.width, end = start + len
+    var m0 = T.Vector(repeating: -.infinity), m1 = m0
+    var l0 = T.Vector(repeating: .infinity), l1 = l0
+    var i = start
+    while i + 2 * w <= end {
+        let a = vload(x + i), b = vload(x + i + w)
+        m0 = T.vmax(m0, a); m1 = T.vmax(m1, b)
+        l0 = T.vmin(l0, a); l1 = T.vmin(l1, b)
+        i += 2 * w
+    }
+    if i + w <= end {
+        let a = vload(x + i)
+        m0 = T.vmax(m0, a); l0 = T.vmin(l0, a)
+        i += w
+    }
+    if i < end {
+        m1 = T.vmax(m1, vloadPartial(x + i, end - i, fill: -.infinity))
+        l1 = T.vmin(l1, vloadPartial(x + i, end - i, fill: .infinity))
+    }
+    let lo = T.hmin(T.vmin(l0, l1)), hi = T.hmax(T.vmax(m0, m1))
+    // The largest lane value that k lanes reach (>=), counted branch-free:
+    // r[l] counts the lanes at or above lane l, one vector compare per lane.
+    // (An insertion sort of the lanes mispredicted on random rows and cost
+    // more than the rest of a 128-long row's selection.)
+    var r0 = T.Vector(repeating: 0), r1 = r0
+    for l in 0..<w {
+        r0 = T.vrankStep(r0, m0, m0[l], after: -1); r1 = T.vrankStep(r1, m1, m0[l], after: -1)
+    }
+    for l in 0..<w {
+        r0 = T.vrankStep(r0, m0, m1[l], after: -1); r1 = T.vrankStep(r1, m1, m1[l], after: -1)
+    }
+    let reach = T(k)
+    var floor = -T.infinity
+    for l in 0..<w {
+        floor = r0[l] >= reach && m0[l] > floor ? m0[l] : floor
+        floor = r1[l] >= reach && m1[l] > floor ? m1[l] : floor
+    }
+    return (lo, hi, floor)
+}
+
+/// Offers `x[from ..< to]` to the candidates (`count` held so far), skipping
+/// elements below `floor` (a value at or below the range's k-th, or -inf),
+/// and once k are held, elements that do not rank above the k-th. One
+/// vector compare decides whether a vector is looked at lane by lane.
+@inlinable
+func admitRange<T: KernelScalar>(_ x: UnsafePointer<T>, _ from: Int, _ to: Int, _ k: Int,
+                                 _ vals: UnsafeMutablePointer<T>, _ idx: UnsafeMutablePointer<Int>,
+                                 _ count: Int, floor: T) -> Int {
+    let w = T.width
+    // v > floor.nextDown is v >= floor, except for a -inf floor, where every
+    // lane must be offered while fewer than k are held (-inf elements count).
+    let gate = floor.nextDown, open = floor == -.infinity
+    var c = count, i = from
+    while i + w <= to {
+        let v = vload(x + i)
+        let bits = c < k ? (open ? UInt.max : T.vranksAboveBits(v, gate)) : T.vranksAboveBits(v, vals[k - 1])
+        c = admitBits(x, i, bits, k, vals, idx, c)
+        i += w
+    }
+    while i < to {
+        if c == k || !(x[i] < floor) { c = insertCandidate(x[i], i, vals, idx, c, k) }
+        i += 1
+    }
+    return c
 }
 
 /// Min and max (NaN ignored) of `x[start ..< start + len]`, admitting into the
@@ -345,10 +445,10 @@ func blockMinMaxAdmit<T: KernelScalar>(_ x: UnsafePointer<T>, _ start: Int, _ le
             c = admitLanes(x, i, i + 4 * w, k, vals, idx, c)
         } else if T.vanyRanksAbove(probe, vals[k - 1]) {
             // Then only the vectors that can still rank above the k-th.
-            if T.vanyRanksAbove(v0, vals[k - 1]) { c = admitLanes(x, i, i + w, k, vals, idx, c) }
-            if T.vanyRanksAbove(v1, vals[k - 1]) { c = admitLanes(x, i + w, i + 2 * w, k, vals, idx, c) }
-            if T.vanyRanksAbove(v2, vals[k - 1]) { c = admitLanes(x, i + 2 * w, i + 3 * w, k, vals, idx, c) }
-            if T.vanyRanksAbove(v3, vals[k - 1]) { c = admitLanes(x, i + 3 * w, i + 4 * w, k, vals, idx, c) }
+            c = admitBits(x, i, T.vranksAboveBits(v0, vals[k - 1]), k, vals, idx, c)
+            c = admitBits(x, i + w, T.vranksAboveBits(v1, vals[k - 1]), k, vals, idx, c)
+            c = admitBits(x, i + 2 * w, T.vranksAboveBits(v2, vals[k - 1]), k, vals, idx, c)
+            c = admitBits(x, i + 3 * w, T.vranksAboveBits(v3, vals[k - 1]), k, vals, idx, c)
         }
         i += 4 * w
     }
@@ -360,6 +460,21 @@ func blockMinMaxAdmit<T: KernelScalar>(_ x: UnsafePointer<T>, _ start: Int, _ le
         i += 1
     }
     return (lo, hi)
+}
+
+/// Offers the lanes of the vector at `x + at` whose bits are set (lanes past
+/// the range must be clear) to the candidates; `insertCandidate` drops those
+/// that no longer rank above the k-th.
+@inlinable @inline(__always)
+func admitBits<T: KernelScalar>(_ x: UnsafePointer<T>, _ at: Int, _ bits: UInt, _ k: Int,
+                                _ vals: UnsafeMutablePointer<T>, _ idx: UnsafeMutablePointer<Int>, _ count: Int) -> Int {
+    var c = count, b = bits & (UInt.max >> (UInt.bitWidth - T.width))
+    while b != 0 {
+        let j = at + b.trailingZeroBitCount
+        b &= b - 1
+        c = insertCandidate(x[j], j, vals, idx, c, k)
+    }
+    return c
 }
 
 /// Offers `x[from ..< to]` to the candidates, skipping cheaply the elements

@@ -59,6 +59,10 @@ where Vector.Scalar == Self {
     /// above every number): one compare and a mask test.
     static func vanyRanksAbove(_ v: Vector, _ t: Self) -> Bool
 
+    /// The lanes of `vanyRanksAbove` as bits (bit `l` for lane `l`), so that
+    /// a selection visits only the lanes that pass.
+    static func vranksAboveBits(_ v: Vector, _ t: Self) -> UInt
+
     /// `-|x|` lane by lane (NaN stays NaN): the only exponent a sigmoid needs.
     static func vnegAbs(_ x: Vector) -> Vector
 
@@ -243,7 +247,7 @@ func rowExpSum<T: KernelScalar, E: ExpKind>(
             s0 += e0
             i += w
         }
-        total += Double((s0 + s1).sum())
+        total += Double(T.hsum(s0 + s1))
     }
     if i < n {
         let r = n - i
