@@ -66,7 +66,15 @@ public func topK<T: KernelScalar>(
     _ x: UnsafeBufferPointer<T>, k: Int, values: UnsafeMutableBufferPointer<T>,
     indices: UnsafeMutableBufferPointer<Int>, extents: Extents
 ) throws(SoftmaxKitError) {
-    try selectK(x, k: k, values: values, indices: indices, extents: extents, valuesName: "values") { xr, n, v, i in
+    // Short rows rank in registers, as softmaxTopK's (same limit, measured alike).
+    let short = extents.inner == 1 && k > 0 && extents.n <= 24 ? ShortRows<T>(extents.n) : nil
+    try selectK(x, k: k, values: values, indices: indices, extents: extents, valuesName: "values", rows: short.map { short in
+        { xp, vp, ip, rows in
+            withSelectionScratch(T.self) { scratch, order in
+                _ = short.run(ShortTopK(xp, k: k, vp, ip, scratch: scratch, order: order), rows)
+            }
+        }
+    }) { xr, n, v, i in
         rowTopK(xr, n, k, v, i)
     }
 }
@@ -82,17 +90,14 @@ public func softmaxTopK<T: KernelScalar>(
 ) throws(SoftmaxKitError) {
     try checkTemperature(temperature)
     let invT = 1 / temperature
-    // One vector per row at most: ranking costs n compares per vector, which
-    // beats the candidate list only while a row is one vector (measured).
-    let short = extents.inner == 1 && k > 0 && extents.n <= T.width ? ShortRows<T>(extents.n) : nil
+    // Rows of up to 24: ranking costs n compares per vector, which beat the
+    // floor-and-candidates row kernel up to there in float and double
+    // (measured at n = 10, 16, 20, 24, 32; float at 32 was 1.5x slower).
+    let short = extents.inner == 1 && k > 0 && extents.n <= 24 ? ShortRows<T>(extents.n) : nil
     try selectK(x, k: k, values: probs, indices: indices, extents: extents, valuesName: "probs", rows: short.map { short in
         { xp, vp, ip, rows in
-            let m = ShortRows<T>.maxLength
-            withUnsafeTemporaryAllocation(of: T.self, capacity: 3 * m) { scratch in
-                withUnsafeTemporaryAllocation(of: Int.self, capacity: 1) { order in
-                    _ = short.run(ShortSoftmaxTopK(xp, k: k, invT: invT, vp, ip, scratch: scratch.baseAddress!,
-                                               order: order.baseAddress!), rows)
-                }
+            withSelectionScratch(T.self) { scratch, order in
+                _ = short.run(ShortSoftmaxTopK(xp, k: k, invT: invT, vp, ip, scratch: scratch, order: order), rows)
             }
         }
     }) { xr, n, v, i in
@@ -134,6 +139,17 @@ public func softmaxTopK<T: KernelScalar>(_ x: [T], k: Int, shape: [Int]? = nil, 
 }
 
 // MARK: Shared plumbing
+
+/// The stack scratch of the short-row selection kernels: `3 * maxLength`
+/// scalars and one index.
+@inlinable @inline(__always)
+func withSelectionScratch<T: KernelScalar>(_: T.Type, _ body: (UnsafeMutablePointer<T>, UnsafeMutablePointer<Int>) -> Void) {
+    withUnsafeTemporaryAllocation(of: T.self, capacity: 3 * ShortRows<T>.maxLength) { scratch in
+        withUnsafeTemporaryAllocation(of: Int.self, capacity: 1) { order in
+            body(scratch.baseAddress!, order.baseAddress!)
+        }
+    }
+}
 
 private func selectArray<T: KernelScalar>(
     _ x: [T], k: Int, shape: [Int]?, axis: Int,
@@ -379,7 +395,19 @@ func blockMinMaxFloor<T: KernelScalar>(_ x: UnsafePointer<T>, _ start: Int, _ le
     // The largest lane value that k lanes reach (>=), counted branch-free:
     // r[l] counts the lanes at or above lane l, one vector compare per lane.
     // (An insertion sort of the lanes mispredicted on random rows and cost
-    // more than the rest of a 128-long row's selection.)
+    // more than the rest of a 128-long row's selection.) For k <= w/2 the w
+    // lanes of max(m0, m1) give nearly as tight a floor (simulated on random
+    // rows: about k + 2 elements admitted against k + 1) at a quarter of the
+    // compares.
+    var floor = -T.infinity
+    let reach = T(k)
+    if 2 * k <= w {
+        let m = T.vmax(m0, m1)
+        var r = T.Vector(repeating: 0)
+        for l in 0..<w { r = T.vrankStep(r, m, m[l], after: -1) }
+        for l in 0..<w { floor = r[l] >= reach && m[l] > floor ? m[l] : floor }
+        return (lo, hi, floor)
+    }
     var r0 = T.Vector(repeating: 0), r1 = r0
     for l in 0..<w {
         r0 = T.vrankStep(r0, m0, m0[l], after: -1); r1 = T.vrankStep(r1, m1, m0[l], after: -1)
@@ -387,8 +415,6 @@ func blockMinMaxFloor<T: KernelScalar>(_ x: UnsafePointer<T>, _ start: Int, _ le
     for l in 0..<w {
         r0 = T.vrankStep(r0, m0, m1[l], after: -1); r1 = T.vrankStep(r1, m1, m1[l], after: -1)
     }
-    let reach = T(k)
-    var floor = -T.infinity
     for l in 0..<w {
         floor = r0[l] >= reach && m0[l] > floor ? m0[l] : floor
         floor = r1[l] >= reach && m1[l] > floor ? m1[l] : floor

@@ -612,25 +612,84 @@ struct ShortSoftmaxTopK<T: KernelScalar>: ShortRowKernel {
             rowSoftmaxTopK(xr, n, k, invT, vr, ir)
             return 0
         }
-        var rank = ShortRow<T>(repeating: 0)
-        let o1 = s.offset(1, C.self), o2 = s.offset(2, C.self), o3 = s.offset(3, C.self)
-        for i in 0 ..< n {
-            let xi = xr[i]
-            rank.v0 = T.vrankStep(rank.v0, v.v0, xi, after: i)
-            if C.count > 1 { rank.v1 = T.vrankStep(rank.v1, v.v1, xi, after: i - o1) }
-            if C.count > 2 { rank.v2 = T.vrankStep(rank.v2, v.v2, xi, after: i - o2) }
-            if C.count > 3 { rank.v3 = T.vrankStep(rank.v3, v.v3, xi, after: i - o3) }
-        }
-        let m = ShortRows<T>.maxLength
-        let p = scratch, ranks = scratch + m
-        s.spill(ex.e * T.Vector(repeating: 1 / ex.sum), p, C.self)
-        s.spill(rank, ranks, C.self)
-        // Ranks are a permutation of 0 ..< n: element j goes to slot ranks[j]
-        // when that is below k, else to a scratch slot (a select, not a branch).
-        for j in 0 ..< n {
-            let q = T.intValue(ranks[j]), keep = q < k
-            (keep ? vr + q : scratch + 2 * m).pointee = p[j]
-            (keep ? ir + q : order).pointee = j
+        s.spill(ex.e * T.Vector(repeating: 1 / ex.sum), scratch, C.self)
+        _ = scatterFirstK(v, from: xr, scratch, k: k, vr, ir, scratch: scratch, order: order, s, C.self)
+        return 0
+    }
+}
+
+/// Ranks the short row `v` (loaded from `xr`, no NaN) by one vector compare
+/// per element (`vrankStep`), then writes `values[j]` and `j` to slot
+/// `rank(j)` of `vr`/`ir` for the `k` first. `values` and `scratch` may be
+/// the same buffer (`values` occupies its first `maxLength` scalars).
+/// Returns whether some element was NaN (then nothing usable was written and
+/// the caller takes the general kernel).
+@inlinable @inline(__always)
+func scatterFirstK<T: KernelScalar, C: RowVectors>(
+    _ v: ShortRow<T>, from xr: UnsafePointer<T>, _ values: UnsafePointer<T>, k: Int,
+    _ vr: UnsafeMutablePointer<T>, _ ir: UnsafeMutablePointer<Int>,
+    scratch: UnsafeMutablePointer<T>, order: UnsafeMutablePointer<Int>, _ s: ShortRows<T>, _: C.Type
+) -> Bool {
+    let n = s.n
+    var rank = ShortRow<T>(repeating: 0)
+    var nan = false
+    let o1 = s.offset(1, C.self), o2 = s.offset(2, C.self), o3 = s.offset(3, C.self)
+    for i in 0 ..< n {
+        let xi = xr[i]
+        nan = nan || xi != xi
+        rank.v0 = T.vrankStep(rank.v0, v.v0, xi, after: i)
+        if C.count > 1 { rank.v1 = T.vrankStep(rank.v1, v.v1, xi, after: i - o1) }
+        if C.count > 2 { rank.v2 = T.vrankStep(rank.v2, v.v2, xi, after: i - o2) }
+        if C.count > 3 { rank.v3 = T.vrankStep(rank.v3, v.v3, xi, after: i - o3) }
+    }
+    if nan { return true }
+    let m = ShortRows<T>.maxLength
+    let ranks = scratch + m
+    s.spill(rank, ranks, C.self)
+    // Ranks are a permutation of 0 ..< n: element j goes to slot ranks[j]
+    // when that is below k, else to a scratch slot (a select, not a branch).
+    for j in 0 ..< n {
+        let q = T.intValue(ranks[j]), keep = q < k
+        (keep ? vr + q : scratch + 2 * m).pointee = values[j]
+        (keep ? ir + q : order).pointee = j
+    }
+    return false
+}
+
+// MARK: Top-k of short rows
+
+/// Values and indices of the `k` first elements of each row, ranked as
+/// `ShortSoftmaxTopK` ranks them; a row holding a NaN goes to the general
+/// row kernel (NaN ranks first there). `scratch` holds `3 * maxLength`
+/// scalars and `order` one index, for this call's thread.
+@usableFromInline
+struct ShortTopK<T: KernelScalar>: ShortRowKernel {
+    @usableFromInline let x: UnsafePointer<T>
+    @usableFromInline let k: Int
+    @usableFromInline let vals: UnsafeMutablePointer<T>
+    @usableFromInline let idx: UnsafeMutablePointer<Int>
+    @usableFromInline let scratch: UnsafeMutablePointer<T>
+    @usableFromInline let order: UnsafeMutablePointer<Int>
+
+    @inlinable
+    init(_ x: UnsafePointer<T>, k: Int, _ vals: UnsafeMutablePointer<T>, _ idx: UnsafeMutablePointer<Int>,
+         scratch: UnsafeMutablePointer<T>, order: UnsafeMutablePointer<Int>) {
+        self.x = x; self.k = k; self.vals = vals; self.idx = idx; self.scratch = scratch; self.order = order
+    }
+
+    @inlinable @inline(__always)
+    func load<C: RowVectors>(_ r: Int, room: Int, _ s: ShortRows<T>, _: C.Type) -> ShortRow<T> {
+        s.load(x + r * s.n, readable: room, fill: -.infinity, C.self)
+    }
+
+    @inlinable @inline(__always)
+    func reduce<C: RowVectors>(_ v: ShortRow<T>, _ s: ShortRows<T>, _: C.Type) -> ShortRow<T> { v }
+
+    @inlinable @inline(__always)
+    func finish<C: RowVectors>(_ r: Int, _ v: ShortRow<T>, room: Int, _ s: ShortRows<T>, _: C.Type) -> Double {
+        let n = s.n, xr = x + r * n, vr = vals + r * k, ir = idx + r * k
+        if scatterFirstK(v, from: xr, xr, k: k, vr, ir, scratch: scratch, order: order, s, C.self) {
+            rowTopK(xr, n, k, vr, ir)
         }
         return 0
     }

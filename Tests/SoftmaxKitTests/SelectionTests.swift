@@ -31,6 +31,50 @@ struct SelectionTests {
         }
     }
 
+    /// Rows that exercise the short-row ranking (n <= 24), the admission
+    /// floor (k <= 2w: from max(m0, m1) for k <= w/2, from both otherwise)
+    /// and its -inf fallback: ties, runs of -inf, +inf, a NaN.
+    @Test("topk and softmax_topk: short rows, admission floor, non-finite rows",
+          arguments: Array(1...24) + [25, 31, 32, 33, 47, 100, 128, 200, 1000, 1500])
+    func admissionFloor(n: Int) throws {
+        func check<T: KernelScalar>(_: T.Type) throws {
+            let rows = 5
+            let raw: [T] = randomValues(rows * n, seed: UInt64(n) &* 7, scale: 4)
+            var x: [T] = raw.map { (v: T) -> T in (v * 2).rounded() / 2 }
+            for j in 0..<n where j % 3 != 0 { x[n + j] = -.infinity }  // row 1: mostly -inf
+            x[2 * n + n / 2] = .infinity                                 // row 2: one +inf
+            x[3 * n + (n * 2) / 3] = .nan                                // row 3: a NaN
+            for j in 0..<n { x[4 * n + j] = T(j % 4) }                   // row 4: four values, many ties
+            for k in Set([1, 2, 4, 7, 8, 9, 16, 17, 32, 33, n].filter { $0 <= n }) {
+                let (v, ix) = try topK(x, k: k, shape: [rows, n])
+                let (p, ixp) = try softmaxTopK(x, k: k, shape: [rows, n])
+                for r in 0..<rows {
+                    let row = Array(x[(r * n)..<(r * n + n)])
+                    let want = Array(refOrder(row).prefix(k))
+                    #expect(Array(ix[(r * k)..<(r * k + k)]) == want, "topk n=\(n) k=\(k) row \(r)")
+                    #expect(Array(ixp[(r * k)..<(r * k + k)]) == want, "softmax_topk n=\(n) k=\(k) row \(r)")
+                    for j in 0..<k {
+                        let got = v[r * k + j], ref = row[want[j]]
+                        #expect(got == ref || (got.isNaN && ref.isNaN))
+                    }
+                    let probs = p[(r * k)..<(r * k + k)]
+                    if r == 2 || r == 3 {
+                        #expect(probs.allSatisfy { $0.isNaN })  // inf - inf, or a NaN: as softmax
+                    } else {
+                        let s = try softmax(row)
+                        let eps = Double(T.ulpOfOne), tiny = Double(T.leastNormalMagnitude)
+                        for j in 0..<k {
+                            let got = Double(probs[r * k + j]), ref = Double(s[want[j]])
+                            #expect(abs(got - ref) <= 8 * eps * ref + tiny, "n=\(n) k=\(k) row \(r)")
+                        }
+                    }
+                }
+            }
+        }
+        try check(Float.self)
+        try check(Double.self)
+    }
+
     @Test("fused softmax + top-k equals softmax then top-k", arguments: [1, 15, 64, 65, 1000, 1024, 1025, 5000])
     func fusedEqualsTwoStep(n: Int) throws {
         let x: [Double] = randomValues(n * 2, seed: UInt64(n) + 5, scale: 25)
