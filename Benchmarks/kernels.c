@@ -2,7 +2,7 @@
  * kernels.c - kernel-level benchmark of libsoftmaxkit, against a memory copy.
  *
  *   make bench-kernels                      (builds the library, runs this)
- *   .build/smk-out/bench_kernels [--seconds S] [--filter OP] [--shapes 1x10,64x10] [--cpu] [--library PATH]
+ *   .build/smk-out/bench_kernels [--seconds S] [--filter OP] [--shapes 1x10,64x10] [--cpu] [--threads N] [--library PATH]
  *
  * For every operation x shape x dtype it reports the median time of one call
  * over many repetitions, ns per element, the effective bandwidth (bytes the
@@ -322,13 +322,15 @@ static void row(const char *name, const char *shape, int dsize, const char *note
 int main(int argc, char **argv) {
     double seconds = 0.25;
     const char *filter = NULL, *library = NULL, *shapes = NULL;
+    int threads = 1;
     for (int i = 1; i < argc; i++) {
         if (!strcmp(argv[i], "--seconds") && i + 1 < argc) seconds = atof(argv[++i]);
         else if (!strcmp(argv[i], "--filter") && i + 1 < argc) filter = argv[++i];
         else if (!strcmp(argv[i], "--library") && i + 1 < argc) library = argv[++i];
         else if (!strcmp(argv[i], "--shapes") && i + 1 < argc) shapes = argv[++i];
         else if (!strcmp(argv[i], "--cpu")) g_cpu_time = 1;
-        else { fprintf(stderr, "usage: %s [--seconds S] [--filter OP] [--shapes RxN,...] [--cpu] [--library PATH]\n", argv[0]); return 2; }
+        else if (!strcmp(argv[i], "--threads") && i + 1 < argc) threads = atoi(argv[++i]);
+        else { fprintf(stderr, "usage: %s [--seconds S] [--filter OP] [--shapes RxN,...] [--cpu] [--threads N] [--library PATH]\n", argv[0]); return 2; }
     }
     /* The library this program was linked with, unless --library names another. */
     if (smk_version() / 10000 != SMK_VERSION_MAJOR) { fprintf(stderr, "library major version differs\n"); return 1; }
@@ -338,6 +340,13 @@ int main(int argc, char **argv) {
     g_softmax[0] = dlsym(g_lib, "smk_softmax_f32");
     g_softmax[1] = dlsym(g_lib, "smk_softmax_f64");
     if (!version || !g_softmax[0] || !g_softmax[1]) { fprintf(stderr, "not a softmaxkit library\n"); return 1; }
+    /* The library's default is every core: calls of 2^19 elements and more
+     * would run on the pool, and --cpu would count only this thread's share.
+     * Pin the count (default 1) so that "1 thread" is what was measured. */
+    void (*set_threads)(int32_t) = (void (*)(int32_t))dlsym(g_lib, "smk_set_num_threads");
+    if (threads < 1 || !set_threads) { fprintf(stderr, "could not set %d threads\n", threads); return 1; }
+    set_threads(threads);
+    if (threads > 1 && g_cpu_time) { fprintf(stderr, "--cpu counts this thread only: use it with --threads 1\n"); return 2; }
 
     size_t max_copy = (size_t)4096 * 4096 * 8 + 4096 * 4096; /* largest f64 traffic / 2, with mask */
     g_copy_src = malloc(max_copy);
@@ -346,8 +355,8 @@ int main(int argc, char **argv) {
     memset(g_copy_src, 1, max_copy);
     memset(g_copy_dst, 0, max_copy);
 
-    printf("libsoftmaxkit %u, %.2f s per measurement, %s of %d samples, 1 thread\n",
-           version(), seconds, g_cpu_time ? "minimum thread CPU time" : "median", NSAMPLES);
+    printf("libsoftmaxkit %u, %.2f s per measurement, %s of %d samples, %d thread%s (the copy: 1 thread)\n",
+           version(), seconds, g_cpu_time ? "minimum thread CPU time" : "median", NSAMPLES, threads, threads == 1 ? "" : "s");
     print_loadavg("at start");
     printf("\n");
     printf("| op | shape | dtype | µs/call | ns/elem | GB/s | copy µs | × copy | × softmax |\n");
