@@ -157,8 +157,14 @@ enum Normalizer<T: KernelScalar> {
             return
         }
         parallelFor(count, work: count * n) { rows in
+            // Each row's min/max comes from the loop that exponentiates the
+            // row before it (see rowExpSum(alongside:)); the first of a range
+            // takes its own pass. Same bits either way.
+            var bounds = rowMinMax(x + rows.lowerBound * n, n, readable: (count - rows.lowerBound) * n)
             for o in rows {
-                row(kind, x + o * n, y + o * n, n, readable: (count - o) * n, invT: invT)
+                let next = o + 1 < rows.upperBound ? x + (o + 1) * n : nil
+                bounds = row(kind, x + o * n, y + o * n, n, readable: (count - o) * n, invT: invT,
+                             bounds: bounds, next: next)
             }
         }
     }
@@ -167,14 +173,24 @@ enum Normalizer<T: KernelScalar> {
     @inlinable
     static func row(_ kind: NormalizerKind, _ x: UnsafePointer<T>, _ y: UnsafeMutablePointer<T>,
                     _ n: Int, readable: Int, invT: T) {
-        let (lo, m) = rowMinMax(x, n, readable: readable)
+        _ = row(kind, x, y, n, readable: readable, invT: invT, bounds: rowMinMax(x, n, readable: readable), next: nil)
+    }
+
+    /// One row given its `(min, max)`; returns `next`'s (the following row,
+    /// whose min/max rides along the exp-sum's loop), or junk when nil.
+    @inlinable
+    static func row(_ kind: NormalizerKind, _ x: UnsafePointer<T>, _ y: UnsafeMutablePointer<T>,
+                    _ n: Int, readable: Int, invT: T, bounds: (min: T, max: T), next: UnsafePointer<T>?) -> (min: T, max: T) {
+        let (lo, m) = bounds
         switch kind {
         case .softmax:
-            let s = rowExpSum(x, y, n, shift: m, scale: invT, lowest: lo, readable: readable)
-            rowScale(y, y, n, T(1 / s))
+            let r = rowExpSum(x, y, n, shift: m, scale: invT, lowest: lo, readable: readable, alongside: next)
+            rowScale(y, y, n, T(1 / r.sum))
+            return r.next
         case .logSoftmax:
-            let s = rowExpSum(x, nil, n, shift: m, scale: invT, lowest: lo, readable: readable)
-            rowShiftScaleOffset(x, y, n, shift: m, scale: invT, offset: T(T.libmLog(T(s))))
+            let r = rowExpSum(x, nil, n, shift: m, scale: invT, lowest: lo, readable: readable, alongside: next)
+            rowShiftScaleOffset(x, y, n, shift: m, scale: invT, offset: T(T.libmLog(T(r.sum))))
+            return r.next
         }
     }
 

@@ -212,17 +212,33 @@ func rowExpSum<T: KernelScalar>(
     _ x: UnsafePointer<T>, _ y: UnsafeMutablePointer<T>?, _ n: Int, shift: T, scale: T,
     lowest: T = -.infinity, readable: Int = 0
 ) -> Double {
+    rowExpSum(x, y, n, shift: shift, scale: scale, lowest: lowest, readable: readable, alongside: nil).sum
+}
+
+/// `rowExpSum`, and with `next` (the following row, `n` elements, readable
+/// to `readable - n`) that row's min and max (`rowMinMax`'s) in the same
+/// loop. Rows that come from memory spend most of their time in the exp-sum,
+/// on data already in L1; the next row's loads issued among its
+/// exponentials overlap that compute with the memory traffic that a
+/// separate min/max pass would wait on alone. The sum is the same, bit for
+/// bit, with or without `next`.
+@inlinable
+func rowExpSum<T: KernelScalar>(
+    _ x: UnsafePointer<T>, _ y: UnsafeMutablePointer<T>?, _ n: Int, shift: T, scale: T,
+    lowest: T, readable: Int, alongside next: UnsafePointer<T>?
+) -> (sum: Double, next: (min: T, max: T)) {
     // Every exponent lies in [(lowest - shift) * scale, 0] (or is NaN).
     if (lowest - shift) * scale >= -T.expNormalLimit {
-        return rowExpSum(x, y, n, shift: shift, scale: scale, readable: readable, NormalExp.self)
+        return rowExpSum(x, y, n, shift: shift, scale: scale, readable: readable, next, NormalExp.self)
     }
-    return rowExpSum(x, y, n, shift: shift, scale: scale, readable: readable, AnyExp.self)
+    return rowExpSum(x, y, n, shift: shift, scale: scale, readable: readable, next, AnyExp.self)
 }
 
 @inlinable
 func rowExpSum<T: KernelScalar, E: ExpKind>(
-    _ x: UnsafePointer<T>, _ y: UnsafeMutablePointer<T>?, _ n: Int, shift: T, scale: T, readable: Int, _: E.Type
-) -> Double {
+    _ x: UnsafePointer<T>, _ y: UnsafeMutablePointer<T>?, _ n: Int, shift: T, scale: T, readable: Int,
+    _ next: UnsafePointer<T>?, _: E.Type
+) -> (sum: Double, next: (min: T, max: T)) {
     let w = T.width
     // (x - shift) * scale, subtracting first: the fused x * scale - shift * scale
     // loses about |shift| * scale * eps of the exponent (softmax of logits near
@@ -230,6 +246,9 @@ func rowExpSum<T: KernelScalar, E: ExpKind>(
     // for finite logits near the type's maximum with scale > 1 (TESTING.md).
     let vscale = T.Vector(repeating: scale), vshift = T.Vector(repeating: shift)
     var total = 0.0
+    // The next row's min and max, as rowMinMax keeps them.
+    var m0 = T.Vector(repeating: -.infinity), m1 = m0
+    var l0 = T.Vector(repeating: .infinity), l1 = l0
     var i = 0
     while i + w <= n {
         let blockEnd = min(n, i + accumulationBlock)
@@ -238,12 +257,21 @@ func rowExpSum<T: KernelScalar, E: ExpKind>(
             let e0 = E.exp((vload(x + i) - vshift) * vscale, T.self)
             let e1 = E.exp((vload(x + i + w) - vshift) * vscale, T.self)
             if let y { vstore(e0, y + i); vstore(e1, y + i + w) }
+            if let next {
+                let a = vload(next + i), b = vload(next + i + w)
+                m0 = T.vmax(m0, a); m1 = T.vmax(m1, b)
+                l0 = T.vmin(l0, a); l1 = T.vmin(l1, b)
+            }
             s0 += e0; s1 += e1
             i += 2 * w
         }
         while i + w <= blockEnd {
             let e0 = E.exp((vload(x + i) - vshift) * vscale, T.self)
             if let y { vstore(e0, y + i) }
+            if let next {
+                let a = vload(next + i)
+                m0 = T.vmax(m0, a); l0 = T.vmin(l0, a)
+            }
             s0 += e0
             i += w
         }
@@ -255,8 +283,13 @@ func rowExpSum<T: KernelScalar, E: ExpKind>(
                                    * vscale, T.self), r, fill: 0)
         if let y { vstorePartial(e, y + i, r) }
         total += Double(T.hsum(e))
+        if let next {
+            let avail = max(readable - n, n) - i
+            m1 = T.vmax(m1, vloadTail(next + i, r, readable: avail, fill: -.infinity))
+            l1 = T.vmin(l1, vloadTail(next + i, r, readable: avail, fill: .infinity))
+        }
     }
-    return total
+    return (total, (T.hmin(T.vmin(l0, l1)), T.hmax(T.vmax(m0, m1))))
 }
 
 /// `y[j] = x[j] * factor` over `n` elements (in place allowed).
