@@ -206,14 +206,18 @@ static double median(double *v, int count) {
 /* Copy buffers: sized for the largest traffic, reused across measurements. */
 static char *g_copy_src, *g_copy_dst;
 
-typedef struct { double call_us, copy_us; } timing;
+typedef struct { double call_us, copy_us, vs_softmax; } timing;
 
 #define NSAMPLES 21
 
 /* Median time of one call of `op` and of one memcpy of half its traffic
  * (memcpy reads and writes each byte once), over NSAMPLES interleaved samples
- * of `reps` calls each, reps chosen so a sample lasts ~seconds/(2*NSAMPLES). */
-static timing measure(const op_t *op, void *f, bufs *b, double seconds) {
+ * of `reps` calls each, reps chosen so a sample lasts ~seconds/(2*NSAMPLES).
+ * With `softmax` (an op other than softmax itself), each sample also times
+ * softmax on the same buffers, and vs_softmax is the median of the per-sample
+ * ratios: on a shared machine a ratio taken within one sample is far steadier
+ * than two medians taken seconds apart. */
+static timing measure(const op_t *op, void *f, bufs *b, double seconds, const op_t *softmax, void *sf) {
     size_t copy_bytes = (size_t)(bytes_moved(op, b) / 2);
     double t0 = now_s();
     long calls = 0;
@@ -221,7 +225,7 @@ static timing measure(const op_t *op, void *f, bufs *b, double seconds) {
     double per = (now_s() - t0) / (double)calls;
     long reps = (long)(seconds / (2.0 * NSAMPLES) / per * 2.0);
     if (reps < 1) reps = 1;
-    double ks[NSAMPLES], cs[NSAMPLES];
+    double ks[NSAMPLES], cs[NSAMPLES], rs[NSAMPLES];
     for (int s = 0; s < NSAMPLES; s++) {
         double a = now_s();
         for (long r = 0; r < reps; r++) op->run(f, b);
@@ -233,8 +237,15 @@ static timing measure(const op_t *op, void *f, bufs *b, double seconds) {
         double z = now_s();
         ks[s] = (m - a) / (double)reps;
         cs[s] = (z - m) / (double)reps;
+        rs[s] = 1.0;
+        if (softmax) {
+            for (long r = 0; r < reps; r++) softmax->run(sf, b);
+            rs[s] = ks[s] / ((now_s() - z) / (double)reps);
+        }
     }
-    timing t = {1e6 * median(ks, NSAMPLES), 1e6 * median(cs, NSAMPLES)};
+    /* The ratios' median even under --cpu (a ratio's minimum is no estimate). */
+    qsort(rs, NSAMPLES, sizeof *rs, cmp_double);
+    timing t = {1e6 * median(ks, NSAMPLES), 1e6 * median(cs, NSAMPLES), rs[NSAMPLES / 2]};
     return t;
 }
 
@@ -369,7 +380,6 @@ int main(int argc, char **argv) {
             if (shapes && !listed(shapes, shape)) continue;
             bufs b;
             if (bufs_alloc(&b, rows, n, 1, dsize)) { fprintf(stderr, "out of memory\n"); return 1; }
-            double softmax_us = 0;
             for (size_t o = 0; o < NOPS; o++) {
                 const op_t *op = &OPS[o];
                 if (filter && !strstr(op->name, filter)) continue;
@@ -378,13 +388,12 @@ int main(int argc, char **argv) {
                 if (!op->in_header && !probe_ok(op, f, dsize)) { row(op->name, shape, dsize, "n/a (probe failed)"); continue; }
                 int status = op->run(f, &b);
                 if (status != SMK_OK) { row(op->name, shape, dsize, "error"); continue; }
-                timing t = measure(op, f, &b, seconds);
+                timing t = o == 0 ? measure(op, f, &b, seconds, NULL, NULL)
+                                  : measure(op, f, &b, seconds, &OPS[0], g_softmax[dsize == 8]);
                 double elems = (double)rows * n, gb = bytes_moved(op, &b) / (t.call_us * 1e3);
-                if (o == 0) softmax_us = t.call_us;
-                printf("| %s | %s | %s | %.3f | %.3f | %.2f | %.3f | %.2f | ", op->name, shape,
+                printf("| %s | %s | %s | %.3f | %.3f | %.2f | %.3f | %.2f | %.2f |\n", op->name, shape,
                        dsize == 4 ? "f32" : "f64", t.call_us, 1e3 * t.call_us / elems, gb, t.copy_us,
-                       t.call_us / t.copy_us);
-                if (softmax_us > 0) printf("%.2f |\n", t.call_us / softmax_us); else printf("|\n");
+                       t.call_us / t.copy_us, t.vs_softmax);
                 fflush(stdout);
             }
             bufs_free(&b);
@@ -403,7 +412,7 @@ int main(int argc, char **argv) {
             for (int l = 0; l < 2; l++) {
                 bufs b;
                 if (bufs_alloc(&b, L[l][0], L[l][1], L[l][2], dsize)) { fprintf(stderr, "out of memory\n"); return 1; }
-                timing t = measure(&OPS[0], g_softmax[dsize == 8], &b, seconds);
+                timing t = measure(&OPS[0], g_softmax[dsize == 8], &b, seconds, NULL, NULL);
                 double elems = (double)L[l][0] * L[l][1] * L[l][2];
                 if (l == 0) last = t.call_us;
                 printf("| %s (%lld, %lld, %lld) | %s | %.1f | %.3f | %.2f | %.1f | %.2f | %.2f |\n",
