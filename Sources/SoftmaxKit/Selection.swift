@@ -372,25 +372,8 @@ func rowSoftmaxTopK<T: KernelScalar>(_ x: UnsafePointer<T>, _ n: Int, _ k: Int, 
 @inlinable
 func blockMinMaxFloor<T: KernelScalar>(_ x: UnsafePointer<T>, _ start: Int, _ len: Int, _ k: Int)
     -> (lo: T, hi: T, floor: T) {
-    let w = T.width, end = start + len
-    var m0 = T.Vector(repeating: -.infinity), m1 = m0
-    var l0 = T.Vector(repeating: .infinity), l1 = l0
-    var i = start
-    while i + 2 * w <= end {
-        let a = vload(x + i), b = vload(x + i + w)
-        m0 = T.vmax(m0, a); m1 = T.vmax(m1, b)
-        l0 = T.vmin(l0, a); l1 = T.vmin(l1, b)
-        i += 2 * w
-    }
-    if i + w <= end {
-        let a = vload(x + i)
-        m0 = T.vmax(m0, a); l0 = T.vmin(l0, a)
-        i += w
-    }
-    if i < end {
-        m1 = T.vmax(m1, vloadPartial(x + i, end - i, fill: -.infinity))
-        l1 = T.vmin(l1, vloadPartial(x + i, end - i, fill: .infinity))
-    }
+    let w = T.width
+    let (m0, m1, l0, l1) = rowLaneBounds(x + start, len)
     let lo = T.hmin(T.vmin(l0, l1)), hi = T.hmax(T.vmax(m0, m1))
     // The largest lane value that k lanes reach (>=), counted branch-free:
     // r[l] counts the lanes at or above lane l, one vector compare per lane.

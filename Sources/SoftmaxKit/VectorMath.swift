@@ -164,6 +164,16 @@ func vstorePartial<T: KernelScalar>(_ v: T.Vector, _ p: UnsafeMutablePointer<T>,
 /// exp-sum that follows. `readable >= n` elements may be read from `x`.
 @inlinable
 func rowMinMax<T: KernelScalar>(_ x: UnsafePointer<T>, _ n: Int, readable: Int = 0) -> (min: T, max: T) {
+    let b = rowLaneBounds(x, n, readable: readable)
+    return (T.hmin(T.vmin(b.min0, b.min1)), T.hmax(T.vmax(b.max0, b.max1)))
+}
+
+/// The lane maxima and minima behind `rowMinMax`, NaN ignored: `max0`/`min0`
+/// over the even vectors, `max1`/`min1` over the odd ones and the tail (its
+/// padding lanes filled with -inf/+inf). Lanes that saw no element hold the fill.
+@inlinable @inline(__always)
+func rowLaneBounds<T: KernelScalar>(_ x: UnsafePointer<T>, _ n: Int, readable: Int = 0)
+    -> (max0: T.Vector, max1: T.Vector, min0: T.Vector, min1: T.Vector) {
     let w = T.width
     var m0 = T.Vector(repeating: -.infinity), m1 = m0
     var l0 = T.Vector(repeating: .infinity), l1 = l0
@@ -184,7 +194,7 @@ func rowMinMax<T: KernelScalar>(_ x: UnsafePointer<T>, _ n: Int, readable: Int =
         m1 = T.vmax(m1, vloadTail(x + i, r, readable: avail, fill: -.infinity))
         l1 = T.vmin(l1, vloadTail(x + i, r, readable: avail, fill: .infinity))
     }
-    return (T.hmin(T.vmin(l0, l1)), T.hmax(T.vmax(m0, m1)))
+    return (m0, m1, l0, l1)
 }
 
 /// Which vector exp a loop uses, chosen once per row (a type parameter, so
