@@ -94,7 +94,7 @@ models:
 bench-models: $(LIB) | $(OUT)
 	$(CC) $(CFLAGS_STRICT) Benchmarks/bench_model_c.c -o $(OUT)/bench_model_c $(CLINK)
 	$(OUT)/bench_model_c -t 1 examples/models/robot_arm.safetensors
-	PYTHONPATH=bindings/python $(PYTHON) Benchmarks/bench_models.py
+	PYTHONPATH=bindings/python $(BENCH_PYTHON) Benchmarks/bench_models.py
 
 # Issue 6's wide network (512->1024->1024->[1000, 4], generated here: ~10 MB)
 # at batch 4096 on 1 and 2 threads: softmaxkit from C and Python against the
@@ -141,8 +141,11 @@ test-python: $(LIB) python-deps
 test-abi: $(LIB) python-deps
 	$(PYTHON) Tests/abi/check_abi.py --library $(LIB) --header include/softmaxkit.h
 
-bench: $(LIB)
-	PYTHONPATH=bindings/python $(PYTHON) Benchmarks/bench_python.py
+# Every benchmark behind BENCHMARKS.md in one run: kernels against a copy,
+# 1 vs 2 threads, Python against the peers, the seed networks, the wide
+# network against BLAS. Peers are timed when BENCH_PYTHON can import them:
+#   make bench BENCH_PYTHON=/tmp/benchvenv/bin/python
+bench: bench-kernels bench-threads bench-python bench-models bench-wide
 
 install: $(LIB)
 	install -d $(DESTDIR)$(PREFIX)/lib $(DESTDIR)$(PREFIX)/include $(DESTDIR)$(PREFIX)/lib/pkgconfig
