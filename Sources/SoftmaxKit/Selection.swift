@@ -451,8 +451,8 @@ func blockMinMaxAdmit<T: KernelScalar>(_ x: UnsafePointer<T>, _ start: Int, _ le
         lv = T.vmin(lv, T.vmin(T.vmin(v0, v1), T.vmin(v2, v3)))
         // vmax(a, b) keeps a NaN of `a`: NaN lanes of v0...v3 reach the test.
         let probe = T.vmax(T.vmax(v0, v1), T.vmax(v2, v3)) + (v0 - v0) + (v1 - v1) + (v2 - v2) + (v3 - v3)
-        if c < k {
-            c = admitLanes(x, i, i + 4 * w, k, vals, idx, c)
+        if c < k {  // (k > 2w here: smaller k start from admitRange's floor)
+            for v in 0..<4 { c = admitBits(x, i + v * w, UInt.max, k, vals, idx, c) }
         } else if T.vanyRanksAbove(probe, vals[k - 1]) {
             // Then only the vectors that can still rank above the k-th.
             c = admitBits(x, i, T.vranksAboveBits(v0, vals[k - 1]), k, vals, idx, c)
@@ -487,18 +487,3 @@ func admitBits<T: KernelScalar>(_ x: UnsafePointer<T>, _ at: Int, _ bits: UInt, 
     return c
 }
 
-/// Offers `x[from ..< to]` to the candidates, skipping cheaply the elements
-/// that cannot rank above the current k-th.
-@inlinable
-func admitLanes<T: KernelScalar>(_ x: UnsafePointer<T>, _ from: Int, _ to: Int, _ k: Int,
-                                 _ vals: UnsafeMutablePointer<T>, _ idx: UnsafeMutablePointer<Int>, _ count: Int) -> Int {
-    var c = count
-    var threshold = c < k ? -T.infinity : vals[k - 1]
-    for j in from..<to {
-        let v = x[j]
-        if c == k && v <= threshold { continue }  // NaN fails the compare and is offered
-        c = insertCandidate(v, j, vals, idx, c, k)
-        if c == k { threshold = vals[k - 1] }
-    }
-    return c
-}
