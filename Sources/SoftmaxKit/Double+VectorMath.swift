@@ -9,6 +9,8 @@ import Darwin
 extension Double: KernelScalar {
     public typealias Vector = SIMD8<Double>
     public typealias MaskVector = SIMD8<UInt8>
+    public typealias VectorLanes = (Double, Double, Double, Double, Double, Double, Double, Double)
+    public typealias MaskLanes = (UInt8, UInt8, UInt8, UInt8, UInt8, UInt8, UInt8, UInt8)
 
     /// Cody–Waite range reduction with fdlibm's split ln2, then the degree-13
     /// Taylor polynomial of `e^r` on |r| <= ln2/2 (truncation < 1e-17

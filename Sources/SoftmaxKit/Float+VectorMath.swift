@@ -9,6 +9,8 @@ import Darwin
 extension Float: KernelScalar {
     public typealias Vector = SIMD16<Float>
     public typealias MaskVector = SIMD16<UInt8>
+    public typealias VectorLanes = (Float, Float, Float, Float, Float, Float, Float, Float, Float, Float, Float, Float, Float, Float, Float, Float)
+    public typealias MaskLanes = (UInt8, UInt8, UInt8, UInt8, UInt8, UInt8, UInt8, UInt8, UInt8, UInt8, UInt8, UInt8, UInt8, UInt8, UInt8, UInt8)
 
     /// Cody–Waite range reduction `x = n ln2 + r`, |r| <= ln2/2 (Cephes'
     /// split of ln2), then `e^r = 1 + r q(r)` with `q` a degree-4 polynomial

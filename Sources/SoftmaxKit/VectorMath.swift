@@ -13,9 +13,13 @@ import Darwin
 /// generically, in the kernel files and specialised for both types.
 public protocol KernelScalar: BinaryFloatingPoint, SIMDScalar, Codable, Sendable
 where Vector.Scalar == Self {
-    associatedtype Vector: SIMD & Sendable
+    associatedtype Vector: SIMD & Sendable & BitwiseCopyable
     /// One byte per lane of `Vector`: a row of a `uint8_t` mask.
-    associatedtype MaskVector: SIMD & Sendable where MaskVector.Scalar == UInt8
+    associatedtype MaskVector: SIMD & Sendable & BitwiseCopyable where MaskVector.Scalar == UInt8
+    /// Tuples with the layouts of `Vector` and `MaskVector` but the alignment
+    /// of one lane: `vload`/`vstore`/`mload` go through them (see there).
+    associatedtype VectorLanes: BitwiseCopyable
+    associatedtype MaskLanes: BitwiseCopyable
 
     /// `e^x` lane by lane: at most a few ulp from the correctly rounded result,
     /// exact 0 below the type's underflow limit (subnormal results kept),
@@ -106,15 +110,21 @@ extension KernelScalar {
 }
 
 // MARK: Loads and stores (the only raw-memory vector access in the core)
+//
+// Each is a load or store of a tuple of lanes (alignment of one lane), then a
+// bit cast: every step is transparent, so they always inline into one
+// vmovups. The stdlib's `loadUnaligned`/`storeBytes` are ordinary inlinable
+// functions that the optimizer stops inlining once a kernel grows large; they
+// then became out-of-line calls inside hot loops (perf, session 3).
 
 @inlinable @inline(__always)
 func vload<T: KernelScalar>(_ p: UnsafePointer<T>) -> T.Vector {
-    UnsafeRawPointer(p).loadUnaligned(as: T.Vector.self)
+    unsafeBitCast(UnsafeRawPointer(p).assumingMemoryBound(to: T.VectorLanes.self).pointee, to: T.Vector.self)
 }
 
 @inlinable @inline(__always)
 func vstore<T: KernelScalar>(_ v: T.Vector, _ p: UnsafeMutablePointer<T>) {
-    UnsafeMutableRawPointer(p).storeBytes(of: v, as: T.Vector.self)
+    UnsafeMutableRawPointer(p).assumingMemoryBound(to: T.VectorLanes.self).pointee = unsafeBitCast(v, to: T.VectorLanes.self)
 }
 
 /// Loads `count < width` scalars, filling the other lanes with `fill`.
@@ -129,7 +139,7 @@ func vloadPartial<T: KernelScalar>(_ p: UnsafePointer<T>, _ count: Int, fill: T)
 /// Loads one mask vector (`width` bytes).
 @inlinable @inline(__always)
 func mload<T: KernelScalar>(_ p: UnsafePointer<UInt8>, _: T.Type) -> T.MaskVector {
-    UnsafeRawPointer(p).loadUnaligned(as: T.MaskVector.self)
+    unsafeBitCast(UnsafeRawPointer(p).assumingMemoryBound(to: T.MaskLanes.self).pointee, to: T.MaskVector.self)
 }
 
 /// Loads `count < width` mask bytes; the other lanes are 0 (not selected).
