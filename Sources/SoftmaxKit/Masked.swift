@@ -122,32 +122,56 @@ enum MaskedKernel<T: KernelScalar> {
             return
         }
         parallelFor(count, work: count * n) { rows in
-            for r in rows { row(kind, x + r * n, pattern ? mask : mask + r * n, y + r * n, n) }
+            // As softmax's rows: each row's bounds ride along the loop that
+            // exponentiates the row before it (same bits).
+            @inline(__always) func maskOf(_ r: Int) -> UnsafePointer<UInt8> { pattern ? mask : mask + r * n }
+            var bounds = self.bounds(kind, x + rows.lowerBound * n, maskOf(rows.lowerBound), n)
+            for r in rows {
+                let next = r + 1 < rows.upperBound ? (x + (r + 1) * n, maskOf(r + 1)) : nil
+                bounds = row(kind, x + r * n, maskOf(r), y + r * n, n, bounds: bounds, next: next)
+            }
         }
+    }
+
+    /// The bounds `row` starts from: the masked min/max, or the whole row's
+    /// for `softmaxThenMask` (softmax over every position).
+    @inlinable
+    static func bounds(_ kind: MaskedKind, _ x: UnsafePointer<T>, _ mask: UnsafePointer<UInt8>, _ n: Int) -> (min: T, max: T) {
+        kind == .softmaxThenMask ? rowMinMax(x, n) : maskedMinMax(x, mask, n)
     }
 
     /// One contiguous row: (masked) max, exp-sum, then a selecting store.
     @inlinable
     static func row(_ kind: MaskedKind, _ x: UnsafePointer<T>, _ mask: UnsafePointer<UInt8>,
                     _ y: UnsafeMutablePointer<T>, _ n: Int) {
+        _ = row(kind, x, mask, y, n, bounds: bounds(kind, x, mask, n), next: nil)
+    }
+
+    /// One row from its `bounds`; returns those of `next` (row and mask), taken
+    /// in the exp-sum's loop, or junk when nil.
+    @inlinable
+    static func row(_ kind: MaskedKind, _ x: UnsafePointer<T>, _ mask: UnsafePointer<UInt8>,
+                    _ y: UnsafeMutablePointer<T>, _ n: Int, bounds: (min: T, max: T),
+                    next: (UnsafePointer<T>, UnsafePointer<UInt8>)?) -> (min: T, max: T) {
         let fill: T = kind == .logSoftmax ? -.infinity : 0
+        let (lo, m) = bounds
         if kind == .softmaxThenMask {
-            let (lo, m) = rowMinMax(x, n)
-            let s = rowExpSum(x, y, n, shift: m, scale: 1, lowest: lo)
-            selectStore(UnsafePointer(y), mask, y, n, shift: 0, scale: T(1 / s), offset: 0, fill: 0)
-            return
+            let r = rowExpSum(x, y, n, shift: m, scale: 1, lowest: lo, readable: 0, alongside: next?.0)
+            selectStore(UnsafePointer(y), mask, y, n, shift: 0, scale: T(1 / r.sum), offset: 0, fill: 0)
+            return r.next
         }
-        let (lo, m) = maskedMinMax(x, mask, n)
         if m == -.infinity && !(0..<n).contains(where: { mask[$0] != 0 }) {
             y.update(repeating: fill, count: n)
-            return
+            return next.map { maskedMinMax($0.0, $0.1, n) } ?? bounds
         }
         if kind == .softmax {
-            let s = maskedExpSum(x, mask, y, n, shift: m, lowest: lo)
-            selectStore(UnsafePointer(y), mask, y, n, shift: 0, scale: T(1 / s), offset: 0, fill: 0)
+            let r = maskedExpSum(x, mask, y, n, shift: m, lowest: lo, alongside: next)
+            selectStore(UnsafePointer(y), mask, y, n, shift: 0, scale: T(1 / r.sum), offset: 0, fill: 0)
+            return r.next
         } else {
-            let s = maskedExpSum(x, mask, nil, n, shift: m, lowest: lo)
-            selectStore(x, mask, y, n, shift: m, scale: 1, offset: T(T.libmLog(T(s))), fill: -.infinity)
+            let r = maskedExpSum(x, mask, nil, n, shift: m, lowest: lo, alongside: next)
+            selectStore(x, mask, y, n, shift: m, scale: 1, offset: T(T.libmLog(T(r.sum))), fill: -.infinity)
+            return r.next
         }
     }
 
@@ -183,20 +207,26 @@ enum MaskedKernel<T: KernelScalar> {
     /// routine chosen once from the selected range (as `rowExpSum`).
     /// Unselected lanes are exactly 0 (selected after the exp, so whatever
     /// they hold never matters). Stores the exponentials in `y` if given.
+    /// With `next` (the following row and its mask), also that row's
+    /// `maskedMinMax`, in the same loop (see `rowExpSum(alongside:)`).
     @inlinable
     static func maskedExpSum(_ x: UnsafePointer<T>, _ mask: UnsafePointer<UInt8>, _ y: UnsafeMutablePointer<T>?,
-                             _ n: Int, shift: T, lowest: T) -> Double {
+                             _ n: Int, shift: T, lowest: T, alongside next: (UnsafePointer<T>, UnsafePointer<UInt8>)?)
+        -> (sum: Double, next: (min: T, max: T)) {
         if lowest - shift >= -T.expNormalLimit {
-            return maskedExpSum(x, mask, y, n, shift: shift, NormalExp.self)
+            return maskedExpSum(x, mask, y, n, shift: shift, next, NormalExp.self)
         }
-        return maskedExpSum(x, mask, y, n, shift: shift, AnyExp.self)
+        return maskedExpSum(x, mask, y, n, shift: shift, next, AnyExp.self)
     }
 
     @inlinable
     static func maskedExpSum<E: ExpKind>(_ x: UnsafePointer<T>, _ mask: UnsafePointer<UInt8>, _ y: UnsafeMutablePointer<T>?,
-                                         _ n: Int, shift: T, _: E.Type) -> Double {
+                                         _ n: Int, shift: T, _ next: (UnsafePointer<T>, UnsafePointer<UInt8>)?,
+                                         _: E.Type) -> (sum: Double, next: (min: T, max: T)) {
         let w = T.width
         let zero = T.Vector(repeating: 0), one = T.Vector(repeating: 1), vs = T.Vector(repeating: -shift)
+        let ninf = T.Vector(repeating: -.infinity), pinf = T.Vector(repeating: .infinity)
+        var m0 = ninf, m1 = ninf, l0 = pinf, l1 = pinf  // the next row's, as maskedMinMax keeps them
         var total = 0.0
         var i = 0
         while i + w <= n {
@@ -206,12 +236,22 @@ enum MaskedKernel<T: KernelScalar> {
                 let e0 = T.vselect(mload(mask + i, T.self), E.exp(T.vmadd(vload(x + i), one, vs), T.self), zero)
                 let e1 = T.vselect(mload(mask + i + w, T.self), E.exp(T.vmadd(vload(x + i + w), one, vs), T.self), zero)
                 if let y { vstore(e0, y + i); vstore(e1, y + i + w) }
+                if let nb = next {
+                    let a = vload(nb.0 + i), b = vload(nb.0 + i + w)
+                    let ma = mload(nb.1 + i, T.self), mb = mload(nb.1 + i + w, T.self)
+                    m0 = T.vmax(m0, T.vselect(ma, a, ninf)); m1 = T.vmax(m1, T.vselect(mb, b, ninf))
+                    l0 = T.vmin(l0, T.vselect(ma, a, pinf)); l1 = T.vmin(l1, T.vselect(mb, b, pinf))
+                }
                 s0 += e0; s1 += e1
                 i += 2 * w
             }
             if i + w <= blockEnd {
                 let e0 = T.vselect(mload(mask + i, T.self), E.exp(T.vmadd(vload(x + i), one, vs), T.self), zero)
                 if let y { vstore(e0, y + i) }
+                if let nb = next {
+                    let a = vload(nb.0 + i), ma = mload(nb.1 + i, T.self)
+                    m0 = T.vmax(m0, T.vselect(ma, a, ninf)); l0 = T.vmin(l0, T.vselect(ma, a, pinf))
+                }
                 s0 += e0
                 i += w
             }
@@ -222,8 +262,12 @@ enum MaskedKernel<T: KernelScalar> {
             let e = T.vselect(mloadPartial(mask + i, r, T.self), E.exp(vloadPartial(x + i, r, fill: shift) + vs, T.self), zero)
             if let y { vstorePartial(e, y + i, r) }
             for k in 0..<r { total += Double(e[k]) }
+            if let nb = next {
+                let a = vloadPartial(nb.0 + i, r, fill: -.infinity), ma = mloadPartial(nb.1 + i, r, T.self)
+                m0 = T.vmax(m0, T.vselect(ma, a, ninf)); l0 = T.vmin(l0, T.vselect(ma, a, pinf))
+            }
         }
-        return total
+        return (total, (T.hmin(T.vmin(l0, l1)), T.hmax(T.vmax(m0, m1))))
     }
 
     /// `y_j = mask_j ? (x_j - shift) * scale - offset : fill` (in place allowed).
