@@ -52,7 +52,7 @@ all: demo
 
 lib: $(LIB)
 
-$(LIB): Package.swift $(shell find Sources -name '*.swift' -o -name '*.map')
+$(LIB): Package.swift $(shell find Sources -name '*.swift' -o -name '*.map' -o -name '*.[ch]')
 	$(SWIFT) build $(RELEASE_FLAGS) --product softmaxkit
 	@touch $(LIB)
 
@@ -196,7 +196,7 @@ ASAN_ENV     := ASAN_OPTIONS=allocator_may_return_null=1:detect_leaks=1:check_in
 SWIFT_RT_DIR := $(dir $(SAN_CC))../lib/swift/linux
 TSAN_LIBS    := -L$(SWIFT_RT_DIR) -ldispatch -lBlocksRuntime -Wl,-rpath,$(abspath $(SWIFT_RT_DIR))
 TSAN_ENV     := TSAN_OPTIONS=halt_on_error=1:second_deadlock_stack=1:allocator_may_return_null=1
-SAN_SOURCES  := Package.swift $(shell find Sources -name '*.swift' -o -name '*.map')
+SAN_SOURCES  := Package.swift $(shell find Sources -name '*.swift' -o -name '*.map' -o -name '*.[ch]')
 
 # Fuzz targets: Tests/fuzz/<target>.c with seeds in Tests/fuzz/corpus/<target>/.
 # The model loader target joins once the header declares its entry point.

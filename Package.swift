@@ -21,7 +21,10 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
     ],
     targets: [
-        .target(name: "SoftmaxKit"),
+        // Vector primitives Swift cannot spell (mask bits, prefetch): static
+        // inline C that inlines into the kernels; nothing in it is exported.
+        .target(name: "SoftmaxKitSIMD"),
+        .target(name: "SoftmaxKit", dependencies: ["SoftmaxKitSIMD"]),
         .target(
             name: "SoftmaxKitABI",
             dependencies: ["SoftmaxKit"],

@@ -5,6 +5,7 @@ import Musl
 #elseif canImport(Darwin)
 import Darwin
 #endif
+import SoftmaxKitSIMD
 
 extension Double: KernelScalar {
     public typealias Vector = SIMD8<Double>
@@ -112,21 +113,12 @@ extension Double: KernelScalar {
 
     @inlinable @inline(__always)
     public static func vranksAboveBits(_ v: SIMD8<Double>, _ t: Double) -> UInt {
-        let lane = SIMD8<Int64>(1, 2, 4, 8, 16, 32, 64, 128)
-        let bits = SIMD8<Int64>(repeating: 0).replacing(with: lane, where: (v .> SIMD8<Double>(repeating: t)) .| (v .!= v))
-        let h0 = bits.lowHalf | bits.highHalf
-        let h1 = h0.lowHalf | h0.highHalf
-        return UInt(truncatingIfNeeded: h1[0] | h1[1])
+        UInt(smk_simd_above_bits_f64(v, t))
     }
 
     @inlinable @inline(__always)
     public static func vanyRanksAbove(_ v: SIMD8<Double>, _ t: Double) -> Bool {
-        // OR-halving of the lane masks: the stdlib's any() is an out-of-line
-        // SIMD.min() call inside large kernels (measured).
-        let bits = SIMD8<Int64>(repeating: 0).replacing(with: -1, where: (v .> SIMD8<Double>(repeating: t)) .| (v .!= v))
-        let h0 = bits.lowHalf | bits.highHalf
-        let h1 = h0.lowHalf | h0.highHalf
-        return h1[0] | h1[1] != 0
+        smk_simd_above_bits_f64(v, t) != 0
     }
 
     @inlinable @inline(__always)

@@ -5,6 +5,7 @@ import Musl
 #elseif canImport(Darwin)
 import Darwin
 #endif
+import SoftmaxKitSIMD
 
 extension Float: KernelScalar {
     public typealias Vector = SIMD16<Float>
@@ -110,23 +111,12 @@ extension Float: KernelScalar {
 
     @inlinable @inline(__always)
     public static func vranksAboveBits(_ v: SIMD16<Float>, _ t: Float) -> UInt {
-        let lane = SIMD16<Int32>(1, 2, 4, 8, 16, 32, 64, 128, 256, 512, 1024, 2048, 4096, 8192, 16384, 32768)
-        let bits = SIMD16<Int32>(repeating: 0).replacing(with: lane, where: (v .> SIMD16<Float>(repeating: t)) .| (v .!= v))
-        let h0 = bits.lowHalf | bits.highHalf
-        let h1 = h0.lowHalf | h0.highHalf
-        let h2 = h1.lowHalf | h1.highHalf
-        return UInt(truncatingIfNeeded: h2[0] | h2[1])
+        UInt(smk_simd_above_bits_f32(v, t))
     }
 
     @inlinable @inline(__always)
     public static func vanyRanksAbove(_ v: SIMD16<Float>, _ t: Float) -> Bool {
-        // OR-halving of the lane masks: the stdlib's any() is an out-of-line
-        // SIMD.min() call inside large kernels (measured).
-        let bits = SIMD16<Int32>(repeating: 0).replacing(with: -1, where: (v .> SIMD16<Float>(repeating: t)) .| (v .!= v))
-        let h0 = bits.lowHalf | bits.highHalf
-        let h1 = h0.lowHalf | h0.highHalf
-        let h2 = h1.lowHalf | h1.highHalf
-        return h2[0] | h2[1] != 0
+        smk_simd_above_bits_f32(v, t) != 0
     }
 
     @inlinable @inline(__always)

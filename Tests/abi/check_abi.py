@@ -112,11 +112,12 @@ def check_exports(lib: str, header: dict) -> None:
 
 def swift_prototypes(build_dir: str) -> str:
     modules = os.path.join(build_dir, "Modules")
+    simd = os.path.join(ROOT, "Sources", "SoftmaxKitSIMD", "include")  # the core's C module
     sources = sorted(glob.glob(os.path.join(ROOT, "Sources", "SoftmaxKitABI", "*.swift")))
     with tempfile.TemporaryDirectory() as tmp:
         out = os.path.join(tmp, "abi.h")
         subprocess.run(["swiftc", "-typecheck", "-parse-as-library", "-module-name", "SoftmaxKitABI",
-                        "-I", modules, *sources, "-emit-clang-header-path", out], check=True)
+                        "-I", modules, "-I", simd, *sources, "-emit-clang-header-path", out], check=True)
         with open(out) as f:
             return f.read()
 
