@@ -94,13 +94,30 @@ public func softmaxTopK<T: KernelScalar>(
     // floor-and-candidates row kernel up to there in float and double
     // (measured at n = 10, 16, 20, 24, 32; float at 32 was 1.5x slower).
     let short = extents.inner == 1 && k > 0 && extents.n <= 24 ? ShortRows<T>(extents.n) : nil
-    try selectK(x, k: k, values: probs, indices: indices, extents: extents, valuesName: "probs", rows: short.map { short in
-        { xp, vp, ip, rows in
+    // Rows of one accumulation block, longer than softmax's four-vector
+    // limit, carry each row's lane bounds from the exp-sum of the row before
+    // (see rowSoftmaxTopK).
+    let n = extents.n, carry = n > 4 * T.width && n <= accumulationBlock && k <= 2 * T.width
+    let rows: ((UnsafePointer<T>, UnsafeMutablePointer<T>, UnsafeMutablePointer<Int>, Range<Int>) -> Void)?
+    if let short {
+        rows = { xp, vp, ip, rows in
             withSelectionScratch(T.self) { scratch, order in
                 _ = short.run(ShortSoftmaxTopK(xp, k: k, invT: invT, vp, ip, scratch: scratch, order: order), rows)
             }
         }
-    }) { xr, n, v, i in
+    } else if carry {
+        rows = { xp, vp, ip, rows in
+            var lanes = LaneBounds<T>(), carried = false
+            for r in rows {
+                let next = r + 1 < rows.upperBound ? xp + (r + 1) * n : nil
+                carried = rowSoftmaxTopK(xp + r * n, n, k, invT, vp + r * k, ip + r * k,
+                                         lanes: &lanes, carried: carried, next: next)
+            }
+        }
+    } else {
+        rows = nil
+    }
+    try selectK(x, k: k, values: probs, indices: indices, extents: extents, valuesName: "probs", rows: rows) { xr, n, v, i in
         rowSoftmaxTopK(xr, n, k, invT, v, i)
     }
 }
@@ -292,7 +309,7 @@ func rowTopK<T: KernelScalar>(_ x: UnsafePointer<T>, _ n: Int, _ k: Int,
         let w = T.width
         // A floor from the first block: after it the k-th candidate is the gate.
         let head = min(n, accumulationBlock)
-        let floor = k <= 2 * w ? blockMinMaxFloor(x, 0, head, k).floor : -.infinity
+        let floor = k <= 2 * w ? laneFloor(rowLaneBounds(x, head), k).floor : -.infinity
         var c = admitRange(x, 0, head, k, vals, idx, 0, floor: floor), i = head
         while i + w <= n {
             c = admitBits(x, i, c < k ? UInt.max : T.vranksAboveBits(vload(x + i), vals[k - 1]), k, vals, idx, c)
@@ -314,25 +331,45 @@ func rowTopK<T: KernelScalar>(_ x: UnsafePointer<T>, _ n: Int, _ k: Int,
 /// `d = d * e^{(m_old - m_new)/T} + s * e^{(m_block - m_new)/T}` (Milakov &
 /// Gimelshein 2018), so the row is read from memory once and the full
 /// softmax is never written. Writes probabilities, not logits, to `vals`.
+///
+/// A row of one block may come with its lane bounds already taken (`lanes`
+/// when `carried`, by the row before it) and take those of `next` (the
+/// following row, same length) in its exp-sum loop, as softmax's rows do: the
+/// first look then needs no pass over memory. Returns whether it left
+/// `next`'s lane bounds in `lanes`. (`inout`, not an optional result: an
+/// optional of four vectors was copied through memmove.)
 @inlinable
 func rowSoftmaxTopK<T: KernelScalar>(_ x: UnsafePointer<T>, _ n: Int, _ k: Int, _ invT: T,
                                      _ vals: UnsafeMutablePointer<T>, _ idx: UnsafeMutablePointer<Int>) {
-    guard k > 0 else { return }
+    var lanes = LaneBounds<T>()
+    _ = rowSoftmaxTopK(x, n, k, invT, vals, idx, lanes: &lanes, carried: false, next: nil)
+}
+
+@inlinable
+func rowSoftmaxTopK<T: KernelScalar>(_ x: UnsafePointer<T>, _ n: Int, _ k: Int, _ invT: T,
+                                     _ vals: UnsafeMutablePointer<T>, _ idx: UnsafeMutablePointer<Int>,
+                                     lanes: inout LaneBounds<T>, carried: Bool, next: UnsafePointer<T>?) -> Bool {
+    guard k > 0 else { return false }
     var bigM = -T.infinity, total = 0.0
     var c = 0, i = 0
+    var tookNext = false
     while i < n {
         let len = min(accumulationBlock, n - i)
+        let whole = len == n  // one block: the carried lanes apply
         let lo: T, hi: T
         if c < k && k <= 2 * T.width {
-            // The first block: admission starts from a floor (see blockMinMaxFloor).
-            let f = blockMinMaxFloor(x, i, len, k)
+            // The first block: admission starts from a floor (see laneFloor).
+            let f = laneFloor(whole && carried ? lanes : rowLaneBounds(x + i, len), k)
             (lo, hi) = (f.lo, f.hi)
             c = admitRange(x, i, i + len, k, vals, idx, c, floor: f.floor)
         } else {
             (lo, hi) = blockMinMaxAdmit(x, i, len, k, vals, idx, &c)
         }
         if hi != -.infinity {  // an all -inf block adds exp(-inf) = 0
-            let s = rowExpSum(x + i, nil, len, shift: hi, scale: invT, lowest: lo)
+            let r = rowExpSum(x + i, nil, len, shift: hi, scale: invT, lowest: lo, readable: 0,
+                              lanesOf: whole ? next : nil)
+            if whole && next != nil { lanes = r.next; tookNext = true }
+            let s = r.sum
             if hi > bigM {
                 total = (total == 0 ? 0 : total * Double(T.libmExp((bigM - hi) * invT))) + s
                 bigM = hi
@@ -345,7 +382,7 @@ func rowSoftmaxTopK<T: KernelScalar>(_ x: UnsafePointer<T>, _ n: Int, _ k: Int, 
     // NaN ranks first, so a row holding one has it among the candidates.
     if vals[0].isNaN || total.isNaN {
         vals.update(repeating: .nan, count: k)
-        return
+        return tookNext
     }
     // softmax's own formula, a vector at a time: exp((x - max) / T) * (1 / sum).
     // (A scalar libm exp per candidate cost more than the whole sweep on short rows.)
@@ -359,9 +396,10 @@ func rowSoftmaxTopK<T: KernelScalar>(_ x: UnsafePointer<T>, _ n: Int, _ k: Int, 
         if r == w { vstore(p, vals + j) } else { vstorePartial(p, vals + j, r) }
         j += w
     }
+    return tookNext
 }
 
-/// Min and max (NaN ignored) of `x[start ..< start + len]`, and a floor for
+/// Min and max (NaN ignored) of a block with lane bounds `b`, and a floor for
 /// its `k`-th element in rank order (`k <= 2 * width`): the k-th largest of
 /// the per-lane maxima of the even and the odd vectors. Those are 2w elements
 /// at distinct positions (lanes that saw none hold -inf), so at least k
@@ -371,11 +409,10 @@ func rowSoftmaxTopK<T: KernelScalar>(_ x: UnsafePointer<T>, _ n: Int, _ k: Int, 
 /// insertions after a scalar look at each of the first 64.
 /// (No lane is NaN: `vmax` ignores NaN in the data.)
 @inlinable
-func blockMinMaxFloor<T: KernelScalar>(_ x: UnsafePointer<T>, _ start: Int, _ len: Int, _ k: Int)
-    -> (lo: T, hi: T, floor: T) {
+func laneFloor<T: KernelScalar>(_ b: LaneBounds<T>, _ k: Int) -> (lo: T, hi: T, floor: T) {
     let w = T.width
-    let (m0, m1, l0, l1) = rowLaneBounds(x + start, len)
-    let lo = T.hmin(T.vmin(l0, l1)), hi = T.hmax(T.vmax(m0, m1))
+    let (m0, m1) = (b.max0, b.max1)
+    let (lo, hi) = b.bounds
     // The largest lane value that k lanes reach (>=), counted branch-free:
     // r[l] counts the lanes at or above lane l, one vector compare per lane.
     // (An insertion sort of the lanes mispredicted on random rows and cost

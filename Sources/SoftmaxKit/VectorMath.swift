@@ -174,37 +174,46 @@ func vstorePartial<T: KernelScalar>(_ v: T.Vector, _ p: UnsafeMutablePointer<T>,
 /// exp-sum that follows. `readable >= n` elements may be read from `x`.
 @inlinable
 func rowMinMax<T: KernelScalar>(_ x: UnsafePointer<T>, _ n: Int, readable: Int = 0) -> (min: T, max: T) {
-    let b = rowLaneBounds(x, n, readable: readable)
-    return (T.hmin(T.vmin(b.min0, b.min1)), T.hmax(T.vmax(b.max0, b.max1)))
+    rowLaneBounds(x, n, readable: readable).bounds
 }
 
 /// The lane maxima and minima behind `rowMinMax`, NaN ignored: `max0`/`min0`
 /// over the even vectors, `max1`/`min1` over the odd ones and the tail (its
 /// padding lanes filled with -inf/+inf). Lanes that saw no element hold the fill.
+/// Each lane covers its own positions, which is what top-k's floor needs.
+@usableFromInline
+struct LaneBounds<T: KernelScalar> {
+    @usableFromInline var max0 = T.Vector(repeating: -.infinity), max1 = T.Vector(repeating: -.infinity)
+    @usableFromInline var min0 = T.Vector(repeating: .infinity), min1 = T.Vector(repeating: .infinity)
+
+    @inlinable @inline(__always) init() {}
+
+    @inlinable @inline(__always)
+    var bounds: (min: T, max: T) { (T.hmin(T.vmin(min0, min1)), T.hmax(T.vmax(max0, max1))) }
+}
+
 @inlinable @inline(__always)
-func rowLaneBounds<T: KernelScalar>(_ x: UnsafePointer<T>, _ n: Int, readable: Int = 0)
-    -> (max0: T.Vector, max1: T.Vector, min0: T.Vector, min1: T.Vector) {
+func rowLaneBounds<T: KernelScalar>(_ x: UnsafePointer<T>, _ n: Int, readable: Int = 0) -> LaneBounds<T> {
     let w = T.width
-    var m0 = T.Vector(repeating: -.infinity), m1 = m0
-    var l0 = T.Vector(repeating: .infinity), l1 = l0
+    var b = LaneBounds<T>()
     var i = 0
     while i + 2 * w <= n {
-        let a = vload(x + i), b = vload(x + i + w)
-        m0 = T.vmax(m0, a); m1 = T.vmax(m1, b)
-        l0 = T.vmin(l0, a); l1 = T.vmin(l1, b)
+        let a = vload(x + i), c = vload(x + i + w)
+        b.max0 = T.vmax(b.max0, a); b.max1 = T.vmax(b.max1, c)
+        b.min0 = T.vmin(b.min0, a); b.min1 = T.vmin(b.min1, c)
         i += 2 * w
     }
     if i + w <= n {
         let a = vload(x + i)
-        m0 = T.vmax(m0, a); l0 = T.vmin(l0, a)
+        b.max0 = T.vmax(b.max0, a); b.min0 = T.vmin(b.min0, a)
         i += w
     }
     if i < n {
         let r = n - i, avail = max(readable, n) - i
-        m1 = T.vmax(m1, vloadTail(x + i, r, readable: avail, fill: -.infinity))
-        l1 = T.vmin(l1, vloadTail(x + i, r, readable: avail, fill: .infinity))
+        b.max1 = T.vmax(b.max1, vloadTail(x + i, r, readable: avail, fill: -.infinity))
+        b.min1 = T.vmin(b.min1, vloadTail(x + i, r, readable: avail, fill: .infinity))
     }
-    return (m0, m1, l0, l1)
+    return b
 }
 
 /// Which vector exp a loop uses, chosen once per row (a type parameter, so
@@ -232,11 +241,21 @@ func rowExpSum<T: KernelScalar>(
     _ x: UnsafePointer<T>, _ y: UnsafeMutablePointer<T>?, _ n: Int, shift: T, scale: T,
     lowest: T = -.infinity, readable: Int = 0
 ) -> Double {
-    rowExpSum(x, y, n, shift: shift, scale: scale, lowest: lowest, readable: readable, alongside: nil).sum
+    rowExpSum(x, y, n, shift: shift, scale: scale, lowest: lowest, readable: readable, lanesOf: nil).sum
+}
+
+/// `rowExpSum(alongside:)` with the next row's bounds reduced to its min and max.
+@inlinable
+func rowExpSum<T: KernelScalar>(
+    _ x: UnsafePointer<T>, _ y: UnsafeMutablePointer<T>?, _ n: Int, shift: T, scale: T,
+    lowest: T, readable: Int, alongside next: UnsafePointer<T>?
+) -> (sum: Double, next: (min: T, max: T)) {
+    let r = rowExpSum(x, y, n, shift: shift, scale: scale, lowest: lowest, readable: readable, lanesOf: next)
+    return (r.sum, r.next.bounds)
 }
 
 /// `rowExpSum`, and with `next` (the following row, `n` elements, readable
-/// to `readable - n`) that row's min and max (`rowMinMax`'s) in the same
+/// to `readable - n`) that row's lane bounds (`rowLaneBounds`'s) in the same
 /// loop. Rows that come from memory spend most of their time in the exp-sum,
 /// on data already in L1; the next row's loads issued among its
 /// exponentials overlap that compute with the memory traffic that a
@@ -245,8 +264,8 @@ func rowExpSum<T: KernelScalar>(
 @inlinable
 func rowExpSum<T: KernelScalar>(
     _ x: UnsafePointer<T>, _ y: UnsafeMutablePointer<T>?, _ n: Int, shift: T, scale: T,
-    lowest: T, readable: Int, alongside next: UnsafePointer<T>?
-) -> (sum: Double, next: (min: T, max: T)) {
+    lowest: T, readable: Int, lanesOf next: UnsafePointer<T>?
+) -> (sum: Double, next: LaneBounds<T>) {
     // Every exponent lies in [(lowest - shift) * scale, 0] (or is NaN).
     if (lowest - shift) * scale >= -T.expNormalLimit {
         return rowExpSum(x, y, n, shift: shift, scale: scale, readable: readable, next, NormalExp.self)
@@ -258,7 +277,7 @@ func rowExpSum<T: KernelScalar>(
 func rowExpSum<T: KernelScalar, E: ExpKind>(
     _ x: UnsafePointer<T>, _ y: UnsafeMutablePointer<T>?, _ n: Int, shift: T, scale: T, readable: Int,
     _ next: UnsafePointer<T>?, _: E.Type
-) -> (sum: Double, next: (min: T, max: T)) {
+) -> (sum: Double, next: LaneBounds<T>) {
     let w = T.width
     // (x - shift) * scale, subtracting first: the fused x * scale - shift * scale
     // loses about |shift| * scale * eps of the exponent (softmax of logits near
@@ -266,7 +285,7 @@ func rowExpSum<T: KernelScalar, E: ExpKind>(
     // for finite logits near the type's maximum with scale > 1 (TESTING.md).
     let vscale = T.Vector(repeating: scale), vshift = T.Vector(repeating: shift)
     var total = 0.0
-    // The next row's min and max, as rowMinMax keeps them.
+    // The next row's lane bounds, as rowLaneBounds keeps them.
     var m0 = T.Vector(repeating: -.infinity), m1 = m0
     var l0 = T.Vector(repeating: .infinity), l1 = l0
     var i = 0
@@ -309,7 +328,9 @@ func rowExpSum<T: KernelScalar, E: ExpKind>(
             l1 = T.vmin(l1, vloadTail(next + i, r, readable: avail, fill: .infinity))
         }
     }
-    return (total, (T.hmin(T.vmin(l0, l1)), T.hmax(T.vmax(m0, m1))))
+    var b = LaneBounds<T>()
+    (b.max0, b.max1, b.min0, b.min1) = (m0, m1, l0, l1)
+    return (total, b)
 }
 
 /// `y[j] = x[j] * factor` over `n` elements (in place allowed).
