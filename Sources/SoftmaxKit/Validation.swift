@@ -11,9 +11,10 @@ func checkTemperature<T: KernelScalar>(_ t: T) throws(SoftmaxKitError) {
 }
 
 @usableFromInline
-func checkCount(_ name: String, _ have: Int, _ need: Int) throws(SoftmaxKitError) {
+func checkCount(_ name: @autoclosure () -> String, _ have: Int, _ need: Int) throws(SoftmaxKitError) {
+    // The name is built only on failure: forward passes check one per head.
     guard have >= need else {
-        throw .shape("\(name) holds \(have) elements but the extents need \(need)")
+        throw .shape("\(name()) holds \(have) elements but the extents need \(need)")
     }
 }
 

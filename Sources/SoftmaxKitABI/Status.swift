@@ -95,16 +95,17 @@ func nullPointer(_ name: String) -> SoftmaxKitError {
 }
 
 /// A read-only view of `count` elements; NULL is accepted only when `count == 0`.
-func input<T>(_ p: UnsafePointer<T>?, _ count: Int, _ name: String) throws(SoftmaxKitError) -> UnsafeBufferPointer<T> {
+/// (Names are autoclosures, built only on failure: some name a head.)
+func input<T>(_ p: UnsafePointer<T>?, _ count: Int, _ name: @autoclosure () -> String) throws(SoftmaxKitError) -> UnsafeBufferPointer<T> {
     if count == 0 { return UnsafeBufferPointer(start: p, count: 0) }
-    guard let p else { throw nullPointer(name) }
+    guard let p else { throw nullPointer(name()) }
     return UnsafeBufferPointer(start: p, count: count)
 }
 
 /// A writable view of `count` elements; NULL is accepted only when `count == 0`.
-func output<T>(_ p: UnsafeMutablePointer<T>?, _ count: Int, _ name: String) throws(SoftmaxKitError) -> UnsafeMutableBufferPointer<T> {
+func output<T>(_ p: UnsafeMutablePointer<T>?, _ count: Int, _ name: @autoclosure () -> String) throws(SoftmaxKitError) -> UnsafeMutableBufferPointer<T> {
     if count == 0 { return UnsafeMutableBufferPointer(start: p, count: 0) }
-    guard let p else { throw nullPointer(name) }
+    guard let p else { throw nullPointer(name()) }
     return UnsafeMutableBufferPointer(start: p, count: count)
 }
 

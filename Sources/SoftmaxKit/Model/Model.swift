@@ -262,9 +262,15 @@ extension Model {
         let block = min(r, Model.blockRows)
         // Every layer's buffer, one block for the widest fused product, then
         // the largest matrix-product workspace (packed rows, partial sums).
-        let widestFused = groups.map { $0.members.count > 1 ? $0.width : 0 }.max() ?? 0
-        var total = groups.map { $0.packed.workspaceCount(rows: block) }.max() ?? 0
-        for w in layerWidths + [widestFused] {
+        // (Loops, not map/max: a batch-1 call is short enough that each
+        // temporary array showed in its profile.)
+        var widestFused = 0, total = 0
+        for g in groups {
+            if g.members.count > 1 { widestFused = max(widestFused, g.width) }
+            total = max(total, g.packed.workspaceCount(rows: block))
+        }
+        for k in 0...layerWidths.count {  // every layer, then the fused product
+            let w = k < layerWidths.count ? layerWidths[k] : widestFused
             let (c, o1) = block.multipliedReportingOverflow(by: w)
             let (t, o2) = total.addingReportingOverflow(c)
             guard !o1, !o2 else { throw .overflow("layer buffers for \(block) rows overflow 64 bits") }
