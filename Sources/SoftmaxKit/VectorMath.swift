@@ -5,6 +5,7 @@ import Musl
 #elseif canImport(Darwin)
 import Darwin
 #endif
+import SoftmaxKitSIMD
 
 /// A floating-point type the kernels run on: `Float` or `Double`.
 ///
@@ -297,6 +298,9 @@ func rowExpSum<T: KernelScalar, E: ExpKind>(
             let e1 = E.exp((vload(x + i + w) - vshift) * vscale, T.self)
             if let y { vstore(e0, y + i); vstore(e1, y + i + w) }
             if let next {
+                // And a hint for the row after (never faults past the end):
+                // 1024x1000 f32 -3%, 64x32000 f32 -10%, 4096^2 unchanged.
+                smk_simd_prefetch(next + n + i); smk_simd_prefetch(next + n + i + w)
                 let a = vload(next + i), b = vload(next + i + w)
                 m0 = T.vmax(m0, a); m1 = T.vmax(m1, b)
                 l0 = T.vmin(l0, a); l1 = T.vmin(l1, b)
