@@ -2070,6 +2070,9 @@ static void run_backward(const fuzz_kernel *k, fuzz_bytes *b) {
             } else {
                 long double ey = ld_exp(yv);
                 if (!(ey <= big) && !isnan(ey)) continue;  /* exp(y) overflows the dtype */
+                /* so does the product exp(y) * sum, which the kernel rounds to
+                 * the dtype before subtracting it from dy (as PyTorch) */
+                if (!(ey * fabsl(d) <= big) && !isnan(ey * d)) continue;
                 want = g - ey * d;
                 /* exp(y) below the dtype's smallest subnormal is off by up to
                  * that much, times the sum */
