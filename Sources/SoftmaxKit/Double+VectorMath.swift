@@ -112,6 +112,9 @@ extension Double: KernelScalar {
     }
 
     @inlinable @inline(__always)
+    public static func vstream(_ v: SIMD8<Double>, _ p: UnsafeMutablePointer<Double>) { smk_simd_stream_f64(v, p) }
+
+    @inlinable @inline(__always)
     public static func vranksAboveBits(_ v: SIMD8<Double>, _ t: Double) -> UInt {
         UInt(smk_simd_above_bits_f64(v, t))
     }

@@ -110,6 +110,9 @@ extension Float: KernelScalar {
     }
 
     @inlinable @inline(__always)
+    public static func vstream(_ v: SIMD16<Float>, _ p: UnsafeMutablePointer<Float>) { smk_simd_stream_f32(v, p) }
+
+    @inlinable @inline(__always)
     public static func vranksAboveBits(_ v: SIMD16<Float>, _ t: Float) -> UInt {
         UInt(smk_simd_above_bits_f32(v, t))
     }

@@ -156,7 +156,14 @@ enum Normalizer<T: KernelScalar> {
             parallelFor(count, work: count * n) { rows in short.run(kernel, rows) }
             return
         }
+        // Calls larger than the cache write y with streaming stores; softmax
+        // then keeps each row's exponentials in a row of scratch (in L1/L2)
+        // instead of in y. Same bits either way.
+        let stream = streamingStores(bytes: 2 * count * n * MemoryLayout<T>.stride)
         parallelFor(count, work: count * n) { rows in
+            let scratch = stream && kind == .softmax ? rawAllocate(T.self, n) : nil
+            defer { if let scratch { rawFree(scratch) } }
+            let streaming = stream && (kind == .logSoftmax || scratch != nil)  // else plain stores
             // Each row's min/max comes from the loop that exponentiates the
             // row before it (see rowExpSum(alongside:)); the first of a range
             // takes its own pass. Same bits either way.
@@ -164,8 +171,9 @@ enum Normalizer<T: KernelScalar> {
             for o in rows {
                 let next = o + 1 < rows.upperBound ? x + (o + 1) * n : nil
                 bounds = row(kind, x + o * n, y + o * n, n, readable: (count - o) * n, invT: invT,
-                             bounds: bounds, next: next)
+                             bounds: bounds, next: next, streaming: streaming, scratch: scratch)
             }
+            if streaming { endStreaming() }
         }
     }
 
@@ -178,18 +186,34 @@ enum Normalizer<T: KernelScalar> {
 
     /// One row given its `(min, max)`; returns `next`'s (the following row,
     /// whose min/max rides along the exp-sum's loop), or junk when nil.
+    /// With `streaming`, y is written by `rowStream` (softmax's exponentials
+    /// go to `scratch`, n elements, which it then needs).
     @inlinable
     static func row(_ kind: NormalizerKind, _ x: UnsafePointer<T>, _ y: UnsafeMutablePointer<T>,
-                    _ n: Int, readable: Int, invT: T, bounds: (min: T, max: T), next: UnsafePointer<T>?) -> (min: T, max: T) {
+                    _ n: Int, readable: Int, invT: T, bounds: (min: T, max: T), next: UnsafePointer<T>?,
+                    streaming: Bool = false, scratch: UnsafeMutablePointer<T>? = nil) -> (min: T, max: T) {
         let (lo, m) = bounds
         switch kind {
         case .softmax:
-            let r = rowExpSum(x, y, n, shift: m, scale: invT, lowest: lo, readable: readable, alongside: next)
-            rowScale(y, y, n, T(1 / r.sum))
+            let e = streaming ? scratch! : y
+            let r = rowExpSum(x, e, n, shift: m, scale: invT, lowest: lo, readable: readable, alongside: next)
+            let f = T(1 / r.sum)
+            if streaming {
+                let vf = T.Vector(repeating: f)
+                rowStream(y, n, vector: { vload(e + $0) * vf }, scalar: { e[$0] * f })
+            } else {
+                rowScale(y, y, n, f)
+            }
             return r.next
         case .logSoftmax:
             let r = rowExpSum(x, nil, n, shift: m, scale: invT, lowest: lo, readable: readable, alongside: next)
-            rowShiftScaleOffset(x, y, n, shift: m, scale: invT, offset: T(T.libmLog(T(r.sum))))
+            let offset = T(T.libmLog(T(r.sum)))
+            if streaming {
+                let vm = T.Vector(repeating: m), vs = T.Vector(repeating: invT), vo = T.Vector(repeating: offset)
+                rowStream(y, n, vector: { (vload(x + $0) - vm) * vs - vo }, scalar: { (x[$0] - m) * invT - offset })
+            } else {
+                rowShiftScaleOffset(x, y, n, shift: m, scale: invT, offset: offset)
+            }
             return r.next
         }
     }

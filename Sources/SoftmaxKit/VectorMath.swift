@@ -68,6 +68,10 @@ where Vector.Scalar == Self {
     /// a selection visits only the lanes that pass.
     static func vranksAboveBits(_ v: Vector, _ t: Self) -> UInt
 
+    /// A non-temporal store of `v` to `p`, aligned to the vector's size (see
+    /// `rowStream`).
+    static func vstream(_ v: Vector, _ p: UnsafeMutablePointer<Self>)
+
     /// `-|x|` lane by lane (NaN stays NaN): the only exponent a sigmoid needs.
     static func vnegAbs(_ x: Vector) -> Vector
 
@@ -336,6 +340,42 @@ func rowExpSum<T: KernelScalar, E: ExpKind>(
     (b.max0, b.max1, b.min0, b.min1) = (m0, m1, l0, l1)
     return (total, b)
 }
+
+// MARK: Streaming stores for outputs larger than the cache
+
+/// Whether a call moving `bytes` (input and output together) should write
+/// its output with non-temporal stores: when they exceed three quarters of
+/// the last-level cache (glibc's memcpy rule), the output would be evicted
+/// anyway, and a normal store first reads every line it writes (a third
+/// memory transfer per element after reading x and writing y).
+@inlinable
+func streamingStores(bytes: Int) -> Bool { bytes >= streamingThreshold }
+
+@usableFromInline let streamingThreshold: Int = {
+    let l3 = sysconf(Int32(_SC_LEVEL3_CACHE_SIZE))
+    return l3 > 0 ? l3 / 4 * 3 : 24 << 20  // as for 32 MB where sysconf cannot tell
+}()
+
+/// Writes `y[j] = scalar(j)` for `j < n`, a vector at a time (`vector(i)`
+/// gives lanes `i ..< i + width`) with non-temporal stores on the
+/// vector-aligned middle and plain stores on the ends. Callers end a run
+/// of rows with `smk_simd_stream_fence()` (`endStreaming`).
+@inlinable @inline(__always)
+func rowStream<T: KernelScalar>(_ y: UnsafeMutablePointer<T>, _ n: Int,
+                                vector: (Int) -> T.Vector, scalar: (Int) -> T) {
+    let w = T.width, bytes = MemoryLayout<T.Vector>.size
+    let off = Int(bitPattern: UInt(bitPattern: y) % UInt(bytes))
+    // y is element-aligned, so whole elements reach the next vector boundary.
+    var i = min(n, off == 0 ? 0 : (bytes - off) / MemoryLayout<T>.stride)
+    for j in 0..<i { y[j] = scalar(j) }
+    while i + w <= n { T.vstream(vector(i), y + i); i += w }
+    while i < n { y[i] = scalar(i); i += 1 }
+}
+
+/// Orders a run of streaming stores before whatever the thread does next
+/// (the thread pool's hand-back included).
+@inlinable @inline(__always)
+func endStreaming() { smk_simd_stream_fence() }
 
 /// `y[j] = x[j] * factor` over `n` elements (in place allowed).
 @inlinable

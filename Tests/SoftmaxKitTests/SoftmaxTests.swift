@@ -132,6 +132,26 @@ struct SoftmaxPropertyTests {
         }
         #expect(buf == want)
     }
+
+    // 2 x 4000 x 2001 x 4 bytes = 64 MB moved: past three quarters of a 48 MB
+    // L3, so the call writes with streaming stores (rows of 2001 floats start
+    // at every alignment: plain-store heads and tails, streamed middles). One
+    // row at a time stays in cache and stores normally: the bits must agree.
+    @Test("calls larger than the cache (streaming stores) give the bits of row-by-row calls")
+    func streamingStoresSameBits() throws {
+        let rows = 4000, n = 2001
+        let x: [Float] = randomValues(rows * n, seed: 12, scale: 4)
+        for log in [false, true] {
+            let whole = log ? try logSoftmax(x, shape: [rows, n]) : try softmax(x, shape: [rows, n])
+            var mismatched = 0
+            for r in stride(from: 0, to: rows, by: 97) {
+                let row = Array(x[r * n ..< (r + 1) * n])
+                let one = log ? try logSoftmax(row) : try softmax(row)
+                if Array(whole[r * n ..< (r + 1) * n]) != one { mismatched += 1 }
+            }
+            #expect(mismatched == 0, "log: \(log)")
+        }
+    }
 }
 
 @Suite("softmax edge cases of DESIGN.md")

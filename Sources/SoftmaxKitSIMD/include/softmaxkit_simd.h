@@ -6,7 +6,7 @@
  * compile to ~25 shuffle, extract and OR instructions where the compare has
  * already produced the bits in a mask register (one kmovw on AVX-512, one
  * movmskps on SSE). Clang's boolean vectors reach that instruction. It also
- * exposes the software prefetch hint.
+ * exposes the software prefetch hint and non-temporal stores.
  *
  * The vector types are clang extended vectors, which Swift imports as
  * SIMD16<Float> and SIMD8<Double>. Compiled by the Swift compiler's own clang
@@ -41,5 +41,26 @@ SMK_SIMD_INLINE uint32_t smk_simd_above_bits_f64(smk_simd_f64x8 v, double t) {
 
 /* A hint that the cache line at p will be read soon (never faults). */
 SMK_SIMD_INLINE void smk_simd_prefetch(const void *p) { __builtin_prefetch(p, 0, 3); }
+
+/* Non-temporal (streaming) stores of one vector to p, which must be aligned
+ * to the vector's size: the line goes to memory without being read first
+ * (a normal store of a line not in cache reads it, a third memory transfer
+ * per element on outputs that do not fit in cache). Weakly ordered: finish
+ * a run of them with smk_simd_stream_fence before other threads read. */
+SMK_SIMD_INLINE void smk_simd_stream_f32(smk_simd_f32x16 v, float *p) {
+    __builtin_nontemporal_store(v, (smk_simd_f32x16 *)(void *)p);
+}
+
+SMK_SIMD_INLINE void smk_simd_stream_f64(smk_simd_f64x8 v, double *p) {
+    __builtin_nontemporal_store(v, (smk_simd_f64x8 *)(void *)p);
+}
+
+SMK_SIMD_INLINE void smk_simd_stream_fence(void) {
+#if defined(__x86_64__) || defined(__i386__)
+    __builtin_ia32_sfence();
+#else
+    __atomic_thread_fence(__ATOMIC_SEQ_CST);
+#endif
+}
 
 #endif
