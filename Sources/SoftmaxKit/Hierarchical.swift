@@ -82,21 +82,23 @@ func hierarchicalShort<T: KernelScalar>(
     conditional: Bool, _ cshort: ShortRows<T>, _ fshort: ShortRows<T>
 ) {
     let groups = cshort.n, width = fshort.n, block = 32
-    let layout = sizes.map { PartitionSegment(width: $0, activation: .softmax) }
-    withUnsafeTemporaryAllocation(of: UInt8.self, capacity: ShortPlan.bytes(segments: groups, T.self)) { plan in
-        ShortPlan.build(layout, into: plan.baseAddress!, T.self)
-        parallelFor(batch, work: batch * (groups + width)) { rows in
-            withUnsafeTemporaryAllocation(of: T.self, capacity: block * groups) { p in
-                var b = rows.lowerBound
-                while b < rows.upperBound {
-                    let len = min(block, rows.upperBound - b)
-                    if !conditional {
-                        cshort.run(ShortNormalize(.softmax, cp + b * groups, p.baseAddress!, invT: 1), 0..<len)
+    let segments = sizes.map { PartitionSegment(width: $0, activation: .softmax) }
+    segments.withUnsafeBufferPointer { layout in
+        withUnsafeTemporaryAllocation(of: UInt8.self, capacity: ShortPlan.bytes(segments: groups, T.self)) { plan in
+            ShortPlan.build(layout, segments: ShortPlan.normalizedSegments(layout), into: plan.baseAddress!, T.self)
+            parallelFor(batch, work: batch * (groups + width)) { rows in
+                withUnsafeTemporaryAllocation(of: T.self, capacity: block * groups) { p in
+                    var b = rows.lowerBound
+                    while b < rows.upperBound {
+                        let len = min(block, rows.upperBound - b)
+                        if !conditional {
+                            cshort.run(ShortNormalize(.softmax, cp + b * groups, p.baseAddress!, invT: 1), 0..<len)
+                        }
+                        let fine = ShortPartition(fp + b * width, yp + b * width, plan: plan.baseAddress!, segments: groups,
+                                                  layout: layout, weights: conditional ? nil : UnsafePointer(p.baseAddress!))
+                        fshort.run(fine, 0..<len)
+                        b += len
                     }
-                    let fine = ShortPartition(fp + b * width, yp + b * width, plan: plan.baseAddress!, segments: groups,
-                                              layout: layout, weights: conditional ? nil : UnsafePointer(p.baseAddress!))
-                    fshort.run(fine, 0..<len)
-                    b += len
                 }
             }
         }

@@ -58,6 +58,27 @@ public struct PartitionSegment: Equatable, Hashable, Sendable {
 public func partitioned<T: KernelScalar>(
     _ x: UnsafeBufferPointer<T>, layout: [PartitionSegment], into y: UnsafeMutableBufferPointer<T>, extents: Extents
 ) throws(SoftmaxKitError) {
+    try layout.withUnsafeBufferPointer { (l) throws(SoftmaxKitError) in try partitionedFibres(x, l, y, extents) }
+}
+
+/// As ``partitioned(_:layout:into:extents:)`` with the layout in a buffer
+/// (the C ABI's path: a call allocates nothing for its layout).
+@_specialize(exported: true, where T == Float)
+@_specialize(exported: true, where T == Double)
+public func partitioned<T: KernelScalar>(
+    _ x: UnsafeBufferPointer<T>, layout: UnsafeBufferPointer<PartitionSegment>, into y: UnsafeMutableBufferPointer<T>,
+    extents: Extents
+) throws(SoftmaxKitError) {
+    try partitionedFibres(x, layout, y, extents)
+}
+
+/// The body of both `partitioned` overloads (one calling the other lost the
+/// callee's exported specializations in this compiler).
+@inlinable
+func partitionedFibres<T: KernelScalar>(
+    _ x: UnsafeBufferPointer<T>, _ layout: UnsafeBufferPointer<PartitionSegment>, _ y: UnsafeMutableBufferPointer<T>,
+    _ extents: Extents
+) throws(SoftmaxKitError) {
     try checkLayout(layout, n: extents.n)
     try checkCount("x", x.count, extents.count)
     try checkCount("y", y.count, extents.count)
@@ -73,7 +94,7 @@ public func partitioned<T: KernelScalar>(
 /// `rows` contiguous rows of `n` elements under `layout` (widths summing to
 /// `n`; the model heads call this directly).
 @inlinable
-func partitionedRows<T: KernelScalar>(_ x: UnsafePointer<T>, _ y: UnsafeMutablePointer<T>, _ layout: [PartitionSegment],
+func partitionedRows<T: KernelScalar>(_ x: UnsafePointer<T>, _ y: UnsafeMutablePointer<T>, _ layout: UnsafeBufferPointer<PartitionSegment>,
                                       rows: Int, n: Int) {
     if let short = ShortRows<T>(n), short.vectors <= ShortPlan.maxVectors {
         shortPartitioned(x, y, layout, rows: rows, short)
@@ -86,7 +107,7 @@ func partitionedRows<T: KernelScalar>(_ x: UnsafePointer<T>, _ y: UnsafeMutableP
 
 /// One row, segment by segment.
 @inlinable
-func partitionedRow<T: KernelScalar>(_ x: UnsafePointer<T>, _ y: UnsafeMutablePointer<T>, _ layout: [PartitionSegment]) {
+func partitionedRow<T: KernelScalar>(_ x: UnsafePointer<T>, _ y: UnsafeMutablePointer<T>, _ layout: UnsafeBufferPointer<PartitionSegment>) {
     var start = 0
     for s in layout {
         applyActivation(s.activation, x + start, y + start, s.width)
@@ -106,7 +127,7 @@ public func partitioned<T: KernelScalar>(
 }
 
 @usableFromInline
-func checkLayout(_ layout: [PartitionSegment], n: Int) throws(SoftmaxKitError) {
+func checkLayout(_ layout: UnsafeBufferPointer<PartitionSegment>, n: Int) throws(SoftmaxKitError) {
     var total = 0
     for (k, s) in layout.enumerated() {
         guard s.width >= 0 else { throw .invalid("layout[\(k)] has negative width \(s.width)") }
@@ -121,11 +142,11 @@ func checkLayout(_ layout: [PartitionSegment], n: Int) throws(SoftmaxKitError) {
 
 /// `rows` short rows of `x` under `layout` into `y`, through one `ShortPlan`.
 @inlinable
-func shortPartitioned<T: KernelScalar>(_ x: UnsafePointer<T>, _ y: UnsafeMutablePointer<T>, _ layout: [PartitionSegment],
+func shortPartitioned<T: KernelScalar>(_ x: UnsafePointer<T>, _ y: UnsafeMutablePointer<T>, _ layout: UnsafeBufferPointer<PartitionSegment>,
                                        rows: Int, _ short: ShortRows<T>) {
     let segments = ShortPlan.normalizedSegments(layout)
     withUnsafeTemporaryAllocation(of: UInt8.self, capacity: ShortPlan.bytes(segments: segments, T.self)) { plan in
-        ShortPlan.build(layout, into: plan.baseAddress!, T.self)
+        ShortPlan.build(layout, segments: segments, into: plan.baseAddress!, T.self)
         let kernel = ShortPartition(x, y, plan: plan.baseAddress!, segments: segments, layout: layout)
         parallelFor(rows, work: rows * short.n) { r in short.run(kernel, r) }
     }

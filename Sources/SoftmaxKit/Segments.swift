@@ -23,7 +23,7 @@ public func segmentSoftmax<T: KernelScalar>(
         let layout = (0..<(offsets.count - 1)).map {
             PartitionSegment(width: offsets[$0 + 1] - offsets[$0], activation: .softmax)
         }
-        shortPartitioned(x.baseAddress!, y.baseAddress!, layout, rows: extents.outer, short)
+        layout.withUnsafeBufferPointer { shortPartitioned(x.baseAddress!, y.baseAddress!, $0, rows: extents.outer, short) }
         return
     }
     try forEachFibre(x.baseAddress!, y.baseAddress!, extents) { xr, yr in

@@ -406,33 +406,35 @@ struct ShortPlan {
     /// Bytes of a plan with `segments` normalized segments.
     @usableFromInline static func bytes<T: KernelScalar>(segments: Int, _: T.Type) -> Int { (3 + segments) * stride(T.self) + segments }
 
-    /// Writes the plan of `layout` (widths summing to the row length) into
-    /// `p` (`bytes(segments:)` of them); returns the normalized segment count.
-    @usableFromInline @discardableResult
-    static func build<T: KernelScalar>(_ layout: [PartitionSegment], into p: UnsafeMutablePointer<UInt8>, _: T.Type) -> Int {
-        let w = stride(T.self), segments = normalizedSegments(layout)
+    /// Writes the plan of `layout` (widths summing to the row length, with
+    /// `segments` normalized segments) into `p` (`bytes(segments:)` of them).
+    @usableFromInline
+    static func build<T: KernelScalar>(_ layout: UnsafeBufferPointer<PartitionSegment>, segments: Int,
+                                       into p: UnsafeMutablePointer<UInt8>, _: T.Type) {
+        let w = stride(T.self)
         p.initialize(repeating: 0, count: bytes(segments: segments, T.self))
         var o = 0, g = 0
         for seg in layout {
-            let range = o ..< o + seg.width
-            o += seg.width
-            if range.isEmpty { continue }
+            let start = o, width = seg.width
+            o += width
+            if width == 0 { continue }
             switch seg.activation {
             case .softmax, .logSoftmax:
                 let log: UInt8 = seg.activation == .logSoftmax ? 1 : 0
-                for j in range { p[j] = 1; p[w + j] = log; p[(3 + g) * w + j] = 1 }
+                (p + start).update(repeating: 1, count: width)
+                (p + w + start).update(repeating: log, count: width)
+                (p + (3 + g) * w + start).update(repeating: 1, count: width)
                 p[(3 + segments) * w + g] = log
                 g += 1
             case .sigmoid:
-                for j in range { p[2 * w + j] = 1 }
+                (p + 2 * w + start).update(repeating: 1, count: width)
             case .identity, .tanh:
                 break
             }
         }
-        return segments
     }
 
-    @usableFromInline static func normalizedSegments(_ layout: [PartitionSegment]) -> Int {
+    @usableFromInline static func normalizedSegments(_ layout: UnsafeBufferPointer<PartitionSegment>) -> Int {
         layout.reduce(0) { $0 + ($1.width > 0 && ($1.activation == .softmax || $1.activation == .logSoftmax) ? 1 : 0) }
     }
 }
@@ -451,14 +453,14 @@ struct ShortPartition<T: KernelScalar>: ShortRowKernel {
     @usableFromInline let segments: Int
     @usableFromInline let weights: UnsafePointer<T>?
     /// The layout when it has tanh segments (finished per row), else empty.
-    @usableFromInline let tanhLayout: [PartitionSegment]
+    @usableFromInline let tanhLayout: UnsafeBufferPointer<PartitionSegment>
     @usableFromInline let inPlace: Bool
 
     @inlinable
     init(_ x: UnsafePointer<T>, _ y: UnsafeMutablePointer<T>, plan: UnsafePointer<UInt8>, segments: Int,
-         layout: [PartitionSegment], weights: UnsafePointer<T>? = nil) {
+         layout: UnsafeBufferPointer<PartitionSegment>, weights: UnsafePointer<T>? = nil) {
         self.x = x; self.y = y; self.plan = plan; self.segments = segments; self.weights = weights
-        tanhLayout = layout.contains { $0.activation == .tanh && $0.width > 0 } ? layout : []
+        tanhLayout = layout.contains { $0.activation == .tanh && $0.width > 0 } ? layout : UnsafeBufferPointer(start: nil, count: 0)
         inPlace = UnsafePointer(y) == x
     }
 

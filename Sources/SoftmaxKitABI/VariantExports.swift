@@ -61,23 +61,33 @@ private func partitionedABI<T: KernelScalar>(
     abiCall { () throws(SoftmaxKitError) in
         let e = try extents(outer, n, inner)
         let lc = try elementCount(layoutCount, "layout_count")
-        var segments: [PartitionSegment] = []
         guard lc <= Int.max / partitionStride else {
             throw SoftmaxKitError(.sizeOverflow, "layout_count \(lc) is too large to address")
         }
-        if lc > 0 {
-            guard let layout else { throw nullPointer("layout") }
-            segments.reserveCapacity(min(lc, 1024))  // one allocation for any real layout, not one per doubling
-            for k in 0..<lc {
-                let width = layout.loadUnaligned(fromByteOffset: k * partitionStride, as: Int64.self)
-                let code = layout.loadUnaligned(fromByteOffset: k * partitionStride + 8, as: Int32.self)
-                guard let a = RowActivation(rawValue: code) else {
-                    throw SoftmaxKitError(.invalidArgument, "layout[\(k)].activation \(code) is not an smk_activation")
-                }
-                segments.append(PartitionSegment(width: Int(truncatingIfNeeded: width), activation: a))
+        guard lc == 0 || layout != nil else { throw nullPointer("layout") }
+        func segment(_ k: Int) throws(SoftmaxKitError) -> PartitionSegment {
+            let width = layout!.loadUnaligned(fromByteOffset: k * partitionStride, as: Int64.self)
+            let code = layout!.loadUnaligned(fromByteOffset: k * partitionStride + 8, as: Int32.self)
+            guard let a = RowActivation(rawValue: code) else {
+                throw SoftmaxKitError(.invalidArgument, "layout[\(k)].activation \(code) is not an smk_activation")
             }
+            return PartitionSegment(width: Int(truncatingIfNeeded: width), activation: a)
         }
-        try partitioned(try input(x, e.count, "x"), layout: segments, into: try output(y, e.count, "y"), extents: e)
+        func run(_ segments: UnsafeBufferPointer<PartitionSegment>) throws(SoftmaxKitError) {
+            try partitioned(try input(x, e.count, "x"), layout: segments, into: try output(y, e.count, "y"), extents: e)
+        }
+        // Real heads' layouts are converted on the stack: nothing allocated per call.
+        if lc <= 256 {
+            try withUnsafeTemporaryAllocation(of: PartitionSegment.self, capacity: lc) { (s) throws(SoftmaxKitError) in
+                for k in 0..<lc { (s.baseAddress! + k).initialize(to: try segment(k)) }
+                try run(UnsafeBufferPointer(s))
+            }
+        } else {
+            var segments: [PartitionSegment] = []
+            segments.reserveCapacity(1024)  // one allocation for any real layout, not one per doubling
+            for k in 0..<lc { segments.append(try segment(k)) }
+            try segments.withUnsafeBufferPointer { (s) throws(SoftmaxKitError) in try run(s) }
+        }
     }
 }
 

@@ -64,7 +64,7 @@ extension HeadTransform {
                                          pattern: true, y, rows: rows, n: size)
             }
         case .partitioned(let segments):
-            partitionedRows(input(layer), y, segments, rows: rows, n: size)
+            segments.withUnsafeBufferPointer { partitionedRows(input(layer), y, $0, rows: rows, n: size) }
         case .hierarchical(let coarse, let fine):
             // The fine layers side by side in y, then the core kernel in place.
             var o = 0
