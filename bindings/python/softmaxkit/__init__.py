@@ -14,12 +14,13 @@ from .selection import argmax, hardmax, softmax_topk, topk
 from .losses import binary_cross_entropy_with_logits, cross_entropy, nll_loss
 from .backward import log_softmax_backward, sigmoid_backward, softmax_backward
 from .model import Ensemble, Head, Model
+from ._arrays import release_buffers
 
 __version__ = "0.1.0"
 
 __all__ = [
     "Error", "ArgumentError", "FileError", "OutOfMemoryError", "InternalError",
-    "version", "library_path", "set_num_threads", "get_num_threads",
+    "version", "library_path", "set_num_threads", "get_num_threads", "release_buffers",
     "softmax", "log_softmax", "logsumexp", "sigmoid", "log_sigmoid",
     "masked_softmax", "masked_log_softmax", "partitioned", "segment_softmax", "hierarchical_softmax",
     "ensemble_mean", "hardmax", "argmax", "topk", "softmax_topk",

@@ -11,6 +11,9 @@ from __future__ import annotations
 import ctypes
 import math
 import operator
+import os
+import sys
+import threading
 from typing import Any, Optional
 
 import numpy as np
@@ -131,7 +134,7 @@ def ptr(a: np.ndarray) -> ctypes.c_void_p:
 
 # Extents, cached per (shape, axis). Entry fields, by position (a tuple:
 # indexing is the cheapest access):
-OUTER, N, INNER, N_INT, BEFORE, AFTER, REMOVED, KEPT = range(8)
+OUTER, N, INNER, N_INT, BEFORE, AFTER, REMOVED, KEPT, LARGE = range(9)
 _CACHE_MAX = 1024
 _cache: dict = {}
 # The last entry used, as (shape, axis, entry): one tuple compare instead of
@@ -154,7 +157,11 @@ def _build(shape: tuple, axis: Optional[int]) -> tuple:
         a = axis % nd
         before, after = shape[:a], shape[a + 1:]
         removed, kept = before + after, before + (1,) + after
-    return (_I64(outer), _I64(n), _I64(inner), n, before, after, removed, kept)
+    count = outer * n * inner
+    # LARGE: per kernel index (float32, float64), whether a new output of
+    # this shape comes from recycled_empty.
+    large = (count * 4 >= RECYCLE_MIN_BYTES, count * 8 >= RECYCLE_MIN_BYTES)
+    return (_I64(outer), _I64(n), _I64(inner), n, before, after, removed, kept, large)
 
 
 def entry(shape: tuple, axis: Any) -> tuple:
@@ -217,12 +224,72 @@ def prepare(x: Any, axis: Any, out: Any = None, name: str = "x") -> tuple:
     e = m[2] if m[0] == shape and m[1] is axis else entry(shape, axis)
     xp = _get_alias(_id(x)) or _alias(x)
     if out is None:
-        y = _empty(shape, DTYPES[k])
+        y = _empty(shape, DTYPES[k]) if not e[8][k] else recycled_empty(shape, DTYPES[k])
     elif out is NO_OUTPUT:
         return x, None, xp, None, e, k
     else:
         y = check_out(out, DTYPES[k], shape)
     return x, y, xp, _get_alias(_id(y)) or _alias(y), e, k
+
+
+# Recycled outputs. A new array larger than glibc's largest heap block
+# (32 MiB) is a fresh mmap whose every page the kernel zeroes on first touch:
+# ~4 ms of a 10 ms softmax of 4096x4096 float32, where ONNX Runtime reuses
+# its arena. So the wrappers keep the memory of the last few such outputs
+# and hand it out again once nothing outside references it: an output (and
+# every view of it) holds its owner buffer, so the owner's reference count
+# says when it is free. At most RECYCLE_SLOTS idle buffers are kept;
+# SOFTMAXKIT_RECYCLE=0 turns this off, release_buffers() drops them.
+RECYCLE_MIN_BYTES = 32 << 20
+RECYCLE_SLOTS = 2
+_recycled: list = []
+_recycle_lock = threading.Lock()
+_getrefcount = sys.getrefcount
+
+
+def _refs(pool: list, i: int) -> int:
+    return _getrefcount(pool[i])
+
+
+# What _refs reports for a buffer only the pool references (measured, not
+# assumed: the count an interpreter reports for a temporary differs between
+# versions). Reference counts say nothing exact without the GIL, so
+# free-threaded interpreters never recycle.
+_IDLE_REFS = _refs([object()], 0)
+_RECYCLE = (os.environ.get("SOFTMAXKIT_RECYCLE", "1") != "0"
+            and getattr(sys, "_is_gil_enabled", lambda: True)()
+            and hasattr(sys, "getrefcount"))
+
+
+def recycled_empty(shape: tuple, dtype: np.dtype) -> np.ndarray:
+    """An uninitialized array of `shape` and `dtype` (at least
+    RECYCLE_MIN_BYTES) on the memory of an idle recycled buffer when one of
+    the same size exists, else on a new buffer the pool keeps."""
+    if not _RECYCLE:
+        return _empty(shape, dtype)
+    nbytes = math.prod(shape) * dtype.itemsize
+    with _recycle_lock:
+        pool = _recycled
+        for i in range(len(pool)):
+            if pool[i].nbytes == nbytes and _refs(pool, i) == _IDLE_REFS:
+                owner = pool.pop(i)
+                pool.append(owner)  # most recently used last
+                return owner.view(dtype).reshape(shape)
+        owner = _empty(nbytes, np.uint8)
+        if len(pool) >= RECYCLE_SLOTS:
+            idle = [i for i in range(len(pool)) if _refs(pool, i) == _IDLE_REFS]
+            if not idle:  # every kept buffer is in use: this one is not kept
+                return owner.view(dtype).reshape(shape)
+            del pool[idle[0]]  # the least recently used idle buffer
+        pool.append(owner)
+        return owner.view(dtype).reshape(shape)
+
+
+def release_buffers() -> None:
+    """Drops the idle recycled output buffers (outputs still referenced keep
+    their memory until they are released)."""
+    with _recycle_lock:
+        _recycled[:] = [_recycled[i] for i in range(len(_recycled)) if _refs(_recycled, i) != _IDLE_REFS]
 
 
 def output(shape: tuple, dtype: np.dtype) -> tuple:

@@ -258,3 +258,96 @@ def test_default_thread_count_follows_affinity_and_environment():
     env["SOFTMAXKIT_NUM_THREADS"] = "5"
     r = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, check=True)
     assert r.stdout.split() == ["5", "3", "5"]  # the environment wins over the affinity
+
+
+# Recycled outputs (_arrays.recycled_empty): large new outputs reuse the
+# memory of earlier ones once nothing references them. A reuse while anything
+# (the output or any view of it) is alive would be a silent wrong answer.
+LARGE = (2048, 4096)  # float32: exactly RECYCLE_MIN_BYTES
+
+
+def _address(a):
+    return a.__array_interface__["data"][0]
+
+
+@pytest.mark.skipif(not _arrays._RECYCLE, reason="recycling is off in this interpreter")
+def test_recycled_outputs_are_never_shared_while_referenced():
+    smk.release_buffers()
+    x = RNG.normal(size=LARGE).astype(np.float32)
+    assert np.float32(0).nbytes * x.size >= _arrays.RECYCLE_MIN_BYTES
+    want = sp.softmax(x.astype(np.float64), axis=-1)
+    y1 = smk.softmax(x)
+    y2 = smk.log_softmax(x)
+    assert not np.shares_memory(y1, y2)
+    row = y1[7]  # a view keeps y1's buffer in use after y1 itself is gone
+    del y1
+    y3 = smk.softmax(x * 2)
+    assert not np.shares_memory(row, y3) and not np.shares_memory(y2, y3)
+    np.testing.assert_allclose(row, want[7], rtol=2e-6, atol=1e-30)
+    np.testing.assert_allclose(np.exp(y2), want, rtol=2e-5, atol=1e-30)
+    # Once released, the next output of that size takes the memory again,
+    # and is right (the buffer is overwritten, never read).
+    freed = _address(row) - 7 * row.nbytes  # the start of y1
+    del row
+    y4 = smk.softmax(x)
+    assert _address(y4) == freed  # the idle buffer, not a new one
+    np.testing.assert_allclose(y4, want, rtol=2e-6, atol=1e-30)
+    assert len(_arrays._recycled) <= _arrays.RECYCLE_SLOTS
+    del y2, y3, y4
+    smk.release_buffers()
+    assert _arrays._recycled == []
+
+
+@pytest.mark.skipif(not _arrays._RECYCLE, reason="recycling is off in this interpreter")
+def test_a_released_output_is_reused_and_other_dtypes_and_shapes_are_right():
+    smk.release_buffers()
+    x = RNG.normal(size=LARGE).astype(np.float32)
+    a = _address(smk.softmax(x))  # dropped at once: its buffer is idle
+    y = smk.softmax(x)
+    assert _address(y) == a
+    # Same byte count, other dtype and shape: float64 of half the elements.
+    x64 = RNG.normal(size=(1024, 4096))
+    z = smk.log_softmax(x64)
+    assert z.dtype == np.float64 and z.shape == (1024, 4096) and z.flags.c_contiguous and z.flags.writeable
+    assert not np.shares_memory(y, z)
+    np.testing.assert_allclose(z, x64 - sp.logsumexp(x64, axis=-1, keepdims=True), rtol=1e-13, atol=1e-13)
+    del y, z
+    smk.release_buffers()
+
+
+def test_recycling_can_be_turned_off():
+    import os
+    import subprocess
+    import sys
+    code = ("import numpy as np, softmaxkit as s; from softmaxkit import _arrays as a; "
+            "x = np.ones((2048, 4096), np.float32); s.softmax(x); print(a._RECYCLE, len(a._recycled))")
+    env = dict(os.environ, SOFTMAXKIT_RECYCLE="0", PYTHONPATH=os.pathsep.join(sys.path))
+    r = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, check=True)
+    assert r.stdout.split() == ["False", "0"]
+
+
+@pytest.mark.skipif(not _arrays._RECYCLE, reason="recycling is off in this interpreter")
+def test_recycled_outputs_from_many_threads_stay_distinct():
+    smk.release_buffers()
+    xs = [np.full(LARGE, float(t), np.float32) + RNG.normal(size=LARGE[1]).astype(np.float32) for t in range(3)]
+    wants = [smk.softmax(x) for x in xs]
+    errors = []
+
+    def worker(t):
+        try:
+            for _ in range(4):
+                y = smk.softmax(xs[t])
+                held = [smk.log_softmax(xs[t]) for _ in range(2)]  # more outputs than slots, all alive
+                if not np.array_equal(y, wants[t]) or any(np.shares_memory(y, h) for h in held):
+                    errors.append(t)
+        except Exception as e:  # pragma: no cover - reported below
+            errors.append(e)
+
+    threads = [threading.Thread(target=worker, args=(t,)) for t in range(3)]
+    for th in threads:
+        th.start()
+    for th in threads:
+        th.join()
+    assert errors == []
+    del wants
+    smk.release_buffers()
