@@ -1732,6 +1732,11 @@ static int sample_reference(const fuzz_args *a, int64_t o, int64_t i, const smk_
         wsum += w ? get(w, f64, c) : 1.0L;
     }
     sr->m = m; sr->s = s;
+    /* x - max overflows the dtype (logits near +-max): the kernel's -log p
+     * of that class is inf, as in PyTorch, and a zero weight or smoothing
+     * term times it is NaN where long double stays finite; such samples
+     * follow the inf rules (kind 2), unchecked */
+    if (!(range <= (f64 ? (long double)DBL_MAX : (long double)FLT_MAX))) return 2;
     for (c = 0; c < C; c++) {
         long double v = get(x, f64, at3(a->e, o, c, i)), nlsm = m + logl(s) - v;
         long double wc = w ? get(w, f64, c) : 1.0L, q;
