@@ -100,14 +100,45 @@ enum MaskedKernel<T: KernelScalar> {
             if e.n > 0 { rows(kind, xp, mp, pattern: layout == .pattern, yp, rows: e.outer, n: e.n) }
             return
         }
-        let f = try Fibres<T>(e, slots: 2, maskSlot: layout == .full)
-        defer { f.free() }
-        for r in 0..<f.count {
-            let xr = f.read(xp, r, slot: 0)
-            let mr = layout == .pattern ? mp : f.readMask(mp, r)
-            let yr = f.target(yp, r, slot: 1)
-            row(kind, xr, mr, yr, e.n)
-            f.commit(yp, r, slot: 1)
+        if e.n > 0 { columns(kind, xp, mp, pattern: layout == .pattern, yp, e) }
+    }
+
+    /// Fibres down columns (`inner > 1`) through the vectorized column
+    /// kernels instead of a transpose each way: masked-out logits become
+    /// -inf in y (renormalizing kinds), the column softmax runs on y in
+    /// place, and a selecting pass writes exactly 0 (log: -inf) wherever the
+    /// mask is off, which also settles fully masked columns (left NaN, 0/0,
+    /// by the column kernel). Never fails.
+    @inlinable
+    static func columns(_ kind: MaskedKind, _ x: UnsafePointer<T>, _ mask: UnsafePointer<UInt8>, pattern: Bool,
+                        _ y: UnsafeMutablePointer<T>, _ e: Extents) {
+        let n = e.n, inner = e.inner
+        let fill: T = kind == .logSoftmax ? -.infinity : 0
+        parallelFor(e.outer, work: e.count) { blocks in
+            // Row j of outer block o: inner elements at (o * n + j) * inner.
+            @inline(__always) func select(_ from: UnsafePointer<T>, _ fill: T) {
+                for o in blocks {
+                    for j in 0..<n {
+                        let at = (o * n + j) * inner
+                        if pattern {
+                            if mask[j] == 0 {
+                                (y + at).update(repeating: fill, count: inner)
+                            } else if from != UnsafePointer(y) {
+                                (y + at).update(from: from + at, count: inner)
+                            }
+                        } else {
+                            selectStore(from + at, mask + at, y + at, inner, shift: 0, scale: 1, offset: 0, fill: fill)
+                        }
+                    }
+                }
+            }
+            if kind == .softmaxThenMask {
+                Columns<T>.run(.softmax, x, y, e, blocks, invT: 1)
+            } else {
+                select(x, -.infinity)
+                Columns<T>.run(kind == .logSoftmax ? .logSoftmax : .softmax, UnsafePointer(y), y, e, blocks, invT: 1)
+            }
+            select(UnsafePointer(y), fill)
         }
     }
 
