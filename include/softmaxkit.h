@@ -263,8 +263,9 @@ SMK_API smk_status smk_partitioned_f64(const double *x, const smk_partition *lay
  * >= 1 int64_t values, starting at 0, ending at n, never decreasing; read
  * only. Returns SMK_OK; SMK_ERROR_NULL_POINTER;
  * SMK_ERROR_INDEX_OUT_OF_RANGE (offsets are not a partition of n, or
- * offset_count is 0); SMK_ERROR_INVALID_ARGUMENT; SMK_ERROR_SIZE_OVERFLOW;
- * SMK_ERROR_OUT_OF_MEMORY. */
+ * offset_count is 0); SMK_ERROR_INVALID_ARGUMENT; SMK_ERROR_SIZE_OVERFLOW.
+ * Takes no scratch memory (groups over a middle axis run in the vectorized
+ * column kernels). */
 SMK_API smk_status smk_segment_softmax_f32(const float *x, const int64_t *offsets, float *y,
                                            int64_t outer, int64_t n, int64_t inner,
                                            int64_t offset_count);

@@ -28,6 +28,13 @@ public struct Extents: Equatable, Hashable, Sendable, CustomStringConvertible {
         self.outer = outer; self.n = n; self.inner = inner; self.count = c
     }
 
+    /// `(1, n, inner)` for `n` consecutive rows of a validated tensor with
+    /// this `inner` (a sub-block: its products cannot overflow).
+    @inlinable
+    init(block n: Int, inner: Int) {
+        outer = 1; self.n = n; self.inner = inner; count = n * inner
+    }
+
     /// Maps a shape and an axis (negative counts from the back) to extents.
     /// A rank-0 shape is one element: `(1, 1, 1)`, and only axis 0 or -1 is valid.
     public init(shape: [Int], axis: Int) throws(SoftmaxKitError) {

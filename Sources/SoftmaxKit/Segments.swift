@@ -26,6 +26,21 @@ public func segmentSoftmax<T: KernelScalar>(
         layout.withUnsafeBufferPointer { shortPartitioned(x.baseAddress!, y.baseAddress!, $0, rows: extents.outer, short) }
         return
     }
+    if extents.inner > 1 {
+        // Each group of each outer block is a column softmax of its own:
+        // the vectorized column kernels, no transpose and no scratch.
+        let xp = x.baseAddress!, yp = y.baseAddress!, n = extents.n, inner = extents.inner
+        parallelFor(extents.outer, work: extents.count) { blocks in
+            for o in blocks {
+                for g in 0..<(offsets.count - 1) where offsets[g + 1] > offsets[g] {
+                    let at = (o * n + offsets[g]) * inner
+                    Columns<T>.run(.softmax, xp + at, yp + at, Extents(block: offsets[g + 1] - offsets[g], inner: inner),
+                                   0..<1, invT: 1)
+                }
+            }
+        }
+        return
+    }
     try forEachFibre(x.baseAddress!, y.baseAddress!, extents) { xr, yr in
         for g in 0..<(offsets.count - 1) {
             let a = offsets[g]

@@ -26,15 +26,11 @@ static float x[COUNT], probs[COUNT];
 static int64_t targets[OUTER * INNER];
 
 /* Each case writes all its outputs into `out` (at most OUT_BYTES). Masked
- * softmax over a middle axis runs in the column kernels without scratch
- * since session 5, so it has no case here. */
+ * and segment softmax over a middle axis run in the column kernels without
+ * scratch since session 5, so they have no case here. */
 static smk_status partitioned(uint8_t *out) {
     const smk_partition layout[3] = {{6, SMK_ACTIVATION_SOFTMAX}, {4, SMK_ACTIVATION_SIGMOID}, {10, SMK_ACTIVATION_LOG_SOFTMAX}};
     return smk_partitioned_f32(x, layout, (float *)out, OUTER, N, INNER, 3);
-}
-static smk_status segments(uint8_t *out) {
-    const int64_t offsets[4] = {0, 7, 7, N};
-    return smk_segment_softmax_f32(x, offsets, (float *)out, OUTER, N, INNER, 4);
 }
 static smk_status topk(uint8_t *out) {
     return smk_topk_f32(x, (float *)out, (int64_t *)(out + 4096), OUTER, N, INNER, K);
@@ -53,7 +49,7 @@ static smk_status cross_entropy(uint8_t *out) {
 }
 
 static const struct { const char *name; smk_status (*call)(uint8_t *); } CASES[] = {
-    {"partitioned", partitioned}, {"segment_softmax", segments},
+    {"partitioned", partitioned},
     {"topk", topk}, {"argmax", argmax}, {"softmax_backward", backward}, {"cross_entropy", cross_entropy},
 };
 
