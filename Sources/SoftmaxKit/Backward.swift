@@ -15,7 +15,7 @@
 public func softmaxBackward<T: KernelScalar>(
     y: UnsafeBufferPointer<T>, dy: UnsafeBufferPointer<T>, into dx: UnsafeMutableBufferPointer<T>, extents: Extents
 ) throws(SoftmaxKitError) {
-    try backward(y, dy, dx, extents) { yr, dyr, dxr, n in
+    try backward(y, dy, dx, extents, columns: .softmax) { yr, dyr, dxr, n in
         let d = T(rowDot(yr, dyr, n))
         let vd = T.Vector(repeating: d), w = T.width
         var i = 0
@@ -30,7 +30,7 @@ public func softmaxBackward<T: KernelScalar>(
 public func logSoftmaxBackward<T: KernelScalar>(
     y: UnsafeBufferPointer<T>, dy: UnsafeBufferPointer<T>, into dx: UnsafeMutableBufferPointer<T>, extents: Extents
 ) throws(SoftmaxKitError) {
-    try backward(y, dy, dx, extents) { yr, dyr, dxr, n in
+    try backward(y, dy, dx, extents, columns: .logSoftmax) { yr, dyr, dxr, n in
         let s = T(rowSum(dyr, n))
         // exp(y) through the normalizers' exp-sum kernel (stored into dx), then
         // dx = dy - dx * s: an inline vexp here compiled to partly scalar code.
@@ -110,9 +110,11 @@ private func backwardArray<T: KernelScalar>(
     }
 }
 
-/// Checks, then runs `row(y, dy, dx, n)` on every fibre.
+/// Checks, then runs `row(y, dy, dx, n)` on every row (`inner == 1`), or
+/// the column form of `columns` on every outer block (`inner > 1`).
 private func backward<T: KernelScalar>(
     _ y: UnsafeBufferPointer<T>, _ dy: UnsafeBufferPointer<T>, _ dx: UnsafeMutableBufferPointer<T>, _ e: Extents,
+    columns: NormalizerKind,
     _ row: (UnsafePointer<T>, UnsafePointer<T>, UnsafeMutablePointer<T>, Int) -> Void
 ) throws(SoftmaxKitError) {
     try checkCount("y", y.count, e.count)
@@ -129,12 +131,65 @@ private func backward<T: KernelScalar>(
         }
         return
     }
-    let f = try Fibres<T>(e, slots: 3)
-    defer { f.free() }
-    for r in 0..<f.count {
-        let out = f.target(xp, r, slot: 2)
-        row(f.read(yp, r, slot: 0), f.read(dp, r, slot: 1), out, e.n)
-        f.commit(xp, r, slot: 2)
+    // Columns: vectors run along the contiguous inner extent (no transpose).
+    // Scratch: the column sums in double, then as T, then one row of exps.
+    let inner = e.inner, n = e.n
+    let sums = try allocate(Double.self, inner, for: "column sums of \(inner) fibres")
+    defer { rawFree(sums) }
+    let scratch = try allocate(T.self, 2 * inner, for: "column scratch of \(inner) fibres")
+    defer { rawFree(scratch) }
+    let d = scratch, exps = scratch + inner, w = T.width
+    for o in 0..<e.outer {
+        let base = o * n * inner
+        // The column sums (dot(y, dy) or sum(dy)): 64 rows at a time in the
+        // dtype, then into double, as the row kernels' blocks.
+        sums.update(repeating: 0, count: inner)
+        var j0 = 0
+        while j0 < n {
+            let j1 = min(n, j0 + 64)
+            var c = 0
+            while c + w <= inner {
+                var acc = T.Vector(repeating: 0)
+                for j in j0..<j1 {
+                    let at = base + j * inner + c
+                    acc += columns == .softmax ? vload(yp + at) * vload(dp + at) : vload(dp + at)
+                }
+                for k in 0..<w { sums[c + k] += Double(acc[k]) }
+                c += w
+            }
+            while c < inner {
+                for j in j0..<j1 {
+                    let at = base + j * inner + c
+                    sums[c] += columns == .softmax ? Double(yp[at]) * Double(dp[at]) : Double(dp[at])
+                }
+                c += 1
+            }
+            j0 = j1
+        }
+        for i in 0..<inner { d[i] = T(sums[i]) }
+        // dx row by row (contiguous; dx may be y or dy exactly: each element
+        // is read before it is written, and the sums are complete).
+        for j in 0..<n {
+            let at = base + j * inner
+            let yr = yp + at, dyr = dp + at, dxr = xp + at
+            if columns == .softmax {
+                var i = 0
+                while i + w <= inner {
+                    vstore(vload(yr + i) * (vload(dyr + i) - vload(UnsafePointer(d + i))), dxr + i); i += w
+                }
+                while i < inner { dxr[i] = yr[i] * (dyr[i] - d[i]); i += 1 }
+            } else {
+                // exp(y) as the row kernel takes it (the cheaper exp when the
+                // row's values allow), then dx = dy - exp(y) * sum.
+                let (lo, hi) = rowMinMax(yr, inner)
+                _ = rowExpSum(yr, exps, inner, shift: 0, scale: 1, lowest: hi <= T.expNormalLimit ? lo : -T.infinity)
+                var i = 0
+                while i + w <= inner {
+                    vstore(vload(dyr + i) - vload(UnsafePointer(exps + i)) * vload(UnsafePointer(d + i)), dxr + i); i += w
+                }
+                while i < inner { dxr[i] = dyr[i] - exps[i] * d[i]; i += 1 }
+            }
+        }
     }
 }
 
