@@ -68,12 +68,12 @@ public func topK<T: KernelScalar>(
 ) throws(SoftmaxKitError) {
     // Short rows rank in registers, as softmaxTopK's (same limit, measured alike).
     let short = extents.inner == 1 && k > 0 && extents.n <= 24 ? ShortRows<T>(extents.n) : nil
-    try selectK(x, k: k, values: values, indices: indices, extents: extents, valuesName: "values", rows: short.map { short in
-        { xp, vp, ip, rows in
-            withSelectionScratch(T.self) { scratch, order in
-                _ = short.run(ShortTopK(xp, k: k, vp, ip, scratch: scratch, order: order), rows)
-            }
+    try selectK(x, k: k, values: values, indices: indices, extents: extents, valuesName: "values", rows: { xp, vp, ip, rows in
+        guard let short else { return false }
+        withSelectionScratch(T.self) { scratch, order in
+            _ = short.run(ShortTopK(xp, k: k, vp, ip, scratch: scratch, order: order), rows)
         }
+        return true
     }) { xr, n, v, i in
         rowTopK(xr, n, k, v, i)
     }
@@ -98,26 +98,22 @@ public func softmaxTopK<T: KernelScalar>(
     // limit, carry each row's lane bounds from the exp-sum of the row before
     // (see rowSoftmaxTopK).
     let n = extents.n, carry = n > 4 * T.width && n <= accumulationBlock && k <= 2 * T.width
-    let rows: ((UnsafePointer<T>, UnsafeMutablePointer<T>, UnsafeMutablePointer<Int>, Range<Int>) -> Void)?
-    if let short {
-        rows = { xp, vp, ip, rows in
+    try selectK(x, k: k, values: probs, indices: indices, extents: extents, valuesName: "probs", rows: { xp, vp, ip, rows in
+        if let short {
             withSelectionScratch(T.self) { scratch, order in
                 _ = short.run(ShortSoftmaxTopK(xp, k: k, invT: invT, vp, ip, scratch: scratch, order: order), rows)
             }
+            return true
         }
-    } else if carry {
-        rows = { xp, vp, ip, rows in
-            var lanes = LaneBounds<T>(), carried = false
-            for r in rows {
-                let next = r + 1 < rows.upperBound ? xp + (r + 1) * n : nil
-                carried = rowSoftmaxTopK(xp + r * n, n, k, invT, vp + r * k, ip + r * k,
-                                         lanes: &lanes, carried: carried, next: next)
-            }
+        guard carry else { return false }
+        var lanes = LaneBounds<T>(), carried = false
+        for r in rows {
+            let next = r + 1 < rows.upperBound ? xp + (r + 1) * n : nil
+            carried = rowSoftmaxTopK(xp + r * n, n, k, invT, vp + r * k, ip + r * k,
+                                     lanes: &lanes, carried: carried, next: next)
         }
-    } else {
-        rows = nil
-    }
-    try selectK(x, k: k, values: probs, indices: indices, extents: extents, valuesName: "probs", rows: rows) { xr, n, v, i in
+        return true
+    }) { xr, n, v, i in
         rowSoftmaxTopK(xr, n, k, invT, v, i)
     }
 }
@@ -186,13 +182,16 @@ private func selectArray<T: KernelScalar>(
 }
 
 /// Checks `k` and the buffers, then runs `row` on each fibre with contiguous
-/// k-long outputs, scattered to `(outer, k, inner)`; `rows`, when given,
-/// replaces `row` for contiguous rows (a range of them at a time).
+/// k-long outputs, scattered to `(outer, k, inner)`. Contiguous rows go to
+/// `rows` first (a range of them at a time), which returns false to leave
+/// them to `row`. (Both closures are non-escaping, so their contexts live on
+/// the stack: an optional closure escaped, and its context's malloc and
+/// retains cost a fifth of a 1x10 call.)
 @usableFromInline
 func selectK<T: KernelScalar>(
     _ x: UnsafeBufferPointer<T>, k: Int, values: UnsafeMutableBufferPointer<T>,
     indices: UnsafeMutableBufferPointer<Int>, extents e: Extents, valuesName: String,
-    rows: ((UnsafePointer<T>, UnsafeMutablePointer<T>, UnsafeMutablePointer<Int>, Range<Int>) -> Void)? = nil,
+    rows: (UnsafePointer<T>, UnsafeMutablePointer<T>, UnsafeMutablePointer<Int>, Range<Int>) -> Bool,
     _ row: (UnsafePointer<T>, Int, UnsafeMutablePointer<T>, UnsafeMutablePointer<Int>) -> Void
 ) throws(SoftmaxKitError) {
     guard k >= 0, k <= e.n else { throw .invalid("k must be in 0...\(e.n) (the axis length), got \(k)") }
@@ -206,7 +205,7 @@ func selectK<T: KernelScalar>(
     if e.inner == 1 {  // rows of x and of the outputs are contiguous: no scratch
         let xp = x.baseAddress!, vp = values.baseAddress!, ip = indices.baseAddress!, n = e.n
         parallelFor(e.outer, work: e.count) { range in
-            if let rows { rows(xp, vp, ip, range); return }
+            if rows(xp, vp, ip, range) { return }
             for r in range { row(xp + r * n, n, vp + r * k, ip + r * k) }
         }
         return
