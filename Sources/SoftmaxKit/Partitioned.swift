@@ -18,6 +18,15 @@ public enum RowActivation: Int32, CaseIterable, Sendable {
     case sigmoid = 3
     case tanh = 4
 
+    /// The normalizer of a softmax or log-softmax segment, else nil.
+    @inlinable var normalizer: NormalizerKind? {
+        switch self {
+        case .softmax: .softmax
+        case .logSoftmax: .logSoftmax
+        default: nil
+        }
+    }
+
     /// "identity", "softmax", "log_softmax", "sigmoid" or "tanh".
     public var name: String { staticName.description }
 
@@ -101,7 +110,28 @@ func partitionedRows<T: KernelScalar>(_ x: UnsafePointer<T>, _ y: UnsafeMutableP
         return
     }
     parallelFor(rows, work: rows * n) { range in
-        for r in range { partitionedRow(x + r * n, y + r * n, layout) }
+        // A normalized segment longer than a short row takes its min/max from
+        // the exp-sum loop of the same segment in the row before, as
+        // softmax's rows do (the first row of a range takes its own pass).
+        // Same bits either way.
+        withUnsafeTemporaryAllocation(of: (min: T, max: T).self, capacity: layout.count) { bounds in
+            for r in range {
+                let xr = x + r * n, yr = y + r * n, last = r + 1 == range.upperBound
+                var start = 0
+                for (g, s) in layout.enumerated() {
+                    let xs = xr + start, ys = yr + start, width = s.width
+                    start += width
+                    guard let kind = s.activation.normalizer, ShortRows<T>(width) == nil else {
+                        applyActivation(s.activation, xs, ys, width)
+                        continue
+                    }
+                    let readable = (rows - r) * n - (start - width)
+                    if r == range.lowerBound { bounds[g] = rowMinMax(xs, width, readable: readable) }
+                    bounds[g] = Normalizer<T>.row(kind, xs, ys, width, readable: readable, invT: 1,
+                                                  bounds: bounds[g], next: last ? nil : xs + n)
+                }
+            }
+        }
     }
 }
 
@@ -183,10 +213,9 @@ func applyActivation<T: KernelScalar>(_ a: RowActivation, _ x: UnsafePointer<T>,
     switch a {
     case .identity:
         if UnsafePointer(y) != x { y.update(from: x, count: n) }
-    case .softmax:
-        Normalizer<T>.row(.softmax, x, y, n, readable: n, invT: 1)
-    case .logSoftmax:
-        Normalizer<T>.row(.logSoftmax, x, y, n, readable: n, invT: 1)
+    case .softmax, .logSoftmax:
+        // As a one-row softmax call: a short segment from registers.
+        Normalizer<T>.rows(a == .softmax ? .softmax : .logSoftmax, x, y, rows: 1, n: n, invT: 1)
     case .sigmoid:
         sigmoidKernel(x, y, n)
     case .tanh:
