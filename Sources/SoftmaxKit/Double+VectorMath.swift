@@ -93,12 +93,12 @@ extension Double: KernelScalar {
 
     @inlinable @inline(__always)
     public static func vmin(_ a: SIMD8<Double>, _ b: SIMD8<Double>) -> SIMD8<Double> {
-        a.replacing(with: b, where: b .< a)
+        smk_simd_min_f64(a, b)  // b < a ? b : a (see the C header)
     }
 
     @inlinable @inline(__always)
     public static func vmax(_ a: SIMD8<Double>, _ b: SIMD8<Double>) -> SIMD8<Double> {
-        a.replacing(with: b, where: b .> a)
+        smk_simd_max_f64(a, b)  // b > a ? b : a (see the C header)
     }
 
     @inlinable @inline(__always)
@@ -151,14 +151,12 @@ extension Double: KernelScalar {
 
     @inlinable @inline(__always)
     public static func vkeepFirst(_ v: SIMD8<Double>, _ count: Int, fill: Double) -> SIMD8<Double> {
-        let lane = SIMD8<Int64>(0, 1, 2, 3, 4, 5, 6, 7)
-        return v.replacing(with: fill, where: lane .>= SIMD8<Int64>(repeating: Int64(truncatingIfNeeded: count)))
+        smk_simd_keep_first_f64(v, Int64(count), fill)  // see the C header: Swift's lane select was scalarised
     }
 
     @inlinable @inline(__always)
     public static func vdropFirst(_ v: SIMD8<Double>, _ count: Int, fill: Double) -> SIMD8<Double> {
-        let lane = SIMD8<Int64>(0, 1, 2, 3, 4, 5, 6, 7)
-        return v.replacing(with: fill, where: lane .< SIMD8<Int64>(repeating: Int64(truncatingIfNeeded: count)))
+        smk_simd_drop_first_f64(v, Int64(count), fill)
     }
 
     @inlinable @inline(__always)

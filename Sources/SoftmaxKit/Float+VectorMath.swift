@@ -91,12 +91,12 @@ extension Float: KernelScalar {
 
     @inlinable @inline(__always)
     public static func vmin(_ a: SIMD16<Float>, _ b: SIMD16<Float>) -> SIMD16<Float> {
-        a.replacing(with: b, where: b .< a)
+        smk_simd_min_f32(a, b)  // b < a ? b : a (see the C header)
     }
 
     @inlinable @inline(__always)
     public static func vmax(_ a: SIMD16<Float>, _ b: SIMD16<Float>) -> SIMD16<Float> {
-        a.replacing(with: b, where: b .> a)
+        smk_simd_max_f32(a, b)  // b > a ? b : a (see the C header)
     }
 
     @inlinable @inline(__always)
@@ -149,14 +149,12 @@ extension Float: KernelScalar {
 
     @inlinable @inline(__always)
     public static func vkeepFirst(_ v: SIMD16<Float>, _ count: Int, fill: Float) -> SIMD16<Float> {
-        let lane = SIMD16<Int32>(0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15)
-        return v.replacing(with: fill, where: lane .>= SIMD16<Int32>(repeating: Int32(truncatingIfNeeded: count)))
+        smk_simd_keep_first_f32(v, Int64(count), fill)  // see the C header: Swift's lane select was scalarised
     }
 
     @inlinable @inline(__always)
     public static func vdropFirst(_ v: SIMD16<Float>, _ count: Int, fill: Float) -> SIMD16<Float> {
-        let lane = SIMD16<Int32>(0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15)
-        return v.replacing(with: fill, where: lane .< SIMD16<Int32>(repeating: Int32(truncatingIfNeeded: count)))
+        smk_simd_drop_first_f32(v, Int64(count), fill)
     }
 
     @inlinable @inline(__always)

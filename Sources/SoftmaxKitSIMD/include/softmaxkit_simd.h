@@ -63,4 +63,90 @@ SMK_SIMD_INLINE void smk_simd_stream_fence(void) {
 #endif
 }
 
+/* Lane-prefix selects: lanes l < count keep v and the others become fill
+ * (keep_first), or the reverse (drop_first); count is clamped to the lanes.
+ * Swift's `v.replacing(with: fill, where: lane .< splat(count))` was
+ * scalarised by LLVM inside the short-row kernels (one masked scalar move
+ * and one scalar add per lane of a sum: 30 instructions a row, found in the
+ * disassembly); here the compare is a vector compare into a mask register
+ * and the select one blend. */
+typedef int32_t smk_simd_i32x16 __attribute__((ext_vector_type(16)));
+typedef int64_t smk_simd_i64x8 __attribute__((ext_vector_type(8)));
+
+SMK_SIMD_INLINE smk_simd_i32x16 smk_simd_prefix_i32x16(int64_t count) {
+    const smk_simd_i32x16 lane = {0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15};
+    int32_t c = count < 0 ? 0 : count > 16 ? 16 : (int32_t)count;
+    return lane < c; /* -1 in lanes below count, else 0 */
+}
+
+SMK_SIMD_INLINE smk_simd_i64x8 smk_simd_prefix_i64x8(int64_t count) {
+    const smk_simd_i64x8 lane = {0, 1, 2, 3, 4, 5, 6, 7};
+    return lane < count;
+}
+
+SMK_SIMD_INLINE smk_simd_f32x16 smk_simd_select_f32(smk_simd_i32x16 keep, smk_simd_f32x16 v, float fill) {
+    smk_simd_f32x16 f = fill;
+    return (smk_simd_f32x16)(((smk_simd_i32x16)v & keep) | ((smk_simd_i32x16)f & ~keep));
+}
+
+SMK_SIMD_INLINE smk_simd_f64x8 smk_simd_select_f64(smk_simd_i64x8 keep, smk_simd_f64x8 v, double fill) {
+    smk_simd_f64x8 f = fill;
+    return (smk_simd_f64x8)(((smk_simd_i64x8)v & keep) | ((smk_simd_i64x8)f & ~keep));
+}
+
+SMK_SIMD_INLINE smk_simd_f32x16 smk_simd_keep_first_f32(smk_simd_f32x16 v, int64_t count, float fill) {
+    return smk_simd_select_f32(smk_simd_prefix_i32x16(count), v, fill);
+}
+
+SMK_SIMD_INLINE smk_simd_f32x16 smk_simd_drop_first_f32(smk_simd_f32x16 v, int64_t count, float fill) {
+    return smk_simd_select_f32(~smk_simd_prefix_i32x16(count), v, fill);
+}
+
+SMK_SIMD_INLINE smk_simd_f64x8 smk_simd_keep_first_f64(smk_simd_f64x8 v, int64_t count, double fill) {
+    return smk_simd_select_f64(smk_simd_prefix_i64x8(count), v, fill);
+}
+
+SMK_SIMD_INLINE smk_simd_f64x8 smk_simd_drop_first_f64(smk_simd_f64x8 v, int64_t count, double fill) {
+    return smk_simd_select_f64(~smk_simd_prefix_i64x8(count), v, fill);
+}
+
+/* Lane-wise max and min as `b > a ? b : a` and `b < a ? b : a`: a NaN in b
+ * is ignored, a NaN in a kept (x86's maxps/minps with the operands in that
+ * order). Swift's `a.replacing(with: b, where: b .> a)` gives the same
+ * lanes, but where both operands came straight from loads LLVM turned the
+ * select into masked loads of 2-lane pieces (~40 instructions for one max,
+ * found in the short-row kernels' disassembly). */
+#if defined(__AVX512F__)
+#include <immintrin.h>
+SMK_SIMD_INLINE smk_simd_f32x16 smk_simd_max_f32(smk_simd_f32x16 a, smk_simd_f32x16 b) {
+    return (smk_simd_f32x16)_mm512_max_ps((__m512)b, (__m512)a);
+}
+SMK_SIMD_INLINE smk_simd_f32x16 smk_simd_min_f32(smk_simd_f32x16 a, smk_simd_f32x16 b) {
+    return (smk_simd_f32x16)_mm512_min_ps((__m512)b, (__m512)a);
+}
+SMK_SIMD_INLINE smk_simd_f64x8 smk_simd_max_f64(smk_simd_f64x8 a, smk_simd_f64x8 b) {
+    return (smk_simd_f64x8)_mm512_max_pd((__m512d)b, (__m512d)a);
+}
+SMK_SIMD_INLINE smk_simd_f64x8 smk_simd_min_f64(smk_simd_f64x8 a, smk_simd_f64x8 b) {
+    return (smk_simd_f64x8)_mm512_min_pd((__m512d)b, (__m512d)a);
+}
+#else
+SMK_SIMD_INLINE smk_simd_f32x16 smk_simd_max_f32(smk_simd_f32x16 a, smk_simd_f32x16 b) {
+    smk_simd_i32x16 m = b > a;
+    return (smk_simd_f32x16)(((smk_simd_i32x16)b & m) | ((smk_simd_i32x16)a & ~m));
+}
+SMK_SIMD_INLINE smk_simd_f32x16 smk_simd_min_f32(smk_simd_f32x16 a, smk_simd_f32x16 b) {
+    smk_simd_i32x16 m = b < a;
+    return (smk_simd_f32x16)(((smk_simd_i32x16)b & m) | ((smk_simd_i32x16)a & ~m));
+}
+SMK_SIMD_INLINE smk_simd_f64x8 smk_simd_max_f64(smk_simd_f64x8 a, smk_simd_f64x8 b) {
+    smk_simd_i64x8 m = b > a;
+    return (smk_simd_f64x8)(((smk_simd_i64x8)b & m) | ((smk_simd_i64x8)a & ~m));
+}
+SMK_SIMD_INLINE smk_simd_f64x8 smk_simd_min_f64(smk_simd_f64x8 a, smk_simd_f64x8 b) {
+    smk_simd_i64x8 m = b < a;
+    return (smk_simd_f64x8)(((smk_simd_i64x8)b & m) | ((smk_simd_i64x8)a & ~m));
+}
+#endif
+
 #endif
