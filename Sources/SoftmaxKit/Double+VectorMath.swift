@@ -159,36 +159,16 @@ extension Double: KernelScalar {
         smk_simd_drop_first_f64(v, Int64(count), fill)
     }
 
+    // The horizontal reductions are C (see the header): Swift's lowHalf and
+    // highHalf became per-lane extracts and scalar adds inside large kernels.
     @inlinable @inline(__always)
-    public static func hsum(_ v: SIMD8<Double>) -> Double {
-        let b = v.lowHalf + v.highHalf, c = b.lowHalf + b.highHalf
-        return c[0] + c[1]
-    }
+    public static func hsum(_ v: SIMD8<Double>) -> Double { smk_simd_hsum_f64(v) }
 
     @inlinable @inline(__always)
-    public static func hmax(_ v: SIMD8<Double>) -> Double {
-        let b = vmax(v.lowHalf, v.highHalf), c = vmax(b.lowHalf, b.highHalf)
-        return c[1] > c[0] ? c[1] : c[0]
-    }
+    public static func hmax(_ v: SIMD8<Double>) -> Double { smk_simd_hmax_f64(v) }
 
     @inlinable @inline(__always)
-    public static func hmin(_ v: SIMD8<Double>) -> Double {
-        let b = vmin(v.lowHalf, v.highHalf), c = vmin(b.lowHalf, b.highHalf)
-        return c[1] < c[0] ? c[1] : c[0]
-    }
-
-    // Concrete half-width overloads for the horizontal reductions: a generic
-    // `W: SIMD` helper compiles to a per-lane mask loop once inlined into a
-    // large kernel (measured in rowArgmax and rowMinMax under perf).
-    @inlinable @inline(__always)
-    static func vmax(_ a: SIMD4<Double>, _ b: SIMD4<Double>) -> SIMD4<Double> { a.replacing(with: b, where: b .> a) }
-    @inlinable @inline(__always)
-    static func vmin(_ a: SIMD4<Double>, _ b: SIMD4<Double>) -> SIMD4<Double> { a.replacing(with: b, where: b .< a) }
-    @inlinable @inline(__always)
-    static func vmax(_ a: SIMD2<Double>, _ b: SIMD2<Double>) -> SIMD2<Double> { a.replacing(with: b, where: b .> a) }
-    @inlinable @inline(__always)
-    static func vmin(_ a: SIMD2<Double>, _ b: SIMD2<Double>) -> SIMD2<Double> { a.replacing(with: b, where: b .< a) }
-
+    public static func hmin(_ v: SIMD8<Double>) -> Double { smk_simd_hmin_f64(v) }
 
     @inlinable @inline(__always) public static func intValue(_ x: Double) -> Int { Int(x) }
 

@@ -157,40 +157,16 @@ extension Float: KernelScalar {
         smk_simd_drop_first_f32(v, Int64(count), fill)
     }
 
+    // The horizontal reductions are C (see the header): Swift's lowHalf and
+    // highHalf became per-lane extracts and scalar adds inside large kernels.
     @inlinable @inline(__always)
-    public static func hsum(_ v: SIMD16<Float>) -> Float {
-        let a = v.lowHalf + v.highHalf, b = a.lowHalf + a.highHalf, c = b.lowHalf + b.highHalf
-        return c[0] + c[1]
-    }
+    public static func hsum(_ v: SIMD16<Float>) -> Float { smk_simd_hsum_f32(v) }
 
     @inlinable @inline(__always)
-    public static func hmax(_ v: SIMD16<Float>) -> Float {
-        let a = vmax(v.lowHalf, v.highHalf), b = vmax(a.lowHalf, a.highHalf), c = vmax(b.lowHalf, b.highHalf)
-        return c[1] > c[0] ? c[1] : c[0]
-    }
+    public static func hmax(_ v: SIMD16<Float>) -> Float { smk_simd_hmax_f32(v) }
 
     @inlinable @inline(__always)
-    public static func hmin(_ v: SIMD16<Float>) -> Float {
-        let a = vmin(v.lowHalf, v.highHalf), b = vmin(a.lowHalf, a.highHalf), c = vmin(b.lowHalf, b.highHalf)
-        return c[1] < c[0] ? c[1] : c[0]
-    }
-
-    // Concrete half-width overloads for the horizontal reductions: a generic
-    // `W: SIMD` helper compiles to a per-lane mask loop once inlined into a
-    // large kernel (measured in rowArgmax and rowMinMax under perf).
-    @inlinable @inline(__always)
-    static func vmax(_ a: SIMD8<Float>, _ b: SIMD8<Float>) -> SIMD8<Float> { a.replacing(with: b, where: b .> a) }
-    @inlinable @inline(__always)
-    static func vmin(_ a: SIMD8<Float>, _ b: SIMD8<Float>) -> SIMD8<Float> { a.replacing(with: b, where: b .< a) }
-    @inlinable @inline(__always)
-    static func vmax(_ a: SIMD4<Float>, _ b: SIMD4<Float>) -> SIMD4<Float> { a.replacing(with: b, where: b .> a) }
-    @inlinable @inline(__always)
-    static func vmin(_ a: SIMD4<Float>, _ b: SIMD4<Float>) -> SIMD4<Float> { a.replacing(with: b, where: b .< a) }
-    @inlinable @inline(__always)
-    static func vmax(_ a: SIMD2<Float>, _ b: SIMD2<Float>) -> SIMD2<Float> { a.replacing(with: b, where: b .> a) }
-    @inlinable @inline(__always)
-    static func vmin(_ a: SIMD2<Float>, _ b: SIMD2<Float>) -> SIMD2<Float> { a.replacing(with: b, where: b .< a) }
-
+    public static func hmin(_ v: SIMD16<Float>) -> Float { smk_simd_hmin_f32(v) }
 
     @inlinable @inline(__always) public static func intValue(_ x: Float) -> Int { Int(x) }
 

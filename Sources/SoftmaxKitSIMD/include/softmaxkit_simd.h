@@ -149,4 +149,65 @@ SMK_SIMD_INLINE smk_simd_f64x8 smk_simd_min_f64(smk_simd_f64x8 a, smk_simd_f64x8
 }
 #endif
 
+/* Horizontal sum, max and min, halving: the low and high halves combine
+ * lane-wise down to two lanes, then `c[0] + c[1]` (max: `c[1] > c[0] ?
+ * c[1] : c[0]`; each halving max is `hi > lo ? hi : lo`). Same operations
+ * in the same order as the Swift code they replace (same bits); Swift's
+ * `lowHalf`/`highHalf` were lane loops that LLVM turned, in the short-row
+ * kernels, into per-lane extracts, masked moves and scalar adds. */
+typedef float smk_simd_f32x8 __attribute__((ext_vector_type(8)));
+typedef float smk_simd_f32x4 __attribute__((ext_vector_type(4)));
+typedef float smk_simd_f32x2 __attribute__((ext_vector_type(2)));
+typedef double smk_simd_f64x4 __attribute__((ext_vector_type(4)));
+typedef double smk_simd_f64x2 __attribute__((ext_vector_type(2)));
+typedef int32_t smk_simd_i32x8 __attribute__((ext_vector_type(8)));
+typedef int32_t smk_simd_i32x4 __attribute__((ext_vector_type(4)));
+typedef int32_t smk_simd_i32x2 __attribute__((ext_vector_type(2)));
+typedef int64_t smk_simd_i64x4 __attribute__((ext_vector_type(4)));
+typedef int64_t smk_simd_i64x2 __attribute__((ext_vector_type(2)));
+
+/* b where m, else a (m: -1 or 0 lanes, from a compare). */
+#define SMK_SIMD_PICK(VT, IT, m, b, a) ((VT)(((IT)(b) & (m)) | ((IT)(a) & ~(m))))
+
+SMK_SIMD_INLINE float smk_simd_hsum_f32(smk_simd_f32x16 v) {
+    smk_simd_f32x8 a = __builtin_shufflevector(v, v, 0, 1, 2, 3, 4, 5, 6, 7) +
+                       __builtin_shufflevector(v, v, 8, 9, 10, 11, 12, 13, 14, 15);
+    smk_simd_f32x4 b = __builtin_shufflevector(a, a, 0, 1, 2, 3) + __builtin_shufflevector(a, a, 4, 5, 6, 7);
+    smk_simd_f32x2 c = __builtin_shufflevector(b, b, 0, 1) + __builtin_shufflevector(b, b, 2, 3);
+    return c[0] + c[1];
+}
+
+SMK_SIMD_INLINE double smk_simd_hsum_f64(smk_simd_f64x8 v) {
+    smk_simd_f64x4 a = __builtin_shufflevector(v, v, 0, 1, 2, 3) + __builtin_shufflevector(v, v, 4, 5, 6, 7);
+    smk_simd_f64x2 b = __builtin_shufflevector(a, a, 0, 1) + __builtin_shufflevector(a, a, 2, 3);
+    return b[0] + b[1];
+}
+
+/* OP is > (max) or < (min). */
+#define SMK_SIMD_HREDUCE_F32(v, OP)                                                            \
+    smk_simd_f32x8 lo8 = __builtin_shufflevector(v, v, 0, 1, 2, 3, 4, 5, 6, 7);               \
+    smk_simd_f32x8 hi8 = __builtin_shufflevector(v, v, 8, 9, 10, 11, 12, 13, 14, 15);         \
+    smk_simd_f32x8 a = SMK_SIMD_PICK(smk_simd_f32x8, smk_simd_i32x8, hi8 OP lo8, hi8, lo8);    \
+    smk_simd_f32x4 lo4 = __builtin_shufflevector(a, a, 0, 1, 2, 3);                           \
+    smk_simd_f32x4 hi4 = __builtin_shufflevector(a, a, 4, 5, 6, 7);                           \
+    smk_simd_f32x4 b = SMK_SIMD_PICK(smk_simd_f32x4, smk_simd_i32x4, hi4 OP lo4, hi4, lo4);    \
+    smk_simd_f32x2 lo2 = __builtin_shufflevector(b, b, 0, 1);                                 \
+    smk_simd_f32x2 hi2 = __builtin_shufflevector(b, b, 2, 3);                                 \
+    smk_simd_f32x2 c = SMK_SIMD_PICK(smk_simd_f32x2, smk_simd_i32x2, hi2 OP lo2, hi2, lo2);    \
+    return c[1] OP c[0] ? c[1] : c[0];
+
+#define SMK_SIMD_HREDUCE_F64(v, OP)                                                            \
+    smk_simd_f64x4 lo4 = __builtin_shufflevector(v, v, 0, 1, 2, 3);                           \
+    smk_simd_f64x4 hi4 = __builtin_shufflevector(v, v, 4, 5, 6, 7);                           \
+    smk_simd_f64x4 a = SMK_SIMD_PICK(smk_simd_f64x4, smk_simd_i64x4, hi4 OP lo4, hi4, lo4);    \
+    smk_simd_f64x2 lo2 = __builtin_shufflevector(a, a, 0, 1);                                 \
+    smk_simd_f64x2 hi2 = __builtin_shufflevector(a, a, 2, 3);                                 \
+    smk_simd_f64x2 b = SMK_SIMD_PICK(smk_simd_f64x2, smk_simd_i64x2, hi2 OP lo2, hi2, lo2);    \
+    return b[1] OP b[0] ? b[1] : b[0];
+
+SMK_SIMD_INLINE float smk_simd_hmax_f32(smk_simd_f32x16 v) { SMK_SIMD_HREDUCE_F32(v, >) }
+SMK_SIMD_INLINE float smk_simd_hmin_f32(smk_simd_f32x16 v) { SMK_SIMD_HREDUCE_F32(v, <) }
+SMK_SIMD_INLINE double smk_simd_hmax_f64(smk_simd_f64x8 v) { SMK_SIMD_HREDUCE_F64(v, >) }
+SMK_SIMD_INLINE double smk_simd_hmin_f64(smk_simd_f64x8 v) { SMK_SIMD_HREDUCE_F64(v, <) }
+
 #endif
