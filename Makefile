@@ -39,7 +39,7 @@ EXPORTS    := $(CURDIR)/Sources/SoftmaxKitABI/softmaxkit.map
 # toolchain) also drops the demoted Swift symbols from .dynsym, where gold
 # keeps them as local entries.
 RELEASE_FLAGS := -c release -Xswiftc -static-stdlib -Xswiftc -use-ld=lld \
-                 -Xswiftc -target-cpu -Xswiftc $(CPU) \
+                 -Xswiftc -target-cpu -Xswiftc $(CPU) -Xcc -march=$(CPU) \
                  $(if $(filter 1,$(FMA)),-Xswiftc -DSMK_FMA) \
                  $(if $(filter 1,$(SIMD256)),-Xswiftc -DSMK_SIMD256) \
                  -Xlinker --version-script=$(EXPORTS)
@@ -181,7 +181,7 @@ TSAN_BUILD   := .build-tsan
 ASAN_LIB     := $(ASAN_BUILD)/release/libsoftmaxkit.so
 TSAN_LIB     := $(TSAN_BUILD)/release/libsoftmaxkit.so
 SAN_SWIFT_FLAGS := -c release -Xswiftc -static-stdlib -Xswiftc -g \
-                   -Xswiftc -target-cpu -Xswiftc $(CPU) \
+                   -Xswiftc -target-cpu -Xswiftc $(CPU) -Xcc -march=$(CPU) \
                    $(if $(filter 1,$(FMA)),-Xswiftc -DSMK_FMA) \
                    -Xlinker --version-script=$(EXPORTS)
 SAN_CFLAGS   := -std=c99 -Wall -Wextra -Werror -pedantic -g -O1 -fno-omit-frame-pointer \
@@ -261,7 +261,7 @@ VALGRIND_CPU   ?= haswell
 VALGRIND_BUILD := .build-valgrind
 VALGRIND_LIB   := $(VALGRIND_BUILD)/release/libsoftmaxkit.so
 $(VALGRIND_LIB): $(SAN_SOURCES)
-	$(SWIFT) build -c release -Xswiftc -static-stdlib -Xswiftc -g -Xswiftc -target-cpu -Xswiftc $(VALGRIND_CPU) \
+	$(SWIFT) build -c release -Xswiftc -static-stdlib -Xswiftc -g -Xswiftc -target-cpu -Xswiftc $(VALGRIND_CPU) -Xcc -march=$(VALGRIND_CPU) \
 	  -Xswiftc -DSMK_FMA -Xswiftc -DSMK_SIMD256 $(TESTING_HOOKS) -Xlinker --version-script=$(EXPORTS) --scratch-path $(VALGRIND_BUILD) --product softmaxkit
 	@touch $@
 

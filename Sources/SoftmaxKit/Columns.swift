@@ -121,8 +121,10 @@ enum Columns<T: KernelScalar> {
                 if wide {
                     vstore(vload(UnsafePointer(q)) * f0, q); vstore(vload(UnsafePointer(q + w)) * f1, q + w)
                     vstore(vload(UnsafePointer(q + 2 * w)) * f2, q + 2 * w); vstore(vload(UnsafePointer(q + 3 * w)) * f3, q + 3 * w)
+                } else if lanes == w {
+                    vstore(vload(UnsafePointer(q)) * f0, q)
                 } else {
-                    for k in 0..<lanes { q[k] *= f0[k] }
+                    vstorePartial(vloadPartial(UnsafePointer(q), lanes, fill: 0) * f0, q, lanes)
                 }
             }
         case .logSoftmax:
@@ -135,7 +137,10 @@ enum Columns<T: KernelScalar> {
                     vstore((vload(p) - v0) * scale - g0, q); vstore((vload(p + w) - v1) * scale - g1, q + w)
                     vstore((vload(p + 2 * w) - v2) * scale - g2, q + 2 * w); vstore((vload(p + 3 * w) - v3) * scale - g3, q + 3 * w)
                 } else {
-                    for k in 0..<lanes { q[k] = (p[k] - v0[k]) * invT - g0[k] }
+                    // Lanes past `lanes` compute on a fill and are not stored.
+                    let xa = lanes == w ? vload(p) : vloadPartial(p, lanes, fill: 0)
+                    let out = (xa - v0) * scale - g0
+                    if lanes == w { vstore(out, q) } else { vstorePartial(out, q, lanes) }
                 }
             }
         case .logSumExp:

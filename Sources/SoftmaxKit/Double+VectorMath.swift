@@ -150,6 +150,16 @@ extension Double: KernelScalar {
     }
 
     @inlinable @inline(__always)
+    public static func vloadFirst(_ p: UnsafePointer<Double>, _ count: Int, fill: Double) -> SIMD8<Double> {
+        smk_simd_load_first_f64(p, Int64(count), fill)
+    }
+
+    @inlinable @inline(__always)
+    public static func vstoreFirst(_ v: SIMD8<Double>, _ p: UnsafeMutablePointer<Double>, _ count: Int) {
+        smk_simd_store_first_f64(v, p, Int64(count))
+    }
+
+    @inlinable @inline(__always)
     public static func vkeepFirst(_ v: SIMD8<Double>, _ count: Int, fill: Double) -> SIMD8<Double> {
         smk_simd_keep_first_f64(v, Int64(count), fill)  // see the C header: Swift's lane select was scalarised
     }

@@ -148,6 +148,16 @@ extension Float: KernelScalar {
     }
 
     @inlinable @inline(__always)
+    public static func vloadFirst(_ p: UnsafePointer<Float>, _ count: Int, fill: Float) -> SIMD16<Float> {
+        smk_simd_load_first_f32(p, Int64(count), fill)
+    }
+
+    @inlinable @inline(__always)
+    public static func vstoreFirst(_ v: SIMD16<Float>, _ p: UnsafeMutablePointer<Float>, _ count: Int) {
+        smk_simd_store_first_f32(v, p, Int64(count))
+    }
+
+    @inlinable @inline(__always)
     public static func vkeepFirst(_ v: SIMD16<Float>, _ count: Int, fill: Float) -> SIMD16<Float> {
         smk_simd_keep_first_f32(v, Int64(count), fill)  // see the C header: Swift's lane select was scalarised
     }

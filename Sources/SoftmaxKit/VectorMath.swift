@@ -36,6 +36,13 @@ where Vector.Scalar == Self {
     /// `a * b + c`, fused where the build has FMA (see the conformances).
     static func vmadd(_ a: Vector, _ b: Vector, _ c: Vector) -> Vector
 
+    /// The first `count` scalars at `p` (0 <= count <= width), the other
+    /// lanes `fill`; nothing past them is read.
+    static func vloadFirst(_ p: UnsafePointer<Self>, _ count: Int, fill: Self) -> Vector
+
+    /// Stores the first `count` lanes of `v` at `p` (0 <= count <= width).
+    static func vstoreFirst(_ v: Vector, _ p: UnsafeMutablePointer<Self>, _ count: Int)
+
     /// `v` with lanes `count..<width` replaced by `fill` (0 <= count <= width).
     static func vkeepFirst(_ v: Vector, _ count: Int, fill: Self) -> Vector
 
@@ -132,13 +139,11 @@ func vstore<T: KernelScalar>(_ v: T.Vector, _ p: UnsafeMutablePointer<T>) {
     UnsafeMutableRawPointer(p).assumingMemoryBound(to: T.VectorLanes.self).pointee = unsafeBitCast(v, to: T.VectorLanes.self)
 }
 
-/// Loads `count < width` scalars, filling the other lanes with `fill`.
-/// One memcpy into a vector-sized local: per-lane inserts are far slower.
+/// Loads `count < width` scalars, filling the other lanes with `fill`
+/// (a masked load where the CPU has one: see `KernelScalar.vloadFirst`).
 @inlinable @inline(__always)
 func vloadPartial<T: KernelScalar>(_ p: UnsafePointer<T>, _ count: Int, fill: T) -> T.Vector {
-    var v = T.Vector(repeating: fill)
-    withUnsafeMutableBytes(of: &v) { $0.baseAddress!.copyMemory(from: p, byteCount: count * MemoryLayout<T>.stride) }
-    return v
+    T.vloadFirst(p, count, fill: fill)
 }
 
 /// Loads one mask vector (`width` bytes).
@@ -168,7 +173,7 @@ func vloadTail<T: KernelScalar>(_ p: UnsafePointer<T>, _ count: Int, readable: I
 /// Stores the first `count < width` lanes of `v`.
 @inlinable @inline(__always)
 func vstorePartial<T: KernelScalar>(_ v: T.Vector, _ p: UnsafeMutablePointer<T>, _ count: Int) {
-    withUnsafeBytes(of: v) { UnsafeMutableRawPointer(p).copyMemory(from: $0.baseAddress!, byteCount: count * MemoryLayout<T>.stride) }
+    T.vstoreFirst(v, p, count)
 }
 
 

@@ -14,6 +14,7 @@
 #ifndef SOFTMAXKIT_SIMD_H
 #define SOFTMAXKIT_SIMD_H
 
+#include <stddef.h>
 #include <stdint.h>
 
 typedef float smk_simd_f32x16 __attribute__((ext_vector_type(16)));
@@ -209,5 +210,53 @@ SMK_SIMD_INLINE float smk_simd_hmax_f32(smk_simd_f32x16 v) { SMK_SIMD_HREDUCE_F3
 SMK_SIMD_INLINE float smk_simd_hmin_f32(smk_simd_f32x16 v) { SMK_SIMD_HREDUCE_F32(v, <) }
 SMK_SIMD_INLINE double smk_simd_hmax_f64(smk_simd_f64x8 v) { SMK_SIMD_HREDUCE_F64(v, >) }
 SMK_SIMD_INLINE double smk_simd_hmin_f64(smk_simd_f64x8 v) { SMK_SIMD_HREDUCE_F64(v, <) }
+
+/* Loads of the first count lanes (the others = fill) and stores of the first
+ * count lanes (0 <= count <= lanes). AVX-512 masked moves never touch, nor
+ * fault on, the lanes left out; elsewhere a memcpy through a local. (The
+ * memcpy was a library call per partial row or column block.) */
+SMK_SIMD_INLINE smk_simd_f32x16 smk_simd_load_first_f32(const float *p, int64_t count, float fill) {
+    if (count <= 0) return (smk_simd_f32x16)fill;
+#if defined(__AVX512F__)
+    __mmask16 m = (__mmask16)(count >= 16 ? 0xFFFFu : (1u << count) - 1u);
+    return (smk_simd_f32x16)_mm512_mask_loadu_ps(_mm512_set1_ps(fill), m, p);
+#else
+    smk_simd_f32x16 v = fill;
+    __builtin_memcpy(&v, p, (size_t)(count > 16 ? 16 : count) * sizeof(float));
+    return v;
+#endif
+}
+
+SMK_SIMD_INLINE smk_simd_f64x8 smk_simd_load_first_f64(const double *p, int64_t count, double fill) {
+    if (count <= 0) return (smk_simd_f64x8)fill;
+#if defined(__AVX512F__)
+    __mmask8 m = (__mmask8)(count >= 8 ? 0xFFu : (1u << count) - 1u);
+    return (smk_simd_f64x8)_mm512_mask_loadu_pd(_mm512_set1_pd(fill), m, p);
+#else
+    smk_simd_f64x8 v = fill;
+    __builtin_memcpy(&v, p, (size_t)(count > 8 ? 8 : count) * sizeof(double));
+    return v;
+#endif
+}
+
+SMK_SIMD_INLINE void smk_simd_store_first_f32(smk_simd_f32x16 v, float *p, int64_t count) {
+    if (count <= 0) return;
+#if defined(__AVX512F__)
+    __mmask16 m = (__mmask16)(count >= 16 ? 0xFFFFu : (1u << count) - 1u);
+    _mm512_mask_storeu_ps(p, m, (__m512)v);
+#else
+    __builtin_memcpy(p, &v, (size_t)(count > 16 ? 16 : count) * sizeof(float));
+#endif
+}
+
+SMK_SIMD_INLINE void smk_simd_store_first_f64(smk_simd_f64x8 v, double *p, int64_t count) {
+    if (count <= 0) return;
+#if defined(__AVX512F__)
+    __mmask8 m = (__mmask8)(count >= 8 ? 0xFFu : (1u << count) - 1u);
+    _mm512_mask_storeu_pd(p, m, (__m512d)v);
+#else
+    __builtin_memcpy(p, &v, (size_t)(count > 8 ? 8 : count) * sizeof(double));
+#endif
+}
 
 #endif
