@@ -15,18 +15,29 @@ enum Columns<T: KernelScalar> {
     @inlinable
     static func run(_ op: ColumnOp, _ x: UnsafePointer<T>, _ y: UnsafeMutablePointer<T>,
                     _ e: Extents, _ blocks: Range<Int>, invT: T) {
+        run(op, x, y, e, blocks, invT: invT, EveryLane())
+    }
+
+    /// As `run`, over the elements `sel` selects (masked softmax and
+    /// log-softmax): the others add nothing and come out 0 (log: `-inf`),
+    /// as does every element of a column with none selected.
+    @inlinable
+    static func run<S: ColumnSelection>(_ op: ColumnOp, _ x: UnsafePointer<T>, _ y: UnsafeMutablePointer<T>,
+                                        _ e: Extents, _ blocks: Range<Int>, invT: T, _ sel: S) {
         let inner = e.inner, n = e.n, w = T.width
         for o in blocks {
             let base = o * n * inner
             let yBase = op == .logSumExp ? o * inner : base
             var c = 0
             while c + 4 * w <= inner {
-                block(op, x + base + c, y + yBase + c, n, inner, lanes: 4 * w, readable: e.count - base - c, invT: invT)
+                block(op, x + base + c, y + yBase + c, n, inner, lanes: 4 * w, readable: e.count - base - c, invT: invT,
+                      sel.block(at: base + c))
                 c += 4 * w
             }
             while c < inner {
                 let lanes = min(w, inner - c)
-                block(op, x + base + c, y + yBase + c, n, inner, lanes: lanes, readable: e.count - base - c, invT: invT)
+                block(op, x + base + c, y + yBase + c, n, inner, lanes: lanes, readable: e.count - base - c, invT: invT,
+                      sel.block(at: base + c))
                 c += w
             }
         }
@@ -35,26 +46,31 @@ enum Columns<T: KernelScalar> {
     /// One block of `lanes` columns (4w, or 1...w). The four vector slots are
     /// written out so they stay in registers; slots past `lanes` are unused.
     @inlinable
-    static func block(_ op: ColumnOp, _ x: UnsafePointer<T>, _ y: UnsafeMutablePointer<T>,
-                      _ n: Int, _ inner: Int, lanes: Int, readable: Int, invT: T) {
+    static func block<S: ColumnSelection>(_ op: ColumnOp, _ x: UnsafePointer<T>, _ y: UnsafeMutablePointer<T>,
+                                          _ n: Int, _ inner: Int, lanes: Int, readable: Int, invT: T, _ sel: S) {
         let w = T.width
         let wide = lanes == 4 * w
+        let first = wide ? w : lanes  // lanes of slot 0
         @inline(__always) func load(_ p: UnsafePointer<T>, _ fill: T, rowOffset: Int) -> T.Vector {
             if lanes == w || wide { return vload(p) }
             return vloadTail(p, lanes, readable: readable - rowOffset, fill: fill)
         }
-        // Pass 1: column maxima and minima.
+        // Pass 1: column maxima and minima (of the selected elements).
         var m0 = T.Vector(repeating: -.infinity), m1 = m0, m2 = m0, m3 = m0
         var l0 = T.Vector(repeating: .infinity), l1 = l0, l2 = l0, l3 = l0
-        for j in 0..<n {
-            let p = x + j * inner
+        for j in 0..<n where sel.takes(row: j) {
+            let p = x + j * inner, at = j * inner
             let a = load(p, -.infinity, rowOffset: j * inner)
-            m0 = T.vmax(m0, a)
-            l0 = T.vmin(l0, T.vkeepFirst(a, lanes, fill: .infinity))
+            m0 = T.vmax(m0, sel.pick(a, at: at, lanes: first, else: -T.infinity))
+            l0 = T.vmin(l0, T.vkeepFirst(sel.pick(a, at: at, lanes: first, else: T.infinity), lanes, fill: .infinity))
             if wide {
                 let b = vload(p + w), c = vload(p + 2 * w), d = vload(p + 3 * w)
-                m1 = T.vmax(m1, b); m2 = T.vmax(m2, c); m3 = T.vmax(m3, d)
-                l1 = T.vmin(l1, b); l2 = T.vmin(l2, c); l3 = T.vmin(l3, d)
+                m1 = T.vmax(m1, sel.pick(b, at: at + w, lanes: w, else: -T.infinity))
+                m2 = T.vmax(m2, sel.pick(c, at: at + 2 * w, lanes: w, else: -T.infinity))
+                m3 = T.vmax(m3, sel.pick(d, at: at + 3 * w, lanes: w, else: -T.infinity))
+                l1 = T.vmin(l1, sel.pick(b, at: at + w, lanes: w, else: T.infinity))
+                l2 = T.vmin(l2, sel.pick(c, at: at + 2 * w, lanes: w, else: T.infinity))
+                l3 = T.vmin(l3, sel.pick(d, at: at + 3 * w, lanes: w, else: T.infinity))
             }
         }
         // The cheaper exp is safe when every exponent (x - max) / T stays normal.
@@ -69,20 +85,34 @@ enum Columns<T: KernelScalar> {
         }
         let spread = T.hmin(low)
         if spread >= -T.expNormalLimit {
-            sums(op, x, y, n, inner, lanes: lanes, readable: readable, invT: invT, max: (m0, m1, m2, m3), NormalExp.self)
+            sums(op, x, y, n, inner, lanes: lanes, readable: readable, invT: invT, max: (m0, m1, m2, m3), NormalExp.self, sel)
         } else {
-            sums(op, x, y, n, inner, lanes: lanes, readable: readable, invT: invT, max: (m0, m1, m2, m3), AnyExp.self)
+            sums(op, x, y, n, inner, lanes: lanes, readable: readable, invT: invT, max: (m0, m1, m2, m3), AnyExp.self, sel)
         }
     }
 
     /// Passes 2 and 3: exponentials and their sums (flushed into doubles every
     /// 256 rows for float32 accuracy), then the scaled or shifted outputs.
+    /// Unselected elements get exponent 0 before the exp (whatever they
+    /// hold never reaches it) and exponential 0 after.
     @inlinable
-    static func sums<E: ExpKind>(_ op: ColumnOp, _ x: UnsafePointer<T>, _ y: UnsafeMutablePointer<T>,
-                                 _ n: Int, _ inner: Int, lanes: Int, readable: Int, invT: T,
-                                 max m: (T.Vector, T.Vector, T.Vector, T.Vector), _: E.Type) {
+    static func sums<E: ExpKind, S: ColumnSelection>(_ op: ColumnOp, _ x: UnsafePointer<T>, _ y: UnsafeMutablePointer<T>,
+                                                     _ n: Int, _ inner: Int, lanes: Int, readable: Int, invT: T,
+                                                     max m: (T.Vector, T.Vector, T.Vector, T.Vector), _: E.Type, _ sel: S) {
         let w = T.width
         let wide = lanes == 4 * w
+        let first = wide ? w : lanes  // lanes of slot 0
+        /// Writes `v` to every lane of row `q` this block covers.
+        @inline(__always) func fillRow(_ q: UnsafeMutablePointer<T>, _ v: T) {
+            let f = T.Vector(repeating: v)
+            if wide {
+                vstore(f, q); vstore(f, q + w); vstore(f, q + 2 * w); vstore(f, q + 3 * w)
+            } else if lanes == w {
+                vstore(f, q)
+            } else {
+                vstorePartial(f, q, lanes)
+            }
+        }
         let scale = T.Vector(repeating: invT)
         // (x - max) / T, subtracting first (the fused x/T - max/T loses
         // |max|/T * eps and overflows for huge logits). A column whose max is
@@ -95,19 +125,26 @@ enum Columns<T: KernelScalar> {
             totals.0.add(a0); totals.1.add(a1); totals.2.add(a2); totals.3.add(a3)
             a0 = T.Vector(repeating: 0); a1 = a0; a2 = a0; a3 = a0
         }
+        @inline(__always) func exp(_ v: T.Vector, _ shift: T.Vector, at: Int, lanes: Int) -> T.Vector {
+            sel.pick(E.exp(sel.pick((v - shift) * scale, at: at, lanes: lanes, else: T(0)), T.self), at: at, lanes: lanes, else: T(0))
+        }
         for j in 0..<n {
-            let p = x + j * inner, q = y + j * inner
-            let xa = lanes == w || wide ? vload(p) : vloadTail(p, lanes, readable: readable - j * inner, fill: 0)
-            let e0 = T.vkeepFirst(E.exp((xa - sh0) * scale, T.self), lanes, fill: 0)
-            a0 += e0
-            if wide {
-                let e1 = E.exp((vload(p + w) - sh1) * scale, T.self)
-                let e2 = E.exp((vload(p + 2 * w) - sh2) * scale, T.self)
-                let e3 = E.exp((vload(p + 3 * w) - sh3) * scale, T.self)
-                a1 += e1; a2 += e2; a3 += e3
-                if op == .softmax { vstore(e0, q); vstore(e1, q + w); vstore(e2, q + 2 * w); vstore(e3, q + 3 * w) }
-            } else if op == .softmax {
-                if lanes == w { vstore(e0, q) } else { vstorePartial(e0, q, lanes) }
+            let p = x + j * inner, q = y + j * inner, at = j * inner
+            if !sel.takes(row: j) {
+                if op == .softmax { fillRow(q, 0) }
+            } else {
+                let xa = lanes == w || wide ? vload(p) : vloadTail(p, lanes, readable: readable - j * inner, fill: 0)
+                let e0 = T.vkeepFirst(exp(xa, sh0, at: at, lanes: first), lanes, fill: 0)
+                a0 += e0
+                if wide {
+                    let e1 = exp(vload(p + w), sh1, at: at + w, lanes: w)
+                    let e2 = exp(vload(p + 2 * w), sh2, at: at + 2 * w, lanes: w)
+                    let e3 = exp(vload(p + 3 * w), sh3, at: at + 3 * w, lanes: w)
+                    a1 += e1; a2 += e2; a3 += e3
+                    if op == .softmax { vstore(e0, q); vstore(e1, q + w); vstore(e2, q + 2 * w); vstore(e3, q + 3 * w) }
+                } else if op == .softmax {
+                    if lanes == w { vstore(e0, q) } else { vstorePartial(e0, q, lanes) }
+                }
             }
             if j & 255 == 255 { flush() }
         }
@@ -116,30 +153,43 @@ enum Columns<T: KernelScalar> {
         case .softmax:
             let f0 = totals.0.reciprocal(T.self), f1 = totals.1.reciprocal(T.self)
             let f2 = totals.2.reciprocal(T.self), f3 = totals.3.reciprocal(T.self)
-            for j in 0..<n {
-                let q = y + j * inner
+            // An unselected element holds 0 from pass 2, but a column with
+            // none selected has 1/0 factors: the selection writes its 0s.
+            @inline(__always) func scaled(_ q: UnsafeMutablePointer<T>, _ f: T.Vector, at: Int, lanes: Int) -> T.Vector {
+                sel.pick(vload(UnsafePointer(q)) * f, at: at, lanes: lanes, else: T(0))
+            }
+            for j in 0..<n where sel.takes(row: j) {  // other rows hold 0 from pass 2
+                let q = y + j * inner, at = j * inner
                 if wide {
-                    vstore(vload(UnsafePointer(q)) * f0, q); vstore(vload(UnsafePointer(q + w)) * f1, q + w)
-                    vstore(vload(UnsafePointer(q + 2 * w)) * f2, q + 2 * w); vstore(vload(UnsafePointer(q + 3 * w)) * f3, q + 3 * w)
+                    vstore(scaled(q, f0, at: at, lanes: w), q); vstore(scaled(q + w, f1, at: at + w, lanes: w), q + w)
+                    vstore(scaled(q + 2 * w, f2, at: at + 2 * w, lanes: w), q + 2 * w)
+                    vstore(scaled(q + 3 * w, f3, at: at + 3 * w, lanes: w), q + 3 * w)
                 } else if lanes == w {
-                    vstore(vload(UnsafePointer(q)) * f0, q)
+                    vstore(scaled(q, f0, at: at, lanes: w), q)
                 } else {
-                    vstorePartial(vloadPartial(UnsafePointer(q), lanes, fill: 0) * f0, q, lanes)
+                    let v = vloadPartial(UnsafePointer(q), lanes, fill: 0) * f0
+                    vstorePartial(sel.pick(v, at: at, lanes: lanes, else: T(0)), q, lanes)
                 }
             }
         case .logSoftmax:
             let g0 = totals.0.log(T.self), g1 = totals.1.log(T.self)
             let g2 = totals.2.log(T.self), g3 = totals.3.log(T.self)
             let v0 = m.0, v1 = m.1, v2 = m.2, v3 = m.3
+            @inline(__always) func shifted(_ p: UnsafePointer<T>, _ v: T.Vector, _ g: T.Vector, at: Int, lanes: Int) -> T.Vector {
+                sel.pick((vload(p) - v) * scale - g, at: at, lanes: lanes, else: -T.infinity)
+            }
             for j in 0..<n {
-                let p = x + j * inner, q = y + j * inner
-                if wide {
-                    vstore((vload(p) - v0) * scale - g0, q); vstore((vload(p + w) - v1) * scale - g1, q + w)
-                    vstore((vload(p + 2 * w) - v2) * scale - g2, q + 2 * w); vstore((vload(p + 3 * w) - v3) * scale - g3, q + 3 * w)
+                let p = x + j * inner, q = y + j * inner, at = j * inner
+                if !sel.takes(row: j) {
+                    fillRow(q, -.infinity)
+                } else if wide {
+                    vstore(shifted(p, v0, g0, at: at, lanes: w), q); vstore(shifted(p + w, v1, g1, at: at + w, lanes: w), q + w)
+                    vstore(shifted(p + 2 * w, v2, g2, at: at + 2 * w, lanes: w), q + 2 * w)
+                    vstore(shifted(p + 3 * w, v3, g3, at: at + 3 * w, lanes: w), q + 3 * w)
                 } else {
                     // Lanes past `lanes` compute on a fill and are not stored.
                     let xa = lanes == w ? vload(p) : vloadPartial(p, lanes, fill: 0)
-                    let out = (xa - v0) * scale - g0
+                    let out = sel.pick((xa - v0) * scale - g0, at: at, lanes: lanes, else: -T.infinity)
                     if lanes == w { vstore(out, q) } else { vstorePartial(out, q, lanes) }
                 }
             }
@@ -181,5 +231,55 @@ struct SIMDDouble {
         var r = T.Vector(repeating: 0)
         for k in 0..<T.Vector.scalarCount { r[k] = T(T.libmLog(T(lanes[k]))) }
         return r
+    }
+}
+
+/// Which elements of a column block take part (masked softmax and
+/// log-softmax over a middle axis). A type parameter, so that the unmasked
+/// kernels compile exactly as without it.
+@usableFromInline
+protocol ColumnSelection {
+    /// The selection of the block whose first element is `x[offset]`.
+    func block(at offset: Int) -> Self
+    /// Whether row `j` of the block takes part at all.
+    func takes(row j: Int) -> Bool
+    /// `v`, the vector at element `at` of the block (`lanes` of it in use),
+    /// where selected, else `fill`.
+    func pick<T: KernelScalar>(_ v: T.Vector, at: Int, lanes: Int, else fill: T) -> T.Vector
+}
+
+/// Every element (softmax, log-softmax, logsumexp).
+@usableFromInline
+struct EveryLane: ColumnSelection {
+    @inlinable init() {}
+    @inlinable @inline(__always) func block(at offset: Int) -> EveryLane { self }
+    @inlinable @inline(__always) func takes(row j: Int) -> Bool { true }
+    @inlinable @inline(__always)
+    func pick<T: KernelScalar>(_ v: T.Vector, at: Int, lanes: Int, else fill: T) -> T.Vector { v }
+}
+
+/// One `n`-byte pattern shared by every column: row `j` takes part when
+/// `mask[j]` is nonzero.
+@usableFromInline
+struct PatternRows: ColumnSelection {
+    @usableFromInline let mask: UnsafePointer<UInt8>
+    @inlinable init(_ mask: UnsafePointer<UInt8>) { self.mask = mask }
+    @inlinable @inline(__always) func block(at offset: Int) -> PatternRows { self }
+    @inlinable @inline(__always) func takes(row j: Int) -> Bool { mask[j] != 0 }
+    @inlinable @inline(__always)
+    func pick<T: KernelScalar>(_ v: T.Vector, at: Int, lanes: Int, else fill: T) -> T.Vector { v }
+}
+
+/// A full-shape mask laid out as `x`: one byte per element.
+@usableFromInline
+struct MaskLanes: ColumnSelection {
+    @usableFromInline let mask: UnsafePointer<UInt8>
+    @inlinable init(_ mask: UnsafePointer<UInt8>) { self.mask = mask }
+    @inlinable @inline(__always) func block(at offset: Int) -> MaskLanes { MaskLanes(mask + offset) }
+    @inlinable @inline(__always) func takes(row j: Int) -> Bool { true }
+    @inlinable @inline(__always)
+    func pick<T: KernelScalar>(_ v: T.Vector, at: Int, lanes: Int, else fill: T) -> T.Vector {
+        let m = lanes == T.width ? mload(mask + at, T.self) : mloadPartial(mask + at, lanes, T.self)
+        return T.vselect(m, v, T.Vector(repeating: fill))
     }
 }

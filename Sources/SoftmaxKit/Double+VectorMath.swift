@@ -103,12 +103,7 @@ extension Double: KernelScalar {
 
     @inlinable @inline(__always)
     public static func vselect(_ mask: SIMD8<UInt8>, _ a: SIMD8<Double>, _ b: SIMD8<Double>) -> SIMD8<Double> {
-        // Measured codegen: this lane loop becomes one zero-extending move
-        // (vpmovzxb*), while SIMD8<Int64>(truncatingIfNeeded:) is an out-of-line
-        // generic call, and comparing with a scalar literal is a per-lane loop.
-        var wide = SIMD8<Int64>()
-        for i in 0..<8 { wide[i] = Int64(mask[i]) }
-        return b.replacing(with: a, where: wide .!= SIMD8<Int64>(repeating: 0))
+        smk_simd_select_bytes_f64(mask, a, b)  // see the C header
     }
 
     @inlinable @inline(__always)

@@ -101,12 +101,7 @@ extension Float: KernelScalar {
 
     @inlinable @inline(__always)
     public static func vselect(_ mask: SIMD16<UInt8>, _ a: SIMD16<Float>, _ b: SIMD16<Float>) -> SIMD16<Float> {
-        // Measured codegen: this lane loop becomes one zero-extending move
-        // (vpmovzxb*), while SIMD16<Int32>(truncatingIfNeeded:) is an out-of-line
-        // generic call, and comparing with a scalar literal is a per-lane loop.
-        var wide = SIMD16<Int32>()
-        for i in 0..<16 { wide[i] = Int32(mask[i]) }
-        return b.replacing(with: a, where: wide .!= SIMD16<Int32>(repeating: 0))
+        smk_simd_select_bytes_f32(mask, a, b)  // see the C header
     }
 
     @inlinable @inline(__always)

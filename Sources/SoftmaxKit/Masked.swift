@@ -104,11 +104,11 @@ enum MaskedKernel<T: KernelScalar> {
     }
 
     /// Fibres down columns (`inner > 1`) through the vectorized column
-    /// kernels instead of a transpose each way: masked-out logits become
-    /// -inf in y (renormalizing kinds), the column softmax runs on y in
-    /// place, and a selecting pass writes exactly 0 (log: -inf) wherever the
-    /// mask is off, which also settles fully masked columns (left NaN, 0/0,
-    /// by the column kernel). Never fails.
+    /// kernels instead of a transpose each way. Renormalizing kinds run the
+    /// column kernel with the mask as its selection (exactly 0, log `-inf`,
+    /// wherever the mask is off and in fully masked columns);
+    /// `softmaxThenMask` runs the plain column softmax, then a selecting
+    /// pass. Never fails.
     @inlinable
     static func columns(_ kind: MaskedKind, _ x: UnsafePointer<T>, _ mask: UnsafePointer<UInt8>, pattern: Bool,
                         _ y: UnsafeMutablePointer<T>, _ e: Extents) {
@@ -134,11 +134,12 @@ enum MaskedKernel<T: KernelScalar> {
             }
             if kind == .softmaxThenMask {
                 Columns<T>.run(.softmax, x, y, e, blocks, invT: 1)
+                select(UnsafePointer(y), fill)
+            } else if pattern {
+                Columns<T>.run(kind == .logSoftmax ? .logSoftmax : .softmax, x, y, e, blocks, invT: 1, PatternRows(mask))
             } else {
-                select(x, -.infinity)
-                Columns<T>.run(kind == .logSoftmax ? .logSoftmax : .softmax, UnsafePointer(y), y, e, blocks, invT: 1)
+                Columns<T>.run(kind == .logSoftmax ? .logSoftmax : .softmax, x, y, e, blocks, invT: 1, MaskLanes(mask))
             }
-            select(UnsafePointer(y), fill)
         }
     }
 

@@ -17,6 +17,12 @@
 #include <stddef.h>
 #include <stdint.h>
 
+/* Every function here is always inlined, so no vector ever crosses a call:
+ * clang's note that a 512-bit vector argument changes the ABI without
+ * AVX-512 (the baseline debug build) does not apply. */
+#pragma clang diagnostic push
+#pragma clang diagnostic ignored "-Wpsabi"
+
 typedef float smk_simd_f32x16 __attribute__((ext_vector_type(16)));
 typedef double smk_simd_f64x8 __attribute__((ext_vector_type(8)));
 typedef _Bool smk_simd_bool16 __attribute__((ext_vector_type(16)));
@@ -258,5 +264,23 @@ SMK_SIMD_INLINE void smk_simd_store_first_f64(smk_simd_f64x8 v, double *p, int64
     __builtin_memcpy(p, &v, (size_t)(count > 8 ? 8 : count) * sizeof(double));
 #endif
 }
+
+/* a where the mask byte is nonzero, else b (a blend: nothing of the other
+ * operand leaks). Swift's version was a lane loop plus a select that LLVM
+ * could scalarise like the others above. */
+typedef uint8_t smk_simd_u8x16 __attribute__((ext_vector_type(16)));
+typedef uint8_t smk_simd_u8x8 __attribute__((ext_vector_type(8)));
+
+SMK_SIMD_INLINE smk_simd_f32x16 smk_simd_select_bytes_f32(smk_simd_u8x16 m, smk_simd_f32x16 a, smk_simd_f32x16 b) {
+    smk_simd_i32x16 keep = __builtin_convertvector(m, smk_simd_i32x16) != 0;
+    return SMK_SIMD_PICK(smk_simd_f32x16, smk_simd_i32x16, keep, a, b);
+}
+
+SMK_SIMD_INLINE smk_simd_f64x8 smk_simd_select_bytes_f64(smk_simd_u8x8 m, smk_simd_f64x8 a, smk_simd_f64x8 b) {
+    smk_simd_i64x8 keep = __builtin_convertvector(m, smk_simd_i64x8) != 0;
+    return SMK_SIMD_PICK(smk_simd_f64x8, smk_simd_i64x8, keep, a, b);
+}
+
+#pragma clang diagnostic pop
 
 #endif
