@@ -31,13 +31,18 @@ enum Columns<T: KernelScalar> {
             var c = 0
             while c + 4 * w <= inner {
                 block(op, x + base + c, y + yBase + c, n, inner, lanes: 4 * w, readable: e.count - base - c, invT: invT,
-                      sel.block(at: base + c))
+                      sel.block(at: base + c), FourColumnVectors.self)
                 c += 4 * w
             }
             while c < inner {
                 let lanes = min(w, inner - c)
-                block(op, x + base + c, y + yBase + c, n, inner, lanes: lanes, readable: e.count - base - c, invT: invT,
-                      sel.block(at: base + c))
+                if lanes == w {
+                    block(op, x + base + c, y + yBase + c, n, inner, lanes: w, readable: e.count - base - c, invT: invT,
+                          sel.block(at: base + c), OneColumnVector.self)
+                } else {
+                    block(op, x + base + c, y + yBase + c, n, inner, lanes: lanes, readable: e.count - base - c, invT: invT,
+                          sel.block(at: base + c), PartialColumnVector.self)
+                }
                 c += w
             }
         }
@@ -46,9 +51,12 @@ enum Columns<T: KernelScalar> {
     /// One block of `lanes` columns (4w, or 1...w). The four vector slots are
     /// written out so they stay in registers; slots past `lanes` are unused.
     @inlinable
-    static func block<S: ColumnSelection>(_ op: ColumnOp, _ x: UnsafePointer<T>, _ y: UnsafeMutablePointer<T>,
-                                          _ n: Int, _ inner: Int, lanes: Int, readable: Int, invT: T, _ sel: S) {
+    static func block<S: ColumnSelection, K: ColumnVectors>(
+        _ op: ColumnOp, _ x: UnsafePointer<T>, _ y: UnsafeMutablePointer<T>,
+        _ n: Int, _ inner: Int, lanes: Int, readable: Int, invT: T, _ sel: S, _: K.Type
+    ) {
         let w = T.width
+        let lanes = K.count > 0 ? K.count * w : lanes  // a constant for whole vectors
         let wide = lanes == 4 * w
         let first = wide ? w : lanes  // lanes of slot 0
         @inline(__always) func load(_ p: UnsafePointer<T>, _ fill: T, rowOffset: Int) -> T.Vector {
@@ -61,16 +69,16 @@ enum Columns<T: KernelScalar> {
         for j in 0..<n where sel.takes(row: j) {
             let p = x + j * inner, at = j * inner
             let a = load(p, -.infinity, rowOffset: j * inner)
-            m0 = T.vmax(m0, sel.pick(a, at: at, lanes: first, else: -T.infinity))
-            l0 = T.vmin(l0, T.vkeepFirst(sel.pick(a, at: at, lanes: first, else: T.infinity), lanes, fill: .infinity))
+            m0 = T.vmax(m0, sel.pick(row: j, a, at: at, lanes: first, else: -T.infinity))
+            l0 = T.vmin(l0, T.vkeepFirst(sel.pick(row: j, a, at: at, lanes: first, else: T.infinity), lanes, fill: .infinity))
             if wide {
                 let b = vload(p + w), c = vload(p + 2 * w), d = vload(p + 3 * w)
-                m1 = T.vmax(m1, sel.pick(b, at: at + w, lanes: w, else: -T.infinity))
-                m2 = T.vmax(m2, sel.pick(c, at: at + 2 * w, lanes: w, else: -T.infinity))
-                m3 = T.vmax(m3, sel.pick(d, at: at + 3 * w, lanes: w, else: -T.infinity))
-                l1 = T.vmin(l1, sel.pick(b, at: at + w, lanes: w, else: T.infinity))
-                l2 = T.vmin(l2, sel.pick(c, at: at + 2 * w, lanes: w, else: T.infinity))
-                l3 = T.vmin(l3, sel.pick(d, at: at + 3 * w, lanes: w, else: T.infinity))
+                m1 = T.vmax(m1, sel.pick(row: j, b, at: at + w, lanes: w, else: -T.infinity))
+                m2 = T.vmax(m2, sel.pick(row: j, c, at: at + 2 * w, lanes: w, else: -T.infinity))
+                m3 = T.vmax(m3, sel.pick(row: j, d, at: at + 3 * w, lanes: w, else: -T.infinity))
+                l1 = T.vmin(l1, sel.pick(row: j, b, at: at + w, lanes: w, else: T.infinity))
+                l2 = T.vmin(l2, sel.pick(row: j, c, at: at + 2 * w, lanes: w, else: T.infinity))
+                l3 = T.vmin(l3, sel.pick(row: j, d, at: at + 3 * w, lanes: w, else: T.infinity))
             }
         }
         // The cheaper exp is safe when every exponent (x - max) / T stays normal.
@@ -85,9 +93,9 @@ enum Columns<T: KernelScalar> {
         }
         let spread = T.hmin(low)
         if spread >= -T.expNormalLimit {
-            sums(op, x, y, n, inner, lanes: lanes, readable: readable, invT: invT, max: (m0, m1, m2, m3), NormalExp.self, sel)
+            sums(op, x, y, n, inner, lanes: lanes, readable: readable, invT: invT, max: (m0, m1, m2, m3), NormalExp.self, sel, K.self)
         } else {
-            sums(op, x, y, n, inner, lanes: lanes, readable: readable, invT: invT, max: (m0, m1, m2, m3), AnyExp.self, sel)
+            sums(op, x, y, n, inner, lanes: lanes, readable: readable, invT: invT, max: (m0, m1, m2, m3), AnyExp.self, sel, K.self)
         }
     }
 
@@ -96,23 +104,15 @@ enum Columns<T: KernelScalar> {
     /// Unselected elements get exponent 0 before the exp (whatever they
     /// hold never reaches it) and exponential 0 after.
     @inlinable
-    static func sums<E: ExpKind, S: ColumnSelection>(_ op: ColumnOp, _ x: UnsafePointer<T>, _ y: UnsafeMutablePointer<T>,
-                                                     _ n: Int, _ inner: Int, lanes: Int, readable: Int, invT: T,
-                                                     max m: (T.Vector, T.Vector, T.Vector, T.Vector), _: E.Type, _ sel: S) {
+    static func sums<E: ExpKind, S: ColumnSelection, K: ColumnVectors>(
+        _ op: ColumnOp, _ x: UnsafePointer<T>, _ y: UnsafeMutablePointer<T>,
+        _ n: Int, _ inner: Int, lanes: Int, readable: Int, invT: T,
+        max m: (T.Vector, T.Vector, T.Vector, T.Vector), _: E.Type, _ sel: S, _: K.Type
+    ) {
         let w = T.width
+        let lanes = K.count > 0 ? K.count * w : lanes  // a constant for whole vectors
         let wide = lanes == 4 * w
         let first = wide ? w : lanes  // lanes of slot 0
-        /// Writes `v` to every lane of row `q` this block covers.
-        @inline(__always) func fillRow(_ q: UnsafeMutablePointer<T>, _ v: T) {
-            let f = T.Vector(repeating: v)
-            if wide {
-                vstore(f, q); vstore(f, q + w); vstore(f, q + 2 * w); vstore(f, q + 3 * w)
-            } else if lanes == w {
-                vstore(f, q)
-            } else {
-                vstorePartial(f, q, lanes)
-            }
-        }
         let scale = T.Vector(repeating: invT)
         // (x - max) / T, subtracting first (the fused x/T - max/T loses
         // |max|/T * eps and overflows for huge logits). A column whose max is
@@ -125,26 +125,25 @@ enum Columns<T: KernelScalar> {
             totals.0.add(a0); totals.1.add(a1); totals.2.add(a2); totals.3.add(a3)
             a0 = T.Vector(repeating: 0); a1 = a0; a2 = a0; a3 = a0
         }
-        @inline(__always) func exp(_ v: T.Vector, _ shift: T.Vector, at: Int, lanes: Int) -> T.Vector {
-            sel.pick(E.exp(sel.pick((v - shift) * scale, at: at, lanes: lanes, else: T(0)), T.self), at: at, lanes: lanes, else: T(0))
+        @inline(__always) func exp(_ j: Int, _ v: T.Vector, _ shift: T.Vector, at: Int, lanes: Int) -> T.Vector {
+            sel.pick(row: j, E.exp(sel.pick(row: j, (v - shift) * scale, at: at, lanes: lanes, else: T(0)), T.self),
+                     at: at, lanes: lanes, else: T(0))
         }
+        // Every row, selected or not (a row test here made LLVM split the
+        // exp into 128-bit pieces): unselected elements give exponential 0.
         for j in 0..<n {
             let p = x + j * inner, q = y + j * inner, at = j * inner
-            if !sel.takes(row: j) {
-                if op == .softmax { fillRow(q, 0) }
-            } else {
-                let xa = lanes == w || wide ? vload(p) : vloadTail(p, lanes, readable: readable - j * inner, fill: 0)
-                let e0 = T.vkeepFirst(exp(xa, sh0, at: at, lanes: first), lanes, fill: 0)
-                a0 += e0
-                if wide {
-                    let e1 = exp(vload(p + w), sh1, at: at + w, lanes: w)
-                    let e2 = exp(vload(p + 2 * w), sh2, at: at + 2 * w, lanes: w)
-                    let e3 = exp(vload(p + 3 * w), sh3, at: at + 3 * w, lanes: w)
-                    a1 += e1; a2 += e2; a3 += e3
-                    if op == .softmax { vstore(e0, q); vstore(e1, q + w); vstore(e2, q + 2 * w); vstore(e3, q + 3 * w) }
-                } else if op == .softmax {
-                    if lanes == w { vstore(e0, q) } else { vstorePartial(e0, q, lanes) }
-                }
+            let xa = lanes == w || wide ? vload(p) : vloadTail(p, lanes, readable: readable - j * inner, fill: 0)
+            let e0 = T.vkeepFirst(exp(j, xa, sh0, at: at, lanes: first), lanes, fill: 0)
+            a0 += e0
+            if wide {
+                let e1 = exp(j, vload(p + w), sh1, at: at + w, lanes: w)
+                let e2 = exp(j, vload(p + 2 * w), sh2, at: at + 2 * w, lanes: w)
+                let e3 = exp(j, vload(p + 3 * w), sh3, at: at + 3 * w, lanes: w)
+                a1 += e1; a2 += e2; a3 += e3
+                if op == .softmax { vstore(e0, q); vstore(e1, q + w); vstore(e2, q + 2 * w); vstore(e3, q + 3 * w) }
+            } else if op == .softmax {
+                if lanes == w { vstore(e0, q) } else { vstorePartial(e0, q, lanes) }
             }
             if j & 255 == 255 { flush() }
         }
@@ -155,41 +154,39 @@ enum Columns<T: KernelScalar> {
             let f2 = totals.2.reciprocal(T.self), f3 = totals.3.reciprocal(T.self)
             // An unselected element holds 0 from pass 2, but a column with
             // none selected has 1/0 factors: the selection writes its 0s.
-            @inline(__always) func scaled(_ q: UnsafeMutablePointer<T>, _ f: T.Vector, at: Int, lanes: Int) -> T.Vector {
-                sel.pick(vload(UnsafePointer(q)) * f, at: at, lanes: lanes, else: T(0))
+            @inline(__always) func scaled(_ j: Int, _ q: UnsafeMutablePointer<T>, _ f: T.Vector, at: Int, lanes: Int) -> T.Vector {
+                sel.pick(row: j, vload(UnsafePointer(q)) * f, at: at, lanes: lanes, else: T(0))
             }
             for j in 0..<n where sel.takes(row: j) {  // other rows hold 0 from pass 2
                 let q = y + j * inner, at = j * inner
                 if wide {
-                    vstore(scaled(q, f0, at: at, lanes: w), q); vstore(scaled(q + w, f1, at: at + w, lanes: w), q + w)
-                    vstore(scaled(q + 2 * w, f2, at: at + 2 * w, lanes: w), q + 2 * w)
-                    vstore(scaled(q + 3 * w, f3, at: at + 3 * w, lanes: w), q + 3 * w)
+                    vstore(scaled(j, q, f0, at: at, lanes: w), q); vstore(scaled(j, q + w, f1, at: at + w, lanes: w), q + w)
+                    vstore(scaled(j, q + 2 * w, f2, at: at + 2 * w, lanes: w), q + 2 * w)
+                    vstore(scaled(j, q + 3 * w, f3, at: at + 3 * w, lanes: w), q + 3 * w)
                 } else if lanes == w {
-                    vstore(scaled(q, f0, at: at, lanes: w), q)
+                    vstore(scaled(j, q, f0, at: at, lanes: w), q)
                 } else {
                     let v = vloadPartial(UnsafePointer(q), lanes, fill: 0) * f0
-                    vstorePartial(sel.pick(v, at: at, lanes: lanes, else: T(0)), q, lanes)
+                    vstorePartial(sel.pick(row: j, v, at: at, lanes: lanes, else: T(0)), q, lanes)
                 }
             }
         case .logSoftmax:
             let g0 = totals.0.log(T.self), g1 = totals.1.log(T.self)
             let g2 = totals.2.log(T.self), g3 = totals.3.log(T.self)
             let v0 = m.0, v1 = m.1, v2 = m.2, v3 = m.3
-            @inline(__always) func shifted(_ p: UnsafePointer<T>, _ v: T.Vector, _ g: T.Vector, at: Int, lanes: Int) -> T.Vector {
-                sel.pick((vload(p) - v) * scale - g, at: at, lanes: lanes, else: -T.infinity)
+            @inline(__always) func shifted(_ j: Int, _ p: UnsafePointer<T>, _ v: T.Vector, _ g: T.Vector, at: Int, lanes: Int) -> T.Vector {
+                sel.pick(row: j, (vload(p) - v) * scale - g, at: at, lanes: lanes, else: -T.infinity)
             }
             for j in 0..<n {
                 let p = x + j * inner, q = y + j * inner, at = j * inner
-                if !sel.takes(row: j) {
-                    fillRow(q, -.infinity)
-                } else if wide {
-                    vstore(shifted(p, v0, g0, at: at, lanes: w), q); vstore(shifted(p + w, v1, g1, at: at + w, lanes: w), q + w)
-                    vstore(shifted(p + 2 * w, v2, g2, at: at + 2 * w, lanes: w), q + 2 * w)
-                    vstore(shifted(p + 3 * w, v3, g3, at: at + 3 * w, lanes: w), q + 3 * w)
+                if wide {
+                    vstore(shifted(j, p, v0, g0, at: at, lanes: w), q); vstore(shifted(j, p + w, v1, g1, at: at + w, lanes: w), q + w)
+                    vstore(shifted(j, p + 2 * w, v2, g2, at: at + 2 * w, lanes: w), q + 2 * w)
+                    vstore(shifted(j, p + 3 * w, v3, g3, at: at + 3 * w, lanes: w), q + 3 * w)
                 } else {
                     // Lanes past `lanes` compute on a fill and are not stored.
                     let xa = lanes == w ? vload(p) : vloadPartial(p, lanes, fill: 0)
-                    let out = sel.pick((xa - v0) * scale - g0, at: at, lanes: lanes, else: -T.infinity)
+                    let out = sel.pick(row: j, (xa - v0) * scale - g0, at: at, lanes: lanes, else: -T.infinity)
                     if lanes == w { vstore(out, q) } else { vstorePartial(out, q, lanes) }
                 }
             }
@@ -234,6 +231,15 @@ struct SIMDDouble {
     }
 }
 
+/// How many whole vectors a column block spans: four, one, or part of one
+/// (`count` 0). A type parameter, so that the lane-count tests inside the
+/// column loops fold away (as runtime tests they were a third of a masked
+/// call over 32 float columns).
+@usableFromInline protocol ColumnVectors { static var count: Int { get } }
+@usableFromInline enum FourColumnVectors: ColumnVectors { @inlinable static var count: Int { 4 } }
+@usableFromInline enum OneColumnVector: ColumnVectors { @inlinable static var count: Int { 1 } }
+@usableFromInline enum PartialColumnVector: ColumnVectors { @inlinable static var count: Int { 0 } }
+
 /// Which elements of a column block take part (masked softmax and
 /// log-softmax over a middle axis). A type parameter, so that the unmasked
 /// kernels compile exactly as without it.
@@ -243,9 +249,9 @@ protocol ColumnSelection {
     func block(at offset: Int) -> Self
     /// Whether row `j` of the block takes part at all.
     func takes(row j: Int) -> Bool
-    /// `v`, the vector at element `at` of the block (`lanes` of it in use),
-    /// where selected, else `fill`.
-    func pick<T: KernelScalar>(_ v: T.Vector, at: Int, lanes: Int, else fill: T) -> T.Vector
+    /// `v`, the vector at element `at` of the block (in row `j`; `lanes` of
+    /// it in use), where selected, else `fill`.
+    func pick<T: KernelScalar>(row j: Int, _ v: T.Vector, at: Int, lanes: Int, else fill: T) -> T.Vector
 }
 
 /// Every element (softmax, log-softmax, logsumexp).
@@ -255,7 +261,7 @@ struct EveryLane: ColumnSelection {
     @inlinable @inline(__always) func block(at offset: Int) -> EveryLane { self }
     @inlinable @inline(__always) func takes(row j: Int) -> Bool { true }
     @inlinable @inline(__always)
-    func pick<T: KernelScalar>(_ v: T.Vector, at: Int, lanes: Int, else fill: T) -> T.Vector { v }
+    func pick<T: KernelScalar>(row j: Int, _ v: T.Vector, at: Int, lanes: Int, else fill: T) -> T.Vector { v }
 }
 
 /// One `n`-byte pattern shared by every column: row `j` takes part when
@@ -267,7 +273,9 @@ struct PatternRows: ColumnSelection {
     @inlinable @inline(__always) func block(at offset: Int) -> PatternRows { self }
     @inlinable @inline(__always) func takes(row j: Int) -> Bool { mask[j] != 0 }
     @inlinable @inline(__always)
-    func pick<T: KernelScalar>(_ v: T.Vector, at: Int, lanes: Int, else fill: T) -> T.Vector { v }
+    func pick<T: KernelScalar>(row j: Int, _ v: T.Vector, at: Int, lanes: Int, else fill: T) -> T.Vector {
+        mask[j] != 0 ? v : T.Vector(repeating: fill)
+    }
 }
 
 /// A full-shape mask laid out as `x`: one byte per element.
@@ -278,7 +286,7 @@ struct MaskLanes: ColumnSelection {
     @inlinable @inline(__always) func block(at offset: Int) -> MaskLanes { MaskLanes(mask + offset) }
     @inlinable @inline(__always) func takes(row j: Int) -> Bool { true }
     @inlinable @inline(__always)
-    func pick<T: KernelScalar>(_ v: T.Vector, at: Int, lanes: Int, else fill: T) -> T.Vector {
+    func pick<T: KernelScalar>(row j: Int, _ v: T.Vector, at: Int, lanes: Int, else fill: T) -> T.Vector {
         let m = lanes == T.width ? mload(mask + at, T.self) : mloadPartial(mask + at, lanes, T.self)
         return T.vselect(m, v, T.Vector(repeating: fill))
     }
