@@ -43,8 +43,9 @@ ENSEMBLE_MODES = ("arithmetic", "geometric", "logits")
 
 
 def _mask_bytes(mask: Any, shape: tuple, axis: Optional[int]) -> np.ndarray:
-    """The mask as uint8 bytes: one n-long pattern when it is 1-D along the
-    last axis, else broadcast to the full shape."""
+    """The mask as uint8 bytes: one n-long pattern when it varies only along
+    `axis` (a 1-D mask along the last axis, or e.g. shape ``(n, 1)`` for axis
+    -2), else broadcast to the full shape."""
     nd = len(shape)
     if type(mask) is np.ndarray and (mask.dtype is _BOOL or mask.dtype is _U8) and mask.flags.c_contiguous:
         # Already bytes where nonzero = takes part (the library's own rule): no copy.
@@ -54,9 +55,13 @@ def _mask_bytes(mask: Any, shape: tuple, axis: Optional[int]) -> np.ndarray:
     m = np.asarray(mask)
     if m.dtype.kind not in "biuf":
         raise ArgumentError(f"mask must hold booleans or numbers, got dtype {m.dtype}")
-    last = axis is not None and nd > 0 and (axis == -1 or axis == nd - 1)
-    if m.ndim == 1 and last and m.shape[0] == shape[-1]:
-        return np.ascontiguousarray(m != 0, dtype=np.uint8)
+    if axis is not None and 0 < m.ndim <= nd and -nd <= axis < nd:
+        # Size 1 (or absent) in every dimension but the axis, full length
+        # along it: the library's shared pattern, never expanded.
+        ax = axis % nd
+        ms = (1,) * (nd - m.ndim) + m.shape
+        if ms[ax] == shape[ax] and all(d == 1 for i, d in enumerate(ms) if i != ax):
+            return np.ascontiguousarray(m.reshape(-1) != 0, dtype=np.uint8)
     try:
         full = np.broadcast_to(m != 0, shape)
     except ValueError:

@@ -38,6 +38,29 @@ def test_masked_pattern_broadcast_and_nonfinite():
     assert (smk.masked_log_softmax(x[:, [1, 3]], rowmask)[1] == -np.inf).all()
 
 
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("inner", [1, 5, 16, 32, 70])
+def test_masked_pattern_along_a_middle_axis_equals_the_full_mask(dtype, inner):
+    # A mask of shape (n, 1) over axis 1 of (B, n, inner) varies only along
+    # the axis: it goes to the library as one n-long pattern (no expanded
+    # copy), and must give the full mask's bits, nonfinite unselected logits
+    # and an all-masked pattern included.
+    x = RNG.normal(size=(3, 9, inner)).astype(dtype)
+    for pattern in (np.array([1, 0, 1, 1, 0, 0, 1, 0, 1], bool), np.zeros(9, bool)):
+        x[:, ~pattern] = np.where(RNG.random(x[:, ~pattern].shape) < 0.5, np.inf, np.nan)
+        m = pattern[:, None]
+        full = np.broadcast_to(m, x.shape).copy()
+        for renormalize in (True, False):
+            a = smk.masked_softmax(x, m, axis=1, renormalize=renormalize)
+            b = smk.masked_softmax(x, full, axis=1, renormalize=renormalize)
+            assert np.array_equal(a, b, equal_nan=True)
+        assert np.array_equal(smk.masked_log_softmax(x, m, axis=1), smk.masked_log_softmax(x, full, axis=1))
+        if pattern.any():
+            y = smk.masked_softmax(x, m, axis=1)
+            assert (y[:, ~pattern] == 0).all() and not np.isnan(y).any()
+            np.testing.assert_allclose(y.sum(axis=1), 1, rtol=1e-5)
+
+
 def test_masked_seed_000_network():
     # seed 000: softmax over all 6 outputs, then keep indices 0 and 2
     z = RNG.normal(size=(4, 6))
