@@ -125,8 +125,12 @@ func partitionedRows<T: KernelScalar>(_ x: UnsafePointer<T>, _ y: UnsafeMutableP
                         applyActivation(s.activation, xs, ys, width)
                         continue
                     }
-                    let readable = (rows - r) * n - (start - width)
-                    if r == range.lowerBound { bounds[g] = rowMinMax(xs, width, readable: readable) }
+                    // Elements readable from xs; the exp-sum reads `next` (n
+                    // further on) up to `readable - width`, so with a next
+                    // segment the claim is what that one allows, plus width.
+                    let here = (rows - r) * n - (start - width)
+                    let readable = last ? here : here - n + width
+                    if r == range.lowerBound { bounds[g] = rowMinMax(xs, width, readable: here) }
                     bounds[g] = Normalizer<T>.row(kind, xs, ys, width, readable: readable, invT: 1,
                                                   bounds: bounds[g], next: last ? nil : xs + n)
                 }
