@@ -145,6 +145,12 @@ extension Double: KernelScalar {
     }
 
     @inlinable @inline(__always)
+    public static func transposeBlock(_ src: UnsafePointer<Double>, _ srcStride: Int, rows: Int, columns: Int,
+                                      _ dst: UnsafeMutablePointer<Double>, _ dstStride: Int) {
+        smk_simd_transpose_f64(src, Int64(srcStride), Int64(rows), Int64(columns), dst, Int64(dstStride))
+    }
+
+    @inlinable @inline(__always)
     public static func vloadFirst(_ p: UnsafePointer<Double>, _ count: Int, fill: Double) -> SIMD8<Double> {
         smk_simd_load_first_f64(p, Int64(count), fill)
     }

@@ -7,7 +7,8 @@
 /// neighbours `i0 ..< i0 + L` of one `o`: reading the tile's first fibre
 /// transposes the whole `[n, L]` block into `[L, n]` scratch (each source
 /// row of the block is one contiguous run, so each cache line is read
-/// once), and committing the tile's last fibre transposes results back.
+/// once), and committing the tile's last fibre transposes results back,
+/// a vector-sized square at a time (`KernelScalar.transposeBlock`).
 /// Fibres must therefore be visited in increasing `r`, reading before
 /// committing, as every caller does. A tile is gathered before any of its
 /// results is scattered, so outputs may alias inputs exactly.
@@ -67,10 +68,13 @@ struct Fibres<T: KernelScalar> {
         let (i0, length, position) = tileOf(r)
         let d = s + slot * tile * n
         if position == 0 {
-            let src = p + (r / inner) * n * inner + i0
-            for j in 0..<n {
-                let row = src + j * inner
-                for t in 0..<length { d[t * n + j] = row[t] }
+            // Blocks of width x width: source rows j, lanes t -> rows t, lanes j.
+            let src = p + (r / inner) * n * inner + i0, w = T.width
+            for g in stride(from: 0, to: length, by: w) {
+                for j0 in stride(from: 0, to: n, by: w) {
+                    T.transposeBlock(src + j0 * inner + g, inner, rows: min(w, n - j0), columns: min(w, length - g),
+                                     d + g * n + j0, n)
+                }
             }
         }
         return UnsafePointer(d + position * n)
@@ -105,10 +109,12 @@ struct Fibres<T: KernelScalar> {
         guard let s = scratch else { return }
         let (i0, length, position) = tileOf(r)
         guard position == length - 1 else { return }
-        let src = s + slot * tile * n, dst = p + (r / inner) * n * inner + i0
-        for j in 0..<n {
-            let row = dst + j * inner
-            for t in 0..<length { row[t] = src[t * n + j] }
+        let src = s + slot * tile * n, dst = p + (r / inner) * n * inner + i0, w = T.width
+        for g in stride(from: 0, to: length, by: w) {
+            for j0 in stride(from: 0, to: n, by: w) {
+                T.transposeBlock(src + g * n + j0, n, rows: min(w, length - g), columns: min(w, n - j0),
+                                 dst + j0 * inner + g, inner)
+            }
         }
     }
 }

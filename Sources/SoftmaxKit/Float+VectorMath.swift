@@ -143,6 +143,12 @@ extension Float: KernelScalar {
     }
 
     @inlinable @inline(__always)
+    public static func transposeBlock(_ src: UnsafePointer<Float>, _ srcStride: Int, rows: Int, columns: Int,
+                                      _ dst: UnsafeMutablePointer<Float>, _ dstStride: Int) {
+        smk_simd_transpose_f32(src, Int64(srcStride), Int64(rows), Int64(columns), dst, Int64(dstStride))
+    }
+
+    @inlinable @inline(__always)
     public static func vloadFirst(_ p: UnsafePointer<Float>, _ count: Int, fill: Float) -> SIMD16<Float> {
         smk_simd_load_first_f32(p, Int64(count), fill)
     }

@@ -43,6 +43,12 @@ where Vector.Scalar == Self {
     /// Stores the first `count` lanes of `v` at `p` (0 <= count <= width).
     static func vstoreFirst(_ v: Vector, _ p: UnsafeMutablePointer<Self>, _ count: Int)
 
+    /// Rows `r < rows` of `src` (row `r` at `src + r * srcStride`, its first
+    /// `columns` lanes) into rows `c < columns` of `dst` (row `c` at
+    /// `dst + c * dstStride`, its first `rows` lanes); rows, columns <= width.
+    static func transposeBlock(_ src: UnsafePointer<Self>, _ srcStride: Int, rows: Int, columns: Int,
+                               _ dst: UnsafeMutablePointer<Self>, _ dstStride: Int)
+
     /// `v` with lanes `count..<width` replaced by `fill` (0 <= count <= width).
     static func vkeepFirst(_ v: Vector, _ count: Int, fill: Self) -> Vector
 

@@ -96,3 +96,34 @@ def test_seed_001_argmax_of_softmax_is_argmax_of_logits():
 def test_softmax_topk_nan_first_like_topk():
     p, i = smk.softmax_topk([1.0, np.nan, 3.0, 2.0], 2)
     assert np.isnan(p).all() and list(i) == list(smk.topk([1.0, np.nan, 3.0, 2.0], 2)[1]) == [1, 2]
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("shape", [(2, 37, 35), (3, 20, 16), (1, 17, 40), (2, 9, 7), (1, 64, 33)])
+def test_middle_axis_fibres_give_the_last_axis_bits(dtype, shape):
+    # Over a middle axis these kernels gather fibres through transposed tiles
+    # (vector-sized squares, with partial edges in both directions): each
+    # selection must equal, bit for bit, the same call on the axis moved
+    # last. Probabilities and losses may differ by a few ulp: contiguous
+    # short rows take register kernels with float sums.
+    x = np.random.default_rng(7).normal(size=shape).astype(dtype) * 3
+    x[0, 3, 1] = x[0, 5, 1]  # a tie: the lower index first on both paths
+    xl = np.ascontiguousarray(np.moveaxis(x, 1, -1))
+    back = lambda a: np.moveaxis(a, -1, 1)
+    tol = dict(rtol=1e-5, atol=1e-7) if dtype == np.float32 else dict(rtol=1e-13, atol=1e-16)
+    for k in (1, 5, shape[1]):
+        v, i = smk.topk(x, k, axis=1)
+        vl, il = smk.topk(xl, k, axis=-1)
+        assert np.array_equal(v, back(vl)) and np.array_equal(i, back(il))
+        p, j = smk.softmax_topk(x, k, axis=1)
+        pl, jl = smk.softmax_topk(xl, k, axis=-1)
+        assert np.array_equal(j, back(jl))
+        np.testing.assert_allclose(p, back(pl), **tol)
+    assert np.array_equal(smk.hardmax(x, axis=1), back(smk.hardmax(xl, axis=-1)))
+    n = shape[1]
+    layout = [(n // 2, "softmax"), (n // 4, "sigmoid"), (n - n // 2 - n // 4, "log_softmax")]
+    np.testing.assert_allclose(smk.partitioned(x, layout, axis=1), back(smk.partitioned(xl, layout, axis=-1)), **tol)
+    t = np.random.default_rng(8).integers(0, n, size=(shape[0], shape[2]))
+    loss = smk.cross_entropy(x, t, axis=1, reduction="none")
+    loss_l = smk.cross_entropy(xl.reshape(-1, n), t.reshape(-1), reduction="none").reshape(t.shape)
+    np.testing.assert_allclose(loss, loss_l, **tol)
