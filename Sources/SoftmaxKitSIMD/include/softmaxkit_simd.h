@@ -221,11 +221,20 @@ SMK_SIMD_INLINE double smk_simd_hmin_f64(smk_simd_f64x8 v) { SMK_SIMD_HREDUCE_F6
  * count lanes (0 <= count <= lanes). AVX-512 masked moves never touch, nor
  * fault on, the lanes left out; elsewhere a memcpy through a local. (The
  * memcpy was a library call per partial row or column block.) */
+#if defined(__AVX512F__)
+/* The mask register of the first count lanes (count clamped to 0...lanes). */
+SMK_SIMD_INLINE __mmask16 smk_simd_first16(int64_t count) {
+    return (__mmask16)(count >= 16 ? 0xFFFFu : count <= 0 ? 0u : (1u << count) - 1u);
+}
+SMK_SIMD_INLINE __mmask8 smk_simd_first8(int64_t count) {
+    return (__mmask8)(count >= 8 ? 0xFFu : count <= 0 ? 0u : (1u << count) - 1u);
+}
+#endif
+
 SMK_SIMD_INLINE smk_simd_f32x16 smk_simd_load_first_f32(const float *p, int64_t count, float fill) {
     if (count <= 0) return (smk_simd_f32x16)fill;
 #if defined(__AVX512F__)
-    __mmask16 m = (__mmask16)(count >= 16 ? 0xFFFFu : (1u << count) - 1u);
-    return (smk_simd_f32x16)_mm512_mask_loadu_ps(_mm512_set1_ps(fill), m, p);
+    return (smk_simd_f32x16)_mm512_mask_loadu_ps(_mm512_set1_ps(fill), smk_simd_first16(count), p);
 #else
     smk_simd_f32x16 v = fill;
     __builtin_memcpy(&v, p, (size_t)(count > 16 ? 16 : count) * sizeof(float));
@@ -236,8 +245,7 @@ SMK_SIMD_INLINE smk_simd_f32x16 smk_simd_load_first_f32(const float *p, int64_t 
 SMK_SIMD_INLINE smk_simd_f64x8 smk_simd_load_first_f64(const double *p, int64_t count, double fill) {
     if (count <= 0) return (smk_simd_f64x8)fill;
 #if defined(__AVX512F__)
-    __mmask8 m = (__mmask8)(count >= 8 ? 0xFFu : (1u << count) - 1u);
-    return (smk_simd_f64x8)_mm512_mask_loadu_pd(_mm512_set1_pd(fill), m, p);
+    return (smk_simd_f64x8)_mm512_mask_loadu_pd(_mm512_set1_pd(fill), smk_simd_first8(count), p);
 #else
     smk_simd_f64x8 v = fill;
     __builtin_memcpy(&v, p, (size_t)(count > 8 ? 8 : count) * sizeof(double));
@@ -248,8 +256,7 @@ SMK_SIMD_INLINE smk_simd_f64x8 smk_simd_load_first_f64(const double *p, int64_t 
 SMK_SIMD_INLINE void smk_simd_store_first_f32(smk_simd_f32x16 v, float *p, int64_t count) {
     if (count <= 0) return;
 #if defined(__AVX512F__)
-    __mmask16 m = (__mmask16)(count >= 16 ? 0xFFFFu : (1u << count) - 1u);
-    _mm512_mask_storeu_ps(p, m, (__m512)v);
+    _mm512_mask_storeu_ps(p, smk_simd_first16(count), (__m512)v);
 #else
     __builtin_memcpy(p, &v, (size_t)(count > 16 ? 16 : count) * sizeof(float));
 #endif
@@ -258,8 +265,7 @@ SMK_SIMD_INLINE void smk_simd_store_first_f32(smk_simd_f32x16 v, float *p, int64
 SMK_SIMD_INLINE void smk_simd_store_first_f64(smk_simd_f64x8 v, double *p, int64_t count) {
     if (count <= 0) return;
 #if defined(__AVX512F__)
-    __mmask8 m = (__mmask8)(count >= 8 ? 0xFFu : (1u << count) - 1u);
-    _mm512_mask_storeu_pd(p, m, (__m512d)v);
+    _mm512_mask_storeu_pd(p, smk_simd_first8(count), (__m512d)v);
 #else
     __builtin_memcpy(p, &v, (size_t)(count > 8 ? 8 : count) * sizeof(double));
 #endif
@@ -291,8 +297,7 @@ SMK_SIMD_INLINE smk_simd_f64x8 smk_simd_select_bytes_f64(smk_simd_u8x8 m, smk_si
 #if defined(__AVX512F__)
 SMK_SIMD_INLINE void smk_simd_transpose_f32(const float *src, int64_t ss, int64_t R, int64_t C,
                                             float *dst, int64_t ds) {
-    __mmask16 cm = (__mmask16)(C >= 16 ? 0xFFFFu : (1u << C) - 1u);
-    __mmask16 rm = (__mmask16)(R >= 16 ? 0xFFFFu : (1u << R) - 1u);
+    __mmask16 cm = smk_simd_first16(C), rm = smk_simd_first16(R);
     __m512 r[16], t[16];
     for (int i = 0; i < 16; i++) r[i] = i < R ? _mm512_maskz_loadu_ps(cm, src + i * ss) : _mm512_setzero_ps();
     for (int i = 0; i < 16; i += 2) {
@@ -320,8 +325,7 @@ SMK_SIMD_INLINE void smk_simd_transpose_f32(const float *src, int64_t ss, int64_
 
 SMK_SIMD_INLINE void smk_simd_transpose_f64(const double *src, int64_t ss, int64_t R, int64_t C,
                                             double *dst, int64_t ds) {
-    __mmask8 cm = (__mmask8)(C >= 8 ? 0xFFu : (1u << C) - 1u);
-    __mmask8 rm = (__mmask8)(R >= 8 ? 0xFFu : (1u << R) - 1u);
+    __mmask8 cm = smk_simd_first8(C), rm = smk_simd_first8(R);
     __m512d r[8], t[8], u[8];
     for (int i = 0; i < 8; i++) r[i] = i < R ? _mm512_maskz_loadu_pd(cm, src + i * ss) : _mm512_setzero_pd();
     for (int i = 0; i < 8; i += 2) {
