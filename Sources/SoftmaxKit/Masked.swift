@@ -113,32 +113,28 @@ enum MaskedKernel<T: KernelScalar> {
     static func columns(_ kind: MaskedKind, _ x: UnsafePointer<T>, _ mask: UnsafePointer<UInt8>, pattern: Bool,
                         _ y: UnsafeMutablePointer<T>, _ e: Extents) {
         let n = e.n, inner = e.inner
-        let fill: T = kind == .logSoftmax ? -.infinity : 0
         parallelFor(e.outer, work: e.count) { blocks in
-            // Row j of outer block o: inner elements at (o * n + j) * inner.
-            @inline(__always) func select(_ from: UnsafePointer<T>, _ fill: T) {
+            switch kind {
+            case .softmaxThenMask:
+                // Softmax over every position, then 0 where the mask is off.
+                Columns<T>.run(.softmax, x, y, e, blocks, invT: 1)
                 for o in blocks {
                     for j in 0..<n {
                         let at = (o * n + j) * inner
-                        if pattern {
-                            if mask[j] == 0 {
-                                (y + at).update(repeating: fill, count: inner)
-                            } else if from != UnsafePointer(y) {
-                                (y + at).update(from: from + at, count: inner)
-                            }
-                        } else {
-                            selectStore(from + at, mask + at, y + at, inner, shift: 0, scale: 1, offset: 0, fill: fill)
+                        if !pattern {
+                            selectStore(y + at, mask + at, y + at, inner, shift: 0, scale: 1, offset: 0, fill: 0)
+                        } else if mask[j] == 0 {
+                            (y + at).update(repeating: 0, count: inner)
                         }
                     }
                 }
-            }
-            if kind == .softmaxThenMask {
-                Columns<T>.run(.softmax, x, y, e, blocks, invT: 1)
-                select(UnsafePointer(y), fill)
-            } else if pattern {
-                Columns<T>.run(kind == .logSoftmax ? .logSoftmax : .softmax, x, y, e, blocks, invT: 1, PatternRows(mask))
-            } else {
-                Columns<T>.run(kind == .logSoftmax ? .logSoftmax : .softmax, x, y, e, blocks, invT: 1, MaskLanes(mask))
+            case .softmax, .logSoftmax:
+                let op: ColumnOp = kind == .logSoftmax ? .logSoftmax : .softmax
+                if pattern {
+                    Columns<T>.run(op, x, y, e, blocks, invT: 1, PatternRows(mask))
+                } else {
+                    Columns<T>.run(op, x, y, e, blocks, invT: 1, MaskLanes(mask))
+                }
             }
         }
     }
