@@ -181,7 +181,13 @@ extension Double: KernelScalar {
     @inlinable @inline(__always)
     public static func hmin(_ v: SIMD8<Double>) -> Double { smk_simd_hmin_f64(v) }
 
-    @inlinable @inline(__always) public static func intValue(_ x: Double) -> Int { Int(x) }
+    @inlinable @inline(__always)
+    public static func rankScatter(_ x: UnsafePointer<Double>, _ values: UnsafePointer<Double>, n: Int, vectors: Int, k: Int,
+                                   _ vr: UnsafeMutablePointer<Double>, _ ir: UnsafeMutablePointer<Int>) -> Bool {
+        ir.withMemoryRebound(to: Int64.self, capacity: k) {
+            smk_simd_rank_scatter_f64(x, values, Int64(n), Int64(vectors), Int64(k), vr, $0) != 0
+        }
+    }
 
     @inlinable public static func libmLog(_ x: Double) -> Double { log(x) }
     @inlinable public static func libmExp(_ x: Double) -> Double { exp(x) }

@@ -179,7 +179,13 @@ extension Float: KernelScalar {
     @inlinable @inline(__always)
     public static func hmin(_ v: SIMD16<Float>) -> Float { smk_simd_hmin_f32(v) }
 
-    @inlinable @inline(__always) public static func intValue(_ x: Float) -> Int { Int(x) }
+    @inlinable @inline(__always)
+    public static func rankScatter(_ x: UnsafePointer<Float>, _ values: UnsafePointer<Float>, n: Int, vectors: Int, k: Int,
+                                   _ vr: UnsafeMutablePointer<Float>, _ ir: UnsafeMutablePointer<Int>) -> Bool {
+        ir.withMemoryRebound(to: Int64.self, capacity: k) {
+            smk_simd_rank_scatter_f32(x, values, Int64(n), Int64(vectors), Int64(k), vr, $0) != 0
+        }
+    }
 
     @inlinable public static func libmLog(_ x: Float) -> Float { logf(x) }
     @inlinable public static func libmExp(_ x: Float) -> Float { expf(x) }

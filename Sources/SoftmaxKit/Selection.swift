@@ -70,9 +70,7 @@ public func topK<T: KernelScalar>(
     let short = extents.inner == 1 && k > 0 && extents.n <= 24 ? ShortRows<T>(extents.n) : nil
     try selectK(x, k: k, values: values, indices: indices, extents: extents, valuesName: "values", rows: { xp, vp, ip, rows in
         guard let short else { return false }
-        withSelectionScratch(T.self) { scratch, order in
-            _ = short.run(ShortTopK(xp, k: k, vp, ip, scratch: scratch, order: order), rows)
-        }
+        _ = short.run(ShortTopK(xp, k: k, vp, ip), rows)
         return true
     }) { xr, n, v, i in
         rowTopK(xr, n, k, v, i)
@@ -100,8 +98,8 @@ public func softmaxTopK<T: KernelScalar>(
     let n = extents.n, carry = n > 4 * T.width && n <= accumulationBlock && k <= 2 * T.width
     try selectK(x, k: k, values: probs, indices: indices, extents: extents, valuesName: "probs", rows: { xp, vp, ip, rows in
         if let short {
-            withSelectionScratch(T.self) { scratch, order in
-                _ = short.run(ShortSoftmaxTopK(xp, k: k, invT: invT, vp, ip, scratch: scratch, order: order), rows)
+            withUnsafeTemporaryAllocation(of: T.self, capacity: ShortRows<T>.maxLength) { scratch in
+                _ = short.run(ShortSoftmaxTopK(xp, k: k, invT: invT, vp, ip, scratch: scratch.baseAddress!), rows)
             }
             return true
         }
@@ -152,17 +150,6 @@ public func softmaxTopK<T: KernelScalar>(_ x: [T], k: Int, shape: [Int]? = nil, 
 }
 
 // MARK: Shared plumbing
-
-/// The stack scratch of the short-row selection kernels: `3 * maxLength`
-/// scalars and one index.
-@inlinable @inline(__always)
-func withSelectionScratch<T: KernelScalar>(_: T.Type, _ body: (UnsafeMutablePointer<T>, UnsafeMutablePointer<Int>) -> Void) {
-    withUnsafeTemporaryAllocation(of: T.self, capacity: 3 * ShortRows<T>.maxLength) { scratch in
-        withUnsafeTemporaryAllocation(of: Int.self, capacity: 1) { order in
-            body(scratch.baseAddress!, order.baseAddress!)
-        }
-    }
-}
 
 private func selectArray<T: KernelScalar>(
     _ x: [T], k: Int, shape: [Int]?, axis: Int,

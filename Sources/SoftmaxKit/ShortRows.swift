@@ -575,11 +575,11 @@ struct ShortCrossEntropy<T: KernelScalar>: ShortRowKernel {
 
 // MARK: Fused softmax + top-k of short rows
 
-/// Probabilities and indices of the `k` largest logits of each row. Ranks
-/// come from one vector compare per element (`vrankStep`); a row whose sum
-/// is not finite (a NaN, an infinity, or all `-inf`) goes to the general row
-/// kernel, which orders NaN first. `scratch` holds `3 * maxLength` scalars
-/// and `order` one index, for this call's thread.
+/// Probabilities and indices of the `k` largest logits of each row, in
+/// selection's order (`T.rankScatter`); a row whose sum is not finite (a
+/// NaN, an infinity, or all `-inf`) goes to the general row kernel, which
+/// orders NaN first. `scratch` holds `maxLength` scalars for this call's
+/// thread (the row's probabilities).
 @usableFromInline
 struct ShortSoftmaxTopK<T: KernelScalar>: ShortRowKernel {
     @usableFromInline let x: UnsafePointer<T>
@@ -588,12 +588,11 @@ struct ShortSoftmaxTopK<T: KernelScalar>: ShortRowKernel {
     @usableFromInline let vals: UnsafeMutablePointer<T>
     @usableFromInline let idx: UnsafeMutablePointer<Int>
     @usableFromInline let scratch: UnsafeMutablePointer<T>
-    @usableFromInline let order: UnsafeMutablePointer<Int>
 
     @inlinable
     init(_ x: UnsafePointer<T>, k: Int, invT: T, _ vals: UnsafeMutablePointer<T>, _ idx: UnsafeMutablePointer<Int>,
-         scratch: UnsafeMutablePointer<T>, order: UnsafeMutablePointer<Int>) {
-        self.x = x; self.k = k; self.invT = invT; self.vals = vals; self.idx = idx; self.scratch = scratch; self.order = order
+         scratch: UnsafeMutablePointer<T>) {
+        self.x = x; self.k = k; self.invT = invT; self.vals = vals; self.idx = idx; self.scratch = scratch
     }
 
     @inlinable @inline(__always)
@@ -602,95 +601,53 @@ struct ShortSoftmaxTopK<T: KernelScalar>: ShortRowKernel {
     }
 
     @inlinable @inline(__always)
-    func reduce<C: RowVectors>(_ v: ShortRow<T>, _ s: ShortRows<T>, _: C.Type) -> (ShortRow<T>, ShortExps<T>) {
-        (v, s.exps(v, invT: invT, C.self))
+    func reduce<C: RowVectors>(_ v: ShortRow<T>, _ s: ShortRows<T>, _: C.Type) -> ShortExps<T> {
+        s.exps(v, invT: invT, C.self)
     }
 
     @inlinable @inline(__always)
-    func finish<C: RowVectors>(_ r: Int, _ a: (ShortRow<T>, ShortExps<T>), room: Int, _ s: ShortRows<T>, _: C.Type) -> Double {
+    func finish<C: RowVectors>(_ r: Int, _ ex: ShortExps<T>, room: Int, _ s: ShortRows<T>, _: C.Type) -> Double {
         let n = s.n, xr = x + r * n, vr = vals + r * k, ir = idx + r * k
-        let (v, ex) = a
         guard ex.sum.isFinite else {
             rowSoftmaxTopK(xr, n, k, invT, vr, ir)
             return 0
         }
+        // Ranked by the logits: the order of the probabilities, with ties
+        // where exp rounds two logits alike broken by the logits.
         s.spill(ex.e * T.Vector(repeating: 1 / ex.sum), scratch, C.self)
-        _ = scatterFirstK(v, from: xr, scratch, k: k, vr, ir, scratch: scratch, order: order, s, C.self)
+        _ = T.rankScatter(xr, scratch, n: n, vectors: C.count, k: k, vr, ir)
         return 0
     }
-}
-
-/// Ranks the short row `v` (loaded from `xr`, no NaN) by one vector compare
-/// per element (`vrankStep`), then writes `values[j]` and `j` to slot
-/// `rank(j)` of `vr`/`ir` for the `k` first. `values` and `scratch` may be
-/// the same buffer (`values` occupies its first `maxLength` scalars).
-/// Returns whether some element was NaN (then nothing usable was written and
-/// the caller takes the general kernel).
-@inlinable @inline(__always)
-func scatterFirstK<T: KernelScalar, C: RowVectors>(
-    _ v: ShortRow<T>, from xr: UnsafePointer<T>, _ values: UnsafePointer<T>, k: Int,
-    _ vr: UnsafeMutablePointer<T>, _ ir: UnsafeMutablePointer<Int>,
-    scratch: UnsafeMutablePointer<T>, order: UnsafeMutablePointer<Int>, _ s: ShortRows<T>, _: C.Type
-) -> Bool {
-    let n = s.n
-    var rank = ShortRow<T>(repeating: 0)
-    var nan = false
-    let o1 = s.offset(1, C.self), o2 = s.offset(2, C.self), o3 = s.offset(3, C.self)
-    for i in 0 ..< n {
-        let xi = xr[i]
-        nan = nan || xi != xi
-        rank.v0 = T.vrankStep(rank.v0, v.v0, xi, after: i)
-        if C.count > 1 { rank.v1 = T.vrankStep(rank.v1, v.v1, xi, after: i - o1) }
-        if C.count > 2 { rank.v2 = T.vrankStep(rank.v2, v.v2, xi, after: i - o2) }
-        if C.count > 3 { rank.v3 = T.vrankStep(rank.v3, v.v3, xi, after: i - o3) }
-    }
-    if nan { return true }
-    let m = ShortRows<T>.maxLength
-    let ranks = scratch + m
-    s.spill(rank, ranks, C.self)
-    // Ranks are a permutation of 0 ..< n: element j goes to slot ranks[j]
-    // when that is below k, else to a scratch slot (a select, not a branch).
-    for j in 0 ..< n {
-        let q = T.intValue(ranks[j]), keep = q < k
-        (keep ? vr + q : scratch + 2 * m).pointee = values[j]
-        (keep ? ir + q : order).pointee = j
-    }
-    return false
 }
 
 // MARK: Top-k of short rows
 
 /// Values and indices of the `k` first elements of each row, ranked as
 /// `ShortSoftmaxTopK` ranks them; a row holding a NaN goes to the general
-/// row kernel (NaN ranks first there). `scratch` holds `3 * maxLength`
-/// scalars and `order` one index, for this call's thread.
+/// row kernel (NaN ranks first there).
 @usableFromInline
 struct ShortTopK<T: KernelScalar>: ShortRowKernel {
     @usableFromInline let x: UnsafePointer<T>
     @usableFromInline let k: Int
     @usableFromInline let vals: UnsafeMutablePointer<T>
     @usableFromInline let idx: UnsafeMutablePointer<Int>
-    @usableFromInline let scratch: UnsafeMutablePointer<T>
-    @usableFromInline let order: UnsafeMutablePointer<Int>
 
     @inlinable
-    init(_ x: UnsafePointer<T>, k: Int, _ vals: UnsafeMutablePointer<T>, _ idx: UnsafeMutablePointer<Int>,
-         scratch: UnsafeMutablePointer<T>, order: UnsafeMutablePointer<Int>) {
-        self.x = x; self.k = k; self.vals = vals; self.idx = idx; self.scratch = scratch; self.order = order
+    init(_ x: UnsafePointer<T>, k: Int, _ vals: UnsafeMutablePointer<T>, _ idx: UnsafeMutablePointer<Int>) {
+        self.x = x; self.k = k; self.vals = vals; self.idx = idx
     }
 
+    /// Nothing to load: the ranking reads the row itself.
     @inlinable @inline(__always)
-    func load<C: RowVectors>(_ r: Int, room: Int, _ s: ShortRows<T>, _: C.Type) -> ShortRow<T> {
-        s.load(x + r * s.n, readable: room, fill: -.infinity, C.self)
-    }
+    func load<C: RowVectors>(_ r: Int, room: Int, _ s: ShortRows<T>, _: C.Type) -> Int { r }
 
     @inlinable @inline(__always)
-    func reduce<C: RowVectors>(_ v: ShortRow<T>, _ s: ShortRows<T>, _: C.Type) -> ShortRow<T> { v }
+    func reduce<C: RowVectors>(_ r: Int, _ s: ShortRows<T>, _: C.Type) -> Int { r }
 
     @inlinable @inline(__always)
-    func finish<C: RowVectors>(_ r: Int, _ v: ShortRow<T>, room: Int, _ s: ShortRows<T>, _: C.Type) -> Double {
+    func finish<C: RowVectors>(_ r: Int, _: Int, room: Int, _ s: ShortRows<T>, _: C.Type) -> Double {
         let n = s.n, xr = x + r * n, vr = vals + r * k, ir = idx + r * k
-        if scatterFirstK(v, from: xr, xr, k: k, vr, ir, scratch: scratch, order: order, s, C.self) {
+        if T.rankScatter(xr, xr, n: n, vectors: C.count, k: k, vr, ir) {
             rowTopK(xr, n, k, vr, ir)
         }
         return 0

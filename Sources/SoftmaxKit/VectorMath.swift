@@ -101,10 +101,12 @@ where Vector.Scalar == Self {
     static func vabs(_ x: Vector) -> Vector
 
 
-    /// `Int(x)` for integral |x| < 2^24 through the concrete conversion (one
-    /// instruction): the generic `Int(x)` on a `BinaryFloatingPoint` took
-    /// 60% of a short-row top-k (measured).
-    static func intValue(_ x: Self) -> Int
+    /// Writes the `k` first of the `n` elements at `x` (descending, ties to
+    /// the lower index) as `values[j]` and `j` into `vr`/`ir`, for short rows
+    /// of `vectors` = ceil(n / width) <= 4 vectors; returns true, having
+    /// written nothing, when `x` holds a NaN (see the C header).
+    static func rankScatter(_ x: UnsafePointer<Self>, _ values: UnsafePointer<Self>, n: Int, vectors: Int, k: Int,
+                            _ vr: UnsafeMutablePointer<Self>, _ ir: UnsafeMutablePointer<Int>) -> Bool
 
     /// Scalar libm functions, used off the hot paths.
     static func libmLog(_ x: Self) -> Self

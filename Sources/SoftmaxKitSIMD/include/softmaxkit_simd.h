@@ -356,6 +356,143 @@ SMK_SIMD_INLINE void smk_simd_transpose_f64(const double *src, int64_t ss, int64
 }
 #endif
 
+/* The lane bits of a compare result (-1 or 0 lanes). */
+SMK_SIMD_INLINE uint32_t smk_simd_bits_f32(smk_simd_i32x16 m) {
+    smk_simd_bool16 b = __builtin_convertvector(m, smk_simd_bool16);
+    uint16_t bits;
+    __builtin_memcpy(&bits, &b, sizeof bits);
+    return bits;
+}
+
+SMK_SIMD_INLINE uint32_t smk_simd_bits_f64(smk_simd_i64x8 m) {
+    smk_simd_bool8 b = __builtin_convertvector(m, smk_simd_bool8);
+    uint8_t bits;
+    __builtin_memcpy(&bits, &b, sizeof bits);
+    return bits;
+}
+
+/* Selection's order on a short row: the k first of the n numbers at x in
+ * descending order, ties by lower index. Element j's rank is
+ *   #{i : x[i] > x[j]} + #{i < j : x[i] == x[j]},
+ * counted in integer lanes by one broadcast compare per element and vector;
+ * the ranks of a row without NaN are a permutation of 0 ..< n. Slot q < k of
+ * vr/ir then gets values[j] and j for the j of rank q, the lowest set bit of
+ * `rank == q` (branch-free, stores in slot order; a scatter instruction was
+ * 1.5x slower on Zen 4).
+ * `vectors` = ceil(n / lanes) (1 ... 4; a constant where the caller is
+ * specialised, so the vector loops unroll); 0 <= k <= n; x and values hold
+ * n elements. Returns 1, having written nothing, when x holds a NaN (the
+ * caller's general kernel orders NaN first); else 0.
+ * With AVX-512 CD and VPOPCNTDQ the ties inside a vector are counted once, by
+ * vpconflict and a popcount, and each broadcast needs one compare: against
+ * a vector after element i's own, `>=` (every lane there comes after i);
+ * against its own or an earlier one, `>`. (The Swift ranks were float lanes
+ * converted back to Int with range checks and branches per element: 2x
+ * slower.) */
+#if defined(__AVX512F__) && defined(__AVX512CD__) && defined(__AVX512VPOPCNTDQ__)
+#define SMK_SIMD_RANK_SCATTER(W, VT, IT, LOADZ, ADDZ, SET1, CMP, CONFLICT, POPCNT, MOVMASK, ADD, SETI, CMPEQ, MASKT)  \
+    VT v[4];                                                                                   \
+    IT rank[4];                                                                                \
+    MASKT nan = 0;                                                                             \
+    for (int c = 0; c < 4 && c < vectors; c++) {                                               \
+        MASKT valid = (MASKT)(n - W * c >= W ? (MASKT)-1 : (MASKT)((1u << (n - W * c)) - 1u)); \
+        /* + 0 turns -0 into +0, so equal numbers have equal bits for vpconflict */            \
+        v[c] = ADDZ(LOADZ(valid, x + W * c));                                                  \
+        nan |= CMP##_mask_cmp(valid, v[c], v[c], _CMP_UNORD_Q);                                \
+        /* lanes past n rank 64: never found below */                                          \
+        rank[c] = MOVMASK(SETI(64), valid, POPCNT(CONFLICT(v[c])));                            \
+    }                                                                                          \
+    if (nan) return 1;                                                                         \
+    const IT one = SETI(1);                                                                    \
+    for (int ci = 0; ci < 4 && ci < vectors; ci++) {                                           \
+        int64_t end = n < W * (ci + 1) ? n : W * (ci + 1);                                     \
+        for (int64_t i = W * ci; i < end; i++) {                                               \
+            VT b = SET1(x[i] + 0);                                                             \
+            for (int c = 0; c < 4 && c < vectors; c++) {                                       \
+                MASKT m = c > ci ? CMP##_cmp(b, v[c], _CMP_GE_OQ) : CMP##_cmp(b, v[c], _CMP_GT_OQ); \
+                rank[c] = ADD(rank[c], m, rank[c], one);                                       \
+            }                                                                                  \
+        }                                                                                      \
+    }                                                                                          \
+    IT qv = SETI(0);                                                                           \
+    for (int64_t q = 0; q < k; q++) {                                                          \
+        uint64_t bits = 0;                                                                     \
+        for (int c = 0; c < 4 && c < vectors; c++) bits |= (uint64_t)CMPEQ(rank[c], qv) << (W * c); \
+        int64_t j = __builtin_ctzll(bits | (1ull << 63));                                      \
+        vr[q] = values[j];                                                                     \
+        ir[q] = j;                                                                             \
+        qv = SMK_SIMD_RANK_INC(qv, one);                                                       \
+    }                                                                                          \
+    return 0;
+
+#define smk_simd_f32_mask_cmp(m, a, b, p) _mm512_mask_cmp_ps_mask(m, a, b, p)
+#define smk_simd_f32_cmp(a, b, p) _mm512_cmp_ps_mask(a, b, p)
+#define smk_simd_f64_mask_cmp(m, a, b, p) _mm512_mask_cmp_pd_mask(m, a, b, p)
+#define smk_simd_f64_cmp(a, b, p) _mm512_cmp_pd_mask(a, b, p)
+#define SMK_SIMD_ADDZ_F32(v) _mm512_add_ps(v, _mm512_setzero_ps())
+#define SMK_SIMD_ADDZ_F64(v) _mm512_add_pd(v, _mm512_setzero_pd())
+#define SMK_SIMD_CONFLICT_F32(v) _mm512_conflict_epi32(_mm512_castps_si512(v))
+#define SMK_SIMD_CONFLICT_F64(v) _mm512_conflict_epi64(_mm512_castpd_si512(v))
+
+SMK_SIMD_INLINE int smk_simd_rank_scatter_f32(const float *x, const float *values, int64_t n, int64_t vectors,
+                                              int64_t k, float *vr, int64_t *ir) {
+#define SMK_SIMD_RANK_INC(q, one) _mm512_add_epi32(q, one)
+    SMK_SIMD_RANK_SCATTER(16, __m512, __m512i, _mm512_maskz_loadu_ps, SMK_SIMD_ADDZ_F32, _mm512_set1_ps,
+                          smk_simd_f32, SMK_SIMD_CONFLICT_F32, _mm512_popcnt_epi32, _mm512_mask_mov_epi32,
+                          _mm512_mask_add_epi32, _mm512_set1_epi32, _mm512_cmpeq_epi32_mask, __mmask16)
+#undef SMK_SIMD_RANK_INC
+}
+
+SMK_SIMD_INLINE int smk_simd_rank_scatter_f64(const double *x, const double *values, int64_t n, int64_t vectors,
+                                              int64_t k, double *vr, int64_t *ir) {
+#define SMK_SIMD_RANK_INC(q, one) _mm512_add_epi64(q, one)
+    SMK_SIMD_RANK_SCATTER(8, __m512d, __m512i, _mm512_maskz_loadu_pd, SMK_SIMD_ADDZ_F64, _mm512_set1_pd,
+                          smk_simd_f64, SMK_SIMD_CONFLICT_F64, _mm512_popcnt_epi64, _mm512_mask_mov_epi64,
+                          _mm512_mask_add_epi64, _mm512_set1_epi64, _mm512_cmpeq_epi64_mask, __mmask8)
+#undef SMK_SIMD_RANK_INC
+}
+#else
+/* Elsewhere: the same ranks from two compares per broadcast, `>` or (`==`
+ * and the lane after i). */
+#define SMK_SIMD_RANK_SCATTER(T, VT, IT, W, LANES)                                             \
+    const IT lane = LANES;                                                                     \
+    VT v[4];                                                                                   \
+    IT rank[4];                                                                                \
+    IT nan = 0;                                                                                \
+    for (int c = 0; c < 4 && c < vectors; c++) {                                               \
+        v[c] = smk_simd_load_first_##T(x + W * c, n - W * c, 0);                               \
+        IT valid = lane < (n - W * c);                                                         \
+        nan |= (v[c] != v[c]) & valid;                                                         \
+        rank[c] = SMK_SIMD_PICK(IT, IT, valid, (IT)0, (IT)64);                                 \
+    }                                                                                          \
+    if (smk_simd_bits_##T(nan)) return 1;                                                      \
+    for (int64_t i = 0; i < n; i++) {                                                          \
+        VT b = x[i];                                                                           \
+        for (int c = 0; c < 4 && c < vectors; c++)                                             \
+            rank[c] -= (b > v[c]) | ((b == v[c]) & (lane > (IT)(i - W * c)));                  \
+    }                                                                                          \
+    for (int64_t q = 0; q < k; q++) {                                                          \
+        uint64_t bits = 0;                                                                     \
+        for (int c = 0; c < 4 && c < vectors; c++)                                             \
+            bits |= (uint64_t)smk_simd_bits_##T(rank[c] == (IT)q) << (W * c);                  \
+        int64_t j = __builtin_ctzll(bits | (1ull << 63));                                      \
+        vr[q] = values[j];                                                                     \
+        ir[q] = j;                                                                             \
+    }                                                                                          \
+    return 0;
+
+SMK_SIMD_INLINE int smk_simd_rank_scatter_f32(const float *x, const float *values, int64_t n, int64_t vectors,
+                                              int64_t k, float *vr, int64_t *ir) {
+    SMK_SIMD_RANK_SCATTER(f32, smk_simd_f32x16, smk_simd_i32x16, 16,
+                          ((smk_simd_i32x16){0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15}))
+}
+
+SMK_SIMD_INLINE int smk_simd_rank_scatter_f64(const double *x, const double *values, int64_t n, int64_t vectors,
+                                              int64_t k, double *vr, int64_t *ir) {
+    SMK_SIMD_RANK_SCATTER(f64, smk_simd_f64x8, smk_simd_i64x8, 8, ((smk_simd_i64x8){0, 1, 2, 3, 4, 5, 6, 7}))
+}
+#endif
+
 #pragma clang diagnostic pop
 
 #endif
