@@ -137,8 +137,7 @@ public func crossEntropy<T: KernelScalar>(
         // for the short-row driver to pair rows.
         let pieces = max(1, min(samples / 16, 64))
         let short = ShortRows<T>(classes)
-        let kernel = ShortCrossEntropy(xp, targets, wp, options, gradient: gp, divisor: divisor,
-                                       loss: options.reduction == .none ? lp : nil)
+        let rowLoss = options.reduction == .none ? lp : nil
         // Stack scratch, not an Array: a heap allocation was a fifth of a 1x10 call.
         withUnsafeTemporaryAllocation(of: Double.self, capacity: pieces) { pb in
             parallelFor(pieces, work: e.count) { range in
@@ -148,7 +147,7 @@ public func crossEntropy<T: KernelScalar>(
                     let q = samples / pieces, rem = samples % pieces
                     let first = piece * q + min(piece, rem), last = first + q + (piece < rem ? 1 : 0)
                     if let short {
-                        pb[piece] = short.run(kernel, first..<last)
+                        pb[piece] = shortRowLosses(short, xp, targets, wp, options, gp, divisor, rowLoss, first..<last)
                         continue
                     }
                     for r in first..<last {
@@ -276,6 +275,59 @@ public func binaryCrossEntropyWithLogits<T: KernelScalar>(
 }
 
 // MARK: Row kernels
+
+/// Cross-entropy of the short rows `rows` (class axis last): 32 rows at a
+/// time, the normalizers from registers (`ShortLogNormalizer`), their logs in
+/// one vector pass, then the shared loss and gradient code. Writes each loss
+/// to `rowLoss` when given (reduction none) and returns 0, else returns the
+/// sum of the losses in row order.
+@inlinable
+func shortRowLosses<T: KernelScalar>(
+    _ short: ShortRows<T>, _ xp: UnsafePointer<T>, _ targets: ClassTargets<T>, _ wp: UnsafePointer<T>?,
+    _ options: LossOptions, _ gp: UnsafeMutablePointer<T>?, _ divisor: Double, _ rowLoss: UnsafeMutablePointer<T>?,
+    _ rows: Range<Int>
+) -> Double {
+    // 32 rows: the three buffers stay under the 1 KB up to which
+    // withUnsafeTemporaryAllocation uses the stack (64 rows went to malloc).
+    let chunk = 32, n = short.n
+    return withUnsafeTemporaryAllocation(of: Double.self, capacity: 3 * chunk) { buffer in
+        let maxes = buffer.baseAddress!, sums = maxes + chunk, logs = sums + chunk
+        var total = 0.0, start = rows.lowerBound
+        while start < rows.upperBound {
+            let end = min(start + chunk, rows.upperBound)
+            short.run(ShortLogNormalizer(xp, gradient: gp, maxes: maxes, sums: sums, base: start), start..<end)
+            // The vector log's latency (a division, nine FMAs) exceeds
+            // libm's for a row or two: 1x10 took 0.13 us against 0.10.
+            if end - start >= 4 {
+                Double.vlog(sums, end - start, into: logs)
+            } else {
+                for i in 0..<(end - start) { logs[i] = Double.libmLog(sums[i]) }
+            }
+            for r in start..<end {
+                let i = r - start, s = sums[i], xr = xp + r * n, g = gp.map { $0 + r * n }
+                // The vector log holds for normal positive sums (a finite
+                // row's is in [1, n]); libm's log gives inf and NaN their due.
+                let logZ = maxes[i] + (s >= 1 && s < .infinity ? logs[i] : Double.libmLog(s))
+                let l: Double
+                switch targets {
+                case .indices(let t):
+                    if t[r] == options.ignoreIndex {
+                        g?.update(repeating: 0, count: n)
+                        l = 0
+                    } else {
+                        l = CrossEntropyRow<T>.indexLoss(xr, t[r], n, wp, options, g, divisor, logZ: logZ, sum: s)
+                    }
+                case .probabilities(let p):
+                    l = CrossEntropyRow<T>.softLoss(xr, p.baseAddress! + r * n, n, wp, options.labelSmoothing, g, divisor,
+                                                    logZ: logZ, sum: s)
+                }
+                if let rowLoss { rowLoss[r] = T(l) } else { total += l }
+            }
+            start = end
+        }
+        return total
+    }
+}
 
 @usableFromInline
 enum CrossEntropyRow<T: KernelScalar> {

@@ -515,27 +515,25 @@ struct ShortPartition<T: KernelScalar>: ShortRowKernel {
     }
 }
 
-// MARK: Cross-entropy of short rows
+// MARK: Log-normalizers of short rows (the losses)
 
-/// Cross-entropy of each row (class axis last): the normalizer from
-/// registers, then the shared loss and gradient code (`CrossEntropyRow`).
+/// The pieces of each row's log-normalizer (class axis last): the max and
+/// the sum of `exp(x - max)` into `maxes`/`sums` at `r - base`, and
+/// `exp(x - max)` into the gradient row when there is one (the loss code
+/// scales it). The logs are taken afterwards, many rows in one vector pass
+/// (`shortRowLosses`).
 @usableFromInline
-struct ShortCrossEntropy<T: KernelScalar>: ShortRowKernel {
+struct ShortLogNormalizer<T: KernelScalar>: ShortRowKernel {
     @usableFromInline let x: UnsafePointer<T>
-    @usableFromInline let targets: ClassTargets<T>
-    @usableFromInline let weight: UnsafePointer<T>?
-    @usableFromInline let options: LossOptions
     @usableFromInline let gradient: UnsafeMutablePointer<T>?
-    /// The mean's denominator (1 for sum and none): losses and gradients divide by it.
-    @usableFromInline let divisor: Double
-    /// Per-row losses (reduction none), else nil: `finish` returns the loss to sum.
-    @usableFromInline let loss: UnsafeMutablePointer<T>?
+    @usableFromInline let maxes: UnsafeMutablePointer<Double>
+    @usableFromInline let sums: UnsafeMutablePointer<Double>
+    @usableFromInline let base: Int
 
     @inlinable
-    init(_ x: UnsafePointer<T>, _ targets: ClassTargets<T>, _ weight: UnsafePointer<T>?, _ options: LossOptions,
-         gradient: UnsafeMutablePointer<T>?, divisor: Double, loss: UnsafeMutablePointer<T>?) {
-        self.x = x; self.targets = targets; self.weight = weight; self.options = options
-        self.gradient = gradient; self.divisor = divisor; self.loss = loss
+    init(_ x: UnsafePointer<T>, gradient: UnsafeMutablePointer<T>?, maxes: UnsafeMutablePointer<Double>,
+         sums: UnsafeMutablePointer<Double>, base: Int) {
+        self.x = x; self.gradient = gradient; self.maxes = maxes; self.sums = sums; self.base = base
     }
 
     @inlinable @inline(__always)
@@ -550,26 +548,10 @@ struct ShortCrossEntropy<T: KernelScalar>: ShortRowKernel {
 
     @inlinable @inline(__always)
     func finish<C: RowVectors>(_ r: Int, _ a: ShortExps<T>, room: Int, _ s: ShortRows<T>, _: C.Type) -> Double {
-        let n = s.n, xr = x + r * n, g = gradient.map { $0 + r * n }
-        let l: Double
-        switch targets {
-        case .indices(let t):
-            if t[r] == options.ignoreIndex {
-                g?.update(repeating: 0, count: n)
-                l = 0
-            } else {
-                if let g { s.store(a.e, g, writable: room, C.self) }
-                let logZ = Double(a.max) + Double.libmLog(Double(a.sum))
-                l = CrossEntropyRow<T>.indexLoss(xr, t[r], n, weight, options, g, divisor, logZ: logZ, sum: Double(a.sum))
-            }
-        case .probabilities(let p):
-            if let g { s.store(a.e, g, writable: room, C.self) }
-            let logZ = Double(a.max) + Double.libmLog(Double(a.sum))
-            l = CrossEntropyRow<T>.softLoss(xr, p.baseAddress! + r * n, n, weight, options.labelSmoothing, g, divisor,
-                                            logZ: logZ, sum: Double(a.sum))
-        }
-        if let loss { loss[r] = T(l); return 0 }
-        return l
+        if let g = gradient { s.store(a.e, g + r * s.n, writable: room, C.self) }
+        maxes[r - base] = Double(a.max)
+        sums[r - base] = Double(a.sum)
+        return 0
     }
 }
 
