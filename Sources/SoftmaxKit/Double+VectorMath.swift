@@ -121,6 +121,12 @@ extension Double: KernelScalar {
     }
 
     @inlinable @inline(__always)
+    public static func vcollect(_ v: SIMD8<Double>, atLeast floor: Double, lanes: Int, base: Int,
+                                _ vals: UnsafeMutablePointer<Double>, _ pos: UnsafeMutablePointer<Int32>) -> Int {
+        Int(smk_simd_collect_f64(v, floor, Int64(lanes), Int64(base), vals, pos))  // see the C header
+    }
+
+    @inlinable @inline(__always)
     public static func vstream(_ v: SIMD8<Double>, _ p: UnsafeMutablePointer<Double>) { smk_simd_stream_f64(v, p) }
 
     @inlinable @inline(__always)
@@ -197,9 +203,10 @@ extension Double: KernelScalar {
 
     @inlinable @inline(__always)
     public static func rankScatter(_ x: UnsafePointer<Double>, _ values: UnsafePointer<Double>, n: Int, vectors: Int, k: Int,
-                                   _ vr: UnsafeMutablePointer<Double>, _ ir: UnsafeMutablePointer<Int>) -> Bool {
+                                   _ vr: UnsafeMutablePointer<Double>, _ ir: UnsafeMutablePointer<Int>,
+                                   positions: UnsafePointer<Int32>? = nil) -> Bool {
         ir.withMemoryRebound(to: Int64.self, capacity: k) {
-            smk_simd_rank_scatter_f64(x, values, Int64(n), Int64(vectors), Int64(k), vr, $0) != 0
+            smk_simd_rank_scatter_f64(x, values, Int64(n), Int64(vectors), Int64(k), vr, $0, positions) != 0
         }
     }
 

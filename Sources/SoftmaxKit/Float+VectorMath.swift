@@ -105,6 +105,12 @@ extension Float: KernelScalar {
     }
 
     @inlinable @inline(__always)
+    public static func vcollect(_ v: SIMD16<Float>, atLeast floor: Float, lanes: Int, base: Int,
+                                _ vals: UnsafeMutablePointer<Float>, _ pos: UnsafeMutablePointer<Int32>) -> Int {
+        Int(smk_simd_collect_f32(v, floor, Int64(lanes), Int64(base), vals, pos))  // see the C header
+    }
+
+    @inlinable @inline(__always)
     public static func vstream(_ v: SIMD16<Float>, _ p: UnsafeMutablePointer<Float>) { smk_simd_stream_f32(v, p) }
 
     @inlinable @inline(__always)
@@ -181,9 +187,10 @@ extension Float: KernelScalar {
 
     @inlinable @inline(__always)
     public static func rankScatter(_ x: UnsafePointer<Float>, _ values: UnsafePointer<Float>, n: Int, vectors: Int, k: Int,
-                                   _ vr: UnsafeMutablePointer<Float>, _ ir: UnsafeMutablePointer<Int>) -> Bool {
+                                   _ vr: UnsafeMutablePointer<Float>, _ ir: UnsafeMutablePointer<Int>,
+                                   positions: UnsafePointer<Int32>? = nil) -> Bool {
         ir.withMemoryRebound(to: Int64.self, capacity: k) {
-            smk_simd_rank_scatter_f32(x, values, Int64(n), Int64(vectors), Int64(k), vr, $0) != 0
+            smk_simd_rank_scatter_f32(x, values, Int64(n), Int64(vectors), Int64(k), vr, $0, positions) != 0
         }
     }
 

@@ -339,14 +339,56 @@ func rowSoftmaxTopK<T: KernelScalar>(_ x: UnsafePointer<T>, _ n: Int, _ k: Int, 
     var bigM = -T.infinity, total = 0.0
     var c = 0, i = 0
     var tookNext = false
+    // Block sums merge by the online-normalizer rule (see above).
+    func merge(_ s: Double, _ hi: T) {
+        if hi > bigM {
+            total = (total == 0 ? 0 : total * Double(T.libmExp((bigM - hi) * invT))) + s
+            bigM = hi
+        } else {
+            total += s * Double(T.libmExp((hi - bigM) * invT))
+        }
+    }
+    let w = T.width, capacity = 4 * w
     while i < n {
         let len = min(accumulationBlock, n - i)
         let whole = len == n  // one block: the carried lanes apply
         let lo: T, hi: T
-        if c < k && k <= 2 * T.width {
+        if c < k && k <= 2 * w {
             // The first block: admission starts from a floor (see laneFloor).
             let f = laneFloor(whole && carried ? lanes : rowLaneBounds(x + i, len), k)
             (lo, hi) = (f.lo, f.hi)
+            if i == 0 && hi != -.infinity && f.floor > -.infinity {
+                // The exp-sum's own loop collects the elements at or above
+                // the floor (about k + 2 of them on random rows), branch-free,
+                // and they are ranked in registers: admitting them one by one
+                // (a mispredicted branch and an insertion each) cost more than
+                // the exp-sum on rows of 1000.
+                // (The closure captures nothing it mutates: captured vars
+                // cost runtime exclusivity checks per row.)
+                let nextRow = whole ? next : nil
+                let (sum, nextLanes, admitted) = withUnsafeTemporaryAllocation(
+                    byteCount: (capacity + w) * (MemoryLayout<T>.stride + 4), alignment: MemoryLayout<T>.alignment
+                ) { raw -> (Double, LaneBounds<T>, Bool) in
+                    let cv = raw.baseAddress!.bindMemory(to: T.self, capacity: capacity + w)
+                    let cp = (raw.baseAddress! + (capacity + w) * MemoryLayout<T>.stride)
+                        .bindMemory(to: Int32.self, capacity: capacity + w)
+                    var sink = FloorCandidates<T>(floor: f.floor, values: cv, positions: cp, capacity: capacity)
+                    let r = rowExpSum(x, nil, len, shift: hi, scale: invT, lowest: lo, readable: 0,
+                                      lanesOf: nextRow, candidates: &sink)
+                    let m = sink.count
+                    // Fewer than k cannot happen below a true floor; more than
+                    // the buffer holds (ties at the floor) or a NaN take the
+                    // one-by-one admission.
+                    let ranked = m >= k && m <= capacity
+                        && !T.rankScatter(cv, cv, n: m, vectors: (m + w - 1) / w, k: k, vals, idx, positions: cp)
+                    return (r.sum, r.next, ranked)
+                }
+                if nextRow != nil { lanes = nextLanes; tookNext = true }
+                merge(sum, hi)
+                c = admitted ? k : admitRange(x, i, i + len, k, vals, idx, c, floor: f.floor)
+                i += len
+                continue
+            }
             c = admitRange(x, i, i + len, k, vals, idx, c, floor: f.floor)
         } else {
             (lo, hi) = blockMinMaxAdmit(x, i, len, k, vals, idx, &c)
@@ -355,13 +397,7 @@ func rowSoftmaxTopK<T: KernelScalar>(_ x: UnsafePointer<T>, _ n: Int, _ k: Int, 
             let r = rowExpSum(x + i, nil, len, shift: hi, scale: invT, lowest: lo, readable: 0,
                               lanesOf: whole ? next : nil)
             if whole && next != nil { lanes = r.next; tookNext = true }
-            let s = r.sum
-            if hi > bigM {
-                total = (total == 0 ? 0 : total * Double(T.libmExp((bigM - hi) * invT))) + s
-                bigM = hi
-            } else {
-                total += s * Double(T.libmExp((hi - bigM) * invT))
-            }
+            merge(r.sum, hi)
         }
         i += len
     }
@@ -372,7 +408,6 @@ func rowSoftmaxTopK<T: KernelScalar>(_ x: UnsafePointer<T>, _ n: Int, _ k: Int, 
     }
     // softmax's own formula, a vector at a time: exp((x - max) / T) * (1 / sum).
     // (A scalar libm exp per candidate cost more than the whole sweep on short rows.)
-    let w = T.width
     let vm = T.Vector(repeating: bigM), vs = T.Vector(repeating: invT), f = T.Vector(repeating: T(1 / total))
     var j = 0
     while j < k {
@@ -399,32 +434,22 @@ func laneFloor<T: KernelScalar>(_ b: LaneBounds<T>, _ k: Int) -> (lo: T, hi: T, 
     let w = T.width
     let (m0, m1) = (b.max0, b.max1)
     let (lo, hi) = b.bounds
-    // The largest lane value that k lanes reach (>=), counted branch-free:
-    // r[l] counts the lanes at or above lane l, one vector compare per lane.
-    // (An insertion sort of the lanes mispredicted on random rows and cost
-    // more than the rest of a 128-long row's selection.) For k <= w/2 the w
-    // lanes of max(m0, m1) give nearly as tight a floor (simulated on random
-    // rows: about k + 2 elements admitted against k + 1) at a quarter of the
-    // compares.
-    var floor = -T.infinity
-    let reach = T(k)
-    if 2 * k <= w {
-        let m = T.vmax(m0, m1)
-        var r = T.Vector(repeating: 0)
-        for l in 0..<w { r = T.vrankStep(r, m, m[l], after: -1) }
-        for l in 0..<w { floor = r[l] >= reach && m[l] > floor ? m[l] : floor }
-        return (lo, hi, floor)
-    }
-    var r0 = T.Vector(repeating: 0), r1 = r0
-    for l in 0..<w {
-        r0 = T.vrankStep(r0, m0, m0[l], after: -1); r1 = T.vrankStep(r1, m1, m0[l], after: -1)
-    }
-    for l in 0..<w {
-        r0 = T.vrankStep(r0, m0, m1[l], after: -1); r1 = T.vrankStep(r1, m1, m1[l], after: -1)
-    }
-    for l in 0..<w {
-        floor = r0[l] >= reach && m0[l] > floor ? m0[l] : floor
-        floor = r1[l] >= reach && m1[l] > floor ? m1[l] : floor
+    // The k-th largest lane value, from the branch-free ranks of the C
+    // module (an insertion sort of the lanes mispredicted on random rows and
+    // cost more than the rest of a 128-long row's selection; float rank
+    // lanes read back one by one were a quarter of a 256x128 softmax_topk).
+    // For k <= w/2 the w lanes of max(m0, m1) give nearly as tight a floor
+    // (simulated on random rows: about k + 2 elements admitted against
+    // k + 1) at a quarter of the compares.
+    let m = 2 * k <= w ? T.vmax(m0, m1) : m0
+    let floor = withUnsafeTemporaryAllocation(of: T.self, capacity: 4 * w) { b -> T in
+        let p = b.baseAddress!
+        vstore(m, p); vstore(m1, p + w)
+        return withUnsafeTemporaryAllocation(of: Int.self, capacity: 2 * w) { ib -> T in
+            // (No lane is NaN, as above; were one, the open gate -inf is safe.)
+            T.rankScatter(p, p, n: 2 * k <= w ? w : 2 * w, vectors: 2 * k <= w ? 1 : 2, k: k, p + 2 * w, ib.baseAddress!,
+                          positions: nil) ? -.infinity : p[2 * w + k - 1]
+        }
     }
     return (lo, hi, floor)
 }

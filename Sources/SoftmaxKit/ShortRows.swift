@@ -597,7 +597,7 @@ struct ShortSoftmaxTopK<T: KernelScalar>: ShortRowKernel {
         // Ranked by the logits: the order of the probabilities, with ties
         // where exp rounds two logits alike broken by the logits.
         s.spill(ex.e * T.Vector(repeating: 1 / ex.sum), scratch, C.self)
-        _ = T.rankScatter(xr, scratch, n: n, vectors: C.count, k: k, vr, ir)
+        _ = T.rankScatter(xr, scratch, n: n, vectors: C.count, k: k, vr, ir, positions: nil)
         return 0
     }
 }
@@ -629,7 +629,7 @@ struct ShortTopK<T: KernelScalar>: ShortRowKernel {
     @inlinable @inline(__always)
     func finish<C: RowVectors>(_ r: Int, _: Int, room: Int, _ s: ShortRows<T>, _: C.Type) -> Double {
         let n = s.n, xr = x + r * n, vr = vals + r * k, ir = idx + r * k
-        if T.rankScatter(xr, xr, n: n, vectors: C.count, k: k, vr, ir) {
+        if T.rankScatter(xr, xr, n: n, vectors: C.count, k: k, vr, ir, positions: nil) {
             rowTopK(xr, n, k, vr, ir)
         }
         return 0

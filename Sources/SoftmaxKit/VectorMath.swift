@@ -106,7 +106,14 @@ where Vector.Scalar == Self {
     /// of `vectors` = ceil(n / width) <= 4 vectors; returns true, having
     /// written nothing, when `x` holds a NaN (see the C header).
     static func rankScatter(_ x: UnsafePointer<Self>, _ values: UnsafePointer<Self>, n: Int, vectors: Int, k: Int,
-                            _ vr: UnsafeMutablePointer<Self>, _ ir: UnsafeMutablePointer<Int>) -> Bool
+                            _ vr: UnsafeMutablePointer<Self>, _ ir: UnsafeMutablePointer<Int>,
+                            positions: UnsafePointer<Int32>?) -> Bool
+
+    /// Packs the lanes `l < lanes` of `v` that are `>= floor` or NaN into
+    /// `vals`, their indices `base + l` into `pos` (each with room for a whole
+    /// vector), and returns how many (branch-free; see the C header).
+    static func vcollect(_ v: Vector, atLeast floor: Self, lanes: Int, base: Int,
+                         _ vals: UnsafeMutablePointer<Self>, _ pos: UnsafeMutablePointer<Int32>) -> Int
 
     /// Scalar libm functions, used off the hot paths.
     static func libmLog(_ x: Self) -> Self
@@ -297,21 +304,71 @@ func rowExpSum<T: KernelScalar>(
     _ x: UnsafePointer<T>, _ y: UnsafeMutablePointer<T>?, _ n: Int, shift: T, scale: T,
     lowest: T, readable: Int, lanesOf next: UnsafePointer<T>?
 ) -> (sum: Double, next: LaneBounds<T>) {
+    var none = NoCandidates<T>()
+    return rowExpSum(x, y, n, shift: shift, scale: scale, lowest: lowest, readable: readable, lanesOf: next,
+                     candidates: &none)
+}
+
+/// `rowExpSum(lanesOf:)` that also offers every element it reads to `sink`
+/// (the fused softmax + top-k collects its candidates there).
+@inlinable
+func rowExpSum<T: KernelScalar, K: CandidateSink>(
+    _ x: UnsafePointer<T>, _ y: UnsafeMutablePointer<T>?, _ n: Int, shift: T, scale: T,
+    lowest: T, readable: Int, lanesOf next: UnsafePointer<T>?, candidates sink: inout K
+) -> (sum: Double, next: LaneBounds<T>) where K.Scalar == T {
     // Every exponent lies in [(lowest - shift) * scale, 0] (or is NaN).
     let normal = (lowest - shift) * scale >= -T.expNormalLimit
     switch (normal, scale == 1) {
-    case (true, true): return rowExpSum(x, y, n, shift: shift, scale: scale, readable: readable, next, NormalExp.self, UnitScale.self)
-    case (true, false): return rowExpSum(x, y, n, shift: shift, scale: scale, readable: readable, next, NormalExp.self, AnyScale.self)
-    case (false, true): return rowExpSum(x, y, n, shift: shift, scale: scale, readable: readable, next, AnyExp.self, UnitScale.self)
-    case (false, false): return rowExpSum(x, y, n, shift: shift, scale: scale, readable: readable, next, AnyExp.self, AnyScale.self)
+    case (true, true): return rowExpSum(x, y, n, shift: shift, scale: scale, readable: readable, next, NormalExp.self, UnitScale.self, &sink)
+    case (true, false): return rowExpSum(x, y, n, shift: shift, scale: scale, readable: readable, next, NormalExp.self, AnyScale.self, &sink)
+    case (false, true): return rowExpSum(x, y, n, shift: shift, scale: scale, readable: readable, next, AnyExp.self, UnitScale.self, &sink)
+    case (false, false): return rowExpSum(x, y, n, shift: shift, scale: scale, readable: readable, next, AnyExp.self, AnyScale.self, &sink)
+    }
+}
+
+/// Where `rowExpSum` offers the vectors it reads.
+@usableFromInline protocol CandidateSink {
+    associatedtype Scalar: KernelScalar
+    /// Lanes `l < lanes` of `v`, elements `base + l` of the row.
+    mutating func offer(_ v: Scalar.Vector, lanes: Int, base: Int)
+}
+
+/// Offers nothing (every caller but the fused softmax + top-k).
+@usableFromInline struct NoCandidates<T: KernelScalar>: CandidateSink {
+    @usableFromInline typealias Scalar = T
+    @inlinable @inline(__always) init() {}
+    @inlinable @inline(__always) mutating func offer(_ v: T.Vector, lanes: Int, base: Int) {}
+}
+
+/// Keeps the elements `>= floor` (and NaN) with their indices, in row order,
+/// branch-free: past `capacity` the writes stay at the buffer's end and only
+/// `count` grows (the caller then takes another path). `values` and
+/// `positions` hold `capacity + width` elements.
+@usableFromInline struct FloorCandidates<T: KernelScalar>: CandidateSink {
+    @usableFromInline typealias Scalar = T
+    @usableFromInline let floor: T
+    @usableFromInline let values: UnsafeMutablePointer<T>
+    @usableFromInline let positions: UnsafeMutablePointer<Int32>
+    @usableFromInline let capacity: Int
+    @usableFromInline var count = 0
+
+    @inlinable
+    init(floor: T, values: UnsafeMutablePointer<T>, positions: UnsafeMutablePointer<Int32>, capacity: Int) {
+        self.floor = floor; self.values = values; self.positions = positions; self.capacity = capacity
+    }
+
+    @inlinable @inline(__always)
+    mutating func offer(_ v: T.Vector, lanes: Int, base: Int) {
+        let at = min(count, capacity)
+        count += T.vcollect(v, atLeast: floor, lanes: lanes, base: base, values + at, positions + at)
     }
 }
 
 @inlinable
-func rowExpSum<T: KernelScalar, E: ExpKind, S: ExpScale>(
+func rowExpSum<T: KernelScalar, E: ExpKind, S: ExpScale, K: CandidateSink>(
     _ x: UnsafePointer<T>, _ y: UnsafeMutablePointer<T>?, _ n: Int, shift: T, scale: T, readable: Int,
-    _ next: UnsafePointer<T>?, _: E.Type, _: S.Type
-) -> (sum: Double, next: LaneBounds<T>) {
+    _ next: UnsafePointer<T>?, _: E.Type, _: S.Type, _ sink: inout K
+) -> (sum: Double, next: LaneBounds<T>) where K.Scalar == T {
     let w = T.width
     // (x - shift) * scale, subtracting first: the fused x * scale - shift * scale
     // loses about |shift| * scale * eps of the exponent (softmax of logits near
@@ -327,8 +384,10 @@ func rowExpSum<T: KernelScalar, E: ExpKind, S: ExpScale>(
         let blockEnd = min(n, i + accumulationBlock)
         var s0 = T.Vector(repeating: 0), s1 = s0
         while i + 2 * w <= blockEnd {
-            let e0 = E.exp(S.apply(vload(x + i) - vshift, vscale), T.self)
-            let e1 = E.exp(S.apply(vload(x + i + w) - vshift, vscale), T.self)
+            let x0 = vload(x + i), x1 = vload(x + i + w)
+            sink.offer(x0, lanes: w, base: i); sink.offer(x1, lanes: w, base: i + w)
+            let e0 = E.exp(S.apply(x0 - vshift, vscale), T.self)
+            let e1 = E.exp(S.apply(x1 - vshift, vscale), T.self)
             if let y { vstore(e0, y + i); vstore(e1, y + i + w) }
             if let next {
                 // And a hint for the row after (never faults past the end):
@@ -342,7 +401,9 @@ func rowExpSum<T: KernelScalar, E: ExpKind, S: ExpScale>(
             i += 2 * w
         }
         while i + w <= blockEnd {
-            let e0 = E.exp(S.apply(vload(x + i) - vshift, vscale), T.self)
+            let x0 = vload(x + i)
+            sink.offer(x0, lanes: w, base: i)
+            let e0 = E.exp(S.apply(x0 - vshift, vscale), T.self)
             if let y { vstore(e0, y + i) }
             if let next {
                 let a = vload(next + i)
@@ -355,8 +416,9 @@ func rowExpSum<T: KernelScalar, E: ExpKind, S: ExpScale>(
     }
     if i < n {
         let r = n - i
-        let e = T.vkeepFirst(E.exp(S.apply(vloadTail(x + i, r, readable: max(readable, n) - i, fill: shift) - vshift,
-                                           vscale), T.self), r, fill: 0)
+        let xt = vloadTail(x + i, r, readable: max(readable, n) - i, fill: shift)
+        sink.offer(xt, lanes: r, base: i)
+        let e = T.vkeepFirst(E.exp(S.apply(xt - vshift, vscale), T.self), r, fill: 0)
         if let y { vstorePartial(e, y + i, r) }
         total += Double(T.hsum(e))
         if let next {

@@ -381,7 +381,8 @@ SMK_SIMD_INLINE uint32_t smk_simd_bits_f64(smk_simd_i64x8 m) {
  * 1.5x slower on Zen 4).
  * `vectors` = ceil(n / lanes) (1 ... 4; a constant where the caller is
  * specialised, so the vector loops unroll); 0 <= k <= n; x and values hold
- * n elements. Returns 1, having written nothing, when x holds a NaN (the
+ * n elements; `positions` (or NULL) maps j to the index written (ir[q] =
+ * positions[j]). Returns 1, having written nothing, when x holds a NaN (the
  * caller's general kernel orders NaN first); else 0.
  * With AVX-512 CD and VPOPCNTDQ the ties inside a vector are counted once, by
  * vpconflict and a popcount, and each broadcast needs one compare: against
@@ -420,7 +421,7 @@ SMK_SIMD_INLINE uint32_t smk_simd_bits_f64(smk_simd_i64x8 m) {
         for (int c = 0; c < 4 && c < vectors; c++) bits |= (uint64_t)CMPEQ(rank[c], qv) << (W * c); \
         int64_t j = __builtin_ctzll(bits | (1ull << 63));                                      \
         vr[q] = values[j];                                                                     \
-        ir[q] = j;                                                                             \
+        ir[q] = positions ? positions[j] : j;                                                   \
         qv = SMK_SIMD_RANK_INC(qv, one);                                                       \
     }                                                                                          \
     return 0;
@@ -435,7 +436,8 @@ SMK_SIMD_INLINE uint32_t smk_simd_bits_f64(smk_simd_i64x8 m) {
 #define SMK_SIMD_CONFLICT_F64(v) _mm512_conflict_epi64(_mm512_castpd_si512(v))
 
 SMK_SIMD_INLINE int smk_simd_rank_scatter_f32(const float *x, const float *values, int64_t n, int64_t vectors,
-                                              int64_t k, float *vr, int64_t *ir) {
+                                              int64_t k, float *vr, int64_t *ir,
+                                              const int32_t *positions) {
 #define SMK_SIMD_RANK_INC(q, one) _mm512_add_epi32(q, one)
     SMK_SIMD_RANK_SCATTER(16, __m512, __m512i, _mm512_maskz_loadu_ps, SMK_SIMD_ADDZ_F32, _mm512_set1_ps,
                           smk_simd_f32, SMK_SIMD_CONFLICT_F32, _mm512_popcnt_epi32, _mm512_mask_mov_epi32,
@@ -444,7 +446,8 @@ SMK_SIMD_INLINE int smk_simd_rank_scatter_f32(const float *x, const float *value
 }
 
 SMK_SIMD_INLINE int smk_simd_rank_scatter_f64(const double *x, const double *values, int64_t n, int64_t vectors,
-                                              int64_t k, double *vr, int64_t *ir) {
+                                              int64_t k, double *vr, int64_t *ir,
+                                              const int32_t *positions) {
 #define SMK_SIMD_RANK_INC(q, one) _mm512_add_epi64(q, one)
     SMK_SIMD_RANK_SCATTER(8, __m512d, __m512i, _mm512_maskz_loadu_pd, SMK_SIMD_ADDZ_F64, _mm512_set1_pd,
                           smk_simd_f64, SMK_SIMD_CONFLICT_F64, _mm512_popcnt_epi64, _mm512_mask_mov_epi64,
@@ -477,18 +480,20 @@ SMK_SIMD_INLINE int smk_simd_rank_scatter_f64(const double *x, const double *val
             bits |= (uint64_t)smk_simd_bits_##T(rank[c] == (IT)q) << (W * c);                  \
         int64_t j = __builtin_ctzll(bits | (1ull << 63));                                      \
         vr[q] = values[j];                                                                     \
-        ir[q] = j;                                                                             \
+        ir[q] = positions ? positions[j] : j;                                                   \
     }                                                                                          \
     return 0;
 
 SMK_SIMD_INLINE int smk_simd_rank_scatter_f32(const float *x, const float *values, int64_t n, int64_t vectors,
-                                              int64_t k, float *vr, int64_t *ir) {
+                                              int64_t k, float *vr, int64_t *ir,
+                                              const int32_t *positions) {
     SMK_SIMD_RANK_SCATTER(f32, smk_simd_f32x16, smk_simd_i32x16, 16,
                           ((smk_simd_i32x16){0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15}))
 }
 
 SMK_SIMD_INLINE int smk_simd_rank_scatter_f64(const double *x, const double *values, int64_t n, int64_t vectors,
-                                              int64_t k, double *vr, int64_t *ir) {
+                                              int64_t k, double *vr, int64_t *ir,
+                                              const int32_t *positions) {
     SMK_SIMD_RANK_SCATTER(f64, smk_simd_f64x8, smk_simd_i64x8, 8, ((smk_simd_i64x8){0, 1, 2, 3, 4, 5, 6, 7}))
 }
 #endif
@@ -522,6 +527,57 @@ SMK_SIMD_INLINE smk_simd_f64x8 smk_simd_log_f64(smk_simd_f64x8 x) {
     const double ln2_lo = 1.90821492927058770002e-10;  /* ln 2 - ln2_hi */
     return ef * ln2_hi + (twof + (twof * f2 * q + ef * ln2_lo));
 }
+
+/* Candidate collection for the fused softmax + top-k: the lanes l < lanes
+ * of v that are >= floor or NaN, packed in lane order to vals and their
+ * indices base + l to pos; returns how many. Writes a whole vector to each
+ * (room for `lanes per vector` elements is needed at vals and pos),
+ * branch-free: with AVX-512 a compress in registers, then plain stores (a
+ * compress straight to memory is microcoded on Zen 4). */
+#if defined(__AVX512F__)
+SMK_SIMD_INLINE int64_t smk_simd_collect_f32(smk_simd_f32x16 v, float floor, int64_t lanes, int64_t base,
+                                             float *vals, int32_t *pos) {
+    __m512 x = (__m512)v;
+    __mmask16 m = _mm512_mask_cmp_ps_mask(smk_simd_first16(lanes), x, _mm512_set1_ps(floor), _CMP_NLT_UQ);
+    const __m512i lane = _mm512_set_epi32(15, 14, 13, 12, 11, 10, 9, 8, 7, 6, 5, 4, 3, 2, 1, 0);
+    _mm512_storeu_ps(vals, _mm512_maskz_compress_ps(m, x));
+    _mm512_storeu_si512(pos, _mm512_maskz_compress_epi32(m, _mm512_add_epi32(lane, _mm512_set1_epi32((int32_t)base))));
+    return __builtin_popcount(m);
+}
+
+SMK_SIMD_INLINE int64_t smk_simd_collect_f64(smk_simd_f64x8 v, double floor, int64_t lanes, int64_t base,
+                                             double *vals, int32_t *pos) {
+    __m512d x = (__m512d)v;
+    __mmask8 m = _mm512_mask_cmp_pd_mask(smk_simd_first8(lanes), x, _mm512_set1_pd(floor), _CMP_NLT_UQ);
+    const __m256i lane = _mm256_set_epi32(7, 6, 5, 4, 3, 2, 1, 0);
+    _mm512_storeu_pd(vals, _mm512_maskz_compress_pd(m, x));
+    _mm256_storeu_si256((__m256i *)(void *)pos,
+                        _mm256_maskz_compress_epi32(m, _mm256_add_epi32(lane, _mm256_set1_epi32((int32_t)base))));
+    return __builtin_popcount(m);
+}
+#else
+SMK_SIMD_INLINE int64_t smk_simd_collect_f32(smk_simd_f32x16 v, float floor, int64_t lanes, int64_t base,
+                                             float *vals, int32_t *pos) {
+    int64_t c = 0;
+    for (int l = 0; l < 16 && l < lanes; l++) {
+        vals[c] = v[l];
+        pos[c] = (int32_t)(base + l);
+        c += !(v[l] < floor);
+    }
+    return c;
+}
+
+SMK_SIMD_INLINE int64_t smk_simd_collect_f64(smk_simd_f64x8 v, double floor, int64_t lanes, int64_t base,
+                                             double *vals, int32_t *pos) {
+    int64_t c = 0;
+    for (int l = 0; l < 8 && l < lanes; l++) {
+        vals[c] = v[l];
+        pos[c] = (int32_t)(base + l);
+        c += !(v[l] < floor);
+    }
+    return c;
+}
+#endif
 
 #pragma clang diagnostic pop
 
