@@ -534,7 +534,7 @@ SMK_SIMD_INLINE smk_simd_f64x8 smk_simd_log_f64(smk_simd_f64x8 x) {
  * (room for `lanes per vector` elements is needed at vals and pos),
  * branch-free: with AVX-512 a compress in registers, then plain stores (a
  * compress straight to memory is microcoded on Zen 4). */
-#if defined(__AVX512F__)
+#if defined(__AVX512F__) && defined(__AVX512VL__)
 SMK_SIMD_INLINE int64_t smk_simd_collect_f32(smk_simd_f32x16 v, float floor, int64_t lanes, int64_t base,
                                              float *vals, int32_t *pos) {
     __m512 x = (__m512)v;
