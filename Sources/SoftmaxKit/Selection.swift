@@ -104,15 +104,17 @@ public func softmaxTopK<T: KernelScalar>(
             return true
         }
         guard carry else { return false }
-        var lanes = LaneBounds<T>(), carried = false
-        for r in rows {
-            let next = r + 1 < rows.upperBound ? xp + (r + 1) * n : nil
-            carried = rowSoftmaxTopK(xp + r * n, n, k, invT, vp + r * k, ip + r * k,
-                                     lanes: &lanes, carried: carried, next: next)
+        withTopKScratch(T.self) { scratch in
+            var lanes = LaneBounds<T>(), carried = false
+            for r in rows {
+                let next = r + 1 < rows.upperBound ? xp + (r + 1) * n : nil
+                carried = rowSoftmaxTopK(xp + r * n, n, k, invT, vp + r * k, ip + r * k,
+                                         lanes: &lanes, carried: carried, next: next, scratch: scratch)
+            }
         }
         return true
     }) { xr, n, v, i in
-        rowSoftmaxTopK(xr, n, k, invT, v, i)
+        rowSoftmaxTopK(xr, n, k, invT, v, i)  // (per fibre: its own scratch)
     }
 }
 
@@ -327,79 +329,98 @@ func rowTopK<T: KernelScalar>(_ x: UnsafePointer<T>, _ n: Int, _ k: Int,
 @inlinable
 func rowSoftmaxTopK<T: KernelScalar>(_ x: UnsafePointer<T>, _ n: Int, _ k: Int, _ invT: T,
                                      _ vals: UnsafeMutablePointer<T>, _ idx: UnsafeMutablePointer<Int>) {
-    var lanes = LaneBounds<T>()
-    _ = rowSoftmaxTopK(x, n, k, invT, vals, idx, lanes: &lanes, carried: false, next: nil)
+    withTopKScratch(T.self) { scratch in
+        var lanes = LaneBounds<T>()
+        _ = rowSoftmaxTopK(x, n, k, invT, vals, idx, lanes: &lanes, carried: false, next: nil, scratch: scratch)
+    }
+}
+
+/// Stack scratch for `rowSoftmaxTopK`'s candidates: `5w` scalars, then `5w`
+/// `Int32` positions (under the 1 KB up to which temporary allocations stay
+/// on the stack).
+@inlinable @inline(__always)
+func withTopKScratch<T: KernelScalar>(_: T.Type, _ body: (UnsafeMutableRawPointer) -> Void) {
+    withUnsafeTemporaryAllocation(byteCount: 5 * T.width * (MemoryLayout<T>.stride + 4),
+                                  alignment: MemoryLayout<T>.alignment) { body($0.baseAddress!) }
 }
 
 @inlinable
 func rowSoftmaxTopK<T: KernelScalar>(_ x: UnsafePointer<T>, _ n: Int, _ k: Int, _ invT: T,
                                      _ vals: UnsafeMutablePointer<T>, _ idx: UnsafeMutablePointer<Int>,
-                                     lanes: inout LaneBounds<T>, carried: Bool, next: UnsafePointer<T>?) -> Bool {
+                                     lanes: inout LaneBounds<T>, carried: Bool, next: UnsafePointer<T>?,
+                                     scratch: UnsafeMutableRawPointer) -> Bool {
     guard k > 0 else { return false }
-    var bigM = -T.infinity, total = 0.0
-    var c = 0, i = 0
-    var tookNext = false
-    // Block sums merge by the online-normalizer rule (see above).
-    func merge(_ s: Double, _ hi: T) {
-        if hi > bigM {
-            total = (total == 0 ? 0 : total * Double(T.libmExp((bigM - hi) * invT))) + s
-            bigM = hi
-        } else {
-            total += s * Double(T.libmExp((hi - bigM) * invT))
-        }
-    }
-    let w = T.width, capacity = 4 * w
-    while i < n {
-        let len = min(accumulationBlock, n - i)
-        let whole = len == n  // one block: the carried lanes apply
-        let lo: T, hi: T
-        if c < k && k <= 2 * w {
-            // The first block: admission starts from a floor (see laneFloor).
-            let f = laneFloor(whole && carried ? lanes : rowLaneBounds(x + i, len), k)
-            (lo, hi) = (f.lo, f.hi)
-            if i == 0 && hi != -.infinity && f.floor > -.infinity {
-                // The exp-sum's own loop collects the elements at or above
-                // the floor (about k + 2 of them on random rows), branch-free,
-                // and they are ranked in registers: admitting them one by one
-                // (a mispredicted branch and an insertion each) cost more than
-                // the exp-sum on rows of 1000.
-                // (The closure captures nothing it mutates: captured vars
-                // cost runtime exclusivity checks per row.)
-                let nextRow = whole ? next : nil
-                let (sum, nextLanes, admitted) = withUnsafeTemporaryAllocation(
-                    byteCount: (capacity + w) * (MemoryLayout<T>.stride + 4), alignment: MemoryLayout<T>.alignment
-                ) { raw -> (Double, LaneBounds<T>, Bool) in
-                    let cv = raw.baseAddress!.bindMemory(to: T.self, capacity: capacity + w)
-                    let cp = (raw.baseAddress! + (capacity + w) * MemoryLayout<T>.stride)
-                        .bindMemory(to: Int32.self, capacity: capacity + w)
-                    var sink = FloorCandidates<T>(floor: f.floor, values: cv, positions: cp, capacity: capacity)
-                    let r = rowExpSum(x, nil, len, shift: hi, scale: invT, lowest: lo, readable: 0,
-                                      lanesOf: nextRow, candidates: &sink)
-                    let m = sink.count
-                    // Fewer than k cannot happen below a true floor; more than
-                    // the buffer holds (ties at the floor) or a NaN take the
-                    // one-by-one admission.
-                    let ranked = m >= k && m <= capacity
-                        && !T.rankScatter(cv, cv, n: m, vectors: (m + w - 1) / w, k: k, vals, idx, positions: cp)
-                    return (r.sum, r.next, ranked)
-                }
-                if nextRow != nil { lanes = nextLanes; tookNext = true }
-                merge(sum, hi)
-                c = admitted ? k : admitRange(x, i, i + len, k, vals, idx, c, floor: f.floor)
-                i += len
-                continue
+    let w = T.width
+    var bigM = -T.infinity, total = 0.0, tookNext = false
+    if k <= 2 * w && n <= Int(Int32.max) {
+        let capacity = 4 * w
+        let cv = scratch.bindMemory(to: T.self, capacity: capacity + w)
+        let cp = (scratch + (capacity + w) * MemoryLayout<T>.stride).bindMemory(to: Int32.self, capacity: capacity + w)
+        var i = 0, bounds = LaneBounds<T>()
+        // While blocks admit candidates, their exp-sum loops collect them
+        // branch-free; once one admits none, later blocks only check their
+        // max against the k-th (random rows soon stop admitting: collecting
+        // then cost more than it saved on rows of 32000 in cache).
+        var collect = true
+        while i < n {
+            let len = min(accumulationBlock, n - i), end = i + len, whole = len == n
+            // The block after, when as long, has its lane bounds taken in
+            // this block's exp-sum loop (its loads overlap the exponentials;
+            // a min/max pass over each block from memory, then the exp-sum
+            // from L1, was most of a 4096-long row); after a row of one
+            // block, the next row's.
+            let ahead: UnsafePointer<T>? = whole ? next : (end + len <= n ? x + end : nil)
+            if i == 0 { bounds = whole && carried ? lanes : rowLaneBounds(x, len) }
+            let first = i == 0
+            let lo: T, hi: T, floor: T
+            if first {
+                // The elements at or above the lane floor: about k + 2 on random rows.
+                let f = laneFloor(bounds, k)
+                (lo, hi, floor) = (f.lo, f.hi, f.floor)
+            } else {
+                (lo, hi) = bounds.bounds
+                floor = vals[k - 1].nextUp  // above the k-th: a later tie never ranks above it
             }
-            c = admitRange(x, i, i + len, k, vals, idx, c, floor: f.floor)
-        } else {
-            (lo, hi) = blockMinMaxAdmit(x, i, len, k, vals, idx, &c)
+            let held = first ? 0 : k
+            var ranked = false, sum = 0.0
+            if hi != -.infinity {  // (an all -inf block adds exp(-inf) = 0)
+                let r: (sum: Double, next: LaneBounds<T>)
+                if collect {
+                    var sink = FloorCandidates<T>(floor: floor, values: cv + held, positions: cp + held,
+                                                  capacity: capacity - held, offset: i)
+                    r = rowExpSum(x + i, nil, len, shift: hi, scale: invT, lowest: lo, readable: 0,
+                                  lanesOf: ahead, candidates: &sink)
+                    ranked = rankCandidates(cv, cp, sink.count, held: held, k: k, vals, idx,
+                                            room: capacity, open: floor == -.infinity)
+                    if !first && sink.count == 0 { collect = false }
+                } else {
+                    r = rowExpSum(x + i, nil, len, shift: hi, scale: invT, lowest: lo, readable: 0, lanesOf: ahead)
+                    // Nothing enters unless the max beats the k-th or a NaN
+                    // (which makes the sum NaN) is there.
+                    ranked = !(hi > vals[k - 1]) && !r.sum.isNaN
+                    collect = !ranked
+                }
+                sum = r.sum
+                mergeBlockSum(&bigM, &total, sum, hi, invT)
+                if ahead != nil {
+                    if whole { lanes = r.next; tookNext = true } else { bounds = r.next }
+                }
+            } else if let ahead {
+                if whole { lanes = rowLaneBounds(ahead, len); tookNext = true } else { bounds = rowLaneBounds(ahead, len) }
+            }
+            if !ranked {
+                // One element at a time (a mispredicted branch and an
+                // insertion each): NaN, ties at the floor past the buffer,
+                // all -inf blocks (which may hide a NaN).
+                _ = admitRange(x, i, end, k, vals, idx, held, floor: first ? floor : -.infinity)
+            }
+            if end < n && ahead == nil { bounds = rowLaneBounds(x + end, n - end) }
+            i = end
         }
-        if hi != -.infinity {  // an all -inf block adds exp(-inf) = 0
-            let r = rowExpSum(x + i, nil, len, shift: hi, scale: invT, lowest: lo, readable: 0,
-                              lanesOf: whole ? next : nil)
-            if whole && next != nil { lanes = r.next; tookNext = true }
-            merge(r.sum, hi)
-        }
-        i += len
+    } else {
+        let r = admittingSoftmaxTopK(x, n, k, invT, vals, idx, lanes: lanes, carried: carried, next: next)
+        (bigM, total, tookNext) = (r.bigM, r.total, r.tookNext)
+        if tookNext { lanes = r.next }
     }
     // NaN ranks first, so a row holding one has it among the candidates.
     if vals[0].isNaN || total.isNaN {
@@ -418,6 +439,60 @@ func rowSoftmaxTopK<T: KernelScalar>(_ x: UnsafePointer<T>, _ n: Int, _ k: Int, 
         j += w
     }
     return tookNext
+}
+
+/// The block sums' merge (the online-normalizer rule above): the running
+/// `(max, sum)` with a block's sum `s` taken at shift `hi`.
+@inlinable @inline(__always)
+func mergeBlockSum<T: KernelScalar>(_ m: inout T, _ total: inout Double, _ s: Double, _ hi: T, _ invT: T) {
+    if hi > m {
+        total = (total == 0 ? 0 : total * Double(T.libmExp((m - hi) * invT))) + s
+        m = hi
+    } else {
+        total += s * Double(T.libmExp((hi - m) * invT))
+    }
+}
+
+/// Ranks `count` collected candidates (`cv`/`cp` from offset `held`), with
+/// the `held` already in `vals`/`idx` (lower indices: copied in first), into
+/// the first k, by the C module's rank primitive. False, having written
+/// nothing, when they did not fit `room` (ties at the floor), an open floor
+/// gathered everything, fewer than k were found, or one is NaN: the caller
+/// then admits the block one element at a time.
+@inlinable @inline(__always)
+func rankCandidates<T: KernelScalar>(_ cv: UnsafeMutablePointer<T>, _ cp: UnsafeMutablePointer<Int32>, _ count: Int,
+                                     held: Int, k: Int, _ vals: UnsafeMutablePointer<T>, _ idx: UnsafeMutablePointer<Int>,
+                                     room: Int, open: Bool) -> Bool {
+    if held > 0 && count == 0 { return true }
+    let m = held + count
+    guard !open, m >= k, m <= room else { return false }
+    for j in 0..<held { cv[j] = vals[j]; cp[j] = Int32(truncatingIfNeeded: idx[j]) }
+    return !T.rankScatter(cv, cv, n: m, vectors: (m + T.width - 1) / T.width, k: k, vals, idx, positions: cp)
+}
+
+/// `rowSoftmaxTopK` for `k > 2w`: each block's min and max in a first look
+/// that also admits candidates one by one, then its exp-sum from L1.
+@inlinable
+func admittingSoftmaxTopK<T: KernelScalar>(
+    _ x: UnsafePointer<T>, _ n: Int, _ k: Int, _ invT: T, _ vals: UnsafeMutablePointer<T>, _ idx: UnsafeMutablePointer<Int>,
+    lanes: LaneBounds<T>, carried: Bool, next: UnsafePointer<T>?
+) -> (bigM: T, total: Double, next: LaneBounds<T>, tookNext: Bool) {
+    var bigM = -T.infinity, total = 0.0
+    var c = 0, i = 0
+    var nextLanes = LaneBounds<T>(), tookNext = false
+    while i < n {
+        let len = min(accumulationBlock, n - i)
+        let whole = len == n  // one block: the next row's lanes ride along
+        let (lo, hi) = blockMinMaxAdmit(x, i, len, k, vals, idx, &c)
+        if hi != -.infinity {  // an all -inf block adds exp(-inf) = 0
+            let r = rowExpSum(x + i, nil, len, shift: hi, scale: invT, lowest: lo, readable: 0,
+                              lanesOf: whole ? next : nil)
+            if whole && next != nil { nextLanes = r.next; tookNext = true }
+            mergeBlockSum(&bigM, &total, r.sum, hi, invT)
+        }
+        i += len
+    }
+    return (bigM, total, nextLanes, tookNext)
 }
 
 /// Min and max (NaN ignored) of a block with lane bounds `b`, and a floor for

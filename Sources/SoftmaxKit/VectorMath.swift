@@ -350,17 +350,19 @@ func rowExpSum<T: KernelScalar, K: CandidateSink>(
     @usableFromInline let values: UnsafeMutablePointer<T>
     @usableFromInline let positions: UnsafeMutablePointer<Int32>
     @usableFromInline let capacity: Int
+    /// Added to the offered indices (a block's start in its row).
+    @usableFromInline let offset: Int
     @usableFromInline var count = 0
 
     @inlinable
-    init(floor: T, values: UnsafeMutablePointer<T>, positions: UnsafeMutablePointer<Int32>, capacity: Int) {
-        self.floor = floor; self.values = values; self.positions = positions; self.capacity = capacity
+    init(floor: T, values: UnsafeMutablePointer<T>, positions: UnsafeMutablePointer<Int32>, capacity: Int, offset: Int = 0) {
+        self.floor = floor; self.values = values; self.positions = positions; self.capacity = capacity; self.offset = offset
     }
 
     @inlinable @inline(__always)
     mutating func offer(_ v: T.Vector, lanes: Int, base: Int) {
         let at = min(count, capacity)
-        count += T.vcollect(v, atLeast: floor, lanes: lanes, base: base, values + at, positions + at)
+        count += T.vcollect(v, atLeast: floor, lanes: lanes, base: base + offset, values + at, positions + at)
     }
 }
 

@@ -62,12 +62,15 @@ def test_softmax_topk_equals_softmax_then_topk(n, temperature):
 
 
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
-@pytest.mark.parametrize("n", [33, 128, 1000, 2500])
+@pytest.mark.parametrize("n", [33, 128, 1000, 2500, 4096])
 def test_softmax_topk_candidates_collected_in_the_exp_sum(dtype, n):
     # A row's first block collects the elements at or above a floor inside
-    # its exp-sum loop and ranks them in registers; ties at the floor that
-    # overflow the candidate buffer, and NaN, take the one-by-one admission.
-    # Every row must come out in topk's order with softmax's probabilities.
+    # its exp-sum loop and ranks them in registers; later blocks (rows over
+    # 1024) collect those above the k-th while some enter (ascending rows:
+    # every block), then only compare their max (descending rows); ties at
+    # the floor that overflow the candidate buffer, NaN and all -inf blocks
+    # take the one-by-one admission. Every row must come out in topk's order
+    # with softmax's probabilities.
     rng = np.random.default_rng(11)
     kinds = [rng.uniform(-4, 4, n), rng.normal(size=n), np.round(rng.normal(scale=2, size=n)),
              np.full(n, 1.5), np.arange(n, dtype=float), -np.arange(n, dtype=float)]
@@ -75,6 +78,10 @@ def test_softmax_topk_candidates_collected_in_the_exp_sum(dtype, n):
     x[1, 7] = np.nan
     x[2, : n // 2] = -np.inf
     x[8, n // 3] = np.inf
+    if n > 1024:
+        x[9, 1024:] = -np.inf   # a constant row whose later blocks are -inf
+        x[16, -1] = np.nan      # an ascending row with a NaN in its last block
+        x[17, -2] = np.nan      # a descending row: the NaN is only seen in the sum
     finite = ~np.isnan(x).any(1) & ~np.isposinf(x).any(1)  # rows with a finite max
     kmax = 32 if dtype == np.float32 else 16
     for k in sorted({1, 3, 8, kmax // 2 + 1, kmax, min(kmax + 5, n)}):
@@ -82,7 +89,7 @@ def test_softmax_topk_candidates_collected_in_the_exp_sum(dtype, n):
         np.testing.assert_array_equal(i, smk.topk(x, k)[1])
         want = np.take_along_axis(ref.softmax(x[finite].astype(np.float64)), i[finite], -1)
         np.testing.assert_allclose(p[finite], want, rtol=2e-5 if dtype == np.float32 else 1e-12)
-        assert np.isnan(p[1]).all()
+        assert np.isnan(p[1]).all() and np.isnan(p[~finite]).all()
 
 
 def test_softmax_topk_strided_axis():
