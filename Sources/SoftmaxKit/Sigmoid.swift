@@ -12,7 +12,7 @@
 public func sigmoid<T: KernelScalar>(
     _ x: UnsafeBufferPointer<T>, into y: UnsafeMutableBufferPointer<T>, count: Int
 ) throws(SoftmaxKitError) {
-    try elementwise(x, y, count, sigmoidKernel)
+    try elementwise(x, y, count) { sigmoidKernel($0, $1, $2) }
 }
 
 /// Log-sigmoid of `count` elements from `x` into `y` (`y` may be `x`).
@@ -68,8 +68,11 @@ func checkElementwise<T>(_ x: UnsafeBufferPointer<T>, _ y: UnsafeMutableBufferPo
 /// Blocks of 1024 elements whose largest |x| keeps e^-|x| normal (almost
 /// always) take the cheaper exp; a block holding a huge, infinite or NaN
 /// value takes the full-range one (NaN is not <= the limit).
+/// With `streaming`, y is written by `rowStream` (the caller fences); the
+/// ends of each block then take the block's exp, like its middle.
 @inlinable
-func sigmoidKernel<T: KernelScalar>(_ x: UnsafePointer<T>, _ y: UnsafeMutablePointer<T>, _ count: Int) {
+func sigmoidKernel<T: KernelScalar>(_ x: UnsafePointer<T>, _ y: UnsafeMutablePointer<T>, _ count: Int,
+                                    streaming: Bool = false) {
     let w = T.width
     var start = 0
     while start < count {
@@ -83,6 +86,18 @@ func sigmoidKernel<T: KernelScalar>(_ x: UnsafePointer<T>, _ y: UnsafeMutablePoi
         var normal = T.hmax(big) <= T.expNormalLimit
         while i < end { if !(abs(x[i]) <= T.expNormalLimit) && !x[i].isNaN { normal = false }; i += 1 }
         i = start
+        if streaming {
+            let xs = x + start
+            if normal {
+                rowStream(y + start, end - start, vector: { T.vsigmoidNormal(vload(xs + $0)) },
+                          scalar: { T.vsigmoidNormal(T.Vector(repeating: xs[$0]))[0] })
+            } else {
+                rowStream(y + start, end - start, vector: { T.vsigmoid(vload(xs + $0)) },
+                          scalar: { T.vsigmoid(T.Vector(repeating: xs[$0]))[0] })
+            }
+            start = end
+            continue
+        }
         if normal {
             while i + w <= end { vstore(T.vsigmoidNormal(vload(x + i)), y + i); i += w }
         } else {
