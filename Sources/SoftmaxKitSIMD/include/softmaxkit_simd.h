@@ -556,26 +556,24 @@ SMK_SIMD_INLINE int64_t smk_simd_collect_f64(smk_simd_f64x8 v, double floor, int
     return __builtin_popcount(m);
 }
 #else
+/* Each lane is written, and the count moves past the kept ones. */
+#define SMK_SIMD_COLLECT_LANES(W)                                                              \
+    int64_t c = 0;                                                                             \
+    for (int l = 0; l < W && l < lanes; l++) {                                                 \
+        vals[c] = v[l];                                                                        \
+        pos[c] = (int32_t)(base + l);                                                          \
+        c += !(v[l] < floor);                                                                  \
+    }                                                                                          \
+    return c;
+
 SMK_SIMD_INLINE int64_t smk_simd_collect_f32(smk_simd_f32x16 v, float floor, int64_t lanes, int64_t base,
                                              float *vals, int32_t *pos) {
-    int64_t c = 0;
-    for (int l = 0; l < 16 && l < lanes; l++) {
-        vals[c] = v[l];
-        pos[c] = (int32_t)(base + l);
-        c += !(v[l] < floor);
-    }
-    return c;
+    SMK_SIMD_COLLECT_LANES(16)
 }
 
 SMK_SIMD_INLINE int64_t smk_simd_collect_f64(smk_simd_f64x8 v, double floor, int64_t lanes, int64_t base,
                                              double *vals, int32_t *pos) {
-    int64_t c = 0;
-    for (int l = 0; l < 8 && l < lanes; l++) {
-        vals[c] = v[l];
-        pos[c] = (int32_t)(base + l);
-        c += !(v[l] < floor);
-    }
-    return c;
+    SMK_SIMD_COLLECT_LANES(8)
 }
 #endif
 
