@@ -149,14 +149,24 @@ enum MaskedKernel<T: KernelScalar> {
             parallelFor(count, work: count * n) { rows in short.run(kernel, rows) }
             return
         }
+        // Calls larger than the cache write y with streaming stores, as
+        // softmax does (a plain store first reads the line it writes: 4096²
+        // took 1.5x softmax's time); the exponentials then go to a row of
+        // scratch. Same bits either way.
+        let stream = streamingStores(bytes: 2 * count * n * MemoryLayout<T>.stride)
         parallelFor(count, work: count * n) { rows in
+            let scratch = stream && kind != .logSoftmax ? rawAllocate(T.self, n) : nil
+            defer { if let scratch { rawFree(scratch) } }
+            let streaming = stream && (kind == .logSoftmax || scratch != nil)  // else plain stores
+            defer { if streaming { endStreaming() } }
             // As softmax's rows: each row's bounds ride along the loop that
             // exponentiates the row before it (same bits).
             @inline(__always) func maskOf(_ r: Int) -> UnsafePointer<UInt8> { pattern ? mask : mask + r * n }
             var bounds = self.bounds(kind, x + rows.lowerBound * n, maskOf(rows.lowerBound), n)
             for r in rows {
                 let next = r + 1 < rows.upperBound ? (x + (r + 1) * n, maskOf(r + 1)) : nil
-                bounds = row(kind, x + r * n, maskOf(r), y + r * n, n, bounds: bounds, next: next)
+                bounds = row(kind, x + r * n, maskOf(r), y + r * n, n, bounds: bounds, next: next,
+                             streaming: streaming, scratch: scratch)
             }
         }
     }
@@ -176,16 +186,19 @@ enum MaskedKernel<T: KernelScalar> {
     }
 
     /// One row from its `bounds`; returns those of `next` (row and mask), taken
-    /// in the exp-sum's loop, or junk when nil.
+    /// in the exp-sum's loop, or junk when nil. With `streaming`, y is written
+    /// by `rowStream` (softmax's exponentials go to `scratch`, n elements).
     @inlinable
     static func row(_ kind: MaskedKind, _ x: UnsafePointer<T>, _ mask: UnsafePointer<UInt8>,
                     _ y: UnsafeMutablePointer<T>, _ n: Int, bounds: (min: T, max: T),
-                    next: (UnsafePointer<T>, UnsafePointer<UInt8>)?) -> (min: T, max: T) {
+                    next: (UnsafePointer<T>, UnsafePointer<UInt8>)?,
+                    streaming: Bool = false, scratch: UnsafeMutablePointer<T>? = nil) -> (min: T, max: T) {
         let fill: T = kind == .logSoftmax ? -.infinity : 0
         let (lo, m) = bounds
+        let e = streaming && kind != .logSoftmax ? scratch! : y
         if kind == .softmaxThenMask {
-            let r = rowExpSum(x, y, n, shift: m, scale: 1, lowest: lo, readable: 0, alongside: next?.0)
-            selectStore(UnsafePointer(y), mask, y, n, shift: 0, scale: T(1 / r.sum), offset: 0, fill: 0)
+            let r = rowExpSum(x, e, n, shift: m, scale: 1, lowest: lo, readable: 0, alongside: next?.0)
+            selectStore(UnsafePointer(e), mask, y, n, shift: 0, scale: T(1 / r.sum), offset: 0, fill: 0, streaming: streaming)
             return r.next
         }
         if m == -.infinity && !(0..<n).contains(where: { mask[$0] != 0 }) {
@@ -193,12 +206,13 @@ enum MaskedKernel<T: KernelScalar> {
             return next.map { maskedMinMax($0.0, $0.1, n) } ?? bounds
         }
         if kind == .softmax {
-            let r = maskedExpSum(x, mask, y, n, shift: m, lowest: lo, alongside: next)
-            selectStore(UnsafePointer(y), mask, y, n, shift: 0, scale: T(1 / r.sum), offset: 0, fill: 0)
+            let r = maskedExpSum(x, mask, e, n, shift: m, lowest: lo, alongside: next)
+            selectStore(UnsafePointer(e), mask, y, n, shift: 0, scale: T(1 / r.sum), offset: 0, fill: 0, streaming: streaming)
             return r.next
         } else {
             let r = maskedExpSum(x, mask, nil, n, shift: m, lowest: lo, alongside: next)
-            selectStore(x, mask, y, n, shift: m, scale: 1, offset: T(T.libmLog(T(r.sum))), fill: -.infinity)
+            selectStore(x, mask, y, n, shift: m, scale: 1, offset: T(T.libmLog(T(r.sum))), fill: -.infinity,
+                        streaming: streaming)
             return r.next
         }
     }
@@ -301,9 +315,15 @@ enum MaskedKernel<T: KernelScalar> {
     /// `y_j = mask_j ? (x_j - shift) * scale - offset : fill` (in place allowed).
     @inlinable
     static func selectStore(_ x: UnsafePointer<T>, _ mask: UnsafePointer<UInt8>, _ y: UnsafeMutablePointer<T>, _ n: Int,
-                            shift: T, scale: T, offset: T, fill: T) {
+                            shift: T, scale: T, offset: T, fill: T, streaming: Bool = false) {
         let vs = T.Vector(repeating: shift), vc = T.Vector(repeating: scale)
         let vo = T.Vector(repeating: offset), vf = T.Vector(repeating: fill)
+        if streaming {
+            // The unaligned ends through the same vector arithmetic, one lane used.
+            rowStream(y, n, vector: { T.vselect(mload(mask + $0, T.self), (vload(x + $0) - vs) * vc - vo, vf) },
+                      scalar: { mask[$0] != 0 ? ((T.Vector(repeating: x[$0]) - vs) * vc - vo)[0] : fill })
+            return
+        }
         // Explicit loops, not forEachVector: its closure is not inlined and
         // costs a call per vector (measured with perf).
         let w = T.width
