@@ -66,8 +66,8 @@ public func topK<T: KernelScalar>(
     _ x: UnsafeBufferPointer<T>, k: Int, values: UnsafeMutableBufferPointer<T>,
     indices: UnsafeMutableBufferPointer<Int>, extents: Extents
 ) throws(SoftmaxKitError) {
-    // Short rows rank in registers, as softmaxTopK's (same limit, measured alike).
-    let short = extents.inner == 1 && k > 0 && extents.n <= 24 ? ShortRows<T>(extents.n) : nil
+    // Short rows rank in registers, as softmaxTopK's (same limit).
+    let short = extents.inner == 1 && k > 0 && extents.n <= shortSelectionLimit ? ShortRows<T>(extents.n) : nil
     try selectK(x, k: k, values: values, indices: indices, extents: extents, valuesName: "values", rows: { xp, vp, ip, rows in
         guard let short else { return false }
         _ = short.run(ShortTopK(xp, k: k, vp, ip), rows)
@@ -88,10 +88,7 @@ public func softmaxTopK<T: KernelScalar>(
 ) throws(SoftmaxKitError) {
     try checkTemperature(temperature)
     let invT = 1 / temperature
-    // Rows of up to 24: ranking costs n compares per vector, which beat the
-    // floor-and-candidates row kernel up to there in float and double
-    // (measured at n = 10, 16, 20, 24, 32; float at 32 was 1.5x slower).
-    let short = extents.inner == 1 && k > 0 && extents.n <= 24 ? ShortRows<T>(extents.n) : nil
+    let short = extents.inner == 1 && k > 0 && extents.n <= shortSelectionLimit ? ShortRows<T>(extents.n) : nil
     // Rows of one accumulation block, longer than softmax's four-vector
     // limit, carry each row's lane bounds from the exp-sum of the row before
     // (see rowSoftmaxTopK).
@@ -117,6 +114,14 @@ public func softmaxTopK<T: KernelScalar>(
         rowSoftmaxTopK(xr, n, k, invT, v, i)  // (per fibre: its own scratch)
     }
 }
+
+/// Rows up to this long are ranked whole in registers (`ShortTopK`,
+/// `ShortSoftmaxTopK`): the rank costs n compares per vector, which beat the
+/// floor-and-candidates row kernel up to here. Softmax top-k, 256 rows, k = 8,
+/// uniform logits, Zen 5 (session 7): n = 32 f32 13.9 against 17.9–19.8 µs,
+/// f64 22.6–23.2 against 26.1–26.9 µs; n = 48 f32 20.6–20.9 against
+/// 18.6–18.7 µs; n = 64 f32 31 against 19.5 µs.
+@usableFromInline let shortSelectionLimit = 32
 
 /// Argmax of an array viewed as `shape` over `axis`.
 public func argmax<T: KernelScalar>(_ x: [T], shape: [Int]? = nil, axis: Int = -1) throws(SoftmaxKitError) -> [Int] {
