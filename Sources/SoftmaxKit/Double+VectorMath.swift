@@ -150,14 +150,6 @@ extension Double: KernelScalar {
         return d.replacing(with: e * d, where: x .< 0)
     }
 
-    @inlinable @inline(__always)
-    public static func vrankStep(_ rank: SIMD8<Double>, _ v: SIMD8<Double>, _ xi: Double, after: Int) -> SIMD8<Double> {
-        let lane = SIMD8<Int64>(0, 1, 2, 3, 4, 5, 6, 7)
-        let b = SIMD8<Double>(repeating: xi)
-        let later = lane .> SIMD8<Int64>(repeating: Int64(truncatingIfNeeded: after))
-        return rank.replacing(with: rank + 1, where: (b .> v) .| (later .& (b .== v)))
-    }
-
     /// Lane-wise |x| (NaN stays NaN).
     @inlinable @inline(__always)
     public static func vabs(_ x: SIMD8<Double>) -> SIMD8<Double> {

@@ -134,14 +134,6 @@ extension Float: KernelScalar {
         return d.replacing(with: e * d, where: x .< 0)
     }
 
-    @inlinable @inline(__always)
-    public static func vrankStep(_ rank: SIMD16<Float>, _ v: SIMD16<Float>, _ xi: Float, after: Int) -> SIMD16<Float> {
-        let lane = SIMD16<Int32>(0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15)
-        let b = SIMD16<Float>(repeating: xi)
-        let later = lane .> SIMD16<Int32>(repeating: Int32(truncatingIfNeeded: after))
-        return rank.replacing(with: rank + 1, where: (b .> v) .| (later .& (b .== v)))
-    }
-
     /// Lane-wise |x| (NaN stays NaN).
     @inlinable @inline(__always)
     public static func vabs(_ x: SIMD16<Float>) -> SIMD16<Float> {

@@ -150,23 +150,21 @@ enum MaskedKernel<T: KernelScalar> {
             return
         }
         // Calls larger than the cache write y with streaming stores, as
-        // softmax does (a plain store first reads the line it writes: 4096²
-        // took 1.5x softmax's time); the exponentials then go to a row of
-        // scratch. Same bits either way.
+        // softmax does (a plain store first reads the line it writes: a third
+        // more memory traffic); the exponentials then go to a row of scratch.
+        // Same bits either way.
         let stream = streamingStores(bytes: 2 * count * n * MemoryLayout<T>.stride)
         parallelFor(count, work: count * n) { rows in
-            let scratch = stream && kind != .logSoftmax ? rawAllocate(T.self, n) : nil
-            defer { if let scratch { rawFree(scratch) } }
-            let streaming = stream && (kind == .logSoftmax || scratch != nil)  // else plain stores
-            defer { if streaming { endStreaming() } }
-            // As softmax's rows: each row's bounds ride along the loop that
-            // exponentiates the row before it (same bits).
-            @inline(__always) func maskOf(_ r: Int) -> UnsafePointer<UInt8> { pattern ? mask : mask + r * n }
-            var bounds = self.bounds(kind, x + rows.lowerBound * n, maskOf(rows.lowerBound), n)
-            for r in rows {
-                let next = r + 1 < rows.upperBound ? (x + (r + 1) * n, maskOf(r + 1)) : nil
-                bounds = row(kind, x + r * n, maskOf(r), y + r * n, n, bounds: bounds, next: next,
-                             streaming: streaming, scratch: scratch)
+            streamingRange(stream, scratch: kind == .logSoftmax ? 0 : n, T.self) { streaming, scratch in
+                // As softmax's rows: each row's bounds ride along the loop that
+                // exponentiates the row before it (same bits).
+                @inline(__always) func maskOf(_ r: Int) -> UnsafePointer<UInt8> { pattern ? mask : mask + r * n }
+                var bounds = self.bounds(kind, x + rows.lowerBound * n, maskOf(rows.lowerBound), n)
+                for r in rows {
+                    let next = r + 1 < rows.upperBound ? (x + (r + 1) * n, maskOf(r + 1)) : nil
+                    bounds = row(kind, x + r * n, maskOf(r), y + r * n, n, bounds: bounds, next: next,
+                                 streaming: streaming, scratch: scratch)
+                }
             }
         }
     }

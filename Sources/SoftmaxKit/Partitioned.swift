@@ -110,16 +110,12 @@ func partitionedRows<T: KernelScalar>(_ x: UnsafePointer<T>, _ y: UnsafeMutableP
         return
     }
     // Calls larger than the cache write y with streaming stores, as softmax
-    // does (a plain store first reads the line it writes: 4096x4096 took
-    // 1.3-1.5x softmax's time); softmax segments then keep their
-    // exponentials in a row of scratch. Same bits either way.
+    // does (a plain store first reads the line it writes: a third more
+    // memory traffic); softmax segments then keep their exponentials in a
+    // row of scratch. Same bits either way.
     let stream = streamingStores(bytes: 2 * rows * n * MemoryLayout<T>.stride)
     let widest = layout.reduce(0) { $0 > $1.width || $1.activation != .softmax ? $0 : $1.width }
-    parallelFor(rows, work: rows * n) { range in
-        let scratch = stream && widest > 0 ? rawAllocate(T.self, widest) : nil
-        defer { if let scratch { rawFree(scratch) } }
-        let streaming = stream && (widest == 0 || scratch != nil)  // else plain stores
-        defer { if streaming { endStreaming() } }
+    parallelFor(rows, work: rows * n) { range in streamingRange(stream, scratch: widest, T.self) { streaming, scratch in
         // A normalized segment longer than a short row takes its min/max from
         // the exp-sum loop of the same segment in the row before, as
         // softmax's rows do (the first row of a range takes its own pass).
@@ -147,7 +143,7 @@ func partitionedRows<T: KernelScalar>(_ x: UnsafePointer<T>, _ y: UnsafeMutableP
                 }
             }
         }
-    }
+    } }
 }
 
 /// One row, segment by segment.

@@ -375,8 +375,8 @@ func rowSoftmaxTopK<T: KernelScalar>(_ x: UnsafePointer<T>, _ n: Int, _ k: Int, 
             // from L1, was most of a 4096-long row); after a row of one
             // block, the next row's.
             let ahead: UnsafePointer<T>? = whole ? next : (end + len <= n ? x + end : nil)
-            if i == 0 { bounds = whole && carried ? lanes : rowLaneBounds(x, len) }
             let first = i == 0
+            if first { bounds = whole && carried ? lanes : rowLaneBounds(x, len) }
             let lo: T, hi: T, floor: T
             if first {
                 // The elements at or above the lane floor: about k + 2 on random rows.
@@ -387,7 +387,7 @@ func rowSoftmaxTopK<T: KernelScalar>(_ x: UnsafePointer<T>, _ n: Int, _ k: Int, 
                 floor = vals[k - 1].nextUp  // above the k-th: a later tie never ranks above it
             }
             let held = first ? 0 : k
-            var ranked = false, sum = 0.0
+            var ranked = false
             if hi != -.infinity {  // (an all -inf block adds exp(-inf) = 0)
                 let r: (sum: Double, next: LaneBounds<T>)
                 if collect {
@@ -405,8 +405,7 @@ func rowSoftmaxTopK<T: KernelScalar>(_ x: UnsafePointer<T>, _ n: Int, _ k: Int, 
                     ranked = !(hi > vals[k - 1]) && !r.sum.isNaN
                     collect = !ranked
                 }
-                sum = r.sum
-                mergeBlockSum(&bigM, &total, sum, hi, invT)
+                mergeBlockSum(&bigM, &total, r.sum, hi, invT)
                 if ahead != nil {
                     if whole { lanes = r.next; tookNext = true } else { bounds = r.next }
                 }

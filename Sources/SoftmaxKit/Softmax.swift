@@ -161,19 +161,17 @@ enum Normalizer<T: KernelScalar> {
         // instead of in y. Same bits either way.
         let stream = streamingStores(bytes: 2 * count * n * MemoryLayout<T>.stride)
         parallelFor(count, work: count * n) { rows in
-            let scratch = stream && kind == .softmax ? rawAllocate(T.self, n) : nil
-            defer { if let scratch { rawFree(scratch) } }
-            let streaming = stream && (kind == .logSoftmax || scratch != nil)  // else plain stores
-            // Each row's min/max comes from the loop that exponentiates the
-            // row before it (see rowExpSum(alongside:)); the first of a range
-            // takes its own pass. Same bits either way.
-            var bounds = rowMinMax(x + rows.lowerBound * n, n, readable: (count - rows.lowerBound) * n)
-            for o in rows {
-                let next = o + 1 < rows.upperBound ? x + (o + 1) * n : nil
-                bounds = row(kind, x + o * n, y + o * n, n, readable: (count - o) * n, invT: invT,
-                             bounds: bounds, next: next, streaming: streaming, scratch: scratch)
+            streamingRange(stream, scratch: kind == .softmax ? n : 0, T.self) { streaming, scratch in
+                // Each row's min/max comes from the loop that exponentiates the
+                // row before it (see rowExpSum(alongside:)); the first of a range
+                // takes its own pass. Same bits either way.
+                var bounds = rowMinMax(x + rows.lowerBound * n, n, readable: (count - rows.lowerBound) * n)
+                for o in rows {
+                    let next = o + 1 < rows.upperBound ? x + (o + 1) * n : nil
+                    bounds = row(kind, x + o * n, y + o * n, n, readable: (count - o) * n, invT: invT,
+                                 bounds: bounds, next: next, streaming: streaming, scratch: scratch)
+                }
             }
-            if streaming { endStreaming() }
         }
     }
 

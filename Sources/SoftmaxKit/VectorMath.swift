@@ -91,12 +91,6 @@ where Vector.Scalar == Self {
     /// The sigmoid of `x` from `e = e^-|x|`: `1 / (1 + e)` for x >= 0, `e / (1 + e)` below.
     static func vsigmoidFinish(_ x: Vector, _ e: Vector) -> Vector
 
-    /// `rank` plus 1 in every lane `l` whose element `v[l]` ranks after `xi`
-    /// (selection order without NaN: larger first, ties to the lower index,
-    /// `xi` sitting at lane `after + 0.5`): lanes `l <= after` count
-    /// `xi > v[l]`, lanes `l > after` count `xi >= v[l]`.
-    static func vrankStep(_ rank: Vector, _ v: Vector, _ xi: Self, after: Int) -> Vector
-
     /// Lane-wise absolute value.
     static func vabs(_ x: Vector) -> Vector
 
@@ -448,6 +442,22 @@ func streamingStores(bytes: Int) -> Bool { bytes >= streamingThreshold }
     let l3 = sysconf(Int32(_SC_LEVEL3_CACHE_SIZE))
     return l3 > 0 ? l3 / 4 * 3 : 24 << 20  // as for 32 MB where sysconf cannot tell
 }()
+
+/// One thread's range of rows of a call that may stream its output: with
+/// `stream` (the call's `streamingStores` decision), `body` gets
+/// `streaming == true` and, when `scratch > 0` (a kernel that keeps
+/// intermediates out of y, e.g. softmax's exponentials), a row of that many
+/// elements; the run of streaming stores is fenced when `body` returns.
+/// Without the scratch memory the range falls back to plain stores.
+@inlinable
+func streamingRange<T: KernelScalar>(_ stream: Bool, scratch count: Int, _: T.Type,
+                                     _ body: (_ streaming: Bool, _ scratch: UnsafeMutablePointer<T>?) -> Void) {
+    let scratch = stream && count > 0 ? rawAllocate(T.self, count) : nil
+    defer { if let scratch { rawFree(scratch) } }
+    let streaming = stream && (count == 0 || scratch != nil)
+    body(streaming, scratch)
+    if streaming { endStreaming() }
+}
 
 /// Writes `y[j] = scalar(j)` for `j < n`, a vector at a time (`vector(i)`
 /// gives lanes `i ..< i + width`) with non-temporal stores on the

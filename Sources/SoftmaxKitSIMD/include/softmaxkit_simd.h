@@ -30,20 +30,32 @@ typedef _Bool smk_simd_bool8 __attribute__((ext_vector_type(8)));
 
 #define SMK_SIMD_INLINE static inline __attribute__((always_inline))
 
-/* Bit l set when lane l of v is greater than t or NaN (selection ranks NaN
- * above every number). */
-SMK_SIMD_INLINE uint32_t smk_simd_above_bits_f32(smk_simd_f32x16 v, float t) {
-    smk_simd_bool16 m = __builtin_convertvector((v > t) | (v != v), smk_simd_bool16);
+typedef int32_t smk_simd_i32x16 __attribute__((ext_vector_type(16)));
+typedef int64_t smk_simd_i64x8 __attribute__((ext_vector_type(8)));
+
+/* The lane bits of a compare result (-1 or 0 lanes). */
+SMK_SIMD_INLINE uint32_t smk_simd_bits_f32(smk_simd_i32x16 m) {
+    smk_simd_bool16 b = __builtin_convertvector(m, smk_simd_bool16);
     uint16_t bits;
-    __builtin_memcpy(&bits, &m, sizeof bits);
+    __builtin_memcpy(&bits, &b, sizeof bits);
     return bits;
 }
 
-SMK_SIMD_INLINE uint32_t smk_simd_above_bits_f64(smk_simd_f64x8 v, double t) {
-    smk_simd_bool8 m = __builtin_convertvector((v > t) | (v != v), smk_simd_bool8);
+SMK_SIMD_INLINE uint32_t smk_simd_bits_f64(smk_simd_i64x8 m) {
+    smk_simd_bool8 b = __builtin_convertvector(m, smk_simd_bool8);
     uint8_t bits;
-    __builtin_memcpy(&bits, &m, sizeof bits);
+    __builtin_memcpy(&bits, &b, sizeof bits);
     return bits;
+}
+
+/* Bit l set when lane l of v is greater than t or NaN (selection ranks NaN
+ * above every number). */
+SMK_SIMD_INLINE uint32_t smk_simd_above_bits_f32(smk_simd_f32x16 v, float t) {
+    return smk_simd_bits_f32((v > t) | (v != v));
+}
+
+SMK_SIMD_INLINE uint32_t smk_simd_above_bits_f64(smk_simd_f64x8 v, double t) {
+    return smk_simd_bits_f64((v > t) | (v != v));
 }
 
 /* A hint that the cache line at p will be read soon (never faults). */
@@ -77,9 +89,6 @@ SMK_SIMD_INLINE void smk_simd_stream_fence(void) {
  * and one scalar add per lane of a sum: 30 instructions a row, found in the
  * disassembly); here the compare is a vector compare into a mask register
  * and the select one blend. */
-typedef int32_t smk_simd_i32x16 __attribute__((ext_vector_type(16)));
-typedef int64_t smk_simd_i64x8 __attribute__((ext_vector_type(8)));
-
 SMK_SIMD_INLINE smk_simd_i32x16 smk_simd_prefix_i32x16(int64_t count) {
     const smk_simd_i32x16 lane = {0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15};
     int32_t c = count < 0 ? 0 : count > 16 ? 16 : (int32_t)count;
@@ -356,21 +365,6 @@ SMK_SIMD_INLINE void smk_simd_transpose_f64(const double *src, int64_t ss, int64
 }
 #endif
 
-/* The lane bits of a compare result (-1 or 0 lanes). */
-SMK_SIMD_INLINE uint32_t smk_simd_bits_f32(smk_simd_i32x16 m) {
-    smk_simd_bool16 b = __builtin_convertvector(m, smk_simd_bool16);
-    uint16_t bits;
-    __builtin_memcpy(&bits, &b, sizeof bits);
-    return bits;
-}
-
-SMK_SIMD_INLINE uint32_t smk_simd_bits_f64(smk_simd_i64x8 m) {
-    smk_simd_bool8 b = __builtin_convertvector(m, smk_simd_bool8);
-    uint8_t bits;
-    __builtin_memcpy(&bits, &b, sizeof bits);
-    return bits;
-}
-
 /* Selection's order on a short row: the k first of the n numbers at x in
  * descending order, ties by lower index. Element j's rank is
  *   #{i : x[i] > x[j]} + #{i < j : x[i] == x[j]},
@@ -422,7 +416,7 @@ SMK_SIMD_INLINE uint32_t smk_simd_bits_f64(smk_simd_i64x8 m) {
         int64_t j = __builtin_ctzll(bits | (1ull << 63));                                      \
         vr[q] = values[j];                                                                     \
         ir[q] = positions ? positions[j] : j;                                                   \
-        qv = SMK_SIMD_RANK_INC(qv, one);                                                       \
+        qv = ADD(qv, (MASKT)-1, qv, one);                                                       \
     }                                                                                          \
     return 0;
 
@@ -438,21 +432,17 @@ SMK_SIMD_INLINE uint32_t smk_simd_bits_f64(smk_simd_i64x8 m) {
 SMK_SIMD_INLINE int smk_simd_rank_scatter_f32(const float *x, const float *values, int64_t n, int64_t vectors,
                                               int64_t k, float *vr, int64_t *ir,
                                               const int32_t *positions) {
-#define SMK_SIMD_RANK_INC(q, one) _mm512_add_epi32(q, one)
     SMK_SIMD_RANK_SCATTER(16, __m512, __m512i, _mm512_maskz_loadu_ps, SMK_SIMD_ADDZ_F32, _mm512_set1_ps,
                           smk_simd_f32, SMK_SIMD_CONFLICT_F32, _mm512_popcnt_epi32, _mm512_mask_mov_epi32,
                           _mm512_mask_add_epi32, _mm512_set1_epi32, _mm512_cmpeq_epi32_mask, __mmask16)
-#undef SMK_SIMD_RANK_INC
 }
 
 SMK_SIMD_INLINE int smk_simd_rank_scatter_f64(const double *x, const double *values, int64_t n, int64_t vectors,
                                               int64_t k, double *vr, int64_t *ir,
                                               const int32_t *positions) {
-#define SMK_SIMD_RANK_INC(q, one) _mm512_add_epi64(q, one)
     SMK_SIMD_RANK_SCATTER(8, __m512d, __m512i, _mm512_maskz_loadu_pd, SMK_SIMD_ADDZ_F64, _mm512_set1_pd,
                           smk_simd_f64, SMK_SIMD_CONFLICT_F64, _mm512_popcnt_epi64, _mm512_mask_mov_epi64,
                           _mm512_mask_add_epi64, _mm512_set1_epi64, _mm512_cmpeq_epi64_mask, __mmask8)
-#undef SMK_SIMD_RANK_INC
 }
 #else
 /* Elsewhere: the same ranks from two compares per broadcast, `>` or (`==`
