@@ -17,8 +17,10 @@ FMA        ?= 1
 else
 FMA        ?= 0
 endif
-# Without AVX-512 (16 vector registers of at most 256 bits) the model
-# matrix product uses smaller register tiles (-DSMK_SIMD256).
+# Without AVX-512 (16 vector registers of at most 256 bits) the kernels'
+# vectors are 256 bits wide instead of 512 and the model matrix product uses
+# smaller register tiles (-DSMK_SIMD256, seen by Swift and by the C module's
+# header alike: a build where the two disagree does not compile).
 ifeq ($(CPU),native)
 SIMD256    ?= $(shell grep -qw avx512f /proc/cpuinfo 2>/dev/null && echo 0 || echo 1)
 else ifneq ($(filter x86-64-v4 skylake-avx512 cascadelake cooperlake icelake% tigerlake sapphirerapids znver4 znver5,$(CPU)),)
@@ -38,15 +40,17 @@ EXPORTS    := $(CURDIR)/Sources/SoftmaxKitABI/softmaxkit.map
 # The version script exports smk_* and nothing else; lld (shipped with the
 # toolchain) also drops the demoted Swift symbols from .dynsym, where gold
 # keeps them as local entries.
+FMA_FLAGS        := $(if $(filter 1,$(FMA)),-Xswiftc -DSMK_FMA -Xcc -DSMK_FMA)
+SIMD_WIDTH_FLAGS := $(if $(filter 1,$(SIMD256)),-Xswiftc -DSMK_SIMD256 -Xcc -DSMK_SIMD256)
 RELEASE_FLAGS := -c release -Xswiftc -static-stdlib -Xswiftc -use-ld=lld \
                  -Xswiftc -target-cpu -Xswiftc $(CPU) -Xcc -march=$(CPU) \
-                 $(if $(filter 1,$(FMA)),-Xswiftc -DSMK_FMA) \
-                 $(if $(filter 1,$(SIMD256)),-Xswiftc -DSMK_SIMD256) \
+                 $(FMA_FLAGS) \
+                 $(SIMD_WIDTH_FLAGS) \
                  -Xlinker --version-script=$(EXPORTS)
 CFLAGS_STRICT := -std=c99 -Wall -Wextra -Werror -pedantic -O2 -Iinclude -D_POSIX_C_SOURCE=200809L
 CLINK         := -L$(BUILD)/release -lsoftmaxkit -Wl,-rpath,$(CURDIR)/$(BUILD)/release -lm
 
-.PHONY: all lib demo softmax-demo model-demo bench-models models test test-swift test-c test-python test-abi install clean bench python-deps
+.PHONY: all lib demo softmax-demo model-demo bench-models models test test-swift test-c test-simd test-python test-abi install clean bench python-deps
 
 all: demo
 
@@ -120,11 +124,25 @@ bench-wide: $(LIB) $(WIDE_MODEL) | $(OUT)
 	done
 	@uptime
 
-test: test-swift test-c test-python test-abi test-fuzz-corpus
+test: test-swift test-c test-simd test-python test-abi test-fuzz-corpus
 	@echo "make test: all suites passed"
 
 test-swift:
 	$(SWIFT) test
+
+# The C module's vector primitives on every width and instruction-set path
+# this machine can run (whatever the library itself was built for): portable
+# vector C at 512 and 256 bits, the AVX2 path, and the AVX-512 one.
+SIMD_TEST_PATHS := portable512: portable256:-DSMK_SIMD256 \
+                   $(if $(shell grep -qw avx2 /proc/cpuinfo 2>/dev/null && echo y),avx2:-march=haswell@-DSMK_SIMD256@-DSMK_FMA) \
+                   $(if $(shell grep -qw avx512f /proc/cpuinfo 2>/dev/null && echo y),avx512:-march=native@-DSMK_FMA)
+
+test-simd: | $(OUT)
+	@for p in $(SIMD_TEST_PATHS); do \
+	  name=$${p%%:*}; flags=$$(echo "$${p#*:}" | tr @ ' '); \
+	  $(SAN_CC) -std=gnu11 -O2 -Wall -Wextra -Werror -Wno-psabi $$flags Tests/simd/test_simd_primitives.c \
+	    -o $(OUT)/test_simd_$$name -lm && $(OUT)/test_simd_$$name || exit 1; \
+	done
 
 test-c: $(LIB) | $(OUT)
 	@for t in Tests/c/test_*.c; do \
@@ -182,7 +200,7 @@ ASAN_LIB     := $(ASAN_BUILD)/release/libsoftmaxkit.so
 TSAN_LIB     := $(TSAN_BUILD)/release/libsoftmaxkit.so
 SAN_SWIFT_FLAGS := -c release -Xswiftc -static-stdlib -Xswiftc -g \
                    -Xswiftc -target-cpu -Xswiftc $(CPU) -Xcc -march=$(CPU) \
-                   $(if $(filter 1,$(FMA)),-Xswiftc -DSMK_FMA) \
+                   $(FMA_FLAGS) $(SIMD_WIDTH_FLAGS) \
                    -Xlinker --version-script=$(EXPORTS)
 SAN_CFLAGS   := -std=c99 -Wall -Wextra -Werror -pedantic -g -O1 -fno-omit-frame-pointer \
                 -Iinclude -D_POSIX_C_SOURCE=200809L -fuse-ld=lld
@@ -262,7 +280,7 @@ VALGRIND_BUILD := .build-valgrind
 VALGRIND_LIB   := $(VALGRIND_BUILD)/release/libsoftmaxkit.so
 $(VALGRIND_LIB): $(SAN_SOURCES)
 	$(SWIFT) build -c release -Xswiftc -static-stdlib -Xswiftc -g -Xswiftc -target-cpu -Xswiftc $(VALGRIND_CPU) -Xcc -march=$(VALGRIND_CPU) \
-	  -Xswiftc -DSMK_FMA -Xswiftc -DSMK_SIMD256 $(TESTING_HOOKS) -Xlinker --version-script=$(EXPORTS) --scratch-path $(VALGRIND_BUILD) --product softmaxkit
+	  -Xswiftc -DSMK_FMA -Xcc -DSMK_FMA -Xswiftc -DSMK_SIMD256 -Xcc -DSMK_SIMD256 $(TESTING_HOOKS) -Xlinker --version-script=$(EXPORTS) --scratch-path $(VALGRIND_BUILD) --product softmaxkit
 	@touch $@
 
 VALGRIND_FLAGS := --error-exitcode=1 --leak-check=full --show-leak-kinds=definite,possible \

@@ -8,10 +8,22 @@ import Darwin
 import SoftmaxKitSIMD
 
 extension Float: KernelScalar {
+    // The kernels' vector: 512 bits, or 256 where the build defines
+    // SMK_SIMD256 (CPUs without AVX-512; see the C header, which picks the
+    // same width from the same define).
+    #if SMK_SIMD256
+    public typealias Vector = SIMD8<Float>
+    public typealias MaskVector = SIMD8<UInt8>
+    public typealias VectorLanes = (Float, Float, Float, Float, Float, Float, Float, Float)
+    public typealias MaskLanes = (UInt8, UInt8, UInt8, UInt8, UInt8, UInt8, UInt8, UInt8)
+    public typealias IntVector = SIMD8<Int32>
+    #else
     public typealias Vector = SIMD16<Float>
     public typealias MaskVector = SIMD16<UInt8>
     public typealias VectorLanes = (Float, Float, Float, Float, Float, Float, Float, Float, Float, Float, Float, Float, Float, Float, Float, Float)
     public typealias MaskLanes = (UInt8, UInt8, UInt8, UInt8, UInt8, UInt8, UInt8, UInt8, UInt8, UInt8, UInt8, UInt8, UInt8, UInt8, UInt8, UInt8)
+    public typealias IntVector = SIMD16<Int32>
+    #endif
 
     /// Cody–Waite range reduction `x = n ln2 + r`, |r| <= ln2/2 (Cephes'
     /// split of ln2), then `e^r = 1 + r q(r)` with `q` a degree-4 polynomial
@@ -21,18 +33,18 @@ extension Float: KernelScalar {
     /// subnormal and up to overflow come out right without special cases.
     /// NaN fails both clamps' compares and propagates through the polynomial.
     @inlinable @inline(__always)
-    public static func vexp(_ x: SIMD16<Float>) -> SIMD16<Float> {
+    public static func vexp(_ x: Vector) -> Vector {
         // Beyond +-104, e^x is 0 or inf in float32; clamping keeps n small.
         var c = x.replacing(with: -104, where: x .< -104)
         c = c.replacing(with: 104, where: c .> 104)
         let magic = Vector(repeating: 12582912)  // 1.5 * 2^23: round to nearest
-        let t = c * Vector(repeating: 1.44269504088896341) + magic  // unfused: see expReduced
+        let t = madd(c, Vector(repeating: 1.44269504088896341), magic)
         let (r, q) = expReduced(c, t - magic)
-        let ni = unsafeBitCast(t, to: SIMD16<Int32>.self) &- 0x4B40_0000
+        let ni = unsafeBitCast(t, to: IntVector.self) &- 0x4B40_0000
         let n1 = ni &>> 1
         let n2 = ni &- n1
-        let s1 = unsafeBitCast((n1 &+ 127) &<< 23, to: SIMD16<Float>.self)
-        let s2 = unsafeBitCast((n2 &+ 127) &<< 23, to: SIMD16<Float>.self)
+        let s1 = unsafeBitCast((n1 &+ 127) &<< 23, to: Vector.self)
+        let s2 = unsafeBitCast((n2 &+ 127) &<< 23, to: Vector.self)
         return madd(r, q, Vector(repeating: 1)) * s1 * s2
     }
 
@@ -42,25 +54,23 @@ extension Float: KernelScalar {
     /// number: `s = 2^n` comes from shifting the rounding constant's low bits
     /// straight into the exponent field, and `e^x = s + (r s) q(r)`.
     @inlinable @inline(__always)
-    public static func vexpNormal(_ x: SIMD16<Float>) -> SIMD16<Float> {
+    public static func vexpNormal(_ x: Vector) -> Vector {
         let magic = Vector(repeating: 12582912 + 127)  // 1.5 * 2^23 + exponent bias
-        let t = x * Vector(repeating: 1.44269504088896341) + magic  // unfused: see expReduced
+        let t = madd(x, Vector(repeating: 1.44269504088896341), magic)
         let (r, q) = expReduced(x, t - magic)
-        let s = unsafeBitCast(unsafeBitCast(t, to: SIMD16<Int32>.self) &<< 23, to: SIMD16<Float>.self)
+        let s = unsafeBitCast(unsafeBitCast(t, to: IntVector.self) &<< 23, to: Vector.self)
         return madd(r * s, q, s)
     }
 
     /// `r = x - n ln2` and `q(r)` with `e^r ~ 1 + r q(r)`.
     @inlinable @inline(__always)
     static func expReduced(_ x: Vector, _ n: Vector) -> (Vector, Vector) {
-        // The reduction is unfused on purpose: `SIMD.addingProduct` is a lane
-        // loop that LLVM's SLP vectorizer must re-vectorize, and with fused
-        // steps both here and in the polynomial it gave up on whole lane
-        // groups (the exp ran partly scalar, found in the disassembly). The
-        // high part `n ln2_hi` is exact (ln2_hi has trailing zero bits), so
-        // only the tiny low-part product is rounded once more.
-        var r = n * Vector(repeating: -0.693359375) + x
-        r = n * Vector(repeating: 2.12194440e-4) + r
+        // Cody–Waite: the high part n ln2_hi is exact (ln2_hi has trailing
+        // zero bits), so r is x - n ln2 to within the low part's rounding.
+        // (Fused through the C header's FMA; Swift's addingProduct here once
+        // left lane groups scalar.)
+        var r = madd(n, Vector(repeating: -0.693359375), x)
+        r = madd(n, Vector(repeating: 2.12194440e-4), r)
         var q = Vector(repeating: 0.008337527513504028)
         q = madd(q, r, 0.04191068187355995)
         q = madd(q, r, 0.16666729748249054)
@@ -70,18 +80,14 @@ extension Float: KernelScalar {
     }
 
     /// `a * b + c`, fused when the build targets a CPU with FMA (the Makefile
-    /// passes -DSMK_FMA); unfused otherwise, where a fused multiply-add on
-    /// vectors would become a libm call per lane.
+    /// passes -DSMK_FMA to Swift and C); unfused otherwise, where a fused
+    /// multiply-add on vectors would become a libm call per lane.
     @inlinable @inline(__always)
     public static func vmadd(_ a: Vector, _ b: Vector, _ c: Vector) -> Vector { madd(a, b, c) }
 
     @inlinable @inline(__always)
     static func madd(_ a: Vector, _ b: Vector, _ c: Vector) -> Vector {
-        #if SMK_FMA
-        return c.addingProduct(a, b)
-        #else
-        return a * b + c
-        #endif
+        smk_simd_fma_f32(a, b, c)  // see the C header: one vector instruction
     }
 
     @inlinable @inline(__always)
@@ -90,53 +96,53 @@ extension Float: KernelScalar {
     }
 
     @inlinable @inline(__always)
-    public static func vmin(_ a: SIMD16<Float>, _ b: SIMD16<Float>) -> SIMD16<Float> {
+    public static func vmin(_ a: Vector, _ b: Vector) -> Vector {
         smk_simd_min_f32(a, b)  // b < a ? b : a (see the C header)
     }
 
     @inlinable @inline(__always)
-    public static func vmax(_ a: SIMD16<Float>, _ b: SIMD16<Float>) -> SIMD16<Float> {
+    public static func vmax(_ a: Vector, _ b: Vector) -> Vector {
         smk_simd_max_f32(a, b)  // b > a ? b : a (see the C header)
     }
 
     @inlinable @inline(__always)
-    public static func vselect(_ mask: SIMD16<UInt8>, _ a: SIMD16<Float>, _ b: SIMD16<Float>) -> SIMD16<Float> {
+    public static func vselect(_ mask: MaskVector, _ a: Vector, _ b: Vector) -> Vector {
         smk_simd_select_bytes_f32(mask, a, b)  // see the C header
     }
 
     @inlinable @inline(__always)
-    public static func vcollect(_ v: SIMD16<Float>, atLeast floor: Float, lanes: Int, base: Int,
+    public static func vcollect(_ v: Vector, atLeast floor: Float, lanes: Int, base: Int,
                                 _ vals: UnsafeMutablePointer<Float>, _ pos: UnsafeMutablePointer<Int32>) -> Int {
         Int(smk_simd_collect_f32(v, floor, Int64(lanes), Int64(base), vals, pos))  // see the C header
     }
 
     @inlinable @inline(__always)
-    public static func vstream(_ v: SIMD16<Float>, _ p: UnsafeMutablePointer<Float>) { smk_simd_stream_f32(v, p) }
+    public static func vstream(_ v: Vector, _ p: UnsafeMutablePointer<Float>) { smk_simd_stream_f32(v, p) }
 
     @inlinable @inline(__always)
-    public static func vranksAboveBits(_ v: SIMD16<Float>, _ t: Float) -> UInt {
+    public static func vranksAboveBits(_ v: Vector, _ t: Float) -> UInt {
         UInt(smk_simd_above_bits_f32(v, t))
     }
 
     @inlinable @inline(__always)
-    public static func vanyRanksAbove(_ v: SIMD16<Float>, _ t: Float) -> Bool {
+    public static func vanyRanksAbove(_ v: Vector, _ t: Float) -> Bool {
         smk_simd_above_bits_f32(v, t) != 0
     }
 
     @inlinable @inline(__always)
-    public static func vnegAbs(_ x: SIMD16<Float>) -> SIMD16<Float> {
+    public static func vnegAbs(_ x: Vector) -> Vector {
         x.replacing(with: -x, where: x .> 0)
     }
 
     @inlinable @inline(__always)
-    public static func vsigmoidFinish(_ x: SIMD16<Float>, _ e: SIMD16<Float>) -> SIMD16<Float> {
+    public static func vsigmoidFinish(_ x: Vector, _ e: Vector) -> Vector {
         let d = 1 / (1 + e)
         return d.replacing(with: e * d, where: x .< 0)
     }
 
     /// Lane-wise |x| (NaN stays NaN).
     @inlinable @inline(__always)
-    public static func vabs(_ x: SIMD16<Float>) -> SIMD16<Float> {
+    public static func vabs(_ x: Vector) -> Vector {
         x.replacing(with: -x, where: x .< 0)
     }
 
@@ -147,35 +153,35 @@ extension Float: KernelScalar {
     }
 
     @inlinable @inline(__always)
-    public static func vloadFirst(_ p: UnsafePointer<Float>, _ count: Int, fill: Float) -> SIMD16<Float> {
+    public static func vloadFirst(_ p: UnsafePointer<Float>, _ count: Int, fill: Float) -> Vector {
         smk_simd_load_first_f32(p, Int64(count), fill)
     }
 
     @inlinable @inline(__always)
-    public static func vstoreFirst(_ v: SIMD16<Float>, _ p: UnsafeMutablePointer<Float>, _ count: Int) {
+    public static func vstoreFirst(_ v: Vector, _ p: UnsafeMutablePointer<Float>, _ count: Int) {
         smk_simd_store_first_f32(v, p, Int64(count))
     }
 
     @inlinable @inline(__always)
-    public static func vkeepFirst(_ v: SIMD16<Float>, _ count: Int, fill: Float) -> SIMD16<Float> {
+    public static func vkeepFirst(_ v: Vector, _ count: Int, fill: Float) -> Vector {
         smk_simd_keep_first_f32(v, Int64(count), fill)  // see the C header: Swift's lane select was scalarised
     }
 
     @inlinable @inline(__always)
-    public static func vdropFirst(_ v: SIMD16<Float>, _ count: Int, fill: Float) -> SIMD16<Float> {
+    public static func vdropFirst(_ v: Vector, _ count: Int, fill: Float) -> Vector {
         smk_simd_drop_first_f32(v, Int64(count), fill)
     }
 
     // The horizontal reductions are C (see the header): Swift's lowHalf and
     // highHalf became per-lane extracts and scalar adds inside large kernels.
     @inlinable @inline(__always)
-    public static func hsum(_ v: SIMD16<Float>) -> Float { smk_simd_hsum_f32(v) }
+    public static func hsum(_ v: Vector) -> Float { smk_simd_hsum_f32(v) }
 
     @inlinable @inline(__always)
-    public static func hmax(_ v: SIMD16<Float>) -> Float { smk_simd_hmax_f32(v) }
+    public static func hmax(_ v: Vector) -> Float { smk_simd_hmax_f32(v) }
 
     @inlinable @inline(__always)
-    public static func hmin(_ v: SIMD16<Float>) -> Float { smk_simd_hmin_f32(v) }
+    public static func hmin(_ v: Vector) -> Float { smk_simd_hmin_f32(v) }
 
     @inlinable @inline(__always)
     public static func rankScatter(_ x: UnsafePointer<Float>, _ values: UnsafePointer<Float>, n: Int, vectors: Int, k: Int,

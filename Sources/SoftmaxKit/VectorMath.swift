@@ -10,7 +10,8 @@ import SoftmaxKitSIMD
 /// A floating-point type the kernels run on: `Float` or `Double`.
 ///
 /// Each conformance supplies its SIMD vector (512 bits: `SIMD16<Float>`,
-/// `SIMD8<Double>`) and its vector `exp`; everything else is written once,
+/// `SIMD8<Double>`; 256 bits in -DSMK_SIMD256 builds, for CPUs without
+/// AVX-512) and its vector `exp`; everything else is written once,
 /// generically, in the kernel files and specialised for both types.
 public protocol KernelScalar: BinaryFloatingPoint, SIMDScalar, Codable, Sendable
 where Vector.Scalar == Self {

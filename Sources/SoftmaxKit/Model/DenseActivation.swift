@@ -1,5 +1,5 @@
 /// Vector forms of the dense-layer activations, on float32 vectors (the
-/// precision models run in). Concrete `SIMD16<Float>` code on purpose: the
+/// precision models run in). Concrete `Float.Vector` code on purpose: the
 /// comparisons (`relu`, signs) compile to single blends only when the vector
 /// type is concrete.
 ///
@@ -7,7 +7,7 @@
 /// within 2e-7, gelu (erf form) within 2e-7 relative to |x|, sigmoid and silu
 /// within a few ulp. `exp` is `Float.vexp`.
 enum DenseActivation {
-    typealias V = SIMD16<Float>
+    typealias V = Float.Vector
 
     @inline(__always)
     static func apply(_ a: Activation, _ x: V) -> V {

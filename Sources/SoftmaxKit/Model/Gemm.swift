@@ -19,8 +19,8 @@
 /// - Columns are split into blocks of a few panels (the scratch of one block
 ///   stays in L2); large products hand column blocks to the thread pool.
 ///
-/// Multiply-adds go through `Float.vmadd`: fused where the build targets FMA
-/// (-DSMK_FMA), a multiply and an add otherwise (never a libm call).
+/// Multiply-adds are fused where the build targets FMA (-DSMK_FMA), a
+/// multiply and an add otherwise (never a libm call).
 public final class PackedWeights: @unchecked Sendable {
     typealias V = SIMD16<Float>
 
@@ -279,7 +279,7 @@ public final class PackedWeights: @unchecked Sendable {
         for _ in 0..<k {
             for r in 0..<rows {
                 let s = V(repeating: ap[r &* rowStep])
-                for v in 0..<vectors { c[r * vectors + v] = Float.vmadd(s, vload(bp + 16 * v), c[r * vectors + v]) }
+                for v in 0..<vectors { c[r * vectors + v] = madd(s, load(bp + 16 * v), c[r * vectors + v]) }
             }
             ap += kStep
             bp += 16 * vectors
@@ -299,19 +299,44 @@ public final class PackedWeights: @unchecked Sendable {
         }
     }
 
+    /// Each 16-float accumulator is one kernel vector, or two where those
+    /// are 256 bits (the activations are the kernels' vector code).
     @inline(__always)
     func store(_ acc: UnsafeMutablePointer<V>, rows: Int, vectors: Int, column j0: Int,
-               _ y: UnsafeMutablePointer<Float>, _ ldy: Int, _ act: (V) -> V) {
+               _ y: UnsafeMutablePointer<Float>, _ ldy: Int, _ act: (Float.Vector) -> Float.Vector) {
+        let w = Float.width
         for v in 0..<vectors {
-            let col = j0 + 16 * v
-            if col >= n { break }
-            let b = vload(UnsafePointer(bias + col))
-            let full = n - col >= 16
-            for r in 0..<rows {
-                let out = act(acc[r * vectors + v] + b)
-                if full { vstore(out, y + r * ldy + col) } else { vstorePartial(out, y + r * ldy + col, n - col) }
+            for piece in stride(from: 0, to: 16, by: w) {
+                let col = j0 + 16 * v + piece
+                if col >= n { break }
+                let b = vload(UnsafePointer(bias + col))
+                let full = n - col >= w
+                for r in 0..<rows {
+                    let a = UnsafeRawPointer(acc + r * vectors + v).assumingMemoryBound(to: Float.self) + piece
+                    let out = act(vload(a) + b)
+                    if full { vstore(out, y + r * ldy + col) } else { vstorePartial(out, y + r * ldy + col, n - col) }
+                }
             }
         }
+    }
+
+    /// 16 floats from `p` (any alignment), through a tuple as `vload` does.
+    @inline(__always)
+    static func load(_ p: UnsafePointer<Float>) -> V {
+        unsafeBitCast(UnsafeRawPointer(p).assumingMemoryBound(to: Lanes.self).pointee, to: V.self)
+    }
+
+    typealias Lanes = (Float, Float, Float, Float, Float, Float, Float, Float,
+                       Float, Float, Float, Float, Float, Float, Float, Float)
+
+    /// `a * b + c`, fused where the build has FMA (as `Float.vmadd`).
+    @inline(__always)
+    static func madd(_ a: V, _ b: V, _ c: V) -> V {
+        #if SMK_FMA
+        return c.addingProduct(a, b)
+        #else
+        return a * b + c
+        #endif
     }
 }
 

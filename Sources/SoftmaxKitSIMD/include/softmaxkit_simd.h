@@ -5,12 +5,20 @@
  * vectors of 0/-1 lanes, and the OR-halving trees that recover the bits
  * compile to ~25 shuffle, extract and OR instructions where the compare has
  * already produced the bits in a mask register (one kmovw on AVX-512, one
- * movmskps on SSE). Clang's boolean vectors reach that instruction. It also
+ * movmskps on AVX2). Clang's boolean vectors reach that instruction. It also
  * exposes the software prefetch hint and non-temporal stores.
  *
- * The vector types are clang extended vectors, which Swift imports as
- * SIMD16<Float> and SIMD8<Double>. Compiled by the Swift compiler's own clang
- * with the Swift target's CPU, so these inline into the kernels. */
+ * The vector types are clang extended vectors, which Swift imports as SIMD
+ * vectors of the kernels' width: 512 bits (SIMD16<Float>, SIMD8<Double>), or
+ * 256 bits (SIMD8<Float>, SIMD4<Double>) where the build defines
+ * SMK_SIMD256, for CPUs without AVX-512. Those have 16 vector registers of
+ * 256 bits: a 512-bit vector is a pair of them, and the exp kernels'
+ * constants plus two unrolled pairs spilled to the stack in every iteration
+ * (Zen 3, session 8). The Makefile passes SMK_SIMD256 to Swift and to this
+ * header alike; the Swift conformances pick the same width, and a mismatch
+ * is a type error at build time, never a silent one. Compiled by the Swift
+ * compiler's own clang with the Swift target's CPU, so these inline into
+ * the kernels. */
 #ifndef SOFTMAXKIT_SIMD_H
 #define SOFTMAXKIT_SIMD_H
 
@@ -23,38 +31,92 @@
 #pragma clang diagnostic push
 #pragma clang diagnostic ignored "-Wpsabi"
 
-typedef float smk_simd_f32x16 __attribute__((ext_vector_type(16)));
-typedef double smk_simd_f64x8 __attribute__((ext_vector_type(8)));
-typedef _Bool smk_simd_bool16 __attribute__((ext_vector_type(16)));
-typedef _Bool smk_simd_bool8 __attribute__((ext_vector_type(8)));
+#if defined(SMK_SIMD256)
+#define SMK_SIMD_LANES32 8
+#define SMK_SIMD_LANES64 4
+#else
+#define SMK_SIMD_LANES32 16
+#define SMK_SIMD_LANES64 8
+#endif
+/* The instruction-set paths below: AVX-512 where the vectors are 512 bits
+ * and the CPU has it, AVX2 where they are 256 bits and the CPU has that,
+ * plain vector C (any CPU, any width) otherwise. */
+#if defined(__AVX512F__) && !defined(SMK_SIMD256)
+#define SMK_SIMD_AVX512 1
+#elif defined(__AVX2__) && defined(SMK_SIMD256)
+#define SMK_SIMD_AVX2 1
+#endif
+#if defined(SMK_SIMD_AVX512) || defined(SMK_SIMD_AVX2)
+#include <immintrin.h>
+#endif
+
+/* One vector of each kind: float and double lanes, integer masks of their
+ * width (-1 or 0 lanes, as compares give), booleans (for the mask bits) and
+ * mask bytes (one uint8_t per lane). */
+typedef float smk_simd_vf32 __attribute__((ext_vector_type(SMK_SIMD_LANES32)));
+typedef double smk_simd_vf64 __attribute__((ext_vector_type(SMK_SIMD_LANES64)));
+typedef int32_t smk_simd_vi32 __attribute__((ext_vector_type(SMK_SIMD_LANES32)));
+typedef int64_t smk_simd_vi64 __attribute__((ext_vector_type(SMK_SIMD_LANES64)));
+typedef _Bool smk_simd_vb32 __attribute__((ext_vector_type(SMK_SIMD_LANES32)));
+typedef _Bool smk_simd_vb64 __attribute__((ext_vector_type(SMK_SIMD_LANES64)));
+typedef uint8_t smk_simd_vu8_32 __attribute__((ext_vector_type(SMK_SIMD_LANES32)));
+typedef uint8_t smk_simd_vu8_64 __attribute__((ext_vector_type(SMK_SIMD_LANES64)));
+
+/* Fixed-width pieces for the halving reductions and the AVX2 paths. */
+typedef float smk_simd_f32x8 __attribute__((ext_vector_type(8)));
+typedef float smk_simd_f32x4 __attribute__((ext_vector_type(4)));
+typedef float smk_simd_f32x2 __attribute__((ext_vector_type(2)));
+typedef double smk_simd_f64x4 __attribute__((ext_vector_type(4)));
+typedef double smk_simd_f64x2 __attribute__((ext_vector_type(2)));
+typedef int32_t smk_simd_i32x8 __attribute__((ext_vector_type(8)));
+typedef int32_t smk_simd_i32x4 __attribute__((ext_vector_type(4)));
+typedef int32_t smk_simd_i32x2 __attribute__((ext_vector_type(2)));
+typedef int64_t smk_simd_i64x4 __attribute__((ext_vector_type(4)));
+typedef int64_t smk_simd_i64x2 __attribute__((ext_vector_type(2)));
 
 #define SMK_SIMD_INLINE static inline __attribute__((always_inline))
 
-typedef int32_t smk_simd_i32x16 __attribute__((ext_vector_type(16)));
-typedef int64_t smk_simd_i64x8 __attribute__((ext_vector_type(8)));
+/* Lane l holds l (clang folds these loads to constants). */
+static const int32_t smk_simd_iota32_lanes[16] = {0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15};
+static const int64_t smk_simd_iota64_lanes[8] = {0, 1, 2, 3, 4, 5, 6, 7};
 
-/* The lane bits of a compare result (-1 or 0 lanes). */
-SMK_SIMD_INLINE uint32_t smk_simd_bits_f32(smk_simd_i32x16 m) {
-    smk_simd_bool16 b = __builtin_convertvector(m, smk_simd_bool16);
-    uint16_t bits;
-    __builtin_memcpy(&bits, &b, sizeof bits);
-    return bits;
+SMK_SIMD_INLINE smk_simd_vi32 smk_simd_iota32(void) {
+    smk_simd_vi32 v;
+    __builtin_memcpy(&v, smk_simd_iota32_lanes, sizeof v);
+    return v;
 }
 
-SMK_SIMD_INLINE uint32_t smk_simd_bits_f64(smk_simd_i64x8 m) {
-    smk_simd_bool8 b = __builtin_convertvector(m, smk_simd_bool8);
-    uint8_t bits;
-    __builtin_memcpy(&bits, &b, sizeof bits);
-    return bits;
+SMK_SIMD_INLINE smk_simd_vi64 smk_simd_iota64(void) {
+    smk_simd_vi64 v;
+    __builtin_memcpy(&v, smk_simd_iota64_lanes, sizeof v);
+    return v;
+}
+
+/* b where m, else a (m: -1 or 0 lanes, from a compare). */
+#define SMK_SIMD_PICK(VT, IT, m, b, a) ((VT)(((IT)(b) & (m)) | ((IT)(a) & ~(m))))
+
+/* The lane bits of a compare result (-1 or 0 lanes). */
+SMK_SIMD_INLINE uint32_t smk_simd_bits_f32(smk_simd_vi32 m) {
+    smk_simd_vb32 b = __builtin_convertvector(m, smk_simd_vb32);
+    uint32_t bits = 0;
+    __builtin_memcpy(&bits, &b, sizeof b);
+    return bits & ((1u << SMK_SIMD_LANES32) - 1u);
+}
+
+SMK_SIMD_INLINE uint32_t smk_simd_bits_f64(smk_simd_vi64 m) {
+    smk_simd_vb64 b = __builtin_convertvector(m, smk_simd_vb64);
+    uint32_t bits = 0;
+    __builtin_memcpy(&bits, &b, sizeof b);
+    return bits & ((1u << SMK_SIMD_LANES64) - 1u);
 }
 
 /* Bit l set when lane l of v is greater than t or NaN (selection ranks NaN
  * above every number). */
-SMK_SIMD_INLINE uint32_t smk_simd_above_bits_f32(smk_simd_f32x16 v, float t) {
+SMK_SIMD_INLINE uint32_t smk_simd_above_bits_f32(smk_simd_vf32 v, float t) {
     return smk_simd_bits_f32((v > t) | (v != v));
 }
 
-SMK_SIMD_INLINE uint32_t smk_simd_above_bits_f64(smk_simd_f64x8 v, double t) {
+SMK_SIMD_INLINE uint32_t smk_simd_above_bits_f64(smk_simd_vf64 v, double t) {
     return smk_simd_bits_f64((v > t) | (v != v));
 }
 
@@ -66,12 +128,12 @@ SMK_SIMD_INLINE void smk_simd_prefetch(const void *p) { __builtin_prefetch(p, 0,
  * (a normal store of a line not in cache reads it, a third memory transfer
  * per element on outputs that do not fit in cache). Weakly ordered: finish
  * a run of them with smk_simd_stream_fence before other threads read. */
-SMK_SIMD_INLINE void smk_simd_stream_f32(smk_simd_f32x16 v, float *p) {
-    __builtin_nontemporal_store(v, (smk_simd_f32x16 *)(void *)p);
+SMK_SIMD_INLINE void smk_simd_stream_f32(smk_simd_vf32 v, float *p) {
+    __builtin_nontemporal_store(v, (smk_simd_vf32 *)(void *)p);
 }
 
-SMK_SIMD_INLINE void smk_simd_stream_f64(smk_simd_f64x8 v, double *p) {
-    __builtin_nontemporal_store(v, (smk_simd_f64x8 *)(void *)p);
+SMK_SIMD_INLINE void smk_simd_stream_f64(smk_simd_vf64 v, double *p) {
+    __builtin_nontemporal_store(v, (smk_simd_vf64 *)(void *)p);
 }
 
 SMK_SIMD_INLINE void smk_simd_stream_fence(void) {
@@ -89,41 +151,62 @@ SMK_SIMD_INLINE void smk_simd_stream_fence(void) {
  * and one scalar add per lane of a sum: 30 instructions a row, found in the
  * disassembly); here the compare is a vector compare into a mask register
  * and the select one blend. */
-SMK_SIMD_INLINE smk_simd_i32x16 smk_simd_prefix_i32x16(int64_t count) {
-    const smk_simd_i32x16 lane = {0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15};
-    int32_t c = count < 0 ? 0 : count > 16 ? 16 : (int32_t)count;
-    return lane < c; /* -1 in lanes below count, else 0 */
+SMK_SIMD_INLINE smk_simd_vi32 smk_simd_prefix32(int64_t count) {
+    int32_t c = count < 0 ? 0 : count > SMK_SIMD_LANES32 ? SMK_SIMD_LANES32 : (int32_t)count;
+    return smk_simd_iota32() < c; /* -1 in lanes below count, else 0 */
 }
 
-SMK_SIMD_INLINE smk_simd_i64x8 smk_simd_prefix_i64x8(int64_t count) {
-    const smk_simd_i64x8 lane = {0, 1, 2, 3, 4, 5, 6, 7};
-    return lane < count;
+SMK_SIMD_INLINE smk_simd_vi64 smk_simd_prefix64(int64_t count) {
+    return smk_simd_iota64() < count;
 }
 
-SMK_SIMD_INLINE smk_simd_f32x16 smk_simd_select_f32(smk_simd_i32x16 keep, smk_simd_f32x16 v, float fill) {
-    smk_simd_f32x16 f = fill;
-    return (smk_simd_f32x16)(((smk_simd_i32x16)v & keep) | ((smk_simd_i32x16)f & ~keep));
+SMK_SIMD_INLINE smk_simd_vf32 smk_simd_select_f32(smk_simd_vi32 keep, smk_simd_vf32 v, float fill) {
+    smk_simd_vf32 f = fill;
+    return SMK_SIMD_PICK(smk_simd_vf32, smk_simd_vi32, keep, v, f);
 }
 
-SMK_SIMD_INLINE smk_simd_f64x8 smk_simd_select_f64(smk_simd_i64x8 keep, smk_simd_f64x8 v, double fill) {
-    smk_simd_f64x8 f = fill;
-    return (smk_simd_f64x8)(((smk_simd_i64x8)v & keep) | ((smk_simd_i64x8)f & ~keep));
+SMK_SIMD_INLINE smk_simd_vf64 smk_simd_select_f64(smk_simd_vi64 keep, smk_simd_vf64 v, double fill) {
+    smk_simd_vf64 f = fill;
+    return SMK_SIMD_PICK(smk_simd_vf64, smk_simd_vi64, keep, v, f);
 }
 
-SMK_SIMD_INLINE smk_simd_f32x16 smk_simd_keep_first_f32(smk_simd_f32x16 v, int64_t count, float fill) {
-    return smk_simd_select_f32(smk_simd_prefix_i32x16(count), v, fill);
+SMK_SIMD_INLINE smk_simd_vf32 smk_simd_keep_first_f32(smk_simd_vf32 v, int64_t count, float fill) {
+    return smk_simd_select_f32(smk_simd_prefix32(count), v, fill);
 }
 
-SMK_SIMD_INLINE smk_simd_f32x16 smk_simd_drop_first_f32(smk_simd_f32x16 v, int64_t count, float fill) {
-    return smk_simd_select_f32(~smk_simd_prefix_i32x16(count), v, fill);
+SMK_SIMD_INLINE smk_simd_vf32 smk_simd_drop_first_f32(smk_simd_vf32 v, int64_t count, float fill) {
+    return smk_simd_select_f32(~smk_simd_prefix32(count), v, fill);
 }
 
-SMK_SIMD_INLINE smk_simd_f64x8 smk_simd_keep_first_f64(smk_simd_f64x8 v, int64_t count, double fill) {
-    return smk_simd_select_f64(smk_simd_prefix_i64x8(count), v, fill);
+SMK_SIMD_INLINE smk_simd_vf64 smk_simd_keep_first_f64(smk_simd_vf64 v, int64_t count, double fill) {
+    return smk_simd_select_f64(smk_simd_prefix64(count), v, fill);
 }
 
-SMK_SIMD_INLINE smk_simd_f64x8 smk_simd_drop_first_f64(smk_simd_f64x8 v, int64_t count, double fill) {
-    return smk_simd_select_f64(~smk_simd_prefix_i64x8(count), v, fill);
+SMK_SIMD_INLINE smk_simd_vf64 smk_simd_drop_first_f64(smk_simd_vf64 v, int64_t count, double fill) {
+    return smk_simd_select_f64(~smk_simd_prefix64(count), v, fill);
+}
+
+/* a * b + c lane by lane: one fused multiply-add instruction where the
+ * build has FMA (the Makefile defines SMK_FMA for CPUs with it), else a
+ * multiply and an add (fusing without the instruction would be a libm call
+ * per lane). Swift's `SIMD.addingProduct` is a lane loop that LLVM's SLP
+ * vectorizer must put back together, and with a few of them in one exp it
+ * gave up on whole lane groups (partly scalar code); this is always one
+ * vector instruction. */
+SMK_SIMD_INLINE smk_simd_vf32 smk_simd_fma_f32(smk_simd_vf32 a, smk_simd_vf32 b, smk_simd_vf32 c) {
+#if defined(SMK_FMA) && defined(__FMA__)
+    return __builtin_elementwise_fma(a, b, c);
+#else
+    return a * b + c;
+#endif
+}
+
+SMK_SIMD_INLINE smk_simd_vf64 smk_simd_fma_f64(smk_simd_vf64 a, smk_simd_vf64 b, smk_simd_vf64 c) {
+#if defined(SMK_FMA) && defined(__FMA__)
+    return __builtin_elementwise_fma(a, b, c);
+#else
+    return a * b + c;
+#endif
 }
 
 /* Lane-wise max and min as `b > a ? b : a` and `b < a ? b : a`: a NaN in b
@@ -132,78 +215,97 @@ SMK_SIMD_INLINE smk_simd_f64x8 smk_simd_drop_first_f64(smk_simd_f64x8 v, int64_t
  * lanes, but where both operands came straight from loads LLVM turned the
  * select into masked loads of 2-lane pieces (~40 instructions for one max,
  * found in the short-row kernels' disassembly). */
-#if defined(__AVX512F__)
-#include <immintrin.h>
-SMK_SIMD_INLINE smk_simd_f32x16 smk_simd_max_f32(smk_simd_f32x16 a, smk_simd_f32x16 b) {
-    return (smk_simd_f32x16)_mm512_max_ps((__m512)b, (__m512)a);
+#if defined(SMK_SIMD_AVX512)
+#define SMK_SIMD_MAX_PS _mm512_max_ps
+#define SMK_SIMD_MIN_PS _mm512_min_ps
+#define SMK_SIMD_MAX_PD _mm512_max_pd
+#define SMK_SIMD_MIN_PD _mm512_min_pd
+typedef __m512 smk_simd_ps;
+typedef __m512d smk_simd_pd;
+#elif defined(SMK_SIMD_AVX2)
+#define SMK_SIMD_MAX_PS _mm256_max_ps
+#define SMK_SIMD_MIN_PS _mm256_min_ps
+#define SMK_SIMD_MAX_PD _mm256_max_pd
+#define SMK_SIMD_MIN_PD _mm256_min_pd
+typedef __m256 smk_simd_ps;
+typedef __m256d smk_simd_pd;
+#endif
+#if defined(SMK_SIMD_MAX_PS)
+SMK_SIMD_INLINE smk_simd_vf32 smk_simd_max_f32(smk_simd_vf32 a, smk_simd_vf32 b) {
+    return (smk_simd_vf32)SMK_SIMD_MAX_PS((smk_simd_ps)b, (smk_simd_ps)a);
 }
-SMK_SIMD_INLINE smk_simd_f32x16 smk_simd_min_f32(smk_simd_f32x16 a, smk_simd_f32x16 b) {
-    return (smk_simd_f32x16)_mm512_min_ps((__m512)b, (__m512)a);
+SMK_SIMD_INLINE smk_simd_vf32 smk_simd_min_f32(smk_simd_vf32 a, smk_simd_vf32 b) {
+    return (smk_simd_vf32)SMK_SIMD_MIN_PS((smk_simd_ps)b, (smk_simd_ps)a);
 }
-SMK_SIMD_INLINE smk_simd_f64x8 smk_simd_max_f64(smk_simd_f64x8 a, smk_simd_f64x8 b) {
-    return (smk_simd_f64x8)_mm512_max_pd((__m512d)b, (__m512d)a);
+SMK_SIMD_INLINE smk_simd_vf64 smk_simd_max_f64(smk_simd_vf64 a, smk_simd_vf64 b) {
+    return (smk_simd_vf64)SMK_SIMD_MAX_PD((smk_simd_pd)b, (smk_simd_pd)a);
 }
-SMK_SIMD_INLINE smk_simd_f64x8 smk_simd_min_f64(smk_simd_f64x8 a, smk_simd_f64x8 b) {
-    return (smk_simd_f64x8)_mm512_min_pd((__m512d)b, (__m512d)a);
+SMK_SIMD_INLINE smk_simd_vf64 smk_simd_min_f64(smk_simd_vf64 a, smk_simd_vf64 b) {
+    return (smk_simd_vf64)SMK_SIMD_MIN_PD((smk_simd_pd)b, (smk_simd_pd)a);
 }
 #else
-SMK_SIMD_INLINE smk_simd_f32x16 smk_simd_max_f32(smk_simd_f32x16 a, smk_simd_f32x16 b) {
-    smk_simd_i32x16 m = b > a;
-    return (smk_simd_f32x16)(((smk_simd_i32x16)b & m) | ((smk_simd_i32x16)a & ~m));
+SMK_SIMD_INLINE smk_simd_vf32 smk_simd_max_f32(smk_simd_vf32 a, smk_simd_vf32 b) {
+    return SMK_SIMD_PICK(smk_simd_vf32, smk_simd_vi32, b > a, b, a);
 }
-SMK_SIMD_INLINE smk_simd_f32x16 smk_simd_min_f32(smk_simd_f32x16 a, smk_simd_f32x16 b) {
-    smk_simd_i32x16 m = b < a;
-    return (smk_simd_f32x16)(((smk_simd_i32x16)b & m) | ((smk_simd_i32x16)a & ~m));
+SMK_SIMD_INLINE smk_simd_vf32 smk_simd_min_f32(smk_simd_vf32 a, smk_simd_vf32 b) {
+    return SMK_SIMD_PICK(smk_simd_vf32, smk_simd_vi32, b < a, b, a);
 }
-SMK_SIMD_INLINE smk_simd_f64x8 smk_simd_max_f64(smk_simd_f64x8 a, smk_simd_f64x8 b) {
-    smk_simd_i64x8 m = b > a;
-    return (smk_simd_f64x8)(((smk_simd_i64x8)b & m) | ((smk_simd_i64x8)a & ~m));
+SMK_SIMD_INLINE smk_simd_vf64 smk_simd_max_f64(smk_simd_vf64 a, smk_simd_vf64 b) {
+    return SMK_SIMD_PICK(smk_simd_vf64, smk_simd_vi64, b > a, b, a);
 }
-SMK_SIMD_INLINE smk_simd_f64x8 smk_simd_min_f64(smk_simd_f64x8 a, smk_simd_f64x8 b) {
-    smk_simd_i64x8 m = b < a;
-    return (smk_simd_f64x8)(((smk_simd_i64x8)b & m) | ((smk_simd_i64x8)a & ~m));
+SMK_SIMD_INLINE smk_simd_vf64 smk_simd_min_f64(smk_simd_vf64 a, smk_simd_vf64 b) {
+    return SMK_SIMD_PICK(smk_simd_vf64, smk_simd_vi64, b < a, b, a);
 }
 #endif
 
 /* Horizontal sum, max and min, halving: the low and high halves combine
  * lane-wise down to two lanes, then `c[0] + c[1]` (max: `c[1] > c[0] ?
- * c[1] : c[0]`; each halving max is `hi > lo ? hi : lo`). Same operations
- * in the same order as the Swift code they replace (same bits); Swift's
+ * c[1] : c[0]`; each halving max is `hi > lo ? hi : lo`). Swift's
  * `lowHalf`/`highHalf` were lane loops that LLVM turned, in the short-row
  * kernels, into per-lane extracts, masked moves and scalar adds. */
-typedef float smk_simd_f32x8 __attribute__((ext_vector_type(8)));
-typedef float smk_simd_f32x4 __attribute__((ext_vector_type(4)));
-typedef float smk_simd_f32x2 __attribute__((ext_vector_type(2)));
-typedef double smk_simd_f64x4 __attribute__((ext_vector_type(4)));
-typedef double smk_simd_f64x2 __attribute__((ext_vector_type(2)));
-typedef int32_t smk_simd_i32x8 __attribute__((ext_vector_type(8)));
-typedef int32_t smk_simd_i32x4 __attribute__((ext_vector_type(4)));
-typedef int32_t smk_simd_i32x2 __attribute__((ext_vector_type(2)));
-typedef int64_t smk_simd_i64x4 __attribute__((ext_vector_type(4)));
-typedef int64_t smk_simd_i64x2 __attribute__((ext_vector_type(2)));
+SMK_SIMD_INLINE smk_simd_f32x8 smk_simd_f32_to8_sum(smk_simd_vf32 v) {
+#if SMK_SIMD_LANES32 == 16
+    return __builtin_shufflevector(v, v, 0, 1, 2, 3, 4, 5, 6, 7) +
+           __builtin_shufflevector(v, v, 8, 9, 10, 11, 12, 13, 14, 15);
+#else
+    return v;
+#endif
+}
 
-/* b where m, else a (m: -1 or 0 lanes, from a compare). */
-#define SMK_SIMD_PICK(VT, IT, m, b, a) ((VT)(((IT)(b) & (m)) | ((IT)(a) & ~(m))))
-
-SMK_SIMD_INLINE float smk_simd_hsum_f32(smk_simd_f32x16 v) {
-    smk_simd_f32x8 a = __builtin_shufflevector(v, v, 0, 1, 2, 3, 4, 5, 6, 7) +
-                       __builtin_shufflevector(v, v, 8, 9, 10, 11, 12, 13, 14, 15);
+SMK_SIMD_INLINE float smk_simd_hsum_f32(smk_simd_vf32 v) {
+    smk_simd_f32x8 a = smk_simd_f32_to8_sum(v);
     smk_simd_f32x4 b = __builtin_shufflevector(a, a, 0, 1, 2, 3) + __builtin_shufflevector(a, a, 4, 5, 6, 7);
     smk_simd_f32x2 c = __builtin_shufflevector(b, b, 0, 1) + __builtin_shufflevector(b, b, 2, 3);
     return c[0] + c[1];
 }
 
-SMK_SIMD_INLINE double smk_simd_hsum_f64(smk_simd_f64x8 v) {
+SMK_SIMD_INLINE double smk_simd_hsum_f64(smk_simd_vf64 v) {
+#if SMK_SIMD_LANES64 == 8
     smk_simd_f64x4 a = __builtin_shufflevector(v, v, 0, 1, 2, 3) + __builtin_shufflevector(v, v, 4, 5, 6, 7);
+#else
+    smk_simd_f64x4 a = v;
+#endif
     smk_simd_f64x2 b = __builtin_shufflevector(a, a, 0, 1) + __builtin_shufflevector(a, a, 2, 3);
     return b[0] + b[1];
 }
 
-/* OP is > (max) or < (min). */
-#define SMK_SIMD_HREDUCE_F32(v, OP)                                                            \
+/* OP is > (max) or < (min); the first step only for 512-bit vectors. */
+#if SMK_SIMD_LANES32 == 16
+#define SMK_SIMD_HREDUCE_F32_TO8(v, OP)                                                        \
     smk_simd_f32x8 lo8 = __builtin_shufflevector(v, v, 0, 1, 2, 3, 4, 5, 6, 7);               \
     smk_simd_f32x8 hi8 = __builtin_shufflevector(v, v, 8, 9, 10, 11, 12, 13, 14, 15);         \
-    smk_simd_f32x8 a = SMK_SIMD_PICK(smk_simd_f32x8, smk_simd_i32x8, hi8 OP lo8, hi8, lo8);    \
+    smk_simd_f32x8 a = SMK_SIMD_PICK(smk_simd_f32x8, smk_simd_i32x8, hi8 OP lo8, hi8, lo8);
+#define SMK_SIMD_HREDUCE_F64_TO4(v, OP)                                                        \
+    smk_simd_f64x4 lo4 = __builtin_shufflevector(v, v, 0, 1, 2, 3);                           \
+    smk_simd_f64x4 hi4 = __builtin_shufflevector(v, v, 4, 5, 6, 7);                           \
+    smk_simd_f64x4 a = SMK_SIMD_PICK(smk_simd_f64x4, smk_simd_i64x4, hi4 OP lo4, hi4, lo4);
+#else
+#define SMK_SIMD_HREDUCE_F32_TO8(v, OP) smk_simd_f32x8 a = v;
+#define SMK_SIMD_HREDUCE_F64_TO4(v, OP) smk_simd_f64x4 a = v;
+#endif
+
+#define SMK_SIMD_HREDUCE_F32(v, OP)                                                            \
+    SMK_SIMD_HREDUCE_F32_TO8(v, OP)                                                            \
     smk_simd_f32x4 lo4 = __builtin_shufflevector(a, a, 0, 1, 2, 3);                           \
     smk_simd_f32x4 hi4 = __builtin_shufflevector(a, a, 4, 5, 6, 7);                           \
     smk_simd_f32x4 b = SMK_SIMD_PICK(smk_simd_f32x4, smk_simd_i32x4, hi4 OP lo4, hi4, lo4);    \
@@ -213,24 +315,22 @@ SMK_SIMD_INLINE double smk_simd_hsum_f64(smk_simd_f64x8 v) {
     return c[1] OP c[0] ? c[1] : c[0];
 
 #define SMK_SIMD_HREDUCE_F64(v, OP)                                                            \
-    smk_simd_f64x4 lo4 = __builtin_shufflevector(v, v, 0, 1, 2, 3);                           \
-    smk_simd_f64x4 hi4 = __builtin_shufflevector(v, v, 4, 5, 6, 7);                           \
-    smk_simd_f64x4 a = SMK_SIMD_PICK(smk_simd_f64x4, smk_simd_i64x4, hi4 OP lo4, hi4, lo4);    \
+    SMK_SIMD_HREDUCE_F64_TO4(v, OP)                                                            \
     smk_simd_f64x2 lo2 = __builtin_shufflevector(a, a, 0, 1);                                 \
     smk_simd_f64x2 hi2 = __builtin_shufflevector(a, a, 2, 3);                                 \
     smk_simd_f64x2 b = SMK_SIMD_PICK(smk_simd_f64x2, smk_simd_i64x2, hi2 OP lo2, hi2, lo2);    \
     return b[1] OP b[0] ? b[1] : b[0];
 
-SMK_SIMD_INLINE float smk_simd_hmax_f32(smk_simd_f32x16 v) { SMK_SIMD_HREDUCE_F32(v, >) }
-SMK_SIMD_INLINE float smk_simd_hmin_f32(smk_simd_f32x16 v) { SMK_SIMD_HREDUCE_F32(v, <) }
-SMK_SIMD_INLINE double smk_simd_hmax_f64(smk_simd_f64x8 v) { SMK_SIMD_HREDUCE_F64(v, >) }
-SMK_SIMD_INLINE double smk_simd_hmin_f64(smk_simd_f64x8 v) { SMK_SIMD_HREDUCE_F64(v, <) }
+SMK_SIMD_INLINE float smk_simd_hmax_f32(smk_simd_vf32 v) { SMK_SIMD_HREDUCE_F32(v, >) }
+SMK_SIMD_INLINE float smk_simd_hmin_f32(smk_simd_vf32 v) { SMK_SIMD_HREDUCE_F32(v, <) }
+SMK_SIMD_INLINE double smk_simd_hmax_f64(smk_simd_vf64 v) { SMK_SIMD_HREDUCE_F64(v, >) }
+SMK_SIMD_INLINE double smk_simd_hmin_f64(smk_simd_vf64 v) { SMK_SIMD_HREDUCE_F64(v, <) }
 
 /* Loads of the first count lanes (the others = fill) and stores of the first
- * count lanes (0 <= count <= lanes). AVX-512 masked moves never touch, nor
- * fault on, the lanes left out; elsewhere a memcpy through a local. (The
- * memcpy was a library call per partial row or column block.) */
-#if defined(__AVX512F__)
+ * count lanes (0 <= count <= lanes). AVX-512 and AVX2 masked moves never
+ * touch, nor fault on, the lanes left out; elsewhere a memcpy through a
+ * local. (The memcpy was a library call per partial row or column block.) */
+#if defined(SMK_SIMD_AVX512)
 /* The mask register of the first count lanes (count clamped to 0...lanes). */
 SMK_SIMD_INLINE __mmask16 smk_simd_first16(int64_t count) {
     return (__mmask16)(count >= 16 ? 0xFFFFu : count <= 0 ? 0u : (1u << count) - 1u);
@@ -240,70 +340,80 @@ SMK_SIMD_INLINE __mmask8 smk_simd_first8(int64_t count) {
 }
 #endif
 
-SMK_SIMD_INLINE smk_simd_f32x16 smk_simd_load_first_f32(const float *p, int64_t count, float fill) {
-    if (count <= 0) return (smk_simd_f32x16)fill;
-#if defined(__AVX512F__)
-    return (smk_simd_f32x16)_mm512_mask_loadu_ps(_mm512_set1_ps(fill), smk_simd_first16(count), p);
+SMK_SIMD_INLINE smk_simd_vf32 smk_simd_load_first_f32(const float *p, int64_t count, float fill) {
+    if (count <= 0) return (smk_simd_vf32)fill;
+#if defined(SMK_SIMD_AVX512)
+    return (smk_simd_vf32)_mm512_mask_loadu_ps(_mm512_set1_ps(fill), smk_simd_first16(count), p);
+#elif defined(SMK_SIMD_AVX2)
+    smk_simd_vi32 keep = smk_simd_prefix32(count);
+    smk_simd_vf32 v = (smk_simd_vf32)_mm256_maskload_ps(p, (__m256i)keep);
+    return smk_simd_select_f32(keep, v, fill);
 #else
-    smk_simd_f32x16 v = fill;
-    __builtin_memcpy(&v, p, (size_t)(count > 16 ? 16 : count) * sizeof(float));
+    smk_simd_vf32 v = fill;
+    __builtin_memcpy(&v, p, (size_t)(count > SMK_SIMD_LANES32 ? SMK_SIMD_LANES32 : count) * sizeof(float));
     return v;
 #endif
 }
 
-SMK_SIMD_INLINE smk_simd_f64x8 smk_simd_load_first_f64(const double *p, int64_t count, double fill) {
-    if (count <= 0) return (smk_simd_f64x8)fill;
-#if defined(__AVX512F__)
-    return (smk_simd_f64x8)_mm512_mask_loadu_pd(_mm512_set1_pd(fill), smk_simd_first8(count), p);
+SMK_SIMD_INLINE smk_simd_vf64 smk_simd_load_first_f64(const double *p, int64_t count, double fill) {
+    if (count <= 0) return (smk_simd_vf64)fill;
+#if defined(SMK_SIMD_AVX512)
+    return (smk_simd_vf64)_mm512_mask_loadu_pd(_mm512_set1_pd(fill), smk_simd_first8(count), p);
+#elif defined(SMK_SIMD_AVX2)
+    smk_simd_vi64 keep = smk_simd_prefix64(count);
+    smk_simd_vf64 v = (smk_simd_vf64)_mm256_maskload_pd(p, (__m256i)keep);
+    return smk_simd_select_f64(keep, v, fill);
 #else
-    smk_simd_f64x8 v = fill;
-    __builtin_memcpy(&v, p, (size_t)(count > 8 ? 8 : count) * sizeof(double));
+    smk_simd_vf64 v = fill;
+    __builtin_memcpy(&v, p, (size_t)(count > SMK_SIMD_LANES64 ? SMK_SIMD_LANES64 : count) * sizeof(double));
     return v;
 #endif
 }
 
-SMK_SIMD_INLINE void smk_simd_store_first_f32(smk_simd_f32x16 v, float *p, int64_t count) {
+SMK_SIMD_INLINE void smk_simd_store_first_f32(smk_simd_vf32 v, float *p, int64_t count) {
     if (count <= 0) return;
-#if defined(__AVX512F__)
+#if defined(SMK_SIMD_AVX512)
     _mm512_mask_storeu_ps(p, smk_simd_first16(count), (__m512)v);
+#elif defined(SMK_SIMD_AVX2)
+    _mm256_maskstore_ps(p, (__m256i)smk_simd_prefix32(count), (__m256)v);
 #else
-    __builtin_memcpy(p, &v, (size_t)(count > 16 ? 16 : count) * sizeof(float));
+    __builtin_memcpy(p, &v, (size_t)(count > SMK_SIMD_LANES32 ? SMK_SIMD_LANES32 : count) * sizeof(float));
 #endif
 }
 
-SMK_SIMD_INLINE void smk_simd_store_first_f64(smk_simd_f64x8 v, double *p, int64_t count) {
+SMK_SIMD_INLINE void smk_simd_store_first_f64(smk_simd_vf64 v, double *p, int64_t count) {
     if (count <= 0) return;
-#if defined(__AVX512F__)
+#if defined(SMK_SIMD_AVX512)
     _mm512_mask_storeu_pd(p, smk_simd_first8(count), (__m512d)v);
+#elif defined(SMK_SIMD_AVX2)
+    _mm256_maskstore_pd(p, (__m256i)smk_simd_prefix64(count), (__m256d)v);
 #else
-    __builtin_memcpy(p, &v, (size_t)(count > 8 ? 8 : count) * sizeof(double));
+    __builtin_memcpy(p, &v, (size_t)(count > SMK_SIMD_LANES64 ? SMK_SIMD_LANES64 : count) * sizeof(double));
 #endif
 }
 
 /* a where the mask byte is nonzero, else b (a blend: nothing of the other
  * operand leaks). Swift's version was a lane loop plus a select that LLVM
  * could scalarise like the others above. */
-typedef uint8_t smk_simd_u8x16 __attribute__((ext_vector_type(16)));
-typedef uint8_t smk_simd_u8x8 __attribute__((ext_vector_type(8)));
-
-SMK_SIMD_INLINE smk_simd_f32x16 smk_simd_select_bytes_f32(smk_simd_u8x16 m, smk_simd_f32x16 a, smk_simd_f32x16 b) {
-    smk_simd_i32x16 keep = __builtin_convertvector(m, smk_simd_i32x16) != 0;
-    return SMK_SIMD_PICK(smk_simd_f32x16, smk_simd_i32x16, keep, a, b);
+SMK_SIMD_INLINE smk_simd_vf32 smk_simd_select_bytes_f32(smk_simd_vu8_32 m, smk_simd_vf32 a, smk_simd_vf32 b) {
+    smk_simd_vi32 keep = __builtin_convertvector(m, smk_simd_vi32) != 0;
+    return SMK_SIMD_PICK(smk_simd_vf32, smk_simd_vi32, keep, a, b);
 }
 
-SMK_SIMD_INLINE smk_simd_f64x8 smk_simd_select_bytes_f64(smk_simd_u8x8 m, smk_simd_f64x8 a, smk_simd_f64x8 b) {
-    smk_simd_i64x8 keep = __builtin_convertvector(m, smk_simd_i64x8) != 0;
-    return SMK_SIMD_PICK(smk_simd_f64x8, smk_simd_i64x8, keep, a, b);
+SMK_SIMD_INLINE smk_simd_vf64 smk_simd_select_bytes_f64(smk_simd_vu8_64 m, smk_simd_vf64 a, smk_simd_vf64 b) {
+    smk_simd_vi64 keep = __builtin_convertvector(m, smk_simd_vi64) != 0;
+    return SMK_SIMD_PICK(smk_simd_vf64, smk_simd_vi64, keep, a, b);
 }
 
 /* Transposes a block: rows r < R of src (row r at src + r * ss, lanes c < C
  * valid) into rows c < C of dst (row c at dst + c * ds, lanes r < R written).
- * R, C <= 16 (f32) or 8 (f64). Nothing outside those lanes is read or written.
- * With AVX-512: masked loads, the unpack/shuffle network (64 shuffles for
- * 16 x 16 floats, 24 for 8 x 8 doubles) and masked stores; the fibre
- * gathers of the variants over a middle axis moved one scalar a time and
- * were a third of such a call. */
-#if defined(__AVX512F__)
+ * R, C <= the lanes of a vector (SMK_SIMD_LANES32 or SMK_SIMD_LANES64).
+ * Nothing outside those lanes is read or written. Masked loads, an
+ * unpack/shuffle network (AVX-512: 64 shuffles for 16 x 16 floats, 24 for
+ * 8 x 8 doubles; AVX2: 24 for 8 x 8 floats, 8 for 4 x 4 doubles) and masked
+ * stores; the fibre gathers of the variants over a middle axis moved one
+ * scalar a time and were a third of such a call. */
+#if defined(SMK_SIMD_AVX512)
 SMK_SIMD_INLINE void smk_simd_transpose_f32(const float *src, int64_t ss, int64_t R, int64_t C,
                                             float *dst, int64_t ds) {
     __mmask16 cm = smk_simd_first16(C), rm = smk_simd_first16(R);
@@ -351,6 +461,44 @@ SMK_SIMD_INLINE void smk_simd_transpose_f64(const double *src, int64_t ss, int64
     r[3] = _mm512_shuffle_f64x2(u[5], u[7], 0x88); r[7] = _mm512_shuffle_f64x2(u[5], u[7], 0xdd);
     for (int c = 0; c < 8; c++) if (c < C) _mm512_mask_storeu_pd(dst + c * ds, rm, r[c]);
 }
+#elif defined(SMK_SIMD_AVX2)
+SMK_SIMD_INLINE void smk_simd_transpose_f32(const float *src, int64_t ss, int64_t R, int64_t C,
+                                            float *dst, int64_t ds) {
+    __m256i cm = (__m256i)smk_simd_prefix32(C), rm = (__m256i)smk_simd_prefix32(R);
+    __m256 r[8], t[8];
+    for (int i = 0; i < 8; i++) r[i] = i < R ? _mm256_maskload_ps(src + i * ss, cm) : _mm256_setzero_ps();
+    for (int i = 0; i < 8; i += 2) { /* per 128-bit half: rows i, i+1 interleaved */
+        t[i] = _mm256_unpacklo_ps(r[i], r[i + 1]);
+        t[i + 1] = _mm256_unpackhi_ps(r[i], r[i + 1]);
+    }
+    for (int i = 0; i < 8; i += 4) { /* per half: columns of four rows */
+        r[i] = _mm256_shuffle_ps(t[i], t[i + 2], 0x44);
+        r[i + 1] = _mm256_shuffle_ps(t[i], t[i + 2], 0xEE);
+        r[i + 2] = _mm256_shuffle_ps(t[i + 1], t[i + 3], 0x44);
+        r[i + 3] = _mm256_shuffle_ps(t[i + 1], t[i + 3], 0xEE);
+    }
+    for (int k = 0; k < 4; k++) { /* the halves of rows 0-3 and 4-7 joined */
+        t[k] = _mm256_permute2f128_ps(r[k], r[k + 4], 0x20);
+        t[k + 4] = _mm256_permute2f128_ps(r[k], r[k + 4], 0x31);
+    }
+    for (int c = 0; c < 8; c++) if (c < C) _mm256_maskstore_ps(dst + c * ds, rm, t[c]);
+}
+
+SMK_SIMD_INLINE void smk_simd_transpose_f64(const double *src, int64_t ss, int64_t R, int64_t C,
+                                            double *dst, int64_t ds) {
+    __m256i cm = (__m256i)smk_simd_prefix64(C), rm = (__m256i)smk_simd_prefix64(R);
+    __m256d r[4], t[4];
+    for (int i = 0; i < 4; i++) r[i] = i < R ? _mm256_maskload_pd(src + i * ss, cm) : _mm256_setzero_pd();
+    t[0] = _mm256_unpacklo_pd(r[0], r[1]);
+    t[1] = _mm256_unpackhi_pd(r[0], r[1]);
+    t[2] = _mm256_unpacklo_pd(r[2], r[3]);
+    t[3] = _mm256_unpackhi_pd(r[2], r[3]);
+    r[0] = _mm256_permute2f128_pd(t[0], t[2], 0x20);
+    r[1] = _mm256_permute2f128_pd(t[1], t[3], 0x20);
+    r[2] = _mm256_permute2f128_pd(t[0], t[2], 0x31);
+    r[3] = _mm256_permute2f128_pd(t[1], t[3], 0x31);
+    for (int c = 0; c < 4; c++) if (c < C) _mm256_maskstore_pd(dst + c * ds, rm, r[c]);
+}
 #else
 SMK_SIMD_INLINE void smk_simd_transpose_f32(const float *src, int64_t ss, int64_t R, int64_t C,
                                             float *dst, int64_t ds) {
@@ -384,7 +532,7 @@ SMK_SIMD_INLINE void smk_simd_transpose_f64(const double *src, int64_t ss, int64
  * against its own or an earlier one, `>`. (The Swift ranks were float lanes
  * converted back to Int with range checks and branches per element: 2x
  * slower.) */
-#if defined(__AVX512F__) && defined(__AVX512CD__) && defined(__AVX512VPOPCNTDQ__)
+#if defined(SMK_SIMD_AVX512) && defined(__AVX512CD__) && defined(__AVX512VPOPCNTDQ__)
 #define SMK_SIMD_RANK_SCATTER(W, VT, IT, LOADZ, ADDZ, SET1, CMP, CONFLICT, POPCNT, MOVMASK, ADD, SETI, CMPEQ, MASKT)  \
     VT v[4];                                                                                   \
     IT rank[4];                                                                                \
@@ -477,14 +625,13 @@ SMK_SIMD_INLINE int smk_simd_rank_scatter_f64(const double *x, const double *val
 SMK_SIMD_INLINE int smk_simd_rank_scatter_f32(const float *x, const float *values, int64_t n, int64_t vectors,
                                               int64_t k, float *vr, int64_t *ir,
                                               const int32_t *positions) {
-    SMK_SIMD_RANK_SCATTER(f32, smk_simd_f32x16, smk_simd_i32x16, 16,
-                          ((smk_simd_i32x16){0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15}))
+    SMK_SIMD_RANK_SCATTER(f32, smk_simd_vf32, smk_simd_vi32, SMK_SIMD_LANES32, smk_simd_iota32())
 }
 
 SMK_SIMD_INLINE int smk_simd_rank_scatter_f64(const double *x, const double *values, int64_t n, int64_t vectors,
                                               int64_t k, double *vr, int64_t *ir,
                                               const int32_t *positions) {
-    SMK_SIMD_RANK_SCATTER(f64, smk_simd_f64x8, smk_simd_i64x8, 8, ((smk_simd_i64x8){0, 1, 2, 3, 4, 5, 6, 7}))
+    SMK_SIMD_RANK_SCATTER(f64, smk_simd_vf64, smk_simd_vi64, SMK_SIMD_LANES64, smk_simd_iota64())
 }
 #endif
 
@@ -496,13 +643,13 @@ SMK_SIMD_INLINE int smk_simd_rank_scatter_f64(const double *x, const double *val
  * in two so that e * hi is exact. Within 2 ulp of libm's log over [1, 2^64)
  * (tested). The losses take the log of every row's normalizer: libm's log,
  * one call per row, was a third of a cross-entropy over rows of 10. */
-SMK_SIMD_INLINE smk_simd_f64x8 smk_simd_log_f64(smk_simd_f64x8 x) {
+SMK_SIMD_INLINE smk_simd_vf64 smk_simd_log_f64(smk_simd_vf64 x) {
     const int64_t sqrt_half_bits = 0x3FE6A09E667F3BCDLL;
-    smk_simd_i64x8 bits = (smk_simd_i64x8)x;
-    smk_simd_i64x8 e = (bits - sqrt_half_bits) >> 52; /* m's exponent moves to 0 or -1 */
-    smk_simd_f64x8 m = (smk_simd_f64x8)(bits - (e << 52));
-    smk_simd_f64x8 f = (m - 1) / (m + 1), f2 = f * f;
-    smk_simd_f64x8 q = 1.0 / 19;
+    smk_simd_vi64 bits = (smk_simd_vi64)x;
+    smk_simd_vi64 e = (bits - sqrt_half_bits) >> 52; /* m's exponent moves to 0 or -1 */
+    smk_simd_vf64 m = (smk_simd_vf64)(bits - (e << 52));
+    smk_simd_vf64 f = (m - 1) / (m + 1), f2 = f * f;
+    smk_simd_vf64 q = 1.0 / 19;
     q = q * f2 + 1.0 / 17;
     q = q * f2 + 1.0 / 15;
     q = q * f2 + 1.0 / 13;
@@ -511,8 +658,10 @@ SMK_SIMD_INLINE smk_simd_f64x8 smk_simd_log_f64(smk_simd_f64x8 x) {
     q = q * f2 + 1.0 / 7;
     q = q * f2 + 1.0 / 5;
     q = q * f2 + 1.0 / 3;
-    smk_simd_f64x8 twof = f + f;
-    smk_simd_f64x8 ef = __builtin_convertvector(e, smk_simd_f64x8);
+    smk_simd_vf64 twof = f + f;
+    /* (double)e exactly, by the rounding constant 1.5 * 2^52 (|e| < 2^51):
+     * AVX2 has no 64-bit integer conversion, and clang's was four scalar ones. */
+    smk_simd_vf64 ef = (smk_simd_vf64)(e + 0x4338000000000000LL) - 6755399441055744.0;
     const double ln2_hi = 6.93147180369123816490e-01; /* 0x3FE62E42FEE00000: low 32 bits zero */
     const double ln2_lo = 1.90821492927058770002e-10;  /* ln 2 - ln2_hi */
     return ef * ln2_hi + (twof + (twof * f2 * q + ef * ln2_lo));
@@ -523,9 +672,11 @@ SMK_SIMD_INLINE smk_simd_f64x8 smk_simd_log_f64(smk_simd_f64x8 x) {
  * indices base + l to pos; returns how many. Writes a whole vector to each
  * (room for `lanes per vector` elements is needed at vals and pos),
  * branch-free: with AVX-512 a compress in registers, then plain stores (a
- * compress straight to memory is microcoded on Zen 4). */
-#if defined(__AVX512F__) && defined(__AVX512VL__)
-SMK_SIMD_INLINE int64_t smk_simd_collect_f32(smk_simd_f32x16 v, float floor, int64_t lanes, int64_t base,
+ * compress straight to memory is microcoded on Zen 4); with AVX2 a lane
+ * permutation whose indices pdep/pext pack from the mask bits (BMI2; not on
+ * Zen 1 and 2, where those two are microcoded and slow). */
+#if defined(SMK_SIMD_AVX512) && defined(__AVX512VL__)
+SMK_SIMD_INLINE int64_t smk_simd_collect_f32(smk_simd_vf32 v, float floor, int64_t lanes, int64_t base,
                                              float *vals, int32_t *pos) {
     __m512 x = (__m512)v;
     __mmask16 m = _mm512_mask_cmp_ps_mask(smk_simd_first16(lanes), x, _mm512_set1_ps(floor), _CMP_NLT_UQ);
@@ -535,7 +686,7 @@ SMK_SIMD_INLINE int64_t smk_simd_collect_f32(smk_simd_f32x16 v, float floor, int
     return __builtin_popcount(m);
 }
 
-SMK_SIMD_INLINE int64_t smk_simd_collect_f64(smk_simd_f64x8 v, double floor, int64_t lanes, int64_t base,
+SMK_SIMD_INLINE int64_t smk_simd_collect_f64(smk_simd_vf64 v, double floor, int64_t lanes, int64_t base,
                                              double *vals, int32_t *pos) {
     __m512d x = (__m512d)v;
     __mmask8 m = _mm512_mask_cmp_pd_mask(smk_simd_first8(lanes), x, _mm512_set1_pd(floor), _CMP_NLT_UQ);
@@ -543,6 +694,36 @@ SMK_SIMD_INLINE int64_t smk_simd_collect_f64(smk_simd_f64x8 v, double floor, int
     _mm512_storeu_pd(vals, _mm512_maskz_compress_pd(m, x));
     _mm256_storeu_si256((__m256i *)(void *)pos,
                         _mm256_maskz_compress_epi32(m, _mm256_add_epi32(lane, _mm256_set1_epi32((int32_t)base))));
+    return __builtin_popcount(m);
+}
+#elif defined(SMK_SIMD_AVX2) && defined(__BMI2__) && !defined(__znver1__) && !defined(__znver2__)
+/* The source lanes of the kept ones, in order, one byte each: bit l of m
+ * spreads to byte l (or the byte pair 2l, 2l + 1 for double lanes seen as
+ * float pairs), and pext keeps those bytes of 0x0706...00. */
+SMK_SIMD_INLINE __m256i smk_simd_compress_indices(uint64_t byte_mask) {
+    uint64_t packed = _pext_u64(0x0706050403020100ull, byte_mask);
+    return _mm256_cvtepu8_epi32(_mm_cvtsi64_si128((long long)packed));
+}
+
+SMK_SIMD_INLINE int64_t smk_simd_collect_f32(smk_simd_vf32 v, float floor, int64_t lanes, int64_t base,
+                                             float *vals, int32_t *pos) {
+    uint32_t m = smk_simd_bits_f32(~(v < floor) & smk_simd_prefix32(lanes));
+    __m256i idx = smk_simd_compress_indices(_pdep_u64(m, 0x0101010101010101ull) * 0xFF);
+    _mm256_storeu_ps(vals, _mm256_permutevar8x32_ps((__m256)v, idx));
+    _mm256_storeu_si256((__m256i *)(void *)pos,
+                        _mm256_permutevar8x32_epi32((__m256i)(smk_simd_iota32() + (int32_t)base), idx));
+    return __builtin_popcount(m);
+}
+
+SMK_SIMD_INLINE int64_t smk_simd_collect_f64(smk_simd_vf64 v, double floor, int64_t lanes, int64_t base,
+                                             double *vals, int32_t *pos) {
+    uint32_t m = smk_simd_bits_f64(~(v < floor) & smk_simd_prefix64(lanes));
+    __m256i pairs = smk_simd_compress_indices(_pdep_u64(m, 0x0001000100010001ull) * 0xFFFF);
+    __m256i idx = smk_simd_compress_indices(_pdep_u64(m, 0x01010101ull) * 0xFF);
+    _mm256_storeu_pd(vals, (__m256d)_mm256_permutevar8x32_ps((__m256)v, pairs));
+    smk_simd_i32x4 lane = {0, 1, 2, 3};
+    __m128 p = _mm_permutevar_ps((__m128)(lane + (int32_t)base), _mm256_castsi256_si128(idx));
+    _mm_storeu_si128((__m128i *)(void *)pos, (__m128i)p);
     return __builtin_popcount(m);
 }
 #else
@@ -556,14 +737,14 @@ SMK_SIMD_INLINE int64_t smk_simd_collect_f64(smk_simd_f64x8 v, double floor, int
     }                                                                                          \
     return c;
 
-SMK_SIMD_INLINE int64_t smk_simd_collect_f32(smk_simd_f32x16 v, float floor, int64_t lanes, int64_t base,
+SMK_SIMD_INLINE int64_t smk_simd_collect_f32(smk_simd_vf32 v, float floor, int64_t lanes, int64_t base,
                                              float *vals, int32_t *pos) {
-    SMK_SIMD_COLLECT_LANES(16)
+    SMK_SIMD_COLLECT_LANES(SMK_SIMD_LANES32)
 }
 
-SMK_SIMD_INLINE int64_t smk_simd_collect_f64(smk_simd_f64x8 v, double floor, int64_t lanes, int64_t base,
+SMK_SIMD_INLINE int64_t smk_simd_collect_f64(smk_simd_vf64 v, double floor, int64_t lanes, int64_t base,
                                              double *vals, int32_t *pos) {
-    SMK_SIMD_COLLECT_LANES(8)
+    SMK_SIMD_COLLECT_LANES(SMK_SIMD_LANES64)
 }
 #endif
 
