@@ -205,7 +205,15 @@ enum MaskedKernel<T: KernelScalar> {
         }
         if kind == .softmax {
             let r = maskedExpSum(x, mask, e, n, shift: m, lowest: lo, alongside: next)
-            selectStore(UnsafePointer(e), mask, y, n, shift: 0, scale: T(1 / r.sum), offset: 0, fill: 0, streaming: streaming)
+            let f = T(1 / r.sum)
+            if f.isFinite {
+                // e holds exact zeros where the mask is 0, and 0 * f == 0:
+                // the plain scale gives selectStore's bits without reading
+                // the mask again (a NaN sum needs the select: 0 * NaN).
+                rowScale(UnsafePointer(e), y, n, f, streaming: streaming)
+            } else {
+                selectStore(UnsafePointer(e), mask, y, n, shift: 0, scale: f, offset: 0, fill: 0, streaming: streaming)
+            }
             return r.next
         } else {
             let r = maskedExpSum(x, mask, nil, n, shift: m, lowest: lo, alongside: next)
@@ -261,9 +269,16 @@ enum MaskedKernel<T: KernelScalar> {
 
     @inlinable
     static func maskedExpSum<E: ExpKind>(_ x: UnsafePointer<T>, _ mask: UnsafePointer<UInt8>, _ y: UnsafeMutablePointer<T>?,
-                                         _ n: Int, shift: T, _ next: (UnsafePointer<T>, UnsafePointer<UInt8>)?,
+                                         _ n: Int, shift: T, _ nextRow: (UnsafePointer<T>, UnsafePointer<UInt8>)?,
                                          _: E.Type) -> (sum: Double, next: (min: T, max: T)) {
         let w = T.width
+        #if SMK_SIMD256
+        // 16 vector registers do not hold the exp's constants, the sums and
+        // the next row's masked bounds: those take their own pass at the end.
+        let next: (UnsafePointer<T>, UnsafePointer<UInt8>)? = nil
+        #else
+        let next = nextRow
+        #endif
         let zero = T.Vector(repeating: 0), one = T.Vector(repeating: 1), vs = T.Vector(repeating: -shift)
         let ninf = T.Vector(repeating: -.infinity), pinf = T.Vector(repeating: .infinity)
         var m0 = ninf, m1 = ninf, l0 = pinf, l1 = pinf  // the next row's, as maskedMinMax keeps them
@@ -307,6 +322,9 @@ enum MaskedKernel<T: KernelScalar> {
                 m0 = T.vmax(m0, T.vselect(ma, a, ninf)); l0 = T.vmin(l0, T.vselect(ma, a, pinf))
             }
         }
+        #if SMK_SIMD256
+        if let nextRow { return (total, maskedMinMax(nextRow.0, nextRow.1, n)) }
+        #endif
         return (total, (T.hmin(T.vmin(l0, l1)), T.hmax(T.vmax(m0, m1))))
     }
 

@@ -195,13 +195,7 @@ enum Normalizer<T: KernelScalar> {
         case .softmax:
             let e = streaming ? scratch! : y
             let r = rowExpSum(x, e, n, shift: m, scale: invT, lowest: lo, readable: readable, alongside: next)
-            let f = T(1 / r.sum)
-            if streaming {
-                let vf = T.Vector(repeating: f)
-                rowStream(y, n, vector: { vload(e + $0) * vf }, scalar: { e[$0] * f })
-            } else {
-                rowScale(y, y, n, f)
-            }
+            rowScale(e, y, n, T(1 / r.sum), streaming: streaming)
             return r.next
         case .logSoftmax:
             let r = rowExpSum(x, nil, n, shift: m, scale: invT, lowest: lo, readable: readable, alongside: next)

@@ -481,6 +481,18 @@ func rowStream<T: KernelScalar>(_ y: UnsafeMutablePointer<T>, _ n: Int,
 @inlinable @inline(__always)
 func endStreaming() { smk_simd_stream_fence() }
 
+/// `y = e * factor` for softmax's last pass: with `streaming`, through
+/// `rowStream` (e is then a row of scratch, not y).
+@inlinable
+func rowScale<T: KernelScalar>(_ e: UnsafePointer<T>, _ y: UnsafeMutablePointer<T>, _ n: Int, _ factor: T, streaming: Bool) {
+    if streaming {
+        let vf = T.Vector(repeating: factor)
+        rowStream(y, n, vector: { vload(e + $0) * vf }, scalar: { e[$0] * factor })
+    } else {
+        rowScale(e, y, n, factor)
+    }
+}
+
 /// `y[j] = x[j] * factor` over `n` elements (in place allowed).
 @inlinable
 func rowScale<T: KernelScalar>(_ x: UnsafePointer<T>, _ y: UnsafeMutablePointer<T>, _ n: Int, _ factor: T) {

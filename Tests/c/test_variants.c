@@ -73,6 +73,30 @@ static void test_masked_edge_cases(void) {
     CHECK(y[0] == 0 && y[1] == 0 && y[2] == 0 && y[3] == 0 && y[4] == 0);
     CHECK_STATUS(smk_masked_log_softmax_f64(x, none, y, 1, 5, 1, 5), SMK_OK);
     CHECK(y[0] == -INFINITY && y[3] == -INFINITY);
+    /* A NaN at a selected position of a row longer than the short-row
+     * kernels take (the row kernel's last pass scales without reading the
+     * mask when the sum is finite): selected positions NaN, masked-out 0. */
+    {
+        enum { N = 300 };
+        double a[N], b[N];
+        float af[N], bf[N];
+        uint8_t mk[N];
+        int i, ok = 1;
+        for (i = 0; i < N; i++) { a[i] = af[i] = (float)(i % 7) * 0.25f; mk[i] = (uint8_t)(i % 3 != 1); }
+        a[3] = af[3] = NAN;   /* selected (3 % 3 != 1) */
+        a[7] = af[7] = NAN;   /* masked out (7 % 3 == 1) */
+        CHECK_STATUS(smk_masked_softmax_f64(a, mk, b, 1, N, 1, N, 1), SMK_OK);
+        CHECK_STATUS(smk_masked_softmax_f32(af, mk, bf, 1, N, 1, N, 1), SMK_OK);
+        for (i = 0; i < N; i++) ok &= mk[i] ? isnan(b[i]) && isnan(bf[i]) : b[i] == 0 && bf[i] == 0;
+        CHECK(ok);
+        /* and without the NaN, masked-out positions are exact zeros */
+        a[3] = af[3] = 1;
+        CHECK_STATUS(smk_masked_softmax_f64(a, mk, b, 1, N, 1, N, 1), SMK_OK);
+        CHECK_STATUS(smk_masked_softmax_f32(af, mk, bf, 1, N, 1, N, 1), SMK_OK);
+        ok = 1;
+        for (i = 0; i < N; i++) ok &= mk[i] ? b[i] > 0 && bf[i] > 0 : b[i] == 0 && bf[i] == 0 && !signbit(b[i]);
+        CHECK(ok);
+    }
     /* renormalize = 0: softmax over all then zero (seed 000) */
     {
         double a[4] = {1, 2, 3, 4}, r[4], b[4];
