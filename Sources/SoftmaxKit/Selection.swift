@@ -391,13 +391,19 @@ func rowSoftmaxTopK<T: KernelScalar>(_ x: UnsafePointer<T>, _ n: Int, _ k: Int, 
             if hi != -.infinity {  // (an all -inf block adds exp(-inf) = 0)
                 let r: (sum: Double, next: LaneBounds<T>)
                 if collect {
-                    var sink = FloorCandidates<T>(floor: floor, values: cv + held, positions: cp + held,
-                                                  capacity: capacity - held, offset: i)
-                    r = rowExpSum(x + i, nil, len, shift: hi, scale: invT, lowest: lo, readable: 0,
-                                  lanesOf: ahead, candidates: &sink)
-                    ranked = rankCandidates(cv, cp, sink.count, held: held, k: k, vals, idx,
+                    let start = i  // a constant for the function below (a captured var is boxed)
+                    func collecting<M: CollectMode>(_: M.Type) -> (sum: Double, next: LaneBounds<T>, count: Int) {
+                        var sink = FloorCandidates<T, M>(floor: floor, values: cv + held, positions: cp + held,
+                                                         capacity: capacity - held, offset: start)
+                        let r = rowExpSum(x + start, nil, len, shift: hi, scale: invT, lowest: lo, readable: 0,
+                                          lanesOf: ahead, candidates: &sink)
+                        return (r.sum, r.next, sink.count)
+                    }
+                    let c = len >= sparseCollectVectors * w ? collecting(SparseCollect.self) : collecting(DenseCollect.self)
+                    r = (c.sum, c.next)
+                    ranked = rankCandidates(cv, cp, c.count, held: held, k: k, vals, idx,
                                             room: capacity, open: floor == -.infinity)
-                    if !first && sink.count == 0 { collect = false }
+                    if !first && c.count == 0 { collect = false }
                 } else {
                     r = rowExpSum(x + i, nil, len, shift: hi, scale: invT, lowest: lo, readable: 0, lanesOf: ahead)
                     // Nothing enters unless the max beats the k-th or a NaN

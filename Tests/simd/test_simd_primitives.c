@@ -209,7 +209,8 @@ static void test_collect(void) {
         for (int l = 0; l < W64; l++) c[l] = small();
         float floor = small();
         int lanes = (int)(next() % (W32 + 1));
-        int64_t got = smk_simd_collect_f32(load32(a), floor, lanes, 40, vals, pos), want = 0;
+        int sparse = trial % 2;
+        int64_t got = smk_simd_collect_f32(load32(a), floor, lanes, 40, vals, pos, sparse), want = 0;
         for (int l = 0; l < lanes; l++)
             if (!(a[l] < floor)) {
                 CHECK(want < got && memcmp(&vals[want], &a[l], 4) == 0 && pos[want] == 40 + l, "collect_f32 lane %d", l);
@@ -217,7 +218,7 @@ static void test_collect(void) {
             }
         CHECK(got == want, "collect_f32 count %lld != %lld", (long long)got, (long long)want);
         lanes = (int)(next() % (W64 + 1));
-        got = smk_simd_collect_f64(load64(c), floor, lanes, 7, cvals, pos), want = 0;
+        got = smk_simd_collect_f64(load64(c), floor, lanes, 7, cvals, pos, sparse), want = 0;
         for (int l = 0; l < lanes; l++)
             if (!(c[l] < floor)) {
                 CHECK(want < got && cvals[want] == c[l] && pos[want] == 7 + l, "collect_f64 lane %d", l);

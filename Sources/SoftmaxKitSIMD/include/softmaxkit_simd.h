@@ -674,10 +674,16 @@ SMK_SIMD_INLINE smk_simd_vf64 smk_simd_log_f64(smk_simd_vf64 x) {
  * branch-free: with AVX-512 a compress in registers, then plain stores (a
  * compress straight to memory is microcoded on Zen 4); with AVX2 a lane
  * permutation whose indices pdep/pext pack from the mask bits (BMI2; not on
- * Zen 1 and 2, where those two are microcoded and slow). */
+ * Zen 1 and 2, where those two are microcoded and slow). With `sparse`,
+ * a vector where no lane passes returns at once: a branch, mispredicted at
+ * each vector holding a candidate (about k + 2 of them a row), which pays
+ * on long rows (the permutes and stores on every vector made softmax_topk's
+ * exp loop 1.8x softmax's at 1024x1000 on Zen 3) and costs on short ones
+ * (256x128 f64 1.2x slower); callers choose by the vectors in a block. */
 #if defined(SMK_SIMD_AVX512) && defined(__AVX512VL__)
 SMK_SIMD_INLINE int64_t smk_simd_collect_f32(smk_simd_vf32 v, float floor, int64_t lanes, int64_t base,
-                                             float *vals, int32_t *pos) {
+                                             float *vals, int32_t *pos, int sparse) {
+    (void)sparse; /* a compress costs less than the branch */
     __m512 x = (__m512)v;
     __mmask16 m = _mm512_mask_cmp_ps_mask(smk_simd_first16(lanes), x, _mm512_set1_ps(floor), _CMP_NLT_UQ);
     const __m512i lane = _mm512_set_epi32(15, 14, 13, 12, 11, 10, 9, 8, 7, 6, 5, 4, 3, 2, 1, 0);
@@ -687,7 +693,8 @@ SMK_SIMD_INLINE int64_t smk_simd_collect_f32(smk_simd_vf32 v, float floor, int64
 }
 
 SMK_SIMD_INLINE int64_t smk_simd_collect_f64(smk_simd_vf64 v, double floor, int64_t lanes, int64_t base,
-                                             double *vals, int32_t *pos) {
+                                             double *vals, int32_t *pos, int sparse) {
+    (void)sparse;
     __m512d x = (__m512d)v;
     __mmask8 m = _mm512_mask_cmp_pd_mask(smk_simd_first8(lanes), x, _mm512_set1_pd(floor), _CMP_NLT_UQ);
     const __m256i lane = _mm256_set_epi32(7, 6, 5, 4, 3, 2, 1, 0);
@@ -706,8 +713,9 @@ SMK_SIMD_INLINE __m256i smk_simd_compress_indices(uint64_t byte_mask) {
 }
 
 SMK_SIMD_INLINE int64_t smk_simd_collect_f32(smk_simd_vf32 v, float floor, int64_t lanes, int64_t base,
-                                             float *vals, int32_t *pos) {
+                                             float *vals, int32_t *pos, int sparse) {
     uint32_t m = smk_simd_bits_f32(~(v < floor) & smk_simd_prefix32(lanes));
+    if (sparse && m == 0) return 0;
     __m256i idx = smk_simd_compress_indices(_pdep_u64(m, 0x0101010101010101ull) * 0xFF);
     _mm256_storeu_ps(vals, _mm256_permutevar8x32_ps((__m256)v, idx));
     _mm256_storeu_si256((__m256i *)(void *)pos,
@@ -716,8 +724,9 @@ SMK_SIMD_INLINE int64_t smk_simd_collect_f32(smk_simd_vf32 v, float floor, int64
 }
 
 SMK_SIMD_INLINE int64_t smk_simd_collect_f64(smk_simd_vf64 v, double floor, int64_t lanes, int64_t base,
-                                             double *vals, int32_t *pos) {
+                                             double *vals, int32_t *pos, int sparse) {
     uint32_t m = smk_simd_bits_f64(~(v < floor) & smk_simd_prefix64(lanes));
+    if (sparse && m == 0) return 0;
     __m256i pairs = smk_simd_compress_indices(_pdep_u64(m, 0x0001000100010001ull) * 0xFFFF);
     __m256i idx = smk_simd_compress_indices(_pdep_u64(m, 0x01010101ull) * 0xFF);
     _mm256_storeu_pd(vals, (__m256d)_mm256_permutevar8x32_ps((__m256)v, pairs));
@@ -738,12 +747,14 @@ SMK_SIMD_INLINE int64_t smk_simd_collect_f64(smk_simd_vf64 v, double floor, int6
     return c;
 
 SMK_SIMD_INLINE int64_t smk_simd_collect_f32(smk_simd_vf32 v, float floor, int64_t lanes, int64_t base,
-                                             float *vals, int32_t *pos) {
+                                             float *vals, int32_t *pos, int sparse) {
+    (void)sparse;
     SMK_SIMD_COLLECT_LANES(SMK_SIMD_LANES32)
 }
 
 SMK_SIMD_INLINE int64_t smk_simd_collect_f64(smk_simd_vf64 v, double floor, int64_t lanes, int64_t base,
-                                             double *vals, int32_t *pos) {
+                                             double *vals, int32_t *pos, int sparse) {
+    (void)sparse;
     SMK_SIMD_COLLECT_LANES(SMK_SIMD_LANES64)
 }
 #endif
