@@ -50,7 +50,7 @@ RELEASE_FLAGS := -c release -Xswiftc -static-stdlib -Xswiftc -use-ld=lld \
 CFLAGS_STRICT := -std=c99 -Wall -Wextra -Werror -pedantic -O2 -Iinclude -D_POSIX_C_SOURCE=200809L
 CLINK         := -L$(BUILD)/release -lsoftmaxkit -Wl,-rpath,$(CURDIR)/$(BUILD)/release -lm
 
-.PHONY: all lib demo softmax-demo model-demo bench-models models test test-swift test-c test-simd test-python test-abi install clean bench python-deps
+.PHONY: all lib demo softmax-demo model-demo bench-models models test test-swift test-c test-simd test-python check-builds test-abi install clean bench python-deps
 
 all: demo
 
@@ -295,6 +295,34 @@ valgrind: $(VALGRIND_LIB)
 	  echo "== valgrind $$name"; \
 	  SMK_STRESS_ITERS=100 valgrind $(VALGRIND_FLAGS) $(VALGRIND_BUILD)/c/$$name || exit 1; \
 	done
+
+# ---------------------------------------------------------------------------
+# The library as other machines build it: the portable CPU=x86-64 build
+# (256-bit vectors in plain vector C, no FMA) runs the C tests here; on a
+# machine without AVX-512 the AVX-512 build (CPU=znver4) is compiled too, so
+# that its paths of the C module never reach a user uncompiled. (On AVX-512
+# machines `make valgrind` already builds and runs the AVX2 one.)
+# ---------------------------------------------------------------------------
+PORTABLE_BUILD := .build-portable
+AVX512_BUILD   := .build-avx512
+OTHER_BUILD_FLAGS = -c release -Xswiftc -static-stdlib -Xswiftc -use-ld=lld -Xlinker --version-script=$(EXPORTS) \
+                    --product softmaxkit
+
+check-builds:
+	$(SWIFT) build $(OTHER_BUILD_FLAGS) -Xswiftc -target-cpu -Xswiftc x86-64 -Xcc -march=x86-64 \
+	  -Xswiftc -DSMK_SIMD256 -Xcc -DSMK_SIMD256 --scratch-path $(PORTABLE_BUILD)
+	@mkdir -p $(PORTABLE_BUILD)/c
+	@for t in Tests/c/test_*.c; do \
+	  name=$$(basename $$t .c); \
+	  $(CC) $(CFLAGS_STRICT) $$t -o $(PORTABLE_BUILD)/c/$$name -L$(PORTABLE_BUILD)/release -lsoftmaxkit \
+	    -Wl,-rpath,$(CURDIR)/$(PORTABLE_BUILD)/release -lm -lpthread || exit 1; \
+	  echo "== portable build: $$name"; \
+	  $(PORTABLE_BUILD)/c/$$name || exit 1; \
+	done
+	@if grep -qw avx512f /proc/cpuinfo; then echo "== AVX-512 machine: its build is the native one"; else \
+	  echo "== AVX-512 build (compile only: this CPU cannot run it)"; \
+	  $(SWIFT) build $(OTHER_BUILD_FLAGS) -Xswiftc -target-cpu -Xswiftc znver4 -Xcc -march=znver4 \
+	    -Xswiftc -DSMK_FMA -Xcc -DSMK_FMA --scratch-path $(AVX512_BUILD) || exit 1; fi
 
 fault: $(ASAN_LIB)
 	@mkdir -p $(ASAN_BUILD)/c
