@@ -134,7 +134,8 @@ test-swift:
 # this machine can run (whatever the library itself was built for): portable
 # vector C at 512 and 256 bits, the AVX2 path, and the AVX-512 one.
 SIMD_TEST_PATHS := portable512: portable256:-DSMK_SIMD256 \
-                   $(if $(shell grep -qw avx2 /proc/cpuinfo 2>/dev/null && echo y),avx2:-march=haswell@-DSMK_SIMD256@-DSMK_FMA) \
+                   $(if $(shell grep -qw avx2 /proc/cpuinfo 2>/dev/null && echo y),avx2:-march=haswell@-DSMK_SIMD256@-DSMK_FMA \
+                     avx2-fma0:-march=haswell@-DSMK_SIMD256) \
                    $(if $(shell grep -qw avx512f /proc/cpuinfo 2>/dev/null && echo y),avx512:-march=native@-DSMK_FMA)
 
 test-simd: | $(OUT)
@@ -144,12 +145,19 @@ test-simd: | $(OUT)
 	    -o $(OUT)/test_simd_$$name -lm && $(OUT)/test_simd_$$name || exit 1; \
 	done
 
+# Each Tests/c/test_*.c built against the library in directory $(1), into
+# directory $(2), and run; $(3) prefixes the names printed.
+define run-c-tests
+@mkdir -p $(2)
+@for t in Tests/c/test_*.c; do \
+  name=$$(basename $$t .c); \
+  $(CC) $(CFLAGS_STRICT) $$t -o $(2)/$$name -L$(1) -lsoftmaxkit -Wl,-rpath,$(CURDIR)/$(1) -lm -lpthread || exit 1; \
+  echo "== $(3)$$name"; $(2)/$$name || exit 1; \
+done
+endef
+
 test-c: $(LIB) | $(OUT)
-	@for t in Tests/c/test_*.c; do \
-	  name=$$(basename $$t .c); \
-	  $(CC) $(CFLAGS_STRICT) $$t -o $(OUT)/$$name $(CLINK) -lpthread || exit 1; \
-	  echo "== $$name"; $(OUT)/$$name || exit 1; \
-	done
+	$(call run-c-tests,$(BUILD)/release,$(OUT),)
 	# The header compiles alone as C++ too.
 	echo '#include "softmaxkit.h"' | c++ -x c++ -std=c++11 -Wall -Wextra -Werror -pedantic -Iinclude -fsyntax-only -
 
@@ -311,14 +319,7 @@ OTHER_BUILD_FLAGS = -c release -Xswiftc -static-stdlib -Xswiftc -use-ld=lld -Xli
 check-builds:
 	$(SWIFT) build $(OTHER_BUILD_FLAGS) -Xswiftc -target-cpu -Xswiftc x86-64 -Xcc -march=x86-64 \
 	  -Xswiftc -DSMK_SIMD256 -Xcc -DSMK_SIMD256 --scratch-path $(PORTABLE_BUILD)
-	@mkdir -p $(PORTABLE_BUILD)/c
-	@for t in Tests/c/test_*.c; do \
-	  name=$$(basename $$t .c); \
-	  $(CC) $(CFLAGS_STRICT) $$t -o $(PORTABLE_BUILD)/c/$$name -L$(PORTABLE_BUILD)/release -lsoftmaxkit \
-	    -Wl,-rpath,$(CURDIR)/$(PORTABLE_BUILD)/release -lm -lpthread || exit 1; \
-	  echo "== portable build: $$name"; \
-	  $(PORTABLE_BUILD)/c/$$name || exit 1; \
-	done
+	$(call run-c-tests,$(PORTABLE_BUILD)/release,$(PORTABLE_BUILD)/c,portable build: )
 	@if grep -qw avx512f /proc/cpuinfo; then echo "== AVX-512 machine: its build is the native one"; else \
 	  echo "== AVX-512 build (compile only: this CPU cannot run it)"; \
 	  $(SWIFT) build $(OTHER_BUILD_FLAGS) -Xswiftc -target-cpu -Xswiftc znver4 -Xcc -march=znver4 \

@@ -72,9 +72,22 @@ static void test_fma(void) {
 #if defined(SMK_FMA) && defined(__FMA__)
             float want = fmaf(a[l], b[l], c[l]); /* one rounding */
 #else
-            float want = a[l] * b[l] + c[l];
+            volatile float product = a[l] * b[l]; /* rounded: no contraction */
+            float want = product + c[l];
 #endif
             CHECK(r[l] == want, "fma_f32 lane %d: %a != %a", l, r[l], want);
+        }
+        smk_simd_f32x16 a16, c16;
+        for (int l = 0; l < 16; l++) { a16[l] = a[l % W32]; c16[l] = -1; }
+        smk_simd_f32x16 r16 = smk_simd_fma_f32x16(a16, a16, c16);
+        for (int l = 0; l < 16; l++) {
+#if defined(SMK_FMA) && defined(__FMA__)
+            float want = fmaf(a16[l], a16[l], -1);
+#else
+            volatile float product = a16[l] * a16[l];
+            float want = product - 1;
+#endif
+            CHECK(r16[l] == want, "fma_f32x16 lane %d", l);
         }
     }
 }
@@ -258,6 +271,12 @@ int main(void) {
 #else
         "portable";
 #endif
-    printf("simd primitives, %d-bit vectors, %s path: %s\n", W32 * 32, path, failures ? "FAILED" : "ok");
+#if defined(SMK_FMA) && defined(__FMA__)
+    const char *fma = "fused";
+#else
+    const char *fma = "unfused";
+#endif
+    printf("simd primitives, %d-bit vectors, %s path, %s multiply-adds: %s\n", W32 * 32, path, fma,
+           failures ? "FAILED" : "ok");
     return failures != 0;
 }

@@ -1,3 +1,5 @@
+import SoftmaxKitSIMD
+
 /// The dense-layer matrix product `Y = act(X W^T + b)` in float32, blocked
 /// the way BLIS and OpenBLAS block theirs, around one register tile of
 /// `tileRows` rows of X by one panel of W (48 columns on AVX-512).
@@ -329,15 +331,9 @@ public final class PackedWeights: @unchecked Sendable {
     typealias Lanes = (Float, Float, Float, Float, Float, Float, Float, Float,
                        Float, Float, Float, Float, Float, Float, Float, Float)
 
-    /// `a * b + c`, fused where the build has FMA (as `Float.vmadd`).
+    /// `a * b + c`, fused where the build has FMA (the C header's, as `Float.vmadd`).
     @inline(__always)
-    static func madd(_ a: V, _ b: V, _ c: V) -> V {
-        #if SMK_FMA
-        return c.addingProduct(a, b)
-        #else
-        return a * b + c
-        #endif
-    }
+    static func madd(_ a: V, _ b: V, _ c: V) -> V { smk_simd_fma_f32x16(a, b, c) }
 }
 
 /// A tile extent known at compile time (a micro-kernel's rows or vectors).

@@ -193,20 +193,26 @@ SMK_SIMD_INLINE smk_simd_vf64 smk_simd_drop_first_f64(smk_simd_vf64 v, int64_t c
  * vectorizer must put back together, and with a few of them in one exp it
  * gave up on whole lane groups (partly scalar code); this is always one
  * vector instruction. */
-SMK_SIMD_INLINE smk_simd_vf32 smk_simd_fma_f32(smk_simd_vf32 a, smk_simd_vf32 b, smk_simd_vf32 c) {
 #if defined(SMK_FMA) && defined(__FMA__)
-    return __builtin_elementwise_fma(a, b, c);
-#else
-    return a * b + c;
+#define SMK_SIMD_FMA(a, b, c) __builtin_elementwise_fma(a, b, c)
+#else /* and never contracted into one behind FMA=0's back */
+#define SMK_SIMD_FMA(a, b, c) ({ _Pragma("clang fp contract(off)") (a) * (b) + (c); })
 #endif
+
+SMK_SIMD_INLINE smk_simd_vf32 smk_simd_fma_f32(smk_simd_vf32 a, smk_simd_vf32 b, smk_simd_vf32 c) {
+    return SMK_SIMD_FMA(a, b, c);
 }
 
 SMK_SIMD_INLINE smk_simd_vf64 smk_simd_fma_f64(smk_simd_vf64 a, smk_simd_vf64 b, smk_simd_vf64 c) {
-#if defined(SMK_FMA) && defined(__FMA__)
-    return __builtin_elementwise_fma(a, b, c);
-#else
-    return a * b + c;
-#endif
+    return SMK_SIMD_FMA(a, b, c);
+}
+
+/* The model's matrix product keeps tiles of 16 floats whatever the kernels'
+ * width (see Gemm.swift). */
+typedef float smk_simd_f32x16 __attribute__((ext_vector_type(16)));
+
+SMK_SIMD_INLINE smk_simd_f32x16 smk_simd_fma_f32x16(smk_simd_f32x16 a, smk_simd_f32x16 b, smk_simd_f32x16 c) {
+    return SMK_SIMD_FMA(a, b, c);
 }
 
 /* Lane-wise max and min as `b > a ? b : a` and `b < a ? b : a`: a NaN in b
