@@ -47,3 +47,37 @@ def test_in_place_middle_axis():
     out = x.copy()
     smk.masked_softmax(out, np.ones((40, 1)), 1, out=out)
     np.testing.assert_allclose(out, want, rtol=1e-13)
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_column_blocks_of_every_width(dtype):
+    """inner = 213 runs the column kernels' pairs of four-vector blocks,
+    a lone four-vector block, single vectors and a partial vector (for
+    either vector width); special columns sit in both blocks of a pair."""
+    x = RNG.normal(scale=2, size=(2, 30, 213))
+    x[:, :, 3] = -np.inf                      # all -inf: NaN (0/0)
+    x[1, 7, 70] = np.nan                      # NaN: NaN column
+    x[0, 4, 100] = np.inf                     # +inf max: NaN column
+    x[:, 2, 130] = -np.inf                    # some -inf: 0 there
+    x[:, 5, 140] = -1e30                      # huge spread: the full-range exp
+    x[:, 9, 200] = 60.0                       # a dominant logit in the tail
+    big = 100.0 if dtype == np.float32 else 800.0
+    x[:, 11, [40, 75, 110, 180]] = big        # exp overflows unless the block's own max shifts it
+    x = x.astype(dtype)
+    tol = dict(rtol=2e-6, atol=1e-7) if dtype == np.float32 else dict(rtol=1e-12, atol=1e-15)
+    with np.errstate(invalid="ignore", over="ignore"):
+        want = ref.softmax(x, 1)
+        want_log = ref.log_softmax(x, 1)
+    np.testing.assert_allclose(smk.softmax(x, 1), want, **tol)
+    np.testing.assert_allclose(smk.log_softmax(x, 1), want_log, **tol)
+    x[0, 4, 100] = 1.0                        # (+inf: masked softmax's NaN row, as softmax's; references.py differs)
+    pattern = (np.arange(30) % 4 != 1)[:, None]
+    full = RNG.random(x.shape) > 0.3
+    full[:, :, 50] = False                    # a fully masked column: all 0
+    for mask in (pattern, full):
+        with np.errstate(invalid="ignore", over="ignore"):
+            want_m = ref.masked_softmax(x, mask, 1)
+        got = smk.masked_softmax(x, mask, 1)
+        assert got.dtype == dtype
+        np.testing.assert_allclose(got, want_m, **tol)
+    assert np.all(smk.masked_softmax(x, full, 1)[:, :, 50] == 0)
