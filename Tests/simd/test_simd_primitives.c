@@ -254,8 +254,38 @@ static void test_log(void) {
     }
 }
 
+/* exp's float64 table (an entry per low-bit pattern of each lane, whatever
+ * else the lane holds): h_j = 2^(j/N) rounded to nearest, c_j = ln(2^(j/N) /
+ * h_j), against long double (64-bit significand: exact enough for h_j's
+ * rounding and c_j's first bits, which is all c_j contributes: c_j is
+ * within 2^-61 of it, and an error there moves e^x by 2^-61 relative). */
+static void test_exp_table(void) {
+    const int bits = SMK_SIMD_EXP_TABLE_BITS_F64, N = 1 << bits;
+    CHECK(bits == 0 || bits == 4, "exp table bits %d", bits);
+    for (int trial = 0; trial < 200; trial++) {
+        int64_t m[W64];
+        for (int l = 0; l < W64; l++) m[l] = (int64_t)(next() >> 20) - (1ll << 43);
+        smk_simd_vi64 mv;
+        memcpy(&mv, m, sizeof mv);
+        smk_simd_vi64 h = smk_simd_exp_mantissa_f64(mv);
+        smk_simd_vf64 c = smk_simd_exp_correction_f64(mv);
+        for (int l = 0; l < W64; l++) {
+            int j = (int)(m[l] & (N - 1));
+            long double exact = exp2l((long double)j / N);
+            double hd = (double)exact, hj;
+            int64_t hb = h[l] + (1023ll << 52);
+            memcpy(&hj, &hb, sizeof hj);
+            CHECK(hj == hd, "exp table head %d: %a != %a", j, hj, hd);
+            double cw = (double)((exact - (long double)hd) / (long double)hd);
+            /* long double's exp2l is within a few 2^-64: so is cw (c_j ~ 2^-54) */
+            CHECK(fabs(c[l] - cw) <= 0x1p-61 && fabs(c[l]) <= 0x1p-53, "exp correction %d: %a != %a", j, c[l], cw);
+        }
+    }
+}
+
 int main(void) {
     test_prefix_and_masks();
+    test_exp_table();
     test_fma();
     test_reductions();
     test_partial_moves();
