@@ -160,25 +160,39 @@ enum Columns<T: KernelScalar> {
             totals.0.add(a0); totals.1.add(a1); totals.2.add(a2); totals.3.add(a3)
             a0 = T.Vector(repeating: 0); a1 = a0; a2 = a0; a3 = a0
         }
-        @inline(__always) func exp(_ j: Int, _ v: T.Vector, _ shift: T.Vector, at: Int, lanes: Int) -> T.Vector {
-            sel.pick(row: j, E.exp(sel.pick(row: j, (v - shift) * scale, at: at, lanes: lanes, else: T(0)), T.self),
-                     at: at, lanes: lanes, else: T(0))
+        // The exponent (x - max) / T (0 where unselected), and its exponential (0 there).
+        @inline(__always) func exponent(_ j: Int, _ v: T.Vector, _ shift: T.Vector, at: Int, lanes: Int) -> T.Vector {
+            sel.pick(row: j, (v - shift) * scale, at: at, lanes: lanes, else: T(0))
+        }
+        @inline(__always) func exp(_ j: Int, _ z: T.Vector, at: Int, lanes: Int) -> T.Vector {
+            sel.pick(row: j, E.exp(z, T.self), at: at, lanes: lanes, else: T(0))
         }
         // Every row, selected or not (a row test here made LLVM split the
         // exp into 128-bit pieces): unselected elements give exponential 0.
+        // Softmax keeps the exponentials in y, log-softmax the exponents:
+        // either way y's lines are written while the exps keep the core busy
+        // (log-softmax writing y only in pass 3 waited on each line: 1.3x
+        // softmax's time over axis 1 of [64, 1000, 64] f32).
         for j in 0..<n {
             let p = x + j * inner, q = y + j * inner, at = j * inner
             let xa = lanes == w || wide ? vload(p) : vloadTail(p, lanes, readable: readable - j * inner, fill: 0)
-            let e0 = T.vkeepFirst(exp(j, xa, sh0, at: at, lanes: first), lanes, fill: 0)
+            let z0 = exponent(j, xa, sh0, at: at, lanes: first)
+            let e0 = T.vkeepFirst(exp(j, z0, at: at, lanes: first), lanes, fill: 0)
             a0 += e0
             if wide {
-                let e1 = exp(j, vload(p + w), sh1, at: at + w, lanes: w)
-                let e2 = exp(j, vload(p + 2 * w), sh2, at: at + 2 * w, lanes: w)
-                let e3 = exp(j, vload(p + 3 * w), sh3, at: at + 3 * w, lanes: w)
+                let z1 = exponent(j, vload(p + w), sh1, at: at + w, lanes: w)
+                let z2 = exponent(j, vload(p + 2 * w), sh2, at: at + 2 * w, lanes: w)
+                let z3 = exponent(j, vload(p + 3 * w), sh3, at: at + 3 * w, lanes: w)
+                let e1 = exp(j, z1, at: at + w, lanes: w)
+                let e2 = exp(j, z2, at: at + 2 * w, lanes: w)
+                let e3 = exp(j, z3, at: at + 3 * w, lanes: w)
                 a1 += e1; a2 += e2; a3 += e3
                 if op == .softmax { vstore(e0, q); vstore(e1, q + w); vstore(e2, q + 2 * w); vstore(e3, q + 3 * w) }
+                if op == .logSoftmax { vstore(z0, q); vstore(z1, q + w); vstore(z2, q + 2 * w); vstore(z3, q + 3 * w) }
             } else if op == .softmax {
                 if lanes == w { vstore(e0, q) } else { vstorePartial(e0, q, lanes) }
+            } else if op == .logSoftmax {
+                if lanes == w { vstore(z0, q) } else { vstorePartial(z0, q, lanes) }
             }
             if j & 255 == 255 { flush() }
         }
@@ -208,20 +222,20 @@ enum Columns<T: KernelScalar> {
         case .logSoftmax:
             let g0 = totals.0.log(T.self), g1 = totals.1.log(T.self)
             let g2 = totals.2.log(T.self), g3 = totals.3.log(T.self)
-            let v0 = m.0, v1 = m.1, v2 = m.2, v3 = m.3
-            @inline(__always) func shifted(_ j: Int, _ p: UnsafePointer<T>, _ v: T.Vector, _ g: T.Vector, at: Int, lanes: Int) -> T.Vector {
-                sel.pick(row: j, (vload(p) - v) * scale - g, at: at, lanes: lanes, else: -T.infinity)
+            // y holds the exponents (x - max) / T from pass 2.
+            @inline(__always) func shifted(_ j: Int, _ q: UnsafeMutablePointer<T>, _ g: T.Vector, at: Int, lanes: Int) -> T.Vector {
+                sel.pick(row: j, vload(UnsafePointer(q)) - g, at: at, lanes: lanes, else: -T.infinity)
             }
             for j in 0..<n {
-                let p = x + j * inner, q = y + j * inner, at = j * inner
+                let q = y + j * inner, at = j * inner
                 if wide {
-                    vstore(shifted(j, p, v0, g0, at: at, lanes: w), q); vstore(shifted(j, p + w, v1, g1, at: at + w, lanes: w), q + w)
-                    vstore(shifted(j, p + 2 * w, v2, g2, at: at + 2 * w, lanes: w), q + 2 * w)
-                    vstore(shifted(j, p + 3 * w, v3, g3, at: at + 3 * w, lanes: w), q + 3 * w)
+                    vstore(shifted(j, q, g0, at: at, lanes: w), q); vstore(shifted(j, q + w, g1, at: at + w, lanes: w), q + w)
+                    vstore(shifted(j, q + 2 * w, g2, at: at + 2 * w, lanes: w), q + 2 * w)
+                    vstore(shifted(j, q + 3 * w, g3, at: at + 3 * w, lanes: w), q + 3 * w)
                 } else {
                     // Lanes past `lanes` compute on a fill and are not stored.
-                    let xa = lanes == w ? vload(p) : vloadPartial(p, lanes, fill: 0)
-                    let out = sel.pick(row: j, (xa - v0) * scale - g0, at: at, lanes: lanes, else: -T.infinity)
+                    let z = lanes == w ? vload(UnsafePointer(q)) : vloadPartial(UnsafePointer(q), lanes, fill: 0)
+                    let out = sel.pick(row: j, z - g0, at: at, lanes: lanes, else: -T.infinity)
                     if lanes == w { vstore(out, q) } else { vstorePartial(out, q, lanes) }
                 }
             }

@@ -70,6 +70,10 @@ def test_column_blocks_of_every_width(dtype):
         want_log = ref.log_softmax(x, 1)
     np.testing.assert_allclose(smk.softmax(x, 1), want, **tol)
     np.testing.assert_allclose(smk.log_softmax(x, 1), want_log, **tol)
+    for f, want_f in ((smk.softmax, want), (smk.log_softmax, want_log)):  # in place
+        out = x.copy()
+        f(out, 1, out=out)
+        np.testing.assert_allclose(out, want_f, **tol)
     x[0, 4, 100] = 1.0                        # (+inf: masked softmax's NaN row, as softmax's; references.py differs)
     pattern = (np.arange(30) % 4 != 1)[:, None]
     full = RNG.random(x.shape) > 0.3
