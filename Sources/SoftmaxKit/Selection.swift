@@ -399,7 +399,8 @@ func rowSoftmaxTopK<T: KernelScalar>(_ x: UnsafePointer<T>, _ n: Int, _ k: Int, 
                                           lanesOf: ahead, candidates: &sink)
                         return (r.sum, r.next, sink.count)
                     }
-                    let c = len >= sparseCollectVectors * w ? collecting(SparseCollect.self) : collecting(DenseCollect.self)
+                    let sparse = !first || len >= sparseCollectVectors * w
+                    let c = sparse ? collecting(SparseCollect.self) : collecting(DenseCollect.self)
                     r = (c.sum, c.next)
                     ranked = rankCandidates(cv, cp, c.count, held: held, k: k, vals, idx,
                                             room: capacity, open: floor == -.infinity)

@@ -371,10 +371,18 @@ func rowExpSum<T: KernelScalar, K: CandidateSink>(
 @usableFromInline enum DenseCollect: CollectMode { @inlinable static var sparse: Bool { false } }
 @usableFromInline enum SparseCollect: CollectMode { @inlinable static var sparse: Bool { true } }
 
-/// About k + 2 vectors of a block hold candidates, each a mispredicted branch
-/// (~15 cycles) when empty vectors skip the compress (~7 cycles a vector on
-/// Zen 3): from 48 vectors a block on, skipping pays.
+/// About k + 2 vectors of a row's first block hold candidates, each a
+/// mispredicted branch (~15 cycles) when empty vectors skip the compress:
+/// from this many vectors a first block on, skipping pays (~7 cycles a
+/// compress on Zen 3, with AVX2's permutes: 48; AVX-512's compress costs
+/// less: on Zen 4, 1024x1000 f32 (62 vectors a row) ran 1.06-1.17x slower
+/// skipping, f64 (125) 0.94-0.97x). Later blocks, whose floor is the k-th
+/// so far, rarely hold one and always skip (rows of 32000 f32: 0.85x).
+#if SMK_SIMD256
 @usableFromInline let sparseCollectVectors = 48
+#else
+@usableFromInline let sparseCollectVectors = 96
+#endif
 
 @inlinable
 func rowExpSum<T: KernelScalar, E: ExpKind, S: ExpScale, K: CandidateSink>(

@@ -719,13 +719,14 @@ SMK_SIMD_INLINE smk_simd_vf64 smk_simd_log_f64(smk_simd_vf64 x) {
  * each vector holding a candidate (about k + 2 of them a row), which pays
  * on long rows (the permutes and stores on every vector made softmax_topk's
  * exp loop 1.8x softmax's at 1024x1000 on Zen 3) and costs on short ones
- * (256x128 f64 1.2x slower); callers choose by the vectors in a block. */
+ * (256x128 f64 1.2x slower); callers choose by the vectors in a block and
+ * whether it is a row's first (see sparseCollectVectors). */
 #if defined(SMK_SIMD_AVX512) && defined(__AVX512VL__)
 SMK_SIMD_INLINE int64_t smk_simd_collect_f32(smk_simd_vf32 v, float floor, int64_t lanes, int64_t base,
                                              float *vals, int32_t *pos, int sparse) {
-    (void)sparse; /* a compress costs less than the branch */
     __m512 x = (__m512)v;
     __mmask16 m = _mm512_mask_cmp_ps_mask(smk_simd_first16(lanes), x, _mm512_set1_ps(floor), _CMP_NLT_UQ);
+    if (sparse && m == 0) return 0;
     const __m512i lane = _mm512_set_epi32(15, 14, 13, 12, 11, 10, 9, 8, 7, 6, 5, 4, 3, 2, 1, 0);
     _mm512_storeu_ps(vals, _mm512_maskz_compress_ps(m, x));
     _mm512_storeu_si512(pos, _mm512_maskz_compress_epi32(m, _mm512_add_epi32(lane, _mm512_set1_epi32((int32_t)base))));
@@ -734,9 +735,9 @@ SMK_SIMD_INLINE int64_t smk_simd_collect_f32(smk_simd_vf32 v, float floor, int64
 
 SMK_SIMD_INLINE int64_t smk_simd_collect_f64(smk_simd_vf64 v, double floor, int64_t lanes, int64_t base,
                                              double *vals, int32_t *pos, int sparse) {
-    (void)sparse;
     __m512d x = (__m512d)v;
     __mmask8 m = _mm512_mask_cmp_pd_mask(smk_simd_first8(lanes), x, _mm512_set1_pd(floor), _CMP_NLT_UQ);
+    if (sparse && m == 0) return 0;
     const __m256i lane = _mm256_set_epi32(7, 6, 5, 4, 3, 2, 1, 0);
     _mm512_storeu_pd(vals, _mm512_maskz_compress_pd(m, x));
     _mm256_storeu_si256((__m256i *)(void *)pos,
