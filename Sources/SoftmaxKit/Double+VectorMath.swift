@@ -147,9 +147,8 @@ extension Double: KernelScalar {
 
     @inlinable @inline(__always)
     public static func vcollect(_ v: Vector, atLeast floor: Double, lanes: Int, base: Int,
-                                _ vals: UnsafeMutablePointer<Double>, _ pos: UnsafeMutablePointer<Int32>,
-                                sparse: Bool) -> Int {
-        Int(smk_simd_collect_f64(v, floor, Int64(lanes), Int64(base), vals, pos, sparse ? 1 : 0))  // see the C header
+                                _ pos: UnsafeMutablePointer<Int32>, sparse: Bool) -> Int {
+        Int(smk_simd_collect_f64(v, floor, Int64(lanes), Int64(base), pos, sparse ? 1 : 0))  // see the C header
     }
 
     @inlinable @inline(__always)

@@ -112,9 +112,8 @@ extension Float: KernelScalar {
 
     @inlinable @inline(__always)
     public static func vcollect(_ v: Vector, atLeast floor: Float, lanes: Int, base: Int,
-                                _ vals: UnsafeMutablePointer<Float>, _ pos: UnsafeMutablePointer<Int32>,
-                                sparse: Bool) -> Int {
-        Int(smk_simd_collect_f32(v, floor, Int64(lanes), Int64(base), vals, pos, sparse ? 1 : 0))  // see the C header
+                                _ pos: UnsafeMutablePointer<Int32>, sparse: Bool) -> Int {
+        Int(smk_simd_collect_f32(v, floor, Int64(lanes), Int64(base), pos, sparse ? 1 : 0))  // see the C header
     }
 
     @inlinable @inline(__always)

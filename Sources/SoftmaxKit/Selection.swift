@@ -393,10 +393,11 @@ func rowSoftmaxTopK<T: KernelScalar>(_ x: UnsafePointer<T>, _ n: Int, _ k: Int, 
                 if collect {
                     let start = i  // a constant for the function below (a captured var is boxed)
                     func collecting<M: CollectMode>(_: M.Type) -> (sum: Double, next: LaneBounds<T>, count: Int) {
-                        var sink = FloorCandidates<T, M>(floor: floor, values: cv + held, positions: cp + held,
+                        var sink = FloorCandidates<T, M>(floor: floor, positions: cp + held,
                                                          capacity: capacity - held, offset: start)
                         let r = rowExpSum(x + start, nil, len, shift: hi, scale: invT, lowest: lo, readable: 0,
                                           lanesOf: ahead, candidates: &sink)
+                        for j in held ..< held + min(sink.count, capacity - held) { cv[j] = x[Int(cp[j])] }
                         return (r.sum, r.next, sink.count)
                     }
                     let sparse = !first || len >= sparseCollectVectors * w

@@ -104,13 +104,12 @@ where Vector.Scalar == Self {
                             _ vr: UnsafeMutablePointer<Self>, _ ir: UnsafeMutablePointer<Int>,
                             positions: UnsafePointer<Int32>?) -> Bool
 
-    /// Packs the lanes `l < lanes` of `v` that are `>= floor` or NaN into
-    /// `vals`, their indices `base + l` into `pos` (each with room for a whole
-    /// vector), and returns how many: branch-free, or with `sparse` (few
-    /// vectors hold a candidate) returning early where none does (see the C
-    /// header).
+    /// Packs the indices `base + l` of the lanes `l < lanes` of `v` that are
+    /// `>= floor` or NaN into `pos` (with room for a whole vector), and
+    /// returns how many: branch-free, or with `sparse` (few vectors hold a
+    /// candidate) returning early where none does (see the C header).
     static func vcollect(_ v: Vector, atLeast floor: Self, lanes: Int, base: Int,
-                         _ vals: UnsafeMutablePointer<Self>, _ pos: UnsafeMutablePointer<Int32>, sparse: Bool) -> Int
+                         _ pos: UnsafeMutablePointer<Int32>, sparse: Bool) -> Int
 
     /// Scalar libm functions, used off the hot paths.
     static func libmLog(_ x: Self) -> Self
@@ -337,15 +336,14 @@ func rowExpSum<T: KernelScalar, K: CandidateSink>(
     @inlinable @inline(__always) mutating func offer(_ v: T.Vector, lanes: Int, base: Int) {}
 }
 
-/// Keeps the elements `>= floor` (and NaN) with their indices, in row order,
+/// Keeps the indices of the elements `>= floor` (and NaN), in row order,
 /// branch-free (`DenseCollect`) or skipping vectors without one (`SparseCollect`,
 /// see `vcollect`): past `capacity` the writes stay at the buffer's end and only
-/// `count` grows (the caller then takes another path). `values` and
-/// `positions` hold `capacity + width` elements.
+/// `count` grows (the caller then takes another path). `positions` holds
+/// `capacity + width` elements; the caller reads the values back from the row.
 @usableFromInline struct FloorCandidates<T: KernelScalar, Mode: CollectMode>: CandidateSink {
     @usableFromInline typealias Scalar = T
     @usableFromInline let floor: T
-    @usableFromInline let values: UnsafeMutablePointer<T>
     @usableFromInline let positions: UnsafeMutablePointer<Int32>
     @usableFromInline let capacity: Int
     /// Added to the offered indices (a block's start in its row).
@@ -353,15 +351,14 @@ func rowExpSum<T: KernelScalar, K: CandidateSink>(
     @usableFromInline var count = 0
 
     @inlinable
-    init(floor: T, values: UnsafeMutablePointer<T>, positions: UnsafeMutablePointer<Int32>, capacity: Int, offset: Int = 0) {
-        self.floor = floor; self.values = values; self.positions = positions; self.capacity = capacity; self.offset = offset
+    init(floor: T, positions: UnsafeMutablePointer<Int32>, capacity: Int, offset: Int = 0) {
+        self.floor = floor; self.positions = positions; self.capacity = capacity; self.offset = offset
     }
 
     @inlinable @inline(__always)
     mutating func offer(_ v: T.Vector, lanes: Int, base: Int) {
         let at = min(count, capacity)
-        count += T.vcollect(v, atLeast: floor, lanes: lanes, base: base + offset, values + at, positions + at,
-                            sparse: Mode.sparse)
+        count += T.vcollect(v, atLeast: floor, lanes: lanes, base: base + offset, positions + at, sparse: Mode.sparse)
     }
 }
 
