@@ -130,6 +130,41 @@ def test_partitioned_larger_than_the_cache_equals_row_by_row(dtype):
         np.testing.assert_array_equal(big[r], smk.partitioned(x[r:r + 1], layout)[0])
 
 
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("in_place", [False, True])
+def test_partitioned_short_segments_of_long_rows(dtype, in_place):
+    # Rows too long for the short-row plan with normalized segments short
+    # enough for the short-row kernel: those run over tiles of rows, striding
+    # (segments of 1, 5, 16, 17, 33 and 64 lanes, at unaligned offsets, with
+    # a long segment, sigmoid, tanh and identity between them); an odd row
+    # count leaves a partial tile and a lone last row. Each row must equal
+    # the same row alone (one call of one row) and the references.
+    layout = [(5, "softmax"), (3, "identity"), (17, "log_softmax"), (64, "softmax"), (1, "softmax"),
+              (7, "sigmoid"), (100, "softmax"), (16, "log_softmax"), (2, "tanh"), (33, "softmax")]
+    n = sum(w for w, _ in layout)
+    x = (RNG.normal(size=(301, n)) * 5).astype(dtype)
+    x[4, 1] = np.nan        # a NaN row in a 5-wide segment
+    x[6, 8:25] = -np.inf    # an all -inf log_softmax segment: NaN
+    x[8, 30] = 1e4
+    want = [smk.partitioned(x[r:r + 1], layout)[0] for r in range(x.shape[0])]
+    if in_place:
+        got = x.copy()
+        smk.partitioned(got, layout, out=got)
+    else:
+        got = smk.partitioned(x, layout)
+    np.testing.assert_array_equal(got, np.array(want))
+    # (atol: log-softmax values near 0 carry the absolute error of the row's log-sum)
+    tol = dict(rtol=3e-6, atol=1e-5) if dtype == np.float32 else dict(rtol=1e-13, atol=1e-14)
+    o = 0
+    for w, act in layout:
+        seg = x[:, o:o + w].astype(np.float64)
+        with np.errstate(invalid="ignore"):
+            ref_seg = {"softmax": lambda v: ref.softmax(v), "log_softmax": lambda v: ref.log_softmax(v),
+                       "identity": lambda v: v, "sigmoid": lambda v: 1 / (1 + np.exp(-v)), "tanh": np.tanh}[act](seg)
+        np.testing.assert_allclose(got[:, o:o + w], ref_seg, **tol)
+        o += w
+
+
 def test_partitioned_seed_000_actions_and_force():
     z = RNG.normal(size=(3, 9))
     layout = [(4, "softmax"), (1, "identity"), (2, "sigmoid"), (1, "tanh"), (1, "log_softmax")]
