@@ -227,6 +227,12 @@ extension Double: KernelScalar {
         }
     }
 
+    @inlinable @inline(__always)
+    public static func rankKth(_ x: UnsafePointer<Double>, n: Int, vectors: Int, k: Int) -> Double? {
+        var v: Double = 0
+        return smk_simd_rank_kth_f64(x, Int64(n), Int64(vectors), Int64(k), &v) != 0 ? nil : v
+    }
+
     @inlinable public static func libmLog(_ x: Double) -> Double { log(x) }
     @inlinable public static func libmExp(_ x: Double) -> Double { exp(x) }
     @inlinable public static func libmLog1p(_ x: Double) -> Double { log1p(x) }

@@ -192,6 +192,12 @@ extension Float: KernelScalar {
         }
     }
 
+    @inlinable @inline(__always)
+    public static func rankKth(_ x: UnsafePointer<Float>, n: Int, vectors: Int, k: Int) -> Float? {
+        var v: Float = 0
+        return smk_simd_rank_kth_f32(x, Int64(n), Int64(vectors), Int64(k), &v) != 0 ? nil : v
+    }
+
     @inlinable public static func libmLog(_ x: Float) -> Float { logf(x) }
     @inlinable public static func libmExp(_ x: Float) -> Float { expf(x) }
     @inlinable public static func libmLog1p(_ x: Float) -> Float { log1pf(x) }

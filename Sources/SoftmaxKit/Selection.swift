@@ -529,14 +529,11 @@ func laneFloor<T: KernelScalar>(_ b: LaneBounds<T>, _ k: Int) -> (lo: T, hi: T, 
     // (simulated on random rows: about k + 2 elements admitted against
     // k + 1) at a quarter of the compares.
     let m = 2 * k <= w ? T.vmax(m0, m1) : m0
-    let floor = withUnsafeTemporaryAllocation(of: T.self, capacity: 4 * w) { b -> T in
+    let floor = withUnsafeTemporaryAllocation(of: T.self, capacity: 2 * w) { b -> T in
         let p = b.baseAddress!
         vstore(m, p); vstore(m1, p + w)
-        return withUnsafeTemporaryAllocation(of: Int.self, capacity: 2 * w) { ib -> T in
-            // (No lane is NaN, as above; were one, the open gate -inf is safe.)
-            T.rankScatter(p, p, n: 2 * k <= w ? w : 2 * w, vectors: 2 * k <= w ? 1 : 2, k: k, p + 2 * w, ib.baseAddress!,
-                          positions: nil) ? -.infinity : p[2 * w + k - 1]
-        }
+        // (No lane is NaN, as above; were one, the open gate -inf is safe.)
+        return T.rankKth(p, n: 2 * k <= w ? w : 2 * w, vectors: 2 * k <= w ? 1 : 2, k: k) ?? -.infinity
     }
     return (lo, hi, floor)
 }

@@ -104,6 +104,10 @@ where Vector.Scalar == Self {
                             _ vr: UnsafeMutablePointer<Self>, _ ir: UnsafeMutablePointer<Int>,
                             positions: UnsafePointer<Int32>?) -> Bool
 
+    /// The element of rank `k - 1` in that order among the `n` at `x`
+    /// (`1 <= k <= n`, `vectors` as above); nil when `x` holds a NaN.
+    static func rankKth(_ x: UnsafePointer<Self>, n: Int, vectors: Int, k: Int) -> Self?
+
     /// Packs the indices `base + l` of the lanes `l < lanes` of `v` that are
     /// `>= floor` or NaN into `pos` (with room for a whole vector), and
     /// returns how many: branch-free, or with `sparse` (few vectors hold a

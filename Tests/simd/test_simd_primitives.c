@@ -210,6 +210,29 @@ static void test_rank_scatter(void) {
                 for (int64_t i = 0; i < n64; i++) before += ranks_before(xd, i, ir[q]);
                 CHECK(before == q && vrd[q] == vd[ir[q]], "rank_scatter_f64 n=%lld slot %lld", (long long)n64, (long long)q);
             }
+        /* rank_kth: the element with k - 1 before it (as a value: ties give the same one). */
+        if (k >= 1) {
+            float kth = 0;
+            r = smk_simd_rank_kth_f32(x, n, vectors, k, &kth);
+            CHECK(r == nan, "rank_kth_f32 NaN flag %d", r);
+            if (!nan) {
+                float want = 0;
+                for (int64_t c = 0; c < n; c++) {
+                    int64_t before = 0;
+                    for (int64_t i = 0; i < n; i++) before += x[i] > x[c] || (x[i] == x[c] && i < c);
+                    if (before == k - 1) want = x[c];
+                }
+                CHECK(kth == want, "rank_kth_f32 n=%lld k=%lld: %g, want %g", (long long)n, (long long)k, kth, want);
+            }
+            double kd = 0;
+            r = smk_simd_rank_kth_f64(xd, n64, (n64 + W64 - 1) / W64, k, &kd);
+            CHECK(r == nan64, "rank_kth_f64 NaN flag");
+            if (!nan64) {
+                int64_t below = 0, above = 0; /* k - 1 rank strictly above it, and it is reached */
+                for (int64_t i = 0; i < n64; i++) { above += xd[i] > kd; below += xd[i] >= kd; }
+                CHECK(above <= k - 1 && below >= k, "rank_kth_f64 n=%lld k=%lld: %g", (long long)n64, (long long)k, kd);
+            }
+        }
     }
 }
 
