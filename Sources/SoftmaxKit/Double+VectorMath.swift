@@ -228,9 +228,8 @@ extension Double: KernelScalar {
     }
 
     @inlinable @inline(__always)
-    public static func rankKth(_ x: UnsafePointer<Double>, n: Int, vectors: Int, k: Int) -> Double? {
-        var v: Double = 0
-        return smk_simd_rank_kth_f64(x, Int64(n), Int64(vectors), Int64(k), &v) != 0 ? nil : v
+    public static func lanesKth(_ a: Vector, _ b: Vector, vectors: Int, k: Int) -> Double {
+        smk_simd_lanes_kth_f64(a, b, Int64(vectors), Int64(k))
     }
 
     @inlinable public static func libmLog(_ x: Double) -> Double { log(x) }

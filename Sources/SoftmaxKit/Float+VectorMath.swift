@@ -193,9 +193,8 @@ extension Float: KernelScalar {
     }
 
     @inlinable @inline(__always)
-    public static func rankKth(_ x: UnsafePointer<Float>, n: Int, vectors: Int, k: Int) -> Float? {
-        var v: Float = 0
-        return smk_simd_rank_kth_f32(x, Int64(n), Int64(vectors), Int64(k), &v) != 0 ? nil : v
+    public static func lanesKth(_ a: Vector, _ b: Vector, vectors: Int, k: Int) -> Float {
+        smk_simd_lanes_kth_f32(a, b, Int64(vectors), Int64(k))
     }
 
     @inlinable public static func libmLog(_ x: Float) -> Float { logf(x) }

@@ -529,12 +529,7 @@ func laneFloor<T: KernelScalar>(_ b: LaneBounds<T>, _ k: Int) -> (lo: T, hi: T, 
     // (simulated on random rows: about k + 2 elements admitted against
     // k + 1) at a quarter of the compares.
     let m = 2 * k <= w ? T.vmax(m0, m1) : m0
-    let floor = withUnsafeTemporaryAllocation(of: T.self, capacity: 2 * w) { b -> T in
-        let p = b.baseAddress!
-        vstore(m, p); vstore(m1, p + w)
-        // (No lane is NaN, as above; were one, the open gate -inf is safe.)
-        return T.rankKth(p, n: 2 * k <= w ? w : 2 * w, vectors: 2 * k <= w ? 1 : 2, k: k) ?? -.infinity
-    }
+    let floor = T.lanesKth(m, m1, vectors: 2 * k <= w ? 1 : 2, k: k)
     return (lo, hi, floor)
 }
 

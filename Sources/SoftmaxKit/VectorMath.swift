@@ -104,9 +104,9 @@ where Vector.Scalar == Self {
                             _ vr: UnsafeMutablePointer<Self>, _ ir: UnsafeMutablePointer<Int>,
                             positions: UnsafePointer<Int32>?) -> Bool
 
-    /// The element of rank `k - 1` in that order among the `n` at `x`
-    /// (`1 <= k <= n`, `vectors` as above); nil when `x` holds a NaN.
-    static func rankKth(_ x: UnsafePointer<Self>, n: Int, vectors: Int, k: Int) -> Self?
+    /// The k-th largest of the lanes of `a` (and `b` when `vectors == 2`),
+    /// none of them NaN (`1 <= k <= vectors * width`).
+    static func lanesKth(_ a: Vector, _ b: Vector, vectors: Int, k: Int) -> Self
 
     /// Packs the indices `base + l` of the lanes `l < lanes` of `v` that are
     /// `>= floor` or NaN into `pos` (with room for a whole vector), and

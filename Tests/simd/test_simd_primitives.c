@@ -236,6 +236,33 @@ static void test_rank_scatter(void) {
     }
 }
 
+/* lanes_kth: the k-th largest lane of one or two vectors, from registers. */
+static void test_lanes_kth(void) {
+    for (int trial = 0; trial < 400; trial++) {
+        float a[2 * W32];
+        double d[2 * W64];
+        int64_t vectors = 1 + trial % 2;
+        for (int64_t i = 0; i < 2 * W32; i++) a[i] = trial % 7 == 0 && i % 5 == 0 ? -INFINITY : small();
+        for (int64_t i = 0; i < 2 * W64; i++) d[i] = a[i];
+        int64_t k = 1 + (int64_t)(next() % (uint64_t)(vectors * W32));
+        smk_simd_vf32 v0, v1;
+        memcpy(&v0, a, sizeof v0);
+        memcpy(&v1, a + W32, sizeof v1);
+        float got = smk_simd_lanes_kth_f32(v0, v1, vectors, k);
+        int64_t above = 0, reached = 0;
+        for (int64_t i = 0; i < vectors * W32; i++) { above += a[i] > got; reached += a[i] >= got; }
+        CHECK(above <= k - 1 && reached >= k, "lanes_kth_f32 vectors=%lld k=%lld: %g", (long long)vectors, (long long)k, got);
+        k = 1 + (int64_t)(next() % (uint64_t)(vectors * W64));
+        smk_simd_vf64 e0, e1;
+        memcpy(&e0, d, sizeof e0);
+        memcpy(&e1, d + W64, sizeof e1);
+        double gd = smk_simd_lanes_kth_f64(e0, e1, vectors, k);
+        above = reached = 0;
+        for (int64_t i = 0; i < vectors * W64; i++) { above += d[i] > gd; reached += d[i] >= gd; }
+        CHECK(above <= k - 1 && reached >= k, "lanes_kth_f64 vectors=%lld k=%lld: %g", (long long)vectors, (long long)k, gd);
+    }
+}
+
 static void test_collect(void) {
     for (int trial = 0; trial < 400; trial++) {
         float a[W32];
@@ -314,6 +341,7 @@ int main(void) {
     test_partial_moves();
     test_transpose();
     test_rank_scatter();
+    test_lanes_kth();
     test_collect();
     test_log();
     const char *path =

@@ -726,6 +726,59 @@ SMK_SIMD_INLINE int smk_simd_rank_kth_f64(const double *x, int64_t n, int64_t ve
 }
 #endif
 
+/* The k-th largest (1 <= k <= lanes * vectors) of the lanes of a (and of b
+ * when vectors == 2), none of them NaN: the lane floor of the fused softmax +
+ * top-k. With AVX-512 CD the lanes are ranked in registers, each broadcast
+ * by a permute (storing them and ranking from memory made every row wait on
+ * forwarding from the vector stores). */
+#define SMK_SIMD_LANES_KTH(W, VT, IT, ADDZ, PERMUTE, CMP, CONFLICT, POPCNT, ADD, SETI, CMPEQ, EXTRACT, MASKT) \
+    VT v0 = ADDZ((VT)a), v1 = ADDZ((VT)b);                                                       \
+    IT r0 = POPCNT(CONFLICT(v0)), r1 = POPCNT(CONFLICT(v1));                                   \
+    const IT one = SETI(1);                                                                    \
+    for (int i = 0; i < W; i++) {                                                              \
+        VT c = PERMUTE(SETI(i), v0);                                                           \
+        r0 = ADD(r0, CMP(c, v0, _CMP_GT_OQ), r0, one);                                         \
+        if (vectors > 1) r1 = ADD(r1, CMP(c, v1, _CMP_GE_OQ), r1, one);                        \
+    }                                                                                          \
+    if (vectors > 1)                                                                           \
+        for (int i = 0; i < W; i++) {                                                          \
+            VT c = PERMUTE(SETI(i), v1);                                                       \
+            r0 = ADD(r0, CMP(c, v0, _CMP_GT_OQ), r0, one);                                     \
+            r1 = ADD(r1, CMP(c, v1, _CMP_GT_OQ), r1, one);                                     \
+        }                                                                                      \
+    uint64_t bits = (uint64_t)CMPEQ(r0, SETI(k - 1));                                          \
+    if (vectors > 1) bits |= (uint64_t)CMPEQ(r1, SETI(k - 1)) << W;                            \
+    int64_t j = __builtin_ctzll(bits | (1ull << 63));                                          \
+    return EXTRACT(PERMUTE(SETI(j % W), j < W ? v0 : v1));
+
+SMK_SIMD_INLINE float smk_simd_lanes_kth_f32(smk_simd_vf32 a, smk_simd_vf32 b, int64_t vectors, int64_t k) {
+#if defined(SMK_SIMD_AVX512) && defined(__AVX512CD__) && defined(__AVX512VPOPCNTDQ__)
+    SMK_SIMD_LANES_KTH(16, __m512, __m512i, SMK_SIMD_ADDZ_F32, _mm512_permutexvar_ps, _mm512_cmp_ps_mask,
+                       SMK_SIMD_CONFLICT_F32, _mm512_popcnt_epi32, _mm512_mask_add_epi32, _mm512_set1_epi32,
+                       _mm512_cmpeq_epi32_mask, _mm512_cvtss_f32, __mmask16)
+#else
+    float p[2 * SMK_SIMD_LANES32], kth = -INFINITY;
+    __builtin_memcpy(p, &a, sizeof a);
+    __builtin_memcpy(p + SMK_SIMD_LANES32, &b, sizeof b);
+    smk_simd_rank_kth_f32(p, vectors * SMK_SIMD_LANES32, vectors, k, &kth);
+    return kth;
+#endif
+}
+
+SMK_SIMD_INLINE double smk_simd_lanes_kth_f64(smk_simd_vf64 a, smk_simd_vf64 b, int64_t vectors, int64_t k) {
+#if defined(SMK_SIMD_AVX512) && defined(__AVX512CD__) && defined(__AVX512VPOPCNTDQ__)
+    SMK_SIMD_LANES_KTH(8, __m512d, __m512i, SMK_SIMD_ADDZ_F64, _mm512_permutexvar_pd, _mm512_cmp_pd_mask,
+                       SMK_SIMD_CONFLICT_F64, _mm512_popcnt_epi64, _mm512_mask_add_epi64, _mm512_set1_epi64,
+                       _mm512_cmpeq_epi64_mask, _mm512_cvtsd_f64, __mmask8)
+#else
+    double p[2 * SMK_SIMD_LANES64], kth = -INFINITY;
+    __builtin_memcpy(p, &a, sizeof a);
+    __builtin_memcpy(p + SMK_SIMD_LANES64, &b, sizeof b);
+    smk_simd_rank_kth_f64(p, vectors * SMK_SIMD_LANES64, vectors, k, &kth);
+    return kth;
+#endif
+}
+
 /* The float64 exp's table where looking a lane up is one instruction
  * (AVX-512's two-source permute, off the FMA pipes): for j = 0 ... 15, the
  * low four bits of each lane of `m`, 2^(j/16) rounded to a double h_j, given
