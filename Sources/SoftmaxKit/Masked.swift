@@ -1,3 +1,5 @@
+import SoftmaxKitSIMD
+
 /// Masked softmax and masked log-softmax over the `n` extent.
 ///
 /// A mask byte that is nonzero means "this position takes part" (JAX `where=`,
@@ -292,6 +294,8 @@ enum MaskedKernel<T: KernelScalar> {
                 let e1 = T.vselect(mload(mask + i + w, T.self), E.exp(T.vmadd(vload(x + i + w), one, vs), T.self), zero)
                 if let y { vstore(e0, y + i); vstore(e1, y + i + w) }
                 if let nb = next {
+                    // And a hint for the row after (never faults), as rowExpSum's.
+                    smk_simd_prefetch(nb.0 + n + i); smk_simd_prefetch(nb.0 + n + i + w)
                     let a = vload(nb.0 + i), b = vload(nb.0 + i + w)
                     let ma = mload(nb.1 + i, T.self), mb = mload(nb.1 + i + w, T.self)
                     m0 = T.vmax(m0, T.vselect(ma, a, ninf)); m1 = T.vmax(m1, T.vselect(mb, b, ninf))
