@@ -120,15 +120,18 @@ func partitionedRows<T: KernelScalar>(_ x: UnsafePointer<T>, _ y: UnsafeMutableP
         // the exp-sum loop of the same segment in the row before, as
         // softmax's rows do (the first row of a range takes its own pass).
         // Same bits either way.
-        // A short normalized segment (at most four vectors) runs by the
+        // A short segment (at most four vectors) other than tanh runs by a
         // short-row kernel striding from row to row, over tiles of about
         // 8 KB of rows (two rows at a time, rows still in L1), after the
-        // tile's rows took their other segments; as a one-row softmax call
-        // per row it cost a 256x128 layout of 64 softmax, 32 sigmoid and 32
-        // identity lanes 1.7x softmax's time. Without such a segment a tile
-        // is one row.
-        let shortNormalized = layout.contains { $0.activation.normalizer != nil && ShortRows<T>($0.width) != nil }
-        let tile = shortNormalized ? max(1, (8 << 10) / (n * MemoryLayout<T>.stride)) : 1
+        // tile's rows took their other segments. As a one-row call per row a
+        // 256x128 layout of 64 softmax, 32 sigmoid and 32 identity lanes
+        // cost 1.7x softmax's time; with only its softmax segment short,
+        // 1.3-1.45x (a sigmoid call and a memmove per row). Without such a
+        // segment a tile is one row.
+        @inline(__always) func striding(_ s: PartitionSegment) -> Bool {
+            s.activation != .tanh && ShortRows<T>(s.width) != nil
+        }
+        let tile = layout.contains(where: striding) ? max(1, (8 << 10) / (n * MemoryLayout<T>.stride)) : 1
         withUnsafeTemporaryAllocation(of: (min: T, max: T).self, capacity: layout.count) { bounds in
             var from = range.lowerBound
             while from < range.upperBound {
@@ -139,11 +142,11 @@ func partitionedRows<T: KernelScalar>(_ x: UnsafePointer<T>, _ y: UnsafeMutableP
                     for (g, s) in layout.enumerated() {
                         let xs = xr + start, ys = yr + start, width = s.width
                         start += width
+                        if striding(s) { continue }  // (after the tile)
                         guard let kind = s.activation.normalizer else {
                             applyActivation(s.activation, xs, ys, width, streaming: streaming)
                             continue
                         }
-                        guard ShortRows<T>(width) == nil else { continue }  // (after the tile)
                         // Elements readable from xs; the exp-sum reads `next` (n
                         // further on) up to `readable - width`, so with a next
                         // segment the claim is what that one allows, plus width.
@@ -155,13 +158,17 @@ func partitionedRows<T: KernelScalar>(_ x: UnsafePointer<T>, _ y: UnsafeMutableP
                                                       streaming: streaming, scratch: scratch)
                     }
                 }
-                if shortNormalized {
+                if tile > 1 {
                     var start = 0
                     for s in layout {
-                        let width = s.width
-                        start += width
-                        guard let kind = s.activation.normalizer, let short = ShortRows<T>(width) else { continue }
-                        short.run(ShortNormalize(kind, x + start - width, y + start - width, invT: 1, rowStride: n), tileRows)
+                        let xs = x + start, ys = y + start
+                        start += s.width
+                        guard striding(s), let short = ShortRows<T>(s.width) else { continue }
+                        if let kind = s.activation.normalizer {
+                            short.run(ShortNormalize(kind, xs, ys, invT: 1, rowStride: n), tileRows)
+                        } else if s.activation == .sigmoid || UnsafePointer(ys) != xs {
+                            short.run(ShortElementwise(s.activation, xs, ys, rowStride: n), tileRows)
+                        }
                     }
                 }
                 from = tileRows.upperBound

@@ -343,6 +343,42 @@ extension ShortRows {
     }
 }
 
+// MARK: Element-wise segments of short rows
+
+/// Sigmoid or identity of a short segment of longer rows, `rowStride`
+/// elements apart (partitioned layouts, beside `ShortNormalize`): nothing
+/// past a segment is read or written. The sigmoid is `vsigmoid`'s formula
+/// on the full-range exp, so the bits equal `sigmoidKernel`'s.
+@usableFromInline
+struct ShortElementwise<T: KernelScalar>: ShortRowKernel {
+    /// `.sigmoid` or `.identity`.
+    @usableFromInline let activation: RowActivation
+    @usableFromInline let x: UnsafePointer<T>
+    @usableFromInline let y: UnsafeMutablePointer<T>
+    @usableFromInline let rowStride: Int
+
+    @inlinable
+    init(_ activation: RowActivation, _ x: UnsafePointer<T>, _ y: UnsafeMutablePointer<T>, rowStride: Int) {
+        self.activation = activation; self.x = x; self.y = y; self.rowStride = rowStride
+    }
+
+    @inlinable @inline(__always)
+    func load<C: RowVectors>(_ r: Int, room: Int, _ s: ShortRows<T>, _: C.Type) -> ShortRow<T> {
+        s.load(x + r * rowStride, readable: s.n, fill: 0, C.self)
+    }
+
+    @inlinable @inline(__always)
+    func reduce<C: RowVectors>(_ v: ShortRow<T>, _ s: ShortRows<T>, _: C.Type) -> ShortRow<T> {
+        activation == .sigmoid ? v.sigmoid(fromExp: v.negAbs().exp(C.self)) : v
+    }
+
+    @inlinable @inline(__always)
+    func finish<C: RowVectors>(_ r: Int, _ out: ShortRow<T>, room: Int, _ s: ShortRows<T>, _: C.Type) -> Double {
+        s.store(out, y + r * rowStride, writable: s.n, C.self)
+        return 0
+    }
+}
+
 // MARK: Masked softmax of short rows
 
 /// Masked softmax / log-softmax of each row (`Masked.swift` for the rules).

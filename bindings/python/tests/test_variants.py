@@ -136,16 +136,21 @@ def test_partitioned_short_segments_of_long_rows(dtype, in_place):
     # Rows too long for the short-row plan with normalized segments short
     # enough for the short-row kernel: those run over tiles of rows, striding
     # (segments of 1, 5, 16, 17, 33 and 64 lanes, at unaligned offsets, with
-    # a long segment, sigmoid, tanh and identity between them); an odd row
-    # count leaves a partial tile and a lone last row. Each row must equal
-    # the same row alone (one call of one row) and the references.
+    # a long segment, sigmoid, tanh and identity between them; short sigmoid
+    # and identity segments stride too); an odd row count leaves a partial
+    # tile and a lone last row. Each row must equal the same row alone (one
+    # call of one row) and the references; sigmoid segments equal sigmoid()
+    # bit for bit (huge, infinite and NaN inputs included), identity the input.
     layout = [(5, "softmax"), (3, "identity"), (17, "log_softmax"), (64, "softmax"), (1, "softmax"),
-              (7, "sigmoid"), (100, "softmax"), (16, "log_softmax"), (2, "tanh"), (33, "softmax")]
+              (7, "sigmoid"), (100, "softmax"), (16, "log_softmax"), (2, "tanh"), (33, "softmax"),
+              (40, "sigmoid"), (1, "identity"), (150, "sigmoid")]
     n = sum(w for w, _ in layout)
     x = (RNG.normal(size=(301, n)) * 5).astype(dtype)
     x[4, 1] = np.nan        # a NaN row in a 5-wide segment
     x[6, 8:25] = -np.inf    # an all -inf log_softmax segment: NaN
     x[8, 30] = 1e4
+    x[10, 90:97] = [np.inf, -np.inf, np.nan, 1e4, -1e4, 89.0, -750.0]  # the 7-wide sigmoid segment
+    x[11, 250:260] = [np.inf, -np.inf, np.nan, 1e4, -1e4, 89.0, -750.0, 0.0, -0.0, 30.0]  # the 40-wide one
     want = [smk.partitioned(x[r:r + 1], layout)[0] for r in range(x.shape[0])]
     if in_place:
         got = x.copy()
@@ -158,10 +163,14 @@ def test_partitioned_short_segments_of_long_rows(dtype, in_place):
     o = 0
     for w, act in layout:
         seg = x[:, o:o + w].astype(np.float64)
-        with np.errstate(invalid="ignore"):
+        with np.errstate(invalid="ignore", over="ignore"):
             ref_seg = {"softmax": lambda v: ref.softmax(v), "log_softmax": lambda v: ref.log_softmax(v),
                        "identity": lambda v: v, "sigmoid": lambda v: 1 / (1 + np.exp(-v)), "tanh": np.tanh}[act](seg)
         np.testing.assert_allclose(got[:, o:o + w], ref_seg, **tol)
+        if act == "sigmoid":
+            np.testing.assert_array_equal(got[:, o:o + w], smk.sigmoid(np.ascontiguousarray(x[:, o:o + w])))
+        if act == "identity":
+            np.testing.assert_array_equal(got[:, o:o + w], x[:, o:o + w])
         o += w
 
 
