@@ -232,6 +232,15 @@ extension Double: KernelScalar {
         smk_simd_lanes_kth_f64(a, b, Int64(vectors), Int64(k))
     }
 
+    @inlinable @inline(__always)
+    public static func slotsOffer(_ vals: UnsafeMutableRawPointer, _ idx: UnsafeMutableRawPointer, k: Int,
+                                  _ v: Vector, _ iv: Vector, floor: Vector) {
+        smk_simd_slots_offer_f64(vals, idx, Int64(k), v, iv, floor)
+    }
+
+    @inlinable @inline(__always)
+    public static func offerBits(_ v: Vector, floor: Vector) -> UInt32 { smk_simd_offer_bits_f64(v, floor) }
+
     @inlinable public static func libmLog(_ x: Double) -> Double { log(x) }
     @inlinable public static func libmExp(_ x: Double) -> Double { exp(x) }
     @inlinable public static func libmLog1p(_ x: Double) -> Double { log1p(x) }

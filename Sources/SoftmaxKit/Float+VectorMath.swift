@@ -197,6 +197,15 @@ extension Float: KernelScalar {
         smk_simd_lanes_kth_f32(a, b, Int64(vectors), Int64(k))
     }
 
+    @inlinable @inline(__always)
+    public static func slotsOffer(_ vals: UnsafeMutableRawPointer, _ idx: UnsafeMutableRawPointer, k: Int,
+                                  _ v: Vector, _ iv: Vector, floor: Vector) {
+        smk_simd_slots_offer_f32(vals, idx, Int64(k), v, iv, floor)
+    }
+
+    @inlinable @inline(__always)
+    public static func offerBits(_ v: Vector, floor: Vector) -> UInt32 { smk_simd_offer_bits_f32(v, floor) }
+
     @inlinable public static func libmLog(_ x: Float) -> Float { logf(x) }
     @inlinable public static func libmExp(_ x: Float) -> Float { expf(x) }
     @inlinable public static func libmLog1p(_ x: Float) -> Float { log1pf(x) }

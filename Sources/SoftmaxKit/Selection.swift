@@ -72,6 +72,10 @@ public func topK<T: KernelScalar>(
         guard let short else { return false }
         _ = short.run(ShortTopK(xp, k: k, vp, ip), rows)
         return true
+    }, columns: { xp, vp, ip in
+        guard columnTopKApplies(T.self, k: k, n: extents.n, inner: extents.inner) else { return false }
+        columnTopK(xp, extents, k, vp, ip, softmax: nil)
+        return true
     }) { xr, n, v, i in
         rowTopK(xr, n, k, v, i)
     }
@@ -109,6 +113,10 @@ public func softmaxTopK<T: KernelScalar>(
                                          lanes: &lanes, carried: carried, next: next, scratch: scratch)
             }
         }
+        return true
+    }, columns: { xp, vp, ip in
+        guard columnTopKApplies(T.self, k: k, n: extents.n, inner: extents.inner) else { return false }
+        columnTopK(xp, extents, k, vp, ip, softmax: invT)
         return true
     }) { xr, n, v, i in
         rowSoftmaxTopK(xr, n, k, invT, v, i)  // (per fibre: its own scratch)
@@ -178,7 +186,8 @@ private func selectArray<T: KernelScalar>(
 /// Checks `k` and the buffers, then runs `row` on each fibre with contiguous
 /// k-long outputs, scattered to `(outer, k, inner)`. Contiguous rows go to
 /// `rows` first (a range of them at a time), which returns false to leave
-/// them to `row`. (Both closures are non-escaping, so their contexts live on
+/// them to `row`; strided fibres go to `columns` (the whole call), likewise.
+/// (The closures are non-escaping, so their contexts live on
 /// the stack: an optional closure escaped, and its context's malloc and
 /// retains cost a fifth of a 1x10 call.)
 @usableFromInline
@@ -186,6 +195,7 @@ func selectK<T: KernelScalar>(
     _ x: UnsafeBufferPointer<T>, k: Int, values: UnsafeMutableBufferPointer<T>,
     indices: UnsafeMutableBufferPointer<Int>, extents e: Extents, valuesName: String,
     rows: (UnsafePointer<T>, UnsafeMutablePointer<T>, UnsafeMutablePointer<Int>, Range<Int>) -> Bool,
+    columns: (UnsafePointer<T>, UnsafeMutablePointer<T>, UnsafeMutablePointer<Int>) -> Bool,
     _ row: (UnsafePointer<T>, Int, UnsafeMutablePointer<T>, UnsafeMutablePointer<Int>) -> Void
 ) throws(SoftmaxKitError) {
     guard k >= 0, k <= e.n else { throw .invalid("k must be in 0...\(e.n) (the axis length), got \(k)") }
@@ -204,6 +214,9 @@ func selectK<T: KernelScalar>(
         }
         return
     }
+    // Down the columns when the column kernels take it (`columns` returns
+    // false to leave the fibres to `row`).
+    if columns(x.baseAddress!, values.baseAddress!, indices.baseAddress!) { return }
     let f = try Fibres<T>(e, slots: 2)
     defer { f.free() }
     guard let sv = rawAllocate(T.self, k) else {

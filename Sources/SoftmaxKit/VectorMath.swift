@@ -108,6 +108,15 @@ where Vector.Scalar == Self {
     /// none of them NaN (`1 <= k <= vectors * width`).
     static func lanesKth(_ a: Vector, _ b: Vector, vectors: Int, k: Int) -> Self
 
+    /// The column top-k's offer of row `v` (row indices `iv`) to the sorted
+    /// slots `vals`/`idx[0 ..< k]`, on the lanes where `v >= floor` or is NaN
+    /// (see the C header).
+    static func slotsOffer(_ vals: UnsafeMutableRawPointer, _ idx: UnsafeMutableRawPointer, k: Int,
+                           _ v: Vector, _ iv: Vector, floor: Vector)
+
+    /// The lanes `slotsOffer` would offer `v` to (`v >= floor` or NaN), as bits.
+    static func offerBits(_ v: Vector, floor: Vector) -> UInt32
+
     /// Packs the indices `base + l` of the lanes `l < lanes` of `v` that are
     /// `>= floor` or NaN into `pos` (with room for a whole vector), and
     /// returns how many: branch-free, or with `sparse` (few vectors hold a

@@ -263,6 +263,50 @@ static void test_lanes_kth(void) {
     }
 }
 
+/* Column top-k: list_nonzero_u16 against a scalar scan; slots_offer, row
+ * by row, against each lane's k first by a scalar count (ties to the lower
+ * row, NaN first). */
+static void test_column_slots(void) {
+    for (int trial = 0; trial < 200; trial++) {
+        uint16_t marks[100];
+        int32_t rows[116];
+        int64_t n = 1 + (int64_t)(next() % 100), c = 0;
+        for (int64_t j = 0; j < n; j++) marks[j] = next() % 3 ? 0 : (uint16_t)next();
+        int64_t got = smk_simd_list_nonzero_u16(marks, n, rows);
+        for (int64_t j = 0; j < n; j++)
+            if (marks[j]) { CHECK(c < got && rows[c] == j, "list_nonzero_u16 n=%lld at %lld", (long long)n, (long long)j); c++; }
+        CHECK(c == got, "list_nonzero_u16 count %lld, want %lld", (long long)got, (long long)c);
+    }
+    for (int trial = 0; trial < 100; trial++) {
+        enum { R = 40 };
+        float x[R][W32];
+        int64_t k = 1 + (int64_t)(next() % 8);
+        for (int r = 0; r < R; r++)
+            for (int l = 0; l < W32; l++) x[r][l] = trial % 5 == 0 && next() % 17 == 0 ? NAN : small();
+        smk_simd_vf32 vals[8], idx[8], floor;
+        for (int64_t s = 0; s < k; s++) {
+            for (int l = 0; l < W32; l++) { vals[s][l] = -INFINITY; idx[s][l] = -1; }
+        }
+        for (int l = 0; l < W32; l++) floor[l] = -INFINITY;
+        for (int r = 0; r < R; r++) {
+            smk_simd_vf32 v, iv;
+            for (int l = 0; l < W32; l++) { v[l] = x[r][l]; iv[l] = (float)r; }
+            smk_simd_slots_offer_f32(vals, idx, k, v, iv, floor);
+        }
+        for (int l = 0; l < W32; l++)
+            for (int64_t s = 0; s < k; s++) {
+                int r = (int)idx[s][l], before = 0;
+                CHECK(r >= 0 && r < R, "slots_offer lane %d slot %lld empty", l, (long long)s);
+                if (r < 0 || r >= R) continue;
+                for (int i = 0; i < R; i++) {
+                    float a = x[i][l], b = x[r][l];
+                    before += (isnan(a) && !isnan(b)) || (isnan(a) && isnan(b) && i < r) || a > b || (a == b && i < r);
+                }
+                CHECK(before == s, "slots_offer lane %d slot %lld: row %d has %d before it", l, (long long)s, r, before);
+            }
+    }
+}
+
 static void test_collect(void) {
     for (int trial = 0; trial < 400; trial++) {
         float a[W32];
@@ -342,6 +386,7 @@ int main(void) {
     test_transpose();
     test_rank_scatter();
     test_lanes_kth();
+    test_column_slots();
     test_collect();
     test_log();
     const char *path =

@@ -85,3 +85,41 @@ def test_column_blocks_of_every_width(dtype):
         assert got.dtype == dtype
         np.testing.assert_allclose(got, want_m, **tol)
     assert np.all(smk.masked_softmax(x, full, 1)[:, :, 50] == 0)
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("k", [1, 5, 8, 16, 17])
+def test_column_topk_against_last_axis(dtype, k):
+    # topk and softmax_topk over a middle axis run down the columns (k <= 16:
+    # a floor from group maxima, then the rows reaching it; k = 17 gathers
+    # fibres): every column must match the same fibre moved last, indices
+    # bit for bit (NaN first, ties to the lower row), on columns with NaN,
+    # +-inf, an all -inf column, half -inf columns, many ties and constant
+    # columns, over widths that leave partial lane blocks.
+    n = 300
+    for inner in (3, 16, 37):
+        x = np.round(RNG.normal(scale=2, size=(3, n, inner)), 1).astype(dtype)
+        x[0, 7, 0] = np.nan
+        x[0, 100:102, 1] = np.nan
+        x[1, 5, 0] = np.inf
+        x[1, 9, 1] = -np.inf
+        x[2, :, 0] = -np.inf                 # all -inf: NaN probabilities
+        x[2, : n // 2, 1] = -np.inf          # below the floor, or the only candidates
+        x[1, :, 2] = 1.5                     # constant: every row ties
+        if inner > 3:
+            x[0, :, 3] = np.round(x[0, :, 3])  # few distinct values
+        last = np.ascontiguousarray(np.moveaxis(x, 1, -1))
+        v, i = smk.topk(x, k, 1)
+        vr, ir = smk.topk(last, k, -1)
+        np.testing.assert_array_equal(np.moveaxis(i, 1, -1), ir)
+        np.testing.assert_array_equal(np.moveaxis(v, 1, -1), vr)
+        with np.errstate(all="ignore"):
+            p, pi = smk.softmax_topk(x, k, 1, temperature=0.7)
+            pr, pir = smk.softmax_topk(last, k, -1, temperature=0.7)
+            want = np.take_along_axis(ref.softmax(x.astype(np.float64) / 0.7, 1), i, 1)
+        np.testing.assert_array_equal(np.moveaxis(pi, 1, -1), pir)
+        tol = dict(rtol=2e-6, atol=1e-30) if dtype == np.float32 else dict(rtol=1e-13, atol=1e-300)
+        np.testing.assert_allclose(np.moveaxis(p, 1, -1), pr, **tol)
+        finite = np.isfinite(want)
+        np.testing.assert_allclose(p[finite], want[finite], **tol)
+        assert np.isnan(p[2, :, 0]).all() and np.isnan(p[0, :, 0]).all()
