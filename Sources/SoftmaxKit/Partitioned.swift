@@ -131,7 +131,8 @@ func partitionedRows<T: KernelScalar>(_ x: UnsafePointer<T>, _ y: UnsafeMutableP
         @inline(__always) func striding(_ s: PartitionSegment) -> Bool {
             s.activation != .tanh && ShortRows<T>(s.width) != nil
         }
-        let tile = layout.contains(where: striding) ? max(1, (8 << 10) / (n * MemoryLayout<T>.stride)) : 1
+        let strided = layout.contains(where: striding)
+        let tile = strided ? max(1, (8 << 10) / (n * MemoryLayout<T>.stride)) : 1
         withUnsafeTemporaryAllocation(of: (min: T, max: T).self, capacity: layout.count) { bounds in
             var from = range.lowerBound
             while from < range.upperBound {
@@ -158,7 +159,7 @@ func partitionedRows<T: KernelScalar>(_ x: UnsafePointer<T>, _ y: UnsafeMutableP
                                                       streaming: streaming, scratch: scratch)
                     }
                 }
-                if tile > 1 {
+                if strided {  // (also when a row is longer than a tile: one row)
                     var start = 0
                     for s in layout {
                         let xs = x + start, ys = y + start

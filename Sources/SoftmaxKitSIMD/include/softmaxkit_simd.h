@@ -757,7 +757,7 @@ SMK_SIMD_INLINE float smk_simd_lanes_kth_f32(smk_simd_vf32 a, smk_simd_vf32 b, i
                        SMK_SIMD_CONFLICT_F32, _mm512_popcnt_epi32, _mm512_mask_add_epi32, _mm512_set1_epi32,
                        _mm512_cmpeq_epi32_mask, _mm512_cvtss_f32, __mmask16)
 #else
-    float p[2 * SMK_SIMD_LANES32], kth = -INFINITY;
+    float p[2 * SMK_SIMD_LANES32], kth = -__builtin_inff();
     __builtin_memcpy(p, &a, sizeof a);
     __builtin_memcpy(p + SMK_SIMD_LANES32, &b, sizeof b);
     smk_simd_rank_kth_f32(p, vectors * SMK_SIMD_LANES32, vectors, k, &kth);
@@ -771,7 +771,7 @@ SMK_SIMD_INLINE double smk_simd_lanes_kth_f64(smk_simd_vf64 a, smk_simd_vf64 b, 
                        SMK_SIMD_CONFLICT_F64, _mm512_popcnt_epi64, _mm512_mask_add_epi64, _mm512_set1_epi64,
                        _mm512_cmpeq_epi64_mask, _mm512_cvtsd_f64, __mmask8)
 #else
-    double p[2 * SMK_SIMD_LANES64], kth = -INFINITY;
+    double p[2 * SMK_SIMD_LANES64], kth = -__builtin_inff();
     __builtin_memcpy(p, &a, sizeof a);
     __builtin_memcpy(p + SMK_SIMD_LANES64, &b, sizeof b);
     smk_simd_rank_kth_f64(p, vectors * SMK_SIMD_LANES64, vectors, k, &kth);

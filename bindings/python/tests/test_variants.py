@@ -174,6 +174,22 @@ def test_partitioned_short_segments_of_long_rows(dtype, in_place):
         o += w
 
 
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_partitioned_short_segments_of_rows_longer_than_a_tile(dtype):
+    # Rows over 8 KB make a tile of one row: the short segments must still
+    # run (fuzz_abi found identity segments left unwritten).
+    layout = [(3, "identity"), (7, "sigmoid"), (5, "softmax"), (2100, "log_softmax"), (4, "identity")]
+    n = sum(w for w, _ in layout)
+    x = RNG.normal(size=(5, n)).astype(dtype)
+    y = np.full_like(x, np.nan)
+    smk.partitioned(x, layout, out=y)
+    np.testing.assert_array_equal(y[:, :3], x[:, :3])
+    np.testing.assert_array_equal(y[:, 3:10], smk.sigmoid(np.ascontiguousarray(x[:, 3:10])))
+    np.testing.assert_allclose(y[:, 10:15], ref.softmax(x[:, 10:15].astype(np.float64)),
+                               rtol=3e-6 if dtype == np.float32 else 1e-13)
+    np.testing.assert_array_equal(y[:, -4:], x[:, -4:])
+
+
 def test_partitioned_seed_000_actions_and_force():
     z = RNG.normal(size=(3, 9))
     layout = [(4, "softmax"), (1, "identity"), (2, "sigmoid"), (1, "tanh"), (1, "log_softmax")]
