@@ -35,6 +35,11 @@ func columnTopK<T: KernelScalar>(_ x: UnsafePointer<T>, _ e: Extents, _ k: Int, 
     let n = e.n, inner = e.inner, w = T.width
     parallelFor(e.outer, work: e.count) { blocks in
         // The slots (values, indices) and the floor's slots: 4k vectors.
+        // The rows' marks and their list (without them, rows are offered
+        // one by one: slower, same result, so a failed allocation is no error).
+        let marked = rawAllocate(UInt16.self, n), listed = rawAllocate(Int32.self, n + 16)
+        defer { rawFree(marked); rawFree(listed) }
+        let marks = marked.flatMap { m in listed.map { (m, $0) } }
         withUnsafeTemporaryAllocation(of: T.Vector.self, capacity: 4 * columnTopKLimit) { buffer in
             let slots = buffer.baseAddress!
             for o in blocks {
@@ -45,11 +50,11 @@ func columnTopK<T: KernelScalar>(_ x: UnsafePointer<T>, _ e: Extents, _ k: Int, 
                     let vb = values + o * k * inner + c, ib = indices + o * k * inner + c
                     let (m, low, floor) = block.floorAndBounds(k, slots)
                     if let invT {
-                        let f = block.select(k, slots, floor: floor, max: m, low: low, invT: invT)
+                        let f = block.select(k, slots, floor: floor, max: m, low: low, invT: invT, marks: marks)
                         let vs = T.Vector(repeating: invT)
                         block.store(k, slots, vb, ib) { T.vexp(($0 - m) * vs) * f }
                     } else {
-                        _ = block.select(k, slots, floor: floor, max: m, low: low, invT: nil)
+                        _ = block.select(k, slots, floor: floor, max: m, low: low, invT: nil, marks: marks)
                         block.store(k, slots, vb, ib) { $0 }
                     }
                     c += w
@@ -122,28 +127,29 @@ struct ColumnBlock<T: KernelScalar> {
     /// every 256 rows, as `Columns`'s), else junk.
     @inlinable
     func select(_ k: Int, _ slots: UnsafeMutablePointer<T.Vector>, floor: T.Vector, max m: T.Vector, low: T.Vector,
-                invT: T?) -> T.Vector {
+                invT: T?, marks: ColumnMarks?) -> T.Vector {
         empty(k, slots)
-        guard let invT else { return select(k, slots, floor: floor, max: m, invT: 0, NoSum<T>.self, NormalExp.self) }
+        guard let invT else {
+            return select(k, slots, floor: floor, max: m, invT: 0, marks: marks, NoSum<T>.self, NormalExp.self)
+        }
         // The cheaper exp where every exponent stays normal (lanes past `lanes`: 0).
         let spread = T.hmin(T.vkeepFirst((low - m) * T.Vector(repeating: invT), lanes, fill: 0))
         if spread >= -T.expNormalLimit {
-            return select(k, slots, floor: floor, max: m, invT: invT, ExpSum<T>.self, NormalExp.self)
+            return select(k, slots, floor: floor, max: m, invT: invT, marks: marks, ExpSum<T>.self, NormalExp.self)
         }
-        return select(k, slots, floor: floor, max: m, invT: invT, ExpSum<T>.self, AnyExp.self)
+        return select(k, slots, floor: floor, max: m, invT: invT, marks: marks, ExpSum<T>.self, AnyExp.self)
     }
 
     @inlinable
     func select<S: ColumnSum, E: ExpKind>(_ k: Int, _ slots: UnsafeMutablePointer<T.Vector>, floor: T.Vector, max m: T.Vector,
-                                         invT: T, _: S.Type, _: E.Type) -> T.Vector where S.Scalar == T {
+                                         invT: T, marks: ColumnMarks?, _: S.Type, _: E.Type) -> T.Vector where S.Scalar == T {
         let vals = UnsafeMutableRawPointer(slots), idx = UnsafeMutableRawPointer(slots + k)
         let scale = T.Vector(repeating: invT)
         var sum = S()
         // The rows reaching the floor in some lane are marked, then listed
         // (branch-free) and offered: a branch per row mispredicted on each
         // of the ~k + 2 candidates of every lane (1.35x softmax's time).
-        let marked = rawAllocate(UInt16.self, n), listed = rawAllocate(Int32.self, n + 16)
-        defer { rawFree(marked); rawFree(listed) }
+        let marked = marks?.0, listed = marks?.1
         let whole = lanes == T.width
         @inline(__always) func take(_ v: T.Vector, _ j: Int, odd: Bool) {
             if S.summing {
@@ -173,10 +179,6 @@ struct ColumnBlock<T: KernelScalar> {
                 let r = Int(listed[t])
                 T.slotsOffer(vals, idx, k: k, row(r), T.Vector(repeating: T(r)), floor: floor)
             }
-        } else if let marked {
-            for r in 0 ..< n where marked[r] != 0 {
-                T.slotsOffer(vals, idx, k: k, row(r), T.Vector(repeating: T(r)), floor: floor)
-            }
         }
         return sum.reciprocal
     }
@@ -193,6 +195,9 @@ struct ColumnBlock<T: KernelScalar> {
         }
     }
 }
+
+/// One thread's row marks (`n`) and their list (`n + 16`) for `select`.
+@usableFromInline typealias ColumnMarks = (UnsafeMutablePointer<UInt16>, UnsafeMutablePointer<Int32>)
 
 /// Whether and how pass 2 sums exponentials: a type, so that top-k's loop
 /// has no sum at all.
