@@ -6,10 +6,10 @@ import SoftmaxKitSIMD
 ///
 /// Pass 1 takes each column's maxima over `2k` groups of rows; the k-th
 /// largest of them is a floor with at least k elements at or above it (about
-/// k + 2 on random columns). Pass 2 offers each row to k sorted slots per
-/// lane, on the lanes where it reaches the floor (a compare per row, and an
-/// insertion for the few rows that do), in selection's order: NaN first,
-/// then larger, ties to the lower row. The fused kernel also sums
+/// k + 2 on random columns). Pass 2 marks the rows that reach the floor in
+/// some lane (a compare and a store per row); their list, made branch-free,
+/// is then offered to k sorted slots per lane, in selection's order: NaN
+/// first, then larger, ties to the lower row. The fused kernel also sums
 /// `exp((x - max) / T)` in pass 2, the max being the first group maximum.
 /// (Offering every row to the slots made "some lane of 16 enters" true for
 /// about half the rows, each a mispredicted branch and an insertion: 2.8x
@@ -34,12 +34,12 @@ func columnTopK<T: KernelScalar>(_ x: UnsafePointer<T>, _ e: Extents, _ k: Int, 
                                  _ indices: UnsafeMutablePointer<Int>, softmax invT: T?) {
     let n = e.n, inner = e.inner, w = T.width
     parallelFor(e.outer, work: e.count) { blocks in
-        // The slots (values, indices) and the floor's slots: 4k vectors.
         // The rows' marks and their list (without them, rows are offered
         // one by one: slower, same result, so a failed allocation is no error).
         let marked = rawAllocate(UInt16.self, n), listed = rawAllocate(Int32.self, n + 16)
         defer { rawFree(marked); rawFree(listed) }
         let marks = marked.flatMap { m in listed.map { (m, $0) } }
+        // The slots (values, indices) and the floor's slots: 4k vectors.
         withUnsafeTemporaryAllocation(of: T.Vector.self, capacity: 4 * columnTopKLimit) { buffer in
             let slots = buffer.baseAddress!
             for o in blocks {

@@ -4,10 +4,10 @@
  * allocation failing until the call no longer reaches a fault. Each failed
  * call must return SMK_ERROR_OUT_OF_MEMORY with a message and leave every
  * output byte untouched, or, where the scratch is optional, succeed with the
- * bits of an unarmed call; the first call that runs clean must give them too. Leaks are LeakSanitizer's and memcheck's to find:
- * this file runs under `make fault`, `make sanitize` and `make valgrind`
- * against the testing-hooks build (see fault_model_load.c), never in
- * `make test`. */
+ * bits of an unarmed call; the first call that runs clean must give them
+ * too. Leaks are LeakSanitizer's and memcheck's to find: this file runs
+ * under `make fault`, `make sanitize` and `make valgrind` against the
+ * testing-hooks build (see fault_model_load.c), never in `make test`. */
 #include "softmaxkit.h"
 #include "check.h"
 

@@ -553,7 +553,7 @@ SMK_SIMD_INLINE void smk_simd_transpose_f64(const double *src, int64_t ss, int64
         /* lanes past n rank 64: never selected below */                                       \
         rank[c] = MOVMASK(SETI(64), valid, POPCNT(CONFLICT(v[c])));                            \
     }                                                                                          \
-    if (nan) return NAN_RESULT;                                                                \
+    if (nan) return 1;                                                                         \
     const IT one = SETI(1);                                                                    \
     for (int ci = 0; ci < 4 && ci < vectors; ci++) {                                           \
         int64_t end = n < W * (ci + 1) ? n : W * (ci + 1);                                     \
@@ -622,29 +622,23 @@ SMK_SIMD_INLINE void smk_simd_transpose_f64(const double *src, int64_t ss, int64
 SMK_SIMD_INLINE int smk_simd_rank_scatter_f32(const float *x, const float *values, int64_t n, int64_t vectors,
                                               int64_t k, float *vr, int64_t *ir,
                                               const int32_t *positions) {
-#define NAN_RESULT 1
     SMK_SIMD_RANKS_F32
     SMK_SIMD_SCATTER_RANKS(16, __m512i, int32_t, _mm512_set1_epi32, _mm512_cmplt_epi32_mask,
                            _mm512_maskz_compress_epi32, SMK_SIMD_IOTA32, __mmask16,
                            _mm512_cmpeq_epi32_mask, _mm512_mask_add_epi32)
-#undef NAN_RESULT
 }
 
 SMK_SIMD_INLINE int smk_simd_rank_scatter_f64(const double *x, const double *values, int64_t n, int64_t vectors,
                                               int64_t k, double *vr, int64_t *ir,
                                               const int32_t *positions) {
-#define NAN_RESULT 1
     SMK_SIMD_RANKS_F64
     SMK_SIMD_SCATTER_RANKS(8, __m512i, int64_t, _mm512_set1_epi64, _mm512_cmplt_epi64_mask,
                            _mm512_maskz_compress_epi64, SMK_SIMD_IOTA64, __mmask8,
                            _mm512_cmpeq_epi64_mask, _mm512_mask_add_epi64)
-#undef NAN_RESULT
 }
 
 SMK_SIMD_INLINE int smk_simd_rank_kth_f32(const float *x, int64_t n, int64_t vectors, int64_t k, float *kth) {
-#define NAN_RESULT 1
     SMK_SIMD_RANKS_F32
-#undef NAN_RESULT
     uint64_t bits = 0;
     for (int c = 0; c < 4 && c < vectors; c++)
         bits |= (uint64_t)_mm512_cmpeq_epi32_mask(rank[c], _mm512_set1_epi32((int)(k - 1))) << (16 * c);
@@ -653,9 +647,7 @@ SMK_SIMD_INLINE int smk_simd_rank_kth_f32(const float *x, int64_t n, int64_t vec
 }
 
 SMK_SIMD_INLINE int smk_simd_rank_kth_f64(const double *x, int64_t n, int64_t vectors, int64_t k, double *kth) {
-#define NAN_RESULT 1
     SMK_SIMD_RANKS_F64
-#undef NAN_RESULT
     uint64_t bits = 0;
     for (int c = 0; c < 4 && c < vectors; c++)
         bits |= (uint64_t)_mm512_cmpeq_epi64_mask(rank[c], _mm512_set1_epi64(k - 1)) << (8 * c);
@@ -751,32 +743,32 @@ SMK_SIMD_INLINE int smk_simd_rank_kth_f64(const double *x, int64_t n, int64_t ve
     int64_t j = __builtin_ctzll(bits | (1ull << 63));                                          \
     return EXTRACT(PERMUTE(SETI(j % W), j < W ? v0 : v1));
 
-SMK_SIMD_INLINE float smk_simd_lanes_kth_f32(smk_simd_vf32 a, smk_simd_vf32 b, int64_t vectors, int64_t k) {
 #if defined(SMK_SIMD_AVX512) && defined(__AVX512CD__) && defined(__AVX512VPOPCNTDQ__)
-    SMK_SIMD_LANES_KTH(16, __m512, __m512i, SMK_SIMD_ADDZ_F32, _mm512_permutexvar_ps, _mm512_cmp_ps_mask,
-                       SMK_SIMD_CONFLICT_F32, _mm512_popcnt_epi32, _mm512_mask_add_epi32, _mm512_set1_epi32,
+#define SMK_SIMD_LANES_KTH_F32                                                                 \
+    SMK_SIMD_LANES_KTH(16, __m512, __m512i, SMK_SIMD_ADDZ_F32, _mm512_permutexvar_ps, _mm512_cmp_ps_mask, \
+                       SMK_SIMD_CONFLICT_F32, _mm512_popcnt_epi32, _mm512_mask_add_epi32, _mm512_set1_epi32, \
                        _mm512_cmpeq_epi32_mask, _mm512_cvtss_f32, __mmask16)
-#else
-    float p[2 * SMK_SIMD_LANES32], kth = -__builtin_inff();
-    __builtin_memcpy(p, &a, sizeof a);
-    __builtin_memcpy(p + SMK_SIMD_LANES32, &b, sizeof b);
-    smk_simd_rank_kth_f32(p, vectors * SMK_SIMD_LANES32, vectors, k, &kth);
+#define SMK_SIMD_LANES_KTH_F64                                                                 \
+    SMK_SIMD_LANES_KTH(8, __m512d, __m512i, SMK_SIMD_ADDZ_F64, _mm512_permutexvar_pd, _mm512_cmp_pd_mask, \
+                       SMK_SIMD_CONFLICT_F64, _mm512_popcnt_epi64, _mm512_mask_add_epi64, _mm512_set1_epi64, \
+                       _mm512_cmpeq_epi64_mask, _mm512_cvtsd_f64, __mmask8)
+#else /* through smk_simd_rank_kth on the lanes stored */
+#define SMK_SIMD_LANES_KTH_STORED(T, ET, W)                                                    \
+    ET p[2 * W], kth = -__builtin_inff();                                                      \
+    __builtin_memcpy(p, &a, sizeof a);                                                         \
+    __builtin_memcpy(p + W, &b, sizeof b);                                                     \
+    smk_simd_rank_kth_##T(p, vectors * W, vectors, k, &kth);                                   \
     return kth;
+#define SMK_SIMD_LANES_KTH_F32 SMK_SIMD_LANES_KTH_STORED(f32, float, SMK_SIMD_LANES32)
+#define SMK_SIMD_LANES_KTH_F64 SMK_SIMD_LANES_KTH_STORED(f64, double, SMK_SIMD_LANES64)
 #endif
+
+SMK_SIMD_INLINE float smk_simd_lanes_kth_f32(smk_simd_vf32 a, smk_simd_vf32 b, int64_t vectors, int64_t k) {
+    SMK_SIMD_LANES_KTH_F32
 }
 
 SMK_SIMD_INLINE double smk_simd_lanes_kth_f64(smk_simd_vf64 a, smk_simd_vf64 b, int64_t vectors, int64_t k) {
-#if defined(SMK_SIMD_AVX512) && defined(__AVX512CD__) && defined(__AVX512VPOPCNTDQ__)
-    SMK_SIMD_LANES_KTH(8, __m512d, __m512i, SMK_SIMD_ADDZ_F64, _mm512_permutexvar_pd, _mm512_cmp_pd_mask,
-                       SMK_SIMD_CONFLICT_F64, _mm512_popcnt_epi64, _mm512_mask_add_epi64, _mm512_set1_epi64,
-                       _mm512_cmpeq_epi64_mask, _mm512_cvtsd_f64, __mmask8)
-#else
-    double p[2 * SMK_SIMD_LANES64], kth = -__builtin_inff();
-    __builtin_memcpy(p, &a, sizeof a);
-    __builtin_memcpy(p + SMK_SIMD_LANES64, &b, sizeof b);
-    smk_simd_rank_kth_f64(p, vectors * SMK_SIMD_LANES64, vectors, k, &kth);
-    return kth;
-#endif
+    SMK_SIMD_LANES_KTH_F64
 }
 
 /* The float64 exp's table where looking a lane up is one instruction
