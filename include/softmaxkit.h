@@ -368,9 +368,11 @@ SMK_API smk_status smk_topk_f64(const double *x, double *values, int64_t *indice
 
 /* Fused softmax + top-k: the softmax probabilities (temperature T) of the k
  * largest logits of each fibre and their positions, sorted descending,
- * (outer, k, inner), without writing the full softmax: one pass computes
- * the normalizer online (Milakov & Gimelshein, "Online normalizer
- * calculation for softmax", 2018) while keeping the k candidates. Equals
+ * (outer, k, inner), without writing the full softmax: over the last axis
+ * one pass computes the normalizer online (Milakov & Gimelshein, "Online
+ * normalizer calculation for softmax", 2018) while keeping the k
+ * candidates; over a middle axis (k <= 16) two passes run down the columns,
+ * the first for each column's max and a candidate floor. Equals
  * smk_softmax_f32 followed by smk_topk_f32 up to rounding. A fibre with a
  * NaN gives NaN probabilities (its indices in smk_topk_f32's order, NaN
  * first); an all -inf fibre gives NaN.
