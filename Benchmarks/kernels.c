@@ -3,6 +3,7 @@
  *
  *   make bench-kernels                      (builds the library, runs this)
  *   .build/smk-out/bench_kernels [--seconds S] [--filter OP] [--shapes 1x10,64x10] [--cpu] [--threads N] [--library PATH]
+ *                                [--against PATH]
  *
  * For every operation x shape x dtype it reports the median time of one call
  * over many repetitions, ns per element, the effective bandwidth (bytes the
@@ -15,6 +16,11 @@
  * runs against a library that lacks some of them: those print "n/a". Each op
  * is first tried on a small probe in a forked child, so a broken op prints
  * "n/a (probe failed)" instead of crashing or timing garbage.
+ *
+ * --against B: an A/B of two builds. Each op then runs from B, and each
+ * sample also times the same op of A (the --library, or the linked one), so
+ * the last column is B's time over A's, the median of per-sample ratios: on
+ * a shared machine far steadier than two separate runs.
  */
 #define _GNU_SOURCE
 #include <dlfcn.h>
@@ -332,16 +338,17 @@ static void row(const char *name, const char *shape, int dsize, const char *note
 
 int main(int argc, char **argv) {
     double seconds = 0.25;
-    const char *filter = NULL, *library = NULL, *shapes = NULL;
+    const char *filter = NULL, *library = NULL, *shapes = NULL, *against = NULL;
     int threads = 1;
     for (int i = 1; i < argc; i++) {
         if (!strcmp(argv[i], "--seconds") && i + 1 < argc) seconds = atof(argv[++i]);
         else if (!strcmp(argv[i], "--filter") && i + 1 < argc) filter = argv[++i];
         else if (!strcmp(argv[i], "--library") && i + 1 < argc) library = argv[++i];
         else if (!strcmp(argv[i], "--shapes") && i + 1 < argc) shapes = argv[++i];
+        else if (!strcmp(argv[i], "--against") && i + 1 < argc) against = argv[++i];
         else if (!strcmp(argv[i], "--cpu")) g_cpu_time = 1;
         else if (!strcmp(argv[i], "--threads") && i + 1 < argc) threads = atoi(argv[++i]);
-        else { fprintf(stderr, "usage: %s [--seconds S] [--filter OP] [--shapes RxN,...] [--cpu] [--threads N] [--library PATH]\n", argv[0]); return 2; }
+        else { fprintf(stderr, "usage: %s [--seconds S] [--filter OP] [--shapes RxN,...] [--cpu] [--threads N] [--library PATH] [--against PATH]\n", argv[0]); return 2; }
     }
     /* The library this program was linked with, unless --library names another. */
     if (smk_version() / 10000 != SMK_VERSION_MAJOR) { fprintf(stderr, "library major version differs\n"); return 1; }
@@ -357,6 +364,13 @@ int main(int argc, char **argv) {
     void (*set_threads)(int32_t) = (void (*)(int32_t))dlsym(g_lib, "smk_set_num_threads");
     if (threads < 1 || !set_threads) { fprintf(stderr, "could not set %d threads\n", threads); return 1; }
     set_threads(threads);
+    void *lib_b = against ? dlopen(against, RTLD_NOW | RTLD_LOCAL) : NULL;
+    if (against && !lib_b) { fprintf(stderr, "dlopen: %s\n", dlerror()); return 1; }
+    if (lib_b) {
+        void (*set_b)(int32_t) = (void (*)(int32_t))dlsym(lib_b, "smk_set_num_threads");
+        if (!set_b) { fprintf(stderr, "%s: not a softmaxkit library\n", against); return 1; }
+        set_b(threads);
+    }
     if (threads > 1 && g_cpu_time) { fprintf(stderr, "--cpu counts this thread only: use it with --threads 1\n"); return 2; }
 
     size_t max_copy = (size_t)4096 * 4096 * 8 + 4096 * 4096; /* largest f64 traffic / 2, with mask */
@@ -370,7 +384,8 @@ int main(int argc, char **argv) {
            version(), seconds, g_cpu_time ? "minimum thread CPU time" : "median", NSAMPLES, threads, threads == 1 ? "" : "s");
     print_loadavg("at start");
     printf("\n");
-    printf("| op | shape | dtype | µs/call | ns/elem | GB/s | copy µs | × copy | × softmax |\n");
+    if (lib_b) printf("A: %s; B: %s. µs/call and the rest are B's; the last column is B / A\n\n", library ? library : "linked", against);
+    printf("| op | shape | dtype | µs/call | ns/elem | GB/s | copy µs | × copy | %s |\n", lib_b ? "B / A" : "× softmax");
     printf("| --- | --- | --- | ---: | ---: | ---: | ---: | ---: | ---: |\n");
     for (int dsize = 4; dsize <= 8; dsize += 4) {
         for (size_t s = 0; s < NSHAPES; s++) {
@@ -388,8 +403,11 @@ int main(int argc, char **argv) {
                 if (!op->in_header && !probe_ok(op, f, dsize)) { row(op->name, shape, dsize, "n/a (probe failed)"); continue; }
                 int status = op->run(f, &b);
                 if (status != SMK_OK) { row(op->name, shape, dsize, "error"); continue; }
-                timing t = o == 0 ? measure(op, f, &b, seconds, NULL, NULL)
-                                  : measure(op, f, &b, seconds, &OPS[0], g_softmax[dsize == 8]);
+                void *fb = lib_b && op->sym[0] ? dlsym(lib_b, op->sym[dsize == 8]) : NULL;
+                if (lib_b && !fb) { row(op->name, shape, dsize, "n/a in B"); continue; }
+                timing t = fb       ? measure(op, fb, &b, seconds, op, f)
+                           : o == 0 ? measure(op, f, &b, seconds, NULL, NULL)
+                                    : measure(op, f, &b, seconds, &OPS[0], g_softmax[dsize == 8]);
                 double elems = (double)rows * n, gb = bytes_moved(op, &b) / (t.call_us * 1e3);
                 printf("| %s | %s | %s | %.3f | %.3f | %.2f | %.3f | %.2f | %.2f |\n", op->name, shape,
                        dsize == 4 ? "f32" : "f64", t.call_us, 1e3 * t.call_us / elems, gb, t.copy_us,
@@ -402,7 +420,7 @@ int main(int argc, char **argv) {
 
     /* Any axis: axis 1 of [64, 1000, 64] against the same 4,096,000 elements
      * laid out as 4096 rows of 1000 (last axis). */
-    if ((!filter || strstr("softmax", filter)) && !shapes) {
+    if ((!filter || strstr("softmax", filter)) && !shapes && !lib_b) {
         printf("\nSoftmax over a middle axis (inner > 1) against the last axis, same element count\n\n");
         printf("| layout (outer, n, inner) | dtype | µs/call | ns/elem | GB/s | copy µs | × copy | × last axis |\n");
         printf("| --- | --- | ---: | ---: | ---: | ---: | ---: | ---: |\n");
