@@ -6,12 +6,13 @@ import Glibc
 
 // The short-row path (rows of at most four vectors: 64 floats, 32 doubles)
 // against Float80 references: lengths around one, two and four vectors of
-// either type, odd and even row counts (the driver takes rows in pairs and
-// finishes an odd one alone), in place and not, with non-finite rows.
+// either type, row counts past each grouping (the driver takes rows four or
+// two at a time and finishes an odd one alone), in place and not, with
+// non-finite rows.
 
 /// Lengths around every vector boundary of both types (16 floats, 8 doubles).
 let shortLengths: [Int] = Array(1...17) + [23, 24, 25, 31, 32, 33, 47, 48, 49, 63, 64, 65]
-let shortRowCounts = [1, 2, 3, 5, 8]
+let shortRowCounts = [1, 2, 3, 5, 6, 7, 8, 9]
 
 /// Rows of `x` (`n` wide) as arrays.
 func rowsOf<T>(_ x: [T], _ n: Int) -> [[T]] { stride(from: 0, to: x.count, by: n).map { Array(x[$0..<($0 + n)]) } }

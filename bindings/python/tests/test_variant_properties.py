@@ -420,3 +420,43 @@ def test_backward_matches_formulas(dtype, sa, data):
     close(smk.sigmoid_backward(s, dy), d64 * s64 * (1 - s64), dtype, 1)
     for f, a in ((smk.softmax_backward, y), (smk.log_softmax_backward, ly)):
         assert f(a, dy, axis).dtype == dtype
+
+
+@settings(max_examples=60, deadline=None)
+@given(dtype=DTYPES, rows=st.integers(1, 11), n=st.sampled_from([1, 3, 8, 10, 16, 17, 20, 31, 33]),
+       data=st.data())
+def test_a_row_does_not_depend_on_the_rows_beside_it(dtype, rows, n, data):
+    """Short rows run two or four side by side (ShortRows.swift): every row of
+    a call gives the bits of the same row called alone, for each op on the
+    short-row driver, in place and not."""
+    values = data.draw(st.sampled_from([finite_values(dtype), special_values(dtype)]))
+    x = data.draw(hnp.arrays(dtype, (rows, n), elements=values))
+    mask = data.draw(hnp.arrays(np.uint8, (rows, n), elements=st.integers(0, 1)))
+    k = data.draw(st.integers(1, n))
+    target = data.draw(hnp.arrays(np.int64, (rows,), elements=st.integers(0, n - 1)))
+    w = n // 2
+    layout = [(w, "softmax"), (n - w, "sigmoid")] if w else [(n, "log_softmax")]
+    ops = {
+        "softmax": lambda a, m, t: smk.softmax(a),
+        "log_softmax": lambda a, m, t: smk.log_softmax(a, temperature=0.7),
+        "masked_softmax": lambda a, m, t: smk.masked_softmax(a, m),
+        "masked_softmax_plain": lambda a, m, t: smk.masked_softmax(a, m, renormalize=False),
+        "masked_log_softmax": lambda a, m, t: smk.masked_log_softmax(a, m),
+        "partitioned": lambda a, m, t: smk.partitioned(a, layout),
+        "softmax_topk": lambda a, m, t: np.concatenate([v.astype(np.float64) for v in smk.softmax_topk(a, k)], axis=-1),
+        "cross_entropy": lambda a, m, t: np.concatenate(
+            [v.reshape(len(a), -1) for v in smk.cross_entropy(a, t, reduction="none", return_grad=True)], axis=-1),
+    }
+    for name, op in ops.items():
+        whole = op(x, mask, target)
+        for r in range(rows):
+            alone = op(x[r:r + 1], mask[r:r + 1], target[r:r + 1])
+            np.testing.assert_array_equal(whole[r:r + 1], alone, err_msg=f"{name}, row {r} of {rows}")
+    for kind in ("softmax", "masked"):  # in place equals out of place
+        y = x.copy()
+        if kind == "softmax":
+            smk.softmax(y, out=y)
+            np.testing.assert_array_equal(y, smk.softmax(x))
+        else:
+            smk.masked_softmax(y, mask, out=y)
+            np.testing.assert_array_equal(y, smk.masked_softmax(x, mask))
