@@ -115,3 +115,43 @@ def test_error_messages_stay_per_thread():
     for t in ts:
         t.join()
     assert not wrong, wrong[:3]
+
+
+def test_reduced_losses_from_many_threads():
+    """Reduced losses come out of a per-thread 0-d buffer (losses.py): every
+    thread's scalars equal the serial ones, and a scalar already returned
+    keeps its value after later calls on the same thread."""
+    rng = np.random.default_rng(11)
+    cases = []
+    for dtype in (np.float32, np.float64):
+        for rows in (1, 3, 64):
+            x = (rng.standard_normal((rows, 10)) * 5).astype(dtype)
+            t = rng.integers(0, 10, rows)
+            cases.append(("cross_entropy", x, t, "mean"))
+            cases.append(("cross_entropy", x, t, "sum"))
+            cases.append(("nll_loss", smk.log_softmax(x), t, "mean"))
+    serial = [getattr(smk, f)(x, t, reduction=r) for f, x, t, r in cases]
+    errors = []
+
+    def worker(seed):
+        r = np.random.default_rng(seed)
+        held = []
+        for _ in range(CALLS // 4):
+            i = int(r.integers(len(cases)))
+            f, x, t, red = cases[i]
+            got = getattr(smk, f)(x, t, reduction=red)
+            held.append((i, got))
+            if len(held) > 8:
+                j, old = held.pop(0)
+                if not (old == serial[j] or (np.isnan(old) and np.isnan(serial[j]))):
+                    errors.append((f, j, old, serial[j]))
+            if not (got == serial[i] or (np.isnan(got) and np.isnan(serial[i]))):
+                errors.append((f, i, got, serial[i]))
+
+    threads = [threading.Thread(target=worker, args=(s,)) for s in range(THREADS)]
+    for th in threads:
+        th.start()
+    for th in threads:
+        th.join()
+    assert not errors, errors[:5]
+    assert all(np.ndim(v) == 0 and not isinstance(v, np.ndarray) for v in serial)
