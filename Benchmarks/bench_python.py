@@ -15,7 +15,10 @@ Method. Every (op, shape, dtype) is one group: each peer gets its input
 prepared ahead in its own form (numpy array, torch tensor, jax device array),
 is checked once against softmaxkit's answer, then all peers are timed
 interleaved (each sample runs every peer once, in rotating order) and the
-median per call over the samples is reported. Thread modes run in separate
+median per call over the samples is reported. With all cores, each peer's
+sample follows SETTLE_S of its own untimed calls: thread pools that spin
+after a call (ONNX Runtime's, OpenMP's) would otherwise take a core from the
+peer timed next. Thread modes run in separate
 child processes because JAX/XLA and OpenMP fix their pools at start-up:
 "1 thread" pins the child to one CPU (sched_setaffinity) and sets
 OMP/OPENBLAS/MKL threads to 1, torch.set_num_threads(1), ORT
@@ -294,7 +297,8 @@ def run_child(args):
                     if r.dtype != a.dtype or not np.allclose(r, ref, rtol=tol, atol=tol, equal_nan=True):
                         notes[name] = f"mismatch ({r.dtype})"
                     calls[name] = f
-                times = time_interleaved(calls, args.seconds, min if args.stat == "min" else median)
+                times = time_interleaved(calls, args.seconds, min if args.stat == "min" else median,
+                                         settle=0.0 if args.threads == "1" else SETTLE_S)
                 results.append({"op": op, "shape": shape_name(shape, axis), "dtype": dt,
                                 "us": times, "notes": notes})
                 print(f"  {args.threads:>3} {op:<12} {shape_name(shape, axis):<18} {dt}: " +
@@ -302,8 +306,19 @@ def run_child(args):
     print(json.dumps({"info": info, "ops": ops, "results": results}))
 
 
-def time_interleaved(calls, seconds, stat=median):
-    """µs per call of each callable (median, or `stat`, of samples taken interleaved)."""
+# All cores: each peer's sample starts after this long of its own untimed
+# calls. Thread pools spin after a call (ONNX Runtime's worker burns ~40 ms of
+# CPU after each run, measured), so a library timed right after another ran
+# on one core: softmaxkit's 2-thread 4096x4096 float32 softmax took 8.5 ms
+# after an ONNX Runtime call against 5.6 ms alone. Applications run one
+# library in a loop, which is what the settled sample measures.
+SETTLE_S = 0.06
+
+
+def time_interleaved(calls, seconds, stat=median, settle=0.0):
+    """µs per call of each callable (median, or `stat`, of samples taken
+    interleaved; with `settle`, each sample after that many seconds of the
+    callable's own untimed calls)."""
     if not calls:
         return {}
     pc = time.perf_counter
@@ -326,6 +341,9 @@ def time_interleaved(calls, seconds, stat=median):
         order = names[s % len(names):] + names[:s % len(names)]
         for name in order:
             f, r = calls[name], reps[name]
+            t0 = pc()
+            while pc() - t0 < settle:
+                f()
             t0 = pc()
             for _ in range(r):
                 f()
