@@ -66,9 +66,18 @@ public struct Extents: Equatable, Hashable, Sendable, CustomStringConvertible {
     }
 
     /// The extents of a reduction's result: `(outer, 1, inner)`.
-    public var reduced: Extents {
-        // Cannot fail: outer * inner was checked at construction.
-        try! Extents(outer: outer, n: 1, inner: inner)
+    @inlinable
+    public var reduced: Extents { Extents(checked: outer, 1, inner) }
+
+    /// Elements of a reduction's result: `outer * inner` (checked at construction).
+    @inlinable
+    public var reducedCount: Int { outer &* inner }
+
+    /// Extents whose products are known not to overflow (no checks: a
+    /// reduction's result of validated extents).
+    @inlinable
+    init(checked outer: Int, _ n: Int, _ inner: Int) {
+        self.outer = outer; self.n = n; self.inner = inner; count = outer &* n &* inner
     }
 
     public var description: String { "(\(outer), \(n), \(inner))" }

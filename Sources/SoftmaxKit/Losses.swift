@@ -75,7 +75,7 @@ public func crossEntropy<T: KernelScalar>(
     let eps = options.labelSmoothing
     guard eps >= 0, eps <= 1 else { throw .invalid("label_smoothing must be in [0, 1], got \(eps)") }
     try checkCount("logits", logits.count, e.count)
-    let samples = e.reduced.count, classes = e.n
+    let samples = e.reducedCount, classes = e.n
     try checkCount("loss", loss.count, options.lossCount(samples: samples))
     if let weight, weight.count != classes {
         throw .shape("weight holds \(weight.count) elements but there are \(classes) classes")
@@ -198,7 +198,7 @@ public func nllLoss<T: KernelScalar>(
     guard options.labelSmoothing == 0 else {
         throw .invalid("nll_loss takes no label_smoothing, got \(options.labelSmoothing)")
     }
-    let samples = e.reduced.count, classes = e.n
+    let samples = e.reducedCount, classes = e.n
     try checkCount("log_probs", logProbs.count, e.count)
     try checkCount("target", targets.count, samples)
     try checkCount("loss", loss.count, options.lossCount(samples: samples))

@@ -23,7 +23,7 @@
 public func argmax<T: KernelScalar>(
     _ x: UnsafeBufferPointer<T>, into index: UnsafeMutableBufferPointer<Int>, extents: Extents
 ) throws(SoftmaxKitError) {
-    let out = extents.reduced.count
+    let out = extents.reducedCount
     try checkCount("x", x.count, extents.count)
     try checkCount("index", index.count, out)
     guard out > 0 else { return }
@@ -136,7 +136,7 @@ public func softmaxTopK<T: KernelScalar>(
 public func argmax<T: KernelScalar>(_ x: [T], shape: [Int]? = nil, axis: Int = -1) throws(SoftmaxKitError) -> [Int] {
     let e = try Extents(shape: shape ?? [x.count], axis: axis)
     try checkCount("x", x.count, e.count)
-    var out = [Int](repeating: 0, count: e.reduced.count)
+    var out = [Int](repeating: 0, count: e.reducedCount)
     try x.withUnsafeBufferPointer { (xb) throws(SoftmaxKitError) in
         try out.withUnsafeMutableBufferPointer { (ob) throws(SoftmaxKitError) in try argmax(xb, into: ob, extents: e) }
     }

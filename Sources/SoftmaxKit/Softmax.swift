@@ -42,7 +42,7 @@ public func logSoftmax<T: KernelScalar>(
 public func logSumExp<T: KernelScalar>(
     _ x: UnsafeBufferPointer<T>, into y: UnsafeMutableBufferPointer<T>, extents: Extents
 ) throws(SoftmaxKitError) {
-    let outCount = extents.reduced.count
+    let outCount = extents.reducedCount
     try checkCount("x", x.count, extents.count)
     try checkCount("y", y.count, outCount)
     guard outCount > 0 else { return }
@@ -89,7 +89,7 @@ public func logSumExp<T: KernelScalar>(
 ) throws(SoftmaxKitError) -> [T] {
     let e = try Extents(shape: shape ?? [x.count], axis: axis)
     try checkCount("x", x.count, e.count)
-    var y = [T](repeating: 0, count: e.reduced.count)
+    var y = [T](repeating: 0, count: e.reducedCount)
     try x.withUnsafeBufferPointer { (xb) throws(SoftmaxKitError) in
         try y.withUnsafeMutableBufferPointer { (yb) throws(SoftmaxKitError) in
             try logSumExp(xb, into: yb, extents: e)

@@ -60,7 +60,7 @@ func checkDisjoint(_ a: UnsafeRawPointer?, _ aBytes: Int, _ b: UnsafeRawPointer?
 /// per-sample loss or a gradient written over values that later samples
 /// still read would be a silent wrong answer (fuzz_abi: `loss` inside
 /// `logits` with reduction none returned SMK_OK).
-@inlinable
+@inlinable @inline(__always)
 func checkSeparate<T, U>(_ output: UnsafeMutableBufferPointer<T>?, _ outputName: String,
                          from input: UnsafeBufferPointer<U>?, _ inputName: String) throws(SoftmaxKitError) {
     guard let output, let input else { return }

@@ -50,10 +50,10 @@ private func crossEntropyABI<T: KernelScalar>(
         let o = try lossOptions(options)
         let targets: ClassTargets<T> = probabilities
             ? .probabilities(try input(target?.assumingMemoryBound(to: T.self), e.count, "target"))
-            : .indices(try indexInput(target?.assumingMemoryBound(to: Int64.self), e.reduced.count, "target"))
+            : .indices(try indexInput(target?.assumingMemoryBound(to: Int64.self), e.reducedCount, "target"))
         let grad = dlogits.map { UnsafeMutableBufferPointer(start: $0, count: e.count) }
         try crossEntropy(try input(logits, e.count, "logits"), targets: targets, weight: optionalInput(weight, e.n),
-                         loss: try output(loss, o.lossCount(samples: e.reduced.count), "loss"),
+                         loss: try output(loss, o.lossCount(samples: e.reducedCount), "loss"),
                          gradient: grad, extents: e, options: o)
     }
 }
@@ -93,8 +93,8 @@ private func nllABI<T: KernelScalar>(
     abiCall { () throws(SoftmaxKitError) in
         let e = try extents(outer, n, inner)
         let o = try lossOptions(options)
-        try nllLoss(try input(logProbs, e.count, "log_probs"), targets: try indexInput(target, e.reduced.count, "target"),
-                    weight: optionalInput(weight, e.n), loss: try output(loss, o.lossCount(samples: e.reduced.count), "loss"),
+        try nllLoss(try input(logProbs, e.count, "log_probs"), targets: try indexInput(target, e.reducedCount, "target"),
+                    weight: optionalInput(weight, e.n), loss: try output(loss, o.lossCount(samples: e.reducedCount), "loss"),
                     extents: e, options: o)
     }
 }

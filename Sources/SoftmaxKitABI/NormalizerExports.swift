@@ -50,7 +50,7 @@ private func logSumExpABI<T: KernelScalar>(_ x: UnsafePointer<T>?, _ y: UnsafeMu
                                            _ outer: Int64, _ n: Int64, _ inner: Int64) -> Int32 {
     abiCall { () throws(SoftmaxKitError) in
         let e = try extents(outer, n, inner)
-        try logSumExp(try input(x, e.count, "x"), into: try output(y, e.reduced.count, "y"), extents: e)
+        try logSumExp(try input(x, e.count, "x"), into: try output(y, e.reducedCount, "y"), extents: e)
     }
 }
 

@@ -6,7 +6,7 @@ private func argmaxABI<T: KernelScalar>(_ x: UnsafePointer<T>?, _ index: UnsafeM
                                         _ outer: Int64, _ n: Int64, _ inner: Int64) -> Int32 {
     abiCall { () throws(SoftmaxKitError) in
         let e = try extents(outer, n, inner)
-        try argmax(try input(x, e.count, "x"), into: try indexOutput(index, e.reduced.count, "index"), extents: e)
+        try argmax(try input(x, e.count, "x"), into: try indexOutput(index, e.reducedCount, "index"), extents: e)
     }
 }
 
