@@ -404,7 +404,8 @@ int main(int argc, char **argv) {
                 int status = op->run(f, &b);
                 if (status != SMK_OK) { row(op->name, shape, dsize, "error"); continue; }
                 void *fb = lib_b && op->sym[0] ? dlsym(lib_b, op->sym[dsize == 8]) : NULL;
-                if (lib_b && !fb) { row(op->name, shape, dsize, "n/a in B"); continue; }
+                /* (a baseline that is not a library op has no B to time) */
+                if (lib_b && !fb) { row(op->name, shape, dsize, op->sym[0] ? "n/a in B" : "not compared"); continue; }
                 timing t = fb       ? measure(op, fb, &b, seconds, op, f)
                            : o == 0 ? measure(op, f, &b, seconds, NULL, NULL)
                                     : measure(op, f, &b, seconds, &OPS[0], g_softmax[dsize == 8]);

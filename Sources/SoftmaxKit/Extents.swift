@@ -31,9 +31,7 @@ public struct Extents: Equatable, Hashable, Sendable, CustomStringConvertible {
     /// `(1, n, inner)` for `n` consecutive rows of a validated tensor with
     /// this `inner` (a sub-block: its products cannot overflow).
     @inlinable
-    init(block n: Int, inner: Int) {
-        outer = 1; self.n = n; self.inner = inner; count = n * inner
-    }
+    init(block n: Int, inner: Int) { self.init(checked: 1, n, inner) }
 
     /// Maps a shape and an axis (negative counts from the back) to extents.
     /// A rank-0 shape is one element: `(1, 1, 1)`, and only axis 0 or -1 is valid.
@@ -74,7 +72,7 @@ public struct Extents: Equatable, Hashable, Sendable, CustomStringConvertible {
     public var reducedCount: Int { outer &* inner }
 
     /// Extents whose products are known not to overflow (no checks: a
-    /// reduction's result of validated extents).
+    /// reduction's result or a sub-block of validated extents).
     @inlinable
     init(checked outer: Int, _ n: Int, _ inner: Int) {
         self.outer = outer; self.n = n; self.inner = inner; count = outer &* n &* inner
