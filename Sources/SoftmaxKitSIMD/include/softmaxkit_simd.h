@@ -332,6 +332,18 @@ SMK_SIMD_INLINE float smk_simd_hmin_f32(smk_simd_vf32 v) { SMK_SIMD_HREDUCE_F32(
 SMK_SIMD_INLINE double smk_simd_hmax_f64(smk_simd_vf64 v) { SMK_SIMD_HREDUCE_F64(v, >) }
 SMK_SIMD_INLINE double smk_simd_hmin_f64(smk_simd_vf64 v) { SMK_SIMD_HREDUCE_F64(v, <) }
 
+/* out[j] = bit j of bits, as a byte 0 or 1, for j < count (<= 64): the lane
+ * patterns of short-row partition plans, written without a memset (a
+ * memset and one per segment were a sixth of a 1x10 partitioned call). */
+SMK_SIMD_INLINE void smk_simd_bits_to_bytes(uint64_t bits, uint8_t *out, int64_t count) {
+#if defined(SMK_SIMD_AVX512) && defined(__AVX512BW__)
+    __mmask64 keep = (__mmask64)(count >= 64 ? ~0ull : (1ull << count) - 1u);
+    _mm512_mask_storeu_epi8(out, keep, _mm512_maskz_set1_epi8((__mmask64)bits, 1));
+#else
+    for (int64_t j = 0; j < count && j < 64; j++) out[j] = (uint8_t)((bits >> j) & 1u);
+#endif
+}
+
 /* Loads of the first count lanes (the others = fill) and stores of the first
  * count lanes (0 <= count <= lanes). AVX-512 and AVX2 masked moves never
  * touch, nor fault on, the lanes left out; elsewhere a memcpy through a
