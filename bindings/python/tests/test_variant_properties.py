@@ -400,6 +400,28 @@ def test_cross_entropy_gradient_formula(case):
         assert abs(g.flat[j] - fd) <= 1e-6 * (1 + abs(fd))
 
 
+@settings(max_examples=60, **COMMON)
+@given(DTYPES, st.data())
+def test_cross_entropy_loss_alone_has_the_bits_of_the_loss_beside_its_gradient(dtype, data):
+    """Without a gradient, weight or smoothing, short rows take their own loss
+    loop (logZ - x[t]); its losses must equal, bit for bit, those computed
+    beside the gradient: across chunks of 32 rows, ignored targets, and rows
+    whose sum is not finite (NaN, inf, all -inf)."""
+    c = data.draw(st.sampled_from([1, 2, 7, 10, 16, 17, 33, 64, 65]))
+    rows = data.draw(st.integers(1, 100))
+    x = data.draw(array_on(dtype, (rows, c), 30.0))
+    for r in data.draw(st.lists(st.integers(0, rows - 1), max_size=3)):
+        x[r, data.draw(st.integers(0, c - 1))] = data.draw(st.sampled_from([np.nan, np.inf, -np.inf]))
+    if data.draw(st.booleans()):
+        x[data.draw(st.integers(0, rows - 1))] = -np.inf
+    ignore = data.draw(st.sampled_from([-100, 0, c]))
+    target = data.draw(hnp.arrays(np.int64, (rows,), elements=st.sampled_from(sorted({*range(c), ignore}))))
+    for reduction in ("none", "sum", "mean"):
+        alone = smk.cross_entropy(x, target, ignore_index=ignore, reduction=reduction)
+        beside, _ = smk.cross_entropy(x, target, ignore_index=ignore, reduction=reduction, return_grad=True)
+        assert np.array_equal(alone, beside, equal_nan=True), (reduction, alone, beside)
+
+
 # ---------------------------------------------------------------- backward
 
 @settings(max_examples=100, **COMMON)
