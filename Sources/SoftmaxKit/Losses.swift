@@ -298,13 +298,11 @@ func shortRowLosses<T: KernelScalar>(
         while start < rows.upperBound {
             let end = min(start + chunk, rows.upperBound)
             short.run(ShortLogNormalizer(xp, gradient: gp, maxes: maxes, sums: sums, base: start), start..<end)
-            // The vector log's latency (a division, nine FMAs) exceeds
-            // libm's for a row or two: 1x10 took 0.13 us against 0.10.
-            if end - start >= 4 {
-                Double.vlog(sums, end - start, into: logs)
-            } else {
-                for i in 0..<(end - start) { logs[i] = Double.libmLog(sums[i]) }
-            }
+            // The vector log for every chunk, also of one row: libm's log
+            // differs from it by an ulp, and a row's loss must not depend on
+            // how many rows share its call (libm for chunks under 4 rows gave
+            // a row of 7 another loss alone; test_variant_properties).
+            Double.vlog(sums, end - start, into: logs)
             if let t = plain {
                 // Class indices, no weight, no smoothing, no gradient: each
                 // loss is logZ - x[t] (indexLoss's bits with weight 1), in a

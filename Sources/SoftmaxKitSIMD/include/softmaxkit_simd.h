@@ -570,7 +570,7 @@ SMK_SIMD_INLINE void smk_simd_transpose_f64(const double *src, int64_t ss, int64
     for (int ci = 0; ci < 4 && ci < vectors; ci++) {                                           \
         int64_t end = n < W * (ci + 1) ? n : W * (ci + 1);                                     \
         for (int64_t i = W * ci; i < end; i++) {                                               \
-            VT b = SET1(x[i] + 0);                                                             \
+            VT b = SET1(x[i]); /* (float compares: -0 == +0, no + 0 needed here) */           \
             for (int c = 0; c < 4 && c < vectors; c++) {                                       \
                 MASKT m = c > ci ? CMP##_cmp(b, v[c], _CMP_GE_OQ) : CMP##_cmp(b, v[c], _CMP_GT_OQ); \
                 rank[c] = ADD(rank[c], m, rank[c], one);                                       \

@@ -422,6 +422,28 @@ def test_cross_entropy_loss_alone_has_the_bits_of_the_loss_beside_its_gradient(d
         assert np.array_equal(alone, beside, equal_nan=True), (reduction, alone, beside)
 
 
+@settings(max_examples=60, deadline=None)
+@given(dtype=DTYPES, rows=st.integers(1, 7), n=st.sampled_from([33, 40, 65, 100, 128, 129, 1000, 1024]),
+       data=st.data())
+def test_softmax_topk_row_of_one_block_does_not_depend_on_the_rows_beside_it(dtype, rows, n, data):
+    """Rows of one accumulation block are software-pipelined (row r is swept
+    before row r - 1 is selected, pipelinedSoftmaxTopK): every row of a call
+    gives the bits of the same row called alone, whatever its neighbours are
+    (all -inf rows take the row kernel between pipelined ones; NaN, ties and
+    infinities take the one-by-one admission)."""
+    values = data.draw(st.sampled_from([finite_values(dtype), special_values(dtype)]))
+    x = data.draw(hnp.arrays(dtype, (rows, n), elements=values))
+    for r in data.draw(st.lists(st.integers(0, rows - 1), max_size=2)):
+        x[r] = data.draw(st.sampled_from([-np.inf, 1.5]))  # all -inf, or all tied
+    k = data.draw(st.integers(1, min(n, 40)))
+    p, i = smk.softmax_topk(x, k)
+    np.testing.assert_array_equal(i, smk.topk(x, k)[1])
+    for r in range(rows):
+        pr, ir = smk.softmax_topk(x[r:r + 1], k)
+        np.testing.assert_array_equal(i[r:r + 1], ir, err_msg=f"row {r} of {rows}")
+        np.testing.assert_array_equal(p[r:r + 1], pr, err_msg=f"row {r} of {rows}")
+
+
 # ---------------------------------------------------------------- backward
 
 @settings(max_examples=100, **COMMON)
@@ -458,6 +480,7 @@ def test_a_row_does_not_depend_on_the_rows_beside_it(dtype, rows, n, data):
     target = data.draw(hnp.arrays(np.int64, (rows,), elements=st.integers(0, n - 1)))
     w = n // 2
     layout = [(w, "softmax"), (n - w, "sigmoid")] if w else [(n, "log_softmax")]
+    log_layout = [(n - w, "log_softmax"), (w, "identity")]
     ops = {
         "softmax": lambda a, m, t: smk.softmax(a),
         "log_softmax": lambda a, m, t: smk.log_softmax(a, temperature=0.7),
@@ -465,9 +488,11 @@ def test_a_row_does_not_depend_on_the_rows_beside_it(dtype, rows, n, data):
         "masked_softmax_plain": lambda a, m, t: smk.masked_softmax(a, m, renormalize=False),
         "masked_log_softmax": lambda a, m, t: smk.masked_log_softmax(a, m),
         "partitioned": lambda a, m, t: smk.partitioned(a, layout),
+        "partitioned_log": lambda a, m, t: smk.partitioned(a, log_layout),
         "softmax_topk": lambda a, m, t: np.concatenate([v.astype(np.float64) for v in smk.softmax_topk(a, k)], axis=-1),
         "cross_entropy": lambda a, m, t: np.concatenate(
             [v.reshape(len(a), -1) for v in smk.cross_entropy(a, t, reduction="none", return_grad=True)], axis=-1),
+        "cross_entropy_loss_alone": lambda a, m, t: smk.cross_entropy(a, t, reduction="none"),
     }
     for name, op in ops.items():
         whole = op(x, mask, target)
