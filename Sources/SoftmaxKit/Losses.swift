@@ -138,6 +138,13 @@ public func crossEntropy<T: KernelScalar>(
         let pieces = max(1, min(samples / 16, 64))
         let short = ShortRows<T>(classes)
         let rowLoss = options.reduction == .none ? lp : nil
+        if pieces == 1, let short {
+            // Under 32 samples of short rows: one piece, so neither the
+            // pieces' scratch nor the thread planner (same sum: 0 + s).
+            let s = shortRowLosses(short, xp, targets, wp, options, gp, divisor, rowLoss, 0..<samples)
+            if options.reduction != .none { lp[0] = T((0 + s) / divisor) }
+            return
+        }
         // Stack scratch, not an Array: a heap allocation was a fifth of a 1x10 call.
         withUnsafeTemporaryAllocation(of: Double.self, capacity: pieces) { pb in
             parallelFor(pieces, work: e.count) { range in
