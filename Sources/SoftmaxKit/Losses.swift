@@ -309,7 +309,11 @@ func shortRowLosses<T: KernelScalar>(
             // differs from it by an ulp, and a row's loss must not depend on
             // how many rows share its call (libm for chunks under 4 rows gave
             // a row of 7 another loss alone; test_variant_properties).
-            Double.vlog(sums, end - start, into: logs)
+            if end - start >= Double.width {
+                Double.vlog(sums, end - start, into: logs)
+            } else {
+                for i in 0 ..< end - start { logs[i] = Double.vlog(sums[i]) }
+            }
             if let t = plain {
                 // Class indices, no weight, no smoothing, no gradient: each
                 // loss is logZ - x[t] (indexLoss's bits with weight 1), in a
