@@ -369,9 +369,8 @@ func rowSoftmaxTopK<T: KernelScalar>(_ x: UnsafePointer<T>, _ n: Int, _ k: Int, 
     let w = T.width
     var bigM = -T.infinity, total = 0.0, tookNext = false
     if k <= 2 * w && n <= Int(Int32.max) {
-        let capacity = 4 * w
-        let cv = scratch.bindMemory(to: T.self, capacity: capacity + w)
-        let cp = (scratch + (capacity + w) * MemoryLayout<T>.stride).bindMemory(to: Int32.self, capacity: capacity + w)
+        let capacity = TopKCandidates<T>.capacity, candidates = TopKCandidates<T>(scratch)
+        let cv = candidates.values, cp = candidates.positions
         var i = 0, bounds = LaneBounds<T>()
         // While blocks admit candidates, their exp-sum loops collect them
         // branch-free; once one admits none, later blocks only check their
