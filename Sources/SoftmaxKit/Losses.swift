@@ -284,8 +284,8 @@ public func binaryCrossEntropyWithLogits<T: KernelScalar>(
 // MARK: Row kernels
 
 /// Cross-entropy of the short rows `rows` (class axis last): 32 rows at a
-/// time, the normalizers from registers (`ShortLogNormalizer`), their logs in
-/// one vector pass, then the shared loss and gradient code. Writes each loss
+/// time, the normalizers from registers (`ShortLogNormalizer`), their logs by
+/// the vector log, then the shared loss and gradient code. Writes each loss
 /// to `rowLoss` when given (reduction none) and returns 0, else returns the
 /// sum of the losses in row order.
 @inlinable
@@ -314,14 +314,16 @@ func shortRowLosses<T: KernelScalar>(
             } else {
                 for i in 0 ..< end - start { logs[i] = Double.vlog(sums[i]) }
             }
+            // The vector log holds for normal positive sums (a finite row's
+            // is in [1, n]); libm's log gives inf and NaN their due.
+            for i in 0 ..< end - start where !(sums[i] >= 1 && sums[i] < .infinity) {
+                logs[i] = Double.libmLog(sums[i])
+            }
             if let t = plain {
                 // Class indices, no weight, no smoothing, no gradient: each
                 // loss is logZ - x[t] (indexLoss's bits with weight 1), in a
                 // loop of a dozen instructions a row (the general one below
                 // was half of a 64x10 call).
-                for i in 0..<(end - start) where !(sums[i] >= 1 && sums[i] < .infinity) {
-                    logs[i] = Double.libmLog(sums[i])
-                }
                 let ignore = options.ignoreIndex
                 if let rowLoss {
                     for r in start..<end {
@@ -339,9 +341,7 @@ func shortRowLosses<T: KernelScalar>(
             }
             for r in start..<end {
                 let i = r - start, s = sums[i], xr = xp + r * n, g = gp.map { $0 + r * n }
-                // The vector log holds for normal positive sums (a finite
-                // row's is in [1, n]); libm's log gives inf and NaN their due.
-                let logZ = maxes[i] + (s >= 1 && s < .infinity ? logs[i] : Double.libmLog(s))
+                let logZ = maxes[i] + logs[i]
                 let l: Double
                 switch targets {
                 case .indices(let t):

@@ -14,6 +14,15 @@ THREADS = 8
 CALLS = int(os.environ.get("SMK_STRESS_ITERS", "4000"))
 
 
+def run_on_threads(worker):
+    """worker(k) for k in range(THREADS), each on its own thread; returns when all end."""
+    threads = [threading.Thread(target=worker, args=(k,)) for k in range(THREADS)]
+    for th in threads:
+        th.start()
+    for th in threads:
+        th.join()
+
+
 def _cases():
     rng = np.random.default_rng(7)
     cases = []
@@ -109,11 +118,7 @@ def test_error_messages_stay_per_thread():
             else:
                 wrong.append("no error")
 
-    ts = [threading.Thread(target=worker, args=(k,)) for k in range(THREADS)]
-    for t in ts:
-        t.start()
-    for t in ts:
-        t.join()
+    run_on_threads(worker)
     assert not wrong, wrong[:3]
 
 
@@ -148,10 +153,6 @@ def test_reduced_losses_from_many_threads():
             if not (got == serial[i] or (np.isnan(got) and np.isnan(serial[i]))):
                 errors.append((f, i, got, serial[i]))
 
-    threads = [threading.Thread(target=worker, args=(s,)) for s in range(THREADS)]
-    for th in threads:
-        th.start()
-    for th in threads:
-        th.join()
+    run_on_threads(worker)
     assert not errors, errors[:5]
     assert all(np.ndim(v) == 0 and not isinstance(v, np.ndarray) for v in serial)
