@@ -29,14 +29,6 @@ import SoftmaxKitSIMD
 /// (which equals `vexpNormal` bit for bit wherever that applies), so a
 /// row's result never depends on which rows share its call or thread.
 
-/// How many vectors a short row spans: a type parameter, so that each count
-/// gets its own specialised loop with the unused slots compiled away.
-@usableFromInline protocol RowVectors { static var count: Int { get } }
-@usableFromInline enum OneVector: RowVectors { @inlinable static var count: Int { 1 } }
-@usableFromInline enum TwoVectors: RowVectors { @inlinable static var count: Int { 2 } }
-@usableFromInline enum ThreeVectors: RowVectors { @inlinable static var count: Int { 3 } }
-@usableFromInline enum FourVectors: RowVectors { @inlinable static var count: Int { 4 } }
-
 /// A short-row kernel in three phases, so that the shared driver can run two
 /// or four rows side by side: the rows are loaded, then reduced (pure vector
 /// work through the sums, one basic block: their dependency chains
@@ -48,21 +40,19 @@ import SoftmaxKitSIMD
     associatedtype Input
     associatedtype Reduced
     /// Row `r`'s inputs; `room` elements from the row's start belong to this call's rows.
-    func load<C: RowVectors>(_ r: Int, room: Int, _ s: ShortRows<Scalar>, _: C.Type) -> Input
-    func reduce<C: RowVectors>(_ input: Input, _ s: ShortRows<Scalar>, _: C.Type) -> Reduced
+    func load<C: StaticCount>(_ r: Int, room: Int, _ s: ShortRows<Scalar>, _: C.Type) -> Input
+    func reduce<C: StaticCount>(_ input: Input, _ s: ShortRows<Scalar>, _: C.Type) -> Reduced
     /// Writes row `r`'s outputs; returns a value the driver sums in row order (a loss, or 0).
-    func finish<C: RowVectors>(_ r: Int, _ row: Reduced, room: Int, _ s: ShortRows<Scalar>, _: C.Type) -> Double
+    func finish<C: StaticCount>(_ r: Int, _ row: Reduced, room: Int, _ s: ShortRows<Scalar>, _: C.Type) -> Double
     /// How many rows of `vectors` vectors the driver runs side by side: 2 or 4.
     static func sideBySide(vectors: Int) -> Int
 }
 
 extension ShortRowKernel {
     /// Rows of one vector four at a time: their chains are short next to the
-    /// latencies of a max, an exp and a sum (64x10 float32 against two at a
-    /// time, interleaved: softmax 0.90–0.95x, log-softmax 0.82–0.87x,
-    /// partitioned 0.84–0.88x, cross-entropy 0.93–0.95x, softmax top-k
-    /// 0.89–0.97x). Longer rows two (64x10 float64, two vectors a row, four
-    /// at a time: partitioned and cross-entropy 1.03–1.05x).
+    /// latencies of a max, an exp and a sum, so four in flight beat two for
+    /// every kernel. Longer rows two (four of them lost for the partitioned
+    /// and cross-entropy kernels).
     @inlinable static func sideBySide(vectors: Int) -> Int { vectors == 1 ? 4 : 2 }
 }
 
@@ -96,7 +86,7 @@ struct ShortRow<T: KernelScalar> {
     /// `e^x` of every lane of the used slots (`T.vexp`; unused slots keep
     /// their values, so no exp is spent on them even if this is not inlined).
     @_transparent @usableFromInline
-    func exp<C: RowVectors>(_: C.Type) -> ShortRow {
+    func exp<C: StaticCount>(_: C.Type) -> ShortRow {
         var r = self
         r.v0 = T.vexp(v0)
         if C.count > 1 { r.v1 = T.vexp(v1) }
@@ -125,7 +115,7 @@ struct ShortRow<T: KernelScalar> {
 
     /// Largest lane (NaN lanes may be ignored: callers see NaN through the sum).
     @_transparent @usableFromInline
-    func max<C: RowVectors>(_: C.Type) -> T {
+    func max<C: StaticCount>(_: C.Type) -> T {
         var m = v0
         if C.count > 1 { m = T.vmax(m, v1) }
         if C.count > 2 { m = T.vmax(m, v2) }
@@ -179,15 +169,15 @@ struct ShortRows<T: KernelScalar> {
     @discardableResult
     func run<K: ShortRowKernel>(_ kernel: K, _ rows: Range<Int>) -> Double where K.Scalar == T {
         switch vectors {
-        case 1: return drive(kernel, rows, OneVector.self)
-        case 2: return drive(kernel, rows, TwoVectors.self)
-        case 3: return drive(kernel, rows, ThreeVectors.self)
-        default: return drive(kernel, rows, FourVectors.self)
+        case 1: return drive(kernel, rows, Count1.self)
+        case 2: return drive(kernel, rows, Count2.self)
+        case 3: return drive(kernel, rows, Count3.self)
+        default: return drive(kernel, rows, Count4.self)
         }
     }
 
     @inlinable
-    func drive<K: ShortRowKernel, C: RowVectors>(_ k: K, _ rows: Range<Int>, _: C.Type) -> Double where K.Scalar == T {
+    func drive<K: ShortRowKernel, C: StaticCount>(_ k: K, _ rows: Range<Int>, _: C.Type) -> Double where K.Scalar == T {
         let end = rows.upperBound
         var r = rows.lowerBound, total = 0.0
         if K.sideBySide(vectors: C.count) == 4 {
@@ -223,7 +213,7 @@ struct ShortRows<T: KernelScalar> {
     /// vector of a row shorter than one is then loaded without a copy).
     /// Lanes past `n` of a one-slot row hold `fill`.
     @inlinable @inline(__always)
-    func load<C: RowVectors>(_ x: UnsafePointer<T>, readable: Int, fill: T, _: C.Type) -> ShortRow<T> {
+    func load<C: StaticCount>(_ x: UnsafePointer<T>, readable: Int, fill: T, _: C.Type) -> ShortRow<T> {
         let w = T.width
         var r = ShortRow<T>(repeating: fill)
         if C.count == 1 {
@@ -241,7 +231,7 @@ struct ShortRows<T: KernelScalar> {
     /// `n` of a one-slot row may hold any byte: the values there are `-inf`
     /// fills, which add nothing whether selected or not.
     @inlinable @inline(__always)
-    func loadMask<C: RowVectors>(_ m: UnsafePointer<UInt8>, readable: Int, _: C.Type) -> ShortMask<T> {
+    func loadMask<C: StaticCount>(_ m: UnsafePointer<UInt8>, readable: Int, _: C.Type) -> ShortMask<T> {
         let w = T.width
         var r = ShortMask<T>()
         if C.count == 1 {
@@ -259,7 +249,7 @@ struct ShortRows<T: KernelScalar> {
     /// (pass `n` when nothing past the row may be touched, e.g. in place,
     /// where the next row is still to be read).
     @inlinable @inline(__always)
-    func store<C: RowVectors>(_ r: ShortRow<T>, _ y: UnsafeMutablePointer<T>, writable: Int, _: C.Type) {
+    func store<C: StaticCount>(_ r: ShortRow<T>, _ y: UnsafeMutablePointer<T>, writable: Int, _: C.Type) {
         let w = T.width
         if C.count == 1 {
             if n == w || writable >= w { vstore(r.v0, y) } else { vstorePartial(r.v0, y, n) }
@@ -274,7 +264,7 @@ struct ShortRows<T: KernelScalar> {
     /// Sum of the row's elements (overlapped lanes counted once; fill lanes
     /// must hold 0 or come from a `-inf` fill through an exp).
     @inlinable @inline(__always)
-    func sum<C: RowVectors>(_ r: ShortRow<T>, _: C.Type) -> T {
+    func sum<C: StaticCount>(_ r: ShortRow<T>, _: C.Type) -> T {
         if C.count == 1 { return T.hsum(r.v0) }
         var s = r.v0
         if C.count == 2 { s += T.vdropFirst(r.v1, overlap, fill: 0) }
@@ -289,7 +279,7 @@ struct ShortRows<T: KernelScalar> {
     /// intermediate, and every such lane costs a microcode assist (measured:
     /// half the time of a 10-element row).
     @inlinable @inline(__always)
-    func keepRow<C: RowVectors>(_ r: ShortRow<T>, fill: T, _: C.Type) -> ShortRow<T> {
+    func keepRow<C: StaticCount>(_ r: ShortRow<T>, fill: T, _: C.Type) -> ShortRow<T> {
         guard C.count == 1, n < T.width else { return r }
         var k = r
         k.v0 = T.vkeepFirst(r.v0, n, fill: fill)
@@ -298,13 +288,13 @@ struct ShortRows<T: KernelScalar> {
 
     /// Writes the row's `n` elements to `out[0 ..< n]` (`out` holds `maxLength`).
     @inlinable @inline(__always)
-    func spill<C: RowVectors>(_ r: ShortRow<T>, _ out: UnsafeMutablePointer<T>, _: C.Type) {
+    func spill<C: StaticCount>(_ r: ShortRow<T>, _ out: UnsafeMutablePointer<T>, _: C.Type) {
         store(r, out, writable: Self.maxLength, C.self)
     }
 
     /// The offset of slot `k`'s lane 0.
     @inlinable @inline(__always)
-    func offset<C: RowVectors>(_ k: Int, _: C.Type) -> Int {
+    func offset<C: StaticCount>(_ k: Int, _: C.Type) -> Int {
         k == C.count - 1 ? lastOffset : k * T.width
     }
 }
@@ -324,9 +314,9 @@ extension ShortRows {
     /// The softmax reduction of a loaded row (fill `-inf`): max, exponents,
     /// exponentials and sum. Lanes past the row get exponent 0 and
     /// exponential 0. A NaN makes the sum NaN; an all `-inf` row gives NaN
-    /// exponents (0/0, as DESIGN.md asks).
+    /// exponents (0/0, as docs/DESIGN.md asks).
     @inlinable @inline(__always)
-    func exps<C: RowVectors>(_ v: ShortRow<T>, invT: T, _: C.Type) -> ShortExps<T> {
+    func exps<C: StaticCount>(_ v: ShortRow<T>, invT: T, _: C.Type) -> ShortExps<T> {
         let m = v.max(C.self)
         let z = keepRow((v - T.Vector(repeating: m)) * T.Vector(repeating: invT), fill: 0, C.self)
         let e = keepRow(z.exp(C.self), fill: 0, C.self)

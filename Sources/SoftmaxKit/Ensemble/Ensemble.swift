@@ -1,4 +1,4 @@
-/// Averaging the outputs of M ensemble members (seed 002's ensembles), each a
+/// Averaging the outputs of M ensemble members, each a
 /// tensor of the same `(outer, n, inner)` extents, `n` the class axis:
 ///
 ///   arithmetic  y = (1/M) sum_m p_m

@@ -22,17 +22,17 @@ struct ShortLogNormalizer<T: KernelScalar>: ShortRowKernel {
     }
 
     @inlinable @inline(__always)
-    func load<C: RowVectors>(_ r: Int, room: Int, _ s: ShortRows<T>, _: C.Type) -> ShortRow<T> {
+    func load<C: StaticCount>(_ r: Int, room: Int, _ s: ShortRows<T>, _: C.Type) -> ShortRow<T> {
         s.load(x + r * s.n, readable: room, fill: -.infinity, C.self)
     }
 
     @inlinable @inline(__always)
-    func reduce<C: RowVectors>(_ v: ShortRow<T>, _ s: ShortRows<T>, _: C.Type) -> ShortExps<T> {
+    func reduce<C: StaticCount>(_ v: ShortRow<T>, _ s: ShortRows<T>, _: C.Type) -> ShortExps<T> {
         s.exps(v, invT: 1, C.self)
     }
 
     @inlinable @inline(__always)
-    func finish<C: RowVectors>(_ r: Int, _ a: ShortExps<T>, room: Int, _ s: ShortRows<T>, _: C.Type) -> Double {
+    func finish<C: StaticCount>(_ r: Int, _ a: ShortExps<T>, room: Int, _ s: ShortRows<T>, _: C.Type) -> Double {
         if let g = gradient { s.store(a.e, g + r * s.n, writable: room, C.self) }
         maxes[r - base] = Double(a.max)
         sums[r - base] = Double(a.sum)

@@ -23,7 +23,7 @@ struct ShortMasked<T: KernelScalar>: ShortRowKernel {
     }
 
     @inlinable @inline(__always)
-    func load<C: RowVectors>(_ r: Int, room: Int, _ s: ShortRows<T>, _: C.Type) -> (ShortRow<T>, ShortMask<T>) {
+    func load<C: StaticCount>(_ r: Int, room: Int, _ s: ShortRows<T>, _: C.Type) -> (ShortRow<T>, ShortMask<T>) {
         let m = pattern ? s.loadMask(mask, readable: s.n, C.self) : s.loadMask(mask + r * s.n, readable: room, C.self)
         return (s.load(x + r * s.n, readable: room, fill: -.infinity, C.self), m)
     }
@@ -32,7 +32,7 @@ struct ShortMasked<T: KernelScalar>: ShortRowKernel {
     /// basic block): softmax-then-mask selects every lane, which gives
     /// `exps`'s bits (lanes past the row are -inf, then reset by `keepRow`).
     @inlinable @inline(__always)
-    func reduce<C: RowVectors>(_ input: (ShortRow<T>, ShortMask<T>), _ s: ShortRows<T>, _: C.Type) -> (ShortExps<T>, ShortMask<T>) {
+    func reduce<C: StaticCount>(_ input: (ShortRow<T>, ShortMask<T>), _ s: ShortRows<T>, _: C.Type) -> (ShortExps<T>, ShortMask<T>) {
         let (v, k) = input
         let zero = ShortRow<T>(repeating: 0)
         let t = kind == .softmaxThenMask ? ShortMask<T>(all: true) : k
@@ -43,7 +43,7 @@ struct ShortMasked<T: KernelScalar>: ShortRowKernel {
     }
 
     @inlinable @inline(__always)
-    func finish<C: RowVectors>(_ r: Int, _ a: (ShortExps<T>, ShortMask<T>), room: Int, _ s: ShortRows<T>, _: C.Type) -> Double {
+    func finish<C: StaticCount>(_ r: Int, _ a: (ShortExps<T>, ShortMask<T>), room: Int, _ s: ShortRows<T>, _: C.Type) -> Double {
         let (x, k) = a
         let out: ShortRow<T>
         if kind == .logSoftmax {

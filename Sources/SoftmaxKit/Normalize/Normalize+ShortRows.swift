@@ -9,8 +9,7 @@ import SoftmaxKitSIMD
 /// activation's).
 @usableFromInline
 struct ShortNormalize<T: KernelScalar>: ShortRowKernel {
-    /// Also rows of two vectors four at a time (64x10 float64: softmax
-    /// 0.96–0.97x, log-softmax 0.90–0.93x).
+    /// Also rows of two vectors four at a time (measured faster than two).
     @inlinable static func sideBySide(vectors: Int) -> Int { vectors <= 2 ? 4 : 2 }
     @usableFromInline let kind: NormalizerKind
     @usableFromInline let x: UnsafePointer<T>
@@ -27,17 +26,17 @@ struct ShortNormalize<T: KernelScalar>: ShortRowKernel {
     }
 
     @inlinable @inline(__always)
-    func load<C: RowVectors>(_ r: Int, room: Int, _ s: ShortRows<T>, _: C.Type) -> ShortRow<T> {
+    func load<C: StaticCount>(_ r: Int, room: Int, _ s: ShortRows<T>, _: C.Type) -> ShortRow<T> {
         s.load(x + r * (rowStride == 0 ? s.n : rowStride), readable: rowStride == 0 ? room : s.n, fill: -.infinity, C.self)
     }
 
     @inlinable @inline(__always)
-    func reduce<C: RowVectors>(_ v: ShortRow<T>, _ s: ShortRows<T>, _: C.Type) -> ShortExps<T> {
+    func reduce<C: StaticCount>(_ v: ShortRow<T>, _ s: ShortRows<T>, _: C.Type) -> ShortExps<T> {
         s.exps(v, invT: invT, C.self)
     }
 
     @inlinable @inline(__always)
-    func finish<C: RowVectors>(_ r: Int, _ a: ShortExps<T>, room: Int, _ s: ShortRows<T>, _: C.Type) -> Double {
+    func finish<C: StaticCount>(_ r: Int, _ a: ShortExps<T>, room: Int, _ s: ShortRows<T>, _: C.Type) -> Double {
         let out = kind == .softmax ? a.e * T.Vector(repeating: 1 / a.sum) : a.z - T.Vector(repeating: T.libmLog(a.sum))
         s.store(out, y + r * (rowStride == 0 ? s.n : rowStride), writable: inPlace || rowStride != 0 ? s.n : room, C.self)
         return 0

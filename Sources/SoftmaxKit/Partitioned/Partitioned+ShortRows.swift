@@ -20,17 +20,17 @@ struct ShortElementwise<T: KernelScalar>: ShortRowKernel {
     }
 
     @inlinable @inline(__always)
-    func load<C: RowVectors>(_ r: Int, room: Int, _ s: ShortRows<T>, _: C.Type) -> ShortRow<T> {
+    func load<C: StaticCount>(_ r: Int, room: Int, _ s: ShortRows<T>, _: C.Type) -> ShortRow<T> {
         s.load(x + r * rowStride, readable: s.n, fill: 0, C.self)
     }
 
     @inlinable @inline(__always)
-    func reduce<C: RowVectors>(_ v: ShortRow<T>, _ s: ShortRows<T>, _: C.Type) -> ShortRow<T> {
+    func reduce<C: StaticCount>(_ v: ShortRow<T>, _ s: ShortRows<T>, _: C.Type) -> ShortRow<T> {
         activation == .sigmoid ? v.sigmoid(fromExp: v.negAbs().exp(C.self)) : v
     }
 
     @inlinable @inline(__always)
-    func finish<C: RowVectors>(_ r: Int, _ out: ShortRow<T>, room: Int, _ s: ShortRows<T>, _: C.Type) -> Double {
+    func finish<C: StaticCount>(_ r: Int, _ out: ShortRow<T>, room: Int, _ s: ShortRows<T>, _: C.Type) -> Double {
         s.store(out, y + r * rowStride, writable: s.n, C.self)
         return 0
     }
@@ -47,7 +47,7 @@ struct ShortPlan {
     @usableFromInline static func stride<T: KernelScalar>(_: T.Type) -> Int { 4 * T.width }
     /// Rows of up to three vectors take plans; at four, the per-segment
     /// reductions over every slot cost more than the general per-segment
-    /// kernels save (256x64 float32 measured 2.4x slower).
+    /// kernels save (BENCHMARKS.md).
     @usableFromInline static var maxVectors: Int { 3 }
     /// Bytes of a plan with `segments` normalized segments.
     @usableFromInline static func bytes<T: KernelScalar>(segments: Int, _: T.Type) -> Int { (3 + segments) * stride(T.self) + segments }
@@ -98,7 +98,7 @@ struct ShortPlan {
 /// is also scaled by `weights[r * segments + g]`.
 @usableFromInline
 struct ShortPartition<T: KernelScalar>: ShortRowKernel {
-    /// Also rows of two vectors four at a time (64x10 float64 against two: 0.92–0.98x).
+    /// Also rows of two vectors four at a time (measured faster than two).
     @inlinable static func sideBySide(vectors: Int) -> Int { vectors <= 2 ? 4 : 2 }
     @usableFromInline let x: UnsafePointer<T>
     @usableFromInline let y: UnsafeMutablePointer<T>
@@ -118,18 +118,18 @@ struct ShortPartition<T: KernelScalar>: ShortRowKernel {
     }
 
     @inlinable @inline(__always)
-    func pattern<C: RowVectors>(_ k: Int, _ s: ShortRows<T>, _: C.Type) -> ShortMask<T> {
+    func pattern<C: StaticCount>(_ k: Int, _ s: ShortRows<T>, _: C.Type) -> ShortMask<T> {
         let w = ShortPlan.stride(T.self)
         return s.loadMask(plan + k * w, readable: w, C.self)
     }
 
     @inlinable @inline(__always)
-    func load<C: RowVectors>(_ r: Int, room: Int, _ s: ShortRows<T>, _: C.Type) -> ShortRow<T> {
+    func load<C: StaticCount>(_ r: Int, room: Int, _ s: ShortRows<T>, _: C.Type) -> ShortRow<T> {
         s.load(x + r * s.n, readable: room, fill: -.infinity, C.self)
     }
 
     @inlinable @inline(__always)
-    func reduce<C: RowVectors>(_ v: ShortRow<T>, _ s: ShortRows<T>, _: C.Type) -> (ShortRow<T>, ShortExps<T>) {
+    func reduce<C: StaticCount>(_ v: ShortRow<T>, _ s: ShortRows<T>, _: C.Type) -> (ShortRow<T>, ShortExps<T>) {
         let zero = ShortRow<T>(repeating: 0), ninf = ShortRow<T>(repeating: -.infinity)
         var shift = zero
         if segments == 1 {
@@ -150,7 +150,7 @@ struct ShortPartition<T: KernelScalar>: ShortRowKernel {
     }
 
     @inlinable @inline(__always)
-    func finish<C: RowVectors>(_ r: Int, _ a: (ShortRow<T>, ShortExps<T>), room: Int, _ s: ShortRows<T>, _: C.Type) -> Double {
+    func finish<C: StaticCount>(_ r: Int, _ a: (ShortRow<T>, ShortExps<T>), room: Int, _ s: ShortRows<T>, _: C.Type) -> Double {
         let (v, x) = a
         let zero = ShortRow<T>(repeating: 0)
         let logFlags = plan + (3 + segments) * ShortPlan.stride(T.self)

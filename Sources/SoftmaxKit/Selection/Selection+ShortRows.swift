@@ -23,17 +23,17 @@ struct ShortSoftmaxTopK<T: KernelScalar>: ShortRowKernel {
     }
 
     @inlinable @inline(__always)
-    func load<C: RowVectors>(_ r: Int, room: Int, _ s: ShortRows<T>, _: C.Type) -> ShortRow<T> {
+    func load<C: StaticCount>(_ r: Int, room: Int, _ s: ShortRows<T>, _: C.Type) -> ShortRow<T> {
         s.load(x + r * s.n, readable: room, fill: -.infinity, C.self)
     }
 
     @inlinable @inline(__always)
-    func reduce<C: RowVectors>(_ v: ShortRow<T>, _ s: ShortRows<T>, _: C.Type) -> ShortExps<T> {
+    func reduce<C: StaticCount>(_ v: ShortRow<T>, _ s: ShortRows<T>, _: C.Type) -> ShortExps<T> {
         s.exps(v, invT: invT, C.self)
     }
 
     @inlinable @inline(__always)
-    func finish<C: RowVectors>(_ r: Int, _ ex: ShortExps<T>, room: Int, _ s: ShortRows<T>, _: C.Type) -> Double {
+    func finish<C: StaticCount>(_ r: Int, _ ex: ShortExps<T>, room: Int, _ s: ShortRows<T>, _: C.Type) -> Double {
         let n = s.n, xr = x + r * n, vr = vals + r * k, ir = idx + r * k
         guard ex.sum.isFinite else {
             rowSoftmaxTopK(xr, n, k, invT, vr, ir)
@@ -66,13 +66,13 @@ struct ShortTopK<T: KernelScalar>: ShortRowKernel {
 
     /// Nothing to load: the ranking reads the row itself.
     @inlinable @inline(__always)
-    func load<C: RowVectors>(_ r: Int, room: Int, _ s: ShortRows<T>, _: C.Type) -> Int { r }
+    func load<C: StaticCount>(_ r: Int, room: Int, _ s: ShortRows<T>, _: C.Type) -> Int { r }
 
     @inlinable @inline(__always)
-    func reduce<C: RowVectors>(_ r: Int, _ s: ShortRows<T>, _: C.Type) -> Int { r }
+    func reduce<C: StaticCount>(_ r: Int, _ s: ShortRows<T>, _: C.Type) -> Int { r }
 
     @inlinable @inline(__always)
-    func finish<C: RowVectors>(_ r: Int, _: Int, room: Int, _ s: ShortRows<T>, _: C.Type) -> Double {
+    func finish<C: StaticCount>(_ r: Int, _: Int, room: Int, _ s: ShortRows<T>, _: C.Type) -> Double {
         let n = s.n, xr = x + r * n, vr = vals + r * k, ir = idx + r * k
         if T.rankScatter(xr, xr, n: n, vectors: C.count, k: k, vr, ir, positions: nil) {
             rowTopK(xr, n, k, vr, ir)

@@ -123,10 +123,8 @@ public func softmaxTopK<T: KernelScalar>(
 
 /// Rows up to this long are ranked whole in registers (`ShortTopK`,
 /// `ShortSoftmaxTopK`): the rank costs n compares per vector, which beat the
-/// floor-and-candidates row kernel up to here. Softmax top-k, 256 rows, k = 8,
-/// uniform logits, Zen 5 (session 7): n = 32 f32 13.9 against 17.9–19.8 µs,
-/// f64 22.6–23.2 against 26.1–26.9 µs; n = 48 f32 20.6–20.9 against
-/// 18.6–18.7 µs; n = 64 f32 31 against 19.5 µs.
+/// floor-and-candidates row kernel up to here and lose to it from 48 on
+/// (BENCHMARKS.md, softmax top-k).
 @usableFromInline let shortSelectionLimit = 32
 
 /// Argmax of an array viewed as `shape` over `axis`.

@@ -20,9 +20,8 @@
  * Zen 1 and 2, where those two are microcoded and slow). With `sparse`,
  * a vector where no lane passes returns at once: a branch, mispredicted at
  * each vector holding a candidate (about k + 2 of them a row), which pays
- * on long rows (the permutes and stores on every vector made softmax_topk's
- * exp loop 1.8x softmax's at 1024x1000 on Zen 3) and costs on short ones
- * (256x128 f64 1.2x slower); callers choose by the vectors in a block and
+ * on long rows (the permutes and stores on every vector slowed softmax_topk's
+ * exp loop) and costs on short ones; callers choose by the vectors in a block and
  * whether it is a row's first (see sparseCollectVectors). */
 #if defined(SMK_SIMD_AVX512) && defined(__AVX512VL__)
 SMK_SIMD_INLINE int64_t smk_simd_collect_f32(smk_simd_vf32 v, float floor, int64_t lanes, int64_t base,

@@ -17,7 +17,7 @@
  * one, the last falling off. The slots being in rank order, v ranks above
  * every slot after the first it ranks above: each slot's new content
  * follows from its own compare and the one before it, with no chain through
- * the slots (a running "placed" mask made one, 2x slower). Returns at once
+ * the slots (a running "placed" mask made one, and was slower). Returns at once
  * when no lane is offered (the common case: a compare and a branch a row). */
 #define SMK_SIMD_RANK_ABOVE(a, b) (((a) > (b)) | (((a) != (a)) & ((b) == (b))))
 #define SMK_SIMD_SLOTS_OFFER(T, IT)                                                            \

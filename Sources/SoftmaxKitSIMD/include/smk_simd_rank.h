@@ -26,7 +26,7 @@ SMK_SIMD_INLINE uint32_t smk_simd_above_bits_f64(smk_simd_vf64 v, double t) {
  * the ranks of a row without NaN are a permutation of 0 ..< n. Slot q < k of
  * vr/ir then gets values[j] and j for the j of rank q, the lowest set bit of
  * `rank == q` (branch-free, stores in slot order; a scatter instruction was
- * 1.5x slower on Zen 4).
+ * slower).
  * `vectors` = ceil(n / lanes) (1 ... 4; a constant where the caller is
  * specialised, so the vector loops unroll); 0 <= k <= n; x and values hold
  * n elements; `positions` (or NULL) maps j to the index written (ir[q] =
@@ -70,7 +70,7 @@ SMK_SIMD_INLINE uint32_t smk_simd_above_bits_f64(smk_simd_vf64 v, double t) {
  * (a compare and a bit scan each). Several: the lanes of rank < k,
  * compressed in index order with their ranks (a register compress, then a
  * plain store), then k stores to their slots, independent of each other
- * (float64 64x10 0.76x; one float32 vector was 1.08x slower that way). */
+ * (faster for float64; one float32 vector stays with the first form). */
 #define SMK_SIMD_SCATTER_RANKS(W, IT, ET, SETI, CMPLT, COMPRESS, IOTA, MASKT, CMPEQ, ADD)      \
     if (vectors == 1) {                                                                        \
         IT qv = SETI(0);                                                                       \

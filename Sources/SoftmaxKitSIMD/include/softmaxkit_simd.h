@@ -14,7 +14,7 @@
  * SMK_SIMD256, for CPUs without AVX-512. Those have 16 vector registers of
  * 256 bits: a 512-bit vector is a pair of them, and the exp kernels'
  * constants plus two unrolled pairs spilled to the stack in every iteration
- * (measured on Zen 3). The Makefile passes SMK_SIMD256 to Swift and to this
+ * The Makefile passes SMK_SIMD256 to Swift and to this
  * header alike; the Swift conformances pick the same width, and a mismatch
  * is a type error at build time, never a silent one. Compiled by the Swift
  * compiler's own clang with the Swift target's CPU, so these inline into
