@@ -17,10 +17,15 @@ package func elementCount(_ a: Int, _ b: Int, _ c: Int = 1) -> Int? {
 }
 
 /// The product of `factors` (a shape) as an element count, or nil when a
-/// product overflows or the result exceeds `maxElementCount`.
+/// partial product overflows or exceeds `maxElementCount`.
 @inlinable
 package func elementCount<S: Sequence<Int>>(_ factors: S) -> Int? {
-    product(factors).flatMap { $0 > maxElementCount ? nil : $0 }
+    var p = 1
+    for f in factors {
+        guard let q = elementCount(p, f) else { return nil }
+        p = q
+    }
+    return p
 }
 
 /// The product of `factors`, or nil when it overflows `Int` (no element

@@ -198,6 +198,16 @@ func vstore<T: KernelScalar>(_ v: T.Vector, _ p: UnsafeMutablePointer<T>) {
     UnsafeMutableRawPointer(p).assumingMemoryBound(to: T._VectorLanes.self).pointee = unsafeBitCast(v, to: T._VectorLanes.self)
 }
 
+/// 16 floats from `p` (any alignment), whatever the kernels' width: the
+/// matrix product's tiles.
+@inlinable @inline(__always)
+func vload16(_ p: UnsafePointer<Float>) -> SIMD16<Float> {
+    unsafeBitCast(UnsafeRawPointer(p).assumingMemoryBound(to: Float16Lanes.self).pointee, to: SIMD16<Float>.self)
+}
+
+@usableFromInline typealias Float16Lanes = (Float, Float, Float, Float, Float, Float, Float, Float,
+                                            Float, Float, Float, Float, Float, Float, Float, Float)
+
 /// Loads `count < width` scalars, filling the other lanes with `fill`
 /// (a masked load where the CPU has one: see `KernelScalar.vloadFirst`).
 @inlinable @inline(__always)

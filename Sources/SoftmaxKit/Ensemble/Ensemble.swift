@@ -20,6 +20,12 @@ public enum EnsembleMode: Int32, CaseIterable, Sendable {
         case .logits: "logits"
         }
     }
+
+    /// The mode spelled `name`, or nil.
+    public init?(name: String) {
+        guard let m = Self.allCases.first(where: { $0.name == name }) else { return nil }
+        self = m
+    }
 }
 
 /// Combines `members` (each `extents.count` elements) into `y`. `y` may be

@@ -190,14 +190,21 @@ public final class Model: @unchecked Sendable {
 // MARK: Forward
 
 extension Model {
-    /// Rows of a `[batch, features]` (steps 1) or `[batch, steps, features]` input.
-    func rows(batch: Int, steps: Int, features f: Int) throws(SoftmaxKitError) -> Int {
+    /// Rows of a `[batch, features]` (steps 1) or `[batch, steps, features]`
+    /// input: the forward calls' one check of their sizes (the C ABI's too).
+    package func rows(batch: Int, steps: Int, features f: Int) throws(SoftmaxKitError) -> Int {
         guard batch >= 0, steps >= 0 else { throw .invalid("batch and steps must be non-negative, got \(batch) and \(steps)") }
         guard f == features else { throw .shape("input has \(f) features but the model takes \(features)") }
-        let (r, o1) = batch.multipliedReportingOverflow(by: steps)
-        let (c, o2) = r.multipliedReportingOverflow(by: max(features, 1))
-        guard !o1, !o2, c <= Int.max / 8 else { throw .overflow("input [\(batch), \(steps), \(f)] overflows 64 bits") }
-        return r
+        guard elementCount(batch, steps, max(features, 1)) != nil else {
+            throw .overflow("input [\(batch), \(steps), \(f)] overflows 64 bits")
+        }
+        return batch * steps
+    }
+
+    /// Elements of head `h`'s output for `rows` rows.
+    package static func outputCount(_ h: CompiledHead, rows r: Int) throws(SoftmaxKitError) -> Int {
+        guard let c = elementCount(r, h.size) else { throw .overflow("output of head \"\(h.name)\" overflows 64 bits") }
+        return c
     }
 
     /// Runs every layer and head on `rows` rows of `x` (`[rows, features]`),
@@ -214,9 +221,7 @@ extension Model {
             throw .shape("\(outputs.count) output buffers given but the model has \(heads.count) heads")
         }
         for (h, o) in zip(heads, outputs) {
-            let (need, ov) = r.multipliedReportingOverflow(by: h.size)
-            guard !ov else { throw .overflow("output of head \"\(h.name)\" overflows 64 bits") }
-            try checkCount("output of head \"\(h.name)\"", o.count, need)
+            try checkCount("output of head \"\(h.name)\"", o.count, Model.outputCount(h, rows: r))
         }
         if r == 0 { return }
         try Model.checkDisjoint(x, rows: r, features: features, outputs, heads)
@@ -318,9 +323,8 @@ extension Model {
         guard x.count >= r * features else { throw .shape("x holds \(x.count) values but shape \(shape) needs \(r * features)") }
         var total = 0
         for h in heads {
-            let (c, o1) = r.multipliedReportingOverflow(by: h.size)
-            let (t, o2) = total.addingReportingOverflow(c)
-            guard !o1, !o2 else { throw .overflow("outputs of \(r) rows overflow 64 bits") }
+            let (t, o) = total.addingReportingOverflow(try Model.outputCount(h, rows: r))
+            guard !o else { throw .overflow("outputs of \(r) rows overflow 64 bits") }
             total = t
         }
         guard let block = rawAllocate(Float.self, total) else {

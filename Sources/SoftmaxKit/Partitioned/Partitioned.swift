@@ -48,6 +48,23 @@ public enum RowActivation: Int32, CaseIterable, Sendable {
     }
 }
 
+/// Encoded as its `name` (a model file's `[width, "log_softmax"]`).
+extension RowActivation: Codable {
+    public init(from decoder: Decoder) throws {
+        let name = try decoder.singleValueContainer().decode(String.self)
+        guard let a = RowActivation(name: name) else {
+            throw DecodingError.dataCorrupted(.init(codingPath: decoder.codingPath, debugDescription:
+                "unknown activation \"\(name)\" (expected one of \(Self.allCases.map(\.name).joined(separator: ", ")))"))
+        }
+        self = a
+    }
+
+    public func encode(to encoder: Encoder) throws {
+        var c = encoder.singleValueContainer()
+        try c.encode(name)
+    }
+}
+
 /// `width` consecutive positions of a row under one activation.
 public struct PartitionSegment: Equatable, Hashable, Sendable {
     public var width: Int
