@@ -195,7 +195,7 @@ SMK_API smk_status smk_log_sigmoid_f64(const double *x, double *y, int64_t count
  * Returns SMK_OK; SMK_ERROR_NULL_POINTER; SMK_ERROR_SHAPE_MISMATCH
  * (mask_count is neither n nor outer * n * inner);
  * SMK_ERROR_INVALID_ARGUMENT (negative extent or mask_count, renormalize not
- * 0/1, partial overlap); SMK_ERROR_SIZE_OVERFLOW. Takes no scratch memory
+ * 0/1, y partly over x, y over mask); SMK_ERROR_SIZE_OVERFLOW. Takes no scratch memory
  * (fibres over a middle axis run in the vectorized column kernels). */
 SMK_API smk_status smk_masked_softmax_f32(const float *x, const uint8_t *mask, float *y,
                                           int64_t outer, int64_t n, int64_t inner,
