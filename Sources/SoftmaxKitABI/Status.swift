@@ -5,7 +5,7 @@ import Musl
 #elseif canImport(Darwin)
 import Darwin
 #endif
-import SoftmaxKit
+@_spi(CABI) import SoftmaxKit
 
 // The skin between C and the core: status codes, the thread-local error
 // message, and pointer checks. Nothing here may trap: a trap would kill the

@@ -1,5 +1,5 @@
 import Foundation
-import SoftmaxKit
+@_spi(CABI) import SoftmaxKit
 
 /// A float32 input read from `.npy` (little-endian f4/f8, C order, 1 to 3
 /// dimensions) or CSV (one row per line, comma-separated numbers; `#` lines

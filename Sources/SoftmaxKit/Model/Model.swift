@@ -192,7 +192,7 @@ public final class Model: @unchecked Sendable {
 extension Model {
     /// Rows of a `[batch, features]` (steps 1) or `[batch, steps, features]`
     /// input: the forward calls' one check of their sizes (the C ABI's too).
-    package func rows(batch: Int, steps: Int, features f: Int) throws(SoftmaxKitError) -> Int {
+    @_spi(CABI) public func rows(batch: Int, steps: Int, features f: Int) throws(SoftmaxKitError) -> Int {
         guard batch >= 0, steps >= 0 else { throw .invalid("batch and steps must be non-negative, got \(batch) and \(steps)") }
         guard f == features else { throw .shape("input has \(f) features but the model takes \(features)") }
         guard elementCount(batch, steps, max(features, 1)) != nil else {
@@ -202,7 +202,7 @@ extension Model {
     }
 
     /// Elements of head `h`'s output for `rows` rows.
-    package static func outputCount(_ h: CompiledHead, rows r: Int) throws(SoftmaxKitError) -> Int {
+    @_spi(CABI) public static func outputCount(_ h: CompiledHead, rows r: Int) throws(SoftmaxKitError) -> Int {
         guard let c = elementCount(r, h.size) else { throw .overflow("output of head \"\(h.name)\" overflows 64 bits") }
         return c
     }

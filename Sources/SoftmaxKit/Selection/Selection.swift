@@ -10,7 +10,7 @@
 ///            in one pass over the row (the online normalizer of Milakov &
 ///            Gimelshein, "Online normalizer calculation for softmax", 2018,
 ///            fused with the selection): the full softmax is never written.
-///            Over a middle axis, `ColumnTopK.swift` (two passes down the columns).
+///            Over a middle axis, `Selection+Columns.swift` (two passes down the columns).
 ///            A row with a NaN has NaN probabilities (its indices in topk's
 ///            order, NaN first); an all `-inf` row has NaN probabilities.
 

@@ -8,7 +8,7 @@
 #pragma clang diagnostic push
 #pragma clang diagnostic ignored "-Wpsabi"
 
-/* Column top-k (ColumnTopK.swift): per lane, k sorted slots, the vectors
+/* Column top-k (Selection/Selection+Columns.swift): per lane, k sorted slots, the vectors
  * vals[s] and idx[s] (row indices held as floats; -1: an empty slot, below
  * everything), at any alignment. smk_simd_slots_offer offers row v (row
  * indices iv) on the lanes where v >= floor or is NaN: such a lane takes the
