@@ -491,7 +491,7 @@ def chart_svg(saved, op="softmax", dtype="float32", mode=None):
     width = 760
     plot_w = width - left - right
     group_h = bar * max(1, len(peers)) + gap
-    legend_h = 28
+    legend_h = 48
     height = top + group_h * len(rows) + 34 + legend_h
 
     def x_of(v):
@@ -529,8 +529,18 @@ def chart_svg(saved, op="softmax", dtype="float32", mode=None):
     lx = left
     for p in peers:
         out.append(f'<rect x="{lx}" y="{ly - 10}" width="12" height="12" fill="{CHART_COLOURS.get(p, "#888")}"/>')
-        out.append(f'<text x="{lx + 16}" y="{ly}">{p} {escape(str(data["info"]["peers"].get(p, "")))}</text>')
-        lx += 24 + 8 * len(f'{p} {data["info"]["peers"].get(p, "")}')
+        out.append(f'<text x="{lx + 16}" y="{ly}">{p}</text>')
+        lx += 28 + 8 * len(p)
+    # When and under what load: a chart without its conditions invites misreading.
+    when = [line for line in saved.get("header", "").splitlines() if line]
+    if when:
+        note = when[0].split(", ")[-1]
+        load = next((line for line in when if line.startswith("load average at start")), "")
+        if load:
+            note += ", load average " + load.split(": ")[1].split()[0]
+        versions = ", ".join(f"{p} {data['info']['peers'].get(p, '')}" for p in peers)
+        out.append(f'<text x="{width - 8}" y="{ly + 22}" text-anchor="end" fill="#555" font-size="10">'
+                   f'{escape(note)}; {escape(versions)}</text>')
     out.append("</svg>")
     return "\n".join(out) + "\n"
 
