@@ -5,7 +5,7 @@ ONNX Runtime, each only if it imports.
     python Benchmarks/bench_python.py [--seconds S] [--threads 1|all|both]
                                       [--ops softmax,log_softmax] [--overhead]
                                       [--json results.json] [--svg chart.svg]
-    python Benchmarks/bench_python.py --from-json results.json --svg chart.svg
+    python Benchmarks/bench_python.py --from-json results.json [--from-json run2.json] --svg chart.svg
 
 Install the peers in a throwaway virtual environment outside the repository
 (they are never dependencies of SoftmaxKit), for example
@@ -32,7 +32,7 @@ over the fastest other peer's (below 1.0 means softmaxkit is faster).
 --json saves every thread mode's results; --svg draws one chart from them
 (softmax float32 on 1 thread unless --chart says otherwise: each peer's time
 over softmaxkit's, by shape); --from-json prints and draws saved results
-again without measuring.
+again without measuring, and merges several --stat min runs of one build.
 """
 from __future__ import annotations
 
@@ -491,7 +491,7 @@ def chart_svg(saved, op="softmax", dtype="float32", mode=None):
     width = 760
     plot_w = width - left - right
     group_h = bar * max(1, len(peers)) + gap
-    legend_h = 48
+    legend_h = 62
     height = top + group_h * len(rows) + 34 + legend_h
 
     def x_of(v):
@@ -532,18 +532,42 @@ def chart_svg(saved, op="softmax", dtype="float32", mode=None):
         out.append(f'<text x="{lx + 16}" y="{ly}">{p}</text>')
         lx += 28 + 8 * len(p)
     # When and under what load: a chart without its conditions invites misreading.
-    when = [line for line in saved.get("header", "").splitlines() if line]
-    if when:
-        note = when[0].split(", ")[-1]
-        load = next((line for line in when if line.startswith("load average at start")), "")
-        if load:
-            note += ", load average " + load.split(": ")[1].split()[0]
+    header = saved.get("header", "").splitlines()
+    dates = [line.split(", ")[-1] for line in header if line.startswith("python ")]
+    loads = [line.split(": ")[1].split()[0] for line in header if line.startswith("load average at start")]
+    if dates:
+        note = dates[0] if len(dates) == 1 else f"fastest of {len(dates)} runs: " + ", ".join(dates)
+        if loads:
+            note += ", load average at start " + " and ".join(loads)
         versions = ", ".join(f"{p} {data['info']['peers'].get(p, '')}" for p in peers)
-        out.append(f'<text x="{width - 8}" y="{ly + 22}" text-anchor="end" fill="#555" font-size="10">'
-                   f'{escape(note)}; {escape(versions)}</text>')
+        for dy, line in ((22, note), (36, versions)):
+            out.append(f'<text x="{width - 8}" y="{ly + dy}" text-anchor="end" fill="#555" font-size="10">'
+                       f'{escape(line)}</text>')
     out.append("</svg>")
     return "\n".join(out) + "\n"
 
+
+def merge_runs(runs):
+    """One saved result from several runs of the same build: each peer's time
+    per entry is its fastest over the runs. Only the minimum merges this way
+    (a median of medians is not a median), so it is meant for --stat min runs
+    on a shared machine, where other processes only ever add time."""
+    if len(runs) == 1:
+        return runs[0]
+    merged = json.loads(json.dumps(runs[0]))
+    merged["header"] = "\n\n".join(r.get("header", "") for r in runs) + \
+        f"\n\n{len(runs)} runs merged: each entry is the fastest of the runs"
+    for label, data in merged["modes"].items():
+        index = {(r["op"], r["shape"], r["dtype"]): r for r in data["results"]}
+        for other in runs[1:]:
+            for r in other["modes"].get(label, {}).get("results", []):
+                mine = index.get((r["op"], r["shape"], r["dtype"]))
+                if mine is None:
+                    continue
+                for peer, t in r["us"].items():
+                    if peer in mine["us"] and peer not in r["notes"]:
+                        mine["us"][peer] = min(mine["us"][peer], t)
+    return merged
 
 def print_tables(saved):
     for label, data in saved["modes"].items():
@@ -570,8 +594,10 @@ def main():
     ap.add_argument("--overhead", action="store_true", help="only the per-call overhead breakdown at 1x10")
     ap.add_argument("--json", metavar="PATH", help="also save the results (every thread mode) as JSON")
     ap.add_argument("--svg", metavar="PATH", help="also draw the chart of softmaxkit against each peer by shape")
-    ap.add_argument("--from-json", metavar="PATH", help="measure nothing: print the tables of saved results "
-                                                        "(and draw --svg from them)")
+    ap.add_argument("--from-json", metavar="PATH", action="append",
+                    help="measure nothing: print the tables of saved results (and draw --svg from them); "
+                         "repeat it to merge runs of the same build: each entry is the fastest of the runs, "
+                         "which is the --stat min statistic over all their samples")
     ap.add_argument("--chart", default="softmax,float32", metavar="OP,DTYPE",
                     help="the op and dtype the chart shows (default softmax,float32; 1 thread when measured)")
     ap.add_argument("--child", action="store_true", help=argparse.SUPPRESS)
@@ -582,8 +608,11 @@ def main():
         return run_child(args)
     chart_op, chart_dt = args.chart.split(",")
     if args.from_json:
-        with open(args.from_json) as f:
-            saved = json.load(f)
+        runs = []
+        for path in args.from_json:
+            with open(path) as f:
+                runs.append(json.load(f))
+        saved = merge_runs(runs)
         print(saved.get("header", ""))
         print_tables(saved)
         if args.svg:
