@@ -184,7 +184,8 @@ SMK_API smk_status smk_log_sigmoid_f64(const double *x, double *y, int64_t count
  *   renormalize = 1: y_j = exp(x_j - m) / sum_{k in M} exp(x_k - m),
  *                    m = max_{k in M} x_k;
  *   renormalize = 0: y_j = softmax(x)_j over every position (softmax, then
- *                    zero the unselected: seed 000's network);
+ *                    zero the unselected, the variant where masking only
+ *                    hides classes after a normal softmax);
  * and y_j = 0 for j not in M whatever x_j is (NaN and inf included: a
  * select, never a multiply). A fully masked fibre is all 0, never NaN.
  * Selected positions follow smk_softmax_f32's rules (NaN, all -inf).
@@ -242,7 +243,7 @@ typedef struct smk_partition {
     int32_t activation;
 } smk_partition;
 
-/* Partitioned rows (seed 000's output-layer partitioning): each fibre of n
+/* Partitioned rows (one output layer holding several heads): each fibre of n
  * is split into layout_count consecutive segments, layout[s].width long,
  * each transformed by layout[s].activation. Widths may be 0 and must sum
  * to n.
@@ -312,8 +313,8 @@ typedef enum smk_ensemble_mode {
     SMK_ENSEMBLE_LOGITS = 2      /* members are logits: y = softmax over n of their mean */
 } smk_ensemble_mode;
 
-/* Ensemble averaging (seed 002): members[0 .. member_count-1] each point to
- * one tensor of outer * n * inner elements, n the class axis; the result
+/* Ensemble averaging of several models' outputs: members[0 .. member_count-1]
+ * each point to one tensor of outer * n * inner elements, n the class axis; the result
  * goes to y (same extents). A geometric mean gives 0 to a class that any
  * member gives probability 0.
  *
@@ -560,7 +561,7 @@ SMK_API smk_status smk_sigmoid_backward_f64(const double *y, const double *dy, d
  * masked_softmax ("mask" 0/1 list, "renormalize" default true),
  * partitioned ("segments" [[width, activation], ...]), hierarchical
  * ("coarse" layer, "fine" layer list: the joint P(k) P(j | k)).
- * README.md documents the schema in full. */
+ * docs/DESIGN.md documents the schema in full. */
 typedef struct smk_model smk_model;
 
 /* A model being assembled from weights held in memory (smk_model_builder_*). */
