@@ -15,7 +15,6 @@ __all__ = ["softmax", "log_softmax", "logsumexp", "sigmoid", "log_sigmoid"]
 
 _check = _lib.check
 _real = _lib.real
-_empty = np.empty
 # Temperature classes per kernel index, and the default temperature made once.
 _T = (ctypes.c_float, ctypes.c_double)
 _T1 = (ctypes.c_float(1.0), ctypes.c_double(1.0))
