@@ -90,8 +90,8 @@ def integer(x: Any, name: str, lo: int = INT64_MIN, hi: int = INT64_MAX) -> int:
 
     Every integer the binding hands to C goes through here (or i64): ctypes
     would otherwise keep only the low bits, so ``2**64 + 4`` would become 4.
-    Accepts what ``operator.index`` accepts (ints, numpy integers), never
-    floats or bools' look-alikes such as ``4.0``."""
+    Accepts what ``operator.index`` accepts (ints, numpy integers); floats,
+    even ``4.0``, are refused."""
     try:
         v = operator.index(x)
     except TypeError:
@@ -113,10 +113,10 @@ def integer(x: Any, name: str, lo: int = INT64_MIN, hi: int = INT64_MAX) -> int:
 # converts the argument: right for whatever live ndarray sits at that address
 # at call time, including after numpy reallocates the array's memory
 # (`resize`). That makes the objects reusable per address (arrays come and
-# go at the same few addresses), so ptr() caches them. tests/
-# test_binding_mechanics.py checks ptr(a) against a.ctypes.data for views,
-# resized arrays and arrays over foreign memory (bytearray, mmap).
-# Reading through the address costs ~0.1 us where `arr.ctypes.data` costs ~1 us.
+# go at the same few addresses), so ptr() caches them. Reading the field is
+# several times cheaper than `arr.ctypes.data`, which builds an object per
+# call. tests/test_binding_mechanics.py checks ptr(a) against a.ctypes.data
+# for views, resized arrays and arrays over foreign memory (bytearray, mmap).
 # --------------------------------------------------------------------------
 
 
@@ -163,6 +163,15 @@ def ptr(a: np.ndarray) -> ctypes.c_void_p:
     during the call). prepare() and output() inline this body."""
     return _get_alias(id(a)) or _alias(a)
 
+
+# --------------------------------------------------------------------------
+# The lean call path. Every wrapper calls the library through `_lib.kernel`
+# handles without argtypes (ctypes then skips a Python-level conversion per
+# argument), so every argument must already be a ctypes object of the
+# declared type: pointers from ptr()/prepare(), extents from the cache below,
+# other integers from i64(). prepare() is the one place where inputs are
+# normalized, extents looked up and outputs allocated or checked.
+# --------------------------------------------------------------------------
 
 # Extents, cached per (shape, axis). Entry fields, by position (a tuple:
 # indexing is the cheapest access):
@@ -266,9 +275,9 @@ def prepare(x: Any, axis: Any, out: Any = None, name: str = "x") -> tuple:
 
 
 # Recycled outputs. A new array larger than glibc's largest heap block
-# (32 MiB) is a fresh mmap whose every page the kernel zeroes on first touch:
-# ~4 ms of a 10 ms softmax of 4096x4096 float32, where ONNX Runtime reuses
-# its arena. So the wrappers keep the memory of the last few such outputs
+# (32 MiB) is a fresh mmap whose every page the kernel zeroes on first touch,
+# a large share of a big softmax's time, where ONNX Runtime reuses its
+# arena. So the wrappers keep the memory of the last few such outputs
 # and hand it out again once nothing outside references it: an output (and
 # every view of it) holds its owner buffer, so the owner's reference count
 # says when it is free. At most RECYCLE_SLOTS idle buffers are kept;

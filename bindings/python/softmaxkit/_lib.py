@@ -235,8 +235,8 @@ check_version(lib.smk_version(), library_path)
 _last_error: Callable[[], bytes] = lib.smk_last_error_message
 
 # Every wrapper calls through a second handle whose functions have no
-# argtypes: ctypes then skips a Python-level conversion per argument (~60 ns
-# each), so the caller must pass ctypes objects of exactly the declared types
+# argtypes: ctypes then skips a Python-level conversion per argument, so the
+# caller must pass ctypes objects of exactly the declared types
 # (built from DECLARATIONS' own classes; see _arrays.ptr and i64).
 _fast_lib = ctypes.CDLL(library_path)
 _DECLARED = {name: (restype, argtypes) for name, restype, argtypes in DECLARATIONS}

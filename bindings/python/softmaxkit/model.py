@@ -5,6 +5,8 @@ writes it) or build from a dict of arrays, then run every head in one call.
     model = softmaxkit.Model.load("robot_arm.safetensors")
     out = model(x)            # {"action": [B, 4] probabilities, "force": [B, 1]}
 
+The library reads, validates and writes the files (smk_model_load,
+smk_model_serialize, smk_model_save); this module keeps no file bytes.
 Models run in float32: inputs of other dtypes are converted to float32.
 A model is immutable; calls from many threads at once are safe and release
 the GIL.
