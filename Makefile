@@ -166,6 +166,7 @@ test-python: $(LIB) python-deps
 
 test-abi: $(LIB) python-deps
 	$(PYTHON) Tests/abi/check_abi.py --library $(LIB) --header include/softmaxkit.h
+	$(PYTHON) Tests/abi/check_overlap.py --library $(LIB) --header include/softmaxkit.h
 
 # Every benchmark behind BENCHMARKS.md in one run: kernels against a copy,
 # 1 vs 2 threads, Python against the peers, the seed networks, the wide

@@ -17,8 +17,14 @@
  * to its outputs: arguments are checked before any output byte is written.
  *
  * Pointers. An input or output pointer may be NULL only when its element
- * count is 0. Outputs may alias inputs exactly (in place) but never
- * partially (SMK_ERROR_INVALID_ARGUMENT).
+ * count is 0. No output may share a byte with an input or with another
+ * output, except that an output may equal an input exactly (the same start:
+ * in place) where the function says so. Any other overlap is refused with
+ * SMK_ERROR_INVALID_ARGUMENT before anything is written. Not concerned: the
+ * small tables a function copies before it writes (partition layouts,
+ * segment offsets, hierarchical sizes, loss options, the pointer lists of
+ * members and outputs) and the one-value *_out results, written last, on
+ * success.
  *
  * Threads. Every kernel is reentrant and keeps no state between calls; calls
  * from many threads at once are safe provided they do not write to the same
@@ -184,11 +190,12 @@ SMK_API smk_status smk_log_sigmoid_f64(const double *x, double *y, int64_t count
  * Selected positions follow smk_softmax_f32's rules (NaN, all -inf).
  *
  * x, y: outer * n * inner elements; y may equal x. mask: mask_count bytes,
- * read only; NULL only when mask_count is 0. renormalize: 0 or 1.
+ * read only, not overlapping y; NULL only when mask_count is 0.
+ * renormalize: 0 or 1.
  * Returns SMK_OK; SMK_ERROR_NULL_POINTER; SMK_ERROR_SHAPE_MISMATCH
  * (mask_count is neither n nor outer * n * inner);
  * SMK_ERROR_INVALID_ARGUMENT (negative extent or mask_count, renormalize not
- * 0/1, partial overlap); SMK_ERROR_SIZE_OVERFLOW. Takes no scratch memory
+ * 0/1, y partly over x, y over mask); SMK_ERROR_SIZE_OVERFLOW. Takes no scratch memory
  * (fibres over a middle axis run in the vectorized column kernels). */
 SMK_API smk_status smk_masked_softmax_f32(const float *x, const uint8_t *mask, float *y,
                                           int64_t outer, int64_t n, int64_t inner,
@@ -334,9 +341,9 @@ SMK_API smk_status smk_ensemble_mean_f64(const double *const *members, double *y
  * first maximum wins. */
 
 /* index[o * inner + i] = the position along n of the first maximum of fibre
- * (o, :, i). index: outer * inner int64_t values.
+ * (o, :, i). index: outer * inner int64_t values; must not overlap x.
  * Returns SMK_OK; SMK_ERROR_NULL_POINTER; SMK_ERROR_INVALID_ARGUMENT (n == 0
- * with a non-empty result: argmax of nothing, negative extent);
+ * with a non-empty result: argmax of nothing, negative extent, overlap);
  * SMK_ERROR_SIZE_OVERFLOW; SMK_ERROR_OUT_OF_MEMORY. */
 SMK_API smk_status smk_argmax_f32(const float *x, int64_t *index,
                                   int64_t outer, int64_t n, int64_t inner);
@@ -356,7 +363,7 @@ SMK_API smk_status smk_hardmax_f64(const double *x, double *y,
 
 /* The k first elements of each fibre in the order above: values and their
  * positions along n, both laid out (outer, k, inner) as torch.topk along the
- * axis. 0 <= k <= n. values must not overlap x.
+ * axis. 0 <= k <= n. values and indices must not overlap x or each other.
  * Returns SMK_OK; SMK_ERROR_NULL_POINTER; SMK_ERROR_INVALID_ARGUMENT (k < 0,
  * k > n, overlap, negative extent); SMK_ERROR_SIZE_OVERFLOW;
  * SMK_ERROR_OUT_OF_MEMORY. */

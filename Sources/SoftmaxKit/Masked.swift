@@ -96,6 +96,8 @@ enum MaskedKernel<T: KernelScalar> {
         try checkCount("y", y.count, e.count)
         let layout = try maskLayout(mask.count, e)
         try checkAliasing(x, y, count: e.count)
+        try checkDisjoint(UnsafeRawPointer(mask.baseAddress), mask.count,
+                          UnsafeRawPointer(y.baseAddress), e.count * MemoryLayout<T>.stride, names: ("mask", "y"))
         guard e.count > 0 else { return }
         let xp = x.baseAddress!, yp = y.baseAddress!, mp = mask.baseAddress!
         if e.inner == 1 {

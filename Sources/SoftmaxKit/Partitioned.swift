@@ -92,6 +92,8 @@ func partitionedFibres<T: KernelScalar>(
     try checkCount("x", x.count, extents.count)
     try checkCount("y", y.count, extents.count)
     try checkAliasing(x, y, count: extents.count)
+    try checkDisjoint(UnsafeRawPointer(layout.baseAddress), layout.count * MemoryLayout<PartitionSegment>.stride,
+                      UnsafeRawPointer(y.baseAddress), extents.count * MemoryLayout<T>.stride, names: ("layout", "y"))
     guard extents.count > 0 else { return }
     if extents.inner == 1 {
         partitionedRows(x.baseAddress!, y.baseAddress!, layout, rows: extents.outer, n: extents.n)

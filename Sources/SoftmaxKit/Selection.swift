@@ -26,6 +26,8 @@ public func argmax<T: KernelScalar>(
     let out = extents.reducedCount
     try checkCount("x", x.count, extents.count)
     try checkCount("index", index.count, out)
+    try checkDisjoint(UnsafeRawPointer(x.baseAddress), extents.count * MemoryLayout<T>.stride,
+                      UnsafeRawPointer(index.baseAddress), out * MemoryLayout<Int>.stride, names: ("x", "index"))
     guard out > 0 else { return }
     guard extents.n > 0 else { throw .invalid("argmax of an empty axis (n == 0) is undefined") }
     if extents.inner == 1 {
@@ -203,6 +205,10 @@ func selectK<T: KernelScalar>(
     try checkCount("indices", indices.count, count)
     try checkDisjoint(UnsafeRawPointer(x.baseAddress), e.count * MemoryLayout<T>.stride,
                       UnsafeRawPointer(values.baseAddress), count * MemoryLayout<T>.stride, names: ("x", valuesName))
+    try checkDisjoint(UnsafeRawPointer(x.baseAddress), e.count * MemoryLayout<T>.stride,
+                      UnsafeRawPointer(indices.baseAddress), count * MemoryLayout<Int>.stride, names: ("x", "indices"))
+    try checkDisjoint(UnsafeRawPointer(values.baseAddress), count * MemoryLayout<T>.stride,
+                      UnsafeRawPointer(indices.baseAddress), count * MemoryLayout<Int>.stride, names: (valuesName, "indices"))
     guard count > 0 else { return }
     if e.inner == 1 {  // rows of x and of the outputs are contiguous: no scratch
         let xp = x.baseAddress!, vp = values.baseAddress!, ip = indices.baseAddress!, n = e.n

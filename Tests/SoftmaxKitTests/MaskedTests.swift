@@ -69,4 +69,21 @@ struct MaskedTests {
             }
         })
     }
+
+    @Test("a mask partly under y is refused and nothing is written")
+    func maskOverlappingOutput() throws {
+        let e = try Extents(outer: 2, n: 8)
+        let x = [Float](repeating: 1, count: e.count)
+        var block = [UInt8](repeating: 1, count: 4 * e.count + 8)
+        let before = block
+        try x.withUnsafeBufferPointer { x in
+            try block.withUnsafeMutableBytes { (b: UnsafeMutableRawBufferPointer) in
+                let y = UnsafeMutableBufferPointer(start: (b.baseAddress! + 8).assumingMemoryBound(to: Float.self), count: e.count)
+                let mask = UnsafeBufferPointer(start: b.baseAddress!.assumingMemoryBound(to: UInt8.self), count: e.count)
+                #expect(throwsKind(.invalidArgument, mentioning: "overlap") { try maskedSoftmax(x, mask: mask, into: y, extents: e) })
+                #expect(throwsKind(.invalidArgument, mentioning: "overlap") { try maskedLogSoftmax(x, mask: mask, into: y, extents: e) })
+            }
+        }
+        #expect(block == before)
+    }
 }

@@ -95,4 +95,25 @@ struct PartitionedTests {
         #expect(throwsKind(.shapeMismatch, mentioning: "members[1]") { _ = try ensembleMean([a, [0.5, 0.5]]) })
         #expect(throwsKind(.invalidArgument, mentioning: "at least one") { _ = try ensembleMean([[Double]]()) })
     }
+
+    @Test("a layout buffer partly under y is refused and nothing is written")
+    func layoutOverlappingOutput() throws {
+        let e = try Extents(outer: 2, n: 5)
+        let x = [Float](repeating: 1, count: e.count)
+        let stride = MemoryLayout<PartitionSegment>.stride
+        let raw = UnsafeMutableRawPointer.allocate(byteCount: 2 * stride + 4 * e.count, alignment: 16)
+        defer { raw.deallocate() }
+        let layout = raw.bindMemory(to: PartitionSegment.self, capacity: 2)
+        layout.initialize(to: PartitionSegment(width: 2, activation: .softmax))
+        (layout + 1).initialize(to: PartitionSegment(width: 3, activation: .sigmoid))
+        let before = Array(UnsafeRawBufferPointer(start: raw, count: 2 * stride))
+        // y starts inside the second segment.
+        let y = UnsafeMutableBufferPointer(start: (raw + stride + 8).assumingMemoryBound(to: Float.self), count: e.count)
+        try x.withUnsafeBufferPointer { x in
+            #expect(throwsKind(.invalidArgument, mentioning: "overlap") {
+                try partitioned(x, layout: UnsafeBufferPointer(start: layout, count: 2), into: y, extents: e)
+            })
+        }
+        #expect(Array(UnsafeRawBufferPointer(start: raw, count: 2 * stride)) == before)
+    }
 }

@@ -107,4 +107,40 @@ struct SelectionTests {
         #expect(throwsKind(.invalidArgument, mentioning: "empty") { _ = try argmax([Double](), shape: [3, 0]) })
         #expect(throwsKind(.invalidArgument, mentioning: "temperature") { _ = try softmaxTopK([1.0, 2], k: 1, temperature: 0) })
     }
+
+    @Test("indices or values partly over x, or indices partly over values, are refused and nothing is written",
+          arguments: [8, 24])
+    func overlappingOutputs(shift: Int) throws {
+        // One 512-byte block viewed as floats and as indices, as a C union would.
+        let bytes = 512
+        let raw = UnsafeMutableRawPointer.allocate(byteCount: bytes, alignment: 16)
+        defer { raw.deallocate() }
+        raw.initializeMemory(as: UInt8.self, repeating: 0x5A, count: bytes)
+        let before = Array(UnsafeRawBufferPointer(start: raw, count: bytes))
+        let e = try Extents(outer: 4, n: 4), k = 2
+        let x = UnsafeBufferPointer(start: raw.assumingMemoryBound(to: Float.self), count: e.count)
+        func floats(at offset: Int, _ count: Int) -> UnsafeMutableBufferPointer<Float> {
+            UnsafeMutableBufferPointer(start: (raw + offset).assumingMemoryBound(to: Float.self), count: count)
+        }
+        func ints(at offset: Int, _ count: Int) -> UnsafeMutableBufferPointer<Int> {
+            UnsafeMutableBufferPointer(start: (raw + offset).assumingMemoryBound(to: Int.self), count: count)
+        }
+        let apart = 256  // past x: a separate buffer
+        // argmax: index over x (the union example: &b.i[2] on b.f).
+        #expect(throwsKind(.invalidArgument, mentioning: "overlap") { try argmax(x, into: ints(at: shift, 4), extents: e) })
+        // top-k and softmax top-k: indices over x, values over x, indices over values.
+        let cases: [(UnsafeMutableBufferPointer<Float>, UnsafeMutableBufferPointer<Int>)] = [
+            (floats(at: apart, 8), ints(at: shift, 8)),
+            (floats(at: shift, 8), ints(at: apart, 8)),
+            (floats(at: apart, 8), ints(at: apart + shift, 8)),
+            (floats(at: apart + shift, 8), ints(at: apart, 8)),
+        ]
+        for (v, i) in cases {
+            #expect(throwsKind(.invalidArgument, mentioning: "overlap") { try topK(x, k: k, values: v, indices: i, extents: e) })
+            #expect(throwsKind(.invalidArgument, mentioning: "overlap") {
+                try softmaxTopK(x, k: k, probs: v, indices: i, extents: e)
+            })
+        }
+        #expect(Array(UnsafeRawBufferPointer(start: raw, count: bytes)) == before)
+    }
 }

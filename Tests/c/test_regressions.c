@@ -199,6 +199,28 @@ static void test_cross_entropy_mean_subnormal_weight(void) {
     CHECK(fabs(g[0] + 0.5) < 1e-12 && fabs(g[1] - 0.5) < 1e-12);
 }
 
+/* Selection outputs partly over their input or over each other returned
+ * SMK_OK with garbage: argmax's index written over the x it was still
+ * reading (the union below), top-k's indices over x or over values. Each is
+ * now SMK_ERROR_INVALID_ARGUMENT with nothing written. */
+static void test_selection_outputs_overlapping(void) {
+    union { float f[64]; int64_t i[32]; double d[32]; } b, before;
+    int j;
+    for (j = 0; j < 64; j++) b.f[j] = (float)((j * 7) % 11);
+    before = b;
+    CHECK_STATUS(smk_argmax_f32(b.f, &b.i[2], 4, 4, 1), SMK_ERROR_INVALID_ARGUMENT);
+    CHECK_STATUS(smk_argmax_f64(b.d, &b.i[2], 4, 4, 1), SMK_ERROR_INVALID_ARGUMENT);
+    /* indices over x; values over x; indices over values (x = f[0..16)) */
+    CHECK_STATUS(smk_topk_f32(b.f, &b.f[40], &b.i[2], 4, 4, 1, 2), SMK_ERROR_INVALID_ARGUMENT);
+    CHECK_STATUS(smk_topk_f32(b.f, &b.f[40], &b.i[21], 4, 4, 1, 2), SMK_ERROR_INVALID_ARGUMENT);
+    CHECK_STATUS(smk_topk_f64(b.d, &b.d[20], &b.i[22], 2, 4, 1, 2), SMK_ERROR_INVALID_ARGUMENT);
+    CHECK_STATUS(smk_softmax_topk_f32(b.f, &b.f[40], &b.i[2], 4, 4, 1, 2, 1.0f), SMK_ERROR_INVALID_ARGUMENT);
+    CHECK_STATUS(smk_softmax_topk_f32(b.f, &b.f[40], &b.i[21], 4, 4, 1, 2, 1.0f), SMK_ERROR_INVALID_ARGUMENT);
+    CHECK_STATUS(smk_softmax_topk_f64(b.d, &b.d[20], &b.i[22], 2, 4, 1, 2, 1.0), SMK_ERROR_INVALID_ARGUMENT);
+    CHECK(strstr(smk_last_error_message(), "overlap") != NULL);
+    CHECK(memcmp(&b, &before, sizeof b) == 0);
+}
+
 int main(void) {
     test_large_logits_with_temperature();
     test_huge_finite_logits();
@@ -208,5 +230,6 @@ int main(void) {
     test_cross_entropy_without_logits();
     test_log_softmax_backward_in_place_bits();
     test_cross_entropy_mean_subnormal_weight();
+    test_selection_outputs_overlapping();
     return check_summary("test_regressions");
 }

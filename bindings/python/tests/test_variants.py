@@ -299,3 +299,18 @@ def test_seed_001_binary_head_sigmoid_equals_two_class_softmax():
     two = smk.partitioned(np.concatenate([z, np.zeros_like(z)], 1), [(2, "softmax")])
     one = smk.partitioned(z, [(1, "sigmoid")])
     np.testing.assert_allclose(two[:, :1], one, rtol=1e-14)
+
+
+@pytest.mark.parametrize("log", [False, True])
+def test_mask_partly_under_out_is_refused_and_nothing_written(log):
+    # One block holding the mask's bytes and, 8 bytes in, the output's floats:
+    # the kernel read mask bytes it had already overwritten.
+    block = np.zeros(80, np.uint8)
+    block[:16] = [1, 0, 1, 1] * 4
+    mask, out = block[:16], block[8:72].view(np.float32)
+    before = block.copy()
+    x = np.linspace(-1, 1, 16).astype(np.float32)
+    f = smk.masked_log_softmax if log else smk.masked_softmax
+    with pytest.raises(smk.ArgumentError, match="overlap"):
+        f(x, mask, out=out)
+    assert np.array_equal(block, before)

@@ -1,0 +1,459 @@
+#!/usr/bin/env python3
+"""The aliasing promise of the C ABI, checked over every prototype of the header:
+
+  for every function, for every pair of caller buffers where at least one is
+  an output ((input, output) and (output, output)), a call with the two
+  buffers partly overlapping is refused with SMK_ERROR_INVALID_ARGUMENT, a
+  message naming the overlap, and nothing written (every byte of every buffer
+  unchanged). Exact aliasing (in place) is not a partial overlap and is not
+  tried here: each function's doc says where it is allowed.
+
+The pairs come from the header's prototypes: a `const T *` parameter is an
+input buffer, a `T *` one an output, `const T *const *` a table of input
+buffers, `T *const *` a table of output buffers (each entry a buffer of its
+own). Not paired: opaque handles (library memory) and `*_out` parameters (one
+result written on success, after every input has been read).
+
+A function with at least one such pair needs a recipe in RECIPES (valid
+arguments for one call); a declared function without one fails the check, so
+covering a new function is a decision. A recipe may list tables the library
+copies whole before it writes anything (COPIED): an output overlapping one of
+those is allowed, and the call must then give the same outputs as with
+separate buffers.
+
+Each pair is placed twice where the sizes allow: the second buffer 8 bytes
+into the first, and at the last 8-byte boundary inside it (an overlap of one
+element at the first buffer's end), in both orders.
+
+Prints "N passed, N failed" and exits non-zero on any failure.
+"""
+from __future__ import annotations
+
+import argparse
+import ctypes
+import os
+import re
+import struct
+import sys
+
+ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+SMK_OK, SMK_ERROR_INVALID_ARGUMENT = 0, 1
+SENTINEL = 0xA5
+passed = 0
+failed = 0
+
+
+def check(ok: bool, what: str) -> None:
+    global passed, failed
+    if ok:
+        passed += 1
+    else:
+        failed += 1
+        print(f"FAIL: {what}")
+
+
+# ---------------------------------------------------------------- the header
+
+def parse_header(path: str) -> tuple[dict[str, tuple[str, list[tuple[str, str]]]], set[str]]:
+    """name -> (return type, [(parameter type, parameter name)]), opaque type names."""
+    with open(path) as f:
+        text = f.read()
+    text = re.sub(r"/\*.*?\*/", " ", text, flags=re.S)
+    text = re.sub(r"//[^\n]*", " ", text)
+    opaque = set(re.findall(r"typedef\s+struct\s+\w+\s+(\w+)\s*;", text))
+    protos = {}
+    for ret, name, params in re.findall(r"SMK_API\s+([^;(]*?)\b(smk_\w+)\s*\(([^)]*)\)", text, re.S):
+        params = " ".join(params.split())
+        plist = []
+        if params not in ("", "void"):
+            for p in params.split(","):
+                m = re.match(r"^(.*?)\b(\w+)$", p.strip())
+                plist.append((" ".join(m.group(1).replace("*", " * ").split()), m.group(2)))
+        protos[name] = (" ".join(ret.split()), plist)
+    return protos, opaque
+
+
+def classify(ctype: str, name: str, opaque: set[str]) -> str:
+    """scalar | handle | result | in | out | in_table | out_table."""
+    toks = ctype.split()
+    stars = toks.count("*")
+    if stars == 0:
+        return "scalar"
+    base = [t for t in toks if t not in ("const", "*")]
+    if base and base[0] in opaque:
+        return "handle" if stars == 1 else "result"
+    if name.endswith("_out"):
+        return "result"
+    first = toks.index("*")
+    pointee_const = "const" in toks[:first]
+    if stars == 2:
+        return "in_table" if pointee_const else "out_table"
+    return "in" if pointee_const else "out"
+
+
+CTYPES = {"int64_t": ctypes.c_int64, "int32_t": ctypes.c_int32, "int": ctypes.c_int, "uint32_t": ctypes.c_uint32,
+          "float": ctypes.c_float, "double": ctypes.c_double, "smk_status": ctypes.c_int}
+
+
+def ctype_of(ctype: str) -> type:
+    if "*" in ctype:
+        return ctypes.c_void_p
+    t = ctype.replace("const", "").strip()
+    if t in CTYPES:
+        return CTYPES[t]
+    if t.startswith("smk_"):  # an enum passed by value
+        return ctypes.c_int
+    raise SystemExit(f"check_overlap: no ctypes mapping for parameter type {ctype!r}")
+
+
+# ---------------------------------------------------------------- recipes
+
+class In:
+    """An input buffer holding `data` (bytes)."""
+    def __init__(self, data: bytes):
+        self.data = data
+        self.size = len(data)
+
+
+class Out:
+    """An output buffer of `size` bytes."""
+    def __init__(self, size: int):
+        self.data = None
+        self.size = size
+
+
+class Table:
+    """A table of pointers to the buffers `entries` (all In or all Out)."""
+    def __init__(self, entries: list):
+        self.entries = entries
+        self.size = 8 * len(entries)
+
+
+def f32(v): return struct.pack(f"<{len(v)}f", *v)
+def f64(v): return struct.pack(f"<{len(v)}d", *v)
+def i64(v): return struct.pack(f"<{len(v)}q", *v)
+def u8(v): return bytes(v)
+
+
+def values(count: int, shift: float = 0.0) -> list[float]:
+    """Distinct, deterministic, moderate logits."""
+    return [((i * 7) % 11 - 5) * 0.37 + i * 0.01 + shift for i in range(count)]
+
+
+class Precision:
+    def __init__(self, suffix: str):
+        self.pack = f32 if suffix == "f32" else f64
+        self.size = 4 if suffix == "f32" else 8
+
+
+O, N, I = 3, 5, 2              # (outer, n, inner) of every kernel recipe
+C = O * N * I                  # elements of a full tensor
+R = O * I                      # reduced elements (one per fibre)
+K = 3
+
+
+def extents():
+    return {"outer": O, "n": N, "inner": I}
+
+
+def normalizer(F, **extra):
+    return {"x": In(F.pack(values(C))), "y": Out(C * F.size), **extents(), **extra}
+
+
+def elementwise(F):
+    return {"x": In(F.pack(values(C))), "y": Out(C * F.size), "count": C}
+
+
+def masked(F, **extra):
+    return {"x": In(F.pack(values(C))), "mask": In(u8([(i * 5) % 3 != 0 for i in range(C)])), "y": Out(C * F.size),
+            **extents(), "mask_count": C, **extra}
+
+
+def loss_options(reduction: int) -> bytes:
+    # smk_loss_options: size, ignore_index, label_smoothing, reduction (+ padding)
+    return struct.pack("<QqdiI", 32, -100, 0.0, reduction, 0)
+
+
+def class_loss(F, probs_target: bool, nll: bool = False):
+    args = {("log_probs" if nll else "logits"): In(F.pack([v - 3 for v in values(C)] if nll else values(C))),
+            "target": In(F.pack([1.0 / N] * C) if probs_target else i64([(r * 2) % N for r in range(R)])),
+            "weight": In(F.pack([0.5 + 0.25 * c for c in range(N)])),
+            "loss": Out(R * F.size)}
+    if not nll:
+        args["dlogits"] = Out(C * F.size)
+    return {**args, **extents(), "options": In(loss_options(0))}
+
+
+def backward(F):
+    return {"y": In(F.pack([0.1 + 0.01 * i for i in range(C)])), "dy": In(F.pack(values(C))),
+            "dx": Out(C * F.size), **extents()}
+
+
+def forward_args(owner: str, handle, lib) -> dict:
+    """smk_model_forward / smk_ensemble_forward on 3 rows of `handle`'s model."""
+    model = handle
+    if owner == "ensemble":
+        m = ctypes.c_void_p()
+        assert lib.smk_ensemble_model(handle, ctypes.c_int64(0), ctypes.byref(m)) == SMK_OK
+        model = m
+    feats, heads = ctypes.c_int64(), ctypes.c_int64()
+    assert lib.smk_model_input_features(model, ctypes.byref(feats)) == SMK_OK
+    assert lib.smk_model_head_count(model, ctypes.byref(heads)) == SMK_OK
+    outs = []
+    for h in range(heads.value):
+        size = ctypes.c_int64()
+        assert lib.smk_model_head_size(model, ctypes.c_int64(h), ctypes.byref(size)) == SMK_OK
+        outs.append(Out(O * size.value * 4))
+    return {owner: handle, "x": In(f32(values(O * feats.value))), "batch": O, "steps": 1,
+            "features": feats.value, "outputs": Table(outs), "output_count": heads.value}
+
+
+# name (without the _f32/_f64 suffix) -> (recipe(F, fixtures), tables copied before any write).
+# Tables marked copied are read whole into the library's own memory first
+# (the header says so for each), so an output overlapping them is harmless.
+RECIPES = {
+    "smk_softmax": (lambda F, _: normalizer(F, temperature=1.0), ()),
+    "smk_log_softmax": (lambda F, _: normalizer(F, temperature=1.0), ()),
+    "smk_logsumexp": (lambda F, _: {"x": In(F.pack(values(C))), "y": Out(R * F.size), **extents()}, ()),
+    "smk_sigmoid": (lambda F, _: elementwise(F), ()),
+    "smk_log_sigmoid": (lambda F, _: elementwise(F), ()),
+    "smk_masked_softmax": (lambda F, _: masked(F, renormalize=1), ()),
+    "smk_masked_log_softmax": (lambda F, _: masked(F), ()),
+    "smk_partitioned": (lambda F, _: {"x": In(F.pack(values(C))),
+                                      "layout": In(struct.pack("<qiIqiI", 2, 1, 0, 3, 3, 0)),
+                                      "y": Out(C * F.size), **extents(), "layout_count": 2}, ("layout",)),
+    "smk_segment_softmax": (lambda F, _: {"x": In(F.pack(values(C))), "offsets": In(i64([0, 2, 2, 5])),
+                                          "y": Out(C * F.size), **extents(), "offset_count": 4}, ("offsets",)),
+    "smk_hierarchical_softmax": (lambda F, _: {"coarse": In(F.pack(values(O * 2))), "fine": In(F.pack(values(O * N, 1))),
+                                               "sizes": In(i64([2, 3])), "y": Out(O * N * F.size), "batch": O,
+                                               "groups": 2, "fine_width": N, "conditional": 0}, ("sizes",)),
+    "smk_ensemble_mean": (lambda F, _: {"members": Table([In(F.pack([0.02 * (i + 1) for i in range(C)])),
+                                                          In(F.pack([0.03 * (i + 1) for i in range(C)]))]),
+                                        "y": Out(C * F.size), "member_count": 2, **extents(), "mode": 1},
+                          ("members",)),
+    "smk_argmax": (lambda F, _: {"x": In(F.pack(values(C))), "index": Out(R * 8), **extents()}, ()),
+    "smk_hardmax": (lambda F, _: normalizer(F), ()),
+    "smk_topk": (lambda F, _: {"x": In(F.pack(values(C))), "values": Out(O * K * I * F.size),
+                               "indices": Out(O * K * I * 8), **extents(), "k": K}, ()),
+    "smk_softmax_topk": (lambda F, _: {"x": In(F.pack(values(C))), "probs": Out(O * K * I * F.size),
+                                       "indices": Out(O * K * I * 8), **extents(), "k": K, "temperature": 1.0}, ()),
+    "smk_cross_entropy": (lambda F, _: class_loss(F, False), ("options",)),
+    "smk_cross_entropy_probs": (lambda F, _: class_loss(F, True), ("options",)),
+    "smk_nll_loss": (lambda F, _: class_loss(F, False, nll=True), ("options",)),
+    "smk_binary_cross_entropy_with_logits": (
+        lambda F, _: {"logits": In(F.pack(values(C))), "target": In(F.pack([(i % 3) / 2 for i in range(C)])),
+                      "weight": In(F.pack([1 + 0.1 * i for i in range(C)])),
+                      "pos_weight": In(F.pack([0.5 * (c + 1) for c in range(N)])),
+                      "loss": Out(C * F.size), "count": C, "classes": N, "reduction": 0}, ()),
+    "smk_softmax_backward": (lambda F, _: backward(F), ()),
+    "smk_log_softmax_backward": (lambda F, _: backward(F), ()),
+    "smk_sigmoid_backward": (lambda F, _: {**backward(F), "outer": None, "n": None, "inner": None, "count": C}, ()),
+    "smk_model_forward": (lambda F, fx: forward_args("model", fx.model, fx.lib), ("outputs",)),
+    "smk_ensemble_forward": (lambda F, fx: forward_args("ensemble", fx.ensemble, fx.lib), ("outputs",)),
+}
+
+
+class Fixtures:
+    """Handles the model recipes need, made once."""
+    def __init__(self, lib):
+        self.lib = lib
+        models = os.path.join(ROOT, "examples", "models")
+        self.model = ctypes.c_void_p()
+        check(lib.smk_model_load(os.path.join(models, "multitask.safetensors").encode(), ctypes.byref(self.model)) == SMK_OK,
+              "fixture: smk_model_load(multitask)")
+        members = []
+        for name in ("ensemble_a", "ensemble_b"):
+            m = ctypes.c_void_p()
+            check(lib.smk_model_load(os.path.join(models, f"{name}.safetensors").encode(), ctypes.byref(m)) == SMK_OK,
+                  f"fixture: smk_model_load({name})")
+            members.append(m)
+        self.ensemble = ctypes.c_void_p()
+        table = (ctypes.c_void_p * 2)(*[m.value for m in members])
+        check(lib.smk_ensemble_create(table, ctypes.c_int64(2), 0, ctypes.byref(self.ensemble)) == SMK_OK,
+              "fixture: smk_ensemble_create")
+        for m in members:
+            lib.smk_model_free(m)
+
+
+# ---------------------------------------------------------------- the engine
+
+def buffers_of(params, args):
+    """[(label, buffer, role)] for every paired buffer, table entries included."""
+    out = []
+    for kind, pname in params:
+        a = args[pname]
+        if kind in ("in", "out"):
+            out.append((pname, a, kind))
+        elif kind in ("in_table", "out_table"):
+            out.append((pname, a, "in"))
+            for k, e in enumerate(a.entries):
+                out.append((f"{pname}[{k}]", e, "in" if kind == "in_table" else "out"))
+    return out
+
+
+class Layout:
+    """Where each buffer lives for one call: separate blocks, or one shared arena for a pair."""
+    def __init__(self, bufs, pair=None):
+        self.blocks = []      # ctypes arrays kept alive
+        self.addr = {}        # label -> address
+        placed = {}
+        if pair is not None:
+            (la, a), (lb, b), shift = pair
+            arena = (ctypes.c_uint64 * ((max(a.size, shift + b.size) + 7) // 8))()
+            self.blocks.append(arena)
+            base = ctypes.addressof(arena)
+            placed = {la: base, lb: base + shift}
+        for label, buf, _ in bufs:
+            if label in placed:
+                self.addr[label] = placed[label]
+                continue
+            block = (ctypes.c_uint64 * ((buf.size + 7) // 8 or 1))()
+            self.blocks.append(block)
+            self.addr[label] = ctypes.addressof(block)
+
+    def fill(self, bufs):
+        # Sentinel everywhere first, then inputs (an input wins the bytes it
+        # shares with an output, so the arguments stay valid), tables last.
+        for block in self.blocks:
+            ctypes.memset(ctypes.addressof(block), SENTINEL, ctypes.sizeof(block))
+        for label, buf, role in bufs:
+            if role == "in" and not isinstance(buf, Table):
+                ctypes.memmove(self.addr[label], buf.data, buf.size)
+        for label, buf, role in bufs:
+            if isinstance(buf, Table):
+                ptrs = struct.pack(f"<{len(buf.entries)}Q", *[self.addr[f"{label}[{k}]"] for k in range(len(buf.entries))])
+                ctypes.memmove(self.addr[label], ptrs, len(ptrs))
+
+    def snapshot(self) -> list[bytes]:
+        return [bytes(block) for block in self.blocks]
+
+    def read(self, label, size) -> bytes:
+        return ctypes.string_at(self.addr[label], size)
+
+
+def call(lib, fname, params_full, args, layout):
+    fn = getattr(lib, fname)
+    fn.restype = ctypes.c_int
+    fn.argtypes = [ctype_of(t) for t, _ in params_full]
+    argv = []
+    for (t, pname), in zip(params_full):
+        a = args[pname]
+        if isinstance(a, (In, Out, Table)):
+            argv.append(layout.addr[pname])
+        else:
+            argv.append(a)
+    return fn(*argv)
+
+
+def placements(a, b):
+    """Shifts putting b partly over a: 8 bytes in, and at a's last 8-byte boundary."""
+    shifts = {8, ((a.size - 1) // 8) * 8}
+    return sorted(s for s in shifts if 0 < s < a.size)
+
+
+def check_function(lib, fname, params_full, opaque, recipe, copied, fixtures):
+    F = Precision(fname[-3:])
+    args = {k: v for k, v in recipe(F, fixtures).items() if v is not None}
+    names = [n for _, n in params_full]
+    check(sorted(args) == sorted(names), f"{fname}: recipe arguments {sorted(args)} != header parameters {sorted(names)}")
+    if sorted(args) != sorted(names):
+        return
+    params = [(classify(t, n, opaque), n) for t, n in params_full]
+    for kind, n in params:
+        a = args[n]
+        want = {"in": In, "out": Out, "in_table": Table, "out_table": Table}.get(kind)
+        if want is not None and not isinstance(a, want):
+            check(False, f"{fname}: recipe gives {n} as {type(a).__name__}, the header makes it {kind}")
+            return
+        if kind in ("in_table", "out_table"):
+            entry = In if kind == "in_table" else Out
+            if not all(isinstance(e, entry) for e in a.entries):
+                check(False, f"{fname}: entries of {n} must be {entry.__name__}")
+                return
+    bufs = buffers_of(params, args)
+
+    # The recipe is valid: separate buffers succeed.
+    base = Layout(bufs)
+    base.fill(bufs)
+    status = call(lib, fname, params_full, args, base)
+    check(status == SMK_OK, f"{fname}: recipe call with separate buffers returned {status}: "
+          f"{lib.smk_last_error_message().decode()}")
+    if status != SMK_OK:
+        return
+    outputs = [(label, buf) for label, buf, role in bufs if role == "out"]
+    expected = {label: base.read(label, buf.size) for label, buf in outputs}
+
+    for ia, (la, a, ra) in enumerate(bufs):
+        for lb, b, rb in bufs[ia + 1:]:
+            if ra != "out" and rb != "out":
+                continue
+            if la == lb.split("[")[0] or lb == la.split("[")[0]:
+                # a table and one of its own entries
+                allowed = True
+            else:
+                allowed = la in copied or lb in copied
+            tried = 0
+            for (l1, b1), (l2, b2) in (((la, a), (lb, b)), ((lb, b), (la, a))):
+                for shift in placements(b1, b2):
+                    tried += 1
+                    what = f"{fname}: {l2} placed {shift} bytes into {l1}"
+                    lay = Layout(bufs, ((l1, b1), (l2, b2), shift))
+                    lay.fill(bufs)
+                    if allowed:
+                        # copied first: the call must not notice the overlap
+                        st = call(lib, fname, params_full, args, lay)
+                        check(st == SMK_OK, f"{what} (a table copied before any write): returned {st}")
+                        if st == SMK_OK:
+                            # outputs are compared unless one was itself overwritten by a
+                            # table's bytes after the call (it never is: tables are inputs)
+                            for label, buf in outputs:
+                                check(lay.read(label, buf.size) == expected[label],
+                                      f"{what} (a table copied before any write): {label} differs from separate buffers")
+                        continue
+                    before = lay.snapshot()
+                    st = call(lib, fname, params_full, args, lay)
+                    msg = lib.smk_last_error_message().decode() if st != SMK_OK else ""
+                    check(st == SMK_ERROR_INVALID_ARGUMENT and "overlap" in msg,
+                          f"{what}: expected SMK_ERROR_INVALID_ARGUMENT naming the overlap, got {st} {msg!r}")
+                    check(lay.snapshot() == before, f"{what}: the refused call wrote to its buffers")
+            check(tried > 0, f"{fname}: {la} and {lb} are too small to overlap partly: enlarge the recipe")
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--library", required=True)
+    ap.add_argument("--header", required=True)
+    args = ap.parse_args()
+    protos, opaque = parse_header(args.header)
+    check(len(protos) > 0, "no prototypes found in the header")
+    lib = ctypes.CDLL(os.path.abspath(args.library))
+    lib.smk_last_error_message.restype = ctypes.c_char_p
+    for name in ("smk_model_load", "smk_ensemble_create", "smk_ensemble_model", "smk_model_input_features",
+                 "smk_model_head_count", "smk_model_head_size", "smk_model_free", "smk_ensemble_free"):
+        getattr(lib, name).argtypes = [ctype_of(t) for t, _ in protos[name][1]]
+    fixtures = Fixtures(lib)
+    covered = uncovered = 0
+    for fname, (_, params_full) in protos.items():
+        kinds = [classify(t, n, opaque) for t, n in params_full]
+        n_bufs = sum(1 for k in kinds if k in ("in", "out")) + sum(2 for k in kinds if k.endswith("_table"))
+        has_out = any(k in ("out", "out_table") for k in kinds)
+        if not has_out or n_bufs < 2:
+            uncovered += 1  # nothing to pair: no caller buffer written, or only one buffer
+            continue
+        key = re.sub(r"_f(32|64)$", "", fname)
+        if key not in RECIPES:
+            check(False, f"{fname} has (input, output) buffer pairs but no recipe in {os.path.basename(__file__)} "
+                  f"RECIPES: add one (valid arguments for one call) so its overlaps are checked")
+            continue
+        recipe, copied = RECIPES[key]
+        covered += 1
+        check_function(lib, fname, params_full, opaque, recipe, set(copied), fixtures)
+    lib.smk_model_free(fixtures.model)
+    lib.smk_ensemble_free(fixtures.ensemble)
+    print(f"check_overlap: {covered} functions with buffer pairs checked, {uncovered} without pairs; "
+          f"{passed} passed, {failed} failed")
+    return 0 if failed == 0 else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())
