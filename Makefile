@@ -89,8 +89,8 @@ model-demo: $(LIB) python-deps | $(OUT)
 	$(SWIFT) build $(RELEASE_FLAGS) --product model-demo
 	$(BUILD)/release/model-demo
 
-# Regenerates the bundled model files (numpy, fixed seeds).
-models:
+# Regenerates the bundled model files (numpy, fixed seeds; written by the library).
+models: $(LIB)
 	$(PYTHON) examples/make_models.py
 
 # Forward passes of the seed networks vs numpy (and PyTorch when installed),
@@ -107,7 +107,7 @@ bench-models: $(LIB) | $(OUT)
 #   make bench-wide BENCH_PYTHON=/work/benchvenv/bin/python [WIDE_THREADS="1 2"]
 WIDE_MODEL   := $(OUT)/wide.safetensors
 WIDE_THREADS ?= 1 2
-$(WIDE_MODEL): Benchmarks/wide_net.py examples/make_models.py | $(OUT)
+$(WIDE_MODEL): Benchmarks/wide_net.py examples/make_models.py $(LIB) | $(OUT)
 	$(BENCH_PYTHON) Benchmarks/wide_net.py $@
 
 bench-wide: $(LIB) $(WIDE_MODEL) | $(OUT)

@@ -4,6 +4,8 @@ ONNX Runtime, each only if it imports.
     make bench-python BENCH_PYTHON=/path/to/venv/bin/python
     python Benchmarks/bench_python.py [--seconds S] [--threads 1|all|both]
                                       [--ops softmax,log_softmax] [--overhead]
+                                      [--json results.json] [--svg chart.svg]
+    python Benchmarks/bench_python.py --from-json results.json [--from-json run2.json] --svg chart.svg
 
 Install the peers in a throwaway virtual environment outside the repository
 (they are never dependencies of SoftmaxKit), for example
@@ -27,6 +29,10 @@ intra_op_num_threads=1, XLA_FLAGS single-threaded Eigen, SOFTMAXKIT_NUM_THREADS=
 
 Output: markdown tables of µs per call, and "smk / best" = softmaxkit's time
 over the fastest other peer's (below 1.0 means softmaxkit is faster).
+--json saves every thread mode's results; --svg draws one chart from them
+(softmax float32 on 1 thread unless --chart says otherwise: each peer's time
+over softmaxkit's, by shape); --from-json prints and draws saved results
+again without measuring, and merges several --stat min runs of one build.
 """
 from __future__ import annotations
 
@@ -44,7 +50,7 @@ SHAPES = [((1, 10), -1), ((64, 10), -1), ((256, 128), -1), ((1024, 1000), -1), (
           ((64, 32000), -1), ((4096, 4096), -1), ((64, 1000, 64), 1)]
 DTYPES = ["float32", "float64"]
 OPS = ["softmax", "log_softmax"]
-# Variants of issue 3, timed when the loaded softmaxkit has them (last-axis
+# Variants timed when the loaded softmaxkit has them (last-axis
 # 2-D shapes only), against the same computation written in each peer.
 VARIANTS = ["masked_softmax", "softmax_topk", "cross_entropy"]
 TOPK = 8
@@ -455,34 +461,116 @@ def table(results, op, dt, peers):
     return "\n".join(lines)
 
 
-def main():
-    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    ap.add_argument("--seconds", type=float, default=0.4, help="time budget per (op, shape, dtype) group")
-    ap.add_argument("--threads", choices=["1", "all", "both"], default="both")
-    ap.add_argument("--ops", default=",".join(OPS))
-    ap.add_argument("--stat", choices=["median", "min"], default="median",
-                    help="per-call statistic over the samples; min on a loaded shared machine "
-                         "(other processes only ever add time)")
-    ap.add_argument("--overhead", action="store_true", help="only the per-call overhead breakdown at 1x10")
-    ap.add_argument("--child", action="store_true", help=argparse.SUPPRESS)
-    args = ap.parse_args()
-    if args.overhead:
-        return overhead()
-    if args.child:
-        return run_child(args)
-    modes = ["1", "all"] if args.threads == "both" else [args.threads]
-    print(f"python {platform.python_version()}, {os.cpu_count()} CPUs, "
-          f"{time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}")
-    print(f"OPENBLAS_CORETYPE={os.environ.get('OPENBLAS_CORETYPE', '(unset)')} "
-          f"OPENBLAS_L2_SIZE={os.environ.get('OPENBLAS_L2_SIZE', '(unset)')}")
-    print(f"load average at start: {open('/proc/loadavg').read().strip()}; statistic: {args.stat} of interleaved samples")
-    for mode in modes:
-        env = single_thread_env(os.environ) if mode == "1" else dict(os.environ)
-        cmd = [sys.executable, os.path.abspath(__file__), "--child", "--threads", mode,
-               "--seconds", str(args.seconds), "--ops", args.ops, "--stat", args.stat]
-        out = subprocess.run(cmd, env=env, stdout=subprocess.PIPE, text=True, check=True).stdout
-        data = json.loads(out.strip().splitlines()[-1])
-        label = "1 thread" if mode == "1" else f"all cores ({os.cpu_count()})"
+# --------------------------------------------------------------------------
+# Saved results and the chart (plain SVG, no plotting library)
+# --------------------------------------------------------------------------
+
+CHART_COLOURS = {"numpy": "#4c72b0", "scipy": "#55a868", "torch": "#c44e52",
+                 "jax": "#8172b2", "onnxruntime": "#ccb974"}
+
+
+def chart_svg(saved, op="softmax", dtype="float32", mode=None):
+    """An SVG of softmaxkit against each peer by shape: for one op, dtype and
+    thread mode, one bar per peer and shape of the peer's time over
+    softmaxkit's (right of the 1x line: softmaxkit is faster), on a log
+    scale so that 2x faster and 2x slower are the same length."""
+    import math
+    from xml.sax.saxutils import escape
+    modes = saved["modes"]
+    mode = mode or next(iter(modes))
+    data = modes[mode]
+    rows = [r for r in data["results"] if r["op"] == op and r["dtype"] == dtype and "softmaxkit" in r["us"]]
+    peers = [p for p in PEERS[1:] if any(p in r["us"] and p not in r["notes"] for r in rows)]
+    ratios = [[(r["us"][p] / r["us"]["softmaxkit"]) if p in r["us"] and p not in r["notes"] else None
+               for p in peers] for r in rows]
+    flat = [v for row in ratios for v in row if v]
+    lo = min([0.5] + flat)
+    hi = max([2.0] + flat)
+    lo_e, hi_e = math.floor(math.log2(lo)), math.ceil(math.log2(hi))
+    left, right, top, bar, gap = 150, 40, 56, 9, 10
+    width = 760
+    plot_w = width - left - right
+    group_h = bar * max(1, len(peers)) + gap
+    legend_h = 62
+    height = top + group_h * len(rows) + 34 + legend_h
+
+    def x_of(v):
+        return left + plot_w * (math.log2(v) - lo_e) / (hi_e - lo_e)
+
+    out = [f'<svg xmlns="http://www.w3.org/2000/svg" width="{width}" height="{height}" '
+           f'viewBox="0 0 {width} {height}" font-family="sans-serif" font-size="12">',
+           f'<rect width="{width}" height="{height}" fill="white"/>',
+           f'<text x="{width / 2}" y="20" text-anchor="middle" font-size="14" font-weight="bold">'
+           f'{escape(op)} {dtype}, {escape(mode)}: how many times faster SoftmaxKit is</text>',
+           f'<text x="{width / 2}" y="38" text-anchor="middle" fill="#555">'
+           f'peer time / SoftmaxKit time per call from Python (log scale; right of 1x: SoftmaxKit faster)</text>']
+    axis_y = top + group_h * len(rows)
+    for e in range(lo_e, hi_e + 1):
+        v = 2.0 ** e
+        x = x_of(v)
+        label = f"{v:g}x"
+        colour, w = ("#000", 1.5) if e == 0 else ("#ddd", 1)
+        out.append(f'<line x1="{x:.1f}" y1="{top - 4}" x2="{x:.1f}" y2="{axis_y}" stroke="{colour}" stroke-width="{w}"/>')
+        out.append(f'<text x="{x:.1f}" y="{axis_y + 16}" text-anchor="middle">{label}</text>')
+    x1 = x_of(1.0)
+    for i, (r, row) in enumerate(zip(rows, ratios)):
+        y0 = top + i * group_h
+        out.append(f'<text x="{left - 8}" y="{y0 + group_h / 2:.1f}" text-anchor="end" '
+                   f'dominant-baseline="middle">{escape(r["shape"])}</text>')
+        for j, (p, v) in enumerate(zip(peers, row)):
+            if not v:
+                continue
+            y = y0 + j * bar
+            xv = x_of(v)
+            out.append(f'<rect x="{min(x1, xv):.1f}" y="{y}" width="{abs(xv - x1):.1f}" height="{bar - 1}" '
+                       f'fill="{CHART_COLOURS.get(p, "#888")}"><title>{p} {escape(r["shape"])}: '
+                       f'{r["us"][p]:.1f} µs, softmaxkit {r["us"]["softmaxkit"]:.1f} µs ({v:.2f}x)</title></rect>')
+    ly = axis_y + 34
+    lx = left
+    for p in peers:
+        out.append(f'<rect x="{lx}" y="{ly - 10}" width="12" height="12" fill="{CHART_COLOURS.get(p, "#888")}"/>')
+        out.append(f'<text x="{lx + 16}" y="{ly}">{p}</text>')
+        lx += 28 + 8 * len(p)
+    # When and under what load: a chart without its conditions invites misreading.
+    header = saved.get("header", "").splitlines()
+    dates = [line.split(", ")[-1] for line in header if line.startswith("python ")]
+    loads = [line.split(": ")[1].split()[0] for line in header if line.startswith("load average at start")]
+    if dates:
+        note = dates[0] if len(dates) == 1 else f"fastest of {len(dates)} runs: " + ", ".join(dates)
+        if loads:
+            note += ", load average at start " + " and ".join(loads)
+        versions = ", ".join(f"{p} {data['info']['peers'].get(p, '')}" for p in peers)
+        for dy, line in ((22, note), (36, versions)):
+            out.append(f'<text x="{width - 8}" y="{ly + dy}" text-anchor="end" fill="#555" font-size="10">'
+                       f'{escape(line)}</text>')
+    out.append("</svg>")
+    return "\n".join(out) + "\n"
+
+
+def merge_runs(runs):
+    """One saved result from several runs of the same build: each peer's time
+    per entry is its fastest over the runs. Only the minimum merges this way
+    (a median of medians is not a median), so it is meant for --stat min runs
+    on a shared machine, where other processes only ever add time."""
+    if len(runs) == 1:
+        return runs[0]
+    merged = json.loads(json.dumps(runs[0]))
+    merged["header"] = "\n\n".join(r.get("header", "") for r in runs) + \
+        f"\n\n{len(runs)} runs merged: each entry is the fastest of the runs"
+    for label, data in merged["modes"].items():
+        index = {(r["op"], r["shape"], r["dtype"]): r for r in data["results"]}
+        for other in runs[1:]:
+            for r in other["modes"].get(label, {}).get("results", []):
+                mine = index.get((r["op"], r["shape"], r["dtype"]))
+                if mine is None:
+                    continue
+                for peer, t in r["us"].items():
+                    if peer in mine["us"] and peer not in r["notes"]:
+                        mine["us"][peer] = min(mine["us"][peer], t)
+    return merged
+
+def print_tables(saved):
+    for label, data in saved["modes"].items():
         print(f"\n## {label}\n")
         print("peers: " + ", ".join(f"{k} {v}" for k, v in data["info"]["peers"].items()))
         print("variants softmaxkit lacks (n/a, not timed): " + (", ".join(data["info"]["softmaxkit_lacks"]) or "none"))
@@ -493,8 +581,69 @@ def main():
                 print(f"\n### {op} {dt}, µs per call ({label})\n")
                 print(table(data["results"], op, dt, data["info"]["peers"]))
         sys.stdout.flush()
-    print(f"\nload average at end: {open('/proc/loadavg').read().strip()}")
 
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("--seconds", type=float, default=0.4, help="time budget per (op, shape, dtype) group")
+    ap.add_argument("--threads", choices=["1", "all", "both"], default="both")
+    ap.add_argument("--ops", default=",".join(OPS))
+    ap.add_argument("--stat", choices=["median", "min"], default="median",
+                    help="per-call statistic over the samples; min on a loaded shared machine "
+                         "(other processes only ever add time)")
+    ap.add_argument("--overhead", action="store_true", help="only the per-call overhead breakdown at 1x10")
+    ap.add_argument("--json", metavar="PATH", help="also save the results (every thread mode) as JSON")
+    ap.add_argument("--svg", metavar="PATH", help="also draw the chart of softmaxkit against each peer by shape")
+    ap.add_argument("--from-json", metavar="PATH", action="append",
+                    help="measure nothing: print the tables of saved results (and draw --svg from them); "
+                         "repeat it to merge runs of the same build: each entry is the fastest of the runs, "
+                         "which is the --stat min statistic over all their samples")
+    ap.add_argument("--chart", default="softmax,float32", metavar="OP,DTYPE",
+                    help="the op and dtype the chart shows (default softmax,float32; 1 thread when measured)")
+    ap.add_argument("--child", action="store_true", help=argparse.SUPPRESS)
+    args = ap.parse_args()
+    if args.overhead:
+        return overhead()
+    if args.child:
+        return run_child(args)
+    chart_op, chart_dt = args.chart.split(",")
+    if args.from_json:
+        runs = []
+        for path in args.from_json:
+            with open(path) as f:
+                runs.append(json.load(f))
+        saved = merge_runs(runs)
+        print(saved.get("header", ""))
+        print_tables(saved)
+        if args.svg:
+            with open(args.svg, "w") as f:
+                f.write(chart_svg(saved, chart_op, chart_dt))
+        return
+    modes = ["1", "all"] if args.threads == "both" else [args.threads]
+    header = (f"python {platform.python_version()}, {os.cpu_count()} CPUs, "
+              f"{time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}\n"
+              f"OPENBLAS_CORETYPE={os.environ.get('OPENBLAS_CORETYPE', '(unset)')} "
+              f"OPENBLAS_L2_SIZE={os.environ.get('OPENBLAS_L2_SIZE', '(unset)')}\n"
+              f"load average at start: {open('/proc/loadavg').read().strip()}; statistic: {args.stat} of interleaved samples")
+    print(header)
+    saved = {"header": header, "modes": {}}
+    for mode in modes:
+        env = single_thread_env(os.environ) if mode == "1" else dict(os.environ)
+        cmd = [sys.executable, os.path.abspath(__file__), "--child", "--threads", mode,
+               "--seconds", str(args.seconds), "--ops", args.ops, "--stat", args.stat]
+        out = subprocess.run(cmd, env=env, stdout=subprocess.PIPE, text=True, check=True).stdout
+        data = json.loads(out.strip().splitlines()[-1])
+        label = "1 thread" if mode == "1" else f"all cores ({os.cpu_count()})"
+        saved["modes"][label] = data
+        print_tables({"modes": {label: data}})
+    saved["load_average_at_end"] = open('/proc/loadavg').read().strip()
+    print(f"\nload average at end: {saved['load_average_at_end']}")
+    if args.json:
+        with open(args.json, "w") as f:
+            json.dump(saved, f, indent=1)
+    if args.svg:
+        with open(args.svg, "w") as f:
+            f.write(chart_svg(saved, chart_op, chart_dt))
 
 if __name__ == "__main__":
     main()

@@ -10,7 +10,6 @@ Its three matrix products are the shapes the BLAS comparison
 """
 from __future__ import annotations
 
-import json
 import sys
 from pathlib import Path
 
@@ -18,7 +17,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "examples"))
 sys.path.insert(0, str(ROOT / "bindings" / "python"))
 from make_models import build  # noqa: E402
-from softmaxkit._safetensors import save_file  # noqa: E402  (numpy only)
+import softmaxkit  # noqa: E402
 
 FEATURES = 512
 # (out, in) of every matrix product; the two heads read the same layer and
@@ -42,7 +41,7 @@ def main() -> None:
     spec, weights, _ = wide_network()
     out = Path(sys.argv[1])
     out.parent.mkdir(parents=True, exist_ok=True)
-    save_file(weights, out, {"softmaxkit": json.dumps(spec)})
+    softmaxkit.Model.from_weights(spec, weights).save(out)
     print(f"wrote {out} ({out.stat().st_size / 1e6:.1f} MB, {FLOPS_PER_ROW / 1e6:.2f} MFLOP per row)")
 
 

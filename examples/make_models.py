@@ -4,12 +4,11 @@ random weights (numpy, fixed seeds), each with its architecture in the
 file's "softmaxkit" metadata, plus a fixed input per network
 (examples/models/<name>.input.npy).
 
-Writes through the `safetensors` package where installed, else with
-softmaxkit's numpy writer (same bytes layout). Run: python3 examples/make_models.py
+Each file is written by the library (softmaxkit.Model.save), so it needs
+libsoftmaxkit (`make lib`). Run: python3 examples/make_models.py
 """
 from __future__ import annotations
 
-import json
 import sys
 from pathlib import Path
 
@@ -17,7 +16,6 @@ import numpy as np
 
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE.parent / "bindings" / "python"))
-from softmaxkit._safetensors import save_file  # noqa: E402  (numpy only; no library needed)
 
 
 def linear(rng: np.random.Generator, out: int, inp: int) -> tuple[np.ndarray, np.ndarray]:
@@ -95,10 +93,11 @@ def fixed_input(name: str, shape: tuple) -> np.ndarray:
 
 
 def main() -> None:
+    import softmaxkit  # only here: the tests import seed_networks() without it
     out = HERE / "models"
     out.mkdir(exist_ok=True)
     for name, (spec, weights, shape) in seed_networks().items():
-        save_file(weights, out / f"{name}.safetensors", {"softmaxkit": json.dumps(spec)})
+        softmaxkit.Model.from_weights(spec, weights).save(out / f"{name}.safetensors")
         np.save(out / f"{name}.input.npy", fixed_input(name, shape))
         print(f"wrote {out / name}.safetensors  input {shape}")
 

@@ -184,7 +184,8 @@ SMK_API smk_status smk_log_sigmoid_f64(const double *x, double *y, int64_t count
  *   renormalize = 1: y_j = exp(x_j - m) / sum_{k in M} exp(x_k - m),
  *                    m = max_{k in M} x_k;
  *   renormalize = 0: y_j = softmax(x)_j over every position (softmax, then
- *                    zero the unselected: a network trained unmasked);
+ *                    zero the unselected, the variant where masking only
+ *                    hides classes after a normal softmax);
  * and y_j = 0 for j not in M whatever x_j is (NaN and inf included: a
  * select, never a multiply). A fully masked fibre is all 0, never NaN.
  * Selected positions follow smk_softmax_f32's rules (NaN, all -inf).
@@ -242,7 +243,7 @@ typedef struct smk_partition {
     int32_t activation;
 } smk_partition;
 
-/* Partitioned rows (output-layer partitioning): each fibre of n
+/* Partitioned rows (one output layer holding several heads): each fibre of n
  * is split into layout_count consecutive segments, layout[s].width long,
  * each transformed by layout[s].activation. Widths may be 0 and must sum
  * to n.
@@ -312,8 +313,8 @@ typedef enum smk_ensemble_mode {
     SMK_ENSEMBLE_LOGITS = 2      /* members are logits: y = softmax over n of their mean */
 } smk_ensemble_mode;
 
-/* Ensemble averaging: members[0 .. member_count-1] each point to
- * one tensor of outer * n * inner elements, n the class axis; the result
+/* Ensemble averaging of several models' outputs: members[0 .. member_count-1]
+ * each point to one tensor of outer * n * inner elements, n the class axis; the result
  * goes to y (same extents). A geometric mean gives 0 to a class that any
  * member gives probability 0.
  *
@@ -560,7 +561,7 @@ SMK_API smk_status smk_sigmoid_backward_f64(const double *y, const double *dy, d
  * masked_softmax ("mask" 0/1 list, "renormalize" default true),
  * partitioned ("segments" [[width, activation], ...]), hierarchical
  * ("coarse" layer, "fine" layer list: the joint P(k) P(j | k)).
- * README.md documents the schema in full. */
+ * docs/DESIGN.md documents the schema in full. */
 typedef struct smk_model smk_model;
 
 /* A model being assembled from weights held in memory (smk_model_builder_*). */
@@ -666,6 +667,79 @@ SMK_API smk_status smk_model_head_size(const smk_model *model, int64_t head,
  * or SMK_ERROR_NULL_POINTER. Thread-safe. */
 SMK_API smk_status smk_model_spec_json(const smk_model *model,
                                        const char **json_out);
+
+/* Buffer convention of the functions below that fill a caller's buffer
+ * (smk_model_tensor_shape, smk_model_tensor_data, smk_model_serialize):
+ * they take (buffer, capacity) and a size out-pointer that always receives
+ * the count the full result needs (the rank, or a byte count). A NULL
+ * buffer with capacity 0 is a size query: SMK_OK, nothing written. A buffer
+ * smaller than the result gives SMK_ERROR_SHAPE_MISMATCH with the needed
+ * count stored and the buffer untouched. The size out-pointer must not lie
+ * inside the buffer (SMK_ERROR_INVALID_ARGUMENT). */
+
+/* Element types of a model's stored tensors (smk_model_tensor_dtype). */
+typedef enum smk_dtype {
+    SMK_DTYPE_F32 = 0, /* float; also F16 and BF16 file tensors, widened at load */
+    SMK_DTYPE_F64 = 1  /* double, kept as given until the model rounds it */
+} smk_dtype;
+
+/* The number of stored tensors into *count_out. Tensors are numbered
+ * 0..count-1 in the order smk_model_serialize writes them: spec order, each
+ * layer's weight then its bias. Returns SMK_OK or SMK_ERROR_NULL_POINTER.
+ * Thread-safe. */
+SMK_API smk_status smk_model_tensor_count(const smk_model *model,
+                                          int64_t *count_out);
+
+/* The name of tensor `tensor` ("fc1.weight") into *name_out: a
+ * NUL-terminated string owned by the model, valid until smk_model_free.
+ * Returns SMK_OK; SMK_ERROR_NULL_POINTER; SMK_ERROR_INDEX_OUT_OF_RANGE.
+ * Thread-safe. */
+SMK_API smk_status smk_model_tensor_name(const smk_model *model, int64_t tensor,
+                                         const char **name_out);
+
+/* The element type of tensor `tensor` into *dtype_out. Returns SMK_OK;
+ * SMK_ERROR_NULL_POINTER; SMK_ERROR_INDEX_OUT_OF_RANGE. Thread-safe. */
+SMK_API smk_status smk_model_tensor_dtype(const smk_model *model, int64_t tensor,
+                                          smk_dtype *dtype_out);
+
+/* The dimensions of tensor `tensor` into shape[0..rank), its rank into
+ * *rank_out, by the buffer convention above (capacity counts int64_t).
+ * Returns SMK_OK; SMK_ERROR_NULL_POINTER (model or rank_out NULL, shape
+ * NULL with capacity > 0); SMK_ERROR_INVALID_ARGUMENT (negative capacity,
+ * rank_out inside shape); SMK_ERROR_INDEX_OUT_OF_RANGE;
+ * SMK_ERROR_SHAPE_MISMATCH (capacity below the rank). Thread-safe. */
+SMK_API smk_status smk_model_tensor_shape(const smk_model *model, int64_t tensor,
+                                          int64_t *shape, int64_t capacity,
+                                          int64_t *rank_out);
+
+/* Copies the values of tensor `tensor` (row-major, native byte order, of
+ * its smk_dtype) into data[0..size) bytes, the byte count into *size_out,
+ * by the buffer convention above (capacity counts bytes). Statuses as
+ * smk_model_tensor_shape. Thread-safe. */
+SMK_API smk_status smk_model_tensor_data(const smk_model *model, int64_t tensor,
+                                         void *data, int64_t capacity,
+                                         int64_t *size_out);
+
+/* The model as the bytes of a safetensors file into data[0..size), the byte
+ * count into *size_out, by the buffer convention above: its tensors in
+ * their stored precision (F32 or F64) in smk_model_tensor order, and the
+ * architecture (smk_model_spec_json) under the "softmaxkit" metadata key.
+ * smk_model_load_memory reads the bytes back to an equal model. Each call
+ * serializes anew, so a size query costs as much as the copy.
+ * Returns SMK_OK; SMK_ERROR_NULL_POINTER (model or size_out NULL, data NULL
+ * with capacity > 0); SMK_ERROR_INVALID_ARGUMENT (negative capacity,
+ * size_out inside data); SMK_ERROR_SHAPE_MISMATCH (capacity below the byte
+ * count). Thread-safe. */
+SMK_API smk_status smk_model_serialize(const smk_model *model, void *data,
+                                       int64_t capacity, int64_t *size_out);
+
+/* Writes smk_model_serialize's bytes to the file at `path`, creating or
+ * replacing it. Returns SMK_OK; SMK_ERROR_NULL_POINTER (model or path
+ * NULL); SMK_ERROR_INVALID_ARGUMENT (path not UTF-8); SMK_ERROR_IO (cannot
+ * create or write the file: the message names the path and the reason; a
+ * partly written file may remain). Thread-safe on the model; two saves to
+ * one path race as any two writers do. */
+SMK_API smk_status smk_model_save(const smk_model *model, const char *path);
 
 /* Runs every layer once and every head on x, C-contiguous
  * [batch, steps, features] (pass steps = 1 for [batch, features]; every

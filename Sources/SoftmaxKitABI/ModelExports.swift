@@ -18,8 +18,10 @@ final class ModelHandle {
     let model: Model
     let headNames: [UnsafeMutablePointer<CChar>]
     let specJSON: UnsafeMutablePointer<CChar>
+    let tensors: TensorTable
 
     init(_ model: Model) throws(SoftmaxKitError) {
+        tensors = try TensorTable(model)
         var names: [UnsafeMutablePointer<CChar>] = []
         func copy(_ s: String) throws(SoftmaxKitError) -> UnsafeMutablePointer<CChar> {
             guard let p = FallibleMemory.cString(s) else {
@@ -303,4 +305,157 @@ public func smk_ensemble_forward(_ e: OpaquePointer?, _ x: UnsafePointer<Float>?
 @_cdecl("smk_ensemble_free")
 public func smk_ensemble_free(_ e: OpaquePointer?) {
     release(e, as: EnsembleHandle.self)
+}
+
+// MARK: Tensors and serialization
+
+/// The tensors of a model in the order its serialized file holds them (spec
+/// order: each layer's weight, then its bias), with their names as C strings
+/// owned by the table.
+final class TensorTable {
+    let names: [String]
+    let cNames: [UnsafeMutablePointer<CChar>]
+    let tensors: [Tensor]
+
+    init(_ model: Model) throws(SoftmaxKitError) {
+        var order: [String] = []
+        for l in model.spec.layers {
+            for key in [l.name + ".weight", l.name + ".bias"] where model.weights[key] != nil { order.append(key) }
+        }
+        if order.count != model.weights.count {  // tensors outside the spec: kept, after it, in byte order
+            let listed = Set(order)
+            order += model.weights.keys.filter { !listed.contains($0) }.sorted { Array($0.utf8).lexicographicallyPrecedes(Array($1.utf8)) }
+        }
+        var c: [UnsafeMutablePointer<CChar>] = []
+        for n in order {
+            guard let p = FallibleMemory.cString(n) else {
+                c.forEach { free($0) }
+                throw SoftmaxKitError(.outOfMemory, "cannot allocate the name of tensor \"\(n)\" (\(n.utf8.count + 1) bytes)")
+            }
+            c.append(p)
+        }
+        names = order
+        cNames = c
+        tensors = order.compactMap { model.weights[$0] }  // every name is a key: one tensor each
+    }
+
+    func index(_ t: Int64) throws(SoftmaxKitError) -> Int {
+        guard t >= 0, t < Int64(tensors.count) else {
+            throw SoftmaxKitError(.indexOutOfRange, "tensor \(t) is out of range: the model has \(tensors.count) tensors")
+        }
+        return Int(t)
+    }
+
+    deinit { for p in cNames { free(p) } }
+}
+
+/// The header's buffer convention: `*sizeOut` always receives `needed` (the
+/// element count the full result takes); `fill` writes it only when `data`
+/// holds `capacity >= needed` elements of `stride` bytes. `data` NULL with
+/// `capacity` 0 is a size query.
+private func fillBuffer(_ data: UnsafeMutableRawPointer?, _ capacity: Int64, _ sizeOut: UnsafeMutablePointer<Int64>?,
+                        _ sizeName: String, needed: Int, stride: Int, what: String,
+                        _ fill: (UnsafeMutableRawPointer) -> Void) throws(SoftmaxKitError) {
+    let out = try outPointer(sizeOut, sizeName)
+    guard capacity >= 0 else { throw SoftmaxKitError(.invalidArgument, "capacity must be non-negative, got \(capacity)") }
+    guard let data else {
+        guard capacity == 0 else { throw SoftmaxKitError(.nullPointer, "the buffer is NULL but capacity is \(capacity)") }
+        out.pointee = Int64(needed)
+        return
+    }
+    guard capacity >= Int64(needed) else {
+        out.pointee = Int64(needed)
+        throw SoftmaxKitError(.shapeMismatch, "\(what) needs \(needed) elements, the buffer holds \(capacity)")
+    }
+    let start = UInt(bitPattern: data), end = start &+ UInt(needed * stride)
+    let s = UInt(bitPattern: UnsafeRawPointer(out)), e = s &+ 8
+    guard needed == 0 || e <= start || s >= end else {
+        throw SoftmaxKitError(.invalidArgument, "\(sizeName) overlaps the buffer")
+    }
+    fill(data)
+    out.pointee = Int64(needed)
+}
+
+@_cdecl("smk_model_tensor_count")
+public func smk_model_tensor_count(_ m: OpaquePointer?, _ out: UnsafeMutablePointer<Int64>?) -> Int32 {
+    abiCall { () throws(SoftmaxKitError) in
+        let h = try handle(m, "model", as: ModelHandle.self)
+        try outPointer(out, "count_out").pointee = Int64(h.tensors.tensors.count)
+    }
+}
+
+@_cdecl("smk_model_tensor_name")
+public func smk_model_tensor_name(_ m: OpaquePointer?, _ tensor: Int64, _ out: UnsafeMutablePointer<UnsafePointer<CChar>?>?) -> Int32 {
+    abiCall { () throws(SoftmaxKitError) in
+        let t = try handle(m, "model", as: ModelHandle.self).tensors
+        let o = try outPointer(out, "name_out")
+        o.pointee = UnsafePointer(t.cNames[try t.index(tensor)])
+    }
+}
+
+@_cdecl("smk_model_tensor_dtype")
+public func smk_model_tensor_dtype(_ m: OpaquePointer?, _ tensor: Int64, _ out: UnsafeMutablePointer<Int32>?) -> Int32 {
+    abiCall { () throws(SoftmaxKitError) in
+        let t = try handle(m, "model", as: ModelHandle.self).tensors
+        let o = try outPointer(out, "dtype_out")
+        switch t.tensors[try t.index(tensor)].storage {
+        case .f32: o.pointee = 0  // SMK_DTYPE_F32
+        case .f64: o.pointee = 1  // SMK_DTYPE_F64
+        }
+    }
+}
+
+@_cdecl("smk_model_tensor_shape")
+public func smk_model_tensor_shape(_ m: OpaquePointer?, _ tensor: Int64, _ shape: UnsafeMutablePointer<Int64>?,
+                                   _ capacity: Int64, _ rankOut: UnsafeMutablePointer<Int64>?) -> Int32 {
+    abiCall { () throws(SoftmaxKitError) in
+        let t = try handle(m, "model", as: ModelHandle.self).tensors
+        let k = try t.index(tensor)
+        let dims = t.tensors[k].shape
+        try fillBuffer(UnsafeMutableRawPointer(shape), capacity, rankOut, "rank_out", needed: dims.count, stride: 8,
+                       what: "the shape of tensor \"\(t.names[k])\"") { p in
+            let s = p.assumingMemoryBound(to: Int64.self)
+            for (k, d) in dims.enumerated() { s[k] = Int64(d) }
+        }
+    }
+}
+
+@_cdecl("smk_model_tensor_data")
+public func smk_model_tensor_data(_ m: OpaquePointer?, _ tensor: Int64, _ data: UnsafeMutableRawPointer?,
+                                  _ capacity: Int64, _ sizeOut: UnsafeMutablePointer<Int64>?) -> Int32 {
+    abiCall { () throws(SoftmaxKitError) in
+        let t = try handle(m, "model", as: ModelHandle.self).tensors
+        let k = try t.index(tensor)
+        let what = "tensor \"\(t.names[k])\""
+        switch t.tensors[k].storage {
+        case .f32(let v):
+            try fillBuffer(data, capacity, sizeOut, "size_out", needed: v.count * 4, stride: 1, what: what) { p in
+                v.withUnsafeBytes { if let b = $0.baseAddress { p.copyMemory(from: b, byteCount: $0.count) } }
+            }
+        case .f64(let v):
+            try fillBuffer(data, capacity, sizeOut, "size_out", needed: v.count * 8, stride: 1, what: what) { p in
+                v.withUnsafeBytes { if let b = $0.baseAddress { p.copyMemory(from: b, byteCount: $0.count) } }
+            }
+        }
+    }
+}
+
+@_cdecl("smk_model_serialize")
+public func smk_model_serialize(_ m: OpaquePointer?, _ data: UnsafeMutableRawPointer?, _ capacity: Int64,
+                                _ sizeOut: UnsafeMutablePointer<Int64>?) -> Int32 {
+    abiCall { () throws(SoftmaxKitError) in
+        let model = try handle(m, "model", as: ModelHandle.self).model
+        let bytes = model.serialized()
+        try fillBuffer(data, capacity, sizeOut, "size_out", needed: bytes.count, stride: 1, what: "the serialized model") { p in
+            bytes.withUnsafeBytes { if let b = $0.baseAddress { p.copyMemory(from: b, byteCount: $0.count) } }
+        }
+    }
+}
+
+@_cdecl("smk_model_save")
+public func smk_model_save(_ m: OpaquePointer?, _ path: UnsafePointer<CChar>?) -> Int32 {
+    abiCall { () throws(SoftmaxKitError) in
+        let model = try handle(m, "model", as: ModelHandle.self).model
+        try model.save(to: try cText(path, "path"))
+    }
 }

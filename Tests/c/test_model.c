@@ -183,6 +183,99 @@ static void test_bundled_file(void) {
     smk_model_free(m);
 }
 
+/* Tensor enumeration and serialization: the tensors come back as added (in
+ * spec order), the serialized bytes load to a model with the same outputs,
+ * smk_model_save writes the same bytes, and every buffer follows the
+ * convention (size query, short buffer refused untouched, NULLs refused). */
+static void test_tensors_and_serialize(smk_model *m) {
+    static const char *names[] = {"fc1.weight", "fc1.bias", "fc2.weight", "fc2.bias", "action_output.weight",
+                                  "action_output.bias", "force_output.weight", "force_output.bias"};
+    const float *values[] = {w1, b1, w2, b2, wa, ba, wf, bf};
+    const int64_t counts[] = {H1 * F, H1, H2 * H1, H2, A * H2, A, H2, 1};
+    int64_t count = -1, rank = -1, shape[8], size = -1, i;
+    smk_dtype dtype = SMK_DTYPE_F64;
+    const char *name = NULL;
+    float *buf;
+    unsigned char *bytes, *file_bytes;
+    smk_model *back = NULL;
+    float outs_a[2][B * A], outs_f[2][B];
+    float *o0[2], *o1[2];
+    FILE *f;
+    const char *path = "/tmp/smk_test_model_save.safetensors";
+
+    EXPECT_STATUS(smk_model_tensor_count(m, &count), SMK_OK);
+    CHECK(count == 8, "tensor count %lld", (long long)count);
+    for (i = 0; i < count && i < 8; i++) {
+        EXPECT_STATUS(smk_model_tensor_name(m, i, &name), SMK_OK);
+        CHECK(name && strcmp(name, names[i]) == 0, "tensor %lld is %s, wanted %s", (long long)i, name, names[i]);
+        EXPECT_STATUS(smk_model_tensor_dtype(m, i, &dtype), SMK_OK);
+        CHECK(dtype == SMK_DTYPE_F32, "tensor %lld dtype %d", (long long)i, (int)dtype);
+        EXPECT_STATUS(smk_model_tensor_shape(m, i, NULL, 0, &rank), SMK_OK);  /* size query */
+        CHECK(rank == (i % 2 == 0 ? 2 : 1), "tensor %lld rank %lld", (long long)i, (long long)rank);
+        EXPECT_STATUS(smk_model_tensor_shape(m, i, shape, 8, &rank), SMK_OK);
+        CHECK((rank == 2 ? shape[0] * shape[1] : shape[0]) == counts[i], "tensor %lld shape", (long long)i);
+        EXPECT_STATUS(smk_model_tensor_data(m, i, NULL, 0, &size), SMK_OK);
+        CHECK(size == counts[i] * 4, "tensor %lld holds %lld bytes", (long long)i, (long long)size);
+        buf = malloc((size_t)size);
+        EXPECT_STATUS(smk_model_tensor_data(m, i, buf, size, &size), SMK_OK);
+        CHECK(memcmp(buf, values[i], (size_t)size) == 0, "tensor %lld values differ", (long long)i);
+        free(buf);
+    }
+    /* Bad arguments: statuses, nothing written. */
+    EXPECT_STATUS(smk_model_tensor_count(NULL, &count), SMK_ERROR_NULL_POINTER);
+    EXPECT_STATUS(smk_model_tensor_count(m, NULL), SMK_ERROR_NULL_POINTER);
+    EXPECT_STATUS(smk_model_tensor_name(m, 8, &name), SMK_ERROR_INDEX_OUT_OF_RANGE);
+    EXPECT_STATUS(smk_model_tensor_name(m, -1, &name), SMK_ERROR_INDEX_OUT_OF_RANGE);
+    EXPECT_STATUS(smk_model_tensor_dtype(m, 0, NULL), SMK_ERROR_NULL_POINTER);
+    shape[0] = shape[1] = -7;
+    EXPECT_STATUS(smk_model_tensor_shape(m, 0, shape, 1, &rank), SMK_ERROR_SHAPE_MISMATCH);
+    CHECK(rank == 2 && shape[0] == -7, "short shape buffer: rank %lld, shape[0] %lld", (long long)rank, (long long)shape[0]);
+    EXPECT_STATUS(smk_model_tensor_shape(m, 0, NULL, 2, &rank), SMK_ERROR_NULL_POINTER);
+    EXPECT_STATUS(smk_model_tensor_shape(m, 0, shape, -1, &rank), SMK_ERROR_INVALID_ARGUMENT);
+    EXPECT_STATUS(smk_model_tensor_shape(m, 0, shape, 8, NULL), SMK_ERROR_NULL_POINTER);
+    EXPECT_STATUS(smk_model_tensor_shape(m, 0, shape, 8, &shape[1]), SMK_ERROR_INVALID_ARGUMENT);
+    EXPECT_STATUS(smk_model_tensor_data(m, 1, shape, 8, &size), SMK_ERROR_SHAPE_MISMATCH);
+    CHECK(size == H1 * 4 && shape[0] == -7, "short data buffer: size %lld", (long long)size);
+
+    /* Serialize: size query, short buffer, then the bytes, which load back. */
+    EXPECT_STATUS(smk_model_serialize(m, NULL, 0, &size), SMK_OK);
+    CHECK(size > 8 * 4, "serialized size %lld", (long long)size);
+    bytes = malloc((size_t)size);
+    memset(bytes, 0xAB, (size_t)size);
+    EXPECT_STATUS(smk_model_serialize(m, bytes, size - 1, &size), SMK_ERROR_SHAPE_MISMATCH);
+    CHECK(bytes[0] == 0xAB, "short serialize buffer was written");
+    EXPECT_STATUS(smk_model_serialize(m, bytes, size, &size), SMK_OK);
+    EXPECT_STATUS(smk_model_serialize(m, NULL, 1, &size), SMK_ERROR_NULL_POINTER);
+    EXPECT_STATUS(smk_model_serialize(m, bytes, size, NULL), SMK_ERROR_NULL_POINTER);
+    EXPECT_STATUS(smk_model_serialize(NULL, bytes, size, &size), SMK_ERROR_NULL_POINTER);
+    EXPECT_STATUS(smk_model_load_memory(bytes, size, NULL, &back), SMK_OK);
+    if (back) {
+        o0[0] = outs_a[0]; o0[1] = outs_f[0]; o1[0] = outs_a[1]; o1[1] = outs_f[1];
+        EXPECT_STATUS(smk_model_forward(m, xs, B, 1, F, o0, 2), SMK_OK);
+        EXPECT_STATUS(smk_model_forward(back, xs, B, 1, F, o1, 2), SMK_OK);
+        CHECK(memcmp(outs_a[0], outs_a[1], sizeof outs_a[0]) == 0 && memcmp(outs_f[0], outs_f[1], sizeof outs_f[0]) == 0,
+              "the reloaded model's outputs differ");
+        smk_model_free(back);
+    }
+    /* Save writes the same bytes; an unwritable path is an I/O error naming it. */
+    EXPECT_STATUS(smk_model_save(m, path), SMK_OK);
+    file_bytes = malloc((size_t)size + 1);
+    f = fopen(path, "rb");
+    CHECK(f != NULL, "saved file missing");
+    if (f) {
+        CHECK(fread(file_bytes, 1, (size_t)size + 1, f) == (size_t)size, "saved file has another size");
+        CHECK(memcmp(file_bytes, bytes, (size_t)size) == 0, "saved file differs from smk_model_serialize");
+        fclose(f);
+    }
+    remove(path);
+    EXPECT_STATUS(smk_model_save(m, "/nonexistent-dir/x.safetensors"), SMK_ERROR_IO);
+    CHECK(strstr(smk_last_error_message(), "/nonexistent-dir/x.safetensors") != NULL, "message: %s", smk_last_error_message());
+    EXPECT_STATUS(smk_model_save(m, NULL), SMK_ERROR_NULL_POINTER);
+    EXPECT_STATUS(smk_model_save(NULL, path), SMK_ERROR_NULL_POINTER);
+    free(file_bytes);
+    free(bytes);
+}
+
 static void test_ensemble(smk_model *m) {
     smk_ensemble *e = NULL;
     const smk_model *members[2];
@@ -260,6 +353,7 @@ int main(void) {
     test_builder_matches_reference(m);
     test_bad_inputs(m);
     test_bundled_file();
+    test_tensors_and_serialize(m);
     test_ensemble(m);
     test_threads(m);
     smk_model_free(m);

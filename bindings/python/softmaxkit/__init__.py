@@ -14,7 +14,7 @@ from .selection import argmax, hardmax, softmax_topk, topk
 from .losses import binary_cross_entropy_with_logits, cross_entropy, nll_loss
 from .backward import log_softmax_backward, sigmoid_backward, softmax_backward
 from .model import Ensemble, Head, Model
-from ._arrays import release_buffers
+from ._arrays import INT32_MAX, INT32_MIN, integer, release_buffers
 
 __version__ = "0.1.0"
 
@@ -41,8 +41,9 @@ def set_num_threads(n: int) -> None:
     """Sets how many threads one call may use, process-wide; ``n < 1`` restores
     the default (``SOFTMAXKIT_NUM_THREADS``, else the cores this process may
     run on, i.e. its CPU affinity). Only
-    calls over at least 2**19 elements are split; results never depend on it."""
-    _lib.lib.smk_set_num_threads(int(n))
+    calls over at least 2**19 elements are split; results never depend on it.
+    `n` is an integer in the int32 range (ArgumentError otherwise)."""
+    _lib.lib.smk_set_num_threads(integer(n, "n", INT32_MIN, INT32_MAX))
 
 
 def get_num_threads() -> int:

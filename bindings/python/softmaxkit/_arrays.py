@@ -1,7 +1,7 @@
 """Array plumbing shared by every wrapper: dtype, contiguity and `out=` rules,
 axis -> (outer, n, inner), and cheap data pointers.
 
-Rules (DESIGN.md): float32 in gives float32 out, float64 gives float64; any
+Rules: float32 in gives float32 out, float64 gives float64; any
 other real input is converted to float64 (as scipy does); big-endian and
 non-contiguous arrays are copied, never read wrongly; `out=` must be a
 C-contiguous, writeable ndarray of the result's dtype and shape.
@@ -18,6 +18,7 @@ from typing import Any, Optional
 
 import numpy as np
 
+from ._cache import BoundedCache
 from ._errors import ArgumentError
 
 F32 = np.dtype(np.float32)
@@ -80,12 +81,51 @@ _I64 = ctypes.c_int64
 _VP = ctypes.c_void_p
 _from_address = _VP.from_address
 
+INT64_MIN, INT64_MAX = -(1 << 63), (1 << 63) - 1
+INT32_MIN, INT32_MAX = -(1 << 31), (1 << 31) - 1
+
+
+def integer(x: Any, name: str, lo: int = INT64_MIN, hi: int = INT64_MAX) -> int:
+    """`x` as a Python int in ``[lo, hi]`` (default: int64), else ArgumentError.
+
+    Every integer the binding hands to C goes through here (or i64): ctypes
+    would otherwise keep only the low bits, so ``2**64 + 4`` would become 4.
+    Accepts what ``operator.index`` accepts (ints, numpy integers); floats,
+    even ``4.0``, are refused."""
+    try:
+        v = operator.index(x)
+    except TypeError:
+        raise ArgumentError(f"{name} must be an integer, got {x!r}") from None
+    if not lo <= v <= hi:
+        raise ArgumentError(f"{name} must be in {lo}...{hi}, got {v}")
+    return v
+
+
+# --------------------------------------------------------------------------
+# Data pointers.
+#
+# data_pointer_object(a) is the one place that reads an ndarray's data
+# pointer through the object's address: numpy's PyArrayObject keeps it right
+# after the object header, at an offset found (and verified against
+# `arr.ctypes.data`) at import by _find_data_offset; when no offset checks
+# out, it falls back to `arr.ctypes.data`. The object it returns is a
+# c_void_p whose storage IS that field, so ctypes reads the pointer when it
+# converts the argument: right for whatever live ndarray sits at that address
+# at call time, including after numpy reallocates the array's memory
+# (`resize`). That makes the objects reusable per address (arrays come and
+# go at the same few addresses), so ptr() caches them. Reading the field is
+# several times cheaper than `arr.ctypes.data`, which builds an object per
+# call. tests/test_binding_mechanics.py checks ptr(a) against a.ctypes.data
+# for views, resized arrays and arrays over foreign memory (bytearray, mmap).
+# --------------------------------------------------------------------------
+
 
 def _find_data_offset() -> Optional[int]:
-    # numpy's PyArrayObject keeps its data pointer right after the object
-    # header; reading it through id() costs ~0.1 us where `arr.ctypes.data`
-    # costs ~1 us. Verified here on probe arrays, with a fallback otherwise.
-    probes = [np.zeros(3, F32), np.zeros((2, 2), F64)[1:]]
+    """The offset of the data-pointer field in an ndarray object, checked on
+    probe arrays of different dtypes, shapes, views and owners; None when no
+    candidate agrees with `ctypes.data` on every probe."""
+    base = np.zeros((4, 4), F64)
+    probes = [np.zeros(3, F32), base[1:], base[:, 1], np.frombuffer(bytearray(16), np.uint8), np.empty(0, F32)]
     for off in (16, 24, 32, 40):
         if all(_from_address(id(p) + off).value == p.ctypes.data for p in probes):
             return off
@@ -93,6 +133,36 @@ def _find_data_offset() -> Optional[int]:
 
 
 DATA_OFFSET = _find_data_offset()
+
+if DATA_OFFSET is not None:
+    def data_pointer_object(a: np.ndarray) -> ctypes.c_void_p:
+        """A c_void_p aliasing `a`'s data-pointer field (see above). Only for
+        ndarrays; the caller keeps `a` alive until the call returns."""
+        return _from_address(id(a) + DATA_OFFSET)
+else:  # pragma: no cover - an interpreter where the self-check failed
+    def data_pointer_object(a: np.ndarray) -> ctypes.c_void_p:
+        """A snapshot of `a.ctypes.data` (the offset self-check failed)."""
+        return _VP(a.ctypes.data)
+
+# The pointer objects by array address (not kept when there is no offset:
+# a snapshot is right only for the array it was taken from).
+_aliases = BoundedCache(4096 if DATA_OFFSET is not None else 0)
+_get_alias = _aliases.get
+
+
+def _alias(a: np.ndarray) -> ctypes.c_void_p:
+    """Makes (and, when it aliases the field, keeps) the pointer object of a's address."""
+    p = data_pointer_object(a)
+    if DATA_OFFSET is not None:
+        _aliases.put(id(a), p)
+    return p
+
+
+def ptr(a: np.ndarray) -> ctypes.c_void_p:
+    """The data pointer of ndarray `a` as a ctypes argument (keep `a` alive
+    during the call). prepare() and output() inline this body."""
+    return _get_alias(id(a)) or _alias(a)
+
 
 # --------------------------------------------------------------------------
 # The lean call path. Every wrapper calls the library through `_lib.kernel`
@@ -103,40 +173,10 @@ DATA_OFFSET = _find_data_offset()
 # normalized, extents looked up and outputs allocated or checked.
 # --------------------------------------------------------------------------
 
-# Data pointers. c_void_p.from_address(id(a) + DATA_OFFSET) is a ctypes object
-# whose storage is a's own data-pointer field: ctypes reads it when it
-# converts the argument, so it is right for whatever live ndarray sits at that
-# address at call time. That makes these objects reusable per address: a
-# dict lookup is cheaper than building one (arrays come and go at the same few
-# addresses). The caller keeps the array alive until the call returns.
-_ALIASES_MAX = 4096
-_aliases: dict = {}
-
-if DATA_OFFSET is not None:
-    def _alias(a: np.ndarray) -> ctypes.c_void_p:
-        """Makes (and keeps) the pointer object of a's address."""
-        if len(_aliases) >= _ALIASES_MAX:
-            _aliases.clear()
-        i = id(a)
-        p = _aliases[i] = _from_address(i + DATA_OFFSET)
-        return p
-else:  # pragma: no cover - exotic interpreters: a snapshot per call, nothing cached
-    def _alias(a: np.ndarray) -> ctypes.c_void_p:
-        return _VP(a.ctypes.data)
-
-_get_alias = _aliases.get
-
-
-def ptr(a: np.ndarray) -> ctypes.c_void_p:
-    """The data pointer of ndarray `a` (keep `a` alive during the call)."""
-    return _get_alias(id(a)) or _alias(a)
-
-
 # Extents, cached per (shape, axis). Entry fields, by position (a tuple:
 # indexing is the cheapest access):
 OUTER, N, INNER, N_INT, BEFORE, AFTER, REMOVED, KEPT, LARGE = range(9)
-_CACHE_MAX = 1024
-_cache: dict = {}
+_cache = BoundedCache(1024)
 # The last entry used, as (shape, axis, entry): one tuple compare instead of
 # hashing (shape, axis) when a caller repeats a shape. Replaced whole, so a
 # thread reads either the old or the new triple, never a mix.
@@ -175,10 +215,7 @@ def entry(shape: tuple, axis: Any) -> tuple:
     key = (shape, axis)
     e = _cache.get(key)
     if e is None:
-        e = _build(shape, axis)
-        if len(_cache) >= _CACHE_MAX:
-            _cache.clear()
-        _cache[key] = e
+        e = _cache.put(key, _build(shape, axis))
     _last = (shape, axis, e)
     return e
 
@@ -187,8 +224,13 @@ _SMALL = tuple(_I64(v) for v in range(257))
 
 
 def i64(v: int) -> ctypes.c_int64:
-    """`v` as a c_int64 (shared objects for 0...256; never mutate them)."""
-    return _SMALL[v] if 0 <= v <= 256 else _I64(v)
+    """`v` (an int) as a c_int64, shared objects for 0...256 (never mutate
+    them); a value outside int64 is an ArgumentError, never wrapped."""
+    if 0 <= v <= 256:
+        return _SMALL[v]
+    if not INT64_MIN <= v <= INT64_MAX:
+        raise ArgumentError(f"{v} is outside the int64 range")
+    return _I64(v)
 
 
 #: dtype of kernel index k (0: the _f32 function, 1: the _f64 one).
@@ -233,9 +275,9 @@ def prepare(x: Any, axis: Any, out: Any = None, name: str = "x") -> tuple:
 
 
 # Recycled outputs. A new array larger than glibc's largest heap block
-# (32 MiB) is a fresh mmap whose every page the kernel zeroes on first touch:
-# ~4 ms of a 10 ms softmax of 4096x4096 float32, where ONNX Runtime reuses
-# its arena. So the wrappers keep the memory of the last few such outputs
+# (32 MiB) is a fresh mmap whose every page the kernel zeroes on first touch,
+# a large share of a big softmax's time, where ONNX Runtime reuses its
+# arena. So the wrappers keep the memory of the last few such outputs
 # and hand it out again once nothing outside references it: an output (and
 # every view of it) holds its owner buffer, so the owner's reference count
 # says when it is free. At most RECYCLE_SLOTS idle buffers are kept;

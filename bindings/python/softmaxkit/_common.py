@@ -1,16 +1,20 @@
-"""Helpers the variant, selection, loss and backward modules share: several
-arrays brought to one dtype, shape checks, small integer arrays, enum names."""
+"""Helpers the variant, selection, loss, backward and model modules share:
+several arrays brought to one dtype, shape checks, small integer arrays,
+range-checked integers, enum names."""
 from __future__ import annotations
 
-import operator
 from typing import Any, Sequence
 
 import numpy as np
 
-from ._arrays import F32, F64, as_input
+from ._arrays import F32, F64, INT64_MAX, as_input, integer
 from ._errors import ArgumentError
 
 I64 = np.dtype(np.int64)
+
+#: Ensemble modes in smk_ensemble_mode order: ensemble_mean(mode=...) and
+#: Ensemble(mode=...) both read this table.
+ENSEMBLE_MODES = ("arithmetic", "geometric", "logits")
 
 
 def as_inputs(*pairs: tuple[Any, str]) -> list[np.ndarray]:
@@ -36,14 +40,15 @@ def int64_array(x: Any, name: str) -> np.ndarray:
             a = a.astype(I64)
         else:
             raise ArgumentError(f"{name} must hold integers, got dtype {a.dtype}")
+    elif a.dtype.kind == "u" and a.dtype.itemsize == 8 and a.size and a.max() > INT64_MAX:
+        # The cast below would wrap 2**64 - 100 to -100.
+        raise ArgumentError(f"{name} holds {a.max()}, outside the int64 range")
     return np.asarray(a, dtype=I64, order="C")  # keeps 0-d arrays 0-d (ascontiguousarray does not)
 
 
 def index(x: Any, name: str) -> int:
-    try:
-        return operator.index(x)
-    except TypeError:
-        raise ArgumentError(f"{name} must be an integer, got {x!r}") from None
+    """`x` as an int64-ranged Python int (see _arrays.integer)."""
+    return integer(x, name)
 
 
 def choice(value: str, options: Sequence[str], name: str) -> int:

@@ -149,6 +149,20 @@ DECLARATIONS: list[tuple[str, Any, list[Any]]] = [
     ("smk_model_head_size", STATUS, [VP, I64, _c.POINTER(I64)]),
     # smk_status smk_model_spec_json(const smk_model *model, const char **json_out);
     ("smk_model_spec_json", STATUS, [VP, _c.POINTER(_c.c_char_p)]),
+    # smk_status smk_model_tensor_count(const smk_model *model, int64_t *count_out);
+    ("smk_model_tensor_count", STATUS, [VP, _c.POINTER(I64)]),
+    # smk_status smk_model_tensor_name(const smk_model *model, int64_t tensor, const char **name_out);
+    ("smk_model_tensor_name", STATUS, [VP, I64, _c.POINTER(_c.c_char_p)]),
+    # smk_status smk_model_tensor_dtype(const smk_model *model, int64_t tensor, smk_dtype *dtype_out);
+    ("smk_model_tensor_dtype", STATUS, [VP, I64, _c.POINTER(_c.c_int32)]),
+    # smk_status smk_model_tensor_shape(const smk_model *model, int64_t tensor, int64_t *shape, int64_t capacity, int64_t *rank_out);
+    ("smk_model_tensor_shape", STATUS, [VP, I64, _c.POINTER(I64), I64, _c.POINTER(I64)]),
+    # smk_status smk_model_tensor_data(const smk_model *model, int64_t tensor, void *data, int64_t capacity, int64_t *size_out);
+    ("smk_model_tensor_data", STATUS, [VP, I64, VP, I64, _c.POINTER(I64)]),
+    # smk_status smk_model_serialize(const smk_model *model, void *data, int64_t capacity, int64_t *size_out);
+    ("smk_model_serialize", STATUS, [VP, VP, I64, _c.POINTER(I64)]),
+    # smk_status smk_model_save(const smk_model *model, const char *path);
+    ("smk_model_save", STATUS, [VP, _c.c_char_p]),
     # smk_status smk_model_forward(const smk_model *model, const float *x, int64_t batch, int64_t steps, int64_t features, float *const *outputs, int64_t output_count);
     ("smk_model_forward", STATUS, [VP, VP, I64, I64, I64, _c.POINTER(VP), I64]),
     # smk_status smk_ensemble_create(const smk_model *const *models, int64_t count, int mode, smk_ensemble **ensemble_out);
@@ -221,9 +235,9 @@ check_version(lib.smk_version(), library_path)
 _last_error: Callable[[], bytes] = lib.smk_last_error_message
 
 # Every wrapper calls through a second handle whose functions have no
-# argtypes: ctypes then skips a Python-level conversion per argument (~60 ns
-# each), so the caller must pass ctypes objects of exactly the declared types
-# (built from DECLARATIONS' own classes; see _arrays.operand and i64).
+# argtypes: ctypes then skips a Python-level conversion per argument, so the
+# caller must pass ctypes objects of exactly the declared types
+# (built from DECLARATIONS' own classes; see _arrays.ptr and i64).
 _fast_lib = ctypes.CDLL(library_path)
 _DECLARED = {name: (restype, argtypes) for name, restype, argtypes in DECLARATIONS}
 

@@ -15,7 +15,6 @@ __all__ = ["softmax", "log_softmax", "logsumexp", "sigmoid", "log_sigmoid"]
 
 _check = _lib.check
 _real = _lib.real
-_empty = np.empty
 # Temperature classes per kernel index, and the default temperature made once.
 _T = (ctypes.c_float, ctypes.c_double)
 _T1 = (ctypes.c_float(1.0), ctypes.c_double(1.0))
@@ -23,8 +22,8 @@ _T1 = (ctypes.c_float(1.0), ctypes.c_double(1.0))
 
 def _normalizer(name: str, doc: str) -> Callable:
     """softmax or log_softmax over `smk_<name>_f32/f64`. The wrapper is built
-    here rather than delegating to a shared body: a 1x10 softmax is mostly
-    per-call overhead, and one Python frame is ~5% of it."""
+    here rather than delegating to a shared body: a small softmax is mostly
+    per-call overhead, and one more Python frame is a visible part of it."""
     fns = _lib.kernel(f"smk_{name}")
 
     def normalizer(x: Any, axis: Optional[int] = -1, *, temperature: float = 1.0,

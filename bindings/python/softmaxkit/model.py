@@ -5,6 +5,8 @@ writes it) or build from a dict of arrays, then run every head in one call.
     model = softmaxkit.Model.load("robot_arm.safetensors")
     out = model(x)            # {"action": [B, 4] probabilities, "force": [B, 1]}
 
+The library reads, validates and writes the files (smk_model_load,
+smk_model_serialize, smk_model_save); this module keeps no file bytes.
 Models run in float32: inputs of other dtypes are converted to float32.
 A model is immutable; calls from many threads at once are safe and release
 the GIL.
@@ -14,15 +16,17 @@ from __future__ import annotations
 import ctypes
 import json
 import os
+import stat
 import struct
 from typing import Any, Mapping, Optional, Sequence, Union
 
 import numpy as np
 
 from . import _lib
-from . import _safetensors
-from ._arrays import F32, i64, ptr
-from ._errors import ArgumentError
+from ._arrays import F32, F64, i64, ptr
+from ._cache import BoundedCache
+from ._common import ENSEMBLE_MODES, choice
+from ._errors import ArgumentError, FileError
 
 __all__ = ["Model", "Ensemble", "Head"]
 
@@ -34,7 +38,11 @@ _empty = np.empty
 
 SpecLike = Union[Mapping[str, Any], str, "os.PathLike[str]"]
 
-_MODES = {"arithmetic": 0, "geometric": 1, "logits": 2}
+# A spec side file larger than this is refused before it is read (the
+# library caps a file's JSON header at 100 MB too).
+SPEC_MAX_BYTES = 100 << 20
+# smk_dtype values -> numpy dtypes.
+_DTYPES = (F32, F64)
 # Forward calls skip ctypes' per-argument conversion (arguments are built
 # with their declared types below), as the functional wrappers do.
 _FORWARD = _lib.fast("smk_model_forward")
@@ -57,17 +65,67 @@ class Head:
         return isinstance(other, Head) and (self.name, self.size) == (other.name, other.size)
 
 
+def _path_bytes(path: Any, name: str = "path") -> bytes:
+    """A file name as the bytes C receives; NUL inside it is refused (C would
+    see a shorter name)."""
+    try:
+        b = os.fsencode(path)
+    except TypeError:
+        raise ArgumentError(f"{name} must be a str, bytes or os.PathLike, got {type(path).__name__}") from None
+    if b"\0" in b:
+        raise ArgumentError(f"{name} contains a NUL character: {path!r}")
+    return b
+
+
+def _check_regular(path: Any, mode: int) -> None:
+    if not stat.S_ISREG(mode):
+        raise FileError(f"cannot read {os.fsdecode(path)}: not a regular file")
+
+
+def _read_regular(path: Any, limit: Optional[int] = None) -> bytes:
+    """The bytes of the regular file at `path`. A FIFO, device or directory is
+    refused before a byte is read (opened non-blocking, so a FIFO without a
+    writer cannot hang the open); so is a file over `limit` bytes."""
+    fd = os.open(_path_bytes(path), os.O_RDONLY | getattr(os, "O_NONBLOCK", 0) | getattr(os, "O_CLOEXEC", 0))
+    try:
+        st = os.fstat(fd)
+        _check_regular(path, st.st_mode)
+        if limit is not None and st.st_size > limit:
+            raise ArgumentError(f"{os.fsdecode(path)} holds {st.st_size} bytes, over the limit of {limit}")
+        chunks, left = [], st.st_size
+        while left > 0:  # a file that shrinks while read ends early; one that grows is read to its stat size
+            chunk = os.read(fd, min(left, 1 << 30))
+            if not chunk:
+                break
+            chunks.append(chunk)
+            left -= len(chunk)
+        return b"".join(chunks)
+    finally:
+        os.close(fd)
+
+
 def _spec_json(spec: SpecLike) -> bytes:
-    """A spec given as a dict, as JSON text, or as the path of a side JSON file."""
+    """A spec given as a dict, as JSON text, or as the path of a side JSON
+    file (a regular file of at most SPEC_MAX_BYTES)."""
     if isinstance(spec, Mapping):
-        return json.dumps(spec).encode()
-    if isinstance(spec, (str, os.PathLike)):
+        text = json.dumps(spec)
+    elif isinstance(spec, (str, os.PathLike)):
         text = os.fspath(spec)
-        if text.lstrip().startswith("{"):
-            return text.encode()
-        with open(text, "rb") as f:
-            return f.read()
-    raise ArgumentError(f"spec must be a dict, JSON text or a path, got {type(spec).__name__}")
+        if not text.lstrip().startswith("{"):
+            return _read_regular(text, SPEC_MAX_BYTES)
+    else:
+        raise ArgumentError(f"spec must be a dict, JSON text or a path, got {type(spec).__name__}")
+    return _c_text(text, "spec")
+
+
+def _c_text(text: str, name: str) -> bytes:
+    """`text` as the UTF-8 bytes of a C string; NUL inside it is refused."""
+    if "\0" in text:
+        raise ArgumentError(f"{name} contains a NUL character: {text[:80]!r}")
+    try:
+        return text.encode("utf-8")
+    except UnicodeEncodeError as e:
+        raise ArgumentError(f"{name} is not valid Unicode text: {e}") from None
 
 
 def _heads(handle: _VP) -> list[Head]:
@@ -107,7 +165,7 @@ class _Runner:
         # heads' data pointers: ctypes passes a bytes object as a pointer to
         # its buffer, and packing is cheaper than filling a ctypes array.
         self._pack = struct.Struct(f"{len(self.heads)}P").pack
-        self._plans: dict = {}
+        self._plans = BoundedCache(64)
 
     def _plan(self, shape: tuple) -> tuple:
         """Checks an input shape once; caches its extents as ctypes objects and
@@ -126,10 +184,7 @@ class _Runner:
             raise ArgumentError(f"x has {feats} features but the model takes {self.features}")
         lead = shape[:-1]
         plan = (i64(batch), i64(steps), i64(feats), tuple(lead + (size,) for size in self._sizes))
-        if len(self._plans) >= 64:
-            self._plans.clear()
-        self._plans[shape] = plan
-        return plan
+        return self._plans.put(shape, plan)
 
     def _forward(self, fn, x: Any) -> dict[str, np.ndarray]:
         if type(x) is np.ndarray and x.dtype is F32 and x.flags.c_contiguous:
@@ -153,12 +208,10 @@ class Model(_Runner):
     """A loaded model. Call it on ``[batch, features]`` or ``[batch, steps,
     features]`` input (or one ``[features]`` row) to get ``{head: array}``."""
 
-    def __init__(self, _handle: _VP, _weights: Optional[dict] = None, _source: Optional[bytes] = None):
+    def __init__(self, _handle: _VP):
         if not _handle:
-            raise ArgumentError("use Model.load or Model.from_weights to create a Model")
+            raise ArgumentError("use Model.load, Model.from_bytes or Model.from_weights to create a Model")
         self._handle = _handle
-        self._weights = _weights
-        self._source = _source
         self.heads = _heads(_handle)
         f = _I64()
         _check(_L.smk_model_input_features(_handle, ctypes.byref(f)))
@@ -172,50 +225,60 @@ class Model(_Runner):
     def load(cls, path: Union[str, "os.PathLike[str]"], spec: Optional[SpecLike] = None) -> "Model":
         """Loads a safetensors model file. `spec` (dict, JSON text or the path
         of a side JSON file) replaces the file's ``"softmaxkit"`` metadata.
+        The library reads and validates the file; the model keeps no copy of
+        its bytes.
 
         Raises:
-            OSError (FileError): the file cannot be read.
+            OSError (FileError): the file cannot be read, or is not a regular
+                file (a FIFO, device or directory is refused before reading).
             ValueError (ArgumentError): malformed file or spec, missing
                 tensors, shapes that do not chain; the message names the key.
         """
-        with open(os.fspath(path), "rb") as f:
-            data = f.read()
-        return cls._from_bytes(data, spec)
+        name = _path_bytes(path)
+        handle = _VP()
+        if spec is None:
+            _check_regular(path, os.stat(name).st_mode)
+            _check(_L.smk_model_load(name, ctypes.byref(handle)))
+        else:
+            js = _spec_json(spec)
+            data = _read_regular(name)
+            _check(_L.smk_model_load_memory(data, len(data), js, ctypes.byref(handle)))
+        return cls(handle)
 
     @classmethod
     def from_bytes(cls, data: bytes, spec: Optional[SpecLike] = None) -> "Model":
-        """As :meth:`load`, from the bytes of a safetensors file."""
-        return cls._from_bytes(bytes(data), spec)
-
-    @classmethod
-    def _from_bytes(cls, data: bytes, spec: Optional[SpecLike]) -> "Model":
+        """As :meth:`load`, from the bytes of a safetensors file (copied by
+        the library; not kept)."""
+        data = bytes(data)
         handle = _VP()
         js = None if spec is None else _spec_json(spec)
         _check(_L.smk_model_load_memory(data, len(data), js, ctypes.byref(handle)))
-        return cls(handle, _source=data)
+        return cls(handle)
 
     @classmethod
     def from_weights(cls, spec: SpecLike, weights: Mapping[str, Any]) -> "Model":
         """Builds a model from a spec and a dict of arrays named as a PyTorch
         ``state_dict`` names them (``fc1.weight`` ``[out, in]``, ``fc1.bias``);
         torch tensors are accepted and converted with ``.numpy()``. float64
-        weights stay float64 until the build rounds them."""
+        weights stay float64 until the build rounds them. A name holding NUL
+        is refused."""
         builder = _VP()
         _check(_L.smk_model_builder_create(_spec_json(spec), ctypes.byref(builder)))
-        kept: dict[str, np.ndarray] = {}
         try:
             for name, value in weights.items():
+                if not isinstance(name, str):
+                    raise ArgumentError(f"weight names must be str, got {type(name).__name__} {name!r}")
+                cname = _c_text(name, "weight name")
                 a = _as_numpy(value)
                 a = np.ascontiguousarray(a, dtype=np.float32 if a.dtype == np.float32 else np.float64)
-                kept[str(name)] = a
                 shape = (_I64 * max(a.ndim, 1))(*a.shape)
                 fn = _L.smk_model_builder_add_f32 if a.dtype == np.float32 else _L.smk_model_builder_add_f64
-                _check(fn(builder, str(name).encode(), ptr(a), shape, a.ndim))
+                _check(fn(builder, cname, ptr(a), shape, a.ndim))
             handle = _VP()
             _check(_L.smk_model_builder_build(builder, ctypes.byref(handle)))
         finally:
             _L.smk_model_builder_free(builder)
-        return cls(handle, _weights=kept)
+        return cls(handle)
 
     def __call__(self, x: Any) -> dict[str, np.ndarray]:
         """Every head on `x`; outputs are float32 ``x.shape[:-1] + (size,)``."""
@@ -230,23 +293,44 @@ class Model(_Runner):
 
     @property
     def weights(self) -> dict[str, np.ndarray]:
-        """The weights by name, in their stored precision."""
-        if self._weights is None:
-            self._weights, _ = _safetensors.decode(self._source)  # already validated by the library
-        return dict(self._weights)
+        """The weights by name in the library's stored precision (float32,
+        or float64 where they were given as float64; F16 and BF16 file
+        tensors are widened to float32), in spec order. Each access copies
+        them out of the library into new arrays."""
+        h = self._handle
+        count = _I64()
+        _check(_L.smk_model_tensor_count(h, ctypes.byref(count)))
+        out: dict[str, np.ndarray] = {}
+        name, dtype, rank, size = ctypes.c_char_p(), ctypes.c_int32(), _I64(), _I64()
+        for t in range(count.value):
+            _check(_L.smk_model_tensor_name(h, t, ctypes.byref(name)))
+            _check(_L.smk_model_tensor_dtype(h, t, ctypes.byref(dtype)))
+            _check(_L.smk_model_tensor_shape(h, t, None, 0, ctypes.byref(rank)))
+            dims = (_I64 * max(rank.value, 1))()
+            _check(_L.smk_model_tensor_shape(h, t, dims, rank.value, ctypes.byref(rank)))
+            a = np.empty(tuple(dims[:rank.value]), _DTYPES[dtype.value])
+            _check(_L.smk_model_tensor_data(h, t, ptr(a), a.nbytes, ctypes.byref(size)))
+            out[name.value.decode()] = a
+        return out
+
+    def to_bytes(self) -> bytes:
+        """The model as the bytes of a safetensors file (what :meth:`save`
+        writes; :meth:`from_bytes` reads them back)."""
+        size = _I64()
+        _check(_L.smk_model_serialize(self._handle, None, 0, ctypes.byref(size)))
+        buf = ctypes.create_string_buffer(size.value)
+        _check(_L.smk_model_serialize(self._handle, buf, size.value, ctypes.byref(size)))
+        return buf.raw[:size.value]
 
     def save(self, path: Union[str, "os.PathLike[str]"]) -> None:
-        """Writes the model as safetensors (through the ``safetensors``
-        package where installed) with the spec in its metadata."""
-        meta = {"softmaxkit": json.dumps(self.spec, separators=(",", ":"))}
-        used = {}
-        w = self.weights
-        for layer in self.spec["layers"]:
-            for suffix in (".weight", ".bias"):
-                key = layer["name"] + suffix
-                if key in w:
-                    used[key] = w[key]
-        _safetensors.save_file(used, path, meta)
+        """Writes the model as a safetensors file, written by the library:
+        the weights in their stored precision, in spec order, and the spec
+        under the ``"softmaxkit"`` metadata key.
+
+        Raises:
+            OSError (FileError): the file cannot be created or written.
+        """
+        _check(_L.smk_model_save(self._handle, _path_bytes(path)))
 
     def __repr__(self) -> str:
         heads = ", ".join(f"{h.name}[{h.size}]" for h in self.heads)
@@ -267,8 +351,7 @@ class Ensemble(_Runner):
 
     def __init__(self, models: Sequence[Model], mode: str = "arithmetic"):
         models = list(models)
-        if mode not in _MODES:
-            raise ArgumentError(f"mode must be one of {sorted(_MODES)}, got {mode!r}")
+        code = choice(mode, ENSEMBLE_MODES, "mode")
         if not models:
             raise ArgumentError("an ensemble needs at least one model")
         for k, m in enumerate(models):
@@ -276,7 +359,7 @@ class Ensemble(_Runner):
                 raise ArgumentError(f"models[{k}] is not a softmaxkit.Model")
         arr = (_VP * len(models))(*[m._handle for m in models])
         handle = _VP()
-        _check(_L.smk_ensemble_create(arr, len(models), _MODES[mode], ctypes.byref(handle)))
+        _check(_L.smk_ensemble_create(arr, len(models), code, ctypes.byref(handle)))
         self._handle = handle
         self.models = models
         self.mode = mode

@@ -9,7 +9,8 @@ import numpy as np
 
 from . import _lib
 from ._arrays import DTYPES, as_input, i64, output, prepare, ptr
-from ._common import as_inputs, choice, index, int64_array
+from ._cache import BoundedCache
+from ._common import ENSEMBLE_MODES, as_inputs, choice, index, int64_array
 from ._errors import ArgumentError
 
 __all__ = ["masked_softmax", "masked_log_softmax", "partitioned", "segment_softmax",
@@ -38,8 +39,6 @@ def _activation_names() -> tuple[str, ...]:
 
 #: Activation names of :func:`partitioned`, in smk_activation order.
 ACTIVATIONS: tuple[str, ...] = _activation_names()
-#: Modes of :func:`ensemble_mean`, in smk_ensemble_mode order.
-ENSEMBLE_MODES = ("arithmetic", "geometric", "logits")
 
 
 def _mask_bytes(mask: Any, shape: tuple, axis: Optional[int]) -> np.ndarray:
@@ -92,7 +91,7 @@ def masked_softmax(x: Any, mask: Any, axis: Optional[int] = -1, *, renormalize: 
             shared pattern without being expanded.
         axis: the axis to normalize.
         renormalize: True: normalize over the selected positions. False:
-            softmax over every position, then zero the unselected (seed 000).
+            softmax over every position, then zero the unselected.
         out: optional output array, as in :func:`softmaxkit.softmax`.
 
     Returns:
@@ -109,7 +108,7 @@ def masked_log_softmax(x: Any, mask: Any, axis: Optional[int] = -1, *,
     return _masked(True, x, mask, axis, True, out)
 
 
-_layouts: dict = {}
+_layouts = BoundedCache(256)
 
 
 def _segments(layout: Any) -> tuple:
@@ -132,9 +131,7 @@ def _segments(layout: Any) -> tuple:
         segs[k].activation = choice(act, ACTIVATIONS, f"layout[{k}] activation")
     hit = (segs, i64(len(items)))
     if key is not None:
-        if len(_layouts) >= 256:
-            _layouts.clear()
-        _layouts[key] = hit  # read-only from here on: the library takes it as const
+        _layouts.put(key, hit)  # read-only from here on: the library takes it as const
     return hit
 
 
@@ -147,7 +144,7 @@ def partitioned(x: Any, layout: Sequence[tuple[int, str]], axis: Optional[int] =
             ``identity, softmax, log_softmax, sigmoid, tanh``; the widths must
             sum to the length of `axis`.
 
-    Example (seed 000): 4 action logits and 1 force,
+    Example: 4 action logits and 1 force,
     ``partitioned(z, [(4, "softmax"), (1, "identity")])``.
     """
     a, y, xp, yp, e, k = prepare(x, axis, out)

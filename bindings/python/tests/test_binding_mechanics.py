@@ -51,12 +51,12 @@ def test_axis_equal_in_value_but_not_an_integer_is_refused_after_the_integer_was
 
 
 def test_extents_cache_overflow_keeps_answers_right():
-    for n in range(1, _arrays._CACHE_MAX + 40):
+    for n in range(1, _arrays._cache.limit + 40):
         x = np.full((1, n), 0.5, np.float32)
         y = smk.softmax(x)
         assert y.shape == (1, n)
         np.testing.assert_allclose(y, 1.0 / n, rtol=2e-6)
-    assert len(_arrays._cache) <= _arrays._CACHE_MAX
+    assert len(_arrays._cache) <= _arrays._cache.limit
 
 
 def test_pointer_objects_follow_whatever_array_is_at_an_address():
@@ -74,10 +74,125 @@ def test_pointer_objects_follow_whatever_array_is_at_an_address():
 
 
 def test_pointer_cache_overflow():
-    keep = [RNG.normal(size=3) for _ in range(_arrays._ALIASES_MAX + 50)]
+    keep = [RNG.normal(size=3) for _ in range(_arrays._aliases.limit + 50)]
     for x in keep:
         np.testing.assert_allclose(smk.softmax(x), sp.softmax(x), rtol=1e-13)
-    assert len(_arrays._aliases) <= _arrays._ALIASES_MAX
+    assert len(_arrays._aliases) <= _arrays._aliases.limit
+
+
+def _pointer_cases():
+    """(description, array) pairs covering numpy's own allocations, views,
+    reallocation and memory from other allocators."""
+    import mmap
+    a = np.arange(12, dtype=np.float64)
+    yield "fresh", a
+    yield "2-d", np.zeros((3, 4), np.float32)
+    yield "slice view", a[3:]
+    yield "strided view", a[::2]
+    yield "reshaped view", a.reshape(3, 4)[1]
+    yield "transposed", np.zeros((3, 4)).T
+    yield "0-d", np.array(1.5)
+    yield "empty", np.empty(0, np.float32)
+    yield "frombuffer over bytearray", np.frombuffer(bytearray(64), np.float64)
+    yield "frombuffer over bytearray, offset", np.frombuffer(bytearray(64), np.float32, count=4, offset=12)
+    m = mmap.mmap(-1, 4096)
+    yield "frombuffer over anonymous mmap", np.frombuffer(m, np.float32)
+    yield "ndarray over mmap, offset", np.ndarray((8,), np.float64, buffer=m, offset=64)
+    big = np.zeros(1 << 22, np.uint8)  # its own mmap in glibc
+    yield "large", big
+    yield "view of a view", big[10:][5:][::3]
+
+
+def test_data_pointer_read_agrees_with_ctypes_data():
+    # The import-time self-check found an offset on this interpreter; the
+    # address read must agree with numpy's own answer for every kind of array.
+    assert _arrays.DATA_OFFSET is not None
+    for what, arr in _pointer_cases():
+        assert _arrays.data_pointer_object(arr).value == arr.ctypes.data, what
+        assert _arrays.ptr(arr).value == arr.ctypes.data, what
+        assert _arrays.ptr(arr).value == arr.ctypes.data, what + " (cached)"
+
+
+def test_data_pointer_follows_numpy_reallocation():
+    # resize() moves the data in place of the same object: the cached pointer
+    # object reads the object's field at call time, so it follows.
+    a = np.zeros(4, np.float64)
+    before = _arrays.ptr(a)
+    assert before.value == a.ctypes.data
+    a.resize(1 << 20, refcheck=False)  # forces a new allocation
+    assert _arrays.ptr(a).value == a.ctypes.data
+    assert before.value == a.ctypes.data  # the same object, read again
+    a.resize(3, refcheck=False)
+    assert _arrays.ptr(a).value == a.ctypes.data
+    np.testing.assert_allclose(smk.softmax(a), [1 / 3] * 3, rtol=1e-15)
+
+
+def test_data_pointer_self_check_refuses_a_wrong_offset(monkeypatch):
+    # The self-check compares each candidate offset with ctypes.data: an
+    # offset that reads something else (the shape pointer, the dimensions) is
+    # never chosen, so the probe must reject every offset but the true one.
+    true = _arrays.DATA_OFFSET
+    for off in (16, 24, 32, 40):
+        probe = np.zeros(3, np.float32)
+        agrees = _arrays._from_address(id(probe) + off).value == probe.ctypes.data
+        assert agrees == (off == true), off
+
+
+def test_integers_out_of_the_c_range_are_refused_not_wrapped():
+    x = RNG.normal(size=(2, 4))
+    # A partition width of 2**64 + 4 would wrap to 4 and pass.
+    with pytest.raises(smk.ArgumentError, match="width"):
+        smk.partitioned(x, [(2**64 + 4, "softmax")])
+    with pytest.raises(smk.ArgumentError, match="width"):
+        smk.partitioned(x, [(2**63, "softmax"), (-(2**63) + 4, "identity")])
+    # ignore_index 2**63 would wrap to -2**63.
+    t = np.array([0, 1])
+    with pytest.raises(smk.ArgumentError, match="ignore_index"):
+        smk.cross_entropy(x, t, ignore_index=2**63)
+    with pytest.raises(smk.ArgumentError, match="ignore_index"):
+        smk.nll_loss(x, t, ignore_index=-(2**63) - 1)
+    assert np.isfinite(smk.cross_entropy(x, t, ignore_index=2**63 - 1))  # the largest int64 is fine
+    # An unsigned target of 2**64 - 100 would wrap to -100 (the default ignore_index).
+    with pytest.raises(smk.ArgumentError, match="target"):
+        smk.cross_entropy(x, np.array([0, 2**64 - 100], np.uint64))
+    with pytest.raises(smk.ArgumentError, match="target"):
+        smk.nll_loss(x, np.array([0, 2**64 - 100], np.uint64))
+    assert smk.cross_entropy(x, np.array([0, 3], np.uint64)) == smk.cross_entropy(x, np.array([0, 3]))
+    with pytest.raises(smk.ArgumentError, match="offsets"):
+        smk.segment_softmax(x, np.array([0, 2**64 - 1, 4], np.uint64))
+    with pytest.raises(smk.ArgumentError, match="sizes"):
+        smk.hierarchical_softmax(np.zeros((1, 2)), np.zeros((1, 4)), np.array([2**63 + 2, 2**63 + 2], np.uint64))
+    with pytest.raises(smk.ArgumentError):
+        smk.topk(x, 2**64 + 1)
+
+
+def test_set_num_threads_refuses_values_outside_int32():
+    before = smk.get_num_threads()
+    try:
+        for bad in (2**32 + 3, 2**31, -(2**31) - 1):
+            with pytest.raises(smk.ArgumentError):
+                smk.set_num_threads(bad)
+            assert smk.get_num_threads() == before  # unchanged, not 3
+        with pytest.raises(smk.ArgumentError):
+            smk.set_num_threads(2.5)
+        smk.set_num_threads(np.int64(2))
+        assert smk.get_num_threads() == 2
+    finally:
+        smk.set_num_threads(0)
+
+
+def test_every_cache_is_the_bounded_helper():
+    from softmaxkit import _cache, losses, variants
+    caches = [_arrays._cache, _arrays._aliases, variants._layouts, losses._options_cache]
+    spec = {"softmaxkit": 1, "input": {"features": 2}, "layers": [{"name": "out", "input": "input"}],
+            "heads": [{"name": "y", "layer": "out", "output": "softmax"}]}
+    caches.append(smk.Model.from_weights(spec, {"out.weight": np.eye(2)})._plans)
+    for c in caches:
+        assert isinstance(c, _cache.BoundedCache)
+    c = _cache.BoundedCache(3)
+    for k in range(10):
+        c.put(k, k)
+        assert len(c) <= 3 and c.get(k) == k
 
 
 def test_in_place_and_out_still_checked_on_the_lean_path():

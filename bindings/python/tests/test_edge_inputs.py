@@ -1,4 +1,4 @@
-"""DESIGN.md's reliability inputs on the variant functions: -inf over a whole
+"""docs/DESIGN.md's reliability inputs on the variant functions: -inf over a whole
 SIMD vector or the tail, values at the exp limits (+-88.7 float32, +-709
 float64), NaN, empty tensors, and numpy arrays that are big-endian,
 non-contiguous or of other dtypes."""

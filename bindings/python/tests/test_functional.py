@@ -1,6 +1,6 @@
 """softmax, log_softmax, logsumexp, sigmoid, log_sigmoid against scipy and
 float64 references, on random and edge inputs, with every bad input of
-DESIGN.md that reaches them."""
+docs/DESIGN.md that reaches them."""
 import subprocess
 import sys
 import threading
@@ -73,7 +73,7 @@ def test_properties():
 
 
 def test_seed_examples():
-    # seed 003: softmax of [0, 2, 4] and the offset example [0, 102, 104]
+    # worked example: softmax of [0, 2, 4] and the offset example [0, 102, 104]
     np.testing.assert_allclose(smk.softmax([0.0, 2.0, 4.0]), [0.0159, 0.1173, 0.8668], atol=5e-5)
     np.testing.assert_allclose(smk.softmax([0.0, 102.0, 104.0]), sp.softmax([0.0, 102.0, 104.0]), rtol=1e-13)
 

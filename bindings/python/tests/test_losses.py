@@ -1,6 +1,6 @@
 """cross_entropy, nll_loss and binary_cross_entropy_with_logits against
 PyTorch's formulas in numpy (references.py), gradients against finite
-differences, seed 003's example, and every bad input of issue 3."""
+differences, the worked example, and every bad input."""
 import numpy as np
 import pytest
 

@@ -1,18 +1,23 @@
-"""softmaxkit.Model and Ensemble against a float64 numpy forward pass, and
-every malformed model file of issue 4 crafted byte by byte."""
+"""softmaxkit.Model and Ensemble against a float64 numpy forward pass, every
+malformed model file crafted byte by byte, hostile files and names (FIFOs,
+devices, NUL, Unicode normalization, wrapping spec numbers), and the
+library's serialization read back by the `safetensors` package."""
 from __future__ import annotations
 
 import json
+import os
 import struct
+import subprocess
 import sys
 import threading
+import unicodedata
 from pathlib import Path
 
 import numpy as np
 import pytest
 
 import softmaxkit
-from softmaxkit import _safetensors
+from safetensors.numpy import load as st_load, save as st_save
 
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
@@ -25,9 +30,14 @@ TOL = dict(rtol=1e-5, atol=1e-5)
 SEEDS = seed_networks()
 
 
+def encode(tensors, metadata=None) -> bytes:
+    """safetensors bytes written by the `safetensors` package."""
+    return st_save({k: np.ascontiguousarray(v) for k, v in tensors.items()}, metadata=metadata)
+
+
 def write(tmp_path, name, spec, weights) -> Path:
     p = tmp_path / name
-    p.write_bytes(_safetensors.encode(weights, {"softmaxkit": json.dumps(spec)}))
+    p.write_bytes(encode(weights, {"softmaxkit": json.dumps(spec)}))
     return p
 
 
@@ -227,7 +237,7 @@ def test_save_round_trips(tmp_path):
 def test_side_file_spec_replaces_metadata(tmp_path):
     spec, w, _ = SEEDS["robot_arm"]
     p = tmp_path / "bare.safetensors"
-    p.write_bytes(_safetensors.encode(w))
+    p.write_bytes(encode(w))
     with pytest.raises(ValueError, match="softmaxkit"):
         softmaxkit.Model.load(p)
     side = tmp_path / "spec.json"
@@ -296,7 +306,7 @@ def test_ensemble_rejects_mismatched_models():
         softmaxkit.Ensemble([])
 
 
-# MARK: bad input: every malformed file of issue 4, crafted
+# MARK: bad input: every malformed file, crafted
 
 def raw(header, data: bytes = b"", length=None) -> bytes:
     h = header if isinstance(header, bytes) else json.dumps(header).encode()
@@ -305,7 +315,7 @@ def raw(header, data: bytes = b"", length=None) -> bytes:
 
 def robot_file() -> bytes:
     spec, w, _ = SEEDS["robot_arm"]
-    return _safetensors.encode(w, {"softmaxkit": json.dumps(spec)})
+    return encode(w, {"softmaxkit": json.dumps(spec)})
 
 
 def tensor_header(spec=None, **tensors):
@@ -428,7 +438,7 @@ def test_bad_spec(tmp_path, edit, match):
 def test_metadata_not_json(tmp_path):
     spec, w, _ = SEEDS["robot_arm"]
     p = tmp_path / "m.safetensors"
-    p.write_bytes(_safetensors.encode(w, {"softmaxkit": "{layers: oops"}))
+    p.write_bytes(encode(w, {"softmaxkit": "{layers: oops"}))
     with pytest.raises(ValueError, match="model spec is not valid JSON"):
         softmaxkit.Model.load(p)
 
@@ -539,3 +549,263 @@ def test_core_rejects_overlapping_outputs_through_the_c_abi():
     status = _FORWARD(m._handle, ptr(x), _I64(4), _I64(1), _I64(10), outs, _I64(2))
     assert status == 1 and b"overlap" in softmaxkit._lib.lib.smk_last_error_message()
     assert not block.any()  # nothing written
+
+
+# MARK: the library is the one reader and writer of model files
+
+def test_weights_come_from_the_library_in_their_stored_precision():
+    spec, _ = small_spec()
+    w32 = small_weights()
+    m = softmaxkit.Model.from_weights(spec, w32)
+    got = m.weights
+    assert list(got) == ["hidden.weight", "hidden.bias", "out.weight", "out.bias"]  # spec order
+    for k, v in w32.items():
+        assert got[k].dtype == np.float32 and got[k].shape == v.shape
+        np.testing.assert_array_equal(got[k], v)
+    got["out.bias"][:] = 99  # a copy: the model is unchanged
+    np.testing.assert_array_equal(m.weights["out.bias"], w32["out.bias"])
+    w64 = small_weights(dtype=np.float64)
+    got = softmaxkit.Model.from_weights(spec, w64).weights
+    for k, v in w64.items():
+        assert got[k].dtype == np.float64
+        np.testing.assert_array_equal(got[k], v)
+
+
+def test_to_bytes_is_a_safetensors_file_the_package_reads(tmp_path):
+    spec, w, _ = SEEDS["hierarchical"]
+    m = softmaxkit.Model.from_weights(spec, w)
+    data = m.to_bytes()
+    tensors = st_load(data)
+    assert set(tensors) == set(m.weights)
+    for k, v in m.weights.items():
+        np.testing.assert_array_equal(tensors[k], v)
+    n = struct.unpack_from("<Q", data)[0]
+    assert json.loads(json.loads(data[8:8 + n])["__metadata__"]["softmaxkit"]) == m.spec
+    back = softmaxkit.Model.from_bytes(data)
+    x = np.random.default_rng(3).standard_normal((4, 10)).astype(np.float32)
+    for k, v in m(x).items():
+        np.testing.assert_array_equal(back(x)[k], v)
+    m.save(tmp_path / "m.safetensors")
+    assert (tmp_path / "m.safetensors").read_bytes() == data  # save writes the same bytes
+
+
+def test_save_to_an_unwritable_path_is_a_file_error(tmp_path):
+    spec, w, _ = SEEDS["robot_arm"]
+    m = softmaxkit.Model.from_weights(spec, w)
+    with pytest.raises(softmaxkit.FileError, match="nope"):
+        m.save(tmp_path / "nope" / "m.safetensors")
+    with pytest.raises(softmaxkit.ArgumentError, match="NUL"):
+        m.save(str(tmp_path / "m\0.safetensors"))
+
+
+def test_a_loaded_model_keeps_no_copy_of_the_file(tmp_path):
+    spec, w, _ = SEEDS["robot_arm"]
+    p = write(tmp_path, "r.safetensors", spec, w)
+    for m in (softmaxkit.Model.load(p), softmaxkit.Model.from_bytes(p.read_bytes()),
+              softmaxkit.Model.load(p, spec=spec)):
+        assert not [k for k, v in vars(m).items() if isinstance(v, (bytes, bytearray, memoryview))]
+
+
+def _bf16_file(spec, w) -> bytes:
+    header, blobs, off = {"__metadata__": {"softmaxkit": json.dumps(spec)}}, [], 0
+    for k, v in w.items():
+        raw = (np.asarray(v, "<f4").view("<u4") >> 16).astype("<u2").tobytes()
+        header[k] = {"dtype": "BF16", "shape": list(v.shape), "data_offsets": [off, off + len(raw)]}
+        blobs.append(raw)
+        off += len(raw)
+    h = json.dumps(header).encode()
+    return struct.pack("<Q", len(h)) + h + b"".join(blobs)
+
+
+def test_files_the_library_accepts_save_and_enumerate(tmp_path):
+    # BF16 weights, and shapes and offsets written as 4.0 or 64e0: the
+    # library accepts them, so weights and save must work on them too.
+    spec, _ = small_spec()
+    w = small_weights()
+    files = {"bf16": _bf16_file(spec, w)}
+    good = encode(w, {"softmaxkit": json.dumps(spec)})
+    n = struct.unpack_from("<Q", good)[0]
+    header = json.loads(good[8:8 + n])
+    text = json.dumps(header)
+    for name, info in header.items():
+        if name == "__metadata__":
+            continue
+        shape, offs = info["shape"], info["data_offsets"]
+        text = text.replace(json.dumps({"dtype": info["dtype"], "shape": shape, "data_offsets": offs}),
+                            '{"dtype": "%s", "shape": [%s], "data_offsets": [%de0, %d.0]}'
+                            % (info["dtype"], ", ".join(f"{d}.0" for d in shape), offs[0], offs[1]))
+    assert "e0" in text
+    h = text.encode()
+    files["float-spelled numbers"] = struct.pack("<Q", len(h)) + h + good[8 + n:]
+    for what, data in files.items():
+        try:
+            m = softmaxkit.Model.from_bytes(data)
+        except softmaxkit.Error:
+            continue  # refused by the library: nothing to enumerate
+        weights = m.weights
+        assert set(weights) == set(w), what
+        for k in w:
+            assert weights[k].shape == w[k].shape, what
+        m.save(tmp_path / "again.safetensors")
+        again = softmaxkit.Model.load(tmp_path / "again.safetensors")
+        for k, v in again.weights.items():
+            np.testing.assert_array_equal(v, weights[k], err_msg=what)
+
+
+def test_ensemble_modes_are_one_table():
+    from softmaxkit import _common, model, variants
+    assert variants.ENSEMBLE_MODES is _common.ENSEMBLE_MODES
+    assert not hasattr(model, "_MODES")
+    spec, w, _ = SEEDS["robot_arm"]
+    m = softmaxkit.Model.from_weights(spec, w)
+    for mode in _common.ENSEMBLE_MODES:
+        assert softmaxkit.Ensemble([m], mode=mode).mode == mode
+    with pytest.raises(softmaxkit.ArgumentError, match="mode"):
+        softmaxkit.Ensemble([m], mode="median")
+
+
+# MARK: hostile files, specs and names
+
+def test_device_files_are_refused_before_reading(tmp_path):
+    spec, w, _ = SEEDS["robot_arm"]
+    p = write(tmp_path, "r.safetensors", spec, w)
+    for bad in ("/dev/zero", "/dev/urandom", str(tmp_path)):
+        if not os.path.exists(bad):
+            continue
+        with pytest.raises(softmaxkit.FileError, match="not a regular file"):
+            softmaxkit.Model.load(bad)
+        with pytest.raises(softmaxkit.FileError, match="not a regular file"):
+            softmaxkit.Model.load(bad, spec=spec)
+        with pytest.raises(softmaxkit.FileError, match="not a regular file"):
+            softmaxkit.Model.load(p, spec=bad)  # the side file too
+    with pytest.raises(softmaxkit.ArgumentError, match="NUL"):
+        softmaxkit.Model.load(str(p) + "\0.x")
+
+
+def _run_isolated(code: str, timeout: float = 60) -> subprocess.CompletedProcess:
+    """Runs `code` in a child interpreter (a hang or a crash must not take the
+    test run with it)."""
+    env = dict(os.environ, PYTHONPATH=os.pathsep.join(sys.path))
+    try:
+        return subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, timeout=timeout)
+    except subprocess.TimeoutExpired:
+        pytest.fail(f"hung for {timeout} s:\n{code}")
+
+
+@pytest.mark.skipif(not hasattr(os, "mkfifo"), reason="no FIFOs on this system")
+def test_a_fifo_is_refused_without_hanging(tmp_path):
+    spec, w, _ = SEEDS["robot_arm"]
+    p = write(tmp_path, "r.safetensors", spec, w)
+    fifo = tmp_path / "pipe"
+    os.mkfifo(fifo)
+    # Nobody writes the FIFO: opening it blocking would wait forever.
+    code = f"""
+import softmaxkit
+for args in [({str(fifo)!r},), ({str(fifo)!r}, {json.dumps(spec)!r}), ({str(p)!r}, {str(fifo)!r})]:
+    try:
+        softmaxkit.Model.load(*args)
+        print("ACCEPTED")
+    except softmaxkit.FileError as e:
+        print("REFUSED", e)
+"""
+    r = _run_isolated(code, timeout=15)
+    assert r.returncode == 0, r.stderr
+    assert r.stdout.count("REFUSED") == 3 and "not a regular file" in r.stdout, r.stdout
+
+
+@pytest.mark.skipif(not hasattr(os, "mkfifo"), reason="no FIFOs on this system")
+def test_the_c_loader_refuses_a_fifo_without_hanging(tmp_path):
+    # smk_model_load itself (what Model.load calls once its own check passed).
+    fifo = tmp_path / "pipe"
+    os.mkfifo(fifo)
+    code = f"""
+import ctypes
+from softmaxkit import _lib
+h = ctypes.c_void_p()
+print("STATUS", _lib.lib.smk_model_load({str(fifo).encode()!r}, ctypes.byref(h)))
+"""
+    r = _run_isolated(code, timeout=15)
+    assert r.returncode == 0, r.stderr
+    assert "STATUS 7" in r.stdout, r.stdout  # SMK_ERROR_IO
+
+
+def test_segment_widths_that_wrap_past_2_to_the_64_are_refused():
+    # Widths summing to 2**64 + 4 on a 4-unit layer (each below 2**53, so an
+    # exact JSON integer): wrapping addition would see 4 and accept them, and
+    # forward would trap. In a child process: a trap must fail this test,
+    # not end the run.
+    big = 9 * 10**15
+    rest = 2**64 + 4 - 2049 * big
+    spec = {"softmaxkit": 1, "input": {"features": 3}, "layers": [{"name": "out", "input": "input"}],
+            "heads": [{"name": "y", "layer": "out", "output": "partitioned",
+                       "segments": [[big, "softmax"]] * 2049 + [[rest, "identity"]]}]}
+    assert sum(w for w, _ in spec["heads"][0]["segments"]) == 2**64 + 4
+    code = f"""
+import numpy as np, softmaxkit
+spec = {spec!r}
+try:
+    m = softmaxkit.Model.from_weights(spec, {{"out.weight": np.ones((4, 3), np.float32)}})
+except softmaxkit.ArgumentError as e:
+    print("REFUSED", e)
+else:
+    m(np.ones((2, 3), np.float32))
+    print("ACCEPTED")
+"""
+    r = _run_isolated(code)
+    assert r.returncode == 0, f"the child died with {r.returncode}: {r.stderr[-500:]}"
+    assert r.stdout.startswith("REFUSED"), r.stdout
+
+
+@pytest.mark.parametrize("output", ["softmax", "log_softmax"])
+@pytest.mark.parametrize("temperature", [1e-39, 1e-45, 1e-300])
+def test_a_temperature_whose_inverse_overflows_float_is_refused(output, temperature):
+    spec, _ = small_spec(head={"name": "y", "layer": "out", "output": output, "temperature": temperature})
+    try:
+        m = softmaxkit.Model.from_weights(spec, small_weights())
+    except softmaxkit.ArgumentError as e:
+        assert "temperature" in str(e)
+        return
+    out = m(np.ones((2, 5), np.float32))["y"]
+    pytest.fail(f"accepted; outputs NaN: {bool(np.isnan(out).any())}")
+
+
+def test_head_names_differing_after_a_nul_are_refused():
+    spec, _ = small_spec()
+    spec["heads"] = [{"name": "a\0x", "layer": "out", "output": "identity"},
+                     {"name": "a\0y", "layer": "out", "output": "identity"}]
+    with pytest.raises(softmaxkit.ArgumentError):
+        softmaxkit.Model.from_weights(spec, small_weights())
+    with pytest.raises(softmaxkit.ArgumentError):
+        softmaxkit.Model.from_bytes(encode(small_weights(), {"softmaxkit": json.dumps(spec)}))
+
+
+def test_tensor_names_holding_nul_are_refused():
+    spec, _ = small_spec()
+    w = small_weights()
+    evil = dict(w, **{"out.weight\0evil": np.zeros_like(w["out.weight"])})
+    with pytest.raises(softmaxkit.ArgumentError, match="NUL"):
+        softmaxkit.Model.from_weights(spec, evil)  # refused by the binding, before C truncates it
+    with pytest.raises(softmaxkit.ArgumentError):
+        softmaxkit.Model.from_bytes(encode(evil, {"softmaxkit": json.dumps(spec)}))  # by the library
+
+
+def test_names_compare_as_bytes_not_as_canonically_equivalent_text(tmp_path):
+    nfc = unicodedata.normalize("NFC", "caf\u00e9")
+    nfd = unicodedata.normalize("NFD", nfc)
+    assert nfc != nfd and nfc.encode() != nfd.encode()
+    spec, _ = small_spec()
+    spec["layers"][1]["name"] = nfc
+    spec["heads"][0]["layer"] = nfc
+    w = small_weights()
+    w[nfd + ".weight"] = w.pop("out.weight")  # the tensor spelled in the other normalization
+    w[nfd + ".bias"] = w.pop("out.bias")
+    for build in (lambda: softmaxkit.Model.from_weights(spec, w),
+                  lambda: softmaxkit.Model.from_bytes(encode(w, {"softmaxkit": json.dumps(spec)}))):
+        try:
+            m = build()
+        except softmaxkit.ArgumentError:
+            continue
+        # Accepted: then what it saves must load back.
+        m.save(tmp_path / "n.safetensors")
+        softmaxkit.Model.load(tmp_path / "n.safetensors")
+        pytest.fail("a spec name matched a tensor name with other bytes")

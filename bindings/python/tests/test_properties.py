@@ -6,7 +6,7 @@ float32 and float64; temperatures; finite values and values with NaN, +-inf
 and magnitudes near the exp limits (+-88.7 float, +-709 double) and the
 type's maximum. Checked: rows sum to 1, shift invariance, exp(log_softmax)
 == softmax, agreement with scipy.special (softmax, logsumexp, expit,
-log_expit), the NaN/inf rules of DESIGN.md, in place == out of place, and the
+log_expit), the NaN/inf rules of docs/DESIGN.md, in place == out of place, and the
 same bits with 1 and 2 threads. Runs in well under a minute (max_examples).
 """
 import math

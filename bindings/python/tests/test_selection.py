@@ -118,7 +118,7 @@ def test_bad_k_and_empty_axis():
 
 
 def test_seed_001_argmax_of_softmax_is_argmax_of_logits():
-    # seed 001: the predicted class is argmax(softmax(logits)) == argmax(logits)
+    # the predicted class is argmax(softmax(logits)) == argmax(logits)
     logits = RNG.normal(size=(8, 10))
     np.testing.assert_array_equal(smk.argmax(smk.softmax(logits)), smk.argmax(logits))
     np.testing.assert_array_equal(smk.argmax(smk.softmax(logits)), np.argmax(logits, 1))

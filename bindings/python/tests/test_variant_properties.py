@@ -6,7 +6,7 @@ and model ensembles.
 Shapes, axes, dtypes and value strategies are test_properties.py's (reduced
 axis 0..70 and around the SIMD widths, rank 1-3, every axis, float32 and
 float64); the float64 references are references.py's. Checked: the
-invariants of DESIGN.md (masked entries exactly 0 / -inf whatever their
+invariants of docs/DESIGN.md (masked entries exactly 0 / -inf whatever their
 logit, fully masked rows all 0, renormalize=False is softmax then zero, a
 shared pattern equals the full mask, a single segment equals dense softmax,
 every group and hierarchical joint sums to 1, joint = coarse softmax x

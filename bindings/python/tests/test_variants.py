@@ -1,6 +1,6 @@
 """masked, partitioned, segment and hierarchical softmax and ensemble_mean
-against float64 references, the seed 000 and 002 networks' output layers,
-and every bad input of issue 3 that reaches them."""
+against float64 references, the example networks' output layers,
+and every bad input that reaches them."""
 import numpy as np
 import pytest
 
@@ -62,7 +62,7 @@ def test_masked_pattern_along_a_middle_axis_equals_the_full_mask(dtype, inner):
 
 
 def test_masked_seed_000_network():
-    # seed 000: softmax over all 6 outputs, then keep indices 0 and 2
+    # softmax over all 6 outputs, then keep indices 0 and 2
     z = RNG.normal(size=(4, 6))
     mask = [1, 0, 1, 0, 0, 0]
     got = smk.masked_softmax(z, mask, renormalize=False)
@@ -294,7 +294,7 @@ def test_ensemble_bad_members():
 
 
 def test_seed_001_binary_head_sigmoid_equals_two_class_softmax():
-    # seed 001: one sigmoid output carries what a 2-way softmax over [z, 0] does
+    # one sigmoid output carries what a 2-way softmax over [z, 0] does
     z = RNG.normal(scale=5, size=(6, 1))
     two = smk.partitioned(np.concatenate([z, np.zeros_like(z)], 1), [(2, "softmax")])
     one = smk.partitioned(z, [(1, "sigmoid")])
