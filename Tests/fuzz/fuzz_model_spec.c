@@ -426,6 +426,8 @@ static void tensor_values(layer_t *l, int is_bias, int dt, int regime) {
             expect_either("F64 weight just beyond FLT_MAX or infinite");
         } else if (!isfinite(vals[k])) {
             expect_either("non-finite weight");
+        } else if (dt == D_F64 && vals[k] != 0 && fabsf(fl[k]) < FLT_MIN) {
+            expect_either("F64 weight that underflows float32");
         }
     }
     t->layer = (int)(l - L);
@@ -518,6 +520,7 @@ static void generate(void) {
         unsigned atom = rare(name_den) ? 1 + pick(10) : 0;
         make_name(&l->name, 'L', k, atom, (int)pick(2));
         if (atom == 7) { known |= K_NUL; expect_fail("NUL in a layer name"); }
+        if (atom == 6) expect_either("control characters in a layer name");
         if (rare(60)) { l->name.n = 0; expect_fail("empty layer name"); }
         if (rare(80)) { l->name.n = 0; name_append(&l->name, "input", 5); expect_fail("a layer named input"); }
         if (k > 0 && rare(60)) { l->name = L[pick((unsigned)k)].name; expect_fail("duplicate layer name"); }
@@ -564,6 +567,7 @@ static void generate(void) {
         unsigned atom = rare(name_den) ? 1 + pick(10) : 0;
         make_name(&h->name, 'h', k, atom, (int)pick(2));
         if (atom == 7) { known |= K_NUL; expect_fail("NUL in a head name"); }
+        if (atom == 6) expect_either("control characters in a head name");
         if (rare(60)) { h->name.n = 0; expect_fail("empty head name"); }
         if (k > 0 && rare(60)) { h->name = H[pick((unsigned)k)].name; expect_fail("duplicate head name"); }
         if (k > 0 && rare(30)) {
@@ -658,8 +662,10 @@ static void generate(void) {
         for (int d = 0; d < t->rank; d++)
             if (!int_field(t->dim_txt[d], sizeof t->dim_txt[0], t->dims[d], 80)) expect_fail("tensor shape does not match its bytes");
     }
-    if (nt > 0 && rare(40)) {
+    if (nt > 0 && rare(16)) {
+        /* a tensor whose name has another canonical spelling, if any */
         name_t o; tensor_t *t = &T[pick((unsigned)nt)];
+        for (int k = 0; k < nt && !other_normalization(&t->name, &o); k++) t = &T[k];
         if (other_normalization(&t->name, &o)) {
             t->name = o; known |= K_NFC;
             expect_fail("tensor name in another normalization than its layer's");
