@@ -1212,7 +1212,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
                 smk_status_string(st), must_fail ? "must fail" : may_fail ? "may fail" : "must load", why, known,
                 st != SMK_OK ? "" : "");
     if (skipped || unexpressible) {
-        if (st == SMK_OK) smk_model_free(m);
+        if (st == SMK_OK && m != sentinel) smk_model_free(m);
         free(spec.p); free(file.p);
         return 0;
     }
