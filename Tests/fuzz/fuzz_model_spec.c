@@ -103,7 +103,7 @@ static void bprintf(buf *b, const char *fmt, ...) {
 #define MAX_FEAT 8
 #define MAX_SEGS 4200
 #define NAME_CAP 400
-#define MAX_ROWS 6
+#define MAX_ROWS 300
 
 enum { K_SEGWRAP = 1, K_TINYTEMP = 2, K_NUL = 4, K_NFC = 8, K_F64RANGE = 16 };
 static const char *const known_names[] = {"segwrap", "tinytemp", "nul", "nfc", "f64range"};
@@ -997,6 +997,8 @@ static int64_t head_size_expected(const head_t *h) {
 }
 
 /* Runs forward and returns malloc'd outputs (each with a canary). */
+static int fwd_steps = 1;
+
 static float **run_forward(const smk_model *m, const smk_ensemble *e, int rows) {
     float **outs = (float **)calloc((size_t)nh + 1, sizeof *outs);
     if (!outs) abort();
@@ -1006,8 +1008,8 @@ static float **run_forward(const smk_model *m, const smk_ensemble *e, int rows) 
         if (!outs[k]) abort();
         for (size_t i = 0; i <= n; i++) outs[k][i] = -12345.0f;
     }
-    smk_status st = e ? smk_ensemble_forward(e, xin, rows, 1, features, outs, nh)
-                      : smk_model_forward(m, xin, rows, 1, features, outs, nh);
+    smk_status st = e ? smk_ensemble_forward(e, xin, rows / fwd_steps, fwd_steps, features, outs, nh)
+                      : smk_model_forward(m, xin, rows / fwd_steps, fwd_steps, features, outs, nh);
     if (st != SMK_OK) fail("%s forward failed with %s", e ? "ensemble" : "model", smk_status_string(st));
     for (int k = 0; k < nh; k++) {
         size_t n = (size_t)rows * (size_t)head_size_expected(&H[k]);
@@ -1042,7 +1044,11 @@ static void check_model(smk_model *m, const char *tensors_file, size_t file_size
             fail("head %d size %lld, expected %lld", k, (long long)v, (long long)head_size_expected(&H[k]));
     }
     /* input rows */
-    int rows = 1 + (int)pick(MAX_ROWS);
+    /* rows: a few, sometimes split into steps ([batch, steps, features]),
+     * rarely more than one 256-row block of the forward pass */
+    int rows = 1 + (int)pick(6), steps = 1;
+    if (rare(4)) { steps = 2; rows = 2 * (1 + (int)pick(3)); }
+    if (gen_mode == 0 && rare(16)) rows = (250 + (int)pick(MAX_ROWS - 250 + 1)) / steps * steps;
     for (int i = 0; i < rows * features; i++) {
         unsigned c = pick(16);
         xin[i] = c == 15 ? (float)((int)pick(256) - 128) * 100.0f : (float)((int)pick(65) - 32) / 16.0f;
@@ -1055,6 +1061,15 @@ static void check_model(smk_model *m, const char *tensors_file, size_t file_size
         smk_status st = smk_model_forward(m, xin, 1, 1, features + 1, o, nh);
         if (st == SMK_OK) fail("forward with %d features (model takes %d) succeeded", features + 1, features);
         for (int k = 0; k < nh; k++) for (int i = 0; i < 4; i++) if (canary[k][i] != 7.0f) fail("a failed forward wrote an output");
+    }
+    fwd_steps = steps;
+    /* zero rows: success, nothing written */
+    {
+        float *o[MAX_HEADS];
+        float canary[MAX_HEADS];
+        for (int k = 0; k < nh; k++) { canary[k] = 7.0f; o[k] = &canary[k]; }
+        if (smk_model_forward(m, xin, 0, steps, features, o, nh) != SMK_OK) fail("forward of zero rows failed");
+        for (int k = 0; k < nh; k++) if (canary[k] != 7.0f) fail("forward of zero rows wrote an output");
     }
     float **outs = run_forward(m, NULL, rows);
     static double y[MAX_SEGS], tol[MAX_SEGS];
