@@ -370,11 +370,15 @@ test-fuzz-corpus: $(LIB) | $(OUT)
 	done
 
 test-fuzz-regressions: $(LIB) | $(OUT)
-	@for t in $(FUZZ_TARGETS); do \
+	@bad=""; for t in $(FUZZ_TARGETS); do \
 	  [ -d Tests/fuzz/regressions/$$t ] || continue; \
 	  $(CC) $(CFLAGS_STRICT) Tests/fuzz/$$t.c Tests/fuzz/replay_main.c -o $(OUT)/replay_$$t $(CLINK) || exit 1; \
-	  for f in Tests/fuzz/regressions/$$t/*; do $(OUT)/replay_$$t $$f || exit 1; done; \
-	done
+	  for f in Tests/fuzz/regressions/$$t/*; do \
+	    if ! $(OUT)/replay_$$t $$f > $(OUT)/regression.log 2>&1; then \
+	      grep -E '^fuzz_' $(OUT)/regression.log; bad="$$bad $$f"; fi; \
+	  done; \
+	done; \
+	if [ -n "$$bad" ]; then echo "test-fuzz-regressions: still failing:$$bad"; exit 1; fi
 
 # Benchmarks (BENCHMARKS.md). Timing lives here only, never in the tests.
 #   make bench-kernels [BENCH_ARGS="--seconds 0.5 --filter softmax"]
