@@ -236,7 +236,7 @@ static smk_status predict_extents(const int64_t e[3], int64_t *count, int64_t *r
 static int temperature_ok(double t, int f64) {
     double v = f64 ? t : (double)(float)t;
     /* finite and > 0, and so small no longer that 1/T overflows: see
-     * Sources/SoftmaxKit/Validation.swift (subnormal temperatures). */
+     * Sources/SoftmaxKit/Core/Validation.swift (subnormal temperatures). */
     if (!(isfinite(v) && v > 0)) return 0;
     return f64 ? isfinite(1.0 / v) : isfinite(1.0f / (float)v);
 }
