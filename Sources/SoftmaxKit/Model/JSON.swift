@@ -244,6 +244,80 @@ struct JSONParser {
     }
 }
 
+// MARK: Reading without a tree
+
+/// Whether `bytes` are well-formed UTF-8, without copying them.
+func validUTF8(_ bytes: UnsafeBufferPointer<UInt8>) -> Bool {
+    var it = bytes.makeIterator()
+    var parser = Unicode.UTF8.ForwardParser()
+    while true {
+        switch parser.parseScalar(from: &it) {
+        case .valid: continue
+        case .emptyInput: return true
+        case .error: return false
+        }
+    }
+}
+
+extension JSONParser {
+    /// Checks one value and steps over it, keeping nothing of it.
+    mutating func skip(depth: Int) throws(SoftmaxKitError) {
+        guard depth < JSONValue.maxDepth else { throw fail("nested deeper than \(JSONValue.maxDepth)") }
+        guard let c = peek else { throw fail("unexpected end of input") }
+        switch c {
+        case UInt8(ascii: "{"): try members(depth: depth) { (p, _) throws(SoftmaxKitError) in try p.skip(depth: depth + 1) }
+        case UInt8(ascii: "["): try elements(depth: depth) { (p) throws(SoftmaxKitError) in try p.skip(depth: depth + 1) }
+        case UInt8(ascii: "\""): _ = try string()
+        case UInt8(ascii: "t"): try expect("true")
+        case UInt8(ascii: "f"): try expect("false")
+        case UInt8(ascii: "n"): try expect("null")
+        case UInt8(ascii: "-"), UInt8(ascii: "0")...UInt8(ascii: "9"): _ = try number()
+        default: throw fail("unexpected character '\(Unicode.Scalar(c))'")
+        }
+    }
+
+    /// Walks the object at the cursor: `body` is called with the parser at
+    /// each member's value (after the key and ':') and must consume it.
+    mutating func members(depth: Int, _ body: (inout JSONParser, String) throws(SoftmaxKitError) -> Void) throws(SoftmaxKitError) {
+        guard depth < JSONValue.maxDepth else { throw fail("nested deeper than \(JSONValue.maxDepth)") }
+        i += 1
+        skipSpace()
+        if peek == UInt8(ascii: "}") { i += 1; return }
+        while true {
+            skipSpace()
+            guard peek == UInt8(ascii: "\"") else { throw fail("expected a string key") }
+            let key = try string()
+            skipSpace()
+            guard peek == UInt8(ascii: ":") else { throw fail("expected ':' after a key") }
+            i += 1
+            skipSpace()
+            try body(&self, key)
+            skipSpace()
+            guard let c = peek else { throw fail("unterminated object") }
+            i += 1
+            if c == UInt8(ascii: "}") { return }
+            guard c == UInt8(ascii: ",") else { throw fail("expected ',' or '}' in object") }
+        }
+    }
+
+    /// Walks the array at the cursor: `body` consumes each element.
+    mutating func elements(depth: Int, _ body: (inout JSONParser) throws(SoftmaxKitError) -> Void) throws(SoftmaxKitError) {
+        guard depth < JSONValue.maxDepth else { throw fail("nested deeper than \(JSONValue.maxDepth)") }
+        i += 1
+        skipSpace()
+        if peek == UInt8(ascii: "]") { i += 1; return }
+        while true {
+            skipSpace()
+            try body(&self)
+            skipSpace()
+            guard let c = peek else { throw fail("unterminated array") }
+            i += 1
+            if c == UInt8(ascii: "]") { return }
+            guard c == UInt8(ascii: ",") else { throw fail("expected ',' or ']' in array") }
+        }
+    }
+}
+
 // MARK: Writing
 
 extension JSONValue {
