@@ -344,6 +344,8 @@ final class FilePrefix {
     private var capacity = 0
     private var count = 0
     private var ended = false
+    /// Bytes read so far.
+    var bytesRead: Int { count }
 
     /// Opens `path` for reading.
     /// - Throws: `.io` naming the path and the reason (cannot open; not a
@@ -384,7 +386,11 @@ final class FilePrefix {
         let toEnd = n >= size
         while !ended && (toEnd || count < n) {
             if count == capacity {
-                var grown = toEnd ? max(n, size, 4095) + 1 : n
+                // The first buffer holds the whole file (one byte more, so
+                // the read that sees the end needs no growth) when that is
+                // small; a larger file grows it only as far as it is read.
+                var grown = toEnd ? max(size, 4095) + 1 : n
+                if buffer == nil { grown = max(grown, min(max(size, 4095) + 1, 16 << 20)) }
                 if grown <= capacity {
                     let (g, o) = capacity.multipliedReportingOverflow(by: 2)
                     guard !o else { throw SoftmaxKitError(.outOfMemory, "cannot grow the buffer of \(path) past \(capacity) bytes") }
@@ -419,6 +425,12 @@ final class FilePrefix {
         }
         return UnsafeRawBufferPointer(start: buffer, count: min(count, n))
     }
+}
+
+/// The whole file at `path` (a regular file), handed to `body`.
+func withFileBytes<R>(_ path: String, _ body: (UnsafeRawBufferPointer) throws(SoftmaxKitError) -> R) throws(SoftmaxKitError) -> R {
+    let file = try FilePrefix(path)
+    return try body(try file.prefix(Int.max))
 }
 
 /// Writes `bytes` to `path`, or `.io` naming the path and the reason.

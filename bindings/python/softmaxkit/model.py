@@ -208,7 +208,7 @@ class Model(_Runner):
                 a = _as_numpy(value)
                 a = np.ascontiguousarray(a, dtype=np.float32 if a.dtype == np.float32 else np.float64)
                 if "\0" in str(name):
-                    raise ValueError(f"tensor name {str(name)!r} holds a NUL character")
+                    raise ArgumentError(f"tensor name {str(name)!r} holds a NUL character")
                 kept[str(name)] = a
                 shape = (_I64 * max(a.ndim, 1))(*a.shape)
                 fn = _L.smk_model_builder_add_f32 if a.dtype == np.float32 else _L.smk_model_builder_add_f64
