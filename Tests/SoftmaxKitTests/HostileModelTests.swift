@@ -196,10 +196,17 @@ import Darwin
     @Test func headersThatAreNotTensorTablesAreRefused() throws {
         let zeros = "[" + Array(repeating: "0", count: 100_000).joined(separator: ",") + "]"
         for header in [zeros, #"{"a": \#(zeros)}"#, #"{"__metadata__": {"k": \#(zeros)}}"#,
-                       #"{"a": {"dtype": "F32", "shape": \#(zeros), "data_offsets": [0, 0]}}"#] {
+                       #"{"a": {"dtype": "F32", "shape": \#(zeros), "data_offsets": [0, 0]}}"#,
+                       #"{"__metadata__": {"softmaxkit": "\#(zeros)"}}"#] {
             let e = Self.error { try Self.load(Self.file(header)) }
             #expect(e?.kind == .format)
         }
+        // A spec with far more JSON values than its model's weights could use.
+        let spec = #"{\"softmaxkit\": 1, \"input\": {\"features\": 2}, \"layers\": [{\"name\": \"out\"}], \"heads\": [{\"name\": \"h\", \"layer\": \"out\", \"output\": \"identity\", \"junk\": \#(zeros)}]}"#
+        let big = Self.file(#"{"__metadata__": {"softmaxkit": "\#(spec)"}, "out.weight": {"dtype": "F32", "shape": [4, 2], "data_offsets": [0, 32]}}"#, [UInt8](repeating: 0, count: 32))
+        let e = Self.error { try Self.load(big) }
+        #expect(e?.kind == .format)
+        #expect(e?.message.contains("JSON values") == true)
         // Unknown keys in a tensor entry are checked and skipped.
         let ok = Self.file(#"{"x": {"dtype": "F32", "shape": [2], "data_offsets": [0, 8], "extra": {"a": [1, [2, {}]]}}}"#, [UInt8](repeating: 0, count: 8))
         let st = try ok.withUnsafeBytes { (p) throws(SoftmaxKitError) in try SafeTensors.parse(p) }

@@ -77,6 +77,8 @@ struct JSONParser {
     let bytes: UnsafeBufferPointer<UInt8>
     let what: String
     var i = 0
+    /// Values stepped over by ``skip(depth:)``.
+    var skipped = 0
 
     init(bytes: UnsafeBufferPointer<UInt8>, what: String) {
         self.bytes = bytes; self.what = what
@@ -246,6 +248,23 @@ struct JSONParser {
 
 // MARK: Reading without a tree
 
+extension JSONValue {
+    /// How many values (objects, arrays and scalars) a JSON text holds,
+    /// checked as JSON without building them: lets a caller refuse a text
+    /// whose tree would be far larger than it should need.
+    static func valueCount(_ text: String, what: String) throws(SoftmaxKitError) -> Int {
+        return try Array(text.utf8).withUnsafeBufferPointer { (b) throws(SoftmaxKitError) in
+            guard validUTF8(b) else { throw SoftmaxKitError(.format, "\(what) is not valid UTF-8") }
+            var p = JSONParser(bytes: b, what: what)
+            p.skipSpace()
+            try p.skip(depth: 0)
+            p.skipSpace()
+            guard p.i == b.count else { throw p.fail("unexpected data after the JSON value") }
+            return p.skipped
+        }
+    }
+}
+
 /// Whether `bytes` are well-formed UTF-8, without copying them.
 func validUTF8(_ bytes: UnsafeBufferPointer<UInt8>) -> Bool {
     var it = bytes.makeIterator()
@@ -264,6 +283,7 @@ extension JSONParser {
     mutating func skip(depth: Int) throws(SoftmaxKitError) {
         guard depth < JSONValue.maxDepth else { throw fail("nested deeper than \(JSONValue.maxDepth)") }
         guard let c = peek else { throw fail("unexpected end of input") }
+        skipped += 1
         switch c {
         case UInt8(ascii: "{"): try members(depth: depth) { (p, _) throws(SoftmaxKitError) in try p.skip(depth: depth + 1) }
         case UInt8(ascii: "["): try elements(depth: depth) { (p) throws(SoftmaxKitError) in try p.skip(depth: depth + 1) }

@@ -193,6 +193,17 @@ public final class Model: @unchecked Sendable {
         guard let text = file.metadata["softmaxkit"] else {
             throw SoftmaxKitError(.format, "safetensors __metadata__ has no \"softmaxkit\" key: the file carries no architecture; give a spec")
         }
+        // A spec's JSON tree takes tens of bytes a value: one holding far more
+        // values than the model's weights could use is refused before it is
+        // built. Every layer needs a weight, a mask or segment list is at
+        // most its layer's width, so a real spec stays well inside this.
+        var elements = 0
+        for t in file.tensors.values { elements += t.count }
+        let budget = 4 * elements + 64 * file.tensors.count + 4096
+        let values = try JSONValue.valueCount(text, what: "model spec")
+        guard values <= budget else {
+            throw SoftmaxKitError(.format, "safetensors __metadata__.softmaxkit: the spec holds \(values) JSON values, more than a model of \(elements) weights can use (at most \(budget))")
+        }
         return (try ModelSpec(json: text), file.tensors)
     }
 
