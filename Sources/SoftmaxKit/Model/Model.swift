@@ -231,8 +231,15 @@ public final class Model: @unchecked Sendable {
 /// A name as its UTF-8 bytes: the key of every name lookup, so that names
 /// differing only in Unicode normalization stay different.
 struct NameKey: Hashable {
-    let bytes: [UInt8]
-    init(_ s: String) { bytes = Array(s.utf8) }
+    let name: String
+    init(_ s: String) { name = s }
+
+    static func == (a: NameKey, b: NameKey) -> Bool { a.name.utf8.elementsEqual(b.name.utf8) }
+
+    func hash(into hasher: inout Hasher) {
+        var s = name
+        s.withUTF8 { hasher.combine(bytes: UnsafeRawBufferPointer($0)) }
+    }
 }
 
 /// A name shown in a message: NUL as \u0000 (a C string would end there).
