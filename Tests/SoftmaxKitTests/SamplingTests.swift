@@ -18,7 +18,10 @@ private let fixtureSeed: UInt64 = 20261206
 
 /// The fixture's logits: element q of the flat tensor (exact in Double).
 private func fixtureLogits(_ count: Int) -> [Double] {
-    (0..<count).map { Double(($0 * 7919 + 104729) % 1000) / 100.0 - 5.0 }
+    (0..<count).map { (q: Int) -> Double in
+        let step: Int = (q * 7919 + 104729) % 1000
+        return Double(step) / 100.0 - 5.0
+    }
 }
 
 @Suite("sampling")
@@ -84,12 +87,14 @@ struct SamplingTests {
     @Test("every bad option is a clear error")
     func badOptions() {
         let x: [Float] = [1, 2, 3, 4]
-        func fails(_ words: String, _ body: () throws(SoftmaxKitError) -> Void) {
+        func fails(_ words: String, _ body: () throws -> Void) {
             do {
                 try body()
                 Issue.record("no error for \(words)")
-            } catch {
+            } catch let error as SoftmaxKitError {
                 #expect(error.kind == .invalidArgument && error.message.contains(words), "\(error.message)")
+            } catch {
+                Issue.record("unexpected error \(error)")
             }
         }
         fails("temperature") { _ = try sample(x, temperature: -1, seed: 0) }

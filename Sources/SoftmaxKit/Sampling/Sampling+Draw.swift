@@ -17,11 +17,14 @@ struct WeightTable<T: KernelScalar> {
     @usableFromInline let sums: UnsafeMutablePointer<Double>
     @usableFromInline let running: UnsafeMutablePointer<Double>
 
+    /// With `summed`, `sums` already holds each chunk's `chunkSum` (see
+    /// `exponentialChunks`).
     @inlinable
-    init(_ w: UnsafeMutablePointer<T>, _ count: Int, sums: UnsafeMutablePointer<Double>, running: UnsafeMutablePointer<Double>) {
+    init(_ w: UnsafeMutablePointer<T>, _ count: Int, sums: UnsafeMutablePointer<Double>, running: UnsafeMutablePointer<Double>,
+         summed: Bool = false) {
         self.w = w; self.count = count; self.sums = sums; self.running = running
         chunks = (count + drawChunk - 1) / drawChunk
-        for b in 0..<chunks { sums[b] = chunkSum(b) }
+        if !summed { for b in 0..<chunks { sums[b] = chunkSum(b) } }
         accumulate(from: 0)
     }
 
@@ -37,6 +40,45 @@ struct WeightTable<T: KernelScalar> {
         if i + width <= to { a0 += vload(w + i); i += width }
         if i < to { a1 += vloadPartial(w + i, to - i, fill: 0) }
         return Double(T.hsum(a0 + a1))
+    }
+
+    /// `w = exp((z - m) * invT)` over the fibre `z` and each chunk's sum
+    /// into `sums`, in one pass: the same sums, bit for bit, as `chunkSum`
+    /// over the stored weights (same vectors, same accumulators, same order).
+    /// Returns the total (NaN for a NaN or `+inf` in `z`, or all `-inf`).
+    @inlinable
+    static func exponentialChunks<E: ExpKind>(_ z: UnsafePointer<T>, _ w: UnsafeMutablePointer<T>, _ n: Int, shift m: T,
+                                              scale invT: T, sums: UnsafeMutablePointer<Double>, _: E.Type) -> Double {
+        let width = T.width, vm = T.Vector(repeating: m), vs = T.Vector(repeating: invT)
+        var i = 0, b = 0, total = 0.0
+        while i < n {
+            let end = min(n, i + drawChunk)
+            var a0 = T.Vector(repeating: 0), a1 = a0
+            while i + 2 * width <= end {
+                let e0 = E.exp((vload(z + i) - vm) * vs, T.self), e1 = E.exp((vload(z + i + width) - vm) * vs, T.self)
+                vstore(e0, w + i); vstore(e1, w + i + width)
+                a0 += e0; a1 += e1
+                i += 2 * width
+            }
+            if i + width <= end {
+                let e = E.exp((vload(z + i) - vm) * vs, T.self)
+                vstore(e, w + i)
+                a0 += e
+                i += width
+            }
+            if i < end {
+                let r = end - i
+                let e = T.vkeepFirst(E.exp((vloadPartial(z + i, r, fill: m) - vm) * vs, T.self), r, fill: 0)
+                vstorePartial(e, w + i, r)
+                a1 += e
+                i = end
+            }
+            let s = Double(T.hsum(a0 + a1))
+            sums[b] = s
+            total += s
+            b += 1
+        }
+        return total
     }
 
     @inlinable @inline(__always)

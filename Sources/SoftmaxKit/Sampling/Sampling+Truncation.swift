@@ -15,9 +15,9 @@
 @inlinable
 func keepNucleus<T: KernelScalar>(_ w: UnsafeMutablePointer<T>, _ n: Int, mass: Double,
                                   list: UnsafeMutablePointer<Int>, histogram hist: UnsafeMutablePointer<Double>) {
-    let significand = UInt64(T.significandBitCount)
+    // Non-negative floats order as their bit patterns (the sign bit is 0).
     @inline(__always) func key(_ v: T) -> UInt64 {
-        UInt64(v.exponentBitPattern) << significand | UInt64(v.significandBitPattern)
+        MemoryLayout<T>.size == 4 ? UInt64(unsafeBitCast(v, to: UInt32.self)) : unsafeBitCast(v, to: UInt64.self)
     }
     var shift = T.exponentBitCount + T.significandBitCount - 11
     var above = 0.0
@@ -56,7 +56,7 @@ func keepNucleus<T: KernelScalar>(_ w: UnsafeMutablePointer<T>, _ n: Int, mass: 
         acc += Double(t)
         if acc >= mass { ties = c + 1; break }
     }
-    for j in 0..<n { w[j] = w[j] < t ? 0 : w[j] }
+    zeroBelow(w, n, t)
     for c in ties..<count { w[list[c]] = 0 }
 }
 
@@ -80,10 +80,25 @@ func crossing(_ hist: UnsafeMutablePointer<Double>, _ buckets: Int, _ above: ino
     return nil
 }
 
-/// Min-p over a whole fibre: zeroes the weights below `threshold`.
+/// Zeroes the weights (>= 0) below `t` (> 0): a vector compare each, lane
+/// by lane only where a vector holds both kinds.
 @inlinable
-func dropBelow<T: KernelScalar>(_ w: UnsafeMutablePointer<T>, _ n: Int, _ threshold: T) {
-    for j in 0..<n { w[j] = w[j] < threshold ? 0 : w[j] }
+func zeroBelow<T: KernelScalar>(_ w: UnsafeMutablePointer<T>, _ n: Int, _ t: T) {
+    let width = T.width, gate = t.nextDown, all = UInt.max >> (UInt.bitWidth - width), zero = T.Vector(repeating: 0)
+    var i = 0
+    while i + width <= n {
+        let kept = T.vranksAboveBits(vload(w + i), gate)  // lanes >= t
+        if kept == 0 {
+            vstore(zero, w + i)
+        } else if kept != all {
+            for l in 0..<width where kept & (1 << UInt(l)) == 0 { w[i + l] = 0 }
+        }
+        i += width
+    }
+    while i < n {
+        if w[i] < t { w[i] = 0 }
+        i += 1
+    }
 }
 
 /// How many of `k` weights sorted descending (`kw`) top-p and min-p keep.

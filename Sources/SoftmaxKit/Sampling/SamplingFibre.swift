@@ -39,6 +39,7 @@ func sampleFibre<T: KernelScalar>(
         return
     }
     let invT = plan.invT, m: T
+    var summed = false
     if plan.topK > 0 {
         // The k largest, their weights, then top-p and min-p over them in
         // rank order; the kept weights are scattered into a zeroed row so
@@ -54,14 +55,18 @@ func sampleFibre<T: KernelScalar>(
     } else {
         let (lo, hi) = rowMinMax(z, n)
         m = hi
-        let total = rowExpSum(z, s.w, n, shift: m, scale: invT, lowest: lo)
+        // Exponents lie in [(lo - m) / T, 0]: the cheaper exp when they stay normal.
+        let total = (lo - m) * invT >= -T.expNormalLimit
+            ? WeightTable<T>.exponentialChunks(z, s.w, n, shift: m, scale: invT, sums: s.sums, NormalExp.self)
+            : WeightTable<T>.exponentialChunks(z, s.w, n, shift: m, scale: invT, sums: s.sums, AnyExp.self)
         guard total.isFinite, total > 0 else { return none(from: 0) }  // NaN, +inf, all -inf
         if plan.topP < 1 {
             keepNucleus(s.w, n, mass: nucleusMass(plan.topP, total, T.self), list: s.list, histogram: s.histogram)
         }
-        if plan.minP > 0 { dropBelow(s.w, n, minPThreshold(plan.minP, largest: 1)) }  // the largest is exp(0)
+        if plan.minP > 0 { zeroBelow(s.w, n, minPThreshold(plan.minP, largest: 1)) }  // the largest is exp(0)
+        summed = plan.topP == 1 && plan.minP == 0
     }
-    let table = WeightTable(s.w, n, sums: s.sums, running: s.running)
+    let table = WeightTable(s.w, n, sums: s.sums, running: s.running, summed: summed)
     let streamRow = plan.rowOffset &+ row
     for d in 0..<draws {
         let total = table.total
@@ -69,7 +74,8 @@ func sampleFibre<T: KernelScalar>(
         let u = Philox.uniform(seed: plan.seed, row: streamRow, draw: UInt64(d))
         let j = table.find(u * total)
         guard j >= 0 else { return none(from: d) }
-        put(d, j, T(Double((x[j] - m) * invT) - Double.libmLog(total)))
+        indices[d * stride] = j
+        if let logProbs { logProbs[d * stride] = T(Double((x[j] - m) * invT) - Double.libmLog(total)) }
         if !plan.replacement { table.remove(j) }
     }
 }
