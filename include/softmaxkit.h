@@ -457,8 +457,9 @@ SMK_API void smk_sample_options_init(smk_sample_options *options);
  * (one pattern for every fibre). indices: outer * num_samples * inner
  * int64_t, laid out (outer, num_samples, inner). log_probs: NULL or as many
  * values, laid out likewise. Outputs must not overlap the inputs or each
- * other. options: NULL for the defaults. seed: any value. Uses one
- * fibre's scratch (about 2n values) per thread.
+ * other. options: NULL for the defaults. seed: any value. Allocates one
+ * fibre's scratch per thread (about 2n values; 3n with top_p and no
+ * top_k), on the stack for short fibres.
  * Returns SMK_OK; SMK_ERROR_NULL_POINTER; SMK_ERROR_SHAPE_MISMATCH
  * (mask_count is neither n nor outer * n * inner);
  * SMK_ERROR_INVALID_ARGUMENT (temperature negative or not finite, or whose

@@ -38,7 +38,7 @@ public enum Philox {
 
     /// The uniform in `[0, 1)` (53 random bits) of draw `draw` of stream row
     /// `row` under `seed`.
-    @inlinable
+    @inlinable @inline(__always)
     public static func uniform(seed: UInt64, row: UInt64, draw: UInt64) -> Double {
         let x = block(counter: (UInt32(truncatingIfNeeded: draw), UInt32(truncatingIfNeeded: draw >> 32),
                                 UInt32(truncatingIfNeeded: row), UInt32(truncatingIfNeeded: row >> 32)),

@@ -19,7 +19,7 @@ struct WeightTable<T: KernelScalar> {
 
     /// With `summed`, `sums` already holds each chunk's `chunkSum` (see
     /// `exponentialChunks`).
-    @inlinable
+    @inlinable @inline(__always)
     init(_ w: UnsafeMutablePointer<T>, _ count: Int, sums: UnsafeMutablePointer<Double>, running: UnsafeMutablePointer<Double>,
          summed: Bool = false) {
         self.w = w; self.count = count; self.sums = sums; self.running = running
@@ -155,14 +155,14 @@ struct SamplingScratch<T: KernelScalar> {
 
     /// The block's size (n is at most Int.max / 8 elements of the tensor,
     /// so the sum cannot overflow).
-    @inlinable
+    @inlinable @inline(__always)
     static func bytes(_ plan: SamplingPlan<T>, n: Int) -> Int {
         let z = sizes(plan, n: n), t = MemoryLayout<T>.stride
         return rounded(z.weights * t) + 2 * rounded(z.chunks * 8) + 2 * rounded(z.k * t) + rounded(z.k * 8)
             + rounded(z.list * 8) + rounded(z.histogram * 8)
     }
 
-    @inlinable
+    @inlinable @inline(__always)
     init(_ plan: SamplingPlan<T>, n: Int, block: UnsafeMutableRawPointer) {
         let z = Self.sizes(plan, n: n), t = MemoryLayout<T>.stride
         var at = block
@@ -179,13 +179,17 @@ struct SamplingScratch<T: KernelScalar> {
 
 /// Runs `body` with `count` scratch blocks of `bytes` each: on the stack
 /// when one small block does, else one allocation (64-byte aligned blocks).
-@inlinable
+@inlinable @inline(__always)
 func withSamplingScratch<T: KernelScalar>(
     _ plan: SamplingPlan<T>, n: Int, count: Int, _ body: (UnsafeMutableRawPointer, Int) -> Void
 ) throws(SoftmaxKitError) {
     let bytes = SamplingScratch<T>.bytes(plan, n: n)
     if count == 1 && bytes <= 16384 {
-        withUnsafeTemporaryAllocation(byteCount: bytes, alignment: 64) { body($0.baseAddress!, bytes) }
+        // (An alignment above 16 sends the temporary allocation to malloc:
+        // the block is aligned here instead.)
+        withUnsafeTemporaryAllocation(byteCount: bytes + 64, alignment: 16) {
+            body($0.baseAddress!.alignedUp(toMultipleOf: 64), bytes)
+        }
         return
     }
     let (total, o) = bytes.multipliedReportingOverflow(by: count)
