@@ -80,8 +80,8 @@ func crossing(_ hist: UnsafeMutablePointer<Double>, _ buckets: Int, _ above: ino
     return nil
 }
 
-/// Zeroes the weights (>= 0) below `t` (> 0): a vector compare each, lane
-/// by lane only where a vector holds both kinds.
+/// Zeroes the weights (>= 0) below `t` (> 0): a vector compare each, then
+/// the dropped lanes only where a vector holds both kinds.
 @inlinable
 func zeroBelow<T: KernelScalar>(_ w: UnsafeMutablePointer<T>, _ n: Int, _ t: T) {
     let width = T.width, gate = t.nextDown, all = UInt.max >> (UInt.bitWidth - width), zero = T.Vector(repeating: 0)
@@ -91,7 +91,11 @@ func zeroBelow<T: KernelScalar>(_ w: UnsafeMutablePointer<T>, _ n: Int, _ t: T) 
         if kept == 0 {
             vstore(zero, w + i)
         } else if kept != all {
-            for l in 0..<width where kept & (1 << UInt(l)) == 0 { w[i + l] = 0 }
+            var drop = ~kept & all  // the dropped lanes, without a branch per lane
+            while drop != 0 {
+                w[i + drop.trailingZeroBitCount] = 0
+                drop &= drop &- 1
+            }
         }
         i += width
     }
