@@ -394,9 +394,10 @@ def _ce_denominator(tblock, n, weight, ignore_index, dtype):
     bad = valid & ((t < 0) | (t >= n))
     if bad.any():
         raise ArgumentError(f"target {int(t[bad].flat[0])} is outside [0, {n}) and is not ignore_index ({ignore_index})")
+    one = (1,) * t.ndim
     if weight is None:
-        return np.asarray(valid.sum(), dtype=dtype)
-    return np.asarray(weight[t[valid]].astype(dtype).sum(dtype=np.float64), dtype=dtype)
+        return np.full(one, valid.sum(), dtype=dtype)
+    return np.full(one, weight[t[valid]].astype(dtype).sum(dtype=np.float64), dtype=dtype)
 
 
 def _ce_chunk_task(block, tblock, state, ax, offset, weight, ignore_index, eps, n, probs):

@@ -13,6 +13,7 @@ the GIL.
 """
 from __future__ import annotations
 
+import atexit
 import ctypes
 import hashlib
 import json
@@ -393,6 +394,8 @@ class Ensemble(_Runner):
 # once per process. Ensembles are cached by their members' digests and mode.
 _unpickled: dict = {}
 _unpickled_lock = threading.Lock()
+# Freed while the library is still loaded (not in module teardown).
+atexit.register(_unpickled.clear)
 #: How many models this process has loaded from pickles (tests read it).
 unpickle_loads = 0
 
