@@ -235,6 +235,7 @@ def test_worker_killed_mid_compute_gives_the_right_result(client):
     d = da.from_array(x, chunks=(4, 24)).map_blocks(_slow, dtype=x.dtype)
     fut = client.compute(skd.softmax(d, -1))
     time.sleep(0.3)
+    assert not fut.done()  # the kill lands mid-compute
     pids = client.run(os.getpid)
     os.kill(next(iter(pids.values())), signal.SIGKILL)
     y = fut.result(timeout=120)
