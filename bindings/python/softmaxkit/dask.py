@@ -74,6 +74,19 @@ def _axis(x: "da.Array", axis: Any) -> int:
     return a % x.ndim
 
 
+def _temperature(t: Any) -> float:
+    """A temperature checked now, at graph construction, rather than in a worker."""
+    if isinstance(t, (bool, np.bool_)):
+        raise ArgumentError(f"temperature must be a real number, got {t!r}")
+    try:
+        v = float(t)
+    except (TypeError, ValueError):
+        raise ArgumentError(f"temperature must be a real number, got {t!r}") from None
+    if not (np.isfinite(v) and v > 0):
+        raise ArgumentError(f"temperature must be finite and > 0, got {t!r}")
+    return v
+
+
 def _blocks(x: "da.Array"):
     return itertools.product(*(range(n) for n in x.numblocks))
 
@@ -142,7 +155,7 @@ def _row_states(dsk: dict, x: "da.Array", ax: int, t: float, token: str, split_e
 def _normalize(x: Any, axis: Any, temperature: float, take_log: bool, split_every: int) -> "da.Array":
     x = _as_float(x)
     ax = _axis(x, axis)
-    _ch._lib.real(temperature, float, "temperature")
+    temperature = _temperature(temperature)
     if x.numblocks[ax] == 1:
         f = _fn.log_softmax if take_log else _fn.softmax
         return x.map_blocks(f, axis=ax, temperature=temperature, dtype=x.dtype)
@@ -287,7 +300,7 @@ def _select(x: Any, k: Any, axis: Any, t: Optional[float], split_every: int) -> 
     if not 0 <= k <= n:
         raise ArgumentError(f"k must be in 0...{n} (the axis length), got {k}")
     if t is not None:
-        _ch._lib.real(t, float, "temperature")
+        t = _temperature(t)
     token = tokenize(x, k, ax, t, split_every)
     names = ("smk-topk-values-" + token, "smk-topk-indices-" + token)
     out_chunks = x.chunks[:ax] + ((k,),) + x.chunks[ax + 1:]
@@ -326,7 +339,7 @@ def softmax_topk(x: Any, k: int, axis: int = -1, *, temperature: float = 1.0,
     """:func:`softmaxkit.softmax_topk` of a Dask array: each chunk's top-k
     and partial state, merged in a tree, then the k probabilities from the
     row's merged state; the full softmax is never written."""
-    return _select(x, k, axis, float(temperature), split_every)
+    return _select(x, k, axis, _temperature(temperature), split_every)
 
 
 # ------------------------------------------------------------------ sampling
