@@ -160,6 +160,11 @@ def normalizer(F, **extra):
     return {"x": In(F.pack(values(C))), "y": Out(C * F.size), **extents(), **extra}
 
 
+def chunk_finish(F):
+    return {"x": In(F.pack(values(C))), "max": In(f64([2.0] * R)), "sum": In(f64([3.0 + i for i in range(R)])),
+            "y": Out(C * F.size), **extents(), "temperature": 1.0}
+
+
 def elementwise(F):
     return {"x": In(F.pack(values(C))), "y": Out(C * F.size), "count": C}
 
@@ -215,6 +220,16 @@ RECIPES = {
     "smk_softmax": (lambda F, _: normalizer(F, temperature=1.0), ()),
     "smk_log_softmax": (lambda F, _: normalizer(F, temperature=1.0), ()),
     "smk_logsumexp": (lambda F, _: {"x": In(F.pack(values(C))), "y": Out(R * F.size), **extents()}, ()),
+    "smk_softmax_state": (lambda F, _: {"x": In(F.pack(values(C))), "max": Out(R * 8), "sum": Out(R * 8),
+                                        **extents(), "temperature": 1.0}, ()),
+    "smk_softmax_state_merge": (lambda F, _: {"max_in": In(f64(values(2 * R))),
+                                              "sum_in": In(f64([1.0 + 0.5 * i for i in range(2 * R)])),
+                                              "max_out": Out(R * 8), "sum_out": Out(R * 8),
+                                              "parts": 2, "count": R, "temperature": 1.0}, ()),
+    "smk_softmax_finish": (lambda F, _: chunk_finish(F), ()),
+    "smk_log_softmax_finish": (lambda F, _: chunk_finish(F), ()),
+    "smk_logsumexp_finish": (lambda F, _: {"max": In(f64(values(R))), "sum": In(f64([1.0 + i for i in range(R)])),
+                                           "y": Out(R * F.size), "count": R}, ()),
     "smk_sigmoid": (lambda F, _: elementwise(F), ()),
     "smk_log_sigmoid": (lambda F, _: elementwise(F), ()),
     "smk_masked_softmax": (lambda F, _: masked(F, renormalize=1), ()),
