@@ -91,7 +91,7 @@ def classify(ctype: str, name: str, opaque: set[str]) -> str:
     return "in" if pointee_const else "out"
 
 
-CTYPES = {"int64_t": ctypes.c_int64, "int32_t": ctypes.c_int32, "int": ctypes.c_int, "uint32_t": ctypes.c_uint32,
+CTYPES = {"int64_t": ctypes.c_int64, "uint64_t": ctypes.c_uint64, "int32_t": ctypes.c_int32, "int": ctypes.c_int, "uint32_t": ctypes.c_uint32,
           "float": ctypes.c_float, "double": ctypes.c_double, "smk_status": ctypes.c_int}
 
 
@@ -189,6 +189,12 @@ def class_loss(F, probs_target: bool, nll: bool = False):
     return {**args, **extents(), "options": In(loss_options(0))}
 
 
+def sample_options(draws: int) -> bytes:
+    # smk_sample_options: size, temperature, top_k, top_p, min_p, num_samples,
+    # row_offset, replacement (+ padding)
+    return struct.pack("<QdqddqQiI", 64, 0.8, 0, 0.9, 0.0, draws, 0, 1, 0)
+
+
 def backward(F):
     return {"y": In(F.pack([0.1 + 0.01 * i for i in range(C)])), "dy": In(F.pack(values(C))),
             "dx": Out(C * F.size), **extents()}
@@ -252,6 +258,9 @@ RECIPES = {
                                "indices": Out(O * K * I * 8), **extents(), "k": K}, ()),
     "smk_softmax_topk": (lambda F, _: {"x": In(F.pack(values(C))), "probs": Out(O * K * I * F.size),
                                        "indices": Out(O * K * I * 8), **extents(), "k": K, "temperature": 1.0}, ()),
+    "smk_sample": (lambda F, _: {"logits": In(F.pack(values(C))), "mask": In(u8([i % 4 != 1 for i in range(C)])),
+                                 "indices": Out(R * 2 * 8), "log_probs": Out(R * 2 * F.size), **extents(),
+                                 "mask_count": C, "options": In(sample_options(2)), "seed": 7}, ("options",)),
     "smk_cross_entropy": (lambda F, _: class_loss(F, False), ("options",)),
     "smk_cross_entropy_probs": (lambda F, _: class_loss(F, True), ("options",)),
     "smk_nll_loss": (lambda F, _: class_loss(F, False, nll=True), ("options",)),
