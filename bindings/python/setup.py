@@ -95,7 +95,8 @@ def built_library() -> str:
 
 class BuildPyWithLibrary(build_py):
     """build_py, then libsoftmaxkit.so (and any libsoftmaxkit*.so variants
-    beside it) copied into the built package, debug information stripped."""
+    beside it) copied into the built package, stripped (symbols the dynamic
+    linker does not need and debug information removed)."""
 
     def run(self) -> None:
         super().run()
@@ -110,7 +111,7 @@ class BuildPyWithLibrary(build_py):
             shutil.copyfile(src, out)
             os.chmod(out, 0o755)
             if strip:
-                subprocess.run([strip, "--strip-debug", out], check=True)
+                subprocess.run([strip, "--strip-unneeded", out], check=True)
             print(f"softmaxkit: packaged {src} ({os.path.getsize(out) / 1e6:.1f} MB)", flush=True)
 
 
