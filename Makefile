@@ -63,7 +63,7 @@ RELEASE_FLAGS := -c release -Xswiftc -static-stdlib -Xswiftc -use-ld=lld \
 CFLAGS_STRICT := -std=c99 -Wall -Wextra -Werror -pedantic -O2 -Iinclude -D_POSIX_C_SOURCE=200809L
 CLINK         := -L$(BUILD)/release -lsoftmaxkit -Wl,-rpath,$(CURDIR)/$(BUILD)/release -lm
 
-.PHONY: all lib wheel sdist demo softmax-demo model-demo bench-models models test test-swift test-c test-simd test-python check-builds test-abi install clean bench python-deps
+.PHONY: all lib wheel sdist print-lib demo softmax-demo model-demo bench-models models test test-swift test-c test-simd test-python check-builds test-abi install clean bench python-deps
 
 all: demo
 
@@ -227,6 +227,10 @@ wheel: $(WHEEL_LIB) $(WHEEL_TOOLS)/bin/auditwheel
 	rm -f $(DIST)/softmaxkit-*.whl
 	PATH=$(abspath $(WHEEL_TOOLS))/bin:$$PATH $(WHEEL_TOOLS)/bin/auditwheel repair --wheel-dir $(DIST) $(WHEEL_TMP)/softmaxkit-*.whl
 	$(WHEEL_TOOLS)/bin/auditwheel show $(DIST)/softmaxkit-*.whl
+
+# The library `make lib` builds, for the Python package's build step (setup.py).
+print-lib:
+	@echo $(abspath $(LIB))
 
 sdist: $(WHEEL_TOOLS)/bin/auditwheel
 	@mkdir -p $(DIST)

@@ -87,7 +87,9 @@ def built_library() -> str:
     args = shlex.split(os.environ.get("SOFTMAXKIT_MAKE_ARGS", "lib"))
     print(f"softmaxkit: building the library: make {' '.join(args)} in {root}", flush=True)
     subprocess.run([make, "-C", root, *args], check=True)
-    lib = os.path.join(root, ".build", "release", "libsoftmaxkit.so")
+    where = subprocess.run([make, "-s", "--no-print-directory", "-C", root, "print-lib"],
+                           check=True, capture_output=True, text=True).stdout.split()
+    lib = where[-1] if where else os.path.join(root, ".build", "release", "libsoftmaxkit.so")
     if not os.path.isfile(lib):
         raise SystemExit(f"softmaxkit: make {' '.join(args)} did not produce {lib}")
     return lib
