@@ -223,7 +223,9 @@ $(WHEEL_TOOLS)/bin/auditwheel:
 
 wheel: $(WHEEL_LIB) $(WHEEL_TOOLS)/bin/auditwheel
 	rm -rf $(WHEEL_TMP) && mkdir -p $(WHEEL_TMP) $(DIST)
-	SOFTMAXKIT_BUILD_LIBRARY=$(abspath $(WHEEL_LIB)) $(WHEEL_TOOLS)/bin/python -m build --wheel --outdir $(WHEEL_TMP) bindings/python
+	SOFTMAXKIT_BUILD_LIBRARY=$(abspath $(WHEEL_LIB)) $(WHEEL_TOOLS)/bin/python -m build --wheel --outdir $(WHEEL_TMP) \
+	  bindings/python > $(WHEEL_TMP)/build.log 2>&1 || { cat $(WHEEL_TMP)/build.log; exit 1; }
+	@grep -E '^(softmaxkit:|Successfully)' $(WHEEL_TMP)/build.log
 	rm -f $(DIST)/softmaxkit-*.whl
 	PATH=$(abspath $(WHEEL_TOOLS))/bin:$$PATH $(WHEEL_TOOLS)/bin/auditwheel repair --wheel-dir $(DIST) $(WHEEL_TMP)/softmaxkit-*.whl
 	$(WHEEL_TOOLS)/bin/auditwheel show $(DIST)/softmaxkit-*.whl
@@ -235,7 +237,9 @@ print-lib:
 sdist: $(WHEEL_TOOLS)/bin/auditwheel
 	@mkdir -p $(DIST)
 	rm -f $(DIST)/softmaxkit-*.tar.gz
-	$(WHEEL_TOOLS)/bin/python -m build --sdist --outdir $(DIST) bindings/python
+	$(WHEEL_TOOLS)/bin/python -m build --sdist --outdir $(DIST) bindings/python > $(BUILD)/sdist.log 2>&1 || \
+	  { cat $(BUILD)/sdist.log; exit 1; }
+	@grep -E '^Successfully' $(BUILD)/sdist.log
 
 clean:
 	rm -rf $(BUILD) $(DIST) bindings/python/build bindings/python/softmaxkit.egg-info
