@@ -194,7 +194,7 @@ test-abi: $(LIB) python-deps
 # 1 vs 2 threads, Python against the peers, the seed networks, the wide
 # network against BLAS. Peers are timed when BENCH_PYTHON can import them:
 #   make bench BENCH_PYTHON=/tmp/benchvenv/bin/python
-bench: bench-kernels bench-threads bench-python bench-models bench-wide
+bench: bench-kernels bench-threads bench-python bench-models bench-wide bench-sampling
 
 install: $(LIB)
 	install -d $(DESTDIR)$(PREFIX)/lib $(DESTDIR)$(PREFIX)/include $(DESTDIR)$(PREFIX)/lib/pkgconfig
@@ -453,7 +453,7 @@ test-fuzz-regressions: $(LIB) | $(OUT)
 BENCH_ARGS   ?=
 BENCH_PYTHON ?= $(PYTHON)
 
-.PHONY: bench-kernels bench-threads bench-python bench-wide
+.PHONY: bench-kernels bench-threads bench-python bench-wide bench-sampling
 
 bench-kernels: $(LIB) | $(OUT)
 	$(CC) -std=gnu11 -O2 -Wall -Wextra -Werror -Iinclude Benchmarks/kernels.c -o $(OUT)/bench_kernels $(CLINK) -ldl
@@ -465,3 +465,11 @@ bench-threads: $(LIB) | $(OUT)
 
 bench-python: $(LIB)
 	env -u OPENBLAS_CORETYPE -u OPENBLAS_L2_SIZE PYTHONPATH=bindings/python $(BENCH_PYTHON) Benchmarks/bench_python.py $(BENCH_ARGS)
+
+# Sampling (1 thread): a 10-way row from C against smk_softmax_f32, then
+# 64x32000 from Python against our softmax, numpy's recipes and PyTorch's
+# (when BENCH_PYTHON imports torch).
+bench-sampling: $(LIB) | $(OUT)
+	$(CC) -std=gnu11 -O2 -Wall -Wextra -Werror -Iinclude Benchmarks/bench_sampling_c.c -o $(OUT)/bench_sampling_c $(CLINK)
+	$(OUT)/bench_sampling_c
+	env -u OPENBLAS_CORETYPE -u OPENBLAS_L2_SIZE PYTHONPATH=bindings/python $(BENCH_PYTHON) Benchmarks/bench_sampling.py
