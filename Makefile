@@ -63,7 +63,7 @@ RELEASE_FLAGS := -c release -Xswiftc -static-stdlib -Xswiftc -use-ld=lld \
 CFLAGS_STRICT := -std=c99 -Wall -Wextra -Werror -pedantic -O2 -Iinclude -D_POSIX_C_SOURCE=200809L
 CLINK         := -L$(BUILD)/release -lsoftmaxkit -Wl,-rpath,$(CURDIR)/$(BUILD)/release -lm
 
-.PHONY: all lib wheel sdist print-lib demo softmax-demo model-demo bench-models models test test-swift test-c test-simd test-python check-builds test-abi install clean bench python-deps
+.PHONY: all lib wheel sdist print-lib demo softmax-demo model-demo bench-models models test test-swift test-api test-c test-simd test-python check-builds test-abi install clean bench python-deps
 
 all: demo
 
@@ -146,11 +146,17 @@ bench-wide: $(LIB) $(WIDE_MODEL) | $(OUT)
 	done
 	@uptime
 
-test: test-swift test-c test-simd test-python test-abi test-fuzz-corpus
+test: test-swift test-api test-c test-simd test-python test-abi test-fuzz-corpus
 	@echo "make test: all suites passed"
 
 test-swift:
 	$(SWIFT) test
+
+# The public Swift API against Tests/api/SoftmaxKit.public-api.txt, so that a
+# new public symbol is a decision (rerun the script with --update to accept).
+test-api:
+	$(SWIFT) build --target SoftmaxKit
+	$(PYTHON) Tests/api/check_public_api.py --modules $(BUILD)/debug/Modules
 
 # The C module's vector primitives on every width and instruction-set path
 # this machine can run (whatever the library itself was built for): portable

@@ -1,4 +1,4 @@
-import SoftmaxKit
+@_spi(CABI) import SoftmaxKit
 
 // Sampling from logits and its options struct.
 
@@ -43,7 +43,7 @@ private func sampleOptions(_ p: UnsafeRawPointer?) throws(SoftmaxKitError) -> Sa
                                "options->replacement")
     guard topK >= 0 else { throw SoftmaxKitError(.invalidArgument, "top_k must be >= 0 (0 = off), got \(topK)") }
     guard draws >= 1 else { throw SoftmaxKitError(.invalidArgument, "num_samples must be >= 1, got \(draws)") }
-    guard draws <= Int64(Int.max / 8) else {
+    guard draws <= Int64(maxElementCount) else {
         throw SoftmaxKitError(.sizeOverflow, "num_samples \(draws) is too large to address")
     }
     return SamplingOptions(
@@ -65,7 +65,7 @@ private func sampleABI<T: KernelScalar>(
         let o = try sampleOptions(options)
         let (c1, o1) = e.outer.multipliedReportingOverflow(by: o.numSamples)
         let (count, o2) = c1.multipliedReportingOverflow(by: e.inner)
-        guard !o1, !o2, count <= Int.max / 8 else {
+        guard !o1, !o2, count <= maxElementCount else {
             throw SoftmaxKitError(.sizeOverflow, "outer * num_samples * inner overflows 64 bits")
         }
         let m: UnsafeBufferPointer<UInt8>?

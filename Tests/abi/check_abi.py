@@ -210,13 +210,13 @@ def check_constants(text: str, lib_path: str) -> None:
     check(softmaxkit._lib.ABI_MAJOR == major, "Python ABI_MAJOR differs from SMK_VERSION_MAJOR")
     with open(os.path.join(ROOT, "bindings", "python", "pyproject.toml")) as f:
         check(f'version = "{string}"' in f.read(), "pyproject.toml version differs from the header")
-    with open(os.path.join(ROOT, "Sources", "SoftmaxKit", "Version.swift")) as f:
+    with open(os.path.join(ROOT, "Sources", "SoftmaxKit", "Core", "Version.swift")) as f:
         sw = f.read()
     sv = tuple(int(re.search(rf"static let {k} = (\d+)", sw).group(1)) for k in ("major", "minor", "patch"))
     check(sv == (major, minor, patch), f"Version.swift {sv} vs header {(major, minor, patch)}")
     with open(os.path.join(ROOT, "Sources", "SoftmaxKitABI", "VersionExports.swift")) as f:
         check(f'"{string}"' in f.read(), "VersionExports.swift version string differs from the header")
-    with open(os.path.join(ROOT, "Sources", "SoftmaxKit", "Errors.swift")) as f:
+    with open(os.path.join(ROOT, "Sources", "SoftmaxKit", "Core", "Errors.swift")) as f:
         swift_kinds = {int(v) for v in re.findall(r"case \S+ = (\d+)", f.read())}
     check(swift_kinds | {0} == set(header_status), f"Swift error kinds {sorted(swift_kinds)} vs header statuses")
 

@@ -80,7 +80,7 @@ public func sample<T: KernelScalar>(
     let plan = try SamplingPlan<T>(options, n: e.n, seed: seed)
     let (perOuter, o1) = plan.draws.multipliedReportingOverflow(by: e.inner)
     let (outCount, o2) = e.outer.multipliedReportingOverflow(by: perOuter)
-    guard !o1, !o2, outCount <= Int.max / 8 else {
+    guard !o1, !o2, outCount <= maxElementCount else {
         throw .overflow("outer * num_samples * inner overflows 64 bits for extents \(e) and num_samples \(plan.draws)")
     }
     try checkCount("logits", logits.count, e.count)
@@ -158,7 +158,7 @@ public func sample<T: KernelScalar>(
     _ = try SamplingPlan<T>(options, n: e.n, seed: 0)  // option errors before any allocation
     let (c1, o1) = e.outer.multipliedReportingOverflow(by: numSamples)
     let (count, o2) = c1.multipliedReportingOverflow(by: e.inner)
-    guard !o1, !o2, count <= Int.max / 8 else { throw .overflow("the result of \(count) draws overflows") }
+    guard !o1, !o2, count <= maxElementCount else { throw .overflow("the result of \(count) draws overflows") }
     try probeArray(Int.self, count, for: "indices")
     var indices = [Int](repeating: 0, count: count)
     var logProbs = [T](repeating: 0, count: count)
