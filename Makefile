@@ -154,7 +154,7 @@ test-swift:
 
 # The public Swift API against Tests/api/SoftmaxKit.public-api.txt, so that a
 # new public symbol is a decision (rerun the script with --update to accept).
-test-api:
+test-api: python-deps
 	$(SWIFT) build --target SoftmaxKit
 	$(PYTHON) Tests/api/check_public_api.py --modules $(BUILD)/debug/Modules
 
