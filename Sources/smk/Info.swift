@@ -1,11 +1,8 @@
-import ArgumentParser
 import SoftmaxKit
 
 /// `smk info MODEL`: input, layers, heads and parameter count.
-struct Info: ParsableCommand {
-    static let configuration = CommandConfiguration(abstract: "Show a model's input, layers, heads and parameter count.")
-
-    @OptionGroup var options: ModelOptions
+struct Info {
+    var options: ModelOptions
 
     func run() throws {
         let model = try options.load()

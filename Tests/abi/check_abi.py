@@ -208,8 +208,13 @@ def check_constants(text: str, lib_path: str) -> None:
     check(lib.smk_version() == major * 10000 + minor * 100 + patch, "smk_version() differs from the header macros")
     check(softmaxkit.__version__ == string, f"Python __version__ {softmaxkit.__version__} vs header {string}")
     check(softmaxkit._lib.ABI_MAJOR == major, "Python ABI_MAJOR differs from SMK_VERSION_MAJOR")
+    # The Python package's version is the header's: pyproject.toml leaves it
+    # dynamic and setup.py reads SMK_VERSION_STRING (or it is written out).
     with open(os.path.join(ROOT, "bindings", "python", "pyproject.toml")) as f:
-        check(f'version = "{string}"' in f.read(), "pyproject.toml version differs from the header")
+        pyproject = f.read()
+    with open(os.path.join(ROOT, "bindings", "python", "setup.py")) as f:
+        from_header = 'dynamic = ["version"]' in pyproject and "#define SMK_VERSION_STRING" in f.read()
+    check(f'version = "{string}"' in pyproject or from_header, "pyproject.toml version differs from the header")
     with open(os.path.join(ROOT, "Sources", "SoftmaxKit", "Core", "Version.swift")) as f:
         sw = f.read()
     sv = tuple(int(re.search(rf"static let {k} = (\d+)", sw).group(1)) for k in ("major", "minor", "patch"))
