@@ -28,6 +28,19 @@ SIMD256    ?= 0
 else
 SIMD256    ?= 1
 endif
+# The CPU path this build reports (smk_cpu_path, SoftmaxKitBuild.cpuPath):
+# avx512 for the 512-bit kernels, sse2 for the x86-64 baseline, avx2 for the
+# rest (haswell-class CPUs).
+ifeq ($(SIMD256),0)
+CPU_PATH   ?= avx512
+else ifeq ($(CPU),x86-64)
+CPU_PATH   ?= sse2
+else ifeq ($(CPU),native)
+CPU_PATH   ?= $(shell grep -qw avx2 /proc/cpuinfo 2>/dev/null && echo avx2 || echo sse2)
+else
+CPU_PATH   ?= avx2
+endif
+CPU_PATH_FLAGS := -Xswiftc -DSMK_CPU_$(shell echo $(CPU_PATH) | tr a-z A-Z)
 PREFIX     ?= /usr/local
 SWIFT      ?= swift
 CC         ?= cc
@@ -45,7 +58,7 @@ SIMD_WIDTH_FLAGS := $(if $(filter 1,$(SIMD256)),-Xswiftc -DSMK_SIMD256 -Xcc -DSM
 RELEASE_FLAGS := -c release -Xswiftc -static-stdlib -Xswiftc -use-ld=lld \
                  -Xswiftc -target-cpu -Xswiftc $(CPU) -Xcc -march=$(CPU) \
                  $(FMA_FLAGS) \
-                 $(SIMD_WIDTH_FLAGS) \
+                 $(SIMD_WIDTH_FLAGS) $(CPU_PATH_FLAGS) \
                  -Xlinker --version-script=$(EXPORTS)
 CFLAGS_STRICT := -std=c99 -Wall -Wextra -Werror -pedantic -O2 -Iinclude -D_POSIX_C_SOURCE=200809L
 CLINK         := -L$(BUILD)/release -lsoftmaxkit -Wl,-rpath,$(CURDIR)/$(BUILD)/release -lm
@@ -174,15 +187,34 @@ test-abi: $(LIB) python-deps
 #   make bench BENCH_PYTHON=/tmp/benchvenv/bin/python
 bench: bench-kernels bench-threads bench-python bench-models bench-wide
 
-install: $(LIB)
-	install -d $(DESTDIR)$(PREFIX)/lib $(DESTDIR)$(PREFIX)/include $(DESTDIR)$(PREFIX)/lib/pkgconfig
-	install -m 755 $(LIB) $(DESTDIR)$(PREFIX)/lib/libsoftmaxkit.so
+# The shipped library (the dispatching one, stripped; see dist-lib), its CPU
+# variants, the header, the pkg-config file and the smk tool (built for CPU,
+# like $(LIB)). ldconfig runs for a system prefix; for any other prefix,
+# link with -Wl,-rpath,$(PREFIX)/lib or set LD_LIBRARY_PATH (README "Install").
+LIBDIR     := $(PREFIX)/lib
+LDCONFIG   ?= ldconfig
+install: dist-lib smk
+	install -d $(DESTDIR)$(LIBDIR) $(DESTDIR)$(PREFIX)/include $(DESTDIR)$(LIBDIR)/pkgconfig $(DESTDIR)$(PREFIX)/bin
+	install -m 755 $(DIST)/libsoftmaxkit.so.$(VERSION) $(foreach l,$(CPU_LEVELS),$(DIST)/libsoftmaxkit-$(l).so) $(DESTDIR)$(LIBDIR)/
+	ln -sf libsoftmaxkit.so.$(VERSION) $(DESTDIR)$(LIBDIR)/libsoftmaxkit.so.$(SOVERSION)
+	ln -sf libsoftmaxkit.so.$(SOVERSION) $(DESTDIR)$(LIBDIR)/libsoftmaxkit.so
 	install -m 644 include/softmaxkit.h $(DESTDIR)$(PREFIX)/include/softmaxkit.h
-	sed -e 's|@PREFIX@|$(PREFIX)|g' -e "s|@VERSION@|$$(sed -n 's/^#define SMK_VERSION_STRING \"\(.*\)\"/\1/p' include/softmaxkit.h)|" \
-	    softmaxkit.pc.in > $(DESTDIR)$(PREFIX)/lib/pkgconfig/softmaxkit.pc
+	sed -e 's|@PREFIX@|$(PREFIX)|g' -e 's|@VERSION@|$(VERSION)|' softmaxkit.pc.in > $(DESTDIR)$(LIBDIR)/pkgconfig/softmaxkit.pc
+	install -m 755 -s $(BUILD)/release/smk $(DESTDIR)$(PREFIX)/bin/smk
+	@if [ -z "$(DESTDIR)" ] && { [ "$(PREFIX)" = /usr ] || [ "$(PREFIX)" = /usr/local ]; }; then \
+	  echo "$(LDCONFIG)"; $(LDCONFIG) || echo "install: ldconfig failed: run it as root before starting programs linked with -lsoftmaxkit"; \
+	else \
+	  echo "install: $(PREFIX)/lib is not a system library directory: link programs with -Wl,-rpath,$(PREFIX)/lib" \
+	       "(or set LD_LIBRARY_PATH=$(PREFIX)/lib), and PKG_CONFIG_PATH=$(PREFIX)/lib/pkgconfig for pkg-config"; \
+	fi
+
+# The command-line tool with the same flags and scratch path as $(LIB): no
+# rebuild of the library's modules when switching between the two.
+smk:
+	$(SWIFT) build $(RELEASE_FLAGS) --product smk
 
 clean:
-	rm -rf $(BUILD)
+	rm -rf $(BUILD) $(DIST) $(foreach l,$(CPU_LEVELS),.build-$(l))
 
 # ---------------------------------------------------------------------------
 # Reliability (TESTING.md): sanitizers, valgrind, fuzzing, corpus replay.
@@ -306,25 +338,107 @@ valgrind: $(VALGRIND_LIB)
 	done
 
 # ---------------------------------------------------------------------------
-# The library as other machines build it: the portable CPU=x86-64 build
-# (256-bit vectors in plain vector C, no FMA) runs the C tests here; on a
-# machine without AVX-512 the AVX-512 build (CPU=znver4) is compiled too, so
-# that its paths of the C module never reach a user uncompiled. (On AVX-512
-# machines `make valgrind` already builds and runs the AVX2 one.)
+# The shipped library (docs/BUILDING.md): the whole library built once per
+# x86-64 level, each in its own scratch path, and a small C library that picks
+# one at its first call. The levels and the CPUs they are compiled for:
+#   sse2    x86-64 (the baseline: 256-bit vector code lowered to SSE2, no FMA)
+#   avx2    haswell (AVX2, FMA, BMI1/2, F16C, MOVBE: x86-64-v3)
+#   avx512  skylake-avx512 (AVX-512 F/CD/BW/DQ/VL: x86-64-v4; 512-bit kernels)
+#
+#   make dist-lib        $(DIST)/: libsoftmaxkit.so -> .so.$(SOVERSION) -> .so.$(VERSION)
+#                        (the dispatcher) and libsoftmaxkit-{sse2,avx2,avx512}.so,
+#                        all stripped
+#   make test-cpu-paths  the C tests, the ABI check and the Python suite under
+#                        SOFTMAXKIT_CPU=each level this CPU has, plus the
+#                        dispatcher's own tests (refusals, a missing variant)
+#   make check-builds    the C tests on the sse2 build (the library as an
+#                        unknown x86-64 machine gets it without dispatch)
 # ---------------------------------------------------------------------------
-PORTABLE_BUILD := .build-portable
-AVX512_BUILD   := .build-avx512
-OTHER_BUILD_FLAGS = -c release -Xswiftc -static-stdlib -Xswiftc -use-ld=lld -Xlinker --version-script=$(EXPORTS) \
-                    --product softmaxkit
+VERSION    := $(shell sed -n 's/^\#define SMK_VERSION_STRING "\(.*\)"/\1/p' include/softmaxkit.h)
+SOVERSION  := $(firstword $(subst ., ,$(VERSION)))
+DIST       := .build-dist
+DIST_LIB   := $(DIST)/libsoftmaxkit.so
+CPU_LEVELS := sse2 avx2 avx512
+LEVEL_CPU_sse2    := x86-64
+LEVEL_CPU_avx2    := haswell
+LEVEL_CPU_avx512  := skylake-avx512
+LEVEL_DEFS_sse2   := -Xswiftc -DSMK_SIMD256 -Xcc -DSMK_SIMD256 -Xswiftc -DSMK_CPU_SSE2
+LEVEL_DEFS_avx2   := -Xswiftc -DSMK_SIMD256 -Xcc -DSMK_SIMD256 -Xswiftc -DSMK_FMA -Xcc -DSMK_FMA -Xswiftc -DSMK_CPU_AVX2
+LEVEL_DEFS_avx512 := -Xswiftc -DSMK_FMA -Xcc -DSMK_FMA -Xswiftc -DSMK_CPU_AVX512
+# -Bsymbolic: a variant's own smk_* references bind inside it, never to the
+# dispatcher's functions of the same names. --gc-sections: dead code dropped.
+LEVEL_LIBS := $(foreach l,$(CPU_LEVELS),.build-$(l)/release/libsoftmaxkit.so)
+# What this CPU can run (the flags x86-64-v3 / v4 need, as /proc/cpuinfo names them).
+HOST_LEVELS := sse2 \
+  $(if $(shell for f in avx2 fma bmi1 bmi2 f16c movbe; do grep -qw $$f /proc/cpuinfo || exit 0; done; echo y),avx2) \
+  $(if $(shell for f in avx512f avx512cd avx512bw avx512dq avx512vl; do grep -qw $$f /proc/cpuinfo || exit 0; done; echo y),avx512)
 
-check-builds:
-	$(SWIFT) build $(OTHER_BUILD_FLAGS) -Xswiftc -target-cpu -Xswiftc x86-64 -Xcc -march=x86-64 \
-	  -Xswiftc -DSMK_SIMD256 -Xcc -DSMK_SIMD256 --scratch-path $(PORTABLE_BUILD)
-	$(call run-c-tests,$(PORTABLE_BUILD)/release,$(PORTABLE_BUILD)/c,portable build: )
-	@if grep -qw avx512f /proc/cpuinfo; then echo "== AVX-512 machine: its build is the native one"; else \
+.PHONY: dist-lib test-cpu-paths smk
+
+$(LEVEL_LIBS): .build-%/release/libsoftmaxkit.so: $(SAN_SOURCES)
+	$(SWIFT) build -c release -Xswiftc -static-stdlib -Xswiftc -use-ld=lld \
+	  -Xswiftc -target-cpu -Xswiftc $(LEVEL_CPU_$*) -Xcc -march=$(LEVEL_CPU_$*) $(LEVEL_DEFS_$*) \
+	  -Xlinker --version-script=$(EXPORTS) -Xlinker -Bsymbolic -Xlinker --gc-sections \
+	  --scratch-path .build-$* --product softmaxkit
+	@touch $@
+
+$(DIST)/smk_dispatch_table.inc: include/softmaxkit.h dispatch/gen_dispatch.py
+	@mkdir -p $(DIST)
+	$(PYTHON) dispatch/gen_dispatch.py include/softmaxkit.h > $@.tmp && mv $@.tmp $@
+
+DISPATCH_CFLAGS := -std=gnu11 -O2 -Wall -Wextra -Werror -Iinclude -I$(DIST)
+$(DIST)/libsoftmaxkit.so.$(VERSION): dispatch/dispatch.c dispatch/cpu_select.h $(DIST)/smk_dispatch_table.inc $(EXPORTS)
+	$(CC) $(DISPATCH_CFLAGS) -fPIC -fvisibility=hidden -shared dispatch/dispatch.c -o $@ \
+	  -Wl,-soname,libsoftmaxkit.so.$(SOVERSION) -Wl,--version-script=$(EXPORTS) -Wl,--gc-sections \
+	  -Wl,-z,noexecstack -ldl -lpthread
+	strip --strip-unneeded $@
+
+$(DIST)/libsoftmaxkit-%.so: .build-%/release/libsoftmaxkit.so
+	@mkdir -p $(DIST)
+	strip --strip-unneeded -o $@ $<
+
+dist-lib: $(DIST)/libsoftmaxkit.so.$(VERSION) $(foreach l,$(CPU_LEVELS),$(DIST)/libsoftmaxkit-$(l).so)
+	ln -sf libsoftmaxkit.so.$(VERSION) $(DIST)/libsoftmaxkit.so.$(SOVERSION)
+	ln -sf libsoftmaxkit.so.$(SOVERSION) $(DIST)/libsoftmaxkit.so
+	@ls -l $(DIST)/libsoftmaxkit*.so*
+
+# The dispatcher's tests: the choice logic against made-up CPUs (every
+# refusal), then the real library: each level this CPU has is the one that
+# runs; an unknown SOFTMAXKIT_CPU value and a missing variant file give a
+# status, not a crash. Then every C test, the ABI check and the Python suite
+# under each level.
+test-cpu-paths: dist-lib python-deps
+	@mkdir -p $(DIST)/c
+	$(CC) $(DISPATCH_CFLAGS) Tests/dispatch/test_cpu_select.c -o $(DIST)/c/test_cpu_select && $(DIST)/c/test_cpu_select
+	$(CC) $(CFLAGS_STRICT) Tests/dispatch/test_dispatch.c -o $(DIST)/c/test_dispatch \
+	  -L$(DIST) -lsoftmaxkit -Wl,-rpath,$(CURDIR)/$(DIST) -lm -lpthread
+	@set -e; for l in $(HOST_LEVELS); do SOFTMAXKIT_CPU=$$l $(DIST)/c/test_dispatch $$l 0; done
+	@set -e; best=$(lastword $(HOST_LEVELS)); $(DIST)/c/test_dispatch $$best 0; SOFTMAXKIT_CPU= $(DIST)/c/test_dispatch $$best 0; \
+	  SOFTMAXKIT_CPU=auto $(DIST)/c/test_dispatch $$best 0; SOFTMAXKIT_CPU=avx3 $(DIST)/c/test_dispatch none 9
+	@set -e; d=$(DIST)/partial; rm -rf $$d; mkdir -p $$d; \
+	  cp -P $(DIST)/libsoftmaxkit.so* $(DIST)/libsoftmaxkit-sse2.so $$d/; \
+	  LD_LIBRARY_PATH=$$d $(DIST)/c/test_dispatch sse2 0; \
+	  LD_LIBRARY_PATH=$$d SOFTMAXKIT_CPU=avx2 $(DIST)/c/test_dispatch none 7; \
+	  rm -f $$d/libsoftmaxkit-sse2.so; LD_LIBRARY_PATH=$$d $(DIST)/c/test_dispatch none 7; rm -rf $$d
+	@for t in Tests/c/test_*.c; do \
+	  $(CC) $(CFLAGS_STRICT) $$t -o $(DIST)/c/$$(basename $$t .c) -L$(DIST) -lsoftmaxkit \
+	    -Wl,-rpath,$(CURDIR)/$(DIST) -lm -lpthread || exit 1; \
+	done
+	@set -e; for l in $(HOST_LEVELS); do \
+	  for t in Tests/c/test_*.c; do name=$$(basename $$t .c); echo "== SOFTMAXKIT_CPU=$$l $$name"; \
+	    SOFTMAXKIT_CPU=$$l $(DIST)/c/$$name; done; \
+	  echo "== SOFTMAXKIT_CPU=$$l check_abi"; \
+	  SOFTMAXKIT_CPU=$$l SOFTMAXKIT_LIBRARY=$(CURDIR)/$(DIST_LIB) $(PYTHON) Tests/abi/check_abi.py \
+	    --library $(DIST_LIB) --header include/softmaxkit.h --build-dir .build-sse2/release; \
+	  echo "== SOFTMAXKIT_CPU=$$l Python suite"; \
+	  (cd bindings/python && SOFTMAXKIT_CPU=$$l SOFTMAXKIT_LIBRARY=$(CURDIR)/$(DIST_LIB) $(PYTHON) -m pytest -q -p no:cacheprovider tests); \
+	done
+
+check-builds: .build-sse2/release/libsoftmaxkit.so
+	$(call run-c-tests,.build-sse2/release,.build-sse2/c,portable build: )
+	@if grep -qw avx512f /proc/cpuinfo; then echo "== AVX-512 machine: make test-cpu-paths runs the avx512 build"; else \
 	  echo "== AVX-512 build (compile only: this CPU cannot run it)"; \
-	  $(SWIFT) build $(OTHER_BUILD_FLAGS) -Xswiftc -target-cpu -Xswiftc znver4 -Xcc -march=znver4 \
-	    -Xswiftc -DSMK_FMA -Xcc -DSMK_FMA --scratch-path $(AVX512_BUILD) || exit 1; fi
+	  $(MAKE) .build-avx512/release/libsoftmaxkit.so; fi
 
 fault: $(ASAN_LIB)
 	@mkdir -p $(ASAN_BUILD)/c
