@@ -159,18 +159,19 @@ test-simd: | $(OUT)
 	done
 
 # Each Tests/c/test_*.c built against the library in directory $(1), into
-# directory $(2), and run; $(3) prefixes the names printed.
+# directory $(2), and run; $(3) prefixes the names printed; $(4) is the CPU
+# path the library must report (test_cpu_path).
 define run-c-tests
 @mkdir -p $(2)
 @for t in Tests/c/test_*.c; do \
   name=$$(basename $$t .c); \
   $(CC) $(CFLAGS_STRICT) $$t -o $(2)/$$name -L$(1) -lsoftmaxkit -Wl,-rpath,$(CURDIR)/$(1) -lm -lpthread || exit 1; \
-  echo "== $(3)$$name"; $(2)/$$name || exit 1; \
+  echo "== $(3)$$name"; SMK_TEST_EXPECT_CPU_PATH=$(4) $(2)/$$name || exit 1; \
 done
 endef
 
 test-c: $(LIB) | $(OUT)
-	$(call run-c-tests,$(BUILD)/release,$(OUT),)
+	$(call run-c-tests,$(BUILD)/release,$(OUT),,$(CPU_PATH))
 	# The header compiles alone as C++ too.
 	echo '#include "softmaxkit.h"' | c++ -x c++ -std=c++11 -Wall -Wextra -Werror -pedantic -Iinclude -fsyntax-only -
 
@@ -426,7 +427,7 @@ test-cpu-paths: dist-lib python-deps
 	done
 	@set -e; for l in $(HOST_LEVELS); do \
 	  for t in Tests/c/test_*.c; do name=$$(basename $$t .c); echo "== SOFTMAXKIT_CPU=$$l $$name"; \
-	    SOFTMAXKIT_CPU=$$l $(DIST)/c/$$name; done; \
+	    SOFTMAXKIT_CPU=$$l SMK_TEST_EXPECT_CPU_PATH=$$l $(DIST)/c/$$name; done; \
 	  echo "== SOFTMAXKIT_CPU=$$l check_abi"; \
 	  SOFTMAXKIT_CPU=$$l SOFTMAXKIT_LIBRARY=$(CURDIR)/$(DIST_LIB) $(PYTHON) Tests/abi/check_abi.py \
 	    --library $(DIST_LIB) --header include/softmaxkit.h --build-dir .build-sse2/release; \
@@ -435,7 +436,7 @@ test-cpu-paths: dist-lib python-deps
 	done
 
 check-builds: .build-sse2/release/libsoftmaxkit.so
-	$(call run-c-tests,.build-sse2/release,.build-sse2/c,portable build: )
+	$(call run-c-tests,.build-sse2/release,.build-sse2/c,portable build: ,sse2)
 	@if grep -qw avx512f /proc/cpuinfo; then echo "== AVX-512 machine: make test-cpu-paths runs the avx512 build"; else \
 	  echo "== AVX-512 build (compile only: this CPU cannot run it)"; \
 	  $(MAKE) .build-avx512/release/libsoftmaxkit.so; fi
