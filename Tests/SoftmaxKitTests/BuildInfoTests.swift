@@ -1,10 +1,8 @@
+import Testing
 import SoftmaxKit
-import XCTest
 
-final class BuildInfoTests: XCTestCase {
-    /// The CPU path is one of the documented names, the same every time.
-    func testCPUPathIsADocumentedName() {
-        XCTAssertTrue(["avx512", "avx2", "sse2", "generic"].contains(SoftmaxKitBuild.cpuPath))
-        XCTAssertEqual(SoftmaxKitBuild.cpuPath, SoftmaxKitBuild.cpuPath)
-    }
+/// The CPU path is one of the documented names, the same every time.
+@Test func cpuPathIsADocumentedName() {
+    #expect(["avx512", "avx2", "sse2", "generic"].contains(SoftmaxKitBuild.cpuPath))
+    #expect(SoftmaxKitBuild.cpuPath == SoftmaxKitBuild.cpuPath)
 }
