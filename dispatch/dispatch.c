@@ -5,9 +5,9 @@
  * -avx2.so, -avx512.so, next to this one). On the first call of any smk_
  * function (pthread_once: thread-safe), this library picks the best level the
  * CPU and OS support (dispatch/cpu_select.h), or the one SOFTMAXKIT_CPU
- * names, loads that variant from its own directory (dladdr) with RTLD_LOCAL,
- * and from then on forwards every smk_ function to it through a table (one
- * indirect call). The forwarding functions are generated from
+ * names, loads that variant from its own directory (dladdr, realpath) with
+ * RTLD_LOCAL, and from then on forwards every smk_ function to it through a
+ * table (one indirect call). The forwarding functions are generated from
  * include/softmaxkit.h by dispatch/gen_dispatch.py, so this library exports
  * exactly the header's functions. A level that cannot run is never loaded:
  * every call then fails with a status and smk_last_error_message() says why.
@@ -43,23 +43,28 @@ static int smk_dispatch_loaded;
 static smk_status smk_dispatch_status = SMK_ERROR_INTERNAL;
 static char smk_dispatch_message[2048] = "SoftmaxKit: the CPU variant was not loaded";
 
-/* This library's directory, from the path it was loaded by. */
-static int smk_dispatch_directory(char *dir, size_t size)
+/* This library's directory, found when it is loaded (before the program can
+ * change its working directory under a relative load path): the directory
+ * of the file the path it was loaded by resolves to, else of that path. */
+static char smk_dispatch_dir[PATH_MAX];
+
+__attribute__((constructor)) static void smk_dispatch_find_directory(void)
 {
     Dl_info info;
+    char resolved[PATH_MAX];
     if (!dladdr(&smk_dispatch_once, &info) || !info.dli_fname || !info.dli_fname[0])
-        return 0;
-    const char *slash = strrchr(info.dli_fname, '/');
-    if (!slash)
-        return snprintf(dir, size, ".") < (int)size;
-    size_t len = (size_t)(slash - info.dli_fname);
-    if (len == 0)
-        len = 1; /* "/libsoftmaxkit.so" */
-    if (len >= size)
-        return 0;
-    memcpy(dir, info.dli_fname, len);
-    dir[len] = '\0';
-    return 1;
+        return;
+    const char *path = realpath(info.dli_fname, resolved) ? resolved : info.dli_fname;
+    const char *slash = strrchr(path, '/');
+    if (!slash) {
+        snprintf(smk_dispatch_dir, sizeof smk_dispatch_dir, ".");
+        return;
+    }
+    size_t len = slash == path ? 1 : (size_t)(slash - path); /* "/libsoftmaxkit.so" */
+    if (len >= sizeof smk_dispatch_dir)
+        return;
+    memcpy(smk_dispatch_dir, path, len);
+    smk_dispatch_dir[len] = '\0';
 }
 
 /* Loads level l's variant into the table; 0 with the reason appended to
@@ -113,8 +118,8 @@ static void smk_dispatch_load(void)
         smk_dispatch_status = SMK_ERROR_UNSUPPORTED;
         return;
     }
-    char dir[PATH_MAX];
-    if (!smk_dispatch_directory(dir, sizeof dir)) {
+    const char *dir = smk_dispatch_dir;
+    if (!dir[0]) {
         smk_dispatch_status = SMK_ERROR_IO;
         snprintf(smk_dispatch_message, sizeof smk_dispatch_message,
                  "SoftmaxKit: cannot find the directory libsoftmaxkit.so was loaded from");
