@@ -428,9 +428,11 @@ test-cpu-paths: dist-lib python-deps
 	@set -e; for l in $(HOST_LEVELS); do \
 	  for t in Tests/c/test_*.c; do name=$$(basename $$t .c); echo "== SOFTMAXKIT_CPU=$$l $$name"; \
 	    SOFTMAXKIT_CPU=$$l SMK_TEST_EXPECT_CPU_PATH=$$l $(DIST)/c/$$name; done; \
-	  echo "== SOFTMAXKIT_CPU=$$l check_abi"; \
+	  echo "== SOFTMAXKIT_CPU=$$l check_abi, check_overlap"; \
 	  SOFTMAXKIT_CPU=$$l SOFTMAXKIT_LIBRARY=$(CURDIR)/$(DIST_LIB) $(PYTHON) Tests/abi/check_abi.py \
 	    --library $(DIST_LIB) --header include/softmaxkit.h --build-dir .build-sse2/release; \
+	  SOFTMAXKIT_CPU=$$l SOFTMAXKIT_LIBRARY=$(CURDIR)/$(DIST_LIB) $(PYTHON) Tests/abi/check_overlap.py \
+	    --library $(DIST_LIB) --header include/softmaxkit.h; \
 	  echo "== SOFTMAXKIT_CPU=$$l Python suite"; \
 	  (cd bindings/python && SOFTMAXKIT_CPU=$$l SOFTMAXKIT_LIBRARY=$(CURDIR)/$(DIST_LIB) $(PYTHON) -m pytest -q -p no:cacheprovider tests); \
 	done
