@@ -10,8 +10,10 @@ the table (dispatch/dispatch.c includes it). When no variant could be loaded,
 each function returns its fallback: smk_status functions the load status,
 smk_version / smk_version_string this header's version, smk_cpu_path "none",
 smk_status_string the status's name (from the header's enum),
-other strings the load error message, void functions nothing. A return type
-without a rule stops the build, so a new kind of function gets a decision.
+smk_last_error_message why nothing was loaded, smk_activation_name NULL (as
+for an unknown activation: callers that list the names stop), void functions
+nothing. A function without a rule stops the build, so each new kind gets a
+decision.
 The definitions are compiled against the header, so a prototype the parser
 got wrong does not compile.
 """
@@ -26,10 +28,11 @@ FALLBACK_BY_NAME = {
     "smk_cpu_path": '"none"',
     "smk_get_num_threads": "1",
     "smk_status_string": "smk_dispatch_status_name(status)",
+    "smk_last_error_message": "smk_dispatch_failure_message()",
+    "smk_activation_name": "NULL",  # as for an unknown activation: callers stop there
 }
 FALLBACK_BY_TYPE = {
     "smk_status": "smk_dispatch_failure_status()",
-    "const char *": "smk_dispatch_failure_message()",
     "void": None,
 }
 
