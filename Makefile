@@ -349,9 +349,10 @@ valgrind: $(VALGRIND_LIB)
 #   make dist-lib        $(DIST)/: libsoftmaxkit.so -> .so.$(SOVERSION) -> .so.$(VERSION)
 #                        (the dispatcher) and libsoftmaxkit-{sse2,avx2,avx512}.so,
 #                        all stripped
-#   make test-cpu-paths  the C tests, the ABI check and the Python suite under
-#                        SOFTMAXKIT_CPU=each level this CPU has, plus the
-#                        dispatcher's own tests (refusals, a missing variant)
+#   make test-cpu-paths  the C tests and the ABI checks under SOFTMAXKIT_CPU=
+#                        each level this CPU has, plus the dispatcher's own
+#                        tests (refusals, a missing variant; C and Python)
+#   make test-cpu-paths-python   the whole Python suite under each level
 #   make check-builds    the C tests on the sse2 build (the library as an
 #                        unknown x86-64 machine gets it without dispatch)
 # ---------------------------------------------------------------------------
@@ -374,7 +375,7 @@ HOST_LEVELS := sse2 \
   $(if $(shell for f in avx2 fma bmi1 bmi2 f16c movbe; do grep -qw $$f /proc/cpuinfo || exit 0; done; echo y),avx2) \
   $(if $(shell for f in avx512f avx512cd avx512bw avx512dq avx512vl; do grep -qw $$f /proc/cpuinfo || exit 0; done; echo y),avx512)
 
-.PHONY: dist-lib test-cpu-paths smk
+.PHONY: dist-lib test-cpu-paths test-cpu-paths-python smk
 
 $(LEVEL_LIBS): .build-%/release/libsoftmaxkit.so: $(SAN_SOURCES)
 	$(SWIFT) build -c release -Xswiftc -static-stdlib -Xswiftc -use-ld=lld \
@@ -406,8 +407,8 @@ dist-lib: $(DIST)/libsoftmaxkit.so.$(VERSION) $(foreach l,$(CPU_LEVELS),$(DIST)/
 # The dispatcher's tests: the choice logic against made-up CPUs (every
 # refusal), then the real library: each level this CPU has is the one that
 # runs; an unknown SOFTMAXKIT_CPU value and a missing variant file give a
-# status, not a crash. Then every C test, the ABI check and the Python suite
-# under each level.
+# status, not a crash. Then every C test, the ABI checks and the Python CPU
+# path tests under each level.
 test-cpu-paths: dist-lib python-deps
 	@mkdir -p $(DIST)/c
 	$(CC) $(DISPATCH_CFLAGS) Tests/dispatch/test_cpu_select.c -o $(DIST)/c/test_cpu_select && $(DIST)/c/test_cpu_select
@@ -433,7 +434,13 @@ test-cpu-paths: dist-lib python-deps
 	    --library $(DIST_LIB) --header include/softmaxkit.h --build-dir .build-sse2/release; \
 	  SOFTMAXKIT_CPU=$$l SOFTMAXKIT_LIBRARY=$(CURDIR)/$(DIST_LIB) $(PYTHON) Tests/abi/check_overlap.py \
 	    --library $(DIST_LIB) --header include/softmaxkit.h; \
-	  echo "== SOFTMAXKIT_CPU=$$l Python suite"; \
+	  echo "== SOFTMAXKIT_CPU=$$l Python: softmaxkit.cpu() and the refusals"; \
+	  (cd bindings/python && SOFTMAXKIT_CPU=$$l SOFTMAXKIT_LIBRARY=$(CURDIR)/$(DIST_LIB) $(PYTHON) -m pytest -q -p no:cacheprovider tests/test_cpu_path.py); \
+	done
+
+# The whole Python suite under each level (about 3 minutes a level on 2 idle cores).
+test-cpu-paths-python: dist-lib python-deps
+	@set -e; for l in $(HOST_LEVELS); do echo "== SOFTMAXKIT_CPU=$$l Python suite"; \
 	  (cd bindings/python && SOFTMAXKIT_CPU=$$l SOFTMAXKIT_LIBRARY=$(CURDIR)/$(DIST_LIB) $(PYTHON) -m pytest -q -p no:cacheprovider tests); \
 	done
 
