@@ -60,6 +60,14 @@ RELEASE_FLAGS := -c release -Xswiftc -static-stdlib -Xswiftc -use-ld=lld \
                  $(FMA_FLAGS) \
                  $(SIMD_WIDTH_FLAGS) $(CPU_PATH_FLAGS) \
                  -Xlinker --version-script=$(EXPORTS)
+# The Swift package's product for the C library is `softmaxkit-c` (a
+# product `softmaxkit` would differ from the Swift library `SoftmaxKit` only
+# by case); C programs link libsoftmaxkit.so, a hard link to its file made
+# beside it after each build ($(1): the libsoftmaxkit.so to make).
+C_PRODUCT := softmaxkit-c
+define name-c-library
+@ln -f $(dir $(1))lib$(C_PRODUCT).so $(1) && touch $(1)
+endef
 CFLAGS_STRICT := -std=c99 -Wall -Wextra -Werror -pedantic -O2 -Iinclude -D_POSIX_C_SOURCE=200809L
 CLINK         := -L$(BUILD)/release -lsoftmaxkit -Wl,-rpath,$(CURDIR)/$(BUILD)/release -lm
 
@@ -70,8 +78,8 @@ all: demo
 lib: $(LIB)
 
 $(LIB): Package.swift $(shell find Sources -name '*.swift' -o -name '*.map' -o -name '*.[ch]')
-	$(SWIFT) build $(RELEASE_FLAGS) --product softmaxkit
-	@touch $(LIB)
+	$(SWIFT) build $(RELEASE_FLAGS) --product $(C_PRODUCT)
+	$(call name-c-library,$(LIB))
 
 $(OUT):
 	@mkdir -p $(OUT)
@@ -276,12 +284,12 @@ FAULT_TESTS   := $(wildcard Tests/c/fault_*.c)
 .PHONY: sanitize sanitize-asan sanitize-tsan valgrind fuzz fuzz-merge test-fuzz-corpus fault
 
 $(ASAN_LIB): $(SAN_SOURCES)
-	$(SWIFT) build $(SAN_SWIFT_FLAGS) $(TESTING_HOOKS) --scratch-path $(ASAN_BUILD) -Xswiftc -sanitize=fuzzer,address --product softmaxkit
-	@touch $@
+	$(SWIFT) build $(SAN_SWIFT_FLAGS) $(TESTING_HOOKS) --scratch-path $(ASAN_BUILD) -Xswiftc -sanitize=fuzzer,address --product $(C_PRODUCT)
+	$(call name-c-library,$@)
 
 $(TSAN_LIB): $(SAN_SOURCES)
-	$(SWIFT) build $(SAN_SWIFT_FLAGS) --scratch-path $(TSAN_BUILD) -Xswiftc -sanitize=thread --product softmaxkit
-	@touch $@
+	$(SWIFT) build $(SAN_SWIFT_FLAGS) --scratch-path $(TSAN_BUILD) -Xswiftc -sanitize=thread --product $(C_PRODUCT)
+	$(call name-c-library,$@)
 
 sanitize: sanitize-asan sanitize-tsan
 	@echo "make sanitize: ASan+UBSan and TSan runs passed"
@@ -322,8 +330,8 @@ VALGRIND_BUILD := .build-valgrind
 VALGRIND_LIB   := $(VALGRIND_BUILD)/release/libsoftmaxkit.so
 $(VALGRIND_LIB): $(SAN_SOURCES)
 	$(SWIFT) build -c release -Xswiftc -static-stdlib -Xswiftc -g -Xswiftc -target-cpu -Xswiftc $(VALGRIND_CPU) -Xcc -march=$(VALGRIND_CPU) \
-	  -Xswiftc -DSMK_FMA -Xcc -DSMK_FMA -Xswiftc -DSMK_SIMD256 -Xcc -DSMK_SIMD256 $(TESTING_HOOKS) -Xlinker --version-script=$(EXPORTS) --scratch-path $(VALGRIND_BUILD) --product softmaxkit
-	@touch $@
+	  -Xswiftc -DSMK_FMA -Xcc -DSMK_FMA -Xswiftc -DSMK_SIMD256 -Xcc -DSMK_SIMD256 $(TESTING_HOOKS) -Xlinker --version-script=$(EXPORTS) --scratch-path $(VALGRIND_BUILD) --product $(C_PRODUCT)
+	$(call name-c-library,$@)
 
 VALGRIND_FLAGS := --error-exitcode=1 --leak-check=full --show-leak-kinds=definite,possible \
                   --errors-for-leak-kinds=definite,possible --track-origins=yes \
@@ -381,8 +389,8 @@ $(LEVEL_LIBS): .build-%/release/libsoftmaxkit.so: $(SAN_SOURCES)
 	$(SWIFT) build -c release -Xswiftc -static-stdlib -Xswiftc -use-ld=lld \
 	  -Xswiftc -target-cpu -Xswiftc $(LEVEL_CPU_$*) -Xcc -march=$(LEVEL_CPU_$*) $(LEVEL_DEFS_$*) \
 	  -Xlinker --version-script=$(EXPORTS) -Xlinker -Bsymbolic -Xlinker --gc-sections \
-	  --scratch-path .build-$* --product softmaxkit
-	@touch $@
+	  --scratch-path .build-$* --product $(C_PRODUCT)
+	$(call name-c-library,$@)
 
 $(DIST)/smk_dispatch_table.inc: include/softmaxkit.h dispatch/gen_dispatch.py
 	@mkdir -p $(DIST)
