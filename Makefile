@@ -1,8 +1,12 @@
 # SoftmaxKit build, demo, tests and install.
 #
-#   make                 build the release library and run the demo
+#   make                 build the release library for this CPU and run the demo
 #   make test            run every test (Swift, C, Python, ABI agreement)
-#   make install PREFIX=/usr/local
+#   make smk             the command-line tool (same CPU and build folder as make)
+#   make dist-lib        the library to ship: one build per x86-64 level and a
+#                        dispatcher that picks one at load (docs/BUILDING.md)
+#   make test-cpu-paths  the tests against it under SOFTMAXKIT_CPU=each level
+#   make install PREFIX=/usr/local   the shipped library, header, .pc and smk
 #   make CPU=haswell     choose the target CPU (default: native, as llama.cpp
 #                        does for local builds; CPU=x86-64 is the portable,
 #                        SSE2-only build for shipping to unknown machines).
