@@ -2,7 +2,8 @@
 //
 // SoftmaxKit: one Swift core, three surfaces.
 //   - `SoftmaxKit`  : the pure-Swift library (import SoftmaxKit).
-//   - `softmaxkit`  : libsoftmaxkit.so, the stable C ABI of include/softmaxkit.h.
+//   - `softmaxkit-c`: the stable C ABI of include/softmaxkit.h as a shared
+//                     library (the Makefile names it libsoftmaxkit.so).
 //   - `smk`         : the command-line tool (model info, run, bench).
 // The Makefile builds the .so with -static-stdlib and an export map so that it
 // exports only smk_* symbols; see README.md "Building".
@@ -12,7 +13,7 @@ let package = Package(
     name: "SoftmaxKit",
     products: [
         .library(name: "SoftmaxKit", targets: ["SoftmaxKit"]),
-        .library(name: "softmaxkit", type: .dynamic, targets: ["SoftmaxKitABI"]),
+        .library(name: "softmaxkit-c", type: .dynamic, targets: ["SoftmaxKitABI"]),
         .executable(name: "smk", targets: ["smk"]),
         .executable(name: "softmax-demo", targets: ["SoftmaxDemo"]),
         .executable(name: "model-demo", targets: ["ModelDemo"]),

@@ -55,11 +55,11 @@ extern "C" {
 /* ------------------------------------------------------------------------ */
 
 #define SMK_VERSION_MAJOR 0
-#define SMK_VERSION_MINOR 1
+#define SMK_VERSION_MINOR 2
 #define SMK_VERSION_PATCH 0
 /* MAJOR * 10000 + MINOR * 100 + PATCH, comparable with smk_version(). */
 #define SMK_VERSION_NUMBER (SMK_VERSION_MAJOR * 10000 + SMK_VERSION_MINOR * 100 + SMK_VERSION_PATCH)
-#define SMK_VERSION_STRING "0.1.0"
+#define SMK_VERSION_STRING "0.2.0"
 
 /* The SMK_VERSION_NUMBER of the library loaded at run time. A program built
  * against this header works with any library of the same major version
@@ -69,6 +69,22 @@ SMK_API uint32_t smk_version(void);
 /* The "MAJOR.MINOR.PATCH" string of the loaded library. Static storage: never
  * NULL, never freed by the caller. Thread-safe. */
 SMK_API const char *smk_version_string(void);
+
+/* The CPU path the loaded kernels run: "avx512" (AVX-512 F/BW/CD/DQ/VL and
+ * FMA), "avx2" (AVX2 and FMA, x86-64-v3), "sse2" (the x86-64 baseline), or
+ * "generic" (a build for another CPU, or one the Makefile did not label).
+ * The shipped library (`make install`, `make dist-lib`, the Python wheel)
+ * holds one variant of the kernels per level and picks, on its first call,
+ * the best one this CPU and operating system support; the environment
+ * variable SOFTMAXKIT_CPU=sse2|avx2|avx512 (read once, at that first call)
+ * asks for one level instead. A level the CPU lacks, an unknown value or a
+ * missing variant file is never run: every function that returns smk_status
+ * then returns SMK_ERROR_UNSUPPORTED (or SMK_ERROR_IO when the variant file
+ * cannot be loaded) with the reason in smk_last_error_message(), and
+ * smk_cpu_path() returns "none". A library built by plain `make` holds the
+ * kernels for one level and ignores SOFTMAXKIT_CPU. Static storage: never
+ * NULL, never freed by the caller. Thread-safe; never fails. */
+SMK_API const char *smk_cpu_path(void);
 
 /* ------------------------------------------------------------------------ */
 /* Status codes and error messages                                           */

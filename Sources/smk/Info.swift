@@ -9,6 +9,7 @@ struct Info {
         print("model       \(options.model)")
         print("input       \(model.features) features ([batch, \(model.features)] or [batch, steps, \(model.features)])")
         print("parameters  \(model.parameterCount)")
+        print("cpu path    \(SoftmaxKitBuild.cpuPath)")
         print("")
         var rows: [[String]] = [["layer", "input", "shape", "activation", "parameters"]]
         for (k, l) in model.spec.layers.enumerated() {

@@ -243,6 +243,8 @@ def main() -> int:
     ap = argparse.ArgumentParser()
     ap.add_argument("--library", required=True)
     ap.add_argument("--header", required=True)
+    ap.add_argument("--build-dir", help="the SwiftPM build folder whose Modules the Swift check reads "
+                    "(default: the library's folder; the dispatching library has none of its own)")
     args = ap.parse_args()
     with open(args.header) as f:
         raw = f.read()
@@ -256,7 +258,7 @@ def main() -> int:
         m = re.search(r"(/\*(?:(?!\*/).)*\*/)\s*SMK_API\s+[^;(]*?\b" + name + r"\s*\(", raw, re.S)
         check(m is not None, f"{name} has no doc comment directly above it")
     check_exports(args.library, header)
-    check_swift(header, enums, structs, os.path.dirname(os.path.abspath(args.library)))
+    check_swift(header, enums, structs, args.build_dir or os.path.dirname(os.path.abspath(args.library)))
     check_python(order, header, enums, structs)
     check_constants(raw, args.library)
     check_option_structs(args.library)

@@ -56,6 +56,8 @@ DECLARATIONS: list[tuple[str, Any, list[Any]]] = [
     ("smk_version", _c.c_uint32, []),
     # const char *smk_version_string(void);
     ("smk_version_string", _c.c_char_p, []),
+    # const char *smk_cpu_path(void);
+    ("smk_cpu_path", _c.c_char_p, []),
     # const char *smk_status_string(smk_status status);
     ("smk_status_string", _c.c_char_p, [STATUS]),
     # const char *smk_last_error_message(void);
