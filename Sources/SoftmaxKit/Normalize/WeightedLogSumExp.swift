@@ -1,0 +1,217 @@
+/// Weighted logsumexp with its sign, as scipy.special.logsumexp(a, b=...,
+/// return_sign=...): per fibre of `(outer, n, inner)`,
+///
+///   s = sum_j b_j * exp(x_j - m),   m = max { x_j : b_j != 0 }
+///   y = m + log|s|,   sign = sign(s)  (+1, -1 or 0)
+///
+/// The weights are folded into the exp-sum's loop (one read of x and b).
+/// A weight of 0 removes its element whatever its value (NaN and inf
+/// included: a select, never a multiply), so the maximum runs over the
+/// weighted elements only and a large unweighted value cannot underflow the
+/// others. Edge cases: a zero total (every weight 0, every weighted element
+/// `-inf`, an empty fibre, or cancelling weights) gives `-inf` with sign 0;
+/// a NaN element or weight with nonzero weight gives NaN (sign NaN); `+inf`
+/// elements (or infinite weights) give `+inf` with the sign of their weights,
+/// NaN when those signs differ. Without a sign output, a negative total is
+/// NaN (its logarithm is not real). Sums are accumulated in `Double` blocks.
+
+// MARK: Public API
+
+/// Weighted logsumexp of `x` with weights `b` (both `extents.count`
+/// elements, the same layout) over the `n` extent into `y` (`outer * inner`
+/// results); `sign`, when given, receives each total's sign (`outer * inner`).
+/// With `sign` nil a negative total gives NaN.
+/// - Throws: `.shapeMismatch` for buffers shorter than the extents need;
+///   `.invalidArgument` when `y` or `sign` shares memory with `x`, `b` or
+///   each other. Nothing is written when it throws.
+@_specialize(exported: true, where T == Float)
+@_specialize(exported: true, where T == Double)
+public func logSumExp<T: KernelScalar>(
+    _ x: UnsafeBufferPointer<T>, weights b: UnsafeBufferPointer<T>, into y: UnsafeMutableBufferPointer<T>,
+    sign: UnsafeMutableBufferPointer<T>? = nil, extents e: Extents
+) throws(SoftmaxKitError) {
+    let outCount = e.reducedCount
+    try checkCount("x", x.count, e.count)
+    try checkCount("b", b.count, e.count)
+    try checkCount("y", y.count, outCount)
+    if let sign { try checkCount("sign", sign.count, outCount) }
+    guard outCount > 0 else { return }
+    let xBytes = e.count * MemoryLayout<T>.stride, rBytes = outCount * MemoryLayout<T>.stride
+    let yp = UnsafeRawPointer(y.baseAddress), sp = UnsafeRawPointer(sign?.baseAddress)
+    try checkDisjoint(UnsafeRawPointer(x.baseAddress), xBytes, yp, rBytes, names: ("x", "y"))
+    try checkDisjoint(UnsafeRawPointer(b.baseAddress), xBytes, yp, rBytes, names: ("b", "y"))
+    try checkDisjoint(UnsafeRawPointer(x.baseAddress), xBytes, sp, rBytes, names: ("x", "sign"))
+    try checkDisjoint(UnsafeRawPointer(b.baseAddress), xBytes, sp, rBytes, names: ("b", "sign"))
+    try checkDisjoint(yp, rBytes, sp, rBytes, names: ("y", "sign"))
+    WeightedLogSumExp<T>.run(x.baseAddress, b.baseAddress, y.baseAddress!, sign?.baseAddress, e)
+}
+
+/// Weighted logsumexp of an array viewed as `shape` (default: 1-D) over
+/// `axis`, with weights `b` of the same shape. Returns the results (the shape
+/// with `axis` removed) and their signs; negative totals are reported through
+/// the sign (the value is `log|total|`).
+public func logSumExp<T: KernelScalar>(
+    _ x: [T], weights b: [T], shape: [Int]? = nil, axis: Int = -1
+) throws(SoftmaxKitError) -> (value: [T], sign: [T]) {
+    let e = try Extents(shape: shape ?? [x.count], axis: axis)
+    try checkCount("x", x.count, e.count)
+    guard b.count == x.count else { throw .shape("b holds \(b.count) elements but x holds \(x.count)") }
+    var y = [T](repeating: 0, count: e.reducedCount), s = y
+    try x.withUnsafeBufferPointer { (xb) throws(SoftmaxKitError) in
+        try b.withUnsafeBufferPointer { (bb) throws(SoftmaxKitError) in
+            try y.withUnsafeMutableBufferPointer { (yb) throws(SoftmaxKitError) in
+                try s.withUnsafeMutableBufferPointer { (sb) throws(SoftmaxKitError) in
+                    try logSumExp(xb, weights: bb, into: yb, sign: sb, extents: e)
+                }
+            }
+        }
+    }
+    return (y, s)
+}
+
+// MARK: Kernel
+
+@usableFromInline
+enum WeightedLogSumExp<T: KernelScalar> {
+    /// Blocks of fibres in parallel: contiguous rows when `inner == 1`, else
+    /// strips of up to `width` columns (vectors along the contiguous `inner`).
+    @usableFromInline
+    static func run(_ x: UnsafePointer<T>?, _ b: UnsafePointer<T>?, _ y: UnsafeMutablePointer<T>,
+                    _ sign: UnsafeMutablePointer<T>?, _ e: Extents) {
+        let n = e.n, inner = e.inner
+        guard n > 0, let x, let b else {
+            for r in 0..<e.reducedCount { y[r] = -.infinity; sign?[r] = 0 }
+            return
+        }
+        if inner == 1 {
+            parallelFor(e.outer, work: 2 * e.count) { rows in
+                for o in rows {
+                    let (m, s) = row(x + o * n, b + o * n, n)
+                    finish(m, s, y + o, sign.map { $0 + o }, x + o * n, b + o * n, n, stride: 1)
+                }
+            }
+            return
+        }
+        let w = T.width, strips = (inner + w - 1) / w
+        parallelFor(e.outer * strips, work: 2 * e.count) { range in
+            for k in range {
+                let o = k / strips, c = (k % strips) * w
+                strip(x + o * n * inner + c, b + o * n * inner + c, n, inner, lanes: min(w, inner - c),
+                      y + o * inner + c, sign.map { $0 + o * inner + c })
+            }
+        }
+    }
+
+    /// `b * exp(x - m)` with unweighted lanes (b == 0) exactly 0.
+    @inlinable @inline(__always)
+    static func term(_ xv: T.Vector, _ bv: T.Vector, _ mv: T.Vector) -> T.Vector {
+        (bv * T.vexp(xv - mv)).replacing(with: 0, where: bv .== 0)
+    }
+
+    /// The weighted maximum and the weighted exp-sum of one contiguous row.
+    /// The sum is only meaningful when the maximum is finite.
+    @inlinable
+    static func row(_ x: UnsafePointer<T>, _ b: UnsafePointer<T>, _ n: Int) -> (T, Double) {
+        let w = T.width
+        var mv = T.Vector(repeating: -.infinity)
+        var i = 0
+        while i + w <= n {
+            mv = T.vmax(mv, vload(x + i).replacing(with: -.infinity, where: vload(b + i) .== 0))
+            i += w
+        }
+        if i < n {
+            let r = n - i
+            let xv = vloadPartial(x + i, r, fill: -.infinity), bv = vloadPartial(b + i, r, fill: 0)
+            mv = T.vmax(mv, xv.replacing(with: -.infinity, where: bv .== 0))
+        }
+        let m = T.hmax(mv)
+        guard m.isFinite else { return (m, 0) }
+        let shift = T.Vector(repeating: m)
+        var total = 0.0
+        i = 0
+        while i + w <= n {
+            let end = min(n, i + accumulationBlock)
+            var s0 = T.Vector(repeating: 0), s1 = s0
+            while i + 2 * w <= end {
+                s0 += term(vload(x + i), vload(b + i), shift)
+                s1 += term(vload(x + i + w), vload(b + i + w), shift)
+                i += 2 * w
+            }
+            while i + w <= end { s0 += term(vload(x + i), vload(b + i), shift); i += w }
+            total += Double(T.hsum(s0 + s1))
+        }
+        if i < n {
+            let r = n - i
+            total += Double(T.hsum(term(vloadPartial(x + i, r, fill: m), vloadPartial(b + i, r, fill: 0), shift)))
+        }
+        return (m, total)
+    }
+
+    /// Up to `width` adjacent fibres (columns `0..<lanes` of an `n x inner`
+    /// block), each lane its own fibre, finished into `y[0..<lanes]`.
+    @inlinable
+    static func strip(_ x: UnsafePointer<T>, _ b: UnsafePointer<T>, _ n: Int, _ inner: Int, lanes: Int,
+                      _ y: UnsafeMutablePointer<T>, _ sign: UnsafeMutablePointer<T>?) {
+        let full = lanes == T.width
+        @inline(__always) func load(_ p: UnsafePointer<T>, fill: T) -> T.Vector {
+            full ? vload(p) : vloadPartial(p, lanes, fill: fill)
+        }
+        var mv = T.Vector(repeating: -.infinity)
+        for j in 0..<n {
+            let o = j * inner
+            mv = T.vmax(mv, load(x + o, fill: -.infinity).replacing(with: -.infinity, where: load(b + o, fill: 0) .== 0))
+        }
+        // Lanes whose maximum is not finite take the scalar finish; the
+        // others shift by their own maximum (0 here, so the sum is 0 there).
+        let finite = mv .> -.infinity .& mv .< .infinity
+        let shift = T.Vector(repeating: 0).replacing(with: mv, where: finite)
+        withUnsafeTemporaryAllocation(of: Double.self, capacity: T.width) { totals in
+            for l in 0..<T.width { totals[l] = 0 }
+            var j = 0
+            while j < n {
+                let end = min(n, j + accumulationBlock)
+                var s = T.Vector(repeating: 0)
+                while j < end {
+                    let o = j * inner
+                    s += term(load(x + o, fill: 0), load(b + o, fill: 0), shift)
+                    j += 1
+                }
+                for l in 0..<lanes { totals[l] += Double(s[l]) }
+            }
+            for l in 0..<lanes {
+                finish(mv[l], totals[l], y + l, sign.map { $0 + l }, x + l, b + l, n, stride: inner)
+            }
+        }
+    }
+
+    /// `y = m + log|s|` and the sign. A fibre whose maximum is not finite
+    /// is rescanned: NaN when a weighted element or a weight is NaN; else
+    /// `-inf` (nothing weighted: total 0) or, for `+inf`, the direct sum of
+    /// `b_j * exp(x_j)`, whose infinite terms decide `+inf`, `-inf` or NaN.
+    @inlinable
+    static func finish(_ m: T, _ s: Double, _ y: UnsafeMutablePointer<T>, _ sign: UnsafeMutablePointer<T>?,
+                       _ x: UnsafePointer<T>, _ b: UnsafePointer<T>, _ n: Int, stride: Int) {
+        var total = s
+        if !m.isFinite {
+            total = 0
+            for j in 0..<n {
+                let bj = Double(b[j * stride]), xj = Double(x[j * stride])
+                if bj == 0 { continue }
+                if bj.isNaN || xj.isNaN { total = .nan; break }
+                if m > 0 { total += bj * Double.libmExp(xj) }
+            }
+        }
+        if total.isNaN {
+            y.pointee = .nan; sign?.pointee = .nan
+            return
+        }
+        let magnitude: T = total == 0 ? -.infinity
+            : m.isFinite ? m + T(Double.libmLog(abs(total))) : .infinity
+        let sg: T = total > 0 ? 1 : total < 0 ? -1 : 0
+        if let sign {
+            y.pointee = magnitude; sign.pointee = sg
+        } else {
+            y.pointee = sg < 0 ? .nan : magnitude
+        }
+    }
+}
