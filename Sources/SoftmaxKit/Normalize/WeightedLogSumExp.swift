@@ -102,10 +102,28 @@ enum WeightedLogSumExp<T: KernelScalar> {
         }
     }
 
-    /// `b * exp(x - m)` with unweighted lanes (b == 0) exactly 0.
+    /// `x` where the weight is nonzero, `-inf` where it is 0 (NaN and `+inf`
+    /// elements included), and `+inf` for a NaN element of nonzero weight
+    /// (its fibre's maximum is then `+inf`, whose finish rescans for NaN).
+    /// Arithmetic, not comparisons: generic `SIMD` comparisons compile to a
+    /// loop per lane (see `KernelScalar.vmax`). `e` is exactly 1 for a
+    /// nonzero (or NaN) weight and 0 for a zero one: |b| scaled by
+    /// 2^(2 * (maxExponent - 1)) is >= 1 for every nonzero |b|, subnormal
+    /// included; `edge` is then `+inf` or `-inf`, and `vmin(edge, x)` keeps
+    /// x below `+inf` or turns every lane to `-inf`.
+    @inlinable @inline(__always)
+    static func weighted(_ xv: T.Vector, _ bv: T.Vector) -> T.Vector {
+        let big = T.Vector(repeating: T(sign: .plus, exponent: T.greatestFiniteMagnitude.exponent - 1, significand: 1))
+        let one = T.Vector(repeating: 1)
+        let e = T.vmin(one, T.vabs(bv) * big * big)
+        let edge = (e + e - one) * T.Vector(repeating: .greatestFiniteMagnitude) * T.Vector(repeating: 2)
+        return T.vmin(edge, xv)
+    }
+
+    /// `b * exp(x - m)`: exactly 0 where the weight is 0.
     @inlinable @inline(__always)
     static func term(_ xv: T.Vector, _ bv: T.Vector, _ mv: T.Vector) -> T.Vector {
-        (bv * T.vexp(xv - mv)).replacing(with: 0, where: bv .== 0)
+        bv * T.vexp(weighted(xv, bv) - mv)
     }
 
     /// The weighted maximum and the weighted exp-sum of one contiguous row.
@@ -113,18 +131,19 @@ enum WeightedLogSumExp<T: KernelScalar> {
     @inlinable
     static func row(_ x: UnsafePointer<T>, _ b: UnsafePointer<T>, _ n: Int) -> (T, Double) {
         let w = T.width
-        var mv = T.Vector(repeating: -.infinity)
+        var m0 = T.Vector(repeating: -.infinity), m1 = m0
         var i = 0
-        while i + w <= n {
-            mv = T.vmax(mv, vload(x + i).replacing(with: -.infinity, where: vload(b + i) .== 0))
-            i += w
+        while i + 2 * w <= n {
+            m0 = T.vmax(m0, weighted(vload(x + i), vload(b + i)))
+            m1 = T.vmax(m1, weighted(vload(x + i + w), vload(b + i + w)))
+            i += 2 * w
         }
+        if i + w <= n { m0 = T.vmax(m0, weighted(vload(x + i), vload(b + i))); i += w }
         if i < n {
             let r = n - i
-            let xv = vloadPartial(x + i, r, fill: -.infinity), bv = vloadPartial(b + i, r, fill: 0)
-            mv = T.vmax(mv, xv.replacing(with: -.infinity, where: bv .== 0))
+            m1 = T.vmax(m1, weighted(vloadPartial(x + i, r, fill: 0), vloadPartial(b + i, r, fill: 0)))
         }
-        let m = T.hmax(mv)
+        let m = T.hmax(T.vmax(m0, m1))
         guard m.isFinite else { return (m, 0) }
         let shift = T.Vector(repeating: m)
         var total = 0.0
@@ -142,7 +161,7 @@ enum WeightedLogSumExp<T: KernelScalar> {
         }
         if i < n {
             let r = n - i
-            total += Double(T.hsum(term(vloadPartial(x + i, r, fill: m), vloadPartial(b + i, r, fill: 0), shift)))
+            total += Double(T.hsum(term(vloadPartial(x + i, r, fill: 0), vloadPartial(b + i, r, fill: 0), shift)))
         }
         return (m, total)
     }
@@ -153,18 +172,15 @@ enum WeightedLogSumExp<T: KernelScalar> {
     static func strip(_ x: UnsafePointer<T>, _ b: UnsafePointer<T>, _ n: Int, _ inner: Int, lanes: Int,
                       _ y: UnsafeMutablePointer<T>, _ sign: UnsafeMutablePointer<T>?) {
         let full = lanes == T.width
-        @inline(__always) func load(_ p: UnsafePointer<T>, fill: T) -> T.Vector {
-            full ? vload(p) : vloadPartial(p, lanes, fill: fill)
+        @inline(__always) func load(_ p: UnsafePointer<T>) -> T.Vector {
+            full ? vload(p) : vloadPartial(p, lanes, fill: 0)
         }
         var mv = T.Vector(repeating: -.infinity)
         for j in 0..<n {
             let o = j * inner
-            mv = T.vmax(mv, load(x + o, fill: -.infinity).replacing(with: -.infinity, where: load(b + o, fill: 0) .== 0))
+            mv = T.vmax(mv, weighted(load(x + o), load(b + o)))
         }
-        // Lanes whose maximum is not finite take the scalar finish; the
-        // others shift by their own maximum (0 here, so the sum is 0 there).
-        let finite = mv .> -.infinity .& mv .< .infinity
-        let shift = T.Vector(repeating: 0).replacing(with: mv, where: finite)
+        // Lanes whose maximum is not finite sum junk here and rescan in finish.
         withUnsafeTemporaryAllocation(of: Double.self, capacity: T.width) { totals in
             for l in 0..<T.width { totals[l] = 0 }
             var j = 0
@@ -173,7 +189,7 @@ enum WeightedLogSumExp<T: KernelScalar> {
                 var s = T.Vector(repeating: 0)
                 while j < end {
                     let o = j * inner
-                    s += term(load(x + o, fill: 0), load(b + o, fill: 0), shift)
+                    s += term(load(x + o), load(b + o), mv)
                     j += 1
                 }
                 for l in 0..<lanes { totals[l] += Double(s[l]) }

@@ -62,7 +62,7 @@ def check_out(out: Any, dtype: np.dtype, shape: tuple, name: str = "out") -> np.
 
 
 def axes(shape: tuple, axis: Any) -> tuple:
-    """A tuple or list of axes as sorted non-negative ints, each in range and
+    """A tuple of axes as sorted non-negative ints, each in range and
     named once (a 0-d array accepts 0 and -1, as numpy does)."""
     nd = len(shape)
     try:
@@ -95,7 +95,7 @@ def extents(shape: tuple, axis: Any) -> tuple[int, int, int]:
     nothing, so every element is its own fibre)."""
     if axis is None:
         return 1, math.prod(shape), 1
-    if type(axis) is tuple or type(axis) is list:
+    if type(axis) is tuple:
         ax = axes(shape, axis)
         if not adjacent(shape, ax):
             raise ArgumentError(f"axes {tuple(axis)} are not adjacent: move them together first (gather())")
@@ -105,7 +105,7 @@ def extents(shape: tuple, axis: Any) -> tuple[int, int, int]:
     try:
         axis = operator.index(axis)
     except TypeError:
-        raise ArgumentError(f"axis must be an integer or None, got {axis!r}") from None
+        raise ArgumentError(f"axis must be an integer, a tuple of integers or None, got {axis!r}") from None
     nd = len(shape)
     if nd == 0:
         if axis not in (0, -1):
@@ -263,7 +263,7 @@ def entry(shape: tuple, axis: Any) -> tuple:
         # Normalize first: the cache must never answer for axis=1.0 because
         # axis=1 was seen (they hash alike); extents() names a bad axis.
         extents(shape, axis)
-        axis = axes(shape, axis) if type(axis) is tuple or type(axis) is list else operator.index(axis)
+        axis = axes(shape, axis) if type(axis) is tuple else operator.index(axis)
     key = (shape, axis)
     e = _cache.get(key)
     if e is None:
@@ -284,7 +284,7 @@ def gather_plan(shape: tuple, axis: Any) -> tuple:
     reads as rows), `axis` names them in the moved array and `inverse` moves
     them back. `kept`: the input's shape with the reduced axes at length 1
     (keepdims)."""
-    key = (shape, tuple(axis) if type(axis) is list else axis)
+    key = (shape, axis)
     plan = _plans.get(key)
     if plan is None:
         ax = axes(shape, axis)

@@ -68,7 +68,7 @@ def _normalizer(name: str, doc: str) -> Callable:
 
     def normalizer(x: Any, axis: Axis = -1, *, temperature: float = 1.0,
                    out: Optional[np.ndarray] = None) -> np.ndarray:
-        if type(axis) is tuple or type(axis) is list:
+        if type(axis) is tuple:
             return over_axes(fns, x, axis, temperature, out)
         a, y, xp, yp, e, k = prepare(x, axis, out)
         t = _T1[k] if temperature == 1.0 else _real(temperature, _T[k], "temperature")
@@ -123,7 +123,7 @@ def logsumexp(x: Any, axis: Axis = -1, *, keepdims: bool = False) -> np.ndarray:
     gives ``-inf``; NaN gives NaN. Returns a 0-d array when the result is a
     single value of a 1-d input.
     """
-    if type(axis) is tuple or type(axis) is list:
+    if type(axis) is tuple:
         x, axis, _, kept = gathered(x, axis)
         a, _, xp, _, e, k = prepare(x, axis, NO_OUTPUT)
         y, yp = output(e[REMOVED], DTYPES[k])

@@ -54,7 +54,7 @@ def softmax(x: Any, axis: Axis = None) -> Any:
     entries get 0 when the fibre has a finite maximum; an all ``-inf`` fibre
     is NaN.
     """
-    if type(axis) is tuple or type(axis) is list:
+    if type(axis) is tuple:
         y = over_axes(_SOFTMAX, x, axis, 1.0, None)
     else:
         a, y, xp, yp, e, k = prepare(x, axis)
@@ -68,7 +68,7 @@ def log_softmax(x: Any, axis: Axis = None) -> Any:
     """``x - max - log(sum(exp(x - max)))`` over `axis` (default: every
     element): ``log_softmax([1000, 1]) == [0, -999]``, never ``log(softmax)``.
     Arguments as :func:`softmax`."""
-    if type(axis) is tuple or type(axis) is list:
+    if type(axis) is tuple:
         y = over_axes(_LOG_SOFTMAX, x, axis, 1.0, None)
     else:
         a, y, xp, yp, e, k = prepare(x, axis)
@@ -91,9 +91,12 @@ def _promoted(a: Any, b: Any) -> np.dtype:
 def _weighted(a: Any, axis: Axis, b: Any, keepdims: bool, return_sign: bool) -> Any:
     """logsumexp with weights: a and b broadcast together and moved as one,
     the weights folded into the kernel's exp-sum."""
+    kept = None
     if (type(a) is _ndarray and type(b) is _ndarray and a.shape == b.shape and a.dtype is b.dtype
-            and (a.dtype is F64 or a.dtype is F32)):
-        dt, shape = a.dtype, a.shape
+            and (a.dtype is F64 or a.dtype is F32) and a.ndim and type(axis) is not tuple
+            and a.flags.c_contiguous and b.flags.c_contiguous):
+        # Ready arrays of one shape and dtype: no broadcasting, no copies.
+        x, w = a, b
     else:
         dt = _promoted(a, b)
         a, b = np.asarray(a), np.asarray(b)
@@ -101,18 +104,15 @@ def _weighted(a: Any, axis: Axis, b: Any, keepdims: bool, return_sign: bool) -> 
             shape = np.broadcast_shapes(a.shape, b.shape)
         except ValueError:
             raise ArgumentError(f"b has shape {b.shape}, which does not broadcast against a's {a.shape}") from None
+        shape = shape or (1,)  # scipy reduces a 0-d input as 1-d
         a, b = np.broadcast_to(a, shape), np.broadcast_to(b, shape)
-    if not shape:
-        shape = (1,)
-        a, b = a.reshape(shape), b.reshape(shape)
-    if type(axis) is tuple or type(axis) is list:
-        a, ax, _, kept = gathered(np.asarray(a, dt), axis, "a")
-        b, _, _, _ = gathered(np.asarray(b, dt), axis, "b")
-    else:
-        ax, kept = axis, None
-    x = np.ascontiguousarray(a, dt)
-    w = np.ascontiguousarray(b, dt)
-    x, _, xp, _, e, k = prepare(x, ax, NO_OUTPUT, "a")
+        if type(axis) is tuple:
+            given = axis
+            a, axis, _, kept = gathered(np.asarray(a, dt), given, "a")
+            b = gathered(np.asarray(b, dt), given, "b")[0]
+        x, w = np.ascontiguousarray(a, dt), np.ascontiguousarray(b, dt)
+    x, _, xp, _, e, k = prepare(x, axis, NO_OUTPUT, "a")
+    dt = DTYPES[k]
     y, yp = output(e[REMOVED], dt)
     sign, sp = output(e[REMOVED], dt) if return_sign else (None, None)
     status = _WEIGHTED[k](xp, ptr(w), yp, sp, e[0], e[1], e[2])
@@ -153,7 +153,7 @@ def logsumexp(a: Any, axis: Axis = None, b: Any = None, keepdims: bool = False,
         a = as_input(a, "a")
         if a.ndim == 0:
             a = a.reshape(1)
-    if type(axis) is tuple or type(axis) is list:
+    if type(axis) is tuple:
         a, axis, _, kept = gathered(a, axis, "a")
     else:
         kept = None
