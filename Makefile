@@ -226,10 +226,18 @@ TSAN_ENV     := TSAN_OPTIONS=halt_on_error=1:second_deadlock_stack=1:allocator_m
 SAN_SOURCES  := Package.swift $(shell find Sources -name '*.swift' -o -name '*.map' -o -name '*.[ch]')
 
 # Fuzz targets: Tests/fuzz/<target>.c with seeds in Tests/fuzz/corpus/<target>/.
-# The model loader target joins once the header declares its entry point.
+# The model targets join once the header declares the loader's entry point:
+# fuzz_model_load on raw bytes, fuzz_model_spec on generated well-formed
+# models (its input bytes drive the generator; SMK_FUZZ_SKIP_KNOWN skips
+# failure classes already reported, see the file's comment).
+# Tests/fuzz/regressions/<target>/ holds inputs that reproduce reported
+# bugs: `make test-fuzz-regressions` replays them (they fail until the
+# fixes land, then join the corpus).
 FUZZ_SECONDS ?= 60
-FUZZ_TARGETS := fuzz_abi $(shell grep -q smk_model_load_memory include/softmaxkit.h && echo fuzz_model_load)
+FUZZ_TARGETS := fuzz_abi $(shell grep -q smk_model_load_memory include/softmaxkit.h && echo fuzz_model_load fuzz_model_spec)
 FUZZ_FLAGS   ?= -timeout=10 -rss_limit_mb=2048 -max_len=4096 -print_final_stats=1
+# A generator's input: long inputs from the start (no length ramp).
+FUZZ_FLAGS_fuzz_model_spec := -len_control=0
 STRESS_ITERS ?= 2000
 
 # Fault injection: the ASan and valgrind libraries are built with
@@ -240,7 +248,7 @@ STRESS_ITERS ?= 2000
 TESTING_HOOKS := -Xswiftc -DSMK_TESTING_HOOKS
 FAULT_TESTS   := $(wildcard Tests/c/fault_*.c)
 
-.PHONY: sanitize sanitize-asan sanitize-tsan valgrind fuzz fuzz-merge test-fuzz-corpus fault
+.PHONY: sanitize sanitize-asan sanitize-tsan valgrind fuzz fuzz-merge test-fuzz-corpus test-fuzz-regressions fault
 
 $(ASAN_LIB): $(SAN_SOURCES)
 	$(SWIFT) build $(SAN_SWIFT_FLAGS) $(TESTING_HOOKS) --scratch-path $(ASAN_BUILD) -Xswiftc -sanitize=fuzzer,address --product softmaxkit
@@ -342,7 +350,8 @@ fuzz: $(ASAN_LIB)
 	    -o $(ASAN_BUILD)/fuzz/$$t -L$(ASAN_BUILD)/release -lsoftmaxkit -Wl,-rpath,$(CURDIR)/$(ASAN_BUILD)/release -lm || exit 1; \
 	  mkdir -p $(ASAN_BUILD)/fuzz/corpus-$$t; \
 	  echo "== fuzz $$t for $(FUZZ_SECONDS) s"; \
-	  $(ASAN_ENV) $(ASAN_BUILD)/fuzz/$$t $(FUZZ_FLAGS) -max_total_time=$(FUZZ_SECONDS) \
+	  extra=""; [ $$t = fuzz_model_spec ] && extra="$(FUZZ_FLAGS_fuzz_model_spec)"; \
+	  $(ASAN_ENV) $(ASAN_BUILD)/fuzz/$$t $(FUZZ_FLAGS) $$extra -max_total_time=$(FUZZ_SECONDS) \
 	    -artifact_prefix=$(ASAN_BUILD)/fuzz/$$t- $(ASAN_BUILD)/fuzz/corpus-$$t Tests/fuzz/corpus/$$t \
 	    > $(ASAN_BUILD)/fuzz/$$t.log 2>&1; rc=$$?; \
 	  grep -E '^(stat::|INFO: Loaded|#[0-9]+ +DONE)' $(ASAN_BUILD)/fuzz/$$t.log; \
@@ -360,6 +369,17 @@ test-fuzz-corpus: $(LIB) | $(OUT)
 	  $(CC) $(CFLAGS_STRICT) Tests/fuzz/$$t.c Tests/fuzz/replay_main.c -o $(OUT)/replay_$$t $(CLINK) || exit 1; \
 	  $(OUT)/replay_$$t Tests/fuzz/corpus/$$t || exit 1; \
 	done
+
+test-fuzz-regressions: $(LIB) | $(OUT)
+	@bad=""; for t in $(FUZZ_TARGETS); do \
+	  [ -d Tests/fuzz/regressions/$$t ] || continue; \
+	  $(CC) $(CFLAGS_STRICT) Tests/fuzz/$$t.c Tests/fuzz/replay_main.c -o $(OUT)/replay_$$t $(CLINK) || exit 1; \
+	  for f in Tests/fuzz/regressions/$$t/*; do \
+	    if ! $(OUT)/replay_$$t $$f > $(OUT)/regression.log 2>&1; then \
+	      grep -E '^fuzz_' $(OUT)/regression.log; bad="$$bad $$f"; fi; \
+	  done; \
+	done; \
+	if [ -n "$$bad" ]; then echo "test-fuzz-regressions: still failing:$$bad"; exit 1; fi
 
 # Benchmarks (BENCHMARKS.md). Timing lives here only, never in the tests.
 #   make bench-kernels [BENCH_ARGS="--seconds 0.5 --filter softmax"]

@@ -113,8 +113,8 @@ SMK_API const char *smk_last_error_message(void);
  * NaN (0/0, as PyTorch and JAX). Float sums are accumulated in double blocks.
  *
  * x, y: outer * n * inner elements; y may equal x (in place).
- * temperature: finite and > 0 with a finite 1/temperature (so not
- * subnormal); 1 for plain softmax.
+ * temperature: finite, > 0 and not subnormal (in the function's precision;
+ * so 1/temperature is finite); 1 for plain softmax.
  * Returns SMK_OK; SMK_ERROR_NULL_POINTER (x or y NULL with a nonzero count);
  * SMK_ERROR_INVALID_ARGUMENT (negative extent, temperature not finite,
  * <= 0 or subnormal, partial overlap of x and y); SMK_ERROR_SIZE_OVERFLOW (extent product
@@ -424,7 +424,7 @@ SMK_API smk_status smk_topk_f64(const double *x, double *values, int64_t *indice
  * NaN gives NaN probabilities (its indices in smk_topk_f32's order, NaN
  * first); an all -inf fibre gives NaN.
  * Arguments and statuses as smk_topk_f32, plus temperature (as
- * smk_softmax_f32: finite, > 0, with a finite 1/temperature;
+ * smk_softmax_f32: finite, > 0 and not subnormal;
  * SMK_ERROR_INVALID_ARGUMENT otherwise, checked after the pointers). */
 SMK_API smk_status smk_softmax_topk_f32(const float *x, float *probs, int64_t *indices,
                                         int64_t outer, int64_t n, int64_t inner, int64_t k,
@@ -596,7 +596,8 @@ SMK_API smk_status smk_sigmoid_backward_f64(const double *y, const double *dy, d
  *    "heads": [{"name": "action", "layer": "out", "output": "softmax"}, ...]}
  * Layer activations: identity (default), relu, tanh, sigmoid, gelu (erf),
  * gelu_tanh, silu; "input" is "input" or an earlier layer. Head outputs:
- * identity, softmax, log_softmax (optional "temperature"), sigmoid,
+ * identity, softmax, log_softmax (optional "temperature": finite, > 0 and a
+ * normal float32, as the float kernels take it), sigmoid,
  * masked_softmax ("mask" 0/1 list, "renormalize" default true),
  * partitioned ("segments" [[width, activation], ...]), hierarchical
  * ("coarse" layer, "fine" layer list: the joint P(k) P(j | k)).
@@ -610,7 +611,13 @@ typedef struct smk_model_builder smk_model_builder;
  * validated before a byte is trusted: header length (past the end or over
  * 100 MB), UTF-8 and JSON, duplicate names, dtypes, overlapping or
  * out-of-range offsets, byte counts, shape overflow, missing or unused
- * tensors, layers whose shapes do not chain, unknown layers and cycles.
+ * tensors, layers whose shapes do not chain, unknown layers and cycles,
+ * names holding NUL (names compare as their UTF-8 bytes: no Unicode
+ * normalization), float64 weights outside float32's range, partition
+ * widths that do not sum to their layer's width. Only the header and the
+ * tensor bytes it points at are read: memory stays near the model's size
+ * plus the header's, whatever follows. A path that is not a regular file
+ * (a FIFO, a device, a directory) is refused without blocking.
  * The caller owns the model and frees it with smk_model_free.
  * path: a NUL-terminated file name. model_out: receives the handle; left
  * untouched on failure.
@@ -645,8 +652,11 @@ SMK_API smk_status smk_model_builder_create(const char *spec_json,
 /* Adds (or replaces) the tensor `name` with shape[0..rank) and the
  * row-major values data[0..prod(shape)), copied. rank is 0..8; shape may be
  * NULL only when rank is 0; data may be NULL only when the product is 0.
+ * Names compare as their UTF-8 bytes: a name that differs from one already
+ * added only in Unicode normalization is refused, not merged.
  * Returns SMK_OK; SMK_ERROR_NULL_POINTER; SMK_ERROR_INVALID_ARGUMENT
- * (negative dimension, rank out of range, name not UTF-8);
+ * (negative dimension, rank out of range, name not UTF-8, name
+ * canonically equivalent to another's);
  * SMK_ERROR_SIZE_OVERFLOW (shape product overflows). */
 SMK_API smk_status smk_model_builder_add_f32(smk_model_builder *builder,
                                              const char *name,

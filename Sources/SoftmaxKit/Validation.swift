@@ -3,10 +3,11 @@
 
 @usableFromInline
 func checkTemperature<T: KernelScalar>(_ t: T) throws(SoftmaxKitError) {
-    // A subnormal temperature passes `> 0` but its reciprocal, by which the
-    // kernels scale, overflows to inf and turns every row into NaN.
-    guard t.isFinite, t > 0, (1 / t).isFinite else {
-        throw .invalid("temperature must be finite and > 0 (and 1/temperature finite), got \(t)")
+    // Subnormal temperatures are refused: most have a reciprocal (by which
+    // the kernels scale) that overflows to inf and turns every row into NaN,
+    // and one rule for all of them is the documented one.
+    guard t.isNormal, t > 0 else {
+        throw .invalid("temperature must be finite and > 0 and not subnormal, got \(t)")
     }
 }
 

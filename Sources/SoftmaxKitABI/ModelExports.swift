@@ -145,6 +145,11 @@ private func builderAdd<T>(_ b: OpaquePointer?, _ name: UnsafePointer<CChar>?, _
         }
         let values = try input(data, count, "data")
         try FallibleMemory.probe(T.self, count, for: "tensor \"\(n)\"")
+        // Names compare as bytes: a name canonically equivalent to one held
+        // (another Unicode normalization) would replace it in the table.
+        if let i = builder.tensors.index(forKey: n), !builder.tensors.keys[i].utf8.elementsEqual(n.utf8) {
+            throw SoftmaxKitError(.invalidArgument, "tensor \"\(n)\" differs from the tensor \"\(builder.tensors.keys[i])\" already added only in Unicode normalization")
+        }
         builder.tensors[n] = try make(s, Array(values))
     }
 }

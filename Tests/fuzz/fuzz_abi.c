@@ -235,10 +235,10 @@ static smk_status predict_extents(const int64_t e[3], int64_t *count, int64_t *r
 
 static int temperature_ok(double t, int f64) {
     double v = f64 ? t : (double)(float)t;
-    /* finite and > 0, and so small no longer that 1/T overflows: see
-     * Sources/SoftmaxKit/Validation.swift (subnormal temperatures). */
+    /* finite, > 0 and not subnormal (in the kernel's precision): see
+     * Sources/SoftmaxKit/Validation.swift. */
     if (!(isfinite(v) && v > 0)) return 0;
-    return f64 ? isfinite(1.0 / v) : isfinite(1.0f / (float)v);
+    return f64 ? fpclassify(v) == FP_NORMAL : fpclassify((float)v) == FP_NORMAL;
 }
 
 /* Do [x, x+xn) and [y, y+yn) (element counts) overlap other than at the

@@ -77,6 +77,8 @@ struct JSONParser {
     let bytes: UnsafeBufferPointer<UInt8>
     let what: String
     var i = 0
+    /// Values stepped over by ``skip(depth:)``.
+    var skipped = 0
 
     init(bytes: UnsafeBufferPointer<UInt8>, what: String) {
         self.bytes = bytes; self.what = what
@@ -244,6 +246,98 @@ struct JSONParser {
     }
 }
 
+// MARK: Reading without a tree
+
+extension JSONValue {
+    /// How many values (objects, arrays and scalars) a JSON text holds,
+    /// checked as JSON without building them: lets a caller refuse a text
+    /// whose tree would be far larger than it should need.
+    static func valueCount(_ text: String, what: String) throws(SoftmaxKitError) -> Int {
+        return try Array(text.utf8).withUnsafeBufferPointer { (b) throws(SoftmaxKitError) in
+            guard validUTF8(b) else { throw SoftmaxKitError(.format, "\(what) is not valid UTF-8") }
+            var p = JSONParser(bytes: b, what: what)
+            p.skipSpace()
+            try p.skip(depth: 0)
+            p.skipSpace()
+            guard p.i == b.count else { throw p.fail("unexpected data after the JSON value") }
+            return p.skipped
+        }
+    }
+}
+
+/// Whether `bytes` are well-formed UTF-8, without copying them.
+func validUTF8(_ bytes: UnsafeBufferPointer<UInt8>) -> Bool {
+    var it = bytes.makeIterator()
+    var parser = Unicode.UTF8.ForwardParser()
+    while true {
+        switch parser.parseScalar(from: &it) {
+        case .valid: continue
+        case .emptyInput: return true
+        case .error: return false
+        }
+    }
+}
+
+extension JSONParser {
+    /// Checks one value and steps over it, keeping nothing of it.
+    mutating func skip(depth: Int) throws(SoftmaxKitError) {
+        guard depth < JSONValue.maxDepth else { throw fail("nested deeper than \(JSONValue.maxDepth)") }
+        guard let c = peek else { throw fail("unexpected end of input") }
+        skipped += 1
+        switch c {
+        case UInt8(ascii: "{"): try members(depth: depth) { (p, _) throws(SoftmaxKitError) in try p.skip(depth: depth + 1) }
+        case UInt8(ascii: "["): try elements(depth: depth) { (p) throws(SoftmaxKitError) in try p.skip(depth: depth + 1) }
+        case UInt8(ascii: "\""): _ = try string()
+        case UInt8(ascii: "t"): try expect("true")
+        case UInt8(ascii: "f"): try expect("false")
+        case UInt8(ascii: "n"): try expect("null")
+        case UInt8(ascii: "-"), UInt8(ascii: "0")...UInt8(ascii: "9"): _ = try number()
+        default: throw fail("unexpected character '\(Unicode.Scalar(c))'")
+        }
+    }
+
+    /// Walks the object at the cursor: `body` is called with the parser at
+    /// each member's value (after the key and ':') and must consume it.
+    mutating func members(depth: Int, _ body: (inout JSONParser, String) throws(SoftmaxKitError) -> Void) throws(SoftmaxKitError) {
+        guard depth < JSONValue.maxDepth else { throw fail("nested deeper than \(JSONValue.maxDepth)") }
+        i += 1
+        skipSpace()
+        if peek == UInt8(ascii: "}") { i += 1; return }
+        while true {
+            skipSpace()
+            guard peek == UInt8(ascii: "\"") else { throw fail("expected a string key") }
+            let key = try string()
+            skipSpace()
+            guard peek == UInt8(ascii: ":") else { throw fail("expected ':' after a key") }
+            i += 1
+            skipSpace()
+            try body(&self, key)
+            skipSpace()
+            guard let c = peek else { throw fail("unterminated object") }
+            i += 1
+            if c == UInt8(ascii: "}") { return }
+            guard c == UInt8(ascii: ",") else { throw fail("expected ',' or '}' in object") }
+        }
+    }
+
+    /// Walks the array at the cursor: `body` consumes each element.
+    mutating func elements(depth: Int, _ body: (inout JSONParser) throws(SoftmaxKitError) -> Void) throws(SoftmaxKitError) {
+        guard depth < JSONValue.maxDepth else { throw fail("nested deeper than \(JSONValue.maxDepth)") }
+        i += 1
+        skipSpace()
+        if peek == UInt8(ascii: "]") { i += 1; return }
+        while true {
+            skipSpace()
+            try body(&self)
+            skipSpace()
+            guard let c = peek else { throw fail("unterminated array") }
+            i += 1
+            if c == UInt8(ascii: "]") { return }
+            guard c == UInt8(ascii: ",") else { throw fail("expected ',' or ']' in array") }
+        }
+    }
+}
+
 // MARK: Writing
 
 extension JSONValue {
@@ -282,6 +376,12 @@ extension JSONValue {
 
     static func writeString(_ s: String, to out: inout String) {
         out += "\""
+        // Most names need no escape: appended whole.
+        if !s.utf8.contains(where: { $0 < 0x20 || $0 == UInt8(ascii: "\"") || $0 == UInt8(ascii: "\\") }) {
+            out += s
+            out += "\""
+            return
+        }
         for u in s.unicodeScalars {
             switch u {
             case "\"": out += "\\\""

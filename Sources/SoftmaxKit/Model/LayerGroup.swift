@@ -23,17 +23,12 @@ struct LayerGroup {
     /// stands, which is after its input and before any reader of a member.
     static func fuse(inputs: [Int], activations: [Activation], widths: [Int], inWidths: [Int],
                      weights: [[Float]], biases: [[Float]]) throws(SoftmaxKitError) -> [LayerGroup] {
-        var assigned = [Bool](repeating: false, count: inputs.count)
         var groups: [LayerGroup] = []
-        for k in inputs.indices where !assigned[k] {
-            var members = [k]
-            for j in (k + 1)..<max(k + 1, inputs.count) where !assigned[j] && inputs[j] == inputs[k] && activations[j] == activations[k] {
-                members.append(j)
-            }
+        for members in memberLists(inputs: inputs, activations: activations).lists {
+            let k = members[0]
             var w: [Float] = [], b: [Float] = [], columns: [Int] = []
             var n = 0
             for m in members {
-                assigned[m] = true
                 columns.append(n)
                 w += weights[m]
                 b += biases[m].isEmpty ? [Float](repeating: 0, count: widths[m]) : biases[m]
@@ -43,5 +38,27 @@ struct LayerGroup {
                                      members: members, columns: columns, input: inputs[k], activation: activations[k]))
         }
         return groups
+    }
+
+    /// The layers of each group, groups in the order of their first member:
+    /// one pass with a table from (input, activation) to the group, so a
+    /// load is linear in the layer count. `visits` counts the table lookups
+    /// and member placements (tests check it grows linearly).
+    static func memberLists(inputs: [Int], activations: [Activation]) -> (lists: [[Int]], visits: Int) {
+        struct Key: Hashable { let input: Int; let activation: Activation }
+        var groupOf: [Key: Int] = [:]
+        var lists: [[Int]] = []
+        var visits = 0
+        for k in inputs.indices {
+            let key = Key(input: inputs[k], activation: activations[k])
+            visits += 1
+            if let g = groupOf[key] {
+                lists[g].append(k)
+            } else {
+                groupOf[key] = lists.count
+                lists.append([k])
+            }
+        }
+        return (lists, visits)
     }
 }

@@ -31,20 +31,29 @@ public final class Model: @unchecked Sendable {
         guard spec.input.features > 0 else { throw fmt("spec.input.features: must be > 0, got \(spec.input.features)") }
         guard !spec.layers.isEmpty else { throw fmt("spec.layers: a model needs at least one layer") }
         guard !spec.heads.isEmpty else { throw fmt("spec.heads: a model needs at least one head") }
-        var index: [String: Int] = [:]
+        // Names compare as their UTF-8 bytes (String's == would match
+        // canonically equivalent spellings), and none may hold NUL.
+        var index: [NameKey: Int] = [:]
         for (k, l) in spec.layers.enumerated() {
+            try checkName(l.name, "spec.layers[\(k)].name")
             guard !l.name.isEmpty, l.name != "input" else { throw fmt("spec.layers[\(k)].name: \"\(l.name)\" is reserved or empty") }
-            guard index[l.name] == nil else { throw fmt("spec.layers[\(k)].name: duplicate layer \"\(l.name)\"") }
-            index[l.name] = k
+            guard index[NameKey(l.name)] == nil else { throw fmt("spec.layers[\(k)].name: duplicate layer \"\(l.name)\"") }
+            index[NameKey(l.name)] = k
         }
+        var tensorKeys: [NameKey: String] = [:]
+        for name in weights.keys {
+            try checkName(name, "tensor name")
+            tensorKeys[NameKey(name)] = name
+        }
+        func tensor(_ name: String) -> Tensor? { tensorKeys[NameKey(name)].flatMap { weights[$0] } }
         var widths: [Int] = [], inputs: [Int] = [], inWidths: [Int] = [], wts: [[Float]] = [], biases: [[Float]] = []
-        var used = Set<String>()
+        var used = Set<NameKey>()
         var params = 0
         for (k, l) in spec.layers.enumerated() {
             let src: Int
             if l.input == "input" {
                 src = -1
-            } else if let j = index[l.input] {
+            } else if let j = index[NameKey(l.input)] {
                 guard j < k else {
                     throw fmt("spec.layers[\(k)].input: \"\(l.input)\" is not an earlier layer of \"\(l.name)\" (a cycle or a forward reference)")
                 }
@@ -54,7 +63,7 @@ public final class Model: @unchecked Sendable {
             }
             let inWidth = src < 0 ? spec.input.features : widths[src]
             let wName = l.name + ".weight", bName = l.name + ".bias"
-            guard let w = weights[wName] else { throw fmt("missing tensor \"\(wName)\" for layer \"\(l.name)\"") }
+            guard let w = tensor(wName) else { throw fmt("missing tensor \"\(wName)\" for layer \"\(l.name)\"") }
             guard w.shape.count == 2 else { throw .shape("tensor \"\(wName)\" has shape \(w.shape); a weight is [out, in]") }
             let out = w.shape[0]
             guard out > 0 else { throw .shape("tensor \"\(wName)\" has no output units") }
@@ -65,25 +74,26 @@ public final class Model: @unchecked Sendable {
                 throw .shape("spec.layers[\(k)].units: \(u) does not match \"\(wName)\" \(w.shape)")
             }
             var bias: [Float] = []
-            if let b = weights[bName] {
+            if let b = tensor(bName) {
                 guard b.shape == [out] else { throw .shape("tensor \"\(bName)\" has shape \(b.shape), expected [\(out)]") }
-                bias = b.floats
-                used.insert(bName)
+                bias = try modelFloats(b, bName)
+                used.insert(NameKey(bName))
                 params += out
             }
-            used.insert(wName)
+            used.insert(NameKey(wName))
             params += w.count
-            wts.append(w.floats); biases.append(bias); inWidths.append(inWidth)
+            wts.append(try modelFloats(w, wName)); biases.append(bias); inWidths.append(inWidth)
             widths.append(out); inputs.append(src)
         }
-        for name in weights.keys.sorted() where !used.contains(name) {
+        for name in weights.keys.sorted() where !used.contains(NameKey(name)) {
             throw fmt("tensor \"\(name)\" is not used by any layer of the spec")
         }
         var heads: [CompiledHead] = []
-        var headNames = Set<String>()
+        var headNames = Set<NameKey>()
         for (k, h) in spec.heads.enumerated() {
             let path = "spec.heads[\(k)]"
-            guard !h.name.isEmpty, headNames.insert(h.name).inserted else { throw fmt("\(path).name: empty or duplicate head \"\(h.name)\"") }
+            try checkName(h.name, "\(path).name")
+            guard !h.name.isEmpty, headNames.insert(NameKey(h.name)).inserted else { throw fmt("\(path).name: empty or duplicate head \"\(h.name)\"") }
             func reject(_ key: String, _ present: Bool) throws(SoftmaxKitError) {
                 if present { throw fmt("\(path).\(key): not used by output \"\(h.output.rawValue)\"") }
             }
@@ -96,31 +106,42 @@ public final class Model: @unchecked Sendable {
             if h.output == .hierarchical {
                 try reject("layer", h.layer != nil)
                 guard let c = h.coarse else { throw fmt("\(path).coarse: missing") }
-                guard let ci = index[c] else { throw fmt("\(path).coarse: unknown layer \"\(c)\"") }
+                guard let ci = index[NameKey(c)] else { throw fmt("\(path).coarse: unknown layer \"\(c)\"") }
                 guard let fine = h.fine, !fine.isEmpty else { throw fmt("\(path).fine: missing or empty") }
                 var fi: [Int] = []
                 for f in fine {
-                    guard let j = index[f] else { throw fmt("\(path).fine: unknown layer \"\(f)\"") }
+                    guard let j = index[NameKey(f)] else { throw fmt("\(path).fine: unknown layer \"\(f)\"") }
                     fi.append(j)
                 }
                 guard widths[ci] == fine.count else {
                     throw .shape("\(path): coarse layer \"\(c)\" has \(widths[ci]) units but there are \(fine.count) fine layers")
                 }
-                let size = fi.reduce(0) { $0 + widths[$1] }
+                var size = 0
+                for j in fi {
+                    let (s, o) = size.addingReportingOverflow(widths[j])
+                    guard !o, s <= Int.max / 8 else { throw .overflow("\(path) (head \"\(h.name)\"): the fine layers' widths overflow 64 bits") }
+                    size = s
+                }
                 heads.append(CompiledHead(name: h.name, size: size, spec: h, layer: fi[0], transform: .hierarchical(coarse: ci, fine: fi)))
                 continue
             }
             guard let ln = h.layer else { throw fmt("\(path).layer: missing") }
-            guard let li = index[ln] else { throw fmt("\(path).layer: unknown layer \"\(ln)\"") }
+            guard let li = index[NameKey(ln)] else { throw fmt("\(path).layer: unknown layer \"\(ln)\"") }
             let width = widths[li]
             let transform: HeadTransform
             switch h.output {
             case .identity: transform = .identity
             case .sigmoid: transform = .sigmoid
             case .softmax, .logSoftmax:
+                // The model runs in float32: the temperature must be one the
+                // kernels take there (a normal float > 0) and its stored
+                // reciprocal finite.
                 let t = h.temperature ?? 1
-                guard t.isFinite, t > 0 else { throw fmt("\(path).temperature: must be finite and > 0, got \(t)") }
-                transform = h.output == .softmax ? .softmax(invT: Float(1 / t)) : .logSoftmax(invT: Float(1 / t))
+                let invT = Float(1 / t)
+                guard t.isFinite, t > 0, Float(t).isNormal, invT.isFinite else {
+                    throw fmt("\(path).temperature (head \"\(h.name)\"): must be finite and > 0 and a normal float32 (not subnormal, under \(Float.greatestFiniteMagnitude)), got \(t)")
+                }
+                transform = h.output == .softmax ? .softmax(invT: invT) : .logSoftmax(invT: invT)
             case .maskedSoftmax:
                 guard let mask = h.mask else { throw fmt("\(path).mask: missing") }
                 guard mask.count == width else { throw .shape("\(path).mask: \(mask.count) entries but layer \"\(ln)\" has \(width) units") }
@@ -129,8 +150,16 @@ public final class Model: @unchecked Sendable {
             case .partitioned:
                 guard let segs = h.segments, !segs.isEmpty else { throw fmt("\(path).segments: missing or empty") }
                 guard segs.allSatisfy({ $0.width > 0 }) else { throw fmt("\(path).segments: widths must be > 0") }
-                let total = segs.reduce(0) { $0 &+ $1.width }
-                guard total == width else { throw .shape("\(path).segments: widths sum to \(total) but layer \"\(ln)\" has \(width) units") }
+                // Summed with a stop at the layer's width: widths near 2^63 neither wrap nor trap.
+                var total = 0
+                for (j, s) in segs.enumerated() {
+                    let (sum, o) = total.addingReportingOverflow(s.width)
+                    guard !o, sum <= width else {
+                        throw .shape("\(path).segments (head \"\(h.name)\"): widths through segments[\(j)] sum past the \(width) units of layer \"\(ln)\"")
+                    }
+                    total = sum
+                }
+                guard total == width else { throw .shape("\(path).segments (head \"\(h.name)\"): widths sum to \(total) but layer \"\(ln)\" has \(width) units") }
                 transform = .partitioned(segs)
             case .hierarchical: throw SoftmaxKitError(.internal, "\(path): hierarchical head reached the single-layer path")
             }
@@ -148,21 +177,32 @@ public final class Model: @unchecked Sendable {
     /// - Throws: `.io` (cannot read), `.format` (malformed file or spec), and
     ///   the errors of ``init(spec:weights:)``.
     public convenience init(contentsOf path: String, spec: ModelSpec? = nil) throws(SoftmaxKitError) {
-        let (s, w) = try withFileBytes(path) { (b) throws(SoftmaxKitError) in try Model.parse(b, spec: spec) }
+        let file = try FilePrefix(path)
+        let (s, w) = try Model.parse(SafeTensors.parse { (n) throws(SoftmaxKitError) in try file.prefix(n) }, spec: spec)
         try self.init(spec: s, weights: w)
     }
 
     /// Builds a model from the bytes of a safetensors file.
     public convenience init(safetensors data: UnsafeRawBufferPointer, spec: ModelSpec? = nil) throws(SoftmaxKitError) {
-        let (s, w) = try Model.parse(data, spec: spec)
+        let (s, w) = try Model.parse(try SafeTensors.parse(data), spec: spec)
         try self.init(spec: s, weights: w)
     }
 
-    static func parse(_ data: UnsafeRawBufferPointer, spec: ModelSpec?) throws(SoftmaxKitError) -> (ModelSpec, [String: Tensor]) {
-        let file = try SafeTensors.parse(data)
+    static func parse(_ file: SafeTensors, spec: ModelSpec?) throws(SoftmaxKitError) -> (ModelSpec, [String: Tensor]) {
         if let spec { return (spec, file.tensors) }
         guard let text = file.metadata["softmaxkit"] else {
             throw SoftmaxKitError(.format, "safetensors __metadata__ has no \"softmaxkit\" key: the file carries no architecture; give a spec")
+        }
+        // A spec's JSON tree takes tens of bytes a value: one holding far more
+        // values than the model's weights could use is refused before it is
+        // built. Every layer needs a weight, a mask or segment list is at
+        // most its layer's width, so a real spec stays well inside this.
+        var elements = 0
+        for t in file.tensors.values { elements += t.count }
+        let budget = 4 * elements + 64 * file.tensors.count + 4096
+        let values = try JSONValue.valueCount(text, what: "model spec")
+        guard values <= budget else {
+            throw SoftmaxKitError(.format, "safetensors __metadata__.softmaxkit: the spec holds \(values) JSON values, more than a model of \(elements) weights can use (at most \(budget))")
         }
         return (try ModelSpec(json: text), file.tensors)
     }
@@ -184,7 +224,57 @@ public final class Model: @unchecked Sendable {
         try writeFile(path, serialized())
     }
 
-    public func head(named name: String) -> CompiledHead? { heads.first { $0.name == name } }
+    /// The head whose name has the same UTF-8 bytes as `name`.
+    public func head(named name: String) -> CompiledHead? { heads.first { $0.name.utf8.elementsEqual(name.utf8) } }
+}
+
+/// A name as its UTF-8 bytes: the key of every name lookup, so that names
+/// differing only in Unicode normalization stay different.
+struct NameKey: Hashable {
+    let name: String
+    init(_ s: String) { name = s }
+
+    static func == (a: NameKey, b: NameKey) -> Bool { a.name.utf8.elementsEqual(b.name.utf8) }
+
+    func hash(into hasher: inout Hasher) {
+        var s = name
+        s.withUTF8 { hasher.combine(bytes: UnsafeRawBufferPointer($0)) }
+    }
+}
+
+/// A name shown in a message: NUL as \u0000 (a C string would end there).
+func displayName(_ s: String) -> String {
+    s.utf8.contains(0) ? s.replacingNUL() : s
+}
+
+extension String {
+    fileprivate func replacingNUL() -> String {
+        var out = ""
+        for u in unicodeScalars { if u == "\u{0}" { out += "\\u0000" } else { out.unicodeScalars.append(u) } }
+        return out
+    }
+}
+
+/// Refuses a name holding NUL (C sees such a name cut short there).
+func checkName(_ name: String, _ what: @autoclosure () -> String) throws(SoftmaxKitError) {
+    if name.utf8.contains(0) {
+        throw SoftmaxKitError(.format, "\(what()): \"\(displayName(name))\" holds a NUL character")
+    }
+}
+
+/// A tensor's values in float32, refusing float64 values that are finite
+/// but outside float32's range (they would round to infinity).
+func modelFloats(_ t: Tensor, _ name: String) throws(SoftmaxKitError) -> [Float] {
+    guard case .f64(let v) = t.storage else { return t.floats }
+    var out = [Float](repeating: 0, count: v.count)
+    for (i, d) in v.enumerated() {
+        let f = Float(d)
+        if f.isInfinite && d.isFinite {
+            throw SoftmaxKitError(.format, "tensor \"\(displayName(name))\": value \(d) at index \(i) is outside float32's range")
+        }
+        out[i] = f
+    }
+    return out
 }
 
 // MARK: Forward

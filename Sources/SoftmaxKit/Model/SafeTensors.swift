@@ -85,98 +85,199 @@ public struct SafeTensors: Sendable {
         self.tensors = tensors; self.names = names; self.metadata = metadata
     }
 
-    /// Reads and validates a whole file.
-    /// - Throws: `.io` when the file cannot be opened or read, `.format` when it is malformed.
+    /// Most dimensions a tensor shape may have (NumPy's limit).
+    public static let maxRank = 64
+
+    /// Reads and validates a file: its header and the tensor bytes the
+    /// header points at, nothing after them.
+    /// - Throws: `.io` when the file cannot be opened or read (or is not a
+    ///   regular file), `.format` when it is malformed.
     public static func load(path: String) throws(SoftmaxKitError) -> SafeTensors {
-        try withFileBytes(path) { (b) throws(SoftmaxKitError) in try parse(b) }
+        let file = try FilePrefix(path)
+        return try parse { (n) throws(SoftmaxKitError) in try file.prefix(n) }
     }
 
     /// Parses and validates an in-memory file. Copies what it keeps.
     public static func parse(_ data: UnsafeRawBufferPointer) throws(SoftmaxKitError) -> SafeTensors {
+        try parse { n in UnsafeRawBufferPointer(rebasing: data[0..<min(n, data.count)]) }
+    }
+
+    /// One tensor as the header describes it.
+    struct Entry {
+        let name: String
+        let dtype: String
+        let shape: [Int]
+        let count: Int
+        let begin: Int
+        let end: Int
+    }
+
+    /// Parses a file whose first `n` bytes (fewer where the file is shorter)
+    /// `prefix(n)` gives; each view is used only until the next call. The
+    /// header is read first, then the data up to the last tensor's end.
+    static func parse(prefix: (Int) throws(SoftmaxKitError) -> UnsafeRawBufferPointer) throws(SoftmaxKitError) -> SafeTensors {
         func bad(_ m: String) -> SoftmaxKitError { SoftmaxKitError(.format, "safetensors: \(m)") }
+        var data = try prefix(8)
         guard data.count >= 8 else { throw bad("file is \(data.count) bytes, shorter than the 8-byte header length (truncated)") }
         var n: UInt64 = 0
         for k in 0..<8 { n |= UInt64(data[k]) << (8 * UInt64(k)) }
         guard n <= UInt64(maxHeaderBytes) else { throw bad("header length \(n) exceeds the 100 MB limit") }
-        guard n <= UInt64(data.count - 8) else {
+        let headerLen = Int(n)
+        let dataStart = 8 + headerLen
+        data = try prefix(dataStart)
+        guard data.count >= dataStart else {
             throw bad("header length \(n) runs past the end of the \(data.count)-byte file (truncated)")
         }
-        let headerLen = Int(n)
-        let header = UnsafeBufferPointer(rebasing: data.bindMemory(to: UInt8.self)[8..<(8 + headerLen)])
-        let json = try JSONValue.parse(header, what: "safetensors header")
-        guard case let .object(members) = json else { throw bad("header is not a JSON object") }
-        let dataStart = 8 + headerLen
-        let dataLen = data.count - dataStart
+        let (entries, metadata) = try parseHeader(UnsafeBufferPointer(rebasing: data.bindMemory(to: UInt8.self)[8..<dataStart]))
 
-        var tensors: [String: Tensor] = [:]
-        var names: [String] = []
-        var metadata: [String: String] = [:]
-        var spans: [(begin: Int, end: Int, name: String)] = []
-        for (name, v) in members {
-            if name == "__metadata__" {
-                guard case let .object(m) = v else { throw bad("__metadata__ must be an object of strings") }
-                for (k, x) in m {
-                    guard case let .string(s) = x else { throw bad("__metadata__.\(k) must be a string") }
-                    metadata[k] = s
-                }
-                continue
-            }
-            guard case .object = v else { throw bad("tensor \"\(name)\": entry must be an object") }
-            guard case let .string(dtype)? = v["dtype"] else { throw bad("tensor \"\(name)\": missing dtype") }
-            guard case let .array(shapeV)? = v["shape"] else { throw bad("tensor \"\(name)\": missing shape") }
-            guard case let .array(offV)? = v["data_offsets"], offV.count == 2 else {
-                throw bad("tensor \"\(name)\": data_offsets must be [begin, end]")
-            }
-            var shape: [Int] = []
-            for d in shapeV {
-                guard case let .number(x) = d, let i = exactInt(x), i >= 0 else {
-                    throw bad("tensor \"\(name)\": shape must hold non-negative integers")
-                }
-                shape.append(i)
-            }
-            guard case let .number(b0) = offV[0], case let .number(e0) = offV[1],
-                  let begin = exactInt(b0), let end = exactInt(e0), begin >= 0, begin <= end else {
-                throw bad("tensor \"\(name)\": data_offsets must be integers with 0 <= begin <= end")
-            }
-            let elementSize: Int
-            switch dtype {
-            case "F64": elementSize = 8
-            case "F32": elementSize = 4
-            case "F16", "BF16": elementSize = 2
-            case "BOOL", "U8", "I8", "I16", "U16", "I32", "U32", "I64", "U64", "F8_E4M3", "F8_E5M2":
-                throw bad("tensor \"\(name)\": dtype \(dtype) is not a floating-point weight type (F64, F32, F16, BF16)")
-            default:
-                throw bad("tensor \"\(name)\": unknown dtype \"\(dtype)\"")
-            }
-            let count = try checkedProduct(shape, what: "tensor \"\(name)\" shape", kind: .format)
-            let (bytes, o) = count.multipliedReportingOverflow(by: elementSize)
-            guard !o else { throw bad("tensor \"\(name)\": byte count overflows 64 bits") }
-            guard end - begin == bytes else {
-                throw bad("tensor \"\(name)\": data_offsets [\(begin), \(end)] hold \(end - begin) bytes but \(dtype) \(shape) needs \(bytes)")
-            }
-            guard end <= dataLen else {
-                throw bad("tensor \"\(name)\": data_offsets [\(begin), \(end)] run past the \(dataLen) data bytes (truncated or out of range)")
-            }
-            spans.append((begin, end, name))
-            // F16 and BF16 widen to F32: the array is larger than the bytes read.
-            if dtype == "F64" { try probeArray(Double.self, count, for: "tensor \"\(name)\"") }
-            else { try probeArray(Float.self, count, for: "tensor \"\(name)\"") }
-            let src = data.baseAddress! + dataStart + begin
-            let storage: Tensor.Storage
-            switch dtype {
-            case "F64": storage = .f64((0..<count).map { Double(bitPattern: littleEndian64(src + $0 * 8)) })
-            case "F32": storage = .f32((0..<count).map { Float(bitPattern: littleEndian32(src + $0 * 4)) })
-            case "F16": storage = .f32((0..<count).map { halfToFloat(littleEndian16(src + $0 * 2)) })
-            default: storage = .f32((0..<count).map { Float(bitPattern: UInt32(littleEndian16(src + $0 * 2)) << 16) })
-            }
-            tensors[name] = try Tensor(shape: shape, storage: storage)
-            names.append(name)
+        var need = 0
+        for e in entries { need = max(need, e.end) }
+        data = try prefix(dataStart + need)
+        let dataLen = data.count - dataStart
+        for e in entries where e.end > dataLen {
+            throw bad("tensor \"\(displayName(e.name))\": data_offsets [\(e.begin), \(e.end)] run past the \(dataLen) data bytes (truncated or out of range)")
         }
-        spans.sort { ($0.begin, $0.end) < ($1.begin, $1.end) }
-        for k in spans.indices.dropFirst() where spans[k].begin < spans[k - 1].end {
-            throw bad("tensors \"\(spans[k - 1].name)\" and \"\(spans[k].name)\" have overlapping data_offsets")
+        var order = Array(entries.indices)
+        order.sort { (entries[$0].begin, entries[$0].end) < (entries[$1].begin, entries[$1].end) }
+        for k in order.indices.dropFirst() where entries[order[k]].begin < entries[order[k - 1]].end {
+            throw bad("tensors \"\(displayName(entries[order[k - 1]].name))\" and \"\(displayName(entries[order[k]].name))\" have overlapping data_offsets")
+        }
+        var tensors: [String: Tensor] = [:]
+        tensors.reserveCapacity(entries.count)
+        var names: [String] = []
+        names.reserveCapacity(entries.count)
+        for e in entries {
+            let count = e.count
+            // F16 and BF16 widen to F32: the array is larger than the bytes read.
+            if e.dtype == "F64" { try probeArray(Double.self, count, for: "tensor \"\(displayName(e.name))\"") }
+            else { try probeArray(Float.self, count, for: "tensor \"\(displayName(e.name))\"") }
+            let src = data.baseAddress.map { $0 + dataStart + e.begin }
+            let storage: Tensor.Storage
+            if count == 0 {
+                storage = e.dtype == "F64" ? .f64([]) : .f32([])
+            } else {
+                let src = src!
+                switch e.dtype {
+                case "F64": storage = .f64((0..<count).map { Double(bitPattern: littleEndian64(src + $0 * 8)) })
+                case "F32": storage = .f32((0..<count).map { Float(bitPattern: littleEndian32(src + $0 * 4)) })
+                case "F16": storage = .f32((0..<count).map { halfToFloat(littleEndian16(src + $0 * 2)) })
+                default: storage = .f32((0..<count).map { Float(bitPattern: UInt32(littleEndian16(src + $0 * 2)) << 16) })
+                }
+            }
+            tensors[e.name] = try Tensor(shape: e.shape, storage: storage)
+            names.append(e.name)
         }
         return SafeTensors(tensors: tensors, names: names, metadata: metadata)
+    }
+
+    /// Reads the JSON header straight into tensor entries, building no
+    /// general JSON tree: memory stays near the header's own size whatever
+    /// it holds (values of unknown keys are checked and skipped).
+    static func parseHeader(_ header: UnsafeBufferPointer<UInt8>) throws(SoftmaxKitError) -> ([Entry], [String: String]) {
+        func bad(_ m: String) -> SoftmaxKitError { SoftmaxKitError(.format, "safetensors: \(m)") }
+        guard validUTF8(header) else { throw SoftmaxKitError(.format, "safetensors header is not valid UTF-8") }
+        var p = JSONParser(bytes: header, what: "safetensors header")
+        p.skipSpace()
+        guard p.peek == UInt8(ascii: "{") else {
+            try p.skip(depth: 0)
+            throw bad("header is not a JSON object")
+        }
+        var entries: [Entry] = []
+        var metadata: [String: String] = [:]
+        // Name to entry index; names are unique as bytes, and two that differ
+        // only in Unicode normalization cannot both be kept by name.
+        var seen: [String: Int] = [:]
+        var sawMetadata = false
+        try p.members(depth: 0) { (p, name) throws(SoftmaxKitError) in
+            if name.utf8.elementsEqual("__metadata__".utf8) {
+                guard !sawMetadata else { throw p.fail("duplicate key \"__metadata__\"") }
+                sawMetadata = true
+                guard p.peek == UInt8(ascii: "{") else { try p.skip(depth: 1); throw bad("__metadata__ must be an object of strings") }
+                try p.members(depth: 1) { (p, k) throws(SoftmaxKitError) in
+                    guard p.peek == UInt8(ascii: "\"") else { try p.skip(depth: 2); throw bad("__metadata__.\(displayName(k)) must be a string") }
+                    if let old = metadata.index(forKey: k) {
+                        let o = metadata.keys[old]
+                        throw o.utf8.elementsEqual(k.utf8) ? p.fail("duplicate key \"\(displayName(k))\"")
+                            : bad("__metadata__ keys \"\(displayName(o))\" and \"\(displayName(k))\" differ only in Unicode normalization")
+                    }
+                    metadata[k] = try p.string()
+                }
+                return
+            }
+            if let old = seen.index(forKey: name) {
+                let o = seen.keys[old]
+                throw o.utf8.elementsEqual(name.utf8) ? p.fail("duplicate key \"\(displayName(name))\"")
+                    : bad("tensor names \"\(displayName(o))\" and \"\(displayName(name))\" differ only in Unicode normalization")
+            }
+            try checkName(name, "safetensors: tensor name")
+            seen[name] = entries.count
+            entries.append(try entry(&p, name))
+        }
+        p.skipSpace()
+        guard p.i == header.count else { throw p.fail("unexpected data after the JSON value") }
+        return (entries, metadata)
+    }
+
+    /// One tensor's `{"dtype", "shape", "data_offsets"}` object.
+    private static func entry(_ p: inout JSONParser, _ name: String) throws(SoftmaxKitError) -> Entry {
+        func bad(_ m: String) -> SoftmaxKitError { SoftmaxKitError(.format, "safetensors: tensor \"\(name)\": \(m)") }
+        guard p.peek == UInt8(ascii: "{") else { try p.skip(depth: 1); throw bad("entry must be an object") }
+        var dtype: String?, shape: [Int]?, offsets: [Int]?
+        // An array of non-negative integers, at most `limit` of them; nil
+        // when the value is not an array.
+        func integers(_ p: inout JSONParser, limit: Int, _ message: String) throws(SoftmaxKitError) -> [Int]? {
+            guard p.peek == UInt8(ascii: "[") else { try p.skip(depth: 2); return nil }
+            var out: [Int] = []
+            try p.elements(depth: 2) { (p) throws(SoftmaxKitError) in
+                guard let c = p.peek, c == UInt8(ascii: "-") || (c >= UInt8(ascii: "0") && c <= UInt8(ascii: "9")) else { throw bad(message) }
+                guard let v = exactInt(try p.number()), v >= 0 else { throw bad(message) }
+                guard out.count < limit else { throw bad("\(message) (at most \(limit) of them)") }
+                out.append(v)
+            }
+            return out
+        }
+        try p.members(depth: 1) { (p, key) throws(SoftmaxKitError) in
+            switch Array(key.utf8) {
+            case Array("dtype".utf8):
+                guard dtype == nil else { throw p.fail("duplicate key \"dtype\"") }
+                guard p.peek == UInt8(ascii: "\"") else { throw bad("missing dtype") }
+                dtype = try p.string()
+            case Array("shape".utf8):
+                guard shape == nil else { throw p.fail("duplicate key \"shape\"") }
+                guard let s = try integers(&p, limit: maxRank, "shape must hold non-negative integers") else { throw bad("missing shape") }
+                shape = s
+            case Array("data_offsets".utf8):
+                guard offsets == nil else { throw p.fail("duplicate key \"data_offsets\"") }
+                guard let o = try integers(&p, limit: 2, "data_offsets must be integers with 0 <= begin <= end"), o.count == 2 else {
+                    throw bad("data_offsets must be [begin, end]")
+                }
+                offsets = o
+            default:
+                try p.skip(depth: 2)
+            }
+        }
+        guard let dtype else { throw bad("missing dtype") }
+        guard let shape else { throw bad("missing shape") }
+        guard let offsets else { throw bad("data_offsets must be [begin, end]") }
+        let (begin, end) = (offsets[0], offsets[1])
+        guard begin <= end else { throw bad("data_offsets must be integers with 0 <= begin <= end") }
+        let elementSize: Int
+        switch dtype {
+        case "F64": elementSize = 8
+        case "F32": elementSize = 4
+        case "F16", "BF16": elementSize = 2
+        case "BOOL", "U8", "I8", "I16", "U16", "I32", "U32", "I64", "U64", "F8_E4M3", "F8_E5M2":
+            throw bad("dtype \(dtype) is not a floating-point weight type (F64, F32, F16, BF16)")
+        default:
+            throw bad("unknown dtype \"\(dtype)\"")
+        }
+        let count = try checkedProduct(shape, what: "tensor \"\(name)\" shape", kind: .format)
+        let (bytes, o) = count.multipliedReportingOverflow(by: elementSize)
+        guard !o else { throw bad("byte count overflows 64 bits") }
+        guard end - begin == bytes else {
+            throw bad("data_offsets [\(begin), \(end)] hold \(end - begin) bytes but \(dtype) \(shape) needs \(bytes)")
+        }
+        return Entry(name: name, dtype: dtype, shape: shape, count: count, begin: begin, end: end)
     }
 
     /// The file bytes for `tensors` (written in the order of `names`, F32 or
@@ -229,55 +330,107 @@ func halfToFloat(_ h: UInt16) -> Float {
     return Float(bitPattern: sign | ((exp + 112) << 23) | (mant << 13))
 }
 
-/// Reads the whole file at `path` into one buffer from ``rawAllocate`` and
-/// hands it to `body`; the buffer is freed on return.
-/// - Throws: `.io` naming the path and the reason (cannot open; not a
-///   regular file: a directory, or a device such as /dev/zero that never
-///   ends; a read error; fewer bytes than the file's size, as when it
-///   shrinks while read); `.outOfMemory` for the buffer.
+/// A regular file read from its start on demand: ``prefix(_:)`` gives its
+/// first `n` bytes, so a loader reads the header, then only as far as the
+/// header points (a long or sparse tail after the last tensor is never
+/// read). A request reaching the file's size reads on to the end of the
+/// file (files in /proc say 0 bytes and have more).
+final class FilePrefix {
+    let path: String
+    private let fd: Int32
+    /// The size fstat gave.
+    private let size: Int
+    private var buffer: UnsafeMutablePointer<UInt8>?
+    private var capacity = 0
+    private var count = 0
+    private var ended = false
+    /// Bytes read so far.
+    var bytesRead: Int { count }
+
+    /// Opens `path` for reading.
+    /// - Throws: `.io` naming the path and the reason (cannot open; not a
+    ///   regular file: a FIFO, which must not block, a directory, or a
+    ///   device such as /dev/zero that never ends).
+    init(_ path: String) throws(SoftmaxKitError) {
+        self.path = path
+        // O_NONBLOCK: opening a FIFO with no writer would otherwise wait
+        // forever before its type could be checked. Regular files ignore it.
+        let fd = open(path, O_RDONLY | O_CLOEXEC | O_NONBLOCK)
+        guard fd >= 0 else { throw SoftmaxKitError(.io, "cannot open \(path): \(String(cString: strerror(errno)))") }
+        var st = stat()
+        guard fstat(fd, &st) == 0 else {
+            let e = errno
+            close(fd)
+            throw SoftmaxKitError(.io, "cannot stat \(path): \(String(cString: strerror(e)))")
+        }
+        guard st.st_mode & S_IFMT == S_IFREG else {
+            close(fd)
+            throw SoftmaxKitError(.io, "cannot read \(path): not a regular file")
+        }
+        self.fd = fd
+        self.size = Int(st.st_size)
+    }
+
+    deinit {
+        close(fd)
+        rawFree(buffer)
+    }
+
+    /// The first `n` bytes, or all of a shorter file; valid until the next call.
+    /// - Throws: `.io` for a read error or a file that ends before its size
+    ///   (changed while read); `.outOfMemory`.
+    func prefix(_ n: Int) throws(SoftmaxKitError) -> UnsafeRawBufferPointer {
+        func ioError(_ code: Int32) -> SoftmaxKitError {
+            SoftmaxKitError(.io, "cannot read \(path): \(String(cString: strerror(code)))")
+        }
+        let toEnd = n >= size
+        while !ended && (toEnd || count < n) {
+            if count == capacity {
+                // The first buffer holds the whole file (one byte more, so
+                // the read that sees the end needs no growth) when that is
+                // small; a larger file grows it only as far as it is read.
+                var grown = toEnd ? max(size, 4095) + 1 : n
+                if buffer == nil { grown = max(grown, min(max(size, 4095) + 1, 16 << 20)) }
+                if grown <= capacity {
+                    let (g, o) = capacity.multipliedReportingOverflow(by: 2)
+                    guard !o else { throw SoftmaxKitError(.outOfMemory, "cannot grow the buffer of \(path) past \(capacity) bytes") }
+                    grown = g
+                }
+                if let b = buffer {
+                    guard let q = rawReallocate(b, grown) else {
+                        throw SoftmaxKitError(.outOfMemory, "cannot grow the buffer of \(path) past \(capacity) bytes")
+                    }
+                    buffer = q
+                } else {
+                    buffer = try allocate(UInt8.self, grown, for: "the contents of \(path)")
+                }
+                capacity = grown
+            }
+            let limit = toEnd ? capacity : min(capacity, n)
+            let got: Int
+            switch FaultInjection.readLimit(at: count, wanted: limit - count) {
+            case .failure(.endOfFile): got = 0
+            case .failure(.ioError): throw ioError(EIO)
+            case .success(let wanted):
+                got = read(fd, buffer! + count, wanted)
+                if got < 0 {
+                    if errno == EINTR { continue }
+                    throw ioError(errno)
+                }
+            }
+            if got == 0 { ended = true } else { count += got }
+        }
+        if ended && count < size {
+            throw SoftmaxKitError(.io, "cannot read \(path): its size is \(size) bytes but it ended after \(count) (changed while being read?)")
+        }
+        return UnsafeRawBufferPointer(start: buffer, count: min(count, n))
+    }
+}
+
+/// The whole file at `path` (a regular file), handed to `body`.
 func withFileBytes<R>(_ path: String, _ body: (UnsafeRawBufferPointer) throws(SoftmaxKitError) -> R) throws(SoftmaxKitError) -> R {
-    func ioError(_ what: String, _ code: Int32) -> SoftmaxKitError {
-        SoftmaxKitError(.io, "cannot \(what) \(path): \(String(cString: strerror(code)))")
-    }
-    let fd = open(path, O_RDONLY | O_CLOEXEC)
-    guard fd >= 0 else { throw ioError("open", errno) }
-    defer { close(fd) }
-    var st = stat()
-    guard fstat(fd, &st) == 0 else { throw ioError("stat", errno) }
-    guard st.st_mode & S_IFMT == S_IFREG else { throw SoftmaxKitError(.io, "cannot read \(path): not a regular file") }
-    let size = Int(st.st_size)
-    // One byte more than the size, so the read that sees the end needs no
-    // growth; files in /proc and /sys say 0 bytes and have more.
-    var capacity = max(size, 4095) + 1
-    var buffer = try allocate(UInt8.self, capacity, for: "the contents of \(path)")
-    defer { rawFree(buffer) }
-    var count = 0
-    while true {
-        if count == capacity {
-            let (grown, o) = capacity.multipliedReportingOverflow(by: 2)
-            guard !o, let b = rawReallocate(buffer, grown) else {
-                throw SoftmaxKitError(.outOfMemory, "cannot grow the buffer of \(path) past \(capacity) bytes")
-            }
-            buffer = b; capacity = grown
-        }
-        let got: Int
-        switch FaultInjection.readLimit(at: count, wanted: capacity - count) {
-        case .failure(.endOfFile): got = 0
-        case .failure(.ioError): throw ioError("read", EIO)
-        case .success(let wanted):
-            got = read(fd, buffer + count, wanted)
-            if got < 0 {
-                if errno == EINTR { continue }
-                throw ioError("read", errno)
-            }
-        }
-        if got == 0 { break }
-        count += got
-    }
-    guard count >= size else {
-        throw SoftmaxKitError(.io, "cannot read \(path): its size is \(size) bytes but it ended after \(count) (changed while being read?)")
-    }
-    return try body(UnsafeRawBufferPointer(start: buffer, count: count))
+    let file = try FilePrefix(path)
+    return try body(try file.prefix(Int.max))
 }
 
 /// Writes `bytes` to `path`, or `.io` naming the path and the reason.
