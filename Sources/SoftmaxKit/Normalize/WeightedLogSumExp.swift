@@ -102,46 +102,22 @@ enum WeightedLogSumExp<T: KernelScalar> {
         }
     }
 
-    /// `x` where the weight is nonzero, `-inf` where it is 0 (NaN and `+inf`
-    /// elements included), and `+inf` for a NaN element of nonzero weight
-    /// (its fibre's maximum is then `+inf`, whose finish rescans for NaN).
-    /// Arithmetic, not comparisons: generic `SIMD` comparisons compile to a
-    /// loop per lane (see `KernelScalar.vmax`). `e` is exactly 1 for a
-    /// nonzero (or NaN) weight and 0 for a zero one: |b| scaled by
-    /// 2^(2 * (maxExponent - 1)) is >= 1 for every nonzero |b|, subnormal
-    /// included; `edge` is then `+inf` or `-inf`, and `vmin(edge, x)` keeps
-    /// x below `+inf` or turns every lane to `-inf`.
-    @inlinable @inline(__always)
-    static func weighted(_ xv: T.Vector, _ bv: T.Vector) -> T.Vector {
-        let big = T.Vector(repeating: T(sign: .plus, exponent: T.greatestFiniteMagnitude.exponent - 1, significand: 1))
-        let one = T.Vector(repeating: 1)
-        let e = T.vmin(one, T.vabs(bv) * big * big)
-        let edge = (e + e - one) * T.Vector(repeating: .greatestFiniteMagnitude) * T.Vector(repeating: 2)
-        return T.vmin(edge, xv)
-    }
-
-    /// `b * exp(x - m)`: exactly 0 where the weight is 0.
-    @inlinable @inline(__always)
-    static func term(_ xv: T.Vector, _ bv: T.Vector, _ mv: T.Vector) -> T.Vector {
-        bv * T.vexp(weighted(xv, bv) - mv)
-    }
-
     /// The weighted maximum and the weighted exp-sum of one contiguous row.
     /// The sum is only meaningful when the maximum is finite.
     @inlinable
     static func row(_ x: UnsafePointer<T>, _ b: UnsafePointer<T>, _ n: Int) -> (T, Double) {
-        let w = T.width
+        let w = T.width, c = WeightedLaneConstants<T>()
         var m0 = T.Vector(repeating: -.infinity), m1 = m0
         var i = 0
         while i + 2 * w <= n {
-            m0 = T.vmax(m0, weighted(vload(x + i), vload(b + i)))
-            m1 = T.vmax(m1, weighted(vload(x + i + w), vload(b + i + w)))
+            m0 = T.vmax(m0, weightedLanes(vload(x + i), vload(b + i), c))
+            m1 = T.vmax(m1, weightedLanes(vload(x + i + w), vload(b + i + w), c))
             i += 2 * w
         }
-        if i + w <= n { m0 = T.vmax(m0, weighted(vload(x + i), vload(b + i))); i += w }
+        if i + w <= n { m0 = T.vmax(m0, weightedLanes(vload(x + i), vload(b + i), c)); i += w }
         if i < n {
             let r = n - i
-            m1 = T.vmax(m1, weighted(vloadPartial(x + i, r, fill: 0), vloadPartial(b + i, r, fill: 0)))
+            m1 = T.vmax(m1, weightedLanes(vloadPartial(x + i, r, fill: 0), vloadPartial(b + i, r, fill: 0), c))
         }
         let m = T.hmax(T.vmax(m0, m1))
         guard m.isFinite else { return (m, 0) }
@@ -152,16 +128,16 @@ enum WeightedLogSumExp<T: KernelScalar> {
             let end = min(n, i + accumulationBlock)
             var s0 = T.Vector(repeating: 0), s1 = s0
             while i + 2 * w <= end {
-                s0 += term(vload(x + i), vload(b + i), shift)
-                s1 += term(vload(x + i + w), vload(b + i + w), shift)
+                s0 += weightedTerm(vload(x + i), vload(b + i), shift, c)
+                s1 += weightedTerm(vload(x + i + w), vload(b + i + w), shift, c)
                 i += 2 * w
             }
-            while i + w <= end { s0 += term(vload(x + i), vload(b + i), shift); i += w }
+            while i + w <= end { s0 += weightedTerm(vload(x + i), vload(b + i), shift, c); i += w }
             total += Double(T.hsum(s0 + s1))
         }
         if i < n {
             let r = n - i
-            total += Double(T.hsum(term(vloadPartial(x + i, r, fill: 0), vloadPartial(b + i, r, fill: 0), shift)))
+            total += Double(T.hsum(weightedTerm(vloadPartial(x + i, r, fill: 0), vloadPartial(b + i, r, fill: 0), shift, c)))
         }
         return (m, total)
     }
@@ -171,14 +147,14 @@ enum WeightedLogSumExp<T: KernelScalar> {
     @inlinable
     static func strip(_ x: UnsafePointer<T>, _ b: UnsafePointer<T>, _ n: Int, _ inner: Int, lanes: Int,
                       _ y: UnsafeMutablePointer<T>, _ sign: UnsafeMutablePointer<T>?) {
-        let full = lanes == T.width
+        let full = lanes == T.width, c = WeightedLaneConstants<T>()
         @inline(__always) func load(_ p: UnsafePointer<T>) -> T.Vector {
             full ? vload(p) : vloadPartial(p, lanes, fill: 0)
         }
         var mv = T.Vector(repeating: -.infinity)
         for j in 0..<n {
             let o = j * inner
-            mv = T.vmax(mv, weighted(load(x + o), load(b + o)))
+            mv = T.vmax(mv, weightedLanes(load(x + o), load(b + o), c))
         }
         // Lanes whose maximum is not finite sum junk here and rescan in finish.
         withUnsafeTemporaryAllocation(of: Double.self, capacity: T.width) { totals in
@@ -189,7 +165,7 @@ enum WeightedLogSumExp<T: KernelScalar> {
                 var s = T.Vector(repeating: 0)
                 while j < end {
                     let o = j * inner
-                    s += term(load(x + o), load(b + o), mv)
+                    s += weightedTerm(load(x + o), load(b + o), mv, c)
                     j += 1
                 }
                 for l in 0..<lanes { totals[l] += Double(s[l]) }
@@ -230,4 +206,39 @@ enum WeightedLogSumExp<T: KernelScalar> {
             y.pointee = sg < 0 ? .nan : magnitude
         }
     }
+}
+
+/// The constants of `weightedLanes`, made once per call.
+@usableFromInline
+struct WeightedLaneConstants<T: KernelScalar> {
+    @usableFromInline let big: T.Vector, one: T.Vector, largest: T.Vector, two: T.Vector
+    @inlinable init() {
+        big = T.Vector(repeating: T(sign: .plus, exponent: T.greatestFiniteMagnitude.exponent - 1, significand: 1))
+        one = T.Vector(repeating: 1); largest = T.Vector(repeating: .greatestFiniteMagnitude); two = T.Vector(repeating: 2)
+    }
+}
+
+/// `x` where the weight is nonzero, `-inf` where it is 0 (NaN and `+inf`
+/// elements included), and `+inf` for a NaN element of nonzero weight (its
+/// fibre's maximum is then `+inf`, whose finish rescans for NaN).
+/// Arithmetic, not comparisons: generic `SIMD` comparisons compile to a loop
+/// per lane (see `KernelScalar.vmax`). `e` is exactly 1 for a nonzero (or
+/// NaN) weight and 0 for a zero one, since |b| scaled by
+/// 2^(2 * (maxExponent - 1)) is >= 1 for every nonzero |b|, subnormals
+/// included; `edge` is then `+inf` or `-inf`, and `vmin(edge, x)` keeps x
+/// below `+inf` or turns the lane to `-inf`.
+// Transparent: the optimizer kept these out of line (a call per vector,
+// 8x slower) despite @inline(__always).
+@_transparent @usableFromInline
+func weightedLanes<T: KernelScalar>(_ xv: T.Vector, _ bv: T.Vector, _ c: WeightedLaneConstants<T>) -> T.Vector {
+    let e = T.vmin(c.one, T.vabs(bv) * c.big * c.big)
+    let edge = (e + e - c.one) * c.largest * c.two
+    return T.vmin(edge, xv)
+}
+
+/// `b * exp(x - m)`: exactly 0 where the weight is 0.
+@_transparent @usableFromInline
+func weightedTerm<T: KernelScalar>(_ xv: T.Vector, _ bv: T.Vector, _ mv: T.Vector,
+                                   _ c: WeightedLaneConstants<T>) -> T.Vector {
+    bv * T.vexp(weightedLanes(xv, bv, c) - mv)
 }
