@@ -98,7 +98,8 @@ def extents(shape: tuple, axis: Any) -> tuple[int, int, int]:
     if type(axis) is tuple:
         ax = axes(shape, axis)
         if not adjacent(shape, ax):
-            raise ArgumentError(f"axes {tuple(axis)} are not adjacent: move them together first (gather())")
+            raise ArgumentError(f"axes {tuple(axis)} are not adjacent: this function reduces over one axis "
+                                f"or over adjacent axes only")
         if not ax:
             return math.prod(shape), 1, 1
         return math.prod(shape[:ax[0]]), math.prod(shape[ax[0]:ax[-1] + 1]), math.prod(shape[ax[-1] + 1:])
@@ -284,8 +285,9 @@ def gather_plan(shape: tuple, axis: Any) -> tuple:
     reads as rows), `axis` names them in the moved array and `inverse` moves
     them back. `kept`: the input's shape with the reduced axes at length 1
     (keepdims)."""
-    key = (shape, axis)
-    plan = _plans.get(key)
+    # Cached only for tuples of ints: (1.0,) must not find the plan of (1,).
+    key = (shape, axis) if type(axis) is tuple and all(type(a) is int for a in axis) else None
+    plan = _plans.get(key) if key else None
     if plan is None:
         ax = axes(shape, axis)
         kept = tuple(1 if i in ax else d for i, d in enumerate(shape))
@@ -295,7 +297,8 @@ def gather_plan(shape: tuple, axis: Any) -> tuple:
             rest = tuple(i for i in range(len(shape)) if i not in ax)
             perm = rest + ax
             plan = (perm, tuple(range(len(rest), len(shape))), tuple(perm.index(i) for i in range(len(shape))), kept)
-        _plans.put(key, plan)
+        if key:
+            _plans.put(key, plan)
     return plan
 
 
