@@ -50,7 +50,7 @@ RELEASE_FLAGS := -c release -Xswiftc -static-stdlib -Xswiftc -use-ld=lld \
 CFLAGS_STRICT := -std=c99 -Wall -Wextra -Werror -pedantic -O2 -Iinclude -D_POSIX_C_SOURCE=200809L
 CLINK         := -L$(BUILD)/release -lsoftmaxkit -Wl,-rpath,$(CURDIR)/$(BUILD)/release -lm
 
-.PHONY: all lib demo softmax-demo model-demo bench-models models test test-swift test-c test-simd test-python check-builds test-abi install clean bench python-deps
+.PHONY: all lib demo softmax-demo model-demo bench-models models test test-swift test-api test-c test-simd test-python check-builds test-abi install clean bench python-deps
 
 all: demo
 
@@ -124,11 +124,17 @@ bench-wide: $(LIB) $(WIDE_MODEL) | $(OUT)
 	done
 	@uptime
 
-test: test-swift test-c test-simd test-python test-abi test-fuzz-corpus
+test: test-swift test-api test-c test-simd test-python test-abi test-fuzz-corpus
 	@echo "make test: all suites passed"
 
 test-swift:
 	$(SWIFT) test
+
+# The public Swift API against Tests/api/SoftmaxKit.public-api.txt, so that a
+# new public symbol is a decision (rerun the script with --update to accept).
+test-api:
+	$(SWIFT) build --target SoftmaxKit
+	$(PYTHON) Tests/api/check_public_api.py --modules $(BUILD)/debug/Modules
 
 # The C module's vector primitives on every width and instruction-set path
 # this machine can run (whatever the library itself was built for): portable
@@ -172,7 +178,7 @@ test-abi: $(LIB) python-deps
 # 1 vs 2 threads, Python against the peers, the seed networks, the wide
 # network against BLAS. Peers are timed when BENCH_PYTHON can import them:
 #   make bench BENCH_PYTHON=/tmp/benchvenv/bin/python
-bench: bench-kernels bench-threads bench-python bench-models bench-wide
+bench: bench-kernels bench-threads bench-python bench-models bench-wide bench-sampling
 
 install: $(LIB)
 	install -d $(DESTDIR)$(PREFIX)/lib $(DESTDIR)$(PREFIX)/include $(DESTDIR)$(PREFIX)/lib/pkgconfig
@@ -391,7 +397,7 @@ test-fuzz-regressions: $(LIB) | $(OUT)
 BENCH_ARGS   ?=
 BENCH_PYTHON ?= $(PYTHON)
 
-.PHONY: bench-kernels bench-threads bench-python bench-wide
+.PHONY: bench-kernels bench-threads bench-python bench-wide bench-sampling
 
 bench-kernels: $(LIB) | $(OUT)
 	$(CC) -std=gnu11 -O2 -Wall -Wextra -Werror -Iinclude Benchmarks/kernels.c -o $(OUT)/bench_kernels $(CLINK) -ldl
@@ -403,3 +409,11 @@ bench-threads: $(LIB) | $(OUT)
 
 bench-python: $(LIB)
 	env -u OPENBLAS_CORETYPE -u OPENBLAS_L2_SIZE PYTHONPATH=bindings/python $(BENCH_PYTHON) Benchmarks/bench_python.py $(BENCH_ARGS)
+
+# Sampling (1 thread): a 10-way row from C against smk_softmax_f32, then
+# 64x32000 from Python against our softmax, numpy's recipes and PyTorch's
+# (when BENCH_PYTHON imports torch).
+bench-sampling: $(LIB) | $(OUT)
+	$(CC) -std=gnu11 -O2 -Wall -Wextra -Werror -Iinclude Benchmarks/bench_sampling_c.c -o $(OUT)/bench_sampling_c $(CLINK)
+	$(OUT)/bench_sampling_c
+	env -u OPENBLAS_CORETYPE -u OPENBLAS_L2_SIZE PYTHONPATH=bindings/python $(BENCH_PYTHON) Benchmarks/bench_sampling.py

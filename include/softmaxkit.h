@@ -435,6 +435,100 @@ SMK_API smk_status smk_softmax_topk_f64(const double *x, double *probs, int64_t 
                                         double temperature);
 
 /* ------------------------------------------------------------------------ */
+/* Sampling: draws from logits with temperature, top-k, top-p, min-p, mask   */
+/* ------------------------------------------------------------------------ */
+
+/* Options of smk_sample_f32. Fill with smk_sample_options_init, then change
+ * fields: `size` lets later versions append fields without breaking callers
+ * compiled against this header (sizeof == 64 on every platform with 8-byte
+ * int64_t alignment). */
+typedef struct smk_sample_options {
+    uint64_t size;        /* sizeof(smk_sample_options), set by smk_sample_options_init */
+    double temperature;   /* > 0, or 0 for greedy (argmax); default 1 */
+    int64_t top_k;        /* keep the top_k largest; 0 (default) = off; >= n keeps all */
+    double top_p;         /* nucleus mass in (0, 1]; 1 (default) = off */
+    double min_p;         /* in [0, 1]; drop p < min_p * max p; 0 (default) = off */
+    int64_t num_samples;  /* draws per fibre, >= 1; default 1 */
+    uint64_t row_offset;  /* stream row of fibre 0 of this call; default 0 */
+    int32_t replacement;  /* 1 (default): with replacement; 0: distinct draws */
+} smk_sample_options;
+
+/* Sets *options to the defaults (size = sizeof(smk_sample_options),
+ * temperature 1, top_k 0, top_p 1, min_p 0, num_samples 1, row_offset 0,
+ * replacement 1). NULL is ignored. Thread-safe. */
+SMK_API void smk_sample_options_init(smk_sample_options *options);
+
+/* Draws options->num_samples indices per fibre (o, :, i) of the logits, as
+ * torch.multinomial / Hugging Face generate do after their logits warpers.
+ * Per fibre, in this order:
+ *   1. positions whose mask byte is 0 take no part (whatever their logit);
+ *   2. temperature 0 is greedy: every draw is the first maximum (argmax);
+ *      without replacement, the num_samples first in smk_topk_f32's order;
+ *      top_k, top_p and min_p do not change it; log-probabilities are 0;
+ *   3. w_j = exp((x_j - m) / temperature), m the fibre's maximum;
+ *   4. top_k keeps the top_k largest (ties to the lower index);
+ *   5. top_p keeps the smallest set of the largest w whose mass reaches
+ *      top_p of the total (at least one; ties to the lower index; "reaches"
+ *      allows 16 units of rounding of the type, so that probabilities meant
+ *      to sum exactly to top_p do);
+ *   6. min_p drops w_j < min_p * max w (less 4 units of rounding of the
+ *      type, so that min_p 1 keeps the largest);
+ *   7. each draw takes a uniform u (below) and returns the first kept
+ *      position, in index order, whose running sum of w exceeds u * W, W
+ *      the kept mass (running sums in double, per fibre). Without
+ *      replacement, each draw removes its position from the kept set
+ *      (sequential sampling: the distribution of Gumbel-top-k).
+ * A fibre with nothing to draw from (n == 0, every position masked or -inf,
+ * a NaN among its unmasked logits, or +inf unless greedy) gets index -1 and
+ * log-probability NaN for every draw, as do draws without replacement past
+ * the positions of nonzero weight: one bad fibre never fails the call.
+ * log_probs (if not NULL) receives the log-probability of each drawn index
+ * under the distribution it was drawn from: (x_j - m) / temperature -
+ * log(W), W the kept mass still in play.
+ *
+ * The random stream is Philox-4x32-10 (Salmon et al., SC 2011; Random123's
+ * philox4x32_10), one block per draw:
+ *   key     = { seed & 0xffffffff, seed >> 32 }
+ *   counter = { d & 0xffffffff, d >> 32, r & 0xffffffff, r >> 32 }
+ *   u       = (((uint64_t)out[1] << 32 | out[0]) >> 11) * 2^-53   in [0, 1)
+ * with d the draw's index in its fibre (0 ... num_samples - 1) and r the
+ * stream row, options->row_offset + o * inner + i. Draws depend on nothing
+ * else: not on the thread count, nor on whether a fibre is sampled alone
+ * (with row_offset set to its row) or in a batch, nor on the surface (C,
+ * Python, Swift share this code). Weights are rounded in the input's type,
+ * so another implementation of the stream agrees except for draws within
+ * rounding of a boundary between two positions.
+ *
+ * logits: outer * n * inner values. mask: NULL (mask_count 0), or
+ * mask_count bytes, nonzero = takes part: outer * n * inner (full) or n
+ * (one pattern for every fibre). indices: outer * num_samples * inner
+ * int64_t, laid out (outer, num_samples, inner). log_probs: NULL or as many
+ * values, laid out likewise. Outputs must not overlap the inputs or each
+ * other. options: NULL for the defaults. seed: any value. Allocates one
+ * fibre's scratch per thread (about 2n values; 3n with top_p and no
+ * top_k), on the stack for short fibres.
+ * Returns SMK_OK; SMK_ERROR_NULL_POINTER; SMK_ERROR_SHAPE_MISMATCH
+ * (mask_count is neither n nor outer * n * inner);
+ * SMK_ERROR_INVALID_ARGUMENT (temperature negative or not finite, or whose
+ * reciprocal is not finite; top_k < 0; top_p outside (0, 1] or NaN; min_p
+ * outside [0, 1] or NaN; num_samples < 1; replacement not 0/1; without
+ * replacement, num_samples above n or above top_k; options->size too
+ * small; overlap; negative extent); SMK_ERROR_SIZE_OVERFLOW;
+ * SMK_ERROR_OUT_OF_MEMORY. Nothing is written on failure. Thread-safe:
+ * the generator has no state. */
+SMK_API smk_status smk_sample_f32(const float *logits, const uint8_t *mask,
+                                  int64_t *indices, float *log_probs,
+                                  int64_t outer, int64_t n, int64_t inner,
+                                  int64_t mask_count,
+                                  const smk_sample_options *options, uint64_t seed);
+/* As smk_sample_f32, in double precision (weights in double). */
+SMK_API smk_status smk_sample_f64(const double *logits, const uint8_t *mask,
+                                  int64_t *indices, double *log_probs,
+                                  int64_t outer, int64_t n, int64_t inner,
+                                  int64_t mask_count,
+                                  const smk_sample_options *options, uint64_t seed);
+
+/* ------------------------------------------------------------------------ */
 /* Losses: cross-entropy, NLL, binary cross-entropy with logits              */
 /* ------------------------------------------------------------------------ */
 

@@ -137,12 +137,7 @@ private func builderAdd<T>(_ b: OpaquePointer?, _ name: UnsafePointer<CChar>?, _
             guard d <= Int64(Int.max) else { throw SoftmaxKitError(.sizeOverflow, "tensor \"\(n)\": dimension \(d) is too large") }
             s.append(Int(d))
         }
-        var count = 1
-        for d in s {
-            let (p, o) = count.multipliedReportingOverflow(by: d)
-            guard !o, p <= Int.max / 8 else { throw SoftmaxKitError(.sizeOverflow, "tensor \"\(n)\": shape \(s) overflows 64 bits") }
-            count = p
-        }
+        guard let count = elementCount(s) else { throw SoftmaxKitError(.sizeOverflow, "tensor \"\(n)\": shape \(s) overflows 64 bits") }
         let values = try input(data, count, "data")
         try FallibleMemory.probe(T.self, count, for: "tensor \"\(n)\"")
         // Names compare as bytes: a name canonically equivalent to one held
@@ -240,15 +235,15 @@ public func smk_model_spec_json(_ m: OpaquePointer?, _ out: UnsafeMutablePointer
 
 // MARK: Forward
 
-/// Checks the C arguments of a forward call and views them as buffers.
-private func forwardArguments(_ heads: [CompiledHead], _ x: UnsafePointer<Float>?, _ batch: Int64, _ steps: Int64,
+/// Views the C arguments of a forward call as buffers, sized by the core's
+/// checks of `model` (an ensemble's first member stands for it).
+private func forwardArguments(_ model: Model, _ heads: [CompiledHead], _ x: UnsafePointer<Float>?, _ batch: Int64, _ steps: Int64,
                               _ features: Int64, _ outputs: UnsafePointer<UnsafeMutablePointer<Float>?>?,
                               _ outputCount: Int64) throws(SoftmaxKitError)
     -> (UnsafeBufferPointer<Float>, [UnsafeMutableBufferPointer<Float>], Int, Int, Int) {
     let b = try elementCount(batch, "batch"), s = try elementCount(steps, "steps"), f = try elementCount(features, "features")
-    let (r, o1) = b.multipliedReportingOverflow(by: s)
-    let (n, o2) = r.multipliedReportingOverflow(by: f)
-    guard !o1, !o2, n <= Int.max / 8 else { throw SoftmaxKitError(.sizeOverflow, "input [\(batch), \(steps), \(features)] overflows 64 bits") }
+    let r = try model.rows(batch: b, steps: s, features: f)
+    let n = r * f
     guard outputCount == Int64(heads.count) else {
         throw SoftmaxKitError(.shapeMismatch, "output_count is \(outputCount) but the model has \(heads.count) heads")
     }
@@ -257,9 +252,7 @@ private func forwardArguments(_ heads: [CompiledHead], _ x: UnsafePointer<Float>
     var bufs: [UnsafeMutableBufferPointer<Float>] = []
     bufs.reserveCapacity(heads.count)
     for (k, h) in heads.enumerated() {
-        let (c, o) = r.multipliedReportingOverflow(by: h.size)
-        guard !o, c <= Int.max / 8 else { throw SoftmaxKitError(.sizeOverflow, "output of head \"\(h.name)\" overflows 64 bits") }
-        bufs.append(try output(outputs[k], c, "outputs[\(k)] (head \"\(h.name)\")"))
+        bufs.append(try output(outputs[k], Model.outputCount(h, rows: r), "outputs[\(k)] (head \"\(h.name)\")"))
     }
     return (xs, bufs, b, s, f)
 }
@@ -269,7 +262,7 @@ public func smk_model_forward(_ m: OpaquePointer?, _ x: UnsafePointer<Float>?, _
                               _ outputs: UnsafePointer<UnsafeMutablePointer<Float>?>?, _ outputCount: Int64) -> Int32 {
     abiCall { () throws(SoftmaxKitError) in
         let model = try handle(m, "model", as: ModelHandle.self).model
-        let (xs, outs, b, s, f) = try forwardArguments(model.heads, x, batch, steps, features, outputs, outputCount)
+        let (xs, outs, b, s, f) = try forwardArguments(model, model.heads, x, batch, steps, features, outputs, outputCount)
         try model.forward(xs, batch: b, steps: s, features: f, into: outs)
     }
 }
@@ -281,7 +274,7 @@ public func smk_ensemble_create(_ models: UnsafePointer<OpaquePointer?>?, _ coun
                                 _ ensembleOut: UnsafeMutablePointer<OpaquePointer?>?) -> Int32 {
     abiCall { () throws(SoftmaxKitError) in
         let out = try outPointer(ensembleOut, "ensemble_out")
-        guard let m = Ensemble.Mode(rawValue: mode) else {
+        guard let m = EnsembleMode(rawValue: mode) else {
             throw SoftmaxKitError(.invalidArgument, "mode \(mode) is not an smk_ensemble_mode")
         }
         let c = try elementCount(count, "count")
@@ -309,7 +302,7 @@ public func smk_ensemble_forward(_ e: OpaquePointer?, _ x: UnsafePointer<Float>?
                                  _ outputs: UnsafePointer<UnsafeMutablePointer<Float>?>?, _ outputCount: Int64) -> Int32 {
     abiCall { () throws(SoftmaxKitError) in
         let ens = try handle(e, "ensemble", as: EnsembleHandle.self).ensemble
-        let (xs, outs, b, s, f) = try forwardArguments(ens.heads, x, batch, steps, features, outputs, outputCount)
+        let (xs, outs, b, s, f) = try forwardArguments(ens.models[0], ens.heads, x, batch, steps, features, outputs, outputCount)
         try ens.forward(xs, batch: b, steps: s, features: f, into: outs)
     }
 }

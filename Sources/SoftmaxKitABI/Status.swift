@@ -5,7 +5,7 @@ import Musl
 #elseif canImport(Darwin)
 import Darwin
 #endif
-import SoftmaxKit
+@_spi(CABI) import SoftmaxKit
 
 // The skin between C and the core: status codes, the thread-local error
 // message, and pointer checks. Nothing here may trap: a trap would kill the
@@ -118,6 +118,6 @@ func extents(_ outer: Int64, _ n: Int64, _ inner: Int64) throws(SoftmaxKitError)
 /// An element count from C, rejected when negative or too large to address.
 func elementCount(_ count: Int64, _ name: String = "count") throws(SoftmaxKitError) -> Int {
     guard count >= 0 else { throw SoftmaxKitError(.invalidArgument, "\(name) must be non-negative, got \(count)") }
-    guard count <= Int64(Int.max / 8) else { throw SoftmaxKitError(.sizeOverflow, "\(name) \(count) is too large to address") }
+    guard count <= Int64(maxElementCount) else { throw SoftmaxKitError(.sizeOverflow, "\(name) \(count) is too large to address") }
     return Int(count)
 }

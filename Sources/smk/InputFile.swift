@@ -1,4 +1,5 @@
 import Foundation
+@_spi(CABI) import SoftmaxKit
 
 /// A float32 input read from `.npy` (little-endian f4/f8, C order, 1 to 3
 /// dimensions) or CSV (one row per line, comma-separated numbers; `#` lines
@@ -45,10 +46,9 @@ struct InputFile {
             guard let v = Int(part.trimmingCharacters(in: .whitespaces)), v >= 0 else { throw bad("bad shape") }
             return v
         }
-        let count = shape.reduce(1) { $0.multipliedReportingOverflow(by: $1).overflow ? Int.max : $0 * $1 }
         let size = isF4 ? 4 : 8
         let body = start + headerLen
-        guard count < Int.max / 8, body + count * size <= b.count else { throw bad("data shorter than shape \(shape)") }
+        guard let count = elementCount(shape), body <= b.count, count <= (b.count - body) / size else { throw bad("data shorter than shape \(shape)") }
         var values = [Float](repeating: 0, count: count)
         b.withUnsafeBytes { raw in
             for i in 0..<count {

@@ -298,8 +298,8 @@ func robotModel(seed: UInt64 = 1) throws -> Model {
     #expect(try model(xs, shape: [4, 10]) == again(xs, shape: [4, 10]))
 }
 
-@Test(arguments: Ensemble.Mode.allCases)
-func ensembleOfCopiesEqualsTheModel(mode: Ensemble.Mode) throws {
+@Test(arguments: EnsembleMode.allCases)
+func ensembleOfCopiesEqualsTheModel(mode: EnsembleMode) throws {
     let model = try robotModel()
     let ens = try Ensemble(models: [model, model, model], mode: mode)
     var rng = LCG(state: 4)

@@ -142,9 +142,11 @@ def check_swift(header: dict, enums: set[str], structs: set[str], build_dir: str
 def ctypes_name(t) -> str:
     """Canonical spelling of a ctypes type, comparable with normalize()."""
     c = ctypes
-    simple = {c.c_float: "float", c.c_double: "double", c.c_int32: "int32_t", c.c_uint32: "uint32_t",
-              c.c_int64: "int64_t", c.c_uint64: "uint64_t", c.c_uint8: "uint8_t", c.c_int8: "int8_t",
-              c.c_size_t: "size_t", c.c_bool: "bool", c.c_char_p: "const char*"}
+    # c_size_t is c_uint64 on LP64 platforms (the same class): the header
+    # spells 64-bit counts uint64_t, so that spelling wins.
+    simple = {c.c_size_t: "size_t", c.c_float: "float", c.c_double: "double", c.c_int32: "int32_t",
+              c.c_uint32: "uint32_t", c.c_int64: "int64_t", c.c_uint64: "uint64_t", c.c_uint8: "uint8_t",
+              c.c_int8: "int8_t", c.c_bool: "bool", c.c_char_p: "const char*"}
     if t in simple:
         return simple[t]
     if t is c.c_void_p:
@@ -208,15 +210,28 @@ def check_constants(text: str, lib_path: str) -> None:
     check(softmaxkit._lib.ABI_MAJOR == major, "Python ABI_MAJOR differs from SMK_VERSION_MAJOR")
     with open(os.path.join(ROOT, "bindings", "python", "pyproject.toml")) as f:
         check(f'version = "{string}"' in f.read(), "pyproject.toml version differs from the header")
-    with open(os.path.join(ROOT, "Sources", "SoftmaxKit", "Version.swift")) as f:
+    with open(os.path.join(ROOT, "Sources", "SoftmaxKit", "Core", "Version.swift")) as f:
         sw = f.read()
     sv = tuple(int(re.search(rf"static let {k} = (\d+)", sw).group(1)) for k in ("major", "minor", "patch"))
     check(sv == (major, minor, patch), f"Version.swift {sv} vs header {(major, minor, patch)}")
     with open(os.path.join(ROOT, "Sources", "SoftmaxKitABI", "VersionExports.swift")) as f:
         check(f'"{string}"' in f.read(), "VersionExports.swift version string differs from the header")
-    with open(os.path.join(ROOT, "Sources", "SoftmaxKit", "Errors.swift")) as f:
+    with open(os.path.join(ROOT, "Sources", "SoftmaxKit", "Core", "Errors.swift")) as f:
         swift_kinds = {int(v) for v in re.findall(r"case \S+ = (\d+)", f.read())}
     check(swift_kinds | {0} == set(header_status), f"Swift error kinds {sorted(swift_kinds)} vs header statuses")
+
+
+def check_option_structs(lib_path: str) -> None:
+    """Each options struct's init writes `size` equal to the Python binding's
+    sizeof: the struct layouts agree (fields are read by offset in Swift)."""
+    sys.path.insert(0, os.path.join(ROOT, "bindings", "python"))
+    from softmaxkit import _lib
+    lib = ctypes.CDLL(lib_path)
+    for init, cls in (("smk_loss_options_init", _lib.LossOptions), ("smk_sample_options_init", _lib.SampleOptions)):
+        buf = ctypes.create_string_buffer(256)
+        getattr(lib, init)(buf)
+        size = ctypes.c_uint64.from_buffer(buf).value
+        check(size == ctypes.sizeof(cls), f"{init} writes size {size}, Python's {cls.__name__} is {ctypes.sizeof(cls)}")
 
 
 def main() -> int:
@@ -239,6 +254,7 @@ def main() -> int:
     check_swift(header, enums, structs, os.path.dirname(os.path.abspath(args.library)))
     check_python(order, header, enums, structs)
     check_constants(raw, args.library)
+    check_option_structs(args.library)
     print(f"check_abi: {passed} passed, {failed} failed")
     return 0 if failed == 0 else 1
 

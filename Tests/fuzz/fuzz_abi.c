@@ -236,7 +236,7 @@ static smk_status predict_extents(const int64_t e[3], int64_t *count, int64_t *r
 static int temperature_ok(double t, int f64) {
     double v = f64 ? t : (double)(float)t;
     /* finite, > 0 and not subnormal (in the kernel's precision): see
-     * Sources/SoftmaxKit/Validation.swift. */
+     * Sources/SoftmaxKit/Core/Validation.swift. */
     if (!(isfinite(v) && v > 0)) return 0;
     return f64 ? fpclassify(v) == FP_NORMAL : fpclassify((float)v) == FP_NORMAL;
 }

@@ -65,8 +65,7 @@ public final class PackedWeights: @unchecked Sendable {
         self.n = n; self.k = k
         let padded = (n + 15) / 16 * 16
         paddedN = padded
-        let (count, o) = padded.multipliedReportingOverflow(by: max(k, 1))
-        guard !o, let p = rawAllocate(Float.self, count) else {
+        guard let count = elementCount(padded, max(k, 1)), let p = rawAllocate(Float.self, count) else {
             throw SoftmaxKitError(.outOfMemory, "cannot allocate packed weights [\(n), \(k)]")
         }
         guard let bp = rawAllocate(Float.self, padded) else {
@@ -230,32 +229,32 @@ public final class PackedWeights: @unchecked Sendable {
     @inline(__always)
     static func kernel(rows: Int, vectors: Int, _ a: UnsafePointer<Float>, _ lda: Int, _ b: UnsafePointer<Float>, _ k: Int,
                        _ cin: UnsafePointer<V>?, _ cout: UnsafeMutablePointer<V>) {
-        func byRows<Vectors: TileExtent, Layout: RowLayout>(_ vs: Vectors.Type, _ layout: Layout.Type) {
+        func byRows<Vectors: StaticCount, Layout: RowLayout>(_ vs: Vectors.Type, _ layout: Layout.Type) {
             switch rows {
-            case 1: microKernel(Extent1.self, vs, layout, a, lda, b, k, cin, cout)
-            case 2: microKernel(Extent2.self, vs, layout, a, lda, b, k, cin, cout)
-            case 3: microKernel(Extent3.self, vs, layout, a, lda, b, k, cin, cout)
-            case 4: microKernel(Extent4.self, vs, layout, a, lda, b, k, cin, cout)
-            case 5: microKernel(Extent5.self, vs, layout, a, lda, b, k, cin, cout)
+            case 1: microKernel(Count1.self, vs, layout, a, lda, b, k, cin, cout)
+            case 2: microKernel(Count2.self, vs, layout, a, lda, b, k, cin, cout)
+            case 3: microKernel(Count3.self, vs, layout, a, lda, b, k, cin, cout)
+            case 4: microKernel(Count4.self, vs, layout, a, lda, b, k, cin, cout)
+            case 5: microKernel(Count5.self, vs, layout, a, lda, b, k, cin, cout)
             #if SMK_SIMD256
-            default: microKernel(Extent6.self, vs, layout, a, lda, b, k, cin, cout)
+            default: microKernel(Count6.self, vs, layout, a, lda, b, k, cin, cout)
             #else
-            case 6: microKernel(Extent6.self, vs, layout, a, lda, b, k, cin, cout)
-            case 7: microKernel(Extent7.self, vs, layout, a, lda, b, k, cin, cout)
-            default: microKernel(Extent8.self, vs, layout, a, lda, b, k, cin, cout)
+            case 6: microKernel(Count6.self, vs, layout, a, lda, b, k, cin, cout)
+            case 7: microKernel(Count7.self, vs, layout, a, lda, b, k, cin, cout)
+            default: microKernel(Count8.self, vs, layout, a, lda, b, k, cin, cout)
             #endif
             }
         }
-        func byLayout<Vectors: TileExtent>(_ vs: Vectors.Type) {
+        func byLayout<Vectors: StaticCount>(_ vs: Vectors.Type) {
             if lda == 0 { byRows(vs, PackedRows.self) } else { byRows(vs, StridedRows.self) }
         }
         #if SMK_SIMD256
-        byLayout(Extent1.self)
+        byLayout(Count1.self)
         #else
         switch vectors {
-        case 1: byLayout(Extent1.self)
-        case 2: byLayout(Extent2.self)
-        default: byLayout(Extent3.self)
+        case 1: byLayout(Count1.self)
+        case 2: byLayout(Count2.self)
+        default: byLayout(Count3.self)
         }
         #endif
     }
@@ -269,7 +268,7 @@ public final class PackedWeights: @unchecked Sendable {
     /// `cin` (or zero) and end in `cout`, both `[rows][vectors]`. Not
     /// inlined: each shape is compiled (and register-allocated) on its own.
     @inline(never)
-    static func microKernel<Rows: TileExtent, Vectors: TileExtent, Layout: RowLayout>(
+    static func microKernel<Rows: StaticCount, Vectors: StaticCount, Layout: RowLayout>(
         _: Rows.Type, _: Vectors.Type, _: Layout.Type, _ a: UnsafePointer<Float>, _ lda: Int,
         _ b: UnsafePointer<Float>, _ k: Int, _ cin: UnsafePointer<V>?, _ cout: UnsafeMutablePointer<V>) {
         let rows = Rows.count, vectors = Vectors.count
@@ -281,7 +280,7 @@ public final class PackedWeights: @unchecked Sendable {
         for _ in 0..<k {
             for r in 0..<rows {
                 let s = V(repeating: ap[r &* rowStep])
-                for v in 0..<vectors { c[r * vectors + v] = madd(s, load(bp + 16 * v), c[r * vectors + v]) }
+                for v in 0..<vectors { c[r * vectors + v] = madd(s, vload16(bp + 16 * v), c[r * vectors + v]) }
             }
             ap += kStep
             bp += 16 * vectors
@@ -322,30 +321,10 @@ public final class PackedWeights: @unchecked Sendable {
         }
     }
 
-    /// 16 floats from `p` (any alignment), through a tuple as `vload` does.
-    @inline(__always)
-    static func load(_ p: UnsafePointer<Float>) -> V {
-        unsafeBitCast(UnsafeRawPointer(p).assumingMemoryBound(to: Lanes.self).pointee, to: V.self)
-    }
-
-    typealias Lanes = (Float, Float, Float, Float, Float, Float, Float, Float,
-                       Float, Float, Float, Float, Float, Float, Float, Float)
-
     /// `a * b + c`, fused where the build has FMA (the C header's, as `Float.vmadd`).
     @inline(__always)
     static func madd(_ a: V, _ b: V, _ c: V) -> V { smk_simd_fma_f32x16(a, b, c) }
 }
-
-/// A tile extent known at compile time (a micro-kernel's rows or vectors).
-protocol TileExtent { static var count: Int { get } }
-enum Extent1: TileExtent { static var count: Int { 1 } }
-enum Extent2: TileExtent { static var count: Int { 2 } }
-enum Extent3: TileExtent { static var count: Int { 3 } }
-enum Extent4: TileExtent { static var count: Int { 4 } }
-enum Extent5: TileExtent { static var count: Int { 5 } }
-enum Extent6: TileExtent { static var count: Int { 6 } }
-enum Extent7: TileExtent { static var count: Int { 7 } }
-enum Extent8: TileExtent { static var count: Int { 8 } }
 
 /// How a micro-kernel finds X's rows: packed `[k][rows]`, or in place.
 protocol RowLayout { static var packed: Bool { get } }

@@ -19,17 +19,7 @@ enum HeadTransform: Equatable, Sendable {
 
     /// A partitioned head's layout in the core's terms.
     static func partitioned(_ segments: [Segment]) -> HeadTransform {
-        .partitioned(segments.map { s in
-            let a: RowActivation
-            switch s.activation {
-            case .identity: a = .identity
-            case .softmax: a = .softmax
-            case .logSoftmax: a = .logSoftmax
-            case .sigmoid: a = .sigmoid
-            case .tanh: a = .tanh
-            }
-            return PartitionSegment(width: s.width, activation: a)
-        })
+        .partitioned(segments.map { PartitionSegment(width: $0.width, activation: $0.activation) })
     }
 }
 

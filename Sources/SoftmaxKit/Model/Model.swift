@@ -119,7 +119,7 @@ public final class Model: @unchecked Sendable {
                 var size = 0
                 for j in fi {
                     let (s, o) = size.addingReportingOverflow(widths[j])
-                    guard !o, s <= Int.max / 8 else { throw .overflow("\(path) (head \"\(h.name)\"): the fine layers' widths overflow 64 bits") }
+                    guard !o, s <= maxElementCount else { throw .overflow("\(path) (head \"\(h.name)\"): the fine layers' widths overflow 64 bits") }
                     size = s
                 }
                 heads.append(CompiledHead(name: h.name, size: size, spec: h, layer: fi[0], transform: .hierarchical(coarse: ci, fine: fi)))
@@ -280,14 +280,21 @@ func modelFloats(_ t: Tensor, _ name: String) throws(SoftmaxKitError) -> [Float]
 // MARK: Forward
 
 extension Model {
-    /// Rows of a `[batch, features]` (steps 1) or `[batch, steps, features]` input.
-    func rows(batch: Int, steps: Int, features f: Int) throws(SoftmaxKitError) -> Int {
+    /// Rows of a `[batch, features]` (steps 1) or `[batch, steps, features]`
+    /// input: the forward calls' one check of their sizes (the C ABI's too).
+    @_spi(CABI) public func rows(batch: Int, steps: Int, features f: Int) throws(SoftmaxKitError) -> Int {
         guard batch >= 0, steps >= 0 else { throw .invalid("batch and steps must be non-negative, got \(batch) and \(steps)") }
         guard f == features else { throw .shape("input has \(f) features but the model takes \(features)") }
-        let (r, o1) = batch.multipliedReportingOverflow(by: steps)
-        let (c, o2) = r.multipliedReportingOverflow(by: max(features, 1))
-        guard !o1, !o2, c <= Int.max / 8 else { throw .overflow("input [\(batch), \(steps), \(f)] overflows 64 bits") }
-        return r
+        guard elementCount(batch, steps, max(features, 1)) != nil else {
+            throw .overflow("input [\(batch), \(steps), \(f)] overflows 64 bits")
+        }
+        return batch * steps
+    }
+
+    /// Elements of head `h`'s output for `rows` rows.
+    @_spi(CABI) public static func outputCount(_ h: CompiledHead, rows r: Int) throws(SoftmaxKitError) -> Int {
+        guard let c = elementCount(r, h.size) else { throw .overflow("output of head \"\(h.name)\" overflows 64 bits") }
+        return c
     }
 
     /// Runs every layer and head on `rows` rows of `x` (`[rows, features]`),
@@ -304,9 +311,7 @@ extension Model {
             throw .shape("\(outputs.count) output buffers given but the model has \(heads.count) heads")
         }
         for (h, o) in zip(heads, outputs) {
-            let (need, ov) = r.multipliedReportingOverflow(by: h.size)
-            guard !ov else { throw .overflow("output of head \"\(h.name)\" overflows 64 bits") }
-            try checkCount("output of head \"\(h.name)\"", o.count, need)
+            try checkCount("output of head \"\(h.name)\"", o.count, Model.outputCount(h, rows: r))
         }
         if r == 0 { return }
         try Model.checkDisjoint(x, rows: r, features: features, outputs, heads)
@@ -408,9 +413,8 @@ extension Model {
         guard x.count >= r * features else { throw .shape("x holds \(x.count) values but shape \(shape) needs \(r * features)") }
         var total = 0
         for h in heads {
-            let (c, o1) = r.multipliedReportingOverflow(by: h.size)
-            let (t, o2) = total.addingReportingOverflow(c)
-            guard !o1, !o2 else { throw .overflow("outputs of \(r) rows overflow 64 bits") }
+            let (t, o) = total.addingReportingOverflow(try Model.outputCount(h, rows: r))
+            guard !o else { throw .overflow("outputs of \(r) rows overflow 64 bits") }
             total = t
         }
         guard let block = rawAllocate(Float.self, total) else {

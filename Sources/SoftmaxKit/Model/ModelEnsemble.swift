@@ -14,27 +14,14 @@
 ///   coarse and fine layers).
 /// Immutable and thread-safe like `Model`.
 public final class Ensemble: @unchecked Sendable {
-    public enum Mode: Int32, CaseIterable, Sendable {
-        case arithmetic = 0, geometric = 1, logits = 2
-
-        public init?(name: String) {
-            switch name {
-            case "arithmetic": self = .arithmetic
-            case "geometric": self = .geometric
-            case "logits": self = .logits
-            default: return nil
-            }
-        }
-    }
-
     public let models: [Model]
-    public let mode: Mode
+    public let mode: EnsembleMode
     public var heads: [CompiledHead] { models[0].heads }
     public var features: Int { models[0].features }
 
     /// - Throws: `.invalidArgument` for no models; `.shapeMismatch` when the
     ///   models differ in features or heads (name, kind, size, parameters).
-    public init(models: [Model], mode: Mode = .arithmetic) throws(SoftmaxKitError) {
+    public init(models: [Model], mode: EnsembleMode = .arithmetic) throws(SoftmaxKitError) {
         guard let first = models.first else { throw .invalid("an ensemble needs at least one model") }
         for (k, m) in models.enumerated().dropFirst() {
             guard m.features == first.features else {
@@ -68,9 +55,7 @@ public final class Ensemble: @unchecked Sendable {
             throw .shape("\(outputs.count) output buffers given but the ensemble has \(heads.count) heads")
         }
         for (h, o) in zip(heads, outputs) {
-            let (need, ov) = r.multipliedReportingOverflow(by: h.size)
-            guard !ov else { throw .overflow("output of head \"\(h.name)\" overflows 64 bits") }
-            try checkCount("output of head \"\(h.name)\"", o.count, need)
+            try checkCount("output of head \"\(h.name)\"", o.count, Model.outputCount(h, rows: r))
         }
         if r == 0 { return }
         try Model.checkDisjoint(x, rows: r, features: first.features, outputs, heads)
@@ -90,9 +75,7 @@ public final class Ensemble: @unchecked Sendable {
         var outs: [UnsafeMutableBufferPointer<Float>] = []
         defer { outs.forEach { $0.deallocate() } }
         for h in heads {
-            let (c, o) = r.multipliedReportingOverflow(by: h.size)
-            guard !o else { throw .overflow("outputs of \(r) rows overflow 64 bits") }
-            outs.append(UnsafeMutableBufferPointer<Float>.allocate(capacity: c))
+            outs.append(UnsafeMutableBufferPointer<Float>.allocate(capacity: try Model.outputCount(h, rows: r)))
         }
         try x.withUnsafeBufferPointer { (xb) throws(SoftmaxKitError) in
             try forward(xb, batch: batch, steps: steps, features: f, into: outs)

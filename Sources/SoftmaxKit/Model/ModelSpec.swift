@@ -79,25 +79,19 @@ public enum OutputKind: String, Codable, CaseIterable, Sendable {
     case partitioned, hierarchical
 }
 
-/// Activations a partitioned head may give a segment.
-public enum SegmentActivation: String, Codable, CaseIterable, Sendable {
-    case identity, softmax, sigmoid, tanh
-    case logSoftmax = "log_softmax"
-}
-
 /// One consecutive segment of a partitioned head: `[width, activation]` in JSON.
 public struct Segment: Codable, Equatable, Sendable {
     public var width: Int
-    public var activation: SegmentActivation
+    public var activation: RowActivation
 
-    public init(width: Int, activation: SegmentActivation) {
+    public init(width: Int, activation: RowActivation) {
         self.width = width; self.activation = activation
     }
 
     public init(from decoder: Decoder) throws {
         var c = try decoder.unkeyedContainer()
         width = try c.decode(Int.self)
-        activation = try c.decode(SegmentActivation.self)
+        activation = try c.decode(RowActivation.self)
     }
 
     public func encode(to encoder: Encoder) throws {
@@ -172,8 +166,8 @@ extension ModelSpec {
                         throw SoftmaxKitError(.format, "\(p): must be [width, activation]")
                     }
                     guard let width = exactInt(w) else { throw SoftmaxKitError(.format, "\(p): width \(w) is not an integer") }
-                    guard let act = SegmentActivation(rawValue: a) else {
-                        throw SoftmaxKitError(.format, "\(p): unknown activation \"\(a)\" (expected one of \(SegmentActivation.allCases.map(\.rawValue).joined(separator: ", ")))")
+                    guard let act = RowActivation(name: a) else {
+                        throw SoftmaxKitError(.format, "\(p): unknown activation \"\(a)\" (expected one of \(RowActivation.allCases.map(\.name).joined(separator: ", ")))")
                     }
                     segments!.append(Segment(width: width, activation: act))
                 }
@@ -222,7 +216,7 @@ extension ModelSpec {
             if let mk = h.mask { m.append(("mask", .array(mk.map { .number(Double($0)) }))) }
             if let r = h.renormalize { m.append(("renormalize", .bool(r))) }
             if let s = h.segments {
-                m.append(("segments", .array(s.map { .array([.number(Double($0.width)), .string($0.activation.rawValue)]) })))
+                m.append(("segments", .array(s.map { .array([.number(Double($0.width)), .string($0.activation.name)]) })))
             }
             if let c = h.coarse { m.append(("coarse", .string(c))) }
             if let f = h.fine { m.append(("fine", .array(f.map { .string($0) }))) }

@@ -53,8 +53,7 @@ func checkedProduct(_ shape: [Int], what: String, kind: SoftmaxKitError.Kind = .
     var p = 1
     for d in shape {
         guard d >= 0 else { throw SoftmaxKitError(kind == .sizeOverflow ? .invalidArgument : kind, "\(what) \(shape) has a negative dimension") }
-        let (r, o) = p.multipliedReportingOverflow(by: d)
-        guard !o, r <= Int.max / 8 else { throw SoftmaxKitError(kind, "\(what) \(shape): the element count overflows 64 bits") }
+        guard let r = elementCount(p, d) else { throw SoftmaxKitError(kind, "\(what) \(shape): the element count overflows 64 bits") }
         p = r
     }
     return p

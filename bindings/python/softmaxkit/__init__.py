@@ -11,6 +11,7 @@ from .functional import log_sigmoid, log_softmax, logsumexp, sigmoid, softmax
 from .variants import (ensemble_mean, hierarchical_softmax, masked_log_softmax, masked_softmax, partitioned,
                        segment_softmax)
 from .selection import argmax, hardmax, softmax_topk, topk
+from .sampling import sample
 from .losses import binary_cross_entropy_with_logits, cross_entropy, nll_loss
 from .backward import log_softmax_backward, sigmoid_backward, softmax_backward
 from .model import Ensemble, Head, Model
@@ -24,7 +25,7 @@ __all__ = [
     "version", "library_path", "set_num_threads", "get_num_threads", "release_buffers",
     "softmax", "log_softmax", "logsumexp", "sigmoid", "log_sigmoid",
     "masked_softmax", "masked_log_softmax", "partitioned", "segment_softmax", "hierarchical_softmax",
-    "ensemble_mean", "hardmax", "argmax", "topk", "softmax_topk",
+    "ensemble_mean", "hardmax", "argmax", "topk", "softmax_topk", "sample",
     "cross_entropy", "nll_loss", "binary_cross_entropy_with_logits",
     "softmax_backward", "log_softmax_backward", "sigmoid_backward",
     "Model", "Ensemble", "Head",

@@ -38,7 +38,15 @@ class LossOptions(_c.Structure):
                 ("label_smoothing", _c.c_double), ("reduction", _c.c_int32)]
 
 
+class SampleOptions(_c.Structure):
+    """smk_sample_options; fill with smk_sample_options_init before use."""
+    _fields_ = [("size", _c.c_uint64), ("temperature", _c.c_double), ("top_k", _c.c_int64),
+                ("top_p", _c.c_double), ("min_p", _c.c_double), ("num_samples", _c.c_int64),
+                ("row_offset", _c.c_uint64), ("replacement", _c.c_int32)]
+
+
 PARTITION_P = _c.POINTER(Partition)
+SAMPLE_OPTIONS_P = _c.POINTER(SampleOptions)
 OPTIONS_P = _c.POINTER(LossOptions)
 
 # (name, restype, argtypes), in include/softmaxkit.h order. The C prototype
@@ -105,6 +113,11 @@ DECLARATIONS: list[tuple[str, Any, list[Any]]] = [
     # smk_status smk_softmax_topk_f32(const float *x, float *probs, int64_t *indices, int64_t outer, int64_t n, int64_t inner, int64_t k, float temperature);
     ("smk_softmax_topk_f32", STATUS, [VP, VP, VP, I64, I64, I64, I64, F32]),
     ("smk_softmax_topk_f64", STATUS, [VP, VP, VP, I64, I64, I64, I64, F64]),
+    # void smk_sample_options_init(smk_sample_options *options);
+    ("smk_sample_options_init", None, [SAMPLE_OPTIONS_P]),
+    # smk_status smk_sample_f32(const float *logits, const uint8_t *mask, int64_t *indices, float *log_probs, int64_t outer, int64_t n, int64_t inner, int64_t mask_count, const smk_sample_options *options, uint64_t seed);
+    ("smk_sample_f32", STATUS, [VP, VP, VP, VP, I64, I64, I64, I64, SAMPLE_OPTIONS_P, _c.c_uint64]),
+    ("smk_sample_f64", STATUS, [VP, VP, VP, VP, I64, I64, I64, I64, SAMPLE_OPTIONS_P, _c.c_uint64]),
     # void smk_loss_options_init(smk_loss_options *options);
     ("smk_loss_options_init", None, [OPTIONS_P]),
     # smk_status smk_cross_entropy_f32(const float *logits, const int64_t *target, const float *weight, float *loss, float *dlogits, int64_t outer, int64_t n, int64_t inner, const smk_loss_options *options);

@@ -7,7 +7,7 @@ import SoftmaxKitSIMD
 /// one `n`-long pattern shared by every fibre. With `M` the selected set:
 ///
 ///   renormalize (default): y_j = exp(x_j - m) / sum_{k in M} exp(x_k - m),  m = max_{k in M} x_k
-///   renormalize == false:  y_j = softmax(x)_j over every position (seed 000's network)
+///   renormalize == false:  y_j = softmax(x)_j over every position (a network trained unmasked)
 ///   masked log-softmax:    y_j = x_j - m - log(sum_{k in M} exp(x_k - m))
 ///
 /// and y_j = 0 (log: `-inf`) for every j not in M, whatever x_j is (NaN and
@@ -133,7 +133,7 @@ enum MaskedKernel<T: KernelScalar> {
                     }
                 }
             case .softmax, .logSoftmax:
-                let op: ColumnOp = kind == .logSoftmax ? .logSoftmax : .softmax
+                let op: NormalizerKind = kind == .logSoftmax ? .logSoftmax : .softmax
                 if pattern {
                     Columns<T>.run(op, x, y, e, blocks, invT: 1, PatternRows(mask))
                 } else {
@@ -346,7 +346,7 @@ enum MaskedKernel<T: KernelScalar> {
                       scalar: { mask[$0] != 0 ? ((T.Vector(repeating: x[$0]) - vs) * vc - vo)[0] : fill })
             return
         }
-        // Explicit loops, not forEachVector: its closure is not inlined and
+        // Explicit loops, not a closure per vector: a closure is not inlined and
         // costs a call per vector (measured with perf).
         let w = T.width
         var i = 0

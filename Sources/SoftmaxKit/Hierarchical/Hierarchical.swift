@@ -1,4 +1,4 @@
-/// Two-level (hierarchical) softmax, seed 000's "hierarchical output layer".
+/// Two-level (hierarchical) softmax: a hierarchical output layer.
 ///
 /// Coarse logits `[B, K]` choose a group, fine logits `[B, F]` with
 /// `F = sum(sizes)` choose within it; group `k` owns fine positions

@@ -31,9 +31,8 @@ struct Fibres<T: KernelScalar> {
         n = e.n; inner = e.inner; count = e.outer * e.inner
         guard inner > 1, n > 0 else { tile = 1; scratch = nil; bytes = nil; return }
         tile = max(1, min(16, inner, Self.slotBudget / n))
-        let (perSlot, o1) = tile.multipliedReportingOverflow(by: n)
-        let (total, o2) = slots.multipliedReportingOverflow(by: perSlot)
-        guard !o1, !o2, let s = rawAllocate(T.self, total) else {
+        guard let perSlot = elementCount(tile, n), let total = elementCount(slots, perSlot),
+              let s = rawAllocate(T.self, total) else {
             throw SoftmaxKitError(.outOfMemory, "could not allocate scratch for \(slots) tiles of \(tile) x \(n)")
         }
         if maskSlot {

@@ -17,12 +17,8 @@ public struct Extents: Equatable, Hashable, Sendable, CustomStringConvertible {
         guard outer >= 0, n >= 0, inner >= 0 else {
             throw .invalid("extents must be non-negative, got (\(outer), \(n), \(inner))")
         }
-        let (a, o1) = outer.multipliedReportingOverflow(by: n)
-        let (c, o2) = a.multipliedReportingOverflow(by: inner)
-        // The reduced result (outer, 1, inner) must be addressable even when n == 0,
-        // and byte counts of 8-byte elements must stay representable.
-        let (r, o3) = outer.multipliedReportingOverflow(by: inner)
-        guard !o1, !o2, !o3, c <= Int.max / 8, r <= Int.max / 8 else {
+        // The reduced result (outer, 1, inner) must be addressable even when n == 0.
+        guard let c = elementCount(outer, n, inner), elementCount(outer, inner) != nil else {
             throw .overflow("extents (\(outer), \(n), \(inner)) overflow 64 bits")
         }
         self.outer = outer; self.n = n; self.inner = inner; self.count = c
@@ -48,17 +44,9 @@ public struct Extents: Equatable, Hashable, Sendable, CustomStringConvertible {
             throw .invalid("axis \(axis) is out of range for a tensor of rank \(rank)")
         }
         let a = axis < 0 ? axis + rank : axis
-        var outer = 1, inner = 1
         for d in shape where d < 0 { throw .invalid("shape \(shape) has a negative dimension \(d)") }
-        for d in shape[..<a] {
-            let (p, o) = outer.multipliedReportingOverflow(by: d)
-            guard !o else { throw .overflow("shape \(shape) overflows 64 bits") }
-            outer = p
-        }
-        for d in shape[(a + 1)...] {
-            let (p, o) = inner.multipliedReportingOverflow(by: d)
-            guard !o else { throw .overflow("shape \(shape) overflows 64 bits") }
-            inner = p
+        guard let outer = product(shape[..<a]), let inner = product(shape[(a + 1)...]) else {
+            throw .overflow("shape \(shape) overflows 64 bits")
         }
         try self.init(outer: outer, n: shape[a], inner: inner)
     }

@@ -20,115 +20,150 @@ where Vector.Scalar == Self {
     associatedtype MaskVector: SIMD & Sendable & BitwiseCopyable where MaskVector.Scalar == UInt8
     /// Tuples with the layouts of `Vector` and `MaskVector` but the alignment
     /// of one lane: `vload`/`vstore`/`mload` go through them (see there).
-    associatedtype VectorLanes: BitwiseCopyable
-    associatedtype MaskLanes: BitwiseCopyable
+    associatedtype _VectorLanes: BitwiseCopyable
+    associatedtype _MaskLanes: BitwiseCopyable
 
     /// `e^x` lane by lane: at most a few ulp from the correctly rounded result,
     /// exact 0 below the type's underflow limit (subnormal results kept),
     /// `+inf` above its overflow limit, NaN propagates.
-    static func vexp(_ x: Vector) -> Vector
+    static func _vexp(_ x: Vector) -> Vector
 
     /// `vexp` restricted to lanes in `[-expNormalLimit, expNormalLimit]` or
     /// NaN, where the result is a normal number: a few operations cheaper.
     /// Rows choose it once, from their minimum and maximum.
-    static func vexpNormal(_ x: Vector) -> Vector
-    static var expNormalLimit: Self { get }
+    static func _vexpNormal(_ x: Vector) -> Vector
+    static var _expNormalLimit: Self { get }
 
     /// `a * b + c`, fused where the build has FMA (see the conformances).
-    static func vmadd(_ a: Vector, _ b: Vector, _ c: Vector) -> Vector
+    static func _vmadd(_ a: Vector, _ b: Vector, _ c: Vector) -> Vector
 
     /// The first `count` scalars at `p` (0 <= count <= width), the other
     /// lanes `fill`; nothing past them is read.
-    static func vloadFirst(_ p: UnsafePointer<Self>, _ count: Int, fill: Self) -> Vector
+    static func _vloadFirst(_ p: UnsafePointer<Self>, _ count: Int, fill: Self) -> Vector
 
     /// Stores the first `count` lanes of `v` at `p` (0 <= count <= width).
-    static func vstoreFirst(_ v: Vector, _ p: UnsafeMutablePointer<Self>, _ count: Int)
+    static func _vstoreFirst(_ v: Vector, _ p: UnsafeMutablePointer<Self>, _ count: Int)
 
     /// Rows `r < rows` of `src` (row `r` at `src + r * srcStride`, its first
     /// `columns` lanes) into rows `c < columns` of `dst` (row `c` at
     /// `dst + c * dstStride`, its first `rows` lanes); rows, columns <= width.
-    static func transposeBlock(_ src: UnsafePointer<Self>, _ srcStride: Int, rows: Int, columns: Int,
+    static func _transposeBlock(_ src: UnsafePointer<Self>, _ srcStride: Int, rows: Int, columns: Int,
                                _ dst: UnsafeMutablePointer<Self>, _ dstStride: Int)
 
     /// `v` with lanes `count..<width` replaced by `fill` (0 <= count <= width).
-    static func vkeepFirst(_ v: Vector, _ count: Int, fill: Self) -> Vector
+    static func _vkeepFirst(_ v: Vector, _ count: Int, fill: Self) -> Vector
 
     /// `v` with lanes `0..<count` replaced by `fill` (0 <= count <= width).
-    static func vdropFirst(_ v: Vector, _ count: Int, fill: Self) -> Vector
+    static func _vdropFirst(_ v: Vector, _ count: Int, fill: Self) -> Vector
 
     /// Horizontal maximum / minimum / sum of the lanes (a halving tree).
-    static func hmax(_ v: Vector) -> Self
-    static func hmin(_ v: Vector) -> Self
-    static func hsum(_ v: Vector) -> Self
+    static func _hmax(_ v: Vector) -> Self
+    static func _hmin(_ v: Vector) -> Self
+    static func _hsum(_ v: Vector) -> Self
 
     /// Lane-wise minimum ignoring NaN in `b`.
-    static func vmin(_ a: Vector, _ b: Vector) -> Vector
+    static func _vmin(_ a: Vector, _ b: Vector) -> Vector
 
     /// Lane-wise maximum ignoring NaN in `b`: one compare and blend.
     /// (Comparisons must live in the concrete conformances: written against
     /// the generic `SIMD` protocol they compile to a scalar loop per lane,
     /// and so do `pointwiseMax`/`pointwiseMin`/`clamped`.)
-    static func vmax(_ a: Vector, _ b: Vector) -> Vector
+    static func _vmax(_ a: Vector, _ b: Vector) -> Vector
 
     /// `a` where the mask byte is nonzero, `b` where it is 0 (a blend, not a multiply:
     /// NaN and inf in the unselected operand never leak).
-    static func vselect(_ mask: MaskVector, _ a: Vector, _ b: Vector) -> Vector
+    static func _vselect(_ mask: MaskVector, _ a: Vector, _ b: Vector) -> Vector
 
     /// Whether some lane is greater than `t` or NaN (selection ranks NaN
     /// above every number): one compare and a mask test.
-    static func vanyRanksAbove(_ v: Vector, _ t: Self) -> Bool
+    static func _vanyRanksAbove(_ v: Vector, _ t: Self) -> Bool
 
     /// The lanes of `vanyRanksAbove` as bits (bit `l` for lane `l`), so that
     /// a selection visits only the lanes that pass.
-    static func vranksAboveBits(_ v: Vector, _ t: Self) -> UInt
+    static func _vranksAboveBits(_ v: Vector, _ t: Self) -> UInt
 
     /// A non-temporal store of `v` to `p`, aligned to the vector's size (see
     /// `rowStream`).
-    static func vstream(_ v: Vector, _ p: UnsafeMutablePointer<Self>)
+    static func _vstream(_ v: Vector, _ p: UnsafeMutablePointer<Self>)
 
     /// `-|x|` lane by lane (NaN stays NaN): the only exponent a sigmoid needs.
-    static func vnegAbs(_ x: Vector) -> Vector
+    static func _vnegAbs(_ x: Vector) -> Vector
 
     /// The sigmoid of `x` from `e = e^-|x|`: `1 / (1 + e)` for x >= 0, `e / (1 + e)` below.
-    static func vsigmoidFinish(_ x: Vector, _ e: Vector) -> Vector
+    static func _vsigmoidFinish(_ x: Vector, _ e: Vector) -> Vector
 
     /// Lane-wise absolute value.
-    static func vabs(_ x: Vector) -> Vector
+    static func _vabs(_ x: Vector) -> Vector
 
 
     /// Writes the `k` first of the `n` elements at `x` (descending, ties to
     /// the lower index) as `values[j]` and `j` into `vr`/`ir`, for short rows
     /// of `vectors` = ceil(n / width) <= 4 vectors; returns true, having
     /// written nothing, when `x` holds a NaN (see the C header).
-    static func rankScatter(_ x: UnsafePointer<Self>, _ values: UnsafePointer<Self>, n: Int, vectors: Int, k: Int,
+    static func _rankScatter(_ x: UnsafePointer<Self>, _ values: UnsafePointer<Self>, n: Int, vectors: Int, k: Int,
                             _ vr: UnsafeMutablePointer<Self>, _ ir: UnsafeMutablePointer<Int>,
                             positions: UnsafePointer<Int32>?) -> Bool
 
     /// The k-th largest of the lanes of `a` (and `b` when `vectors == 2`),
     /// none of them NaN (`1 <= k <= vectors * width`).
-    static func lanesKth(_ a: Vector, _ b: Vector, vectors: Int, k: Int) -> Self
+    static func _lanesKth(_ a: Vector, _ b: Vector, vectors: Int, k: Int) -> Self
 
     /// The column top-k's offer of row `v` (row indices `iv`) to the sorted
     /// slots `vals`/`idx[0 ..< k]`, on the lanes where `v >= floor` or is NaN
     /// (see the C header).
-    static func slotsOffer(_ vals: UnsafeMutableRawPointer, _ idx: UnsafeMutableRawPointer, k: Int,
+    static func _slotsOffer(_ vals: UnsafeMutableRawPointer, _ idx: UnsafeMutableRawPointer, k: Int,
                            _ v: Vector, _ iv: Vector, floor: Vector)
 
     /// The lanes `slotsOffer` would offer `v` to (`v >= floor` or NaN), as bits.
-    static func offerBits(_ v: Vector, floor: Vector) -> UInt32
+    static func _offerBits(_ v: Vector, floor: Vector) -> UInt32
 
     /// Packs the indices `base + l` of the lanes `l < lanes` of `v` that are
     /// `>= floor` or NaN into `pos` (with room for a whole vector), and
     /// returns how many: branch-free, or with `sparse` (few vectors hold a
     /// candidate) returning early where none does (see the C header).
-    static func vcollect(_ v: Vector, atLeast floor: Self, lanes: Int, base: Int,
+    static func _vcollect(_ v: Vector, atLeast floor: Self, lanes: Int, base: Int,
                          _ pos: UnsafeMutablePointer<Int32>, sparse: Bool) -> Int
 
     /// Scalar libm functions, used off the hot paths.
-    static func libmLog(_ x: Self) -> Self
-    static func libmExp(_ x: Self) -> Self
-    static func libmLog1p(_ x: Self) -> Self
-    static func libmTanh(_ x: Self) -> Self
+    static func _libmLog(_ x: Self) -> Self
+    static func _libmExp(_ x: Self) -> Self
+    static func _libmLog1p(_ x: Self) -> Self
+    static func _libmTanh(_ x: Self) -> Self
+}
+
+/// The kernels' names for the primitives: the requirements are underscored so
+/// that `Float` and `Double` show no kernel internals to importers.
+extension KernelScalar {
+    @inlinable @inline(__always) static func vexp(_ x: Vector) -> Vector { _vexp(x) }
+    @inlinable @inline(__always) static func vexpNormal(_ x: Vector) -> Vector { _vexpNormal(x) }
+    @inlinable @inline(__always) static var expNormalLimit: Self { _expNormalLimit }
+    @inlinable @inline(__always) static func vmadd(_ a: Vector, _ b: Vector, _ c: Vector) -> Vector { _vmadd(a, b, c) }
+    @inlinable @inline(__always) static func vloadFirst(_ p: UnsafePointer<Self>, _ count: Int, fill: Self) -> Vector { _vloadFirst(p, count, fill: fill) }
+    @inlinable @inline(__always) static func vstoreFirst(_ v: Vector, _ p: UnsafeMutablePointer<Self>, _ count: Int) { _vstoreFirst(v, p, count) }
+    @inlinable @inline(__always) static func transposeBlock(_ src: UnsafePointer<Self>, _ srcStride: Int, rows: Int, columns: Int, _ dst: UnsafeMutablePointer<Self>, _ dstStride: Int) { _transposeBlock(src, srcStride, rows: rows, columns: columns, dst, dstStride) }
+    @inlinable @inline(__always) static func vkeepFirst(_ v: Vector, _ count: Int, fill: Self) -> Vector { _vkeepFirst(v, count, fill: fill) }
+    @inlinable @inline(__always) static func vdropFirst(_ v: Vector, _ count: Int, fill: Self) -> Vector { _vdropFirst(v, count, fill: fill) }
+    @inlinable @inline(__always) static func hmax(_ v: Vector) -> Self { _hmax(v) }
+    @inlinable @inline(__always) static func hmin(_ v: Vector) -> Self { _hmin(v) }
+    @inlinable @inline(__always) static func hsum(_ v: Vector) -> Self { _hsum(v) }
+    @inlinable @inline(__always) static func vmin(_ a: Vector, _ b: Vector) -> Vector { _vmin(a, b) }
+    @inlinable @inline(__always) static func vmax(_ a: Vector, _ b: Vector) -> Vector { _vmax(a, b) }
+    @inlinable @inline(__always) static func vselect(_ mask: MaskVector, _ a: Vector, _ b: Vector) -> Vector { _vselect(mask, a, b) }
+    @inlinable @inline(__always) static func vanyRanksAbove(_ v: Vector, _ t: Self) -> Bool { _vanyRanksAbove(v, t) }
+    @inlinable @inline(__always) static func vranksAboveBits(_ v: Vector, _ t: Self) -> UInt { _vranksAboveBits(v, t) }
+    @inlinable @inline(__always) static func vstream(_ v: Vector, _ p: UnsafeMutablePointer<Self>) { _vstream(v, p) }
+    @inlinable @inline(__always) static func vnegAbs(_ x: Vector) -> Vector { _vnegAbs(x) }
+    @inlinable @inline(__always) static func vsigmoidFinish(_ x: Vector, _ e: Vector) -> Vector { _vsigmoidFinish(x, e) }
+    @inlinable @inline(__always) static func vabs(_ x: Vector) -> Vector { _vabs(x) }
+    @inlinable @inline(__always) static func rankScatter(_ x: UnsafePointer<Self>, _ values: UnsafePointer<Self>, n: Int, vectors: Int, k: Int, _ vr: UnsafeMutablePointer<Self>, _ ir: UnsafeMutablePointer<Int>, positions: UnsafePointer<Int32>?) -> Bool { _rankScatter(x, values, n: n, vectors: vectors, k: k, vr, ir, positions: positions) }
+    @inlinable @inline(__always) static func lanesKth(_ a: Vector, _ b: Vector, vectors: Int, k: Int) -> Self { _lanesKth(a, b, vectors: vectors, k: k) }
+    @inlinable @inline(__always) static func slotsOffer(_ vals: UnsafeMutableRawPointer, _ idx: UnsafeMutableRawPointer, k: Int, _ v: Vector, _ iv: Vector, floor: Vector) { _slotsOffer(vals, idx, k: k, v, iv, floor: floor) }
+    @inlinable @inline(__always) static func offerBits(_ v: Vector, floor: Vector) -> UInt32 { _offerBits(v, floor: floor) }
+    @inlinable @inline(__always) static func vcollect(_ v: Vector, atLeast floor: Self, lanes: Int, base: Int, _ pos: UnsafeMutablePointer<Int32>, sparse: Bool) -> Int { _vcollect(v, atLeast: floor, lanes: lanes, base: base, pos, sparse: sparse) }
+    @inlinable @inline(__always) static func libmLog(_ x: Self) -> Self { _libmLog(x) }
+    @inlinable @inline(__always) static func libmExp(_ x: Self) -> Self { _libmExp(x) }
+    @inlinable @inline(__always) static func libmLog1p(_ x: Self) -> Self { _libmLog1p(x) }
+    @inlinable @inline(__always) static func libmTanh(_ x: Self) -> Self { _libmTanh(x) }
 }
 
 extension KernelScalar {
@@ -151,17 +186,27 @@ extension KernelScalar {
 // bit cast: every step is transparent, so they always inline into one
 // vmovups. The stdlib's `loadUnaligned`/`storeBytes` are ordinary inlinable
 // functions that the optimizer stops inlining once a kernel grows large; they
-// then became out-of-line calls inside hot loops (perf, session 3).
+// then became out-of-line calls inside hot loops.
 
 @inlinable @inline(__always)
 func vload<T: KernelScalar>(_ p: UnsafePointer<T>) -> T.Vector {
-    unsafeBitCast(UnsafeRawPointer(p).assumingMemoryBound(to: T.VectorLanes.self).pointee, to: T.Vector.self)
+    unsafeBitCast(UnsafeRawPointer(p).assumingMemoryBound(to: T._VectorLanes.self).pointee, to: T.Vector.self)
 }
 
 @inlinable @inline(__always)
 func vstore<T: KernelScalar>(_ v: T.Vector, _ p: UnsafeMutablePointer<T>) {
-    UnsafeMutableRawPointer(p).assumingMemoryBound(to: T.VectorLanes.self).pointee = unsafeBitCast(v, to: T.VectorLanes.self)
+    UnsafeMutableRawPointer(p).assumingMemoryBound(to: T._VectorLanes.self).pointee = unsafeBitCast(v, to: T._VectorLanes.self)
 }
+
+/// 16 floats from `p` (any alignment), whatever the kernels' width: the
+/// matrix product's tiles.
+@inlinable @inline(__always)
+func vload16(_ p: UnsafePointer<Float>) -> SIMD16<Float> {
+    unsafeBitCast(UnsafeRawPointer(p).assumingMemoryBound(to: Float16Lanes.self).pointee, to: SIMD16<Float>.self)
+}
+
+@usableFromInline typealias Float16Lanes = (Float, Float, Float, Float, Float, Float, Float, Float,
+                                            Float, Float, Float, Float, Float, Float, Float, Float)
 
 /// Loads `count < width` scalars, filling the other lanes with `fill`
 /// (a masked load where the CPU has one: see `KernelScalar.vloadFirst`).
@@ -173,7 +218,7 @@ func vloadPartial<T: KernelScalar>(_ p: UnsafePointer<T>, _ count: Int, fill: T)
 /// Loads one mask vector (`width` bytes).
 @inlinable @inline(__always)
 func mload<T: KernelScalar>(_ p: UnsafePointer<UInt8>, _: T.Type) -> T.MaskVector {
-    unsafeBitCast(UnsafeRawPointer(p).assumingMemoryBound(to: T.MaskLanes.self).pointee, to: T.MaskVector.self)
+    unsafeBitCast(UnsafeRawPointer(p).assumingMemoryBound(to: T._MaskLanes.self).pointee, to: T.MaskVector.self)
 }
 
 /// Loads `count < width` mask bytes; the other lanes are 0 (not selected).
@@ -376,18 +421,17 @@ func rowExpSum<T: KernelScalar, K: CandidateSink>(
 }
 
 /// How `FloorCandidates` collects: a type, so each loop is specialised with
-/// the choice as a constant (a stored flag cost the f64 loop 13% on Zen 3).
+/// the choice as a constant (a stored flag slowed the f64 loop).
 @usableFromInline protocol CollectMode { static var sparse: Bool { get } }
 @usableFromInline enum DenseCollect: CollectMode { @inlinable static var sparse: Bool { false } }
 @usableFromInline enum SparseCollect: CollectMode { @inlinable static var sparse: Bool { true } }
 
 /// About k + 2 vectors of a row's first block hold candidates, each a
 /// mispredicted branch (~15 cycles) when empty vectors skip the compress:
-/// from this many vectors a first block on, skipping pays (~7 cycles a
-/// compress on Zen 3, with AVX2's permutes: 48; AVX-512's compress costs
-/// less: on Zen 4, 1024x1000 f32 (62 vectors a row) ran 1.06-1.17x slower
-/// skipping, f64 (125) 0.94-0.97x). Later blocks, whose floor is the k-th
-/// so far, rarely hold one and always skip (rows of 32000 f32: 0.85x).
+/// from this many vectors a first block on, skipping pays (a compress with
+/// AVX2's permutes costs several cycles; AVX-512's compress costs less, so
+/// the threshold is higher there: BENCHMARKS.md). Later blocks, whose floor
+/// is the k-th so far, rarely hold one and always skip.
 #if SMK_SIMD256
 @usableFromInline let sparseCollectVectors = 48
 #else
@@ -556,16 +600,4 @@ func rowShiftScaleOffset<T: KernelScalar>(
     }
     while i + w <= n { vstore((vload(x + i) - vs) * vc - vo, y + i); i += w }
     while i < n { y[i] = (x[i] - shift) * scale - offset; i += 1 }
-}
-
-// MARK: Loop helper
-
-/// Calls `body(i, 0)` for each full vector starting at `i` in `0..<count`,
-/// then `body(i, r)` once for a partial tail of `r` lanes.
-@inlinable @inline(__always)
-func forEachVector<T: KernelScalar>(_ count: Int, _: T.Type = T.self, _ body: (Int, Int) -> Void) {
-    let w = T.width
-    var i = 0
-    while i + w <= count { body(i, 0); i += w }
-    if i < count { body(i, count - i) }
 }

@@ -35,15 +35,15 @@ extension Double: KernelScalar {
     #if SMK_SIMD256
     public typealias Vector = SIMD4<Double>
     public typealias MaskVector = SIMD4<UInt8>
-    public typealias VectorLanes = (Double, Double, Double, Double)
-    public typealias MaskLanes = (UInt8, UInt8, UInt8, UInt8)
-    public typealias IntVector = SIMD4<Int64>
+    public typealias _VectorLanes = (Double, Double, Double, Double)
+    public typealias _MaskLanes = (UInt8, UInt8, UInt8, UInt8)
+    @usableFromInline typealias IntVector = SIMD4<Int64>
     #else
     public typealias Vector = SIMD8<Double>
     public typealias MaskVector = SIMD8<UInt8>
-    public typealias VectorLanes = (Double, Double, Double, Double, Double, Double, Double, Double)
-    public typealias MaskLanes = (UInt8, UInt8, UInt8, UInt8, UInt8, UInt8, UInt8, UInt8)
-    public typealias IntVector = SIMD8<Int64>
+    public typealias _VectorLanes = (Double, Double, Double, Double, Double, Double, Double, Double)
+    public typealias _MaskLanes = (UInt8, UInt8, UInt8, UInt8, UInt8, UInt8, UInt8, UInt8)
+    @usableFromInline typealias IntVector = SIMD8<Int64>
     #endif
 
     /// Cody–Waite range reduction by ln2/N with fdlibm's split ln2, a table
@@ -55,7 +55,7 @@ extension Double: KernelScalar {
     /// 0.55 and 0.9 ulp of e^x, measured). `2^n` is applied as two factors,
     /// as in the `Float` version.
     @inlinable @inline(__always)
-    public static func vexp(_ x: Vector) -> Vector {
+    public static func _vexp(_ x: Vector) -> Vector {
         var c = x.replacing(with: -760, where: x .< -760)
         c = c.replacing(with: 760, where: c .> 760)
         let magic = Vector(repeating: 6755399441055744)  // 1.5 * 2^52
@@ -71,11 +71,11 @@ extension Double: KernelScalar {
         return madd(h * r, q, h) * s1 * s2
     }
 
-    public static var expNormalLimit: Double { 708 }
+    public static var _expNormalLimit: Double { 708 }
 
     /// `vexp` for lanes in `[-708, 708]` (or NaN): one exponent-field shift.
     @inlinable @inline(__always)
-    public static func vexpNormal(_ x: Vector) -> Vector {
+    public static func _vexpNormal(_ x: Vector) -> Vector {
         // 1.5 * 2^52 + N * bias: t's low bits hold m + N * 1023 >= 0.
         let magic = Vector(repeating: 6755399441055744 + 1023 * expTableSize)
         let t = madd(x, Vector(repeating: 1.4426950408889634074 * expTableSize), magic)
@@ -127,7 +127,7 @@ extension Double: KernelScalar {
     /// passes -DSMK_FMA to Swift and C); unfused otherwise, where a fused
     /// multiply-add on vectors would become a libm call per lane.
     @inlinable @inline(__always)
-    public static func vmadd(_ a: Vector, _ b: Vector, _ c: Vector) -> Vector { madd(a, b, c) }
+    public static func _vmadd(_ a: Vector, _ b: Vector, _ c: Vector) -> Vector { madd(a, b, c) }
 
     @inlinable @inline(__always)
     static func madd(_ a: Vector, _ b: Vector, _ c: Vector) -> Vector {
@@ -140,95 +140,95 @@ extension Double: KernelScalar {
     }
 
     @inlinable @inline(__always)
-    public static func vmin(_ a: Vector, _ b: Vector) -> Vector {
+    public static func _vmin(_ a: Vector, _ b: Vector) -> Vector {
         smk_simd_min_f64(a, b)  // b < a ? b : a (see the C header)
     }
 
     @inlinable @inline(__always)
-    public static func vmax(_ a: Vector, _ b: Vector) -> Vector {
+    public static func _vmax(_ a: Vector, _ b: Vector) -> Vector {
         smk_simd_max_f64(a, b)  // b > a ? b : a (see the C header)
     }
 
     @inlinable @inline(__always)
-    public static func vselect(_ mask: MaskVector, _ a: Vector, _ b: Vector) -> Vector {
+    public static func _vselect(_ mask: MaskVector, _ a: Vector, _ b: Vector) -> Vector {
         smk_simd_select_bytes_f64(mask, a, b)  // see the C header
     }
 
     @inlinable @inline(__always)
-    public static func vcollect(_ v: Vector, atLeast floor: Double, lanes: Int, base: Int,
+    public static func _vcollect(_ v: Vector, atLeast floor: Double, lanes: Int, base: Int,
                                 _ pos: UnsafeMutablePointer<Int32>, sparse: Bool) -> Int {
         Int(smk_simd_collect_f64(v, floor, Int64(lanes), Int64(base), pos, sparse ? 1 : 0))  // see the C header
     }
 
     @inlinable @inline(__always)
-    public static func vstream(_ v: Vector, _ p: UnsafeMutablePointer<Double>) { smk_simd_stream_f64(v, p) }
+    public static func _vstream(_ v: Vector, _ p: UnsafeMutablePointer<Double>) { smk_simd_stream_f64(v, p) }
 
     @inlinable @inline(__always)
-    public static func vranksAboveBits(_ v: Vector, _ t: Double) -> UInt {
+    public static func _vranksAboveBits(_ v: Vector, _ t: Double) -> UInt {
         UInt(smk_simd_above_bits_f64(v, t))
     }
 
     @inlinable @inline(__always)
-    public static func vanyRanksAbove(_ v: Vector, _ t: Double) -> Bool {
+    public static func _vanyRanksAbove(_ v: Vector, _ t: Double) -> Bool {
         smk_simd_above_bits_f64(v, t) != 0
     }
 
     @inlinable @inline(__always)
-    public static func vnegAbs(_ x: Vector) -> Vector {
+    public static func _vnegAbs(_ x: Vector) -> Vector {
         x.replacing(with: -x, where: x .> 0)
     }
 
     @inlinable @inline(__always)
-    public static func vsigmoidFinish(_ x: Vector, _ e: Vector) -> Vector {
+    public static func _vsigmoidFinish(_ x: Vector, _ e: Vector) -> Vector {
         let d = 1 / (1 + e)
         return d.replacing(with: e * d, where: x .< 0)
     }
 
     /// Lane-wise |x| (NaN stays NaN).
     @inlinable @inline(__always)
-    public static func vabs(_ x: Vector) -> Vector {
+    public static func _vabs(_ x: Vector) -> Vector {
         x.replacing(with: -x, where: x .< 0)
     }
 
     @inlinable @inline(__always)
-    public static func transposeBlock(_ src: UnsafePointer<Double>, _ srcStride: Int, rows: Int, columns: Int,
+    public static func _transposeBlock(_ src: UnsafePointer<Double>, _ srcStride: Int, rows: Int, columns: Int,
                                       _ dst: UnsafeMutablePointer<Double>, _ dstStride: Int) {
         smk_simd_transpose_f64(src, Int64(srcStride), Int64(rows), Int64(columns), dst, Int64(dstStride))
     }
 
     @inlinable @inline(__always)
-    public static func vloadFirst(_ p: UnsafePointer<Double>, _ count: Int, fill: Double) -> Vector {
+    public static func _vloadFirst(_ p: UnsafePointer<Double>, _ count: Int, fill: Double) -> Vector {
         smk_simd_load_first_f64(p, Int64(count), fill)
     }
 
     @inlinable @inline(__always)
-    public static func vstoreFirst(_ v: Vector, _ p: UnsafeMutablePointer<Double>, _ count: Int) {
+    public static func _vstoreFirst(_ v: Vector, _ p: UnsafeMutablePointer<Double>, _ count: Int) {
         smk_simd_store_first_f64(v, p, Int64(count))
     }
 
     @inlinable @inline(__always)
-    public static func vkeepFirst(_ v: Vector, _ count: Int, fill: Double) -> Vector {
+    public static func _vkeepFirst(_ v: Vector, _ count: Int, fill: Double) -> Vector {
         smk_simd_keep_first_f64(v, Int64(count), fill)  // see the C header: Swift's lane select was scalarised
     }
 
     @inlinable @inline(__always)
-    public static func vdropFirst(_ v: Vector, _ count: Int, fill: Double) -> Vector {
+    public static func _vdropFirst(_ v: Vector, _ count: Int, fill: Double) -> Vector {
         smk_simd_drop_first_f64(v, Int64(count), fill)
     }
 
     // The horizontal reductions are C (see the header): Swift's lowHalf and
     // highHalf became per-lane extracts and scalar adds inside large kernels.
     @inlinable @inline(__always)
-    public static func hsum(_ v: Vector) -> Double { smk_simd_hsum_f64(v) }
+    public static func _hsum(_ v: Vector) -> Double { smk_simd_hsum_f64(v) }
 
     @inlinable @inline(__always)
-    public static func hmax(_ v: Vector) -> Double { smk_simd_hmax_f64(v) }
+    public static func _hmax(_ v: Vector) -> Double { smk_simd_hmax_f64(v) }
 
     @inlinable @inline(__always)
-    public static func hmin(_ v: Vector) -> Double { smk_simd_hmin_f64(v) }
+    public static func _hmin(_ v: Vector) -> Double { smk_simd_hmin_f64(v) }
 
     @inlinable @inline(__always)
-    public static func rankScatter(_ x: UnsafePointer<Double>, _ values: UnsafePointer<Double>, n: Int, vectors: Int, k: Int,
+    public static func _rankScatter(_ x: UnsafePointer<Double>, _ values: UnsafePointer<Double>, n: Int, vectors: Int, k: Int,
                                    _ vr: UnsafeMutablePointer<Double>, _ ir: UnsafeMutablePointer<Int>,
                                    positions: UnsafePointer<Int32>? = nil) -> Bool {
         ir.withMemoryRebound(to: Int64.self, capacity: k) {
@@ -237,21 +237,21 @@ extension Double: KernelScalar {
     }
 
     @inlinable @inline(__always)
-    public static func lanesKth(_ a: Vector, _ b: Vector, vectors: Int, k: Int) -> Double {
+    public static func _lanesKth(_ a: Vector, _ b: Vector, vectors: Int, k: Int) -> Double {
         smk_simd_lanes_kth_f64(a, b, Int64(vectors), Int64(k))
     }
 
     @inlinable @inline(__always)
-    public static func slotsOffer(_ vals: UnsafeMutableRawPointer, _ idx: UnsafeMutableRawPointer, k: Int,
+    public static func _slotsOffer(_ vals: UnsafeMutableRawPointer, _ idx: UnsafeMutableRawPointer, k: Int,
                                   _ v: Vector, _ iv: Vector, floor: Vector) {
         smk_simd_slots_offer_f64(vals, idx, Int64(k), v, iv, floor)
     }
 
     @inlinable @inline(__always)
-    public static func offerBits(_ v: Vector, floor: Vector) -> UInt32 { smk_simd_offer_bits_f64(v, floor) }
+    public static func _offerBits(_ v: Vector, floor: Vector) -> UInt32 { smk_simd_offer_bits_f64(v, floor) }
 
-    @inlinable public static func libmLog(_ x: Double) -> Double { log(x) }
-    @inlinable public static func libmExp(_ x: Double) -> Double { exp(x) }
-    @inlinable public static func libmLog1p(_ x: Double) -> Double { log1p(x) }
-    @inlinable public static func libmTanh(_ x: Double) -> Double { tanh(x) }
+    @inlinable public static func _libmLog(_ x: Double) -> Double { log(x) }
+    @inlinable public static func _libmExp(_ x: Double) -> Double { exp(x) }
+    @inlinable public static func _libmLog1p(_ x: Double) -> Double { log1p(x) }
+    @inlinable public static func _libmTanh(_ x: Double) -> Double { tanh(x) }
 }

@@ -1,5 +1,5 @@
 /// Partitioned rows: a fibre of length `n` split into consecutive segments,
-/// each with its own activation (seed 000's "output layer partitioning": one
+/// each with its own activation (output-layer partitioning: one
 /// softmax head for actions beside an identity head for a force, ...).
 ///
 ///   identity     y = x
@@ -7,7 +7,7 @@
 ///   log_softmax  y = log_softmax(x) over the segment
 ///   sigmoid      y = 1 / (1 + e^-x), element-wise
 ///   tanh         y = tanh(x), element-wise
-/// Each segment follows its activation's own edge-case rules (DESIGN.md).
+/// Each segment follows its activation's own edge-case rules (docs/DESIGN.md).
 
 /// The activation of one segment. Raw values are the C ABI's `smk_activation`
 /// values; `name` is the spelling shared with Python and the model format.
@@ -45,6 +45,23 @@ public enum RowActivation: Int32, CaseIterable, Sendable {
     public init?(name: String) {
         guard let a = Self.allCases.first(where: { $0.name == name }) else { return nil }
         self = a
+    }
+}
+
+/// Encoded as its `name` (a model file's `[width, "log_softmax"]`).
+extension RowActivation: Codable {
+    public init(from decoder: Decoder) throws {
+        let name = try decoder.singleValueContainer().decode(String.self)
+        guard let a = RowActivation(name: name) else {
+            throw DecodingError.dataCorrupted(.init(codingPath: decoder.codingPath, debugDescription:
+                "unknown activation \"\(name)\" (expected one of \(Self.allCases.map(\.name).joined(separator: ", ")))"))
+        }
+        self = a
+    }
+
+    public func encode(to encoder: Encoder) throws {
+        var c = encoder.singleValueContainer()
+        try c.encode(name)
     }
 }
 
@@ -125,10 +142,8 @@ func partitionedRows<T: KernelScalar>(_ x: UnsafePointer<T>, _ y: UnsafeMutableP
         // A short segment (at most four vectors) other than tanh runs by a
         // short-row kernel striding from row to row, over tiles of about
         // 8 KB of rows (two rows at a time, rows still in L1), after the
-        // tile's rows took their other segments. As a one-row call per row a
-        // 256x128 layout of 64 softmax, 32 sigmoid and 32 identity lanes
-        // cost 1.7x softmax's time; with only its softmax segment short,
-        // 1.3-1.45x (a sigmoid call and a memmove per row). Without such a
+        // tile's rows took their other segments (a one-row call per row
+        // paid a call and a memmove per segment and row). Without such a
         // segment a tile is one row.
         @inline(__always) func striding(_ s: PartitionSegment) -> Bool {
             s.activation != .tanh && ShortRows<T>(s.width) != nil

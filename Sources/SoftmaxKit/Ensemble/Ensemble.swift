@@ -1,4 +1,4 @@
-/// Averaging the outputs of M ensemble members (seed 002's ensembles), each a
+/// Averaging the outputs of M ensemble members, each a
 /// tensor of the same `(outer, n, inner)` extents, `n` the class axis:
 ///
 ///   arithmetic  y = (1/M) sum_m p_m
@@ -19,6 +19,12 @@ public enum EnsembleMode: Int32, CaseIterable, Sendable {
         case .geometric: "geometric"
         case .logits: "logits"
         }
+    }
+
+    /// The mode spelled `name`, or nil.
+    public init?(name: String) {
+        guard let m = Self.allCases.first(where: { $0.name == name }) else { return nil }
+        self = m
     }
 }
 

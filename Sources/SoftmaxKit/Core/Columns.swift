@@ -5,15 +5,18 @@
 /// registers; each block of `n x 4w` elements is read three times while it
 /// sits in cache. No scratch memory, so these never fail.
 
+/// What a row or column driver computes over `n`: softmax, log-softmax, or
+/// logsumexp (one value a fibre; the column driver's alone, rows have
+/// `Normalizer.logSumExp`).
 @usableFromInline
-enum ColumnOp { case softmax, logSoftmax, logSumExp }
+enum NormalizerKind { case softmax, logSoftmax, logSumExp }
 
 @usableFromInline
 enum Columns<T: KernelScalar> {
     /// Runs `op` over outer blocks `blocks` of a tensor of extents `e`.
     /// `logSumExp` writes `y[o * inner + i]`; the others write `y` like `x`.
     @inlinable
-    static func run(_ op: ColumnOp, _ x: UnsafePointer<T>, _ y: UnsafeMutablePointer<T>,
+    static func run(_ op: NormalizerKind, _ x: UnsafePointer<T>, _ y: UnsafeMutablePointer<T>,
                     _ e: Extents, _ blocks: Range<Int>, invT: T) {
         run(op, x, y, e, blocks, invT: invT, EveryLane())
     }
@@ -22,7 +25,7 @@ enum Columns<T: KernelScalar> {
     /// log-softmax): the others add nothing and come out 0 (log: `-inf`),
     /// as does every element of a column with none selected.
     @inlinable
-    static func run<S: ColumnSelection>(_ op: ColumnOp, _ x: UnsafePointer<T>, _ y: UnsafeMutablePointer<T>,
+    static func run<S: ColumnSelection>(_ op: NormalizerKind, _ x: UnsafePointer<T>, _ y: UnsafeMutablePointer<T>,
                                         _ e: Extents, _ blocks: Range<Int>, invT: T, _ sel: S) {
         let inner = e.inner, n = e.n, w = T.width
         for o in blocks {
@@ -31,35 +34,34 @@ enum Columns<T: KernelScalar> {
             var c = 0
             // Two four-vector blocks side by side take their maxima and
             // minima in one pass, so that it reads whole 8w-lane stretches
-            // of each row: reading half of every 512-byte row (f64 over axis
-            // 1 of [64, 1000, 64]) ran 1.25x slower per element than whole
-            // 256-byte rows ([128, 1000, 32]).
+            // of each row: reading half of every 512-byte row ran slower per
+            // element than reading whole 256-byte rows.
             while c + 8 * w <= inner {
                 let a = sel.block(at: base + c), b = sel.block(at: base + c + 4 * w)
                 let (ba, bb) = boundsPair(x + base + c, n, inner, a, b)
                 block(op, x + base + c, y + yBase + c, n, inner, lanes: 4 * w, readable: e.count - base - c, invT: invT,
-                      a, bounds: ba, FourColumnVectors.self)
+                      a, bounds: ba, Count4.self)
                 block(op, x + base + c + 4 * w, y + yBase + c + 4 * w, n, inner, lanes: 4 * w,
-                      readable: e.count - base - c - 4 * w, invT: invT, b, bounds: bb, FourColumnVectors.self)
+                      readable: e.count - base - c - 4 * w, invT: invT, b, bounds: bb, Count4.self)
                 c += 8 * w
             }
             while c + 4 * w <= inner {
                 let a = sel.block(at: base + c), readable = e.count - base - c
                 block(op, x + base + c, y + yBase + c, n, inner, lanes: 4 * w, readable: readable, invT: invT, a,
-                      bounds: bounds(x + base + c, n, inner, lanes: 4 * w, readable: readable, a, FourColumnVectors.self),
-                      FourColumnVectors.self)
+                      bounds: bounds(x + base + c, n, inner, lanes: 4 * w, readable: readable, a, Count4.self),
+                      Count4.self)
                 c += 4 * w
             }
             while c < inner {
                 let lanes = min(w, inner - c), a = sel.block(at: base + c), readable = e.count - base - c
                 if lanes == w {
                     block(op, x + base + c, y + yBase + c, n, inner, lanes: w, readable: readable, invT: invT, a,
-                          bounds: bounds(x + base + c, n, inner, lanes: w, readable: readable, a, OneColumnVector.self),
-                          OneColumnVector.self)
+                          bounds: bounds(x + base + c, n, inner, lanes: w, readable: readable, a, Count1.self),
+                          Count1.self)
                 } else {
                     block(op, x + base + c, y + yBase + c, n, inner, lanes: lanes, readable: readable, invT: invT, a,
-                          bounds: bounds(x + base + c, n, inner, lanes: lanes, readable: readable, a, PartialColumnVector.self),
-                          PartialColumnVector.self)
+                          bounds: bounds(x + base + c, n, inner, lanes: lanes, readable: readable, a, Count0.self),
+                          Count0.self)
                 }
                 c += w
             }
@@ -70,7 +72,7 @@ enum Columns<T: KernelScalar> {
     /// and minima of the selected elements. The four vector slots are
     /// written out so they stay in registers; slots past `lanes` are unused.
     @inlinable
-    static func bounds<S: ColumnSelection, K: ColumnVectors>(
+    static func bounds<S: ColumnSelection, K: StaticCount>(
         _ x: UnsafePointer<T>, _ n: Int, _ inner: Int, lanes: Int, readable: Int, _ sel: S, _: K.Type
     ) -> ColumnBounds<T> {
         let w = T.width
@@ -107,8 +109,8 @@ enum Columns<T: KernelScalar> {
     /// Passes 2 and 3 of one block of `lanes` columns (4w, or 1...w) given
     /// its pass-1 `bounds`.
     @inlinable
-    static func block<S: ColumnSelection, K: ColumnVectors>(
-        _ op: ColumnOp, _ x: UnsafePointer<T>, _ y: UnsafeMutablePointer<T>,
+    static func block<S: ColumnSelection, K: StaticCount>(
+        _ op: NormalizerKind, _ x: UnsafePointer<T>, _ y: UnsafeMutablePointer<T>,
         _ n: Int, _ inner: Int, lanes: Int, readable: Int, invT: T, _ sel: S, bounds: ColumnBounds<T>, _: K.Type
     ) {
         let w = T.width
@@ -139,8 +141,8 @@ enum Columns<T: KernelScalar> {
     /// Unselected elements get exponent 0 before the exp (whatever they
     /// hold never reaches it) and exponential 0 after.
     @inlinable
-    static func sums<E: ExpKind, S: ColumnSelection, K: ColumnVectors>(
-        _ op: ColumnOp, _ x: UnsafePointer<T>, _ y: UnsafeMutablePointer<T>,
+    static func sums<E: ExpKind, S: ColumnSelection, K: StaticCount>(
+        _ op: NormalizerKind, _ x: UnsafePointer<T>, _ y: UnsafeMutablePointer<T>,
         _ n: Int, _ inner: Int, lanes: Int, readable: Int, invT: T,
         max m: (T.Vector, T.Vector, T.Vector, T.Vector), _: E.Type, _ sel: S, _: K.Type
     ) {
@@ -171,8 +173,7 @@ enum Columns<T: KernelScalar> {
         // exp into 128-bit pieces): unselected elements give exponential 0.
         // Softmax keeps the exponentials in y, log-softmax the exponents:
         // either way y's lines are written while the exps keep the core busy
-        // (log-softmax writing y only in pass 3 waited on each line: 1.3x
-        // softmax's time over axis 1 of [64, 1000, 64] f32).
+        // (log-softmax writing y only in pass 3 waited on each line).
         for j in 0..<n {
             let p = x + j * inner, q = y + j * inner, at = j * inner
             let xa = lanes == w || wide ? vload(p) : vloadTail(p, lanes, readable: readable - j * inner, fill: 0)
@@ -311,15 +312,6 @@ struct SIMDDouble {
     }
 }
 
-/// How many whole vectors a column block spans: four, one, or part of one
-/// (`count` 0). A type parameter, so that the lane-count tests inside the
-/// column loops fold away (as runtime tests they were a third of a masked
-/// call over 32 float columns).
-@usableFromInline protocol ColumnVectors { static var count: Int { get } }
-@usableFromInline enum FourColumnVectors: ColumnVectors { @inlinable static var count: Int { 4 } }
-@usableFromInline enum OneColumnVector: ColumnVectors { @inlinable static var count: Int { 1 } }
-@usableFromInline enum PartialColumnVector: ColumnVectors { @inlinable static var count: Int { 0 } }
-
 /// Which elements of a column block take part (masked softmax and
 /// log-softmax over a middle axis). A type parameter, so that the unmasked
 /// kernels compile exactly as without it.
@@ -344,30 +336,3 @@ struct EveryLane: ColumnSelection {
     func pick<T: KernelScalar>(row j: Int, _ v: T.Vector, at: Int, lanes: Int, else fill: T) -> T.Vector { v }
 }
 
-/// One `n`-byte pattern shared by every column: row `j` takes part when
-/// `mask[j]` is nonzero.
-@usableFromInline
-struct PatternRows: ColumnSelection {
-    @usableFromInline let mask: UnsafePointer<UInt8>
-    @inlinable init(_ mask: UnsafePointer<UInt8>) { self.mask = mask }
-    @inlinable @inline(__always) func block(at offset: Int) -> PatternRows { self }
-    @inlinable @inline(__always) func takes(row j: Int) -> Bool { mask[j] != 0 }
-    @inlinable @inline(__always)
-    func pick<T: KernelScalar>(row j: Int, _ v: T.Vector, at: Int, lanes: Int, else fill: T) -> T.Vector {
-        mask[j] != 0 ? v : T.Vector(repeating: fill)
-    }
-}
-
-/// A full-shape mask laid out as `x`: one byte per element.
-@usableFromInline
-struct MaskLanes: ColumnSelection {
-    @usableFromInline let mask: UnsafePointer<UInt8>
-    @inlinable init(_ mask: UnsafePointer<UInt8>) { self.mask = mask }
-    @inlinable @inline(__always) func block(at offset: Int) -> MaskLanes { MaskLanes(mask + offset) }
-    @inlinable @inline(__always) func takes(row j: Int) -> Bool { true }
-    @inlinable @inline(__always)
-    func pick<T: KernelScalar>(row j: Int, _ v: T.Vector, at: Int, lanes: Int, else fill: T) -> T.Vector {
-        let m = lanes == T.width ? mload(mask + at, T.self) : mloadPartial(mask + at, lanes, T.self)
-        return T.vselect(m, v, T.Vector(repeating: fill))
-    }
-}

@@ -1,6 +1,6 @@
 /// softmax, log_softmax and logsumexp over the `n` extent of `(outer, n, inner)`.
 ///
-/// Numerics (DESIGN.md): with `m = max_j x_j` and temperature `T`,
+/// Numerics (docs/DESIGN.md): with `m = max_j x_j` and temperature `T`,
 ///   softmax_j     = exp((x_j - m)/T) / sum_k exp((x_k - m)/T)
 ///   log_softmax_j = (x_j - m)/T - log(sum_k exp((x_k - m)/T))   (never log(softmax))
 ///   logsumexp     = m + log(sum_k exp(x_k - m))
@@ -115,9 +115,6 @@ func mapArray<T: KernelScalar>(
 // MARK: Kernels
 
 @usableFromInline
-enum NormalizerKind { case softmax, logSoftmax }
-
-@usableFromInline
 enum Normalizer<T: KernelScalar> {
     /// The public entry points' argument checks, then the kernel. Nothing is
     /// written unless every check passes.
@@ -141,7 +138,7 @@ enum Normalizer<T: KernelScalar> {
             rows(kind, x, y, rows: e.outer, n: e.n, invT: invT)
         } else {
             parallelFor(e.outer, work: e.count) { blocks in
-                Columns<T>.run(kind == .softmax ? .softmax : .logSoftmax, x, y, e, blocks, invT: invT)
+                Columns<T>.run(kind, x, y, e, blocks, invT: invT)
             }
         }
     }
@@ -197,7 +194,7 @@ enum Normalizer<T: KernelScalar> {
             let r = rowExpSum(x, e, n, shift: m, scale: invT, lowest: lo, readable: readable, alongside: next)
             rowScale(e, y, n, T(1 / r.sum), streaming: streaming)
             return r.next
-        case .logSoftmax:
+        case .logSoftmax, .logSumExp:  // (logsumexp rows never come here: `logSumExp`)
             let r = rowExpSum(x, nil, n, shift: m, scale: invT, lowest: lo, readable: readable, alongside: next)
             let offset = T(T.libmLog(T(r.sum)))
             if streaming {
@@ -235,7 +232,7 @@ enum Normalizer<T: KernelScalar> {
         }
     }
 
-    /// `m + log(s)` with the infinite cases of DESIGN.md: a row whose max is
+    /// `m + log(s)` with the infinite cases of docs/DESIGN.md: a row whose max is
     /// `-inf` (all `-inf`) gives `-inf`, `+inf` gives `+inf`, unless the row
     /// holds a NaN (the max ignores NaN, so `hasNaN` rescans only then).
     @inlinable
