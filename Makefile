@@ -100,7 +100,7 @@ bench-models: $(LIB) | $(OUT)
 	$(OUT)/bench_model_c -t 1 examples/models/robot_arm.safetensors
 	PYTHONPATH=bindings/python $(BENCH_PYTHON) Benchmarks/bench_models.py
 
-# Issue 6's wide network (512->1024->1024->[1000, 4], generated here: ~10 MB)
+# The wide network (512->1024->1024->[1000, 4], generated here: ~10 MB)
 # at batch 4096 on 1 and 2 threads: softmaxkit from C and Python against the
 # BLAS libraries' matrix products alone (cblas_sgemm from Debian's OpenBLAS
 # when libopenblas-dev is installed; numpy's and torch's in BENCH_PYTHON).
@@ -124,7 +124,7 @@ bench-wide: $(LIB) $(WIDE_MODEL) | $(OUT)
 	done
 	@uptime
 
-test: test-swift test-api test-c test-simd test-python test-abi test-fuzz-corpus
+test: test-swift test-api test-c test-simd test-python test-abi test-fuzz-corpus test-fuzz-regressions
 	@echo "make test: all suites passed"
 
 test-swift:
@@ -237,8 +237,8 @@ SAN_SOURCES  := Package.swift $(shell find Sources -name '*.swift' -o -name '*.m
 # models (its input bytes drive the generator; SMK_FUZZ_SKIP_KNOWN skips
 # failure classes already reported, see the file's comment).
 # Tests/fuzz/regressions/<target>/ holds inputs that reproduce reported
-# bugs: `make test-fuzz-regressions` replays them (they fail until the
-# fixes land, then join the corpus).
+# bugs: `make test-fuzz-regressions` (part of `make test`) replays them,
+# so a fixed bug stays fixed.
 FUZZ_SECONDS ?= 60
 FUZZ_TARGETS := fuzz_abi $(shell grep -q smk_model_load_memory include/softmaxkit.h && echo fuzz_model_load fuzz_model_spec)
 FUZZ_FLAGS   ?= -timeout=10 -rss_limit_mb=2048 -max_len=4096 -print_final_stats=1

@@ -180,6 +180,84 @@ SMK_API smk_status smk_logsumexp_weighted_f64(const double *x, const double *b, 
                                               int64_t outer, int64_t n, int64_t inner);
 
 /* ------------------------------------------------------------------------ */
+/* Chunked normalizer: a reduction axis split into chunks                    */
+/* ------------------------------------------------------------------------ */
+
+/* Softmax over an axis too long for one buffer (a class axis split across
+ * chunks, processes or machines), in three steps that are the online
+ * normalizer's: each chunk's partial state, an exact merge of states (in any
+ * tree), and a finishing pass writing each chunk from its fibres' merged
+ * state. The state of a fibre over its n extent is two doubles
+ *     max = m = max_j x_j,   sum = s = sum_j exp((x_j - m) / T),
+ * with: an empty or all -inf fibre (-inf, 0); a fibre holding NaN
+ * (NaN, NaN); a fibre holding +inf and no NaN (+inf, NaN). Two states merge
+ * as (m, s1 exp((m1 - m)/T) + s2 exp((m2 - m)/T)), m = max(m1, m2). The
+ * finishing passes then agree with smk_softmax_f32, smk_log_softmax_f32 and
+ * smk_logsumexp_f32 on every edge case, and on finite values up to the
+ * rounding of the sum's order (double sums: a few float32 ulp).
+ * State arrays hold one double per (outer, inner) fibre, at o * inner + i.
+ * Threads: reentrant, no state kept between calls. */
+
+/* max, sum: the partial state of each fibre of x (outer * n * inner
+ * elements) over n. max and sum: outer * inner doubles each, overlapping
+ * neither x nor each other. temperature as smk_softmax_f32.
+ * Returns SMK_OK; SMK_ERROR_NULL_POINTER; SMK_ERROR_INVALID_ARGUMENT
+ * (negative extent, temperature, any overlap); SMK_ERROR_SIZE_OVERFLOW. */
+SMK_API smk_status smk_softmax_state_f32(const float *x, double *max, double *sum,
+                                         int64_t outer, int64_t n, int64_t inner,
+                                         float temperature);
+/* As smk_softmax_state_f32, for double x. */
+SMK_API smk_status smk_softmax_state_f64(const double *x, double *max, double *sum,
+                                         int64_t outer, int64_t n, int64_t inner,
+                                         double temperature);
+
+/* Merges `parts` states per fibre, folded in part order: max_in and sum_in
+ * hold parts * count doubles, part-major (part p's fibre f at p * count + f);
+ * max_out[f], sum_out[f] receive the merged state. temperature: the one the
+ * states were made with (a double, finite, > 0, normal). Outputs overlap
+ * neither the inputs nor each other (merge into fresh buffers).
+ * Returns SMK_OK; SMK_ERROR_NULL_POINTER; SMK_ERROR_INVALID_ARGUMENT
+ * (parts < 1, count < 0, temperature, any overlap);
+ * SMK_ERROR_SIZE_OVERFLOW (parts * count too large). */
+SMK_API smk_status smk_softmax_state_merge(const double *max_in, const double *sum_in,
+                                           double *max_out, double *sum_out,
+                                           int64_t parts, int64_t count, double temperature);
+
+/* y = exp((x - m) / T) / s over a chunk x (outer * n * inner elements) of
+ * fibres whose merged states are max, sum (outer * inner doubles each): the
+ * chunk's part of the whole fibre's softmax. A NaN, +inf or all -inf state
+ * gives NaN, as smk_softmax_f32 does for such a row. y may equal x (in
+ * place) but not overlap it otherwise, and overlaps neither max nor sum.
+ * Returns SMK_OK; SMK_ERROR_NULL_POINTER; SMK_ERROR_INVALID_ARGUMENT
+ * (negative extent, temperature, overlap); SMK_ERROR_SIZE_OVERFLOW. */
+SMK_API smk_status smk_softmax_finish_f32(const float *x, const double *max, const double *sum,
+                                          float *y, int64_t outer, int64_t n, int64_t inner,
+                                          float temperature);
+/* As smk_softmax_finish_f32, in double precision. */
+SMK_API smk_status smk_softmax_finish_f64(const double *x, const double *max, const double *sum,
+                                          double *y, int64_t outer, int64_t n, int64_t inner,
+                                          double temperature);
+
+/* y = (x - m) / T - log(s): the chunk's part of the fibre's log-softmax.
+ * Arguments, aliasing and statuses as smk_softmax_finish_f32. */
+SMK_API smk_status smk_log_softmax_finish_f32(const float *x, const double *max, const double *sum,
+                                              float *y, int64_t outer, int64_t n, int64_t inner,
+                                              float temperature);
+/* As smk_log_softmax_finish_f32, in double precision. */
+SMK_API smk_status smk_log_softmax_finish_f64(const double *x, const double *max, const double *sum,
+                                              double *y, int64_t outer, int64_t n, int64_t inner,
+                                              double temperature);
+
+/* y[f] = m + log(s) for `count` merged states made with temperature 1: the
+ * fibres' logsumexp (-inf empty or all -inf, +inf for a +inf state, NaN for
+ * NaN), as smk_logsumexp_f32. y overlaps neither max nor sum.
+ * Returns SMK_OK; SMK_ERROR_NULL_POINTER; SMK_ERROR_INVALID_ARGUMENT
+ * (count < 0, overlap); SMK_ERROR_SIZE_OVERFLOW. */
+SMK_API smk_status smk_logsumexp_finish_f32(const double *max, const double *sum, float *y, int64_t count);
+/* As smk_logsumexp_finish_f32, with a double result. */
+SMK_API smk_status smk_logsumexp_finish_f64(const double *max, const double *sum, double *y, int64_t count);
+
+/* ------------------------------------------------------------------------ */
 /* Element-wise: sigmoid, log-sigmoid, logit                                 */
 /* ------------------------------------------------------------------------ */
 

@@ -37,7 +37,7 @@ struct MaskedTests {
         #expect(try maskedLogSoftmax(x, mask: none).allSatisfy { $0 == -.infinity })
     }
 
-    @Test("renormalize false is softmax over all, then zero (seed 000's network)")
+    @Test("renormalize false is softmax over all, then zero (the robot arm network)")
     func softmaxThenMask() throws {
         let x: [Double] = randomValues(6, seed: 3)
         let mask = [true, false, true, false, false, false]

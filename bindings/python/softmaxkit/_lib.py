@@ -72,6 +72,20 @@ DECLARATIONS: list[tuple[str, Any, list[Any]]] = [
     # smk_status smk_logsumexp_weighted_f32(const float *x, const float *b, float *y, float *sign, int64_t outer, int64_t n, int64_t inner);
     ("smk_logsumexp_weighted_f32", STATUS, [VP, VP, VP, VP, I64, I64, I64]),
     ("smk_logsumexp_weighted_f64", STATUS, [VP, VP, VP, VP, I64, I64, I64]),
+    # smk_status smk_softmax_state_f32(const float *x, double *max, double *sum, int64_t outer, int64_t n, int64_t inner, float temperature);
+    ("smk_softmax_state_f32", STATUS, [VP, VP, VP, I64, I64, I64, _c.c_float]),
+    ("smk_softmax_state_f64", STATUS, [VP, VP, VP, I64, I64, I64, _c.c_double]),
+    # smk_status smk_softmax_state_merge(const double *max_in, const double *sum_in, double *max_out, double *sum_out, int64_t parts, int64_t count, double temperature);
+    ("smk_softmax_state_merge", STATUS, [VP, VP, VP, VP, I64, I64, _c.c_double]),
+    # smk_status smk_softmax_finish_f32(const float *x, const double *max, const double *sum, float *y, int64_t outer, int64_t n, int64_t inner, float temperature);
+    ("smk_softmax_finish_f32", STATUS, [VP, VP, VP, VP, I64, I64, I64, _c.c_float]),
+    ("smk_softmax_finish_f64", STATUS, [VP, VP, VP, VP, I64, I64, I64, _c.c_double]),
+    # smk_status smk_log_softmax_finish_f32(const float *x, const double *max, const double *sum, float *y, int64_t outer, int64_t n, int64_t inner, float temperature);
+    ("smk_log_softmax_finish_f32", STATUS, [VP, VP, VP, VP, I64, I64, I64, _c.c_float]),
+    ("smk_log_softmax_finish_f64", STATUS, [VP, VP, VP, VP, I64, I64, I64, _c.c_double]),
+    # smk_status smk_logsumexp_finish_f32(const double *max, const double *sum, float *y, int64_t count);
+    ("smk_logsumexp_finish_f32", STATUS, [VP, VP, VP, I64]),
+    ("smk_logsumexp_finish_f64", STATUS, [VP, VP, VP, I64]),
     # smk_status smk_sigmoid_f32(const float *x, float *y, int64_t count);
     ("smk_sigmoid_f32", STATUS, [VP, VP, I64]),
     ("smk_sigmoid_f64", STATUS, [VP, VP, I64]),
