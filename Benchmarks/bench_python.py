@@ -47,14 +47,17 @@ import timeit
 from statistics import median
 
 SHAPES = [((1, 10), -1), ((64, 10), -1), ((256, 128), -1), ((1024, 1000), -1), ((8, 32000), -1),
-          ((64, 32000), -1), ((4096, 4096), -1), ((64, 1000, 64), 1)]
+          ((64, 32000), -1), ((4096, 4096), -1), ((64, 1000, 64), 1),
+          # scipy.special's default (every element) and an axis set that is not adjacent.
+          ((1024, 1000), None), ((64, 1000, 64), (0, 2))]
 DTYPES = ["float32", "float64"]
 OPS = ["softmax", "log_softmax"]
 # Variants timed when the loaded softmaxkit has them (last-axis
 # 2-D shapes only), against the same computation written in each peer.
-VARIANTS = ["masked_softmax", "softmax_topk", "cross_entropy"]
+VARIANTS = ["masked_softmax", "softmax_topk", "cross_entropy", "logsumexp_b"]
 TOPK = 8
-PEERS = ["softmaxkit", "numpy", "scipy", "torch", "jax", "onnxruntime"]
+# smk.special: softmaxkit.special, the scipy.special drop-in, beside the main API.
+PEERS = ["softmaxkit", "smk.special", "numpy", "scipy", "torch", "jax", "onnxruntime"]
 
 
 def shape_name(shape, axis):
@@ -108,7 +111,18 @@ def make_peers(threads_one):
         smk["softmax_topk"] = lambda a, axis: (lambda: softmaxkit.softmax_topk(a, TOPK, axis))
     if hasattr(softmaxkit, "cross_entropy"):
         smk["cross_entropy"] = lambda a, axis: (lambda t=target_for(a): lambda: softmaxkit.cross_entropy(a, t, axis=1))()
+    if hasattr(softmaxkit, "logsumexp"):
+        # Weights of 1, so every peer's answer is the unweighted one the main API computes.
+        smk["logsumexp_b"] = lambda a, axis: (lambda: softmaxkit.logsumexp(a, axis))
     peers["softmaxkit"] = (getattr(softmaxkit, "__version__", "") or str(softmaxkit.version()), smk)
+    try:
+        import softmaxkit.special as sks
+        peers["smk.special"] = (peers["softmaxkit"][0], {
+            "softmax": lambda a, axis: (lambda: sks.softmax(a, axis)),
+            "log_softmax": lambda a, axis: (lambda: sks.log_softmax(a, axis)),
+            "logsumexp_b": lambda a, axis: (lambda b=np.ones_like(a): lambda: sks.logsumexp(a, axis, b=b))()})
+    except ImportError:
+        pass
 
     def np_softmax(x, axis):
         e = np.exp(x - x.max(axis, keepdims=True))
@@ -131,6 +145,10 @@ def make_peers(threads_one):
         o = np.argsort(-v, axis=axis, kind="stable")
         return np.take_along_axis(v, o, axis), np.take_along_axis(i, o, axis)
 
+    def np_lse_b(x, b, axis):
+        m = x.max(axis, keepdims=True)
+        return np.log((b * np.exp(x - m)).sum(axis)) + m.squeeze(axis)
+
     def np_xent(x, t):
         m = x.max(1, keepdims=True)
         lse = np.log(np.exp(x - m).sum(1)) + m[:, 0]
@@ -141,14 +159,16 @@ def make_peers(threads_one):
         "log_softmax": lambda a, axis: (lambda: np_log_softmax(a, axis)),
         "masked_softmax": lambda a, axis: (lambda m=mask_for(a): lambda: np_masked(a, m, axis))(),
         "softmax_topk": lambda a, axis: (lambda: np_topk(a, axis)),
-        "cross_entropy": lambda a, axis: (lambda t=target_for(a): lambda: np_xent(a, t))()})
+        "cross_entropy": lambda a, axis: (lambda t=target_for(a): lambda: np_xent(a, t))(),
+        "logsumexp_b": lambda a, axis: (lambda b=np.ones_like(a): lambda: np_lse_b(a, b, axis))()})
 
     try:
         import scipy
         import scipy.special as sp
         peers["scipy"] = (scipy.__version__, {
             "softmax": lambda a, axis: (lambda: sp.softmax(a, axis=axis)),
-            "log_softmax": lambda a, axis: (lambda: sp.log_softmax(a, axis=axis))})
+            "log_softmax": lambda a, axis: (lambda: sp.log_softmax(a, axis=axis)),
+            "logsumexp_b": lambda a, axis: (lambda b=np.ones_like(a): lambda: sp.logsumexp(a, axis, b=b))()})
     except ImportError:
         pass
 
@@ -451,7 +471,7 @@ def table(results, op, dt, peers):
                 cells.append(f"{r['us'][p]:.1f}{note}")
             else:
                 cells.append(r["notes"].get(p, "n/a"))
-        others = {p: t for p, t in r["us"].items() if p != "softmaxkit" and p not in r["notes"]}
+        others = {p: t for p, t in r["us"].items() if p not in ("softmaxkit", "smk.special") and p not in r["notes"]}
         best = min(others, key=others.get) if others else None
         if best and "softmaxkit" in r["us"]:
             ratio = f"{r['us']['softmaxkit'] / others[best]:.2f}"
@@ -480,7 +500,7 @@ def chart_svg(saved, op="softmax", dtype="float32", mode=None):
     mode = mode or next(iter(modes))
     data = modes[mode]
     rows = [r for r in data["results"] if r["op"] == op and r["dtype"] == dtype and "softmaxkit" in r["us"]]
-    peers = [p for p in PEERS[1:] if any(p in r["us"] and p not in r["notes"] for r in rows)]
+    peers = [p for p in PEERS[1:] if p in CHART_COLOURS and any(p in r["us"] and p not in r["notes"] for r in rows)]
     ratios = [[(r["us"][p] / r["us"]["softmaxkit"]) if p in r["us"] and p not in r["notes"] else None
                for p in peers] for r in rows]
     flat = [v for row in ratios for v in row if v]

@@ -169,6 +169,32 @@ SMK_API smk_status smk_logsumexp_f32(const float *x, float *y,
 SMK_API smk_status smk_logsumexp_f64(const double *x, double *y,
                                      int64_t outer, int64_t n, int64_t inner);
 
+/* Weighted logsumexp with its sign (scipy.special.logsumexp's b= and
+ * return_sign=): per fibre, with m = max { x_j : b_j != 0 },
+ *     s = sum_j b_j * exp(x_j - m),   y = m + log|s|,   sign = sign(s).
+ * A weight of 0 removes its element whatever its value (NaN and inf
+ * included). Weights may be negative. A zero total (all weights 0, every
+ * weighted element -inf, n == 0, or cancelling weights) gives y = -inf and
+ * sign 0; a NaN element or weight with nonzero weight gives NaN (sign NaN);
+ * +inf elements give +inf with the sign of their weights, NaN when the
+ * signs differ. When sign is NULL a negative total gives y = NaN.
+ *
+ * x, b: outer * n * inner elements each, the same layout, read only.
+ * y: outer * inner elements (the reduced shape). sign: NULL, or outer *
+ * inner elements receiving +1, -1, 0 (or NaN). Neither y nor sign may share
+ * a byte with x, b or each other (no in-place form). The caller owns every
+ * buffer; the library keeps no pointer after the call. Reentrant: calls from
+ * many threads at once are safe when their outputs are distinct.
+ * Returns SMK_OK; SMK_ERROR_NULL_POINTER (x, b or y NULL with a nonzero
+ * count); SMK_ERROR_INVALID_ARGUMENT (negative extent, any overlap above);
+ * SMK_ERROR_SIZE_OVERFLOW (extent product overflows). Nothing is written
+ * when it fails. Takes no scratch memory. */
+SMK_API smk_status smk_logsumexp_weighted_f32(const float *x, const float *b, float *y, float *sign,
+                                              int64_t outer, int64_t n, int64_t inner);
+/* As smk_logsumexp_weighted_f32, in double precision. */
+SMK_API smk_status smk_logsumexp_weighted_f64(const double *x, const double *b, double *y, double *sign,
+                                              int64_t outer, int64_t n, int64_t inner);
+
 /* ------------------------------------------------------------------------ */
 /* Chunked normalizer: a reduction axis split into chunks                    */
 /* ------------------------------------------------------------------------ */
@@ -248,7 +274,7 @@ SMK_API smk_status smk_logsumexp_finish_f32(const double *max, const double *sum
 SMK_API smk_status smk_logsumexp_finish_f64(const double *max, const double *sum, double *y, int64_t count);
 
 /* ------------------------------------------------------------------------ */
-/* Element-wise: sigmoid, log-sigmoid                                        */
+/* Element-wise: sigmoid, log-sigmoid, logit                                 */
 /* ------------------------------------------------------------------------ */
 
 /* y = 1 / (1 + exp(-x)) element-wise over `count` elements, evaluated so that
@@ -266,6 +292,19 @@ SMK_API smk_status smk_sigmoid_f64(const double *x, double *y, int64_t count);
 SMK_API smk_status smk_log_sigmoid_f32(const float *x, float *y, int64_t count);
 /* As smk_log_sigmoid_f32, in double precision. */
 SMK_API smk_status smk_log_sigmoid_f64(const double *x, double *y, int64_t count);
+
+/* y = logit(x) = log(x / (1 - x)) element-wise over `count` elements, the
+ * inverse of smk_sigmoid_f32; for 0.3 < x < 0.65 computed as
+ * log1p(2 (x - 0.5) / (1 - x)) so it keeps its digits near x = 0.5
+ * (scipy.special.logit's formula). logit(0) = -inf, logit(1) = +inf; x
+ * outside [0, 1] or NaN gives NaN. y may equal x (in place), no other
+ * overlap. The caller owns both buffers. Reentrant.
+ * Returns SMK_OK; SMK_ERROR_NULL_POINTER; SMK_ERROR_INVALID_ARGUMENT
+ * (count < 0 or partial overlap); SMK_ERROR_SIZE_OVERFLOW (count too large
+ * to address). */
+SMK_API smk_status smk_logit_f32(const float *x, float *y, int64_t count);
+/* As smk_logit_f32, in double precision. */
+SMK_API smk_status smk_logit_f64(const double *x, double *y, int64_t count);
 
 /* ------------------------------------------------------------------------ */
 /* Masked, partitioned, segment and hierarchical softmax; ensembles          */

@@ -16,6 +16,7 @@ from .losses import binary_cross_entropy_with_logits, cross_entropy, nll_loss
 from .backward import log_softmax_backward, sigmoid_backward, softmax_backward
 from .model import Ensemble, Head, Model
 from ._arrays import INT32_MAX, INT32_MIN, integer, release_buffers
+from . import special  # softmaxkit.special: scipy.special's softmax family, scipy's defaults
 
 __version__ = "0.2.0"
 

@@ -19,7 +19,7 @@ from typing import Any, Optional
 import numpy as np
 
 from ._cache import BoundedCache
-from ._errors import ArgumentError
+from ._errors import ArgumentError, ComplexInputError
 
 F32 = np.dtype(np.float32)
 F64 = np.dtype(np.float64)
@@ -35,6 +35,9 @@ def as_input(x: Any, name: str = "x") -> np.ndarray:
         dt = F32 if a.dtype.itemsize == 4 else F64
     elif kind in "biuf":  # bool, integers, float16, longdouble
         dt = F64
+    elif kind == "c":
+        raise ComplexInputError(f"{name} is complex ({a.dtype}); softmaxkit computes over real numbers only: "
+                                f"use scipy.special for complex input")
     else:
         raise ArgumentError(f"{name} must hold real numbers, got dtype {a.dtype}")
     # asarray(order="C"), not ascontiguousarray: the latter makes 0-d arrays 1-d.
@@ -58,14 +61,52 @@ def check_out(out: Any, dtype: np.dtype, shape: tuple, name: str = "out") -> np.
     return out
 
 
-def extents(shape: tuple, axis: Optional[int]) -> tuple[int, int, int]:
-    """(outer, n, inner) for a reduction over `axis` (None: the whole array)."""
+def axes(shape: tuple, axis: Any) -> tuple:
+    """A tuple of axes as sorted non-negative ints, each in range and
+    named once (a 0-d array accepts 0 and -1, as numpy does)."""
+    nd = len(shape)
+    try:
+        given = [operator.index(a) for a in axis]
+    except TypeError:
+        raise ArgumentError(f"axis must be an integer, a tuple of integers or None, got {axis!r}") from None
+    if nd == 0:
+        for a in given:
+            if a not in (0, -1):
+                raise ArgumentError(f"axis {a} is out of range for a 0-d array")
+        return ()
+    for a in given:
+        if not -nd <= a < nd:
+            raise ArgumentError(f"axis {a} is out of range for an array of {nd} dimensions")
+    out = sorted(a % nd for a in given)
+    if len(set(out)) != len(out):
+        raise ArgumentError(f"axis {tuple(given)} names an axis twice")
+    return tuple(out)
+
+
+def adjacent(shape: tuple, ax: tuple) -> bool:
+    """Whether sorted axes `ax` of `shape` lie together in memory (one
+    extent): no axis of length other than 1 between them."""
+    return not ax or all(shape[i] == 1 or i in ax for i in range(ax[0], ax[-1] + 1))
+
+
+def extents(shape: tuple, axis: Any) -> tuple[int, int, int]:
+    """(outer, n, inner) for a reduction over `axis` (None: the whole array;
+    a tuple: adjacent axes, reduced as one extent; an empty tuple reduces
+    nothing, so every element is its own fibre)."""
     if axis is None:
         return 1, math.prod(shape), 1
+    if type(axis) is tuple:
+        ax = axes(shape, axis)
+        if not adjacent(shape, ax):
+            raise ArgumentError(f"axes {tuple(axis)} are not adjacent: this function reduces over one axis "
+                                f"or over adjacent axes only")
+        if not ax:
+            return math.prod(shape), 1, 1
+        return math.prod(shape[:ax[0]]), math.prod(shape[ax[0]:ax[-1] + 1]), math.prod(shape[ax[-1] + 1:])
     try:
         axis = operator.index(axis)
     except TypeError:
-        raise ArgumentError(f"axis must be an integer or None, got {axis!r}") from None
+        raise ArgumentError(f"axis must be an integer, a tuple of integers or None, got {axis!r}") from None
     nd = len(shape)
     if nd == 0:
         if axis not in (0, -1):
@@ -191,6 +232,10 @@ def _build(shape: tuple, axis: Optional[int]) -> tuple:
     nd = len(shape)
     if axis is None:
         before, after, removed, kept = (), (), (), (1,) * nd
+    elif type(axis) is tuple:  # canonical (entry): sorted, adjacent
+        before, after = (shape[:axis[0]], shape[axis[-1] + 1:]) if axis else (shape, ())
+        removed = tuple(d for i, d in enumerate(shape) if i not in axis)
+        kept = tuple(1 if i in axis else d for i, d in enumerate(shape))
     elif nd == 0:
         before, after, removed, kept = (), (), (), ()
     else:
@@ -207,17 +252,54 @@ def _build(shape: tuple, axis: Optional[int]) -> tuple:
 def entry(shape: tuple, axis: Any) -> tuple:
     """The extents entry of reducing `shape` over `axis` (cached)."""
     global _last
+    if type(axis) is tuple and all(type(a) is int for a in axis):
+        # Keyed by the tuple as given (ints only: never (1.0,) for (1,)).
+        e = _cache.get((shape, axis))
+        if e is None:
+            extents(shape, axis)  # names a bad or non-adjacent axis set
+            e = _cache.put((shape, axis), _build(shape, axes(shape, axis)))
+        _last = (shape, axis, e)
+        return e
     if axis is not None and type(axis) is not int:
         # Normalize first: the cache must never answer for axis=1.0 because
         # axis=1 was seen (they hash alike); extents() names a bad axis.
         extents(shape, axis)
-        axis = operator.index(axis)
+        axis = axes(shape, axis) if type(axis) is tuple else operator.index(axis)
     key = (shape, axis)
     e = _cache.get(key)
     if e is None:
         e = _cache.put(key, _build(shape, axis))
     _last = (shape, axis, e)
     return e
+
+
+_plans = BoundedCache(256)
+
+
+def gather_plan(shape: tuple, axis: Any) -> tuple:
+    """How to reduce `shape` over a tuple of axes: ``(perm, axis, inverse, kept)``.
+
+    Adjacent axes are one extent: perm is None and `axis` the canonical tuple
+    (sorted, non-negative). Otherwise `perm` moves the reduced axes, in
+    order, behind the others (a transpose whose contiguous copy the kernel
+    reads as rows), `axis` names them in the moved array and `inverse` moves
+    them back. `kept`: the input's shape with the reduced axes at length 1
+    (keepdims)."""
+    # Cached only for tuples of ints: (1.0,) must not find the plan of (1,).
+    key = (shape, axis) if type(axis) is tuple and all(type(a) is int for a in axis) else None
+    plan = _plans.get(key) if key else None
+    if plan is None:
+        ax = axes(shape, axis)
+        kept = tuple(1 if i in ax else d for i, d in enumerate(shape))
+        if adjacent(shape, ax):
+            plan = (None, ax, None, kept)
+        else:
+            rest = tuple(i for i in range(len(shape)) if i not in ax)
+            perm = rest + ax
+            plan = (perm, tuple(range(len(rest), len(shape))), tuple(perm.index(i) for i in range(len(shape))), kept)
+        if key:
+            _plans.put(key, plan)
+    return plan
 
 
 _SMALL = tuple(_I64(v) for v in range(257))

@@ -12,6 +12,10 @@ class ArgumentError(Error, ValueError):
     """A bad argument: value, shape, dtype, axis, index, size."""
 
 
+class ComplexInputError(ArgumentError, TypeError):
+    """Complex input: the kernels are real-valued (scipy.special handles complex)."""
+
+
 class FileError(Error, OSError):
     """A model file could not be opened or read."""
 

@@ -71,6 +71,9 @@ DECLARATIONS: list[tuple[str, Any, list[Any]]] = [
     # smk_status smk_logsumexp_f32(const float *x, float *y, int64_t outer, int64_t n, int64_t inner);
     ("smk_logsumexp_f32", STATUS, [VP, VP, I64, I64, I64]),
     ("smk_logsumexp_f64", STATUS, [VP, VP, I64, I64, I64]),
+    # smk_status smk_logsumexp_weighted_f32(const float *x, const float *b, float *y, float *sign, int64_t outer, int64_t n, int64_t inner);
+    ("smk_logsumexp_weighted_f32", STATUS, [VP, VP, VP, VP, I64, I64, I64]),
+    ("smk_logsumexp_weighted_f64", STATUS, [VP, VP, VP, VP, I64, I64, I64]),
     # smk_status smk_softmax_state_f32(const float *x, double *max, double *sum, int64_t outer, int64_t n, int64_t inner, float temperature);
     ("smk_softmax_state_f32", STATUS, [VP, VP, VP, I64, I64, I64, _c.c_float]),
     ("smk_softmax_state_f64", STATUS, [VP, VP, VP, I64, I64, I64, _c.c_double]),
@@ -91,6 +94,9 @@ DECLARATIONS: list[tuple[str, Any, list[Any]]] = [
     # smk_status smk_log_sigmoid_f32(const float *x, float *y, int64_t count);
     ("smk_log_sigmoid_f32", STATUS, [VP, VP, I64]),
     ("smk_log_sigmoid_f64", STATUS, [VP, VP, I64]),
+    # smk_status smk_logit_f32(const float *x, float *y, int64_t count);
+    ("smk_logit_f32", STATUS, [VP, VP, I64]),
+    ("smk_logit_f64", STATUS, [VP, VP, I64]),
     # smk_status smk_masked_softmax_f32(const float *x, const uint8_t *mask, float *y, int64_t outer, int64_t n, int64_t inner, int64_t mask_count, int renormalize);
     ("smk_masked_softmax_f32", STATUS, [VP, VP, VP, I64, I64, I64, I64, _c.c_int]),
     ("smk_masked_softmax_f64", STATUS, [VP, VP, VP, I64, I64, I64, I64, _c.c_int]),
