@@ -77,17 +77,96 @@ private let recurrentCases: [String] = {
 
     @Test func specRoundTrips() throws {
         let model = try Model(contentsOf: "\(recurrentFixtures)/lstm_l2_bi_final.safetensors")
-        let again = try Model(safetensors: model.serialized().withUnsafeBytes { UnsafeRawBufferPointer($0) }.copyToArrayBuffer())
+        let bytes = model.serialized()
+        let again = try bytes.withUnsafeBytes { try Model(safetensors: $0) }
         #expect(again.spec == model.spec)
         #expect(again.parameterCount == model.parameterCount)
         #expect(model.heads.allSatisfy { !$0.perStep })
     }
 }
 
-extension UnsafeRawBufferPointer {
-    fileprivate func copyToArrayBuffer() -> UnsafeRawBufferPointer {
-        let p = UnsafeMutableRawBufferPointer.allocate(byteCount: count, alignment: 16)
-        p.copyMemory(from: self)
-        return UnsafeRawBufferPointer(p)
+/// The one-layer LSTM fixture's spec and tensors, to break one at a time.
+private func lstmParts() throws -> (ModelSpec, [String: Tensor]) {
+    let m = try Model(contentsOf: "\(recurrentFixtures)/lstm_l1_bi_seq.safetensors")
+    return (m.spec, m.weights)
+}
+
+private func expectError(_ code: SoftmaxKitError.Kind, _ fragment: String, _ body: () throws -> Void) {
+    do {
+        try body()
+        Issue.record("no error; expected \(code) mentioning \(fragment)")
+    } catch let error as SoftmaxKitError {
+        #expect(error.kind == code, "\(fragment): \(error.message)")
+        #expect(error.message.contains(fragment), "\(error.message) should mention \(fragment)")
+    } catch {
+        Issue.record("unexpected error \(error)")
+    }
+}
+
+@Suite struct RecurrentModelErrorTests {
+    @Test func refusesBadRecurrentLayers() throws {
+        let (spec, w) = try lstmParts()
+        expectError(.format, "unknown value \"rnn2\"") {
+            _ = try ModelSpec(json: spec.json.replacingOccurrences(of: "\"kind\":\"lstm\"", with: "\"kind\":\"rnn2\""))
+        }
+        expectError(.format, "proj_size") {
+            _ = try ModelSpec(json: spec.json.replacingOccurrences(of: "\"kind\":\"lstm\"", with: "\"kind\":\"lstm\",\"proj_size\":2"))
+        }
+        var bad = w
+        bad["rnn.weight_ih_l0"] = try Tensor(shape: [24, 3], [Float](repeating: 0, count: 72))
+        expectError(.shapeMismatch, "\"rnn.weight_ih_l0\" has shape [24, 3], expected [24, 4]") { _ = try Model(spec: spec, weights: bad) }
+        bad = w
+        bad["rnn.weight_hh_l0_reverse"] = try Tensor(shape: [18, 6], [Float](repeating: 0, count: 108))
+        expectError(.shapeMismatch, "rnn.weight_hh_l0_reverse") { _ = try Model(spec: spec, weights: bad) }
+        bad = w
+        bad["rnn.bias_hh_l0"] = nil
+        expectError(.format, "give both biases or neither") { _ = try Model(spec: spec, weights: bad) }
+        bad = w
+        bad["rnn.weight_ih_l0_reverse"] = nil
+        expectError(.format, "missing tensor \"rnn.weight_ih_l0_reverse\"") { _ = try Model(spec: spec, weights: bad) }
+        bad = w
+        bad["rnn.weight_hr_l0"] = try Tensor(shape: [2, 6], [Float](repeating: 0, count: 12))
+        expectError(.format, "proj_size") { _ = try Model(spec: spec, weights: bad) }
+        var s2 = spec
+        s2.layers[0].units = 7
+        expectError(.shapeMismatch, "units") { _ = try Model(spec: s2, weights: w) }
+        s2 = spec
+        s2.layers[0].numLayers = 2
+        expectError(.format, "missing tensor \"rnn.weight_ih_l1\"") { _ = try Model(spec: s2, weights: w) }
+        s2 = spec
+        s2.layers[0].bidirectional = false
+        expectError(.shapeMismatch, "shapes do not chain") { _ = try Model(spec: s2, weights: w) }
+    }
+
+    @Test func refusesBadInputs() throws {
+        let model = try Model(contentsOf: "\(recurrentFixtures)/lstm_l1_bi_seq.safetensors")
+        let x = [Float](repeating: 0.5, count: 2 * 3 * 4)
+        expectError(.invalidArgument, "lengths[1] is 4, outside [0, 3]") { _ = try model(x, shape: [2, 3, 4], lengths: [1, 4]) }
+        expectError(.shapeMismatch, "lengths holds 1 values but the batch is 2") { _ = try model(x, shape: [2, 3, 4], lengths: [1]) }
+        expectError(.invalidArgument, "not token ids") { _ = try model(ids: [1, 2], shape: [2]) }
+        expectError(.unsupported, "sequence model") { _ = try Ensemble(models: [model, model]) }
+
+        let tagger = try Model(contentsOf: "\(recurrentFixtures)/tagger.safetensors")
+        expectError(.invalidArgument, "ids[1, 2] is 11, outside the vocabulary [0, 11)") {
+            _ = try tagger(ids: [0, 1, 2, 3, 4, 5, 11, 0], shape: [2, 4])
+        }
+        expectError(.invalidArgument, "ids[0, 0] is -1") { _ = try tagger(ids: [Int32(-1)], shape: [1]) }
+        expectError(.invalidArgument, "token ids") { _ = try tagger([0, 1], shape: [1, 2, 1]) }
+        // Ids at padding steps are not read.
+        let padded = try tagger(ids: [3, 99, 4, 5], shape: [2, 2], lengths: [1, 2])
+        #expect(padded["tags"]!.count == 12)
+        #expect(padded["tags"]![3...5].allSatisfy { $0 == 0 })
+
+        let seed = try Model(contentsOf: "\(recurrentFixtures)/seed_timesteps.safetensors")
+        expectError(.shapeMismatch, "layer \"head_2\" reads step 2 but the input has 2 steps") {
+            _ = try seed([Float](repeating: 0, count: 10), shape: [1, 2, 5])
+        }
+        let out = try model([Float](repeating: 0, count: 8), shape: [2, 4])  // [batch, features]: one step
+        #expect(out["probs"]!.count == 10)
+        // Zero lengths: per-step outputs 0, a final state zero.
+        let final = try Model(contentsOf: "\(recurrentFixtures)/gru_l2_bi_final.safetensors")
+        let zeroLen = try final([Float](repeating: 1, count: 2 * 5 * 4), shape: [2, 5, 4], lengths: [0, 0])
+        let zeroInput = try final([Float](repeating: 0, count: 2 * 1 * 4), shape: [2, 1, 4], lengths: [0, 0])
+        #expect(zeroLen["raw"]! == zeroInput["raw"]!)
     }
 }

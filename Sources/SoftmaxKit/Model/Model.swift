@@ -322,6 +322,7 @@ extension Model {
     /// input: the forward calls' one check of their sizes (the C ABI's too).
     @_spi(CABI) public func rows(batch: Int, steps: Int, features f: Int) throws(SoftmaxKitError) -> Int {
         guard batch >= 0, steps >= 0 else { throw .invalid("batch and steps must be non-negative, got \(batch) and \(steps)") }
+        if let v = vocabulary { throw .invalid("the model's input is token ids (vocabulary \(v)), not float features") }
         guard f == features else { throw .shape("input has \(f) features but the model takes \(features)") }
         guard elementCount(batch, steps, max(features, 1)) != nil else {
             throw .overflow("input [\(batch), \(steps), \(f)] overflows 64 bits")
