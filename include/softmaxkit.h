@@ -940,6 +940,45 @@ SMK_API smk_status smk_model_forward_ids(const smk_model *model,
                                          float *const *outputs,
                                          int64_t output_count);
 
+/* The carried state of a model run one step at a time (smk_model_step):
+ * each recurrent layer's hidden (and LSTM cell) state for a fixed batch. */
+typedef struct smk_model_state smk_model_state;
+
+/* Creates a zero state for running `batch` rows of `model` one step at a
+ * time into *state_out. The caller owns it and frees it with
+ * smk_model_state_free; it keeps the model alive and belongs to it and to
+ * this batch size. A dense-only model has an empty state (smk_model_step is
+ * then smk_model_forward on one step). Returns SMK_OK;
+ * SMK_ERROR_NULL_POINTER; SMK_ERROR_INVALID_ARGUMENT (negative batch);
+ * SMK_ERROR_UNSUPPORTED (a bidirectional layer, which needs the whole
+ * sequence, or a dense layer reading a selected "step"; the message names the
+ * layer); SMK_ERROR_SIZE_OVERFLOW; SMK_ERROR_OUT_OF_MEMORY. Thread-safe. */
+SMK_API smk_status smk_model_state_create(const smk_model *model, int64_t batch,
+                                          smk_model_state **state_out);
+
+/* Sets `state` back to zero (the start of a new sequence). Returns SMK_OK or
+ * SMK_ERROR_NULL_POINTER. Not thread-safe on one state. */
+SMK_API smk_status smk_model_state_reset(smk_model_state *state);
+
+/* Frees a state from smk_model_state_create; NULL is a no-op. */
+SMK_API void smk_model_state_free(smk_model_state *state);
+
+/* Runs one step x_t, C-contiguous [batch, features], from `state` and
+ * advances it: outputs[h] receives head h's batch * size floats for this step
+ * (per-step heads: this step's row; final-state heads: the state after it).
+ * T calls give the values of smk_model_forward over the T steps within
+ * float32 rounding. All arguments are checked before the outputs or the
+ * state are written. Returns SMK_OK; SMK_ERROR_NULL_POINTER;
+ * SMK_ERROR_INVALID_ARGUMENT (negative sizes, overlapping buffers, a model
+ * of token ids); SMK_ERROR_SHAPE_MISMATCH (a state of another model or
+ * batch size, features, output_count); SMK_ERROR_SIZE_OVERFLOW;
+ * SMK_ERROR_OUT_OF_MEMORY. Thread-safe on the model; a state is used by one
+ * thread at a time. */
+SMK_API smk_status smk_model_step(const smk_model *model, smk_model_state *state,
+                                  const float *x_t, int64_t batch,
+                                  int64_t features, float *const *outputs,
+                                  int64_t output_count);
+
 /* ------------------------------------------------------------------------ */
 /* Ensembles                                                                 */
 /* ------------------------------------------------------------------------ */

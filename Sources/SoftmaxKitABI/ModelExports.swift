@@ -338,6 +338,53 @@ public func smk_model_head_per_step(_ m: OpaquePointer?, _ head: Int64, _ out: U
     }
 }
 
+// MARK: Streaming
+
+/// `smk_model_state`: a ModelState and the model it belongs to (kept alive,
+/// so no later model can take its identity).
+final class StateHandle {
+    let state: ModelState
+    let model: Model
+    init(_ s: ModelState, _ m: Model) { state = s; model = m }
+}
+
+@_cdecl("smk_model_state_create")
+public func smk_model_state_create(_ m: OpaquePointer?, _ batch: Int64, _ stateOut: UnsafeMutablePointer<OpaquePointer?>?) -> Int32 {
+    abiCall { () throws(SoftmaxKitError) in
+        let model = try handle(m, "model", as: ModelHandle.self).model
+        let out = try outPointer(stateOut, "state_out")
+        let b = try elementCount(batch, "batch")
+        publish(StateHandle(try model.makeState(batch: b), model), out)
+    }
+}
+
+@_cdecl("smk_model_state_reset")
+public func smk_model_state_reset(_ s: OpaquePointer?) -> Int32 {
+    abiCall { () throws(SoftmaxKitError) in
+        try handle(s, "state", as: StateHandle.self).state.reset()
+    }
+}
+
+@_cdecl("smk_model_state_free")
+public func smk_model_state_free(_ s: OpaquePointer?) {
+    release(s, as: StateHandle.self)
+}
+
+@_cdecl("smk_model_step")
+public func smk_model_step(_ m: OpaquePointer?, _ s: OpaquePointer?, _ x: UnsafePointer<Float>?, _ batch: Int64, _ features: Int64,
+                           _ outputs: UnsafePointer<UnsafeMutablePointer<Float>?>?, _ outputCount: Int64) -> Int32 {
+    abiCall { () throws(SoftmaxKitError) in
+        let model = try handle(m, "model", as: ModelHandle.self).model
+        let state = try handle(s, "state", as: StateHandle.self).state
+        let b = try elementCount(batch, "batch")
+        guard b == state.batch else {
+            throw SoftmaxKitError(.shapeMismatch, "the state is for batch \(state.batch), the call gives batch \(b)")
+        }
+        let (xs, outs, _, _, f) = try forwardArguments(model, model.heads, x, batch, 1, features, outputs, outputCount)
+        try model.step(xs, state: state, features: f, into: outs)
+    }
+}
+
 // MARK: Ensembles
 
 @_cdecl("smk_ensemble_create")

@@ -170,3 +170,48 @@ private func expectError(_ code: SoftmaxKitError.Kind, _ fragment: String, _ bod
         #expect(zeroLen["raw"]! == zeroInput["raw"]!)
     }
 }
+
+@Suite struct RecurrentStreamingTests {
+    /// T calls of step give one forward over the T steps (within 1e-6).
+    @Test(arguments: ["lstm_l1_uni_seq", "lstm_l2_uni_final", "gru_l2_uni_seq", "gru_l1_uni_final", "lstm_nobias"])
+    func stepsMatchForward(_ name: String) throws {
+        let model = try Model(contentsOf: "\(recurrentFixtures)/\(name).safetensors")
+        let x = try #require(try RecurrentFixture(name).tensor("x"))
+        let (b, t, f) = (x.shape[0], x.shape[1], x.shape[2])
+        let xs = x.values.map { Float($0) }
+        let whole = try model(xs, shape: x.shape)
+        let state = try model.makeState(batch: b)
+        for round in 0..<2 {  // the second round after reset() repeats the first
+            for s in 0..<t {
+                var xt: [Float] = []
+                for r in 0..<b { xt += xs[((r * t + s) * f)..<((r * t + s + 1) * f)] }
+                let out = try model.step(xt, state: state)
+                for h in model.heads {
+                    let got = out[h.name]!
+                    for r in 0..<b {
+                        for c in 0..<h.size {
+                            let want = h.perStep ? whole[h.name]![(r * t + s) * h.size + c] : nil
+                            if let want { #expect(abs(got[r * h.size + c] - want) <= 1e-6, "\(name) round \(round) step \(s)") }
+                        }
+                    }
+                    if !h.perStep && s == t - 1 {
+                        for (g, w) in zip(got, whole[h.name]!) { #expect(abs(g - w) <= 1e-6, "\(name) final state") }
+                    }
+                }
+            }
+            state.reset()
+        }
+    }
+
+    @Test func refusesWhatCannotStream() throws {
+        let bi = try Model(contentsOf: "\(recurrentFixtures)/lstm_l1_bi_seq.safetensors")
+        expectError(.unsupported, "bidirectional") { _ = try bi.makeState(batch: 1) }
+        let seed = try Model(contentsOf: "\(recurrentFixtures)/seed_timesteps.safetensors")
+        expectError(.unsupported, "selected step") { _ = try seed.makeState(batch: 1) }
+        let uni = try Model(contentsOf: "\(recurrentFixtures)/lstm_l1_uni_seq.safetensors")
+        let other = try Model(contentsOf: "\(recurrentFixtures)/lstm_l1_uni_seq.safetensors")
+        let state = try uni.makeState(batch: 2)
+        expectError(.shapeMismatch, "another model") { _ = try other.step([Float](repeating: 0, count: 8), state: state) }
+        expectError(.shapeMismatch, "features") { _ = try uni.step([Float](repeating: 0, count: 6), state: state) }
+    }
+}

@@ -49,6 +49,7 @@ _FORWARD = _lib.fast("smk_model_forward")
 _ENSEMBLE_FORWARD = _lib.fast("smk_ensemble_forward")
 _FORWARD_LENGTHS = _lib.fast("smk_model_forward_lengths")
 _FORWARD_IDS = _lib.fast("smk_model_forward_ids")
+_STEP = _lib.fast("smk_model_step")
 I64_ = np.dtype(np.int64)
 
 
@@ -220,6 +221,26 @@ class _Runner:
         return dict(zip(self._names, outs))
 
 
+class State:
+    """The carried state of :meth:`Model.step` (from :meth:`Model.new_state`):
+    belongs to one model and batch size; one thread uses it at a time."""
+
+    def __init__(self, handle: _VP, model: "Model", batch: int):
+        self._handle = handle
+        self._model = model  # the C state keeps the model alive too
+        self.batch = batch
+
+    def reset(self) -> None:
+        """Back to the zero initial state (a new sequence)."""
+        _check(_L.smk_model_state_reset(self._handle))
+
+    def __del__(self) -> None:
+        h = getattr(self, "_handle", None)
+        if h:
+            _L.smk_model_state_free(h)
+            self._handle = None
+
+
 class Model(_Runner):
     """A loaded model. Call it on ``[batch, features]`` or ``[batch, steps,
     features]`` input (or one ``[features]`` row) to get ``{head: array}``."""
@@ -328,6 +349,31 @@ class Model(_Runner):
         outs = [_empty(s, F32) for s in self._shapes(a.shape[:-1])]
         table = self._pack(*[ptr(o).value for o in outs])
         _check(_FORWARD_LENGTHS(self._handle, ptr(a), i64(batch), i64(steps), i64(feats), ptr(lens), table, self._head_count))
+        return dict(zip(self._names, outs))
+
+    def new_state(self, batch: int = 1) -> "State":
+        """A zero state for running `batch` rows one step at a time with
+        :meth:`step`. Raises softmaxkit.Error (SMK_ERROR_UNSUPPORTED) for a
+        model with a bidirectional layer or a selected step."""
+        handle = _VP()
+        _check(_L.smk_model_state_create(self._handle, int(batch), ctypes.byref(handle)))
+        return State(handle, self, int(batch))
+
+    def step(self, x: Any, state: "State") -> dict[str, np.ndarray]:
+        """One step ``x`` (``[batch, features]``, or ``[features]`` for batch 1)
+        from `state`, which advances; returns each head's ``[batch, size]``
+        (``[size]`` for a 1-D x). T steps give the values of one forward
+        over the T steps within float32 rounding."""
+        if not isinstance(state, State):
+            raise ArgumentError("state must come from Model.new_state")
+        a = np.ascontiguousarray(np.asarray(x), dtype=F32)
+        if a.ndim not in (1, 2):
+            raise ArgumentError(f"x must be [batch, features] or [features], got shape {a.shape}")
+        batch = a.shape[0] if a.ndim == 2 else 1
+        lead = a.shape[:-1]
+        outs = [_empty(lead + (size,), F32) for size in self._sizes]
+        table = self._pack(*[ptr(o).value for o in outs])
+        _check(_STEP(self._handle, state._handle, ptr(a), i64(batch), i64(a.shape[-1]), table, self._head_count))
         return dict(zip(self._names, outs))
 
     @staticmethod

@@ -105,6 +105,9 @@ final class RecurrentLayer: @unchecked Sendable {
         self.stack = stack; self.sequence = sequence; self.parameterCount = params
     }
 
+    /// Floats of a streaming state for `batch` rows: h and c per stacked layer.
+    func stateCount(batch b: Int) -> Int { 2 * stack.count * b * hidden }
+
     /// Floats of scratch ``run(_:batch:steps:lengths:_:scratch:)`` needs.
     func scratchCount(batch b: Int, steps t: Int) -> Int? {
         let gh = gates * hidden
@@ -129,8 +132,13 @@ final class RecurrentLayer: @unchecked Sendable {
     /// `[batch, steps, width]` (every step; padding steps 0) or, for a
     /// final-state layer, `[batch, width]`. `lengths[b]` (nil: all `steps`)
     /// steps of row b are valid; padding steps do not advance the state.
+    ///
+    /// `carry` (unidirectional stacks only: ``stateCount(batch:)`` floats,
+    /// per stacked layer h then c, each `[batch, H]`) is the state to start
+    /// from, and receives the state after the last step.
     func run(_ x: UnsafePointer<Float>, batch b: Int, steps t: Int, lengths: UnsafePointer<Int>?,
-             _ y: UnsafeMutablePointer<Float>, scratch: UnsafeMutablePointer<Float>) {
+             _ y: UnsafeMutablePointer<Float>, scratch: UnsafeMutablePointer<Float>,
+             carry: UnsafeMutablePointer<Float>? = nil) {
         let H = hidden, G = gates, gh = G * H, W = width, rows = b * t
         let proj = scratch
         let seqA = proj + rows * gh
@@ -148,8 +156,13 @@ final class RecurrentLayer: @unchecked Sendable {
             if rows > 0 { out.initialize(repeating: 0, count: rows * W) }
             for (d, dir) in dirs.enumerated() {
                 dir.input.apply(inp, lda: inW, rows: rows, proj, ldy: gh, activation: .identity, workspace: work)
-                hs.initialize(repeating: 0, count: b * H)
-                cs.initialize(repeating: 0, count: b * H)
+                if let carry {
+                    hs.update(from: carry + 2 * k * b * H, count: b * H)
+                    cs.update(from: carry + (2 * k + 1) * b * H, count: b * H)
+                } else {
+                    hs.initialize(repeating: 0, count: b * H)
+                    cs.initialize(repeating: 0, count: b * H)
+                }
                 for s in 0..<t {
                     dir.hidden.apply(UnsafePointer(hs), lda: H, rows: b, hg, ldy: gh, activation: .identity, workspace: work)
                     for r in 0..<b {
@@ -163,6 +176,10 @@ final class RecurrentLayer: @unchecked Sendable {
                         if cell == .lstm { lstmGates(xg, hh, hr, cs + r * H, H) } else { gruGates(xg, hh, hr, H) }
                         (out + (r * t + step) * W + d * H).update(from: hr, count: H)
                     }
+                }
+                if let carry {
+                    (carry + 2 * k * b * H).update(from: hs, count: b * H)
+                    (carry + (2 * k + 1) * b * H).update(from: cs, count: b * H)
                 }
                 if last && !sequence {
                     for r in 0..<b { (y + r * W + d * H).update(from: hs + r * H, count: H) }

@@ -25,7 +25,7 @@ extension Model {
     /// Runs a sequence model: the arguments are checked and the outputs
     /// sized before anything is written.
     func forwardSequence(_ net: SequenceNet, _ input: SequenceNet.Input, inputSpan: (UnsafeRawPointer?, Int),
-                         batch: Int, steps: Int, lengths: [Int]?,
+                         batch: Int, steps: Int, lengths: [Int]?, state: ModelState? = nil,
                          into outputs: [UnsafeMutableBufferPointer<Float>]) throws(SoftmaxKitError) {
         guard outputs.count == heads.count else {
             throw .shape("\(outputs.count) output buffers given but the model has \(heads.count) heads")
@@ -49,7 +49,7 @@ extension Model {
         let bt = batch * steps
         try (lengths ?? []).withUnsafeBufferPointer { (lp) throws(SoftmaxKitError) in
             let lens = lengths == nil ? nil : lp.baseAddress
-            try net.run(input, batch: batch, steps: steps, lengths: lens) { buffers in
+            try net.run(input, batch: batch, steps: steps, lengths: lens, state: state) { buffers in
                 for (h, o) in zip(heads, outputs) {
                     let rows = h.perStep ? bt : batch
                     if rows == 0 { continue }

@@ -137,7 +137,7 @@ final class SequenceNet: @unchecked Sendable {
 
     /// Runs every layer, then hands `body` each layer's buffer (rows of
     /// `perStep` layers `batch * steps`, of the others `batch`).
-    func run(_ input: Input, batch b: Int, steps t: Int, lengths: UnsafePointer<Int>?,
+    func run(_ input: Input, batch b: Int, steps t: Int, lengths: UnsafePointer<Int>?, state: ModelState? = nil,
              _ body: ([UnsafeMutablePointer<Float>]) -> Void) throws(SoftmaxKitError) {
         for k in ops.indices { _ = try selectedStep(k, steps: t) }
         guard let bt = elementCount(b, t) else { throw .overflow("[\(b), \(t)] overflows 64 bits") }
@@ -186,7 +186,7 @@ final class SequenceNet: @unchecked Sendable {
                 }
             case .recurrent(let r):
                 guard let x = source(src, input, buffers) else { continue }
-                r.run(x, batch: b, steps: t, lengths: lengths, buffers[k], scratch: workspace)
+                r.run(x, batch: b, steps: t, lengths: lengths, buffers[k], scratch: workspace, carry: state?.carries[k])
             case .dense(let w, let act, let step):
                 guard let x = source(src, input, buffers) else { continue }
                 if let s = step, let step = try selectedStep(k, steps: t) {
