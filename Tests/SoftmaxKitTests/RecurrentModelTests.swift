@@ -215,3 +215,23 @@ private func expectError(_ code: SoftmaxKitError.Kind, _ fragment: String, _ bod
         expectError(.shapeMismatch, "features") { _ = try uni.step([Float](repeating: 0, count: 6), state: state) }
     }
 }
+
+@Suite struct RecurrentEdgeTests {
+    /// A dense layer selecting a step of the model's float input, with lengths.
+    @Test func stepOfTheInputWithLengths() throws {
+        let spec = ModelSpec(features: 2, layers: [LayerSpec(name: "last", step: -1)],
+                             heads: [HeadSpec(name: "y", layer: "last", output: .identity)])
+        let model = try Model(spec: spec, weights: ["last.weight": try Tensor(shape: [1, 2], [Float(1), 10])])
+        let out = try model([1, 2, 3, 4, 5, 6, 7, 8], shape: [2, 2, 2], lengths: [1, 0])
+        #expect(out["y"]! == [21, 0])  // row 0 reads its step 0; row 1 has no valid step
+        #expect(try model([1, 2, 3, 4, 5, 6, 7, 8], shape: [2, 2, 2])["y"]! == [43, 87])
+    }
+
+    /// Zero steps: per-step outputs are empty, final states zero.
+    @Test func zeroSteps() throws {
+        let model = try Model(contentsOf: "\(recurrentFixtures)/lstm_l1_uni_final.safetensors")
+        let out = try model([], shape: [3, 0, 4])
+        let zero = try model([Float](repeating: 0, count: 12), shape: [3, 1, 4], lengths: [0, 0, 0])
+        #expect(out["raw"]! == zero["raw"]!)
+    }
+}

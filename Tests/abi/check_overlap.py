@@ -254,7 +254,18 @@ RECIPES = {
     "smk_model_forward_lengths": (lambda F, fx: {**forward_args("model", fx.model, fx.lib), "lengths": In(i64([1, 0, 1]))},
                                   ("outputs", "lengths")),
     "smk_model_forward_ids": (lambda F, fx: ids_args(fx.tagger, fx.lib), ("outputs", "lengths")),
+    "smk_model_step": (lambda F, fx: step_args(fx), ("outputs",)),
 }
+
+
+def step_args(fx) -> dict:
+    """smk_model_step on 3 rows of the multitask model (its state made once)."""
+    args = forward_args("model", fx.model, fx.lib)
+    del args["steps"]
+    if getattr(fx, "state", None) is None:
+        fx.state = ctypes.c_void_p()
+        assert fx.lib.smk_model_state_create(fx.model, ctypes.c_int64(O), ctypes.byref(fx.state)) == SMK_OK
+    return {**args, "state": fx.state, "x_t": args.pop("x")}
 
 
 def ids_args(model, lib) -> dict:

@@ -186,9 +186,61 @@ static void test_errors(void) {
     smk_model_free(seed);
 }
 
+/* smk_model_step over the steps of a fixture equals smk_model_forward. */
+static void test_streaming(void) {
+    tensor t[MAX_TENSORS];
+    smk_model *model = NULL, *other = NULL, *bi = NULL;
+    smk_model_state *state = NULL, *bad = NULL;
+    int n = read_fixture("gru_l2_uni_seq", t), round;
+    int64_t B, T, F, C = 5, b, s, k;
+    float *x, *whole[3], *step[3], *xt;
+    CHECK(n > 0);
+    if (n <= 0) return;
+    CHECK_STATUS(smk_model_load(DIR "gru_l2_uni_seq.safetensors", &model), SMK_OK);
+    CHECK_STATUS(smk_model_load(DIR "gru_l2_uni_seq.safetensors", &other), SMK_OK);
+    CHECK_STATUS(smk_model_load(DIR "lstm_l1_bi_seq.safetensors", &bi), SMK_OK);
+    B = t[0].shape[0]; T = t[0].shape[1]; F = t[0].shape[2];
+    x = malloc(sizeof(float) * (size_t)(B * T * F));
+    xt = malloc(sizeof(float) * (size_t)(B * F));
+    for (k = 0; k < B * T * F; k++) x[k] = (float)t[0].values[k];
+    for (k = 0; k < 3; k++) {
+        whole[k] = malloc(sizeof(float) * (size_t)(B * T * C));
+        step[k] = malloc(sizeof(float) * (size_t)(B * C));
+    }
+    CHECK_STATUS(smk_model_forward(model, x, B, T, F, whole, 3), SMK_OK);
+    CHECK_STATUS(smk_model_state_create(model, B, &state), SMK_OK);
+    for (round = 0; round < 2; round++) {
+        int same = 1;
+        for (s = 0; s < T; s++) {
+            for (b = 0; b < B; b++) memcpy(xt + b * F, x + (b * T + s) * F, sizeof(float) * (size_t)F);
+            CHECK_STATUS(smk_model_step(model, state, xt, B, F, step, 3), SMK_OK);
+            for (k = 0; k < 3; k++) {
+                int64_t c;
+                for (b = 0; b < B; b++)
+                    for (c = 0; c < C; c++)
+                        if (fabsf(step[k][b * C + c] - whole[k][(b * T + s) * C + c]) > 1e-6f) same = 0;
+            }
+        }
+        CHECK(same);
+        CHECK_STATUS(smk_model_state_reset(state), SMK_OK);
+    }
+    CHECK_STATUS(smk_model_step(other, state, xt, B, F, step, 3), SMK_ERROR_SHAPE_MISMATCH);
+    CHECK_STATUS(smk_model_step(model, state, xt, B - 1, F, step, 3), SMK_ERROR_SHAPE_MISMATCH);
+    CHECK_STATUS(smk_model_state_create(bi, 1, &bad), SMK_ERROR_UNSUPPORTED);
+    CHECK(bad == NULL);
+    CHECK_STATUS(smk_model_state_reset(NULL), SMK_ERROR_NULL_POINTER);
+    smk_model_state_free(NULL);
+    smk_model_state_free(state);
+    smk_model_free(model); smk_model_free(other); smk_model_free(bi);
+    for (k = 0; k < 3; k++) { free(whole[k]); free(step[k]); }
+    free(x); free(xt);
+    for (k = 0; k < n; k++) free(t[k].values);
+}
+
 int main(void) {
     size_t i;
     for (i = 0; i < sizeof CASES / sizeof CASES[0]; i++) run_case(CASES[i]);
     test_errors();
+    test_streaming();
     return check_summary("test_recurrent");
 }

@@ -103,3 +103,34 @@ def test_zero_length_rows():
     assert (out["probs"][0] == 0).all() and np.isneginf(out["logp"][0]).all()
     full = model(x[1:])
     np.testing.assert_array_equal(out["probs"][1], full["probs"][0])
+
+
+@pytest.mark.parametrize("name", ["lstm_l1_uni_seq", "gru_l2_uni_seq", "lstm_l2_uni_final"])
+def test_streaming_matches_forward(name):
+    model = softmaxkit.Model.load(FIXTURES / f"{name}.safetensors")
+    x = read_fixture(name)["x"]
+    whole = model(x)
+    state = model.new_state(x.shape[0])
+    for _ in range(2):  # again after reset()
+        for t in range(x.shape[1]):
+            out = model.step(x[:, t, :], state)
+            for h in model.heads:
+                if h.per_step:
+                    np.testing.assert_allclose(out[h.name], whole[h.name][:, t, :], atol=1e-6, rtol=0)
+                elif t == x.shape[1] - 1:
+                    np.testing.assert_allclose(out[h.name], whole[h.name], atol=1e-6, rtol=0)
+        state.reset()
+
+
+def test_streaming_errors():
+    uni = softmaxkit.Model.load(FIXTURES / "lstm_l1_uni_seq.safetensors")
+    other = softmaxkit.Model.load(FIXTURES / "lstm_l1_uni_seq.safetensors")
+    state = uni.new_state(2)
+    with pytest.raises(ValueError, match="another model"):
+        other.step(np.zeros((2, 4), np.float32), state)
+    with pytest.raises(ValueError, match="batch 2"):
+        uni.step(np.zeros((3, 4), np.float32), state)
+    with pytest.raises(softmaxkit.Error, match="bidirectional"):
+        softmaxkit.Model.load(FIXTURES / "lstm_l1_bi_seq.safetensors").new_state(1)
+    with pytest.raises(softmaxkit.Error, match="selected step"):
+        softmaxkit.Model.load(FIXTURES / "seed_timesteps.safetensors").new_state(1)

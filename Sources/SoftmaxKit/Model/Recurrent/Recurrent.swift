@@ -111,14 +111,14 @@ final class RecurrentLayer: @unchecked Sendable {
     /// Floats of scratch ``run(_:batch:steps:lengths:_:scratch:)`` needs.
     func scratchCount(batch b: Int, steps t: Int) -> Int? {
         let gh = gates * hidden
-        guard let rows = elementCount(b, t), let proj = elementCount(rows, gh),
-              let seq = elementCount(rows, width) else { return nil }
+        guard let rows = elementCount(b, t), let proj = elementCount(rows, gh), let seq = elementCount(rows, width),
+              let step = elementCount(b, gh), let state = elementCount(b, hidden) else { return nil }
         var work = 0
         for dirs in stack {
             for d in dirs { work = max(work, d.input.workspaceCount(rows: rows), d.hidden.workspaceCount(rows: b)) }
         }
         // projections, two sequence buffers, per-step products, h, c, workspace
-        let parts = [proj, seq, seq, b * gh, b * hidden, b * hidden, work]
+        let parts = [proj, seq, seq, step, state, state, work]
         var total = 0
         for p in parts {
             let (s, o) = total.addingReportingOverflow(p)

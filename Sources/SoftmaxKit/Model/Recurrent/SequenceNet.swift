@@ -159,7 +159,7 @@ final class SequenceNet: @unchecked Sendable {
             case .embedding: break
             }
             // a dense layer reading one step of a padded sequence gathers it
-            if case .dense(_, _, _?) = op, lengths != nil { try add(elementCount(b, widths[inputs[k]])) }
+            if case .dense(_, _, _?) = op, lengths != nil { try add(elementCount(b, inputWidth(k))) }
         }
         try add(work)
         guard let scratch = rawAllocate(Float.self, max(total, 1)) else {
@@ -171,7 +171,7 @@ final class SequenceNet: @unchecked Sendable {
         for k in ops.indices { buffers.append(p); p += (perStep[k] ? bt : b) * widths[k] }
         var gathers: [Int: UnsafeMutablePointer<Float>] = [:]
         for (k, op) in ops.enumerated() {
-            if case .dense(_, _, _?) = op, lengths != nil { gathers[k] = p; p += b * widths[inputs[k]] }
+            if case .dense(_, _, _?) = op, lengths != nil { gathers[k] = p; p += b * inputWidth(k) }
         }
         let workspace = p
         for (k, op) in ops.enumerated() {
@@ -211,6 +211,9 @@ final class SequenceNet: @unchecked Sendable {
         }
         body(buffers)
     }
+
+    /// The width of what layer `k` reads.
+    func inputWidth(_ k: Int) -> Int { inputs[k] < 0 ? features : widths[inputs[k]] }
 
     private func source(_ src: Int, _ input: Input, _ buffers: [UnsafeMutablePointer<Float>]) -> UnsafePointer<Float>? {
         if src >= 0 { return UnsafePointer(buffers[src]) }
