@@ -265,7 +265,8 @@ def step_args(fx) -> dict:
     if getattr(fx, "state", None) is None:
         fx.state = ctypes.c_void_p()
         assert fx.lib.smk_model_state_create(fx.model, ctypes.c_int64(O), ctypes.byref(fx.state)) == SMK_OK
-    return {**args, "state": fx.state, "x_t": args.pop("x")}
+    x = args.pop("x")
+    return {**args, "state": fx.state, "x_t": x}
 
 
 def ids_args(model, lib) -> dict:
