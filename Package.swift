@@ -2,7 +2,8 @@
 //
 // SoftmaxKit: one Swift core, three surfaces.
 //   - `SoftmaxKit`  : the pure-Swift library (import SoftmaxKit).
-//   - `softmaxkit`  : libsoftmaxkit.so, the stable C ABI of include/softmaxkit.h.
+//   - `softmaxkit-c`: the stable C ABI of include/softmaxkit.h as a shared
+//                     library (the Makefile names it libsoftmaxkit.so).
 //   - `smk`         : the command-line tool (model info, run, bench).
 // The Makefile builds the .so with -static-stdlib and an export map so that it
 // exports only smk_* symbols; see README.md "Building".
@@ -12,14 +13,13 @@ let package = Package(
     name: "SoftmaxKit",
     products: [
         .library(name: "SoftmaxKit", targets: ["SoftmaxKit"]),
-        .library(name: "softmaxkit", type: .dynamic, targets: ["SoftmaxKitABI"]),
+        .library(name: "softmaxkit-c", type: .dynamic, targets: ["SoftmaxKitABI"]),
         .executable(name: "smk", targets: ["smk"]),
         .executable(name: "softmax-demo", targets: ["SoftmaxDemo"]),
         .executable(name: "model-demo", targets: ["ModelDemo"]),
     ],
-    dependencies: [
-        .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
-    ],
+    // No package dependencies: a package that uses SoftmaxKit fetches
+    // nothing else (the smk tool parses its command line by hand).
     targets: [
         // Vector primitives Swift cannot spell (mask bits, prefetch): static
         // inline C that inlines into the kernels; nothing in it is exported.
@@ -30,12 +30,10 @@ let package = Package(
             dependencies: ["SoftmaxKit"],
             exclude: ["softmaxkit.map"]
         ),
-        .executableTarget(
-            name: "smk",
-            dependencies: ["SoftmaxKit", .product(name: "ArgumentParser", package: "swift-argument-parser")]
-        ),
+        .executableTarget(name: "smk", dependencies: ["SoftmaxKit"]),
         .executableTarget(name: "SoftmaxDemo", dependencies: ["SoftmaxKit"], path: "examples/swift/SoftmaxDemo"),
         .executableTarget(name: "ModelDemo", dependencies: ["SoftmaxKit"], path: "examples/swift/ModelDemo"),
         .testTarget(name: "SoftmaxKitTests", dependencies: ["SoftmaxKit"]),
+        .testTarget(name: "smkTests", dependencies: ["smk"]),
     ]
 )

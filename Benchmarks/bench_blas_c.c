@@ -1,4 +1,4 @@
-/* The BLAS side of the wide-network comparison (issue 6): times only the
+/* The BLAS side of the wide-network comparison: times only the
  * three matrix products of 512 -> 1024 -> 1024 -> [1000 + 4] at one batch
  * with cblas_sgemm, Y = X W^T (W stored [out, in] as PyTorch's nn.Linear,
  * which is what softmaxkit reads), no bias or activation. Best of 7 rounds;

@@ -7,7 +7,7 @@ the same arithmetic. Best of 7 rounds; microseconds per forward.
 
     PYTHONPATH=bindings/python python3 Benchmarks/bench_models.py [--quick]
 
-With --wide, the wide network of issue 6 (Benchmarks/wide_net.py) at batch
+With --wide, the wide network (Benchmarks/wide_net.py) at batch
 4096 on --threads N threads (every library set to N): whole forward passes,
 and the three matrix products alone through numpy's BLAS and torch, in
 milliseconds and GFLOP/s.

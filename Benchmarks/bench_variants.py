@@ -1,5 +1,5 @@
 """Times each softmax variant against plain softmax on the same shape, and
-softmax_topk against softmax followed by topk (issue 3's speed targets).
+softmax_topk against softmax followed by topk (the speed targets of BENCHMARKS.md's status table).
 
 Calls the C functions through the binding's ctypes declarations with
 preallocated arrays, so Python overhead (~1 us) is small next to the

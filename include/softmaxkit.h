@@ -55,11 +55,11 @@ extern "C" {
 /* ------------------------------------------------------------------------ */
 
 #define SMK_VERSION_MAJOR 0
-#define SMK_VERSION_MINOR 1
+#define SMK_VERSION_MINOR 2
 #define SMK_VERSION_PATCH 0
 /* MAJOR * 10000 + MINOR * 100 + PATCH, comparable with smk_version(). */
 #define SMK_VERSION_NUMBER (SMK_VERSION_MAJOR * 10000 + SMK_VERSION_MINOR * 100 + SMK_VERSION_PATCH)
-#define SMK_VERSION_STRING "0.1.0"
+#define SMK_VERSION_STRING "0.2.0"
 
 /* The SMK_VERSION_NUMBER of the library loaded at run time. A program built
  * against this header works with any library of the same major version
@@ -69,6 +69,22 @@ SMK_API uint32_t smk_version(void);
 /* The "MAJOR.MINOR.PATCH" string of the loaded library. Static storage: never
  * NULL, never freed by the caller. Thread-safe. */
 SMK_API const char *smk_version_string(void);
+
+/* The CPU path the loaded kernels run: "avx512" (AVX-512 F/BW/CD/DQ/VL and
+ * FMA), "avx2" (AVX2 and FMA, x86-64-v3), "sse2" (the x86-64 baseline), or
+ * "generic" (a build for another CPU, or one the Makefile did not label).
+ * The shipped library (`make install`, `make dist-lib`, the Python wheel)
+ * holds one variant of the kernels per level and picks, on its first call,
+ * the best one this CPU and operating system support; the environment
+ * variable SOFTMAXKIT_CPU=sse2|avx2|avx512 (read once, at that first call)
+ * asks for one level instead. A level the CPU lacks, an unknown value or a
+ * missing variant file is never run: every function that returns smk_status
+ * then returns SMK_ERROR_UNSUPPORTED (or SMK_ERROR_IO when the variant file
+ * cannot be loaded) with the reason in smk_last_error_message(), and
+ * smk_cpu_path() returns "none". A library built by plain `make` holds the
+ * kernels for one level and ignores SOFTMAXKIT_CPU. Static storage: never
+ * NULL, never freed by the caller. Thread-safe; never fails. */
+SMK_API const char *smk_cpu_path(void);
 
 /* ------------------------------------------------------------------------ */
 /* Status codes and error messages                                           */
@@ -152,6 +168,84 @@ SMK_API smk_status smk_logsumexp_f32(const float *x, float *y,
 /* As smk_logsumexp_f32, in double precision. */
 SMK_API smk_status smk_logsumexp_f64(const double *x, double *y,
                                      int64_t outer, int64_t n, int64_t inner);
+
+/* ------------------------------------------------------------------------ */
+/* Chunked normalizer: a reduction axis split into chunks                    */
+/* ------------------------------------------------------------------------ */
+
+/* Softmax over an axis too long for one buffer (a class axis split across
+ * chunks, processes or machines), in three steps that are the online
+ * normalizer's: each chunk's partial state, an exact merge of states (in any
+ * tree), and a finishing pass writing each chunk from its fibres' merged
+ * state. The state of a fibre over its n extent is two doubles
+ *     max = m = max_j x_j,   sum = s = sum_j exp((x_j - m) / T),
+ * with: an empty or all -inf fibre (-inf, 0); a fibre holding NaN
+ * (NaN, NaN); a fibre holding +inf and no NaN (+inf, NaN). Two states merge
+ * as (m, s1 exp((m1 - m)/T) + s2 exp((m2 - m)/T)), m = max(m1, m2). The
+ * finishing passes then agree with smk_softmax_f32, smk_log_softmax_f32 and
+ * smk_logsumexp_f32 on every edge case, and on finite values up to the
+ * rounding of the sum's order (double sums: a few float32 ulp).
+ * State arrays hold one double per (outer, inner) fibre, at o * inner + i.
+ * Threads: reentrant, no state kept between calls. */
+
+/* max, sum: the partial state of each fibre of x (outer * n * inner
+ * elements) over n. max and sum: outer * inner doubles each, overlapping
+ * neither x nor each other. temperature as smk_softmax_f32.
+ * Returns SMK_OK; SMK_ERROR_NULL_POINTER; SMK_ERROR_INVALID_ARGUMENT
+ * (negative extent, temperature, any overlap); SMK_ERROR_SIZE_OVERFLOW. */
+SMK_API smk_status smk_softmax_state_f32(const float *x, double *max, double *sum,
+                                         int64_t outer, int64_t n, int64_t inner,
+                                         float temperature);
+/* As smk_softmax_state_f32, for double x. */
+SMK_API smk_status smk_softmax_state_f64(const double *x, double *max, double *sum,
+                                         int64_t outer, int64_t n, int64_t inner,
+                                         double temperature);
+
+/* Merges `parts` states per fibre, folded in part order: max_in and sum_in
+ * hold parts * count doubles, part-major (part p's fibre f at p * count + f);
+ * max_out[f], sum_out[f] receive the merged state. temperature: the one the
+ * states were made with (a double, finite, > 0, normal). Outputs overlap
+ * neither the inputs nor each other (merge into fresh buffers).
+ * Returns SMK_OK; SMK_ERROR_NULL_POINTER; SMK_ERROR_INVALID_ARGUMENT
+ * (parts < 1, count < 0, temperature, any overlap);
+ * SMK_ERROR_SIZE_OVERFLOW (parts * count too large). */
+SMK_API smk_status smk_softmax_state_merge(const double *max_in, const double *sum_in,
+                                           double *max_out, double *sum_out,
+                                           int64_t parts, int64_t count, double temperature);
+
+/* y = exp((x - m) / T) / s over a chunk x (outer * n * inner elements) of
+ * fibres whose merged states are max, sum (outer * inner doubles each): the
+ * chunk's part of the whole fibre's softmax. A NaN, +inf or all -inf state
+ * gives NaN, as smk_softmax_f32 does for such a row. y may equal x (in
+ * place) but not overlap it otherwise, and overlaps neither max nor sum.
+ * Returns SMK_OK; SMK_ERROR_NULL_POINTER; SMK_ERROR_INVALID_ARGUMENT
+ * (negative extent, temperature, overlap); SMK_ERROR_SIZE_OVERFLOW. */
+SMK_API smk_status smk_softmax_finish_f32(const float *x, const double *max, const double *sum,
+                                          float *y, int64_t outer, int64_t n, int64_t inner,
+                                          float temperature);
+/* As smk_softmax_finish_f32, in double precision. */
+SMK_API smk_status smk_softmax_finish_f64(const double *x, const double *max, const double *sum,
+                                          double *y, int64_t outer, int64_t n, int64_t inner,
+                                          double temperature);
+
+/* y = (x - m) / T - log(s): the chunk's part of the fibre's log-softmax.
+ * Arguments, aliasing and statuses as smk_softmax_finish_f32. */
+SMK_API smk_status smk_log_softmax_finish_f32(const float *x, const double *max, const double *sum,
+                                              float *y, int64_t outer, int64_t n, int64_t inner,
+                                              float temperature);
+/* As smk_log_softmax_finish_f32, in double precision. */
+SMK_API smk_status smk_log_softmax_finish_f64(const double *x, const double *max, const double *sum,
+                                              double *y, int64_t outer, int64_t n, int64_t inner,
+                                              double temperature);
+
+/* y[f] = m + log(s) for `count` merged states made with temperature 1: the
+ * fibres' logsumexp (-inf empty or all -inf, +inf for a +inf state, NaN for
+ * NaN), as smk_logsumexp_f32. y overlaps neither max nor sum.
+ * Returns SMK_OK; SMK_ERROR_NULL_POINTER; SMK_ERROR_INVALID_ARGUMENT
+ * (count < 0, overlap); SMK_ERROR_SIZE_OVERFLOW. */
+SMK_API smk_status smk_logsumexp_finish_f32(const double *max, const double *sum, float *y, int64_t count);
+/* As smk_logsumexp_finish_f32, with a double result. */
+SMK_API smk_status smk_logsumexp_finish_f64(const double *max, const double *sum, double *y, int64_t count);
 
 /* ------------------------------------------------------------------------ */
 /* Element-wise: sigmoid, log-sigmoid                                        */

@@ -12,7 +12,22 @@ public func smk_version_string() -> UnsafePointer<CChar> {
     cString(versionString)
 }
 
-private let versionString: StaticString = "0.1.0"
+private let versionString: StaticString = "0.2.0"
+
+/// The CPU path of these kernels ("avx512", "avx2", "sse2", "generic"):
+/// `SoftmaxKitBuild.cpuPath` as a static C string.
+@_cdecl("smk_cpu_path")
+public func smk_cpu_path() -> UnsafePointer<CChar> {
+    #if SMK_CPU_AVX512
+    return cString("avx512")
+    #elseif SMK_CPU_AVX2
+    return cString("avx2")
+    #elseif SMK_CPU_SSE2
+    return cString("sse2")
+    #else
+    return cString("generic")
+    #endif
+}
 
 /// A static, never-NULL description of `status`.
 @_cdecl("smk_status_string")

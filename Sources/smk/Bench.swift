@@ -1,26 +1,14 @@
-import ArgumentParser
 import Foundation
 import SoftmaxKit
 
 /// `smk bench MODEL --batch N`: time forward passes on random input.
-struct Bench: ParsableCommand {
-    static let configuration = CommandConfiguration(abstract: "Time forward passes of a model at a batch size.")
-
-    @OptionGroup var options: ModelOptions
-
-    @Option(help: "Rows per forward pass.")
-    var batch: Int = 1
-
-    @Option(help: "Time steps per row ([batch, steps, features] input).")
-    var steps: Int = 1
-
-    @Option(help: "Seconds to spend measuring (best of 7 rounds).")
-    var seconds: Double = 1
-
-    func validate() throws {
-        guard batch > 0, steps > 0 else { throw ValidationError("--batch and --steps must be > 0") }
-        guard seconds > 0 else { throw ValidationError("--seconds must be > 0") }
-    }
+struct Bench {
+    var options: ModelOptions
+    /// Rows per forward pass, time steps per row, seconds to spend measuring
+    /// (all > 0: parseArguments checks them).
+    var batch: Int
+    var steps: Int
+    var seconds: Double
 
     func run() throws {
         let model = try options.load()

@@ -1,17 +1,15 @@
-import ArgumentParser
 import SoftmaxKit
 
 /// `smk info MODEL`: input, layers, heads and parameter count.
-struct Info: ParsableCommand {
-    static let configuration = CommandConfiguration(abstract: "Show a model's input, layers, heads and parameter count.")
-
-    @OptionGroup var options: ModelOptions
+struct Info {
+    var options: ModelOptions
 
     func run() throws {
         let model = try options.load()
         print("model       \(options.model)")
         print("input       \(model.features) features ([batch, \(model.features)] or [batch, steps, \(model.features)])")
         print("parameters  \(model.parameterCount)")
+        print("cpu path    \(SoftmaxKitBuild.cpuPath)")
         print("")
         var rows: [[String]] = [["layer", "input", "shape", "activation", "parameters"]]
         for (k, l) in model.spec.layers.enumerated() {

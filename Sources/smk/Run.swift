@@ -1,19 +1,13 @@
-import ArgumentParser
 import Foundation
 import SoftmaxKit
 
 /// `smk run MODEL --input FILE`: every head on the input, as tables or JSON.
-struct Run: ParsableCommand {
-    static let configuration = CommandConfiguration(
-        abstract: "Run every head of a model on an input file (.npy or CSV) and print the outputs.")
-
-    @OptionGroup var options: ModelOptions
-
-    @Option(help: "Input: .npy ([features], [batch, features] or [batch, steps, features]) or CSV (one row per line).")
+struct Run {
+    var options: ModelOptions
+    /// The input file: .npy or CSV (InputFile).
     var input: String
-
-    @Flag(help: "Print JSON ({head: nested arrays}) instead of tables.")
-    var json = false
+    /// JSON ({head: nested arrays}) instead of tables.
+    var json: Bool
 
     func run() throws {
         let model = try options.load()

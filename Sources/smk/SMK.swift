@@ -1,31 +1,50 @@
-import ArgumentParser
 import Foundation
 import SoftmaxKit
 
 /// `smk`: inspect, run and time SoftmaxKit model files.
 @main
-struct SMK: ParsableCommand {
-    static let configuration = CommandConfiguration(
-        commandName: "smk",
-        abstract: "Inspect, run and benchmark SoftmaxKit model files (safetensors + \"softmaxkit\" metadata).",
-        version: SoftmaxKitVersion.string,
-        subcommands: [Info.self, Run.self, Bench.self]
-    )
+enum SMK {
+    static func main() {
+        let invocation: Invocation
+        do {
+            invocation = try parseArguments(Array(CommandLine.arguments.dropFirst()), version: SoftmaxKitVersion.string)
+        } catch let e as UsageError {
+            printError("smk: error: \(e.message)\n\n\(e.usage)")
+            exit(64)  // EX_USAGE
+        } catch {
+            printError("smk: error: \(error)")
+            exit(64)
+        }
+        do {
+            switch invocation {
+            case .help(let text): print(text)
+            case .version: print(SoftmaxKitVersion.string)
+            case .info(let o): try Info(options: o.model).run()
+            case .run(let o): try Run(options: o.model, input: o.input, json: o.json).run()
+            case .bench(let o): try Bench(options: o.model, batch: o.batch, steps: o.steps, seconds: o.seconds).run()
+            }
+        } catch {
+            printError("smk: error: \((error as? LocalizedError)?.errorDescription ?? "\(error)")")
+            exit(1)
+        }
+    }
 }
 
-/// Options every subcommand shares: the model file and an optional side spec.
-struct ModelOptions: ParsableArguments {
-    @Argument(help: "The model file (.safetensors).")
-    var model: String
+func printError(_ text: String) {
+    FileHandle.standardError.write(Data((text + "\n").utf8))
+}
 
-    @Option(help: "A JSON spec file replacing the model file's \"softmaxkit\" metadata.")
-    var spec: String?
+/// A file the command line names that cannot be used.
+struct FileError: Error, CustomStringConvertible {
+    var description: String
+}
 
+extension ModelOptions {
     func load() throws -> Model {
         var s: ModelSpec?
         if let spec {
             guard let data = FileManager.default.contents(atPath: spec) else {
-                throw ValidationError("cannot read the spec file \(spec)")
+                throw FileError(description: "cannot read the spec file \(spec)")
             }
             s = try ModelSpec(json: String(decoding: data, as: UTF8.self))
         }

@@ -26,7 +26,7 @@ func refCrossEntropy(_ x: [Double], _ t: [Int], classes c: Int, weight w: [Doubl
 
 @Suite("cross-entropy, NLL and BCE with logits")
 struct LossesTests {
-    @Test("seed 003: logits [0, 2, 4] give softmax [0.0159, 0.1173, 0.8668]; loss -log(0.8668), gradient p - onehot")
+    @Test("worked example: logits [0, 2, 4] give softmax [0.0159, 0.1173, 0.8668]; loss -log(0.8668), gradient p - onehot")
     func seedExample() throws {
         let x: [Double] = [0, 2, 4], t = [2]
         var loss = [0.0], g = [Double](repeating: 0, count: 3)

@@ -37,7 +37,7 @@ struct MaskedTests {
         #expect(try maskedLogSoftmax(x, mask: none).allSatisfy { $0 == -.infinity })
     }
 
-    @Test("renormalize false is softmax over all, then zero (seed 000's network)")
+    @Test("renormalize false is softmax over all, then zero (the robot arm network)")
     func softmaxThenMask() throws {
         let x: [Double] = randomValues(6, seed: 3)
         let mask = [true, false, true, false, false, false]
@@ -76,8 +76,8 @@ struct MaskedTests {
         let x = [Float](repeating: 1, count: e.count)
         var block = [UInt8](repeating: 1, count: 4 * e.count + 8)
         let before = block
-        try x.withUnsafeBufferPointer { x in
-            try block.withUnsafeMutableBytes { (b: UnsafeMutableRawBufferPointer) in
+        x.withUnsafeBufferPointer { x in
+            block.withUnsafeMutableBytes { (b: UnsafeMutableRawBufferPointer) in
                 let y = UnsafeMutableBufferPointer(start: (b.baseAddress! + 8).assumingMemoryBound(to: Float.self), count: e.count)
                 let mask = UnsafeBufferPointer(start: b.baseAddress!.assumingMemoryBound(to: UInt8.self), count: e.count)
                 #expect(throwsKind(.invalidArgument, mentioning: "overlap") { try maskedSoftmax(x, mask: mask, into: y, extents: e) })

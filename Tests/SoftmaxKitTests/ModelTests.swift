@@ -315,6 +315,24 @@ func ensembleOfCopiesEqualsTheModel(mode: EnsembleMode) throws {
     for (p, q) in zip(f, want["force"]!) { #expect(abs(p - q) < 1e-5 * max(1, abs(q))) }
 }
 
+@Test(arguments: EnsembleMode.allCases)
+func ensembleKeepsANaNRowNaN(mode: EnsembleMode) throws {
+    // A NaN logit makes the softmax row NaN; the ensemble of the model with
+    // itself must give that row too (the geometric mode once gave zeros).
+    let spec = #"{"softmaxkit": 1, "input": {"features": 2}, "layers": [{"name": "a"}], "heads": [{"name": "p", "layer": "a", "output": "softmax"}]}"#
+    let model = try Model(spec: try ModelSpec(json: spec), weights: ["a.weight": try Tensor(shape: [3, 2], [1, 0, 0, 1, 1, 1] as [Float])])
+    let x: [Float] = [.nan, 0.25, 1, 2]
+    let want: [Float] = try model(x, shape: [2, 2])["p"]!
+    let ens = try Ensemble(models: [model, model], mode: mode)
+    var y = [Float](repeating: 0, count: 6)
+    try x.withUnsafeBufferPointer { xp in
+        try y.withUnsafeMutableBufferPointer { yp in try ens.forward(xp, batch: 2, features: 2, into: [yp]) }
+    }
+    #expect(want[0..<3].allSatisfy { $0.isNaN })
+    #expect(y[0..<3].allSatisfy { $0.isNaN })
+    for j in 3..<6 { #expect(abs(y[j] - want[j]) < 1e-6) }
+}
+
 @Test func saveToFileAndLoadBack() throws {
     let model = try robotModel(seed: 8)
     let path = "/tmp/softmaxkit-model-test-\(getpid()).safetensors"

@@ -154,9 +154,9 @@ struct SoftmaxPropertyTests {
     }
 }
 
-@Suite("softmax edge cases of DESIGN.md")
+@Suite("softmax edge cases of docs/DESIGN.md Numerics")
 struct SoftmaxEdgeTests {
-    @Test("seed 003 worked example: softmax([0, 2, 4])")
+    @Test("worked example: softmax([0, 2, 4])")
     func seedExample() throws {
         let y = try softmax([0.0, 2.0, 4.0])
         #expect(abs(y[0] - 0.015876239976466765) < 1e-15)

@@ -208,8 +208,13 @@ def check_constants(text: str, lib_path: str) -> None:
     check(lib.smk_version() == major * 10000 + minor * 100 + patch, "smk_version() differs from the header macros")
     check(softmaxkit.__version__ == string, f"Python __version__ {softmaxkit.__version__} vs header {string}")
     check(softmaxkit._lib.ABI_MAJOR == major, "Python ABI_MAJOR differs from SMK_VERSION_MAJOR")
+    # The Python package's version is the header's: pyproject.toml leaves it
+    # dynamic and setup.py reads SMK_VERSION_STRING (or it is written out).
     with open(os.path.join(ROOT, "bindings", "python", "pyproject.toml")) as f:
-        check(f'version = "{string}"' in f.read(), "pyproject.toml version differs from the header")
+        pyproject = f.read()
+    with open(os.path.join(ROOT, "bindings", "python", "setup.py")) as f:
+        from_header = 'dynamic = ["version"]' in pyproject and "#define SMK_VERSION_STRING" in f.read()
+    check(f'version = "{string}"' in pyproject or from_header, "pyproject.toml version differs from the header")
     with open(os.path.join(ROOT, "Sources", "SoftmaxKit", "Core", "Version.swift")) as f:
         sw = f.read()
     sv = tuple(int(re.search(rf"static let {k} = (\d+)", sw).group(1)) for k in ("major", "minor", "patch"))
@@ -238,6 +243,8 @@ def main() -> int:
     ap = argparse.ArgumentParser()
     ap.add_argument("--library", required=True)
     ap.add_argument("--header", required=True)
+    ap.add_argument("--build-dir", help="the SwiftPM build folder whose Modules the Swift check reads "
+                    "(default: the library's folder; the dispatching library has none of its own)")
     args = ap.parse_args()
     with open(args.header) as f:
         raw = f.read()
@@ -251,7 +258,7 @@ def main() -> int:
         m = re.search(r"(/\*(?:(?!\*/).)*\*/)\s*SMK_API\s+[^;(]*?\b" + name + r"\s*\(", raw, re.S)
         check(m is not None, f"{name} has no doc comment directly above it")
     check_exports(args.library, header)
-    check_swift(header, enums, structs, os.path.dirname(os.path.abspath(args.library)))
+    check_swift(header, enums, structs, args.build_dir or os.path.dirname(os.path.abspath(args.library)))
     check_python(order, header, enums, structs)
     check_constants(raw, args.library)
     check_option_structs(args.library)

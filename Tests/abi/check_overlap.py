@@ -91,7 +91,7 @@ def classify(ctype: str, name: str, opaque: set[str]) -> str:
     return "in" if pointee_const else "out"
 
 
-CTYPES = {"int64_t": ctypes.c_int64, "int32_t": ctypes.c_int32, "int": ctypes.c_int, "uint32_t": ctypes.c_uint32,
+CTYPES = {"int64_t": ctypes.c_int64, "uint64_t": ctypes.c_uint64, "int32_t": ctypes.c_int32, "int": ctypes.c_int, "uint32_t": ctypes.c_uint32,
           "float": ctypes.c_float, "double": ctypes.c_double, "smk_status": ctypes.c_int}
 
 
@@ -160,6 +160,11 @@ def normalizer(F, **extra):
     return {"x": In(F.pack(values(C))), "y": Out(C * F.size), **extents(), **extra}
 
 
+def chunk_finish(F):
+    return {"x": In(F.pack(values(C))), "max": In(f64([2.0] * R)), "sum": In(f64([3.0 + i for i in range(R)])),
+            "y": Out(C * F.size), **extents(), "temperature": 1.0}
+
+
 def elementwise(F):
     return {"x": In(F.pack(values(C))), "y": Out(C * F.size), "count": C}
 
@@ -182,6 +187,12 @@ def class_loss(F, probs_target: bool, nll: bool = False):
     if not nll:
         args["dlogits"] = Out(C * F.size)
     return {**args, **extents(), "options": In(loss_options(0))}
+
+
+def sample_options(draws: int) -> bytes:
+    # smk_sample_options: size, temperature, top_k, top_p, min_p, num_samples,
+    # row_offset, replacement (+ padding)
+    return struct.pack("<QdqddqQiI", 64, 0.8, 0, 0.9, 0.0, draws, 0, 1, 0)
 
 
 def backward(F):
@@ -215,6 +226,16 @@ RECIPES = {
     "smk_softmax": (lambda F, _: normalizer(F, temperature=1.0), ()),
     "smk_log_softmax": (lambda F, _: normalizer(F, temperature=1.0), ()),
     "smk_logsumexp": (lambda F, _: {"x": In(F.pack(values(C))), "y": Out(R * F.size), **extents()}, ()),
+    "smk_softmax_state": (lambda F, _: {"x": In(F.pack(values(C))), "max": Out(R * 8), "sum": Out(R * 8),
+                                        **extents(), "temperature": 1.0}, ()),
+    "smk_softmax_state_merge": (lambda F, _: {"max_in": In(f64(values(2 * R))),
+                                              "sum_in": In(f64([1.0 + 0.5 * i for i in range(2 * R)])),
+                                              "max_out": Out(R * 8), "sum_out": Out(R * 8),
+                                              "parts": 2, "count": R, "temperature": 1.0}, ()),
+    "smk_softmax_finish": (lambda F, _: chunk_finish(F), ()),
+    "smk_log_softmax_finish": (lambda F, _: chunk_finish(F), ()),
+    "smk_logsumexp_finish": (lambda F, _: {"max": In(f64(values(R))), "sum": In(f64([1.0 + i for i in range(R)])),
+                                           "y": Out(R * F.size), "count": R}, ()),
     "smk_sigmoid": (lambda F, _: elementwise(F), ()),
     "smk_log_sigmoid": (lambda F, _: elementwise(F), ()),
     "smk_masked_softmax": (lambda F, _: masked(F, renormalize=1), ()),
@@ -237,6 +258,9 @@ RECIPES = {
                                "indices": Out(O * K * I * 8), **extents(), "k": K}, ()),
     "smk_softmax_topk": (lambda F, _: {"x": In(F.pack(values(C))), "probs": Out(O * K * I * F.size),
                                        "indices": Out(O * K * I * 8), **extents(), "k": K, "temperature": 1.0}, ()),
+    "smk_sample": (lambda F, _: {"logits": In(F.pack(values(C))), "mask": In(u8([i % 4 != 1 for i in range(C)])),
+                                 "indices": Out(R * 2 * 8), "log_probs": Out(R * 2 * F.size), **extents(),
+                                 "mask_count": C, "options": In(sample_options(2)), "seed": 7}, ("options",)),
     "smk_cross_entropy": (lambda F, _: class_loss(F, False), ("options",)),
     "smk_cross_entropy_probs": (lambda F, _: class_loss(F, True), ("options",)),
     "smk_nll_loss": (lambda F, _: class_loss(F, False, nll=True), ("options",)),

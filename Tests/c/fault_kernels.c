@@ -27,7 +27,7 @@ static int64_t targets[OUTER * INNER];
 
 /* Each case writes all its outputs into `out` (at most OUT_BYTES). Masked
  * and segment softmax over a middle axis run in the column kernels without
- * scratch since session 5, so they have no case here. */
+ * scratch, so they have no case here. */
 static smk_status partitioned(uint8_t *out) {
     const smk_partition layout[3] = {{6, SMK_ACTIVATION_SOFTMAX}, {4, SMK_ACTIVATION_SIGMOID}, {10, SMK_ACTIVATION_LOG_SOFTMAX}};
     return smk_partitioned_f32(x, layout, (float *)out, OUTER, N, INNER, 3);

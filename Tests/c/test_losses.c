@@ -1,4 +1,4 @@
-/* C client test of cross-entropy, NLL and BCE-with-logits: seed 003's worked
+/* C client test of cross-entropy, NLL and BCE-with-logits: the textbook worked
  * example, PyTorch's formulas written out in double, gradients against
  * central finite differences, and one test per bad input class. */
 #include "softmaxkit.h"

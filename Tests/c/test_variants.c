@@ -97,7 +97,7 @@ static void test_masked_edge_cases(void) {
         for (i = 0; i < N; i++) ok &= mk[i] ? b[i] > 0 && bf[i] > 0 : b[i] == 0 && bf[i] == 0 && !signbit(b[i]);
         CHECK(ok);
     }
-    /* renormalize = 0: softmax over all then zero (seed 000) */
+    /* renormalize = 0: softmax over all then zero (the robot arm network) */
     {
         double a[4] = {1, 2, 3, 4}, r[4], b[4];
         uint8_t mk[4] = {1, 0, 1, 0};
@@ -136,7 +136,7 @@ static void test_masked_bad_input(void) {
 }
 
 static void test_partitioned(void) {
-    /* seed 000: 4 action logits under softmax, 1 force under identity, then sigmoid and tanh */
+    /* robot arm: 4 action logits under softmax, 1 force under identity, then sigmoid and tanh */
     double x[8] = {0.5, -1, 2, 0.25, 3.5, 0.3, -0.7, 0.9}, y[8], r[4];
     smk_partition layout[4] = {{4, SMK_ACTIVATION_SOFTMAX}, {1, SMK_ACTIVATION_IDENTITY},
                                {2, SMK_ACTIVATION_SIGMOID}, {1, SMK_ACTIVATION_TANH}};

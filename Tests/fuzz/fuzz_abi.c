@@ -12,7 +12,7 @@
  *   - on success, checks that the input was not written (unless in place),
  *     that in place gives the same bits as out of place, and the results:
  *     fibres sum to 1, match a long double reference, and follow the NaN /
- *     inf rules of DESIGN.md.
+ *     inf rules of docs/DESIGN.md "Numerics".
  * Buffers are exact-size mallocs, so AddressSanitizer sees any byte read or
  * written past the extents the call was given.
  *
@@ -447,7 +447,7 @@ static void check_softmax_fibre(const softmax_fibre *f) {
         fibre_x = NULL;
         return;
     }
-    if (pinf) { fibre_x = NULL; return; }  /* not specified by DESIGN.md */
+    if (pinf) { fibre_x = NULL; return; }  /* +inf: not specified (docs/DESIGN.md "Numerics") */
     for (j = 0; j < n; j++)
         if (selected(f->norm, f, j)) s += ld_exp(ref_z(get(f->x, f64, f->xs + j * f->stride), m, f->invT, f64));
     for (j = 0; j < n; j++) {
@@ -1620,7 +1620,7 @@ static void run_select(const fuzz_kernel *k, fuzz_bytes *b) {
                         fail("top-k value at rank %lld is %g, x holds %g", (long long)j, r, get(x, k->f64, src));
                 } else if (nan || m == -INFINITY) {
                     if (!isnan(r)) fail("softmax top-k of a NaN or all -inf fibre gave %g, want NaN", r);
-                } else if (!pinf) {  /* +inf: not specified by DESIGN.md */
+                } else if (!pinf) {  /* +inf: not specified (docs/DESIGN.md "Numerics") */
                     long double z = ref_z(get(x, k->f64, src), m, invT, k->f64), want = ld_exp(z) / s;
                     /* as softmax, plus the rescaling between blocks */
                     long double tol = dtype_eps(k->f64) * want * (64 * (1 + fminl(fabsl(z), 800)) + sum_terms(n, k->f64) + 16)

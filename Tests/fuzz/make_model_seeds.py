@@ -2,7 +2,7 @@
 """Writes the seed corpus of Tests/fuzz/fuzz_model_load.c into
 Tests/fuzz/corpus/fuzz_model_load/: one small valid model in the schema of
 include/softmaxkit.h (safetensors, architecture under the "softmaxkit"
-metadata key) and the malformed files of DESIGN.md "Reliability" made from
+metadata key) and the malformed files of docs/DESIGN.md "Bad input" made from
 it. Byte 0 of each seed is the harness's mode: 0 = spec from the file's
 metadata, 1 = a side-file spec_json, NUL, then the file."""
 import hashlib

@@ -24,7 +24,7 @@ int main(void) {
     smk_status st;
 
     printf("SoftmaxKit %s (header %s)\n", smk_version_string(), SMK_VERSION_STRING);
-    /* seed 003: three output nodes with inputs 0, 2, 4 */
+    /* the worked example: three output nodes with inputs 0, 2, 4 */
     if ((st = smk_softmax_f64(s, p, 1, 3, 1, 1.0)) != SMK_OK) return fail(st);
     print_row("softmax([0, 2, 4])", p, 3);
     /* shift invariance: adding 100 to every input changes nothing */

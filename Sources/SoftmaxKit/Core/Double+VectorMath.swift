@@ -90,6 +90,12 @@ extension Double: KernelScalar {
     /// N, the entries of exp's table of 2^(j/N).
     @inlinable static var expTableSize: Double { Double(1 << SMK_SIMD_EXP_TABLE_BITS_F64) }
 
+    /// Whether exp looks its 2^(j/N) up in a table (N > 1). A property, not
+    /// the C macro itself in the `if`: the optimizer folds the branch away
+    /// just the same, and the compiler does not warn that the other one "will
+    /// never be executed" in every build.
+    @inlinable @inline(__always) static var expHasTable: Bool { SMK_SIMD_EXP_TABLE_BITS_F64 != 0 }
+
     /// `r = x - m ln2/N + c_j` (j: the low bits of `bits`, the table's
     /// correction) and `q(r) = sum_k r^k / (k+1)!` (k <= 6 with the 16-entry
     /// table, 12 without), so that `e^r ~ 1 + r q(r)`.
@@ -102,7 +108,7 @@ extension Double: KernelScalar {
         var r = madd(m, Vector(repeating: -6.93147180369123816490e-01 / expTableSize), x)
         r = madd(m, Vector(repeating: -1.90821492927058770002e-10 / expTableSize), r)
         var q: Vector
-        if SMK_SIMD_EXP_TABLE_BITS_F64 == 0 {
+        if !expHasTable {
             q = Vector(repeating: 1.0 / 6227020800)
             q = madd(q, r, 1.0 / 479001600)
             q = madd(q, r, 1.0 / 39916800)

@@ -144,17 +144,22 @@ public final class Ensemble: @unchecked Sendable {
                     case (.arithmetic, .log):
                         for j in groupStart..<groupEnd { yr[j] = Float(_log(a[j] * inv)) }
                     case (.geometric, .probability):
-                        var s = 0.0
-                        for j in groupStart..<groupEnd { s += _exp(a[j] * inv) }
-                        // Rows that keep only part of the mass (masked, not
-                        // renormalized) renormalize to the members' mean mass,
-                        // so identical members give the member; others to 1.
-                        var mass = 1.0
-                        if head.keepsPartialMass {
-                            mass = 0
-                            for j in groupStart..<groupEnd { mass += a0[j] * inv }
+                        // Entries that are NaN (a NaN input reached them) stay
+                        // NaN; the others renormalize among themselves.
+                        var s = 0.0, finiteMass = 0.0, hasNaN = false
+                        for j in groupStart..<groupEnd {
+                            let e = _exp(a[j] * inv)
+                            if e.isNaN { hasNaN = true } else { s += e; finiteMass += a0[j] * inv }
                         }
-                        for j in groupStart..<groupEnd { yr[j] = s > 0 ? Float(_exp(a[j] * inv) / s * mass) : 0 }
+                        // Rows that keep only part of the mass (masked, not
+                        // renormalized, or partly NaN) renormalize to the
+                        // members' mean mass, so identical members give the
+                        // member; others to 1.
+                        let mass = head.keepsPartialMass || hasNaN ? finiteMass : 1.0
+                        for j in groupStart..<groupEnd {
+                            let e = _exp(a[j] * inv)
+                            yr[j] = e.isNaN ? .nan : s > 0 ? Float(e / s * mass) : 0
+                        }
                     case (.geometric, .log):
                         var mx = -Double.infinity
                         for j in groupStart..<groupEnd where a[j] * inv > mx { mx = a[j] * inv }

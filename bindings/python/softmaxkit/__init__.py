@@ -17,11 +17,11 @@ from .backward import log_softmax_backward, sigmoid_backward, softmax_backward
 from .model import Ensemble, Head, Model, State
 from ._arrays import INT32_MAX, INT32_MIN, integer, release_buffers
 
-__version__ = "0.1.0"
+__version__ = "0.2.0"
 
 __all__ = [
     "Error", "ArgumentError", "FileError", "OutOfMemoryError", "InternalError",
-    "version", "library_path", "set_num_threads", "get_num_threads", "release_buffers",
+    "version", "cpu", "library_path", "set_num_threads", "get_num_threads", "release_buffers",
     "softmax", "log_softmax", "logsumexp", "sigmoid", "log_sigmoid",
     "masked_softmax", "masked_log_softmax", "partitioned", "segment_softmax", "hierarchical_softmax",
     "ensemble_mean", "hardmax", "argmax", "topk", "softmax_topk", "sample",
@@ -36,6 +36,15 @@ library_path: str = _lib.library_path
 def version() -> str:
     """The version string of the loaded library ("MAJOR.MINOR.PATCH")."""
     return _lib.lib.smk_version_string().decode()
+
+
+def cpu() -> str:
+    """The CPU path the loaded kernels run: "avx512", "avx2", "sse2" (the
+    x86-64 levels the shipped library chooses from at load, overridable with
+    the environment variable ``SOFTMAXKIT_CPU`` set before the first call), or
+    "generic"; "none" when the level asked for cannot run here (every call
+    then raises the reason)."""
+    return _lib.lib.smk_cpu_path().decode()
 
 
 def set_num_threads(n: int) -> None:

@@ -56,6 +56,8 @@ DECLARATIONS: list[tuple[str, Any, list[Any]]] = [
     ("smk_version", _c.c_uint32, []),
     # const char *smk_version_string(void);
     ("smk_version_string", _c.c_char_p, []),
+    # const char *smk_cpu_path(void);
+    ("smk_cpu_path", _c.c_char_p, []),
     # const char *smk_status_string(smk_status status);
     ("smk_status_string", _c.c_char_p, [STATUS]),
     # const char *smk_last_error_message(void);
@@ -69,6 +71,20 @@ DECLARATIONS: list[tuple[str, Any, list[Any]]] = [
     # smk_status smk_logsumexp_f32(const float *x, float *y, int64_t outer, int64_t n, int64_t inner);
     ("smk_logsumexp_f32", STATUS, [VP, VP, I64, I64, I64]),
     ("smk_logsumexp_f64", STATUS, [VP, VP, I64, I64, I64]),
+    # smk_status smk_softmax_state_f32(const float *x, double *max, double *sum, int64_t outer, int64_t n, int64_t inner, float temperature);
+    ("smk_softmax_state_f32", STATUS, [VP, VP, VP, I64, I64, I64, _c.c_float]),
+    ("smk_softmax_state_f64", STATUS, [VP, VP, VP, I64, I64, I64, _c.c_double]),
+    # smk_status smk_softmax_state_merge(const double *max_in, const double *sum_in, double *max_out, double *sum_out, int64_t parts, int64_t count, double temperature);
+    ("smk_softmax_state_merge", STATUS, [VP, VP, VP, VP, I64, I64, _c.c_double]),
+    # smk_status smk_softmax_finish_f32(const float *x, const double *max, const double *sum, float *y, int64_t outer, int64_t n, int64_t inner, float temperature);
+    ("smk_softmax_finish_f32", STATUS, [VP, VP, VP, VP, I64, I64, I64, _c.c_float]),
+    ("smk_softmax_finish_f64", STATUS, [VP, VP, VP, VP, I64, I64, I64, _c.c_double]),
+    # smk_status smk_log_softmax_finish_f32(const float *x, const double *max, const double *sum, float *y, int64_t outer, int64_t n, int64_t inner, float temperature);
+    ("smk_log_softmax_finish_f32", STATUS, [VP, VP, VP, VP, I64, I64, I64, _c.c_float]),
+    ("smk_log_softmax_finish_f64", STATUS, [VP, VP, VP, VP, I64, I64, I64, _c.c_double]),
+    # smk_status smk_logsumexp_finish_f32(const double *max, const double *sum, float *y, int64_t count);
+    ("smk_logsumexp_finish_f32", STATUS, [VP, VP, VP, I64]),
+    ("smk_logsumexp_finish_f64", STATUS, [VP, VP, VP, I64]),
     # smk_status smk_sigmoid_f32(const float *x, float *y, int64_t count);
     ("smk_sigmoid_f32", STATUS, [VP, VP, I64]),
     ("smk_sigmoid_f64", STATUS, [VP, VP, I64]),
@@ -209,33 +225,69 @@ DECLARATIONS: list[tuple[str, Any, list[Any]]] = [
 ]
 
 
-def _candidates() -> list[Path | str]:
-    here = Path(__file__).resolve().parent
-    found: list[Path | str] = []
+def _checkout_root(here: Path) -> Path | None:
+    """The repository root when this package runs from a source checkout
+    (bindings/python/softmaxkit), else None."""
+    if len(here.parents) < 3:
+        return None
+    root = here.parents[2]
+    if (root / "Package.swift").is_file() and (root / "include" / "softmaxkit.h").is_file():
+        return root
+    return None
+
+
+def _candidates(here: Path | None = None) -> list[tuple[Path | str, str]]:
+    """Where the library may be, in the order tried, each with how it got there.
+
+    SOFTMAXKIT_LIBRARY, when set, is the only candidate: an explicit choice
+    is never silently replaced by another build. Otherwise the package's own
+    copy (a wheel or ``pip install`` put it there), then a source checkout's
+    ``.build/release`` (``make lib``), then the system's search path.
+    """
+    here = here or Path(__file__).resolve().parent
     env = os.environ.get("SOFTMAXKIT_LIBRARY")
     if env:
-        found.append(Path(env))
-    found.append(here / "libsoftmaxkit.so")
-    # A checkout of the repository: bindings/python/softmaxkit -> repo root.
-    found.append(here.parents[2] / ".build" / "release" / "libsoftmaxkit.so")
+        return [(Path(env), "SOFTMAXKIT_LIBRARY")]
+    found: list[tuple[Path | str, str]] = [(here / "libsoftmaxkit.so", "inside the installed package")]
+    root = _checkout_root(here)
+    if root is not None:
+        found.append((root / ".build" / "release" / "libsoftmaxkit.so", "this checkout's `make lib` output"))
     system = ctypes.util.find_library("softmaxkit")
-    found.append(system or "libsoftmaxkit.so")
+    found.append((system or "libsoftmaxkit.so", "the system library search path"))
     return found
 
 
+def _advice(here: Path) -> str:
+    """What to do when no candidate loads, for this package's situation."""
+    root = _checkout_root(here)
+    if os.environ.get("SOFTMAXKIT_LIBRARY"):
+        return ("SOFTMAXKIT_LIBRARY is set, so nothing else is tried: point it at an existing "
+                "libsoftmaxkit.so built for this machine, or unset it.")
+    if root is not None:
+        return (f"This is a source checkout: run `make lib` in {root} to build "
+                f"{root / '.build' / 'release' / 'libsoftmaxkit.so'}, or set "
+                "SOFTMAXKIT_LIBRARY=/path/to/libsoftmaxkit.so.")
+    return ("This installed package holds no usable libsoftmaxkit.so (it was installed without "
+            "its build step). Reinstall it from a wheel (`pip install softmaxkit-*.whl`, made by "
+            "`make wheel` in a SoftmaxKit checkout) or from the checkout with Swift 6 installed "
+            "(`pip install --force-reinstall /path/to/SoftmaxKit/bindings/python`), or set "
+            "SOFTMAXKIT_LIBRARY=/path/to/libsoftmaxkit.so.")
+
+
 def _load() -> tuple[ctypes.CDLL, str]:
+    here = Path(__file__).resolve().parent
     tried = []
-    for cand in _candidates():
+    for cand, why in _candidates(here):
         if isinstance(cand, Path) and not cand.exists():
-            tried.append(f"{cand} (not found)")
+            tried.append(f"{cand} ({why}): not found")
             continue
         try:
             return ctypes.CDLL(str(cand)), str(cand)
         except OSError as e:  # wrong architecture, missing dependency, ...
-            tried.append(f"{cand} ({e})")
+            tried.append(f"{cand} ({why}): {e}")
     raise ImportError(
         "softmaxkit: could not load libsoftmaxkit.so; tried:\n  " + "\n  ".join(tried)
-        + "\nBuild it with `make lib` or point SOFTMAXKIT_LIBRARY at it."
+        + "\n" + _advice(here)
     )
 
 

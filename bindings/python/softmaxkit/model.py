@@ -13,11 +13,14 @@ the GIL.
 """
 from __future__ import annotations
 
+import atexit
 import ctypes
+import hashlib
 import json
 import os
 import stat
 import struct
+import threading
 from typing import Any, Mapping, Optional, Sequence, Union
 
 import numpy as np
@@ -457,6 +460,12 @@ class Model(_Runner):
         heads = ", ".join(f"{h.name}[{h.size}]" for h in self.heads)
         return f"Model(features={self.features}, heads=[{heads}], parameters={self.parameter_count})"
 
+    def __reduce__(self):
+        # By value, as its model-file bytes; a process unpickling the same
+        # bytes again gets the model it already loaded (see _unpickle_model).
+        data = self.to_bytes()
+        return (_unpickle_model, (hashlib.sha256(data).hexdigest(), data))
+
     def __del__(self) -> None:
         h = getattr(self, "_handle", None)
         if h:
@@ -491,8 +500,44 @@ class Ensemble(_Runner):
     def __call__(self, x: Any) -> dict[str, np.ndarray]:
         return self._forward(_ENSEMBLE_FORWARD, x)
 
+    def __reduce__(self):
+        return (_unpickle_ensemble, (tuple(self.models), self.mode))
+
     def __del__(self) -> None:
         h = getattr(self, "_handle", None)
         if h:
             _L.smk_ensemble_free(h)
             self._handle = None
+
+
+# Models unpickled in this process, by the SHA-256 of their file bytes: a
+# model sent to a worker many times (a Dask graph, a process pool) is loaded
+# once per process. Ensembles are cached by their members' digests and mode.
+_unpickled: dict = {}
+_unpickled_lock = threading.Lock()
+# Freed while the library is still loaded (not in module teardown).
+atexit.register(_unpickled.clear)
+#: How many models this process has loaded from pickles (tests read it).
+unpickle_loads = 0
+
+
+def _unpickle_model(digest: str, data: bytes) -> Model:
+    global unpickle_loads
+    with _unpickled_lock:
+        m = _unpickled.get(digest)
+        if m is None:
+            m = Model.from_bytes(data)
+            _unpickled[digest] = m
+            unpickle_loads += 1
+        return m
+
+
+def _unpickle_ensemble(models: tuple, mode: str) -> Ensemble:
+    key = ("ensemble", tuple(id(m) for m in models), mode)
+    with _unpickled_lock:
+        e = _unpickled.get(key)
+    if e is None:
+        e = Ensemble(list(models), mode)
+        with _unpickled_lock:
+            e = _unpickled.setdefault(key, e)
+    return e

@@ -283,4 +283,4 @@ def test_missing_library_names_the_places_tried(tmp_path):
     shutil.copytree(__import__("softmaxkit").__path__[0], pkg)
     r = subprocess.run([sys.executable, "-c", code], cwd=tmp_path, env=env, capture_output=True, text=True)
     assert r.returncode != 0
-    assert "nope.so (not found)" in r.stderr and "tried" in r.stderr
+    assert "nope.so (SOFTMAXKIT_LIBRARY): not found" in r.stderr and "tried" in r.stderr

@@ -292,6 +292,21 @@ def test_ensemble_sigmoid_and_identity_heads():
     np.testing.assert_allclose(softmaxkit.Ensemble([m1, m2], mode="geometric")(x)["is_target"], g1 / (g1 + g0), **TOL)
 
 
+def test_ensemble_keeps_nan_rows_nan_in_every_mode():
+    # A NaN logit gives a NaN softmax row; an ensemble of the model with
+    # itself must give the same row in every mode, not zeros.
+    spec = {"softmaxkit": 1, "input": {"features": 2}, "layers": [{"name": "a"}],
+            "heads": [{"name": "p", "layer": "a", "output": "softmax"}]}
+    m = softmaxkit.Model.from_weights(spec, {"a.weight": np.array([[1, 0], [0, 1], [1, 1]], np.float32)})
+    x = np.array([[np.nan, 0.25], [1, 2]], np.float32)
+    alone = m(x)["p"]
+    assert np.isnan(alone[0]).all()
+    for mode in ("arithmetic", "geometric", "logits"):
+        y = softmaxkit.Ensemble([m, m], mode=mode)(x)["p"]
+        assert np.isnan(y[0]).all(), mode
+        np.testing.assert_allclose(y[1], alone[1], **TOL, err_msg=mode)
+
+
 def test_ensemble_rejects_mismatched_models():
     a = softmaxkit.Model.from_weights(*SEEDS["ensemble_a"][:2])
     r = softmaxkit.Model.from_weights(*SEEDS["robot_arm"][:2])

@@ -1,0 +1,146 @@
+#!/usr/bin/env python3
+"""softmaxkit.dask against Dask's own expression of the same math, on a
+LocalCluster of 1 and 2 worker processes, reading float32 logits from .npy
+stores on disk:
+
+  softmax_topk over a 256k class axis split into chunks (rows x classes);
+  cross_entropy over a batch split into chunks.
+
+For each: wall time of the compute, the graph's task count, and the bytes
+read from the store (counted by the store's reader in every worker, so a
+block read twice counts twice).
+
+    PYTHONPATH=bindings/python python3 Benchmarks/bench_dask.py [--dir /tmp/smk-dask] [--rows 64]
+"""
+from __future__ import annotations
+
+import argparse
+import os
+import tempfile
+import time
+
+import numpy as np
+
+
+class Store:
+    """A read-only .npy file for da.from_array that logs every read's byte
+    count to a side file (appends of one line are atomic), so reads made in
+    any worker process are counted."""
+
+    def __init__(self, path: str, log: str):
+        self.path, self.log = path, log
+        mm = np.load(path, mmap_mode="r")
+        self.shape, self.dtype, self.ndim = mm.shape, mm.dtype, mm.ndim
+
+    def __getitem__(self, idx):
+        block = np.array(np.load(self.path, mmap_mode="r")[idx])
+        with open(self.log, "a") as f:
+            f.write(f"{block.nbytes}\n")
+        return block
+
+
+def read_bytes(log: str) -> int:
+    if not os.path.exists(log):
+        return 0
+    with open(log) as f:
+        return sum(int(line) for line in f if line.strip())
+
+
+def make(path: str, shape: tuple, seed: int) -> None:
+    if os.path.exists(path):
+        return
+    mm = np.lib.format.open_memmap(path, mode="w+", dtype=np.float32, shape=shape)
+    rng = np.random.default_rng(seed)
+    for r in range(0, shape[0], 8):
+        mm[r:r + 8] = rng.standard_normal((min(8, shape[0] - r), shape[1]), dtype=np.float32) * 4
+    mm.flush()
+    del mm
+
+
+def dask_softmax_topk(x, k):
+    import dask.array as da
+    m = x.max(axis=1, keepdims=True)
+    e = da.exp(x - m)
+    p = e / e.sum(axis=1, keepdims=True)
+    return da.topk(p, k, axis=1), da.argtopk(p, k, axis=1)
+
+
+def dask_cross_entropy(x, t):
+    import dask.array as da
+    m = x.max(axis=1, keepdims=True)
+    lse = da.log(da.exp(x - m).sum(axis=1)) + m[:, 0]
+    picked = da.blockwise(lambda xb, tb: np.take_along_axis(xb, tb[:, None], 1)[:, 0], "i", x, "ij", t, "i",
+                          concatenate=True, dtype=x.dtype)
+    return (lse - picked).mean()
+
+
+def run(client, label, build, log):
+    import dask
+    if os.path.exists(log):
+        os.remove(log)
+    out = build()
+    graph = dask.base.collections_to_expr(out).__dask_graph__() if hasattr(dask.base, "collections_to_expr") else None
+    tasks = len(dict(graph)) if graph is not None else sum(len(o.__dask_graph__()) for o in out)
+    t0 = time.perf_counter()
+    res = dask.compute(*out)
+    dt = time.perf_counter() - t0
+    return label, dt, tasks, read_bytes(log), res
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--dir", default=os.path.join(tempfile.gettempdir(), "smk-dask-bench"))
+    ap.add_argument("--rows", type=int, default=64)
+    ap.add_argument("--classes", type=int, default=256 * 1024)
+    ap.add_argument("--class-chunk", type=int, default=32 * 1024)
+    ap.add_argument("--batch", type=int, default=1 << 20)
+    ap.add_argument("--ce-classes", type=int, default=64)
+    ap.add_argument("--k", type=int, default=10)
+    ap.add_argument("--workers", default="1,2")
+    args = ap.parse_args()
+
+    import dask.array as da
+    from distributed import Client, LocalCluster
+
+    import softmaxkit as sk
+    import softmaxkit.dask as skd
+
+    os.makedirs(args.dir, exist_ok=True)
+    big = os.path.join(args.dir, f"logits_{args.rows}x{args.classes}.npy")
+    ce = os.path.join(args.dir, f"ce_{args.batch}x{args.ce_classes}.npy")
+    make(big, (args.rows, args.classes), 1)
+    make(ce, (args.batch, args.ce_classes), 2)
+    target = np.random.default_rng(3).integers(0, args.ce_classes, args.batch)
+    log = os.path.join(args.dir, "reads.log")
+    print(f"softmax_topk store: {big} ({os.path.getsize(big) / 2**20:.0f} MiB), "
+          f"chunks ({max(1, args.rows // 4)}, {args.class_chunk})")
+    print(f"cross_entropy store: {ce} ({os.path.getsize(ce) / 2**20:.0f} MiB), chunks ({args.batch // 16}, {args.ce_classes})")
+
+    for w in [int(v) for v in args.workers.split(",")]:
+        with LocalCluster(n_workers=w, threads_per_worker=1, processes=True, dashboard_address=None,
+                          silence_logs=40) as cluster, Client(cluster) as client:
+            sk.set_num_threads(1)
+            client.run(sk.set_num_threads, 1)
+
+            def xb():
+                return da.from_array(Store(big, log), chunks=(max(1, args.rows // 4), args.class_chunk))
+
+            def xc():
+                return da.from_array(Store(ce, log), chunks=(args.batch // 16, args.ce_classes))
+
+            tch = da.from_array(target, chunks=args.batch // 16)
+            rows = [
+                run(client, "softmax_topk  softmaxkit.dask", lambda: skd.softmax_topk(xb(), args.k, -1), log),
+                run(client, "softmax_topk  dask expression", lambda: dask_softmax_topk(xb(), args.k), log),
+                run(client, "cross_entropy softmaxkit.dask", lambda: (skd.cross_entropy(xc(), tch),), log),
+                run(client, "cross_entropy dask expression", lambda: (dask_cross_entropy(xc(), tch),), log),
+            ]
+            np.testing.assert_allclose(rows[0][4][0], rows[1][4][0], rtol=1e-5)
+            np.testing.assert_array_equal(rows[0][4][1], rows[1][4][1])
+            np.testing.assert_allclose(rows[2][4][0], rows[3][4][0], rtol=1e-5)
+            for label, dt, tasks, nbytes, _ in rows:
+                print(f"workers={w}  {label}: {dt:7.3f} s  tasks {tasks:5d}  read {nbytes / 2**20:8.1f} MiB")
+
+
+if __name__ == "__main__":
+    main()

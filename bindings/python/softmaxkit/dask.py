@@ -1,0 +1,547 @@
+"""SoftmaxKit on Dask arrays: the normalizers, selection, losses, sampling
+and model forward passes over ``dask.array.Array``, with the keywords of the
+in-memory functions (``pip install softmaxkit[dask]``).
+
+The reduction axis may be split into any number of chunks. Each chunk
+reports its partial state (the online normalizer's running max and sum of
+exponentials, or its top-k), the states of a row merge exactly in a tree
+(``split_every`` at a time), and one more pass writes each output chunk from
+its row's merged state: no task holds a whole row and the input is read at
+most twice. The merge and finishing passes are the library's kernels
+(:mod:`softmaxkit.chunked`). A reduction axis held in one chunk is computed
+by the in-memory function itself, bit for bit.
+
+Results equal the in-memory ones bit for bit when the reduction axis is one
+chunk and for topk, argmax-like selections and sampling; otherwise up to the
+rounding of the sum's order (a few float32 ulp).
+
+Point it at a cluster as any Dask code: ``Client("tcp://scheduler:8786")``,
+then call these functions and ``.compute()``.
+"""
+from __future__ import annotations
+
+import itertools
+import operator
+import os
+from typing import Any, Optional
+
+import numpy as np
+
+try:
+    import dask.array as da
+    from dask.base import tokenize
+    from dask.highlevelgraph import HighLevelGraph
+except ImportError as exc:  # pragma: no cover - exercised without dask only
+    raise ImportError("softmaxkit.dask needs Dask: pip install 'softmaxkit[dask]'") from exc
+
+from . import chunked as _ch
+from . import functional as _fn
+from . import losses as _losses
+from . import sampling as _sampling
+from . import selection as _sel
+from . import variants as _var
+from ._common import index
+from ._errors import ArgumentError
+from .losses import REDUCTIONS
+from .model import Ensemble, Model
+
+__all__ = ["softmax", "log_softmax", "logsumexp", "masked_softmax", "cross_entropy", "topk", "softmax_topk",
+           "sample", "forward"]
+
+_F32 = np.dtype(np.float32)
+_F64 = np.dtype(np.float64)
+#: How many partial states (or top-k lists) one merge task takes.
+SPLIT_EVERY = 8
+
+
+# ------------------------------------------------------------------ plumbing
+
+def _as_float(x: Any) -> "da.Array":
+    x = da.asarray(x)
+    if x.dtype not in (_F32, _F64):
+        if x.dtype.kind not in "biuf":
+            raise ArgumentError(f"x must hold real numbers, got dtype {x.dtype}")
+        x = x.astype(_F64)
+    return x
+
+
+def _axis(x: "da.Array", axis: Any) -> int:
+    if axis is None:
+        raise ArgumentError("axis=None is not supported on Dask arrays; pass an integer axis")
+    a = index(axis, "axis")
+    if not -x.ndim <= a < x.ndim:
+        raise ArgumentError(f"axis {a} is out of range for an array of {x.ndim} dimensions")
+    return a % x.ndim
+
+
+def _temperature(t: Any) -> float:
+    """A temperature checked now, at graph construction, rather than in a worker."""
+    if isinstance(t, (bool, np.bool_)):
+        raise ArgumentError(f"temperature must be a real number, got {t!r}")
+    try:
+        v = float(t)
+    except (TypeError, ValueError):
+        raise ArgumentError(f"temperature must be a real number, got {t!r}") from None
+    if not (np.isfinite(v) and v > 0):
+        raise ArgumentError(f"temperature must be finite and > 0, got {t!r}")
+    return v
+
+
+def _blocks(x: "da.Array"):
+    return itertools.product(*(range(n) for n in x.numblocks))
+
+
+def _row(idx: tuple, ax: int) -> tuple:
+    return idx[:ax] + idx[ax + 1:]
+
+
+def _offsets(chunks: tuple) -> list:
+    return [0] + list(itertools.accumulate(chunks))
+
+
+def _tree(dsk: dict, name: str, row: tuple, keys: list, fn, *args, split_every: int = SPLIT_EVERY):
+    """Merges `keys` in groups of `split_every`, level by level, with
+    ``fn(list_of_results, *args)``; returns the key of the final merge (the
+    one key itself when there is just one)."""
+    level = 0
+    while len(keys) > 1:
+        nxt = []
+        for g in range(0, len(keys), split_every):
+            k = (name, level) + row + (g // split_every,)
+            dsk[k] = (fn, keys[g:g + split_every]) + args
+            nxt.append(k)
+        keys, level = nxt, level + 1
+    return keys[0]
+
+
+def _array(dsk: dict, name: str, deps: list, chunks: tuple, dtype: Any) -> "da.Array":
+    graph = HighLevelGraph.from_collections(name, dsk, dependencies=deps)
+    meta = np.empty((0,) * len(chunks), dtype=dtype)
+    return da.Array(graph, name, chunks, meta=meta)
+
+
+# ---------------------------------------------------------- tasks (on workers)
+
+def _state_task(block, ax, t):
+    return _ch.softmax_state(block, ax, temperature=t)
+
+
+def _merge_task(states, t):
+    return _ch.merge_states([s[0] for s in states], [s[1] for s in states], temperature=t)
+
+
+def _finish_task(block, state, ax, t, take_log):
+    f = _ch.log_softmax_finish if take_log else _ch.softmax_finish
+    return f(block, state[0], state[1], ax, temperature=t)
+
+
+def _lse_task(state, ax, dtype, keepdims):
+    y = _ch.logsumexp_finish(state[0], state[1], dtype)
+    return y if keepdims else np.squeeze(y, axis=ax)
+
+
+def _row_states(dsk: dict, x: "da.Array", ax: int, t: float, token: str, split_every: int) -> dict:
+    """Adds the state and merge tasks of every row block of `x` to `dsk`;
+    returns {row index: key of its merged state}."""
+    sname, mname = "smk-state-" + token, "smk-merge-" + token
+    rows: dict = {}
+    for idx in _blocks(x):
+        k = (sname,) + idx
+        dsk[k] = (_state_task, (x.name,) + idx, ax, t)
+        rows.setdefault(_row(idx, ax), []).append(k)
+    return {r: _tree(dsk, mname, r, ks, _merge_task, t, split_every=split_every) for r, ks in rows.items()}
+
+
+def _normalize(x: Any, axis: Any, temperature: float, take_log: bool, split_every: int) -> "da.Array":
+    x = _as_float(x)
+    ax = _axis(x, axis)
+    temperature = _temperature(temperature)
+    if x.numblocks[ax] == 1:
+        f = _fn.log_softmax if take_log else _fn.softmax
+        return x.map_blocks(f, axis=ax, temperature=temperature, dtype=x.dtype)
+    token = tokenize(x, ax, temperature, take_log, split_every)
+    name = ("smk-log-softmax-" if take_log else "smk-softmax-") + token
+    dsk: dict = {}
+    state = _row_states(dsk, x, ax, temperature, token, split_every)
+    for idx in _blocks(x):
+        dsk[(name,) + idx] = (_finish_task, (x.name,) + idx, state[_row(idx, ax)], ax, temperature, take_log)
+    return _array(dsk, name, [x], x.chunks, x.dtype)
+
+
+# ------------------------------------------------------------------ the API
+
+def softmax(x: Any, axis: int = -1, *, temperature: float = 1.0, split_every: int = SPLIT_EVERY) -> "da.Array":
+    """:func:`softmaxkit.softmax` of a Dask array over `axis` (any chunking)."""
+    return _normalize(x, axis, temperature, False, split_every)
+
+
+def log_softmax(x: Any, axis: int = -1, *, temperature: float = 1.0, split_every: int = SPLIT_EVERY) -> "da.Array":
+    """:func:`softmaxkit.log_softmax` of a Dask array over `axis` (any chunking)."""
+    return _normalize(x, axis, temperature, True, split_every)
+
+
+def logsumexp(x: Any, axis: int = -1, *, keepdims: bool = False, split_every: int = SPLIT_EVERY) -> "da.Array":
+    """:func:`softmaxkit.logsumexp` of a Dask array over `axis`."""
+    x = _as_float(x)
+    ax = _axis(x, axis)
+    out_chunks = x.chunks[:ax] + (((1,),) if keepdims else ()) + x.chunks[ax + 1:]
+    token = tokenize(x, ax, keepdims, split_every)
+    name = "smk-logsumexp-" + token
+    dsk: dict = {}
+    if x.numblocks[ax] == 1:
+        for idx in _blocks(x):
+            out = idx if keepdims else _row(idx, ax)
+            dsk[(name,) + out] = (_lse_direct, (x.name,) + idx, ax, keepdims)
+        return _array(dsk, name, [x], out_chunks, x.dtype)
+    state = _row_states(dsk, x, ax, 1.0, token, split_every)
+    for row, k in state.items():
+        out = row[:ax] + (0,) + row[ax:] if keepdims else row
+        dsk[(name,) + out] = (_lse_task, k, ax, x.dtype, keepdims)
+    return _array(dsk, name, [x], out_chunks, x.dtype)
+
+
+def _lse_direct(block, ax, keepdims):
+    return np.asarray(_fn.logsumexp(block, ax, keepdims=keepdims))
+
+
+def _mask_like(x: "da.Array", mask: Any, ax: int) -> "da.Array":
+    m = da.asarray(mask)
+    if m.ndim == 1 and x.ndim > 1 and m.shape[0] == x.shape[ax]:
+        m = m.reshape((1,) * ax + (m.shape[0],) + (1,) * (x.ndim - ax - 1))
+    try:
+        m = da.broadcast_to(m, x.shape)
+    except ValueError:
+        raise ArgumentError(f"mask of shape {m.shape} does not broadcast to {x.shape}") from None
+    return m.rechunk(x.chunks)
+
+
+def _masked_state_task(block, mblock, ax, renormalize):
+    sel = mblock.astype(bool)
+    src = np.where(sel, block, block.dtype.type(-np.inf)) if renormalize else block
+    return _ch.softmax_state(src, ax)
+
+
+def _masked_finish_task(block, mblock, state, ax):
+    y = _ch.softmax_finish(block, state[0], state[1], ax)
+    return np.where(mblock.astype(bool), y, y.dtype.type(0))
+
+
+def masked_softmax(x: Any, mask: Any, axis: int = -1, *, renormalize: bool = True,
+                   split_every: int = SPLIT_EVERY) -> "da.Array":
+    """:func:`softmaxkit.masked_softmax` of a Dask array; `mask` (Dask or
+    numpy) broadcasts to `x`, or is one pattern along `axis`."""
+    x = _as_float(x)
+    ax = _axis(x, axis)
+    if not isinstance(renormalize, (bool, np.bool_)):
+        raise ArgumentError(f"renormalize must be True or False, got {renormalize!r}")
+    m = _mask_like(x, mask, ax)
+    if x.numblocks[ax] == 1:
+        return da.map_blocks(lambda b, mb: _var.masked_softmax(b, mb, ax, renormalize=bool(renormalize)),
+                             x, m, dtype=x.dtype)
+    token = tokenize(x, m, ax, renormalize, split_every)
+    name, sname, mname = "smk-masked-softmax-" + token, "smk-mstate-" + token, "smk-mmerge-" + token
+    dsk: dict = {}
+    rows: dict = {}
+    for idx in _blocks(x):
+        k = (sname,) + idx
+        dsk[k] = (_masked_state_task, (x.name,) + idx, (m.name,) + idx, ax, bool(renormalize))
+        rows.setdefault(_row(idx, ax), []).append(k)
+    state = {r: _tree(dsk, mname, r, ks, _merge_task, 1.0, split_every=split_every) for r, ks in rows.items()}
+    for idx in _blocks(x):
+        dsk[(name,) + idx] = (_masked_finish_task, (x.name,) + idx, (m.name,) + idx, state[_row(idx, ax)], ax)
+    return _array(dsk, name, [x, m], x.chunks, x.dtype)
+
+
+# ---------------------------------------------------------------- selection
+
+def _topk_task(block, k, ax, offset, t):
+    kk = min(k, block.shape[ax])
+    v, i = _sel.topk(block, kk, ax)
+    if offset:
+        i += offset
+    if t is None:
+        return v, i, None, None
+    m, s = _ch.softmax_state(block, ax, temperature=t)
+    return v, i, m, s
+
+
+def _topk_merge(parts, k, ax, t):
+    v = np.concatenate([p[0] for p in parts], axis=ax)
+    i = np.concatenate([p[1] for p in parts], axis=ax)
+    # Candidates are in chunk order, each list sorted with ties to the lower
+    # index: position order among equal values is global index order.
+    vv, pos = _sel.topk(v, min(k, v.shape[ax]), ax)
+    ii = np.take_along_axis(i, pos, axis=ax)
+    if t is None:
+        return vv, ii, None, None
+    m, s = _ch.merge_states([p[2] for p in parts], [p[3] for p in parts], temperature=t)
+    return vv, ii, m, s
+
+
+def _topk_out(res, ax, t, which):
+    v, i, m, s = res
+    if which == 1:
+        return i
+    if t is None:
+        return v
+    return _ch.softmax_finish(v, m, s, ax, temperature=t)
+
+
+def _direct_select(block, k, ax, t, which):
+    r = _sel.topk(block, k, ax) if t is None else _sel.softmax_topk(block, k, ax, temperature=t)
+    return r[which]
+
+
+def _select(x: Any, k: Any, axis: Any, t: Optional[float], split_every: int) -> tuple:
+    x = _as_float(x)
+    ax = _axis(x, axis)
+    k = index(k, "k")
+    n = x.shape[ax]
+    if not 0 <= k <= n:
+        raise ArgumentError(f"k must be in 0...{n} (the axis length), got {k}")
+    if t is not None:
+        t = _temperature(t)
+    token = tokenize(x, k, ax, t, split_every)
+    names = ("smk-topk-values-" + token, "smk-topk-indices-" + token)
+    out_chunks = x.chunks[:ax] + ((k,),) + x.chunks[ax + 1:]
+    dsk: dict = {}
+    if x.numblocks[ax] == 1:
+        for idx in _blocks(x):
+            for w in (0, 1):
+                dsk[(names[w],) + idx] = (_direct_select, (x.name,) + idx, k, ax, t, w)
+    else:
+        cname, mname = "smk-topk-part-" + token, "smk-topk-merge-" + token
+        offs = _offsets(x.chunks[ax])
+        rows: dict = {}
+        for idx in _blocks(x):
+            key = (cname,) + idx
+            dsk[key] = (_topk_task, (x.name,) + idx, k, ax, offs[idx[ax]], t)
+            rows.setdefault(_row(idx, ax), []).append(key)
+        for r, ks in rows.items():
+            final = _tree(dsk, mname, r, ks, _topk_merge, k, ax, t, split_every=split_every)
+            out = r[:ax] + (0,) + r[ax:]
+            for w in (0, 1):
+                dsk[(names[w],) + out] = (_topk_out, final, ax, t, w)
+    graph = HighLevelGraph.from_collections(names[0], dsk, dependencies=[x])
+    vals = da.Array(graph, names[0], out_chunks, meta=np.empty((0,) * x.ndim, dtype=x.dtype))
+    idxs = da.Array(graph, names[1], out_chunks, meta=np.empty((0,) * x.ndim, dtype=np.int64))
+    return vals, idxs
+
+
+def topk(x: Any, k: int, axis: int = -1, *, split_every: int = SPLIT_EVERY) -> tuple:
+    """:func:`softmaxkit.topk` of a Dask array: ``(values, indices)`` with
+    `axis` of length `k` (one chunk), the same values and indices as in memory."""
+    return _select(x, k, axis, None, split_every)
+
+
+def softmax_topk(x: Any, k: int, axis: int = -1, *, temperature: float = 1.0,
+                 split_every: int = SPLIT_EVERY) -> tuple:
+    """:func:`softmaxkit.softmax_topk` of a Dask array: each chunk's top-k
+    and partial state, merged in a tree, then the k probabilities from the
+    row's merged state; the full softmax is never written."""
+    return _select(x, k, axis, _temperature(temperature), split_every)
+
+
+# ------------------------------------------------------------------ sampling
+
+def _sample_task(block, mblock, ax, offset, kw, which):
+    r = _sampling.sample(block, axis=ax, mask=mblock, row_offset=offset, **kw)
+    return r[which] if kw.get("return_log_probs") else r
+
+
+def sample(logits: Any, *, axis: int = -1, temperature: float = 1.0, top_k: Optional[int] = None,
+           top_p: Optional[float] = None, min_p: Optional[float] = None, mask: Any = None,
+           num_samples: Optional[int] = None, replacement: bool = True, seed: Optional[int] = None,
+           return_log_probs: bool = False) -> Any:
+    """:func:`softmaxkit.sample` of a Dask array: the same draws as the
+    in-memory call with the same seed, row by row, whatever the chunking
+    (each block draws from its rows' places in the stream). A row is drawn
+    from as a whole: the sampled axis, and every axis but the first other
+    one, are brought into one chunk. ``seed=None`` picks one seed for the
+    whole array."""
+    x = _as_float(logits)
+    ax = _axis(x, axis)
+    seed = _sampling._seed(seed)
+    kw = dict(temperature=temperature, top_k=top_k, top_p=top_p, min_p=min_p, num_samples=num_samples,
+              replacement=replacement, seed=seed, return_log_probs=bool(return_log_probs))
+    other = [d for d in range(x.ndim) if d != ax]
+    split = other[0] if other else None
+    x = x.rechunk({d: (x.shape[d] if d != split else x.chunks[d]) for d in range(x.ndim)} or None)
+    if x.ndim and x.shape[ax] == 0:
+        x = x.rechunk({ax: 1})
+    m = None if mask is None else _mask_like(x, mask, ax)
+    rest = int(np.prod([x.shape[d] for d in other[1:]])) if other else 1
+    offs = _offsets(x.chunks[split]) if split is not None else [0]
+    draws = None if num_samples is None else index(num_samples, "num_samples")
+    if draws is None:
+        out_chunks = tuple(x.chunks[d] for d in other)
+    else:
+        out_chunks = x.chunks[:ax] + ((draws,),) + x.chunks[ax + 1:]
+    token = tokenize(x, m, ax, sorted(kw.items()))
+    names = ("smk-sample-" + token, "smk-sample-logp-" + token)
+    dsk: dict = {}
+    for idx in _blocks(x):
+        off = offs[idx[split]] * rest if split is not None else 0
+        out = _row(idx, ax) if draws is None else idx
+        mk = None if m is None else (m.name,) + idx
+        for w in ((0, 1) if return_log_probs else (0,)):
+            dsk[(names[w],) + out] = (_sample_task, (x.name,) + idx, mk, ax, off, kw, w)
+    deps = [x] if m is None else [x, m]
+    graph = HighLevelGraph.from_collections(names[0], dsk, dependencies=deps)
+    nd = len(out_chunks)
+    ind = da.Array(graph, names[0], out_chunks, meta=np.empty((0,) * nd, dtype=np.int64))
+    if not return_log_probs:
+        return ind
+    return ind, da.Array(graph, names[1], out_chunks, meta=np.empty((0,) * nd, dtype=x.dtype))
+
+
+# -------------------------------------------------------------------- losses
+
+def _ce_direct(block, tblock, ax, kw):
+    return np.asarray(_losses.cross_entropy(block, tblock, axis=ax, reduction="none", **kw))
+
+
+def _ce_denominator(tblock, n, weight, ignore_index, dtype):
+    t = np.asarray(tblock)
+    valid = t != ignore_index
+    bad = valid & ((t < 0) | (t >= n))
+    if bad.any():
+        raise ArgumentError(f"target {int(t[bad].flat[0])} is outside [0, {n}) and is not ignore_index ({ignore_index})")
+    one = (1,) * t.ndim
+    if weight is None:
+        return np.full(one, valid.sum(), dtype=dtype)
+    return np.full(one, weight[t[valid]].astype(dtype).sum(dtype=np.float64), dtype=dtype)
+
+
+def _ce_chunk_task(block, tblock, state, ax, offset, weight, ignore_index, eps, n, probs):
+    """This class chunk's part of each sample's loss (shape without `ax`)."""
+    lsm = _ch.log_softmax_finish(block, state[0], state[1], ax)
+    c = block.shape[ax]
+    shape = [1] * block.ndim
+    shape[ax] = c
+    w = None if weight is None else weight[offset:offset + c].astype(block.dtype).reshape(shape)
+    if probs:
+        p = (1 - eps) * tblock + eps / n if eps else tblock
+        q = p if w is None else p * w
+        return -(q * lsm).sum(axis=ax, dtype=np.float64).astype(block.dtype)
+    t = np.asarray(tblock)
+    local = t - offset
+    inside = (local >= 0) & (local < c) & (t != ignore_index)
+    tl = np.where(inside, local, -1)
+    part = np.asarray(_losses.nll_loss(lsm, tl, axis=ax, weight=None if w is None else w.reshape(-1),
+                                       ignore_index=-1, reduction="none"), dtype=np.float64)
+    if eps:
+        part *= 1 - eps
+        sm = -(lsm if w is None else lsm * w).sum(axis=ax, dtype=np.float64)
+        part += np.where(t != ignore_index, sm * (eps / n), 0.0)
+    return part.astype(block.dtype)
+
+
+def _sum_parts(parts):
+    acc = np.asarray(parts[0], dtype=np.float64).copy()
+    for p in parts[1:]:
+        acc += p
+    return acc.astype(np.asarray(parts[0]).dtype)
+
+
+def cross_entropy(logits: Any, target: Any, *, axis: int = 1, weight: Any = None, ignore_index: int = -100,
+                  label_smoothing: float = 0.0, reduction: str = "mean", split_every: int = SPLIT_EVERY) -> "da.Array":
+    """:func:`softmaxkit.cross_entropy` of Dask logits (the class axis may
+    be chunked) and class-index or probability targets (Dask or numpy).
+    Returns a Dask array: per-sample losses for ``none``, else 0-d."""
+    x = _as_float(logits)
+    if reduction not in REDUCTIONS:
+        raise ArgumentError(f"reduction must be one of {', '.join(REDUCTIONS)}, got {reduction!r}")
+    eps = float(label_smoothing)
+    if not 0.0 <= eps <= 1.0:
+        raise ArgumentError(f"label_smoothing must be in [0, 1], got {label_smoothing!r}")
+    ignore_index = index(ignore_index, "ignore_index")
+    if x.ndim == 0:
+        raise ArgumentError("input must have a class axis; got a 0-d array")
+    t = da.asarray(target)
+    probs = t.dtype.kind == "f"
+    if x.ndim == 1:
+        loss = cross_entropy(x[None], t[None], axis=1, weight=weight, ignore_index=ignore_index,
+                             label_smoothing=label_smoothing, reduction=reduction, split_every=split_every)
+        return loss[0] if reduction == "none" else loss
+    ax = _axis(x, axis)
+    n = x.shape[ax]
+    if not probs and t.dtype.kind not in "iu":
+        raise ArgumentError(f"target must hold class indices (integers) or probabilities (floats), got dtype {t.dtype}")
+    want = x.shape if probs else x.shape[:ax] + x.shape[ax + 1:]
+    if t.shape != want:
+        what = "probability" if probs else "class-index"
+        raise ArgumentError(f"{what} target has shape {t.shape}, expected {want} for input of shape {x.shape}")
+    t = t.astype(x.dtype) if probs else t.astype(np.int64)
+    t = t.rechunk(x.chunks if probs else x.chunks[:ax] + x.chunks[ax + 1:])
+    w = None if weight is None else _losses._weight(weight, x.dtype, n)
+    token = tokenize(x, t, ax, None if w is None else w.tobytes(), ignore_index, eps, reduction, split_every)
+    name = "smk-ce-" + token
+    dsk: dict = {}
+    sample_chunks = x.chunks[:ax] + x.chunks[ax + 1:]
+    if x.numblocks[ax] == 1:
+        kw = dict(weight=w, ignore_index=ignore_index, label_smoothing=eps)
+        for idx in _blocks(x):
+            tk = (t.name,) + (idx if probs else _row(idx, ax))
+            dsk[(name,) + _row(idx, ax)] = (_ce_direct, (x.name,) + idx, tk, ax, kw)
+    else:
+        pname, sname = "smk-ce-part-" + token, "smk-ce-sum-" + token
+        state = _row_states(dsk, x, ax, 1.0, token, split_every)
+        offs = _offsets(x.chunks[ax])
+        rows: dict = {}
+        for idx in _blocks(x):
+            r = _row(idx, ax)
+            tk = (t.name,) + (idx if probs else r)
+            k = (pname,) + idx
+            dsk[k] = (_ce_chunk_task, (x.name,) + idx, tk, state[r], ax, offs[idx[ax]], w, ignore_index, eps, n, probs)
+            rows.setdefault(r, []).append(k)
+        for r, ks in rows.items():
+            final = _tree(dsk, sname, r, ks, _sum_parts, split_every=split_every)
+            dsk[(name,) + r] = (operator.pos, final)
+    loss = _array(dsk, name, [x, t], sample_chunks, x.dtype)
+    if reduction == "none":
+        return loss
+    total = loss.sum(dtype=np.float64)
+    if reduction == "sum":
+        return total.astype(x.dtype)
+    if probs:
+        den = float(np.prod(want[:ax] + want[ax + 1:])) if want else 1.0
+        return (total / den).astype(x.dtype)
+    dens = t.map_blocks(_ce_denominator, n, w, ignore_index, np.float64, dtype=np.float64, chunks=(1,) * t.ndim)
+    return (total / dens.sum()).astype(x.dtype)
+
+
+# -------------------------------------------------------------------- models
+
+def _forward_task(model, block, head):
+    return model(block)[head]
+
+
+def forward(model: Any, x: Any) -> dict:
+    """``model(x)`` for a :class:`~softmaxkit.Model` or
+    :class:`~softmaxkit.Ensemble` over a Dask array ``[batch, features]`` or
+    ``[batch, steps, features]`` chunked along batch and steps (the feature
+    axis is brought into one chunk). Returns ``{head: dask array}``. The
+    model enters the graph once, travels to each worker as its model-file
+    bytes and is loaded once per worker process."""
+    if not isinstance(model, (Model, Ensemble)):
+        raise ArgumentError(f"model must be a softmaxkit.Model or Ensemble, got {type(model).__name__}")
+    x = da.asarray(x)
+    if x.ndim not in (2, 3):
+        raise ArgumentError(f"x must be [batch, features] or [batch, steps, features], got shape {x.shape}")
+    if x.shape[-1] != model.features:
+        raise ArgumentError(f"x has {x.shape[-1]} features but the model takes {model.features}")
+    if x.dtype != _F32:
+        x = x.astype(_F32)
+    x = x.rechunk({x.ndim - 1: -1})
+    token = tokenize(x, id(model), os.getpid())
+    mkey = "smk-model-" + token
+    outs = {}
+    for h in model.heads:
+        name = f"smk-forward-{h.name}-" + token
+        dsk = {mkey: model} if not outs else {}
+        for idx in _blocks(x):
+            dsk[(name,) + idx[:-1] + (0,)] = (_forward_task, mkey, (x.name,) + idx, h.name)
+        graph = HighLevelGraph.from_collections(name, dsk, dependencies=[x] + list(outs.values())[:1])
+        outs[h.name] = da.Array(graph, name, x.chunks[:-1] + ((h.size,),), meta=np.empty((0,) * x.ndim, dtype=_F32))
+    return outs
