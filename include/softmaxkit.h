@@ -789,6 +789,25 @@ SMK_API smk_status smk_sigmoid_backward_f64(const double *y, const double *dy, d
  * masked_softmax ("mask" 0/1 list, "renormalize" default true),
  * partitioned ("segments" [[width, activation], ...]), hierarchical
  * ("coarse" layer, "fine" layer list: the joint P(k) P(j | k)).
+ *
+ * Sequence models. A layer's "kind" is "dense" (the default), "lstm", "gru"
+ * or "embedding". "lstm" / "gru" are PyTorch's nn.LSTM / nn.GRU with
+ * batch_first=True and zero initial state: optional "units" (H),
+ * "num_layers" (default 1), "bidirectional" (default false), "sequence"
+ * (default true: every step's output [batch, steps, H * directions]; false:
+ * the final hidden state [batch, H * directions], for a bidirectional layer
+ * the forward state after the last valid step then the backward state after
+ * step 0). Tensors as a state_dict names them: "L.weight_ih_l{k}" [G*H, in],
+ * "L.weight_hh_l{k}" [G*H, H], "L.bias_ih_l{k}", "L.bias_hh_l{k}" [G*H]
+ * (both or neither), and the same with "_reverse"; G = 4 for LSTM (gates i,
+ * f, g, o), 3 for GRU (r, z, n; n = tanh(W_in x + b_in + r (W_hn h + b_hn))).
+ * proj_size is not supported. "embedding": "L.weight" [V, D], reading the
+ * model's token ids; such a model says "input": {"vocabulary": V} and runs
+ * with smk_model_forward_ids. A dense layer after a per-step layer runs on
+ * every step; with "step": i it reads one step (as rnn[:, i, :]; negative
+ * counts from the end; with lengths, from each row's last valid step). Heads
+ * on per-step layers give [batch, steps, size] (smk_model_head_per_step
+ * says 1), the others [batch, size].
  * docs/DESIGN.md documents the schema in full. */
 typedef struct smk_model smk_model;
 
@@ -876,6 +895,13 @@ SMK_API void smk_model_free(smk_model *model);
 SMK_API smk_status smk_model_input_features(const smk_model *model,
                                             int64_t *features_out);
 
+/* The vocabulary V of a model whose input is token ids ("input":
+ * {"vocabulary": V}) into *vocabulary_out; 0 for a model of float features
+ * (whose smk_model_input_features is then > 0; an id model's is 0).
+ * Returns SMK_OK or SMK_ERROR_NULL_POINTER. Thread-safe. */
+SMK_API smk_status smk_model_input_vocabulary(const smk_model *model,
+                                              int64_t *vocabulary_out);
+
 /* The number of weights and biases into *count_out. Returns SMK_OK or
  * SMK_ERROR_NULL_POINTER. Thread-safe. */
 SMK_API smk_status smk_model_parameter_count(const smk_model *model,
@@ -894,10 +920,20 @@ SMK_API smk_status smk_model_head_name(const smk_model *model, int64_t head,
                                        const char **name_out);
 
 /* The values per row of head `head` into *size_out: its output for an input
- * of R = batch * steps rows holds R * size floats. Returns SMK_OK;
+ * of R = batch * steps rows holds R * size floats (batch * size when
+ * smk_model_head_per_step gives 0). Returns SMK_OK;
  * SMK_ERROR_NULL_POINTER; SMK_ERROR_INDEX_OUT_OF_RANGE. Thread-safe. */
 SMK_API smk_status smk_model_head_size(const smk_model *model, int64_t head,
                                        int64_t *size_out);
+
+/* Whether head `head` gives one output row per step into *per_step_out: 1
+ * when its output for batch sequences of steps steps is
+ * [batch, steps, size] (every head of a dense-only model; heads on a
+ * recurrent layer's every-step output), 0 when it is [batch, size] (heads on
+ * a final state or a selected step). Returns SMK_OK; SMK_ERROR_NULL_POINTER;
+ * SMK_ERROR_INDEX_OUT_OF_RANGE. Thread-safe. */
+SMK_API smk_status smk_model_head_per_step(const smk_model *model, int64_t head,
+                                           int32_t *per_step_out);
 
 /* The model's architecture as compact JSON (the "softmaxkit" metadata) into
  * *json_out: owned by the model, valid until smk_model_free. Returns SMK_OK
@@ -981,8 +1017,10 @@ SMK_API smk_status smk_model_save(const smk_model *model, const char *path);
 /* Runs every layer once and every head on x, C-contiguous
  * [batch, steps, features] (pass steps = 1 for [batch, features]; every
  * step is a row, so per-timestep heads come out [batch, steps, size]).
- * outputs[h] receives head h's batch * steps * size floats (sizes from
- * smk_model_head_size); output_count must equal the head count. Outputs
+ * outputs[h] receives head h's batch * steps * size floats, or batch * size
+ * for a head whose smk_model_head_per_step is 0 (sizes from
+ * smk_model_head_size); output_count must equal the head count. A sequence
+ * model runs its recurrent layers over the steps in order. Outputs
  * must not overlap x or each other (checked). NaN in x propagates; it is not an error.
  * All arguments are checked before anything is written: on failure the
  * outputs are untouched. x may be NULL only when batch * steps * features
@@ -990,7 +1028,9 @@ SMK_API smk_status smk_model_save(const smk_model *model, const char *path);
  * Returns SMK_OK; SMK_ERROR_NULL_POINTER; SMK_ERROR_INVALID_ARGUMENT
  * (negative batch, steps or features; an output overlapping x or another
  * output); SMK_ERROR_SHAPE_MISMATCH (features
- * differs from the model's, output_count differs from the head count);
+ * differs from the model's, output_count differs from the head count, a
+ * layer's "step" outside [-steps, steps), naming the layer);
+ * SMK_ERROR_INVALID_ARGUMENT also for a model of token ids;
  * SMK_ERROR_SIZE_OVERFLOW; SMK_ERROR_OUT_OF_MEMORY (scratch).
  * Thread-safe: any number of threads may run forward on one model at once. */
 SMK_API smk_status smk_model_forward(const smk_model *model, const float *x,
@@ -998,6 +1038,79 @@ SMK_API smk_status smk_model_forward(const smk_model *model, const float *x,
                                      int64_t features,
                                      float *const *outputs,
                                      int64_t output_count);
+
+/* As smk_model_forward with per-row lengths: lengths[b] (b < batch, each in
+ * [0, steps]) steps of row b are valid, the rest padding. Recurrent layers do
+ * not advance on padding (PyTorch's pack_padded_sequence: the backward
+ * direction starts at the row's last valid step); per-step outputs at
+ * padding steps are exactly 0 (log_softmax heads: -inf); final-state heads
+ * read the state after the row's last valid step (zero for a zero length).
+ * lengths NULL: every row has all steps (smk_model_forward). On a dense-only
+ * model the padding rows are computed, then set as above.
+ * Returns smk_model_forward's statuses, plus SMK_ERROR_INVALID_ARGUMENT for
+ * a length outside [0, steps] (naming the row). Thread-safe. */
+SMK_API smk_status smk_model_forward_lengths(const smk_model *model,
+                                             const float *x, int64_t batch,
+                                             int64_t steps, int64_t features,
+                                             const int64_t *lengths,
+                                             float *const *outputs,
+                                             int64_t output_count);
+
+/* Forward of a model of token ids (smk_model_input_vocabulary > 0) on ids,
+ * C-contiguous [batch, steps], each in [0, vocabulary) (steps = 1 for one
+ * step). lengths: as smk_model_forward_lengths, or NULL; ids at padding
+ * steps are not read. outputs as smk_model_forward. All arguments are checked
+ * before anything is written. ids may be NULL only when batch * steps is 0.
+ * Returns SMK_OK; SMK_ERROR_NULL_POINTER; SMK_ERROR_INVALID_ARGUMENT (a
+ * model of float features, negative batch or steps, an id outside
+ * [0, vocabulary) naming its row and step, a length outside [0, steps],
+ * overlapping buffers); SMK_ERROR_SHAPE_MISMATCH (output_count, a layer's
+ * step outside the input); SMK_ERROR_SIZE_OVERFLOW; SMK_ERROR_OUT_OF_MEMORY.
+ * Thread-safe. */
+SMK_API smk_status smk_model_forward_ids(const smk_model *model,
+                                         const int64_t *ids, int64_t batch,
+                                         int64_t steps, const int64_t *lengths,
+                                         float *const *outputs,
+                                         int64_t output_count);
+
+/* The carried state of a model run one step at a time (smk_model_step):
+ * each recurrent layer's hidden (and LSTM cell) state for a fixed batch. */
+typedef struct smk_model_state smk_model_state;
+
+/* Creates a zero state for running `batch` rows of `model` one step at a
+ * time into *state_out. The caller owns it and frees it with
+ * smk_model_state_free; it keeps the model alive and belongs to it and to
+ * this batch size. A dense-only model has an empty state (smk_model_step is
+ * then smk_model_forward on one step). Returns SMK_OK;
+ * SMK_ERROR_NULL_POINTER; SMK_ERROR_INVALID_ARGUMENT (negative batch);
+ * SMK_ERROR_UNSUPPORTED (a bidirectional layer, which needs the whole
+ * sequence, or a dense layer reading a selected "step"; the message names the
+ * layer); SMK_ERROR_SIZE_OVERFLOW; SMK_ERROR_OUT_OF_MEMORY. Thread-safe. */
+SMK_API smk_status smk_model_state_create(const smk_model *model, int64_t batch,
+                                          smk_model_state **state_out);
+
+/* Sets `state` back to zero (the start of a new sequence). Returns SMK_OK or
+ * SMK_ERROR_NULL_POINTER. Not thread-safe on one state. */
+SMK_API smk_status smk_model_state_reset(smk_model_state *state);
+
+/* Frees a state from smk_model_state_create; NULL is a no-op. */
+SMK_API void smk_model_state_free(smk_model_state *state);
+
+/* Runs one step x_t, C-contiguous [batch, features], from `state` and
+ * advances it: outputs[h] receives head h's batch * size floats for this step
+ * (per-step heads: this step's row; final-state heads: the state after it).
+ * T calls give the values of smk_model_forward over the T steps within
+ * float32 rounding. All arguments are checked before the outputs or the
+ * state are written. Returns SMK_OK; SMK_ERROR_NULL_POINTER;
+ * SMK_ERROR_INVALID_ARGUMENT (negative sizes, overlapping buffers, a model
+ * of token ids); SMK_ERROR_SHAPE_MISMATCH (a state of another model or
+ * batch size, features, output_count); SMK_ERROR_SIZE_OVERFLOW;
+ * SMK_ERROR_OUT_OF_MEMORY. Thread-safe on the model; a state is used by one
+ * thread at a time. */
+SMK_API smk_status smk_model_step(const smk_model *model, smk_model_state *state,
+                                  const float *x_t, int64_t batch,
+                                  int64_t features, float *const *outputs,
+                                  int64_t output_count);
 
 /* ------------------------------------------------------------------------ */
 /* Ensembles                                                                 */

@@ -252,7 +252,7 @@ private func forwardArguments(_ model: Model, _ heads: [CompiledHead], _ x: Unsa
     var bufs: [UnsafeMutableBufferPointer<Float>] = []
     bufs.reserveCapacity(heads.count)
     for (k, h) in heads.enumerated() {
-        bufs.append(try output(outputs[k], Model.outputCount(h, rows: r), "outputs[\(k)] (head \"\(h.name)\")"))
+        bufs.append(try output(outputs[k], Model.outputCount(h, batch: b, steps: s), "outputs[\(k)] (head \"\(h.name)\")"))
     }
     return (xs, bufs, b, s, f)
 }
@@ -264,6 +264,124 @@ public func smk_model_forward(_ m: OpaquePointer?, _ x: UnsafePointer<Float>?, _
         let model = try handle(m, "model", as: ModelHandle.self).model
         let (xs, outs, b, s, f) = try forwardArguments(model, model.heads, x, batch, steps, features, outputs, outputCount)
         try model.forward(xs, batch: b, steps: s, features: f, into: outs)
+    }
+}
+
+/// The output buffers of a sequence forward, sized per head.
+private func sequenceOutputs(_ model: Model, _ b: Int, _ s: Int, _ outputs: UnsafePointer<UnsafeMutablePointer<Float>?>?,
+                             _ outputCount: Int64) throws(SoftmaxKitError) -> [UnsafeMutableBufferPointer<Float>] {
+    guard outputCount == Int64(model.heads.count) else {
+        throw SoftmaxKitError(.shapeMismatch, "output_count is \(outputCount) but the model has \(model.heads.count) heads")
+    }
+    guard let outputs else { throw SoftmaxKitError(.nullPointer, "outputs is NULL but output_count is \(outputCount)") }
+    var bufs: [UnsafeMutableBufferPointer<Float>] = []
+    for (k, h) in model.heads.enumerated() {
+        bufs.append(try output(outputs[k], Model.outputCount(h, batch: b, steps: s), "outputs[\(k)] (head \"\(h.name)\")"))
+    }
+    return bufs
+}
+
+/// `lengths` (NULL: every row has all steps) as Int.
+private func cLengths(_ lengths: UnsafePointer<Int64>?, _ b: Int) -> [Int]? {
+    guard let lengths else { return nil }
+    return (0..<b).map { Int(truncatingIfNeeded: lengths[$0]) }
+}
+
+@_cdecl("smk_model_forward_lengths")
+public func smk_model_forward_lengths(_ m: OpaquePointer?, _ x: UnsafePointer<Float>?, _ batch: Int64, _ steps: Int64, _ features: Int64,
+                                      _ lengths: UnsafePointer<Int64>?,
+                                      _ outputs: UnsafePointer<UnsafeMutablePointer<Float>?>?, _ outputCount: Int64) -> Int32 {
+    abiCall { () throws(SoftmaxKitError) in
+        let model = try handle(m, "model", as: ModelHandle.self).model
+        let (xs, outs, b, s, f) = try forwardArguments(model, model.heads, x, batch, steps, features, outputs, outputCount)
+        let lens = cLengths(lengths, b)
+        try (lens ?? []).withUnsafeBufferPointer { (lb) throws(SoftmaxKitError) in
+            try model.forward(xs, batch: b, steps: s, features: f, lengths: lens == nil ? nil : lb, into: outs)
+        }
+    }
+}
+
+@_cdecl("smk_model_forward_ids")
+public func smk_model_forward_ids(_ m: OpaquePointer?, _ ids: UnsafePointer<Int64>?, _ batch: Int64, _ steps: Int64,
+                                  _ lengths: UnsafePointer<Int64>?,
+                                  _ outputs: UnsafePointer<UnsafeMutablePointer<Float>?>?, _ outputCount: Int64) -> Int32 {
+    abiCall { () throws(SoftmaxKitError) in
+        let model = try handle(m, "model", as: ModelHandle.self).model
+        guard model.vocabulary != nil else {
+            throw SoftmaxKitError(.invalidArgument, "the model takes \(model.features) float features, not token ids")
+        }
+        let b = try elementCount(batch, "batch"), s = try elementCount(steps, "steps")
+        guard let bt = SoftmaxKit.elementCount(b, s) else { throw SoftmaxKitError(.sizeOverflow, "ids [\(b), \(s)] overflow 64 bits") }
+        let idBuf = try input(ids, bt, "ids")
+        let outs = try sequenceOutputs(model, b, s, outputs, outputCount)
+        let lens = cLengths(lengths, b)
+        try (lens ?? []).withUnsafeBufferPointer { (lb) throws(SoftmaxKitError) in
+            try model.forward(ids: idBuf, batch: b, steps: s, lengths: lens == nil ? nil : lb, into: outs)
+        }
+    }
+}
+
+@_cdecl("smk_model_input_vocabulary")
+public func smk_model_input_vocabulary(_ m: OpaquePointer?, _ out: UnsafeMutablePointer<Int64>?) -> Int32 {
+    abiCall { () throws(SoftmaxKitError) in
+        let model = try handle(m, "model", as: ModelHandle.self).model
+        try outPointer(out, "vocabulary_out").pointee = Int64(model.vocabulary ?? 0)
+    }
+}
+
+@_cdecl("smk_model_head_per_step")
+public func smk_model_head_per_step(_ m: OpaquePointer?, _ head: Int64, _ out: UnsafeMutablePointer<Int32>?) -> Int32 {
+    abiCall { () throws(SoftmaxKitError) in
+        let model = try handle(m, "model", as: ModelHandle.self).model
+        let h = try headIndex(model, head)
+        try outPointer(out, "per_step_out").pointee = model.heads[h].perStep ? 1 : 0
+    }
+}
+
+// MARK: Streaming
+
+/// `smk_model_state`: a ModelState and the model it belongs to (kept alive,
+/// so no later model can take its identity).
+final class StateHandle {
+    let state: ModelState
+    let model: Model
+    init(_ s: ModelState, _ m: Model) { state = s; model = m }
+}
+
+@_cdecl("smk_model_state_create")
+public func smk_model_state_create(_ m: OpaquePointer?, _ batch: Int64, _ stateOut: UnsafeMutablePointer<OpaquePointer?>?) -> Int32 {
+    abiCall { () throws(SoftmaxKitError) in
+        let model = try handle(m, "model", as: ModelHandle.self).model
+        let out = try outPointer(stateOut, "state_out")
+        let b = try elementCount(batch, "batch")
+        publish(StateHandle(try model.makeState(batch: b), model), out)
+    }
+}
+
+@_cdecl("smk_model_state_reset")
+public func smk_model_state_reset(_ s: OpaquePointer?) -> Int32 {
+    abiCall { () throws(SoftmaxKitError) in
+        try handle(s, "state", as: StateHandle.self).state.reset()
+    }
+}
+
+@_cdecl("smk_model_state_free")
+public func smk_model_state_free(_ s: OpaquePointer?) {
+    release(s, as: StateHandle.self)
+}
+
+@_cdecl("smk_model_step")
+public func smk_model_step(_ m: OpaquePointer?, _ s: OpaquePointer?, _ x: UnsafePointer<Float>?, _ batch: Int64, _ features: Int64,
+                           _ outputs: UnsafePointer<UnsafeMutablePointer<Float>?>?, _ outputCount: Int64) -> Int32 {
+    abiCall { () throws(SoftmaxKitError) in
+        let model = try handle(m, "model", as: ModelHandle.self).model
+        let state = try handle(s, "state", as: StateHandle.self).state
+        let b = try elementCount(batch, "batch")
+        guard b == state.batch else {
+            throw SoftmaxKitError(.shapeMismatch, "the state is for batch \(state.batch), the call gives batch \(b)")
+        }
+        let (xs, outs, _, _, f) = try forwardArguments(model, model.heads, x, batch, 1, features, outputs, outputCount)
+        try model.step(xs, state: state, features: f, into: outs)
     }
 }
 
@@ -323,10 +441,7 @@ final class TensorTable {
     let tensors: [Tensor]
 
     init(_ model: Model) throws(SoftmaxKitError) {
-        var order: [String] = []
-        for l in model.spec.layers {
-            for key in [l.name + ".weight", l.name + ".bias"] where model.weights[key] != nil { order.append(key) }
-        }
+        var order = model.tensorOrder
         if order.count != model.weights.count {  // tensors outside the spec: kept, after it, in byte order
             let listed = Set(order)
             order += model.weights.keys.filter { !listed.contains($0) }.sorted { Array($0.utf8).lexicographicallyPrecedes(Array($1.utf8)) }

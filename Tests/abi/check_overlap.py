@@ -277,7 +277,36 @@ RECIPES = {
     "smk_sigmoid_backward": (lambda F, _: {**backward(F), "outer": None, "n": None, "inner": None, "count": C}, ()),
     "smk_model_forward": (lambda F, fx: forward_args("model", fx.model, fx.lib), ("outputs",)),
     "smk_ensemble_forward": (lambda F, fx: forward_args("ensemble", fx.ensemble, fx.lib), ("outputs",)),
+    # lengths are copied into the library's memory before any write.
+    "smk_model_forward_lengths": (lambda F, fx: {**forward_args("model", fx.model, fx.lib), "lengths": In(i64([1, 0, 1]))},
+                                  ("outputs", "lengths")),
+    "smk_model_forward_ids": (lambda F, fx: ids_args(fx.tagger, fx.lib), ("outputs", "lengths")),
+    "smk_model_step": (lambda F, fx: step_args(fx), ("outputs",)),
 }
+
+
+def step_args(fx) -> dict:
+    """smk_model_step on 3 rows of the multitask model (its state made once)."""
+    args = forward_args("model", fx.model, fx.lib)
+    del args["steps"]
+    if getattr(fx, "state", None) is None:
+        fx.state = ctypes.c_void_p()
+        assert fx.lib.smk_model_state_create(fx.model, ctypes.c_int64(O), ctypes.byref(fx.state)) == SMK_OK
+    x = args.pop("x")
+    return {**args, "state": fx.state, "x_t": x}
+
+
+def ids_args(model, lib) -> dict:
+    """smk_model_forward_ids on 3 rows of 2 steps of the tagger fixture."""
+    heads = ctypes.c_int64()
+    assert lib.smk_model_head_count(model, ctypes.byref(heads)) == SMK_OK
+    outs = []
+    for h in range(heads.value):
+        size = ctypes.c_int64()
+        assert lib.smk_model_head_size(model, ctypes.c_int64(h), ctypes.byref(size)) == SMK_OK
+        outs.append(Out(O * 2 * size.value * 4))
+    return {"model": model, "ids": In(i64([(3 * i) % 11 for i in range(O * 2)])), "batch": O, "steps": 2,
+            "lengths": In(i64([2, 1, 2])), "outputs": Table(outs), "output_count": heads.value}
 
 
 class Fixtures:
@@ -294,6 +323,9 @@ class Fixtures:
             check(lib.smk_model_load(os.path.join(models, f"{name}.safetensors").encode(), ctypes.byref(m)) == SMK_OK,
                   f"fixture: smk_model_load({name})")
             members.append(m)
+        self.tagger = ctypes.c_void_p()
+        tagger = os.path.join(ROOT, "Tests", "fixtures", "recurrent", "tagger.safetensors")
+        check(lib.smk_model_load(tagger.encode(), ctypes.byref(self.tagger)) == SMK_OK, "fixture: smk_model_load(tagger)")
         self.ensemble = ctypes.c_void_p()
         table = (ctypes.c_void_p * 2)(*[m.value for m in members])
         check(lib.smk_ensemble_create(table, ctypes.c_int64(2), 0, ctypes.byref(self.ensemble)) == SMK_OK,

@@ -31,6 +31,10 @@ public struct CompiledHead: Sendable {
     public let spec: HeadSpec
     /// The layer read (the first fine layer's for hierarchical heads).
     let layer: Int
+    /// One output row per step (`[batch, steps, size]`), or per sequence
+    /// (`[batch, size]`: a head on a recurrent layer's final state or on a
+    /// selected step). Every head of a dense-only model is per step.
+    public let perStep: Bool
     let transform: HeadTransform
 }
 

@@ -17,6 +17,11 @@ public final class Model: @unchecked Sendable {
     public let layerWidths: [Int]
     let layerInputs: [Int]  // -1 is the model input
     let groups: [LayerGroup]
+    /// The layers of a sequence model (``ModelSpec/isSequenceModel``); nil
+    /// for a model of dense layers only, which runs block by block on rows.
+    let sequence: SequenceNet?
+    /// The vocabulary of an id input (`"input": {"vocabulary": V}`), else nil.
+    public var vocabulary: Int? { spec.input.vocabulary }
     /// Weights and biases in the model.
     public let parameterCount: Int
 
@@ -28,7 +33,7 @@ public final class Model: @unchecked Sendable {
     public init(spec: ModelSpec, weights: [String: Tensor]) throws(SoftmaxKitError) {
         func fmt(_ m: String) -> SoftmaxKitError { SoftmaxKitError(.format, m) }
         guard spec.version == ModelSpec.currentVersion else { throw fmt("spec.softmaxkit: schema version \(spec.version) is not supported") }
-        guard spec.input.features > 0 else { throw fmt("spec.input.features: must be > 0, got \(spec.input.features)") }
+        guard spec.isSequenceModel || spec.input.features > 0 else { throw fmt("spec.input.features: must be > 0, got \(spec.input.features)") }
         guard !spec.layers.isEmpty else { throw fmt("spec.layers: a model needs at least one layer") }
         guard !spec.heads.isEmpty else { throw fmt("spec.heads: a model needs at least one head") }
         // Names compare as their UTF-8 bytes (String's == would match
@@ -49,7 +54,13 @@ public final class Model: @unchecked Sendable {
         var widths: [Int] = [], inputs: [Int] = [], inWidths: [Int] = [], wts: [[Float]] = [], biases: [[Float]] = []
         var used = Set<NameKey>()
         var params = 0
-        for (k, l) in spec.layers.enumerated() {
+        var net: SequenceNet?
+        if spec.isSequenceModel {
+            let n = try SequenceNet(spec: spec, index: index, tensor: tensor, use: { used.insert(NameKey($0)) })
+            widths = n.widths; inputs = n.inputs; params = n.parameterCount
+            net = n
+        }
+        for (k, l) in spec.layers.enumerated() where net == nil {
             let src: Int
             if l.input == "input" {
                 src = -1
@@ -122,7 +133,12 @@ public final class Model: @unchecked Sendable {
                     guard !o, s <= maxElementCount else { throw .overflow("\(path) (head \"\(h.name)\"): the fine layers' widths overflow 64 bits") }
                     size = s
                 }
-                heads.append(CompiledHead(name: h.name, size: size, spec: h, layer: fi[0], transform: .hierarchical(coarse: ci, fine: fi)))
+                let perStep = net?.perStep[ci] ?? true
+                for j in fi where (net?.perStep[j] ?? true) != perStep {
+                    throw .shape("\(path): coarse layer \"\(c)\" and fine layer \"\(spec.layers[j].name)\" differ in having a row per step")
+                }
+                heads.append(CompiledHead(name: h.name, size: size, spec: h, layer: fi[0], perStep: perStep,
+                                          transform: .hierarchical(coarse: ci, fine: fi)))
                 continue
             }
             guard let ln = h.layer else { throw fmt("\(path).layer: missing") }
@@ -163,12 +179,14 @@ public final class Model: @unchecked Sendable {
                 transform = .partitioned(segs)
             case .hierarchical: throw SoftmaxKitError(.internal, "\(path): hierarchical head reached the single-layer path")
             }
-            heads.append(CompiledHead(name: h.name, size: width, spec: h, layer: li, transform: transform))
+            heads.append(CompiledHead(name: h.name, size: width, spec: h, layer: li, perStep: net?.perStep[li] ?? true,
+                                      transform: transform))
         }
         self.spec = spec; self.weights = weights; self.features = spec.input.features
         self.heads = heads; self.layerWidths = widths; self.layerInputs = inputs
-        self.groups = try LayerGroup.fuse(inputs: inputs, activations: spec.layers.map(\.activation), widths: widths,
-                                          inWidths: inWidths, weights: wts, biases: biases)
+        self.sequence = net
+        self.groups = net != nil ? [] : try LayerGroup.fuse(inputs: inputs, activations: spec.layers.map(\.activation), widths: widths,
+                                                            inWidths: inWidths, weights: wts, biases: biases)
         self.parameterCount = params
     }
 
@@ -210,12 +228,32 @@ public final class Model: @unchecked Sendable {
     /// The model as safetensors bytes: its weights (in their precision, in
     /// spec order) and the spec under `__metadata__.softmaxkit`.
     public func serialized() -> [UInt8] {
+        let names = tensorOrder
+        return SafeTensors.serialize(tensors: weights, names: names, metadata: ["softmaxkit": spec.json])
+    }
+
+    /// The model's tensor names in spec order: each layer's, as its kind
+    /// names them (`.weight`, `.bias`; a recurrent layer's `state_dict`
+    /// names, layer by layer, forward before `_reverse`).
+    public var tensorOrder: [String] {
         var names: [String] = []
         for l in spec.layers {
-            names.append(l.name + ".weight")
-            if weights[l.name + ".bias"] != nil { names.append(l.name + ".bias") }
+            switch l.kind {
+            case .dense, .embedding:
+                names.append(l.name + ".weight")
+                if weights[l.name + ".bias"] != nil { names.append(l.name + ".bias") }
+            case .lstm, .gru:
+                for k in 0..<(l.numLayers ?? 1) {
+                    for suffix in (l.bidirectional ?? false) ? ["", "_reverse"] : [""] {
+                        for t in ["weight_ih", "weight_hh", "bias_ih", "bias_hh"] {
+                            let n = "\(l.name).\(t)_l\(k)\(suffix)"
+                            if weights[n] != nil { names.append(n) }
+                        }
+                    }
+                }
+            }
         }
-        return SafeTensors.serialize(tensors: weights, names: names, metadata: ["softmaxkit": spec.json])
+        return names
     }
 
     /// Writes ``serialized()`` to `path` (replacing the file).
@@ -284,6 +322,7 @@ extension Model {
     /// input: the forward calls' one check of their sizes (the C ABI's too).
     @_spi(CABI) public func rows(batch: Int, steps: Int, features f: Int) throws(SoftmaxKitError) -> Int {
         guard batch >= 0, steps >= 0 else { throw .invalid("batch and steps must be non-negative, got \(batch) and \(steps)") }
+        if let v = vocabulary { throw .invalid("the model's input is token ids (vocabulary \(v)), not float features") }
         guard f == features else { throw .shape("input has \(f) features but the model takes \(features)") }
         guard elementCount(batch, steps, max(features, 1)) != nil else {
             throw .overflow("input [\(batch), \(steps), \(f)] overflows 64 bits")
@@ -305,6 +344,9 @@ extension Model {
     ///   outputs), `.sizeOverflow`, `.outOfMemory`, `.invalidArgument`.
     public func forward(_ x: UnsafeBufferPointer<Float>, batch: Int, steps: Int = 1, features f: Int,
                         into outputs: [UnsafeMutableBufferPointer<Float>]) throws(SoftmaxKitError) {
+        if let net = sequence {
+            return try forwardFloats(net, x, batch: batch, steps: steps, features: f, lengths: nil, into: outputs)
+        }
         let r = try rows(batch: batch, steps: steps, features: f)
         try checkCount("x", x.count, r * features)
         guard outputs.count == heads.count else {
@@ -407,13 +449,15 @@ extension Model {
 
     /// Forward on an array shaped `[batch, features]` or `[batch, steps,
     /// features]`; returns each head's output by name (`[batch, (steps,) size]` flat).
-    public func callAsFunction(_ x: [Float], shape: [Int]) throws(SoftmaxKitError) -> [String: [Float]] {
+    /// With `lengths` (one per row), steps `t >= lengths[b]` are padding
+    /// (see ``forward(_:batch:steps:features:lengths:into:)``).
+    public func callAsFunction(_ x: [Float], shape: [Int], lengths: [Int]? = nil) throws(SoftmaxKitError) -> [String: [Float]] {
         let (batch, steps, f) = try Model.splitShape(shape)
         let r = try rows(batch: batch, steps: steps, features: f)
         guard x.count >= r * features else { throw .shape("x holds \(x.count) values but shape \(shape) needs \(r * features)") }
         var total = 0
         for h in heads {
-            let (t, o) = total.addingReportingOverflow(try Model.outputCount(h, rows: r))
+            let (t, o) = total.addingReportingOverflow(try Model.outputCount(h, batch: batch, steps: steps))
             guard !o else { throw .overflow("outputs of \(r) rows overflow 64 bits") }
             total = t
         }
@@ -423,9 +467,15 @@ extension Model {
         defer { rawFree(block) }
         var ptrs: [UnsafeMutableBufferPointer<Float>] = []
         var p = block
-        for h in heads { ptrs.append(UnsafeMutableBufferPointer(start: p, count: r * h.size)); p += r * h.size }
+        for h in heads {
+            let c = try Model.outputCount(h, batch: batch, steps: steps)
+            ptrs.append(UnsafeMutableBufferPointer(start: p, count: c)); p += c
+        }
         try x.withUnsafeBufferPointer { (xb) throws(SoftmaxKitError) in
-            try forward(xb, batch: batch, steps: steps, features: f, into: ptrs)
+            let xs = UnsafeBufferPointer(rebasing: xb[0..<(r * features)])
+            try (lengths ?? []).withUnsafeBufferPointer { (lb) throws(SoftmaxKitError) in
+                try forward(xs, batch: batch, steps: steps, features: f, lengths: lengths == nil ? nil : lb, into: ptrs)
+            }
         }
         let outs = ptrs.map { Array(UnsafeBufferPointer($0)) }
         var result: [String: [Float]] = [:]

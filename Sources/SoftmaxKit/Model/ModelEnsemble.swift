@@ -19,10 +19,14 @@ public final class Ensemble: @unchecked Sendable {
     public var heads: [CompiledHead] { models[0].heads }
     public var features: Int { models[0].features }
 
-    /// - Throws: `.invalidArgument` for no models; `.shapeMismatch` when the
+    /// - Throws: `.invalidArgument` for no models; `.unsupported` for a
+    ///   sequence model; `.shapeMismatch` when the
     ///   models differ in features or heads (name, kind, size, parameters).
     public init(models: [Model], mode: EnsembleMode = .arithmetic) throws(SoftmaxKitError) {
         guard let first = models.first else { throw .invalid("an ensemble needs at least one model") }
+        for (k, m) in models.enumerated() where m.sequence != nil {
+            throw SoftmaxKitError(.unsupported, "model \(k) is a sequence model (recurrent or embedding layers, step selection): ensembles of sequence models are not supported")
+        }
         for (k, m) in models.enumerated().dropFirst() {
             guard m.features == first.features else {
                 throw .shape("model \(k) takes \(m.features) features but model 0 takes \(first.features)")

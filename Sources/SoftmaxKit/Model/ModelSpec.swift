@@ -29,34 +29,91 @@ public struct ModelSpec: Codable, Equatable, Sendable {
     }
 }
 
+/// The model's input: `{"features": F}` (float rows, `[batch, (steps,) F]`)
+/// or `{"vocabulary": V}` (integer token ids `[batch, steps]` in `[0, V)`,
+/// read by embedding layers). `features` is 0 for an id input.
 public struct InputSpec: Codable, Equatable, Sendable {
     public var features: Int
+    public var vocabulary: Int?
     public init(features: Int) { self.features = features }
+    public init(vocabulary: Int) { self.features = 0; self.vocabulary = vocabulary }
+
+    enum CodingKeys: String, CodingKey { case features, vocabulary }
+
+    public init(from decoder: Decoder) throws {
+        let c = try decoder.container(keyedBy: CodingKeys.self)
+        vocabulary = try c.decodeIfPresent(Int.self, forKey: .vocabulary)
+        features = try c.decodeIfPresent(Int.self, forKey: .features) ?? 0
+    }
 }
 
-/// A dense layer `activation(x W^T + b)` reading `input` (`"input"` or an
-/// earlier layer's name). Its weights are the tensors `name.weight`
-/// `[units, in]` and optionally `name.bias` `[units]`.
+/// What a layer computes.
+public enum LayerKind: String, Codable, CaseIterable, Sendable {
+    /// `activation(x W^T + b)`, per row (per step of a sequence).
+    case dense
+    /// PyTorch's `nn.LSTM` (`batch_first=True`), gates i, f, g, o.
+    case lstm
+    /// PyTorch's `nn.GRU` (`batch_first=True`), gates r, z, n.
+    case gru
+    /// A table lookup `weight[id]` of the model's token ids.
+    case embedding
+}
+
+/// A layer reading `input` (`"input"` or an earlier layer's name).
+///
+/// - `dense` (the default): `activation(x W^T + b)`, weights `name.weight`
+///   `[units, in]` and optionally `name.bias` `[units]`. After a sequence
+///   layer it runs on every step, or on the one step `step` selects
+///   (`rnn[:, step, :]`, negative counting from the end).
+/// - `lstm` / `gru`: PyTorch's `nn.LSTM` / `nn.GRU` with `batch_first=True`
+///   and their `state_dict` names (`name.weight_ih_l0`, ..., `_reverse`);
+///   `numLayers`, `bidirectional`, and `sequence` (every step's output, or
+///   the final hidden state).
+/// - `embedding`: `name.weight` `[vocabulary, dim]`, reading the model's ids.
 public struct LayerSpec: Codable, Equatable, Sendable {
     public var name: String
     public var input: String
     public var activation: Activation
-    /// When present, must equal the weight's first dimension.
+    /// When present, must equal the weight's first dimension (the hidden
+    /// size H of a recurrent layer).
     public var units: Int?
+    public var kind: LayerKind
+    /// Stacked recurrent layers (default 1).
+    public var numLayers: Int?
+    /// A backward direction beside the forward one (default false).
+    public var bidirectional: Bool?
+    /// A recurrent layer's output: every step `[B, T, H * directions]`
+    /// (true, the default) or the final state `[B, H * directions]`.
+    public var sequence: Bool?
+    /// The one step of a sequence layer a dense layer reads.
+    public var step: Int?
 
-    public init(name: String, input: String = "input", activation: Activation = .identity, units: Int? = nil) {
+    public init(name: String, input: String = "input", activation: Activation = .identity, units: Int? = nil,
+                kind: LayerKind = .dense, numLayers: Int? = nil, bidirectional: Bool? = nil, sequence: Bool? = nil,
+                step: Int? = nil) {
         self.name = name; self.input = input; self.activation = activation; self.units = units
+        self.kind = kind; self.numLayers = numLayers; self.bidirectional = bidirectional
+        self.sequence = sequence; self.step = step
     }
 
-    enum CodingKeys: String, CodingKey { case name, input, activation, units }
+    enum CodingKeys: String, CodingKey {
+        case name, input, activation, units, kind, bidirectional, sequence, step
+        case numLayers = "num_layers"
+    }
 
-    /// `input` defaults to `"input"` and `activation` to `identity`, as in ``ModelSpec/init(json:)``.
+    /// `input` defaults to `"input"`, `activation` to `identity` and `kind`
+    /// to `dense`, as in ``ModelSpec/init(json:)``.
     public init(from decoder: Decoder) throws {
         let c = try decoder.container(keyedBy: CodingKeys.self)
         name = try c.decode(String.self, forKey: .name)
         input = try c.decodeIfPresent(String.self, forKey: .input) ?? "input"
         activation = try c.decodeIfPresent(Activation.self, forKey: .activation) ?? .identity
         units = try c.decodeIfPresent(Int.self, forKey: .units)
+        kind = try c.decodeIfPresent(LayerKind.self, forKey: .kind) ?? .dense
+        numLayers = try c.decodeIfPresent(Int.self, forKey: .numLayers)
+        bidirectional = try c.decodeIfPresent(Bool.self, forKey: .bidirectional)
+        sequence = try c.decodeIfPresent(Bool.self, forKey: .sequence)
+        step = try c.decodeIfPresent(Int.self, forKey: .step)
     }
 }
 
@@ -140,16 +197,32 @@ extension ModelSpec {
         guard version == ModelSpec.currentVersion else {
             throw SoftmaxKitError(.format, "spec.softmaxkit: schema version \(version) is not supported (this library reads \(ModelSpec.currentVersion))")
         }
-        let inp = try SpecObject(try o.required("input"), path: "spec.input", allowed: ["features"])
-        input = InputSpec(features: try inp.int("features"))
+        let inp = try SpecObject(try o.required("input"), path: "spec.input", allowed: ["features", "vocabulary"])
+        if let v = try inp.optionalInt("vocabulary") {
+            guard inp.members["features"] == nil else {
+                throw SoftmaxKitError(.format, "spec.input: give \"features\" (float inputs) or \"vocabulary\" (token ids), not both")
+            }
+            input = InputSpec(vocabulary: v)
+        } else {
+            input = InputSpec(features: try inp.int("features"))
+        }
         layers = []
         for (k, lv) in try o.array("layers").enumerated() {
-            let l = try SpecObject(lv, path: "spec.layers[\(k)]", allowed: ["name", "input", "activation", "units"])
+            let l = try SpecObject(lv, path: "spec.layers[\(k)]", allowed: [
+                "name", "input", "activation", "units", "kind", "num_layers", "bidirectional", "sequence", "step", "proj_size"])
+            if l.members["proj_size"] != nil {
+                throw SoftmaxKitError(.format, "spec.layers[\(k)].proj_size: LSTM projections (proj_size) are not supported")
+            }
             layers.append(LayerSpec(
                 name: try l.string("name"),
                 input: try l.optionalString("input") ?? "input",
                 activation: try l.enumValue("activation", Activation.self) ?? .identity,
-                units: try l.optionalInt("units")))
+                units: try l.optionalInt("units"),
+                kind: try l.enumValue("kind", LayerKind.self) ?? .dense,
+                numLayers: try l.optionalInt("num_layers"),
+                bidirectional: try l.optionalBool("bidirectional"),
+                sequence: try l.optionalBool("sequence"),
+                step: try l.optionalInt("step")))
         }
         heads = []
         for (k, hv) in try o.array("heads").enumerated() {
@@ -200,12 +273,18 @@ extension ModelSpec {
     public var jsonValue: JSONValue {
         var members: [(String, JSONValue)] = [
             ("softmaxkit", .number(Double(version))),
-            ("input", .object([("features", .number(Double(input.features)))])),
+            ("input", .object([input.vocabulary.map { ("vocabulary", .number(Double($0))) }
+                               ?? ("features", .number(Double(input.features)))])),
         ]
         members.append(("layers", .array(layers.map { l in
             var m: [(String, JSONValue)] = [("name", .string(l.name)), ("input", .string(l.input)),
                                             ("activation", .string(l.activation.rawValue))]
             if let u = l.units { m.append(("units", .number(Double(u)))) }
+            if l.kind != .dense { m.append(("kind", .string(l.kind.rawValue))) }
+            if let n = l.numLayers { m.append(("num_layers", .number(Double(n)))) }
+            if let b = l.bidirectional { m.append(("bidirectional", .bool(b))) }
+            if let q = l.sequence { m.append(("sequence", .bool(q))) }
+            if let t = l.step { m.append(("step", .number(Double(t)))) }
             return .object(m)
         })))
         members.append(("heads", .array(heads.map { h in
@@ -223,6 +302,12 @@ extension ModelSpec {
             return .object(m)
         })))
         return .object(members)
+    }
+
+    /// Whether the model has recurrent or embedding layers, step selection
+    /// or an id input: it runs on whole sequences `[batch, steps, ...]`.
+    public var isSequenceModel: Bool {
+        input.vocabulary != nil || layers.contains { $0.kind != .dense || $0.step != nil }
     }
 
     /// Compact JSON text of ``jsonValue``.

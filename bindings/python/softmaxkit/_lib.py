@@ -174,6 +174,8 @@ DECLARATIONS: list[tuple[str, Any, list[Any]]] = [
     ("smk_model_free", None, [VP]),
     # smk_status smk_model_input_features(const smk_model *model, int64_t *features_out);
     ("smk_model_input_features", STATUS, [VP, _c.POINTER(I64)]),
+    # smk_status smk_model_input_vocabulary(const smk_model *model, int64_t *vocabulary_out);
+    ("smk_model_input_vocabulary", STATUS, [VP, _c.POINTER(I64)]),
     # smk_status smk_model_parameter_count(const smk_model *model, int64_t *count_out);
     ("smk_model_parameter_count", STATUS, [VP, _c.POINTER(I64)]),
     # smk_status smk_model_head_count(const smk_model *model, int64_t *count_out);
@@ -182,6 +184,8 @@ DECLARATIONS: list[tuple[str, Any, list[Any]]] = [
     ("smk_model_head_name", STATUS, [VP, I64, _c.POINTER(_c.c_char_p)]),
     # smk_status smk_model_head_size(const smk_model *model, int64_t head, int64_t *size_out);
     ("smk_model_head_size", STATUS, [VP, I64, _c.POINTER(I64)]),
+    # smk_status smk_model_head_per_step(const smk_model *model, int64_t head, int32_t *per_step_out);
+    ("smk_model_head_per_step", STATUS, [VP, I64, _c.POINTER(_c.c_int32)]),
     # smk_status smk_model_spec_json(const smk_model *model, const char **json_out);
     ("smk_model_spec_json", STATUS, [VP, _c.POINTER(_c.c_char_p)]),
     # smk_status smk_model_tensor_count(const smk_model *model, int64_t *count_out);
@@ -200,6 +204,18 @@ DECLARATIONS: list[tuple[str, Any, list[Any]]] = [
     ("smk_model_save", STATUS, [VP, _c.c_char_p]),
     # smk_status smk_model_forward(const smk_model *model, const float *x, int64_t batch, int64_t steps, int64_t features, float *const *outputs, int64_t output_count);
     ("smk_model_forward", STATUS, [VP, VP, I64, I64, I64, _c.POINTER(VP), I64]),
+    # smk_status smk_model_forward_lengths(const smk_model *model, const float *x, int64_t batch, int64_t steps, int64_t features, const int64_t *lengths, float *const *outputs, int64_t output_count);
+    ("smk_model_forward_lengths", STATUS, [VP, VP, I64, I64, I64, VP, _c.POINTER(VP), I64]),
+    # smk_status smk_model_forward_ids(const smk_model *model, const int64_t *ids, int64_t batch, int64_t steps, const int64_t *lengths, float *const *outputs, int64_t output_count);
+    ("smk_model_forward_ids", STATUS, [VP, VP, I64, I64, VP, _c.POINTER(VP), I64]),
+    # smk_status smk_model_state_create(const smk_model *model, int64_t batch, smk_model_state **state_out);
+    ("smk_model_state_create", STATUS, [VP, I64, _c.POINTER(VP)]),
+    # smk_status smk_model_state_reset(smk_model_state *state);
+    ("smk_model_state_reset", STATUS, [VP]),
+    # void smk_model_state_free(smk_model_state *state);
+    ("smk_model_state_free", None, [VP]),
+    # smk_status smk_model_step(const smk_model *model, smk_model_state *state, const float *x_t, int64_t batch, int64_t features, float *const *outputs, int64_t output_count);
+    ("smk_model_step", STATUS, [VP, VP, VP, I64, I64, _c.POINTER(VP), I64]),
     # smk_status smk_ensemble_create(const smk_model *const *models, int64_t count, int mode, smk_ensemble **ensemble_out);
     ("smk_ensemble_create", STATUS, [_c.POINTER(VP), I64, _c.c_int, _c.POINTER(VP)]),
     # smk_status smk_ensemble_model(const smk_ensemble *ensemble, int64_t index, const smk_model **model_out);

@@ -50,16 +50,24 @@ _DTYPES = (F32, F64)
 # with their declared types below), as the functional wrappers do.
 _FORWARD = _lib.fast("smk_model_forward")
 _ENSEMBLE_FORWARD = _lib.fast("smk_ensemble_forward")
+_FORWARD_LENGTHS = _lib.fast("smk_model_forward_lengths")
+_FORWARD_IDS = _lib.fast("smk_model_forward_ids")
+_STEP = _lib.fast("smk_model_step")
+I64_ = np.dtype(np.int64)
 
 
 class Head:
-    """A head's name and values per row (an output is ``x.shape[:-1] + (size,)``)."""
+    """A head's name and values per row (an output is ``x.shape[:-1] + (size,)``).
+    ``per_step`` is False for a head of a sequence model with one row per
+    sequence (on a recurrent layer's final state or a selected step): its
+    output is ``[batch, size]``."""
 
-    __slots__ = ("name", "size")
+    __slots__ = ("name", "size", "per_step")
 
-    def __init__(self, name: str, size: int):
+    def __init__(self, name: str, size: int, per_step: bool = True):
         self.name = name
         self.size = size
+        self.per_step = per_step
 
     def __repr__(self) -> str:
         return f"Head(name={self.name!r}, size={self.size})"
@@ -140,7 +148,10 @@ def _heads(handle: _VP) -> list[Head]:
         size = _I64()
         _check(_L.smk_model_head_name(handle, h, ctypes.byref(name)))
         _check(_L.smk_model_head_size(handle, h, ctypes.byref(size)))
-        heads.append(Head(name.value.decode(), size.value))
+        per_step = ctypes.c_int32(1)
+        if hasattr(_L, "smk_model_head_per_step"):
+            _check(_L.smk_model_head_per_step(handle, h, ctypes.byref(per_step)))
+        heads.append(Head(name.value.decode(), size.value, bool(per_step.value)))
     return heads
 
 
@@ -169,6 +180,12 @@ class _Runner:
         # its buffer, and packing is cheaper than filling a ctypes array.
         self._pack = struct.Struct(f"{len(self.heads)}P").pack
         self._plans = BoundedCache(64)
+        self._per_step = tuple(getattr(h, "per_step", True) for h in self.heads)
+
+    def _shapes(self, lead: tuple) -> tuple:
+        """Output shapes for input rows `lead` ((batch, steps), (batch,) or ())."""
+        return tuple(lead + (size,) if per_step else lead[:1] + (size,)
+                     for size, per_step in zip(self._sizes, self._per_step))
 
     def _plan(self, shape: tuple) -> tuple:
         """Checks an input shape once; caches its extents as ctypes objects and
@@ -186,7 +203,7 @@ class _Runner:
         if feats != self.features:
             raise ArgumentError(f"x has {feats} features but the model takes {self.features}")
         lead = shape[:-1]
-        plan = (i64(batch), i64(steps), i64(feats), tuple(lead + (size,) for size in self._sizes))
+        plan = (i64(batch), i64(steps), i64(feats), self._shapes(lead))
         return self._plans.put(shape, plan)
 
     def _forward(self, fn, x: Any) -> dict[str, np.ndarray]:
@@ -207,6 +224,26 @@ class _Runner:
         return dict(zip(self._names, outs))
 
 
+class State:
+    """The carried state of :meth:`Model.step` (from :meth:`Model.new_state`):
+    belongs to one model and batch size; one thread uses it at a time."""
+
+    def __init__(self, handle: _VP, model: "Model", batch: int):
+        self._handle = handle
+        self._model = model  # the C state keeps the model alive too
+        self.batch = batch
+
+    def reset(self) -> None:
+        """Back to the zero initial state (a new sequence)."""
+        _check(_L.smk_model_state_reset(self._handle))
+
+    def __del__(self) -> None:
+        h = getattr(self, "_handle", None)
+        if h:
+            _L.smk_model_state_free(h)
+            self._handle = None
+
+
 class Model(_Runner):
     """A loaded model. Call it on ``[batch, features]`` or ``[batch, steps,
     features]`` input (or one ``[features]`` row) to get ``{head: array}``."""
@@ -219,6 +256,10 @@ class Model(_Runner):
         f = _I64()
         _check(_L.smk_model_input_features(_handle, ctypes.byref(f)))
         self.features = f.value
+        v = _I64()
+        _check(_L.smk_model_input_vocabulary(_handle, ctypes.byref(v)))
+        #: The vocabulary of a model of token ids, else 0.
+        self.vocabulary = v.value
         p = _I64()
         _check(_L.smk_model_parameter_count(_handle, ctypes.byref(p)))
         self.parameter_count = p.value
@@ -283,9 +324,89 @@ class Model(_Runner):
             _L.smk_model_builder_free(builder)
         return cls(handle)
 
-    def __call__(self, x: Any) -> dict[str, np.ndarray]:
-        """Every head on `x`; outputs are float32 ``x.shape[:-1] + (size,)``."""
-        return self._forward(_FORWARD, x)
+    def __call__(self, x: Any, lengths: Any = None) -> dict[str, np.ndarray]:
+        """Every head on `x`; outputs are float32 ``x.shape[:-1] + (size,)``
+        (``[batch, size]`` for a head whose ``per_step`` is False).
+
+        A model of token ids (``vocabulary`` set) takes integer ids
+        ``[batch, steps]`` (or ``[batch]``, one step) in ``[0, vocabulary)``.
+        `lengths` (``batch`` integers in ``[0, steps]``) marks steps
+        ``t >= lengths[b]`` of row b as padding: recurrent layers do not
+        advance on them (``pack_padded_sequence``), per-step outputs there are
+        0 (-inf for log_softmax).
+
+        Raises:
+            ValueError (ArgumentError): float input to an id model or ids to a
+                float model, an id outside the vocabulary (row and step
+                named), lengths of the wrong count or outside ``[0, steps]``.
+        """
+        if self.vocabulary:
+            return self._forward_ids(x, lengths)
+        if lengths is None:
+            return self._forward(_FORWARD, x)
+        a = np.ascontiguousarray(np.asarray(x), dtype=F32)
+        if a.ndim != 3:
+            raise ArgumentError(f"x must be [batch, steps, features] with lengths, got shape {a.shape}")
+        batch, steps, feats = a.shape
+        lens = self._lengths(lengths, batch)
+        outs = [_empty(s, F32) for s in self._shapes(a.shape[:-1])]
+        table = self._pack(*[ptr(o).value for o in outs])
+        _check(_FORWARD_LENGTHS(self._handle, ptr(a), i64(batch), i64(steps), i64(feats), ptr(lens), table, self._head_count))
+        return dict(zip(self._names, outs))
+
+    def new_state(self, batch: int = 1) -> "State":
+        """A zero state for running `batch` rows one step at a time with
+        :meth:`step`. Raises softmaxkit.Error (SMK_ERROR_UNSUPPORTED) for a
+        model with a bidirectional layer or a selected step."""
+        handle = _VP()
+        _check(_L.smk_model_state_create(self._handle, int(batch), ctypes.byref(handle)))
+        return State(handle, self, int(batch))
+
+    def step(self, x: Any, state: "State") -> dict[str, np.ndarray]:
+        """One step ``x`` (``[batch, features]``, or ``[features]`` for batch 1)
+        from `state`, which advances; returns each head's ``[batch, size]``
+        (``[size]`` for a 1-D x). T steps give the values of one forward
+        over the T steps within float32 rounding."""
+        if not isinstance(state, State):
+            raise ArgumentError("state must come from Model.new_state")
+        a = np.ascontiguousarray(np.asarray(x), dtype=F32)
+        if a.ndim not in (1, 2):
+            raise ArgumentError(f"x must be [batch, features] or [features], got shape {a.shape}")
+        batch = a.shape[0] if a.ndim == 2 else 1
+        lead = a.shape[:-1]
+        outs = [_empty(lead + (size,), F32) for size in self._sizes]
+        table = self._pack(*[ptr(o).value for o in outs])
+        _check(_STEP(self._handle, state._handle, ptr(a), i64(batch), i64(a.shape[-1]), table, self._head_count))
+        return dict(zip(self._names, outs))
+
+    @staticmethod
+    def _lengths(lengths: Any, batch: int) -> np.ndarray:
+        lens = np.asarray(lengths)
+        if lens.dtype.kind not in "iu":
+            raise ArgumentError(f"lengths must be integers, got dtype {lens.dtype}")
+        if lens.shape != (batch,):
+            raise ArgumentError(f"lengths must hold one value per row ({batch}), got shape {lens.shape}")
+        if lens.dtype.kind == "u" and lens.size and lens.max() > np.iinfo(np.int64).max:
+            raise ArgumentError("lengths hold values beyond int64")
+        return np.ascontiguousarray(lens, dtype=I64_)
+
+    def _forward_ids(self, ids: Any, lengths: Any) -> dict[str, np.ndarray]:
+        a = np.asarray(ids)
+        if a.dtype.kind not in "iu":
+            raise ArgumentError(f"the model's input is token ids (vocabulary {self.vocabulary}): ids must be integers, got dtype {a.dtype}")
+        if a.ndim not in (1, 2):
+            raise ArgumentError(f"ids must be [batch] or [batch, steps], got shape {a.shape}")
+        if a.dtype.kind == "u" and a.size and a.max() > np.iinfo(np.int64).max:
+            raise ArgumentError(f"ids hold values outside the vocabulary [0, {self.vocabulary})")
+        a = np.ascontiguousarray(a, dtype=I64_)
+        batch = a.shape[0]
+        steps = a.shape[1] if a.ndim == 2 else 1
+        lens = None if lengths is None else self._lengths(lengths, batch)
+        outs = [_empty(s, F32) for s in self._shapes(a.shape)]
+        table = self._pack(*[ptr(o).value for o in outs])
+        _check(_FORWARD_IDS(self._handle, ptr(a), i64(batch), i64(steps), None if lens is None else ptr(lens),
+                            table, self._head_count))
+        return dict(zip(self._names, outs))
 
     @property
     def spec(self) -> dict:

@@ -1,0 +1,246 @@
+/* Recurrent models from C against PyTorch: every fixture of
+ * Tests/fixtures/recurrent/ (written by Tests/fixtures/make_recurrent.py
+ * with nn.LSTM, nn.GRU, nn.Embedding and pack_padded_sequence), run through
+ * smk_model_forward, smk_model_forward_lengths and smk_model_forward_ids and
+ * compared within 2e-5 absolute; then the id and lengths errors. */
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include "softmaxkit.h"
+#include "check.h"
+
+#define MAX_TENSORS 16
+#define DIR "Tests/fixtures/recurrent/"
+
+typedef struct {
+    char name[64];
+    int64_t shape[4];
+    int rank;
+    int64_t count;
+    double *values;
+} tensor;
+
+static const char *CASES[] = {
+    "lstm_l1_uni_seq", "lstm_l1_uni_final", "lstm_l1_bi_seq", "lstm_l1_bi_final",
+    "lstm_l2_uni_seq", "lstm_l2_uni_final", "lstm_l2_bi_seq", "lstm_l2_bi_final",
+    "gru_l1_uni_seq", "gru_l1_uni_final", "gru_l1_bi_seq", "gru_l1_bi_final",
+    "gru_l2_uni_seq", "gru_l2_uni_final", "gru_l2_bi_seq", "gru_l2_bi_final",
+    "lstm_nobias", "gru_nobias", "lstm_l2_bi_seq_lengths", "lstm_l2_bi_final_lengths",
+    "gru_l2_bi_seq_lengths", "gru_l2_bi_final_lengths", "seed_timesteps", "tagger", "tagger_gru_lengths",
+};
+
+/* Reads "name dtype dims..." + values lines; returns the tensor count. */
+static int read_fixture(const char *name, tensor *t) {
+    char path[256], line[256];
+    int n = 0;
+    FILE *f;
+    snprintf(path, sizeof path, DIR "%s.txt", name);
+    f = fopen(path, "r");
+    if (!f) return -1;
+    while (n < MAX_TENSORS && fgets(line, sizeof line, f)) {
+        char dtype[8];
+        int used = 0, off = 0;
+        int64_t k;
+        tensor *x = &t[n];
+        if (sscanf(line, "%63s %7s%n", x->name, dtype, &off) != 2) break;
+        x->rank = 0;
+        x->count = 1;
+        while (x->rank < 4) {
+            long long d;
+            if (sscanf(line + off, "%lld%n", &d, &used) != 1) break;
+            x->shape[x->rank++] = d;
+            x->count *= d;
+            off += used;
+        }
+        x->values = malloc(sizeof(double) * (size_t)(x->count ? x->count : 1));
+        for (k = 0; k < x->count; k++) {
+            char word[64];
+            if (fscanf(f, "%63s", word) != 1) break;
+            x->values[k] = strcmp(word, "-inf") == 0 ? -INFINITY : strtod(word, NULL);
+        }
+        if (!fgets(line, sizeof line, f)) line[0] = 0; /* rest of the values line */
+        n++;
+    }
+    fclose(f);
+    return n;
+}
+
+static tensor *find(tensor *t, int n, const char *name) {
+    int i;
+    for (i = 0; i < n; i++) if (strcmp(t[i].name, name) == 0) return &t[i];
+    return NULL;
+}
+
+static void run_case(const char *name) {
+    tensor t[MAX_TENSORS];
+    char path[256];
+    smk_model *model = NULL;
+    int n = read_fixture(name, t), i, ok = 1;
+    int64_t heads = 0, h, k;
+    tensor *x, *ids, *lens;
+    float *outs[8] = {0};
+    int64_t *len64 = NULL, *id64 = NULL;
+    float *xf = NULL;
+    smk_status st;
+    CHECK(n > 0);
+    if (n <= 0) return;
+    snprintf(path, sizeof path, DIR "%s.safetensors", name);
+    CHECK_STATUS(smk_model_load(path, &model), SMK_OK);
+    if (!model) return;
+    CHECK_STATUS(smk_model_head_count(model, &heads), SMK_OK);
+    x = find(t, n, "x");
+    ids = find(t, n, "ids");
+    lens = find(t, n, "lengths");
+    for (h = 0; h < heads && h < 8; h++) {
+        const char *hn;
+        char key[80];
+        tensor *want;
+        smk_model_head_name(model, h, &hn);
+        snprintf(key, sizeof key, "out.%s", hn);
+        want = find(t, n, key);
+        CHECK(want != NULL);
+        if (!want) { ok = 0; continue; }
+        outs[h] = malloc(sizeof(float) * (size_t)want->count);
+    }
+    if (lens) {
+        len64 = malloc(sizeof(int64_t) * (size_t)lens->count);
+        for (k = 0; k < lens->count; k++) len64[k] = (int64_t)lens->values[k];
+    }
+    if (ids) {
+        id64 = malloc(sizeof(int64_t) * (size_t)ids->count);
+        for (k = 0; k < ids->count; k++) id64[k] = (int64_t)ids->values[k];
+        st = smk_model_forward_ids(model, id64, ids->shape[0], ids->shape[1], len64, outs, heads);
+    } else {
+        xf = malloc(sizeof(float) * (size_t)x->count);
+        for (k = 0; k < x->count; k++) xf[k] = (float)x->values[k];
+        st = len64 ? smk_model_forward_lengths(model, xf, x->shape[0], x->shape[1], x->shape[2], len64, outs, heads)
+                   : smk_model_forward(model, xf, x->shape[0], x->shape[1], x->shape[2], outs, heads);
+    }
+    CHECK_STATUS(st, SMK_OK);
+    for (h = 0; h < heads && h < 8 && ok && st == SMK_OK; h++) {
+        const char *hn;
+        char key[80];
+        tensor *want;
+        int same = 1;
+        smk_model_head_name(model, h, &hn);
+        snprintf(key, sizeof key, "out.%s", hn);
+        want = find(t, n, key);
+        for (k = 0; k < want->count; k++) {
+            double w = want->values[k], g = outs[h][k];
+            if (isinf(w) ? g != w : fabs(g - w) > 2e-5) { same = 0; break; }
+        }
+        if (!same) fprintf(stderr, "%s head %s differs at %lld\n", name, hn, (long long)k);
+        CHECK(same);
+    }
+    for (i = 0; i < 8; i++) free(outs[i]);
+    for (i = 0; i < n; i++) free(t[i].values);
+    free(len64); free(id64); free(xf);
+    smk_model_free(model);
+}
+
+static void test_errors(void) {
+    smk_model *tagger = NULL, *seed = NULL;
+    float out[2 * 3 * 3], sentinel = 7.0f, *outs[4];
+    int64_t ids[6] = {1, 2, 3, 4, 11, 0}, lengths[2] = {3, 4}, vocab = 0, feats = -1;
+    float x[2 * 5];
+    int32_t per_step = -1;
+    int i;
+    CHECK_STATUS(smk_model_load(DIR "tagger.safetensors", &tagger), SMK_OK);
+    CHECK_STATUS(smk_model_load(DIR "seed_timesteps.safetensors", &seed), SMK_OK);
+    if (!tagger || !seed) return;
+    CHECK_STATUS(smk_model_input_vocabulary(tagger, &vocab), SMK_OK);
+    CHECK(vocab == 11);
+    CHECK_STATUS(smk_model_input_features(tagger, &feats), SMK_OK);
+    CHECK(feats == 0);
+    CHECK_STATUS(smk_model_head_per_step(tagger, 0, &per_step), SMK_OK);
+    CHECK(per_step == 1);
+    CHECK_STATUS(smk_model_head_per_step(seed, 0, &per_step), SMK_OK);
+    CHECK(per_step == 0);
+    CHECK_STATUS(smk_model_head_per_step(seed, 9, &per_step), SMK_ERROR_INDEX_OUT_OF_RANGE);
+    for (i = 0; i < 18; i++) out[i] = sentinel;
+    outs[0] = out;
+    /* id 11 at row 1, step 1: outside the vocabulary; nothing written. */
+    CHECK_STATUS(smk_model_forward_ids(tagger, ids, 2, 3, NULL, outs, 1), SMK_ERROR_INVALID_ARGUMENT);
+    CHECK(strstr(smk_last_error_message(), "ids[1, 1] is 11") != NULL);
+    CHECK(out[0] == sentinel && out[17] == sentinel);
+    /* a length beyond the steps */
+    ids[4] = 5;
+    CHECK_STATUS(smk_model_forward_ids(tagger, ids, 2, 3, lengths, outs, 1), SMK_ERROR_INVALID_ARGUMENT);
+    CHECK(strstr(smk_last_error_message(), "lengths[1] is 4") != NULL);
+    CHECK(out[0] == sentinel);
+    lengths[1] = 1;
+    CHECK_STATUS(smk_model_forward_ids(tagger, ids, 2, 3, lengths, outs, 1), SMK_OK);
+    CHECK(out[12] == 0.0f && out[17] == 0.0f && out[9] > 0.0f); /* row 1: steps 1 and 2 are padding */
+    /* float input to an id model; ids to a float model */
+    CHECK_STATUS(smk_model_forward(tagger, x, 2, 1, 0, outs, 1), SMK_ERROR_INVALID_ARGUMENT);
+    CHECK_STATUS(smk_model_forward_ids(seed, ids, 2, 1, NULL, outs, 4), SMK_ERROR_INVALID_ARGUMENT);
+    /* a selected step outside the input */
+    for (i = 0; i < 10; i++) x[i] = 0.5f;
+    {
+        float o[4][20], *po[4] = {o[0], o[1], o[2], o[3]};
+        CHECK_STATUS(smk_model_forward(seed, x, 1, 2, 5, po, 4), SMK_ERROR_SHAPE_MISMATCH);
+        CHECK(strstr(smk_last_error_message(), "head_2") != NULL);
+    }
+    smk_model_free(tagger);
+    smk_model_free(seed);
+}
+
+/* smk_model_step over the steps of a fixture equals smk_model_forward. */
+static void test_streaming(void) {
+    tensor t[MAX_TENSORS];
+    smk_model *model = NULL, *other = NULL, *bi = NULL;
+    smk_model_state *state = NULL, *bad = NULL;
+    int n = read_fixture("gru_l2_uni_seq", t), round;
+    int64_t B, T, F, C = 5, b, s, k;
+    float *x, *whole[3], *step[3], *xt;
+    CHECK(n > 0);
+    if (n <= 0) return;
+    CHECK_STATUS(smk_model_load(DIR "gru_l2_uni_seq.safetensors", &model), SMK_OK);
+    CHECK_STATUS(smk_model_load(DIR "gru_l2_uni_seq.safetensors", &other), SMK_OK);
+    CHECK_STATUS(smk_model_load(DIR "lstm_l1_bi_seq.safetensors", &bi), SMK_OK);
+    B = t[0].shape[0]; T = t[0].shape[1]; F = t[0].shape[2];
+    x = malloc(sizeof(float) * (size_t)(B * T * F));
+    xt = malloc(sizeof(float) * (size_t)(B * F));
+    for (k = 0; k < B * T * F; k++) x[k] = (float)t[0].values[k];
+    for (k = 0; k < 3; k++) {
+        whole[k] = malloc(sizeof(float) * (size_t)(B * T * C));
+        step[k] = malloc(sizeof(float) * (size_t)(B * C));
+    }
+    CHECK_STATUS(smk_model_forward(model, x, B, T, F, whole, 3), SMK_OK);
+    CHECK_STATUS(smk_model_state_create(model, B, &state), SMK_OK);
+    for (round = 0; round < 2; round++) {
+        int same = 1;
+        for (s = 0; s < T; s++) {
+            for (b = 0; b < B; b++) memcpy(xt + b * F, x + (b * T + s) * F, sizeof(float) * (size_t)F);
+            CHECK_STATUS(smk_model_step(model, state, xt, B, F, step, 3), SMK_OK);
+            for (k = 0; k < 3; k++) {
+                int64_t c;
+                for (b = 0; b < B; b++)
+                    for (c = 0; c < C; c++)
+                        if (fabsf(step[k][b * C + c] - whole[k][(b * T + s) * C + c]) > 1e-6f) same = 0;
+            }
+        }
+        CHECK(same);
+        CHECK_STATUS(smk_model_state_reset(state), SMK_OK);
+    }
+    CHECK_STATUS(smk_model_step(other, state, xt, B, F, step, 3), SMK_ERROR_SHAPE_MISMATCH);
+    CHECK_STATUS(smk_model_step(model, state, xt, B - 1, F, step, 3), SMK_ERROR_SHAPE_MISMATCH);
+    CHECK_STATUS(smk_model_state_create(bi, 1, &bad), SMK_ERROR_UNSUPPORTED);
+    CHECK(bad == NULL);
+    CHECK_STATUS(smk_model_state_reset(NULL), SMK_ERROR_NULL_POINTER);
+    smk_model_state_free(NULL);
+    smk_model_state_free(state);
+    smk_model_free(model); smk_model_free(other); smk_model_free(bi);
+    for (k = 0; k < 3; k++) { free(whole[k]); free(step[k]); }
+    free(x); free(xt);
+    for (k = 0; k < n; k++) free(t[k].values);
+}
+
+int main(void) {
+    size_t i;
+    for (i = 0; i < sizeof CASES / sizeof CASES[0]; i++) run_case(CASES[i]);
+    test_errors();
+    test_streaming();
+    return check_summary("test_recurrent");
+}

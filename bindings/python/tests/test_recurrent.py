@@ -1,0 +1,136 @@
+"""Recurrent models (LSTM, GRU, embeddings, step selection, lengths) against
+PyTorch: the fixtures in Tests/fixtures/recurrent/ were written by
+Tests/fixtures/make_recurrent.py with nn.LSTM / nn.GRU / nn.Embedding and
+pack_padded_sequence; outputs agree within 2e-5 absolute. Also every bad
+input of the id and lengths paths."""
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+import softmaxkit
+
+FIXTURES = Path(__file__).resolve().parents[3] / "Tests" / "fixtures" / "recurrent"
+CASES = sorted(p.stem for p in FIXTURES.glob("*.txt"))
+
+
+def read_fixture(name: str) -> dict[str, np.ndarray]:
+    lines = (FIXTURES / f"{name}.txt").read_text().split("\n")
+    out = {}
+    for k in range(0, len(lines) - 1, 2):
+        head = lines[k].split()
+        shape = tuple(int(d) for d in head[2:])
+        dtype = np.float32 if head[1] == "f32" else np.int64
+        values = lines[k + 1].split()
+        out[head[0]] = np.array([float(v) for v in values] if dtype is np.float32 else [int(v) for v in values],
+                                dtype=dtype).reshape(shape)
+    return out
+
+
+def test_fixture_set_is_complete():
+    assert len(CASES) == 25
+
+
+@pytest.mark.parametrize("name", CASES)
+def test_matches_pytorch(name):
+    model = softmaxkit.Model.load(FIXTURES / f"{name}.safetensors")
+    fx = read_fixture(name)
+    lengths = fx.get("lengths")
+    if "ids" in fx:
+        got = model(fx["ids"], lengths=lengths)
+        got32 = model(fx["ids"].astype(np.int32), lengths=lengths)
+        for h in got:
+            np.testing.assert_array_equal(got[h], got32[h])
+    else:
+        got = model(fx["x"], lengths=lengths)
+    for h in model.heads:
+        want = fx[f"out.{h.name}"]
+        assert got[h.name].shape == want.shape, (name, h.name)
+        np.testing.assert_allclose(got[h.name], want, atol=2e-5, rtol=0, err_msg=f"{name} {h.name}")
+
+
+def test_head_shapes():
+    seed = softmaxkit.Model.load(FIXTURES / "seed_timesteps.safetensors")
+    assert [h.per_step for h in seed.heads] == [False] * 4
+    out = seed(np.zeros((2, 3, 5), np.float32))
+    assert all(v.shape == (2, 10) for v in out.values())
+    seq = softmaxkit.Model.load(FIXTURES / "lstm_l1_uni_seq.safetensors")
+    assert all(h.per_step for h in seq.heads)
+    assert seq(np.zeros((2, 7, 4), np.float32))["probs"].shape == (2, 7, 5)
+    assert seq(np.zeros((2, 4), np.float32))["probs"].shape == (2, 5)
+
+
+def test_bad_inputs():
+    seed = softmaxkit.Model.load(FIXTURES / "seed_timesteps.safetensors")
+    with pytest.raises(ValueError, match='layer "head_2" reads step 2 but the input has 2 steps'):
+        seed(np.zeros((1, 2, 5), np.float32))
+    tagger = softmaxkit.Model.load(FIXTURES / "tagger.safetensors")
+    assert tagger.vocabulary == 11 and tagger.features == 0
+    with pytest.raises(ValueError, match=r"ids\[1, 0\] is 11, outside the vocabulary \[0, 11\)"):
+        tagger(np.array([[1, 2], [11, 0]]))
+    with pytest.raises(ValueError, match="ids must be integers"):
+        tagger(np.zeros((2, 3), np.float32))
+    with pytest.raises(ValueError, match=r"lengths\[0\] is 3, outside \[0, 2\]"):
+        tagger(np.array([[1, 2]]), lengths=[3])
+    with pytest.raises(ValueError, match="one value per row"):
+        tagger(np.array([[1, 2]]), lengths=[1, 1])
+    seq = softmaxkit.Model.load(FIXTURES / "lstm_l1_uni_seq.safetensors")
+    import ctypes
+    outs = (ctypes.c_void_p * 3)()
+    ids = np.zeros(2, np.int64)
+    lib = softmaxkit._lib.lib
+    assert lib.smk_model_forward_ids(seq._handle, ids.ctypes.data_as(ctypes.c_void_p), 1, 2, None, outs, 3) == 1
+    assert b"not token ids" in lib.smk_last_error_message()
+    with pytest.raises(softmaxkit.Error, match="sequence model"):
+        softmaxkit.Ensemble([seq, seq])
+    # Nothing written on failure.
+    out = np.full((1, 2, 5), 7.0, np.float32)
+    import ctypes
+    table = (ctypes.c_void_p * 3)(out.ctypes.data, out.ctypes.data + 0, out.ctypes.data)
+    x = np.zeros((1, 2, 4), np.float32)
+    lens = np.array([5], np.int64)
+    st = softmaxkit._lib.lib.smk_model_forward_lengths(seq._handle, x.ctypes.data_as(ctypes.c_void_p), 1, 2, 4,
+                                                       lens.ctypes.data_as(ctypes.c_void_p), table, 3)
+    assert st != 0 and (out == 7).all()
+
+
+def test_zero_length_rows():
+    model = softmaxkit.Model.load(FIXTURES / "lstm_l2_bi_seq_lengths.safetensors")
+    x = np.random.default_rng(0).standard_normal((2, 4, 4)).astype(np.float32)
+    out = model(x, lengths=[0, 4])
+    assert (out["probs"][0] == 0).all() and np.isneginf(out["logp"][0]).all()
+    full = model(x[1:])
+    np.testing.assert_array_equal(out["probs"][1], full["probs"][0])
+
+
+@pytest.mark.parametrize("name", ["lstm_l1_uni_seq", "gru_l2_uni_seq", "lstm_l2_uni_final"])
+def test_streaming_matches_forward(name):
+    model = softmaxkit.Model.load(FIXTURES / f"{name}.safetensors")
+    x = read_fixture(name)["x"]
+    whole = model(x)
+    state = model.new_state(x.shape[0])
+    for _ in range(2):  # again after reset()
+        for t in range(x.shape[1]):
+            out = model.step(x[:, t, :], state)
+            for h in model.heads:
+                if h.per_step:
+                    np.testing.assert_allclose(out[h.name], whole[h.name][:, t, :], atol=1e-6, rtol=0)
+                elif t == x.shape[1] - 1:
+                    np.testing.assert_allclose(out[h.name], whole[h.name], atol=1e-6, rtol=0)
+        state.reset()
+
+
+def test_streaming_errors():
+    uni = softmaxkit.Model.load(FIXTURES / "lstm_l1_uni_seq.safetensors")
+    other = softmaxkit.Model.load(FIXTURES / "lstm_l1_uni_seq.safetensors")
+    state = uni.new_state(2)
+    with pytest.raises(ValueError, match="another model"):
+        other.step(np.zeros((2, 4), np.float32), state)
+    with pytest.raises(ValueError, match="batch 2"):
+        uni.step(np.zeros((3, 4), np.float32), state)
+    with pytest.raises(softmaxkit.Error, match="bidirectional"):
+        softmaxkit.Model.load(FIXTURES / "lstm_l1_bi_seq.safetensors").new_state(1)
+    with pytest.raises(softmaxkit.Error, match="selected step"):
+        softmaxkit.Model.load(FIXTURES / "seed_timesteps.safetensors").new_state(1)
