@@ -351,6 +351,42 @@ SMK_API smk_status smk_masked_log_softmax_f64(const double *x, const uint8_t *ma
                                               int64_t outer, int64_t n, int64_t inner,
                                               int64_t mask_count);
 
+/* Masked softmax over n with per-fibre lengths instead of a mask: in fibre
+ * f (f = o * inner + i for outer index o and inner index i), positions
+ * j < lengths[f] take part and positions j >= lengths[f] are padding. The
+ * result equals smk_masked_softmax_f32 with the full-shape mask
+ * (j < lengths[f]), with no mask built: padding is exactly 0 whatever its
+ * logits; a zero length gives an all-0 fibre. renormalize as there (0:
+ * softmax over the whole fibre, then zero the padding).
+ *
+ * x, y: outer * n * inner elements; y may equal x. lengths: lengths_count
+ * values, read only, not overlapping y; lengths_count must be outer * inner.
+ * The caller owns every buffer. Reentrant.
+ * Returns SMK_OK; SMK_ERROR_NULL_POINTER; SMK_ERROR_SHAPE_MISMATCH
+ * (lengths_count is not outer * inner); SMK_ERROR_INVALID_ARGUMENT (negative
+ * extent or lengths_count, a length outside [0, n] (the message names the
+ * fibre), renormalize not 0/1, y partly over x, y over lengths);
+ * SMK_ERROR_SIZE_OVERFLOW. Nothing is written on failure. */
+SMK_API smk_status smk_masked_softmax_lengths_f32(const float *x, const int64_t *lengths, float *y,
+                                                  int64_t outer, int64_t n, int64_t inner,
+                                                  int64_t lengths_count, int renormalize);
+/* As smk_masked_softmax_lengths_f32, in double precision. */
+SMK_API smk_status smk_masked_softmax_lengths_f64(const double *x, const int64_t *lengths, double *y,
+                                                  int64_t outer, int64_t n, int64_t inner,
+                                                  int64_t lengths_count, int renormalize);
+
+/* Masked log-softmax over n with per-fibre lengths: as
+ * smk_masked_log_softmax_f32 with the mask (j < lengths[f]); padding and
+ * zero-length fibres are -inf. Arguments and statuses as
+ * smk_masked_softmax_lengths_f32 (always renormalized). */
+SMK_API smk_status smk_masked_log_softmax_lengths_f32(const float *x, const int64_t *lengths, float *y,
+                                                      int64_t outer, int64_t n, int64_t inner,
+                                                      int64_t lengths_count);
+/* As smk_masked_log_softmax_lengths_f32, in double precision. */
+SMK_API smk_status smk_masked_log_softmax_lengths_f64(const double *x, const int64_t *lengths, double *y,
+                                                      int64_t outer, int64_t n, int64_t inner,
+                                                      int64_t lengths_count);
+
 /* The activation of one segment of a partitioned row. The names (returned by
  * smk_activation_name) are the spellings the Python binding and model files
  * use. Values are stable; new ones may be added at the end. */

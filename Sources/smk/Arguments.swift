@@ -3,7 +3,7 @@
 /// package that uses SoftmaxKit).
 ///
 ///     smk info  MODEL [--spec FILE]
-///     smk run   MODEL --input FILE [--json] [--spec FILE]
+///     smk run   MODEL --input FILE [--lengths N,N,...] [--json] [--spec FILE]
 ///     smk bench MODEL [--batch N] [--steps N] [--seconds S] [--spec FILE]
 ///     smk --version | smk --help | smk help [SUBCOMMAND] | smk SUBCOMMAND --help
 ///
@@ -24,6 +24,9 @@ struct RunOptions: Equatable {
     var model: ModelOptions
     var input: String
     var json = false
+    /// Per-row sequence lengths (`--lengths 5,3,1`): steps past a row's
+    /// length are padding.
+    var lengths: [Int]? = nil
 }
 
 struct BenchOptions: Equatable {
@@ -70,7 +73,8 @@ enum Subcommand: String, CaseIterable {
         case .info:
             return [spec]
         case .run:
-            return [("input", "FILE", "Input: .npy ([features], [batch, features] or [batch, steps, features]) or CSV (one row per line). Required."),
+            return [("input", "FILE", "Input: .npy ([features], [batch, features] or [batch, steps, features]; int32/int64 token ids [batch, steps] for a vocabulary model) or CSV (one row per line). Required."),
+                    ("lengths", "N,N,...", "Sequence lengths, one per row: steps past a row's length are padding (per-step outputs 0, log-softmax -inf)."),
                     ("json", nil, "Print JSON ({head: nested arrays}) instead of tables."),
                     spec]
         case .bench:
@@ -194,7 +198,16 @@ func parseArguments(_ arguments: [String], version: String) throws -> Invocation
         return .info(InfoOptions(model: common))
     case .run:
         guard let input = values["input"] else { throw fail("missing --input FILE (the rows to run the model on)") }
-        return .run(RunOptions(model: common, input: input, json: flags.contains("json")))
+        var lengths: [Int]?
+        if let text = values["lengths"] {
+            lengths = try text.split(separator: ",", omittingEmptySubsequences: false).map { part -> Int in
+                guard let n = Int(part.trimmingCharacters(in: .whitespaces)), n >= 0 else {
+                    throw fail("--lengths must be whole numbers >= 0 separated by commas, got '\(text)'")
+                }
+                return n
+            }
+        }
+        return .run(RunOptions(model: common, input: input, json: flags.contains("json"), lengths: lengths))
     case .bench:
         let batch = try positiveInt("batch", default: 1)
         let steps = try positiveInt("steps", default: 1)

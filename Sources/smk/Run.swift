@@ -8,34 +8,65 @@ struct Run {
     var input: String
     /// JSON ({head: nested arrays}) instead of tables.
     var json: Bool
+    /// Per-row sequence lengths, or nil.
+    var lengths: [Int]? = nil
 
-    func run() throws {
+    func render() throws -> String {
         let model = try options.load()
         let file = try InputFile.read(input)
         var shape = file.shape
-        if shape.count == 1 { shape = [1, shape[0]] }
-        let outputs = try model(file.values, shape: shape)
-        let lead = Array(shape.dropLast())
+        let outputs: [String: [Float]]
+        let batch: Int, steps: Int
+        if let v = model.vocabulary {
+            // Token ids [batch, steps]; a 1-D file is one sequence.
+            if shape.count == 1 { shape = [1, shape[0]] }
+            guard shape.count == 2 else {
+                throw FileError(description: "\(input): token ids must be [batch, steps] (or one sequence [steps]), got shape \(shape)")
+            }
+            var ids = file.integers ?? []
+            if file.integers == nil {
+                for (i, x) in file.values.enumerated() {
+                    guard x == x.rounded(), abs(x) < 1e15 else {
+                        throw FileError(description: "\(input): the model's input is token ids (vocabulary \(v)), but value \(i) (row \(i / max(shape[1], 1)), step \(i % max(shape[1], 1))) is \(x), not an integer")
+                    }
+                    ids.append(Int64(x))
+                }
+            }
+            (batch, steps) = (shape[0], shape[1])
+            outputs = try model(ids: ids, shape: shape, lengths: lengths)
+        } else {
+            if shape.count == 1 { shape = [1, shape[0]] }
+            (batch, steps) = shape.count == 3 ? (shape[0], shape[1]) : (shape[0], 1)
+            outputs = try model(file.values, shape: shape, lengths: lengths)
+        }
+        // Each head's leading dimensions: [batch, steps] for per-step heads of
+        // a [batch, steps, ...] input, [batch] otherwise.
+        func lead(_ h: CompiledHead) -> [Int] {
+            if model.spec.isSequenceModel { return h.perStep ? [batch, steps] : [batch] }
+            return Array(shape.dropLast())
+        }
+        var out: [String] = []
         if json {
             var parts: [String] = []
             for h in model.heads {
-                parts.append("\"\(h.name)\": " + nested(outputs[h.name]!, lead + [h.size]))
+                parts.append("\"\(h.name)\": " + nested(outputs[h.name]!, lead(h) + [h.size]))
             }
-            print("{" + parts.joined(separator: ", ") + "}")
-            return
+            return "{" + parts.joined(separator: ", ") + "}"
         }
         for h in model.heads {
-            print("\(h.name) (\(h.spec.output.rawValue), \(lead.map(String.init).joined(separator: " x ")) x \(h.size))")
+            let dims = lead(h)
+            out.append("\(h.name) (\(h.spec.output.rawValue), \(dims.map(String.init).joined(separator: " x ")) x \(h.size))")
             let values = outputs[h.name]!
-            var rows: [[String]] = [[lead.count == 2 ? "row,step" : "row"] + (0..<h.size).map { String($0) }]
-            let count = lead.reduce(1, *)
+            var rows: [[String]] = [[dims.count == 2 ? "row,step" : "row"] + (0..<h.size).map { String($0) }]
+            let count = dims.reduce(1, *)
             for r in 0..<count {
-                let label = lead.count == 2 ? "\(r / lead[1]),\(r % lead[1])" : "\(r)"
+                let label = dims.count == 2 ? "\(r / dims[1]),\(r % dims[1])" : "\(r)"
                 rows.append([label] + (0..<h.size).map { format(values[r * h.size + $0]) })
             }
-            printTable(rows)
-            print("")
+            out += table(rows)
+            out.append("")
         }
+        return out.joined(separator: "\n")
     }
 }
 

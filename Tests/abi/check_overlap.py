@@ -282,6 +282,10 @@ RECIPES = {
                                   ("outputs", "lengths")),
     "smk_model_forward_ids": (lambda F, fx: ids_args(fx.tagger, fx.lib), ("outputs", "lengths")),
     "smk_model_step": (lambda F, fx: step_args(fx), ("outputs",)),
+    "smk_masked_softmax_lengths": (lambda F, _: {"x": In(F.pack(values(C))), "lengths": In(i64([(r * 2) % (N + 1) for r in range(R)])),
+                                                 "y": Out(C * F.size), **extents(), "lengths_count": R, "renormalize": 1}, ()),
+    "smk_masked_log_softmax_lengths": (lambda F, _: {"x": In(F.pack(values(C))), "lengths": In(i64([(r * 2) % (N + 1) for r in range(R)])),
+                                                     "y": Out(C * F.size), **extents(), "lengths_count": R}, ()),
 }
 
 

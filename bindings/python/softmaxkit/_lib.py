@@ -103,6 +103,12 @@ DECLARATIONS: list[tuple[str, Any, list[Any]]] = [
     # smk_status smk_masked_log_softmax_f32(const float *x, const uint8_t *mask, float *y, int64_t outer, int64_t n, int64_t inner, int64_t mask_count);
     ("smk_masked_log_softmax_f32", STATUS, [VP, VP, VP, I64, I64, I64, I64]),
     ("smk_masked_log_softmax_f64", STATUS, [VP, VP, VP, I64, I64, I64, I64]),
+    # smk_status smk_masked_softmax_lengths_f32(const float *x, const int64_t *lengths, float *y, int64_t outer, int64_t n, int64_t inner, int64_t lengths_count, int renormalize);
+    ("smk_masked_softmax_lengths_f32", STATUS, [VP, VP, VP, I64, I64, I64, I64, _c.c_int]),
+    ("smk_masked_softmax_lengths_f64", STATUS, [VP, VP, VP, I64, I64, I64, I64, _c.c_int]),
+    # smk_status smk_masked_log_softmax_lengths_f32(const float *x, const int64_t *lengths, float *y, int64_t outer, int64_t n, int64_t inner, int64_t lengths_count);
+    ("smk_masked_log_softmax_lengths_f32", STATUS, [VP, VP, VP, I64, I64, I64, I64]),
+    ("smk_masked_log_softmax_lengths_f64", STATUS, [VP, VP, VP, I64, I64, I64, I64]),
     # const char *smk_activation_name(smk_activation activation);
     ("smk_activation_name", _c.c_char_p, [ENUM]),
     # smk_status smk_partitioned_f32(const float *x, const smk_partition *layout, float *y, int64_t outer, int64_t n, int64_t inner, int64_t layout_count);

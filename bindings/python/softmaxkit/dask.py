@@ -517,6 +517,45 @@ def _forward_task(model, block, head):
     return model(block)[head]
 
 
+def _is_sequence_model(model: Model) -> bool:
+    spec = model.spec
+    return "vocabulary" in spec["input"] or any(l.get("kind", "dense") != "dense" or "step" in l
+                                                 for l in spec["layers"])
+
+
+def _forward_sequences(model: Model, x: "da.Array") -> dict:
+    """forward() of a model with recurrent layers or step selection: a
+    step depends on the steps before it, so each task takes whole sequences
+    (the array is chunked along batch only; steps are brought into one
+    chunk). Per-step heads give ``[batch, steps, size]``, the others
+    ``[batch, size]``."""
+    ids = "vocabulary" in model.spec["input"]
+    if ids:
+        if x.ndim != 2 or x.dtype.kind not in "iu":
+            raise ArgumentError(f"the model's input is token ids: x must be integer [batch, steps], got {x.dtype} {x.shape}")
+        x = x.rechunk({1: -1})
+    else:
+        if x.ndim != 3:
+            raise ArgumentError(f"x must be [batch, steps, features] for a sequence model, got shape {x.shape}")
+        if x.shape[-1] != model.features:
+            raise ArgumentError(f"x has {x.shape[-1]} features but the model takes {model.features}")
+        if x.dtype != _F32:
+            x = x.astype(_F32)
+        x = x.rechunk({1: -1, 2: -1})
+    token = tokenize(x, id(model), os.getpid())
+    mkey = "smk-model-" + token
+    outs: dict = {}
+    for h in model.heads:
+        name = f"smk-forward-{h.name}-" + token
+        dsk = {mkey: model} if not outs else {}
+        lead = x.chunks[:2] if h.per_step else x.chunks[:1]
+        for idx in _blocks(x):
+            dsk[(name, idx[0]) + ((0, 0) if h.per_step else (0,))] = (_forward_task, mkey, (x.name,) + idx, h.name)
+        graph = HighLevelGraph.from_collections(name, dsk, dependencies=[x] + list(outs.values())[:1])
+        outs[h.name] = da.Array(graph, name, lead + ((h.size,),), meta=np.empty((0,) * (len(lead) + 1), dtype=_F32))
+    return outs
+
+
 def forward(model: Any, x: Any) -> dict:
     """``model(x)`` for a :class:`~softmaxkit.Model` or
     :class:`~softmaxkit.Ensemble` over a Dask array ``[batch, features]`` or
@@ -527,6 +566,8 @@ def forward(model: Any, x: Any) -> dict:
     if not isinstance(model, (Model, Ensemble)):
         raise ArgumentError(f"model must be a softmaxkit.Model or Ensemble, got {type(model).__name__}")
     x = da.asarray(x)
+    if isinstance(model, Model) and _is_sequence_model(model):
+        return _forward_sequences(model, x)
     if x.ndim not in (2, 3):
         raise ArgumentError(f"x must be [batch, features] or [batch, steps, features], got shape {x.shape}")
     if x.shape[-1] != model.features:

@@ -229,13 +229,38 @@ def test_forward_model_and_ensemble_chunked_by_rows(client):
 
 
 def test_forward_chunked_by_steps(client):
-    m = sk.Model.load(MODELS / "timesteps.safetensors") if (MODELS / "timesteps.safetensors").exists() else None
-    if m is None:
-        pytest.skip("no per-timestep model bundled")
+    # Dense layers on every step (a dense trunk, three per-step heads): the
+    # steps are independent, so any chunking of them gives the same values.
+    sys.path.insert(0, str(MODELS.parent))
+    from make_models import build
+    spec, weights = build(5, 16, [
+        ("encoder", "input", 64, "tanh"), ("dense_0", "encoder", 10, "identity"),
+        ("dense_1", "encoder", 10, "identity"), ("dense_2", "encoder", 10, "identity")],
+        [{"name": f"output_{i}", "layer": f"dense_{i}", "output": "softmax"} for i in range(3)])
+    m = sk.Model.from_weights(spec, weights)
     x = np.random.default_rng(1).standard_normal((4, 7, m.features)).astype(np.float32)
     out = skd.forward(m, da.from_array(x, chunks=(3, 2, m.features)))
     for h, v in m(x).items():
         np.testing.assert_array_equal(out[h].compute(), v)
+
+
+@pytest.mark.parametrize("name", ["timesteps", "tagger", "controller"])
+def test_forward_of_a_recurrent_model_keeps_each_sequence_whole(client, name):
+    # A step depends on the steps before it: chunks along steps are joined,
+    # so any chunking gives model(x) (per-sequence heads [batch, size]).
+    m = sk.Model.load(MODELS / f"{name}.safetensors")
+    rng = np.random.default_rng(3)
+    if name == "tagger":
+        x = rng.integers(0, 100, (5, 7))
+        chunks = (2, 3)
+    else:
+        x = rng.standard_normal((5, 7, m.features)).astype(np.float32)
+        chunks = (2, 3, m.features)
+    out = skd.forward(m, da.from_array(x, chunks=chunks))
+    for h, v in m(x).items():
+        got = out[h].compute()
+        assert got.shape == v.shape
+        np.testing.assert_allclose(got, v, rtol=1e-6, atol=1e-7)
 
 
 def _slow(block):
