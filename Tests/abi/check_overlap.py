@@ -336,24 +336,24 @@ def single_head_model(fx):
     return fx.softmax_model
 
 
-# Sampled forwards: the options tables and lengths are copied before any write.
+# Sampled forwards: the options, lengths and pointer tables are copied before any write.
 RECIPES.update({
     "smk_model_forward_sampled": (
         lambda F, fx: {"model": single_head_model(fx), "x": In(f32(values(O * 10))), "batch": O, "steps": 1, "features": 10,
                        "lengths": In(i64([1, 0, 1])), **sampled_tables(fx.lib, single_head_model(fx), O)},
-        ("sample_options", "lengths")),
+        ("sample_options", "sample_options[0]", "lengths", "outputs", "indices", "log_probs")),
     "smk_model_forward_ids_sampled": (
         lambda F, fx: {"model": fx.tagger, "ids": In(i64([(3 * i) % 11 for i in range(O * 2)])), "batch": O, "steps": 2,
                        "lengths": In(i64([2, 1, 2])), **sampled_tables(fx.lib, fx.tagger, O * 2)},
-        ("sample_options", "lengths")),
+        ("sample_options", "sample_options[0]", "lengths", "outputs", "indices", "log_probs")),
     "smk_model_step_sampled": (
         lambda F, fx: {"model": single_head_model(fx), "state": fx.softmax_state, "x_t": In(f32(values(O * 10))), "batch": O,
                        "features": 10, **sampled_tables(fx.lib, single_head_model(fx), O)},
-        ("sample_options",)),
+        ("sample_options", "sample_options[0]", "outputs", "indices", "log_probs")),
     "smk_ensemble_forward_sampled": (
         lambda F, fx: {"ensemble": fx.ensemble, "x": In(f32(values(O * 10))), "batch": O, "steps": 1, "features": 10,
                        **sampled_tables(fx.lib, single_head_model(fx), O)},
-        ("sample_options",)),
+        ("sample_options", "sample_options[0]", "outputs", "indices", "log_probs")),
 })
 
 class Fixtures:
