@@ -20,7 +20,7 @@ enum SMK {
             case .help(let text): print(text)
             case .version: print(SoftmaxKitVersion.string)
             case .info(let o): try Info(options: o.model).run()
-            case .run(let o): try Run(options: o.model, input: o.input, json: o.json).run()
+            case .run(let o): try Run(options: o.model, input: o.input, json: o.json, sample: o.sample, seed: o.seed).run()
             case .bench(let o): try Bench(options: o.model, batch: o.batch, steps: o.steps, seconds: o.seconds).run()
             }
         } catch {
