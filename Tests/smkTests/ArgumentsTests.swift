@@ -102,7 +102,7 @@ struct ArgumentsTests {
         let cases: [(String, String)] = [
             ("run m --input x --sample a:topk=3", "unknown key 'topk'"),
             ("run m --input x --sample a:top_k=x", "top_k must be a whole number, got 'x'"),
-            ("run m --input x --sample a:temperature", "expected key=value, got 'temperature'"),
+            ("run m --input x --sample a:top_k=2,temperature", "expected key=value, got 'temperature'"),
             ("run m --input x --sample a:replacement=maybe", "replacement must be true or false"),
             ("run m --input x --sample a --sample a", "--sample a given twice"),
             ("run m --input x --sample a --seed -1", "--seed must be a whole number in [0, 2^64)"),
