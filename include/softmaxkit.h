@@ -1148,6 +1148,75 @@ SMK_API smk_status smk_model_step(const smk_model *model, smk_model_state *state
                                   int64_t features, float *const *outputs,
                                   int64_t output_count);
 
+/* Forward with some heads sampled in the same call (smk_sample_f32 on each
+ * such head's values), the others written as smk_model_forward writes them.
+ * sample_options: NULL (nothing sampled: smk_model_forward_lengths) or
+ * output_count entries; entry h NULL leaves head h unsampled, else head h
+ * draws with those options (from smk_sample_options_init). What is sampled:
+ *   softmax / log_softmax heads: the head's layer values (its logits) with
+ *     temperature options->temperature * the head's "temperature";
+ *   masked_softmax heads: the layer values with the head's mask as the
+ *     sampling mask (renormalized or not, a draw is conditional on the kept
+ *     positions);
+ *   identity, sigmoid, partitioned, hierarchical heads: SMK_ERROR_UNSUPPORTED.
+ * One fibre per output row: row r = b * steps + t of a per-step head
+ * (smk_model_head_per_step 1), r = b otherwise. The stream: head h (its
+ * index in the model, 0 ... head count - 1) draws from stream rows
+ * h * 2^48 + options->row_offset + r (mod 2^64) under `seed`, so head h's
+ * draws equal smk_sample_f32 on its values (outer = rows, n = head size,
+ * inner = 1) with row_offset = h * 2^48 + options->row_offset and the
+ * temperature above. Padding steps (lengths) of per-step heads get index -1
+ * and log-probability NaN.
+ * For a sampled head h: indices[h] receives rows * num_samples int64_t,
+ * laid out [batch, (steps,) num_samples]; log_probs (NULL, or a table whose
+ * entry h may be NULL) receives as many floats; outputs[h] may be NULL, or
+ * receives the head's output values too. For a head not sampled, indices[h]
+ * and log_probs[h] are not read (indices may be NULL when nothing is
+ * sampled). Other arguments as smk_model_forward_lengths. Buffers must not
+ * overlap x or each other (checked). All arguments, options included, are
+ * checked before anything is written; only SMK_ERROR_OUT_OF_MEMORY while
+ * drawing can leave the outputs of unsampled heads written. The caller owns
+ * every buffer; nothing is kept after the call.
+ * Returns smk_model_forward_lengths' statuses and smk_sample_f32's for the
+ * options (the message names the head); SMK_ERROR_UNSUPPORTED (a head that
+ * is not softmax-like); SMK_ERROR_INVALID_ARGUMENT also when options->
+ * temperature times the head's temperature is not finite. Thread-safe. */
+SMK_API smk_status smk_model_forward_sampled(const smk_model *model,
+                                             const float *x, int64_t batch,
+                                             int64_t steps, int64_t features,
+                                             const int64_t *lengths,
+                                             const smk_sample_options *const *sample_options,
+                                             uint64_t seed, float *const *outputs,
+                                             int64_t *const *indices,
+                                             float *const *log_probs,
+                                             int64_t output_count);
+
+/* smk_model_forward_ids with sampled heads: arguments, draws and statuses
+ * as smk_model_forward_ids and smk_model_forward_sampled. Thread-safe. */
+SMK_API smk_status smk_model_forward_ids_sampled(const smk_model *model,
+                                                 const int64_t *ids, int64_t batch,
+                                                 int64_t steps, const int64_t *lengths,
+                                                 const smk_sample_options *const *sample_options,
+                                                 uint64_t seed, float *const *outputs,
+                                                 int64_t *const *indices,
+                                                 float *const *log_probs,
+                                                 int64_t output_count);
+
+/* smk_model_step with sampled heads (as smk_model_forward_sampled, one row
+ * per state row: indices [batch, num_samples]). Each call draws from the
+ * same stream rows: move options->row_offset (e.g. t * batch at step t) or
+ * the seed from step to step. Statuses as smk_model_step and
+ * smk_model_forward_sampled. Thread-safe on the model; a state is used by
+ * one thread at a time. */
+SMK_API smk_status smk_model_step_sampled(const smk_model *model, smk_model_state *state,
+                                          const float *x_t, int64_t batch,
+                                          int64_t features,
+                                          const smk_sample_options *const *sample_options,
+                                          uint64_t seed, float *const *outputs,
+                                          int64_t *const *indices,
+                                          float *const *log_probs,
+                                          int64_t output_count);
+
 /* ------------------------------------------------------------------------ */
 /* Ensembles                                                                 */
 /* ------------------------------------------------------------------------ */
@@ -1193,6 +1262,21 @@ SMK_API smk_status smk_ensemble_forward(const smk_ensemble *ensemble,
                                         int64_t steps, int64_t features,
                                         float *const *outputs,
                                         int64_t output_count);
+
+/* smk_ensemble_forward with sampled heads, drawn from the combined
+ * distribution: head h's values are the log of its averaged output (a
+ * log_softmax head's output as is), sampled with options->temperature (the
+ * members' head temperatures are already in the output); positions of
+ * probability 0 are never drawn. Arguments, stream rows and statuses as
+ * smk_model_forward_sampled without lengths. Thread-safe. */
+SMK_API smk_status smk_ensemble_forward_sampled(const smk_ensemble *ensemble,
+                                                const float *x, int64_t batch,
+                                                int64_t steps, int64_t features,
+                                                const smk_sample_options *const *sample_options,
+                                                uint64_t seed, float *const *outputs,
+                                                int64_t *const *indices,
+                                                float *const *log_probs,
+                                                int64_t output_count);
 
 /* Frees an ensemble (and its references to its models). NULL is accepted. */
 SMK_API void smk_ensemble_free(smk_ensemble *ensemble);

@@ -56,7 +56,7 @@ final class EnsembleHandle {
     init(_ e: Ensemble, _ m: [ModelHandle]) { ensemble = e; members = m }
 }
 
-private func handle<T: AnyObject>(_ p: OpaquePointer?, _ name: String, as _: T.Type) throws(SoftmaxKitError) -> T {
+func handle<T: AnyObject>(_ p: OpaquePointer?, _ name: String, as _: T.Type) throws(SoftmaxKitError) -> T {
     guard let p else { throw SoftmaxKitError(.nullPointer, "\(name) is NULL") }
     return Unmanaged<T>.fromOpaque(UnsafeRawPointer(p)).takeUnretainedValue()
 }
@@ -282,7 +282,7 @@ private func sequenceOutputs(_ model: Model, _ b: Int, _ s: Int, _ outputs: Unsa
 }
 
 /// `lengths` (NULL: every row has all steps) as Int.
-private func cLengths(_ lengths: UnsafePointer<Int64>?, _ b: Int) -> [Int]? {
+func cLengths(_ lengths: UnsafePointer<Int64>?, _ b: Int) -> [Int]? {
     guard let lengths else { return nil }
     return (0..<b).map { Int(truncatingIfNeeded: lengths[$0]) }
 }

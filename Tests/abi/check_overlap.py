@@ -313,6 +313,53 @@ def ids_args(model, lib) -> dict:
             "lengths": In(i64([2, 1, 2])), "outputs": Table(outs), "output_count": heads.value}
 
 
+
+def sampled_tables(lib, model, rows: int, draws: int = 2) -> dict:
+    """Every head of `model` sampled (`draws` per row) with its outputs written too."""
+    heads = ctypes.c_int64()
+    assert lib.smk_model_head_count(model, ctypes.byref(heads)) == SMK_OK
+    outs = []
+    for h in range(heads.value):
+        size = ctypes.c_int64()
+        assert lib.smk_model_head_size(model, ctypes.c_int64(h), ctypes.byref(size)) == SMK_OK
+        outs.append(Out(rows * size.value * 4))
+    n = heads.value
+    return {"sample_options": Table([In(sample_options(draws)) for _ in range(n)]), "seed": 11,
+            "outputs": Table(outs), "indices": Table([Out(rows * draws * 8) for _ in range(n)]),
+            "log_probs": Table([Out(rows * draws * 4) for _ in range(n)]), "output_count": n}
+
+
+def single_head_model(fx):
+    """A model whose every head can be sampled (ensemble_a: one softmax head)."""
+    if getattr(fx, "softmax_model", None) is None:
+        fx.softmax_model = ctypes.c_void_p()
+        path = os.path.join(ROOT, "examples", "models", "ensemble_a.safetensors")
+        assert fx.lib.smk_model_load(path.encode(), ctypes.byref(fx.softmax_model)) == SMK_OK
+        fx.softmax_state = ctypes.c_void_p()
+        assert fx.lib.smk_model_state_create(fx.softmax_model, ctypes.c_int64(O), ctypes.byref(fx.softmax_state)) == SMK_OK
+    return fx.softmax_model
+
+
+# Sampled forwards: the options, lengths and pointer tables are copied before any write.
+RECIPES.update({
+    "smk_model_forward_sampled": (
+        lambda F, fx: {"model": single_head_model(fx), "x": In(f32(values(O * 10))), "batch": O, "steps": 1, "features": 10,
+                       "lengths": In(i64([1, 0, 1])), **sampled_tables(fx.lib, single_head_model(fx), O)},
+        ("sample_options", "sample_options[0]", "lengths", "outputs", "indices", "log_probs")),
+    "smk_model_forward_ids_sampled": (
+        lambda F, fx: {"model": fx.tagger, "ids": In(i64([(3 * i) % 11 for i in range(O * 2)])), "batch": O, "steps": 2,
+                       "lengths": In(i64([2, 1, 2])), **sampled_tables(fx.lib, fx.tagger, O * 2)},
+        ("sample_options", "sample_options[0]", "lengths", "outputs", "indices", "log_probs")),
+    "smk_model_step_sampled": (
+        lambda F, fx: {"model": single_head_model(fx), "state": fx.softmax_state, "x_t": In(f32(values(O * 10))), "batch": O,
+                       "features": 10, **sampled_tables(fx.lib, single_head_model(fx), O)},
+        ("sample_options", "sample_options[0]", "outputs", "indices", "log_probs")),
+    "smk_ensemble_forward_sampled": (
+        lambda F, fx: {"ensemble": fx.ensemble, "x": In(f32(values(O * 10))), "batch": O, "steps": 1, "features": 10,
+                       **sampled_tables(fx.lib, single_head_model(fx), O)},
+        ("sample_options", "sample_options[0]", "outputs", "indices", "log_probs")),
+})
+
 class Fixtures:
     """Handles the model recipes need, made once."""
     def __init__(self, lib):
@@ -492,7 +539,8 @@ def main() -> int:
     lib = ctypes.CDLL(os.path.abspath(args.library))
     lib.smk_last_error_message.restype = ctypes.c_char_p
     for name in ("smk_model_load", "smk_ensemble_create", "smk_ensemble_model", "smk_model_input_features",
-                 "smk_model_head_count", "smk_model_head_size", "smk_model_free", "smk_ensemble_free"):
+                 "smk_model_head_count", "smk_model_head_size", "smk_model_free", "smk_ensemble_free",
+                 "smk_model_state_create"):
         getattr(lib, name).argtypes = [ctype_of(t) for t, _ in protos[name][1]]
     fixtures = Fixtures(lib)
     covered = uncovered = 0

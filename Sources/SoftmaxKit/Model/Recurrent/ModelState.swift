@@ -15,7 +15,7 @@ public final class ModelState: @unchecked Sendable {
     let counts: [Int]
 
     init(model: Model, net: SequenceNet?, batch: Int) throws(SoftmaxKitError) {
-        owner = ObjectIdentifier(model)
+        owner = model.stateOwner
         self.batch = batch
         var carries: [UnsafeMutablePointer<Float>?] = [], counts: [Int] = []
         for op in net?.ops ?? [] {
@@ -65,7 +65,7 @@ extension Model {
     }
 
     private func checkState(_ state: ModelState, batch: Int) throws(SoftmaxKitError) {
-        guard state.owner == ObjectIdentifier(self) else { throw .shape("the state belongs to another model") }
+        guard state.owner == stateOwner else { throw .shape("the state belongs to another model") }
         guard state.batch == batch else { throw .shape("the state is for batch \(state.batch), the input has batch \(batch)") }
     }
 
