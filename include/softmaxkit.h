@@ -273,6 +273,111 @@ SMK_API smk_status smk_logsumexp_finish_f32(const double *max, const double *sum
 /* As smk_logsumexp_finish_f32, with a double result. */
 SMK_API smk_status smk_logsumexp_finish_f64(const double *max, const double *sum, double *y, int64_t count);
 
+/* Merges partial top-k lists: values and indices (outer * n * inner each)
+ * hold, for each fibre, n candidates along n (typically the top-k of several
+ * chunks of a row, concatenated), each index the candidate's position in the
+ * whole row. values_out and indices_out (outer * k * inner each) receive the
+ * k first in smk_topk_f32's order, ties (and NaN against NaN) going to the
+ * lower row index: merging the top-k of every chunk of a row gives
+ * smk_topk_f32 of the whole row. 0 <= k <= n. Outputs overlap neither the
+ * inputs nor each other. Threads: reentrant.
+ * Returns SMK_OK; SMK_ERROR_NULL_POINTER; SMK_ERROR_INVALID_ARGUMENT (k < 0,
+ * k > n, negative extent, overlap); SMK_ERROR_SIZE_OVERFLOW. */
+SMK_API smk_status smk_topk_merge_f32(const float *values, const int64_t *indices, float *values_out,
+                                      int64_t *indices_out, int64_t outer, int64_t n, int64_t inner, int64_t k);
+/* As smk_topk_merge_f32, in double precision. */
+SMK_API smk_status smk_topk_merge_f64(const double *values, const int64_t *indices, double *values_out,
+                                      int64_t *indices_out, int64_t outer, int64_t n, int64_t inner, int64_t k);
+
+/* As smk_softmax_state_f32 (temperature 1) over the selected positions
+ * only: a position takes part where mask is nonzero. mask: mask_count bytes,
+ * either the whole chunk (outer * n * inner) or one pattern along n shared
+ * by every fibre (n); unselected values (NaN, inf) are never read. A fibre
+ * with nothing selected is (-inf, 0). max and sum overlap neither x, mask
+ * nor each other. Threads: reentrant.
+ * Returns SMK_OK; SMK_ERROR_NULL_POINTER; SMK_ERROR_SHAPE_MISMATCH
+ * (mask_count neither n nor outer * n * inner); SMK_ERROR_INVALID_ARGUMENT
+ * (negative extent or mask_count, overlap); SMK_ERROR_SIZE_OVERFLOW. */
+SMK_API smk_status smk_masked_softmax_state_f32(const float *x, const uint8_t *mask, double *max, double *sum,
+                                                int64_t outer, int64_t n, int64_t inner, int64_t mask_count);
+/* As smk_masked_softmax_state_f32, for double x. */
+SMK_API smk_status smk_masked_softmax_state_f64(const double *x, const uint8_t *mask, double *max, double *sum,
+                                                int64_t outer, int64_t n, int64_t inner, int64_t mask_count);
+
+/* A chunk's part of its fibres' masked softmax from their merged states:
+ * selected positions as smk_softmax_finish_f32 (temperature 1), unselected
+ * ones exactly 0 whatever x holds. With states from
+ * smk_masked_softmax_state_f32 this is smk_masked_softmax_f32 with
+ * renormalize 1 (a fully masked fibre all 0); with states from
+ * smk_softmax_state_f32 of the whole fibres, renormalize 0. mask as
+ * smk_masked_softmax_state_f32. y may equal x but not overlap it otherwise,
+ * nor mask, max or sum. Threads: reentrant.
+ * Returns SMK_OK; SMK_ERROR_NULL_POINTER; SMK_ERROR_SHAPE_MISMATCH (mask_count);
+ * SMK_ERROR_INVALID_ARGUMENT (negative extent, overlap); SMK_ERROR_SIZE_OVERFLOW. */
+SMK_API smk_status smk_masked_softmax_finish_f32(const float *x, const uint8_t *mask, const double *max,
+                                                 const double *sum, float *y, int64_t outer, int64_t n,
+                                                 int64_t inner, int64_t mask_count);
+/* As smk_masked_softmax_finish_f32, in double precision. */
+SMK_API smk_status smk_masked_softmax_finish_f64(const double *x, const uint8_t *mask, const double *max,
+                                                 const double *sum, double *y, int64_t outer, int64_t n,
+                                                 int64_t inner, int64_t mask_count);
+/* As smk_masked_softmax_finish_f32 for the masked log-softmax
+ * (smk_masked_log_softmax_f32): x - m - log(s) where selected, -inf
+ * elsewhere and in a fully masked fibre. */
+SMK_API smk_status smk_masked_log_softmax_finish_f32(const float *x, const uint8_t *mask, const double *max,
+                                                     const double *sum, float *y, int64_t outer, int64_t n,
+                                                     int64_t inner, int64_t mask_count);
+/* As smk_masked_log_softmax_finish_f32, in double precision. */
+SMK_API smk_status smk_masked_log_softmax_finish_f64(const double *x, const uint8_t *mask, const double *max,
+                                                     const double *sum, double *y, int64_t outer, int64_t n,
+                                                     int64_t inner, int64_t mask_count);
+
+/* A chunk's part of each sample's cross-entropy (smk_cross_entropy_f32's
+ * loss_r = (1 - e) w_t (-lsm_t) + (e / C) sum_c w_c (-lsm_c)) when the class
+ * axis of `classes` = C classes is split: logits holds classes
+ * offset ... offset + n - 1 (outer * n * inner), max and sum the samples'
+ * merged states over all C (outer * inner doubles, temperature 1, from
+ * smk_softmax_state_merge), lsm_c = x_c - max - log(sum). target: outer *
+ * inner int64_t, each in [0, C) or ignore_index. weight: NULL (all 1) or
+ * this chunk's n class weights. loss (outer * inner doubles) receives the
+ * chunk's part, 0 for an ignored sample: the parts of a sample summed over
+ * its chunks are its loss_r. target_weight: NULL, or outer * inner doubles
+ * receiving w_t where the target is in this chunk and not ignored, else 0
+ * (summed over chunks and samples: the mean reduction's denominator). A
+ * NaN, +inf or all -inf state gives NaN where its lsm is needed.
+ * Outputs overlap no input nor each other. Threads: reentrant.
+ * Returns SMK_OK; SMK_ERROR_NULL_POINTER; SMK_ERROR_INDEX_OUT_OF_RANGE (a
+ * target outside [0, C) that is not ignore_index); SMK_ERROR_INVALID_ARGUMENT
+ * (label_smoothing outside [0, 1] or NaN, offset + n > classes, negative
+ * extent, offset or classes, overlap); SMK_ERROR_SIZE_OVERFLOW. Nothing is
+ * written on failure. */
+SMK_API smk_status smk_cross_entropy_chunk_f32(const float *logits, const double *max, const double *sum,
+                                               const int64_t *target, const float *weight, double *loss,
+                                               double *target_weight, int64_t outer, int64_t n, int64_t inner,
+                                               int64_t offset, int64_t classes, int64_t ignore_index,
+                                               double label_smoothing);
+/* As smk_cross_entropy_chunk_f32, for double logits and weights. */
+SMK_API smk_status smk_cross_entropy_chunk_f64(const double *logits, const double *max, const double *sum,
+                                               const int64_t *target, const double *weight, double *loss,
+                                               double *target_weight, int64_t outer, int64_t n, int64_t inner,
+                                               int64_t offset, int64_t classes, int64_t ignore_index,
+                                               double label_smoothing);
+/* The probability-target part (smk_cross_entropy_probs_f32's
+ * loss_r = sum_c w_c p'_c (-lsm_c), p' = (1 - e) p + e / C) over this
+ * chunk's classes: target holds the chunk's probabilities (outer * n *
+ * inner). Other arguments, aliasing and statuses as
+ * smk_cross_entropy_chunk_f32 (no target_weight, no ignore_index, no
+ * SMK_ERROR_INDEX_OUT_OF_RANGE). */
+SMK_API smk_status smk_cross_entropy_probs_chunk_f32(const float *logits, const double *max, const double *sum,
+                                                     const float *target, const float *weight, double *loss,
+                                                     int64_t outer, int64_t n, int64_t inner, int64_t offset,
+                                                     int64_t classes, double label_smoothing);
+/* As smk_cross_entropy_probs_chunk_f32, in double precision. */
+SMK_API smk_status smk_cross_entropy_probs_chunk_f64(const double *logits, const double *max, const double *sum,
+                                                     const double *target, const double *weight, double *loss,
+                                                     int64_t outer, int64_t n, int64_t inner, int64_t offset,
+                                                     int64_t classes, double label_smoothing);
+
 /* ------------------------------------------------------------------------ */
 /* Element-wise: sigmoid, log-sigmoid, logit                                 */
 /* ------------------------------------------------------------------------ */

@@ -165,6 +165,16 @@ def chunk_finish(F):
             "y": Out(C * F.size), **extents(), "temperature": 1.0}
 
 
+def masked_chunk_finish(F):
+    return {**chunk_finish(F), "temperature": None, "mask": In(u8([(i * 5) % 3 != 0 for i in range(C)])), "mask_count": C}
+
+
+def ce_chunk(F):
+    return {"logits": In(F.pack(values(C))), "max": In(f64([2.0] * R)), "sum": In(f64([3.0 + i for i in range(R)])),
+            "weight": In(F.pack([0.5 + 0.25 * c for c in range(N)])), "loss": Out(R * 8), **extents(),
+            "offset": 0, "classes": N, "label_smoothing": 0.1}
+
+
 def elementwise(F):
     return {"x": In(F.pack(values(C))), "y": Out(C * F.size), "count": C}
 
@@ -286,6 +296,18 @@ RECIPES = {
                                                  "y": Out(C * F.size), **extents(), "lengths_count": R, "renormalize": 1}, ()),
     "smk_masked_log_softmax_lengths": (lambda F, _: {"x": In(F.pack(values(C))), "lengths": In(i64([(r * 2) % (N + 1) for r in range(R)])),
                                                      "y": Out(C * F.size), **extents(), "lengths_count": R}, ()),
+    # The chunked kernels' merges and masked / cross-entropy passes.
+    "smk_topk_merge": (lambda F, _: {"values": In(F.pack(values(C))), "indices": In(i64(list(range(C)))),
+                                     "values_out": Out(O * K * I * F.size), "indices_out": Out(O * K * I * 8),
+                                     **extents(), "k": K}, ()),
+    "smk_masked_softmax_state": (lambda F, _: {"x": In(F.pack(values(C))),
+                                               "mask": In(u8([(i * 5) % 3 != 0 for i in range(C)])),
+                                               "max": Out(R * 8), "sum": Out(R * 8), **extents(), "mask_count": C}, ()),
+    "smk_masked_softmax_finish": (lambda F, _: masked_chunk_finish(F), ()),
+    "smk_masked_log_softmax_finish": (lambda F, _: masked_chunk_finish(F), ()),
+    "smk_cross_entropy_chunk": (lambda F, _: {**ce_chunk(F), "target": In(i64([(r * 2) % N for r in range(R)])),
+                                              "target_weight": Out(R * 8), "ignore_index": -100}, ()),
+    "smk_cross_entropy_probs_chunk": (lambda F, _: {**ce_chunk(F), "target": In(F.pack([1.0 / N] * C))}, ()),
 }
 
 

@@ -88,6 +88,24 @@ DECLARATIONS: list[tuple[str, Any, list[Any]]] = [
     # smk_status smk_logsumexp_finish_f32(const double *max, const double *sum, float *y, int64_t count);
     ("smk_logsumexp_finish_f32", STATUS, [VP, VP, VP, I64]),
     ("smk_logsumexp_finish_f64", STATUS, [VP, VP, VP, I64]),
+    # smk_status smk_topk_merge_f32(const float *values, const int64_t *indices, float *values_out, int64_t *indices_out, int64_t outer, int64_t n, int64_t inner, int64_t k);
+    ("smk_topk_merge_f32", STATUS, [VP, VP, VP, VP, I64, I64, I64, I64]),
+    ("smk_topk_merge_f64", STATUS, [VP, VP, VP, VP, I64, I64, I64, I64]),
+    # smk_status smk_masked_softmax_state_f32(const float *x, const uint8_t *mask, double *max, double *sum, int64_t outer, int64_t n, int64_t inner, int64_t mask_count);
+    ("smk_masked_softmax_state_f32", STATUS, [VP, VP, VP, VP, I64, I64, I64, I64]),
+    ("smk_masked_softmax_state_f64", STATUS, [VP, VP, VP, VP, I64, I64, I64, I64]),
+    # smk_status smk_masked_softmax_finish_f32(const float *x, const uint8_t *mask, const double *max, const double *sum, float *y, int64_t outer, int64_t n, int64_t inner, int64_t mask_count);
+    ("smk_masked_softmax_finish_f32", STATUS, [VP, VP, VP, VP, VP, I64, I64, I64, I64]),
+    ("smk_masked_softmax_finish_f64", STATUS, [VP, VP, VP, VP, VP, I64, I64, I64, I64]),
+    # smk_status smk_masked_log_softmax_finish_f32(const float *x, const uint8_t *mask, const double *max, const double *sum, float *y, int64_t outer, int64_t n, int64_t inner, int64_t mask_count);
+    ("smk_masked_log_softmax_finish_f32", STATUS, [VP, VP, VP, VP, VP, I64, I64, I64, I64]),
+    ("smk_masked_log_softmax_finish_f64", STATUS, [VP, VP, VP, VP, VP, I64, I64, I64, I64]),
+    # smk_status smk_cross_entropy_chunk_f32(const float *logits, const double *max, const double *sum, const int64_t *target, const float *weight, double *loss, double *target_weight, int64_t outer, int64_t n, int64_t inner, int64_t offset, int64_t classes, int64_t ignore_index, double label_smoothing);
+    ("smk_cross_entropy_chunk_f32", STATUS, [VP, VP, VP, VP, VP, VP, VP, I64, I64, I64, I64, I64, I64, _c.c_double]),
+    ("smk_cross_entropy_chunk_f64", STATUS, [VP, VP, VP, VP, VP, VP, VP, I64, I64, I64, I64, I64, I64, _c.c_double]),
+    # smk_status smk_cross_entropy_probs_chunk_f32(const float *logits, const double *max, const double *sum, const float *target, const float *weight, double *loss, int64_t outer, int64_t n, int64_t inner, int64_t offset, int64_t classes, double label_smoothing);
+    ("smk_cross_entropy_probs_chunk_f32", STATUS, [VP, VP, VP, VP, VP, VP, I64, I64, I64, I64, I64, _c.c_double]),
+    ("smk_cross_entropy_probs_chunk_f64", STATUS, [VP, VP, VP, VP, VP, VP, I64, I64, I64, I64, I64, _c.c_double]),
     # smk_status smk_sigmoid_f32(const float *x, float *y, int64_t count);
     ("smk_sigmoid_f32", STATUS, [VP, VP, I64]),
     ("smk_sigmoid_f64", STATUS, [VP, VP, I64]),
