@@ -2,7 +2,7 @@
 /// subcommands and a handful of options, not a dependency for every
 /// package that uses SoftmaxKit).
 ///
-///     smk info  MODEL [--spec FILE]
+///     smk info  MODEL [--dot] [--spec FILE]
 ///     smk run   MODEL --input FILE [--json] [--spec FILE]
 ///     smk bench MODEL [--batch N] [--steps N] [--seconds S] [--spec FILE]
 ///     smk --version | smk --help | smk help [SUBCOMMAND] | smk SUBCOMMAND --help
@@ -18,6 +18,8 @@ struct ModelOptions: Equatable {
 
 struct InfoOptions: Equatable {
     var model: ModelOptions
+    /// Print the layer and head tree as Graphviz DOT instead of tables.
+    var dot = false
 }
 
 struct RunOptions: Equatable {
@@ -68,7 +70,7 @@ enum Subcommand: String, CaseIterable {
         let spec = (name: "spec", value: Optional("FILE"), help: "A JSON spec file replacing the model file's \"softmaxkit\" metadata.")
         switch self {
         case .info:
-            return [spec]
+            return [("dot", nil, "Print the layer and head tree as a Graphviz DOT graph (pipe to 'dot -Tsvg')."), spec]
         case .run:
             return [("input", "FILE", "Input: .npy ([features], [batch, features] or [batch, steps, features]) or CSV (one row per line). Required."),
                     ("json", nil, "Print JSON ({head: nested arrays}) instead of tables."),
@@ -191,7 +193,7 @@ func parseArguments(_ arguments: [String], version: String) throws -> Invocation
 
     switch sub {
     case .info:
-        return .info(InfoOptions(model: common))
+        return .info(InfoOptions(model: common, dot: flags.contains("dot")))
     case .run:
         guard let input = values["input"] else { throw fail("missing --input FILE (the rows to run the model on)") }
         return .run(RunOptions(model: common, input: input, json: flags.contains("json")))

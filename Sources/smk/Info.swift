@@ -3,9 +3,14 @@ import SoftmaxKit
 /// `smk info MODEL`: input, layers, heads and parameter count.
 struct Info {
     var options: ModelOptions
+    var dot = false
 
     func run() throws {
         let model = try options.load()
+        if dot {
+            print(model.dot(), terminator: "")
+            return
+        }
         print("model       \(options.model)")
         print("input       \(model.features) features ([batch, \(model.features)] or [batch, steps, \(model.features)])")
         print("parameters  \(model.parameterCount)")

@@ -19,7 +19,7 @@ enum SMK {
             switch invocation {
             case .help(let text): print(text)
             case .version: print(SoftmaxKitVersion.string)
-            case .info(let o): try Info(options: o.model).run()
+            case .info(let o): try Info(options: o.model, dot: o.dot).run()
             case .run(let o): try Run(options: o.model, input: o.input, json: o.json).run()
             case .bench(let o): try Bench(options: o.model, batch: o.batch, steps: o.steps, seconds: o.seconds).run()
             }

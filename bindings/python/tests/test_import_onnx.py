@@ -1,0 +1,129 @@
+"""softmaxkit.from_onnx against ONNX Runtime on graphs torch.onnx exported
+(Tests/fixtures/import/, written by make_onnx_fixtures.py with ONNX
+Runtime's outputs): a multi-head MLP, GELU, an LSTM with step heads and a
+final-state head, a bidirectional GRU, an embedding tagger; and a zoo of
+real exports holding a node SoftmaxKit does not run, each an error naming
+it. The committed converted files are checked without onnx installed;
+the conversions are skipped, saying so, where onnx is missing."""
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+import softmaxkit
+from softmaxkit import Model
+
+HERE = Path(__file__).resolve().parents[3] / "Tests" / "fixtures" / "import"
+CASES = ["mlp_multihead", "mlp_gelu", "lstm_steps", "lstm_final", "gru_bidirectional", "embedding_tagger"]
+TOL = 1e-5
+
+
+def read_case(case: str) -> tuple[np.ndarray, dict]:
+    lines = (HERE / f"{case}.txt").read_text().splitlines()
+    x, outs = None, {}
+    for head, vals in zip(lines[0::2], lines[1::2]):
+        name, kind, *dims = head.split()
+        a = np.array(vals.split(), dtype=np.float32 if kind == "f32" else np.int64).reshape([int(d) for d in dims])
+        if name.startswith("out."):
+            outs[name[4:]] = a
+        else:
+            x = a
+    return x, outs
+
+
+def compare(model, case):
+    x, want = read_case(case)
+    got = model(x)
+    assert list(got) == list(want)
+    for name in want:
+        np.testing.assert_allclose(got[name], want[name], atol=TOL, rtol=0, err_msg=f"{case}.{name}")
+
+
+@pytest.mark.parametrize("case", CASES)
+def test_committed_conversion_equals_onnxruntime(case):
+    compare(Model.load(HERE / f"{case}.safetensors"), case)
+
+
+@pytest.mark.parametrize("case", CASES)
+def test_conversion_equals_onnxruntime(case):
+    pytest.importorskip("onnx", reason="from_onnx needs onnx: pip install onnx")
+    model = softmaxkit.from_onnx(HERE / f"{case}.onnx")
+    compare(model, case)
+    assert model.spec == Model.load(HERE / f"{case}.safetensors").spec
+
+
+def test_onnxruntime_still_agrees():
+    """The reference outputs are ONNX Runtime's for the committed graphs."""
+    ort = pytest.importorskip("onnxruntime", reason="needs onnxruntime: pip install onnxruntime")
+    for case in CASES:
+        x, want = read_case(case)
+        sess = ort.InferenceSession(str(HERE / f"{case}.onnx"), providers=["CPUExecutionProvider"])
+        for r, name in zip(sess.run(None, {"x": x}), want):
+            np.testing.assert_allclose(r, want[name], atol=TOL, rtol=0)
+
+
+def test_specs_found_the_structure():
+    steps = Model.load(HERE / "lstm_steps.safetensors").spec
+    assert [l.get("kind", "dense") for l in steps["layers"]] == ["lstm", "dense", "dense", "dense"]
+    assert [l.get("step") for l in steps["layers"][1:]] == [0, 1, 2]
+    gru = Model.load(HERE / "gru_bidirectional.safetensors").spec
+    assert {l.get("sequence") for l in gru["layers"] if l.get("kind") == "gru"} == {True, False}
+    assert all(l.get("bidirectional") for l in gru["layers"] if l.get("kind") == "gru")
+    gelu = Model.load(HERE / "mlp_gelu.safetensors").spec
+    assert gelu["layers"][0]["activation"] == "gelu"
+    tagger = Model.load(HERE / "embedding_tagger.safetensors")
+    assert tagger.vocabulary == 50
+
+
+@pytest.mark.parametrize("case, names", [
+    ("zoo_conv", r"\(Conv\)"),
+    ("zoo_layernorm", r"\(LayerNormalization\)|\(ReduceMean\)"),
+    ("zoo_attention", r"\(Reshape\)"),
+    ("zoo_leaky_relu", r"\(LeakyRelu\)"),
+    ("zoo_softmax_axis", r"\(Softmax\).*axis"),
+])
+def test_zoo_errors_name_the_node(case, names):
+    pytest.importorskip("onnx", reason="from_onnx needs onnx: pip install onnx")
+    with pytest.raises(ValueError, match=names) as e:
+        softmaxkit.from_onnx(HERE / f"{case}.onnx")
+    assert "node " in str(e.value)
+
+
+def test_heads_override():
+    pytest.importorskip("onnx", reason="from_onnx needs onnx: pip install onnx")
+    x, want = read_case("mlp_multihead")
+    m = softmaxkit.from_onnx(HERE / "mlp_multihead.onnx",
+                             heads={"action": {"output": "masked_softmax", "mask": [1, 1, 0, 1]}, "gate": None})
+    assert [h.name for h in m.heads] == ["action", "force"]
+    got = m(x)["action"]
+    p = want["action"] * np.array([1, 1, 0, 1], np.float32)
+    np.testing.assert_allclose(got, p / p.sum(1, keepdims=True), atol=TOL)
+    with pytest.raises(ValueError, match="not a head"):
+        softmaxkit.from_onnx(HERE / "mlp_multihead.onnx", heads={"nope": None})
+
+
+def test_convert_command_and_dot(tmp_path):
+    pytest.importorskip("onnx", reason="from_onnx needs onnx: pip install onnx")
+    out = tmp_path / "m.safetensors"
+    r = subprocess.run([sys.executable, "-m", "softmaxkit", "convert", str(HERE / "gru_bidirectional.onnx"), str(out)],
+                       capture_output=True, text=True)
+    assert r.returncode == 0, r.stderr
+    m = Model.load(out)
+    compare(m, "gru_bidirectional")
+    dot = m.to_dot()
+    assert "gru 8 -> 12 x2 bidirectional" in dot and '"head:tags"' in dot and "log_softmax [5]" in dot
+    bad = subprocess.run([sys.executable, "-m", "softmaxkit", "convert", str(HERE / "zoo_conv.onnx"), str(out)],
+                         capture_output=True, text=True)
+    assert bad.returncode == 1 and "Conv" in bad.stderr
+
+
+def test_import_softmaxkit_does_not_import_the_frameworks():
+    code = ("import sys, softmaxkit; softmaxkit.from_onnx; softmaxkit.from_keras; "
+            "bad = [m for m in ('onnx', 'keras', 'onnxruntime', 'jax', 'torch') if m in sys.modules]; "
+            "assert not bad, bad")
+    r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert r.returncode == 0, r.stderr
