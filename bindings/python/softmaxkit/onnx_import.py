@@ -67,9 +67,19 @@ def _attrs(node: Any) -> dict:
 
 
 class _Converter:
-    def __init__(self, graph: Any, opset: int, base_dir: Optional[str]):
+    def __init__(self, graph: Any, opset: int, base_dir: Optional[str], dropped: frozenset = frozenset()):
         from onnx import numpy_helper
         self.g = graph
+        # Only the nodes the kept outputs depend on are converted (an output
+        # dropped with heads={name: None} may hold anything).
+        self.outputs = [o for o in graph.output if o.name not in dropped]
+        need = {o.name for o in self.outputs}
+        self.nodes = []
+        for n in reversed(graph.node):
+            if any(o in need for o in n.output):
+                self.nodes.append(n)
+                need.update(i for i in n.input if i)
+        self.nodes.reverse()
         self.opset = opset
         self.b = SpecBuilder("ONNX")
         self.consts: dict[str, Any] = {}
@@ -77,11 +87,11 @@ class _Converter:
             self.consts[init.name] = numpy_helper.to_array(init, base_dir) if base_dir else numpy_helper.to_array(init)
         self.vals: dict[str, Any] = {}
         self.uses: dict[str, int] = {}
-        for n in graph.node:
+        for n in self.nodes:
             for i in n.input:
                 if i:
                     self.uses[i] = self.uses.get(i, 0) + 1
-        for o in graph.output:
+        for o in self.outputs:
             self.uses[o.name] = self.uses.get(o.name, 0) + 1
 
     def get(self, name: str) -> Any:
@@ -113,14 +123,14 @@ class _Converter:
                                       "[batch, steps, features] with a fixed feature count")
             self.b.input = {"features": int(dims[-1])}
             self.vals[inp.name] = _T(Value("input", seq=len(dims) == 3), ("B", "T", "F") if len(dims) == 3 else ("B", "F"))
-        for node in g.node:
+        for node in self.nodes:
             what = f"node {node.name or node.output[0]!r} ({node.op_type})"
             outs = self.node(node, what)
             for name, v in zip(node.output, outs):
                 if name:
                     self.vals[name] = v
         results = []
-        for o in g.output:
+        for o in self.outputs:
             t = self.get(o.name)
             results.append((o.name, self.head_value(t, f"output {o.name!r}")))
         return results
@@ -490,6 +500,11 @@ def from_onnx(model: Any, *, heads: Optional[Mapping[str, Any]] = None) -> Any:
     if not isinstance(model, onnx.ModelProto):
         raise ConversionError(f"from_onnx takes a path or an onnx.ModelProto, got {type(model).__name__}")
     opset = next((o.version for o in model.opset_import if o.domain in ("", "ai.onnx")), 13)
-    c = _Converter(model.graph, opset, None)
+    dropped = frozenset(k for k, v in (heads or {}).items() if v is None and isinstance(k, str))
+    names = [o.name for o in model.graph.output]
+    for k in sorted(dropped - set(names)):
+        raise ConversionError(f"heads: {k!r} is not a head of the model (heads: {', '.join(names)})")
+    c = _Converter(model.graph, opset, None, dropped)
     outputs = c.run()
-    return build(c.b, outputs, heads)
+    rest = None if heads is None else {k: v for k, v in heads.items() if k not in dropped}
+    return build(c.b, outputs, rest)

@@ -48,6 +48,18 @@ def test_committed_conversion_equals_onnxruntime(case):
     compare(Model.load(HERE / f"{case}.safetensors"), case)
 
 
+def test_sklearn_mlp_classifier():
+    """skl2onnx's MLPClassifier graph: Cast, MatMul + Add, Relu, Softmax;
+    its "label" output (ArgMax and a class lookup) dropped with heads=."""
+    if not (HERE / "sklearn_mlp.txt").exists():
+        pytest.skip("no scikit-learn fixture (make_onnx_fixtures.py found no skl2onnx)")
+    compare(Model.load(HERE / "sklearn_mlp.safetensors"), "sklearn_mlp")
+    pytest.importorskip("onnx", reason="from_onnx needs onnx: pip install onnx")
+    compare(softmaxkit.from_onnx(HERE / "sklearn_mlp.onnx", heads={"label": None}), "sklearn_mlp")
+    with pytest.raises(ValueError, match=r"\(ArgMax\)"):
+        softmaxkit.from_onnx(HERE / "sklearn_mlp.onnx")
+
+
 @pytest.mark.parametrize("case", CASES)
 def test_conversion_equals_onnxruntime(case):
     pytest.importorskip("onnx", reason="from_onnx needs onnx: pip install onnx")
