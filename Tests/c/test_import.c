@@ -22,7 +22,7 @@ typedef struct {
 } tensor;
 
 static const char *CASES[] = {
-    "mlp_multihead", "mlp_gelu", "lstm_steps", "lstm_final", "gru_bidirectional", "embedding_tagger",
+    "mlp_multihead", "mlp_gelu", "lstm_steps", "lstm_final", "gru_bidirectional", "embedding_tagger", "sklearn_mlp",
 };
 
 /* Reads "name dtype dims..." + values lines; returns the tensor count. */
@@ -110,6 +110,7 @@ static void run_case(const char *name) {
         xf = malloc(sizeof(float) * (size_t)x->count);
         for (k = 0; k < x->count; k++) xf[k] = (float)x->values[k];
         st = len64 ? smk_model_forward_lengths(model, xf, x->shape[0], x->shape[1], x->shape[2], len64, outs, heads)
+                   : x->rank == 2 ? smk_model_forward(model, xf, x->shape[0], 1, x->shape[1], outs, heads)
                    : smk_model_forward(model, xf, x->shape[0], x->shape[1], x->shape[2], outs, heads);
     }
     CHECK_STATUS(st, SMK_OK);
