@@ -125,7 +125,11 @@ class _Converter:
             self.vals[inp.name] = _T(Value("input", seq=len(dims) == 3), ("B", "T", "F") if len(dims) == 3 else ("B", "F"))
         for node in self.nodes:
             what = f"node {node.name or node.output[0]!r} ({node.op_type})"
-            outs = self.node(node, what)
+            try:
+                outs = self.node(node, what)
+            except ConversionError as e:
+                raise ConversionError(f"{e} [needed by output(s) {', '.join(self.dependents(node))}; "
+                                      "heads={name: None} drops an output]") from None
             for name, v in zip(node.output, outs):
                 if name:
                     self.vals[name] = v
@@ -136,6 +140,14 @@ class _Converter:
         return results
 
     # -- helpers
+    def dependents(self, node: Any) -> list:
+        """The kept outputs computed from `node`."""
+        reach = set(o for o in node.output if o)
+        for n in self.nodes:
+            if any(i in reach for i in n.input):
+                reach.update(o for o in n.output if o)
+        return [o.name for o in self.outputs if o.name in reach]
+
     def plain(self, t: Any, what: str) -> _T:
         """`t` as a tensor with a layer behind it (recurrent outputs placed)."""
         if isinstance(t, _T) and t.gelu:
