@@ -139,3 +139,23 @@ def test_import_softmaxkit_does_not_import_the_frameworks():
             "assert not bad, bad")
     r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
     assert r.returncode == 0, r.stderr
+
+
+def test_to_dot_draws_the_tree():
+    """Model.to_dot (smk_model_dot): the same text smk info --dot prints."""
+    dot = Model.load(HERE / "lstm_steps.safetensors").to_dot()
+    assert dot.startswith("digraph model {\n") and dot.endswith("}\n")
+    assert '"input" [shape=oval, label="input\\n8 features"];' in dot
+    assert '"layer:rnn_LSTM" [label="rnn_LSTM\\nlstm 8 -> 16\\nevery step"];' in dot
+    assert '"layer:rnn_LSTM" -> "layer:heads_2_Gemm" [label="step 2"];' in dot
+    assert '"head:step0" [shape=note, label="step0\\nsoftmax [10]\\none row per sequence"];' in dot
+    ids = Model.load(HERE / "embedding_tagger.safetensors").to_dot()
+    assert "token ids, vocabulary 50" in ids and "embedding 50 x 8" in ids
+    spec = {"softmaxkit": 1, "input": {"features": 2},
+            "layers": [{"name": 'a"b\\c'}, {"name": "f0"}, {"name": "f1"}],
+            "heads": [{"name": "joint", "output": "hierarchical", "coarse": 'a"b\\c', "fine": ["f0", "f1"]}]}
+    w = {'a"b\\c.weight': np.ones((2, 2), np.float32), "f0.weight": np.ones((1, 2), np.float32),
+         "f1.weight": np.ones((3, 2), np.float32)}
+    dot = Model.from_weights(spec, w).to_dot()
+    assert '"layer:a\\"b\\\\c" -> "head:joint" [label="coarse"];' in dot
+    assert '"layer:f1" -> "head:joint" [label="fine"];' in dot
