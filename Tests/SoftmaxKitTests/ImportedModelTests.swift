@@ -27,7 +27,7 @@ private func readFixture(_ name: String) throws -> [(name: String, shape: [Int],
 }
 
 @Suite struct ImportedModelTests {
-    @Test(arguments: ["mlp_multihead", "mlp_gelu", "lstm_steps", "lstm_final", "gru_bidirectional", "embedding_tagger", "sklearn_mlp"])
+    @Test(arguments: ["mlp_multihead", "mlp_gelu", "lstm_steps", "lstm_final", "gru_bidirectional", "embedding_tagger", "sklearn_mlp", "steps_folded"])
     func matchesOnnxRuntime(_ name: String) throws {
         let model = try Model(contentsOf: "\(importFixtures)/\(name).safetensors")
         let fx = try readFixture(name)

@@ -22,7 +22,7 @@ typedef struct {
 } tensor;
 
 static const char *CASES[] = {
-    "mlp_multihead", "mlp_gelu", "lstm_steps", "lstm_final", "gru_bidirectional", "embedding_tagger", "sklearn_mlp",
+    "mlp_multihead", "mlp_gelu", "lstm_steps", "lstm_final", "gru_bidirectional", "embedding_tagger", "sklearn_mlp", "steps_folded",
 };
 
 /* Reads "name dtype dims..." + values lines; returns the tensor count. */

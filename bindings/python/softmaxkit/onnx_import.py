@@ -24,7 +24,12 @@ _SHAPE_OPS = {"Shape", "Gather", "Unsqueeze", "Concat", "Cast", "Slice", "Squeez
 
 
 class _Sym:
-    """A value computed from the input's shape (batch or step counts)."""
+    """A value computed from tensor shapes: `dims` lists its entries where
+    they are known (``"B"``, ``"T"`` for the batch and step counts, or
+    numbers), else None."""
+
+    def __init__(self, dims: Optional[list] = None):
+        self.dims = dims
 
 
 class _Zeros:
@@ -202,7 +207,17 @@ class _Converter:
             raise ConversionError(f"{what}: a Constant of kind {sorted(a)}; supported: value, value_float(s), value_int(s)")
         vals = [self.get(i) if i else None for i in ins]
         if op == "Shape":
-            return [_Sym()]
+            x = vals[0]
+            dims = None
+            if isinstance(x, _T) and x.rnn is None and not x.gelu and "BT" not in x.axes:
+                width = self.width(x.v) if x.part != "ids" else None
+                dims = [width if ax == "F" else ax for ax in x.axes]
+                if None in dims:
+                    dims = None
+            return [_Sym(dims)]
+        if op in ("Gather", "Unsqueeze", "Concat") and any(isinstance(v, _Sym) for v in vals) \
+                and not any(isinstance(v, _T) for v in vals):
+            return [self.shape_arith(op, a, vals)]
         if op == "ConstantOfShape" and isinstance(vals[0], _Sym):
             v = a.get("value")
             from onnx import numpy_helper
@@ -299,7 +314,7 @@ class _Converter:
         if a.get("transA", 0):
             raise ConversionError(f"{what}: transA=1; supported: transA=0")
         x = self.plain(vals[0], what)
-        if x.axes != ("B", "F"):
+        if x.axes not in (("B", "F"), ("BT", "F")):
             raise ConversionError(f"{what}: reads axes {x.axes}; supported: [batch, features]")
         w = self.const(n.input[1], what).astype(np.float64)
         w = w if a.get("transB", 0) else w.T
@@ -315,7 +330,7 @@ class _Converter:
                 raise ConversionError(f"{what}: bias of shape {c.shape}; supported: [{w.shape[0]}] or a scalar")
             bias = c
         name = self.b.dense(n.name or "gemm", x.v, w, bias, "identity", what)
-        return _T(Value(name), ("B", "F"))
+        return _T(Value(name, seq=x.v.seq and x.v.step is None), x.axes)
 
     def add(self, n: Any, ins: list, vals: list, what: str) -> Any:
         t_idx = [i for i, v in enumerate(vals) if isinstance(v, _T)]
@@ -430,9 +445,13 @@ class _Converter:
     def reshape(self, n: Any, ins: list, vals: list, what: str) -> _T:
         x = vals[0]
         shape = vals[1]
-        if not isinstance(shape, np.ndarray):
-            raise ConversionError(f"{what}: a shape computed at run time; supported: a constant shape")
-        shape = [int(s) for s in shape.reshape(-1)]
+        if isinstance(shape, _Sym) and shape.dims is not None:
+            shape = list(shape.dims)  # entries "B", "T" or numbers
+        elif isinstance(shape, np.ndarray):
+            shape = [int(s) for s in shape.reshape(-1)]
+        else:
+            raise ConversionError(f"{what}: a shape computed in a way this importer does not follow; supported: "
+                                  "constants and the input's batch and step counts")
         if isinstance(x, _T) and x.rnn is not None and x.part == "Y":
             i = x.axes.index("D") if "D" in x.axes else -1
             if i >= 0 and i + 1 < len(x.axes) and x.axes[i + 1] == "H" and len(shape) == len(x.axes) - 1 \
@@ -442,11 +461,55 @@ class _Converter:
             raise ConversionError(f"{what}: reshape {shape} of a recurrent output with axes {x.axes}; supported: "
                                   "folding the direction axis into the hidden one, as torch.onnx exports")
         x = self.plain(x, what)
-        if len(shape) == len(x.axes) and all(s in (0, -1) for s in shape[:-1]) and shape[-1] in (-1, 0) \
-                or (len(shape) == len(x.axes) == 2 and shape[0] in (0, -1) and shape[1] > 0):
-            return x
-        raise ConversionError(f"{what}: reshape to {shape} of axes {x.axes}; supported: a reshape that keeps "
-                              "batch, steps and features")
+        width = self.width(x.v)
+        same_rank = len(shape) == len(x.axes) and all(v in (0, -1, x.axes[k]) for k, v in enumerate(shape[:-1]))
+        if same_rank and (shape[-1] in (0, width) or (shape[-1] == -1 and all(v != -1 for v in shape[:-1]))):
+            return x  # every axis keeps its extent
+        if x.axes == ("B", "T", "F") and len(shape) == 2 and shape[0] == -1 and shape[1] == width:
+            return _T(x.v, ("BT", "F"))  # batch and steps folded: dense layers run per row either way
+        if x.axes == ("BT", "F") and len(shape) == 3 and shape[:2] == ["B", "T"] and shape[2] in (-1, width):
+            return _T(x.v, ("B", "T", "F"))  # and unfolded with the input's own batch and step counts
+        raise ConversionError(f"{what}: reshape to {shape} of axes {x.axes} (width {width}); supported: a reshape "
+                              "that keeps batch, steps and features, or folds batch and steps together and back")
+
+    @staticmethod
+    def shape_arith(op: str, a: dict, vals: list) -> _Sym:
+        """Gather, Unsqueeze and Concat of shape entries, tracked so that a
+        reshape to a computed shape can be checked."""
+        def entries(v: Any) -> Optional[list]:
+            if isinstance(v, _Sym):
+                return v.dims
+            if isinstance(v, np.ndarray) and v.dtype.kind in "iu":
+                return [int(e) for e in v.reshape(-1)]
+            return None
+        if op == "Gather":
+            d, i = entries(vals[0]), vals[1]
+            if d is None or not isinstance(i, np.ndarray) or i.size != 1 or a.get("axis", 0) != 0:
+                return _Sym()
+            k = int(i.reshape(()))
+            return _Sym([d[k]]) if -len(d) <= k < len(d) else _Sym()
+        if op == "Unsqueeze":
+            d = entries(vals[0])
+            return _Sym(d if d is not None and len(d) == 1 else None)
+        parts = [entries(v) for v in vals if v is not None]
+        if a.get("axis", 0) != 0 or any(p is None for p in parts):
+            return _Sym()
+        return _Sym([e for p in parts for e in p])
+
+    def width(self, v: Value) -> Optional[int]:
+        """The feature count of `v`'s layer (None when unknown)."""
+        if v.layer == "input":
+            return self.b.input.get("features")
+        layer = self.b.by_name.get(v.layer, {})
+        kind = layer.get("kind", "dense")
+        w = self.b.weights.get(f"{v.layer}.weight" if kind in ("dense", "embedding") else f"{v.layer}.weight_hh_l0")
+        if w is None:
+            return None
+        if kind == "dense":
+            return int(w.shape[0])
+        if kind == "embedding":
+            return int(w.shape[1])
+        return int(w.shape[1]) * (2 if layer.get("bidirectional") else 1)
 
     def gather(self, n: Any, a: dict, ins: list, vals: list, what: str) -> _T:
         data, idx = vals[0], vals[1]

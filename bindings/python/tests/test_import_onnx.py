@@ -18,7 +18,7 @@ import softmaxkit
 from softmaxkit import Model
 
 HERE = Path(__file__).resolve().parents[3] / "Tests" / "fixtures" / "import"
-CASES = ["mlp_multihead", "mlp_gelu", "lstm_steps", "lstm_final", "gru_bidirectional", "embedding_tagger"]
+CASES = ["mlp_multihead", "mlp_gelu", "lstm_steps", "lstm_final", "gru_bidirectional", "embedding_tagger", "steps_folded"]
 TOL = 1e-5
 
 
