@@ -159,3 +159,42 @@ def test_to_dot_draws_the_tree():
     dot = Model.from_weights(spec, w).to_dot()
     assert '"layer:a\\"b\\\\c" -> "head:joint" [label="coarse"];' in dot
     assert '"layer:f1" -> "head:joint" [label="fine"];' in dot
+
+
+def _graph(nodes, inits, out_shape=None):
+    onnx = pytest.importorskip("onnx", reason="from_onnx needs onnx: pip install onnx")
+    from onnx import TensorProto, helper, numpy_helper
+    g = helper.make_graph(nodes, "g", [helper.make_tensor_value_info("x", TensorProto.FLOAT, ["batch", 3])],
+                          [helper.make_tensor_value_info("y", TensorProto.FLOAT, out_shape)],
+                          [numpy_helper.from_array(np.asarray(v), k) for k, v in inits.items()])
+    return helper.make_model(g, opset_imports=[helper.make_opsetid("", 17)])
+
+
+def test_reshape_that_changes_the_width_is_refused():
+    """[batch, 4] reshaped to [-1, 2] mixes rows: an error, never a model."""
+    from onnx import helper
+    w = np.arange(12, dtype=np.float32).reshape(4, 3)
+    m = _graph([helper.make_node("Gemm", ["x", "w"], ["h"], transB=1, name="fc"),
+                helper.make_node("Reshape", ["h", "s"], ["y"], name="fold")],
+               {"w": w, "s": np.array([-1, 2], np.int64)})
+    with pytest.raises(ValueError, match=r"'fold' \(Reshape\)"):
+        softmaxkit.from_onnx(m)
+    keep = _graph([helper.make_node("Gemm", ["x", "w"], ["h"], transB=1, name="fc"),
+                   helper.make_node("Reshape", ["h", "s"], ["y"], name="same")],
+                  {"w": w, "s": np.array([-1, 4], np.int64)})
+    x = np.ones((2, 3), np.float32)
+    np.testing.assert_allclose(softmaxkit.from_onnx(keep)(x)["y"], x @ w.T, rtol=1e-6)
+
+
+def test_gemm_alpha_beta_and_activation_folding():
+    from onnx import helper
+    w, b = np.arange(6, dtype=np.float32).reshape(3, 2) / 7, np.array([0.5, -1.0], np.float32)
+    m = _graph([helper.make_node("Gemm", ["x", "w", "b"], ["h"], alpha=0.5, beta=2.0, name="fc"),
+                helper.make_node("Tanh", ["h"], ["y"])], {"w": w, "b": b})
+    x = np.linspace(-2, 2, 6, dtype=np.float32).reshape(2, 3)
+    np.testing.assert_allclose(softmaxkit.from_onnx(m)(x)["y"], np.tanh(0.5 * x @ w + 2 * b), rtol=1e-5, atol=1e-6)
+    shared = _graph([helper.make_node("Gemm", ["x", "w"], ["h"], name="fc"),
+                     helper.make_node("Relu", ["h"], ["r"], name="act"),
+                     helper.make_node("Add", ["h", "r"], ["y"], name="sum")], {"w": w})
+    with pytest.raises(ValueError, match=r"'act' \(Relu\)"):
+        softmaxkit.from_onnx(shared)
