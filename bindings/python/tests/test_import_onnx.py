@@ -172,7 +172,7 @@ def _graph(nodes, inits, out_shape=None):
 
 def test_reshape_that_changes_the_width_is_refused():
     """[batch, 4] reshaped to [-1, 2] mixes rows: an error, never a model."""
-    from onnx import helper
+    helper = pytest.importorskip("onnx.helper", reason="from_onnx needs onnx: pip install onnx")
     w = np.arange(12, dtype=np.float32).reshape(4, 3)
     m = _graph([helper.make_node("Gemm", ["x", "w"], ["h"], transB=1, name="fc"),
                 helper.make_node("Reshape", ["h", "s"], ["y"], name="fold")],
@@ -187,7 +187,7 @@ def test_reshape_that_changes_the_width_is_refused():
 
 
 def test_gemm_alpha_beta_and_activation_folding():
-    from onnx import helper
+    helper = pytest.importorskip("onnx.helper", reason="from_onnx needs onnx: pip install onnx")
     w, b = np.arange(6, dtype=np.float32).reshape(3, 2) / 7, np.array([0.5, -1.0], np.float32)
     m = _graph([helper.make_node("Gemm", ["x", "w", "b"], ["h"], alpha=0.5, beta=2.0, name="fc"),
                 helper.make_node("Tanh", ["h"], ["y"])], {"w": w, "b": b})
