@@ -633,3 +633,13 @@ bench-sampling: $(LIB) | $(OUT)
 	$(CC) -std=gnu11 -O2 -Wall -Wextra -Werror -Iinclude Benchmarks/bench_sampling_c.c -o $(OUT)/bench_sampling_c $(CLINK)
 	$(OUT)/bench_sampling_c
 	env -u OPENBLAS_CORETYPE -u OPENBLAS_L2_SIZE PYTHONPATH=bindings/python $(BENCH_PYTHON) Benchmarks/bench_sampling.py
+
+# The importers' ONNX fixtures (Tests/fixtures/import/) regenerated with
+# PyTorch and compared with the committed outputs (--check writes nothing);
+# FIXTURE_PYTHON must import torch, onnx and onnxruntime. To rewrite them:
+#   make fixtures-import FIXTURE_ARGS=
+FIXTURE_PYTHON ?= $(BENCH_PYTHON)
+FIXTURE_ARGS   ?= --check
+.PHONY: fixtures-import
+fixtures-import: $(LIB)
+	PYTHONPATH=bindings/python $(FIXTURE_PYTHON) Tests/fixtures/import/make_onnx_fixtures.py $(FIXTURE_ARGS)

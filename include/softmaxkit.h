@@ -1387,6 +1387,23 @@ SMK_API smk_status smk_ensemble_forward_sampled(const smk_ensemble *ensemble,
 SMK_API void smk_ensemble_free(smk_ensemble *ensemble);
 
 /* ------------------------------------------------------------------------ */
+/* Model graph                                                               */
+/* ------------------------------------------------------------------------ */
+
+/* The model's layer and head tree as a Graphviz DOT graph (the input, every
+ * layer with its kind, widths, activation and recurrent options, every head
+ * with its transform and size, an edge from what each reads), as UTF-8 text
+ * with a terminating NUL, into `dot` (capacity bytes), under the buffer
+ * convention above: *size_out receives the byte count the text needs,
+ * NUL included. The same model always gives the same text. Returns SMK_OK;
+ * SMK_ERROR_NULL_POINTER (model or size_out NULL, or dot NULL with capacity
+ * > 0); SMK_ERROR_INVALID_ARGUMENT (negative capacity, size_out inside the
+ * buffer); SMK_ERROR_SHAPE_MISMATCH (buffer too short, needed size stored,
+ * buffer untouched). Thread-safe. */
+SMK_API smk_status smk_model_dot(const smk_model *model, char *dot,
+                                 int64_t capacity, int64_t *size_out);
+
+/* ------------------------------------------------------------------------ */
 /* Threads                                                                   */
 /* ------------------------------------------------------------------------ */
 

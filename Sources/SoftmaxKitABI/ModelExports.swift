@@ -579,3 +579,18 @@ public func smk_model_save(_ m: OpaquePointer?, _ path: UnsafePointer<CChar>?) -
         try model.save(to: try cText(path, "path"))
     }
 }
+
+// MARK: Graph
+
+@_cdecl("smk_model_dot")
+public func smk_model_dot(_ m: OpaquePointer?, _ dot: UnsafeMutablePointer<CChar>?, _ capacity: Int64,
+                          _ sizeOut: UnsafeMutablePointer<Int64>?) -> Int32 {
+    abiCall { () throws(SoftmaxKitError) in
+        let model = try handle(m, "model", as: ModelHandle.self).model
+        let bytes = Array(model.dot().utf8) + [0]
+        try fillBuffer(UnsafeMutableRawPointer(dot), capacity, sizeOut, "size_out", needed: bytes.count, stride: 1,
+                       what: "the DOT text") { p in
+            bytes.withUnsafeBytes { if let b = $0.baseAddress { p.copyMemory(from: b, byteCount: $0.count) } }
+        }
+    }
+}

@@ -2,7 +2,7 @@
 /// subcommands and a handful of options, not a dependency for every
 /// package that uses SoftmaxKit).
 ///
-///     smk info  MODEL [--spec FILE]
+///     smk info  MODEL [--dot] [--spec FILE]
 ///     smk run   MODEL --input FILE [--lengths N,N,...] [--json] [--spec FILE]
 ///               [--sample HEAD[:key=value,...]]... [--seed N]
 ///     smk bench MODEL [--batch N] [--steps N] [--seconds S] [--spec FILE]
@@ -21,6 +21,8 @@ struct ModelOptions: Equatable {
 
 struct InfoOptions: Equatable {
     var model: ModelOptions
+    /// Print the layer and head tree as Graphviz DOT instead of tables.
+    var dot = false
 }
 
 struct RunOptions: Equatable {
@@ -78,7 +80,7 @@ enum Subcommand: String, CaseIterable {
         let spec = (name: "spec", value: Optional("FILE"), help: "A JSON spec file replacing the model file's \"softmaxkit\" metadata.")
         switch self {
         case .info:
-            return [spec]
+            return [("dot", nil, "Print the layer and head tree as a Graphviz DOT graph (pipe to 'dot -Tsvg')."), spec]
         case .run:
             return [("input", "FILE", "Input: .npy ([features], [batch, features] or [batch, steps, features]; int32/int64 token ids [batch, steps] for a vocabulary model) or CSV (one row per line). Required."),
                     ("lengths", "N,N,...", "Sequence lengths, one per row: steps past a row's length are padding (per-step outputs 0, log-softmax -inf)."),
@@ -208,7 +210,7 @@ func parseArguments(_ arguments: [String], version: String) throws -> Invocation
 
     switch sub {
     case .info:
-        return .info(InfoOptions(model: common))
+        return .info(InfoOptions(model: common, dot: flags.contains("dot")))
     case .run:
         guard let input = values["input"] else { throw fail("missing --input FILE (the rows to run the model on)") }
         var lengths: [Int]?

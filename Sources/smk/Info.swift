@@ -4,9 +4,11 @@ import SoftmaxKit
 /// heads and parameter count.
 struct Info {
     var options: ModelOptions
+    var dot = false
 
     func render() throws -> String {
         let model = try options.load()
+        if dot { return model.dot() }
         var out: [String] = []
         let sequence = model.spec.isSequenceModel
         out.append("model       \(options.model)")

@@ -35,6 +35,8 @@ struct ArgumentsTests {
                 == .bench(BenchOptions(model: ModelOptions(model: "m", spec: "s"), batch: 64, steps: 3, seconds: 0.25)))
         // `--` ends the options: a model file whose name starts with a dash.
         #expect(try parse("info -- --odd-name") == .info(InfoOptions(model: ModelOptions(model: "--odd-name"))))
+        #expect(try parse("info m --dot") == .info(InfoOptions(model: ModelOptions(model: "m"), dot: true)))
+        #expect(throws: UsageError.self) { try parse("info m --dot=yes") }
     }
 
     @Test("help and version")

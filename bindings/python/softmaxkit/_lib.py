@@ -260,6 +260,8 @@ DECLARATIONS: list[tuple[str, Any, list[Any]]] = [
                                               _c.POINTER(VP), _c.POINTER(VP), I64]),
     # void smk_ensemble_free(smk_ensemble *ensemble);
     ("smk_ensemble_free", None, [VP]),
+    # smk_status smk_model_dot(const smk_model *model, char *dot, int64_t capacity, int64_t *size_out);
+    ("smk_model_dot", STATUS, [VP, VP, I64, _c.POINTER(I64)]),
     # void smk_set_num_threads(int32_t n);
     ("smk_set_num_threads", None, [_c.c_int32]),
     # int32_t smk_get_num_threads(void);

@@ -560,6 +560,17 @@ class Model(_Runner):
         _check(_L.smk_model_serialize(self._handle, buf, size.value, ctypes.byref(size)))
         return buf.raw[:size.value]
 
+    def to_dot(self) -> str:
+        """The layer and head tree as a Graphviz DOT graph (the input, each
+        layer's kind, widths and activation, each head's transform and size,
+        an edge from what each reads): the text ``smk info --dot`` prints.
+        ``dot -Tsvg`` draws it."""
+        size = _I64()
+        _check(_L.smk_model_dot(self._handle, None, 0, ctypes.byref(size)))
+        buf = ctypes.create_string_buffer(size.value)
+        _check(_L.smk_model_dot(self._handle, buf, size.value, ctypes.byref(size)))
+        return buf.raw[:size.value - 1].decode("utf-8")
+
     def save(self, path: Union[str, "os.PathLike[str]"]) -> None:
         """Writes the model as a safetensors file, written by the library:
         the weights in their stored precision, in spec order, and the spec
