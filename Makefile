@@ -705,7 +705,7 @@ $(STATIC_LIB): $(STATIC_FROM)/libsoftmaxkit.so
 	  nm -u $(dir $@)softmaxkit-all.o | grep ' \$$s' | head; exit 1; fi
 	objcopy --wildcard --keep-global-symbol='smk_*' --strip-debug $(dir $@)softmaxkit-all.o $(dir $@)softmaxkit.o
 	rm -f $@ $(dir $@)softmaxkit-all.o
-	ar rcs $@ $(dir $@)softmaxkit.o
+	ar rcs $@ $(dir $@)softmaxkit.o && rm $(dir $@)softmaxkit.o
 	@ls -l $@
 
 test-static-lib: $(STATIC_LIB)
