@@ -47,10 +47,11 @@ def main() -> None:
     ap.add_argument("--rounds", type=int, default=3)
     ap.add_argument("--repeats", type=int, default=100)
     ap.add_argument("--dtype", default="f32")
+    ap.add_argument("--shapes", default=",".join(s for s, _ in SHAPES), help="comma-separated, of " + " ".join(s for s, _ in SHAPES))
     a = ap.parse_args()
     ratios = []
     print(f"dispatch ({a.cpu or 'auto'}) / native, {a.dtype}, 1 thread, best of {a.rounds} rounds x {a.repeats}")
-    for shape, args in SHAPES:
+    for shape, args in (x for x in SHAPES if x[0] in a.shapes.split(",")):
         best = {"native": {}, "dispatch": {}}
         for _ in range(a.rounds):
             for which, lib, cpu in (("native", a.native, None), ("dispatch", a.dispatch, a.cpu)):
