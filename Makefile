@@ -199,7 +199,8 @@ test-api: python-deps
 SIMD_TEST_PATHS := portable512: portable256:-DSMK_SIMD256 \
                    $(if $(shell grep -qw avx2 /proc/cpuinfo 2>/dev/null && echo y),avx2:-march=haswell@-DSMK_SIMD256@-DSMK_FMA \
                      avx2-fma0:-march=haswell@-DSMK_SIMD256) \
-                   $(if $(shell grep -qw avx512f /proc/cpuinfo 2>/dev/null && echo y),avx512:-march=native@-DSMK_FMA)
+                   $(if $(shell grep -qw avx512f /proc/cpuinfo 2>/dev/null && echo y),avx512:-march=native@-DSMK_FMA \
+                     avx512-skx:-march=skylake-avx512@-DSMK_FMA)
 
 test-simd: | $(OUT)
 	@for p in $(SIMD_TEST_PATHS); do \
@@ -643,3 +644,101 @@ FIXTURE_ARGS   ?= --check
 .PHONY: fixtures-import
 fixtures-import: $(LIB)
 	PYTHONPATH=bindings/python $(FIXTURE_PYTHON) Tests/fixtures/import/make_onnx_fixtures.py $(FIXTURE_ARGS)
+
+# ---------------------------------------------------------------------------
+# Portability (there is no Mac or ARM machine here). `make check-portability`:
+#  - every C header (the public one, the C module's, the dispatcher's)
+#    compiled alone by clang for macOS on Apple silicon and Intel, aarch64
+#    Linux and x86-64 Linux: freestanding and -fsyntax-only, so no SDK is
+#    needed; at both vector widths, with and without FMA, and on the x86-64
+#    targets at each instruction-set level the library is built for (the
+#    public header also as C++);
+#  - where qemu-aarch64 and Debian's aarch64 cross C library are installed
+#    (apt-get install qemu-user libc6-dev-arm64-cross libgcc-12-dev-arm64-cross),
+#    the C module's primitives test built for aarch64 and run under qemu: the
+#    portable vector path every non-x86 build of the kernels uses.
+# The Swift sources cannot be type-checked for those targets here (no macOS
+# SDK, no Swift standard library for aarch64).
+# ---------------------------------------------------------------------------
+PORT_CLANG       ?= $(SAN_CC)
+PORT_TARGETS     := arm64-apple-macos13 x86_64-apple-macos13 aarch64-linux-gnu x86_64-linux-gnu
+PORT_CONFIGS     := base -DSMK_SIMD256 -DSMK_FMA -DSMK_SIMD256@-DSMK_FMA
+PORT_X86_CONFIGS := -march=x86-64@-DSMK_SIMD256 -march=haswell@-DSMK_SIMD256@-DSMK_FMA \
+                    -march=skylake-avx512@-DSMK_FMA -march=znver4@-DSMK_FMA
+PORT_HEADERS     := include/softmaxkit.h $(wildcard Sources/SoftmaxKitSIMD/include/*.h) $(wildcard dispatch/*.h)
+PORT_WARN        := -Wall -Wextra -Werror -Wno-unused-function -Wno-unused-const-variable
+AARCH64_SYSROOT  ?= /usr/aarch64-linux-gnu
+AARCH64_GCC_DIR  ?= $(lastword $(sort $(wildcard /usr/lib/gcc-cross/aarch64-linux-gnu/*)))
+
+.PHONY: check-portability
+check-portability: | $(OUT)
+	@set -e; n=0; for t in $(PORT_TARGETS); do \
+	  configs="$(PORT_CONFIGS)"; case $$t in x86_64*) configs="$$configs $(PORT_X86_CONFIGS)";; esac; \
+	  for c in $$configs; do flags=$$(echo "$$c" | sed 's/^base$$//' | tr @ ' '); \
+	    for h in $(PORT_HEADERS); do \
+	      std=-std=gnu11; case $$h in include/*) std="-std=c99 -pedantic";; esac; \
+	      $(PORT_CLANG) -target $$t -ffreestanding -fsyntax-only $$std $(PORT_WARN) $$flags -x c $$h || \
+	        { echo "check-portability: $$h does not compile for $$t $$flags"; exit 1; }; \
+	      n=$$((n + 1)); \
+	    done; \
+	  done; \
+	  $(PORT_CLANG) -target $$t -ffreestanding -fsyntax-only -std=c++11 -pedantic $(PORT_WARN) -x c++ include/softmaxkit.h || \
+	    { echo "check-portability: include/softmaxkit.h does not compile as C++ for $$t"; exit 1; }; \
+	  n=$$((n + 1)); \
+	done; echo "check-portability: $$n header compilations passed ($(PORT_TARGETS))"
+	@if command -v qemu-aarch64 >/dev/null 2>&1 && [ -d $(AARCH64_SYSROOT)/include ] && [ -n "$(AARCH64_GCC_DIR)" ]; then \
+	  for c in base -DSMK_SIMD256 -DSMK_FMA -DSMK_SIMD256@-DSMK_FMA; do flags=$$(echo "$$c" | sed 's/^base$$//' | tr @ ' '); \
+	    $(PORT_CLANG) --target=aarch64-linux-gnu --sysroot=$(AARCH64_SYSROOT) --gcc-install-dir=$(AARCH64_GCC_DIR) \
+	      -fuse-ld=lld -static -std=gnu11 -O2 -Wall -Wextra -Werror $$flags Tests/simd/test_simd_primitives.c \
+	      -o $(OUT)/test_simd_aarch64 -lm || exit 1; \
+	    printf 'aarch64 (qemu): '; qemu-aarch64 $(OUT)/test_simd_aarch64 || exit 1; \
+	  done; \
+	else echo "check-portability: no qemu-aarch64 or aarch64 cross C library: the aarch64 run of the primitives test is skipped" \
+	  "(apt-get install qemu-user libc6-dev-arm64-cross libgcc-12-dev-arm64-cross)"; fi
+
+# ---------------------------------------------------------------------------
+# A static archive for C programs that want one file:
+#   make static-lib      $(STATIC_LIB), from the library `make lib` builds
+#   make test-static-lib the C tests linked against it
+# The library's objects, the Swift runtime archives they need (from the
+# toolchain's swift_static) and the runtime's image registration
+# (swiftrt.o) are partially linked into one object whose only global
+# symbols are smk_*: the runtime inside is private to it and cannot clash
+# with a program's own Swift code or another library's. Programs link
+#   cc prog.c libsoftmaxkit.a -lstdc++ -lm -lpthread -ldl
+# (the C++ and C libraries the Swift runtime calls into). STATIC_FROM picks
+# the build whose objects go in (default: $(LIB)'s).
+# ---------------------------------------------------------------------------
+STATIC_FROM      ?= $(BUILD)/release
+STATIC_LIB       := $(STATIC_FROM)/static/libsoftmaxkit.a
+SWIFT_STATIC_DIR := $(dir $(SAN_CC))../lib/swift_static/linux
+SWIFT_STATIC_LIBS := -lswiftCore -lswift_Concurrency -lswift_StringProcessing -lswift_RegexParser \
+                     -lswiftSynchronization -lswiftGlibc -ldispatch -lBlocksRuntime
+STATIC_CLINK     := -lstdc++ -lm -lpthread -ldl
+
+.PHONY: static-lib test-static-lib
+static-lib: $(STATIC_LIB)
+
+$(STATIC_LIB): $(STATIC_FROM)/libsoftmaxkit.so
+	@mkdir -p $(dir $@)
+	$(dir $(SAN_CC))ld.lld -r -o $(dir $@)softmaxkit-all.o $(SWIFT_STATIC_DIR)/x86_64/swiftrt.o \
+	  @$(STATIC_FROM)/$(C_PRODUCT).product/Objects.LinkFileList -L$(SWIFT_STATIC_DIR) $(SWIFT_STATIC_LIBS)
+	@if nm -u $(dir $@)softmaxkit-all.o | grep -q ' \$$s'; then \
+	  echo "static-lib: Swift symbols left undefined (a runtime archive missing from SWIFT_STATIC_LIBS):"; \
+	  nm -u $(dir $@)softmaxkit-all.o | grep ' \$$s' | head; exit 1; fi
+	objcopy --wildcard --keep-global-symbol='smk_*' --strip-debug $(dir $@)softmaxkit-all.o $(dir $@)softmaxkit.o
+	rm -f $@ $(dir $@)softmaxkit-all.o
+	ar rcs $@ $(dir $@)softmaxkit.o && rm $(dir $@)softmaxkit.o
+	@ls -l $@
+
+test-static-lib: $(STATIC_LIB)
+	@mkdir -p $(STATIC_FROM)/static/c
+	@for t in Tests/c/test_*.c; do \
+	  name=$$(basename $$t .c); \
+	  $(CC) $(CFLAGS_STRICT) $$t -o $(STATIC_FROM)/static/c/$$name $(STATIC_LIB) $(STATIC_CLINK) || exit 1; \
+	  echo "== static $$name"; SMK_TEST_EXPECT_CPU_PATH=$(if $(filter $(BUILD)/release,$(STATIC_FROM)),$(CPU_PATH),) \
+	    $(STATIC_FROM)/static/c/$$name || exit 1; \
+	done
+	@if nm -g --defined-only $(STATIC_LIB) | awk 'NF == 3 {print $$3}' | grep -v '^smk_'; then \
+	  echo "test-static-lib: the archive defines global symbols other than smk_*"; exit 1; fi
+	@echo "test-static-lib: every C test passed against $(STATIC_LIB)"

@@ -47,6 +47,7 @@ def main() -> None:
     ap.add_argument("--dtype", choices=["f32", "f64"], default="f32")
     ap.add_argument("--repeats", type=int, default=200)
     ap.add_argument("--threads", type=int, default=0, help="smk_set_num_threads (0: the library default)")
+    ap.add_argument("--k", type=int, default=16, help="k of the top-k cases (at most --cols)")
     a = ap.parse_args()
     L.smk_set_num_threads(a.threads)
     B, C, sfx = a.rows, a.cols, a.dtype
@@ -68,7 +69,7 @@ def main() -> None:
     loss = np.empty(1, dt)
     opts = _lib.LossOptions()
     L.smk_loss_options_init(ctypes.byref(opts))
-    k = 16
+    k = min(a.k, C)
     vals = np.empty((B, k), dt)
     idx = np.empty((B, k), np.int64)
     amax = np.empty(B, np.int64)

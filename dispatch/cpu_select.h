@@ -13,8 +13,12 @@
 #ifndef SMK_CPU_SELECT_H
 #define SMK_CPU_SELECT_H
 
-#include <stdio.h>
-#include <string.h>
+/* Compiler built-ins for the two C library calls, so that the header
+ * compiles on its own for any target, freestanding included (make
+ * check-portability); they are the C library's snprintf and strcmp. */
+#include <stddef.h>
+#define smk_cpu_snprintf __builtin_snprintf
+#define smk_cpu_strcmp __builtin_strcmp
 
 enum { SMK_LEVEL_SSE2, SMK_LEVEL_AVX2, SMK_LEVEL_AVX512, SMK_LEVEL_COUNT };
 
@@ -84,20 +88,20 @@ static int smk_cpu_choose(const char *request, unsigned host, int order[SMK_LEVE
                           char *message, size_t message_size)
 {
     int n = 0;
-    if (request == NULL || request[0] == '\0' || strcmp(request, "auto") == 0) {
+    if (request == NULL || request[0] == '\0' || smk_cpu_strcmp(request, "auto") == 0) {
         for (int l = SMK_LEVEL_COUNT - 1; l >= 0; l--)
             if (host & (1u << l))
                 order[n++] = l;
         if (n == 0)
-            snprintf(message, message_size,
+            smk_cpu_snprintf(message, message_size,
                      "SoftmaxKit: this CPU is not x86-64; the shipped library holds x86-64 kernels only");
         return n;
     }
     for (int l = 0; l < SMK_LEVEL_COUNT; l++) {
-        if (strcmp(request, SMK_LEVEL_NAMES[l]) != 0)
+        if (smk_cpu_strcmp(request, SMK_LEVEL_NAMES[l]) != 0)
             continue;
         if (!(host & (1u << l))) {
-            snprintf(message, message_size,
+            smk_cpu_snprintf(message, message_size,
                      "SoftmaxKit: SOFTMAXKIT_CPU=%s asks for kernels this CPU cannot run (they need %s); "
                      "unset SOFTMAXKIT_CPU to use the best level this CPU has", request, SMK_LEVEL_NEEDS[l]);
             return 0;
@@ -105,7 +109,7 @@ static int smk_cpu_choose(const char *request, unsigned host, int order[SMK_LEVE
         order[0] = l;
         return 1;
     }
-    snprintf(message, message_size,
+    smk_cpu_snprintf(message, message_size,
              "SoftmaxKit: SOFTMAXKIT_CPU=%.64s is not a CPU level: use sse2, avx2, avx512 or auto", request);
     return 0;
 }

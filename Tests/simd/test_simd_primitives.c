@@ -69,7 +69,7 @@ static void test_fma(void) {
         for (int l = 0; l < W32; l++) { a[l] = 1 + (float)(next() % 1000) * 0x1p-12f; b[l] = a[l]; c[l] = -1; }
         smk_simd_vf32 r = smk_simd_fma_f32(load32(a), load32(b), load32(c));
         for (int l = 0; l < W32; l++) {
-#if defined(SMK_FMA) && defined(__FMA__)
+#if SMK_SIMD_FUSED
             float want = fmaf(a[l], b[l], c[l]); /* one rounding */
 #else
             volatile float product = a[l] * b[l]; /* rounded: no contraction */
@@ -81,7 +81,7 @@ static void test_fma(void) {
         for (int l = 0; l < 16; l++) { a16[l] = a[l % W32]; c16[l] = -1; }
         smk_simd_f32x16 r16 = smk_simd_fma_f32x16(a16, a16, c16);
         for (int l = 0; l < 16; l++) {
-#if defined(SMK_FMA) && defined(__FMA__)
+#if SMK_SIMD_FUSED
             float want = fmaf(a16[l], a16[l], -1);
 #else
             volatile float product = a16[l] * a16[l];
@@ -397,7 +397,7 @@ int main(void) {
 #else
         "portable";
 #endif
-#if defined(SMK_FMA) && defined(__FMA__)
+#if SMK_SIMD_FUSED
     const char *fma = "fused";
 #else
     const char *fma = "unfused";

@@ -61,12 +61,15 @@ extension Double: KernelScalar {
         let magic = Vector(repeating: 6755399441055744)  // 1.5 * 2^52
         let t = madd(c, Vector(repeating: 1.4426950408889634074 * expTableSize), magic)
         let m = unsafeBitCast(t, to: IntVector.self) &- 0x4338_0000_0000_0000  // round(x N / ln2)
-        let (r, q) = expReduced(c, t - magic, m)
         let ni = m &>> Int64(SMK_SIMD_EXP_TABLE_BITS_F64)  // floor(m / N)
         let n1 = ni &>> 1
         let n2 = ni &- n1
         let s1 = unsafeBitCast((n1 &+ 1023) &<< 52, to: Vector.self)
         let s2 = unsafeBitCast((n2 &+ 1023) &<< 52, to: Vector.self)
+        if expUnfused {
+            return expUnfusedReduced(c, t - magic) * s1 * s2
+        }
+        let (r, q) = expReduced(c, t - magic, m)
         let h = unsafeBitCast(smk_simd_exp_mantissa_f64(m) &+ (1023 << 52), to: Vector.self)  // 2^(j/N)
         return madd(h * r, q, h) * s1 * s2
     }
@@ -80,10 +83,13 @@ extension Double: KernelScalar {
         let magic = Vector(repeating: 6755399441055744 + 1023 * expTableSize)
         let t = madd(x, Vector(repeating: 1.4426950408889634074 * expTableSize), magic)
         let ti = unsafeBitCast(t, to: IntVector.self)
-        let (r, q) = expReduced(x, t - magic, ti)
         // 2^floor(m / N) 2^(j/N): the exponent field plus the table's mantissa.
         let e = (ti &>> Int64(SMK_SIMD_EXP_TABLE_BITS_F64)) &<< 52
         let s = unsafeBitCast(e &+ smk_simd_exp_mantissa_f64(ti), to: Vector.self)
+        if expUnfused {
+            return expUnfusedReduced(x, t - magic) * s  // s = 2^m: exact
+        }
+        let (r, q) = expReduced(x, t - magic, ti)
         return madd(r * s, q, s)
     }
 
@@ -95,6 +101,38 @@ extension Double: KernelScalar {
     /// just the same, and the compiler does not warn that the other one "will
     /// never be executed" in every build.
     @inlinable @inline(__always) static var expHasTable: Bool { SMK_SIMD_EXP_TABLE_BITS_F64 != 0 }
+
+    /// Whether exp takes the unfused evaluation below: no table (N = 1) and
+    /// no fused multiply-add (the x86-64 baseline). Folded at compile time.
+    @inlinable @inline(__always) static var expUnfused: Bool {
+        SMK_SIMD_EXP_TABLE_BITS_F64 == 0 && SMK_SIMD_FUSED == 0
+    }
+
+    /// `e^(x - m ln2)` for N = 1 with every multiply-add rounded twice.
+    /// `e^r = 1 + r + r^2 p(r)` with r kept as the exact `x - m ln2_hi` and
+    /// the small `m ln2_lo`, and summed smallest first: the lone leading
+    /// `1 + ...` rounds once at the end. (`madd(r s, q, s)` below rounds its
+    /// product, then `r q`, then the sum: up to 1.1 ulp for results in
+    /// (0.7, 1) times 2^m, where this stays within 0.85 ulp.)
+    @inlinable @inline(__always)
+    static func expUnfusedReduced(_ x: Vector, _ m: Vector) -> Vector {
+        let hi = madd(m, Vector(repeating: -6.93147180369123816490e-01), x)  // exact
+        let lo = m * Vector(repeating: 1.90821492927058770002e-10)
+        let r = hi - lo
+        var p = Vector(repeating: 1.0 / 6227020800)
+        p = madd(p, r, 1.0 / 479001600)
+        p = madd(p, r, 1.0 / 39916800)
+        p = madd(p, r, 1.0 / 3628800)
+        p = madd(p, r, 1.0 / 362880)
+        p = madd(p, r, 1.0 / 40320)
+        p = madd(p, r, 1.0 / 5040)
+        p = madd(p, r, 1.0 / 720)
+        p = madd(p, r, 1.0 / 120)
+        p = madd(p, r, 1.0 / 24)
+        p = madd(p, r, 1.0 / 6)
+        p = madd(p, r, 0.5)
+        return 1 + (hi + madd(r * r, p, -lo))
+    }
 
     /// `r = x - m ln2/N + c_j` (j: the low bits of `bits`, the table's
     /// correction) and `q(r) = sum_k r^k / (k+1)!` (k <= 6 with the 16-entry

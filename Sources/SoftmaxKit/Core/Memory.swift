@@ -5,7 +5,7 @@ import Musl
 #elseif canImport(Darwin)
 import Darwin
 #endif
-import Synchronization
+import SoftmaxKitSIMD
 
 /// malloc-backed allocation that reports failure instead of trapping, for
 /// sizes that come from the caller. Returns nil on overflow or exhaustion.
@@ -97,22 +97,29 @@ func probeArray<T>(_: T.Type, _ count: Int, for what: @autoclosure () -> String)
         var report = Report()
     }
 
-    private static let armedThreads = Atomic<Int>(0)
+    /// Threads armed now (relaxed atomic adds and loads through the C
+    /// module, which every deployment target has).
+    nonisolated(unsafe) private static let armedThreads: UnsafeMutablePointer<Int64> = {
+        let p = UnsafeMutablePointer<Int64>.allocate(capacity: 1)
+        p.initialize(to: 0)
+        return p
+    }()
 
     private static let key: pthread_key_t? = {
         var key = pthread_key_t()
         // A thread that exits armed releases its plan.
-        let rc = pthread_key_create(&key) { p in
+        let rc = pthread_key_create(&key) { raw in
+            let p: UnsafeMutableRawPointer? = raw  // optional on Linux, not on Darwin
             guard let p else { return }
             Unmanaged<Plan>.fromOpaque(p).release()
-            FaultInjection.armedThreads.subtract(1, ordering: .relaxed)
+            smk_atomic_add_relaxed(FaultInjection.armedThreads, -1)
         }
         return rc == 0 ? key : nil
     }()
 
     @inline(__always)
     static var plan: Plan? {
-        guard armedThreads.load(ordering: .relaxed) != 0, let key, let p = pthread_getspecific(key) else { return nil }
+        guard smk_atomic_load_relaxed(armedThreads) != 0, let key, let p = pthread_getspecific(key) else { return nil }
         return Unmanaged<Plan>.fromOpaque(p).takeUnretainedValue()
     }
 
@@ -133,7 +140,7 @@ func probeArray<T>(_: T.Type, _ count: Int, for what: @autoclosure () -> String)
             Unmanaged.passUnretained(p).release()
             return
         }
-        armedThreads.add(1, ordering: .relaxed)
+        smk_atomic_add_relaxed(armedThreads, 1)
     }
 
     /// Disarms this thread and reports what happened since ``arm``.
@@ -141,7 +148,7 @@ func probeArray<T>(_: T.Type, _ count: Int, for what: @autoclosure () -> String)
     public static func disarm() -> Report {
         guard let key, let p = pthread_getspecific(key) else { return Report() }
         pthread_setspecific(key, nil)
-        armedThreads.subtract(1, ordering: .relaxed)
+        smk_atomic_add_relaxed(armedThreads, -1)
         return Unmanaged<Plan>.fromOpaque(p).takeRetainedValue().report
     }
 

@@ -41,7 +41,7 @@ public enum Threading {
     /// The cores this process may run on: its affinity mask where the system
     /// reports one, else the online cores.
     static func availableCores() -> Int {
-        #if canImport(Glibc)
+        #if os(Linux)
         // sched_getaffinity is a GNU extension the Glibc module does not
         // import; look it up instead. The mask holds 1024 CPUs (cpu_set_t).
         typealias GetAffinity = @convention(c) (pid_t, Int, UnsafeMutableRawPointer?) -> Int32
@@ -227,14 +227,23 @@ final class WorkerPool: @unchecked Sendable {
     /// that cannot be created just leaves the caller with fewer helpers.
     private func startWorkers(upTo n: Int) {
         while started < n {
+            #if canImport(Darwin)
+            var thread: pthread_t? = nil  // a pointer type on Darwin, an integer on Linux
+            #else
             var thread = pthread_t()
+            #endif
             let context = Unmanaged.passUnretained(self).toOpaque()
-            let rc = pthread_create(&thread, nil, { context in
+            let rc = pthread_create(&thread, nil, { raw in
+                let context: UnsafeMutableRawPointer? = raw  // optional on Linux, not on Darwin
                 Unmanaged<WorkerPool>.fromOpaque(context!).takeUnretainedValue().workerLoop()
                 return nil
             }, context)
             guard rc == 0 else { return }
+            #if canImport(Darwin)
+            if let thread { pthread_detach(thread) }
+            #else
             pthread_detach(thread)
+            #endif
             started += 1
         }
     }

@@ -517,9 +517,27 @@ func rowExpSum<T: KernelScalar, E: ExpKind, S: ExpScale, K: CandidateSink>(
 func streamingStores(bytes: Int) -> Bool { bytes >= streamingThreshold }
 
 @usableFromInline let streamingThreshold: Int = {
-    let l3 = sysconf(Int32(_SC_LEVEL3_CACHE_SIZE))
-    return l3 > 0 ? l3 / 4 * 3 : 24 << 20  // as for 32 MB where sysconf cannot tell
+    let l3 = lastLevelCacheBytes()
+    return l3 > 0 ? l3 / 4 * 3 : 24 << 20  // as for 32 MB where the system cannot tell
 }()
+
+/// The last-level cache's size in bytes, or 0 where the system does not say:
+/// glibc's sysconf on Linux, sysctl on Darwin (hw.l3cachesize on Intel Macs;
+/// Apple silicon has no L3, and its L2 is the last level).
+func lastLevelCacheBytes() -> Int {
+    #if os(Linux) && canImport(Glibc)
+    return max(0, sysconf(Int32(_SC_LEVEL3_CACHE_SIZE)))
+    #elseif canImport(Darwin)
+    for name in ["hw.l3cachesize", "hw.l2cachesize"] {
+        var size: Int64 = 0
+        var length = MemoryLayout<Int64>.size
+        if sysctlbyname(name, &size, &length, nil, 0) == 0 && size > 0 { return Int(size) }
+    }
+    return 0
+    #else
+    return 0
+    #endif
+}
 
 /// One thread's range of rows of a call that may stream its output: with
 /// `stream` (the call's `streamingStores` decision), `body` gets

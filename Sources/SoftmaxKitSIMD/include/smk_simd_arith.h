@@ -16,10 +16,12 @@
  * vectorizer must put back together, and with a few of them in one exp it
  * gave up on whole lane groups (partly scalar code); this is always one
  * vector instruction. */
-#if defined(SMK_FMA) && defined(__FMA__)
+#if defined(SMK_FMA) && (defined(__FMA__) || defined(__ARM_FEATURE_FMA))
 #define SMK_SIMD_FMA(a, b, c) __builtin_elementwise_fma(a, b, c)
+#define SMK_SIMD_FUSED 1 /* whether SMK_SIMD_FMA rounds once (Swift reads it) */
 #else /* and never contracted into one behind FMA=0's back */
 #define SMK_SIMD_FMA(a, b, c) ({ _Pragma("clang fp contract(off)") (a) * (b) + (c); })
+#define SMK_SIMD_FUSED 0
 #endif
 
 SMK_SIMD_INLINE smk_simd_vf32 smk_simd_fma_f32(smk_simd_vf32 a, smk_simd_vf32 b, smk_simd_vf32 c) {

@@ -55,7 +55,7 @@ SMK_SIMD_INLINE __m256i smk_simd_compress_indices(uint64_t byte_mask) {
 
 SMK_SIMD_INLINE int64_t smk_simd_collect_f32(smk_simd_vf32 v, float floor, int64_t lanes, int64_t base,
                                              int32_t *pos, int sparse) {
-    uint32_t m = smk_simd_bits_f32(~(v < floor) & smk_simd_prefix32(lanes));
+    uint32_t m = smk_simd_bits_f32(~(smk_simd_vi32)(v < floor) & smk_simd_prefix32(lanes));
     if (sparse && m == 0) return 0;
     __m256i idx = smk_simd_compress_indices(_pdep_u64(m, 0x0101010101010101ull) * 0xFF);
     _mm256_storeu_si256((__m256i *)(void *)pos,
@@ -65,7 +65,7 @@ SMK_SIMD_INLINE int64_t smk_simd_collect_f32(smk_simd_vf32 v, float floor, int64
 
 SMK_SIMD_INLINE int64_t smk_simd_collect_f64(smk_simd_vf64 v, double floor, int64_t lanes, int64_t base,
                                              int32_t *pos, int sparse) {
-    uint32_t m = smk_simd_bits_f64(~(v < floor) & smk_simd_prefix64(lanes));
+    uint32_t m = smk_simd_bits_f64(~(smk_simd_vi64)(v < floor) & smk_simd_prefix64(lanes));
     if (sparse && m == 0) return 0;
     __m256i idx = smk_simd_compress_indices(_pdep_u64(m, 0x01010101ull) * 0xFF);
     smk_simd_i32x4 lane = {0, 1, 2, 3};

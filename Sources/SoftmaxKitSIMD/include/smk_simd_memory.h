@@ -46,7 +46,7 @@ SMK_SIMD_INLINE smk_simd_vi32 smk_simd_prefix32(int64_t count) {
 }
 
 SMK_SIMD_INLINE smk_simd_vi64 smk_simd_prefix64(int64_t count) {
-    return smk_simd_iota64() < count;
+    return (smk_simd_vi64)(smk_simd_iota64() < count); /* compares give long lanes: int64_t is long long on macOS */
 }
 
 SMK_SIMD_INLINE smk_simd_vf32 smk_simd_select_f32(smk_simd_vi32 keep, smk_simd_vf32 v, float fill) {
@@ -157,12 +157,12 @@ SMK_SIMD_INLINE void smk_simd_store_first_f64(smk_simd_vf64 v, double *p, int64_
  * operand leaks). Swift's version was a lane loop plus a select that LLVM
  * could scalarise like the others above. */
 SMK_SIMD_INLINE smk_simd_vf32 smk_simd_select_bytes_f32(smk_simd_vu8_32 m, smk_simd_vf32 a, smk_simd_vf32 b) {
-    smk_simd_vi32 keep = __builtin_convertvector(m, smk_simd_vi32) != 0;
+    smk_simd_vi32 keep = (smk_simd_vi32)(__builtin_convertvector(m, smk_simd_vi32) != 0);
     return SMK_SIMD_PICK(smk_simd_vf32, smk_simd_vi32, keep, a, b);
 }
 
 SMK_SIMD_INLINE smk_simd_vf64 smk_simd_select_bytes_f64(smk_simd_vu8_64 m, smk_simd_vf64 a, smk_simd_vf64 b) {
-    smk_simd_vi64 keep = __builtin_convertvector(m, smk_simd_vi64) != 0;
+    smk_simd_vi64 keep = (smk_simd_vi64)(__builtin_convertvector(m, smk_simd_vi64) != 0);
     return SMK_SIMD_PICK(smk_simd_vf64, smk_simd_vi64, keep, a, b);
 }
 

@@ -5,6 +5,7 @@
 #define SMK_SIMD_RANK_H
 
 #include "smk_simd_types.h"
+#include "smk_simd_memory.h"
 
 #pragma clang diagnostic push
 #pragma clang diagnostic ignored "-Wpsabi"
@@ -12,11 +13,11 @@
 /* Bit l set when lane l of v is greater than t or NaN (selection ranks NaN
  * above every number). */
 SMK_SIMD_INLINE uint32_t smk_simd_above_bits_f32(smk_simd_vf32 v, float t) {
-    return smk_simd_bits_f32((v > t) | (v != v));
+    return smk_simd_bits_f32((smk_simd_vi32)((v > t) | (v != v)));
 }
 
 SMK_SIMD_INLINE uint32_t smk_simd_above_bits_f64(smk_simd_vf64 v, double t) {
-    return smk_simd_bits_f64((v > t) | (v != v));
+    return smk_simd_bits_f64((smk_simd_vi64)((v > t) | (v != v)));
 }
 
 /* Selection's order on a short row: the k first of the n numbers at x in
@@ -34,13 +35,40 @@ SMK_SIMD_INLINE uint32_t smk_simd_above_bits_f64(smk_simd_vf64 v, double t) {
  * caller's general kernel orders NaN first); else 0.
  * smk_simd_rank_kth_f32/f64: the same ranks, and only the element of rank
  * k - 1 into *kth (1 <= k <= n; returns 1 for a NaN as above).
- * With AVX-512 CD and VPOPCNTDQ the ties inside a vector are counted once, by
- * vpconflict and a popcount, and each broadcast needs one compare: against
+ * With AVX-512 CD the ties inside a vector are counted once, by vpconflict
+ * and a popcount (VPOPCNTDQ's one instruction where the CPU has it, else
+ * AVX-512 BW's nibble table: Skylake-X and Cascade Lake, the x86-64-v4
+ * baseline, lack VPOPCNTDQ), and each broadcast needs one compare: against
  * a vector after element i's own, `>=` (every lane there comes after i);
  * against its own or an earlier one, `>`. (The Swift ranks were float lanes
  * converted back to Int with range checks and branches per element: 2x
  * slower.) */
-#if defined(SMK_SIMD_AVX512) && defined(__AVX512CD__) && defined(__AVX512VPOPCNTDQ__)
+#if defined(SMK_SIMD_AVX512) && defined(__AVX512CD__) && (defined(__AVX512VPOPCNTDQ__) || defined(__AVX512BW__))
+#define SMK_SIMD_AVX512_RANKS 1
+#endif
+#if defined(SMK_SIMD_AVX512_RANKS) && defined(__AVX512VPOPCNTDQ__)
+#define SMK_SIMD_POPCNT32(v) _mm512_popcnt_epi32(v)
+#define SMK_SIMD_POPCNT64(v) _mm512_popcnt_epi64(v)
+#elif defined(SMK_SIMD_AVX512_RANKS)
+/* Bits set per byte from two nibble lookups, then summed per lane. */
+SMK_SIMD_INLINE __m512i smk_simd_popcnt_bytes(__m512i v) {
+    const __m512i table = _mm512_broadcast_i32x4(_mm_setr_epi8(0, 1, 1, 2, 1, 2, 2, 3, 1, 2, 2, 3, 2, 3, 3, 4));
+    const __m512i low = _mm512_set1_epi8(0x0f);
+    __m512i lo = _mm512_shuffle_epi8(table, _mm512_and_si512(v, low));
+    __m512i hi = _mm512_shuffle_epi8(table, _mm512_and_si512(_mm512_srli_epi16(v, 4), low));
+    return _mm512_add_epi8(lo, hi);
+}
+SMK_SIMD_INLINE __m512i smk_simd_popcnt32(__m512i v) {
+    __m512i pairs = _mm512_maddubs_epi16(smk_simd_popcnt_bytes(v), _mm512_set1_epi8(1));
+    return _mm512_madd_epi16(pairs, _mm512_set1_epi16(1));
+}
+SMK_SIMD_INLINE __m512i smk_simd_popcnt64(__m512i v) {
+    return _mm512_sad_epu8(smk_simd_popcnt_bytes(v), _mm512_setzero_si512());
+}
+#define SMK_SIMD_POPCNT32(v) smk_simd_popcnt32(v)
+#define SMK_SIMD_POPCNT64(v) smk_simd_popcnt64(v)
+#endif
+#if defined(SMK_SIMD_AVX512_RANKS)
 #define SMK_SIMD_RANKS(W, VT, IT, LOADZ, ADDZ, SET1, CMP, CONFLICT, POPCNT, MOVMASK, ADD, SETI, MASKT) \
     VT v[4];                                                                                   \
     IT rank[4];                                                                                \
@@ -112,11 +140,11 @@ SMK_SIMD_INLINE uint32_t smk_simd_above_bits_f64(smk_simd_vf64 v, double t) {
 #define SMK_SIMD_IOTA64(b) _mm512_add_epi64(_mm512_set_epi64(7, 6, 5, 4, 3, 2, 1, 0), _mm512_set1_epi64(b))
 #define SMK_SIMD_RANKS_F32                                                                     \
     SMK_SIMD_RANKS(16, __m512, __m512i, _mm512_maskz_loadu_ps, SMK_SIMD_ADDZ_F32, _mm512_set1_ps, smk_simd_f32, \
-                   SMK_SIMD_CONFLICT_F32, _mm512_popcnt_epi32, _mm512_mask_mov_epi32, _mm512_mask_add_epi32, \
+                   SMK_SIMD_CONFLICT_F32, SMK_SIMD_POPCNT32, _mm512_mask_mov_epi32, _mm512_mask_add_epi32, \
                    _mm512_set1_epi32, __mmask16)
 #define SMK_SIMD_RANKS_F64                                                                     \
     SMK_SIMD_RANKS(8, __m512d, __m512i, _mm512_maskz_loadu_pd, SMK_SIMD_ADDZ_F64, _mm512_set1_pd, smk_simd_f64, \
-                   SMK_SIMD_CONFLICT_F64, _mm512_popcnt_epi64, _mm512_mask_mov_epi64, _mm512_mask_add_epi64, \
+                   SMK_SIMD_CONFLICT_F64, SMK_SIMD_POPCNT64, _mm512_mask_mov_epi64, _mm512_mask_add_epi64, \
                    _mm512_set1_epi64, __mmask8)
 
 SMK_SIMD_INLINE int smk_simd_rank_scatter_f32(const float *x, const float *values, int64_t n, int64_t vectors,
@@ -164,15 +192,15 @@ SMK_SIMD_INLINE int smk_simd_rank_kth_f64(const double *x, int64_t n, int64_t ve
     IT nan = 0;                                                                                \
     for (int c = 0; c < 4 && c < vectors; c++) {                                               \
         v[c] = smk_simd_load_first_##T(x + W * c, n - W * c, 0);                               \
-        IT valid = lane < (n - W * c);                                                         \
-        nan |= (v[c] != v[c]) & valid;                                                         \
+        IT valid = (IT)(lane < (n - W * c));                                                   \
+        nan |= (IT)(v[c] != v[c]) & valid;                                                     \
         rank[c] = SMK_SIMD_PICK(IT, IT, valid, (IT)0, (IT)64);                                 \
     }                                                                                          \
     if (smk_simd_bits_##T(nan)) return 1;                                                      \
     for (int64_t i = 0; i < n; i++) {                                                          \
         VT b = x[i];                                                                           \
         for (int c = 0; c < 4 && c < vectors; c++)                                             \
-            rank[c] -= (b > v[c]) | ((b == v[c]) & (lane > (IT)(i - W * c)));                  \
+            rank[c] -= (IT)((b > v[c]) | ((b == v[c]) & (lane > (IT)(i - W * c))));            \
     }
 
 /* The lane of rank q. */
@@ -180,7 +208,7 @@ SMK_SIMD_INLINE int smk_simd_rank_kth_f64(const double *x, int64_t n, int64_t ve
     ({                                                                                         \
         uint64_t bits = 0;                                                                     \
         for (int c = 0; c < 4 && c < vectors; c++)                                             \
-            bits |= (uint64_t)smk_simd_bits_##T(rank[c] == (IT)(q)) << (W * c);                \
+            bits |= (uint64_t)smk_simd_bits_##T((IT)(rank[c] == (IT)(q))) << (W * c);          \
         (int64_t) __builtin_ctzll(bits | (1ull << 63));                                        \
     })
 
@@ -243,14 +271,14 @@ SMK_SIMD_INLINE int smk_simd_rank_kth_f64(const double *x, int64_t n, int64_t ve
     int64_t j = __builtin_ctzll(bits | (1ull << 63));                                          \
     return EXTRACT(PERMUTE(SETI(j % W), j < W ? v0 : v1));
 
-#if defined(SMK_SIMD_AVX512) && defined(__AVX512CD__) && defined(__AVX512VPOPCNTDQ__)
+#if defined(SMK_SIMD_AVX512_RANKS)
 #define SMK_SIMD_LANES_KTH_F32                                                                 \
     SMK_SIMD_LANES_KTH(16, __m512, __m512i, SMK_SIMD_ADDZ_F32, _mm512_permutexvar_ps, _mm512_cmp_ps_mask, \
-                       SMK_SIMD_CONFLICT_F32, _mm512_popcnt_epi32, _mm512_mask_add_epi32, _mm512_set1_epi32, \
+                       SMK_SIMD_CONFLICT_F32, SMK_SIMD_POPCNT32, _mm512_mask_add_epi32, _mm512_set1_epi32, \
                        _mm512_cmpeq_epi32_mask, _mm512_cvtss_f32, __mmask16)
 #define SMK_SIMD_LANES_KTH_F64                                                                 \
     SMK_SIMD_LANES_KTH(8, __m512d, __m512i, SMK_SIMD_ADDZ_F64, _mm512_permutexvar_pd, _mm512_cmp_pd_mask, \
-                       SMK_SIMD_CONFLICT_F64, _mm512_popcnt_epi64, _mm512_mask_add_epi64, _mm512_set1_epi64, \
+                       SMK_SIMD_CONFLICT_F64, SMK_SIMD_POPCNT64, _mm512_mask_add_epi64, _mm512_set1_epi64, \
                        _mm512_cmpeq_epi64_mask, _mm512_cvtsd_f64, __mmask8)
 #else /* through smk_simd_rank_kth on the lanes stored */
 #define SMK_SIMD_LANES_KTH_STORED(T, ET, W)                                                    \

@@ -20,9 +20,9 @@
 /* The instruction-set paths below: AVX-512 where the vectors are 512 bits
  * and the CPU has it, AVX2 where they are 256 bits and the CPU has that,
  * plain vector C (any CPU, any width) otherwise. */
-#if defined(__AVX512F__) && !defined(SMK_SIMD256)
+#if defined(__x86_64__) && defined(__AVX512F__) && !defined(SMK_SIMD256)
 #define SMK_SIMD_AVX512 1
-#elif defined(__AVX2__) && defined(SMK_SIMD256)
+#elif defined(__x86_64__) && defined(__AVX2__) && defined(SMK_SIMD256)
 #define SMK_SIMD_AVX2 1
 #endif
 #if defined(SMK_SIMD_AVX512) || defined(SMK_SIMD_AVX2)
