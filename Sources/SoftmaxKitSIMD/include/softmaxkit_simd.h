@@ -34,5 +34,6 @@
 #include "smk_simd_math.h"
 #include "smk_simd_collect.h"
 #include "smk_simd_column_topk.h"
+#include "smk_simd_half.h"
 
 #endif
