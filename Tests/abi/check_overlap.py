@@ -147,10 +147,11 @@ def bf16(v): return b"".join(struct.pack("<f", x)[2:] for x in v)
 class Precision:
     def __init__(self, suffix: str):
         # float16 / bfloat16 functions take float32 weights (wpack, wsize).
-        self.pack = {"f32": f32, "f64": f64, "f16": f16, "bf16": bf16}[suffix]
-        self.size = {"f32": 4, "f64": 8, "f16": 2, "bf16": 2}[suffix]
-        self.wpack = f64 if suffix == "f64" else f32
-        self.wsize = 8 if suffix == "f64" else 4
+        # (functions without a precision suffix get the float64 one, as before)
+        self.pack = {"f32": f32, "f16": f16, "bf16": bf16}.get(suffix, f64)
+        self.size = {"f32": 4, "f16": 2, "bf16": 2}.get(suffix, 8)
+        self.wpack = f32 if suffix in ("f32", "f16", "bf16") else f64
+        self.wsize = 4 if suffix in ("f32", "f16", "bf16") else 8
 
 
 O, N, I = 3, 5, 2              # (outer, n, inner) of every kernel recipe

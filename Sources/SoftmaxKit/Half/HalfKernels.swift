@@ -75,45 +75,67 @@ func halfNormalize<H: HalfFloat>(_ kind: NormalizerKind, _ x: UnsafeBufferPointe
 
 /// log_softmax (into `y`) or logsumexp (into `lse`, one per fibre) of
 /// `slices` float32 slices of `(n, inner)`, `n > 0`, a fibre at a time
-/// (a column is gathered into a row first). As the float32 kernel's rows,
-/// except that the log of the (double) sum of exponentials is taken in
-/// double: rounding that sum to float32 first errs by up to 2^-24 of it,
-/// which near 0 is a whole float16 subnormal step (and a bfloat16 ulp of
-/// a log-probability near -1e-5).
+/// (a column is gathered into a row first). The exponentials are the float32
+/// kernel's, but their sum is taken in double and its log as
+/// `log1p(sum - 1)` with the maximum's exact 1 left out of the sum: the
+/// float32 kernel's sum (float32 lanes) rounds `1 + small` to float32, which
+/// near 0 errs by a whole float16 subnormal step (or a bfloat16 ulp of a
+/// log-probability near -1e-5).
 func halfLogFibres(_ x: UnsafeMutablePointer<Float>, _ y: UnsafeMutablePointer<Float>?, _ lse: UnsafeMutablePointer<Float>?,
                    slices: Int, _ n: Int, _ inner: Int, invT: Float) {
-    func fibre(_ row: UnsafeMutablePointer<Float>, _ out: UnsafeMutablePointer<Float>?) -> Float {
-        let (lo, m) = rowMinMax(row, n, readable: n)
-        if let out {
-            let s = rowExpSum(row, nil, n, shift: m, scale: invT, lowest: lo, readable: n)
-            rowShiftScaleOffset(row, out, n, shift: m, scale: invT, offset: Float(Double.libmLog(s)))
-            return 0
-        }
-        guard m.isFinite else { return (0..<n).contains { row[$0].isNaN } ? .nan : m }
-        let s = rowExpSum(row, nil, n, shift: m, scale: 1, lowest: lo, readable: n)
-        return Float(Double(m) + Double.libmLog(s))
-    }
-    if inner == 1 {
-        for o in 0..<slices {
-            let v = fibre(x + o * n, y.map { $0 + o * n })
-            lse?[o] = v
-        }
-        return
-    }
     withUnsafeTemporaryAllocation(of: Float.self, capacity: n) { buffer in
-        let row = buffer.baseAddress!
-        for o in 0..<slices {
-            for i in 0..<inner {
-                let base = o * n * inner + i
-                for j in 0..<n { row[j] = x[base + j * inner] }
-                let v = fibre(row, y == nil ? nil : row)
-                if let y {
-                    for j in 0..<n { y[base + j * inner] = row[j] }
+        let tmp = buffer.baseAddress!
+        func fibre(_ row: UnsafeMutablePointer<Float>, _ out: UnsafeMutablePointer<Float>?) -> Float {
+            let (lo, m) = rowMinMax(row, n, readable: n)
+            if out == nil, !m.isFinite { return (0..<n).contains { row[$0].isNaN } ? .nan : m }
+            let e = tmp  // (out may be row itself: a gathered column)
+            _ = rowExpSum(row, e, n, shift: m, scale: invT, lowest: lo, readable: n)
+            // The maximum's exponential is 1 exactly; the others sum to `rest`.
+            let k = (0..<n).first { row[$0] == m } ?? 0
+            let rest = halfDoubleSum(e, n) - Double(e[k])
+            let offset = Double.libmLog1p(rest)
+            if let out {
+                rowShiftScaleOffset(row, out, n, shift: m, scale: invT, offset: Float(offset))
+                return 0
+            }
+            return Float(Double(m) + offset)
+        }
+        if inner == 1 {
+            for o in 0..<slices {
+                let v = fibre(x + o * n, y.map { $0 + o * n })
+                lse?[o] = v
+            }
+            return
+        }
+        withUnsafeTemporaryAllocation(of: Float.self, capacity: n) { rowBuffer in
+            let row = rowBuffer.baseAddress!
+            for o in 0..<slices {
+                for i in 0..<inner {
+                    let base = o * n * inner + i
+                    for j in 0..<n { row[j] = x[base + j * inner] }
+                    let v = fibre(row, y == nil ? nil : row)
+                    if let y {
+                        for j in 0..<n { y[base + j * inner] = row[j] }
+                    }
+                    lse?[o * inner + i] = v
                 }
-                lse?[o * inner + i] = v
             }
         }
     }
+}
+
+/// The sum of `n` floats in double (two vector accumulators).
+func halfDoubleSum(_ p: UnsafePointer<Float>, _ n: Int) -> Double {
+    var a = SIMD8<Double>(), b = SIMD8<Double>()
+    var j = 0
+    while j + 16 <= n {
+        a += SIMD8<Double>(UnsafeRawPointer(p + j).loadUnaligned(as: SIMD8<Float>.self))
+        b += SIMD8<Double>(UnsafeRawPointer(p + j + 8).loadUnaligned(as: SIMD8<Float>.self))
+        j += 16
+    }
+    var s = (a + b).sum()
+    while j < n { s += Double(p[j]); j += 1 }
+    return s
 }
 
 func halfMapArray<H: HalfFloat>(
