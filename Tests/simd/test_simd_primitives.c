@@ -445,6 +445,14 @@ static void test_half_conversions(void) {
                 CHECK(ok, "%s narrow %a: 0x%04x, want 0x%04x", bf ? "bf16" : "f16", (double)f[start + i], o[i], want);
             }
         }
+        for (int len = 0; len < 300; len += 37) {  /* scaled narrowing: one rounding of the float32 product */
+            float src[300], prod[300];
+            uint16_t a[300], b[300];
+            for (int i = 0; i < len; i++) { src[i] = f[(i * 7919) % count]; prod[i] = src[i] * 0.37f; }
+            if (bf) { smk_bf16_narrow_scaled(src, a, len, 0.37f); smk_bf16_narrow(prod, b, len); }
+            else { smk_f16_narrow_scaled(src, a, len, 0.37f); smk_f16_narrow(prod, b, len); }
+            for (int i = 0; i < len; i++) CHECK(a[i] == b[i] || (isnan(prod[i]) && (a[i] & 0x7fff) > 0x7c00), "%s scaled %d", bf ? "bf16" : "f16", i);
+        }
         for (int i = 0; i < count; i++) {  /* the scalar functions agree with the array ones */
             uint16_t s = bf ? smk_f32_to_bf16(f[i]) : smk_f32_to_f16(f[i]);
             CHECK(isnan(f[i]) || s == half_round((double)f[i], bf), "%s scalar %a", bf ? "bf16" : "f16", (double)f[i]);

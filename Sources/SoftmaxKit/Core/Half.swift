@@ -76,6 +76,16 @@ public enum HalfConversion {
         }
     }
 
+    /// `count` float32 values times `scale`, rounded into 16-bit patterns
+    /// of `format` (`src` is scratch: it may be overwritten).
+    static func narrowScaled(_ format: HalfFormat, _ src: UnsafeMutablePointer<Float>, _ dst: UnsafeMutablePointer<UInt16>,
+                             count: Int, scale: Float) {
+        switch format {
+        case .binary16: smk_f16_narrow_scaled(src, dst, count, scale)
+        case .bfloat16: smk_bf16_narrow_scaled(src, dst, count, scale)
+        }
+    }
+
     /// One binary16 pattern as float32.
     @inlinable public static func float(binary16 bits: UInt16) -> Float { smk_f16_to_f32(bits) }
     /// float32 rounded to a binary16 pattern.

@@ -63,6 +63,23 @@ func halfNormalize<H: HalfFloat>(_ kind: NormalizerKind, _ x: UnsafeBufferPointe
     try checkAliasing(x, y, count: e.count)
     guard e.count > 0 else { return }
     let per = e.n * e.inner, invT = 1 / temperature
+    if kind == .softmax && e.inner == 1 {
+        // Rows: the exponentials go to a row of scratch and the last pass
+        // scales and rounds them straight into y (no float32 output block).
+        let n = e.n, yp = halfBits(y)!
+        try HalfBlocks.run(H.halfFormat, slices: e.outer, inputs: [(halfBits(x)!, per)], outputs: []) { (r, ins, _) throws(SoftmaxKitError) in
+            withUnsafeTemporaryAllocation(of: Float.self, capacity: n) { buffer in
+                let tmp = buffer.baseAddress!
+                for o in 0..<r.count {
+                    let row = ins[0] + o * n
+                    let (lo, m) = rowMinMax(row, n, readable: n)
+                    let s = rowExpSum(row, tmp, n, shift: m, scale: invT, lowest: lo, readable: n)
+                    HalfConversion.narrowScaled(H.halfFormat, tmp, yp + (r.lowerBound + o) * n, count: n, scale: Float(1 / s))
+                }
+            }
+        }
+        return
+    }
     try HalfBlocks.run(H.halfFormat, slices: e.outer, inputs: [(halfBits(x)!, per)],
                        outputs: [(halfBits(y)!, per)]) { (r, ins, outs) throws(SoftmaxKitError) in
         if kind == .softmax {
@@ -75,12 +92,12 @@ func halfNormalize<H: HalfFloat>(_ kind: NormalizerKind, _ x: UnsafeBufferPointe
 
 /// log_softmax (into `y`) or logsumexp (into `lse`, one per fibre) of
 /// `slices` float32 slices of `(n, inner)`, `n > 0`, a fibre at a time
-/// (a column is gathered into a row first). The exponentials are the float32
-/// kernel's, but their sum is taken in double and its log as
-/// `log1p(sum - 1)` with the maximum's exact 1 left out of the sum: the
-/// float32 kernel's sum (float32 lanes) rounds `1 + small` to float32, which
-/// near 0 errs by a whole float16 subnormal step (or a bfloat16 ulp of a
-/// log-probability near -1e-5).
+/// (a column is gathered into a row first), with the float32 kernel's
+/// exponentials and sum. Where the result is near 0 (a sum below 2, or a
+/// logsumexp below 1 in magnitude) the sum is taken again in double and its
+/// log as `log1p(sum - 1)` with the maximum's exact 1 left out: the float32
+/// lanes round `1 + small` to float32, which near 0 errs by a whole float16
+/// subnormal step (or a bfloat16 ulp of a log-probability near -1e-5).
 func halfLogFibres(_ x: UnsafeMutablePointer<Float>, _ y: UnsafeMutablePointer<Float>?, _ lse: UnsafeMutablePointer<Float>?,
                    slices: Int, _ n: Int, _ inner: Int, invT: Float) {
     withUnsafeTemporaryAllocation(of: Float.self, capacity: n) { buffer in
@@ -88,12 +105,16 @@ func halfLogFibres(_ x: UnsafeMutablePointer<Float>, _ y: UnsafeMutablePointer<F
         func fibre(_ row: UnsafeMutablePointer<Float>, _ out: UnsafeMutablePointer<Float>?) -> Float {
             let (lo, m) = rowMinMax(row, n, readable: n)
             if out == nil, !m.isFinite { return (0..<n).contains { row[$0].isNaN } ? .nan : m }
-            let e = tmp  // (out may be row itself: a gathered column)
-            _ = rowExpSum(row, e, n, shift: m, scale: invT, lowest: lo, readable: n)
-            // The maximum's exponential is 1 exactly; the others sum to `rest`.
-            let k = (0..<n).first { row[$0] == m } ?? 0
-            let rest = halfDoubleSum(e, n) - Double(e[k])
-            let offset = Double.libmLog1p(rest)
+            let s = rowExpSum(row, nil, n, shift: m, scale: invT, lowest: lo, readable: n)
+            var offset = Double.libmLog(s)
+            if s < 2 || (out == nil && abs(Double(m) + offset) < 1) {
+                // Log-probabilities near 0, or a logsumexp near 0: again, with
+                // the sum in double and the maximum's exact 1 left out of it.
+                let e = tmp  // (out may be row itself: a gathered column)
+                _ = rowExpSum(row, e, n, shift: m, scale: invT, lowest: lo, readable: n)
+                let k = (0..<n).first { row[$0] == m } ?? 0
+                offset = Double.libmLog1p(halfDoubleSum(e, n) - Double(e[k]))
+            }
             if let out {
                 rowShiftScaleOffset(row, out, n, shift: m, scale: invT, offset: Float(offset))
                 return 0

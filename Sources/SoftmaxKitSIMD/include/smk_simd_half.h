@@ -160,4 +160,31 @@ static inline void smk_bf16_narrow(const float *src, uint16_t *dst, long count) 
     for (; i < count; i++) dst[i] = smk_f32_to_bf16(src[i]);
 }
 
+/* count float32 values at src, each times scale, rounded (once, after the
+ * float32 product) into binary16 / bfloat16 at dst: the last pass of a
+ * softmax whose exponentials are in src. */
+static inline void smk_f16_narrow_scaled(const float *src, uint16_t *dst, long count, float scale) {
+    long i = 0;
+#if defined(__AVX512F__)
+    const __m512 s = _mm512_set1_ps(scale);
+    for (; i + 16 <= count; i += 16) {
+        __m256i h = _mm512_cvtps_ph(_mm512_mul_ps(_mm512_loadu_ps(src + i), s), _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
+        _mm256_storeu_si256((__m256i *)(void *)(dst + i), h);
+    }
+#elif defined(__F16C__)
+    const __m256 s = _mm256_set1_ps(scale);
+    for (; i + 8 <= count; i += 8) {
+        __m128i h = _mm256_cvtps_ph(_mm256_mul_ps(_mm256_loadu_ps(src + i), s), _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
+        _mm_storeu_si128((__m128i *)(void *)(dst + i), h);
+    }
+#endif
+    for (; i < count; i++) dst[i] = smk_f32_to_f16(src[i] * scale);
+}
+
+static inline void smk_bf16_narrow_scaled(float *src, uint16_t *dst, long count, float scale) {
+    /* Scaled in place (src is scratch), then rounded by the vector path above. */
+    for (long i = 0; i < count; i++) src[i] *= scale;
+    smk_bf16_narrow(src, dst, count);
+}
+
 #endif
