@@ -1422,6 +1422,94 @@ SMK_API void smk_set_num_threads(int32_t n);
 /* The number of threads one kernel call may use (>= 1). Thread-safe. */
 SMK_API int32_t smk_get_num_threads(void);
 
+/* ------------------------------------------------------------------------ */
+/* Half precision: float16 and bfloat16                                      */
+/* ------------------------------------------------------------------------ */
+
+/* 16-bit floating-point storage. smk_f16 holds the bits of an IEEE 754
+ * binary16 (max 65504, subnormals down to 2^-24), smk_bf16 those of a
+ * bfloat16 (the upper half of a float32). Two distinct struct types, so
+ * that passing one where the other is expected does not compile; both are
+ * two bytes, with the layout of uint16_t (an array of _Float16 / __bf16 /
+ * torch.float16 / numpy float16 / ml_dtypes.bfloat16 values may be passed
+ * by casting its pointer).
+ *
+ * The _f16 and _bf16 functions below read their half inputs as float32,
+ * compute as the _f32 function of the same name (every sum and max in
+ * float32 or wider), and round each half output once, to nearest even, into
+ * the input's type; temperatures, weights and losses are float32. A block
+ * of rows at a time is widened into per-thread float32 scratch that stays
+ * in cache; so besides the _f32 function's statuses, any of them may return
+ * SMK_ERROR_OUT_OF_MEMORY for that scratch (before anything is written).
+ * Reentrant and thread-safe as the _f32 functions. */
+typedef struct smk_f16 { uint16_t bits; } smk_f16;
+typedef struct smk_bf16 { uint16_t bits; } smk_bf16;
+
+/* y[i] = x[i] widened to float32 (exact), count elements. y must not share
+ * a byte with x. Returns SMK_OK; SMK_ERROR_NULL_POINTER (x or y NULL with
+ * count > 0); SMK_ERROR_INVALID_ARGUMENT (count < 0, overlap);
+ * SMK_ERROR_SIZE_OVERFLOW (count too large to address). Nothing is written
+ * on failure. Uses F16C (vcvtph2ps) where the loaded CPU path has it. */
+SMK_API smk_status smk_half_to_float_f16(const smk_f16 *x, float *y, int64_t count);
+/* As smk_half_to_float_f16, for bfloat16 (a 16-bit shift). */
+SMK_API smk_status smk_half_to_float_bf16(const smk_bf16 *x, float *y, int64_t count);
+
+/* y[i] = x[i] rounded to nearest even, count elements: NaN stays a quiet NaN
+ * with its sign, a value beyond the type's range becomes an infinity
+ * (float16: |x| >= 65520), values below the smallest normal become
+ * subnormals or a signed zero. Arguments and statuses as
+ * smk_half_to_float_f16 (F16C's vcvtps2ph where available). */
+SMK_API smk_status smk_half_from_float_f16(const float *x, smk_f16 *y, int64_t count);
+/* As smk_half_from_float_f16, into bfloat16. */
+SMK_API smk_status smk_half_from_float_bf16(const float *x, smk_bf16 *y, int64_t count);
+
+/* smk_softmax_f32 on float16 / bfloat16: x and y as there (y may equal x),
+ * the probabilities rounded once into y's type (a probability below the
+ * type's smallest subnormal becomes 0). Same edge cases and statuses. */
+SMK_API smk_status smk_softmax_f16(const smk_f16 *x, smk_f16 *y,
+                                   int64_t outer, int64_t n, int64_t inner, float temperature);
+/* As smk_softmax_f16, for bfloat16. */
+SMK_API smk_status smk_softmax_bf16(const smk_bf16 *x, smk_bf16 *y,
+                                    int64_t outer, int64_t n, int64_t inner, float temperature);
+/* smk_log_softmax_f32 on float16 / bfloat16 (see smk_softmax_f16). */
+SMK_API smk_status smk_log_softmax_f16(const smk_f16 *x, smk_f16 *y,
+                                       int64_t outer, int64_t n, int64_t inner, float temperature);
+/* As smk_log_softmax_f16, for bfloat16. */
+SMK_API smk_status smk_log_softmax_bf16(const smk_bf16 *x, smk_bf16 *y,
+                                        int64_t outer, int64_t n, int64_t inner, float temperature);
+/* smk_logsumexp_f32 on float16 / bfloat16: y (outer * inner values, the
+ * input's type) may start at x but not overlap it otherwise. A result
+ * beyond float16's range is an infinity. */
+SMK_API smk_status smk_logsumexp_f16(const smk_f16 *x, smk_f16 *y,
+                                     int64_t outer, int64_t n, int64_t inner);
+/* As smk_logsumexp_f16, for bfloat16. */
+SMK_API smk_status smk_logsumexp_bf16(const smk_bf16 *x, smk_bf16 *y,
+                                      int64_t outer, int64_t n, int64_t inner);
+/* smk_softmax_topk_f32 on float16 / bfloat16: probs in the input's type,
+ * indices int64_t; same arguments, order and statuses. Ties of the half
+ * inputs keep smk_topk_f32's order (lower index first). */
+SMK_API smk_status smk_softmax_topk_f16(const smk_f16 *x, smk_f16 *probs, int64_t *indices,
+                                        int64_t outer, int64_t n, int64_t inner, int64_t k,
+                                        float temperature);
+/* As smk_softmax_topk_f16, for bfloat16. */
+SMK_API smk_status smk_softmax_topk_bf16(const smk_bf16 *x, smk_bf16 *probs, int64_t *indices,
+                                         int64_t outer, int64_t n, int64_t inner, int64_t k,
+                                         float temperature);
+/* smk_cross_entropy_f32 on float16 / bfloat16 logits with class-index
+ * targets: weight (NULL or n values) and loss are float32; dlogits (NULL,
+ * or outer * n * inner values) is in the logits' type, rounded once. The
+ * mean and sum add the per-sample losses in double. Same arguments, options
+ * and statuses. */
+SMK_API smk_status smk_cross_entropy_f16(const smk_f16 *logits, const int64_t *target,
+                                         const float *weight, float *loss, smk_f16 *dlogits,
+                                         int64_t outer, int64_t n, int64_t inner,
+                                         const smk_loss_options *options);
+/* As smk_cross_entropy_f16, for bfloat16 logits. */
+SMK_API smk_status smk_cross_entropy_bf16(const smk_bf16 *logits, const int64_t *target,
+                                          const float *weight, float *loss, smk_bf16 *dlogits,
+                                          int64_t outer, int64_t n, int64_t inner,
+                                          const smk_loss_options *options);
+
 #ifdef __cplusplus
 } /* extern "C" */
 #endif

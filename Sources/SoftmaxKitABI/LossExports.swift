@@ -24,7 +24,7 @@ public func smk_loss_options_init(_ options: UnsafeMutableRawPointer?) {
 }
 
 /// Core options from a C struct (NULL = defaults).
-private func lossOptions(_ p: UnsafeRawPointer?) throws(SoftmaxKitError) -> LossOptions {
+func lossOptions(_ p: UnsafeRawPointer?) throws(SoftmaxKitError) -> LossOptions {
     guard let p else { return LossOptions() }
     let size = p.loadUnaligned(as: UInt64.self)
     guard size >= UInt64(LossOptionsLayout.size) else {

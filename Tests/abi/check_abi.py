@@ -65,6 +65,10 @@ PRIMITIVES = {"float", "double", "char", "int8_t", "uint8_t", "int16_t", "uint16
               "uint32_t", "int64_t", "uint64_t", "size_t", "int", "unsigned", "bool", "_Bool"}
 
 
+# The 16-bit storage structs of the header, passed by pointer: one uint16_t each.
+HALF_TYPES = {"smk_f16", "smk_bf16"}
+
+
 def normalize(ctype: str, enums: set[str], structs: set[str], param: bool) -> str:
     """A canonical spelling: 'const float*', 'int32_t', 'opaque**', ..."""
     t = re.sub(r"\b(_Nullable|_Nonnull|_Null_unspecified|SWIFT_NOEXCEPT|SWIFT_WARN_UNUSED_RESULT|struct|enum)\b", " ", ctype)
@@ -79,6 +83,8 @@ def normalize(ctype: str, enums: set[str], structs: set[str], param: bool) -> st
     const = "const" in toks[:first_star]
     base = [x for x in toks[:first_star] if x != "const"]
     b = " ".join(base)
+    if b in HALF_TYPES:
+        b = "uint16_t"  # the half-precision structs: the Swift side spells their storage
     if b in enums:
         b = "int32_t"
     if b == "unsigned int":

@@ -140,10 +140,18 @@ def values(count: int, shift: float = 0.0) -> list[float]:
     return [((i * 7) % 11 - 5) * 0.37 + i * 0.01 + shift for i in range(count)]
 
 
+def f16(v): return struct.pack(f"<{len(v)}e", *v)
+def bf16(v): return b"".join(struct.pack("<f", x)[2:] for x in v)
+
+
 class Precision:
     def __init__(self, suffix: str):
-        self.pack = f32 if suffix == "f32" else f64
-        self.size = 4 if suffix == "f32" else 8
+        # float16 / bfloat16 functions take float32 weights (wpack, wsize).
+        # (functions without a precision suffix get the float64 one, as before)
+        self.pack = {"f32": f32, "f16": f16, "bf16": bf16}.get(suffix, f64)
+        self.size = {"f32": 4, "f16": 2, "bf16": 2}.get(suffix, 8)
+        self.wpack = f32 if suffix in ("f32", "f16", "bf16") else f64
+        self.wsize = 4 if suffix in ("f32", "f16", "bf16") else 8
 
 
 O, N, I = 3, 5, 2              # (outer, n, inner) of every kernel recipe
@@ -192,8 +200,8 @@ def loss_options(reduction: int) -> bytes:
 def class_loss(F, probs_target: bool, nll: bool = False):
     args = {("log_probs" if nll else "logits"): In(F.pack([v - 3 for v in values(C)] if nll else values(C))),
             "target": In(F.pack([1.0 / N] * C) if probs_target else i64([(r * 2) % N for r in range(R)])),
-            "weight": In(F.pack([0.5 + 0.25 * c for c in range(N)])),
-            "loss": Out(R * F.size)}
+            "weight": In(F.wpack([0.5 + 0.25 * c for c in range(N)])),
+            "loss": Out(R * F.wsize)}
     if not nll:
         args["dlogits"] = Out(C * F.size)
     return {**args, **extents(), "options": In(loss_options(0))}
@@ -308,6 +316,9 @@ RECIPES = {
     "smk_cross_entropy_chunk": (lambda F, _: {**ce_chunk(F), "target": In(i64([(r * 2) % N for r in range(R)])),
                                               "target_weight": Out(R * 8), "ignore_index": -100}, ()),
     "smk_cross_entropy_probs_chunk": (lambda F, _: {**ce_chunk(F), "target": In(F.pack([1.0 / N] * C))}, ()),
+    # Half precision (the _f16 / _bf16 functions; the others share the float recipes).
+    "smk_half_to_float": (lambda F, _: {"x": In(F.pack(values(C))), "y": Out(C * 4), "count": C}, ()),
+    "smk_half_from_float": (lambda F, _: {"x": In(f32(values(C))), "y": Out(C * F.size), "count": C}, ()),
 }
 
 
@@ -484,7 +495,7 @@ def placements(a, b):
 
 
 def check_function(lib, fname, params_full, opaque, recipe, copied, fixtures):
-    F = Precision(fname[-3:])
+    F = Precision(fname.rsplit("_", 1)[1])
     args = {k: v for k, v in recipe(F, fixtures).items() if v is not None}
     names = [n for _, n in params_full]
     check(sorted(args) == sorted(names), f"{fname}: recipe arguments {sorted(args)} != header parameters {sorted(names)}")
@@ -573,7 +584,7 @@ def main() -> int:
         if not has_out or n_bufs < 2:
             uncovered += 1  # nothing to pair: no caller buffer written, or only one buffer
             continue
-        key = re.sub(r"_f(32|64)$", "", fname)
+        key = re.sub(r"_(f32|f64|f16|bf16)$", "", fname)
         if key not in RECIPES:
             check(False, f"{fname} has (input, output) buffer pairs but no recipe in {os.path.basename(__file__)} "
                   f"RECIPES: add one (valid arguments for one call) so its overlaps are checked")

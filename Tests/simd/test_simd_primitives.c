@@ -377,7 +377,91 @@ static void test_exp_table(void) {
     }
 }
 
+
+/* Half precision (smk_simd_half.h): the array conversions of this path
+ * (F16C / AVX2 / AVX-512 / scalar) against a reference written from the
+ * formats' definitions, over every 16-bit pattern, every rounding midpoint
+ * with a float32 step either side, float32 subnormals and overflow, and
+ * lengths that leave every tail. */
+static double half_value(uint16_t h, int bf) {
+    int e = bf ? (h >> 7) & 0xff : (h >> 10) & 0x1f, m = bf ? h & 0x7f : h & 0x3ff;
+    int emax = bf ? 0xff : 0x1f, mbits = bf ? 7 : 10, bias = bf ? 127 : 15;
+    double s = (h & 0x8000) ? -1.0 : 1.0;
+    if (e == emax) return m ? NAN : s * INFINITY;
+    if (e == 0) return s * ldexp(m, 1 - bias - mbits);
+    return s * ldexp((1 << mbits) + m, e - bias - mbits);
+}
+
+static uint16_t half_round(double v, int bf) {
+    int mbits = bf ? 7 : 10, bias = bf ? 127 : 15, e;
+    uint16_t sign = signbit(v) ? 0x8000 : 0;
+    double a = fabs(v), big = ldexp(2.0 - ldexp(1, -mbits - 1), bias);
+    if (isnan(v)) return (uint16_t)(sign | (bf ? 0x7fc0 : 0x7e00));
+    if (a >= big) return (uint16_t)(sign | (bf ? 0x7f80 : 0x7c00));
+    if (a < ldexp(1, 1 - bias)) return (uint16_t)(sign | (uint16_t)nearbyint(ldexp(a, bias - 1 + mbits)));
+    frexp(a, &e);
+    return (uint16_t)(sign | (((e - 1 + bias) << mbits) + (int)nearbyint(ldexp(a, mbits + 1 - e)) - (1 << mbits)));
+}
+
+static void test_half_conversions(void) {
+    enum { N = 65536 };
+    static float f[5 * N], w[N];
+    static uint16_t h[N], o[5 * N];
+    for (int bf = 0; bf < 2; bf++) {
+        int count = 0;
+        for (int i = 0; i < N; i++) h[i] = (uint16_t)i;
+        for (int len = 0; len < 40; len++) {  /* every tail length */
+            memset(w, 0, sizeof w);
+            if (bf) smk_bf16_widen(h + 1000, w, len); else smk_f16_widen(h + 1000, w, len);
+            for (int i = 0; i < 40; i++) CHECK(i < len ? w[i] == (float)half_value((uint16_t)(1000 + i), bf) : w[i] == 0, "widen len %d", len);
+        }
+        if (bf) smk_bf16_widen(h, w, N); else smk_f16_widen(h, w, N);
+        for (int i = 0; i < N; i++) {
+            double want = half_value((uint16_t)i, bf);
+            CHECK(isnan(want) ? isnan(w[i]) && !!signbit(w[i]) == !!(i & 0x8000) : w[i] == (float)want && !!signbit(w[i]) == !!signbit(want),
+                  "%s widen 0x%04x", bf ? "bf16" : "f16", i);
+            f[count++] = w[i];
+            if (isnan(want) || isinf(want) || (i & 0x7fff) == 0x7fff) continue;
+            double b = half_value((uint16_t)(i + 1), bf);
+            if (isnan(b)) continue;
+            if (isinf(b)) b = copysign(ldexp(1, bf ? 128 : 16), want);
+            float mid = (float)((want + b) / 2);
+            if ((double)mid != (want + b) / 2) continue;
+            f[count++] = mid;
+            f[count++] = nextafterf(mid, INFINITY);
+            f[count++] = nextafterf(mid, -INFINITY);
+        }
+        for (int i = 0; i < 2000 && count < 5 * N; i++) {  /* float32 subnormals, huge values */
+            uint32_t u = (uint32_t)next();
+            u = i & 1 ? (u & 0x807fffffu) : (u | 0x7f000000u) & 0xff7fffffu;
+            memcpy(&f[count++], &u, 4);
+        }
+        for (int start = 0; start < 3; start++) {
+            memset(o, 0, sizeof o);
+            if (bf) smk_bf16_narrow(f + start, o, count - start); else smk_f16_narrow(f + start, o, count - start);
+            for (int i = 0; i < count - start; i++) {
+                uint16_t want = half_round((double)f[start + i], bf);
+                int ok = isnan(f[start + i]) ? (o[i] & 0x7fff) > (bf ? 0x7f80 : 0x7c00) && (o[i] & 0x8000) == (want & 0x8000) : o[i] == want;
+                CHECK(ok, "%s narrow %a: 0x%04x, want 0x%04x", bf ? "bf16" : "f16", (double)f[start + i], o[i], want);
+            }
+        }
+        for (int len = 0; len < 300; len += 37) {  /* scaled narrowing: one rounding of the float32 product */
+            float src[300], prod[300];
+            uint16_t a[300], b[300];
+            for (int i = 0; i < len; i++) { src[i] = f[(i * 7919) % count]; prod[i] = src[i] * 0.37f; }
+            if (bf) { smk_bf16_narrow_scaled(src, a, len, 0.37f); smk_bf16_narrow(prod, b, len); }
+            else { smk_f16_narrow_scaled(src, a, len, 0.37f); smk_f16_narrow(prod, b, len); }
+            for (int i = 0; i < len; i++) CHECK(a[i] == b[i] || (isnan(prod[i]) && (a[i] & 0x7fff) > 0x7c00), "%s scaled %d", bf ? "bf16" : "f16", i);
+        }
+        for (int i = 0; i < count; i++) {  /* the scalar functions agree with the array ones */
+            uint16_t s = bf ? smk_f32_to_bf16(f[i]) : smk_f32_to_f16(f[i]);
+            CHECK(isnan(f[i]) || s == half_round((double)f[i], bf), "%s scalar %a", bf ? "bf16" : "f16", (double)f[i]);
+        }
+    }
+}
+
 int main(void) {
+    test_half_conversions();
     test_prefix_and_masks();
     test_exp_table();
     test_fma();

@@ -35,5 +35,6 @@
 #include "smk_simd_collect.h"
 #include "smk_simd_column_topk.h"
 #include "smk_simd_atomic.h"
+#include "smk_simd_half.h"
 
 #endif

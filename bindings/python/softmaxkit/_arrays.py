@@ -1,7 +1,9 @@
 """Array plumbing shared by every wrapper: dtype, contiguity and `out=` rules,
 axis -> (outer, n, inner), and cheap data pointers.
 
-Rules: float32 in gives float32 out, float64 gives float64; any
+Rules: float32 in gives float32 out, float64 gives float64; the
+functions with half-precision kernels (prepare(half=True)) keep float16 and
+ml_dtypes.bfloat16 (computing in float32 inside), the others widen them; any
 other real input is converted to float64 (as scipy does); big-endian and
 non-contiguous arrays are copied, never read wrongly; `out=` must be a
 C-contiguous, writeable ndarray of the result's dtype and shape.
@@ -23,17 +25,45 @@ from ._errors import ArgumentError, ComplexInputError
 
 F32 = np.dtype(np.float32)
 F64 = np.dtype(np.float64)
+F16 = np.dtype(np.float16)
+
+BFLOAT16_HELP = ("bfloat16 input needs the ml_dtypes package (pip install ml_dtypes): pass a numpy array "
+                 "of dtype ml_dtypes.bfloat16 (softmaxkit itself needs numpy only)")
 
 
-def as_input(x: Any, name: str = "x") -> np.ndarray:
-    """`x` as a native-endian, C-contiguous float32/float64 array (no copy when it already is)."""
+def is_bfloat16(dt: np.dtype) -> bool:
+    """Whether `dt` is ml_dtypes.bfloat16 (recognized without importing ml_dtypes)."""
+    return dt.itemsize == 2 and dt.name == "bfloat16"
+
+
+def half_kind(dt: np.dtype) -> int:
+    """The kernel index of a native half dtype: 2 float16, 3 bfloat16, -1 otherwise.
+    Records the bfloat16 dtype in DTYPES on first sight."""
+    if dt == F16 and dt.isnative:
+        return 2
+    if is_bfloat16(dt):
+        DTYPES[3] = dt
+        return 3
+    return -1
+
+
+def as_input(x: Any, name: str = "x", half: bool = False) -> np.ndarray:
+    """`x` as a native-endian, C-contiguous float32/float64 array (no copy when it
+    already is); with `half`, float16 and bfloat16 arrays keep their dtype."""
     if type(x) is np.ndarray and (x.dtype is F32 or x.dtype is F64) and x.flags.c_contiguous:
         return x
-    a = np.asarray(x)
+    try:
+        a = np.asarray(x)
+    except (TypeError, RuntimeError) as err:
+        if "bfloat16" in str(err).lower() or "bfloat16" in str(getattr(x, "dtype", "")).lower():
+            raise ArgumentError(f"{name}: {BFLOAT16_HELP}") from None
+        raise
     kind = a.dtype.kind
-    if kind == "f" and a.dtype.itemsize in (4, 8):
+    if half and (a.dtype.kind == "f" and a.dtype.itemsize == 2 or is_bfloat16(a.dtype)):
+        dt = F16 if kind == "f" else a.dtype
+    elif kind == "f" and a.dtype.itemsize in (4, 8):
         dt = F32 if a.dtype.itemsize == 4 else F64
-    elif kind in "biuf":  # bool, integers, float16, longdouble
+    elif kind in "biuf" or is_bfloat16(a.dtype):  # bool, integers, float16, bfloat16, longdouble
         dt = F64
     elif kind == "c":
         raise ComplexInputError(f"{name} is complex ({a.dtype}); softmaxkit computes over real numbers only: "
@@ -245,7 +275,8 @@ def _build(shape: tuple, axis: Optional[int]) -> tuple:
     count = outer * n * inner
     # LARGE: per kernel index (float32, float64), whether a new output of
     # this shape comes from recycled_empty.
-    large = (count * 4 >= RECYCLE_MIN_BYTES, count * 8 >= RECYCLE_MIN_BYTES)
+    large = (count * 4 >= RECYCLE_MIN_BYTES, count * 8 >= RECYCLE_MIN_BYTES,
+             count * 2 >= RECYCLE_MIN_BYTES, count * 2 >= RECYCLE_MIN_BYTES)
     return (_I64(outer), _I64(n), _I64(inner), n, before, after, removed, kept, large)
 
 
@@ -315,8 +346,9 @@ def i64(v: int) -> ctypes.c_int64:
     return _I64(v)
 
 
-#: dtype of kernel index k (0: the _f32 function, 1: the _f64 one).
-DTYPES = (F32, F64)
+#: dtype of kernel index k (0: the _f32 function, 1: the _f64 one, 2: _f16,
+#: 3: _bf16, whose dtype (ml_dtypes.bfloat16) half_kind records when first seen).
+DTYPES = [F32, F64, F16, None]
 #: prepare(out=NO_OUTPUT): normalize the input only; the caller makes its outputs.
 NO_OUTPUT = object()
 _ndarray = np.ndarray
@@ -324,25 +356,30 @@ _empty = np.empty
 _id = id
 
 
-def prepare(x: Any, axis: Any, out: Any = None, name: str = "x") -> tuple:
+def _kind(dt: np.dtype) -> int:
+    return 0 if dt == F32 else 1 if dt == F64 else half_kind(dt)
+
+
+def prepare(x: Any, axis: Any, out: Any = None, name: str = "x", half: bool = False) -> tuple:
     """The lean path of every wrapper: ``(a, y, a_pointer, y_pointer, entry, k)``.
 
     `a` is `x` as a C-contiguous native float32/float64 array (`x` itself
     when it already is one; else as_input's copy), `k` its kernel index (0
-    float32, 1 float64), `entry` the cached extents of (a.shape, axis). `y` is
+    float32, 1 float64; with `half`, 2 float16 and 3 bfloat16, which
+    otherwise become float64), `entry` the cached extents of (a.shape, axis). `y` is
     a new array of a's shape and dtype, or `out` once check_out accepts it; with
     ``out=NO_OUTPUT`` there is none (y and its pointer are None). The caller
     keeps `a` and `y` alive until the call returns.
     """
     if type(x) is _ndarray and x.flags.c_contiguous:
         dt = x.dtype
-        k = 0 if dt is F32 else 1 if dt is F64 else -1
+        k = 0 if dt is F32 else 1 if dt is F64 else half_kind(dt) if half else -1
         if k < 0:
-            x = as_input(x, name)
-            k = 0 if x.dtype == F32 else 1
+            x = as_input(x, name, half)
+            k = _kind(x.dtype)
     else:
-        x = as_input(x, name)
-        k = 0 if x.dtype == F32 else 1
+        x = as_input(x, name, half)
+        k = _kind(x.dtype)
     shape = x.shape
     m = _last
     e = m[2] if m[0] == shape and m[1] is axis else entry(shape, axis)

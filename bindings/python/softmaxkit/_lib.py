@@ -266,6 +266,21 @@ DECLARATIONS: list[tuple[str, Any, list[Any]]] = [
     ("smk_set_num_threads", None, [_c.c_int32]),
     # int32_t smk_get_num_threads(void);
     ("smk_get_num_threads", _c.c_int32, []),
+    # Half precision (smk_f16 / smk_bf16 pointers as void pointers).
+    ("smk_half_to_float_f16", STATUS, [VP, VP, I64]),
+    ("smk_half_to_float_bf16", STATUS, [VP, VP, I64]),
+    ("smk_half_from_float_f16", STATUS, [VP, VP, I64]),
+    ("smk_half_from_float_bf16", STATUS, [VP, VP, I64]),
+    ("smk_softmax_f16", STATUS, [VP, VP, I64, I64, I64, F32]),
+    ("smk_softmax_bf16", STATUS, [VP, VP, I64, I64, I64, F32]),
+    ("smk_log_softmax_f16", STATUS, [VP, VP, I64, I64, I64, F32]),
+    ("smk_log_softmax_bf16", STATUS, [VP, VP, I64, I64, I64, F32]),
+    ("smk_logsumexp_f16", STATUS, [VP, VP, I64, I64, I64]),
+    ("smk_logsumexp_bf16", STATUS, [VP, VP, I64, I64, I64]),
+    ("smk_softmax_topk_f16", STATUS, [VP, VP, VP, I64, I64, I64, I64, F32]),
+    ("smk_softmax_topk_bf16", STATUS, [VP, VP, VP, I64, I64, I64, I64, F32]),
+    ("smk_cross_entropy_f16", STATUS, [VP, VP, VP, VP, VP, I64, I64, I64, VP]),
+    ("smk_cross_entropy_bf16", STATUS, [VP, VP, VP, VP, VP, I64, I64, I64, VP]),
 ]
 
 
@@ -375,8 +390,12 @@ def fast(name: str) -> Any:
 
 
 def kernel(name: str) -> tuple:
-    """``(fast(name_f32), fast(name_f64))``, indexed by _arrays' kernel index k."""
-    return fast(f"{name}_f32"), fast(f"{name}_f64")
+    """``(fast(name_f32), fast(name_f64))``, indexed by _arrays' kernel index k;
+    plus ``fast(name_f16), fast(name_bf16)`` (k = 2, 3) when the library has them."""
+    fns = (fast(f"{name}_f32"), fast(f"{name}_f64"))
+    if f"{name}_f16" in _DECLARED:
+        fns += (fast(f"{name}_f16"), fast(f"{name}_bf16"))
+    return fns
 
 
 def argtype(name: str, index: int) -> Any:

@@ -16,22 +16,24 @@ __all__ = ["softmax", "log_softmax", "logsumexp", "sigmoid", "log_sigmoid"]
 _check = _lib.check
 _real = _lib.real
 # Temperature classes per kernel index, and the default temperature made once.
-_T = (ctypes.c_float, ctypes.c_double)
-_T1 = (ctypes.c_float(1.0), ctypes.c_double(1.0))
+# (float16 and bfloat16 kernels take float32 temperatures.)
+_T = (ctypes.c_float, ctypes.c_double, ctypes.c_float, ctypes.c_float)
+_T1 = (ctypes.c_float(1.0), ctypes.c_double(1.0), ctypes.c_float(1.0), ctypes.c_float(1.0))
 
 
 Axis = Union[int, tuple, None]
 
 
-def gathered(x: Any, axis: Any, name: str = "x", writable: bool = False) -> tuple:
+def gathered(x: Any, axis: Any, name: str = "x", writable: bool = False, half: bool = False) -> tuple:
     """``(a, axis, inverse, kept)`` for a reduction of `x` over a tuple of
     axes: `a` holds x with the axes moved together (x itself when they are
     adjacent, else a contiguous transposed copy, reduced over its last axes),
     `axis` names them in `a`, `inverse` (None when nothing moved) moves a
     same-shaped result back, `kept` is x's shape with the axes at length 1.
     With `writable`, a moved `a` is always a new array (moving axes of
-    length 1 can leave a view of x, which must not be written)."""
-    a = as_input(x, name)
+    length 1 can leave a view of x, which must not be written). `half`
+    keeps float16 / bfloat16 (see prepare)."""
+    a = as_input(x, name, half)
     perm, ax, inverse, kept = gather_plan(a.shape, axis)
     if perm is not None:
         t = a.transpose(perm)
@@ -42,12 +44,12 @@ def gathered(x: Any, axis: Any, name: str = "x", writable: bool = False) -> tupl
 def over_axes(fns: tuple, x: Any, axis: Any, temperature: float, out: Optional[np.ndarray]) -> np.ndarray:
     """softmax or log_softmax over a tuple of axes: the kernel reduces
     adjacent axes as one extent; other axis sets are moved together first."""
-    a, ax, inverse, _ = gathered(x, axis, writable=True)
+    a, ax, inverse, _ = gathered(x, axis, writable=True, half=True)
     if inverse is None:
-        a, y, xp, yp, e, k = prepare(a, ax, out)
+        a, y, xp, yp, e, k = prepare(a, ax, out, half=True)
     else:
         # The moved copy is ours: normalize it in place, then move it back.
-        a, y, xp, yp, e, k = prepare(a, ax, a)
+        a, y, xp, yp, e, k = prepare(a, ax, a, half=True)
         shape = a.transpose(inverse).shape
         result = np.empty(shape, a.dtype) if out is None else check_out(out, a.dtype, shape)
     t = _T1[k] if temperature == 1.0 else _real(temperature, _T[k], "temperature")
@@ -70,7 +72,7 @@ def _normalizer(name: str, doc: str) -> Callable:
                    out: Optional[np.ndarray] = None) -> np.ndarray:
         if type(axis) is tuple:
             return over_axes(fns, x, axis, temperature, out)
-        a, y, xp, yp, e, k = prepare(x, axis, out)
+        a, y, xp, yp, e, k = prepare(x, axis, out, half=True)
         t = _T1[k] if temperature == 1.0 else _real(temperature, _T[k], "temperature")
         status = fns[k](xp, yp, e[0], e[1], e[2], t)
         if status:
@@ -86,8 +88,9 @@ def _normalizer(name: str, doc: str) -> Callable:
 softmax = _normalizer("softmax", """Softmax of `x` over `axis`: ``exp((x - max) / T) / sum(exp((x - max) / T))``.
 
     Args:
-        x: array-like of real numbers. float32 stays float32; other inputs
-            become float64.
+        x: array-like of real numbers. float32, float16 and
+            ``ml_dtypes.bfloat16`` keep their dtype (half precision is
+            computed in float32 and rounded once); other inputs become float64.
         axis: the axis to normalize (negative counts from the end); a tuple
             of axes normalizes over them together; ``None`` normalizes the
             whole array (``scipy.special.softmax``'s default; see
@@ -124,14 +127,14 @@ def logsumexp(x: Any, axis: Axis = -1, *, keepdims: bool = False) -> np.ndarray:
     single value of a 1-d input.
     """
     if type(axis) is tuple:
-        x, axis, _, kept = gathered(x, axis)
-        a, _, xp, _, e, k = prepare(x, axis, NO_OUTPUT)
+        x, axis, _, kept = gathered(x, axis, half=True)
+        a, _, xp, _, e, k = prepare(x, axis, NO_OUTPUT, half=True)
         y, yp = output(e[REMOVED], DTYPES[k])
         status = _LOGSUMEXP[k](xp, yp, e[0], e[1], e[2])
         if status:
             _check(status)
         return y.reshape(kept) if keepdims else y
-    a, _, xp, _, e, k = prepare(x, axis, NO_OUTPUT)
+    a, _, xp, _, e, k = prepare(x, axis, NO_OUTPUT, half=True)
     y, yp = output(e[KEPT if keepdims else REMOVED], DTYPES[k])
     status = _LOGSUMEXP[k](xp, yp, e[0], e[1], e[2])
     if status:

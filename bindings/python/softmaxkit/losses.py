@@ -79,7 +79,7 @@ def _scalar_output(k: int) -> tuple:
     try:
         return _scalars.pairs[k]
     except AttributeError:
-        _scalars.pairs = tuple(output((), d) for d in DTYPES)
+        _scalars.pairs = tuple(output((), d) for d in DTYPES[:2])
         return _scalars.pairs[k]
 
 
@@ -112,15 +112,19 @@ def _class_loss(kind: str, x: Any, target: Any, axis: int, weight: Any, ignore_i
     if logits.ndim == 0:
         raise ArgumentError("input must have a class axis; got a 0-d array")
     ax = _class_axis(logits, axis)
-    logits, _, xp, _, e, k = prepare(logits, ax, NO_OUTPUT, "input")
+    # float16 / bfloat16 logits with class indices keep their dtype (k 2, 3):
+    # float32 weights and losses, the gradient in the logits' dtype.
+    half = kind == "cross_entropy" and not probabilities
+    logits, _, xp, _, e, k = prepare(logits, ax, NO_OUTPUT, "input", half=half)
+    lk = 0 if k >= 2 else k
     sample_shape = e[REMOVED]
     want = logits.shape if probabilities else sample_shape
     if t.shape != want:
         what = "probability" if probabilities else "class-index"
         raise ArgumentError(f"{what} target has shape {t.shape}, expected {want} for input of shape {logits.shape}")
-    w = _weight(weight, DTYPES[k], e[N_INT])
+    w = _weight(weight, DTYPES[lk], e[N_INT])
     opts = _options(ignore_index, label_smoothing, reduction)
-    loss, lp = output(sample_shape, DTYPES[k]) if reduction == "none" else _scalar_output(k)
+    loss, lp = output(sample_shape, DTYPES[lk]) if reduction == "none" else _scalar_output(lk)
     wp = None if w is None else ptr(w)
     if kind == "nll_loss":
         status = _NLL[k](xp, ptr(t), wp, lp, e[0], e[1], e[2], opts)

@@ -20,8 +20,8 @@ _HARDMAX = _lib.kernel("smk_hardmax")
 _ARGMAX = _lib.kernel("smk_argmax")
 _TOPK = _lib.kernel("smk_topk")
 _SOFTMAX_TOPK = _lib.kernel("smk_softmax_topk")
-_T = (ctypes.c_float, ctypes.c_double)
-_T1 = (ctypes.c_float(1.0), ctypes.c_double(1.0))
+_T = (ctypes.c_float, ctypes.c_double, ctypes.c_float, ctypes.c_float)
+_T1 = (ctypes.c_float(1.0), ctypes.c_double(1.0), ctypes.c_float(1.0), ctypes.c_float(1.0))
 
 
 def hardmax(x: Any, axis: int = -1) -> np.ndarray:
@@ -44,8 +44,9 @@ def argmax(x: Any, axis: int = -1) -> np.ndarray:
     return y
 
 
-def _select(fns: tuple, x: Any, kk: Any, axis: int, temperature: Any = None) -> tuple[np.ndarray, np.ndarray]:
-    a, _, xp, _, e, k = prepare(x, axis, NO_OUTPUT)
+def _select(fns: tuple, x: Any, kk: Any, axis: int, temperature: Any = None,
+            half: bool = False) -> tuple[np.ndarray, np.ndarray]:
+    a, _, xp, _, e, k = prepare(x, axis, NO_OUTPUT, half=half)
     kk = index(kk, "k")
     n = e[N_INT]
     if not 0 <= kk <= n:
@@ -74,5 +75,6 @@ def softmax_topk(x: Any, k: int, axis: int = -1, *, temperature: float = 1.0) ->
     probable positions along `axis` and their indices, sorted descending,
     computed in one pass (online normalizer) without writing the full
     softmax. Equals ``topk(softmax(x, axis, temperature=T), k, axis)`` up to
-    rounding."""
-    return _select(_SOFTMAX_TOPK, x, k, axis, temperature)
+    rounding. float16 and ``ml_dtypes.bfloat16`` input gives probabilities
+    of its dtype."""
+    return _select(_SOFTMAX_TOPK, x, k, axis, temperature, half=True)

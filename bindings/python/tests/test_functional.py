@@ -166,7 +166,7 @@ def test_rank0_and_empty():
 
 def test_dtype_rules():
     assert smk.softmax([1, 2, 3]).dtype == np.float64          # ints become float64
-    assert smk.softmax(np.array([1, 2], np.float16)).dtype == np.float64
+    assert smk.softmax(np.array([1, 2], np.float16)).dtype == np.float16  # half precision is kept (computed in float32)
     assert smk.softmax(np.array([True, False])).dtype == np.float64
     be = np.array([1.0, 2.0, 3.0], dtype=">f8")                 # big-endian is converted, not misread
     np.testing.assert_allclose(smk.softmax(be), sp.softmax([1.0, 2.0, 3.0]), rtol=1e-15)

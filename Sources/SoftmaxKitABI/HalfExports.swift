@@ -1,0 +1,170 @@
+import SoftmaxKit
+
+// Half precision: float16 (smk_f16, Swift's Float16) and bfloat16 (smk_bf16,
+// SoftmaxKit's BFloat16) conversions, softmax, log_softmax, logsumexp,
+// softmax + top-k and cross-entropy. The C types are structs holding the
+// 16 bits, so the Swift side sees their storage as UInt16.
+
+private func halfIn<H: HalfFloat>(_ p: UnsafePointer<UInt16>?, _ count: Int, _ name: String, _: H.Type) throws(SoftmaxKitError) -> UnsafeBufferPointer<H> {
+    let b = try input(p, count, name)
+    return UnsafeBufferPointer(start: UnsafeRawPointer(b.baseAddress)?.assumingMemoryBound(to: H.self), count: b.count)
+}
+
+private func halfOut<H: HalfFloat>(_ p: UnsafeMutablePointer<UInt16>?, _ count: Int, _ name: String, _: H.Type) throws(SoftmaxKitError) -> UnsafeMutableBufferPointer<H> {
+    let b = try output(p, count, name)
+    return UnsafeMutableBufferPointer(start: UnsafeMutableRawPointer(b.baseAddress)?.assumingMemoryBound(to: H.self), count: b.count)
+}
+
+// MARK: Conversions
+
+private func toFloat<H: HalfFloat>(_: H.Type, _ x: UnsafePointer<UInt16>?, _ y: UnsafeMutablePointer<Float>?, _ count: Int64) -> Int32 {
+    abiCall { () throws(SoftmaxKitError) in
+        let c = try elementCount(count)
+        try convert(try halfIn(x, c, "x", H.self), into: try output(y, c, "y"))
+    }
+}
+
+private func fromFloat<H: HalfFloat>(_: H.Type, _ x: UnsafePointer<Float>?, _ y: UnsafeMutablePointer<UInt16>?, _ count: Int64) -> Int32 {
+    abiCall { () throws(SoftmaxKitError) in
+        let c = try elementCount(count)
+        try convert(try input(x, c, "x"), into: try halfOut(y, c, "y", H.self))
+    }
+}
+
+@_cdecl("smk_half_to_float_f16")
+public func smk_half_to_float_f16(_ x: UnsafePointer<UInt16>?, _ y: UnsafeMutablePointer<Float>?, _ count: Int64) -> Int32 {
+    toFloat(Float16.self, x, y, count)
+}
+
+@_cdecl("smk_half_to_float_bf16")
+public func smk_half_to_float_bf16(_ x: UnsafePointer<UInt16>?, _ y: UnsafeMutablePointer<Float>?, _ count: Int64) -> Int32 {
+    toFloat(BFloat16.self, x, y, count)
+}
+
+@_cdecl("smk_half_from_float_f16")
+public func smk_half_from_float_f16(_ x: UnsafePointer<Float>?, _ y: UnsafeMutablePointer<UInt16>?, _ count: Int64) -> Int32 {
+    fromFloat(Float16.self, x, y, count)
+}
+
+@_cdecl("smk_half_from_float_bf16")
+public func smk_half_from_float_bf16(_ x: UnsafePointer<Float>?, _ y: UnsafeMutablePointer<UInt16>?, _ count: Int64) -> Int32 {
+    fromFloat(BFloat16.self, x, y, count)
+}
+
+// MARK: Normalizers
+
+private func normalizeHalf<H: HalfFloat>(_: H.Type, log: Bool, _ x: UnsafePointer<UInt16>?, _ y: UnsafeMutablePointer<UInt16>?,
+                                         _ outer: Int64, _ n: Int64, _ inner: Int64, _ temperature: Float) -> Int32 {
+    abiCall { () throws(SoftmaxKitError) in
+        let e = try extents(outer, n, inner)
+        let xb = try halfIn(x, e.count, "x", H.self), yb = try halfOut(y, e.count, "y", H.self)
+        if log {
+            try logSoftmax(xb, into: yb, extents: e, temperature: temperature)
+        } else {
+            try softmax(xb, into: yb, extents: e, temperature: temperature)
+        }
+    }
+}
+
+@_cdecl("smk_softmax_f16")
+public func smk_softmax_f16(_ x: UnsafePointer<UInt16>?, _ y: UnsafeMutablePointer<UInt16>?,
+                            _ outer: Int64, _ n: Int64, _ inner: Int64, _ temperature: Float) -> Int32 {
+    normalizeHalf(Float16.self, log: false, x, y, outer, n, inner, temperature)
+}
+
+@_cdecl("smk_softmax_bf16")
+public func smk_softmax_bf16(_ x: UnsafePointer<UInt16>?, _ y: UnsafeMutablePointer<UInt16>?,
+                             _ outer: Int64, _ n: Int64, _ inner: Int64, _ temperature: Float) -> Int32 {
+    normalizeHalf(BFloat16.self, log: false, x, y, outer, n, inner, temperature)
+}
+
+@_cdecl("smk_log_softmax_f16")
+public func smk_log_softmax_f16(_ x: UnsafePointer<UInt16>?, _ y: UnsafeMutablePointer<UInt16>?,
+                                _ outer: Int64, _ n: Int64, _ inner: Int64, _ temperature: Float) -> Int32 {
+    normalizeHalf(Float16.self, log: true, x, y, outer, n, inner, temperature)
+}
+
+@_cdecl("smk_log_softmax_bf16")
+public func smk_log_softmax_bf16(_ x: UnsafePointer<UInt16>?, _ y: UnsafeMutablePointer<UInt16>?,
+                                 _ outer: Int64, _ n: Int64, _ inner: Int64, _ temperature: Float) -> Int32 {
+    normalizeHalf(BFloat16.self, log: true, x, y, outer, n, inner, temperature)
+}
+
+private func logSumExpHalf<H: HalfFloat>(_: H.Type, _ x: UnsafePointer<UInt16>?, _ y: UnsafeMutablePointer<UInt16>?,
+                                         _ outer: Int64, _ n: Int64, _ inner: Int64) -> Int32 {
+    abiCall { () throws(SoftmaxKitError) in
+        let e = try extents(outer, n, inner)
+        try logSumExp(try halfIn(x, e.count, "x", H.self), into: try halfOut(y, e.reducedCount, "y", H.self), extents: e)
+    }
+}
+
+@_cdecl("smk_logsumexp_f16")
+public func smk_logsumexp_f16(_ x: UnsafePointer<UInt16>?, _ y: UnsafeMutablePointer<UInt16>?,
+                              _ outer: Int64, _ n: Int64, _ inner: Int64) -> Int32 {
+    logSumExpHalf(Float16.self, x, y, outer, n, inner)
+}
+
+@_cdecl("smk_logsumexp_bf16")
+public func smk_logsumexp_bf16(_ x: UnsafePointer<UInt16>?, _ y: UnsafeMutablePointer<UInt16>?,
+                               _ outer: Int64, _ n: Int64, _ inner: Int64) -> Int32 {
+    logSumExpHalf(BFloat16.self, x, y, outer, n, inner)
+}
+
+// MARK: Selection
+
+private func softmaxTopKHalf<H: HalfFloat>(_: H.Type, _ x: UnsafePointer<UInt16>?, _ probs: UnsafeMutablePointer<UInt16>?,
+                                           _ indices: UnsafeMutablePointer<Int64>?, _ outer: Int64, _ n: Int64, _ inner: Int64,
+                                           _ k: Int64, _ temperature: Float) -> Int32 {
+    abiCall { () throws(SoftmaxKitError) in
+        let e = try extents(outer, n, inner)
+        guard k >= 0, k <= Int64(e.n) else {
+            throw SoftmaxKitError(.invalidArgument, "k must be in 0...\(e.n) (the axis length), got \(k)")
+        }
+        let kk = Int(k), count = e.outer * kk * e.inner
+        try softmaxTopK(try halfIn(x, e.count, "x", H.self), k: kk, probs: try halfOut(probs, count, "probs", H.self),
+                        indices: try indexOutput(indices, count, "indices"), extents: e, temperature: temperature)
+    }
+}
+
+@_cdecl("smk_softmax_topk_f16")
+public func smk_softmax_topk_f16(_ x: UnsafePointer<UInt16>?, _ probs: UnsafeMutablePointer<UInt16>?, _ indices: UnsafeMutablePointer<Int64>?,
+                                 _ outer: Int64, _ n: Int64, _ inner: Int64, _ k: Int64, _ temperature: Float) -> Int32 {
+    softmaxTopKHalf(Float16.self, x, probs, indices, outer, n, inner, k, temperature)
+}
+
+@_cdecl("smk_softmax_topk_bf16")
+public func smk_softmax_topk_bf16(_ x: UnsafePointer<UInt16>?, _ probs: UnsafeMutablePointer<UInt16>?, _ indices: UnsafeMutablePointer<Int64>?,
+                                  _ outer: Int64, _ n: Int64, _ inner: Int64, _ k: Int64, _ temperature: Float) -> Int32 {
+    softmaxTopKHalf(BFloat16.self, x, probs, indices, outer, n, inner, k, temperature)
+}
+
+// MARK: Losses
+
+private func crossEntropyHalf<H: HalfFloat>(_: H.Type, _ logits: UnsafePointer<UInt16>?, _ target: UnsafePointer<Int64>?,
+                                            _ weight: UnsafePointer<Float>?, _ loss: UnsafeMutablePointer<Float>?,
+                                            _ dlogits: UnsafeMutablePointer<UInt16>?,
+                                            _ outer: Int64, _ n: Int64, _ inner: Int64, _ options: UnsafeRawPointer?) -> Int32 {
+    abiCall { () throws(SoftmaxKitError) in
+        let e = try extents(outer, n, inner)
+        let o = try lossOptions(options)
+        let grad = dlogits.map { UnsafeMutableBufferPointer(start: UnsafeMutableRawPointer($0).assumingMemoryBound(to: H.self), count: e.count) }
+        try crossEntropy(try halfIn(logits, e.count, "logits", H.self),
+                         targets: try indexInput(target, e.reducedCount, "target"), weight: optionalInput(weight, e.n),
+                         loss: try output(loss, o.lossCount(samples: e.reducedCount), "loss"),
+                         gradient: grad, extents: e, options: o)
+    }
+}
+
+@_cdecl("smk_cross_entropy_f16")
+public func smk_cross_entropy_f16(_ logits: UnsafePointer<UInt16>?, _ target: UnsafePointer<Int64>?, _ weight: UnsafePointer<Float>?,
+                                  _ loss: UnsafeMutablePointer<Float>?, _ dlogits: UnsafeMutablePointer<UInt16>?,
+                                  _ outer: Int64, _ n: Int64, _ inner: Int64, _ options: UnsafeRawPointer?) -> Int32 {
+    crossEntropyHalf(Float16.self, logits, target, weight, loss, dlogits, outer, n, inner, options)
+}
+
+@_cdecl("smk_cross_entropy_bf16")
+public func smk_cross_entropy_bf16(_ logits: UnsafePointer<UInt16>?, _ target: UnsafePointer<Int64>?, _ weight: UnsafePointer<Float>?,
+                                   _ loss: UnsafeMutablePointer<Float>?, _ dlogits: UnsafeMutablePointer<UInt16>?,
+                                   _ outer: Int64, _ n: Int64, _ inner: Int64, _ options: UnsafeRawPointer?) -> Int32 {
+    crossEntropyHalf(BFloat16.self, logits, target, weight, loss, dlogits, outer, n, inner, options)
+}

@@ -1,0 +1,195 @@
+import Testing
+import SoftmaxKit
+#if canImport(Glibc)
+import Glibc
+#endif
+
+// Half precision in Swift: Float16 and BFloat16 conversions over every bit
+// pattern, and the half kernels against a float64 reference rounded once.
+
+/// A Double rounded to nearest even into bfloat16 (from the format's
+/// definition: 8 significant bits, float32's exponent range).
+private func refBFloat16(_ v: Double) -> BFloat16 {
+    let sign: UInt16 = v.sign == .minus ? 0x8000 : 0
+    if v.isNaN { return BFloat16(bitPattern: sign | 0x7fc0) }
+    let a = abs(v)
+    if a >= (2 - 0x1p-8) * 0x1p127 { return BFloat16(bitPattern: sign | 0x7f80) }
+    if a < 0x1p-126 { return BFloat16(bitPattern: sign | UInt16((a * 0x1p133).rounded(.toNearestOrEven))) }
+    let e = Int(a.exponent)
+    let q = Int((a * pow(2, Double(7 - e))).rounded(.toNearestOrEven))
+    return BFloat16(bitPattern: sign | UInt16(((e + 127) << 7) + q - 128))
+}
+
+/// Distance in ulps of two half bit patterns (sign-magnitude order); NaN meets NaN only.
+private func ulps(_ a: UInt16, _ b: UInt16, nan: (UInt16) -> Bool) -> Int {
+    if nan(a) || nan(b) { return nan(a) && nan(b) ? 0 : Int.max }
+    func ordered(_ x: UInt16) -> Int { x & 0x8000 != 0 ? -Int(x & 0x7fff) : Int(x) }
+    return abs(ordered(a) - ordered(b))
+}
+
+private func f16NaN(_ x: UInt16) -> Bool { x & 0x7c00 == 0x7c00 && x & 0x3ff != 0 }
+private func bf16NaN(_ x: UInt16) -> Bool { x & 0x7f80 == 0x7f80 && x & 0x7f != 0 }
+
+private func randomLogits(_ count: Int, seed: UInt64, scale: Double = 10) -> [Double] {
+    var s = seed &* 0x9e3779b97f4a7c15 | 1
+    return (0..<count).map { _ in
+        s ^= s << 13; s ^= s >> 7; s ^= s << 17
+        return (Double(s >> 11) / 0x1p53 * 2 - 1) * scale
+    }
+}
+
+private func refSoftmaxRows(_ x: [Double], n: Int, log: Bool) -> [Double] {
+    var y = [Double](repeating: 0, count: x.count)
+    for r in 0..<(x.count / n) {
+        let row = x[(r * n)..<((r + 1) * n)]
+        let m = row.max()!
+        let s = row.reduce(0) { $0 + exp($1 - m) }
+        for j in 0..<n { y[r * n + j] = log ? x[r * n + j] - m - naturalLog(s) : exp(x[r * n + j] - m) / s }
+    }
+    return y
+}
+
+private func naturalLog(_ v: Double) -> Double { log(v) }
+
+@Suite("float16 and bfloat16")
+struct HalfTests {
+    @Test("every bfloat16 pattern widens exactly and every value and midpoint rounds to nearest even")
+    func bfloat16Conversions() {
+        var bad = 0
+        for i in 0...0xffff {
+            let b = BFloat16(bitPattern: UInt16(i))
+            let f = Float(b)
+            if f.bitPattern != UInt32(i) << 16 { bad += 1 }
+            if f.isNaN || f.isInfinite { continue }
+            if BFloat16(f).bitPattern != UInt16(i) { bad += 1 }
+            // The midpoint to the next pattern away from 0 and a float32 step
+            // either side of it (none before an infinity).
+            let next = Float(BFloat16(bitPattern: UInt16(i + 1)))
+            if next.isNaN || next.isInfinite { continue }
+            let mid = Float((Double(f) + Double(next)) / 2)
+            for v in [mid, mid.nextUp, mid.nextDown] where BFloat16(v) != refBFloat16(Double(v)) { bad += 1 }
+        }
+        #expect(bad == 0)
+        #expect(BFloat16(Float.nan).floatValue.isNaN)
+        #expect(BFloat16(Float.greatestFiniteMagnitude).floatValue == .infinity)
+        #expect(BFloat16(Float(1e-40)).bitPattern == refBFloat16(Double(Float(1e-40))).bitPattern)
+    }
+
+    @Test("whole-array conversions agree with Swift's Float16 on every pattern and midpoint")
+    func float16Conversions() throws {
+        let bits = (0...0xffff).map { Float16(bitPattern: UInt16($0)) }
+        var wide = [Float](repeating: 0, count: bits.count)
+        try bits.withUnsafeBufferPointer { (b) throws(SoftmaxKitError) in
+            try wide.withUnsafeMutableBufferPointer { (w) throws(SoftmaxKitError) in try convert(b, into: w) }
+        }
+        var bad = 0
+        for i in 0...0xffff {
+            let want = Float(bits[i])
+            if want.isNaN ? !wide[i].isNaN : want.bitPattern != wide[i].bitPattern { bad += 1 }
+        }
+        var values: [Float] = []
+        for i in 0..<0x7bff {
+            let a = Float(Float16(bitPattern: UInt16(i))), b = Float(Float16(bitPattern: UInt16(i + 1)))
+            let mid = (a + b) / 2
+            values += [a, -a, mid, -mid, mid.nextUp, mid.nextDown]
+        }
+        values += [65504, 65519.996, 65520, -65520, .infinity, -.infinity, .nan, 1e-8, 3e-8, 2.9802322e-08]
+        var narrow = [Float16](repeating: 0, count: values.count)
+        try values.withUnsafeBufferPointer { (v) throws(SoftmaxKitError) in
+            try narrow.withUnsafeMutableBufferPointer { (n) throws(SoftmaxKitError) in try convert(v, into: n) }
+        }
+        for (v, h) in zip(values, narrow) {
+            let want = Float16(v)  // Swift's conversion: correctly rounded
+            if want.isNaN ? !h.isNaN : want.bitPattern != h.bitPattern { bad += 1 }
+        }
+        #expect(bad == 0)
+    }
+
+    @Test("softmax, log_softmax and logsumexp within 1 ulp of float64 rounded once", arguments: [1, 7, 64, 1000, 33000])
+    func normalizers(n: Int) throws {
+        let rows = max(1, 4000 / n)
+        let x64 = randomLogits(rows * n, seed: UInt64(n))
+        let x16 = x64.map { Float16($0) }
+        let xb = x64.map { BFloat16(Float($0)) }
+        let e = try Extents(outer: rows, n: n)
+        for log in [false, true] {
+            let ref16 = refSoftmaxRows(x16.map { Double($0) }, n: n, log: log)
+            let y16 = log ? try logSoftmax(x16, shape: [rows, n]) : try softmax(x16, shape: [rows, n])
+            let worst16 = zip(y16, ref16).map { ulps($0.bitPattern, Float16($1).bitPattern, nan: f16NaN) }.max()!
+            #expect(worst16 <= 1)
+            let refb = refSoftmaxRows(xb.map { Double(Float($0)) }, n: n, log: log)
+            let yb = log ? try logSoftmax(xb, shape: [rows, n]) : try softmax(xb, shape: [rows, n])
+            let worstb = zip(yb, refb).map { ulps($0.bitPattern, refBFloat16($1).bitPattern, nan: bf16NaN) }.max()!
+            #expect(worstb <= 1)
+        }
+        var lse = [Float16](repeating: 0, count: rows)
+        try x16.withUnsafeBufferPointer { (xp) throws(SoftmaxKitError) in
+            try lse.withUnsafeMutableBufferPointer { (yp) throws(SoftmaxKitError) in try logSumExp(xp, into: yp, extents: e) }
+        }
+        for r in 0..<rows {
+            let row = x16[(r * n)..<((r + 1) * n)].map { Double($0) }
+            let m = row.max()!
+            let want = Float16(m + log(row.reduce(0) { $0 + exp($1 - m) }))
+            #expect(ulps(lse[r].bitPattern, want.bitPattern, nan: f16NaN) <= 1)
+        }
+    }
+
+    @Test("edge rows: NaN, -inf, all -inf, ±65504, a probability that underflows in float16")
+    func edges() throws {
+        let rows: [[Float16]] = [[1, .nan, 2, 3], [-.infinity, 1, -.infinity, 2], [-.infinity, -.infinity, -.infinity, -.infinity],
+                                 [65504, -65504, 65504, 0], [0, -20, -12, -16]]
+        let y = try softmax(rows.flatMap { $0 }, shape: [5, 4])
+        #expect(y[0..<4].allSatisfy { $0.isNaN })
+        #expect(y[4] == 0 && y[6] == 0)
+        #expect(y[8..<12].allSatisfy { $0.isNaN })
+        #expect(y[13] == 0)
+        #expect(y[17] == 0)                         // e^-20 < 2^-24
+        #expect(y[18].isSubnormal && y[18] == Float16(exp(-12.0) / (1 + exp(-20.0) + exp(-12.0) + exp(-16.0))))
+    }
+
+    @Test("top-k and cross-entropy on half inputs; bad arguments throw")
+    func selectionAndLoss() throws {
+        let n = 500, rows = 4
+        let x = randomLogits(rows * n, seed: 9).map { BFloat16(Float($0)) }
+        var probs = [BFloat16](repeating: BFloat16(bitPattern: 0), count: rows * 3)
+        var idx = [Int](repeating: 0, count: rows * 3)
+        var loss = [Float](repeating: 0, count: rows)
+        let e = try Extents(outer: rows, n: n)
+        let p = try softmax(x, shape: [rows, n])
+        let targets = [0, 7, 499, -100]
+        try x.withUnsafeBufferPointer { (xp) throws(SoftmaxKitError) in
+            try probs.withUnsafeMutableBufferPointer { (pp) throws(SoftmaxKitError) in
+                try idx.withUnsafeMutableBufferPointer { (ip) throws(SoftmaxKitError) in
+                    try softmaxTopK(xp, k: 3, probs: pp, indices: ip, extents: e)
+                    #expect(throws: SoftmaxKitError.self) { try softmaxTopK(xp, k: n + 1, probs: pp, indices: ip, extents: e) }
+                    #expect(throws: SoftmaxKitError.self) { try softmaxTopK(xp, k: 3, probs: pp, indices: ip, extents: e, temperature: 0) }
+                }
+            }
+            try targets.withUnsafeBufferPointer { (tp) throws(SoftmaxKitError) in
+                try loss.withUnsafeMutableBufferPointer { (lp) throws(SoftmaxKitError) in
+                    try crossEntropy(xp, targets: tp, loss: lp, extents: e, options: LossOptions(reduction: .none))
+                }
+            }
+            let bad = [0, 7, 500, 1]
+            _ = try bad.withUnsafeBufferPointer { (tp) throws(SoftmaxKitError) in
+                try loss.withUnsafeMutableBufferPointer { (lp) throws(SoftmaxKitError) in
+                    #expect(throws: SoftmaxKitError.self) {
+                        try crossEntropy(xp, targets: tp, loss: lp, extents: e, options: LossOptions(reduction: .none))
+                    }
+                }
+            }
+        }
+        for r in 0..<rows {
+            for j in 0..<3 {
+                #expect(ulps(probs[r * 3 + j].bitPattern, p[r * n + idx[r * 3 + j]].bitPattern, nan: bf16NaN) <= 1)
+            }
+            let t = targets[r]
+            if t < 0 { #expect(loss[r] == 0); continue }
+            let row = x[(r * n)..<((r + 1) * n)].map { Double(Float($0)) }
+            let m = row.max()!
+            let want = m + log(row.reduce(0) { $0 + exp($1 - m) }) - row[t]
+            #expect(abs(Double(loss[r]) - want) <= 1e-6 * abs(want))
+        }
+        #expect(throws: SoftmaxKitError.self) { _ = try softmax([Float16(1), 2], temperature: -1) }
+    }
+}
