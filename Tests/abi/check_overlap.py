@@ -282,7 +282,55 @@ RECIPES = {
                                   ("outputs", "lengths")),
     "smk_model_forward_ids": (lambda F, fx: ids_args(fx.tagger, fx.lib), ("outputs", "lengths")),
     "smk_model_step": (lambda F, fx: step_args(fx), ("outputs",)),
+    "smk_model_step_ids": (lambda F, fx: step_ids_args(fx, "model"), ()),
+    "smk_ensemble_forward_lengths": (lambda F, fx: {**forward_args("ensemble", fx.ensemble, fx.lib),
+                                                    "lengths": In(i64([1, 0, 1]))}, ("outputs", "lengths")),
+    "smk_ensemble_forward_ids": (lambda F, fx: {**{k: v for k, v in ids_args(fx.tagger, fx.lib).items() if k != "model"},
+                                                "ensemble": tagger_ensemble(fx)}, ("outputs", "lengths")),
+    "smk_ensemble_step": (lambda F, fx: ensemble_step_args(fx), ("outputs",)),
+    "smk_ensemble_step_ids": (lambda F, fx: step_ids_args(fx, "ensemble"), ()),
 }
+
+
+def tagger_ensemble(fx):
+    """An ensemble of the tagger fixture with itself (made once)."""
+    if getattr(fx, "tagger_ens", None) is None:
+        fx.tagger_ens = ctypes.c_void_p()
+        table = (ctypes.c_void_p * 2)(fx.tagger.value, fx.tagger.value)
+        assert fx.lib.smk_ensemble_create(table, ctypes.c_int64(2), 0, ctypes.byref(fx.tagger_ens)) == SMK_OK
+    return fx.tagger_ens
+
+
+def step_ids_args(fx, owner: str) -> dict:
+    """smk_model_step_ids / smk_ensemble_step_ids on 3 rows of the tagger
+    (or its ensemble with itself); the state is made once."""
+    args = ids_args(fx.tagger, fx.lib)
+    key = f"ids_state_{owner}"
+    if getattr(fx, key, None) is None:
+        st = ctypes.c_void_p()
+        if owner == "model":
+            assert fx.lib.smk_model_state_create(fx.tagger, ctypes.c_int64(O), ctypes.byref(st)) == SMK_OK
+        else:
+            assert fx.lib.smk_ensemble_state_create(tagger_ensemble(fx), ctypes.c_int64(O), ctypes.byref(st)) == SMK_OK
+        setattr(fx, key, st)
+    del args["steps"], args["lengths"]
+    args["outputs"] = Table([Out(o.size // 2) for o in args["outputs"].entries])  # one step of two
+    args["ids"] = In(i64([(3 * i) % 11 for i in range(O)]))
+    if owner == "model":
+        return {**args, "state": getattr(fx, key)}
+    del args["model"]
+    return {**args, "ensemble": tagger_ensemble(fx), "state": getattr(fx, key)}
+
+
+def ensemble_step_args(fx) -> dict:
+    """smk_ensemble_step on 3 rows of the two-member ensemble (state made once)."""
+    args = forward_args("ensemble", fx.ensemble, fx.lib)
+    del args["steps"]
+    if getattr(fx, "ens_state", None) is None:
+        fx.ens_state = ctypes.c_void_p()
+        assert fx.lib.smk_ensemble_state_create(fx.ensemble, ctypes.c_int64(O), ctypes.byref(fx.ens_state)) == SMK_OK
+    x = args.pop("x")
+    return {**args, "state": fx.ens_state, "x_t": x}
 
 
 def step_args(fx) -> dict:

@@ -216,12 +216,26 @@ DECLARATIONS: list[tuple[str, Any, list[Any]]] = [
     ("smk_model_state_free", None, [VP]),
     # smk_status smk_model_step(const smk_model *model, smk_model_state *state, const float *x_t, int64_t batch, int64_t features, float *const *outputs, int64_t output_count);
     ("smk_model_step", STATUS, [VP, VP, VP, I64, I64, _c.POINTER(VP), I64]),
+    # smk_status smk_model_step_ids(const smk_model *model, smk_model_state *state, const int64_t *ids, int64_t batch, float *const *outputs, int64_t output_count);
+    ("smk_model_step_ids", STATUS, [VP, VP, VP, I64, _c.POINTER(VP), I64]),
+    # smk_status smk_model_state_head_ready(const smk_model_state *state, int64_t head, int32_t *ready_out);
+    ("smk_model_state_head_ready", STATUS, [VP, I64, _c.POINTER(_c.c_int32)]),
     # smk_status smk_ensemble_create(const smk_model *const *models, int64_t count, int mode, smk_ensemble **ensemble_out);
     ("smk_ensemble_create", STATUS, [_c.POINTER(VP), I64, _c.c_int, _c.POINTER(VP)]),
     # smk_status smk_ensemble_model(const smk_ensemble *ensemble, int64_t index, const smk_model **model_out);
     ("smk_ensemble_model", STATUS, [VP, I64, _c.POINTER(VP)]),
     # smk_status smk_ensemble_forward(const smk_ensemble *ensemble, const float *x, int64_t batch, int64_t steps, int64_t features, float *const *outputs, int64_t output_count);
     ("smk_ensemble_forward", STATUS, [VP, VP, I64, I64, I64, _c.POINTER(VP), I64]),
+    # smk_status smk_ensemble_forward_lengths(const smk_ensemble *ensemble, const float *x, int64_t batch, int64_t steps, int64_t features, const int64_t *lengths, float *const *outputs, int64_t output_count);
+    ("smk_ensemble_forward_lengths", STATUS, [VP, VP, I64, I64, I64, VP, _c.POINTER(VP), I64]),
+    # smk_status smk_ensemble_forward_ids(const smk_ensemble *ensemble, const int64_t *ids, int64_t batch, int64_t steps, const int64_t *lengths, float *const *outputs, int64_t output_count);
+    ("smk_ensemble_forward_ids", STATUS, [VP, VP, I64, I64, VP, _c.POINTER(VP), I64]),
+    # smk_status smk_ensemble_state_create(const smk_ensemble *ensemble, int64_t batch, smk_model_state **state_out);
+    ("smk_ensemble_state_create", STATUS, [VP, I64, _c.POINTER(VP)]),
+    # smk_status smk_ensemble_step(const smk_ensemble *ensemble, smk_model_state *state, const float *x_t, int64_t batch, int64_t features, float *const *outputs, int64_t output_count);
+    ("smk_ensemble_step", STATUS, [VP, VP, VP, I64, I64, _c.POINTER(VP), I64]),
+    # smk_status smk_ensemble_step_ids(const smk_ensemble *ensemble, smk_model_state *state, const int64_t *ids, int64_t batch, float *const *outputs, int64_t output_count);
+    ("smk_ensemble_step_ids", STATUS, [VP, VP, VP, I64, _c.POINTER(VP), I64]),
     # void smk_ensemble_free(smk_ensemble *ensemble);
     ("smk_ensemble_free", None, [VP]),
     # void smk_set_num_threads(int32_t n);

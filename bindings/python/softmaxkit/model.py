@@ -53,6 +53,11 @@ _ENSEMBLE_FORWARD = _lib.fast("smk_ensemble_forward")
 _FORWARD_LENGTHS = _lib.fast("smk_model_forward_lengths")
 _FORWARD_IDS = _lib.fast("smk_model_forward_ids")
 _STEP = _lib.fast("smk_model_step")
+_STEP_IDS = _lib.fast("smk_model_step_ids")
+_ENSEMBLE_FORWARD_LENGTHS = _lib.fast("smk_ensemble_forward_lengths")
+_ENSEMBLE_FORWARD_IDS = _lib.fast("smk_ensemble_forward_ids")
+_ENSEMBLE_STEP = _lib.fast("smk_ensemble_step")
+_ENSEMBLE_STEP_IDS = _lib.fast("smk_ensemble_step_ids")
 I64_ = np.dtype(np.int64)
 
 
@@ -225,10 +230,11 @@ class _Runner:
 
 
 class State:
-    """The carried state of :meth:`Model.step` (from :meth:`Model.new_state`):
-    belongs to one model and batch size; one thread uses it at a time."""
+    """The carried state of :meth:`Model.step` / :meth:`Ensemble.step` (from
+    ``new_state``): belongs to one model or ensemble and batch size; one
+    thread uses it at a time."""
 
-    def __init__(self, handle: _VP, model: "Model", batch: int):
+    def __init__(self, handle: _VP, model: Any, batch: int):
         self._handle = handle
         self._model = model  # the C state keeps the model alive too
         self.batch = batch
@@ -237,6 +243,16 @@ class State:
         """Back to the zero initial state (a new sequence)."""
         _check(_L.smk_model_state_reset(self._handle))
 
+    def ready(self, head: str) -> bool:
+        """Whether the last step gave `head` a value (False before the first
+        step and, for a head on a selected step, at the other ticks)."""
+        names = [h.name for h in self._model.heads]
+        if head not in names:
+            raise ArgumentError(f"unknown head {head!r}; the heads are {names}")
+        r = ctypes.c_int32()
+        _check(_L.smk_model_state_head_ready(self._handle, names.index(head), ctypes.byref(r)))
+        return bool(r.value)
+
     def __del__(self) -> None:
         h = getattr(self, "_handle", None)
         if h:
@@ -244,7 +260,127 @@ class State:
             self._handle = None
 
 
-class Model(_Runner):
+class _Sequences(_Runner):
+    """Forward with lengths or token ids and streaming, shared by
+    :class:`Model` and :class:`Ensemble` (which name their C calls)."""
+
+    vocabulary = 0
+
+    def __call__(self, x: Any, lengths: Any = None) -> dict[str, np.ndarray]:
+        """Every head on `x`; outputs are float32 ``x.shape[:-1] + (size,)``
+        (``[batch, size]`` for a head whose ``per_step`` is False).
+
+        A model of token ids (``vocabulary`` set) takes integer ids
+        ``[batch, steps]`` (or ``[batch]``, one step) in ``[0, vocabulary)``.
+        `lengths` (``batch`` integers in ``[0, steps]``) marks steps
+        ``t >= lengths[b]`` of row b as padding: recurrent layers do not
+        advance on them (``pack_padded_sequence``), per-step outputs there are
+        0 (-inf for log_softmax).
+
+        Raises:
+            ValueError (ArgumentError): float input to an id model or ids to a
+                float model, an id outside the vocabulary (row and step
+                named), lengths of the wrong count or outside ``[0, steps]``.
+        """
+        if self.vocabulary:
+            return self._forward_ids(x, lengths)
+        if lengths is None:
+            return self._forward(self._C_FORWARD, x)
+        a = np.ascontiguousarray(np.asarray(x), dtype=F32)
+        if a.ndim != 3:
+            raise ArgumentError(f"x must be [batch, steps, features] with lengths, got shape {a.shape}")
+        batch, steps, feats = a.shape
+        lens = self._lengths(lengths, batch)
+        outs = [_empty(s, F32) for s in self._shapes(a.shape[:-1])]
+        table = self._pack(*[ptr(o).value for o in outs])
+        _check(self._C_FORWARD_LENGTHS(self._handle, ptr(a), i64(batch), i64(steps), i64(feats), ptr(lens), table,
+                                       self._head_count))
+        return dict(zip(self._names, outs))
+
+    def new_state(self, batch: int = 1) -> "State":
+        """A zero state for running `batch` rows one step at a time with
+        :meth:`step`. Raises softmaxkit.Error (SMK_ERROR_UNSUPPORTED) for a
+        model with a bidirectional layer (its backward direction starts from
+        the end of the sequence) or a step counted from the end other than
+        -1, naming the layer."""
+        handle = _VP()
+        _check(getattr(_L, self._C_STATE_CREATE)(self._handle, int(batch), ctypes.byref(handle)))
+        return State(handle, self, int(batch))
+
+    def step(self, x: Any, state: "State") -> dict[str, np.ndarray]:
+        """One step ``x`` (``[batch, features]``, or ``[features]`` for batch 1;
+        for a model of token ids, ``batch`` integer ids, or one id) from
+        `state`, which advances; returns each head's ``[batch, size]``
+        (``[size]`` for a 1-D x or a single id). T steps give the values of
+        one forward over the T steps within float32 rounding.
+
+        A head on a selected step (a dense layer with ``"step": i``) is in
+        the dict only at the tick that consumes step i (the ``i+1``-th call
+        after a reset; ``"step": -1``: every tick): at the other ticks it is
+        absent (``state.ready(name)`` is False)."""
+        if not isinstance(state, State):
+            raise ArgumentError("state must come from new_state")
+        if self.vocabulary:
+            a = np.asarray(x)
+            if a.dtype.kind not in "iu":
+                raise ArgumentError(f"the model's input is token ids (vocabulary {self.vocabulary}): ids must be integers, got dtype {a.dtype}")
+            if a.ndim not in (0, 1):
+                raise ArgumentError(f"ids of one step must be [batch] or a single id, got shape {a.shape}")
+            if a.dtype.kind == "u" and a.size and a.max() > np.iinfo(np.int64).max:
+                raise ArgumentError(f"ids hold values outside the vocabulary [0, {self.vocabulary})")
+            lead = a.shape
+            a = np.ascontiguousarray(a.reshape(-1), dtype=I64_)
+            outs = [_empty(lead + (size,), F32) for size in self._sizes]
+            table = self._pack(*[ptr(o).value for o in outs])
+            _check(self._C_STEP_IDS(self._handle, state._handle, ptr(a), i64(a.shape[0]), table, self._head_count))
+        else:
+            a = np.ascontiguousarray(np.asarray(x), dtype=F32)
+            if a.ndim not in (1, 2):
+                raise ArgumentError(f"x must be [batch, features] or [features], got shape {a.shape}")
+            batch = a.shape[0] if a.ndim == 2 else 1
+            lead = a.shape[:-1]
+            outs = [_empty(lead + (size,), F32) for size in self._sizes]
+            table = self._pack(*[ptr(o).value for o in outs])
+            _check(self._C_STEP(self._handle, state._handle, ptr(a), i64(batch), i64(a.shape[-1]), table, self._head_count))
+        ready = ctypes.c_int32()
+        result = {}
+        for k, (name, o) in enumerate(zip(self._names, outs)):
+            _check(_L.smk_model_state_head_ready(state._handle, k, ctypes.byref(ready)))
+            if ready.value:
+                result[name] = o
+        return result
+
+    @staticmethod
+    def _lengths(lengths: Any, batch: int) -> np.ndarray:
+        lens = np.asarray(lengths)
+        if lens.dtype.kind not in "iu":
+            raise ArgumentError(f"lengths must be integers, got dtype {lens.dtype}")
+        if lens.shape != (batch,):
+            raise ArgumentError(f"lengths must hold one value per row ({batch}), got shape {lens.shape}")
+        if lens.dtype.kind == "u" and lens.size and lens.max() > np.iinfo(np.int64).max:
+            raise ArgumentError("lengths hold values beyond int64")
+        return np.ascontiguousarray(lens, dtype=I64_)
+
+    def _forward_ids(self, ids: Any, lengths: Any) -> dict[str, np.ndarray]:
+        a = np.asarray(ids)
+        if a.dtype.kind not in "iu":
+            raise ArgumentError(f"the model's input is token ids (vocabulary {self.vocabulary}): ids must be integers, got dtype {a.dtype}")
+        if a.ndim not in (1, 2):
+            raise ArgumentError(f"ids must be [batch] or [batch, steps], got shape {a.shape}")
+        if a.dtype.kind == "u" and a.size and a.max() > np.iinfo(np.int64).max:
+            raise ArgumentError(f"ids hold values outside the vocabulary [0, {self.vocabulary})")
+        a = np.ascontiguousarray(a, dtype=I64_)
+        batch = a.shape[0]
+        steps = a.shape[1] if a.ndim == 2 else 1
+        lens = None if lengths is None else self._lengths(lengths, batch)
+        outs = [_empty(s, F32) for s in self._shapes(a.shape)]
+        table = self._pack(*[ptr(o).value for o in outs])
+        _check(self._C_FORWARD_IDS(self._handle, ptr(a), i64(batch), i64(steps), None if lens is None else ptr(lens),
+                                   table, self._head_count))
+        return dict(zip(self._names, outs))
+
+
+class Model(_Sequences):
     """A loaded model. Call it on ``[batch, features]`` or ``[batch, steps,
     features]`` input (or one ``[features]`` row) to get ``{head: array}``."""
 
@@ -324,89 +460,12 @@ class Model(_Runner):
             _L.smk_model_builder_free(builder)
         return cls(handle)
 
-    def __call__(self, x: Any, lengths: Any = None) -> dict[str, np.ndarray]:
-        """Every head on `x`; outputs are float32 ``x.shape[:-1] + (size,)``
-        (``[batch, size]`` for a head whose ``per_step`` is False).
-
-        A model of token ids (``vocabulary`` set) takes integer ids
-        ``[batch, steps]`` (or ``[batch]``, one step) in ``[0, vocabulary)``.
-        `lengths` (``batch`` integers in ``[0, steps]``) marks steps
-        ``t >= lengths[b]`` of row b as padding: recurrent layers do not
-        advance on them (``pack_padded_sequence``), per-step outputs there are
-        0 (-inf for log_softmax).
-
-        Raises:
-            ValueError (ArgumentError): float input to an id model or ids to a
-                float model, an id outside the vocabulary (row and step
-                named), lengths of the wrong count or outside ``[0, steps]``.
-        """
-        if self.vocabulary:
-            return self._forward_ids(x, lengths)
-        if lengths is None:
-            return self._forward(_FORWARD, x)
-        a = np.ascontiguousarray(np.asarray(x), dtype=F32)
-        if a.ndim != 3:
-            raise ArgumentError(f"x must be [batch, steps, features] with lengths, got shape {a.shape}")
-        batch, steps, feats = a.shape
-        lens = self._lengths(lengths, batch)
-        outs = [_empty(s, F32) for s in self._shapes(a.shape[:-1])]
-        table = self._pack(*[ptr(o).value for o in outs])
-        _check(_FORWARD_LENGTHS(self._handle, ptr(a), i64(batch), i64(steps), i64(feats), ptr(lens), table, self._head_count))
-        return dict(zip(self._names, outs))
-
-    def new_state(self, batch: int = 1) -> "State":
-        """A zero state for running `batch` rows one step at a time with
-        :meth:`step`. Raises softmaxkit.Error (SMK_ERROR_UNSUPPORTED) for a
-        model with a bidirectional layer or a selected step."""
-        handle = _VP()
-        _check(_L.smk_model_state_create(self._handle, int(batch), ctypes.byref(handle)))
-        return State(handle, self, int(batch))
-
-    def step(self, x: Any, state: "State") -> dict[str, np.ndarray]:
-        """One step ``x`` (``[batch, features]``, or ``[features]`` for batch 1)
-        from `state`, which advances; returns each head's ``[batch, size]``
-        (``[size]`` for a 1-D x). T steps give the values of one forward
-        over the T steps within float32 rounding."""
-        if not isinstance(state, State):
-            raise ArgumentError("state must come from Model.new_state")
-        a = np.ascontiguousarray(np.asarray(x), dtype=F32)
-        if a.ndim not in (1, 2):
-            raise ArgumentError(f"x must be [batch, features] or [features], got shape {a.shape}")
-        batch = a.shape[0] if a.ndim == 2 else 1
-        lead = a.shape[:-1]
-        outs = [_empty(lead + (size,), F32) for size in self._sizes]
-        table = self._pack(*[ptr(o).value for o in outs])
-        _check(_STEP(self._handle, state._handle, ptr(a), i64(batch), i64(a.shape[-1]), table, self._head_count))
-        return dict(zip(self._names, outs))
-
-    @staticmethod
-    def _lengths(lengths: Any, batch: int) -> np.ndarray:
-        lens = np.asarray(lengths)
-        if lens.dtype.kind not in "iu":
-            raise ArgumentError(f"lengths must be integers, got dtype {lens.dtype}")
-        if lens.shape != (batch,):
-            raise ArgumentError(f"lengths must hold one value per row ({batch}), got shape {lens.shape}")
-        if lens.dtype.kind == "u" and lens.size and lens.max() > np.iinfo(np.int64).max:
-            raise ArgumentError("lengths hold values beyond int64")
-        return np.ascontiguousarray(lens, dtype=I64_)
-
-    def _forward_ids(self, ids: Any, lengths: Any) -> dict[str, np.ndarray]:
-        a = np.asarray(ids)
-        if a.dtype.kind not in "iu":
-            raise ArgumentError(f"the model's input is token ids (vocabulary {self.vocabulary}): ids must be integers, got dtype {a.dtype}")
-        if a.ndim not in (1, 2):
-            raise ArgumentError(f"ids must be [batch] or [batch, steps], got shape {a.shape}")
-        if a.dtype.kind == "u" and a.size and a.max() > np.iinfo(np.int64).max:
-            raise ArgumentError(f"ids hold values outside the vocabulary [0, {self.vocabulary})")
-        a = np.ascontiguousarray(a, dtype=I64_)
-        batch = a.shape[0]
-        steps = a.shape[1] if a.ndim == 2 else 1
-        lens = None if lengths is None else self._lengths(lengths, batch)
-        outs = [_empty(s, F32) for s in self._shapes(a.shape)]
-        table = self._pack(*[ptr(o).value for o in outs])
-        _check(_FORWARD_IDS(self._handle, ptr(a), i64(batch), i64(steps), None if lens is None else ptr(lens),
-                            table, self._head_count))
-        return dict(zip(self._names, outs))
+    _C_FORWARD = _FORWARD
+    _C_FORWARD_LENGTHS = _FORWARD_LENGTHS
+    _C_FORWARD_IDS = _FORWARD_IDS
+    _C_STEP = _STEP
+    _C_STEP_IDS = _STEP_IDS
+    _C_STATE_CREATE = "smk_model_state_create"
 
     @property
     def spec(self) -> dict:
@@ -473,11 +532,13 @@ class Model(_Runner):
             self._handle = None
 
 
-class Ensemble(_Runner):
+class Ensemble(_Sequences):
     """Models with the same input and heads, averaged head by head:
     ``mode="arithmetic"`` (mean of probabilities), ``"geometric"``
     (normalized geometric mean) or ``"logits"`` (mean of logits, then the
-    head's transform). Called like a :class:`Model`."""
+    head's transform). Called like a :class:`Model` (with ``lengths``, on
+    token ids) and streamed like one (``new_state``, ``step``): every output
+    combines the members' outputs for the same call."""
 
     def __init__(self, models: Sequence[Model], mode: str = "arithmetic"):
         models = list(models)
@@ -495,10 +556,16 @@ class Ensemble(_Runner):
         self.mode = mode
         self.heads = models[0].heads
         self.features = models[0].features
+        #: The vocabulary of the members' token-id input, else 0.
+        self.vocabulary = models[0].vocabulary
         self._setup_outputs()
 
-    def __call__(self, x: Any) -> dict[str, np.ndarray]:
-        return self._forward(_ENSEMBLE_FORWARD, x)
+    _C_FORWARD = _ENSEMBLE_FORWARD
+    _C_FORWARD_LENGTHS = _ENSEMBLE_FORWARD_LENGTHS
+    _C_FORWARD_IDS = _ENSEMBLE_FORWARD_IDS
+    _C_STEP = _ENSEMBLE_STEP
+    _C_STEP_IDS = _ENSEMBLE_STEP_IDS
+    _C_STATE_CREATE = "smk_ensemble_state_create"
 
     def __reduce__(self):
         return (_unpickle_ensemble, (tuple(self.models), self.mode))
