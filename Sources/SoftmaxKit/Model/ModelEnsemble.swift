@@ -66,6 +66,9 @@ public final class Ensemble: @unchecked Sendable {
     /// first, then writes each head's averaged output.
     public func forward(_ x: UnsafeBufferPointer<Float>, batch: Int, steps: Int = 1, features f: Int,
                         into outputs: [UnsafeMutableBufferPointer<Float>]) throws(SoftmaxKitError) {
+        if hasSequenceModel {
+            return try run(.floats(x, features: f), batch: batch, steps: steps, lengths: nil, state: nil, into: outputs)
+        }
         let first = models[0]
         let r = try first.rows(batch: batch, steps: steps, features: f)
         try checkCount("x", x.count, r * first.features)
@@ -74,9 +77,6 @@ public final class Ensemble: @unchecked Sendable {
         }
         for (h, o) in zip(heads, outputs) {
             try checkCount("output of head \"\(h.name)\"", o.count, Model.outputCount(h, rows: r))
-        }
-        if hasSequenceModel {
-            return try run(.floats(x, features: f), batch: batch, steps: steps, lengths: nil, state: nil, into: outputs)
         }
         if r == 0 { return }
         try Model.checkDisjoint(x, rows: r, features: first.features, outputs, heads)
@@ -158,7 +158,7 @@ public final class Ensemble: @unchecked Sendable {
         try checkState(state)
         let v = try idVocabulary()
         try checkCount("ids", ids.count, state.batch)
-        let checked = try Model.checkedIds(ids, batch: state.batch, steps: 1, lengths: nil, vocabulary: v)
+        let checked = try Model.checkedIds(ids, batch: state.batch, steps: 1, lengths: nil, vocabulary: v, oneStep: true)
         try Model.checkNoOverlap((UnsafeRawPointer(ids.baseAddress), state.batch * MemoryLayout<I>.stride), outputs, heads)
         try checked.withUnsafeBufferPointer { (c) throws(SoftmaxKitError) in
             try run(.ids(c), batch: state.batch, steps: 1, lengths: nil, state: state, into: outputs)
@@ -315,7 +315,7 @@ public final class Ensemble: @unchecked Sendable {
         var outs: [UnsafeMutableBufferPointer<Float>] = []
         defer { outs.forEach { $0.deallocate() } }
         for h in heads {
-            outs.append(UnsafeMutableBufferPointer<Float>.allocate(capacity: try Model.outputCount(h, rows: r)))
+            outs.append(UnsafeMutableBufferPointer<Float>.allocate(capacity: try Model.outputCount(h, batch: batch, steps: steps)))
         }
         try x.withUnsafeBufferPointer { (xb) throws(SoftmaxKitError) in
             try forward(xb, batch: batch, steps: steps, features: f, into: outs)

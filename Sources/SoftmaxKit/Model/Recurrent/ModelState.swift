@@ -126,7 +126,7 @@ extension Model {
             throw .invalid("the model takes \(features) float features, not token ids")
         }
         try checkCount("ids", ids.count, state.batch)
-        let checked = try Model.checkedIds(ids, batch: state.batch, steps: 1, lengths: nil, vocabulary: v)
+        let checked = try Model.checkedIds(ids, batch: state.batch, steps: 1, lengths: nil, vocabulary: v, oneStep: true)
         try checked.withUnsafeBufferPointer { (c) throws(SoftmaxKitError) in
             try forwardSequence(net, .ids(c.baseAddress ?? UnsafePointer(bitPattern: 16)!),
                                 inputSpan: (UnsafeRawPointer(ids.baseAddress), state.batch * MemoryLayout<I>.stride),

@@ -93,14 +93,15 @@ extension Model {
 
     /// `ids` (`[batch, steps]`) as Int, each valid one checked to lie in
     /// `[0, vocabulary)`; ids at padding steps are not read.
+    /// `oneStep`: the ids of one streaming step, named by row alone.
     static func checkedIds<I: BinaryInteger>(_ ids: UnsafeBufferPointer<I>, batch: Int, steps: Int, lengths: [Int]?,
-                                            vocabulary v: Int) throws(SoftmaxKitError) -> [Int] {
+                                            vocabulary v: Int, oneStep: Bool = false) throws(SoftmaxKitError) -> [Int] {
         var checked = [Int](repeating: 0, count: batch * steps)
         for b in 0..<batch {
             for t in 0..<(lengths?[b] ?? steps) {
                 let id = ids[b * steps + t]
                 guard id >= 0, id < v else {
-                    throw .invalid(steps == 1 && lengths == nil ? "ids[\(b)] is \(id), outside the vocabulary [0, \(v))"
+                    throw .invalid(oneStep ? "ids[\(b)] is \(id), outside the vocabulary [0, \(v))"
                                    : "ids[\(b), \(t)] is \(id), outside the vocabulary [0, \(v))")
                 }
                 checked[b * steps + t] = Int(id)
@@ -150,7 +151,7 @@ extension Model {
         case .ids(let ids):
             guard let v = net.vocabulary else { throw .invalid("the model takes \(features) float features, not token ids") }
             try checkCount("ids", ids.count, batch * steps)
-            let checked = try Model.checkedIds(ids, batch: batch, steps: steps, lengths: lengths, vocabulary: v)
+            let checked = try Model.checkedIds(ids, batch: batch, steps: steps, lengths: lengths, vocabulary: v, oneStep: state != nil)
             try checked.withUnsafeBufferPointer { (c) throws(SoftmaxKitError) in
                 try forwardSequence(net, .ids(c.baseAddress ?? UnsafePointer(bitPattern: 16)!), inputSpan: (nil, 0),
                                     batch: batch, steps: steps, lengths: lengths, state: state, into: outputs, tap: seqTap)
