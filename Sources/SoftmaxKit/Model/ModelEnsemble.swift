@@ -84,7 +84,7 @@ public final class Ensemble: @unchecked Sendable {
         let rows = heads.map { _ in r }
         switch mode {
         case .logits:
-            try combineLogits(rows: rows, outputs) { (m, tap) throws(SoftmaxKitError) in try m.withLayers(x.baseAddress!, rows: r, tap) }
+            try combineLogits(rows: rows, outputs) { (_, m, tap) throws(SoftmaxKitError) in try m.withLayers(x.baseAddress!, rows: r, tap) }
         case .arithmetic, .geometric:
             try combineOutputs(rows: rows, outputs) { (_, m, outs) throws(SoftmaxKitError) in
                 try m.forward(xs, batch: r, steps: 1, features: features, into: outs)
@@ -262,8 +262,7 @@ public final class Ensemble: @unchecked Sendable {
         }
         switch mode {
         case .logits:
-            try combineLogits(rows: rows, outputs) { (m, tap) throws(SoftmaxKitError) in
-                let k = models.firstIndex { $0 === m } ?? 0
+            try combineLogits(rows: rows, outputs) { (k, m, tap) throws(SoftmaxKitError) in
                 // A sequence member still writes its outputs: into scratch.
                 try withScratchOutputs(m, batch: batch, steps: steps) { (outs) throws(SoftmaxKitError) in
                     try m.run(feed, batch: batch, steps: steps, lengths: lengths, state: state?.states[k], into: outs, tap: tap)
@@ -422,11 +421,11 @@ public final class Ensemble: @unchecked Sendable {
     }
 
     /// Averages each head's input layers across models, then applies the transform.
-    /// `rows[h]`: head h's output rows; `layers(model, tap)` runs a member
+    /// `rows[h]`: head h's output rows; `layers(k, model, tap)` runs member k
     /// and hands its layer buffers to `tap` as `(first row, rows or nil for
     /// all, buffers)`.
     private func combineLogits(rows: [Int], _ outputs: [UnsafeMutableBufferPointer<Float>],
-                               layers: (Model, @escaping (Int, Int?, [UnsafeMutablePointer<Float>]) -> Void) throws(SoftmaxKitError) -> Void) throws(SoftmaxKitError) {
+                               layers: (Int, Model, @escaping (Int, Int?, [UnsafeMutablePointer<Float>]) -> Void) throws(SoftmaxKitError) -> Void) throws(SoftmaxKitError) {
         // One accumulator per (head, input slot), sized rows x that layer's width.
         let first = models[0]
         var slotWidths: [[Int]] = []
@@ -447,8 +446,8 @@ public final class Ensemble: @unchecked Sendable {
             slots.append(ws.map { w in defer { p += rows[h] * w }; return p })
         }
         let inv = 1 / Float(models.count)
-        for m in models {
-            try layers(m) { start, count, buffers in
+        for (k, m) in models.enumerated() {
+            try layers(k, m) { start, count, buffers in
                 for (h, head) in m.heads.enumerated() {
                     for (s, l) in head.inputLayers.enumerated() {
                         let w = slotWidths[h][s]

@@ -196,3 +196,15 @@ def test_ensemble_errors():
         softmaxkit.Ensemble([a, a]).step(np.zeros((2, 4), np.float32), state)
     with pytest.raises(ValueError, match="lengths"):
         ens(np.zeros((2, 3, 4), np.float32), lengths=[1, 4])
+
+
+@pytest.mark.parametrize("mode", ["arithmetic", "geometric", "logits"])
+def test_ensemble_of_one_model_twice_streams_as_the_model(mode):
+    """The same model twice: each member slot carries its own state."""
+    m = load("tagger")
+    ens = softmaxkit.Ensemble([m, m], mode)
+    ids = np.random.default_rng(12).integers(0, m.vocabulary, (2, 4))
+    whole = m(ids)["tags"]
+    state = ens.new_state(2)
+    for t in range(4):
+        np.testing.assert_allclose(ens.step(ids[:, t], state)["tags"], whole[:, t], atol=2e-6, rtol=1e-5)
