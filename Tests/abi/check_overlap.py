@@ -301,25 +301,47 @@ def tagger_ensemble(fx):
     return fx.tagger_ens
 
 
+def embedding_model(fx):
+    """A model of token ids without recurrence (embedding, dense, softmax):
+    its steps carry nothing, so every call of a step gives the same outputs,
+    as the copied-table comparison needs (made once)."""
+    if getattr(fx, "emb_model", None) is None:
+        lib = fx.lib
+        spec = (b'{"softmaxkit": 1, "input": {"vocabulary": 11}, "layers": [{"name": "emb", "kind": "embedding"},'
+                b' {"name": "fc", "input": "emb"}], "heads": [{"name": "p", "layer": "fc", "output": "softmax"}]}')
+        b = ctypes.c_void_p()
+        assert lib.smk_model_builder_create(spec, ctypes.byref(b)) == SMK_OK
+        for name, shape in ((b"emb.weight", (11, 4)), (b"fc.weight", (3, 4))):
+            n = shape[0] * shape[1]
+            data = (ctypes.c_float * n)(*[0.1 * ((7 * i) % 13 - 6) for i in range(n)])
+            dims = (ctypes.c_int64 * 2)(*shape)
+            assert lib.smk_model_builder_add_f32(b, name, data, dims, ctypes.c_int64(2)) == SMK_OK
+        fx.emb_model = ctypes.c_void_p()
+        assert lib.smk_model_builder_build(b, ctypes.byref(fx.emb_model)) == SMK_OK
+        lib.smk_model_builder_free(b)
+        fx.emb_ensemble = ctypes.c_void_p()
+        table = (ctypes.c_void_p * 2)(fx.emb_model.value, fx.emb_model.value)
+        assert lib.smk_ensemble_create(table, ctypes.c_int64(2), 0, ctypes.byref(fx.emb_ensemble)) == SMK_OK
+    return fx.emb_model
+
+
 def step_ids_args(fx, owner: str) -> dict:
-    """smk_model_step_ids / smk_ensemble_step_ids on 3 rows of the tagger
-    (or its ensemble with itself); the state is made once."""
-    args = ids_args(fx.tagger, fx.lib)
+    """smk_model_step_ids / smk_ensemble_step_ids on 3 rows of a model of
+    token ids (or its ensemble with itself); the state is made once."""
+    model = embedding_model(fx)
     key = f"ids_state_{owner}"
     if getattr(fx, key, None) is None:
         st = ctypes.c_void_p()
         if owner == "model":
-            assert fx.lib.smk_model_state_create(fx.tagger, ctypes.c_int64(O), ctypes.byref(st)) == SMK_OK
+            assert fx.lib.smk_model_state_create(model, ctypes.c_int64(O), ctypes.byref(st)) == SMK_OK
         else:
-            assert fx.lib.smk_ensemble_state_create(tagger_ensemble(fx), ctypes.c_int64(O), ctypes.byref(st)) == SMK_OK
+            assert fx.lib.smk_ensemble_state_create(fx.emb_ensemble, ctypes.c_int64(O), ctypes.byref(st)) == SMK_OK
         setattr(fx, key, st)
-    del args["steps"], args["lengths"]
-    args["outputs"] = Table([Out(o.size // 2) for o in args["outputs"].entries])  # one step of two
-    args["ids"] = In(i64([(3 * i) % 11 for i in range(O)]))
+    args = {"ids": In(i64([(3 * i) % 11 for i in range(O)])), "batch": O, "outputs": Table([Out(O * 3 * 4)]),
+            "output_count": 1, "state": getattr(fx, key)}
     if owner == "model":
-        return {**args, "state": getattr(fx, key)}
-    del args["model"]
-    return {**args, "ensemble": tagger_ensemble(fx), "state": getattr(fx, key)}
+        return {**args, "model": model}
+    return {**args, "ensemble": fx.emb_ensemble}
 
 
 def ensemble_step_args(fx) -> dict:
