@@ -88,7 +88,7 @@ endef
 CFLAGS_STRICT := -std=c99 -Wall -Wextra -Werror -pedantic -O2 -Iinclude -D_POSIX_C_SOURCE=200809L
 CLINK         := -L$(BUILD)/release -lsoftmaxkit -Wl,-rpath,$(CURDIR)/$(BUILD)/release -lm
 
-.PHONY: all lib wheel sdist print-lib wheel-lib demo softmax-demo model-demo bench-models models test test-swift test-api test-c test-simd test-python check-builds test-abi install clean bench python-deps
+.PHONY: all lib wheel sdist print-lib wheel-lib demo softmax-demo model-demo bench-models bench-step models test test-swift test-api test-c test-simd test-python check-builds test-abi install clean bench python-deps
 
 all: demo
 
@@ -132,6 +132,8 @@ softmax-demo: $(LIB) python-deps | $(OUT)
 model-demo: $(LIB) python-deps | $(OUT)
 	$(CC) $(CFLAGS_STRICT) examples/c/model_demo.c -o $(OUT)/model_demo $(CLINK)
 	$(OUT)/model_demo
+	$(CC) $(CFLAGS_STRICT) examples/c/control_loop.c -o $(OUT)/control_loop $(CLINK)
+	$(OUT)/control_loop
 	PYTHONPATH=bindings/python $(PYTHON) examples/python/model_demo.py
 	$(SWIFT) build $(RELEASE_FLAGS) --product model-demo
 	$(BUILD)/release/model-demo
@@ -146,6 +148,14 @@ bench-models: $(LIB) | $(OUT)
 	$(CC) $(CFLAGS_STRICT) Benchmarks/bench_model_c.c -o $(OUT)/bench_model_c $(CLINK)
 	$(OUT)/bench_model_c -t 1 examples/models/robot_arm.safetensors
 	PYTHONPATH=bindings/python $(BENCH_PYTHON) Benchmarks/bench_models.py
+
+# One streaming step of LSTM 64->128 + softmax(10) at batch 1 on 1 thread:
+# smk_model_step from C, then torch's and ONNX Runtime's per-step calls and
+# softmaxkit's Model.step from BENCH_PYTHON.
+bench-step: $(LIB) | $(OUT)
+	$(CC) $(CFLAGS_STRICT) Benchmarks/bench_step_c.c -o $(OUT)/bench_step_c $(CLINK)
+	$(OUT)/bench_step_c
+	PYTHONPATH=bindings/python $(BENCH_PYTHON) Benchmarks/bench_step_peers.py
 
 # The wide network (512->1024->1024->[1000, 4], generated here: ~10 MB)
 # at batch 4096 on 1 and 2 threads: softmaxkit from C and Python against the
@@ -212,6 +222,9 @@ endef
 
 test-c: $(LIB) | $(OUT)
 	$(call run-c-tests,$(BUILD)/release,$(OUT),,$(CPU_PATH))
+	# The control-loop example (smk_model_step each tick), checked against one forward pass.
+	$(CC) $(CFLAGS_STRICT) examples/c/control_loop.c -o $(OUT)/control_loop $(CLINK)
+	$(OUT)/control_loop --ticks 300
 	# The header compiles alone as C++ too.
 	echo '#include "softmaxkit.h"' | c++ -x c++ -std=c++11 -Wall -Wextra -Werror -pedantic -Iinclude -fsyntax-only -
 
@@ -226,7 +239,7 @@ test-abi: $(LIB) python-deps
 # 1 vs 2 threads, Python against the peers, the seed networks, the wide
 # network against BLAS. Peers are timed when BENCH_PYTHON can import them:
 #   make bench BENCH_PYTHON=/tmp/benchvenv/bin/python
-bench: bench-kernels bench-threads bench-python bench-models bench-wide bench-sampling
+bench: bench-kernels bench-threads bench-python bench-models bench-wide bench-sampling bench-step
 
 # The shipped library (the dispatching one, stripped; see dist-lib), its CPU
 # variants, the header, the pkg-config file and the smk tool (built for CPU,
@@ -620,3 +633,13 @@ bench-sampling: $(LIB) | $(OUT)
 	$(CC) -std=gnu11 -O2 -Wall -Wextra -Werror -Iinclude Benchmarks/bench_sampling_c.c -o $(OUT)/bench_sampling_c $(CLINK)
 	$(OUT)/bench_sampling_c
 	env -u OPENBLAS_CORETYPE -u OPENBLAS_L2_SIZE PYTHONPATH=bindings/python $(BENCH_PYTHON) Benchmarks/bench_sampling.py
+
+# The importers' ONNX fixtures (Tests/fixtures/import/) regenerated with
+# PyTorch and compared with the committed outputs (--check writes nothing);
+# FIXTURE_PYTHON must import torch, onnx and onnxruntime. To rewrite them:
+#   make fixtures-import FIXTURE_ARGS=
+FIXTURE_PYTHON ?= $(BENCH_PYTHON)
+FIXTURE_ARGS   ?= --check
+.PHONY: fixtures-import
+fixtures-import: $(LIB)
+	PYTHONPATH=bindings/python $(FIXTURE_PYTHON) Tests/fixtures/import/make_onnx_fixtures.py $(FIXTURE_ARGS)

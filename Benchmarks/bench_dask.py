@@ -10,7 +10,11 @@ For each: wall time of the compute, the graph's task count, and the bytes
 read from the store (counted by the store's reader in every worker, so a
 block read twice counts twice).
 
-    PYTHONPATH=bindings/python python3 Benchmarks/bench_dask.py [--dir /tmp/smk-dask] [--rows 64]
+    PYTHONPATH=bindings/python python3 Benchmarks/bench_dask.py [--dir /tmp/smk-dask] [--topk-gib 8] [--ce-gib 4]
+
+The stores are sized in GiB (the row count follows); pick sizes larger than
+the page cache can keep to measure reads from disk. They are deleted at the
+end unless --keep.
 """
 from __future__ import annotations
 
@@ -51,8 +55,11 @@ def make(path: str, shape: tuple, seed: int) -> None:
         return
     mm = np.lib.format.open_memmap(path, mode="w+", dtype=np.float32, shape=shape)
     rng = np.random.default_rng(seed)
-    for r in range(0, shape[0], 8):
-        mm[r:r + 8] = rng.standard_normal((min(8, shape[0] - r), shape[1]), dtype=np.float32) * 4
+    step = max(1, (64 << 20) // (shape[1] * 4))
+    for r in range(0, shape[0], step):
+        block = rng.standard_normal((min(step, shape[0] - r), shape[1]), dtype=np.float32)
+        block *= 4
+        mm[r:r + step] = block
     mm.flush()
     del mm
 
@@ -90,31 +97,46 @@ def run(client, label, build, log):
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--dir", default=os.path.join(tempfile.gettempdir(), "smk-dask-bench"))
-    ap.add_argument("--rows", type=int, default=64)
+    ap.add_argument("--topk-gib", type=float, default=8.0, help="size of the softmax_topk store")
+    ap.add_argument("--ce-gib", type=float, default=4.0, help="size of the cross_entropy store")
     ap.add_argument("--classes", type=int, default=256 * 1024)
     ap.add_argument("--class-chunk", type=int, default=32 * 1024)
-    ap.add_argument("--batch", type=int, default=1 << 20)
+    ap.add_argument("--row-chunk", type=int, default=256)
     ap.add_argument("--ce-classes", type=int, default=64)
+    ap.add_argument("--batch-chunk", type=int, default=1 << 20)
+    ap.add_argument("--keep", action="store_true", help="keep the stores")
     ap.add_argument("--k", type=int, default=10)
     ap.add_argument("--workers", default="1,2")
     args = ap.parse_args()
 
+    args.rows = max(1, int(args.topk_gib * 2**30) // (args.classes * 4))
+    args.batch = max(1, int(args.ce_gib * 2**30) // (args.ce_classes * 4))
+    os.makedirs(args.dir, exist_ok=True)
+    big = os.path.join(args.dir, f"logits_{args.rows}x{args.classes}.npy")
+    ce = os.path.join(args.dir, f"ce_{args.batch}x{args.ce_classes}.npy")
+    target = np.random.default_rng(3).integers(0, args.ce_classes, args.batch)
+    try:
+        make(big, (args.rows, args.classes), 1)
+        make(ce, (args.batch, args.ce_classes), 2)
+        bench(args, big, ce, target)
+    finally:
+        if not args.keep:
+            for f in (big, ce, os.path.join(args.dir, "reads.log")):
+                if os.path.exists(f):
+                    os.remove(f)
+
+
+def bench(args, big, ce, target) -> None:
     import dask.array as da
     from distributed import Client, LocalCluster
 
     import softmaxkit as sk
     import softmaxkit.dask as skd
 
-    os.makedirs(args.dir, exist_ok=True)
-    big = os.path.join(args.dir, f"logits_{args.rows}x{args.classes}.npy")
-    ce = os.path.join(args.dir, f"ce_{args.batch}x{args.ce_classes}.npy")
-    make(big, (args.rows, args.classes), 1)
-    make(ce, (args.batch, args.ce_classes), 2)
-    target = np.random.default_rng(3).integers(0, args.ce_classes, args.batch)
     log = os.path.join(args.dir, "reads.log")
     print(f"softmax_topk store: {big} ({os.path.getsize(big) / 2**20:.0f} MiB), "
-          f"chunks ({max(1, args.rows // 4)}, {args.class_chunk})")
-    print(f"cross_entropy store: {ce} ({os.path.getsize(ce) / 2**20:.0f} MiB), chunks ({args.batch // 16}, {args.ce_classes})")
+          f"chunks ({args.row_chunk}, {args.class_chunk})")
+    print(f"cross_entropy store: {ce} ({os.path.getsize(ce) / 2**20:.0f} MiB), chunks ({args.batch_chunk}, {args.ce_classes})")
 
     for w in [int(v) for v in args.workers.split(",")]:
         with LocalCluster(n_workers=w, threads_per_worker=1, processes=True, dashboard_address=None,
@@ -123,12 +145,12 @@ def main() -> None:
             client.run(sk.set_num_threads, 1)
 
             def xb():
-                return da.from_array(Store(big, log), chunks=(max(1, args.rows // 4), args.class_chunk))
+                return da.from_array(Store(big, log), chunks=(args.row_chunk, args.class_chunk))
 
             def xc():
-                return da.from_array(Store(ce, log), chunks=(args.batch // 16, args.ce_classes))
+                return da.from_array(Store(ce, log), chunks=(args.batch_chunk, args.ce_classes))
 
-            tch = da.from_array(target, chunks=args.batch // 16)
+            tch = da.from_array(target, chunks=args.batch_chunk)
             rows = [
                 run(client, "softmax_topk  softmaxkit.dask", lambda: skd.softmax_topk(xb(), args.k, -1), log),
                 run(client, "softmax_topk  dask expression", lambda: dask_softmax_topk(xb(), args.k), log),
@@ -139,7 +161,7 @@ def main() -> None:
             np.testing.assert_array_equal(rows[0][4][1], rows[1][4][1])
             np.testing.assert_allclose(rows[2][4][0], rows[3][4][0], rtol=1e-5)
             for label, dt, tasks, nbytes, _ in rows:
-                print(f"workers={w}  {label}: {dt:7.3f} s  tasks {tasks:5d}  read {nbytes / 2**20:8.1f} MiB")
+                print(f"workers={w}  {label}: {dt:7.3f} s  tasks {tasks:5d}  read {nbytes / 2**30:6.2f} GiB", flush=True)
 
 
 if __name__ == "__main__":

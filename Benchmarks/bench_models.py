@@ -184,7 +184,10 @@ def main() -> None:
         spec, weights, shape = nets[name]
         model = softmaxkit.Model.from_weights(spec, weights)
         w32 = {k: np.asarray(v, np.float32) for k, v in weights.items()}
-        tf = torch_forward(spec, weights) if torch else None
+        sequence = any(l.get("kind", "dense") != "dense" or "step" in l for l in spec["layers"])
+        # torch_forward writes dense layers only: the LSTM network runs without it
+        # (Benchmarks/bench_step_peers.py times torch's LSTM per step).
+        tf = torch_forward(spec, weights) if torch and not sequence else None
         for b in args.batches:
             x = np.random.default_rng(0).standard_normal((b,) + tuple(shape[1:])).astype(np.float32)
             got, want = model(x), ref.forward(spec, weights, x)
@@ -194,6 +197,8 @@ def main() -> None:
             if tf:
                 xt = torch.from_numpy(x)
                 times.append(best_time(lambda: tf(xt), budget))
+            elif torch:
+                times.append(float("nan"))
             print(f"{name:<14}{b:>6}" + "".join(f"{t * 1e6:>14.1f}" for t in times) + f"{times[1] / times[0]:>19.2f}x")
 
 

@@ -2,7 +2,10 @@
 """Regenerates examples/models/*.safetensors: the seed networks with fixed
 random weights (numpy, fixed seeds), each with its architecture in the
 file's "softmaxkit" metadata, plus a fixed input per network
-(examples/models/<name>.input.npy).
+(examples/models/<name>.input.npy: float32 features, or int64 token ids for
+the tagger). Tensors are named as a PyTorch state_dict names them;
+examples/check_models_torch.py loads the sequence models into torch modules
+and checks that they give the library's outputs.
 
 Each file is written by the library (softmaxkit.Model.save), so it needs
 libsoftmaxkit (`make lib`). Run: python3 examples/make_models.py
@@ -41,6 +44,49 @@ def build(seed: int, features: int, layers: list[tuple[str, str, int, str]], hea
     return spec, weights
 
 
+def build_sequence(seed: int, inp: dict, layers: list[dict], heads: list[dict]):
+    """A model with sequence layers, weights drawn as PyTorch initializes them
+    (nn.LSTM / nn.GRU: U(-1/sqrt(H), 1/sqrt(H)); nn.Embedding: N(0, 1);
+    nn.Linear as `linear`) and named as its state_dict names them.
+    layers: spec entries, each with "units" (hidden size, embedding width or
+    output width); "units" stays in the spec of recurrent layers only.
+    Returns (spec, weights)."""
+    rng = np.random.default_rng(seed)
+    widths = {"input": inp.get("features", 0)}
+    weights, spec_layers = {}, []
+    for l in layers:
+        # Written out as the library writes a spec back (input and activation explicit).
+        l = {"input": "input", "activation": "identity", **l}
+        name, kind, units = l["name"], l.get("kind", "dense"), l["units"]
+        src = l["input"]
+        if kind == "embedding":
+            weights[name + ".weight"] = rng.standard_normal((inp["vocabulary"], units)).astype(np.float32)
+            widths[name] = units
+            del l["units"]
+        elif kind in ("lstm", "gru"):
+            gates, bound = (4 if kind == "lstm" else 3) * units, 1.0 / np.sqrt(units)
+            dirs = 2 if l.get("bidirectional") else 1
+            width = widths[src]
+            for k in range(l.get("num_layers", 1)):
+                for suffix in ("", "_reverse")[:dirs]:
+                    for t, shape in (("weight_ih", (gates, width)), ("weight_hh", (gates, units)),
+                                     ("bias_ih", (gates,)), ("bias_hh", (gates,))):
+                        weights[f"{name}.{t}_l{k}{suffix}"] = rng.uniform(-bound, bound, shape).astype(np.float32)
+                width = units * dirs
+            widths[name] = units * dirs
+        else:
+            w, b = linear(rng, units, widths[src])
+            weights[name + ".weight"], weights[name + ".bias"] = w, b
+            widths[name] = units
+            del l["units"]
+        spec_layers.append(l)
+    return {"softmaxkit": 1, "input": inp, "layers": spec_layers, "heads": heads}, weights
+
+
+def is_id_model(spec: dict) -> bool:
+    return "vocabulary" in spec["input"]
+
+
 def seed_networks() -> dict[str, tuple[dict, dict, tuple]]:
     """name -> (spec, weights, input shape) for every network of the seed articles."""
     nets = {}
@@ -68,12 +114,28 @@ def seed_networks() -> dict[str, tuple[dict, dict, tuple]]:
         ("dense2", "input", 128, "relu"), ("logits_loc", "dense2", 4, "identity")],
         [{"name": "class", "layer": "logits_class", "output": "softmax"},
          {"name": "box", "layer": "logits_loc", "output": "identity"}]) + ((8, 100),)
-    # 002: per-timestep heads over [B, T, F]: three 10-way softmax outputs at every step
-    # (the recurrent encoder is replaced by a per-step dense trunk).
-    nets["timesteps"] = build(5, 16, [
-        ("encoder", "input", 64, "tanh"), ("dense_0", "encoder", 10, "identity"),
-        ("dense_1", "encoder", 10, "identity"), ("dense_2", "encoder", 10, "identity")],
-        [{"name": f"output_{i}", "layer": f"dense_{i}", "output": "softmax"} for i in range(3)]) + ((2, 3, 16),)
+    # 002: the per-timestep network: an LSTM(64) trunk returning every step and
+    # three 10-way softmax heads on its steps 0, 1 and 2 (`rnn[:, i, :]`).
+    nets["timesteps"] = build_sequence(5, {"features": 16}, [
+        {"name": "lstm", "kind": "lstm", "units": 64},
+        *({"name": f"dense_{i}", "input": "lstm", "step": i, "units": 10} for i in range(3))],
+        [{"name": f"output_{i}", "layer": f"dense_{i}", "output": "softmax"} for i in range(3)]) + ((2, 5, 16),)
+    # A sequence tagger: token ids -> embedding(100, 16) -> LSTM(32) -> a 5-way
+    # softmax on every step.
+    nets["tagger"] = build_sequence(9, {"vocabulary": 100}, [
+        {"name": "embedding", "kind": "embedding", "units": 16},
+        {"name": "lstm", "kind": "lstm", "input": "embedding", "units": 32},
+        {"name": "tags", "input": "lstm", "units": 5}],
+        [{"name": "tags", "layer": "tags", "output": "softmax"}]) + ((2, 6),)
+    # 000's robot arm with memory, for a control loop stepping it one tick at a
+    # time (examples/c/control_loop.c): 10 sensors -> LSTM(32) -> per step a
+    # 4-way softmax over actions and a linear force.
+    nets["controller"] = build_sequence(10, {"features": 10}, [
+        {"name": "lstm", "kind": "lstm", "units": 32},
+        {"name": "action_output", "input": "lstm", "units": 4},
+        {"name": "force_output", "input": "lstm", "units": 1}],
+        [{"name": "action", "layer": "action_output", "output": "softmax"},
+         {"name": "force", "layer": "force_output", "output": "identity"}]) + ((1, 8, 10),)
     # 001: digit classifier 784 -> 128 -> 10 softmax, and a sigmoid binary head 784 -> 64 -> 1.
     nets["digits"] = build(6, 784, [
         ("fc1", "input", 128, "relu"), ("fc2", "fc1", 10, "identity"),
@@ -87,9 +149,16 @@ def seed_networks() -> dict[str, tuple[dict, dict, tuple]]:
     return nets
 
 
-def fixed_input(name: str, shape: tuple) -> np.ndarray:
-    rng = np.random.default_rng(1000 + sum(map(ord, name)))
+def random_input(spec: dict, shape: tuple, rng: np.random.Generator) -> np.ndarray:
+    """float32 features, or int64 token ids in [0, vocabulary) for an id model."""
+    if is_id_model(spec):
+        return rng.integers(0, spec["input"]["vocabulary"], shape, dtype=np.int64)
     return rng.standard_normal(shape).astype(np.float32)
+
+
+def fixed_input(name: str, shape: tuple, spec: dict | None = None) -> np.ndarray:
+    rng = np.random.default_rng(1000 + sum(map(ord, name)))
+    return random_input(spec or {"input": {}}, shape, rng)
 
 
 def main() -> None:
@@ -98,7 +167,7 @@ def main() -> None:
     out.mkdir(exist_ok=True)
     for name, (spec, weights, shape) in seed_networks().items():
         softmaxkit.Model.from_weights(spec, weights).save(out / f"{name}.safetensors")
-        np.save(out / f"{name}.input.npy", fixed_input(name, shape))
+        np.save(out / f"{name}.input.npy", fixed_input(name, shape, spec))
         print(f"wrote {out / name}.safetensors  input {shape}")
 
 

@@ -273,6 +273,111 @@ SMK_API smk_status smk_logsumexp_finish_f32(const double *max, const double *sum
 /* As smk_logsumexp_finish_f32, with a double result. */
 SMK_API smk_status smk_logsumexp_finish_f64(const double *max, const double *sum, double *y, int64_t count);
 
+/* Merges partial top-k lists: values and indices (outer * n * inner each)
+ * hold, for each fibre, n candidates along n (typically the top-k of several
+ * chunks of a row, concatenated), each index the candidate's position in the
+ * whole row. values_out and indices_out (outer * k * inner each) receive the
+ * k first in smk_topk_f32's order, ties (and NaN against NaN) going to the
+ * lower row index: merging the top-k of every chunk of a row gives
+ * smk_topk_f32 of the whole row. 0 <= k <= n. Outputs overlap neither the
+ * inputs nor each other. Threads: reentrant.
+ * Returns SMK_OK; SMK_ERROR_NULL_POINTER; SMK_ERROR_INVALID_ARGUMENT (k < 0,
+ * k > n, negative extent, overlap); SMK_ERROR_SIZE_OVERFLOW. */
+SMK_API smk_status smk_topk_merge_f32(const float *values, const int64_t *indices, float *values_out,
+                                      int64_t *indices_out, int64_t outer, int64_t n, int64_t inner, int64_t k);
+/* As smk_topk_merge_f32, in double precision. */
+SMK_API smk_status smk_topk_merge_f64(const double *values, const int64_t *indices, double *values_out,
+                                      int64_t *indices_out, int64_t outer, int64_t n, int64_t inner, int64_t k);
+
+/* As smk_softmax_state_f32 (temperature 1) over the selected positions
+ * only: a position takes part where mask is nonzero. mask: mask_count bytes,
+ * either the whole chunk (outer * n * inner) or one pattern along n shared
+ * by every fibre (n); unselected values (NaN, inf) are never read. A fibre
+ * with nothing selected is (-inf, 0). max and sum overlap neither x, mask
+ * nor each other. Threads: reentrant.
+ * Returns SMK_OK; SMK_ERROR_NULL_POINTER; SMK_ERROR_SHAPE_MISMATCH
+ * (mask_count neither n nor outer * n * inner); SMK_ERROR_INVALID_ARGUMENT
+ * (negative extent or mask_count, overlap); SMK_ERROR_SIZE_OVERFLOW. */
+SMK_API smk_status smk_masked_softmax_state_f32(const float *x, const uint8_t *mask, double *max, double *sum,
+                                                int64_t outer, int64_t n, int64_t inner, int64_t mask_count);
+/* As smk_masked_softmax_state_f32, for double x. */
+SMK_API smk_status smk_masked_softmax_state_f64(const double *x, const uint8_t *mask, double *max, double *sum,
+                                                int64_t outer, int64_t n, int64_t inner, int64_t mask_count);
+
+/* A chunk's part of its fibres' masked softmax from their merged states:
+ * selected positions as smk_softmax_finish_f32 (temperature 1), unselected
+ * ones exactly 0 whatever x holds. With states from
+ * smk_masked_softmax_state_f32 this is smk_masked_softmax_f32 with
+ * renormalize 1 (a fully masked fibre all 0); with states from
+ * smk_softmax_state_f32 of the whole fibres, renormalize 0. mask as
+ * smk_masked_softmax_state_f32. y may equal x but not overlap it otherwise,
+ * nor mask, max or sum. Threads: reentrant.
+ * Returns SMK_OK; SMK_ERROR_NULL_POINTER; SMK_ERROR_SHAPE_MISMATCH (mask_count);
+ * SMK_ERROR_INVALID_ARGUMENT (negative extent, overlap); SMK_ERROR_SIZE_OVERFLOW. */
+SMK_API smk_status smk_masked_softmax_finish_f32(const float *x, const uint8_t *mask, const double *max,
+                                                 const double *sum, float *y, int64_t outer, int64_t n,
+                                                 int64_t inner, int64_t mask_count);
+/* As smk_masked_softmax_finish_f32, in double precision. */
+SMK_API smk_status smk_masked_softmax_finish_f64(const double *x, const uint8_t *mask, const double *max,
+                                                 const double *sum, double *y, int64_t outer, int64_t n,
+                                                 int64_t inner, int64_t mask_count);
+/* As smk_masked_softmax_finish_f32 for the masked log-softmax
+ * (smk_masked_log_softmax_f32): x - m - log(s) where selected, -inf
+ * elsewhere and in a fully masked fibre. */
+SMK_API smk_status smk_masked_log_softmax_finish_f32(const float *x, const uint8_t *mask, const double *max,
+                                                     const double *sum, float *y, int64_t outer, int64_t n,
+                                                     int64_t inner, int64_t mask_count);
+/* As smk_masked_log_softmax_finish_f32, in double precision. */
+SMK_API smk_status smk_masked_log_softmax_finish_f64(const double *x, const uint8_t *mask, const double *max,
+                                                     const double *sum, double *y, int64_t outer, int64_t n,
+                                                     int64_t inner, int64_t mask_count);
+
+/* A chunk's part of each sample's cross-entropy (smk_cross_entropy_f32's
+ * loss_r = (1 - e) w_t (-lsm_t) + (e / C) sum_c w_c (-lsm_c)) when the class
+ * axis of `classes` = C classes is split: logits holds classes
+ * offset ... offset + n - 1 (outer * n * inner), max and sum the samples'
+ * merged states over all C (outer * inner doubles, temperature 1, from
+ * smk_softmax_state_merge), lsm_c = x_c - max - log(sum). target: outer *
+ * inner int64_t, each in [0, C) or ignore_index. weight: NULL (all 1) or
+ * this chunk's n class weights. loss (outer * inner doubles) receives the
+ * chunk's part, 0 for an ignored sample: the parts of a sample summed over
+ * its chunks are its loss_r. target_weight: NULL, or outer * inner doubles
+ * receiving w_t where the target is in this chunk and not ignored, else 0
+ * (summed over chunks and samples: the mean reduction's denominator). A
+ * NaN, +inf or all -inf state gives NaN where its lsm is needed.
+ * Outputs overlap no input nor each other. Threads: reentrant.
+ * Returns SMK_OK; SMK_ERROR_NULL_POINTER; SMK_ERROR_INDEX_OUT_OF_RANGE (a
+ * target outside [0, C) that is not ignore_index); SMK_ERROR_INVALID_ARGUMENT
+ * (label_smoothing outside [0, 1] or NaN, offset + n > classes, negative
+ * extent, offset or classes, overlap); SMK_ERROR_SIZE_OVERFLOW. Nothing is
+ * written on failure. */
+SMK_API smk_status smk_cross_entropy_chunk_f32(const float *logits, const double *max, const double *sum,
+                                               const int64_t *target, const float *weight, double *loss,
+                                               double *target_weight, int64_t outer, int64_t n, int64_t inner,
+                                               int64_t offset, int64_t classes, int64_t ignore_index,
+                                               double label_smoothing);
+/* As smk_cross_entropy_chunk_f32, for double logits and weights. */
+SMK_API smk_status smk_cross_entropy_chunk_f64(const double *logits, const double *max, const double *sum,
+                                               const int64_t *target, const double *weight, double *loss,
+                                               double *target_weight, int64_t outer, int64_t n, int64_t inner,
+                                               int64_t offset, int64_t classes, int64_t ignore_index,
+                                               double label_smoothing);
+/* The probability-target part (smk_cross_entropy_probs_f32's
+ * loss_r = sum_c w_c p'_c (-lsm_c), p' = (1 - e) p + e / C) over this
+ * chunk's classes: target holds the chunk's probabilities (outer * n *
+ * inner). Other arguments, aliasing and statuses as
+ * smk_cross_entropy_chunk_f32 (no target_weight, no ignore_index, no
+ * SMK_ERROR_INDEX_OUT_OF_RANGE). */
+SMK_API smk_status smk_cross_entropy_probs_chunk_f32(const float *logits, const double *max, const double *sum,
+                                                     const float *target, const float *weight, double *loss,
+                                                     int64_t outer, int64_t n, int64_t inner, int64_t offset,
+                                                     int64_t classes, double label_smoothing);
+/* As smk_cross_entropy_probs_chunk_f32, in double precision. */
+SMK_API smk_status smk_cross_entropy_probs_chunk_f64(const double *logits, const double *max, const double *sum,
+                                                     const double *target, const double *weight, double *loss,
+                                                     int64_t outer, int64_t n, int64_t inner, int64_t offset,
+                                                     int64_t classes, double label_smoothing);
+
 /* ------------------------------------------------------------------------ */
 /* Element-wise: sigmoid, log-sigmoid, logit                                 */
 /* ------------------------------------------------------------------------ */
@@ -350,6 +455,42 @@ SMK_API smk_status smk_masked_log_softmax_f32(const float *x, const uint8_t *mas
 SMK_API smk_status smk_masked_log_softmax_f64(const double *x, const uint8_t *mask, double *y,
                                               int64_t outer, int64_t n, int64_t inner,
                                               int64_t mask_count);
+
+/* Masked softmax over n with per-fibre lengths instead of a mask: in fibre
+ * f (f = o * inner + i for outer index o and inner index i), positions
+ * j < lengths[f] take part and positions j >= lengths[f] are padding. The
+ * result equals smk_masked_softmax_f32 with the full-shape mask
+ * (j < lengths[f]), with no mask built: padding is exactly 0 whatever its
+ * logits; a zero length gives an all-0 fibre. renormalize as there (0:
+ * softmax over the whole fibre, then zero the padding).
+ *
+ * x, y: outer * n * inner elements; y may equal x. lengths: lengths_count
+ * values, read only, not overlapping y; lengths_count must be outer * inner.
+ * The caller owns every buffer. Reentrant.
+ * Returns SMK_OK; SMK_ERROR_NULL_POINTER; SMK_ERROR_SHAPE_MISMATCH
+ * (lengths_count is not outer * inner); SMK_ERROR_INVALID_ARGUMENT (negative
+ * extent or lengths_count, a length outside [0, n] (the message names the
+ * fibre), renormalize not 0/1, y partly over x, y over lengths);
+ * SMK_ERROR_SIZE_OVERFLOW. Nothing is written on failure. */
+SMK_API smk_status smk_masked_softmax_lengths_f32(const float *x, const int64_t *lengths, float *y,
+                                                  int64_t outer, int64_t n, int64_t inner,
+                                                  int64_t lengths_count, int renormalize);
+/* As smk_masked_softmax_lengths_f32, in double precision. */
+SMK_API smk_status smk_masked_softmax_lengths_f64(const double *x, const int64_t *lengths, double *y,
+                                                  int64_t outer, int64_t n, int64_t inner,
+                                                  int64_t lengths_count, int renormalize);
+
+/* Masked log-softmax over n with per-fibre lengths: as
+ * smk_masked_log_softmax_f32 with the mask (j < lengths[f]); padding and
+ * zero-length fibres are -inf. Arguments and statuses as
+ * smk_masked_softmax_lengths_f32 (always renormalized). */
+SMK_API smk_status smk_masked_log_softmax_lengths_f32(const float *x, const int64_t *lengths, float *y,
+                                                      int64_t outer, int64_t n, int64_t inner,
+                                                      int64_t lengths_count);
+/* As smk_masked_log_softmax_lengths_f32, in double precision. */
+SMK_API smk_status smk_masked_log_softmax_lengths_f64(const double *x, const int64_t *lengths, double *y,
+                                                      int64_t outer, int64_t n, int64_t inner,
+                                                      int64_t lengths_count);
 
 /* The activation of one segment of a partitioned row. The names (returned by
  * smk_activation_name) are the spellings the Python binding and model files
@@ -1143,6 +1284,74 @@ SMK_API smk_status smk_model_step_ids(const smk_model *model,
  * [0, head count)). Not thread-safe on one state. */
 SMK_API smk_status smk_model_state_head_ready(const smk_model_state *state,
                                               int64_t head, int32_t *ready_out);
+/* Forward with some heads sampled in the same call (smk_sample_f32 on each
+ * such head's values), the others written as smk_model_forward writes them.
+ * sample_options: NULL (nothing sampled: smk_model_forward_lengths) or
+ * output_count entries; entry h NULL leaves head h unsampled, else head h
+ * draws with those options (from smk_sample_options_init). What is sampled:
+ *   softmax / log_softmax heads: the head's layer values (its logits) with
+ *     temperature options->temperature * the head's "temperature";
+ *   masked_softmax heads: the layer values with the head's mask as the
+ *     sampling mask (renormalized or not, a draw is conditional on the kept
+ *     positions);
+ *   identity, sigmoid, partitioned, hierarchical heads: SMK_ERROR_UNSUPPORTED.
+ * One fibre per output row: row r = b * steps + t of a per-step head
+ * (smk_model_head_per_step 1), r = b otherwise. The stream: head h (its
+ * index in the model, 0 ... head count - 1) draws from stream rows
+ * h * 2^48 + options->row_offset + r (mod 2^64) under `seed`, so head h's
+ * draws equal smk_sample_f32 on its values (outer = rows, n = head size,
+ * inner = 1) with row_offset = h * 2^48 + options->row_offset and the
+ * temperature above. Padding steps (lengths) of per-step heads get index -1
+ * and log-probability NaN.
+ * For a sampled head h: indices[h] receives rows * num_samples int64_t,
+ * laid out [batch, (steps,) num_samples]; log_probs (NULL, or a table whose
+ * entry h may be NULL) receives as many floats; outputs[h] may be NULL, or
+ * receives the head's output values too. For a head not sampled, indices[h]
+ * and log_probs[h] are not read (indices may be NULL when nothing is
+ * sampled). Other arguments as smk_model_forward_lengths. Buffers must not
+ * overlap x or each other (checked). All arguments, options included, are
+ * checked before anything is written; only SMK_ERROR_OUT_OF_MEMORY while
+ * drawing can leave the outputs of unsampled heads written. The caller owns
+ * every buffer; nothing is kept after the call.
+ * Returns smk_model_forward_lengths' statuses and smk_sample_f32's for the
+ * options (the message names the head); SMK_ERROR_UNSUPPORTED (a head that
+ * is not softmax-like); SMK_ERROR_INVALID_ARGUMENT also when options->
+ * temperature times the head's temperature is not finite. Thread-safe. */
+SMK_API smk_status smk_model_forward_sampled(const smk_model *model,
+                                             const float *x, int64_t batch,
+                                             int64_t steps, int64_t features,
+                                             const int64_t *lengths,
+                                             const smk_sample_options *const *sample_options,
+                                             uint64_t seed, float *const *outputs,
+                                             int64_t *const *indices,
+                                             float *const *log_probs,
+                                             int64_t output_count);
+
+/* smk_model_forward_ids with sampled heads: arguments, draws and statuses
+ * as smk_model_forward_ids and smk_model_forward_sampled. Thread-safe. */
+SMK_API smk_status smk_model_forward_ids_sampled(const smk_model *model,
+                                                 const int64_t *ids, int64_t batch,
+                                                 int64_t steps, const int64_t *lengths,
+                                                 const smk_sample_options *const *sample_options,
+                                                 uint64_t seed, float *const *outputs,
+                                                 int64_t *const *indices,
+                                                 float *const *log_probs,
+                                                 int64_t output_count);
+
+/* smk_model_step with sampled heads (as smk_model_forward_sampled, one row
+ * per state row: indices [batch, num_samples]). Each call draws from the
+ * same stream rows: move options->row_offset (e.g. t * batch at step t) or
+ * the seed from step to step. Statuses as smk_model_step and
+ * smk_model_forward_sampled. Thread-safe on the model; a state is used by
+ * one thread at a time. */
+SMK_API smk_status smk_model_step_sampled(const smk_model *model, smk_model_state *state,
+                                          const float *x_t, int64_t batch,
+                                          int64_t features,
+                                          const smk_sample_options *const *sample_options,
+                                          uint64_t seed, float *const *outputs,
+                                          int64_t *const *indices,
+                                          float *const *log_probs,
+                                          int64_t output_count);
 
 /* ------------------------------------------------------------------------ */
 /* Ensembles                                                                 */
@@ -1248,8 +1457,40 @@ SMK_API smk_status smk_ensemble_step_ids(const smk_ensemble *ensemble,
                                          float *const *outputs,
                                          int64_t output_count);
 
+/* smk_ensemble_forward with sampled heads, drawn from the combined
+ * distribution: head h's values are the log of its averaged output (a
+ * log_softmax head's output as is), sampled with options->temperature (the
+ * members' head temperatures are already in the output); positions of
+ * probability 0 are never drawn. Arguments, stream rows and statuses as
+ * smk_model_forward_sampled without lengths. Thread-safe. */
+SMK_API smk_status smk_ensemble_forward_sampled(const smk_ensemble *ensemble,
+                                                const float *x, int64_t batch,
+                                                int64_t steps, int64_t features,
+                                                const smk_sample_options *const *sample_options,
+                                                uint64_t seed, float *const *outputs,
+                                                int64_t *const *indices,
+                                                float *const *log_probs,
+                                                int64_t output_count);
+
 /* Frees an ensemble (and its references to its models). NULL is accepted. */
 SMK_API void smk_ensemble_free(smk_ensemble *ensemble);
+
+/* ------------------------------------------------------------------------ */
+/* Model graph                                                               */
+/* ------------------------------------------------------------------------ */
+
+/* The model's layer and head tree as a Graphviz DOT graph (the input, every
+ * layer with its kind, widths, activation and recurrent options, every head
+ * with its transform and size, an edge from what each reads), as UTF-8 text
+ * with a terminating NUL, into `dot` (capacity bytes), under the buffer
+ * convention above: *size_out receives the byte count the text needs,
+ * NUL included. The same model always gives the same text. Returns SMK_OK;
+ * SMK_ERROR_NULL_POINTER (model or size_out NULL, or dot NULL with capacity
+ * > 0); SMK_ERROR_INVALID_ARGUMENT (negative capacity, size_out inside the
+ * buffer); SMK_ERROR_SHAPE_MISMATCH (buffer too short, needed size stored,
+ * buffer untouched). Thread-safe. */
+SMK_API smk_status smk_model_dot(const smk_model *model, char *dot,
+                                 int64_t capacity, int64_t *size_out);
 
 /* ------------------------------------------------------------------------ */
 /* Threads                                                                   */

@@ -56,7 +56,7 @@ final class EnsembleHandle {
     init(_ e: Ensemble, _ m: [ModelHandle]) { ensemble = e; members = m }
 }
 
-private func handle<T: AnyObject>(_ p: OpaquePointer?, _ name: String, as _: T.Type) throws(SoftmaxKitError) -> T {
+func handle<T: AnyObject>(_ p: OpaquePointer?, _ name: String, as _: T.Type) throws(SoftmaxKitError) -> T {
     guard let p else { throw SoftmaxKitError(.nullPointer, "\(name) is NULL") }
     return Unmanaged<T>.fromOpaque(UnsafeRawPointer(p)).takeUnretainedValue()
 }
@@ -282,7 +282,7 @@ private func sequenceOutputs(_ model: Model, _ b: Int, _ s: Int, _ outputs: Unsa
 }
 
 /// `lengths` (NULL: every row has all steps) as Int.
-private func cLengths(_ lengths: UnsafePointer<Int64>?, _ b: Int) -> [Int]? {
+func cLengths(_ lengths: UnsafePointer<Int64>?, _ b: Int) -> [Int]? {
     guard let lengths else { return nil }
     return (0..<b).map { Int(truncatingIfNeeded: lengths[$0]) }
 }
@@ -706,5 +706,20 @@ public func smk_model_save(_ m: OpaquePointer?, _ path: UnsafePointer<CChar>?) -
     abiCall { () throws(SoftmaxKitError) in
         let model = try handle(m, "model", as: ModelHandle.self).model
         try model.save(to: try cText(path, "path"))
+    }
+}
+
+// MARK: Graph
+
+@_cdecl("smk_model_dot")
+public func smk_model_dot(_ m: OpaquePointer?, _ dot: UnsafeMutablePointer<CChar>?, _ capacity: Int64,
+                          _ sizeOut: UnsafeMutablePointer<Int64>?) -> Int32 {
+    abiCall { () throws(SoftmaxKitError) in
+        let model = try handle(m, "model", as: ModelHandle.self).model
+        let bytes = Array(model.dot().utf8) + [0]
+        try fillBuffer(UnsafeMutableRawPointer(dot), capacity, sizeOut, "size_out", needed: bytes.count, stride: 1,
+                       what: "the DOT text") { p in
+            bytes.withUnsafeBytes { if let b = $0.baseAddress { p.copyMemory(from: b, byteCount: $0.count) } }
+        }
     }
 }

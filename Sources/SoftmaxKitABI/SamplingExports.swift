@@ -30,7 +30,7 @@ public func smk_sample_options_init(_ options: UnsafeMutableRawPointer?) {
 }
 
 /// Core options from a C struct (NULL = defaults).
-private func sampleOptions(_ p: UnsafeRawPointer?) throws(SoftmaxKitError) -> SamplingOptions {
+func sampleOptions(_ p: UnsafeRawPointer?) throws(SoftmaxKitError) -> SamplingOptions {
     guard let p else { return SamplingOptions() }
     let size = p.loadUnaligned(as: UInt64.self)
     guard size >= UInt64(SampleOptionsLayout.size) else {

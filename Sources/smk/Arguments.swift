@@ -2,13 +2,16 @@
 /// subcommands and a handful of options, not a dependency for every
 /// package that uses SoftmaxKit).
 ///
-///     smk info  MODEL [--spec FILE]
-///     smk run   MODEL --input FILE [--json] [--spec FILE]
+///     smk info  MODEL [--dot] [--spec FILE]
+///     smk run   MODEL --input FILE [--lengths N,N,...] [--json] [--spec FILE]
+///               [--sample HEAD[:key=value,...]]... [--seed N]
 ///     smk bench MODEL [--batch N] [--steps N] [--seconds S] [--spec FILE]
 ///     smk --version | smk --help | smk help [SUBCOMMAND] | smk SUBCOMMAND --help
 ///
 /// Options may come before or after MODEL, as `--name value` or
 /// `--name=value`; `--` ends the options.
+
+import SoftmaxKit
 
 /// Options every subcommand shares: the model file and an optional side spec.
 struct ModelOptions: Equatable {
@@ -18,12 +21,21 @@ struct ModelOptions: Equatable {
 
 struct InfoOptions: Equatable {
     var model: ModelOptions
+    /// Print the layer and head tree as Graphviz DOT instead of tables.
+    var dot = false
 }
 
 struct RunOptions: Equatable {
     var model: ModelOptions
     var input: String
     var json = false
+    /// Per-row sequence lengths (`--lengths 5,3,1`): steps past a row's
+    /// length are padding.
+    var lengths: [Int]? = nil
+    /// Heads to sample instead of printing their values, by name.
+    var sample: [String: SamplingOptions] = [:]
+    /// The sampling seed; nil takes a fresh one from the system.
+    var seed: UInt64?
 }
 
 struct BenchOptions: Equatable {
@@ -68,10 +80,13 @@ enum Subcommand: String, CaseIterable {
         let spec = (name: "spec", value: Optional("FILE"), help: "A JSON spec file replacing the model file's \"softmaxkit\" metadata.")
         switch self {
         case .info:
-            return [spec]
+            return [("dot", nil, "Print the layer and head tree as a Graphviz DOT graph (pipe to 'dot -Tsvg')."), spec]
         case .run:
-            return [("input", "FILE", "Input: .npy ([features], [batch, features] or [batch, steps, features]) or CSV (one row per line). Required."),
+            return [("input", "FILE", "Input: .npy ([features], [batch, features] or [batch, steps, features]; int32/int64 token ids [batch, steps] for a vocabulary model) or CSV (one row per line). Required."),
+                    ("lengths", "N,N,...", "Sequence lengths, one per row: steps past a row's length are padding (per-step outputs 0, log-softmax -inf)."),
                     ("json", nil, "Print JSON ({head: nested arrays}) instead of tables."),
+                    ("sample", "HEAD[:key=value,...]", "Sample HEAD (softmax, log_softmax or masked_softmax) instead of printing its values: one index per row (per step for per-step heads). Keys: temperature, top_k, top_p, min_p, num_samples, replacement (true/false), row_offset. Repeat for more heads."),
+                    ("seed", "N", "Seed of the sampling stream (0 ... 2^64-1; default: fresh from the system, printed to standard error)."),
                     spec]
         case .bench:
             return [("batch", "N", "Rows per forward pass (default 1)."),
@@ -144,6 +159,7 @@ func parseArguments(_ arguments: [String], version: String) throws -> Invocation
     var positionals: [String] = []
     var values: [String: String] = [:]
     var flags: Set<String> = []
+    var samples: [String] = []  // --sample may repeat
     var i = 0, optionsEnded = false
     while i < rest.count {
         let arg = rest[i]
@@ -168,14 +184,17 @@ func parseArguments(_ arguments: [String], version: String) throws -> Invocation
             flags.insert(name)
             continue
         }
-        guard values[name] == nil else { throw fail("--\(name) given twice") }
+        guard values[name] == nil || name == "sample" else { throw fail("--\(name) given twice") }
+        let value: String
         if let inline {
-            values[name] = inline
+            value = inline
         } else {
             guard i < rest.count, !rest[i].hasPrefix("--") else { throw fail("missing value for --\(name) \(option.value!)") }
-            values[name] = rest[i]
+            value = rest[i]
             i += 1
         }
+        values[name] = value
+        if name == "sample" { samples.append(value) }
     }
     guard let model = positionals.first else { throw fail("missing the MODEL file") }
     guard positionals.count == 1 else {
@@ -191,10 +210,30 @@ func parseArguments(_ arguments: [String], version: String) throws -> Invocation
 
     switch sub {
     case .info:
-        return .info(InfoOptions(model: common))
+        return .info(InfoOptions(model: common, dot: flags.contains("dot")))
     case .run:
         guard let input = values["input"] else { throw fail("missing --input FILE (the rows to run the model on)") }
-        return .run(RunOptions(model: common, input: input, json: flags.contains("json")))
+        var lengths: [Int]?
+        if let text = values["lengths"] {
+            lengths = try text.split(separator: ",", omittingEmptySubsequences: false).map { part -> Int in
+                guard let n = Int(part.trimmingCharacters(in: .whitespaces)), n >= 0 else {
+                    throw fail("--lengths must be whole numbers >= 0 separated by commas, got '\(text)'")
+                }
+                return n
+            }
+        }
+        var run = RunOptions(model: common, input: input, json: flags.contains("json"), lengths: lengths)
+        for text in samples {
+            let (head, options) = try parseSample(text, fail)
+            guard run.sample[head] == nil else { throw fail("--sample \(head) given twice") }
+            run.sample[head] = options
+        }
+        if let text = values["seed"] {
+            guard let s = UInt64(text) else { throw fail("--seed must be a whole number in [0, 2^64), got '\(text)'") }
+            guard !samples.isEmpty else { throw fail("--seed needs --sample HEAD (nothing is sampled)") }
+            run.seed = s
+        }
+        return .run(run)
     case .bench:
         let batch = try positiveInt("batch", default: 1)
         let steps = try positiveInt("steps", default: 1)
@@ -205,4 +244,51 @@ func parseArguments(_ arguments: [String], version: String) throws -> Invocation
         }
         return .bench(BenchOptions(model: common, batch: batch, steps: steps, seconds: seconds))
     }
+}
+
+/// `HEAD[:key=value,...]` of `--sample`: the head's name and its sampling
+/// options (unknown keys and malformed values are usage errors; the ranges
+/// are the library's to check).
+func parseSample(_ text: String, _ fail: (String) -> UsageError) throws -> (String, SamplingOptions) {
+    let head: Substring, rest: Substring?
+    // The options follow the last colon; a name may hold colons itself.
+    if let colon = text.lastIndex(of: ":"), text[colon...].contains("=") || text.hasSuffix(":") {
+        head = text[..<colon]; rest = text[text.index(after: colon)...]
+    } else {
+        head = text[...]; rest = nil
+    }
+    guard !head.isEmpty else { throw fail("--sample needs a head name, got '\(text)'") }
+    var o = SamplingOptions()
+    for item in (rest ?? "").split(separator: ",", omittingEmptySubsequences: false) where rest != nil {
+        let kv = item.split(separator: "=", maxSplits: 1, omittingEmptySubsequences: false)
+        guard kv.count == 2, !kv[0].isEmpty else { throw fail("--sample \(head): expected key=value, got '\(item)'") }
+        let key = String(kv[0]), value = String(kv[1])
+        func real() throws -> Double {
+            guard let v = Double(value) else { throw fail("--sample \(head): \(key) must be a number, got '\(value)'") }
+            return v
+        }
+        func whole() throws -> Int {
+            guard let v = Int(value) else { throw fail("--sample \(head): \(key) must be a whole number, got '\(value)'") }
+            return v
+        }
+        switch key {
+        case "temperature": o.temperature = try real()
+        case "top_k": o.topK = try whole()
+        case "top_p": o.topP = try real()
+        case "min_p": o.minP = try real()
+        case "num_samples": o.numSamples = try whole()
+        case "row_offset":
+            guard let v = UInt64(value) else { throw fail("--sample \(head): row_offset must be a whole number in [0, 2^64), got '\(value)'") }
+            o.rowOffset = v
+        case "replacement":
+            switch value {
+            case "true", "1": o.replacement = true
+            case "false", "0": o.replacement = false
+            default: throw fail("--sample \(head): replacement must be true or false, got '\(value)'")
+            }
+        default:
+            throw fail("--sample \(head): unknown key '\(key)' (temperature, top_k, top_p, min_p, num_samples, replacement, row_offset)")
+        }
+    }
+    return (String(head), o)
 }

@@ -1,12 +1,15 @@
 import Foundation
 @_spi(CABI) import SoftmaxKit
 
-/// A float32 input read from `.npy` (little-endian f4/f8, C order, 1 to 3
-/// dimensions) or CSV (one row per line, comma-separated numbers; `#` lines
-/// and a non-numeric header line are skipped).
+/// An input read from `.npy` (little-endian f4/f8, or i4/i8 token ids, C
+/// order, 1 to 3 dimensions) or CSV (one row per line, comma-separated
+/// numbers; `#` lines and a non-numeric header line are skipped).
 struct InputFile {
     var values: [Float]
     var shape: [Int]
+    /// The values as integers when the file holds integers (an i4/i8 .npy
+    /// file); nil for float files.
+    var integers: [Int64]? = nil
 
     enum Failure: Error, CustomStringConvertible {
         case unreadable(String), malformed(String)
@@ -38,7 +41,10 @@ struct InputFile {
         let header = String(decoding: b[start..<(start + headerLen)], as: UTF8.self)
         guard header.contains("'fortran_order': False") else { throw bad("only C-order arrays are supported") }
         let isF4 = header.contains("'descr': '<f4'"), isF8 = header.contains("'descr': '<f8'")
-        guard isF4 || isF8 else { throw bad("dtype must be little-endian float32 or float64 ('<f4' or '<f8')") }
+        let isI4 = header.contains("'descr': '<i4'"), isI8 = header.contains("'descr': '<i8'")
+        guard isF4 || isF8 || isI4 || isI8 else {
+            throw bad("dtype must be little-endian float32, float64, int32 or int64 ('<f4', '<f8', '<i4' or '<i8')")
+        }
         guard let open = header.range(of: "'shape': ("), let close = header[open.upperBound...].firstIndex(of: ")") else {
             throw bad("no shape in the header")
         }
@@ -46,9 +52,20 @@ struct InputFile {
             guard let v = Int(part.trimmingCharacters(in: .whitespaces)), v >= 0 else { throw bad("bad shape") }
             return v
         }
-        let size = isF4 ? 4 : 8
+        let size = isF4 || isI4 ? 4 : 8
         let body = start + headerLen
         guard let count = elementCount(shape), body <= b.count, count <= (b.count - body) / size else { throw bad("data shorter than shape \(shape)") }
+        if isI4 || isI8 {
+            var ints = [Int64](repeating: 0, count: count)
+            b.withUnsafeBytes { raw in
+                for i in 0..<count {
+                    let p = raw.baseAddress! + body + i * size
+                    ints[i] = isI4 ? Int64(Int32(littleEndian: p.loadUnaligned(as: Int32.self)))
+                        : Int64(littleEndian: p.loadUnaligned(as: Int64.self))
+                }
+            }
+            return InputFile(values: ints.map { Float($0) }, shape: shape, integers: ints)
+        }
         var values = [Float](repeating: 0, count: count)
         b.withUnsafeBytes { raw in
             for i in 0..<count {

@@ -19,8 +19,8 @@ enum SMK {
             switch invocation {
             case .help(let text): print(text)
             case .version: print(SoftmaxKitVersion.string)
-            case .info(let o): try Info(options: o.model).run()
-            case .run(let o): try Run(options: o.model, input: o.input, json: o.json).run()
+            case .info(let o): print(try Info(options: o.model, dot: o.dot).render(), terminator: o.dot ? "" : "\n")
+            case .run(let o): print(try Run(options: o.model, input: o.input, json: o.json, lengths: o.lengths, sample: o.sample, seed: o.seed).render())
             case .bench(let o): try Bench(options: o.model, batch: o.batch, steps: o.steps, seconds: o.seconds).run()
             }
         } catch {

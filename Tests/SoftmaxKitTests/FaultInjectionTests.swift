@@ -12,14 +12,18 @@ private let repository: String = {
     return parts.joined(separator: "/")
 }()
 
-private let bundledModels = ["digits", "ensemble_a", "ensemble_b", "hierarchical", "masked", "multitask", "robot_arm", "timesteps"]
+private let bundledModels = ["controller", "digits", "ensemble_a", "ensemble_b", "hierarchical", "masked", "multitask", "robot_arm",
+                             "tagger", "timesteps"]
 
 private func modelPath(_ name: String) -> String { "\(repository)/examples/models/\(name).safetensors" }
 
-/// Every head's output for a fixed 3-row input, by head name.
+/// Every head's output for a fixed 3-row input (3 rows of 4 steps for a
+/// sequence model, token ids for a vocabulary model), by head name.
 private func outputs(_ m: Model) throws -> [String: [Float]] {
-    let x = (0..<3 * m.features).map { Float(($0 * 37) % 17 - 8) / 4 }
-    return try m(x, shape: [3, m.features])
+    if let v = m.vocabulary { return try m(ids: (0..<12).map { ($0 * 37) % v }, shape: [3, 4]) }
+    let steps = m.spec.isSequenceModel ? 4 : 1
+    let x = (0..<3 * steps * m.features).map { Float(($0 * 37) % 17 - 8) / 4 }
+    return try m(x, shape: m.spec.isSequenceModel ? [3, steps, m.features] : [3, m.features])
 }
 
 private func bits(_ o: [String: [Float]]) -> [String: [UInt32]] { o.mapValues { $0.map(\.bitPattern) } }

@@ -165,6 +165,16 @@ def chunk_finish(F):
             "y": Out(C * F.size), **extents(), "temperature": 1.0}
 
 
+def masked_chunk_finish(F):
+    return {**chunk_finish(F), "temperature": None, "mask": In(u8([(i * 5) % 3 != 0 for i in range(C)])), "mask_count": C}
+
+
+def ce_chunk(F):
+    return {"logits": In(F.pack(values(C))), "max": In(f64([2.0] * R)), "sum": In(f64([3.0 + i for i in range(R)])),
+            "weight": In(F.pack([0.5 + 0.25 * c for c in range(N)])), "loss": Out(R * 8), **extents(),
+            "offset": 0, "classes": N, "label_smoothing": 0.1}
+
+
 def elementwise(F):
     return {"x": In(F.pack(values(C))), "y": Out(C * F.size), "count": C}
 
@@ -289,6 +299,22 @@ RECIPES = {
                                                 "ensemble": tagger_ensemble(fx)}, ("outputs", "lengths")),
     "smk_ensemble_step": (lambda F, fx: ensemble_step_args(fx), ("outputs",)),
     "smk_ensemble_step_ids": (lambda F, fx: step_ids_args(fx, "ensemble"), ()),
+    "smk_masked_softmax_lengths": (lambda F, _: {"x": In(F.pack(values(C))), "lengths": In(i64([(r * 2) % (N + 1) for r in range(R)])),
+                                                 "y": Out(C * F.size), **extents(), "lengths_count": R, "renormalize": 1}, ()),
+    "smk_masked_log_softmax_lengths": (lambda F, _: {"x": In(F.pack(values(C))), "lengths": In(i64([(r * 2) % (N + 1) for r in range(R)])),
+                                                     "y": Out(C * F.size), **extents(), "lengths_count": R}, ()),
+    # The chunked kernels' merges and masked / cross-entropy passes.
+    "smk_topk_merge": (lambda F, _: {"values": In(F.pack(values(C))), "indices": In(i64(list(range(C)))),
+                                     "values_out": Out(O * K * I * F.size), "indices_out": Out(O * K * I * 8),
+                                     **extents(), "k": K}, ()),
+    "smk_masked_softmax_state": (lambda F, _: {"x": In(F.pack(values(C))),
+                                               "mask": In(u8([(i * 5) % 3 != 0 for i in range(C)])),
+                                               "max": Out(R * 8), "sum": Out(R * 8), **extents(), "mask_count": C}, ()),
+    "smk_masked_softmax_finish": (lambda F, _: masked_chunk_finish(F), ()),
+    "smk_masked_log_softmax_finish": (lambda F, _: masked_chunk_finish(F), ()),
+    "smk_cross_entropy_chunk": (lambda F, _: {**ce_chunk(F), "target": In(i64([(r * 2) % N for r in range(R)])),
+                                              "target_weight": Out(R * 8), "ignore_index": -100}, ()),
+    "smk_cross_entropy_probs_chunk": (lambda F, _: {**ce_chunk(F), "target": In(F.pack([1.0 / N] * C))}, ()),
 }
 
 
@@ -378,6 +404,53 @@ def ids_args(model, lib) -> dict:
     return {"model": model, "ids": In(i64([(3 * i) % 11 for i in range(O * 2)])), "batch": O, "steps": 2,
             "lengths": In(i64([2, 1, 2])), "outputs": Table(outs), "output_count": heads.value}
 
+
+
+def sampled_tables(lib, model, rows: int, draws: int = 2) -> dict:
+    """Every head of `model` sampled (`draws` per row) with its outputs written too."""
+    heads = ctypes.c_int64()
+    assert lib.smk_model_head_count(model, ctypes.byref(heads)) == SMK_OK
+    outs = []
+    for h in range(heads.value):
+        size = ctypes.c_int64()
+        assert lib.smk_model_head_size(model, ctypes.c_int64(h), ctypes.byref(size)) == SMK_OK
+        outs.append(Out(rows * size.value * 4))
+    n = heads.value
+    return {"sample_options": Table([In(sample_options(draws)) for _ in range(n)]), "seed": 11,
+            "outputs": Table(outs), "indices": Table([Out(rows * draws * 8) for _ in range(n)]),
+            "log_probs": Table([Out(rows * draws * 4) for _ in range(n)]), "output_count": n}
+
+
+def single_head_model(fx):
+    """A model whose every head can be sampled (ensemble_a: one softmax head)."""
+    if getattr(fx, "softmax_model", None) is None:
+        fx.softmax_model = ctypes.c_void_p()
+        path = os.path.join(ROOT, "examples", "models", "ensemble_a.safetensors")
+        assert fx.lib.smk_model_load(path.encode(), ctypes.byref(fx.softmax_model)) == SMK_OK
+        fx.softmax_state = ctypes.c_void_p()
+        assert fx.lib.smk_model_state_create(fx.softmax_model, ctypes.c_int64(O), ctypes.byref(fx.softmax_state)) == SMK_OK
+    return fx.softmax_model
+
+
+# Sampled forwards: the options, lengths and pointer tables are copied before any write.
+RECIPES.update({
+    "smk_model_forward_sampled": (
+        lambda F, fx: {"model": single_head_model(fx), "x": In(f32(values(O * 10))), "batch": O, "steps": 1, "features": 10,
+                       "lengths": In(i64([1, 0, 1])), **sampled_tables(fx.lib, single_head_model(fx), O)},
+        ("sample_options", "sample_options[0]", "lengths", "outputs", "indices", "log_probs")),
+    "smk_model_forward_ids_sampled": (
+        lambda F, fx: {"model": fx.tagger, "ids": In(i64([(3 * i) % 11 for i in range(O * 2)])), "batch": O, "steps": 2,
+                       "lengths": In(i64([2, 1, 2])), **sampled_tables(fx.lib, fx.tagger, O * 2)},
+        ("sample_options", "sample_options[0]", "lengths", "outputs", "indices", "log_probs")),
+    "smk_model_step_sampled": (
+        lambda F, fx: {"model": single_head_model(fx), "state": fx.softmax_state, "x_t": In(f32(values(O * 10))), "batch": O,
+                       "features": 10, **sampled_tables(fx.lib, single_head_model(fx), O)},
+        ("sample_options", "sample_options[0]", "outputs", "indices", "log_probs")),
+    "smk_ensemble_forward_sampled": (
+        lambda F, fx: {"ensemble": fx.ensemble, "x": In(f32(values(O * 10))), "batch": O, "steps": 1, "features": 10,
+                       **sampled_tables(fx.lib, single_head_model(fx), O)},
+        ("sample_options", "sample_options[0]", "outputs", "indices", "log_probs")),
+})
 
 class Fixtures:
     """Handles the model recipes need, made once."""
@@ -558,7 +631,8 @@ def main() -> int:
     lib = ctypes.CDLL(os.path.abspath(args.library))
     lib.smk_last_error_message.restype = ctypes.c_char_p
     for name in ("smk_model_load", "smk_ensemble_create", "smk_ensemble_model", "smk_model_input_features",
-                 "smk_model_head_count", "smk_model_head_size", "smk_model_free", "smk_ensemble_free"):
+                 "smk_model_head_count", "smk_model_head_size", "smk_model_free", "smk_ensemble_free",
+                 "smk_model_state_create"):
         getattr(lib, name).argtypes = [ctype_of(t) for t, _ in protos[name][1]]
     fixtures = Fixtures(lib)
     covered = uncovered = 0

@@ -63,18 +63,35 @@ static int write_all(const char *path, const unsigned char *b, long size) {
 /* Every head's output for a fixed input of ROWS rows, back to back. */
 typedef struct { float *v; long n; } outputs;
 
+/* Every head on ROWS rows of 4 steps ([ROWS, 4, features], or token ids
+ * [ROWS, 4] for a vocabulary model): enough steps for the heads that read a
+ * selected step; dense-only models see 4 * ROWS independent rows. */
 static outputs forward_all(const smk_model *m) {
+    enum { STEPS = 4 };
     outputs o = {NULL, 0};
-    int64_t f = 0, heads = 0, size, h, i;
+    int64_t f = 0, v = 0, heads = 0, size, h, i, ids[ROWS * STEPS];
+    int32_t per_step = 1;
     float *x, *outs[64];
     long off = 0;
-    if (smk_model_input_features(m, &f) != SMK_OK || smk_model_head_count(m, &heads) != SMK_OK || heads > 64) return o;
-    for (h = 0; h < heads; h++) { smk_model_head_size(m, h, &size); o.n += ROWS * size; }
+    if (smk_model_input_features(m, &f) != SMK_OK || smk_model_input_vocabulary(m, &v) != SMK_OK
+        || smk_model_head_count(m, &heads) != SMK_OK || heads > 64) return o;
+    for (h = 0; h < heads; h++) {
+        smk_model_head_size(m, h, &size);
+        smk_model_head_per_step(m, h, &per_step);
+        o.n += ROWS * (per_step ? STEPS : 1) * size;
+    }
     o.v = malloc(sizeof(float) * (size_t)(o.n + 1));
-    x = malloc(sizeof(float) * (size_t)(ROWS * f));
-    for (i = 0; i < ROWS * f; i++) x[i] = (float)((i * 37 % 17) - 8) / 4.0f;
-    for (h = 0; h < heads; h++) { smk_model_head_size(m, h, &size); outs[h] = o.v + off; off += ROWS * size; }
-    CHECK_STATUS(smk_model_forward(m, x, ROWS, 1, f, outs, heads), SMK_OK);
+    x = malloc(sizeof(float) * (size_t)(ROWS * STEPS * f + 1));
+    for (i = 0; i < ROWS * STEPS * f; i++) x[i] = (float)((i * 37 % 17) - 8) / 4.0f;
+    for (i = 0; i < ROWS * STEPS; i++) ids[i] = v > 0 ? (i * 37) % v : 0;
+    for (h = 0; h < heads; h++) {
+        smk_model_head_size(m, h, &size);
+        smk_model_head_per_step(m, h, &per_step);
+        outs[h] = o.v + off;
+        off += ROWS * (per_step ? STEPS : 1) * size;
+    }
+    if (v > 0) CHECK_STATUS(smk_model_forward_ids(m, ids, ROWS, STEPS, NULL, outs, heads), SMK_OK);
+    else CHECK_STATUS(smk_model_forward(m, x, ROWS, STEPS, f, outs, heads), SMK_OK);
     free(x);
     return o;
 }

@@ -123,5 +123,66 @@ int main(void) {
     CHECK_STATUS(smk_softmax_state_f64(d, &dm, &ds, 1, 3, 1, 1.0), SMK_OK);
     CHECK_STATUS(smk_softmax_finish_f64(d, &dm, &ds, d, 1, 3, 1, 1.0), SMK_OK);
     CHECK(fabs(d[0] + d[1] + d[2] - 1.0) < 1e-15);
+
+    /* Top-k merge: two chunks' top-2 lists of the row {1, 5, 5, NaN, 2, 5}
+     * (chunks [0, 3) and [3, 6)): NaN first, then the 5s by row index. */
+    {
+        float cv[4] = {5, 5, NAN, 5};
+        int64_t ci[4] = {1, 2, 3, 5}, io[3] = {-1, -1, -1};
+        float vo[3];
+        CHECK_STATUS(smk_topk_merge_f32(cv, ci, vo, io, 1, 4, 1, 3), SMK_OK);
+        CHECK(isnan(vo[0]) && io[0] == 3 && vo[1] == 5 && io[1] == 1 && vo[2] == 5 && io[2] == 2);
+        io[0] = 77;
+        CHECK_STATUS(smk_topk_merge_f32(cv, ci, vo, io, 1, 4, 1, 5), SMK_ERROR_INVALID_ARGUMENT);
+        CHECK_STATUS(smk_topk_merge_f32(cv, NULL, vo, io, 1, 4, 1, 3), SMK_ERROR_NULL_POINTER);
+        CHECK_STATUS(smk_topk_merge_f32(cv, ci, vo, (int64_t *)(void *)cv, 1, 4, 1, 1), SMK_ERROR_INVALID_ARGUMENT);
+        CHECK(io[0] == 77);
+    }
+    /* Masked state and finish: unselected NaN never read, exactly 0 / -inf out. */
+    {
+        float mx[4] = {1.0f, NAN, 3.0f, INFINITY}, my[4];
+        uint8_t mk[4] = {1, 0, 1, 0};
+        double mmax, msum;
+        CHECK_STATUS(smk_masked_softmax_state_f32(mx, mk, &mmax, &msum, 1, 4, 1, 4), SMK_OK);
+        CHECK(mmax == 3.0 && rel(msum, 1.0 + exp(-2.0)) < 1e-15);
+        CHECK_STATUS(smk_masked_softmax_finish_f32(mx, mk, &mmax, &msum, my, 1, 4, 1, 4), SMK_OK);
+        CHECK(my[1] == 0.0f && my[3] == 0.0f && fabs(my[0] + my[2] - 1.0f) < 1e-6f);
+        CHECK_STATUS(smk_masked_log_softmax_finish_f32(mx, mk, &mmax, &msum, my, 1, 4, 1, 4), SMK_OK);
+        CHECK(my[1] == -INFINITY && my[3] == -INFINITY && fabs(my[2] + (float)log1p(exp(-2.0))) < 1e-6f);
+        uint8_t none[4] = {0, 0, 0, 0};
+        CHECK_STATUS(smk_masked_softmax_state_f32(mx, none, &mmax, &msum, 1, 4, 1, 4), SMK_OK);
+        CHECK(mmax == -INFINITY && msum == 0.0);
+        CHECK_STATUS(smk_masked_softmax_finish_f32(mx, none, &mmax, &msum, my, 1, 4, 1, 4), SMK_OK);
+        CHECK(my[0] == 0.0f && my[1] == 0.0f && my[2] == 0.0f && my[3] == 0.0f);
+        CHECK_STATUS(smk_masked_softmax_state_f32(mx, mk, &mmax, &msum, 1, 4, 1, 3), SMK_ERROR_SHAPE_MISMATCH);
+        CHECK_STATUS(smk_masked_softmax_finish_f32(mx, mk, &mmax, &msum, mx + 1, 1, 3, 1, 3), SMK_ERROR_INVALID_ARGUMENT);
+    }
+    /* Cross-entropy parts over chunks [0, 2) and [2, 4) of 4 classes sum to
+     * the whole-row loss; a bad target anywhere is refused, nothing written. */
+    {
+        float lx[4] = {0.5f, -1.0f, 2.0f, 0.25f}, part_a[2] = {0.5f, -1.0f}, part_b[2] = {2.0f, 0.25f};
+        float w[4] = {1.0f, 2.0f, 0.5f, 1.5f}, whole;
+        double lm, ls, la, lb, ta, tb;
+        int64_t t = 1, bad = 4;
+        smk_loss_options o;
+        smk_loss_options_init(&o);
+        o.label_smoothing = 0.1;
+        o.reduction = SMK_REDUCTION_NONE;
+        CHECK_STATUS(smk_cross_entropy_f32(lx, &t, w, &whole, NULL, 1, 4, 1, &o), SMK_OK);
+        CHECK_STATUS(smk_softmax_state_f32(lx, &lm, &ls, 1, 4, 1, 1.0f), SMK_OK);
+        CHECK_STATUS(smk_cross_entropy_chunk_f32(part_a, &lm, &ls, &t, w, &la, &ta, 1, 2, 1, 0, 4, -100, 0.1), SMK_OK);
+        CHECK_STATUS(smk_cross_entropy_chunk_f32(part_b, &lm, &ls, &t, w + 2, &lb, &tb, 1, 2, 1, 2, 4, -100, 0.1), SMK_OK);
+        CHECK(rel(la + lb, whole) < 1e-6 && ta == 2.0 && tb == 0.0);
+        la = 7.0;
+        CHECK_STATUS(smk_cross_entropy_chunk_f32(part_a, &lm, &ls, &bad, w, &la, NULL, 1, 2, 1, 0, 4, -100, 0.1),
+                     SMK_ERROR_INDEX_OUT_OF_RANGE);
+        CHECK_STATUS(smk_cross_entropy_chunk_f32(part_a, &lm, &ls, &t, w, &la, NULL, 1, 2, 1, 3, 4, -100, 0.1),
+                     SMK_ERROR_INVALID_ARGUMENT);
+        CHECK_STATUS(smk_cross_entropy_chunk_f32(part_a, &lm, &ls, &t, w, &la, NULL, 1, 2, 1, 0, 4, -100, NAN),
+                     SMK_ERROR_INVALID_ARGUMENT);
+        CHECK_STATUS(smk_cross_entropy_probs_chunk_f32(part_a, &lm, &ls, NULL, w, &la, 1, 2, 1, 0, 4, 0.0),
+                     SMK_ERROR_NULL_POINTER);
+        CHECK(la == 7.0);
+    }
     return check_summary("test_chunked");
 }

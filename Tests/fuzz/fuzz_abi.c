@@ -258,7 +258,8 @@ typedef enum {
     OP_MASKED_SOFTMAX, OP_MASKED_LOG_SOFTMAX, OP_PARTITIONED, OP_SEGMENT_SOFTMAX, OP_HIERARCHICAL,
     OP_ENSEMBLE_MEAN, OP_HARDMAX, OP_ARGMAX, OP_TOPK, OP_SOFTMAX_TOPK,
     OP_CROSS_ENTROPY, OP_CROSS_ENTROPY_PROBS, OP_NLL_LOSS, OP_BCE_WITH_LOGITS,
-    OP_SOFTMAX_BACKWARD, OP_LOG_SOFTMAX_BACKWARD, OP_SIGMOID_BACKWARD
+    OP_SOFTMAX_BACKWARD, OP_LOG_SOFTMAX_BACKWARD, OP_SIGMOID_BACKWARD,
+    OP_SAMPLE
 } fuzz_op;
 
 typedef smk_status (*norm_f32_fn)(const float *, float *, int64_t, int64_t, int64_t, float);
@@ -2120,6 +2121,201 @@ static void run_backward(const fuzz_kernel *k, fuzz_bytes *b) {
     args_free(&a);
 }
 
+/* ---- sampling: smk_sample_f32 / _f64 ------------------------------------ */
+
+enum { SA_X, SA_MASK, SA_INDICES, SA_LOGP, SA_OPTIONS };
+
+static smk_status invoke_sample(const fuzz_args *a) {
+    const fuzz_buf *f = a->b;
+    return BY_TYPE(a, smk_sample, f[SA_X].p, f[SA_MASK].p, f[SA_INDICES].p, f[SA_LOGP].p, a->e[0], a->e[1], a->e[2],
+                   a->i[1], f[SA_OPTIONS].p, (uint64_t)a->i[2]);
+}
+
+/* Options from the bytes: each field a valid value most of the time, else
+ * one of its domain's edges (negative, NaN, inf, subnormal, past n, huge). */
+static void take_sample_options(fuzz_bytes *b, smk_sample_options *o, int64_t n) {
+    static const double temps[] = {1, 0.5, 2, 0, 0.8, -0.0, -1, NAN, INFINITY, 1e-300, 1e-40, 1e308, 5e-324};
+    static const double tops[] = {1, 0.9, 0.5, 0.999999, 1e-300, 0, -0.1, 1.5, NAN, INFINITY};
+    static const double mins[] = {0, 0.1, 0.5, 1, -0.1, 1.1, NAN, -INFINITY};
+    uint8_t m = take_u8(b);
+    smk_sample_options_init(o);
+    o->temperature = temps[take_u8(b) % (sizeof temps / sizeof temps[0])];
+    switch (take_u8(b) % 8) {
+    case 0: case 1: o->top_k = 0; break;
+    case 2: o->top_k = 1 + take_u8(b) % 4; break;
+    case 3: o->top_k = n; break;
+    case 4: o->top_k = wrap_add(n, 1); break;
+    case 5: o->top_k = -1; break;
+    default: o->top_k = take_edge(b); break;
+    }
+    o->top_p = tops[take_u8(b) % (sizeof tops / sizeof tops[0])];
+    o->min_p = mins[take_u8(b) % (sizeof mins / sizeof mins[0])];
+    switch (take_u8(b) % 8) {
+    case 0: case 1: case 2: o->num_samples = 1; break;
+    case 3: o->num_samples = 1 + take_u8(b) % 4; break;
+    case 4: o->num_samples = n > 0 ? n : 1; break;
+    case 5: o->num_samples = take_u8(b) & 1 ? 0 : -1; break;
+    default: o->num_samples = take_edge(b); break;
+    }
+    o->row_offset = take_u8(b) & 1 ? take_u64(b) : 0;
+    o->replacement = (m & 3) == 3 ? (m & 4 ? 2 : -1) : (m & 1);
+    if ((m & 0xf0) == 0xf0) o->size = take_u8(b) % sizeof *o;  /* too small */
+}
+
+/* The status smk_sample predicts, in the library's order of checks. */
+static smk_status predict_sample(const fuzz_args *a, smk_status st, const smk_sample_options *o, int given,
+                                 int64_t count, int64_t *out_count) {
+    const fuzz_buf *f = a->b;
+    int64_t draws = given ? o->num_samples : 1, c1, oc, mc = a->i[1];
+    int f64 = a->k->f64;
+    size_t es = elem_size(f64);
+    *out_count = -1;
+    if (st != SMK_OK) return st;
+    if (given) {
+        if (o->size < sizeof *o) return SMK_ERROR_INVALID_ARGUMENT;
+        if (o->replacement != 0 && o->replacement != 1) return SMK_ERROR_INVALID_ARGUMENT;
+        if (o->top_k < 0 || o->num_samples < 1) return SMK_ERROR_INVALID_ARGUMENT;
+        if (o->num_samples > INT64_MAX / 8) return SMK_ERROR_SIZE_OVERFLOW;
+    }
+    if (__builtin_mul_overflow(a->e[0], draws, &c1) || __builtin_mul_overflow(c1, a->e[2], &oc) || oc > INT64_MAX / 8)
+        return SMK_ERROR_SIZE_OVERFLOW;
+    *out_count = oc;
+    if (!(mc == 0 && f[SA_MASK].p == NULL)) {
+        if (mc < 0) return SMK_ERROR_INVALID_ARGUMENT;
+        if (mc > INT64_MAX / 8) return SMK_ERROR_SIZE_OVERFLOW;
+        if (mc > 0 && f[SA_MASK].p == NULL) return SMK_ERROR_NULL_POINTER;
+    }
+    if (count > 0 && f[SA_X].p == NULL) return SMK_ERROR_NULL_POINTER;
+    if (oc > 0 && f[SA_INDICES].p == NULL) return SMK_ERROR_NULL_POINTER;
+    /* the core: options, mask layout, overlaps */
+    if (given) {
+        double t = o->temperature;
+        int64_t kept;
+        if (!(isfinite(t) && t >= 0)) return SMK_ERROR_INVALID_ARGUMENT;
+        if (t != 0 && !temperature_ok(t, f64)) return SMK_ERROR_INVALID_ARGUMENT;
+        if (!(o->top_p > 0 && o->top_p <= 1) || !(o->min_p >= 0 && o->min_p <= 1)) return SMK_ERROR_INVALID_ARGUMENT;
+        kept = o->top_k > 0 && o->top_k < a->e[1] ? o->top_k : a->e[1];
+        if (!o->replacement && o->num_samples > kept) return SMK_ERROR_INVALID_ARGUMENT;
+    }
+    if (!(mc == 0 && f[SA_MASK].p == NULL) && mc != count && mc != a->e[1]) return SMK_ERROR_SHAPE_MISMATCH;
+    if (overlap_any_raw(f[SA_X].p, count * (int64_t)es, f[SA_INDICES].p, oc * 8, 1)) return SMK_ERROR_INVALID_ARGUMENT;
+    if (f[SA_LOGP].p) {
+        if (overlap_any_raw(f[SA_X].p, count, f[SA_LOGP].p, oc, es)) return SMK_ERROR_INVALID_ARGUMENT;
+        if (overlap_any_raw(f[SA_INDICES].p, oc * 8, f[SA_LOGP].p, oc * (int64_t)es, 1)) return SMK_ERROR_INVALID_ARGUMENT;
+    }
+    if (!(mc == 0 && f[SA_MASK].p == NULL)) {
+        if (overlap_any_raw(f[SA_MASK].p, mc, f[SA_INDICES].p, oc * 8, 1)) return SMK_ERROR_INVALID_ARGUMENT;
+        if (f[SA_LOGP].p && overlap_any_raw(f[SA_MASK].p, mc, f[SA_LOGP].p, oc * (int64_t)es, 1))
+            return SMK_ERROR_INVALID_ARGUMENT;
+    }
+    return SMK_OK;
+}
+
+static void run_sample(const fuzz_kernel *k, fuzz_bytes *b) {
+    static const int pairs[][2] = {{SA_LOGP, SA_X}, {SA_INDICES, SA_LOGP}, {SA_INDICES, SA_X}};
+    fuzz_args a;
+    smk_status st;
+    smk_sample_options opt;
+    int64_t count, reduced, oc, mc, o, i, j, d;
+    int given, f64 = k->f64;
+    size_t es = elem_size(f64);
+    uint8_t how;
+    memset(&a, 0, sizeof a);
+    a.k = k;
+    take_checked_extents(b, &a, &st, &count, &reduced);
+    given = (take_u8(b) & 7) != 0;
+    take_sample_options(b, &opt, st == SMK_OK ? a.e[1] : 0);
+    a.i[2] = (int64_t)take_u64(b);  /* the seed */
+    how = take_u8(b) % 8;           /* the mask: none, full, pattern, wrong count, negative, NULL */
+    mc = how < 3 ? 0 : how == 3 || how == 4 ? count : how == 5 ? (st == SMK_OK ? a.e[1] : 3)
+       : how == 6 ? (take_u8(b) & 1 ? wrap_add(count, 1) : -1) : take_edge(b);
+    a.i[1] = mc;
+    a.t = opt.temperature; a.i[0] = opt.num_samples; a.flag = given;
+    st = predict_sample(&a, st, &opt, given, count, &oc);  /* the extents and counts only: no buffers yet */
+    buf_add(&a, "logits", B_DATA, 0, es, count);
+    buf_add(&a, "mask", B_BYTES, 0, 1, mc > 0 && mc <= MAX_ELEMENTS ? mc : mc == 0 ? 0 : -1);
+    buf_add(&a, "indices", B_INDEX, 1, sizeof(int64_t), oc);
+    buf_add(&a, "log_probs", B_DATA, 1, es, oc);
+    buf_add(&a, "options", B_BYTES, 0, 1, given ? (int64_t)sizeof opt : 0);
+    buf_place(b, &a, SA_X, 0);
+    if (how >= 3) buf_place(b, &a, SA_MASK, 0);
+    buf_place(b, &a, SA_INDICES, 0);
+    buf_place(b, &a, SA_LOGP, 1);
+    if (given) {
+        a.b[SA_OPTIONS].block = malloc(sizeof opt);
+        if (!a.b[SA_OPTIONS].block) abort();
+        memcpy(a.b[SA_OPTIONS].block, &opt, sizeof opt);
+        a.b[SA_OPTIONS].p = a.b[SA_OPTIONS].block;
+        a.b[SA_OPTIONS].watch = sizeof opt;
+    }
+    if (a.b[SA_MASK].p && a.b[SA_MASK].count > 0) fill_mask(b, (uint8_t *)a.b[SA_MASK].p, a.b[SA_MASK].count);
+    fill_data(b, &a, 0, a.nb);
+    buf_alias(b, &a, pairs, f64 ? 3 : 1);
+    /* now with the buffers (a NULL mask with a nonzero count, overlaps) */
+    {
+        smk_status s0;
+        int64_t ignored;
+        s0 = predict_extents(a.e, &ignored, &ignored);
+        st = predict_sample(&a, s0, &opt, given, count, &ignored);
+    }
+    if (args_call(&a, invoke_sample, st) == SMK_OK && oc > 0 && oc <= MAX_ELEMENTS) {
+        const void *x = IN(&a, SA_X);
+        const uint8_t *mask = a.b[SA_MASK].p && mc > 0 ? IN(&a, SA_MASK) : NULL;
+        const int64_t *idx = (const int64_t *)OUT(&a, SA_INDICES);
+        const void *lp = a.b[SA_LOGP].p ? OUT(&a, SA_LOGP) : NULL;
+        int64_t n = a.e[1], S = given ? opt.num_samples : 1;
+        int greedy = given && opt.temperature == 0, repl = !given || opt.replacement;
+        for (o = 0; o < a.e[0]; o++) for (i = 0; i < a.e[2]; i++) {
+            int nan = 0, pinf = 0, any = 0;
+            int64_t first_max = -1;
+            double m = -INFINITY;
+            for (j = 0; j < n; j++) {
+                int64_t at = at3(a.e, o, j, i);
+                double v = get(x, f64, at);
+                if (mask && !mask[mc == n ? j : at]) continue;
+                if (isnan(v)) nan = 1;
+                else if (v == INFINITY) pinf = 1;
+                if (v > -INFINITY) any = 1;
+                if (v > m) { m = v; first_max = j; }
+            }
+            for (d = 0; d < S; d++) {
+                int64_t r = (o * S + d) * a.e[2] + i, got = idx[r], e;
+                double l = lp ? get(lp, f64, r) : 0;
+                int bad = n == 0 || nan || !any || (pinf && !greedy);
+                if (got < -1 || got >= n) fail("sample: index %lld outside [-1, %lld)", (long long)got, (long long)n);
+                if (bad && got != -1) fail("sample: fibre (%lld, %lld) has nothing to draw from but gave %lld", (long long)o, (long long)i, (long long)got);
+                if (!bad && repl && got == -1) fail("sample: fibre (%lld, %lld) with positions to draw from gave -1", (long long)o, (long long)i);
+                if (lp && (got == -1) != (isnan(l) != 0)) fail("sample: index %lld with log-probability %g", (long long)got, l);
+                if (got < 0) continue;
+                e = at3(a.e, o, got, i);
+                if (mask && !mask[mc == n ? got : e]) fail("sample: drew masked position %lld", (long long)got);
+                if (!(get(x, f64, e) > -INFINITY)) fail("sample: drew position %lld holding %g", (long long)got, get(x, f64, e));
+                if (lp && !(l <= 1e-6)) fail("sample: log-probability %g > 0", l);
+                if (greedy && repl && got != first_max) fail("sample: greedy drew %lld, first maximum at %lld", (long long)got, (long long)first_max);
+                if (greedy && lp && l != 0) fail("sample: greedy log-probability %g", l);
+                /* the top-k rank by value, where the temperature keeps
+                 * distinct values' weights apart (a tolerance for those
+                 * rounding to one weight, ranked by index) */
+                if (given && opt.top_k > 0 && opt.temperature >= 0.5 && opt.temperature <= 2 && isfinite(get(x, f64, e))) {
+                    int64_t above = 0;
+                    for (j = 0; j < n; j++) {
+                        int64_t at = at3(a.e, o, j, i);
+                        if (mask && !mask[mc == n ? j : at]) continue;
+                        if (get(x, f64, at) - get(x, f64, e) > 1e-3 * (1 + fabs(get(x, f64, e)))) above++;
+                    }
+                    if (above >= opt.top_k) fail("sample: drew %lld, ranked %lld with top_k %lld", (long long)got, (long long)above, (long long)opt.top_k);
+                }
+                if (!repl) {
+                    int64_t d2;
+                    for (d2 = 0; d2 < d; d2++)
+                        if (idx[(o * S + d2) * a.e[2] + i] == got) fail("sample: without replacement drew %lld twice", (long long)got);
+                }
+            }
+        }
+    }
+    args_free(&a);
+}
+
 /* ------------------------------------------------------------------------ */
 /* The table: one row per exported kernel                                    */
 /* ------------------------------------------------------------------------ */
@@ -2171,6 +2367,8 @@ static const fuzz_kernel KERNELS[] = {
     {"smk_log_softmax_backward_f64", run_backward, OP_LOG_SOFTMAX_BACKWARD, 1, {0}},
     {"smk_sigmoid_backward_f32", run_backward, OP_SIGMOID_BACKWARD, 0, {0}},
     {"smk_sigmoid_backward_f64", run_backward, OP_SIGMOID_BACKWARD, 1, {0}},
+    {"smk_sample_f32", run_sample, OP_SAMPLE, 0, {0}},
+    {"smk_sample_f64", run_sample, OP_SAMPLE, 1, {0}},
 };
 #define N_KERNELS (sizeof KERNELS / sizeof KERNELS[0])
 

@@ -322,11 +322,77 @@ def variant_seeds():
             yield row(fam, f64) + (bytes([6, 4]) if fam == "sigmoid_backward" else edge(0, 4, 1))     # count/extent -1
 
 
+SAMPLE_ROW = 44  # smk_sample_f32; + 1 for _f64 (rows appended after the backward kernels)
+
+
+def sample_seeds():
+    """smk_sample: valid options of each kind, masks, -1 rows, every bad
+    option, bad mask counts, NULL buffers and overlapping outputs, in the
+    byte language of run_sample: extents, options given, the options (see
+    take_sample_options), the seed, the mask mode, buffer placements, the
+    mask and logits contents, the aliasing choice."""
+    seed = struct.pack("<Q", 0x9E3779B97F4A7C15)
+    here, null, absent = 200, 0, 0
+
+    def opts(m=1, temp=0, topk=b"\x00", topp=0, minp=0, ns=b"\x00", offset=b"\x00"):
+        return bytes([m, temp]) + topk + bytes([topp, minp]) + ns + offset
+
+    def call(f64, ext=small(3, 10), given=1, o=None, mask=b"\x00", bufs=(here, here, here), mask_place=b"",
+             mask_fill=b"", fill=b"\x00\x07\x00", alias=b"\x00"):
+        o = opts() if o is None else o
+        x, idx, lp = bufs
+        return (bytes([SAMPLE_ROW + f64]) + ext + bytes([given]) + o + seed + mask + bytes([x]) + mask_place
+                + bytes([idx, lp]) + mask_fill + fill + alias)
+
+    for f64 in (0, 1):
+        yield call(f64)                                                           # plain
+        yield call(f64, given=0)                                                  # NULL options: defaults
+        yield call(f64, o=opts(temp=1, topk=b"\x02\x02", topp=1, minp=1))         # T 0.5, top_k 3, top_p 0.9, min_p 0.1
+        yield call(f64, o=opts(temp=3))                                           # greedy
+        yield call(f64, o=opts(temp=5))                                           # -0.0: greedy
+        yield call(f64, o=opts(m=0, ns=b"\x03\x02"))                              # 3 distinct draws
+        yield call(f64, o=opts(m=0, ns=b"\x04", topk=b"\x02\x00"))                # n distinct draws, top_k 1: refused
+        yield call(f64, o=opts(ns=b"\x03\x03", offset=b"\x01" + struct.pack("<Q", 2**63 + 5)))  # row offset
+        yield call(f64, ext=strided(2, 7, 3), o=opts(ns=b"\x03\x01"))             # strided fibres, 2 draws
+        yield call(f64, ext=small(2, 0))                                          # n 0: -1 rows
+        yield call(f64, fill=b"\x00\x03\x01")                                     # special values: NaN, inf rows
+        yield call(f64, fill=b"\x00\x03\x02")                                     # -inf sprinkled
+        yield call(f64, fill=b"\x00\x03\x03")                                     # 1e35 scale
+        yield call(f64, mask=b"\x03", mask_place=bytes([here]), mask_fill=b"\x02\x05\x80")  # full mask
+        yield call(f64, mask=b"\x05", mask_place=bytes([here]), mask_fill=b"\x02\x09\x60")  # one pattern
+        yield call(f64, mask=b"\x03", mask_place=bytes([here]), mask_fill=b"\x01\x00\x00")  # all masked: -1
+        yield call(f64, mask=b"\x06\x01", mask_place=bytes([here]))               # mask count + 1
+        yield call(f64, mask=b"\x06\x00", mask_place=bytes([here]))               # mask count -1
+        yield call(f64, mask=b"\x03", mask_place=bytes([null]))                   # mask NULL, count > 0
+        yield call(f64, bufs=(here, null, here))                                  # indices NULL
+        yield call(f64, bufs=(null, here, here))                                  # logits NULL
+        yield call(f64, bufs=(here, here, absent))                                # no log-probabilities
+        for t in (6, 7, 8, 9, 10, 11, 12):                                        # -1, NaN, inf, 1e-300, 1e-40, 1e308, 5e-324
+            yield call(f64, o=opts(temp=t))
+        yield call(f64, o=opts(topk=b"\x05"))                                     # top_k -1
+        for tp in (4, 5, 6, 7, 8, 9):                                             # top_p 1e-300, 0, -0.1, 1.5, NaN, inf
+            yield call(f64, o=opts(topp=tp))
+        for mp in (3, 4, 5, 6, 7):                                                # min_p 1, -0.1, 1.1, NaN, -inf
+            yield call(f64, o=opts(minp=mp))
+        yield call(f64, o=opts(ns=b"\x05\x01"))                                   # num_samples 0
+        yield call(f64, o=opts(ns=b"\x06\x07"))                                   # num_samples INT64_MAX
+        yield call(f64, o=opts(ns=b"\x06\x08"))                                   # num_samples INT64_MAX / 8
+        yield call(f64, o=opts(m=3))                                              # replacement -1
+        yield call(f64, o=opts(m=7))                                              # replacement 2
+        yield call(f64, o=opts(m=0xF1) + b"\x08")                                 # size 8
+        yield call(f64, ext=edge(7, 1, 1))                                        # outer INT64_MAX
+        yield call(f64, alias=b"\x07\x00\x00\x03\x00")                            # log_probs over logits
+        yield call(f64, alias=b"\x07\x00\x01\x02\x00")
+        if f64:
+            yield call(f64, alias=b"\x05\x01")                                    # indices on log_probs
+            yield call(f64, alias=b"\x07\x02\x01\x01\x00")                        # indices over logits
+
+
 def main():
     out = os.path.join(os.path.dirname(os.path.abspath(__file__)), "corpus", "fuzz_abi")
     os.makedirs(out, exist_ok=True)
     n = 0
-    for s in list(seeds()) + list(variant_seeds()):
+    for s in list(seeds()) + list(variant_seeds()) + list(sample_seeds()):
         name = "seed-" + hashlib.sha1(s).hexdigest()[:16]
         with open(os.path.join(out, name), "wb") as f:
             f.write(s)

@@ -1,3 +1,4 @@
+import SoftmaxKit
 import Testing
 @testable import smk
 
@@ -34,6 +35,8 @@ struct ArgumentsTests {
                 == .bench(BenchOptions(model: ModelOptions(model: "m", spec: "s"), batch: 64, steps: 3, seconds: 0.25)))
         // `--` ends the options: a model file whose name starts with a dash.
         #expect(try parse("info -- --odd-name") == .info(InfoOptions(model: ModelOptions(model: "--odd-name"))))
+        #expect(try parse("info m --dot") == .info(InfoOptions(model: ModelOptions(model: "m"), dot: true)))
+        #expect(throws: UsageError.self) { try parse("info m --dot=yes") }
     }
 
     @Test("help and version")
@@ -83,5 +86,34 @@ struct ArgumentsTests {
         }
         #expect(usageError("run m")?.usage.contains("USAGE: smk run MODEL --input FILE") == true)
         #expect(throws: UsageError.self) { try parseArguments([], version: "1") }
+    }
+
+    @Test("--sample HEAD[:key=value,...] may repeat; --seed needs a sample")
+    func sampling() throws {
+        guard case .run(let r) = try parse("run m --input x --sample action:temperature=0.8,top_k=5 --sample logp --seed 42") else {
+            Issue.record("not a run"); return
+        }
+        #expect(r.sample["action"] == SamplingOptions(temperature: 0.8, topK: 5))
+        #expect(r.sample["logp"] == SamplingOptions())
+        #expect(r.seed == 42)
+        guard case .run(let s) = try parse("run m --input x --sample=a:b:top_p=0.9,min_p=0.1,num_samples=3,replacement=false,row_offset=7") else {
+            Issue.record("not a run"); return
+        }
+        #expect(s.sample["a:b"] == SamplingOptions(topP: 0.9, minP: 0.1, numSamples: 3, replacement: false, rowOffset: 7))
+        #expect(s.seed == nil)
+        let cases: [(String, String)] = [
+            ("run m --input x --sample a:topk=3", "unknown key 'topk'"),
+            ("run m --input x --sample a:top_k=x", "top_k must be a whole number, got 'x'"),
+            ("run m --input x --sample a:top_k=2,temperature", "expected key=value, got 'temperature'"),
+            ("run m --input x --sample a:replacement=maybe", "replacement must be true or false"),
+            ("run m --input x --sample a --sample a", "--sample a given twice"),
+            ("run m --input x --sample a --seed -1", "--seed must be a whole number in [0, 2^64)"),
+            ("run m --input x --seed 3", "--seed needs --sample HEAD"),
+            ("run m --input x --sample :top_k=2", "--sample needs a head name"),
+        ]
+        for (line, message) in cases {
+            guard let e = usageError(line) else { continue }
+            #expect(e.message.contains(message), "'\(line)': \(e.message)")
+        }
     }
 }

@@ -75,14 +75,50 @@ static int run(const char *name) {
     return 0;
 }
 
+/* The tagger: token ids (an int64 .npy file) through smk_model_forward_ids,
+ * the second row with 4 valid steps (the rest padding: outputs exactly 0). */
+static int run_tagger(void) {
+    unsigned char pre[10];
+    char header[1024];
+    size_t len;
+    int64_t ids[2 * 6], lengths[2] = {6, 4}, j;
+    float tags[2 * 6 * 5], *outs[1];
+    int t;
+    smk_model *m = NULL;
+    FILE *f = fopen("examples/models/tagger.input.npy", "rb");
+    if (!f || fread(pre, 1, 10, f) != 10 || (len = (size_t)pre[8] | (size_t)pre[9] << 8) >= sizeof header
+        || fread(header, 1, len, f) != len || (header[len] = 0, !strstr(header, "'<i8'"))
+        || !strstr(header, "(2, 6)") || fread(ids, sizeof ids[0], 12, f) != 12) {
+        fprintf(stderr, "cannot read examples/models/tagger.input.npy\n");
+        if (f) fclose(f);
+        return 1;
+    }
+    fclose(f);
+    outs[0] = tags;
+    if (smk_model_load("examples/models/tagger.safetensors", &m) != SMK_OK
+        || smk_model_forward_ids(m, ids, 2, 6, lengths, outs, 1) != SMK_OK) {
+        fprintf(stderr, "tagger: %s\n", smk_last_error_message());
+        return 1;
+    }
+    printf("tagger: token ids [2, 6], lengths {6, 4}\n");
+    for (t = 2; t < 6; t++) {
+        printf("  tags[1, %d]:", t);
+        for (j = 0; j < 5; j++) printf(" %.4f", (double)tags[(6 + t) * 5 + j]);
+        printf("\n");
+    }
+    smk_model_free(m);
+    return 0;
+}
+
 int main(void) {
-    static const char *names[] = {"robot_arm", "masked", "hierarchical", "multitask", "timesteps", "digits"};
+    static const char *names[] = {"robot_arm", "masked", "hierarchical", "multitask", "timesteps", "digits", "controller"};
     smk_model *pair[2] = {NULL, NULL};
     smk_ensemble *e = NULL;
     int64_t dims[3], j;
     int rank, i;
     float *x, probs[8 * 5], *outs[1];
-    for (i = 0; i < 6; i++) if (run(names[i])) return 1;
+    for (i = 0; i < 7; i++) if (run(names[i])) return 1;
+    if (run_tagger()) return 1;
     if (smk_model_load("examples/models/ensemble_a.safetensors", &pair[0]) != SMK_OK ||
         smk_model_load("examples/models/ensemble_b.safetensors", &pair[1]) != SMK_OK ||
         smk_ensemble_create((const smk_model *const *)pair, 2, SMK_ENSEMBLE_ARITHMETIC, &e) != SMK_OK) {

@@ -49,6 +49,10 @@ public func softmaxState<T: KernelScalar>(
                       names: ("max", "sum"))
     let inv = 1 / Double(temperature)
     let xp = x.baseAddress, mp = max.baseAddress!, sp = sum.baseAddress!
+    if e.inner == 1, e.n > 0, let xp {
+        ChunkedRows<T>.states(xp, mp, sp, rows: e.outer, n: e.n, invT: 1 / temperature)
+        return
+    }
     for o in 0..<e.outer {
         for i in 0..<e.inner {
             var m = -Double.infinity
@@ -145,6 +149,11 @@ public func softmaxFinish<T: KernelScalar>(
     try checkSeparate(y, "y", from: sum, "sum")
     let inv = 1 / Double(temperature)
     let xp = x.baseAddress!, yp = y.baseAddress!
+    if e.inner == 1 {
+        ChunkedRows<T>.finish(xp, max.baseAddress!, sum.baseAddress!, yp, rows: e.outer, n: e.n,
+                              invT: 1 / temperature, log: takeLog)
+        return
+    }
     for o in 0..<e.outer {
         for i in 0..<e.inner {
             let f = fibreIndex(o, i, e.inner)
@@ -180,5 +189,54 @@ public func logSumExpFinish<T: KernelScalar>(
     for f in 0..<count {
         let m = max[f], s = sum[f]
         if m.isNaN { y[f] = .nan } else if m == .infinity { y[f] = .infinity } else if m == -.infinity { y[f] = -.infinity } else { y[f] = T(m + log(s)) }
+    }
+}
+
+/// The contiguous-row (`inner == 1`) paths of the chunked normalizer: the
+/// in-memory softmax's vector row loops (`rowMinMax`, `rowExpSum`,
+/// `rowScale`, `rowShiftScaleOffset`), rows spread over the library's threads.
+/// Exponentials are taken in `T` and summed in `Double`, as the in-memory
+/// softmax does; the state conventions are the scalar path's.
+enum ChunkedRows<T: KernelScalar> {
+    static func states(_ x: UnsafePointer<T>, _ mp: UnsafeMutablePointer<Double>, _ sp: UnsafeMutablePointer<Double>,
+                       rows count: Int, n: Int, invT: T) {
+        parallelFor(count, work: count * n) { rows in
+            for o in rows {
+                let xo = x + o * n
+                let avail = (count - o) * n
+                let (lo, m) = rowMinMax(xo, n, readable: avail)
+                // rowMinMax ignores NaN: a non-finite max needs a look for one,
+                // a finite one shows a NaN through the sum.
+                if !m.isFinite {
+                    if (0..<n).contains(where: { xo[$0].isNaN }) { mp[o] = .nan; sp[o] = .nan }
+                    else if m == -.infinity { mp[o] = -.infinity; sp[o] = 0 }
+                    else { mp[o] = .infinity; sp[o] = .nan }
+                    continue
+                }
+                let s = rowExpSum(xo, nil, n, shift: m, scale: invT, lowest: lo, readable: avail)
+                if s.isNaN { mp[o] = .nan; sp[o] = .nan } else { mp[o] = Double(m); sp[o] = s }
+            }
+        }
+    }
+
+    static func finish(_ x: UnsafePointer<T>, _ mp: UnsafePointer<Double>, _ sp: UnsafePointer<Double>,
+                       _ y: UnsafeMutablePointer<T>, rows count: Int, n: Int, invT: T, log takeLog: Bool) {
+        guard n > 0 else { return }
+        parallelFor(count, work: count * n) { rows in
+            for o in rows {
+                let xo = x + o * n, yo = y + o * n
+                let m = mp[o], s = sp[o]
+                if m.isNaN || s.isNaN || m == -.infinity {
+                    for j in 0..<n { yo[j] = .nan }
+                    continue
+                }
+                if takeLog {
+                    rowShiftScaleOffset(xo, yo, n, shift: T(m), scale: invT, offset: T(log(s)))
+                } else {
+                    _ = rowExpSum(xo, yo, n, shift: T(m), scale: invT, readable: (count - o) * n)
+                    rowScale(yo, yo, n, T(1 / s))
+                }
+            }
+        }
     }
 }

@@ -24,6 +24,18 @@ public final class Model: @unchecked Sendable {
     public var vocabulary: Int? { spec.input.vocabulary }
     /// Weights and biases in the model.
     public let parameterCount: Int
+    /// The model this one re-heads (``init(_:heads:)``), whose states it shares; nil for a built model.
+    let original: Model?
+    /// The identity streaming states are tied to: the original model's.
+    var stateOwner: ObjectIdentifier { ObjectIdentifier(original ?? self) }
+
+    /// The same network with other heads over the same layers (sampling
+    /// reads heads' raw layer values through identity transforms).
+    init(_ m: Model, heads: [CompiledHead]) {
+        spec = m.spec; weights = m.weights; features = m.features; self.heads = heads
+        layerWidths = m.layerWidths; layerInputs = m.layerInputs; groups = m.groups; sequence = m.sequence
+        parameterCount = m.parameterCount; original = m.original ?? m
+    }
 
     /// Builds a model from a spec and PyTorch-named tensors (`L.weight`
     /// `[out, in]`, optional `L.bias` `[out]`).
@@ -178,6 +190,7 @@ public final class Model: @unchecked Sendable {
         self.groups = net != nil ? [] : try LayerGroup.fuse(inputs: inputs, activations: spec.layers.map(\.activation), widths: widths,
                                                             inWidths: inWidths, weights: wts, biases: biases)
         self.parameterCount = params
+        self.original = nil
     }
 
     /// Loads a safetensors model file; `spec` replaces the file's own

@@ -28,10 +28,26 @@ __all__ = [
     "ensemble_mean", "hardmax", "argmax", "topk", "softmax_topk", "sample",
     "cross_entropy", "nll_loss", "binary_cross_entropy_with_logits",
     "softmax_backward", "log_softmax_backward", "sigmoid_backward",
-    "Model", "Ensemble", "Head", "State",
+    "Model", "Ensemble", "Head", "State", "from_keras", "from_onnx",
 ]
 
 library_path: str = _lib.library_path
+
+
+def from_keras(model, *, heads=None):
+    """A Model (or Ensemble) computing what the built Keras 3 `model`
+    computes; see :mod:`softmaxkit.keras_import`. Needs ``keras`` only when
+    called (``pip install 'softmaxkit[keras]'``)."""
+    from .keras_import import from_keras as convert
+    return convert(model, heads=heads)
+
+
+def from_onnx(model, *, heads=None):
+    """A Model (or Ensemble) computing what the ONNX graph `model` (a path
+    or an ``onnx.ModelProto``) computes; see :mod:`softmaxkit.onnx_import`.
+    Needs ``onnx`` only when called (``pip install 'softmaxkit[onnx]'``)."""
+    from .onnx_import import from_onnx as convert
+    return convert(model, heads=heads)
 
 
 def version() -> str:

@@ -88,6 +88,24 @@ DECLARATIONS: list[tuple[str, Any, list[Any]]] = [
     # smk_status smk_logsumexp_finish_f32(const double *max, const double *sum, float *y, int64_t count);
     ("smk_logsumexp_finish_f32", STATUS, [VP, VP, VP, I64]),
     ("smk_logsumexp_finish_f64", STATUS, [VP, VP, VP, I64]),
+    # smk_status smk_topk_merge_f32(const float *values, const int64_t *indices, float *values_out, int64_t *indices_out, int64_t outer, int64_t n, int64_t inner, int64_t k);
+    ("smk_topk_merge_f32", STATUS, [VP, VP, VP, VP, I64, I64, I64, I64]),
+    ("smk_topk_merge_f64", STATUS, [VP, VP, VP, VP, I64, I64, I64, I64]),
+    # smk_status smk_masked_softmax_state_f32(const float *x, const uint8_t *mask, double *max, double *sum, int64_t outer, int64_t n, int64_t inner, int64_t mask_count);
+    ("smk_masked_softmax_state_f32", STATUS, [VP, VP, VP, VP, I64, I64, I64, I64]),
+    ("smk_masked_softmax_state_f64", STATUS, [VP, VP, VP, VP, I64, I64, I64, I64]),
+    # smk_status smk_masked_softmax_finish_f32(const float *x, const uint8_t *mask, const double *max, const double *sum, float *y, int64_t outer, int64_t n, int64_t inner, int64_t mask_count);
+    ("smk_masked_softmax_finish_f32", STATUS, [VP, VP, VP, VP, VP, I64, I64, I64, I64]),
+    ("smk_masked_softmax_finish_f64", STATUS, [VP, VP, VP, VP, VP, I64, I64, I64, I64]),
+    # smk_status smk_masked_log_softmax_finish_f32(const float *x, const uint8_t *mask, const double *max, const double *sum, float *y, int64_t outer, int64_t n, int64_t inner, int64_t mask_count);
+    ("smk_masked_log_softmax_finish_f32", STATUS, [VP, VP, VP, VP, VP, I64, I64, I64, I64]),
+    ("smk_masked_log_softmax_finish_f64", STATUS, [VP, VP, VP, VP, VP, I64, I64, I64, I64]),
+    # smk_status smk_cross_entropy_chunk_f32(const float *logits, const double *max, const double *sum, const int64_t *target, const float *weight, double *loss, double *target_weight, int64_t outer, int64_t n, int64_t inner, int64_t offset, int64_t classes, int64_t ignore_index, double label_smoothing);
+    ("smk_cross_entropy_chunk_f32", STATUS, [VP, VP, VP, VP, VP, VP, VP, I64, I64, I64, I64, I64, I64, _c.c_double]),
+    ("smk_cross_entropy_chunk_f64", STATUS, [VP, VP, VP, VP, VP, VP, VP, I64, I64, I64, I64, I64, I64, _c.c_double]),
+    # smk_status smk_cross_entropy_probs_chunk_f32(const float *logits, const double *max, const double *sum, const float *target, const float *weight, double *loss, int64_t outer, int64_t n, int64_t inner, int64_t offset, int64_t classes, double label_smoothing);
+    ("smk_cross_entropy_probs_chunk_f32", STATUS, [VP, VP, VP, VP, VP, VP, I64, I64, I64, I64, I64, _c.c_double]),
+    ("smk_cross_entropy_probs_chunk_f64", STATUS, [VP, VP, VP, VP, VP, VP, I64, I64, I64, I64, I64, _c.c_double]),
     # smk_status smk_sigmoid_f32(const float *x, float *y, int64_t count);
     ("smk_sigmoid_f32", STATUS, [VP, VP, I64]),
     ("smk_sigmoid_f64", STATUS, [VP, VP, I64]),
@@ -103,6 +121,12 @@ DECLARATIONS: list[tuple[str, Any, list[Any]]] = [
     # smk_status smk_masked_log_softmax_f32(const float *x, const uint8_t *mask, float *y, int64_t outer, int64_t n, int64_t inner, int64_t mask_count);
     ("smk_masked_log_softmax_f32", STATUS, [VP, VP, VP, I64, I64, I64, I64]),
     ("smk_masked_log_softmax_f64", STATUS, [VP, VP, VP, I64, I64, I64, I64]),
+    # smk_status smk_masked_softmax_lengths_f32(const float *x, const int64_t *lengths, float *y, int64_t outer, int64_t n, int64_t inner, int64_t lengths_count, int renormalize);
+    ("smk_masked_softmax_lengths_f32", STATUS, [VP, VP, VP, I64, I64, I64, I64, _c.c_int]),
+    ("smk_masked_softmax_lengths_f64", STATUS, [VP, VP, VP, I64, I64, I64, I64, _c.c_int]),
+    # smk_status smk_masked_log_softmax_lengths_f32(const float *x, const int64_t *lengths, float *y, int64_t outer, int64_t n, int64_t inner, int64_t lengths_count);
+    ("smk_masked_log_softmax_lengths_f32", STATUS, [VP, VP, VP, I64, I64, I64, I64]),
+    ("smk_masked_log_softmax_lengths_f64", STATUS, [VP, VP, VP, I64, I64, I64, I64]),
     # const char *smk_activation_name(smk_activation activation);
     ("smk_activation_name", _c.c_char_p, [ENUM]),
     # smk_status smk_partitioned_f32(const float *x, const smk_partition *layout, float *y, int64_t outer, int64_t n, int64_t inner, int64_t layout_count);
@@ -220,6 +244,15 @@ DECLARATIONS: list[tuple[str, Any, list[Any]]] = [
     ("smk_model_step_ids", STATUS, [VP, VP, VP, I64, _c.POINTER(VP), I64]),
     # smk_status smk_model_state_head_ready(const smk_model_state *state, int64_t head, int32_t *ready_out);
     ("smk_model_state_head_ready", STATUS, [VP, I64, _c.POINTER(_c.c_int32)]),
+    # smk_status smk_model_forward_sampled(const smk_model *model, const float *x, int64_t batch, int64_t steps, int64_t features, const int64_t *lengths, const smk_sample_options *const *sample_options, uint64_t seed, float *const *outputs, int64_t *const *indices, float *const *log_probs, int64_t output_count);
+    ("smk_model_forward_sampled", STATUS, [VP, VP, I64, I64, I64, VP, _c.POINTER(VP), _c.c_uint64, _c.POINTER(VP),
+                                           _c.POINTER(VP), _c.POINTER(VP), I64]),
+    # smk_status smk_model_forward_ids_sampled(const smk_model *model, const int64_t *ids, int64_t batch, int64_t steps, const int64_t *lengths, const smk_sample_options *const *sample_options, uint64_t seed, float *const *outputs, int64_t *const *indices, float *const *log_probs, int64_t output_count);
+    ("smk_model_forward_ids_sampled", STATUS, [VP, VP, I64, I64, VP, _c.POINTER(VP), _c.c_uint64, _c.POINTER(VP),
+                                               _c.POINTER(VP), _c.POINTER(VP), I64]),
+    # smk_status smk_model_step_sampled(const smk_model *model, smk_model_state *state, const float *x_t, int64_t batch, int64_t features, const smk_sample_options *const *sample_options, uint64_t seed, float *const *outputs, int64_t *const *indices, float *const *log_probs, int64_t output_count);
+    ("smk_model_step_sampled", STATUS, [VP, VP, VP, I64, I64, _c.POINTER(VP), _c.c_uint64, _c.POINTER(VP),
+                                        _c.POINTER(VP), _c.POINTER(VP), I64]),
     # smk_status smk_ensemble_create(const smk_model *const *models, int64_t count, int mode, smk_ensemble **ensemble_out);
     ("smk_ensemble_create", STATUS, [_c.POINTER(VP), I64, _c.c_int, _c.POINTER(VP)]),
     # smk_status smk_ensemble_model(const smk_ensemble *ensemble, int64_t index, const smk_model **model_out);
@@ -236,8 +269,13 @@ DECLARATIONS: list[tuple[str, Any, list[Any]]] = [
     ("smk_ensemble_step", STATUS, [VP, VP, VP, I64, I64, _c.POINTER(VP), I64]),
     # smk_status smk_ensemble_step_ids(const smk_ensemble *ensemble, smk_model_state *state, const int64_t *ids, int64_t batch, float *const *outputs, int64_t output_count);
     ("smk_ensemble_step_ids", STATUS, [VP, VP, VP, I64, _c.POINTER(VP), I64]),
+    # smk_status smk_ensemble_forward_sampled(const smk_ensemble *ensemble, const float *x, int64_t batch, int64_t steps, int64_t features, const smk_sample_options *const *sample_options, uint64_t seed, float *const *outputs, int64_t *const *indices, float *const *log_probs, int64_t output_count);
+    ("smk_ensemble_forward_sampled", STATUS, [VP, VP, I64, I64, I64, _c.POINTER(VP), _c.c_uint64, _c.POINTER(VP),
+                                              _c.POINTER(VP), _c.POINTER(VP), I64]),
     # void smk_ensemble_free(smk_ensemble *ensemble);
     ("smk_ensemble_free", None, [VP]),
+    # smk_status smk_model_dot(const smk_model *model, char *dot, int64_t capacity, int64_t *size_out);
+    ("smk_model_dot", STATUS, [VP, VP, I64, _c.POINTER(I64)]),
     # void smk_set_num_threads(int32_t n);
     ("smk_set_num_threads", None, [_c.c_int32]),
     # int32_t smk_get_num_threads(void);

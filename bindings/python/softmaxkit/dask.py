@@ -21,7 +21,6 @@ then call these functions and ``.compute()``.
 from __future__ import annotations
 
 import itertools
-import operator
 import os
 from typing import Any, Optional
 
@@ -45,8 +44,8 @@ from ._errors import ArgumentError
 from .losses import REDUCTIONS
 from .model import Ensemble, Model
 
-__all__ = ["softmax", "log_softmax", "logsumexp", "masked_softmax", "cross_entropy", "topk", "softmax_topk",
-           "sample", "forward"]
+__all__ = ["softmax", "log_softmax", "logsumexp", "masked_softmax", "masked_log_softmax", "cross_entropy", "topk",
+           "softmax_topk", "sample", "forward"]
 
 _F32 = np.dtype(np.float32)
 _F64 = np.dtype(np.float64)
@@ -67,11 +66,50 @@ def _as_float(x: Any) -> "da.Array":
 
 def _axis(x: "da.Array", axis: Any) -> int:
     if axis is None:
-        raise ArgumentError("axis=None is not supported on Dask arrays; pass an integer axis")
+        raise ArgumentError("axis=None is not supported by this function (nor by its in-memory twin); pass an integer axis")
     a = index(axis, "axis")
     if not -x.ndim <= a < x.ndim:
         raise ArgumentError(f"axis {a} is out of range for an array of {x.ndim} dimensions")
     return a % x.ndim
+
+
+def _axes(x: "da.Array", axis: Any, tuples: bool = True) -> tuple:
+    """The reduced axes, normalized and sorted: ``None`` is every axis, a
+    tuple (where the in-memory twin takes one) its axes, an int itself."""
+    if axis is None:
+        return tuple(range(x.ndim))
+    if isinstance(axis, tuple) and tuples:
+        axs = [index(a, "axis") for a in axis]
+        for a in axs:
+            if not -x.ndim <= a < x.ndim:
+                raise ArgumentError(f"axis {a} is out of range for an array of {x.ndim} dimensions")
+        norm = [a % x.ndim for a in axs]
+        if len(set(norm)) != len(norm):
+            raise ArgumentError(f"axis {axis!r} names an axis twice")
+        return tuple(sorted(norm))
+    return (_axis(x, axis),)
+
+
+def _fold(block: np.ndarray, axes: tuple) -> tuple:
+    """``(array, axis)``: a block viewed as fibres along one axis: itself for
+    one reduced axis; else its kept axes first and the reduced ones
+    flattened into the last."""
+    if len(axes) == 1:
+        return block, axes[0]
+    keep = [d for d in range(block.ndim) if d not in axes]
+    n = int(np.prod([block.shape[d] for d in axes]))
+    t = np.ascontiguousarray(np.transpose(block, keep + list(axes)))
+    return t.reshape(tuple(block.shape[d] for d in keep) + (n,)), -1
+
+
+def _unfold(y: np.ndarray, shape: tuple, axes: tuple) -> np.ndarray:
+    """The inverse of _fold for a result of the folded block's shape."""
+    if len(axes) == 1:
+        return y
+    keep = [d for d in range(len(shape)) if d not in axes]
+    order = keep + list(axes)
+    t = y.reshape(tuple(shape[d] for d in order))
+    return np.ascontiguousarray(np.transpose(t, np.argsort(order)))
 
 
 def _temperature(t: Any) -> float:
@@ -91,7 +129,10 @@ def _blocks(x: "da.Array"):
     return itertools.product(*(range(n) for n in x.numblocks))
 
 
-def _row(idx: tuple, ax: int) -> tuple:
+def _row(idx: tuple, ax: Any) -> tuple:
+    """A block index without the reduced axis (or tuple of axes)."""
+    if isinstance(ax, tuple):
+        return tuple(v for d, v in enumerate(idx) if d not in ax)
     return idx[:ax] + idx[ax + 1:]
 
 
@@ -122,91 +163,114 @@ def _array(dsk: dict, name: str, deps: list, chunks: tuple, dtype: Any) -> "da.A
 
 # ---------------------------------------------------------- tasks (on workers)
 
-def _state_task(block, ax, t):
-    return _ch.softmax_state(block, ax, temperature=t)
+def _state_task(block, axes, t):
+    b, ax = _fold(block, axes)
+    return _ch.softmax_state(b, ax, temperature=t)
 
 
 def _merge_task(states, t):
     return _ch.merge_states([s[0] for s in states], [s[1] for s in states], temperature=t)
 
 
-def _finish_task(block, state, ax, t, take_log):
+def _finish_task(block, state, axes, t, take_log):
     f = _ch.log_softmax_finish if take_log else _ch.softmax_finish
-    return f(block, state[0], state[1], ax, temperature=t)
+    b, ax = _fold(block, axes)
+    return _unfold(f(b, state[0], state[1], ax, temperature=t), block.shape, axes)
 
 
-def _lse_task(state, ax, dtype, keepdims):
+def _lse_task(state, axes, dtype, keepdims):
     y = _ch.logsumexp_finish(state[0], state[1], dtype)
-    return y if keepdims else np.squeeze(y, axis=ax)
+    if len(axes) == 1:
+        return y if keepdims else np.squeeze(y, axis=axes[0])
+    shape = list(y.shape[:-1])
+    if keepdims:
+        for a in axes:
+            shape.insert(a, 1)
+    return y.reshape(shape)
 
 
-def _row_states(dsk: dict, x: "da.Array", ax: int, t: float, token: str, split_every: int) -> dict:
+def _row_states(dsk: dict, x: "da.Array", axes: tuple, t: float, token: str, split_every: int) -> dict:
     """Adds the state and merge tasks of every row block of `x` to `dsk`;
     returns {row index: key of its merged state}."""
     sname, mname = "smk-state-" + token, "smk-merge-" + token
     rows: dict = {}
     for idx in _blocks(x):
         k = (sname,) + idx
-        dsk[k] = (_state_task, (x.name,) + idx, ax, t)
-        rows.setdefault(_row(idx, ax), []).append(k)
+        dsk[k] = (_state_task, (x.name,) + idx, axes, t)
+        rows.setdefault(_row(idx, axes), []).append(k)
     return {r: _tree(dsk, mname, r, ks, _merge_task, t, split_every=split_every) for r, ks in rows.items()}
+
+
+def _one_chunk(x: "da.Array", axes: tuple) -> bool:
+    return all(x.numblocks[a] == 1 for a in axes)
 
 
 def _normalize(x: Any, axis: Any, temperature: float, take_log: bool, split_every: int) -> "da.Array":
     x = _as_float(x)
-    ax = _axis(x, axis)
+    axes = _axes(x, axis)
     temperature = _temperature(temperature)
-    if x.numblocks[ax] == 1:
+    if _one_chunk(x, axes):
         f = _fn.log_softmax if take_log else _fn.softmax
-        return x.map_blocks(f, axis=ax, temperature=temperature, dtype=x.dtype)
-    token = tokenize(x, ax, temperature, take_log, split_every)
+        return x.map_blocks(f, axis=axis if len(axes) != 1 else axes[0], temperature=temperature, dtype=x.dtype)
+    token = tokenize(x, axes, temperature, take_log, split_every)
     name = ("smk-log-softmax-" if take_log else "smk-softmax-") + token
     dsk: dict = {}
-    state = _row_states(dsk, x, ax, temperature, token, split_every)
+    state = _row_states(dsk, x, axes, temperature, token, split_every)
     for idx in _blocks(x):
-        dsk[(name,) + idx] = (_finish_task, (x.name,) + idx, state[_row(idx, ax)], ax, temperature, take_log)
+        dsk[(name,) + idx] = (_finish_task, (x.name,) + idx, state[_row(idx, axes)], axes, temperature, take_log)
     return _array(dsk, name, [x], x.chunks, x.dtype)
 
 
 # ------------------------------------------------------------------ the API
 
-def softmax(x: Any, axis: int = -1, *, temperature: float = 1.0, split_every: int = SPLIT_EVERY) -> "da.Array":
-    """:func:`softmaxkit.softmax` of a Dask array over `axis` (any chunking)."""
+def softmax(x: Any, axis: Any = -1, *, temperature: float = 1.0, split_every: int = SPLIT_EVERY) -> "da.Array":
+    """:func:`softmaxkit.softmax` of a Dask array over `axis` (an int, a
+    tuple of axes, or ``None`` for every element; any chunking)."""
     return _normalize(x, axis, temperature, False, split_every)
 
 
-def log_softmax(x: Any, axis: int = -1, *, temperature: float = 1.0, split_every: int = SPLIT_EVERY) -> "da.Array":
-    """:func:`softmaxkit.log_softmax` of a Dask array over `axis` (any chunking)."""
+def log_softmax(x: Any, axis: Any = -1, *, temperature: float = 1.0, split_every: int = SPLIT_EVERY) -> "da.Array":
+    """:func:`softmaxkit.log_softmax` of a Dask array over `axis` (an int, a
+    tuple of axes, or ``None``; any chunking)."""
     return _normalize(x, axis, temperature, True, split_every)
 
 
-def logsumexp(x: Any, axis: int = -1, *, keepdims: bool = False, split_every: int = SPLIT_EVERY) -> "da.Array":
-    """:func:`softmaxkit.logsumexp` of a Dask array over `axis`."""
+def logsumexp(x: Any, axis: Any = -1, *, keepdims: bool = False, split_every: int = SPLIT_EVERY) -> "da.Array":
+    """:func:`softmaxkit.logsumexp` of a Dask array over `axis` (an int, a
+    tuple of axes, or ``None`` for every element)."""
     x = _as_float(x)
-    ax = _axis(x, axis)
-    out_chunks = x.chunks[:ax] + (((1,),) if keepdims else ()) + x.chunks[ax + 1:]
-    token = tokenize(x, ax, keepdims, split_every)
+    axes = _axes(x, axis)
+    keepdims = bool(keepdims)
+    out_chunks = tuple(((1,),) if d in axes else (c,) for d, c in enumerate(x.chunks) if keepdims or d not in axes)
+    out_chunks = tuple(c[0] for c in out_chunks)
+
+    def out_index(row: tuple) -> tuple:
+        if not keepdims:
+            return row
+        it = iter(row)
+        return tuple(0 if d in axes else next(it) for d in range(x.ndim))
+
+    token = tokenize(x, axes, keepdims, split_every)
     name = "smk-logsumexp-" + token
     dsk: dict = {}
-    if x.numblocks[ax] == 1:
+    if _one_chunk(x, axes):
+        arg = axes[0] if len(axes) == 1 else axes
         for idx in _blocks(x):
-            out = idx if keepdims else _row(idx, ax)
-            dsk[(name,) + out] = (_lse_direct, (x.name,) + idx, ax, keepdims)
+            dsk[(name,) + out_index(_row(idx, axes))] = (_lse_direct, (x.name,) + idx, arg, keepdims)
         return _array(dsk, name, [x], out_chunks, x.dtype)
-    state = _row_states(dsk, x, ax, 1.0, token, split_every)
+    state = _row_states(dsk, x, axes, 1.0, token, split_every)
     for row, k in state.items():
-        out = row[:ax] + (0,) + row[ax:] if keepdims else row
-        dsk[(name,) + out] = (_lse_task, k, ax, x.dtype, keepdims)
+        dsk[(name,) + out_index(row)] = (_lse_task, k, axes, x.dtype, keepdims)
     return _array(dsk, name, [x], out_chunks, x.dtype)
 
 
-def _lse_direct(block, ax, keepdims):
-    return np.asarray(_fn.logsumexp(block, ax, keepdims=keepdims))
+def _lse_direct(block, axis, keepdims):
+    return np.asarray(_fn.logsumexp(block, axis, keepdims=keepdims))
 
 
-def _mask_like(x: "da.Array", mask: Any, ax: int) -> "da.Array":
+def _mask_like(x: "da.Array", mask: Any, ax: Optional[int]) -> "da.Array":
     m = da.asarray(mask)
-    if m.ndim == 1 and x.ndim > 1 and m.shape[0] == x.shape[ax]:
+    if ax is not None and m.ndim == 1 and x.ndim > 1 and m.shape[0] == x.shape[ax]:
         m = m.reshape((1,) * ax + (m.shape[0],) + (1,) * (x.ndim - ax - 1))
     try:
         m = da.broadcast_to(m, x.shape)
@@ -215,41 +279,63 @@ def _mask_like(x: "da.Array", mask: Any, ax: int) -> "da.Array":
     return m.rechunk(x.chunks)
 
 
-def _masked_state_task(block, mblock, ax, renormalize):
-    sel = mblock.astype(bool)
-    src = np.where(sel, block, block.dtype.type(-np.inf)) if renormalize else block
-    return _ch.softmax_state(src, ax)
+def _masked_state_task(block, mblock, axes, renormalize):
+    b, ax = _fold(block, axes)
+    if not renormalize:
+        return _ch.softmax_state(b, ax)
+    return _ch.masked_softmax_state(b, _fold(np.asarray(mblock), axes)[0], ax)
 
 
-def _masked_finish_task(block, mblock, state, ax):
-    y = _ch.softmax_finish(block, state[0], state[1], ax)
-    return np.where(mblock.astype(bool), y, y.dtype.type(0))
+def _masked_finish_task(block, mblock, state, axes, take_log):
+    b, ax = _fold(block, axes)
+    f = _ch.masked_log_softmax_finish if take_log else _ch.masked_softmax_finish
+    return _unfold(f(b, _fold(np.asarray(mblock), axes)[0], state[0], state[1], ax), block.shape, axes)
 
 
-def masked_softmax(x: Any, mask: Any, axis: int = -1, *, renormalize: bool = True,
-                   split_every: int = SPLIT_EVERY) -> "da.Array":
-    """:func:`softmaxkit.masked_softmax` of a Dask array; `mask` (Dask or
-    numpy) broadcasts to `x`, or is one pattern along `axis`."""
+def _masked_direct(block, mblock, axis, renormalize, take_log):
+    if take_log:
+        return _var.masked_log_softmax(block, mblock, axis)
+    return _var.masked_softmax(block, mblock, axis, renormalize=renormalize)
+
+
+def _masked(x: Any, mask: Any, axis: Any, renormalize: Any, take_log: bool, split_every: int) -> "da.Array":
     x = _as_float(x)
-    ax = _axis(x, axis)
+    axes = _axes(x, axis, tuples=False)
     if not isinstance(renormalize, (bool, np.bool_)):
         raise ArgumentError(f"renormalize must be True or False, got {renormalize!r}")
-    m = _mask_like(x, mask, ax)
-    if x.numblocks[ax] == 1:
-        return da.map_blocks(lambda b, mb: _var.masked_softmax(b, mb, ax, renormalize=bool(renormalize)),
-                             x, m, dtype=x.dtype)
-    token = tokenize(x, m, ax, renormalize, split_every)
-    name, sname, mname = "smk-masked-softmax-" + token, "smk-mstate-" + token, "smk-mmerge-" + token
+    renormalize = bool(renormalize)
+    m = _mask_like(x, mask, axes[0] if len(axes) == 1 else None)
+    if _one_chunk(x, axes):
+        arg = axes[0] if len(axes) == 1 else None
+        return da.map_blocks(_masked_direct, x, m, arg, renormalize, take_log, dtype=x.dtype)
+    token = tokenize(x, m, axes, renormalize, take_log, split_every)
+    name = ("smk-masked-log-softmax-" if take_log else "smk-masked-softmax-") + token
+    sname, mname = "smk-mstate-" + token, "smk-mmerge-" + token
     dsk: dict = {}
     rows: dict = {}
     for idx in _blocks(x):
         k = (sname,) + idx
-        dsk[k] = (_masked_state_task, (x.name,) + idx, (m.name,) + idx, ax, bool(renormalize))
-        rows.setdefault(_row(idx, ax), []).append(k)
+        dsk[k] = (_masked_state_task, (x.name,) + idx, (m.name,) + idx, axes, renormalize)
+        rows.setdefault(_row(idx, axes), []).append(k)
     state = {r: _tree(dsk, mname, r, ks, _merge_task, 1.0, split_every=split_every) for r, ks in rows.items()}
     for idx in _blocks(x):
-        dsk[(name,) + idx] = (_masked_finish_task, (x.name,) + idx, (m.name,) + idx, state[_row(idx, ax)], ax)
+        dsk[(name,) + idx] = (_masked_finish_task, (x.name,) + idx, (m.name,) + idx, state[_row(idx, axes)],
+                              axes, take_log)
     return _array(dsk, name, [x, m], x.chunks, x.dtype)
+
+
+def masked_softmax(x: Any, mask: Any, axis: Optional[int] = -1, *, renormalize: bool = True,
+                   split_every: int = SPLIT_EVERY) -> "da.Array":
+    """:func:`softmaxkit.masked_softmax` of a Dask array; `mask` (Dask or
+    numpy) broadcasts to `x`, or is one pattern along `axis`; ``axis=None``
+    normalizes over every element."""
+    return _masked(x, mask, axis, renormalize, False, split_every)
+
+
+def masked_log_softmax(x: Any, mask: Any, axis: Optional[int] = -1, *, split_every: int = SPLIT_EVERY) -> "da.Array":
+    """:func:`softmaxkit.masked_log_softmax` of a Dask array (``-inf`` where
+    unselected and in fully masked rows); arguments as :func:`masked_softmax`."""
+    return _masked(x, mask, axis, True, True, split_every)
 
 
 # ---------------------------------------------------------------- selection
@@ -268,10 +354,7 @@ def _topk_task(block, k, ax, offset, t):
 def _topk_merge(parts, k, ax, t):
     v = np.concatenate([p[0] for p in parts], axis=ax)
     i = np.concatenate([p[1] for p in parts], axis=ax)
-    # Candidates are in chunk order, each list sorted with ties to the lower
-    # index: position order among equal values is global index order.
-    vv, pos = _sel.topk(v, min(k, v.shape[ax]), ax)
-    ii = np.take_along_axis(i, pos, axis=ax)
+    vv, ii = _ch.topk_merge(v, i, min(k, v.shape[ax]), ax)
     if t is None:
         return vv, ii, None, None
     m, s = _ch.merge_states([p[2] for p in parts], [p[3] for p in parts], temperature=t)
@@ -352,16 +435,19 @@ def _sample_task(block, mblock, ax, offset, kw, which):
 def sample(logits: Any, *, axis: int = -1, temperature: float = 1.0, top_k: Optional[int] = None,
            top_p: Optional[float] = None, min_p: Optional[float] = None, mask: Any = None,
            num_samples: Optional[int] = None, replacement: bool = True, seed: Optional[int] = None,
-           return_log_probs: bool = False) -> Any:
+           return_log_probs: bool = False, row_offset: int = 0) -> Any:
     """:func:`softmaxkit.sample` of a Dask array: the same draws as the
     in-memory call with the same seed, row by row, whatever the chunking
-    (each block draws from its rows' places in the stream). A row is drawn
-    from as a whole: the sampled axis, and every axis but the first other
-    one, are brought into one chunk. ``seed=None`` picks one seed for the
-    whole array."""
+    (each block draws from its rows' places in the stream, counted from
+    `row_offset` as in memory). A row is drawn from as a whole: the sampled
+    axis, and every axis but the first other one, are brought into one
+    chunk. ``seed=None`` picks one seed for the whole array."""
     x = _as_float(logits)
     ax = _axis(x, axis)
     seed = _sampling._seed(seed)
+    row_offset = index(row_offset, "row_offset")
+    if row_offset < 0:
+        raise ArgumentError(f"row_offset must be >= 0, got {row_offset}")
     kw = dict(temperature=temperature, top_k=top_k, top_p=top_p, min_p=min_p, num_samples=num_samples,
               replacement=replacement, seed=seed, return_log_probs=bool(return_log_probs))
     other = [d for d in range(x.ndim) if d != ax]
@@ -377,11 +463,11 @@ def sample(logits: Any, *, axis: int = -1, temperature: float = 1.0, top_k: Opti
         out_chunks = tuple(x.chunks[d] for d in other)
     else:
         out_chunks = x.chunks[:ax] + ((draws,),) + x.chunks[ax + 1:]
-    token = tokenize(x, m, ax, sorted(kw.items()))
+    token = tokenize(x, m, ax, sorted(kw.items()), row_offset)
     names = ("smk-sample-" + token, "smk-sample-logp-" + token)
     dsk: dict = {}
     for idx in _blocks(x):
-        off = offs[idx[split]] * rest if split is not None else 0
+        off = row_offset + (offs[idx[split]] * rest if split is not None else 0)
         out = _row(idx, ax) if draws is None else idx
         mk = None if m is None else (m.name,) + idx
         for w in ((0, 1) if return_log_probs else (0,)):
@@ -413,35 +499,33 @@ def _ce_denominator(tblock, n, weight, ignore_index, dtype):
     return np.full(one, weight[t[valid]].astype(dtype).sum(dtype=np.float64), dtype=dtype)
 
 
-def _ce_chunk_task(block, tblock, state, ax, offset, weight, ignore_index, eps, n, probs):
-    """This class chunk's part of each sample's loss (shape without `ax`)."""
-    lsm = _ch.log_softmax_finish(block, state[0], state[1], ax)
+def _ce_chunk_task(block, tblock, state, ax, offset, weight, ignore_index, eps, n):
+    """This class chunk's part of each sample's loss and of the mean's
+    denominator (float64, shape without `ax`): the library's chunk kernel."""
     c = block.shape[ax]
-    shape = [1] * block.ndim
-    shape[ax] = c
-    w = None if weight is None else weight[offset:offset + c].astype(block.dtype).reshape(shape)
-    if probs:
-        p = (1 - eps) * tblock + eps / n if eps else tblock
-        q = p if w is None else p * w
-        return -(q * lsm).sum(axis=ax, dtype=np.float64).astype(block.dtype)
-    t = np.asarray(tblock)
-    local = t - offset
-    inside = (local >= 0) & (local < c) & (t != ignore_index)
-    tl = np.where(inside, local, -1)
-    part = np.asarray(_losses.nll_loss(lsm, tl, axis=ax, weight=None if w is None else w.reshape(-1),
-                                       ignore_index=-1, reduction="none"), dtype=np.float64)
-    if eps:
-        part *= 1 - eps
-        sm = -(lsm if w is None else lsm * w).sum(axis=ax, dtype=np.float64)
-        part += np.where(t != ignore_index, sm * (eps / n), 0.0)
-    return part.astype(block.dtype)
+    w = None if weight is None else weight[offset:offset + c]
+    loss, tw = _ch.cross_entropy_chunk(block, state[0], state[1], tblock, ax, offset=offset, classes=n, weight=w,
+                                       ignore_index=ignore_index, label_smoothing=eps)
+    return loss, (np.zeros_like(loss) if tw is None else tw)
 
 
 def _sum_parts(parts):
-    acc = np.asarray(parts[0], dtype=np.float64).copy()
+    """Sums the float64 parts of a row's chunks (a sum: the parts are exact
+    terms of the sample's loss, no normalizer to merge)."""
+    loss = parts[0][0].copy()
+    den = parts[0][1].copy()
     for p in parts[1:]:
-        acc += p
-    return acc.astype(np.asarray(parts[0]).dtype)
+        loss += p[0]
+        den += p[1]
+    return loss, den
+
+
+def _ce_loss(parts, dtype):
+    return parts[0].astype(dtype)
+
+
+def _ce_den(parts):
+    return np.full((1,) * parts[1].ndim, parts[1].sum())
 
 
 def cross_entropy(logits: Any, target: Any, *, axis: int = 1, weight: Any = None, ignore_index: int = -100,
@@ -485,19 +569,25 @@ def cross_entropy(logits: Any, target: Any, *, axis: int = 1, weight: Any = None
             tk = (t.name,) + (idx if probs else _row(idx, ax))
             dsk[(name,) + _row(idx, ax)] = (_ce_direct, (x.name,) + idx, tk, ax, kw)
     else:
-        pname, sname = "smk-ce-part-" + token, "smk-ce-sum-" + token
-        state = _row_states(dsk, x, ax, 1.0, token, split_every)
+        pname, sname, dname = "smk-ce-part-" + token, "smk-ce-sum-" + token, "smk-ce-den-" + token
+        state = _row_states(dsk, x, (ax,), 1.0, token, split_every)
         offs = _offsets(x.chunks[ax])
         rows: dict = {}
         for idx in _blocks(x):
             r = _row(idx, ax)
             tk = (t.name,) + (idx if probs else r)
             k = (pname,) + idx
-            dsk[k] = (_ce_chunk_task, (x.name,) + idx, tk, state[r], ax, offs[idx[ax]], w, ignore_index, eps, n, probs)
+            dsk[k] = (_ce_chunk_task, (x.name,) + idx, tk, state[r], ax, offs[idx[ax]], w, ignore_index, eps, n)
             rows.setdefault(r, []).append(k)
+        ddsk: dict = {}
         for r, ks in rows.items():
             final = _tree(dsk, sname, r, ks, _sum_parts, split_every=split_every)
-            dsk[(name,) + r] = (operator.pos, final)
+            dsk[(name,) + r] = (_ce_loss, final, x.dtype)
+            ddsk[(dname,) + r] = (_ce_den, final)
+        if reduction == "mean" and not probs:
+            graph = HighLevelGraph.from_collections(dname, {**dsk, **ddsk}, dependencies=[x, t])
+            dens = da.Array(graph, dname, tuple((1,) * len(c) for c in sample_chunks),
+                            meta=np.empty((0,) * len(sample_chunks), dtype=np.float64))
     loss = _array(dsk, name, [x, t], sample_chunks, x.dtype)
     if reduction == "none":
         return loss
@@ -507,7 +597,8 @@ def cross_entropy(logits: Any, target: Any, *, axis: int = 1, weight: Any = None
     if probs:
         den = float(np.prod(want[:ax] + want[ax + 1:])) if want else 1.0
         return (total / den).astype(x.dtype)
-    dens = t.map_blocks(_ce_denominator, n, w, ignore_index, np.float64, dtype=np.float64, chunks=(1,) * t.ndim)
+    if x.numblocks[ax] == 1:
+        dens = t.map_blocks(_ce_denominator, n, w, ignore_index, np.float64, dtype=np.float64, chunks=(1,) * t.ndim)
     return (total / dens.sum()).astype(x.dtype)
 
 
@@ -515,6 +606,45 @@ def cross_entropy(logits: Any, target: Any, *, axis: int = 1, weight: Any = None
 
 def _forward_task(model, block, head):
     return model(block)[head]
+
+
+def _is_sequence_model(model: Model) -> bool:
+    spec = model.spec
+    return "vocabulary" in spec["input"] or any(l.get("kind", "dense") != "dense" or "step" in l
+                                                 for l in spec["layers"])
+
+
+def _forward_sequences(model: Model, x: "da.Array") -> dict:
+    """forward() of a model with recurrent layers or step selection: a
+    step depends on the steps before it, so each task takes whole sequences
+    (the array is chunked along batch only; steps are brought into one
+    chunk). Per-step heads give ``[batch, steps, size]``, the others
+    ``[batch, size]``."""
+    ids = "vocabulary" in model.spec["input"]
+    if ids:
+        if x.ndim != 2 or x.dtype.kind not in "iu":
+            raise ArgumentError(f"the model's input is token ids: x must be integer [batch, steps], got {x.dtype} {x.shape}")
+        x = x.rechunk({1: -1})
+    else:
+        if x.ndim != 3:
+            raise ArgumentError(f"x must be [batch, steps, features] for a sequence model, got shape {x.shape}")
+        if x.shape[-1] != model.features:
+            raise ArgumentError(f"x has {x.shape[-1]} features but the model takes {model.features}")
+        if x.dtype != _F32:
+            x = x.astype(_F32)
+        x = x.rechunk({1: -1, 2: -1})
+    token = tokenize(x, id(model), os.getpid())
+    mkey = "smk-model-" + token
+    outs: dict = {}
+    for h in model.heads:
+        name = f"smk-forward-{h.name}-" + token
+        dsk = {mkey: model} if not outs else {}
+        lead = x.chunks[:2] if h.per_step else x.chunks[:1]
+        for idx in _blocks(x):
+            dsk[(name, idx[0]) + ((0, 0) if h.per_step else (0,))] = (_forward_task, mkey, (x.name,) + idx, h.name)
+        graph = HighLevelGraph.from_collections(name, dsk, dependencies=[x] + list(outs.values())[:1])
+        outs[h.name] = da.Array(graph, name, lead + ((h.size,),), meta=np.empty((0,) * (len(lead) + 1), dtype=_F32))
+    return outs
 
 
 def forward(model: Any, x: Any) -> dict:
@@ -527,6 +657,8 @@ def forward(model: Any, x: Any) -> dict:
     if not isinstance(model, (Model, Ensemble)):
         raise ArgumentError(f"model must be a softmaxkit.Model or Ensemble, got {type(model).__name__}")
     x = da.asarray(x)
+    if isinstance(model, Model) and _is_sequence_model(model):
+        return _forward_sequences(model, x)
     if x.ndim not in (2, 3):
         raise ArgumentError(f"x must be [batch, features] or [batch, steps, features], got shape {x.shape}")
     if x.shape[-1] != model.features:

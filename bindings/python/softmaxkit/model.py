@@ -30,6 +30,7 @@ from ._arrays import F32, F64, i64, ptr
 from ._cache import BoundedCache
 from ._common import ENSEMBLE_MODES, choice
 from ._errors import ArgumentError, FileError
+from .sampling import _options, _seed
 
 __all__ = ["Model", "Ensemble", "Head"]
 
@@ -58,6 +59,13 @@ _ENSEMBLE_FORWARD_LENGTHS = _lib.fast("smk_ensemble_forward_lengths")
 _ENSEMBLE_FORWARD_IDS = _lib.fast("smk_ensemble_forward_ids")
 _ENSEMBLE_STEP = _lib.fast("smk_ensemble_step")
 _ENSEMBLE_STEP_IDS = _lib.fast("smk_ensemble_step_ids")
+_FORWARD_SAMPLED = _lib.fast("smk_model_forward_sampled")
+_FORWARD_IDS_SAMPLED = _lib.fast("smk_model_forward_ids_sampled")
+_STEP_SAMPLED = _lib.fast("smk_model_step_sampled")
+_ENSEMBLE_FORWARD_SAMPLED = _lib.fast("smk_ensemble_forward_sampled")
+# The keys of one head's entry in ``sample=``: smk_sample_options' fields
+# (as softmaxkit.sample names them) and return_log_probs.
+_SAMPLE_KEYS = ("temperature", "top_k", "top_p", "min_p", "num_samples", "replacement", "row_offset", "return_log_probs")
 I64_ = np.dtype(np.int64)
 
 
@@ -228,6 +236,52 @@ class _Runner:
             _check(status)
         return dict(zip(self._names, outs))
 
+    def _sampled(self, sample: Any, seed: Any, shapes: tuple, call) -> dict[str, Any]:
+        """A forward with the heads named in `sample` sampled: `call(options,
+        seed, outputs, indices, log_probs)` runs the C function on the packed
+        tables; `shapes` are the heads' output shapes. Sampled heads map to
+        int64 indices (the output shape without its last axis, or with
+        num_samples there), or ``(indices, log_probs)`` with return_log_probs."""
+        if not isinstance(sample, Mapping):
+            raise ArgumentError(f"sample must map head names to option dicts, got {type(sample).__name__}")
+        per: list = [None] * len(self._names)
+        for name, spec in sample.items():
+            if name not in self._names:
+                raise ArgumentError(f"no head named {name!r} to sample; the heads are {list(self._names)}")
+            spec = {} if spec is None else spec
+            if not isinstance(spec, Mapping):
+                raise ArgumentError(f"sample[{name!r}] must be a dict of sampling options, got {type(spec).__name__}")
+            unknown = sorted(str(k) for k in spec if k not in _SAMPLE_KEYS)
+            if unknown:
+                raise ArgumentError(f"sample[{name!r}]: unknown option(s) {unknown}; the options are {list(_SAMPLE_KEYS)}")
+            rlp = spec.get("return_log_probs", False)
+            if not isinstance(rlp, (bool, np.bool_)):
+                raise ArgumentError(f"sample[{name!r}]: return_log_probs must be True or False, got {rlp!r}")
+            opts = _options(**{k: v for k, v in spec.items() if k != "return_log_probs"})
+            per[self._names.index(name)] = (opts, spec.get("num_samples") is not None, bool(rlp))
+        s = ctypes.c_uint64(_seed(seed))
+        results: list = []
+        opt_ptrs, out_ptrs, idx_ptrs, lp_ptrs = [], [], [], []
+        for shape, entry in zip(shapes, per):
+            if entry is None:
+                o = _empty(shape, F32)
+                results.append(o)
+                opt_ptrs.append(0); out_ptrs.append(ptr(o).value); idx_ptrs.append(0); lp_ptrs.append(0)
+                continue
+            opts, draws, rlp = entry
+            ishape = shape[:-1] + ((opts.num_samples,) if draws else ())
+            idx = _empty(ishape, I64_)
+            lp = _empty(ishape, F32) if rlp else None
+            results.append((idx, lp) if rlp else idx)
+            opt_ptrs.append(ctypes.addressof(opts)); out_ptrs.append(0); idx_ptrs.append(ptr(idx).value)
+            lp_ptrs.append(0 if lp is None else ptr(lp).value)
+        keep = [e[0] for e in per if e is not None]  # the option structs outlive the call
+        status = call(self._pack(*opt_ptrs), s, self._pack(*out_ptrs), self._pack(*idx_ptrs), self._pack(*lp_ptrs))
+        del keep
+        if status:
+            _check(status)
+        return dict(zip(self._names, results))
+
 
 class State:
     """The carried state of :meth:`Model.step` / :meth:`Ensemble.step` (from
@@ -266,7 +320,8 @@ class _Sequences(_Runner):
 
     vocabulary = 0
 
-    def __call__(self, x: Any, lengths: Any = None) -> dict[str, np.ndarray]:
+    def __call__(self, x: Any, lengths: Any = None, *, sample: Optional[Mapping[str, Any]] = None,
+                 seed: Optional[int] = None) -> dict[str, Any]:
         """Every head on `x`; outputs are float32 ``x.shape[:-1] + (size,)``
         (``[batch, size]`` for a head whose ``per_step`` is False).
 
@@ -277,11 +332,29 @@ class _Sequences(_Runner):
         advance on them (``pack_padded_sequence``), per-step outputs there are
         0 (-inf for log_softmax).
 
+        `sample` (``{head: {"temperature": 0.8, "top_k": 5, ...}}``) draws
+        from the named heads in the same call instead of returning their
+        values: each gets int64 indices, one per output row (``[batch]`` or
+        ``[batch, steps]``; with ``num_samples`` that many more on a last
+        axis), or ``(indices, log_probs)`` with ``"return_log_probs": True``.
+        The options are softmaxkit.sample's (temperature, top_k, top_p,
+        min_p, num_samples, replacement, row_offset). A softmax/log_softmax
+        head is sampled from its logits (its layer values) with temperature
+        ``temperature * head temperature``; a masked_softmax head with its
+        mask; other heads raise softmaxkit.Error (unsupported). Head ``h``
+        (its index in ``heads``) draws what ``softmaxkit.sample(logits_h,
+        ..., seed=seed, row_offset=h * 2**48 + row_offset)`` draws on its
+        logits viewed ``[rows, size]``; padding steps give -1. `seed` as
+        softmaxkit.sample's (None: fresh from the OS).
+
         Raises:
             ValueError (ArgumentError): float input to an id model or ids to a
                 float model, an id outside the vocabulary (row and step
-                named), lengths of the wrong count or outside ``[0, steps]``.
+                named), lengths of the wrong count or outside ``[0, steps]``,
+                a sampled name that is not a head, a bad sampling option.
         """
+        if sample is not None:
+            return self._call_sampled(x, lengths, sample, seed)
         if self.vocabulary:
             return self._forward_ids(x, lengths)
         if lengths is None:
@@ -307,7 +380,8 @@ class _Sequences(_Runner):
         _check(getattr(_L, self._C_STATE_CREATE)(self._handle, int(batch), ctypes.byref(handle)))
         return State(handle, self, int(batch))
 
-    def step(self, x: Any, state: "State") -> dict[str, np.ndarray]:
+    def step(self, x: Any, state: "State", *, sample: Optional[Mapping[str, Any]] = None,
+             seed: Optional[int] = None) -> dict[str, Any]:
         """One step ``x`` (``[batch, features]``, or ``[features]`` for batch 1;
         for a model of token ids, ``batch`` integer ids, or one id) from
         `state`, which advances; returns each head's ``[batch, size]``
@@ -317,9 +391,16 @@ class _Sequences(_Runner):
         A head on a selected step (a dense layer with ``"step": i``) is in
         the dict only at the tick that consumes step i (the ``i+1``-th call
         after a reset; ``"step": -1``: every tick): at the other ticks it is
-        absent (``state.ready(name)`` is False)."""
+        absent (``state.ready(name)`` is False).
+
+        A model's step samples as ``__call__`` does with `sample` and `seed`
+        (float input), one draw row per state row; every step draws from the
+        same stream rows unless ``row_offset`` (e.g. ``t * batch``) or the
+        seed moves from step to step."""
         if not isinstance(state, State):
             raise ArgumentError("state must come from new_state")
+        if sample is not None:
+            return self._step_sampled(x, state, sample, seed)
         if self.vocabulary:
             a = np.asarray(x)
             if a.dtype.kind not in "iu":
@@ -467,6 +548,50 @@ class Model(_Sequences):
     _C_STEP_IDS = _STEP_IDS
     _C_STATE_CREATE = "smk_model_state_create"
 
+    def _call_sampled(self, x: Any, lengths: Any, sample: Any, seed: Any) -> dict[str, Any]:
+        h = self._handle
+        if self.vocabulary:
+            a = self._ids_array(x)
+            batch = a.shape[0]
+            steps = a.shape[1] if a.ndim == 2 else 1
+            lens = None if lengths is None else self._lengths(lengths, batch)
+            lp = None if lens is None else ptr(lens)
+            return self._sampled(sample, seed, self._shapes(a.shape), lambda o, s, out, idx, lps: _FORWARD_IDS_SAMPLED(
+                h, ptr(a), i64(batch), i64(steps), lp, o, s, out, idx, lps, self._head_count))
+        a = np.asarray(x)
+        if a.dtype.kind not in "biuf":
+            raise ArgumentError(f"x must hold real numbers, got dtype {a.dtype}")
+        a = np.ascontiguousarray(a, dtype=F32)
+        if lengths is not None and a.ndim != 3:
+            raise ArgumentError(f"x must be [batch, steps, features] with lengths, got shape {a.shape}")
+        batch, steps, feats, _ = self._plans.get(a.shape) or self._plan(a.shape)
+        lens = None if lengths is None else self._lengths(lengths, a.shape[0])
+        lp = None if lens is None else ptr(lens)
+        return self._sampled(sample, seed, self._shapes(a.shape[:-1]), lambda o, s, out, idx, lps: _FORWARD_SAMPLED(
+            h, ptr(a), batch, steps, feats, lp, o, s, out, idx, lps, self._head_count))
+
+    def _step_sampled(self, x: Any, state: "State", sample: Any, seed: Any) -> dict[str, Any]:
+        a = np.ascontiguousarray(np.asarray(x), dtype=F32)
+        if a.ndim not in (1, 2):
+            raise ArgumentError(f"x must be [batch, features] or [features], got shape {a.shape}")
+        batch = a.shape[0] if a.ndim == 2 else 1
+        lead = a.shape[:-1]
+        h, sh = self._handle, state._handle
+        shapes = tuple(lead + (size,) for size in self._sizes)
+        return self._sampled(sample, seed, shapes, lambda o, s, out, idx, lps: _STEP_SAMPLED(
+            h, sh, ptr(a), i64(batch), i64(a.shape[-1]), o, s, out, idx, lps, self._head_count))
+
+    def _ids_array(self, ids: Any) -> np.ndarray:
+        a = np.asarray(ids)
+        if a.dtype.kind not in "iu":
+            raise ArgumentError(f"the model's input is token ids (vocabulary {self.vocabulary}): ids must be integers, got dtype {a.dtype}")
+        if a.ndim not in (1, 2):
+            raise ArgumentError(f"ids must be [batch] or [batch, steps], got shape {a.shape}")
+        if a.dtype.kind == "u" and a.size and a.max() > np.iinfo(np.int64).max:
+            raise ArgumentError(f"ids hold values outside the vocabulary [0, {self.vocabulary})")
+        return np.ascontiguousarray(a, dtype=I64_)
+
+
     @property
     def spec(self) -> dict:
         """The architecture (the ``"softmaxkit"`` metadata) as a dict."""
@@ -504,6 +629,17 @@ class Model(_Sequences):
         buf = ctypes.create_string_buffer(size.value)
         _check(_L.smk_model_serialize(self._handle, buf, size.value, ctypes.byref(size)))
         return buf.raw[:size.value]
+
+    def to_dot(self) -> str:
+        """The layer and head tree as a Graphviz DOT graph (the input, each
+        layer's kind, widths and activation, each head's transform and size,
+        an edge from what each reads): the text ``smk info --dot`` prints.
+        ``dot -Tsvg`` draws it."""
+        size = _I64()
+        _check(_L.smk_model_dot(self._handle, None, 0, ctypes.byref(size)))
+        buf = ctypes.create_string_buffer(size.value)
+        _check(_L.smk_model_dot(self._handle, buf, size.value, ctypes.byref(size)))
+        return buf.raw[:size.value - 1].decode("utf-8")
 
     def save(self, path: Union[str, "os.PathLike[str]"]) -> None:
         """Writes the model as a safetensors file, written by the library:
@@ -566,6 +702,21 @@ class Ensemble(_Sequences):
     _C_STEP = _ENSEMBLE_STEP
     _C_STEP_IDS = _ENSEMBLE_STEP_IDS
     _C_STATE_CREATE = "smk_ensemble_state_create"
+
+    def _call_sampled(self, x: Any, lengths: Any, sample: Any, seed: Any) -> dict[str, Any]:
+        if lengths is not None or self.vocabulary:
+            raise ArgumentError("an ensemble samples float input without lengths only")
+        a = np.asarray(x)
+        if a.dtype.kind not in "biuf":
+            raise ArgumentError(f"x must hold real numbers, got dtype {a.dtype}")
+        a = np.ascontiguousarray(a, dtype=F32)
+        batch, steps, feats, _ = self._plans.get(a.shape) or self._plan(a.shape)
+        h = self._handle
+        return self._sampled(sample, seed, self._shapes(a.shape[:-1]), lambda o, s, out, idx, lps: _ENSEMBLE_FORWARD_SAMPLED(
+            h, ptr(a), batch, steps, feats, o, s, out, idx, lps, self._head_count))
+
+    def _step_sampled(self, x: Any, state: "State", sample: Any, seed: Any) -> dict[str, Any]:
+        raise ArgumentError("an ensemble step does not sample; sample the returned probabilities with softmaxkit.sample")
 
     def __reduce__(self):
         return (_unpickle_ensemble, (tuple(self.models), self.mode))

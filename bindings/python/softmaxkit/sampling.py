@@ -45,28 +45,9 @@ def _seed(seed: Any) -> int:
     return s
 
 
-def sample(logits: Any, *, axis: int = -1, temperature: float = 1.0, top_k: Optional[int] = None,
-           top_p: Optional[float] = None, min_p: Optional[float] = None, mask: Any = None,
-           num_samples: Optional[int] = None, replacement: bool = True, seed: Optional[int] = None,
-           return_log_probs: bool = False, row_offset: int = 0) -> Any:
-    """Draws indices (int64) from the distribution ``softmax(logits / T)``
-    along `axis`, truncated by `top_k`, `top_p` and `min_p` in that order
-    (as llama.cpp and Hugging Face apply them).
-
-    With ``num_samples=None`` one draw per row and `axis` removed; with an
-    integer, `axis` replaced by that many draws (distinct ones with
-    ``replacement=False``). ``temperature=0`` is greedy (argmax). `mask`
-    (broadcastable to `logits`, or one pattern along `axis`; nonzero takes
-    part) keeps positions out; a row with nothing to draw from (all masked
-    or ``-inf``, or a NaN) gives -1 (log-probability NaN). ``seed=None``
-    takes a fresh seed from the OS; an integer in [0, 2**64) gives
-    reproducible draws: row ``r`` of the call draws from stream row
-    ``row_offset + r``, so a row sampled alone with ``row_offset=r`` draws
-    what it draws in the batch. With ``return_log_probs=True`` returns
-    ``(indices, log_probs)``, the log-probability of each index under the
-    distribution it was drawn from (after truncation), in the logits' dtype.
-    """
-    a, _, xp, _, e, k = prepare(logits, axis, NO_OUTPUT, "logits")
+def _options(temperature: Any = 1.0, top_k: Any = None, top_p: Any = None, min_p: Any = None, num_samples: Any = None,
+             replacement: Any = True, row_offset: Any = 0) -> "_lib.SampleOptions":
+    """A checked smk_sample_options (the library checks the ranges)."""
     opts = _lib.SampleOptions()
     _lib.lib.smk_sample_options_init(ctypes.byref(opts))
     opts.temperature = _real(temperature, "temperature")
@@ -90,6 +71,33 @@ def sample(logits: Any, *, axis: int = -1, temperature: float = 1.0, top_k: Opti
     if not 0 <= off < 1 << 64:
         raise ArgumentError(f"row_offset must be in [0, 2**64), got {off}")
     opts.row_offset = off
+    return opts
+
+
+def sample(logits: Any, *, axis: int = -1, temperature: float = 1.0, top_k: Optional[int] = None,
+           top_p: Optional[float] = None, min_p: Optional[float] = None, mask: Any = None,
+           num_samples: Optional[int] = None, replacement: bool = True, seed: Optional[int] = None,
+           return_log_probs: bool = False, row_offset: int = 0) -> Any:
+    """Draws indices (int64) from the distribution ``softmax(logits / T)``
+    along `axis`, truncated by `top_k`, `top_p` and `min_p` in that order
+    (as llama.cpp and Hugging Face apply them).
+
+    With ``num_samples=None`` one draw per row and `axis` removed; with an
+    integer, `axis` replaced by that many draws (distinct ones with
+    ``replacement=False``). ``temperature=0`` is greedy (argmax). `mask`
+    (broadcastable to `logits`, or one pattern along `axis`; nonzero takes
+    part) keeps positions out; a row with nothing to draw from (all masked
+    or ``-inf``, or a NaN) gives -1 (log-probability NaN). ``seed=None``
+    takes a fresh seed from the OS; an integer in [0, 2**64) gives
+    reproducible draws: row ``r`` of the call draws from stream row
+    ``row_offset + r``, so a row sampled alone with ``row_offset=r`` draws
+    what it draws in the batch. With ``return_log_probs=True`` returns
+    ``(indices, log_probs)``, the log-probability of each index under the
+    distribution it was drawn from (after truncation), in the logits' dtype.
+    """
+    a, _, xp, _, e, k = prepare(logits, axis, NO_OUTPUT, "logits")
+    opts = _options(temperature, top_k, top_p, min_p, num_samples, replacement, row_offset)
+    draws = opts.num_samples
     s = _seed(seed)
     if num_samples is None:
         shape = e[BEFORE] + e[AFTER]

@@ -68,7 +68,14 @@ def _mask_bytes(mask: Any, shape: tuple, axis: Optional[int]) -> np.ndarray:
     return np.ascontiguousarray(full, dtype=np.uint8)
 
 
-def _masked(log: bool, x: Any, mask: Any, axis: Optional[int], renormalize: bool, out: Optional[np.ndarray]) -> np.ndarray:
+def _masked(log: bool, x: Any, mask: Any, axis: Optional[int], renormalize: bool, out: Optional[np.ndarray],
+            lengths: Any = None) -> np.ndarray:
+    if lengths is not None:
+        if mask is not None:
+            raise ArgumentError("give either mask or lengths, not both")
+        return _masked_lengths(log, x, lengths, axis, renormalize, out)
+    if mask is None:
+        raise ArgumentError("masked softmax needs a mask or lengths")
     a, y, xp, yp, e, k = prepare(x, axis, out)
     m = _mask_bytes(mask, a.shape, axis)
     if log:
@@ -80,9 +87,10 @@ def _masked(log: bool, x: Any, mask: Any, axis: Optional[int], renormalize: bool
     return y
 
 
-def masked_softmax(x: Any, mask: Any, axis: Optional[int] = -1, *, renormalize: bool = True,
-                   out: Optional[np.ndarray] = None) -> np.ndarray:
-    """Softmax over `axis` of the positions where `mask` is nonzero.
+def masked_softmax(x: Any, mask: Any = None, axis: Optional[int] = -1, *, lengths: Any = None,
+                   renormalize: bool = True, out: Optional[np.ndarray] = None) -> np.ndarray:
+    """Softmax over `axis` of the positions where `mask` is nonzero, or of
+    the first ``lengths[...]`` positions of each fibre.
 
     Args:
         x: array-like of real numbers (float32 stays float32, else float64).
@@ -90,22 +98,67 @@ def masked_softmax(x: Any, mask: Any, axis: Optional[int] = -1, *, renormalize: 
             (JAX ``where=``). A 1-D mask along the last axis is passed as one
             shared pattern without being expanded.
         axis: the axis to normalize.
+        lengths: instead of `mask`: integers, one per fibre (the shape of `x`
+            without `axis`, or that many values flat), each in ``[0, n]``:
+            positions ``j < lengths[...]`` take part, the rest are padding.
+            No mask is built.
         renormalize: True: normalize over the selected positions. False:
             softmax over every position, then zero the unselected.
         out: optional output array, as in :func:`softmaxkit.softmax`.
 
     Returns:
         Unselected positions are exactly 0 whatever their logit (NaN and inf
-        included); a fully masked row is all 0, never NaN.
+        included); a fully masked row (or a zero length) is all 0, never NaN.
+
+    Raises:
+        ArgumentError: both or neither of `mask` and `lengths`; lengths that
+            are not integers, of the wrong count, negative or above n.
     """
-    return _masked(False, x, mask, axis, renormalize, out)
+    return _masked(False, x, mask, axis, renormalize, out, lengths)
 
 
-def masked_log_softmax(x: Any, mask: Any, axis: Optional[int] = -1, *,
+def masked_log_softmax(x: Any, mask: Any = None, axis: Optional[int] = -1, *, lengths: Any = None,
                        out: Optional[np.ndarray] = None) -> np.ndarray:
     """Log-softmax over the selected positions; unselected and fully masked
     positions are ``-inf``. Arguments as :func:`masked_softmax`."""
-    return _masked(True, x, mask, axis, True, out)
+    return _masked(True, x, mask, axis, True, out, lengths)
+
+
+def _lengths_array(lengths: Any, shape: tuple, axis: Optional[int]) -> np.ndarray:
+    """`lengths` as contiguous int64, one per fibre of `x` (shape without axis)."""
+    nd = len(shape)
+    if axis is None:
+        fibres: tuple = ()
+    else:
+        ax = index(axis, "axis")
+        if not -nd <= ax < nd:
+            raise ArgumentError(f"axis {axis} is out of range for {nd} dimensions")
+        ax %= nd
+        fibres = shape[:ax] + shape[ax + 1:]
+    lens = int64_array(lengths, "lengths")
+    count = int(np.prod(fibres, dtype=np.int64))
+    if lens.shape != fibres and not (lens.ndim == 1 and lens.size == count) and not (lens.ndim == 0 and count == 1):
+        raise ArgumentError(f"lengths of shape {lens.shape} does not match the {count} fibres of x "
+                            f"(x's shape {shape} without the axis: {fibres})")
+    return lens
+
+
+_MASKED_LENGTHS = _lib.kernel("smk_masked_softmax_lengths")
+_MASKED_LOG_LENGTHS = _lib.kernel("smk_masked_log_softmax_lengths")
+
+
+def _masked_lengths(log: bool, x: Any, lengths: Any, axis: Optional[int], renormalize: bool,
+                    out: Optional[np.ndarray]) -> np.ndarray:
+    a, y, xp, yp, e, k = prepare(x, axis, out)
+    lens = _lengths_array(lengths, a.shape, axis)
+    if log:
+        status = _MASKED_LOG_LENGTHS[k](xp, ptr(lens), yp, e[0], e[1], e[2], i64(lens.size))
+    else:
+        status = _MASKED_LENGTHS[k](xp, ptr(lens), yp, e[0], e[1], e[2], i64(lens.size),
+                                    _FLAG[1 if renormalize else 0])
+    if status:
+        _check(status)
+    return y
 
 
 _layouts = BoundedCache(256)

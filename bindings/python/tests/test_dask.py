@@ -229,13 +229,38 @@ def test_forward_model_and_ensemble_chunked_by_rows(client):
 
 
 def test_forward_chunked_by_steps(client):
-    m = sk.Model.load(MODELS / "timesteps.safetensors") if (MODELS / "timesteps.safetensors").exists() else None
-    if m is None:
-        pytest.skip("no per-timestep model bundled")
+    # Dense layers on every step (a dense trunk, three per-step heads): the
+    # steps are independent, so any chunking of them gives the same values.
+    sys.path.insert(0, str(MODELS.parent))
+    from make_models import build
+    spec, weights = build(5, 16, [
+        ("encoder", "input", 64, "tanh"), ("dense_0", "encoder", 10, "identity"),
+        ("dense_1", "encoder", 10, "identity"), ("dense_2", "encoder", 10, "identity")],
+        [{"name": f"output_{i}", "layer": f"dense_{i}", "output": "softmax"} for i in range(3)])
+    m = sk.Model.from_weights(spec, weights)
     x = np.random.default_rng(1).standard_normal((4, 7, m.features)).astype(np.float32)
     out = skd.forward(m, da.from_array(x, chunks=(3, 2, m.features)))
     for h, v in m(x).items():
         np.testing.assert_array_equal(out[h].compute(), v)
+
+
+@pytest.mark.parametrize("name", ["timesteps", "tagger", "controller"])
+def test_forward_of_a_recurrent_model_keeps_each_sequence_whole(client, name):
+    # A step depends on the steps before it: chunks along steps are joined,
+    # so any chunking gives model(x) (per-sequence heads [batch, size]).
+    m = sk.Model.load(MODELS / f"{name}.safetensors")
+    rng = np.random.default_rng(3)
+    if name == "tagger":
+        x = rng.integers(0, 100, (5, 7))
+        chunks = (2, 3)
+    else:
+        x = rng.standard_normal((5, 7, m.features)).astype(np.float32)
+        chunks = (2, 3, m.features)
+    out = skd.forward(m, da.from_array(x, chunks=chunks))
+    for h, v in m(x).items():
+        got = out[h].compute()
+        assert got.shape == v.shape
+        np.testing.assert_allclose(got, v, rtol=1e-6, atol=1e-7)
 
 
 def _slow(block):
@@ -281,10 +306,77 @@ def test_bad_arguments(client):
     with pytest.raises(sk.ArgumentError):
         skd.topk(d, 11)
     with pytest.raises(sk.ArgumentError):
-        skd.softmax(d, None)
+        skd.topk(d, 2, None)   # the in-memory topk takes one axis
+    with pytest.raises(sk.ArgumentError):
+        skd.softmax(d, (1, -1))  # an axis twice
+    with pytest.raises(sk.ArgumentError):
+        skd.sample(d, row_offset=-1)
     with pytest.raises(sk.ArgumentError):
         skd.softmax(d, -1, temperature=0.0)
     with pytest.raises(sk.ArgumentError):
         skd.softmax_topk(d, 2, temperature=float("nan"))
     with pytest.raises(sk.ArgumentError):
         skd.cross_entropy(d, np.zeros(4, np.int64), reduction="avg")
+
+
+@pytest.mark.parametrize("shape,chunks,axis", CASES)
+def test_masked_log_softmax(client, shape, chunks, axis):
+    x = logits(shape)
+    mask = np.random.default_rng(3).random(shape) > 0.4
+    mask[0] = False  # a fully masked row: -inf throughout
+    x[np.logical_not(mask)] = np.nan  # unselected values are never read
+    d = da.from_array(x, chunks=chunks)
+    exact = d.numblocks[axis % x.ndim] == 1
+    got = skd.masked_log_softmax(d, mask, axis).compute()
+    want = sk.masked_log_softmax(x, mask, axis)
+    assert (got[~mask] == -np.inf).all()
+    if exact:
+        np.testing.assert_array_equal(got, want)
+    else:  # (x - m) - log(s) cancels near 0: an absolute bound of a few float32 ulp of the terms
+        np.testing.assert_allclose(np.where(mask, got, 0), np.where(mask, want, 0), rtol=4e-6, atol=1e-6)
+
+
+@pytest.mark.parametrize("axis", [None, (0, 2), (1, 2), (2, 0)])
+def test_axis_none_and_tuples(client, axis):
+    x = logits((4, 9, 5), np.float64)
+    d = da.from_array(x, chunks=(2, 4, 3))
+    lazy = [skd.softmax(d, axis), skd.log_softmax(d, axis, temperature=0.7),
+            skd.logsumexp(d, axis), skd.logsumexp(d, axis, keepdims=True)]
+    want = [sk.softmax(x, axis), sk.log_softmax(x, axis, temperature=0.7),
+            np.asarray(sk.logsumexp(x, axis)), np.asarray(sk.logsumexp(x, axis, keepdims=True))]
+    for got, w in zip(dask.compute(*lazy), want):
+        assert got.shape == w.shape
+        close(np.asarray(got), w, False)
+    whole = da.from_array(x, chunks=(4, 9, 5))  # one block: the in-memory call itself
+    np.testing.assert_array_equal(skd.softmax(whole, axis).compute(), sk.softmax(x, axis))
+
+
+def test_masked_axis_none(client):
+    x = logits((6, 7), np.float64)
+    mask = np.random.default_rng(6).random((6, 7)) > 0.5
+    d = da.from_array(x, chunks=(4, 3))
+    for ren in (True, False):
+        close(skd.masked_softmax(d, mask, None, renormalize=ren).compute(),
+              sk.masked_softmax(x, mask, None, renormalize=ren), False)
+    got = skd.masked_log_softmax(d, mask, None).compute()
+    np.testing.assert_allclose(np.where(mask, got, 0), np.where(mask, sk.masked_log_softmax(x, mask, None), 0),
+                               rtol=1e-13, atol=1e-13)
+
+
+def test_cross_entropy_split_classes_probability_targets_with_weights(client):
+    x = logits((6, 23), np.float32)
+    p = np.random.default_rng(11).random((6, 23)).astype(np.float32)
+    p /= p.sum(1, keepdims=True)
+    w = np.linspace(0.2, 3.0, 23)
+    d = da.from_array(x, chunks=(4, (5, 1, 9, 8)))
+    for red in ("none", "mean", "sum"):
+        got = skd.cross_entropy(d, p, weight=w, label_smoothing=0.2, reduction=red).compute()
+        want = sk.cross_entropy(x, p, weight=w, label_smoothing=0.2, reduction=red)
+        np.testing.assert_allclose(got, want, rtol=2e-5, atol=1e-6)
+
+
+def test_sample_row_offset(client):
+    x = logits((8, 12), np.float64)
+    d = da.from_array(x, chunks=(3, 12))
+    got = skd.sample(d, seed=5, row_offset=40).compute()
+    np.testing.assert_array_equal(got, sk.sample(x, seed=5, row_offset=40))

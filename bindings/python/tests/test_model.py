@@ -23,7 +23,7 @@ HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
 sys.path.insert(0, str(HERE.parents[2] / "examples"))
 import model_reference as ref  # noqa: E402
-from make_models import seed_networks  # noqa: E402
+from make_models import random_input, seed_networks  # noqa: E402
 
 # float32 forward vs float64 reference: probabilities and values of order 1.
 TOL = dict(rtol=1e-5, atol=1e-5)
@@ -56,7 +56,7 @@ def check_against_reference(model, spec, weights, x):
 @pytest.mark.parametrize("name", sorted(SEEDS))
 def test_seed_network_file_matches_float64_reference(tmp_path, name):
     spec, weights, shape = SEEDS[name]
-    x = np.random.default_rng(5).standard_normal(shape).astype(np.float32)
+    x = random_input(spec, shape, np.random.default_rng(5))
     model = softmaxkit.Model.load(write(tmp_path, f"{name}.safetensors", spec, weights))
     check_against_reference(model, spec, weights, x)
 
@@ -72,7 +72,7 @@ def test_seed_network_written_by_the_safetensors_package(tmp_path, name, dtype):
     stored = {k: np.ascontiguousarray(v, dtype=dtype) for k, v in weights.items()}
     path = tmp_path / f"{name}.safetensors"
     st.save_file(stored, str(path), metadata={"softmaxkit": json.dumps(spec)})
-    x = np.random.default_rng(9).standard_normal(shape).astype(np.float32)
+    x = random_input(spec, shape, np.random.default_rng(9))
     # The reference sees the weights as stored (float16 rounding included).
     check_against_reference(softmaxkit.Model.load(path), spec,
                             {k: v.astype(np.float64) for k, v in stored.items()}, x)
@@ -81,7 +81,7 @@ def test_seed_network_written_by_the_safetensors_package(tmp_path, name, dtype):
 @pytest.mark.parametrize("name", sorted(SEEDS))
 def test_seed_network_from_weights_matches_float64_reference(name):
     spec, weights, shape = SEEDS[name]
-    x = np.random.default_rng(6).standard_normal((37,) + tuple(shape[1:])).astype(np.float32)
+    x = random_input(spec, (37,) + tuple(shape[1:]), np.random.default_rng(6))
     check_against_reference(softmaxkit.Model.from_weights(spec, weights), spec, weights, x)
 
 
@@ -104,15 +104,36 @@ def test_robot_arm_heads_and_shapes():
     np.testing.assert_allclose(out["action"].sum(), 1, rtol=1e-6)
 
 
-def test_per_timestep_heads_cover_every_step():
+def test_per_timestep_heads_read_their_steps():
+    # The seed's per-timestep network: LSTM trunk, heads on steps 0, 1, 2.
     spec, weights, _ = SEEDS["timesteps"]
     m = softmaxkit.Model.from_weights(spec, weights)
     x = np.random.default_rng(1).standard_normal((4, 7, 16)).astype(np.float32)
     out = m(x)
-    assert out["output_0"].shape == (4, 7, 10)
-    # Step t of a sequence equals that row run alone.
-    alone = m(x[2, 5])
-    np.testing.assert_array_equal(out["output_1"][2, 5], alone["output_1"])
+    assert {k: v.shape for k, v in out.items()} == {f"output_{i}": (4, 10) for i in range(3)}
+    np.testing.assert_allclose(out["output_0"].sum(axis=1), 1, rtol=1e-6)
+    # The LSTM is causal: head i sees steps 0..i only.
+    for k, v in m(x[:, :3]).items():
+        np.testing.assert_allclose(v, out[k], rtol=1e-6, atol=1e-7)
+    y = x.copy()
+    y[:, 2] += 1
+    changed = m(y)
+    np.testing.assert_allclose(changed["output_1"], out["output_1"], rtol=1e-6, atol=1e-7)
+    assert not np.allclose(changed["output_2"], out["output_2"])
+    # Fewer steps than a head reads: a shape error naming the layer.
+    with pytest.raises(softmaxkit.ArgumentError, match="dense_2"):
+        m(x[:, :2])
+
+
+def test_tagger_gives_a_distribution_per_token():
+    spec, weights, _ = SEEDS["tagger"]
+    m = softmaxkit.Model.from_weights(spec, weights)
+    ids = np.random.default_rng(2).integers(0, 100, (3, 8))
+    tags = m(ids)["tags"]
+    assert tags.shape == (3, 8, 5)
+    np.testing.assert_allclose(tags.sum(axis=-1), 1, rtol=1e-6)
+    with pytest.raises(ValueError):
+        m(np.full((1, 2), 100))  # outside the vocabulary
 
 
 def test_masked_softmax_without_renormalisation_is_the_seed_variant():
@@ -824,3 +845,35 @@ def test_names_compare_as_bytes_not_as_canonically_equivalent_text(tmp_path):
         m.save(tmp_path / "n.safetensors")
         softmaxkit.Model.load(tmp_path / "n.safetensors")
         pytest.fail("a spec name matched a tensor name with other bytes")
+
+
+# MARK: the bundled sequence models against PyTorch
+
+TORCH_FIXTURE = HERE.parents[2] / "Tests" / "fixtures" / "bundled_torch.npz"
+
+
+@pytest.mark.parametrize("name", ["timesteps", "tagger", "controller"])
+def test_bundled_sequence_model_gives_torch_outputs(name):
+    # Tests/fixtures/bundled_torch.npz: the outputs of torch modules (nn.LSTM,
+    # nn.Embedding, nn.Linear) loaded with each file's tensors by
+    # load_state_dict(strict=True), on the bundled input
+    # (examples/check_models_torch.py).
+    root = HERE.parents[2] / "examples" / "models"
+    want = {k.split(".", 1)[1]: v for k, v in np.load(TORCH_FIXTURE).items() if k.split(".", 1)[0] == name}
+    got = softmaxkit.Model.load(root / f"{name}.safetensors")(np.load(root / f"{name}.input.npy"))
+    assert want and got.keys() == want.keys()
+    for head, w in want.items():
+        assert got[head].shape == w.shape
+        np.testing.assert_allclose(got[head], w, rtol=0, atol=2e-6, err_msg=head)
+
+
+def test_streaming_the_controller_gives_its_forward_pass():
+    root = HERE.parents[2] / "examples" / "models"
+    m = softmaxkit.Model.load(root / "controller.safetensors")
+    x = np.load(root / "controller.input.npy")
+    whole = m(x)
+    state = m.new_state(x.shape[0])
+    for t in range(x.shape[1]):
+        step = m.step(x[:, t], state)
+        for head, v in whole.items():
+            np.testing.assert_allclose(step[head], v[:, t], rtol=1e-6, atol=1e-6, err_msg=f"{head} step {t}")

@@ -27,6 +27,26 @@ func readNpy(_ path: String) throws -> (values: [Float], shape: [Int]) {
     return (values, shape)
 }
 
+/// A little-endian int64 .npy file of token ids.
+func readIds(_ path: String) throws -> (values: [Int64], shape: [Int]) {
+    guard let data = FileManager.default.contents(atPath: path), data.count > 10 else {
+        throw SoftmaxKitError(.io, "cannot read \(path)")
+    }
+    let b = [UInt8](data)
+    let headerLen = Int(b[8]) | Int(b[9]) << 8
+    let header = String(decoding: b[10..<(10 + headerLen)], as: UTF8.self)
+    guard header.contains("'<i8'"), let open = header.range(of: "'shape': ("),
+          let close = header[open.upperBound...].firstIndex(of: ")") else {
+        throw SoftmaxKitError(.format, "\(path): expected an int64 .npy file")
+    }
+    let shape = header[open.upperBound..<close].split(separator: ",").compactMap { Int($0.trimmingCharacters(in: .whitespaces)) }
+    let body = 10 + headerLen
+    let values = (0..<shape.reduce(1, *)).map { i in
+        (0..<8).reduce(Int64(0)) { $0 | Int64(b[body + 8 * i + $1]) << (8 * $1) }
+    }
+    return (values, shape)
+}
+
 func show(_ heads: [CompiledHead], _ outputs: [String: [Float]], rows: Int) {
     for h in heads {
         let v = outputs[h.name]!
@@ -38,11 +58,19 @@ func show(_ heads: [CompiledHead], _ outputs: [String: [Float]], rows: Int) {
 }
 
 do {
-    for name in ["robot_arm", "masked", "hierarchical", "multitask", "timesteps", "digits"] {
+    for name in ["robot_arm", "masked", "hierarchical", "multitask", "timesteps", "digits", "controller"] {
         let model = try Model(contentsOf: dir + name + ".safetensors")
         let (x, shape) = try readNpy(dir + name + ".input.npy")
         print("\(name): input \(shape), \(model.parameterCount) parameters")
         show(model.heads, try model(x, shape: shape), rows: 2)
+    }
+    // The tagger reads token ids (int64 .npy); its second row has 4 valid steps.
+    let tagger = try Model(contentsOf: dir + "tagger.safetensors")
+    let (ids, idShape) = try readIds(dir + "tagger.input.npy")
+    print("tagger: token ids \(idShape), lengths [6, 4]")
+    let tags = try tagger(ids: ids, shape: idShape, lengths: [idShape[1], 4])["tags"]!
+    for t in 3..<6 {
+        print("  tags[1, \(t)]: " + tags[((idShape[1] + t) * 5)..<((idShape[1] + t + 1) * 5)].map { String(format: "%.4f", $0) }.joined(separator: " "))
     }
     let a = try Model(contentsOf: dir + "ensemble_a.safetensors")
     let b = try Model(contentsOf: dir + "ensemble_b.safetensors")

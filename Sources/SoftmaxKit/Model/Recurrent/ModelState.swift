@@ -28,7 +28,7 @@ public final class ModelState: @unchecked Sendable {
     let counts: [Int]
 
     init(model: Model, net: SequenceNet?, batch: Int) throws(SoftmaxKitError) {
-        owner = ObjectIdentifier(model)
+        owner = model.stateOwner
         self.batch = batch
         ready = Array(repeating: false, count: model.heads.count)
         var carries: [UnsafeMutablePointer<Float>?] = [], counts: [Int] = []
@@ -86,7 +86,7 @@ extension Model {
     }
 
     func checkState(_ state: ModelState, batch: Int) throws(SoftmaxKitError) {
-        guard state.owner == ObjectIdentifier(self) else { throw .shape("the state belongs to another model") }
+        guard state.owner == stateOwner else { throw .shape("the state belongs to another model") }
         guard state.batch == batch else { throw .shape("the state is for batch \(state.batch), the input has batch \(batch)") }
     }
 

@@ -241,11 +241,11 @@ extension Model {
 }
 
 /// Hands `body` a mutable buffer for each array.
-func withMutableBuffers(_ arrays: inout [[Float]], _ body: ([UnsafeMutableBufferPointer<Float>]) throws(SoftmaxKitError) -> Void) throws(SoftmaxKitError) {
-    var ptrs: [UnsafeMutableBufferPointer<Float>] = []
+func withMutableBuffers<T>(_ arrays: inout [[T]], _ body: ([UnsafeMutableBufferPointer<T>]) throws(SoftmaxKitError) -> Void) throws(SoftmaxKitError) {
+    var ptrs: [UnsafeMutableBufferPointer<T>] = []
     for k in arrays.indices {
         let c = arrays[k].count
-        let p = UnsafeMutablePointer<Float>.allocate(capacity: max(c, 1))
+        let p = UnsafeMutablePointer<T>.allocate(capacity: max(c, 1))
         p.initialize(from: arrays[k], count: c)
         ptrs.append(UnsafeMutableBufferPointer(start: p, count: c))
     }

@@ -1,0 +1,265 @@
+"""softmaxkit.from_keras against Keras' own predict: the networks of the
+articles the library was built for, written in Keras 3 as the articles
+write them (keras.ops.softmax for tf.nn.softmax), on the JAX backend.
+Skipped, saying so, where keras or jax is not installed."""
+from __future__ import annotations
+
+import os
+
+import numpy as np
+import pytest
+
+os.environ.setdefault("KERAS_BACKEND", "jax")
+pytest.importorskip("jax", reason="the Keras import tests run Keras on JAX: pip install 'jax[cpu]'")
+keras = pytest.importorskip("keras", reason="the Keras import tests need keras 3: pip install keras")
+
+import softmaxkit  # noqa: E402
+from softmaxkit import Ensemble, Model  # noqa: E402
+
+TOL = 1e-5
+rng = np.random.default_rng(2024)
+
+
+def same(model, smk, x):
+    ref = model.predict(x, verbose=0)
+    ref = ref if isinstance(ref, (list, tuple)) else [ref]
+    out = smk(x)
+    assert len(out) == len(ref)
+    for (name, got), r in zip(out.items(), ref):
+        assert got.shape == r.shape, name
+        np.testing.assert_allclose(got, r, atol=TOL, rtol=0, err_msg=name)
+    return out
+
+
+def test_multitask_branches():
+    inputs = keras.Input(shape=(100,))
+    dense1 = keras.layers.Dense(64, activation="relu")(inputs)
+    logits_class = keras.layers.Dense(5)(dense1)
+    softmax_class = keras.ops.softmax(logits_class)
+    dense2 = keras.layers.Dense(128, activation="relu")(inputs)
+    logits_loc = keras.layers.Dense(4)(dense2)
+    model = keras.Model(inputs=inputs, outputs=[softmax_class, logits_loc])
+    smk = softmaxkit.from_keras(model)
+    assert isinstance(smk, Model)
+    assert [h.name for h in smk.heads] == list(model.output_names)
+    assert [h["output"] for h in smk.spec["heads"]] == ["softmax", "identity"]
+    same(model, smk, rng.standard_normal((7, 100)).astype(np.float32))
+
+
+def test_lstm_with_three_step_heads():
+    inputs = keras.Input(shape=(6, 8))
+    rnn = keras.layers.LSTM(64, return_sequences=True)(inputs)
+    softmax_outputs = []
+    for i in range(3):
+        dense_i = keras.layers.Dense(10, activation=None)(rnn[:, i, :])
+        softmax_outputs.append(keras.ops.softmax(dense_i))
+    model = keras.Model(inputs=inputs, outputs=softmax_outputs)
+    smk = softmaxkit.from_keras(model)
+    assert [l.get("step") for l in smk.spec["layers"][1:]] == [0, 1, 2]
+    out = same(model, smk, rng.standard_normal((4, 6, 8)).astype(np.float32))
+    assert all(v.shape == (4, 10) for v in out.values())
+
+
+def _member(width):
+    i = keras.Input(shape=(10,))
+    h = keras.layers.Dense(width, activation="relu")(i)
+    return keras.Model(i, keras.layers.Dense(3, activation="softmax")(h))
+
+
+def test_two_model_ensemble_add_then_divide():
+    model_a, model_b = _member(16), _member(24)
+    inputs = keras.Input(shape=(10,))
+    output_a = model_a(inputs)
+    output_b = model_b(inputs)
+    ensemble_output = keras.ops.add(output_a, output_b) / 2
+    model = keras.Model(inputs=inputs, outputs=ensemble_output)
+    smk = softmaxkit.from_keras(model)
+    assert isinstance(smk, Ensemble) and len(smk.models) == 2 and smk.mode == "arithmetic"
+    same(model, smk, rng.standard_normal((9, 10)).astype(np.float32))
+
+
+def test_average_layer_ensemble():
+    a, b, c = _member(8), _member(12), _member(16)
+    inputs = keras.Input(shape=(10,))
+    model = keras.Model(inputs, keras.layers.Average()([a(inputs), b(inputs), c(inputs)]))
+    smk = softmaxkit.from_keras(model)
+    assert isinstance(smk, Ensemble) and len(smk.models) == 3
+    same(model, smk, rng.standard_normal((5, 10)).astype(np.float32))
+
+
+def test_sum_not_divided_by_the_count_is_refused():
+    a, b = _member(8), _member(8)
+    inputs = keras.Input(shape=(10,))
+    model = keras.Model(inputs, keras.ops.add(a(inputs), b(inputs)) / 3)
+    with pytest.raises(ValueError, match="divided by 3"):
+        softmaxkit.from_keras(model)
+
+
+def test_partitioned_output_network():
+    inputs = keras.Input(shape=(10,))
+    x = keras.layers.Dense(128, activation="relu", name="fc1")(inputs)
+    x = keras.layers.Dense(64, activation="relu", name="fc2")(x)
+    action = keras.layers.Dense(4, activation="softmax", name="action_output")(x)
+    force = keras.layers.Dense(1, name="force_output")(x)
+    model = keras.Model(inputs, [action, force])
+    smk = softmaxkit.from_keras(model)
+    assert [h.name for h in smk.heads] == ["action_output", "force_output"]
+    same(model, smk, rng.standard_normal((6, 10)).astype(np.float32))
+
+
+def test_masked_softmax_network():
+    mask = np.array([1, 0, 1, 0, 0, 0], np.float32)
+    inputs = keras.Input(shape=(10,))
+    h = keras.layers.Dense(128, activation="relu")(inputs)
+    pre = keras.layers.Dense(6)(h)
+    model = keras.Model(inputs, keras.ops.multiply(keras.ops.softmax(pre), mask))
+    smk = softmaxkit.from_keras(model)
+    head = smk.spec["heads"][0]
+    assert head["output"] == "masked_softmax" and head["renormalize"] is False
+    same(model, smk, rng.standard_normal((6, 10)).astype(np.float32))
+
+
+def test_hierarchical_network_and_heads_override():
+    inputs = keras.Input(shape=(10,))
+    x = keras.layers.Dense(128, activation="relu")(inputs)
+    x = keras.layers.Dense(64, activation="relu")(x)
+    coarse = keras.layers.Dense(3, activation="softmax", name="coarse")(x)
+    fines = [keras.layers.Dense(n, activation="softmax", name=f"fine{k}")(x) for k, n in enumerate([2, 4, 3])]
+    model = keras.Model(inputs, [coarse] + fines)
+    smk = softmaxkit.from_keras(model)
+    x_in = rng.standard_normal((5, 10)).astype(np.float32)
+    out = same(model, smk, x_in)
+    joint = softmaxkit.from_keras(model, heads={
+        "coarse": None, "fine0": None, "fine1": None, "fine2": None,
+        "joint": {"output": "hierarchical", "coarse": "coarse", "fine": ["fine0", "fine1", "fine2"]}})
+    got = joint(x_in)["joint"]
+    want = np.concatenate([out["coarse"][:, k:k + 1] * out[f"fine{k}"] for k in range(3)], axis=1)
+    np.testing.assert_allclose(got, want, atol=TOL)
+    hot = softmaxkit.from_keras(model, heads={"coarse": {"temperature": 2.0}})
+    assert hot.spec["heads"][0] == {"name": "coarse", "layer": "coarse", "output": "softmax", "temperature": 2.0}
+    p = hot(x_in)["coarse"]
+    sharp = out["coarse"].astype(np.float64) ** 0.5  # softmax(z / 2) is the normalized square root of softmax(z)
+    np.testing.assert_allclose(p, sharp / sharp.sum(1, keepdims=True), atol=TOL)
+
+
+def test_sequential_with_noops_and_activation_layers():
+    model = keras.Sequential([
+        keras.Input(shape=(12,)),
+        keras.layers.Dense(32), keras.layers.Activation("tanh"),
+        keras.layers.Dropout(0.5),
+        keras.layers.Dense(16, activation="gelu"),
+        keras.layers.Dense(8, activation="silu"),
+        keras.layers.Dense(5), keras.layers.Softmax(),
+    ])
+    smk = softmaxkit.from_keras(model)
+    assert [h.name for h in smk.heads] == [model.layers[-1].name]
+    assert [l["activation"] for l in smk.spec["layers"]] == ["tanh", "gelu", "silu", "identity"]
+    same(model, smk, rng.standard_normal((4, 12)).astype(np.float32))
+
+
+def test_log_softmax_and_sigmoid_heads_on_3d_input():
+    inputs = keras.Input(shape=(5, 6))
+    h = keras.layers.Dense(16, activation="relu")(inputs)
+    a = keras.ops.log_softmax(keras.layers.Dense(4)(h))
+    b = keras.layers.TimeDistributed(keras.layers.Dense(2, activation="sigmoid"))(h)
+    model = keras.Model(inputs, [a, b])
+    smk = softmaxkit.from_keras(model)
+    assert [h["output"] for h in smk.spec["heads"]] == ["log_softmax", "sigmoid"]
+    same(model, smk, rng.standard_normal((3, 5, 6)).astype(np.float32))
+
+
+@pytest.mark.parametrize("seq", [True, False])
+def test_gru_and_final_state(seq):
+    inputs = keras.Input(shape=(7, 5))
+    h = keras.layers.GRU(12, return_sequences=seq)(inputs)
+    model = keras.Model(inputs, keras.layers.Dense(4, activation="softmax")(h))
+    same(model, softmaxkit.from_keras(model), rng.standard_normal((3, 7, 5)).astype(np.float32))
+
+
+@pytest.mark.parametrize("kind", ["LSTM", "GRU"])
+def test_bidirectional(kind):
+    inputs = keras.Input(shape=(6, 5))
+    rnn = getattr(keras.layers, kind)
+    seq = keras.layers.Bidirectional(rnn(8, return_sequences=True))(inputs)
+    last = keras.layers.Bidirectional(rnn(6))(seq)
+    model = keras.Model(inputs, [keras.layers.Dense(3, activation="softmax")(seq),
+                                 keras.layers.Dense(2, activation="softmax")(last)])
+    same(model, softmaxkit.from_keras(model), rng.standard_normal((3, 6, 5)).astype(np.float32))
+
+
+def test_embedding_tagger():
+    ids = keras.Input(shape=(None,), dtype="int32")
+    e = keras.layers.Embedding(40, 8)(ids)
+    h = keras.layers.LSTM(16, return_sequences=True)(e)
+    model = keras.Model(ids, keras.layers.TimeDistributed(keras.layers.Dense(6, activation="softmax"))(h))
+    smk = softmaxkit.from_keras(model)
+    assert smk.vocabulary == 40
+    x = rng.integers(0, 40, (3, 9)).astype(np.int32)
+    np.testing.assert_allclose(smk(x)[smk.heads[0].name], model.predict(x, verbose=0), atol=TOL)
+
+
+def test_nested_sequential_trunk():
+    trunk = keras.Sequential([keras.Input(shape=(10,)), keras.layers.Dense(16, activation="relu"),
+                              keras.layers.Dense(8, activation="relu")])
+    inputs = keras.Input(shape=(10,))
+    t = trunk(inputs)
+    model = keras.Model(inputs, [keras.layers.Dense(3, activation="softmax")(t), keras.layers.Dense(1)(t)])
+    same(model, softmaxkit.from_keras(model), rng.standard_normal((4, 10)).astype(np.float32))
+
+
+def test_gru_reset_after_false_is_a_clear_error():
+    inputs = keras.Input(shape=(4, 3))
+    model = keras.Model(inputs, keras.layers.GRU(5, reset_after=False, name="old_gru")(inputs))
+    with pytest.raises(ValueError, match=r"old_gru.*GRU.*reset_after=False"):
+        softmaxkit.from_keras(model)
+
+
+@pytest.mark.parametrize("make, kind", [
+    (lambda x: keras.layers.Conv1D(4, 3, name="bad")(x), "Conv1D"),
+    (lambda x: keras.layers.LayerNormalization(name="bad")(keras.layers.Dense(4)(x)), "LayerNormalization"),
+    (lambda x: keras.layers.MultiHeadAttention(2, 4, name="bad")(x, x), "MultiHeadAttention"),
+    (lambda x: keras.layers.Dense(4, activation="elu", name="bad")(x), "elu"),
+    (lambda x: keras.layers.LSTM(4, go_backwards=True, name="bad")(x), "go_backwards"),
+])
+def test_unsupported_layers_are_named(make, kind):
+    inputs = keras.Input(shape=(6, 5))
+    model = keras.Model(inputs, make(inputs))
+    with pytest.raises(ValueError, match=f"'bad'.*{kind}|{kind}.*'bad'"):
+        softmaxkit.from_keras(model)
+
+
+def test_activation_after_a_shared_layer_is_refused():
+    inputs = keras.Input(shape=(4,))
+    d = keras.layers.Dense(3)(inputs)
+    model = keras.Model(inputs, [d, keras.layers.Activation("relu", name="act")(d)])
+    with pytest.raises(ValueError, match="'act'.*read elsewhere|'act'.*also read"):
+        softmaxkit.from_keras(model)
+
+
+def test_converted_model_saves_loads_and_draws(tmp_path):
+    inputs = keras.Input(shape=(10,))
+    h = keras.layers.Dense(8, activation="relu", name="trunk")(inputs)
+    model = keras.Model(inputs, [keras.layers.Dense(3, activation="softmax", name="choice")(h),
+                                 keras.layers.Dense(1, name="value")(h)])
+    smk = softmaxkit.from_keras(model)
+    path = tmp_path / "m.safetensors"
+    smk.save(path)
+    again = Model.load(path)
+    same(model, again, rng.standard_normal((2, 10)).astype(np.float32))
+    dot = again.to_dot()
+    assert dot.startswith("digraph") and '"layer:trunk"' in dot and '"head:choice"' in dot and "softmax [3]" in dot
+
+
+def test_convert_command(tmp_path):
+    import subprocess
+    import sys
+    inputs = keras.Input(shape=(4,))
+    model = keras.Model(inputs, keras.layers.Dense(3, activation="softmax", name="p")(inputs))
+    src, dst = tmp_path / "m.keras", tmp_path / "m.safetensors"
+    model.save(src)
+    env = {**os.environ, "KERAS_BACKEND": "jax"}
+    r = subprocess.run([sys.executable, "-m", "softmaxkit", "convert", str(src), str(dst)], capture_output=True,
+                       text=True, env=env)
+    assert r.returncode == 0, r.stderr
+    x = rng.standard_normal((3, 4)).astype(np.float32)
+    np.testing.assert_allclose(Model.load(dst)(x)["p"], model.predict(x, verbose=0), atol=TOL)
