@@ -1224,9 +1224,10 @@ typedef struct smk_model_state smk_model_state;
  * this batch size. A dense-only model has an empty state (smk_model_step is
  * then smk_model_forward on one step). Returns SMK_OK;
  * SMK_ERROR_NULL_POINTER; SMK_ERROR_INVALID_ARGUMENT (negative batch);
- * SMK_ERROR_UNSUPPORTED (a bidirectional layer, which needs the whole
- * sequence, or a dense layer reading a selected "step"; the message names the
- * layer); SMK_ERROR_SIZE_OVERFLOW; SMK_ERROR_OUT_OF_MEMORY. Thread-safe. */
+ * SMK_ERROR_UNSUPPORTED (a bidirectional layer, whose backward direction
+ * starts from the end of a sequence a stream has not seen, or a dense layer
+ * reading a "step" counted from the end other than -1; the message names
+ * the layer); SMK_ERROR_SIZE_OVERFLOW; SMK_ERROR_OUT_OF_MEMORY. Thread-safe. */
 SMK_API smk_status smk_model_state_create(const smk_model *model, int64_t batch,
                                           smk_model_state **state_out);
 
@@ -1241,7 +1242,14 @@ SMK_API void smk_model_state_free(smk_model_state *state);
  * advances it: outputs[h] receives head h's batch * size floats for this step
  * (per-step heads: this step's row; final-state heads: the state after it).
  * T calls give the values of smk_model_forward over the T steps within
- * float32 rounding. All arguments are checked before the outputs or the
+ * float32 rounding.
+ * Heads on a selected step (a dense layer with "step": i) have a value at
+ * one tick only: a step-i head (i >= 0) at the call that consumes step i
+ * (the (i+1)-th call after create or reset), equal to smk_model_forward's
+ * value for any sequence of at least i + 1 steps; a step -1 head (the newest
+ * step) at every call. At the other calls such a head is not ready: its
+ * output holds NaN and smk_model_state_head_ready reports 0.
+ * All arguments are checked before the outputs or the
  * state are written. Returns SMK_OK; SMK_ERROR_NULL_POINTER;
  * SMK_ERROR_INVALID_ARGUMENT (negative sizes, overlapping buffers, a model
  * of token ids); SMK_ERROR_SHAPE_MISMATCH (a state of another model or
@@ -1253,6 +1261,29 @@ SMK_API smk_status smk_model_step(const smk_model *model, smk_model_state *state
                                   int64_t features, float *const *outputs,
                                   int64_t output_count);
 
+/* As smk_model_step for a model of token ids (smk_model_input_vocabulary >
+ * 0): ids holds batch ids, each in [0, vocabulary). Returns SMK_OK;
+ * SMK_ERROR_NULL_POINTER; SMK_ERROR_INVALID_ARGUMENT (a model of float
+ * features, an id outside [0, vocabulary) naming its row, overlapping
+ * buffers); SMK_ERROR_SHAPE_MISMATCH (a state of another model or batch size,
+ * output_count); SMK_ERROR_SIZE_OVERFLOW; SMK_ERROR_OUT_OF_MEMORY. Nothing is
+ * written on error. Thread-safe on the model; a state is used by one thread
+ * at a time. */
+SMK_API smk_status smk_model_step_ids(const smk_model *model,
+                                      smk_model_state *state,
+                                      const int64_t *ids, int64_t batch,
+                                      float *const *outputs,
+                                      int64_t output_count);
+
+/* Whether the last step on `state` (smk_model_step, smk_model_step_ids,
+ * smk_ensemble_step, smk_ensemble_step_ids) gave head `head` a value:
+ * *ready_out is 1, or 0 before the first step after create or reset and at
+ * the ticks a selected-step head has no value (its output then holds NaN).
+ * Works on model and ensemble states. Returns SMK_OK;
+ * SMK_ERROR_NULL_POINTER; SMK_ERROR_INDEX_OUT_OF_RANGE (head not in
+ * [0, head count)). Not thread-safe on one state. */
+SMK_API smk_status smk_model_state_head_ready(const smk_model_state *state,
+                                              int64_t head, int32_t *ready_out);
 /* Forward with some heads sampled in the same call (smk_sample_f32 on each
  * such head's values), the others written as smk_model_forward writes them.
  * sample_options: NULL (nothing sampled: smk_model_forward_lengths) or
@@ -1342,12 +1373,15 @@ typedef struct smk_ensemble smk_ensemble;
 
 /* Creates an ensemble of models[0..count) into *ensemble_out. The ensemble
  * keeps its own references: the caller may free the models afterwards.
+ * Sequence models (recurrent, embedding, selected steps) ensemble too: the
+ * members must take the same input (features, or token ids of the same
+ * vocabulary) and have the same heads, each per step or per sequence in all.
  * Free the ensemble with smk_ensemble_free. `mode` is an smk_ensemble_mode
  * value passed as int.
  * Returns SMK_OK; SMK_ERROR_NULL_POINTER (models or one of its entries
  * NULL, ensemble_out NULL); SMK_ERROR_INVALID_ARGUMENT (count 0 or negative,
- * unknown mode); SMK_ERROR_SHAPE_MISMATCH (models differ in features or in
- * their heads' names, kinds, sizes or parameters). */
+ * unknown mode); SMK_ERROR_SHAPE_MISMATCH (models differ in their input or
+ * in their heads' names, kinds, sizes, parameters or per-step rows). */
 SMK_API smk_status smk_ensemble_create(const smk_model *const *models,
                                        int64_t count, int mode,
                                        smk_ensemble **ensemble_out);
@@ -1367,6 +1401,61 @@ SMK_API smk_status smk_ensemble_forward(const smk_ensemble *ensemble,
                                         int64_t steps, int64_t features,
                                         float *const *outputs,
                                         int64_t output_count);
+
+/* As smk_model_forward_lengths on every member, then averaged head by head
+ * as smk_ensemble_forward; the padding steps of per-step heads are then set
+ * to exactly 0 (log_softmax heads: -inf) as a model sets them. Same
+ * arguments, statuses and thread safety as smk_model_forward_lengths. */
+SMK_API smk_status smk_ensemble_forward_lengths(const smk_ensemble *ensemble,
+                                                const float *x, int64_t batch,
+                                                int64_t steps,
+                                                int64_t features,
+                                                const int64_t *lengths,
+                                                float *const *outputs,
+                                                int64_t output_count);
+
+/* As smk_model_forward_ids on every member of an ensemble of token-id
+ * models, then averaged as smk_ensemble_forward_lengths. Same arguments,
+ * statuses and thread safety as smk_model_forward_ids. */
+SMK_API smk_status smk_ensemble_forward_ids(const smk_ensemble *ensemble,
+                                            const int64_t *ids, int64_t batch,
+                                            int64_t steps,
+                                            const int64_t *lengths,
+                                            float *const *outputs,
+                                            int64_t output_count);
+
+/* Creates a zero streaming state for the ensemble (one state per member)
+ * into *state_out, for `batch` rows. It is an smk_model_state: reset it with
+ * smk_model_state_reset, query it with smk_model_state_head_ready, free it
+ * with smk_model_state_free (the caller owns it); it keeps the ensemble
+ * alive and belongs to it and to this batch size (smk_model_step refuses it
+ * with SMK_ERROR_SHAPE_MISMATCH). Returns smk_model_state_create's statuses
+ * (the message names the member that cannot stream). Thread-safe. */
+SMK_API smk_status smk_ensemble_state_create(const smk_ensemble *ensemble,
+                                             int64_t batch,
+                                             smk_model_state **state_out);
+
+/* Runs one step x_t, C-contiguous [batch, features], of every member from
+ * `state` (from smk_ensemble_state_create) and writes the average of the
+ * members' step outputs, as smk_ensemble_forward averages; T calls give
+ * smk_ensemble_forward over the T steps within float32 rounding. A head is
+ * ready when it is ready in every member (see smk_model_step), else its
+ * output holds NaN. Same arguments and statuses as smk_model_step (a state
+ * of a model or of another ensemble: SMK_ERROR_SHAPE_MISMATCH). Thread-safe
+ * on the ensemble; a state is used by one thread at a time. */
+SMK_API smk_status smk_ensemble_step(const smk_ensemble *ensemble,
+                                     smk_model_state *state, const float *x_t,
+                                     int64_t batch, int64_t features,
+                                     float *const *outputs,
+                                     int64_t output_count);
+
+/* As smk_ensemble_step for an ensemble of token-id models: ids holds batch
+ * ids in [0, vocabulary). Same statuses as smk_model_step_ids. */
+SMK_API smk_status smk_ensemble_step_ids(const smk_ensemble *ensemble,
+                                         smk_model_state *state,
+                                         const int64_t *ids, int64_t batch,
+                                         float *const *outputs,
+                                         int64_t output_count);
 
 /* smk_ensemble_forward with sampled heads, drawn from the combined
  * distribution: head h's values are the log of its averaged output (a

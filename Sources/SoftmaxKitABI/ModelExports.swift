@@ -340,12 +340,34 @@ public func smk_model_head_per_step(_ m: OpaquePointer?, _ head: Int64, _ out: U
 
 // MARK: Streaming
 
-/// `smk_model_state`: a ModelState and the model it belongs to (kept alive,
-/// so no later model can take its identity).
+/// `smk_model_state`: a model's ModelState or an ensemble's EnsembleState,
+/// and the model or ensemble it belongs to (kept alive, so no later one can
+/// take its identity).
 final class StateHandle {
-    let state: ModelState
-    let model: Model
-    init(_ s: ModelState, _ m: Model) { state = s; model = m }
+    let model: ModelState?
+    let ensemble: EnsembleState?
+    let owner: AnyObject
+    init(_ s: ModelState, _ m: Model) { model = s; ensemble = nil; owner = m }
+    init(_ s: EnsembleState, _ e: Ensemble) { model = nil; ensemble = s; owner = e }
+
+    func modelState() throws(SoftmaxKitError) -> ModelState {
+        guard let model else { throw SoftmaxKitError(.shapeMismatch, "the state belongs to an ensemble (smk_ensemble_state_create), not to a model") }
+        return model
+    }
+
+    func ensembleState() throws(SoftmaxKitError) -> EnsembleState {
+        guard let ensemble else { throw SoftmaxKitError(.shapeMismatch, "the state belongs to a model (smk_model_state_create), not to an ensemble") }
+        return ensemble
+    }
+}
+
+/// The ids of one step of `batch` rows.
+private func stepIds(_ ids: UnsafePointer<Int64>?, _ batch: Int64, _ stateBatch: Int) throws(SoftmaxKitError) -> UnsafeBufferPointer<Int64> {
+    let b = try elementCount(batch, "batch")
+    guard b == stateBatch else {
+        throw SoftmaxKitError(.shapeMismatch, "the state is for batch \(stateBatch), the call gives batch \(b)")
+    }
+    return try input(ids, b, "ids")
 }
 
 @_cdecl("smk_model_state_create")
@@ -361,7 +383,21 @@ public func smk_model_state_create(_ m: OpaquePointer?, _ batch: Int64, _ stateO
 @_cdecl("smk_model_state_reset")
 public func smk_model_state_reset(_ s: OpaquePointer?) -> Int32 {
     abiCall { () throws(SoftmaxKitError) in
-        try handle(s, "state", as: StateHandle.self).state.reset()
+        let h = try handle(s, "state", as: StateHandle.self)
+        h.model?.reset()
+        h.ensemble?.reset()
+    }
+}
+
+@_cdecl("smk_model_state_head_ready")
+public func smk_model_state_head_ready(_ s: OpaquePointer?, _ head: Int64, _ out: UnsafeMutablePointer<Int32>?) -> Int32 {
+    abiCall { () throws(SoftmaxKitError) in
+        let h = try handle(s, "state", as: StateHandle.self)
+        let ready = h.model?.ready ?? h.ensemble?.ready ?? []
+        guard head >= 0, head < Int64(ready.count) else {
+            throw SoftmaxKitError(.indexOutOfRange, "head \(head) is out of range: the state's model has \(ready.count) heads")
+        }
+        try outPointer(out, "ready_out").pointee = ready[Int(head)] ? 1 : 0
     }
 }
 
@@ -375,13 +411,28 @@ public func smk_model_step(_ m: OpaquePointer?, _ s: OpaquePointer?, _ x: Unsafe
                            _ outputs: UnsafePointer<UnsafeMutablePointer<Float>?>?, _ outputCount: Int64) -> Int32 {
     abiCall { () throws(SoftmaxKitError) in
         let model = try handle(m, "model", as: ModelHandle.self).model
-        let state = try handle(s, "state", as: StateHandle.self).state
+        let state = try handle(s, "state", as: StateHandle.self).modelState()
         let b = try elementCount(batch, "batch")
         guard b == state.batch else {
             throw SoftmaxKitError(.shapeMismatch, "the state is for batch \(state.batch), the call gives batch \(b)")
         }
         let (xs, outs, _, _, f) = try forwardArguments(model, model.heads, x, batch, 1, features, outputs, outputCount)
         try model.step(xs, state: state, features: f, into: outs)
+    }
+}
+
+@_cdecl("smk_model_step_ids")
+public func smk_model_step_ids(_ m: OpaquePointer?, _ s: OpaquePointer?, _ ids: UnsafePointer<Int64>?, _ batch: Int64,
+                               _ outputs: UnsafePointer<UnsafeMutablePointer<Float>?>?, _ outputCount: Int64) -> Int32 {
+    abiCall { () throws(SoftmaxKitError) in
+        let model = try handle(m, "model", as: ModelHandle.self).model
+        let state = try handle(s, "state", as: StateHandle.self).modelState()
+        guard model.vocabulary != nil else {
+            throw SoftmaxKitError(.invalidArgument, "the model takes \(model.features) float features, not token ids")
+        }
+        let idBuf = try stepIds(ids, batch, state.batch)
+        let outs = try sequenceOutputs(model, state.batch, 1, outputs, outputCount)
+        try model.step(ids: idBuf, state: state, into: outs)
     }
 }
 
@@ -422,6 +473,84 @@ public func smk_ensemble_forward(_ e: OpaquePointer?, _ x: UnsafePointer<Float>?
         let ens = try handle(e, "ensemble", as: EnsembleHandle.self).ensemble
         let (xs, outs, b, s, f) = try forwardArguments(ens.models[0], ens.heads, x, batch, steps, features, outputs, outputCount)
         try ens.forward(xs, batch: b, steps: s, features: f, into: outs)
+    }
+}
+
+@_cdecl("smk_ensemble_forward_lengths")
+public func smk_ensemble_forward_lengths(_ e: OpaquePointer?, _ x: UnsafePointer<Float>?, _ batch: Int64, _ steps: Int64, _ features: Int64,
+                                         _ lengths: UnsafePointer<Int64>?,
+                                         _ outputs: UnsafePointer<UnsafeMutablePointer<Float>?>?, _ outputCount: Int64) -> Int32 {
+    abiCall { () throws(SoftmaxKitError) in
+        let ens = try handle(e, "ensemble", as: EnsembleHandle.self).ensemble
+        let (xs, outs, b, s, f) = try forwardArguments(ens.models[0], ens.heads, x, batch, steps, features, outputs, outputCount)
+        let lens = cLengths(lengths, b)
+        try (lens ?? []).withUnsafeBufferPointer { (lb) throws(SoftmaxKitError) in
+            if lens == nil {
+                try ens.forward(xs, batch: b, steps: s, features: f, into: outs)
+            } else {
+                try ens.forward(xs, batch: b, steps: s, features: f, lengths: lb, into: outs)
+            }
+        }
+    }
+}
+
+@_cdecl("smk_ensemble_forward_ids")
+public func smk_ensemble_forward_ids(_ e: OpaquePointer?, _ ids: UnsafePointer<Int64>?, _ batch: Int64, _ steps: Int64,
+                                     _ lengths: UnsafePointer<Int64>?,
+                                     _ outputs: UnsafePointer<UnsafeMutablePointer<Float>?>?, _ outputCount: Int64) -> Int32 {
+    abiCall { () throws(SoftmaxKitError) in
+        let ens = try handle(e, "ensemble", as: EnsembleHandle.self).ensemble
+        guard ens.vocabulary != nil else {
+            throw SoftmaxKitError(.invalidArgument, "the ensemble's models take \(ens.features) float features, not token ids")
+        }
+        let b = try elementCount(batch, "batch"), s = try elementCount(steps, "steps")
+        guard let bt = SoftmaxKit.elementCount(b, s) else { throw SoftmaxKitError(.sizeOverflow, "ids [\(b), \(s)] overflow 64 bits") }
+        let idBuf = try input(ids, bt, "ids")
+        let outs = try sequenceOutputs(ens.models[0], b, s, outputs, outputCount)
+        let lens = cLengths(lengths, b)
+        try (lens ?? []).withUnsafeBufferPointer { (lb) throws(SoftmaxKitError) in
+            try ens.forward(ids: idBuf, batch: b, steps: s, lengths: lens == nil ? nil : lb, into: outs)
+        }
+    }
+}
+
+@_cdecl("smk_ensemble_state_create")
+public func smk_ensemble_state_create(_ e: OpaquePointer?, _ batch: Int64, _ stateOut: UnsafeMutablePointer<OpaquePointer?>?) -> Int32 {
+    abiCall { () throws(SoftmaxKitError) in
+        let ens = try handle(e, "ensemble", as: EnsembleHandle.self).ensemble
+        let out = try outPointer(stateOut, "state_out")
+        let b = try elementCount(batch, "batch")
+        publish(StateHandle(try ens.makeState(batch: b), ens), out)
+    }
+}
+
+@_cdecl("smk_ensemble_step")
+public func smk_ensemble_step(_ e: OpaquePointer?, _ s: OpaquePointer?, _ x: UnsafePointer<Float>?, _ batch: Int64, _ features: Int64,
+                              _ outputs: UnsafePointer<UnsafeMutablePointer<Float>?>?, _ outputCount: Int64) -> Int32 {
+    abiCall { () throws(SoftmaxKitError) in
+        let ens = try handle(e, "ensemble", as: EnsembleHandle.self).ensemble
+        let state = try handle(s, "state", as: StateHandle.self).ensembleState()
+        let b = try elementCount(batch, "batch")
+        guard b == state.batch else {
+            throw SoftmaxKitError(.shapeMismatch, "the state is for batch \(state.batch), the call gives batch \(b)")
+        }
+        let (xs, outs, _, _, f) = try forwardArguments(ens.models[0], ens.heads, x, batch, 1, features, outputs, outputCount)
+        try ens.step(xs, state: state, features: f, into: outs)
+    }
+}
+
+@_cdecl("smk_ensemble_step_ids")
+public func smk_ensemble_step_ids(_ e: OpaquePointer?, _ s: OpaquePointer?, _ ids: UnsafePointer<Int64>?, _ batch: Int64,
+                                  _ outputs: UnsafePointer<UnsafeMutablePointer<Float>?>?, _ outputCount: Int64) -> Int32 {
+    abiCall { () throws(SoftmaxKitError) in
+        let ens = try handle(e, "ensemble", as: EnsembleHandle.self).ensemble
+        let state = try handle(s, "state", as: StateHandle.self).ensembleState()
+        guard ens.vocabulary != nil else {
+            throw SoftmaxKitError(.invalidArgument, "the ensemble's models take \(ens.features) float features, not token ids")
+        }
+        let idBuf = try stepIds(ids, batch, state.batch)
+        let outs = try sequenceOutputs(ens.models[0], state.batch, 1, outputs, outputCount)
+        try ens.step(ids: idBuf, state: state, into: outs)
     }
 }
 

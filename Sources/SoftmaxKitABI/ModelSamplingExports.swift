@@ -105,7 +105,7 @@ public func smk_model_step_sampled(
 ) -> Int32 {
     abiCall { () throws(SoftmaxKitError) in
         let model = try handle(m, "model", as: ModelHandle.self).model
-        let state = try handle(st, "state", as: StateHandle.self).state
+        let state = try handle(st, "state", as: StateHandle.self).modelState()
         let b = try elementCount(batch, "batch"), f = try elementCount(features, "features")
         guard b == state.batch else {
             throw SoftmaxKitError(.shapeMismatch, "the state is for batch \(state.batch), the call gives batch \(b)")

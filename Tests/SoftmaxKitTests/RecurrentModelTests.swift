@@ -144,7 +144,6 @@ private func expectError(_ code: SoftmaxKitError.Kind, _ fragment: String, _ bod
         expectError(.invalidArgument, "lengths[1] is 4, outside [0, 3]") { _ = try model(x, shape: [2, 3, 4], lengths: [1, 4]) }
         expectError(.shapeMismatch, "lengths holds 1 values but the batch is 2") { _ = try model(x, shape: [2, 3, 4], lengths: [1]) }
         expectError(.invalidArgument, "not token ids") { _ = try model(ids: [1, 2], shape: [2]) }
-        expectError(.unsupported, "sequence model") { _ = try Ensemble(models: [model, model]) }
 
         let tagger = try Model(contentsOf: "\(recurrentFixtures)/tagger.safetensors")
         expectError(.invalidArgument, "ids[1, 2] is 11, outside the vocabulary [0, 11)") {
@@ -207,12 +206,126 @@ private func expectError(_ code: SoftmaxKitError.Kind, _ fragment: String, _ bod
         let bi = try Model(contentsOf: "\(recurrentFixtures)/lstm_l1_bi_seq.safetensors")
         expectError(.unsupported, "bidirectional") { _ = try bi.makeState(batch: 1) }
         let seed = try Model(contentsOf: "\(recurrentFixtures)/seed_timesteps.safetensors")
-        expectError(.unsupported, "selected step") { _ = try seed.makeState(batch: 1) }
+        var spec = seed.spec
+        spec.layers[4].step = -2
+        let fromEnd = try Model(spec: spec, weights: seed.weights)
+        expectError(.unsupported, "counted from the end") { _ = try fromEnd.makeState(batch: 1) }
         let uni = try Model(contentsOf: "\(recurrentFixtures)/lstm_l1_uni_seq.safetensors")
         let other = try Model(contentsOf: "\(recurrentFixtures)/lstm_l1_uni_seq.safetensors")
         let state = try uni.makeState(batch: 2)
         expectError(.shapeMismatch, "another model") { _ = try other.step([Float](repeating: 0, count: 8), state: state) }
         expectError(.shapeMismatch, "features") { _ = try uni.step([Float](repeating: 0, count: 6), state: state) }
+    }
+}
+
+@Suite struct RecurrentStreamingAndEnsembleTests {
+    /// The seed network streams: a step-i head has a value at tick i only
+    /// (the forward's value), the step -1 head at every tick (the forward
+    /// over the steps so far); absent and not ready otherwise.
+    @Test func selectedStepHeadsStream() throws {
+        let seed = try Model(contentsOf: "\(recurrentFixtures)/seed_timesteps.safetensors")
+        let (b, t, f) = (2, 4, seed.features)
+        let xs = (0..<(b * t * f)).map { Float(sin(Double($0) * 0.7)) }
+        let whole = try seed(xs, shape: [b, t, f])
+        let state = try seed.makeState(batch: b)
+        #expect(state.ready == [false, false, false, false])
+        // The step -1 head alone, to run the forward on fewer than 3 steps.
+        var spec = seed.spec
+        spec.layers = spec.layers.filter { !$0.name.hasPrefix("head_") }
+        spec.heads = spec.heads.filter { $0.name == "last" }
+        let lastOnly = try Model(spec: spec, weights: seed.weights.filter { !$0.key.hasPrefix("head_") })
+        for s in 0..<t {
+            var xt: [Float] = []
+            for r in 0..<b { xt += xs[((r * t + s) * f)..<((r * t + s + 1) * f)] }
+            let out = try seed.step(xt, state: state)
+            #expect(Set(out.keys) == Set((s < 3 ? ["step_\(s)"] : []) + ["last"]))
+            #expect(state.ready == [s == 0, s == 1, s == 2, true])
+            if s < 3 {
+                for (g, w) in zip(out["step_\(s)"]!, whole["step_\(s)"]!) { #expect(abs(g - w) <= 1e-6) }
+            }
+            var prefix: [Float] = []
+            for r in 0..<b { prefix += xs[(r * t * f)..<((r * t + s + 1) * f)] }
+            let upTo = try lastOnly(prefix, shape: [b, s + 1, f])
+            for (g, w) in zip(out["last"]!, upTo["last"]!) { #expect(abs(g - w) <= 1e-6) }
+        }
+        // The C-style call writes NaN for a head that is not ready.
+        let o = (0..<4).map { _ in UnsafeMutableBufferPointer<Float>.allocate(capacity: b * 10) }
+        defer { o.forEach { $0.deallocate() } }
+        try [Float](repeating: 0, count: b * f).withUnsafeBufferPointer { try seed.step($0, state: state, features: f, into: o) }
+        #expect(o[0].allSatisfy(\.isNaN) && !o[3].contains { $0.isNaN })
+    }
+
+    /// A model of token ids streams on ids.
+    @Test func idModelStreams() throws {
+        let tagger = try Model(contentsOf: "\(recurrentFixtures)/tagger.safetensors")
+        let ids: [Int64] = [1, 4, 7, 2, 0, 9]
+        let whole = try tagger(ids: ids, shape: [2, 3])["tags"]!
+        let state = try tagger.makeState(batch: 2)
+        let size = tagger.heads[0].size
+        for s in 0..<3 {
+            let out = try tagger.step(ids: [ids[s], ids[3 + s]], state: state)["tags"]!
+            for r in 0..<2 {
+                for c in 0..<size { #expect(abs(out[r * size + c] - whole[(r * 3 + s) * size + c]) <= 1e-6) }
+            }
+        }
+        expectError(.invalidArgument, "ids[1] is 11, outside the vocabulary [0, 11)") { _ = try tagger.step(ids: [0, 11], state: state) }
+        expectError(.invalidArgument, "token ids") { _ = try tagger.step([Float](repeating: 0, count: 2), state: state) }
+    }
+
+    /// An ensemble of sequence models gives the combination of its members'
+    /// outputs, with lengths, and streams to its own whole-sequence values.
+    @Test(arguments: [EnsembleMode.arithmetic, .geometric, .logits])
+    func sequenceEnsembleMatchesMembers(_ mode: EnsembleMode) throws {
+        let a = try Model(contentsOf: "\(recurrentFixtures)/lstm_l1_uni_seq.safetensors")
+        var w2 = a.weights
+        for (k, v) in w2 {
+            var values: [Float] = v.floats
+            for i in values.indices { values[i] = values[i] * 0.8 + Float(0.05 * sin(Double(i))) }
+            w2[k] = try Tensor(shape: v.shape, values)
+        }
+        let b = try Model(spec: a.spec, weights: w2)
+        let ens = try Ensemble(models: [a, b], mode: mode)
+        let (n, t, f) = (3, 4, a.features)
+        let xs = (0..<(n * t * f)).map { Float(cos(Double($0) * 0.3)) }
+        let lengths = [4, 1, 0]
+        let got = try ens(xs, shape: [n, t, f], lengths: lengths)
+        let ma = try a(xs, shape: [n, t, f], lengths: lengths), mb = try b(xs, shape: [n, t, f], lengths: lengths)
+        let size = a.heads[0].size
+        for r in 0..<n {
+            for s in 0..<t {
+                let row = (r * t + s) * size
+                if s >= lengths[r] {
+                    #expect(got["probs"]![row..<(row + size)].allSatisfy { $0 == 0 })
+                    #expect(got["logp"]![row..<(row + size)].allSatisfy { $0 == -.infinity })
+                    continue
+                }
+                let pa = ma["probs"]![row..<(row + size)].map(Double.init), pb = mb["probs"]![row..<(row + size)].map(Double.init)
+                let za = ma["raw"]![row..<(row + size)].map(Double.init), zb = mb["raw"]![row..<(row + size)].map(Double.init)
+                var want: [Double]
+                switch mode {
+                case .arithmetic: want = zip(pa, pb).map { ($0 + $1) / 2 }
+                case .geometric: want = zip(pa, pb).map { ($0 * $1).squareRoot() }
+                case .logits: want = zip(za, zb).map { Foundation.exp(($0 + $1) / 2) }
+                }
+                let sum = want.reduce(0, +)
+                if mode != .arithmetic { want = want.map { $0 / sum } }
+                for c in 0..<size { #expect(abs(Double(got["probs"]![row + c]) - want[c]) <= 2e-6, "\(mode) row \(r) step \(s)") }
+            }
+        }
+        let whole = try ens(xs, shape: [n, t, f], lengths: nil)
+        let state = try ens.makeState(batch: n)
+        for s in 0..<t {
+            var xt: [Float] = []
+            for r in 0..<n { xt += xs[((r * t + s) * f)..<((r * t + s + 1) * f)] }
+            let out = try ens.step(xt, state: state)
+            for r in 0..<n {
+                for c in 0..<size {
+                    #expect(abs(out["probs"]![r * size + c] - whole["probs"]![(r * t + s) * size + c]) <= 1e-6)
+                }
+            }
+        }
+        let other = try Ensemble(models: [a, b], mode: mode)
+        expectError(.shapeMismatch, "another ensemble") { _ = try other.step([Float](repeating: 0, count: n * f), state: state) }
     }
 }
 

@@ -300,6 +300,13 @@ RECIPES = {
                                   ("outputs", "lengths")),
     "smk_model_forward_ids": (lambda F, fx: ids_args(fx.tagger, fx.lib), ("outputs", "lengths")),
     "smk_model_step": (lambda F, fx: step_args(fx), ("outputs",)),
+    "smk_model_step_ids": (lambda F, fx: step_ids_args(fx, "model"), ()),
+    "smk_ensemble_forward_lengths": (lambda F, fx: {**forward_args("ensemble", fx.ensemble, fx.lib),
+                                                    "lengths": In(i64([1, 0, 1]))}, ("outputs", "lengths")),
+    "smk_ensemble_forward_ids": (lambda F, fx: {**{k: v for k, v in ids_args(fx.tagger, fx.lib).items() if k != "model"},
+                                                "ensemble": tagger_ensemble(fx)}, ("outputs", "lengths")),
+    "smk_ensemble_step": (lambda F, fx: ensemble_step_args(fx), ("outputs",)),
+    "smk_ensemble_step_ids": (lambda F, fx: step_ids_args(fx, "ensemble"), ()),
     "smk_masked_softmax_lengths": (lambda F, _: {"x": In(F.pack(values(C))), "lengths": In(i64([(r * 2) % (N + 1) for r in range(R)])),
                                                  "y": Out(C * F.size), **extents(), "lengths_count": R, "renormalize": 1}, ()),
     "smk_masked_log_softmax_lengths": (lambda F, _: {"x": In(F.pack(values(C))), "lengths": In(i64([(r * 2) % (N + 1) for r in range(R)])),
@@ -320,6 +327,69 @@ RECIPES = {
     "smk_half_to_float": (lambda F, _: {"x": In(F.pack(values(C))), "y": Out(C * 4), "count": C}, ()),
     "smk_half_from_float": (lambda F, _: {"x": In(f32(values(C))), "y": Out(C * F.size), "count": C}, ()),
 }
+
+
+def tagger_ensemble(fx):
+    """An ensemble of the tagger fixture with itself (made once)."""
+    if getattr(fx, "tagger_ens", None) is None:
+        fx.tagger_ens = ctypes.c_void_p()
+        table = (ctypes.c_void_p * 2)(fx.tagger.value, fx.tagger.value)
+        assert fx.lib.smk_ensemble_create(table, ctypes.c_int64(2), 0, ctypes.byref(fx.tagger_ens)) == SMK_OK
+    return fx.tagger_ens
+
+
+def embedding_model(fx):
+    """A model of token ids without recurrence (embedding, dense, softmax):
+    its steps carry nothing, so every call of a step gives the same outputs,
+    as the copied-table comparison needs (made once)."""
+    if getattr(fx, "emb_model", None) is None:
+        lib = fx.lib
+        spec = (b'{"softmaxkit": 1, "input": {"vocabulary": 11}, "layers": [{"name": "emb", "kind": "embedding"},'
+                b' {"name": "fc", "input": "emb"}], "heads": [{"name": "p", "layer": "fc", "output": "softmax"}]}')
+        b = ctypes.c_void_p()
+        assert lib.smk_model_builder_create(spec, ctypes.byref(b)) == SMK_OK
+        for name, shape in ((b"emb.weight", (11, 4)), (b"fc.weight", (3, 4))):
+            n = shape[0] * shape[1]
+            data = (ctypes.c_float * n)(*[0.1 * ((7 * i) % 13 - 6) for i in range(n)])
+            dims = (ctypes.c_int64 * 2)(*shape)
+            assert lib.smk_model_builder_add_f32(b, name, data, dims, ctypes.c_int64(2)) == SMK_OK
+        fx.emb_model = ctypes.c_void_p()
+        assert lib.smk_model_builder_build(b, ctypes.byref(fx.emb_model)) == SMK_OK
+        lib.smk_model_builder_free(b)
+        fx.emb_ensemble = ctypes.c_void_p()
+        table = (ctypes.c_void_p * 2)(fx.emb_model.value, fx.emb_model.value)
+        assert lib.smk_ensemble_create(table, ctypes.c_int64(2), 0, ctypes.byref(fx.emb_ensemble)) == SMK_OK
+    return fx.emb_model
+
+
+def step_ids_args(fx, owner: str) -> dict:
+    """smk_model_step_ids / smk_ensemble_step_ids on 3 rows of a model of
+    token ids (or its ensemble with itself); the state is made once."""
+    model = embedding_model(fx)
+    key = f"ids_state_{owner}"
+    if getattr(fx, key, None) is None:
+        st = ctypes.c_void_p()
+        if owner == "model":
+            assert fx.lib.smk_model_state_create(model, ctypes.c_int64(O), ctypes.byref(st)) == SMK_OK
+        else:
+            assert fx.lib.smk_ensemble_state_create(fx.emb_ensemble, ctypes.c_int64(O), ctypes.byref(st)) == SMK_OK
+        setattr(fx, key, st)
+    args = {"ids": In(i64([(3 * i) % 11 for i in range(O)])), "batch": O, "outputs": Table([Out(O * 3 * 4)]),
+            "output_count": 1, "state": getattr(fx, key)}
+    if owner == "model":
+        return {**args, "model": model}
+    return {**args, "ensemble": fx.emb_ensemble}
+
+
+def ensemble_step_args(fx) -> dict:
+    """smk_ensemble_step on 3 rows of the two-member ensemble (state made once)."""
+    args = forward_args("ensemble", fx.ensemble, fx.lib)
+    del args["steps"]
+    if getattr(fx, "ens_state", None) is None:
+        fx.ens_state = ctypes.c_void_p()
+        assert fx.lib.smk_ensemble_state_create(fx.ensemble, ctypes.c_int64(O), ctypes.byref(fx.ens_state)) == SMK_OK
+    x = args.pop("x")
+    return {**args, "state": fx.ens_state, "x_t": x}
 
 
 def step_args(fx) -> dict:

@@ -237,10 +237,125 @@ static void test_streaming(void) {
     for (k = 0; k < n; k++) free(t[k].values);
 }
 
+/* The seed network streams: a step-i head is ready (and equal to the
+ * forward's) at tick i only, NaN otherwise; the step -1 head at every tick. */
+static void test_streaming_selected_steps(void) {
+    smk_model *seed = NULL;
+    smk_model_state *state = NULL;
+    enum { B = 2, T = 4, F = 5, C = 10 };
+    float x[B * T * F], xt[B * F], whole[4][B * C], step[4][B * C];
+    float *pw[4] = {whole[0], whole[1], whole[2], whole[3]}, *ps[4] = {step[0], step[1], step[2], step[3]};
+    int64_t b, s, k, c;
+    int32_t ready = -1;
+    CHECK_STATUS(smk_model_load(DIR "seed_timesteps.safetensors", &seed), SMK_OK);
+    if (!seed) return;
+    for (k = 0; k < B * T * F; k++) x[k] = (float)sin(0.37 * (double)k);
+    CHECK_STATUS(smk_model_forward(seed, x, B, T, F, pw, 4), SMK_OK);
+    CHECK_STATUS(smk_model_state_create(seed, B, &state), SMK_OK);
+    CHECK_STATUS(smk_model_state_head_ready(state, 0, &ready), SMK_OK);
+    CHECK(ready == 0);
+    CHECK_STATUS(smk_model_state_head_ready(state, 4, &ready), SMK_ERROR_INDEX_OUT_OF_RANGE);
+    CHECK_STATUS(smk_model_state_head_ready(state, 0, NULL), SMK_ERROR_NULL_POINTER);
+    for (s = 0; s < T; s++) {
+        for (b = 0; b < B; b++) memcpy(xt + b * F, x + (b * T + s) * F, sizeof xt / B);
+        CHECK_STATUS(smk_model_step(seed, state, xt, B, F, ps, 4), SMK_OK);
+        for (k = 0; k < 3; k++) {
+            int same = 1, nan = 1;
+            CHECK_STATUS(smk_model_state_head_ready(state, k, &ready), SMK_OK);
+            CHECK(ready == (k == s));
+            for (c = 0; c < B * C; c++) {
+                if (fabsf(step[k][c] - whole[k][c]) > 1e-6f) same = 0;
+                if (!isnan(step[k][c])) nan = 0;
+            }
+            CHECK(k == s ? same : nan);
+        }
+        CHECK_STATUS(smk_model_state_head_ready(state, 3, &ready), SMK_OK);
+        CHECK(ready == 1 && !isnan(step[3][0]));
+    }
+    /* after T steps the step -1 head is the forward's "last" */
+    for (c = 0; c < B * C; c++) CHECK(fabsf(step[3][c] - whole[3][c]) <= 1e-6f);
+    smk_model_state_free(state);
+    smk_model_free(seed);
+}
+
+/* Ensembles of sequence models: forward with lengths is the members'
+ * average (arithmetic), streaming gives the whole-sequence values, id
+ * ensembles step on ids; states are not interchangeable. */
+static void test_ensemble(void) {
+    smk_model *a = NULL, *tagger = NULL;
+    smk_ensemble *ens = NULL, *tens = NULL;
+    smk_model_state *es = NULL, *ms = NULL, *ts = NULL;
+    enum { B = 2, T = 3, F = 4, C = 5 };
+    float x[B * T * F], xt[B * F], m[3][B * T * C], e[3][B * T * C], st[3][B * C];
+    float *pm[3] = {m[0], m[1], m[2]}, *pe[3] = {e[0], e[1], e[2]}, *pst[3] = {st[0], st[1], st[2]};
+    int64_t lengths[B] = {3, 1}, ids[B * T] = {1, 4, 7, 2, 0, 9}, idt[B];
+    int64_t b, s, k, c, V = 0;
+    const smk_model *members[2];
+    CHECK_STATUS(smk_model_load(DIR "lstm_l1_uni_seq.safetensors", &a), SMK_OK);
+    CHECK_STATUS(smk_model_load(DIR "tagger.safetensors", &tagger), SMK_OK);
+    if (!a || !tagger) return;
+    members[0] = a; members[1] = tagger;
+    CHECK_STATUS(smk_ensemble_create(members, 2, SMK_ENSEMBLE_ARITHMETIC, &ens), SMK_ERROR_SHAPE_MISMATCH);
+    members[1] = a;
+    CHECK_STATUS(smk_ensemble_create(members, 2, SMK_ENSEMBLE_GEOMETRIC, &ens), SMK_OK);
+    for (k = 0; k < B * T * F; k++) x[k] = (float)cos(0.21 * (double)k);
+    CHECK_STATUS(smk_model_forward_lengths(a, x, B, T, F, lengths, pm, 3), SMK_OK);
+    CHECK_STATUS(smk_ensemble_forward_lengths(ens, x, B, T, F, lengths, pe, 3), SMK_OK);
+    for (k = 0; k < 3; k++)
+        for (c = 0; c < B * T * C; c++)
+            CHECK(fabsf(e[k][c] - m[k][c]) <= 1e-5f || (isinf(e[k][c]) && e[k][c] == m[k][c]));
+    CHECK(e[0][(1 * T + 2) * C] == 0.0f && isinf(e[1][(1 * T + 2) * C])); /* padding as a model sets it */
+    CHECK_STATUS(smk_ensemble_forward(ens, x, B, T, F, pe, 3), SMK_OK);
+    CHECK_STATUS(smk_ensemble_state_create(ens, B, &es), SMK_OK);
+    CHECK_STATUS(smk_model_state_create(a, B, &ms), SMK_OK);
+    for (s = 0; s < T; s++) {
+        for (b = 0; b < B; b++) memcpy(xt + b * F, x + (b * T + s) * F, sizeof xt / B);
+        CHECK_STATUS(smk_ensemble_step(ens, es, xt, B, F, pst, 3), SMK_OK);
+        for (k = 0; k < 3; k++)
+            for (b = 0; b < B; b++)
+                for (c = 0; c < C; c++) CHECK(fabsf(st[k][b * C + c] - e[k][(b * T + s) * C + c]) <= 1e-5f);
+    }
+    CHECK_STATUS(smk_model_state_reset(es), SMK_OK);
+    CHECK_STATUS(smk_ensemble_step(ens, ms, xt, B, F, pst, 3), SMK_ERROR_SHAPE_MISMATCH);
+    CHECK_STATUS(smk_model_step(a, es, xt, B, F, pst, 3), SMK_ERROR_SHAPE_MISMATCH);
+    CHECK_STATUS(smk_ensemble_step_ids(ens, es, ids, B, pst, 3), SMK_ERROR_INVALID_ARGUMENT);
+    /* an ensemble of token-id models */
+    members[0] = tagger; members[1] = tagger;
+    CHECK_STATUS(smk_ensemble_create(members, 2, SMK_ENSEMBLE_LOGITS, &tens), SMK_OK);
+    CHECK_STATUS(smk_model_input_vocabulary(tagger, &V), SMK_OK);
+    {
+        int64_t size = 0;
+        float *wt, *ws, *pwt[1], *pws[1];
+        CHECK_STATUS(smk_model_head_size(tagger, 0, &size), SMK_OK);
+        wt = malloc(sizeof(float) * (size_t)(B * T * size));
+        ws = malloc(sizeof(float) * (size_t)(B * size));
+        pwt[0] = wt; pws[0] = ws;
+        CHECK_STATUS(smk_ensemble_forward_ids(tens, ids, B, T, NULL, pwt, 1), SMK_OK);
+        CHECK_STATUS(smk_ensemble_state_create(tens, B, &ts), SMK_OK);
+        for (s = 0; s < T; s++) {
+            for (b = 0; b < B; b++) idt[b] = ids[b * T + s];
+            CHECK_STATUS(smk_ensemble_step_ids(tens, ts, idt, B, pws, 1), SMK_OK);
+            for (b = 0; b < B; b++)
+                for (c = 0; c < size; c++) CHECK(fabsf(ws[b * size + c] - wt[(b * T + s) * size + c]) <= 1e-5f);
+        }
+        idt[1] = V;
+        ws[0] = 7.0f;
+        CHECK_STATUS(smk_ensemble_step_ids(tens, ts, idt, B, pws, 1), SMK_ERROR_INVALID_ARGUMENT);
+        CHECK(strstr(smk_last_error_message(), "ids[1]") != NULL && ws[0] == 7.0f);
+        CHECK_STATUS(smk_model_step_ids(tagger, ms, idt, B, pws, 1), SMK_ERROR_SHAPE_MISMATCH);
+        free(wt); free(ws);
+    }
+    smk_model_state_free(es); smk_model_state_free(ms); smk_model_state_free(ts);
+    smk_ensemble_free(ens); smk_ensemble_free(tens);
+    smk_model_free(a); smk_model_free(tagger);
+}
+
 int main(void) {
     size_t i;
     for (i = 0; i < sizeof CASES / sizeof CASES[0]; i++) run_case(CASES[i]);
     test_errors();
     test_streaming();
+    test_streaming_selected_steps();
+    test_ensemble();
     return check_summary("test_recurrent");
 }

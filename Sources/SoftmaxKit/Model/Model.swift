@@ -73,17 +73,7 @@ public final class Model: @unchecked Sendable {
             net = n
         }
         for (k, l) in spec.layers.enumerated() where net == nil {
-            let src: Int
-            if l.input == "input" {
-                src = -1
-            } else if let j = index[NameKey(l.input)] {
-                guard j < k else {
-                    throw fmt("spec.layers[\(k)].input: \"\(l.input)\" is not an earlier layer of \"\(l.name)\" (a cycle or a forward reference)")
-                }
-                src = j
-            } else {
-                throw fmt("spec.layers[\(k)].input: unknown layer \"\(l.input)\"")
-            }
+            let src = try layerInput(spec.layers, k, index: index)
             let inWidth = src < 0 ? spec.input.features : widths[src]
             let wName = l.name + ".weight", bName = l.name + ".bias"
             guard let w = tensor(wName) else { throw fmt("missing tensor \"\(wName)\" for layer \"\(l.name)\"") }

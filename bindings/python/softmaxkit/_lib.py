@@ -240,6 +240,10 @@ DECLARATIONS: list[tuple[str, Any, list[Any]]] = [
     ("smk_model_state_free", None, [VP]),
     # smk_status smk_model_step(const smk_model *model, smk_model_state *state, const float *x_t, int64_t batch, int64_t features, float *const *outputs, int64_t output_count);
     ("smk_model_step", STATUS, [VP, VP, VP, I64, I64, _c.POINTER(VP), I64]),
+    # smk_status smk_model_step_ids(const smk_model *model, smk_model_state *state, const int64_t *ids, int64_t batch, float *const *outputs, int64_t output_count);
+    ("smk_model_step_ids", STATUS, [VP, VP, VP, I64, _c.POINTER(VP), I64]),
+    # smk_status smk_model_state_head_ready(const smk_model_state *state, int64_t head, int32_t *ready_out);
+    ("smk_model_state_head_ready", STATUS, [VP, I64, _c.POINTER(_c.c_int32)]),
     # smk_status smk_model_forward_sampled(const smk_model *model, const float *x, int64_t batch, int64_t steps, int64_t features, const int64_t *lengths, const smk_sample_options *const *sample_options, uint64_t seed, float *const *outputs, int64_t *const *indices, float *const *log_probs, int64_t output_count);
     ("smk_model_forward_sampled", STATUS, [VP, VP, I64, I64, I64, VP, _c.POINTER(VP), _c.c_uint64, _c.POINTER(VP),
                                            _c.POINTER(VP), _c.POINTER(VP), I64]),
@@ -255,6 +259,16 @@ DECLARATIONS: list[tuple[str, Any, list[Any]]] = [
     ("smk_ensemble_model", STATUS, [VP, I64, _c.POINTER(VP)]),
     # smk_status smk_ensemble_forward(const smk_ensemble *ensemble, const float *x, int64_t batch, int64_t steps, int64_t features, float *const *outputs, int64_t output_count);
     ("smk_ensemble_forward", STATUS, [VP, VP, I64, I64, I64, _c.POINTER(VP), I64]),
+    # smk_status smk_ensemble_forward_lengths(const smk_ensemble *ensemble, const float *x, int64_t batch, int64_t steps, int64_t features, const int64_t *lengths, float *const *outputs, int64_t output_count);
+    ("smk_ensemble_forward_lengths", STATUS, [VP, VP, I64, I64, I64, VP, _c.POINTER(VP), I64]),
+    # smk_status smk_ensemble_forward_ids(const smk_ensemble *ensemble, const int64_t *ids, int64_t batch, int64_t steps, const int64_t *lengths, float *const *outputs, int64_t output_count);
+    ("smk_ensemble_forward_ids", STATUS, [VP, VP, I64, I64, VP, _c.POINTER(VP), I64]),
+    # smk_status smk_ensemble_state_create(const smk_ensemble *ensemble, int64_t batch, smk_model_state **state_out);
+    ("smk_ensemble_state_create", STATUS, [VP, I64, _c.POINTER(VP)]),
+    # smk_status smk_ensemble_step(const smk_ensemble *ensemble, smk_model_state *state, const float *x_t, int64_t batch, int64_t features, float *const *outputs, int64_t output_count);
+    ("smk_ensemble_step", STATUS, [VP, VP, VP, I64, I64, _c.POINTER(VP), I64]),
+    # smk_status smk_ensemble_step_ids(const smk_ensemble *ensemble, smk_model_state *state, const int64_t *ids, int64_t batch, float *const *outputs, int64_t output_count);
+    ("smk_ensemble_step_ids", STATUS, [VP, VP, VP, I64, _c.POINTER(VP), I64]),
     # smk_status smk_ensemble_forward_sampled(const smk_ensemble *ensemble, const float *x, int64_t batch, int64_t steps, int64_t features, const smk_sample_options *const *sample_options, uint64_t seed, float *const *outputs, int64_t *const *indices, float *const *log_probs, int64_t output_count);
     ("smk_ensemble_forward_sampled", STATUS, [VP, VP, I64, I64, I64, _c.POINTER(VP), _c.c_uint64, _c.POINTER(VP),
                                               _c.POINTER(VP), _c.POINTER(VP), I64]),

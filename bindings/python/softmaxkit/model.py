@@ -54,6 +54,11 @@ _ENSEMBLE_FORWARD = _lib.fast("smk_ensemble_forward")
 _FORWARD_LENGTHS = _lib.fast("smk_model_forward_lengths")
 _FORWARD_IDS = _lib.fast("smk_model_forward_ids")
 _STEP = _lib.fast("smk_model_step")
+_STEP_IDS = _lib.fast("smk_model_step_ids")
+_ENSEMBLE_FORWARD_LENGTHS = _lib.fast("smk_ensemble_forward_lengths")
+_ENSEMBLE_FORWARD_IDS = _lib.fast("smk_ensemble_forward_ids")
+_ENSEMBLE_STEP = _lib.fast("smk_ensemble_step")
+_ENSEMBLE_STEP_IDS = _lib.fast("smk_ensemble_step_ids")
 _FORWARD_SAMPLED = _lib.fast("smk_model_forward_sampled")
 _FORWARD_IDS_SAMPLED = _lib.fast("smk_model_forward_ids_sampled")
 _STEP_SAMPLED = _lib.fast("smk_model_step_sampled")
@@ -279,10 +284,11 @@ class _Runner:
 
 
 class State:
-    """The carried state of :meth:`Model.step` (from :meth:`Model.new_state`):
-    belongs to one model and batch size; one thread uses it at a time."""
+    """The carried state of :meth:`Model.step` / :meth:`Ensemble.step` (from
+    ``new_state``): belongs to one model or ensemble and batch size; one
+    thread uses it at a time."""
 
-    def __init__(self, handle: _VP, model: "Model", batch: int):
+    def __init__(self, handle: _VP, model: Any, batch: int):
         self._handle = handle
         self._model = model  # the C state keeps the model alive too
         self.batch = batch
@@ -291,6 +297,16 @@ class State:
         """Back to the zero initial state (a new sequence)."""
         _check(_L.smk_model_state_reset(self._handle))
 
+    def ready(self, head: str) -> bool:
+        """Whether the last step gave `head` a value (False before the first
+        step and, for a head on a selected step, at the other ticks)."""
+        names = [h.name for h in self._model.heads]
+        if head not in names:
+            raise ArgumentError(f"unknown head {head!r}; the heads are {names}")
+        r = ctypes.c_int32()
+        _check(_L.smk_model_state_head_ready(self._handle, names.index(head), ctypes.byref(r)))
+        return bool(r.value)
+
     def __del__(self) -> None:
         h = getattr(self, "_handle", None)
         if h:
@@ -298,7 +314,154 @@ class State:
             self._handle = None
 
 
-class Model(_Runner):
+class _Sequences(_Runner):
+    """Forward with lengths or token ids and streaming, shared by
+    :class:`Model` and :class:`Ensemble` (which name their C calls)."""
+
+    vocabulary = 0
+
+    def __call__(self, x: Any, lengths: Any = None, *, sample: Optional[Mapping[str, Any]] = None,
+                 seed: Optional[int] = None) -> dict[str, Any]:
+        """Every head on `x`; outputs are float32 ``x.shape[:-1] + (size,)``
+        (``[batch, size]`` for a head whose ``per_step`` is False).
+
+        A model of token ids (``vocabulary`` set) takes integer ids
+        ``[batch, steps]`` (or ``[batch]``, one step) in ``[0, vocabulary)``.
+        `lengths` (``batch`` integers in ``[0, steps]``) marks steps
+        ``t >= lengths[b]`` of row b as padding: recurrent layers do not
+        advance on them (``pack_padded_sequence``), per-step outputs there are
+        0 (-inf for log_softmax).
+
+        `sample` (``{head: {"temperature": 0.8, "top_k": 5, ...}}``) draws
+        from the named heads in the same call instead of returning their
+        values: each gets int64 indices, one per output row (``[batch]`` or
+        ``[batch, steps]``; with ``num_samples`` that many more on a last
+        axis), or ``(indices, log_probs)`` with ``"return_log_probs": True``.
+        The options are softmaxkit.sample's (temperature, top_k, top_p,
+        min_p, num_samples, replacement, row_offset). A softmax/log_softmax
+        head is sampled from its logits (its layer values) with temperature
+        ``temperature * head temperature``; a masked_softmax head with its
+        mask; other heads raise softmaxkit.Error (unsupported). Head ``h``
+        (its index in ``heads``) draws what ``softmaxkit.sample(logits_h,
+        ..., seed=seed, row_offset=h * 2**48 + row_offset)`` draws on its
+        logits viewed ``[rows, size]``; padding steps give -1. `seed` as
+        softmaxkit.sample's (None: fresh from the OS).
+
+        Raises:
+            ValueError (ArgumentError): float input to an id model or ids to a
+                float model, an id outside the vocabulary (row and step
+                named), lengths of the wrong count or outside ``[0, steps]``,
+                a sampled name that is not a head, a bad sampling option.
+        """
+        if sample is not None:
+            return self._call_sampled(x, lengths, sample, seed)
+        if self.vocabulary:
+            return self._forward_ids(x, lengths)
+        if lengths is None:
+            return self._forward(self._C_FORWARD, x)
+        a = np.ascontiguousarray(np.asarray(x), dtype=F32)
+        if a.ndim != 3:
+            raise ArgumentError(f"x must be [batch, steps, features] with lengths, got shape {a.shape}")
+        batch, steps, feats = a.shape
+        lens = self._lengths(lengths, batch)
+        outs = [_empty(s, F32) for s in self._shapes(a.shape[:-1])]
+        table = self._pack(*[ptr(o).value for o in outs])
+        _check(self._C_FORWARD_LENGTHS(self._handle, ptr(a), i64(batch), i64(steps), i64(feats), ptr(lens), table,
+                                       self._head_count))
+        return dict(zip(self._names, outs))
+
+    def new_state(self, batch: int = 1) -> "State":
+        """A zero state for running `batch` rows one step at a time with
+        :meth:`step`. Raises softmaxkit.Error (SMK_ERROR_UNSUPPORTED) for a
+        model with a bidirectional layer (its backward direction starts from
+        the end of the sequence) or a step counted from the end other than
+        -1, naming the layer."""
+        handle = _VP()
+        _check(getattr(_L, self._C_STATE_CREATE)(self._handle, int(batch), ctypes.byref(handle)))
+        return State(handle, self, int(batch))
+
+    def step(self, x: Any, state: "State", *, sample: Optional[Mapping[str, Any]] = None,
+             seed: Optional[int] = None) -> dict[str, Any]:
+        """One step ``x`` (``[batch, features]``, or ``[features]`` for batch 1;
+        for a model of token ids, ``batch`` integer ids, or one id) from
+        `state`, which advances; returns each head's ``[batch, size]``
+        (``[size]`` for a 1-D x or a single id). T steps give the values of
+        one forward over the T steps within float32 rounding.
+
+        A head on a selected step (a dense layer with ``"step": i``) is in
+        the dict only at the tick that consumes step i (the ``i+1``-th call
+        after a reset; ``"step": -1``: every tick): at the other ticks it is
+        absent (``state.ready(name)`` is False).
+
+        A model's step samples as ``__call__`` does with `sample` and `seed`
+        (float input), one draw row per state row; every step draws from the
+        same stream rows unless ``row_offset`` (e.g. ``t * batch``) or the
+        seed moves from step to step."""
+        if not isinstance(state, State):
+            raise ArgumentError("state must come from new_state")
+        if sample is not None:
+            return self._step_sampled(x, state, sample, seed)
+        if self.vocabulary:
+            a = np.asarray(x)
+            if a.dtype.kind not in "iu":
+                raise ArgumentError(f"the model's input is token ids (vocabulary {self.vocabulary}): ids must be integers, got dtype {a.dtype}")
+            if a.ndim not in (0, 1):
+                raise ArgumentError(f"ids of one step must be [batch] or a single id, got shape {a.shape}")
+            if a.dtype.kind == "u" and a.size and a.max() > np.iinfo(np.int64).max:
+                raise ArgumentError(f"ids hold values outside the vocabulary [0, {self.vocabulary})")
+            lead = a.shape
+            a = np.ascontiguousarray(a.reshape(-1), dtype=I64_)
+            outs = [_empty(lead + (size,), F32) for size in self._sizes]
+            table = self._pack(*[ptr(o).value for o in outs])
+            _check(self._C_STEP_IDS(self._handle, state._handle, ptr(a), i64(a.shape[0]), table, self._head_count))
+        else:
+            a = np.ascontiguousarray(np.asarray(x), dtype=F32)
+            if a.ndim not in (1, 2):
+                raise ArgumentError(f"x must be [batch, features] or [features], got shape {a.shape}")
+            batch = a.shape[0] if a.ndim == 2 else 1
+            lead = a.shape[:-1]
+            outs = [_empty(lead + (size,), F32) for size in self._sizes]
+            table = self._pack(*[ptr(o).value for o in outs])
+            _check(self._C_STEP(self._handle, state._handle, ptr(a), i64(batch), i64(a.shape[-1]), table, self._head_count))
+        ready = ctypes.c_int32()
+        result = {}
+        for k, (name, o) in enumerate(zip(self._names, outs)):
+            _check(_L.smk_model_state_head_ready(state._handle, k, ctypes.byref(ready)))
+            if ready.value:
+                result[name] = o
+        return result
+
+    @staticmethod
+    def _lengths(lengths: Any, batch: int) -> np.ndarray:
+        lens = np.asarray(lengths)
+        if lens.dtype.kind not in "iu":
+            raise ArgumentError(f"lengths must be integers, got dtype {lens.dtype}")
+        if lens.shape != (batch,):
+            raise ArgumentError(f"lengths must hold one value per row ({batch}), got shape {lens.shape}")
+        if lens.dtype.kind == "u" and lens.size and lens.max() > np.iinfo(np.int64).max:
+            raise ArgumentError("lengths hold values beyond int64")
+        return np.ascontiguousarray(lens, dtype=I64_)
+
+    def _forward_ids(self, ids: Any, lengths: Any) -> dict[str, np.ndarray]:
+        a = np.asarray(ids)
+        if a.dtype.kind not in "iu":
+            raise ArgumentError(f"the model's input is token ids (vocabulary {self.vocabulary}): ids must be integers, got dtype {a.dtype}")
+        if a.ndim not in (1, 2):
+            raise ArgumentError(f"ids must be [batch] or [batch, steps], got shape {a.shape}")
+        if a.dtype.kind == "u" and a.size and a.max() > np.iinfo(np.int64).max:
+            raise ArgumentError(f"ids hold values outside the vocabulary [0, {self.vocabulary})")
+        a = np.ascontiguousarray(a, dtype=I64_)
+        batch = a.shape[0]
+        steps = a.shape[1] if a.ndim == 2 else 1
+        lens = None if lengths is None else self._lengths(lengths, batch)
+        outs = [_empty(s, F32) for s in self._shapes(a.shape)]
+        table = self._pack(*[ptr(o).value for o in outs])
+        _check(self._C_FORWARD_IDS(self._handle, ptr(a), i64(batch), i64(steps), None if lens is None else ptr(lens),
+                                   table, self._head_count))
+        return dict(zip(self._names, outs))
+
+
+class Model(_Sequences):
     """A loaded model. Call it on ``[batch, features]`` or ``[batch, steps,
     features]`` input (or one ``[features]`` row) to get ``{head: array}``."""
 
@@ -378,54 +541,12 @@ class Model(_Runner):
             _L.smk_model_builder_free(builder)
         return cls(handle)
 
-    def __call__(self, x: Any, lengths: Any = None, *, sample: Optional[Mapping[str, Any]] = None,
-                 seed: Optional[int] = None) -> dict[str, Any]:
-        """Every head on `x`; outputs are float32 ``x.shape[:-1] + (size,)``
-        (``[batch, size]`` for a head whose ``per_step`` is False).
-
-        A model of token ids (``vocabulary`` set) takes integer ids
-        ``[batch, steps]`` (or ``[batch]``, one step) in ``[0, vocabulary)``.
-        `lengths` (``batch`` integers in ``[0, steps]``) marks steps
-        ``t >= lengths[b]`` of row b as padding: recurrent layers do not
-        advance on them (``pack_padded_sequence``), per-step outputs there are
-        0 (-inf for log_softmax).
-
-        `sample` (``{head: {"temperature": 0.8, "top_k": 5, ...}}``) draws
-        from the named heads in the same call instead of returning their
-        values: each gets int64 indices, one per output row (``[batch]`` or
-        ``[batch, steps]``; with ``num_samples`` that many more on a last
-        axis), or ``(indices, log_probs)`` with ``"return_log_probs": True``.
-        The options are softmaxkit.sample's (temperature, top_k, top_p,
-        min_p, num_samples, replacement, row_offset). A softmax/log_softmax
-        head is sampled from its logits (its layer values) with temperature
-        ``temperature * head temperature``; a masked_softmax head with its
-        mask; other heads raise softmaxkit.Error (unsupported). Head ``h``
-        (its index in ``heads``) draws what ``softmaxkit.sample(logits_h,
-        ..., seed=seed, row_offset=h * 2**48 + row_offset)`` draws on its
-        logits viewed ``[rows, size]``; padding steps give -1. `seed` as
-        softmaxkit.sample's (None: fresh from the OS).
-
-        Raises:
-            ValueError (ArgumentError): float input to an id model or ids to a
-                float model, an id outside the vocabulary (row and step
-                named), lengths of the wrong count or outside ``[0, steps]``,
-                a sampled name that is not a head, a bad sampling option.
-        """
-        if sample is not None:
-            return self._call_sampled(x, lengths, sample, seed)
-        if self.vocabulary:
-            return self._forward_ids(x, lengths)
-        if lengths is None:
-            return self._forward(_FORWARD, x)
-        a = np.ascontiguousarray(np.asarray(x), dtype=F32)
-        if a.ndim != 3:
-            raise ArgumentError(f"x must be [batch, steps, features] with lengths, got shape {a.shape}")
-        batch, steps, feats = a.shape
-        lens = self._lengths(lengths, batch)
-        outs = [_empty(s, F32) for s in self._shapes(a.shape[:-1])]
-        table = self._pack(*[ptr(o).value for o in outs])
-        _check(_FORWARD_LENGTHS(self._handle, ptr(a), i64(batch), i64(steps), i64(feats), ptr(lens), table, self._head_count))
-        return dict(zip(self._names, outs))
+    _C_FORWARD = _FORWARD
+    _C_FORWARD_LENGTHS = _FORWARD_LENGTHS
+    _C_FORWARD_IDS = _FORWARD_IDS
+    _C_STEP = _STEP
+    _C_STEP_IDS = _STEP_IDS
+    _C_STATE_CREATE = "smk_model_state_create"
 
     def _call_sampled(self, x: Any, lengths: Any, sample: Any, seed: Any) -> dict[str, Any]:
         h = self._handle
@@ -449,50 +570,16 @@ class Model(_Runner):
         return self._sampled(sample, seed, self._shapes(a.shape[:-1]), lambda o, s, out, idx, lps: _FORWARD_SAMPLED(
             h, ptr(a), batch, steps, feats, lp, o, s, out, idx, lps, self._head_count))
 
-    def new_state(self, batch: int = 1) -> "State":
-        """A zero state for running `batch` rows one step at a time with
-        :meth:`step`. Raises softmaxkit.Error (SMK_ERROR_UNSUPPORTED) for a
-        model with a bidirectional layer or a selected step."""
-        handle = _VP()
-        _check(_L.smk_model_state_create(self._handle, int(batch), ctypes.byref(handle)))
-        return State(handle, self, int(batch))
-
-    def step(self, x: Any, state: "State", *, sample: Optional[Mapping[str, Any]] = None,
-             seed: Optional[int] = None) -> dict[str, Any]:
-        """One step ``x`` (``[batch, features]``, or ``[features]`` for batch 1)
-        from `state`, which advances; returns each head's ``[batch, size]``
-        (``[size]`` for a 1-D x). T steps give the values of one forward
-        over the T steps within float32 rounding. `sample` and `seed` as in
-        ``__call__``, one draw row per state row; every step draws from the
-        same stream rows unless ``row_offset`` (e.g. ``t * batch``) or the
-        seed moves from step to step."""
-        if not isinstance(state, State):
-            raise ArgumentError("state must come from Model.new_state")
+    def _step_sampled(self, x: Any, state: "State", sample: Any, seed: Any) -> dict[str, Any]:
         a = np.ascontiguousarray(np.asarray(x), dtype=F32)
         if a.ndim not in (1, 2):
             raise ArgumentError(f"x must be [batch, features] or [features], got shape {a.shape}")
         batch = a.shape[0] if a.ndim == 2 else 1
         lead = a.shape[:-1]
-        if sample is not None:
-            h, sh = self._handle, state._handle
-            shapes = tuple(lead + (size,) for size in self._sizes)
-            return self._sampled(sample, seed, shapes, lambda o, s, out, idx, lps: _STEP_SAMPLED(
-                h, sh, ptr(a), i64(batch), i64(a.shape[-1]), o, s, out, idx, lps, self._head_count))
-        outs = [_empty(lead + (size,), F32) for size in self._sizes]
-        table = self._pack(*[ptr(o).value for o in outs])
-        _check(_STEP(self._handle, state._handle, ptr(a), i64(batch), i64(a.shape[-1]), table, self._head_count))
-        return dict(zip(self._names, outs))
-
-    @staticmethod
-    def _lengths(lengths: Any, batch: int) -> np.ndarray:
-        lens = np.asarray(lengths)
-        if lens.dtype.kind not in "iu":
-            raise ArgumentError(f"lengths must be integers, got dtype {lens.dtype}")
-        if lens.shape != (batch,):
-            raise ArgumentError(f"lengths must hold one value per row ({batch}), got shape {lens.shape}")
-        if lens.dtype.kind == "u" and lens.size and lens.max() > np.iinfo(np.int64).max:
-            raise ArgumentError("lengths hold values beyond int64")
-        return np.ascontiguousarray(lens, dtype=I64_)
+        h, sh = self._handle, state._handle
+        shapes = tuple(lead + (size,) for size in self._sizes)
+        return self._sampled(sample, seed, shapes, lambda o, s, out, idx, lps: _STEP_SAMPLED(
+            h, sh, ptr(a), i64(batch), i64(a.shape[-1]), o, s, out, idx, lps, self._head_count))
 
     def _ids_array(self, ids: Any) -> np.ndarray:
         a = np.asarray(ids)
@@ -504,23 +591,6 @@ class Model(_Runner):
             raise ArgumentError(f"ids hold values outside the vocabulary [0, {self.vocabulary})")
         return np.ascontiguousarray(a, dtype=I64_)
 
-    def _forward_ids(self, ids: Any, lengths: Any) -> dict[str, np.ndarray]:
-        a = np.asarray(ids)
-        if a.dtype.kind not in "iu":
-            raise ArgumentError(f"the model's input is token ids (vocabulary {self.vocabulary}): ids must be integers, got dtype {a.dtype}")
-        if a.ndim not in (1, 2):
-            raise ArgumentError(f"ids must be [batch] or [batch, steps], got shape {a.shape}")
-        if a.dtype.kind == "u" and a.size and a.max() > np.iinfo(np.int64).max:
-            raise ArgumentError(f"ids hold values outside the vocabulary [0, {self.vocabulary})")
-        a = np.ascontiguousarray(a, dtype=I64_)
-        batch = a.shape[0]
-        steps = a.shape[1] if a.ndim == 2 else 1
-        lens = None if lengths is None else self._lengths(lengths, batch)
-        outs = [_empty(s, F32) for s in self._shapes(a.shape)]
-        table = self._pack(*[ptr(o).value for o in outs])
-        _check(_FORWARD_IDS(self._handle, ptr(a), i64(batch), i64(steps), None if lens is None else ptr(lens),
-                            table, self._head_count))
-        return dict(zip(self._names, outs))
 
     @property
     def spec(self) -> dict:
@@ -598,11 +668,13 @@ class Model(_Runner):
             self._handle = None
 
 
-class Ensemble(_Runner):
+class Ensemble(_Sequences):
     """Models with the same input and heads, averaged head by head:
     ``mode="arithmetic"`` (mean of probabilities), ``"geometric"``
     (normalized geometric mean) or ``"logits"`` (mean of logits, then the
-    head's transform). Called like a :class:`Model`."""
+    head's transform). Called like a :class:`Model` (with ``lengths``, on
+    token ids) and streamed like one (``new_state``, ``step``): every output
+    combines the members' outputs for the same call."""
 
     def __init__(self, models: Sequence[Model], mode: str = "arithmetic"):
         models = list(models)
@@ -620,16 +692,20 @@ class Ensemble(_Runner):
         self.mode = mode
         self.heads = models[0].heads
         self.features = models[0].features
+        #: The vocabulary of the members' token-id input, else 0.
+        self.vocabulary = models[0].vocabulary
         self._setup_outputs()
 
-    def __call__(self, x: Any, *, sample: Optional[Mapping[str, Any]] = None, seed: Optional[int] = None) -> dict[str, Any]:
-        """Every head's averaged output on `x`. `sample` and `seed` as in
-        :meth:`Model.__call__`, drawing from the combined distribution: head
-        ``h`` draws what ``softmaxkit.sample(np.log(p_h), ..., seed=seed,
-        row_offset=h * 2**48 + row_offset)`` draws, ``p_h`` its averaged
-        output (a log_softmax head's output is used as is)."""
-        if sample is None:
-            return self._forward(_ENSEMBLE_FORWARD, x)
+    _C_FORWARD = _ENSEMBLE_FORWARD
+    _C_FORWARD_LENGTHS = _ENSEMBLE_FORWARD_LENGTHS
+    _C_FORWARD_IDS = _ENSEMBLE_FORWARD_IDS
+    _C_STEP = _ENSEMBLE_STEP
+    _C_STEP_IDS = _ENSEMBLE_STEP_IDS
+    _C_STATE_CREATE = "smk_ensemble_state_create"
+
+    def _call_sampled(self, x: Any, lengths: Any, sample: Any, seed: Any) -> dict[str, Any]:
+        if lengths is not None or self.vocabulary:
+            raise ArgumentError("an ensemble samples float input without lengths only")
         a = np.asarray(x)
         if a.dtype.kind not in "biuf":
             raise ArgumentError(f"x must hold real numbers, got dtype {a.dtype}")
@@ -638,6 +714,9 @@ class Ensemble(_Runner):
         h = self._handle
         return self._sampled(sample, seed, self._shapes(a.shape[:-1]), lambda o, s, out, idx, lps: _ENSEMBLE_FORWARD_SAMPLED(
             h, ptr(a), batch, steps, feats, o, s, out, idx, lps, self._head_count))
+
+    def _step_sampled(self, x: Any, state: "State", sample: Any, seed: Any) -> dict[str, Any]:
+        raise ArgumentError("an ensemble step does not sample; sample the returned probabilities with softmaxkit.sample")
 
     def __reduce__(self):
         return (_unpickle_ensemble, (tuple(self.models), self.mode))

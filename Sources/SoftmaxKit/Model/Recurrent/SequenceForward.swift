@@ -23,19 +23,52 @@ extension Model {
     }
 
     /// Runs a sequence model: the arguments are checked and the outputs
-    /// sized before anything is written.
+    /// sized before anything is written. `tap` (ensembles averaging logits)
+    /// sees every layer's buffer before the heads' transforms run.
     func forwardSequence(_ net: SequenceNet, _ input: SequenceNet.Input, inputSpan: (UnsafeRawPointer?, Int),
                          batch: Int, steps: Int, lengths: [Int]?, state: ModelState? = nil,
-                         into outputs: [UnsafeMutableBufferPointer<Float>]) throws(SoftmaxKitError) {
+                         into outputs: [UnsafeMutableBufferPointer<Float>],
+                         tap: (([UnsafeMutablePointer<Float>]) -> Void)? = nil) throws(SoftmaxKitError) {
         guard outputs.count == heads.count else {
             throw .shape("\(outputs.count) output buffers given but the model has \(heads.count) heads")
         }
         for (h, o) in zip(heads, outputs) {
             try checkCount("output of head \"\(h.name)\"", o.count, Model.outputCount(h, batch: batch, steps: steps))
         }
-        // No output may overlap the input or another output.
+        try Model.checkNoOverlap(inputSpan, outputs, heads)
+        // Streaming: which heads have a value at this tick (selected steps).
+        let ready = state.map { s in
+            let layers = net.readyAtTick(s.steps)
+            return heads.map { h in h.inputLayers.allSatisfy { layers[$0] } }
+        }
+        defer { if let state, let ready { state.steps += 1; state.ready = ready } }
+        if batch == 0 { return }
+        let bt = batch * steps
+        try (lengths ?? []).withUnsafeBufferPointer { (lp) throws(SoftmaxKitError) in
+            let lens = lengths == nil ? nil : lp.baseAddress
+            try net.run(input, batch: batch, steps: steps, lengths: lens, state: state) { buffers in
+                tap?(buffers)
+                for (k, (h, o)) in zip(heads, outputs).enumerated() {
+                    let rows = h.perStep ? bt : batch
+                    if rows == 0 { continue }
+                    if let ready, !ready[k] {
+                        o.baseAddress!.update(repeating: .nan, count: rows * h.size)
+                        continue
+                    }
+                    h.transform.apply(rows: rows, layer: h.layer, widths: layerWidths, input: { UnsafePointer(buffers[$0]) },
+                                      o.baseAddress!, size: h.size)
+                    if let lengths { Model.padSteps(o.baseAddress!, h, batch: batch, steps: steps, lengths: lengths) }
+                }
+            }
+        }
+    }
+
+    /// No output may overlap the input (`span`: its start and byte count) or
+    /// another output.
+    static func checkNoOverlap(_ span: (UnsafeRawPointer?, Int), _ outputs: [UnsafeMutableBufferPointer<Float>],
+                               _ heads: [CompiledHead]) throws(SoftmaxKitError) {
         var spans: [(lo: UInt, hi: UInt, who: Int)] = []
-        if let p = inputSpan.0, inputSpan.1 > 0 { spans.append((UInt(bitPattern: p), UInt(bitPattern: p) + UInt(inputSpan.1), -1)) }
+        if let p = span.0, span.1 > 0 { spans.append((UInt(bitPattern: p), UInt(bitPattern: p) + UInt(span.1), -1)) }
         for (k, o) in outputs.enumerated() {
             guard let p = o.baseAddress, o.count > 0 else { continue }
             spans.append((UInt(bitPattern: p), UInt(bitPattern: p) + UInt(o.count * 4), k))
@@ -45,24 +78,83 @@ extension Model {
             func name(_ who: Int) -> String { who < 0 ? "the input" : "output of head \"\(heads[who].name)\"" }
             throw .invalid("\(name(spans[k - 1].who)) and \(name(spans[k].who)) overlap: outputs must not overlap the input or each other")
         }
-        if batch == 0 { return }
-        let bt = batch * steps
-        try (lengths ?? []).withUnsafeBufferPointer { (lp) throws(SoftmaxKitError) in
-            let lens = lengths == nil ? nil : lp.baseAddress
-            try net.run(input, batch: batch, steps: steps, lengths: lens, state: state) { buffers in
-                for (h, o) in zip(heads, outputs) {
-                    let rows = h.perStep ? bt : batch
-                    if rows == 0 { continue }
-                    h.transform.apply(rows: rows, layer: h.layer, widths: layerWidths, input: { UnsafePointer(buffers[$0]) },
-                                      o.baseAddress!, size: h.size)
-                    guard h.perStep, let lens else { continue }
-                    // Padding steps: exactly 0, or -inf after log-softmax (a fully masked row).
-                    var pad: Float = 0
-                    if case .logSoftmax = h.transform { pad = -.infinity }
-                    for b in 0..<batch where lens[b] < steps {
-                        (o.baseAddress! + (b * steps + lens[b]) * h.size).update(repeating: pad, count: (steps - lens[b]) * h.size)
-                    }
+    }
+
+    /// Sets head `h`'s per-step output at padding steps (`t >= lengths[b]`)
+    /// to exactly 0, or -inf after log-softmax (a fully masked row).
+    static func padSteps(_ o: UnsafeMutablePointer<Float>, _ h: CompiledHead, batch: Int, steps: Int, lengths: [Int]) {
+        guard h.perStep else { return }
+        var pad: Float = 0
+        if case .logSoftmax = h.transform { pad = -.infinity }
+        for b in 0..<batch where lengths[b] < steps {
+            (o + (b * steps + lengths[b]) * h.size).update(repeating: pad, count: (steps - lengths[b]) * h.size)
+        }
+    }
+
+    /// `ids` (`[batch, steps]`) as Int, each valid one checked to lie in
+    /// `[0, vocabulary)`; ids at padding steps are not read.
+    /// `oneStep`: the ids of one streaming step, named by row alone.
+    static func checkedIds<I: BinaryInteger>(_ ids: UnsafeBufferPointer<I>, batch: Int, steps: Int, lengths: [Int]?,
+                                            vocabulary v: Int, oneStep: Bool = false) throws(SoftmaxKitError) -> [Int] {
+        var checked = [Int](repeating: 0, count: batch * steps)
+        for b in 0..<batch {
+            for t in 0..<(lengths?[b] ?? steps) {
+                let id = ids[b * steps + t]
+                guard id >= 0, id < v else {
+                    throw .invalid(oneStep ? "ids[\(b)] is \(id), outside the vocabulary [0, \(v))"
+                                   : "ids[\(b), \(t)] is \(id), outside the vocabulary [0, \(v))")
                 }
+                checked[b * steps + t] = Int(id)
+            }
+        }
+        return checked
+    }
+
+    /// What a model or an ensemble's member is fed.
+    enum Feed {
+        case floats(UnsafeBufferPointer<Float>, features: Int)
+        case ids(UnsafeBufferPointer<Int>)
+    }
+
+    /// One run of the model for an ensemble: a forward (`state` nil) or one
+    /// step. With `tap`, the layer buffers go to it as `(first row, rows or
+    /// nil for all, buffers)` (a model of dense layers hands them block by
+    /// block) and the outputs need not be written.
+    func run(_ feed: Feed, batch: Int, steps: Int, lengths: [Int]?, state: ModelState?,
+             into outputs: [UnsafeMutableBufferPointer<Float>],
+             tap: ((Int, Int?, [UnsafeMutablePointer<Float>]) -> Void)?) throws(SoftmaxKitError) {
+        if let state { try checkState(state, batch: batch) }
+        guard let net = sequence else {
+            guard case .floats(let x, let f) = feed else { throw .invalid("the model takes \(features) float features, not token ids") }
+            if let tap {
+                let r = try rows(batch: batch, steps: steps, features: f)
+                try checkCount("x", x.count, r * features)
+                if r > 0 { try withLayers(x.baseAddress!, rows: r) { s, c, b in tap(s, c, b) } }
+                if let state { state.steps += 1; state.ready = Array(repeating: true, count: heads.count) }
+            } else if let state {
+                try step(x, state: state, features: f, into: outputs)
+            } else {
+                try (lengths ?? []).withUnsafeBufferPointer { (lp) throws(SoftmaxKitError) in
+                    try forward(x, batch: batch, steps: steps, features: f, lengths: lengths == nil ? nil : lp, into: outputs)
+                }
+            }
+            return
+        }
+        let seqTap = tap.map { t in { (b: [UnsafeMutablePointer<Float>]) in t(0, nil, b) } }
+        switch feed {
+        case .floats(let x, let f):
+            if let v = net.vocabulary { throw .invalid("the model's input is token ids (vocabulary \(v)), not float features") }
+            let r = try rows(batch: batch, steps: steps, features: f)
+            try checkCount("x", x.count, r * features)
+            try forwardSequence(net, .floats(x.baseAddress ?? UnsafePointer(bitPattern: 16)!), inputSpan: (UnsafeRawPointer(x.baseAddress), r * features * 4),
+                                batch: batch, steps: steps, lengths: lengths, state: state, into: outputs, tap: seqTap)
+        case .ids(let ids):
+            guard let v = net.vocabulary else { throw .invalid("the model takes \(features) float features, not token ids") }
+            try checkCount("ids", ids.count, batch * steps)
+            let checked = try Model.checkedIds(ids, batch: batch, steps: steps, lengths: lengths, vocabulary: v, oneStep: state != nil)
+            try checked.withUnsafeBufferPointer { (c) throws(SoftmaxKitError) in
+                try forwardSequence(net, .ids(c.baseAddress ?? UnsafePointer(bitPattern: 16)!), inputSpan: (nil, 0),
+                                    batch: batch, steps: steps, lengths: lengths, state: state, into: outputs, tap: seqTap)
             }
         }
     }
@@ -85,14 +177,7 @@ extension Model {
         guard let bt = elementCount(batch, steps) else { throw .overflow("ids [\(batch), \(steps)] overflow 64 bits") }
         try checkCount("ids", ids.count, bt)
         let lens = try Model.checkedLengths(lengths, batch: batch, steps: steps)
-        var checked = [Int](repeating: 0, count: bt)
-        for b in 0..<batch {
-            for t in 0..<(lens?[b] ?? steps) {
-                let id = ids[b * steps + t]
-                guard id >= 0, id < v else { throw .invalid("ids[\(b), \(t)] is \(id), outside the vocabulary [0, \(v))") }
-                checked[b * steps + t] = Int(id)
-            }
-        }
+        let checked = try Model.checkedIds(ids, batch: batch, steps: steps, lengths: lens, vocabulary: v)
         try checked.withUnsafeBufferPointer { (c) throws(SoftmaxKitError) in
             try forwardSequence(net, .ids(c.baseAddress!), inputSpan: (UnsafeRawPointer(ids.baseAddress), bt * MemoryLayout<I>.stride),
                                 batch: batch, steps: steps, lengths: lens, into: outputs)
@@ -111,12 +196,8 @@ extension Model {
         let lens = try Model.checkedLengths(lengths, batch: batch, steps: steps)
         guard let net = sequence else {
             try forward(x, batch: batch, steps: steps, features: f, into: outputs)
-            for (h, o) in zip(heads, outputs) {
-                var pad: Float = 0
-                if case .logSoftmax = h.transform { pad = -.infinity }
-                for b in 0..<batch where lens![b] < steps {
-                    (o.baseAddress! + (b * steps + lens![b]) * h.size).update(repeating: pad, count: (steps - lens![b]) * h.size)
-                }
+            for (h, o) in zip(heads, outputs) where batch > 0 && steps > 0 {
+                Model.padSteps(o.baseAddress!, h, batch: batch, steps: steps, lengths: lens!)
             }
             return
         }

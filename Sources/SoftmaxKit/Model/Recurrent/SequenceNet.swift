@@ -1,3 +1,19 @@
+/// The index of the layer that `layers[k]` reads (-1: the model input),
+/// which must come before it.
+/// - Throws: `.format` naming `spec.layers[k].input` for an unknown layer or
+///   one that is not earlier (a cycle or a forward reference).
+func layerInput(_ layers: [LayerSpec], _ k: Int, index: [NameKey: Int]) throws(SoftmaxKitError) -> Int {
+    let l = layers[k]
+    if l.input == "input" { return -1 }
+    guard let j = index[NameKey(l.input)] else {
+        throw SoftmaxKitError(.format, "spec.layers[\(k)].input: unknown layer \"\(l.input)\"")
+    }
+    guard j < k else {
+        throw SoftmaxKitError(.format, "spec.layers[\(k)].input: \"\(l.input)\" is not an earlier layer of \"\(l.name)\" (a cycle or a forward reference)")
+    }
+    return j
+}
+
 /// The layers of a sequence model (one with recurrent or embedding layers,
 /// step selection or an id input), run on whole sequences: every layer's
 /// output is either per step (`[batch, steps, width]`) or per sequence
@@ -33,17 +49,7 @@ final class SequenceNet: @unchecked Sendable {
         var params = 0
         for (k, l) in spec.layers.enumerated() {
             let path = "spec.layers[\(k)]"
-            let src: Int
-            if l.input == "input" {
-                src = -1
-            } else if let j = index[NameKey(l.input)] {
-                guard j < k else {
-                    throw fmt("\(path).input: \"\(l.input)\" is not an earlier layer of \"\(l.name)\" (a cycle or a forward reference)")
-                }
-                src = j
-            } else {
-                throw fmt("\(path).input: unknown layer \"\(l.input)\"")
-            }
+            let src = try layerInput(spec.layers, k, index: index)
             if src < 0 && vocabulary != nil && l.kind != .embedding {
                 throw fmt("\(path).input: layer \"\(l.name)\" is \(l.kind.rawValue) but the model's input is token ids: only an embedding layer reads them")
             }
@@ -135,11 +141,31 @@ final class SequenceNet: @unchecked Sendable {
         return s < 0 ? t + s : s
     }
 
+    /// Whether layer `k` has a value at the tick that consumes step `tick`
+    /// (0 for the first step after a reset) when the model runs step by step:
+    /// a layer reading selected step `i >= 0` only at tick `i`, one reading
+    /// step -1 (the newest) at every tick, and every layer only when what it
+    /// reads has a value.
+    func readyAtTick(_ tick: Int) -> [Bool] {
+        var ready: [Bool] = []
+        for (k, op) in ops.enumerated() {
+            var r = inputs[k] < 0 ? true : ready[inputs[k]]
+            if case .dense(_, _, let s?) = op { r = r && (s < 0 || s == tick) }
+            ready.append(r)
+        }
+        return ready
+    }
+
     /// Runs every layer, then hands `body` each layer's buffer (rows of
     /// `perStep` layers `batch * steps`, of the others `batch`).
+    ///
+    /// With `state`, the run is one tick of streaming (`steps` is 1) and
+    /// selected steps follow ``readyAtTick(_:)`` at `state.steps`: a layer
+    /// without a value at this tick is not computed and its buffer holds NaN.
     func run(_ input: Input, batch b: Int, steps t: Int, lengths: UnsafePointer<Int>?, state: ModelState? = nil,
              _ body: ([UnsafeMutablePointer<Float>]) -> Void) throws(SoftmaxKitError) {
-        for k in ops.indices { _ = try selectedStep(k, steps: t) }
+        let ready = state.map { readyAtTick($0.steps) }
+        if state == nil { for k in ops.indices { _ = try selectedStep(k, steps: t) } }
         guard let bt = elementCount(b, t) else { throw .overflow("[\(b), \(t)] overflows 64 bits") }
         var total = 0
         func add(_ n: Int?) throws(SoftmaxKitError) {
@@ -177,6 +203,10 @@ final class SequenceNet: @unchecked Sendable {
         for (k, op) in ops.enumerated() {
             let src = inputs[k]
             let inW = src < 0 ? features : widths[src]
+            if let ready, !ready[k] {
+                buffers[k].initialize(repeating: .nan, count: (perStep[k] ? bt : b) * widths[k])
+                continue
+            }
             switch op {
             case .embedding(let table, _):
                 guard case .ids(let ids) = input else { continue }
@@ -189,7 +219,10 @@ final class SequenceNet: @unchecked Sendable {
                 r.run(x, batch: b, steps: t, lengths: lengths, buffers[k], scratch: workspace, carry: state?.carries[k])
             case .dense(let w, let act, let step):
                 guard let x = source(src, input, buffers) else { continue }
-                if let s = step, let step = try selectedStep(k, steps: t) {
+                if state != nil, step != nil {
+                    // Streaming: the one step of this tick is the selected one.
+                    w.apply(x, lda: inW, rows: b, buffers[k], ldy: widths[k], activation: act, workspace: workspace)
+                } else if let s = step, let step = try selectedStep(k, steps: t) {
                     if let lengths, let g = gathers[k] {
                         // Per row: a negative step counts from the row's last valid step.
                         for r in 0..<b {
