@@ -116,7 +116,7 @@ python-deps:
 	    echo "  Create a virtual environment and use it: $(PYTHON3) -m venv .venv && make PYTHON=$(CURDIR)/.venv/bin/python"; \
 	    echo "  (or install numpy, scipy, pytest, hypothesis and safetensors with your system's package manager)"; exit 1; }
 
-# The main job: the multi-head seed networks (bundled model files, the robot
+# The main job: the multi-head example networks (bundled model files, the robot
 # arm first) from C, Python and Swift; then the seed articles' worked examples.
 demo: model-demo softmax-demo
 
@@ -127,7 +127,7 @@ softmax-demo: $(LIB) python-deps | $(OUT)
 	$(SWIFT) build $(RELEASE_FLAGS) --product softmax-demo
 	$(BUILD)/release/softmax-demo
 
-# The seed networks end to end (bundled examples/models/*.safetensors) from
+# The example networks end to end (bundled examples/models/*.safetensors) from
 # C, Python and Swift.
 model-demo: $(LIB) python-deps | $(OUT)
 	$(CC) $(CFLAGS_STRICT) examples/c/model_demo.c -o $(OUT)/model_demo $(CLINK)
@@ -142,7 +142,7 @@ model-demo: $(LIB) python-deps | $(OUT)
 models: $(LIB) python-deps
 	$(PYTHON) examples/make_models.py
 
-# Forward passes of the seed networks vs numpy (and PyTorch when installed),
+# Forward passes of the example networks vs numpy (and PyTorch when installed),
 # from Python and from C.
 bench-models: $(LIB) | $(OUT)
 	$(CC) $(CFLAGS_STRICT) Benchmarks/bench_model_c.c -o $(OUT)/bench_model_c $(CLINK)
@@ -237,7 +237,7 @@ test-abi: $(LIB) python-deps
 	$(PYTHON) Tests/abi/check_overlap.py --library $(LIB) --header include/softmaxkit.h
 
 # Every benchmark behind BENCHMARKS.md in one run: kernels against a copy,
-# 1 vs 2 threads, Python against the peers, the seed networks, the wide
+# 1 vs 2 threads, Python against the peers, the example networks, the wide
 # network against BLAS. Peers are timed when BENCH_PYTHON can import them:
 #   make bench BENCH_PYTHON=/tmp/benchvenv/bin/python
 bench: bench-kernels bench-threads bench-python bench-models bench-wide bench-sampling bench-step

@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""Forward passes of the seed networks: softmaxkit (through the Python
+"""Forward passes of the example networks: softmaxkit (through the Python
 binding) vs numpy (OpenBLAS) and PyTorch when installed, all single-threaded,
 at batch 1, 64 and 4096. numpy and PyTorch run the same float32 layers and
 heads written out by hand (tests/model_reference.py), so every library does
@@ -166,7 +166,7 @@ def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--quick", action="store_true", help="shorter timing budget")
     ap.add_argument("--batches", type=int, nargs="*", default=None, help="default 1 64 4096 (--wide: 4096)")
-    ap.add_argument("--wide", action="store_true", help="the wide network against BLAS instead of the seed networks")
+    ap.add_argument("--wide", action="store_true", help="the wide network against BLAS instead of the example networks")
     ap.add_argument("--threads", type=int, default=1, help="threads for every library (read before numpy loads)")
     args = ap.parse_args()
     budget = 0.1 if args.quick else 0.5

@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""Regenerates examples/models/*.safetensors: the seed networks with fixed
+"""Regenerates examples/models/*.safetensors: the example networks with fixed
 random weights (numpy, fixed seeds), each with its architecture in the
 file's "softmaxkit" metadata, plus a fixed input per network
 (examples/models/<name>.input.npy: float32 features, or int64 token ids for

@@ -219,7 +219,7 @@ private func expectError(_ code: SoftmaxKitError.Kind, _ fragment: String, _ bod
 }
 
 @Suite struct RecurrentStreamingAndEnsembleTests {
-    /// The seed network streams: a step-i head has a value at tick i only
+    /// The per-timestep network streams: a step-i head has a value at tick i only
     /// (the forward's value), the step -1 head at every tick (the forward
     /// over the steps so far); absent and not ready otherwise.
     @Test func selectedStepHeadsStream() throws {

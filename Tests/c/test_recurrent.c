@@ -237,7 +237,7 @@ static void test_streaming(void) {
     for (k = 0; k < n; k++) free(t[k].values);
 }
 
-/* The seed network streams: a step-i head is ready (and equal to the
+/* The per-timestep network streams: a step-i head is ready (and equal to the
  * forward's) at tick i only, NaN otherwise; the step -1 head at every tick. */
 static void test_streaming_selected_steps(void) {
     smk_model *seed = NULL;

@@ -1,4 +1,4 @@
-/* The seed networks from C: loads each bundled model, runs it on its fixed
+/* The example networks from C: loads each bundled model, runs it on its fixed
  * input (examples/models/NAME.input.npy) and prints the first rows of every
  * head, then a two-model ensemble. Run from the repository root. */
 #include "softmaxkit.h"

@@ -1,4 +1,4 @@
-"""The seed networks from Python: loads each bundled model file, runs it on
+"""The example networks from Python: loads each bundled model file, runs it on
 its fixed input and prints the first rows of every head, then a two-model
 ensemble. Run from the repository root:
     PYTHONPATH=bindings/python python3 examples/python/model_demo.py

@@ -10,7 +10,7 @@ enum HeadTransform: Equatable, Sendable {
     /// `mask[j]` nonzero where position `j` takes part (one pattern for every
     /// row). With `renormalize`, the softmax runs over kept positions only;
     /// without, over every position and the masked ones are then set to 0
-    /// (the seed's variant). Masked positions are exactly 0 whatever their
+    /// (the multi-task article's variant). Masked positions are exactly 0 whatever their
     /// logit; a fully masked row is 0.
     case masked(mask: [UInt8], renormalize: Bool)
     case partitioned([PartitionSegment])

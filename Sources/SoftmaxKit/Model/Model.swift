@@ -391,7 +391,7 @@ extension Model {
     }
 
     /// Rows per block: a block's layer buffers (a few hundred KB at most for
-    /// the seed networks) stay in L2 from one layer to the next, and the
+    /// the example networks) stay in L2 from one layer to the next, and the
     /// scratch is allocated once per call whatever the batch.
     static let blockRows = 256
 

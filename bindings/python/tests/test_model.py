@@ -51,7 +51,7 @@ def check_against_reference(model, spec, weights, x):
         np.testing.assert_allclose(out[k], want[k], **TOL, err_msg=k)
 
 
-# MARK: the seed networks
+# MARK: the example networks
 
 @pytest.mark.parametrize("name", sorted(SEEDS))
 def test_seed_network_file_matches_float64_reference(tmp_path, name):
@@ -105,7 +105,7 @@ def test_robot_arm_heads_and_shapes():
 
 
 def test_per_timestep_heads_read_their_steps():
-    # The seed's per-timestep network: LSTM trunk, heads on steps 0, 1, 2.
+    # The per-timestep example network: LSTM trunk, heads on steps 0, 1, 2.
     spec, weights, _ = SEEDS["timesteps"]
     m = softmaxkit.Model.from_weights(spec, weights)
     x = np.random.default_rng(1).standard_normal((4, 7, 16)).astype(np.float32)

@@ -139,7 +139,7 @@ def test_model_streaming_ids():
 
 
 def test_streaming_selected_steps():
-    """The seed network: heads on steps 0, 1, 2 and -1 of an LSTM."""
+    """The per-timestep network: heads on steps 0, 1, 2 and -1 of an LSTM."""
     m = load("seed_timesteps")
     x = np.random.default_rng(9).standard_normal((4, 5, m.features)).astype(np.float32)
     whole = m(x)

@@ -1,4 +1,4 @@
-// The seed networks from Swift: `swift run model-demo` (from the repository
+// The example networks from Swift: `swift run model-demo` (from the repository
 // root). Loads each bundled model, runs it on its fixed input and prints
 // the first rows of every head; then a two-model ensemble.
 import Foundation
