@@ -215,27 +215,15 @@ public final class Ensemble: @unchecked Sendable {
 
     /// Forward on token ids shaped `[batch, steps]` (or `[batch]`).
     public func callAsFunction<I: BinaryInteger>(ids: [I], shape: [Int], lengths: [Int]? = nil) throws(SoftmaxKitError) -> [String: [Float]] {
-        let (batch, steps): (Int, Int)
-        switch shape.count {
-        case 1: (batch, steps) = (shape[0], 1)
-        case 2: (batch, steps) = (shape[0], shape[1])
-        default: throw .invalid("ids shape \(shape) must be [batch] or [batch, steps]")
-        }
-        guard batch >= 0, steps >= 0, let bt = elementCount(batch, steps) else { throw .invalid("ids shape \(shape) is not a valid shape") }
-        guard ids.count >= bt else { throw .shape("ids holds \(ids.count) values but shape \(shape) needs \(bt)") }
-        var outs: [[Float]] = []
-        for h in heads { outs.append([Float](repeating: 0, count: try Model.outputCount(h, batch: batch, steps: steps))) }
-        try ids.withUnsafeBufferPointer { (ib) throws(SoftmaxKitError) in
-            try withMutableBuffers(&outs) { (ptrs) throws(SoftmaxKitError) in
+        let (batch, steps, bt) = try Model.idsShape(shape, count: ids.count)
+        return try Model.outputArrays(heads, batch: batch, steps: steps) { (ptrs) throws(SoftmaxKitError) in
+            try ids.withUnsafeBufferPointer { (ib) throws(SoftmaxKitError) in
                 try (lengths ?? []).withUnsafeBufferPointer { (lp) throws(SoftmaxKitError) in
                     try forward(ids: UnsafeBufferPointer(rebasing: ib[0..<bt]), batch: batch, steps: steps,
                                 lengths: lengths == nil ? nil : lp, into: ptrs)
                 }
             }
         }
-        var result: [String: [Float]] = [:]
-        for (h, o) in zip(heads, outs) { result[h.name] = o }
-        return result
     }
 
     /// The member-by-member run behind sequence forwards and steps: every

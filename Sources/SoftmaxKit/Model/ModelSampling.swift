@@ -284,14 +284,7 @@ extension Model {
     public func callAsFunction<I: BinaryInteger>(ids: [I], shape: [Int], lengths: [Int]? = nil, sample: [String: SamplingOptions],
                                                  seed: UInt64) throws(SoftmaxKitError)
         -> (outputs: [String: [Float]], indices: [String: [Int]], logProbs: [String: [Float]]) {
-        let (batch, steps): (Int, Int)
-        switch shape.count {
-        case 1: (batch, steps) = (shape[0], 1)
-        case 2: (batch, steps) = (shape[0], shape[1])
-        default: throw .invalid("ids shape \(shape) must be [batch] or [batch, steps]")
-        }
-        guard batch >= 0, steps >= 0, let bt = elementCount(batch, steps) else { throw .invalid("ids shape \(shape) is not a valid shape") }
-        guard ids.count >= bt else { throw .shape("ids holds \(ids.count) values but shape \(shape) needs \(bt)") }
+        let (batch, steps, bt) = try Model.idsShape(shape, count: ids.count)
         let sampling = try Model.samplingList(heads, sample)
         return try Model.arrays(heads, sampling, batch: batch, steps: steps) { (outs, idx, lps) throws(SoftmaxKitError) in
             try ids.withUnsafeBufferPointer { (ib) throws(SoftmaxKitError) in

@@ -216,6 +216,22 @@ extension Model {
     /// Forward on token ids shaped `[batch, steps]` (or `[batch]`, one
     /// step); returns each head's output by name.
     public func callAsFunction<I: BinaryInteger>(ids: [I], shape: [Int], lengths: [Int]? = nil) throws(SoftmaxKitError) -> [String: [Float]] {
+        let (batch, steps, bt) = try Model.idsShape(shape, count: ids.count)
+        return try Model.outputArrays(heads, batch: batch, steps: steps) { (ptrs) throws(SoftmaxKitError) in
+            try ids.withUnsafeBufferPointer { (ib) throws(SoftmaxKitError) in
+                try (lengths ?? []).withUnsafeBufferPointer { (lp) throws(SoftmaxKitError) in
+                    try forward(ids: UnsafeBufferPointer(rebasing: ib[0..<bt]), batch: batch, steps: steps,
+                                lengths: lengths == nil ? nil : lp, into: ptrs)
+                }
+            }
+        }
+    }
+}
+
+extension Model {
+    /// `[batch]` or `[batch, steps]` token ids: the batch, the steps and
+    /// their product, checked against the ids given.
+    static func idsShape(_ shape: [Int], count: Int) throws(SoftmaxKitError) -> (batch: Int, steps: Int, count: Int) {
         let (batch, steps): (Int, Int)
         switch shape.count {
         case 1: (batch, steps) = (shape[0], 1)
@@ -223,17 +239,17 @@ extension Model {
         default: throw .invalid("ids shape \(shape) must be [batch] or [batch, steps]")
         }
         guard batch >= 0, steps >= 0, let bt = elementCount(batch, steps) else { throw .invalid("ids shape \(shape) is not a valid shape") }
-        guard ids.count >= bt else { throw .shape("ids holds \(ids.count) values but shape \(shape) needs \(bt)") }
+        guard count >= bt else { throw .shape("ids holds \(count) values but shape \(shape) needs \(bt)") }
+        return (batch, steps, bt)
+    }
+
+    /// Allocates each head's output for `[batch, steps]` rows, runs `body`
+    /// on them and returns them by head name.
+    static func outputArrays(_ heads: [CompiledHead], batch: Int, steps: Int,
+                             _ body: ([UnsafeMutableBufferPointer<Float>]) throws(SoftmaxKitError) -> Void) throws(SoftmaxKitError) -> [String: [Float]] {
         var outs: [[Float]] = []
-        for h in heads { outs.append([Float](repeating: 0, count: try Model.outputCount(h, batch: batch, steps: steps))) }
-        try ids.withUnsafeBufferPointer { (ib) throws(SoftmaxKitError) in
-            try withMutableBuffers(&outs) { (ptrs) throws(SoftmaxKitError) in
-                try (lengths ?? []).withUnsafeBufferPointer { (lp) throws(SoftmaxKitError) in
-                    try forward(ids: UnsafeBufferPointer(rebasing: ib[0..<bt]), batch: batch, steps: steps,
-                                lengths: lengths == nil ? nil : lp, into: ptrs)
-                }
-            }
-        }
+        for h in heads { outs.append([Float](repeating: 0, count: try outputCount(h, batch: batch, steps: steps))) }
+        try withMutableBuffers(&outs, body)
         var result: [String: [Float]] = [:]
         for (h, o) in zip(heads, outs) { result[h.name] = o }
         return result
