@@ -94,7 +94,13 @@ public func maskedLogSoftmax<H: HalfFloat>(
 }
 
 /// The float32 masked kernel on each block of slices, with the block's part
-/// of a full-shape mask (a pattern mask is the same for every block).
+/// of a full-shape mask (a pattern mask is the same for every block). The
+/// log-softmax instead sets the unselected inputs of the block's scratch to
+/// `-inf`, takes the half log-softmax of its fibres (``halfLogFibres``: the
+/// sum near a log-probability of 0 again in double) and sets the unselected
+/// outputs to `-inf`, which is the masked log-softmax with every edge case
+/// of the float32 kernel (a fully masked fibre: all `-inf`; NaN only where
+/// selected).
 func halfMasked<H: HalfFloat>(_ kind: MaskedKind, _ x: UnsafeBufferPointer<H>, _ mask: UnsafeBufferPointer<UInt8>,
                               _ y: UnsafeMutableBufferPointer<H>, _ e: Extents) throws(SoftmaxKitError) {
     try checkCount("x", x.count, e.count)
@@ -109,6 +115,18 @@ func halfMasked<H: HalfFloat>(_ kind: MaskedKind, _ x: UnsafeBufferPointer<H>, _
                        outputs: [(halfBits(y)!, per)]) { (r, ins, outs) throws(SoftmaxKitError) in
         let c = r.count
         let m = layout == .full ? UnsafeBufferPointer(start: mp + r.lowerBound * per, count: c * per) : mask
+        if kind == .logSoftmax {
+            let xs = ins[0], ys = outs[0], n = e.n, inner = e.inner
+            func unselected(_ fill: UnsafeMutablePointer<Float>) {
+                for at in 0..<(c * per) where m[layout == .full ? at : (at / inner) % n] == 0 {
+                    fill[at] = -.infinity
+                }
+            }
+            unselected(xs)
+            halfLogFibres(xs, ys, nil, slices: c, n, inner, invT: 1)
+            unselected(ys)
+            return
+        }
         try MaskedKernel<Float>.run(kind, UnsafeBufferPointer(start: ins[0], count: c * per), m,
                                     UnsafeMutableBufferPointer(start: outs[0], count: c * per),
                                     Extents(checked: c, e.n, e.inner))
