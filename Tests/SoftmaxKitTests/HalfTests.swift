@@ -239,7 +239,7 @@ struct HalfMoreTests {
         #expect(try logSigmoid([Float16(-65504)]) == [-65504])
         x16.withUnsafeBufferPointer { xp in
             var short = [Float16](repeating: 0, count: 3)
-            short.withUnsafeMutableBufferPointer { yp in
+            _ = short.withUnsafeMutableBufferPointer { yp in
                 #expect(throws: SoftmaxKitError.self) { try sigmoid(xp, into: yp, count: 4) }
             }
         }
