@@ -1599,6 +1599,57 @@ SMK_API smk_status smk_cross_entropy_bf16(const smk_bf16 *logits, const int64_t 
                                           int64_t outer, int64_t n, int64_t inner,
                                           const smk_loss_options *options);
 
+/* smk_sigmoid_f32 / smk_log_sigmoid_f32 on float16 / bfloat16: count
+ * elements, y may equal x (no other overlap), each result rounded once into
+ * the input's type (sigmoid saturates to exactly 0 and 1, a log-sigmoid
+ * below the type's smallest subnormal in magnitude becomes -0). Same
+ * arguments and statuses. */
+SMK_API smk_status smk_sigmoid_f16(const smk_f16 *x, smk_f16 *y, int64_t count);
+/* As smk_sigmoid_f16, for bfloat16. */
+SMK_API smk_status smk_sigmoid_bf16(const smk_bf16 *x, smk_bf16 *y, int64_t count);
+/* smk_log_sigmoid_f32 on float16 / bfloat16 (see smk_sigmoid_f16). */
+SMK_API smk_status smk_log_sigmoid_f16(const smk_f16 *x, smk_f16 *y, int64_t count);
+/* As smk_log_sigmoid_f16, for bfloat16. */
+SMK_API smk_status smk_log_sigmoid_bf16(const smk_bf16 *x, smk_bf16 *y, int64_t count);
+
+/* smk_masked_softmax_f32 on float16 / bfloat16: x and y in the half type
+ * (y may equal x), the mask as there (uint8_t, full-shape or one n-long
+ * pattern, not overlapping y), renormalize 0 or 1. Unselected positions
+ * are exactly 0, a fully masked fibre all 0. Same statuses. */
+SMK_API smk_status smk_masked_softmax_f16(const smk_f16 *x, const uint8_t *mask, smk_f16 *y,
+                                          int64_t outer, int64_t n, int64_t inner,
+                                          int64_t mask_count, int renormalize);
+/* As smk_masked_softmax_f16, for bfloat16. */
+SMK_API smk_status smk_masked_softmax_bf16(const smk_bf16 *x, const uint8_t *mask, smk_bf16 *y,
+                                           int64_t outer, int64_t n, int64_t inner,
+                                           int64_t mask_count, int renormalize);
+/* smk_masked_log_softmax_f32 on float16 / bfloat16 (see
+ * smk_masked_softmax_f16): unselected and fully masked positions are -inf. */
+SMK_API smk_status smk_masked_log_softmax_f16(const smk_f16 *x, const uint8_t *mask, smk_f16 *y,
+                                              int64_t outer, int64_t n, int64_t inner,
+                                              int64_t mask_count);
+/* As smk_masked_log_softmax_f16, for bfloat16. */
+SMK_API smk_status smk_masked_log_softmax_bf16(const smk_bf16 *x, const uint8_t *mask, smk_bf16 *y,
+                                               int64_t outer, int64_t n, int64_t inner,
+                                               int64_t mask_count);
+
+/* smk_argmax_f32 on float16 / bfloat16: index (outer * inner int64_t
+ * values, not overlapping x) of each fibre's first maximum, NaN first, in
+ * the order of the half values (widening keeps it exactly). Same statuses. */
+SMK_API smk_status smk_argmax_f16(const smk_f16 *x, int64_t *index,
+                                  int64_t outer, int64_t n, int64_t inner);
+/* As smk_argmax_f16, for bfloat16. */
+SMK_API smk_status smk_argmax_bf16(const smk_bf16 *x, int64_t *index,
+                                   int64_t outer, int64_t n, int64_t inner);
+/* smk_topk_f32 on float16 / bfloat16: values in the input's type (the
+ * input elements themselves, bit for bit), indices int64_t, both
+ * (outer, k, inner); same order, arguments and statuses. */
+SMK_API smk_status smk_topk_f16(const smk_f16 *x, smk_f16 *values, int64_t *indices,
+                                int64_t outer, int64_t n, int64_t inner, int64_t k);
+/* As smk_topk_f16, for bfloat16. */
+SMK_API smk_status smk_topk_bf16(const smk_bf16 *x, smk_bf16 *values, int64_t *indices,
+                                 int64_t outer, int64_t n, int64_t inner, int64_t k);
+
 #ifdef __cplusplus
 } /* extern "C" */
 #endif

@@ -193,3 +193,111 @@ struct HalfTests {
         #expect(throws: SoftmaxKitError.self) { _ = try softmax([Float16(1), 2], temperature: -1) }
     }
 }
+
+private func refSigmoid(_ v: Double) -> Double { v >= 0 ? 1 / (1 + exp(-v)) : exp(v) / (1 + exp(v)) }
+private func refLogSigmoid(_ v: Double) -> Double { min(v, 0) - log1p(exp(-abs(v))) }
+
+/// Masked softmax (or log-softmax) of rows in double: `nil` positions of
+/// the result are NaN.
+private func refMaskedRows(_ x: [Double], _ mask: [Bool], n: Int, log: Bool) -> [Double] {
+    var y = [Double](repeating: 0, count: x.count)
+    for r in 0..<(x.count / n) {
+        let sel = (0..<n).filter { mask[r * n + $0] }
+        let vals = sel.map { x[r * n + $0] }
+        let m = vals.filter { !$0.isNaN }.max() ?? -.infinity
+        let bad = vals.contains { $0.isNaN } || m == -.infinity
+        let s = vals.reduce(0) { $0 + exp($1 - m) }
+        for j in 0..<n {
+            let v = x[r * n + j]
+            if !mask[r * n + j] { y[r * n + j] = log ? -.infinity : 0; continue }
+            y[r * n + j] = bad ? .nan : log ? (v - m) - naturalLog(s) : exp(v - m) / s
+        }
+    }
+    return y
+}
+
+@Suite("float16 and bfloat16: sigmoid, masked, argmax, top-k")
+struct HalfMoreTests {
+    @Test("sigmoid and log-sigmoid of every float16 and bfloat16 pattern within 1 ulp of float64 rounded once")
+    func sigmoids() throws {
+        let x16 = (0...0xffff).map { Float16(bitPattern: UInt16($0)) }
+        let xb = (0...0xffff).map { BFloat16(bitPattern: UInt16($0)) }
+        var worst = [0, 0, 0, 0]
+        for (k, log) in [false, true].enumerated() {
+            let y16 = log ? try logSigmoid(x16) : try sigmoid(x16)
+            let yb = log ? try logSigmoid(xb) : try sigmoid(xb)
+            for i in 0...0xffff {
+                let v16 = Double(x16[i]), vb = Double(Float(xb[i]))
+                let w16 = Float16(log ? refLogSigmoid(v16) : refSigmoid(v16))
+                let wb = refBFloat16(log ? refLogSigmoid(vb) : refSigmoid(vb))
+                worst[k] = max(worst[k], ulps(y16[i].bitPattern, w16.bitPattern, nan: f16NaN))
+                worst[2 + k] = max(worst[2 + k], ulps(yb[i].bitPattern, wb.bitPattern, nan: bf16NaN))
+            }
+        }
+        #expect(worst.allSatisfy { $0 <= 1 }, "worst ulps (f16 sigmoid, log_sigmoid, bf16 sigmoid, log_sigmoid): \(worst)")
+        #expect(try sigmoid([Float16(-65504), 65504]) == [0, 1])
+        #expect(try logSigmoid([Float16(-65504)]) == [-65504])
+        x16.withUnsafeBufferPointer { xp in
+            var short = [Float16](repeating: 0, count: 3)
+            _ = short.withUnsafeMutableBufferPointer { yp in
+                #expect(throws: SoftmaxKitError.self) { try sigmoid(xp, into: yp, count: 4) }
+            }
+        }
+    }
+
+    @Test("masked softmax and log-softmax within 1 ulp; edge rows; a bad mask throws", arguments: [4, 33, 1000])
+    func masked(n: Int) throws {
+        let rows = max(3, 3000 / n)
+        var s: UInt64 = 77
+        var mask = (0..<(rows * n)).map { _ -> Bool in s = s &* 6364136223846793005 &+ 1442695040888963407; return (s >> 33) % 10 < 7 }
+        for j in 0..<n { mask[j] = false }                       // a fully masked row
+        var x = randomLogits(rows * n, seed: UInt64(n) + 3, scale: 12)
+        x[n] = .nan; mask[n] = false                             // NaN unselected: ignored
+        x[2 * n + 1] = -.infinity
+        let x16 = x.map { Float16($0) }, xb = x.map { BFloat16(Float($0)) }
+        for log in [false, true] {
+            let ref16 = refMaskedRows(x16.map { Double($0) }, mask, n: n, log: log)
+            let refb = refMaskedRows(xb.map { Double(Float($0)) }, mask, n: n, log: log)
+            let y16 = log ? try maskedLogSoftmax(x16, mask: mask, shape: [rows, n]) : try maskedSoftmax(x16, mask: mask, shape: [rows, n])
+            let yb = log ? try maskedLogSoftmax(xb, mask: mask, shape: [rows, n]) : try maskedSoftmax(xb, mask: mask, shape: [rows, n])
+            let w16 = zip(y16, ref16).map { ulps($0.bitPattern, Float16($1).bitPattern, nan: f16NaN) }.max()!
+            let wb = zip(yb, refb).map { ulps($0.bitPattern, refBFloat16($1).bitPattern, nan: bf16NaN) }.max()!
+            #expect(w16 <= 1 && wb <= 1, "log \(log): worst \(w16) (f16), \(wb) (bf16)")
+            #expect(y16[0..<n].allSatisfy { log ? $0 == -.infinity : $0 == 0 })
+            #expect(!y16[n..<(2 * n)].contains { $0.isNaN })
+        }
+        // A selected NaN: the selected positions NaN, the others 0.
+        let y = try maskedSoftmax([Float16(1), .nan, 2, 3], mask: [true, true, false, true])
+        #expect(y[0].isNaN && y[1].isNaN && y[2] == 0 && y[3].isNaN)
+        #expect(throws: SoftmaxKitError.self) { _ = try maskedSoftmax(x16, mask: [true, false], shape: [rows, n]) }
+    }
+
+    @Test("argmax and top-k rank half values exactly (NaN first, ties to the lower index)", arguments: [(5, 1), (1000, 4), (20000, 9)])
+    func selection(n: Int, k: Int) throws {
+        let rows = 3
+        let x = randomLogits(rows * n, seed: UInt64(n)).enumerated().map { i, v -> Double in
+            i % 97 == 5 ? .nan : i % 89 == 3 ? -.infinity : i % 83 == 1 ? -0.0 : (v * 1.5).rounded()
+        }
+        let x16 = x.map { Float16($0) }, xb = x.map { BFloat16(Float($0)) }
+        func rank(_ a: Double, _ i: Int, _ b: Double, _ j: Int) -> Bool {
+            if a.isNaN != b.isNaN { return a.isNaN }
+            if !a.isNaN, a != b { return a > b }
+            return i < j
+        }
+        let a16 = try argmax(x16, shape: [rows, n]), ab = try argmax(xb, shape: [rows, n])
+        let (v16, i16) = try topK(x16, k: k, shape: [rows, n])
+        let (vb, ib) = try topK(xb, k: k, shape: [rows, n])
+        for r in 0..<rows {
+            let order = (0..<n).sorted { rank(x[r * n + $0], $0, x[r * n + $1], $1) }
+            #expect(a16[r] == order[0] && ab[r] == order[0])
+            #expect(Array(i16[(r * k)..<((r + 1) * k)]) == Array(order[0..<k]))
+            #expect(Array(ib[(r * k)..<((r + 1) * k)]) == Array(order[0..<k]))
+            for j in 0..<k {
+                #expect(v16[r * k + j].bitPattern == x16[r * n + order[j]].bitPattern)
+                #expect(vb[r * k + j].bitPattern == xb[r * n + order[j]].bitPattern)
+            }
+        }
+        #expect(throws: SoftmaxKitError.self) { _ = try topK(x16, k: n + 1, shape: [rows, n]) }
+        #expect(throws: SoftmaxKitError.self) { _ = try argmax([Float16](), shape: [3, 0]) }
+    }
+}

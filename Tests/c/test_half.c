@@ -376,6 +376,226 @@ static void test_bad_input(void) {
     CHECK(y[0] == 0xff80 && y[1] == 0xff80);
 }
 
+/* ---------------------------------------------------------------- sigmoid, masked, argmax, top-k */
+
+/* Worst ulp distances, per format: sigmoid, log_sigmoid, masked softmax
+ * (renormalized, then not), masked log-softmax. */
+static long worst_more[2][4];
+
+/* Every half bit pattern through sigmoid and log-sigmoid (in place too). */
+static void test_sigmoid(int bf) {
+    enum { N = 65536 };
+    uint16_t *x = malloc(N * 2), *y = malloc(N * 2), *ly = malloc(N * 2);
+    int i;
+    for (i = 0; i < N; i++) x[i] = (uint16_t)i;
+    CHECK_STATUS(bf ? smk_sigmoid_bf16((const smk_bf16 *)x, (smk_bf16 *)y, N) : smk_sigmoid_f16((const smk_f16 *)x, (smk_f16 *)y, N), SMK_OK);
+    CHECK_STATUS(bf ? smk_log_sigmoid_bf16((const smk_bf16 *)x, (smk_bf16 *)ly, N)
+                    : smk_log_sigmoid_f16((const smk_f16 *)x, (smk_f16 *)ly, N), SMK_OK);
+    for (i = 0; i < N; i++) {
+        double v = value((uint16_t)i, bf), s, ls;
+        long d;
+        if (isnan(v)) { CHECK(isnan(value(y[i], bf)) && isnan(value(ly[i], bf))); continue; }
+        s = v >= 0 ? 1 / (1 + exp(-v)) : exp(v) / (1 + exp(v));
+        ls = (v < 0 ? v : 0) - log1p(exp(-fabs(v)));
+        d = ulps(y[i], round_half(s, bf), bf);
+        if (d > worst_more[bf][0]) worst_more[bf][0] = d;
+        d = ulps(ly[i], round_half(ls, bf), bf);
+        if (d > worst_more[bf][1]) worst_more[bf][1] = d;
+    }
+    /* Saturation: exactly 0 and 1 at the ends of the range. */
+    CHECK(value(y[bf ? 0x7f7f : 0x7bff], bf) == 1.0 && value(y[bf ? 0xff7f : 0xfbff], bf) == 0.0);
+    CHECK(value(ly[bf ? 0xff7f : 0xfbff], bf) == value(bf ? 0xff7f : 0xfbff, bf)); /* log_sigmoid(-max) == -max */
+    /* In place gives the same bits. */
+    memcpy(ly, x, N * 2);
+    CHECK_STATUS(bf ? smk_sigmoid_bf16((const smk_bf16 *)ly, (smk_bf16 *)ly, N) : smk_sigmoid_f16((const smk_f16 *)ly, (smk_f16 *)ly, N), SMK_OK);
+    CHECK(memcmp(ly, y, N * 2) == 0);
+    /* Refusals: nothing written. */
+    memset(y, 0xee, 8);
+    CHECK_STATUS(smk_sigmoid_f16(NULL, (smk_f16 *)y, 4), SMK_ERROR_NULL_POINTER);
+    CHECK_STATUS(smk_log_sigmoid_bf16((const smk_bf16 *)x, (smk_bf16 *)y, -1), SMK_ERROR_INVALID_ARGUMENT);
+    CHECK_STATUS(smk_sigmoid_bf16((const smk_bf16 *)x, (smk_bf16 *)x + 1, 4), SMK_ERROR_INVALID_ARGUMENT);
+    CHECK_STATUS(smk_log_sigmoid_f16((const smk_f16 *)x, (smk_f16 *)y, INT64_MAX), SMK_ERROR_SIZE_OVERFLOW);
+    CHECK(y[0] == 0xeeee && y[3] == 0xeeee);
+    CHECK_STATUS(smk_sigmoid_f16(NULL, NULL, 0), SMK_OK);
+    free(x); free(y); free(ly);
+}
+
+static smk_status run_masked(int bf, int mode, const uint16_t *x, const uint8_t *m, uint16_t *y,
+                             int64_t o, int64_t n, int64_t i, int64_t mc) {
+    /* mode 0: renormalized, 1: softmax then mask, 2: log-softmax */
+    if (mode == 2) return bf ? smk_masked_log_softmax_bf16((const smk_bf16 *)x, m, (smk_bf16 *)y, o, n, i, mc)
+                             : smk_masked_log_softmax_f16((const smk_f16 *)x, m, (smk_f16 *)y, o, n, i, mc);
+    return bf ? smk_masked_softmax_bf16((const smk_bf16 *)x, m, (smk_bf16 *)y, o, n, i, mc, mode == 0)
+              : smk_masked_softmax_f16((const smk_f16 *)x, m, (smk_f16 *)y, o, n, i, mc, mode == 0);
+}
+
+/* Reference masked softmax / log-softmax of fibre (o, :, i) in double. */
+static void ref_masked(int bf, int mode, const uint16_t *x, const uint8_t *m, int pattern, int64_t n, int64_t inner,
+                       int64_t o, int64_t i, double *out) {
+    double mx = -INFINITY, s = 0;
+    int64_t j;
+    int nan = 0, any = 0;
+#define AT(j) ((o * n + (j)) * inner + i)
+#define SEL(j) (m[pattern ? (j) : AT(j)] != 0)
+    for (j = 0; j < n; j++) {
+        double v = value(x[AT(j)], bf);
+        if (mode != 1 && !SEL(j)) continue;
+        any |= SEL(j);
+        if (isnan(v)) nan = 1; else if (v > mx) mx = v;
+    }
+    for (j = 0; j < n; j++) if (mode == 1 || SEL(j)) s += exp(value(x[AT(j)], bf) - mx);
+    for (j = 0; j < n; j++) {
+        double v = value(x[AT(j)], bf);
+        if (!SEL(j)) { out[j] = mode == 2 ? -INFINITY : 0; continue; }
+        if (nan || mx == -INFINITY) { out[j] = NAN; continue; }
+        out[j] = mode == 2 ? (v - mx) - log(s) : exp(v - mx) / s;
+    }
+    (void)any;
+#undef AT
+#undef SEL
+}
+
+static void compare_masked(int bf, const uint16_t *x, const uint8_t *m, int pattern, int64_t o, int64_t n, int64_t inner) {
+    int64_t count = o * n * inner, oo, ii, j;
+    uint16_t *y = malloc((size_t)count * 2 + 2);
+    double *r = malloc((size_t)n * sizeof *r);
+    int mode;
+    for (mode = 0; mode < 3; mode++) {
+        int slot = mode == 2 ? 3 : 2;
+        CHECK_STATUS(run_masked(bf, mode, x, m, y, o, n, inner, pattern ? n : count), SMK_OK);
+        for (oo = 0; oo < o; oo++) {
+            for (ii = 0; ii < inner; ii++) {
+                ref_masked(bf, mode, x, m, pattern, n, inner, oo, ii, r);
+                for (j = 0; j < n; j++) {
+                    long d = ulps(y[(oo * n + j) * inner + ii], round_half(r[j], bf), bf);
+                    if (d > worst_more[bf][slot]) worst_more[bf][slot] = d;
+                }
+            }
+        }
+    }
+    free(y); free(r);
+}
+
+static void test_masked(int bf) {
+    static const int64_t shapes[][3] = {{7, 1000, 1}, {3, 33, 5}, {2, 32000, 1}, {64, 10, 1}, {5, 3, 1}, {2, 6, 40}};
+    size_t s;
+    for (s = 0; s < sizeof shapes / sizeof shapes[0]; s++) {
+        int64_t o = shapes[s][0], n = shapes[s][1], i = shapes[s][2], count = o * n * i, j;
+        uint16_t *x = random_half(bf, count, 12.0);
+        uint8_t *m = malloc((size_t)count);
+        for (j = 0; j < count; j++) m[j] = uniform() < 0.7;
+        for (j = 0; j < n * i; j++) m[j] = 0;            /* the first slice fully masked */
+        compare_masked(bf, x, m, 0, o, n, i);
+        compare_masked(bf, x, m + n * i, 1, o, n, i);   /* a pattern (some fibres' mask) */
+        free(x); free(m);
+    }
+    /* Edge rows: NaN unselected (ignored), NaN selected (selected NaN,
+     * the rest 0 / -inf), -inf entries, fully masked, all selected -inf,
+     * +-65504, a probability that underflows in half. */
+    {
+        const double inf = INFINITY;
+        double rows[7][4] = {
+            {1, NAN, 2, 3}, {1, NAN, 2, 3}, {-inf, 1, -inf, 2}, {5, 6, 7, 8},
+            {-inf, -inf, 3, -inf}, {65504, -65504, 65504, 0}, {0, -20, -12, -16},
+        };
+        uint8_t m[28] = {1, 0, 1, 1,  1, 1, 0, 1,  1, 1, 1, 1,  0, 0, 0, 0,  1, 1, 0, 1,  1, 1, 0, 1,  1, 1, 1, 1};
+        uint16_t x[28], y[28], ly[28], z[28];
+        double r[4];
+        int k, j2;
+        for (k = 0; k < 7; k++) for (j2 = 0; j2 < 4; j2++) x[k * 4 + j2] = h(rows[k][j2], bf);
+        CHECK_STATUS(run_masked(bf, 0, x, m, y, 7, 4, 1, 28), SMK_OK);
+        CHECK_STATUS(run_masked(bf, 2, x, m, ly, 7, 4, 1, 28), SMK_OK);
+        for (k = 0; k < 7; k++) {
+            ref_masked(bf, 0, x, m, 0, 4, 1, k, 0, r);
+            for (j2 = 0; j2 < 4; j2++) CHECK(ulps(y[k * 4 + j2], h(r[j2], bf), bf) <= 1);
+            ref_masked(bf, 2, x, m, 0, 4, 1, k, 0, r);
+            for (j2 = 0; j2 < 4; j2++) CHECK(ulps(ly[k * 4 + j2], h(r[j2], bf), bf) <= 1);
+        }
+        CHECK(y[1] == 0 && !isnan(value(y[0], bf)));                            /* NaN unselected: ignored */
+        CHECK(isnan(value(y[4], bf)) && y[6] == 0 && value(ly[6], bf) == -INFINITY); /* NaN selected */
+        for (j2 = 0; j2 < 4; j2++) CHECK(y[12 + j2] == 0 && value(ly[12 + j2], bf) == -INFINITY); /* fully masked */
+        CHECK(isnan(value(y[16], bf)) && y[18] == 0);                           /* selected all -inf */
+        if (!bf) CHECK(y[25] == 0);                                             /* e^-20 underflows */
+        /* In place. */
+        memcpy(z, x, sizeof x);
+        CHECK_STATUS(run_masked(bf, 2, z, m, z, 7, 4, 1, 28), SMK_OK);
+        CHECK(memcmp(z, ly, sizeof z) == 0);
+        /* Refusals: nothing written. */
+        memset(y, 0xee, sizeof y);
+        CHECK_STATUS(run_masked(bf, 0, x, m, y, 7, 4, 1, 27), SMK_ERROR_SHAPE_MISMATCH);
+        CHECK_STATUS(run_masked(bf, 2, x, NULL, y, 7, 4, 1, 28), SMK_ERROR_NULL_POINTER);
+        CHECK_STATUS(run_masked(bf, 0, x, m, x + 1, 6, 4, 1, 24), SMK_ERROR_INVALID_ARGUMENT);
+        CHECK_STATUS(run_masked(bf, 2, x, (const uint8_t *)y, y, 7, 4, 1, 28), SMK_ERROR_INVALID_ARGUMENT);
+        CHECK_STATUS(run_masked(bf, 0, x, m, y, 7, 4, -1, 28), SMK_ERROR_INVALID_ARGUMENT);
+        CHECK_STATUS(bf ? smk_masked_softmax_bf16((const smk_bf16 *)x, m, (smk_bf16 *)y, 7, 4, 1, 28, 2)
+                        : smk_masked_softmax_f16((const smk_f16 *)x, m, (smk_f16 *)y, 7, 4, 1, 28, 2), SMK_ERROR_INVALID_ARGUMENT);
+        CHECK(y[0] == 0xeeee && y[27] == 0xeeee);
+    }
+}
+
+/* Rank of two half values in the selection order: NaN first, then larger. */
+static int before(int bf, uint16_t a, int64_t ia, uint16_t b, int64_t ib) {
+    double va = value(a, bf), vb = value(b, bf);
+    if (isnan(va) != isnan(vb)) return isnan(va);
+    if (!isnan(va) && va != vb) return va > vb;
+    return ia < ib;
+}
+
+static void test_argmax_topk(int bf) {
+    static const int64_t shapes[][4] = {{6, 1000, 1, 5}, {2, 50, 3, 4}, {4, 7, 1, 7}, {3, 40, 1, 1}, {2, 20000, 1, 9}, {3, 17, 8, 17}};
+    size_t s;
+    for (s = 0; s < sizeof shapes / sizeof shapes[0]; s++) {
+        int64_t o = shapes[s][0], n = shapes[s][1], in = shapes[s][2], k = shapes[s][3], count = o * n * in;
+        int64_t oo, ii, j, t, *idx = malloc((size_t)(o * k * in) * 8), *am = malloc((size_t)(o * in) * 8);
+        uint16_t *x = malloc((size_t)count * 2), *v = malloc((size_t)(o * k * in) * 2);
+        char *taken = malloc((size_t)n);
+        /* Few distinct values (many ties), a few NaN, +-0 and +-inf. */
+        for (j = 0; j < count; j++) {
+            double u = uniform();
+            x[j] = u < 0.01 ? (bf ? 0x7fc0 : 0x7e00) : u < 0.02 ? h(-INFINITY, bf) : u < 0.03 ? 0x8000
+                 : h(floor(uniform() * 30) - 15, bf);
+        }
+        CHECK_STATUS(bf ? smk_argmax_bf16((const smk_bf16 *)x, am, o, n, in) : smk_argmax_f16((const smk_f16 *)x, am, o, n, in), SMK_OK);
+        CHECK_STATUS(bf ? smk_topk_bf16((const smk_bf16 *)x, (smk_bf16 *)v, idx, o, n, in, k)
+                        : smk_topk_f16((const smk_f16 *)x, (smk_f16 *)v, idx, o, n, in, k), SMK_OK);
+        for (oo = 0; oo < o; oo++) {
+            for (ii = 0; ii < in; ii++) {
+                memset(taken, 0, (size_t)n);
+                for (t = 0; t < k; t++) {
+                    int64_t best = -1, at;
+                    for (j = 0; j < n; j++) {
+                        if (taken[j]) continue;
+                        if (best < 0 || before(bf, x[(oo * n + j) * in + ii], j, x[(oo * n + best) * in + ii], best)) best = j;
+                    }
+                    taken[best] = 1;
+                    at = (oo * k + t) * in + ii;
+                    CHECK(idx[at] == best);
+                    CHECK(v[at] == x[(oo * n + best) * in + ii]);   /* the input's bits */
+                    if (t == 0) CHECK(am[oo * in + ii] == best);
+                }
+            }
+        }
+        free(idx); free(am); free(x); free(v); free(taken);
+    }
+    /* Refusals: nothing written. */
+    {
+        uint16_t x[12] = {0}, v[12];
+        int64_t idx[12], am[3];
+        memset(v, 0xee, sizeof v);
+        am[0] = idx[0] = 77;
+        CHECK_STATUS(smk_argmax_f16((const smk_f16 *)x, am, 3, 0, 1), SMK_ERROR_INVALID_ARGUMENT);   /* empty axis */
+        CHECK_STATUS(smk_argmax_bf16(NULL, am, 3, 4, 1), SMK_ERROR_NULL_POINTER);
+        CHECK_STATUS(smk_argmax_f16((const smk_f16 *)x, (int64_t *)(void *)x, 1, 4, 1), SMK_ERROR_INVALID_ARGUMENT);
+        CHECK_STATUS(smk_topk_bf16((const smk_bf16 *)x, (smk_bf16 *)v, idx, 3, 4, 1, 5), SMK_ERROR_INVALID_ARGUMENT);
+        CHECK_STATUS(smk_topk_f16((const smk_f16 *)x, (smk_f16 *)v, NULL, 3, 4, 1, 2), SMK_ERROR_NULL_POINTER);
+        CHECK_STATUS(smk_topk_f16((const smk_f16 *)x, (smk_f16 *)x + 1, idx, 3, 4, 1, 2), SMK_ERROR_INVALID_ARGUMENT);
+        CHECK_STATUS(smk_topk_bf16((const smk_bf16 *)x, (smk_bf16 *)v, (int64_t *)(void *)v, 3, 4, 1, 2), SMK_ERROR_INVALID_ARGUMENT);
+        CHECK(v[0] == 0xeeee && am[0] == 77 && idx[0] == 77);
+        CHECK_STATUS(smk_argmax_f16((const smk_f16 *)x, am, 0, 0, 1), SMK_OK);
+        CHECK_STATUS(smk_topk_f16((const smk_f16 *)x, (smk_f16 *)v, idx, 3, 4, 1, 0), SMK_OK);
+    }
+}
+
 int main(void) {
     int bf;
     for (bf = 0; bf < 2; bf++) {
@@ -387,6 +607,15 @@ int main(void) {
         printf("%s worst ulp vs float64 rounded once: softmax %ld, log_softmax %ld, logsumexp %ld, softmax_topk vs softmax %ld\n",
                bf ? "bf16" : "f16", worst[bf][0], worst[bf][1], worst[bf][2], worst[bf][3]);
         CHECK(worst[bf][0] <= 1 && worst[bf][1] <= 1 && worst[bf][2] <= 1 && worst[bf][3] <= 1);
+    }
+    for (bf = 0; bf < 2; bf++) {
+        test_sigmoid(bf);
+        test_masked(bf);
+        test_argmax_topk(bf);
+        printf("%s worst ulp vs float64 rounded once: sigmoid %ld, log_sigmoid %ld, masked_softmax %ld, "
+               "masked_log_softmax %ld; argmax and topk exact\n",
+               bf ? "bf16" : "f16", worst_more[bf][0], worst_more[bf][1], worst_more[bf][2], worst_more[bf][3]);
+        CHECK(worst_more[bf][0] <= 1 && worst_more[bf][1] <= 1 && worst_more[bf][2] <= 1 && worst_more[bf][3] <= 1);
     }
     test_bad_input();
     return check_summary("test_half");

@@ -188,23 +188,9 @@ public func softmaxTopK<H: HalfFloat>(
     indices: UnsafeMutableBufferPointer<Int>, extents e: Extents, temperature: Float = 1
 ) throws(SoftmaxKitError) {
     try checkTemperature(temperature)
-    guard k >= 0, k <= e.n else { throw .invalid("k must be in 0...\(e.n), got \(k)") }
-    try checkCount("x", x.count, e.count)
-    let outCount = e.outer * k * e.inner
-    try checkCount("probs", probs.count, outCount)
-    try checkCount("indices", indices.count, outCount)
-    try checkSeparate(probs, "probs", from: x, "x")
-    try checkSeparate(indices, "indices", from: x, "x")
-    try checkSeparate(indices, "indices", from: UnsafeBufferPointer(probs), "probs")
-    guard outCount > 0 else { return }
-    let ip = indices.baseAddress!, per = k * e.inner
-    try HalfBlocks.run(H.halfFormat, slices: e.outer, inputs: [(halfBits(x)!, e.n * e.inner)],
-                       outputs: [(halfBits(probs)!, per)]) { (r, ins, outs) throws(SoftmaxKitError) in
-        let c = r.count
-        try softmaxTopK(UnsafeBufferPointer(start: ins[0], count: c * e.n * e.inner), k: k,
-                        probs: UnsafeMutableBufferPointer(start: outs[0], count: c * per),
-                        indices: UnsafeMutableBufferPointer(start: ip + r.lowerBound * per, count: c * per),
-                        extents: Extents(checked: c, e.n, e.inner), temperature: temperature)
+    try halfSelect(x, k: k, values: probs, valuesName: "probs", indices: indices, extents: e) {
+        (xb, k, pb, ib, e) throws(SoftmaxKitError) in
+        try softmaxTopK(xb, k: k, probs: pb, indices: ib, extents: e, temperature: temperature)
     }
 }
 

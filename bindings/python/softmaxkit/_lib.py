@@ -295,6 +295,18 @@ DECLARATIONS: list[tuple[str, Any, list[Any]]] = [
     ("smk_softmax_topk_bf16", STATUS, [VP, VP, VP, I64, I64, I64, I64, F32]),
     ("smk_cross_entropy_f16", STATUS, [VP, VP, VP, VP, VP, I64, I64, I64, VP]),
     ("smk_cross_entropy_bf16", STATUS, [VP, VP, VP, VP, VP, I64, I64, I64, VP]),
+    ("smk_sigmoid_f16", STATUS, [VP, VP, I64]),
+    ("smk_sigmoid_bf16", STATUS, [VP, VP, I64]),
+    ("smk_log_sigmoid_f16", STATUS, [VP, VP, I64]),
+    ("smk_log_sigmoid_bf16", STATUS, [VP, VP, I64]),
+    ("smk_masked_softmax_f16", STATUS, [VP, VP, VP, I64, I64, I64, I64, _c.c_int]),
+    ("smk_masked_softmax_bf16", STATUS, [VP, VP, VP, I64, I64, I64, I64, _c.c_int]),
+    ("smk_masked_log_softmax_f16", STATUS, [VP, VP, VP, I64, I64, I64, I64]),
+    ("smk_masked_log_softmax_bf16", STATUS, [VP, VP, VP, I64, I64, I64, I64]),
+    ("smk_argmax_f16", STATUS, [VP, VP, I64, I64, I64]),
+    ("smk_argmax_bf16", STATUS, [VP, VP, I64, I64, I64]),
+    ("smk_topk_f16", STATUS, [VP, VP, VP, I64, I64, I64, I64]),
+    ("smk_topk_bf16", STATUS, [VP, VP, VP, I64, I64, I64, I64]),
 ]
 
 

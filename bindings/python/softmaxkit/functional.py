@@ -143,8 +143,8 @@ def logsumexp(x: Any, axis: Axis = -1, *, keepdims: bool = False) -> np.ndarray:
 
 
 def _elementwise(fns: tuple, x: Any, out: Optional[np.ndarray]) -> np.ndarray:
-    # axis=None: the entry's n is the element count.
-    a, y, xp, yp, e, k = prepare(x, None, out)
+    # axis=None: the entry's n is the element count. float16 / bfloat16 keep their dtype.
+    a, y, xp, yp, e, k = prepare(x, None, out, half=True)
     status = fns[k](xp, yp, e[1])
     if status:
         _check(status)
@@ -153,11 +153,11 @@ def _elementwise(fns: tuple, x: Any, out: Optional[np.ndarray]) -> np.ndarray:
 
 def sigmoid(x: Any, *, out: Optional[np.ndarray] = None) -> np.ndarray:
     """Logistic sigmoid ``1 / (1 + exp(-x))`` element-wise, without overflow:
-    saturates to exactly 0 and 1. `out` as in :func:`softmax`."""
+    saturates to exactly 0 and 1. `out` and dtypes as in :func:`softmax`."""
     return _elementwise(_SIGMOID, x, out)
 
 
 def log_sigmoid(x: Any, *, out: Optional[np.ndarray] = None) -> np.ndarray:
     """``log(sigmoid(x)) = min(x, 0) - log1p(exp(-|x|))`` element-wise:
-    ``log_sigmoid(-1e4) == -1e4``. `out` as in :func:`softmax`."""
+    ``log_sigmoid(-1e4) == -1e4``. `out` and dtypes as in :func:`softmax`."""
     return _elementwise(_LOG_SIGMOID, x, out)

@@ -35,8 +35,9 @@ def hardmax(x: Any, axis: int = -1) -> np.ndarray:
 
 def argmax(x: Any, axis: int = -1) -> np.ndarray:
     """Index (int64) of the first maximum along `axis`; `axis` is removed.
-    A NaN wins at its first position. An empty axis is an error."""
-    a, _, xp, _, e, k = prepare(x, axis, NO_OUTPUT)
+    A NaN wins at its first position. An empty axis is an error. float16 and
+    ``ml_dtypes.bfloat16`` are ranked as they are (not widened to float64)."""
+    a, _, xp, _, e, k = prepare(x, axis, NO_OUTPUT, half=True)
     y, yp = output(e[REMOVED], I64)
     status = _ARGMAX[k](xp, yp, e[0], e[1], e[2])
     if status:
@@ -66,8 +67,10 @@ def _select(fns: tuple, x: Any, kk: Any, axis: int, temperature: Any = None,
 
 def topk(x: Any, k: int, axis: int = -1) -> tuple[np.ndarray, np.ndarray]:
     """``(values, indices)`` of the `k` largest elements along `axis`, sorted
-    descending, ties by lower index; `axis` has length `k` in both."""
-    return _select(_TOPK, x, k, axis)
+    descending, ties by lower index; `axis` has length `k` in both. The
+    values have x's dtype when it is float32, float16 or
+    ``ml_dtypes.bfloat16`` (else float64); the indices are int64."""
+    return _select(_TOPK, x, k, axis, half=True)
 
 
 def softmax_topk(x: Any, k: int, axis: int = -1, *, temperature: float = 1.0) -> tuple[np.ndarray, np.ndarray]:

@@ -76,7 +76,7 @@ def _masked(log: bool, x: Any, mask: Any, axis: Optional[int], renormalize: bool
         return _masked_lengths(log, x, lengths, axis, renormalize, out)
     if mask is None:
         raise ArgumentError("masked softmax needs a mask or lengths")
-    a, y, xp, yp, e, k = prepare(x, axis, out)
+    a, y, xp, yp, e, k = prepare(x, axis, out, half=True)
     m = _mask_bytes(mask, a.shape, axis)
     if log:
         status = _MASKED_LOG[k](xp, ptr(m), yp, e[0], e[1], e[2], i64(m.size))
@@ -93,7 +93,9 @@ def masked_softmax(x: Any, mask: Any = None, axis: Optional[int] = -1, *, length
     the first ``lengths[...]`` positions of each fibre.
 
     Args:
-        x: array-like of real numbers (float32 stays float32, else float64).
+        x: array-like of real numbers (float32 stays float32, else float64;
+            with a mask, float16 and ``ml_dtypes.bfloat16`` keep their dtype,
+            computed in float32 and rounded once).
         mask: broadcastable to `x`; nonzero / True = the position takes part
             (JAX ``where=``). A 1-D mask along the last axis is passed as one
             shared pattern without being expanded.

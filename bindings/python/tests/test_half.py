@@ -1,5 +1,6 @@
 """Half precision from Python: float16 and ml_dtypes.bfloat16 in and out of
-softmax, log_softmax, logsumexp, softmax_topk and cross_entropy, compared
+softmax, log_softmax, logsumexp, softmax_topk, cross_entropy, sigmoid,
+log_sigmoid, masked_softmax, masked_log_softmax, argmax and topk, compared
 with a float64 reference rounded once to half (at most 1 ulp), their edge
 cases, and the refusals (wrong dtypes, bfloat16 without ml_dtypes)."""
 from __future__ import annotations
@@ -283,4 +284,133 @@ def test_c_half_types_are_distinct(tmp_path):
 def test_other_ops_still_widen_float16():
     # Operations without half kernels compute in float64, as before.
     x = random_half(F16, (3, 5))
-    assert smk.sigmoid(x).dtype == np.float64
+    assert smk.hardmax(x).dtype == np.float64
+    assert smk.masked_softmax(x, lengths=[1, 2, 3]).dtype == np.float64
+
+
+# ---------------------------------------------------------------- sigmoid, masked, argmax, top-k
+
+def all_halves(dt):
+    """Every 16-bit pattern of `dt`."""
+    return np.arange(65536, dtype=np.uint32).astype(np.uint16).view(dt)
+
+
+def ref_sigmoid(x):
+    with np.errstate(invalid="ignore"):  # ml_dtypes warns casting NaN
+        x = x.astype(np.float64)
+    with np.errstate(over="ignore", invalid="ignore"):
+        return np.where(x >= 0, 1 / (1 + np.exp(-x)), np.exp(x) / (1 + np.exp(x)))
+
+
+def ref_log_sigmoid(x):
+    with np.errstate(invalid="ignore"):  # ml_dtypes warns casting NaN
+        x = x.astype(np.float64)
+    with np.errstate(invalid="ignore"):
+        return np.minimum(x, 0) - np.log1p(np.exp(-np.abs(x)))
+
+
+@pytest.mark.parametrize("dt", HALVES, ids=lambda d: d.name)
+def test_sigmoid_every_half_value(dt):
+    x = all_halves(dt)
+    for fn, ref in ((smk.sigmoid, ref_sigmoid), (smk.log_sigmoid, ref_log_sigmoid)):
+        y = fn(x)
+        assert y.dtype == dt and y.shape == x.shape
+        assert ulps(y, round_half(ref(x), dt)) <= 1, fn.__name__
+    big = np.array([-np.inf, -65504, 65504, np.inf]).astype(np.float32).astype(dt)
+    assert smk.sigmoid(big).astype(np.float32).tolist() == [0, 0, 1, 1]
+    assert smk.log_sigmoid(big)[1] == big[1]
+    z = x.reshape(256, 256).copy()
+    assert smk.sigmoid(z, out=z) is z
+    assert np.array_equal(z.reshape(-1).view(np.uint16), smk.sigmoid(x).view(np.uint16))
+
+
+def ref_masked(x, mask, axis, mode):
+    """mode: 'renorm', 'then_mask' or 'log' (float64 reference)."""
+    x = np.moveaxis(x.astype(np.float64), axis, -1)
+    m = np.moveaxis(np.broadcast_to(mask, np.moveaxis(x, -1, axis).shape), axis, -1).astype(bool)
+    sel = x if mode == "then_mask" else np.where(m, x, -np.inf)
+    nan = np.isnan(sel).any(-1, keepdims=True)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        mx = np.max(np.where(np.isnan(sel), -np.inf, sel), -1, keepdims=True)
+        e = np.exp(sel - mx)
+        s = np.nansum(e, -1, keepdims=True)
+        out = (sel - mx) - np.log(s) if mode == "log" else e / s
+    out = np.where(nan | (mx == -np.inf), np.nan, out)
+    out = np.where(m, out, -np.inf if mode == "log" else 0.0)
+    return np.moveaxis(out, -1, axis)
+
+
+@pytest.mark.parametrize("dt", HALVES, ids=lambda d: d.name)
+@pytest.mark.parametrize("shape,axis", [((7, 1000), -1), ((3, 33, 5), 1), ((2, 32000), -1), ((4, 3), 0)])
+def test_masked_within_one_ulp(dt, shape, axis):
+    rng = np.random.default_rng(len(shape) + shape[0])
+    x = random_half(dt, shape, 12.0, seed=shape[0])
+    full = rng.random(shape) < 0.7
+    full[0] = False                                  # a fully masked slice
+    pattern = rng.random(shape[axis]) < 0.6
+    pattern[0] = True
+    for mask in (full, pattern if axis in (-1, len(shape) - 1) else None):
+        if mask is None:
+            continue
+        for mode in ("renorm", "then_mask", "log"):
+            if mode == "log":
+                y = smk.masked_log_softmax(x, mask, axis)
+            else:
+                y = smk.masked_softmax(x, mask, axis, renormalize=mode == "renorm")
+            assert y.dtype == dt and y.shape == x.shape
+            assert ulps(y, round_half(ref_masked(x, mask, axis, mode), dt)) <= 1, mode
+
+
+@pytest.mark.parametrize("dt", HALVES, ids=lambda d: d.name)
+def test_masked_edge_rows(dt):
+    inf, nan = np.inf, np.nan
+    x = np.array([[1, nan, 2, 3], [1, nan, 2, 3], [-inf, 1, -inf, 2], [5, 6, 7, 8], [-inf, -inf, 3, -inf],
+                  [65504, -65504, 65504, 0], [0, -20, -12, -16]]).astype(np.float32).astype(dt)
+    m = np.array([[1, 0, 1, 1], [1, 1, 0, 1], [1, 1, 1, 1], [0, 0, 0, 0], [1, 1, 0, 1], [1, 1, 0, 1], [1, 1, 1, 1]], bool)
+    y = smk.masked_softmax(x, m)
+    ly = smk.masked_log_softmax(x, m)
+    assert ulps(y, round_half(ref_masked(x, m, -1, "renorm"), dt)) <= 1
+    assert ulps(ly, round_half(ref_masked(x, m, -1, "log"), dt)) <= 1
+    f = y.astype(np.float32)
+    assert f[0, 1] == 0 and not np.isnan(f[0]).any()                 # NaN unselected: ignored
+    assert np.isnan(f[1, [0, 1, 3]]).all() and f[1, 2] == 0          # NaN selected
+    assert (f[3] == 0).all() and (ly[3].astype(np.float32) == -inf).all()  # fully masked
+    assert np.isnan(f[4, [0, 1, 3]]).all() and f[4, 2] == 0          # selected all -inf
+    if dt == F16:
+        assert y[6, 1] == 0                                          # e^-20 underflows in float16
+
+
+@pytest.mark.parametrize("dt", HALVES, ids=lambda d: d.name)
+@pytest.mark.parametrize("shape,axis,k", [((6, 1000), -1, 5), ((2, 50, 3), 1, 4), ((4, 7), -1, 7), ((2, 20000), -1, 9)])
+def test_argmax_topk_exact(dt, shape, axis, k):
+    rng = np.random.default_rng(shape[0] * 10 + k)
+    # Few distinct values (ties to the lower index), NaN, -inf and -0.
+    v = np.floor(rng.random(shape) * 30) - 15
+    u = rng.random(shape)
+    v = np.where(u < 0.01, np.nan, np.where(u < 0.02, -np.inf, np.where(u < 0.03, -0.0, v)))
+    x = v.astype(np.float32).astype(dt)
+    a = smk.argmax(x, axis)
+    vals, idx = smk.topk(x, k, axis)
+    assert a.dtype == np.int64 and vals.dtype == dt and idx.dtype == np.int64
+    # Reference: NaN first, then larger, ties by index (a stable sort of -x with NaN as -inf).
+    key = np.where(np.isnan(v), -np.inf, -v)
+    order = np.argsort(key, axis=axis, kind="stable")
+    want = np.take(order, np.arange(k), axis=axis)
+    assert np.array_equal(idx, want)
+    assert np.array_equal(a, np.take(order, 0, axis=axis))
+    assert np.array_equal(vals.view(np.uint16), np.take_along_axis(x, idx, axis).view(np.uint16))
+    np.testing.assert_array_equal(a, np.argmax(v, axis))             # numpy agrees (NaN first)
+
+
+def test_new_half_ops_refuse_bad_arguments():
+    x = random_half(F16, (2, 8))
+    with pytest.raises(ArgumentError):
+        smk.topk(x, 9)
+    with pytest.raises(ArgumentError):
+        smk.argmax(np.zeros((3, 0), F16))
+    with pytest.raises(ArgumentError):
+        smk.masked_softmax(x, np.ones(5, bool))
+    with pytest.raises(ArgumentError, match="dtype"):
+        smk.sigmoid(x, out=np.empty((2, 8), np.float32))
+    with pytest.raises(ArgumentError, match="dtype"):
+        smk.masked_log_softmax(x, np.ones(8, bool), out=np.empty((2, 8), np.float64))
