@@ -26,6 +26,12 @@ import numpy as np
 os.environ.setdefault("SOFTMAXKIT_NUM_THREADS", "1")
 
 P, I64, F32, F64 = C.c_void_p, C.c_int64, C.c_float, C.c_double
+REDUCTION_NONE = 0
+
+
+class LossOptions(C.Structure):
+    _fields_ = [("size", C.c_uint64), ("ignore_index", C.c_int64), ("label_smoothing", C.c_double),
+                ("reduction", C.c_int32)]
 
 
 def bind(path: str):
@@ -145,13 +151,19 @@ def main() -> None:
             tc = best(lambda: masked_chunked(lib, chunks, mchunks, ys, a.parts, a.rows, log), a.repeat)
             print(f"{label:10s} {name:11s}  in-memory {tw * 1e3:7.2f} ms ({mib / 1024 / tw:5.2f} GiB/s)   "
                   f"chunked {tc * 1e3:7.2f} ms ({mib / 1024 / tc:5.2f} GiB/s)   chunked/in-memory {tc / tw:5.2f}")
-        if hasattr(lib, "smk_cross_entropy_f32"):
-            ce = lib.smk_cross_entropy_f32
-            ce.argtypes = [P, P, P, P, I64, I64, I64, I64, C.c_int, F64]
-            ce.restype = C.c_int
-        out = np.empty(a.rows)
-        tw = best(lambda: ce(x.ctypes.data, target.ctypes.data, None, out.ctypes.data, a.rows, a.classes, 1,
-                             -100, 0, 0.1), a.repeat)
+        opts = LossOptions()
+        lib.smk_loss_options_init(C.byref(opts))
+        opts.label_smoothing, opts.reduction = 0.1, REDUCTION_NONE
+        ce = lib.smk_cross_entropy_f32
+        ce.argtypes = [P, P, P, P, P, I64, I64, I64, C.POINTER(LossOptions)]
+        ce.restype = C.c_int
+        out = np.empty(a.rows, np.float32)
+
+        def whole_ce():
+            assert ce(x.ctypes.data, target.ctypes.data, None, out.ctypes.data, None, a.rows, a.classes, 1,
+                      C.byref(opts)) == 0
+        tw = best(whole_ce, a.repeat)
+        np.testing.assert_allclose(ce_chunked(lib, chunks, target, a.parts, a.rows, a.classes), out, rtol=1e-4)
         tc = best(lambda: ce_chunked(lib, chunks, target, a.parts, a.rows, a.classes), a.repeat)
         print(f"{label:10s} {'cross_ent':11s}  in-memory {tw * 1e3:7.2f} ms ({mib / 1024 / tw:5.2f} GiB/s)   "
               f"chunked {tc * 1e3:7.2f} ms ({mib / 1024 / tc:5.2f} GiB/s)   chunked/in-memory {tc / tw:5.2f}")
