@@ -1,16 +1,20 @@
 #!/usr/bin/env python3
 """softmaxkit.dask against Dask's own expression of the same math, on a
 LocalCluster of 1 and 2 worker processes, reading float32 logits from .npy
-stores on disk:
+stores on disk (or, with --store zarr, Zarr arrays chunked as the Dask
+arrays, zarr's default compressor; zarr comes from PyPI and is needed only
+here):
 
   softmax_topk over a 256k class axis split into chunks (rows x classes);
   cross_entropy over a batch split into chunks.
 
 For each: wall time of the compute, the graph's task count, and the bytes
 read from the store (counted by the store's reader in every worker, so a
-block read twice counts twice).
+block read twice counts twice; for Zarr the decoded bytes, the compressed
+size on disk is printed with the store).
 
     PYTHONPATH=bindings/python python3 Benchmarks/bench_dask.py [--dir /tmp/smk-dask] [--topk-gib 8] [--ce-gib 4]
+        [--store npy|zarr]
 
 The stores are sized in GiB (the row count follows); pick sizes larger than
 the page cache can keep to measure reads from disk. They are deleted at the
@@ -20,6 +24,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import shutil
 import tempfile
 import time
 
@@ -43,6 +48,29 @@ class Store:
         return block
 
 
+class ZarrStore(Store):
+    """Store's counting reader over a Zarr array."""
+
+    def __init__(self, path: str, log: str):
+        import zarr
+        self.path, self.log = path, log
+        z = zarr.open_array(path, mode="r")
+        self.shape, self.dtype, self.ndim = z.shape, z.dtype, z.ndim
+
+    def __getitem__(self, idx):
+        import zarr
+        block = np.asarray(zarr.open_array(self.path, mode="r")[idx])
+        with open(self.log, "a") as f:
+            f.write(f"{block.nbytes}\n")
+        return block
+
+
+def disk_size(path: str) -> int:
+    if os.path.isfile(path):
+        return os.path.getsize(path)
+    return sum(os.path.getsize(os.path.join(d, f)) for d, _, fs in os.walk(path) for f in fs)
+
+
 def read_bytes(log: str) -> int:
     if not os.path.exists(log):
         return 0
@@ -50,8 +78,17 @@ def read_bytes(log: str) -> int:
         return sum(int(line) for line in f if line.strip())
 
 
-def make(path: str, shape: tuple, seed: int) -> None:
+def make(path: str, shape: tuple, seed: int, chunks: tuple | None = None) -> None:
+    """Writes the logits as .npy, or as a Zarr array of `chunks` when given."""
     if os.path.exists(path):
+        return
+    if chunks is not None:
+        import zarr
+        z = zarr.open_array(path, mode="w", shape=shape, chunks=chunks, dtype="float32")
+        rng = np.random.default_rng(seed)
+        step = chunks[0] * max(1, (64 << 20) // (chunks[0] * shape[1] * 4))
+        for r in range(0, shape[0], step):
+            z[r:r + step] = rng.standard_normal((min(step, shape[0] - r), shape[1]), dtype=np.float32) * 4
         return
     mm = np.lib.format.open_memmap(path, mode="w+", dtype=np.float32, shape=shape)
     rng = np.random.default_rng(seed)
@@ -107,22 +144,27 @@ def main() -> None:
     ap.add_argument("--keep", action="store_true", help="keep the stores")
     ap.add_argument("--k", type=int, default=10)
     ap.add_argument("--workers", default="1,2")
+    ap.add_argument("--store", choices=("npy", "zarr"), default="npy", help="the on-disk format of the logits")
     args = ap.parse_args()
 
     args.rows = max(1, int(args.topk_gib * 2**30) // (args.classes * 4))
     args.batch = max(1, int(args.ce_gib * 2**30) // (args.ce_classes * 4))
     os.makedirs(args.dir, exist_ok=True)
-    big = os.path.join(args.dir, f"logits_{args.rows}x{args.classes}.npy")
-    ce = os.path.join(args.dir, f"ce_{args.batch}x{args.ce_classes}.npy")
+    ext = ".zarr" if args.store == "zarr" else ".npy"
+    big = os.path.join(args.dir, f"logits_{args.rows}x{args.classes}{ext}")
+    ce = os.path.join(args.dir, f"ce_{args.batch}x{args.ce_classes}{ext}")
     target = np.random.default_rng(3).integers(0, args.ce_classes, args.batch)
     try:
-        make(big, (args.rows, args.classes), 1)
-        make(ce, (args.batch, args.ce_classes), 2)
+        zarr_chunks = args.store == "zarr"
+        make(big, (args.rows, args.classes), 1, (args.row_chunk, args.class_chunk) if zarr_chunks else None)
+        make(ce, (args.batch, args.ce_classes), 2, (args.batch_chunk, args.ce_classes) if zarr_chunks else None)
         bench(args, big, ce, target)
     finally:
         if not args.keep:
             for f in (big, ce, os.path.join(args.dir, "reads.log")):
-                if os.path.exists(f):
+                if os.path.isdir(f):
+                    shutil.rmtree(f)
+                elif os.path.exists(f):
                     os.remove(f)
 
 
@@ -134,9 +176,11 @@ def bench(args, big, ce, target) -> None:
     import softmaxkit.dask as skd
 
     log = os.path.join(args.dir, "reads.log")
-    print(f"softmax_topk store: {big} ({os.path.getsize(big) / 2**20:.0f} MiB), "
+    reader = ZarrStore if args.store == "zarr" else Store
+    print(f"softmax_topk store: {big} ({disk_size(big) / 2**20:.0f} MiB on disk), "
           f"chunks ({args.row_chunk}, {args.class_chunk})")
-    print(f"cross_entropy store: {ce} ({os.path.getsize(ce) / 2**20:.0f} MiB), chunks ({args.batch_chunk}, {args.ce_classes})")
+    print(f"cross_entropy store: {ce} ({disk_size(ce) / 2**20:.0f} MiB on disk), "
+          f"chunks ({args.batch_chunk}, {args.ce_classes})")
 
     for w in [int(v) for v in args.workers.split(",")]:
         with LocalCluster(n_workers=w, threads_per_worker=1, processes=True, dashboard_address=None,
@@ -145,10 +189,10 @@ def bench(args, big, ce, target) -> None:
             client.run(sk.set_num_threads, 1)
 
             def xb():
-                return da.from_array(Store(big, log), chunks=(args.row_chunk, args.class_chunk))
+                return da.from_array(reader(big, log), chunks=(args.row_chunk, args.class_chunk))
 
             def xc():
-                return da.from_array(Store(ce, log), chunks=(args.batch_chunk, args.ce_classes))
+                return da.from_array(reader(ce, log), chunks=(args.batch_chunk, args.ce_classes))
 
             tch = da.from_array(target, chunks=args.batch_chunk)
             rows = [

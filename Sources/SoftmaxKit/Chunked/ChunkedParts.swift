@@ -116,6 +116,10 @@ public func maskedSoftmaxState<T: KernelScalar>(
     try checkDisjoint(UnsafeRawPointer(max.baseAddress), r * 8, UnsafeRawPointer(sum.baseAddress), r * 8,
                       names: ("max", "sum"))
     let xp = x.baseAddress, mk = mask.baseAddress
+    if e.inner == 1, e.n > 0, let xp, let mk {
+        MaskedChunkRows<T>.states(xp, mk, pattern: pattern, max.baseAddress!, sum.baseAddress!, rows: e.outer, n: e.n)
+        return
+    }
     for o in 0..<e.outer {
         for i in 0..<e.inner {
             var m = -Double.infinity
@@ -169,6 +173,11 @@ public func maskedSoftmaxFinish<T: KernelScalar>(
     try checkSeparate(y, "y", from: sum, "sum")
     let xp = x.baseAddress!, yp = y.baseAddress!, mk = mask.baseAddress!
     let off: T = takeLog ? -.infinity : 0
+    if e.inner == 1 {
+        MaskedChunkRows<T>.finish(xp, mk, pattern: pattern, max.baseAddress!, sum.baseAddress!, yp, rows: e.outer, n: e.n,
+                                  log: takeLog)
+        return
+    }
     for o in 0..<e.outer {
         for i in 0..<e.inner {
             let f = o &* e.inner &+ i
@@ -253,6 +262,37 @@ public func crossEntropyChunk<T: KernelScalar>(
     }
     let eps = labelSmoothing, share = classes > 0 ? labelSmoothing / Double(classes) : 0
     let xp = x.baseAddress!
+    if e.inner == 1 {
+        // Contiguous rows: the bad-state test once a row, the sums over
+        // classes in double vector blocks.
+        let n = e.n, wp = weight?.baseAddress
+        for f in 0..<e.outer {
+            let m = max[f], s = sum[f]
+            let bad = m.isNaN || m.isInfinite || s.isNaN
+            let lse = bad ? Double.nan : m + log(s)
+            let xo = xp + f &* n
+            if let probabilities {
+                loss[f] = n == 0 ? 0 : chunkNLSMSum(xo, probabilities.baseAddress! + f &* n, wp, n, lse: lse,
+                                                    a: 1 - eps, b: share)
+                targetWeight?[f] = 0
+                continue
+            }
+            let t = target![f]
+            if t == ignoreIndex { loss[f] = 0; targetWeight?[f] = 0; continue }
+            var acc = 0.0
+            let local = t - Int64(offset)
+            if local >= 0, local < Int64(n) {
+                let wt = wp.map { Double($0[Int(local)]) } ?? 1
+                acc = (1 - eps) * wt * (lse - Double(xo[Int(local)]))
+                targetWeight?[f] = wt
+            } else {
+                targetWeight?[f] = 0
+            }
+            if eps > 0, n > 0 { acc += share * chunkNLSMSum(xo, nil, wp, n, lse: lse, a: 0, b: 1) }
+            loss[f] = acc
+        }
+        return
+    }
     for o in 0..<e.outer {
         for i in 0..<e.inner {
             let f = o &* e.inner &+ i
@@ -296,6 +336,95 @@ public func crossEntropyChunk<T: KernelScalar>(
                 acc += share * sm
             }
             loss[f] = acc
+        }
+    }
+}
+
+/// `sum_j w_j (a p_j + b) (lse - x_j)` over a contiguous row of `n > 0`
+/// (`w_j` 1 when `w` is nil, `p_j` 0 when `p` is nil), in double, four
+/// lanes times two accumulators. `lse` NaN gives NaN.
+@inline(__always)
+private func chunkNLSMSum<T: KernelScalar>(_ x: UnsafePointer<T>, _ p: UnsafePointer<T>?, _ w: UnsafePointer<T>?,
+                                          _ n: Int, lse: Double, a: Double, b: Double) -> Double {
+    @inline(__always) func d4(_ q: UnsafePointer<T>, _ j: Int) -> SIMD4<Double> {
+        SIMD4(Double(q[j]), Double(q[j + 1]), Double(q[j + 2]), Double(q[j + 3]))
+    }
+    let vl = SIMD4<Double>(repeating: lse), va = SIMD4<Double>(repeating: a), vb = SIMD4<Double>(repeating: b)
+    @inline(__always) func term(_ j: Int) -> SIMD4<Double> {
+        var c = p.map { va * d4($0, j) + vb } ?? vb
+        if let w { c *= d4(w, j) }
+        return c * (vl - d4(x, j))
+    }
+    var s0 = SIMD4<Double>(repeating: 0), s1 = s0
+    var j = 0
+    while j + 8 <= n {
+        s0 += term(j)
+        s1 += term(j + 4)
+        j += 8
+    }
+    if j + 4 <= n { s0 += term(j); j += 4 }
+    var acc = (s0 + s1).sum()
+    while j < n {
+        let c = (p.map { a * Double($0[j]) + b } ?? b) * (w.map { Double($0[j]) } ?? 1)
+        acc += c * (lse - Double(x[j]))
+        j += 1
+    }
+    return acc
+}
+
+/// The contiguous-row (`inner == 1`) paths of the masked state and finish:
+/// the in-memory masked softmax's vector row loops (`maskedMinMax`,
+/// `maskedExpSum`, `selectStore`) and `rowScale`, rows spread over the
+/// library's threads. Exponentials in `T`, sums in `Double`, as the
+/// in-memory kernels; the state conventions are the scalar path's.
+enum MaskedChunkRows<T: KernelScalar> {
+    static func states(_ x: UnsafePointer<T>, _ mask: UnsafePointer<UInt8>, pattern: Bool,
+                       _ mp: UnsafeMutablePointer<Double>, _ sp: UnsafeMutablePointer<Double>, rows count: Int, n: Int) {
+        parallelFor(count, work: count * n) { rows in
+            for o in rows {
+                let xo = x + o * n, mo = pattern ? mask : mask + o * n
+                let (lo, m) = MaskedKernel<T>.maskedMinMax(xo, mo, n)
+                // maskedMinMax ignores NaN: a non-finite max needs a look for a
+                // selected one, a finite one shows it through the sum.
+                if !m.isFinite {
+                    if (0..<n).contains(where: { mo[$0] != 0 && xo[$0].isNaN }) { mp[o] = .nan; sp[o] = .nan }
+                    else if m == -.infinity { mp[o] = -.infinity; sp[o] = 0 }
+                    else { mp[o] = .infinity; sp[o] = .nan }
+                    continue
+                }
+                let s = MaskedKernel<T>.maskedExpSum(xo, mo, nil, n, shift: m, lowest: lo, alongside: nil).sum
+                if s.isNaN { mp[o] = .nan; sp[o] = .nan } else { mp[o] = Double(m); sp[o] = s }
+            }
+        }
+    }
+
+    static func finish(_ x: UnsafePointer<T>, _ mask: UnsafePointer<UInt8>, pattern: Bool,
+                       _ mp: UnsafePointer<Double>, _ sp: UnsafePointer<Double>, _ y: UnsafeMutablePointer<T>,
+                       rows count: Int, n: Int, log takeLog: Bool) {
+        guard n > 0 else { return }
+        let fill: T = takeLog ? -.infinity : 0
+        parallelFor(count, work: count * n) { rows in
+            for o in rows {
+                let xo = x + o * n, yo = y + o * n, mo = pattern ? mask : mask + o * n
+                let m = mp[o], s = sp[o]
+                if m.isNaN || s.isNaN || m == -.infinity {
+                    for j in 0..<n { yo[j] = mo[j] == 0 ? fill : .nan }
+                    continue
+                }
+                if takeLog {
+                    MaskedKernel<T>.selectStore(xo, mo, yo, n, shift: T(m), scale: 1, offset: T(log(s)), fill: fill)
+                } else {
+                    // Unselected lanes come out exactly 0, and stay 0 under a
+                    // finite factor (a non-finite one needs the select).
+                    _ = MaskedKernel<T>.maskedExpSum(xo, mo, yo, n, shift: T(m), lowest: -.infinity, alongside: nil)
+                    let f = T(1 / s)
+                    if f.isFinite {
+                        rowScale(UnsafePointer(yo), yo, n, f)
+                    } else {
+                        MaskedKernel<T>.selectStore(UnsafePointer(yo), mo, yo, n, shift: 0, scale: f, offset: 0, fill: 0)
+                    }
+                }
+            }
         }
     }
 }

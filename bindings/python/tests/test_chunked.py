@@ -203,3 +203,79 @@ def test_row_and_column_paths_agree(dtype, rtol):
     l1 = ch.log_softmax_finish(x, m1, s1, 1, temperature=0.7)
     l2 = ch.log_softmax_finish(np.ascontiguousarray(x.T), m2, s2, 0, temperature=0.7).T
     np.testing.assert_allclose(l1, l2, rtol=rtol * 4, atol=1e-5 if dtype == np.float32 else 1e-12)
+
+
+@pytest.mark.parametrize("dtype,rtol", [(np.float32, 4e-6), (np.float64, 1e-13)])
+@pytest.mark.parametrize("pattern", [False, True])
+def test_masked_row_and_column_paths_agree(dtype, rtol, pattern):
+    # The masked state and finish: contiguous rows (vector path) against a
+    # middle axis (strided path) on the same fibres, the edge rows included,
+    # lengths that leave a vector tail, and the finish in place.
+    rng = np.random.default_rng(11)
+    n = 301
+    x = (rng.standard_normal((8, n)) * 6).astype(dtype)
+    mask = rng.random(n if pattern else (8, n)) > 0.35
+    sel = np.broadcast_to(mask, x.shape)
+    x[0, ~sel[0]] = np.nan          # unselected NaN and inf are never read
+    x[1, ~sel[1]] = np.inf
+    x[2, np.flatnonzero(sel[2])[3]] = np.nan    # a selected NaN: (NaN, NaN)
+    x[3, sel[3]] = -np.inf                      # all selected -inf: (-inf, 0)
+    x[4, np.flatnonzero(sel[4])[5]] = np.inf    # a selected +inf: (+inf, NaN)
+    x[5, np.flatnonzero(sel[5])[:4]] = -np.inf
+    if not pattern:
+        mask[6] = False                         # nothing selected: (-inf, 0)
+    xt = np.ascontiguousarray(x.T)
+    mt = mask[:, None] if pattern else np.ascontiguousarray(mask.T)
+    m1, s1 = ch.masked_softmax_state(x, mask, 1)
+    m2, s2 = ch.masked_softmax_state(xt, mt, 0)
+    np.testing.assert_array_equal(m1[:, 0], m2[0])
+    np.testing.assert_allclose(s1[:, 0], s2[0], rtol=rtol)
+    assert np.isnan(m1[2, 0]) and np.isnan(s1[2, 0])
+    assert m1[3, 0] == -np.inf and s1[3, 0] == 0
+    assert m1[4, 0] == np.inf and np.isnan(s1[4, 0])
+    if not pattern:
+        assert m1[6, 0] == -np.inf and s1[6, 0] == 0
+    for fin, atol, fill in ((ch.masked_softmax_finish, 1e-30, 0.0),
+                            (ch.masked_log_softmax_finish, 1e-5 if dtype == np.float32 else 1e-12, -np.inf)):
+        y1 = fin(x, mask, m1, s1, 1)
+        y2 = fin(xt, mt, m2, s2, 0).T
+        np.testing.assert_allclose(y1, y2, rtol=rtol * 4, atol=atol)
+        np.testing.assert_array_equal(np.isnan(y1), np.isnan(y2))
+        assert (y1[~sel] == fill).all()
+        inplace = x.copy()
+        fin(inplace, mask, m1, s1, 1, out=inplace)
+        np.testing.assert_array_equal(inplace, y1)
+    # Against the in-memory masked kernels on the finite rows.
+    ok = [7] + ([6] if pattern else [])
+    want = sk.masked_softmax(x[ok], mask if pattern else mask[ok])
+    np.testing.assert_allclose(ch.masked_softmax_finish(x, mask, m1, s1, 1)[ok], want, rtol=rtol, atol=1e-30)
+
+
+@pytest.mark.parametrize("dtype,rtol", [(np.float32, 2e-5), (np.float64, 1e-12)])
+@pytest.mark.parametrize("n", [1, 3, 8, 13, 300])
+def test_cross_entropy_chunk_row_and_column_paths_agree(dtype, rtol, n):
+    # The contiguous-row path of the cross-entropy part (vector blocks and a
+    # tail) against the strided path, class and probability targets, with
+    # weights and smoothing, and a NaN and an empty state.
+    rng = np.random.default_rng(12)
+    x = (rng.standard_normal((6, n)) * 3).astype(dtype)
+    x[1, 0] = np.nan
+    m, s = ch.softmax_state(x, 1)
+    m[2], s[2] = -np.inf, 0.0
+    mt, st = m.T.copy(), s.T.copy()
+    w = np.linspace(0.5, 2.0, n).astype(dtype)
+    t = rng.integers(0, n + 5, 6)
+    t[3] = -100
+    p = rng.random((6, n)).astype(dtype)
+    for kw in ({}, {"weight": w}, {"label_smoothing": 0.2}, {"weight": w, "label_smoothing": 0.4}):
+        a, ta = ch.cross_entropy_chunk(x, m, s, t, 1, offset=2, classes=n + 5, **kw)
+        b, tb = ch.cross_entropy_chunk(np.ascontiguousarray(x.T), mt, st, t, 0, offset=2, classes=n + 5, **kw)
+        np.testing.assert_allclose(a, b, rtol=rtol, atol=1e-12)
+        np.testing.assert_array_equal(np.isnan(a), np.isnan(b))
+        np.testing.assert_array_equal(ta, tb)
+        assert a[3] == 0 and np.isnan(a[1]) == (kw.get("label_smoothing", 0) > 0 or 2 <= t[1] < 2 + n)
+        pa, _ = ch.cross_entropy_chunk(x, m, s, p, 1, offset=2, classes=n + 5, **kw)
+        pb, _ = ch.cross_entropy_chunk(np.ascontiguousarray(x.T), mt, st, np.ascontiguousarray(p.T), 0,
+                                       offset=2, classes=n + 5, **kw)
+        np.testing.assert_allclose(pa, pb, rtol=rtol, atol=1e-12)
+        assert np.isnan(pa[1]) and np.isnan(pa[2])
