@@ -61,6 +61,10 @@ def _convert(src: str, dst: str, heads_json: str | None) -> int:
 
 
 def _padding_note(model: object) -> None:
+    lens = getattr(model, "lengths_input", None)
+    if lens is not None:
+        print(f"note: the graph's input {lens!r} (the recurrent nodes' sequence_lens) is the model's lengths "
+              "argument (lengths= in Python, smk_model_forward_lengths in C)")
     pad = getattr(model, "padding_id", None)
     if pad is not None:
         print(f"note: the source masks id {pad} as padding; the model file takes lengths instead: pass each row's "

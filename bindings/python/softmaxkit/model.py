@@ -361,6 +361,10 @@ class _Sequences(_Runner):
                 named), lengths of the wrong count or outside ``[0, steps]``,
                 a sampled name that is not a head, a bad sampling option.
         """
+        if lengths is None and self.padding_id is not None and self.vocabulary:
+            a = np.asarray(x)
+            if a.ndim == 2 and a.dtype.kind in "iu":
+                lengths = padding_lengths(a, self.padding_id)
         if sample is not None:
             return self._call_sampled(x, lengths, sample, seed)
         if self.vocabulary:
@@ -461,8 +465,6 @@ class _Sequences(_Runner):
         a = np.ascontiguousarray(a, dtype=I64_)
         batch = a.shape[0]
         steps = a.shape[1] if a.ndim == 2 else 1
-        if lengths is None and self.padding_id is not None:
-            lengths = padding_lengths(a.reshape(batch, steps), self.padding_id)
         lens = None if lengths is None else self._lengths(lengths, batch)
         outs = [_empty(s, F32) for s in self._shapes(a.shape)]
         table = self._pack(*[ptr(o).value for o in outs])
@@ -803,7 +805,12 @@ class Ensemble(_Sequences):
                 recorded SHA-256, members that do not form an ensemble.
         """
         text = os.fspath(path)
-        data = _read_regular(_path_bytes(path))
+        try:
+            data = _read_regular(_path_bytes(path))
+        except FileError:
+            raise
+        except OSError as e:
+            raise FileError(f"{text}: cannot read the ensemble manifest: {e.strerror or e}") from None
         try:
             manifest = json.loads(data.decode("utf-8"))
         except (UnicodeDecodeError, ValueError) as e:

@@ -16,22 +16,11 @@ from softmaxkit import Ensemble, Model
 rng = np.random.default_rng(7)
 
 
-def _member(hidden):
-    spec = {"softmaxkit": 1, "input": {"features": 4},
-            "layers": [{"name": "fc", "input": "input", "activation": "relu"}, {"name": "out", "input": "fc"}],
-            "heads": [{"name": "p", "layer": "out", "output": "softmax"}, {"name": "v", "layer": "fc"}]}
-    w = {"fc.weight": rng.standard_normal((hidden, 4)), "fc.bias": rng.standard_normal(hidden),
-         "out.weight": rng.standard_normal((3, hidden))}
-    if hidden != 5:
-        spec["heads"][1] = {"name": "v", "layer": "out", "output": "identity"}
-    return Model.from_weights(spec, w)
-
-
 def _ensemble(mode="arithmetic"):
     spec = {"softmaxkit": 1, "input": {"features": 4},
             "layers": [{"name": "fc", "input": "input", "activation": "relu"}, {"name": "out", "input": "fc"},
                        {"name": "val", "input": "fc"}],
-            "heads": [{"name": "p", "layer": "out", "output": "softmax"}, {"name": "v", "layer": "val"}]}
+            "heads": [{"name": "p", "layer": "out", "output": "softmax"}, {"name": "v", "layer": "val", "output": "identity"}]}
     models = []
     for hidden in (5, 7, 9):
         w = {"fc.weight": rng.standard_normal((hidden, 4)), "fc.bias": rng.standard_normal(hidden),
@@ -112,7 +101,7 @@ def test_a_replaced_member_and_non_manifests_are_refused(tmp_path):
     path.write_text(json.dumps(m))
     with pytest.raises(smk.ArgumentError, match=r"members\[0\] 'x.json'"):
         Ensemble.load(path)
-    with pytest.raises(smk.FileError):
+    with pytest.raises(smk.FileError, match="absent.json: cannot read the ensemble manifest"):
         Ensemble.load(tmp_path / "absent.json")
 
 
