@@ -113,10 +113,30 @@ class _Converter:
             return self.nested(op, self.value(tensors[0]), tensors[0])
         if kind in ("Add", "Average", "TrueDivide", "Divide", "Multiply"):
             return [self.arith(op, kind, node, what)]
+        mask = (node.arguments.kwargs or {}).get("mask")
+        if mask is not None:
+            masks = list(mask) if isinstance(mask, (list, tuple)) else [mask]
+            tensors = [t for t in tensors if not any(t is m for m in masks)]
         if len(tensors) != 1:
             raise ConversionError(f"{what}: {len(tensors)} tensor inputs; supported: {_SUPPORTED}")
         x, src = self.value(tensors[0]), tensors[0]
+        if mask is not None and not all(m is None or self.padding_mask(m) for m in masks):
+            raise ConversionError(f"{what}: reads a mask other than Embedding(mask_zero=True)'s; supported: that "
+                                  "padding mask (as lengths of trailing padding)")
         return [self.layer(op, kind, x, src, args, what)]
+
+    def padding_mask(self, m: Any) -> bool:
+        """Whether the Keras mask tensor `m` is ``ids != 0`` of the model's
+        integer input (what Embedding(mask_zero=True) computes)."""
+        node = self._node(m)
+        if node is None or type(node.operation).__name__ != "NotEqual" or self.padding_id is None:
+            return False
+        args = list(node.arguments.args)
+        ids = [a for a in args if hasattr(a, "_keras_history")]
+        consts = [a for a in args if not hasattr(a, "_keras_history")]
+        return (len(ids) == 1 and len(consts) == 1 and isinstance(consts[0], (int, np.integer))
+                and int(consts[0]) == self.padding_id and self.env.get(id(ids[0])) is not None
+                and self.env[id(ids[0])].layer == "input")
 
     def nested(self, model: Any, x: Value, src: Any) -> list:
         if type(model).__name__ == "Sequential":

@@ -316,7 +316,7 @@ def test_mask_zero_is_lengths_of_trailing_padding(kind, seq, bidi, stacked):
     x[4, :] = 0
     ref = model.predict(x, verbose=0)
     got = smk(x)[smk.heads[0].name]
-    lens = [7, 6, 7, 1, 0]
+    lens = [4, 6, 7, 1, 0]
     if not seq:
         np.testing.assert_allclose(got, ref, atol=TOL, rtol=0)
         return
