@@ -354,6 +354,15 @@ def from_keras(model: Any, *, heads: Optional[Mapping[str, Any]] = None) -> Any:
     ``model.output_names`` (a Sequential model's one head after its last
     layer), in that order; `heads` overrides them (see ``softmaxkit.from_onnx``).
 
+    ``Embedding(mask_zero=True)``: Keras' recurrent layers carry their state
+    over masked steps, which for trailing padding is what ``lengths`` do;
+    the result's ``padding_id`` is 0, so a call on ids without lengths
+    takes each row's length as its count of steps before its trailing
+    zeros (a 0 followed by another id in its row is an ArgumentError).
+    Final states and every real step equal Keras'; per-step outputs at
+    padding steps are 0, as with ``lengths``. A model file keeps no padding
+    id: C and Swift pass the lengths.
+
     Raises:
         ConversionError (a ValueError): a layer or operation SoftmaxKit does
             not run as Keras does; the message names it, its type and what is

@@ -596,6 +596,12 @@ def from_onnx(model: Any, *, heads: Optional[Mapping[str, Any]] = None) -> Any:
     "hierarchical", "coarse": "coarse_head", "fine": ["fine0", "fine1"]}}``,
     where head names stand for the layers they read).
 
+    A second graph input, integer ``[batch]`` and read only as the
+    ``sequence_lens`` of every LSTM/GRU node, becomes the model's
+    ``lengths`` argument (its name is the result's ``lengths_input``; None
+    without one): valid steps and final states equal the graph's, per-step
+    outputs at padding steps are 0.
+
     Raises:
         ConversionError (a ValueError): a node SoftmaxKit does not run as the
             graph does; the message names it, its operator and what is
