@@ -14,7 +14,7 @@ from .selection import argmax, hardmax, softmax_topk, topk
 from .sampling import sample
 from .losses import binary_cross_entropy_with_logits, cross_entropy, nll_loss
 from .backward import log_softmax_backward, sigmoid_backward, softmax_backward
-from .model import Ensemble, Head, Model, State
+from .model import Ensemble, Head, Model, State, load_ensemble
 from ._arrays import INT32_MAX, INT32_MIN, integer, release_buffers
 from . import special  # softmaxkit.special: scipy.special's softmax family, scipy's defaults
 
@@ -28,7 +28,7 @@ __all__ = [
     "ensemble_mean", "hardmax", "argmax", "topk", "softmax_topk", "sample",
     "cross_entropy", "nll_loss", "binary_cross_entropy_with_logits",
     "softmax_backward", "log_softmax_backward", "sigmoid_backward",
-    "Model", "Ensemble", "Head", "State", "from_keras", "from_onnx",
+    "Model", "Ensemble", "Head", "State", "load_ensemble", "from_keras", "from_onnx",
 ]
 
 library_path: str = _lib.library_path

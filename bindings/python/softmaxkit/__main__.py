@@ -1,7 +1,9 @@
 """``python -m softmaxkit convert IN.keras|IN.onnx OUT.safetensors``: writes
 the converted model file (then ``smk info``, C and Swift load it). A model
-that averages sub-models becomes one file per member,
-``OUT.member0.safetensors``, ... (load them into an Ensemble)."""
+that averages sub-models becomes an ensemble manifest ``OUT.ensemble.json``
+(``OUT.json`` when OUT ends in ``.json``) and one model file per member,
+``OUT.member0.safetensors``, ...: ``softmaxkit.load_ensemble`` reads the
+manifest; C and Swift load the member files into an ensemble."""
 from __future__ import annotations
 
 import argparse
@@ -37,16 +39,37 @@ def _convert(src: str, dst: str, heads_json: str | None) -> int:
         return 1
     if isinstance(model, Ensemble):
         stem = dst[:-len(".safetensors")] if dst.endswith(".safetensors") else dst
-        for k, m in enumerate(model.models):
-            path = f"{stem}.member{k}.safetensors"
-            m.save(path)
-            print(f"wrote {path}")
-        print(f"an ensemble of {len(model.models)} models ({model.mode}): load the member files into "
-              "softmaxkit.Ensemble (smk_ensemble_create in C)")
+        manifest = dst if dst.endswith(".json") else f"{stem}.ensemble.json"
+        try:
+            for path in model.save(manifest):
+                print(f"wrote {path}")
+        except Error as e:
+            print(f"softmaxkit convert: {e}", file=sys.stderr)
+            return 1
+        print(f"an ensemble of {len(model.models)} models ({model.mode}): softmaxkit.load_ensemble({manifest!r}) "
+              "loads it; in C and Swift load the member files and create an ensemble (smk_ensemble_create)")
+        _padding_note(model)
         return 0
-    model.save(dst)
+    try:
+        model.save(dst)
+    except Error as e:
+        print(f"softmaxkit convert: {e}", file=sys.stderr)
+        return 1
     print(f"wrote {dst}: {model!r}")
+    _padding_note(model)
     return 0
+
+
+def _padding_note(model: object) -> None:
+    lens = getattr(model, "lengths_input", None)
+    if lens is not None:
+        print(f"note: the graph's input {lens!r} (the recurrent nodes' sequence_lens) is the model's lengths "
+              "argument (lengths= in Python, smk_model_forward_lengths in C)")
+    pad = getattr(model, "padding_id", None)
+    if pad is not None:
+        print(f"note: the source masks id {pad} as padding; the model file takes lengths instead: pass each row's "
+              f"count of steps before its trailing {pad}s as lengths (Python: a converted or manifest-loaded model "
+              "does it when called without lengths)")
 
 
 def main(argv: list[str] | None = None) -> int:

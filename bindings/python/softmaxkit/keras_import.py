@@ -17,7 +17,8 @@ _ACT = {"linear": "identity", "relu": "relu", "tanh": "tanh", "sigmoid": "sigmoi
 _NOOPS = {"Dropout", "SpatialDropout1D", "GaussianNoise", "GaussianDropout", "AlphaDropout", "Identity",
           "ActivityRegularization"}
 _SUPPORTED = ("InputLayer, Dense, Activation, Softmax, Dropout and other inference no-ops, LSTM, GRU "
-              "(reset_after=True), Bidirectional(LSTM|GRU) with merge_mode='concat', Embedding, "
+              "(reset_after=True), Bidirectional(LSTM|GRU) with merge_mode='concat', Embedding (mask_zero=True as "
+              "lengths of trailing padding), "
               "TimeDistributed(Dense), Average, Add, nested models; keras.ops softmax, log_softmax, sigmoid, "
               "relu, tanh, x[:, i, :], add and division by a number")
 
@@ -48,6 +49,10 @@ class _Converter:
         self.b = SpecBuilder("Keras")
         self.env: dict[int, Value] = {}
         self.uses: dict[int, int] = {}
+        # Layers whose values carry Keras' padding mask (Embedding(mask_zero=True)
+        # and what reads it step by step); the mask becomes per-row lengths.
+        self.masked: set = set()
+        self.padding_id: Optional[int] = None
 
     # -- use counts, so an activation is folded only into a layer read by nothing else
     def count(self, outputs: list, inputs: list) -> None:
@@ -108,10 +113,30 @@ class _Converter:
             return self.nested(op, self.value(tensors[0]), tensors[0])
         if kind in ("Add", "Average", "TrueDivide", "Divide", "Multiply"):
             return [self.arith(op, kind, node, what)]
+        mask = (node.arguments.kwargs or {}).get("mask")
+        if mask is not None:
+            masks = list(mask) if isinstance(mask, (list, tuple)) else [mask]
+            tensors = [t for t in tensors if not any(t is m for m in masks)]
         if len(tensors) != 1:
             raise ConversionError(f"{what}: {len(tensors)} tensor inputs; supported: {_SUPPORTED}")
         x, src = self.value(tensors[0]), tensors[0]
+        if mask is not None and not all(m is None or self.padding_mask(m) for m in masks):
+            raise ConversionError(f"{what}: reads a mask other than Embedding(mask_zero=True)'s; supported: that "
+                                  "padding mask (as lengths of trailing padding)")
         return [self.layer(op, kind, x, src, args, what)]
+
+    def padding_mask(self, m: Any) -> bool:
+        """Whether the Keras mask tensor `m` is ``ids != 0`` of the model's
+        integer input (what Embedding(mask_zero=True) computes)."""
+        node = self._node(m)
+        if node is None or type(node.operation).__name__ != "NotEqual" or self.padding_id is None:
+            return False
+        args = list(node.arguments.args)
+        ids = [a for a in args if hasattr(a, "_keras_history")]
+        consts = [a for a in args if not hasattr(a, "_keras_history")]
+        return (len(ids) == 1 and len(consts) == 1 and isinstance(consts[0], (int, np.integer))
+                and int(consts[0]) == self.padding_id and self.env.get(id(ids[0])) is not None
+                and self.env[id(ids[0])].layer == "input")
 
     def nested(self, model: Any, x: Value, src: Any) -> list:
         if type(model).__name__ == "Sequential":
@@ -163,6 +188,18 @@ class _Converter:
         raise ConversionError(f"{what}: not supported here; supported: {_SUPPORTED}")
 
     def layer(self, op: Any, kind: str, x: Value, src: Any, args: Any, what: str) -> Value:
+        masked = x.seq and x.layer in self.masked
+        if masked and kind == "GetItem":
+            raise ConversionError(f"{what}: selects one step of a sequence masked by Embedding(mask_zero=True); "
+                                  "the mask becomes per-row lengths, which give a padding step no value; supported: "
+                                  "the masked sequence read by LSTM/GRU (every step or the final state) and per-step "
+                                  "layers")
+        v = self._layer(op, kind, x, src, args, what)
+        if masked and v.seq and v.layer is not None:
+            self.masked.add(v.layer)
+        return v
+
+    def _layer(self, op: Any, kind: str, x: Value, src: Any, args: Any, what: str) -> Value:
         b = self.b
         single = src is None or self.single(src)
         if kind in _NOOPS:
@@ -204,12 +241,15 @@ class _Converter:
         if kind == "Embedding":
             if x.layer != "input" or not b.input.get("vocabulary"):
                 raise ConversionError(f"{what}: reads something other than the model's integer input")
-            if getattr(op, "mask_zero", False):
-                raise ConversionError(f"{what}: mask_zero=True (a padding mask SoftmaxKit does not apply); "
-                                      "pass lengths= to the converted model instead and set mask_zero=False")
             w = _np(op.embeddings)
             b.input["vocabulary"] = int(w.shape[0])
-            return Value(b.add(op.name, {"kind": "embedding", "input": "input"}, {"weight": w}), seq=True)
+            name = b.add(op.name, {"kind": "embedding", "input": "input"}, {"weight": w})
+            if getattr(op, "mask_zero", False):
+                # Keras skips masked steps in recurrent layers (the state carries over them): for
+                # trailing padding that is what lengths do; the converted model computes them.
+                self.masked.add(name)
+                self.padding_id = 0
+            return Value(name, seq=True)
         raise ConversionError(f"{what}: not supported; supported: {_SUPPORTED}")
 
     def dense(self, op: Any, x: Value, what: str) -> Value:
@@ -314,6 +354,15 @@ def from_keras(model: Any, *, heads: Optional[Mapping[str, Any]] = None) -> Any:
     ``model.output_names`` (a Sequential model's one head after its last
     layer), in that order; `heads` overrides them (see ``softmaxkit.from_onnx``).
 
+    ``Embedding(mask_zero=True)``: Keras' recurrent layers carry their state
+    over masked steps, which for trailing padding is what ``lengths`` do;
+    the result's ``padding_id`` is 0, so a call on ids without lengths
+    takes each row's length as its count of steps before its trailing
+    zeros (a 0 followed by another id in its row is an ArgumentError).
+    Final states and every real step equal Keras'; per-step outputs at
+    padding steps are 0, as with ``lengths``. A model file keeps no padding
+    id: C and Swift pass the lengths.
+
     Raises:
         ConversionError (a ValueError): a layer or operation SoftmaxKit does
             not run as Keras does; the message names it, its type and what is
@@ -349,4 +398,9 @@ def from_keras(model: Any, *, heads: Optional[Mapping[str, Any]] = None) -> Any:
         names = list(getattr(model, "output_names", None) or [o.name for o in outs])
     c.count(outs, ins)
     values = [c.value(o) for o in outs]
-    return build(c.b, list(zip(names, values)), heads)
+    result = build(c.b, list(zip(names, values)), heads)
+    if c.padding_id is not None:
+        result.padding_id = c.padding_id
+        for m in getattr(result, "models", ()):
+            m.padding_id = c.padding_id
+    return result

@@ -18,6 +18,7 @@ import ctypes
 import hashlib
 import json
 import os
+import re
 import stat
 import struct
 import threading
@@ -319,6 +320,13 @@ class _Sequences(_Runner):
     :class:`Model` and :class:`Ensemble` (which name their C calls)."""
 
     vocabulary = 0
+    #: An id the source framework masked as padding (Keras
+    #: ``Embedding(mask_zero=True)``: 0), else None. When set, a call on ids
+    #: without lengths takes each row's length as its count of steps before
+    #: its trailing padding ids; a padding id followed by another id in its
+    #: row is an ArgumentError (the source would skip that step in the
+    #: middle of the row, which lengths cannot say).
+    padding_id: Optional[int] = None
 
     def __call__(self, x: Any, lengths: Any = None, *, sample: Optional[Mapping[str, Any]] = None,
                  seed: Optional[int] = None) -> dict[str, Any]:
@@ -353,6 +361,10 @@ class _Sequences(_Runner):
                 named), lengths of the wrong count or outside ``[0, steps]``,
                 a sampled name that is not a head, a bad sampling option.
         """
+        if lengths is None and self.padding_id is not None and self.vocabulary:
+            a = np.asarray(x)
+            if a.ndim == 2 and a.dtype.kind in "iu":
+                lengths = padding_lengths(a, self.padding_id)
         if sample is not None:
             return self._call_sampled(x, lengths, sample, seed)
         if self.vocabulary:
@@ -459,6 +471,29 @@ class _Sequences(_Runner):
         _check(self._C_FORWARD_IDS(self._handle, ptr(a), i64(batch), i64(steps), None if lens is None else ptr(lens),
                                    table, self._head_count))
         return dict(zip(self._names, outs))
+
+
+def padding_lengths(ids: Any, padding_id: int = 0) -> np.ndarray:
+    """Each row's count of steps before its trailing `padding_id`s
+    (``[batch, steps]`` ids -> int64 ``[batch]``): the ``lengths`` that say
+    what a padding mask on those ids (Keras ``mask_zero=True``) says to a
+    recurrent layer. A padding id followed by another id in its row raises
+    ArgumentError naming the row: a mask with a hole is not a length."""
+    a = np.asarray(ids)
+    if a.ndim != 2:
+        raise ArgumentError(f"ids must be [batch, steps], got shape {a.shape}")
+    pad = a == padding_id
+    steps = a.shape[1]
+    # Steps up to and including the last non-padding id.
+    real = ~pad
+    last = np.where(real.any(axis=1), steps - np.argmax(real[:, ::-1], axis=1), 0)
+    inner = pad & (np.arange(steps)[None, :] < last[:, None])
+    if inner.any():
+        row, step = (int(v) for v in np.argwhere(inner)[0])
+        raise ArgumentError(f"ids[{row}, {step}] is the padding id {padding_id} before a non-padding id in its row; "
+                            f"the source masks that step, which lengths cannot express (lengths mark trailing "
+                            f"padding only): move padding to the end of the row or pass lengths")
+    return last.astype(I64_)
 
 
 class Model(_Sequences):
@@ -721,11 +756,165 @@ class Ensemble(_Sequences):
     def __reduce__(self):
         return (_unpickle_ensemble, (tuple(self.models), self.mode))
 
+    def save(self, path: Union[str, "os.PathLike[str]"]) -> list[str]:
+        """Writes the ensemble as a JSON manifest at `path` and one model
+        file per member next to it (``STEM.member0.safetensors``, ... where
+        STEM is `path` without ``.json`` and a preceding ``.ensemble``); the
+        manifest names the members relative to itself, their SHA-256 and
+        the mode. :meth:`load` (``softmaxkit.load_ensemble``) reads it back;
+        C and Swift load the member files and create the ensemble from them.
+        Returns the paths written, manifest last.
+
+        Raises:
+            OSError (FileError): a file cannot be created or written.
+        """
+        text = os.fspath(path)
+        stem = text[:-len(".json")] if text.endswith(".json") else text
+        stem = stem[:-len(".ensemble")] if stem.endswith(".ensemble") else stem
+        written, members = [], []
+        for k, m in enumerate(self.models):
+            member = f"{stem}.member{k}.safetensors"
+            data = m.to_bytes()
+            m.save(member)
+            written.append(member)
+            members.append({"path": os.path.basename(member), "sha256": hashlib.sha256(data).hexdigest()})
+        manifest = {"softmaxkit_ensemble": 1, "mode": self.mode, "members": members}
+        if getattr(self, "padding_id", None) is not None:
+            manifest["padding_id"] = int(self.padding_id)
+        try:
+            with open(text, "w", encoding="utf-8") as f:
+                json.dump(manifest, f, indent=2)
+                f.write("\n")
+        except OSError as e:
+            raise FileError(f"{text}: cannot write the ensemble manifest: {e.strerror or e}") from None
+        return written + [text]
+
+    @classmethod
+    def load(cls, path: Union[str, "os.PathLike[str]"]) -> "Ensemble":
+        """Loads an ensemble from the JSON manifest :meth:`save` (and
+        ``python -m softmaxkit convert`` of a model averaging sub-models)
+        writes: ``{"softmaxkit_ensemble": 1, "mode": ..., "members":
+        [{"path": ..., "sha256": ...}, ...]}``, member paths relative to the
+        manifest (``sha256`` optional; checked when present).
+
+        Raises:
+            OSError (FileError): the manifest or a member file cannot be read
+                (the member is named).
+            ValueError (ArgumentError): the manifest is not such JSON, an
+                unknown mode or version, a member whose bytes differ from its
+                recorded SHA-256, members that do not form an ensemble.
+        """
+        text = os.fspath(path)
+        try:
+            data = _read_regular(_path_bytes(path))
+        except FileError:
+            raise
+        except OSError as e:
+            raise FileError(f"{text}: cannot read the ensemble manifest: {e.strerror or e}") from None
+        try:
+            manifest = json.loads(data.decode("utf-8"))
+        except (UnicodeDecodeError, ValueError) as e:
+            raise ArgumentError(f"{text}: not an ensemble manifest (not JSON: {e})") from None
+        if not isinstance(manifest, dict) or "softmaxkit_ensemble" not in manifest:
+            raise ArgumentError(f"{text}: not an ensemble manifest (no \"softmaxkit_ensemble\" key)")
+        if manifest["softmaxkit_ensemble"] != 1:
+            raise ArgumentError(f"{text}: ensemble manifest version {manifest['softmaxkit_ensemble']!r}; "
+                                "this library reads version 1")
+        unknown = sorted(set(manifest) - {"softmaxkit_ensemble", "mode", "members", "padding_id"})
+        if unknown:
+            raise ArgumentError(f"{text}: unknown key(s) {', '.join(unknown)} (expected softmaxkit_ensemble, mode, "
+                                "members, padding_id)")
+        mode = manifest.get("mode", "arithmetic")
+        if mode not in ENSEMBLE_MODES:
+            raise ArgumentError(f"{text}: mode {mode!r} is unknown (expected one of {', '.join(ENSEMBLE_MODES)})")
+        members = manifest.get("members")
+        if not isinstance(members, list) or not members:
+            raise ArgumentError(f"{text}: \"members\" must be a non-empty list")
+        base = os.path.dirname(text)
+        models = []
+        for k, entry in enumerate(members):
+            if isinstance(entry, str):
+                entry = {"path": entry}
+            if not isinstance(entry, dict) or not isinstance(entry.get("path"), str) \
+                    or set(entry) - {"path", "sha256"}:
+                raise ArgumentError(f"{text}: members[{k}] must be a path or {{\"path\": ..., \"sha256\": ...}}")
+            member = os.path.join(base, entry["path"])
+            try:
+                data = _read_regular(_path_bytes(member))
+            except FileError as e:
+                raise FileError(f"{text}: members[{k}] {entry['path']!r}: {e}") from None
+            except OSError as e:
+                raise FileError(f"{text}: members[{k}] {entry['path']!r} cannot be read: {e.strerror or e}") from None
+            digest = entry.get("sha256")
+            if digest is not None and hashlib.sha256(data).hexdigest() != digest:
+                raise ArgumentError(f"{text}: members[{k}] {entry['path']!r} is not the file the manifest was "
+                                    "written with (its SHA-256 differs)")
+            try:
+                models.append(Model.from_bytes(data))
+            except ArgumentError as e:
+                raise ArgumentError(f"{text}: members[{k}] {entry['path']!r}: {e}") from None
+        ens = cls(models, mode)
+        pad = manifest.get("padding_id")
+        if pad is not None:
+            if not isinstance(pad, int) or isinstance(pad, bool):
+                raise ArgumentError(f"{text}: padding_id must be an integer, got {pad!r}")
+            ens.padding_id = pad
+            for m in models:
+                m.padding_id = pad
+        return ens
+
+    def to_dot(self) -> str:
+        """The ensemble as a Graphviz DOT graph: one cluster per member
+        (its :meth:`Model.to_dot` graph), the shared input, and each
+        averaged head with an edge from every member's head."""
+        lines = ["digraph ensemble {", "  rankdir=TB;",
+                 '  node [shape=box, style=rounded, fontname="Helvetica"];']
+        input_line = None
+        for k, m in enumerate(self.models):
+            lines.append(f"  subgraph cluster_member{k} {{")
+            lines.append(f'    label="member {k}";')
+            for line in m.to_dot().splitlines()[1:]:
+                stripped = line.strip()
+                if not stripped or stripped == "}" or stripped.startswith(("rankdir", "node [")):
+                    continue
+                if stripped.startswith('"input" ['):
+                    input_line = input_line or stripped
+                    continue
+                lines.append("    " + _DOT_ID.sub(lambda g: _member_id(g, k), stripped))
+            lines.append("  }")
+        if input_line:
+            lines.append("  " + input_line)
+        for h in self.heads:
+            hid = _dot_text("ensemble:" + h.name)
+            lines.append(f'  "{hid}" [shape=ellipse, label="{_dot_text(h.name)}\\n{self.mode} mean [{h.size}]"];')
+            for k in range(len(self.models)):
+                lines.append(f'  "m{k}:head:{_dot_text(h.name)}" -> "{hid}";')
+        lines.append("}")
+        return "\n".join(lines) + "\n"
+
     def __del__(self) -> None:
         h = getattr(self, "_handle", None)
         if h:
             _L.smk_ensemble_free(h)
             self._handle = None
+
+
+# A node id at the start of a DOT statement and the target of an edge.
+_DOT_ID = re.compile(r'^"((?:[^"\\]|\\.)*)"|(?<=-> )"((?:[^"\\]|\\.)*)"')
+
+
+def _dot_text(s: str) -> str:
+    return s.replace("\\", "\\\\").replace('"', '\\"')
+
+
+def _member_id(g: Any, k: int) -> str:
+    node = g.group(1) if g.group(1) is not None else g.group(2)
+    return '"input"' if node == "input" else f'"m{k}:{node}"'
+
+
+def load_ensemble(path: Union[str, "os.PathLike[str]"]) -> Ensemble:
+    """An :class:`Ensemble` from its JSON manifest (see :meth:`Ensemble.load`)."""
+    return Ensemble.load(path)
 
 
 # Models unpickled in this process, by the SHA-256 of their file bytes: a

@@ -15,7 +15,8 @@ import numpy as np
 from ._convert import ConversionError, SpecBuilder, Value, build, lstm_tensors
 
 _SUPPORTED = ("Gemm, MatMul (+ Add), Relu, Tanh, Sigmoid, Gelu (and its Erf pattern), Softmax and LogSoftmax over "
-              "the last axis, LSTM and GRU (linear_before_reset=1) with their Squeeze/Transpose/Reshape glue, "
+              "the last axis, LSTM and GRU (linear_before_reset=1; sequence_lens from a graph input, as the model's "
+              "lengths) with their Squeeze/Transpose/Reshape glue, "
               "Gather (embeddings, one step, a final state), Concat of a bidirectional final state, Identity, "
               "Dropout, Flatten, Reshape that keeps the shape, Cast, and shape arithmetic feeding zero initial states")
 _SHAPE_OPS = {"Shape", "Gather", "Unsqueeze", "Concat", "Cast", "Slice", "Squeeze", "Mul", "Add", "Sub", "Div",
@@ -30,6 +31,10 @@ class _Sym:
 
     def __init__(self, dims: Optional[list] = None):
         self.dims = dims
+
+
+class _Lens:
+    """The graph input holding the recurrent nodes' sequence_lens."""
 
 
 class _Zeros:
@@ -92,6 +97,8 @@ class _Converter:
             self.consts[init.name] = numpy_helper.to_array(init, base_dir) if base_dir else numpy_helper.to_array(init)
         self.vals: dict[str, Any] = {}
         self.uses: dict[str, int] = {}
+        #: The graph input holding sequence_lens, if any (the model's lengths).
+        self.lens_input: Optional[str] = None
         for n in self.nodes:
             for i in n.input:
                 if i:
@@ -109,13 +116,21 @@ class _Converter:
     def run(self) -> list:
         g = self.g
         inputs = [i for i in g.input if i.name not in self.consts]
+        from onnx import TensorProto
+        # A second input read only as the sequence_lens of the LSTM/GRU nodes
+        # becomes the model's lengths.
+        lens = [i for i in inputs if self.lens_candidate(i)]
+        if len(inputs) == 2 and len(lens) == 1:
+            self.lens_input = lens[0].name
+            self.vals[self.lens_input] = _Lens()
+            inputs = [i for i in inputs if i.name != self.lens_input]
         if len(inputs) != 1:
             raise ConversionError(f"the graph has {len(inputs)} inputs ({', '.join(i.name for i in inputs)}); "
-                                  "supported: one")
+                                  "supported: one, plus an integer [batch] input read only as the sequence_lens "
+                                  "of its LSTM/GRU nodes")
         inp = inputs[0]
         tt = inp.type.tensor_type
         dims = [d.dim_value if d.HasField("dim_value") else None for d in tt.shape.dim]
-        from onnx import TensorProto
         is_int = tt.elem_type in (TensorProto.INT64, TensorProto.INT32)
         if is_int:
             if len(dims) != 2:
@@ -128,6 +143,13 @@ class _Converter:
                                       "[batch, steps, features] with a fixed feature count")
             self.b.input = {"features": int(dims[-1])}
             self.vals[inp.name] = _T(Value("input", seq=len(dims) == 3), ("B", "T", "F") if len(dims) == 3 else ("B", "F"))
+        if self.lens_input is not None:
+            unlensed = [n.name or n.output[0] for n in self.nodes if n.op_type in ("LSTM", "GRU")
+                        and not (len(n.input) > 4 and n.input[4] == self.lens_input)]
+            if unlensed:
+                raise ConversionError(f"input {self.lens_input!r} is the sequence_lens of some recurrent nodes but "
+                                      f"not of {', '.join(map(repr, unlensed))}; the model's lengths apply to every "
+                                      "recurrent layer, so every LSTM/GRU node must read it")
         for node in self.nodes:
             what = f"node {node.name or node.output[0]!r} ({node.op_type})"
             try:
@@ -145,6 +167,16 @@ class _Converter:
         return results
 
     # -- helpers
+    def lens_candidate(self, i: Any) -> bool:
+        """Whether graph input `i` is integer ``[batch]`` read only as the
+        sequence_lens (input 4) of LSTM/GRU nodes."""
+        from onnx import TensorProto
+        tt = i.type.tensor_type
+        if tt.elem_type not in (TensorProto.INT32, TensorProto.INT64) or len(tt.shape.dim) != 1:
+            return False
+        readers = [(n, k) for n in self.nodes for k, x in enumerate(n.input) if x == i.name]
+        return bool(readers) and all(n.op_type in ("LSTM", "GRU") and k == 4 for n, k in readers)
+
     def dependents(self, node: Any) -> list:
         """The kept outputs computed from `node`."""
         reach = set(o for o in node.output if o)
@@ -407,9 +439,11 @@ class _Converter:
         want = ("T", "B", "F") if layout == 0 else ("B", "T", "F")
         if x.axes != want:
             raise ConversionError(f"{what}: input axes {x.axes}; supported: {want} (layout {layout})")
-        for k, label in ((4, "sequence_lens"), (7, "P (peepholes)")):
-            if len(ins) > k and ins[k]:
-                raise ConversionError(f"{what}: input {label} is given; not supported (pass lengths= to the model)")
+        if len(ins) > 4 and ins[4] and not isinstance(vals[4], _Lens):
+            raise ConversionError(f"{what}: sequence_lens {ins[4]!r} is computed in the graph; supported: a graph "
+                                  "input read only as sequence_lens (it becomes the model's lengths), or none")
+        if len(ins) > 7 and ins[7]:
+            raise ConversionError(f"{what}: input P (peepholes) is given; not supported")
         for k in (5, 6):
             if len(ins) > k and ins[k]:
                 v = vals[k]
@@ -562,6 +596,12 @@ def from_onnx(model: Any, *, heads: Optional[Mapping[str, Any]] = None) -> Any:
     "hierarchical", "coarse": "coarse_head", "fine": ["fine0", "fine1"]}}``,
     where head names stand for the layers they read).
 
+    A second graph input, integer ``[batch]`` and read only as the
+    ``sequence_lens`` of every LSTM/GRU node, becomes the model's
+    ``lengths`` argument (its name is the result's ``lengths_input``; None
+    without one): valid steps and final states equal the graph's, per-step
+    outputs at padding steps are 0.
+
     Raises:
         ConversionError (a ValueError): a node SoftmaxKit does not run as the
             graph does; the message names it, its operator and what is
@@ -582,4 +622,7 @@ def from_onnx(model: Any, *, heads: Optional[Mapping[str, Any]] = None) -> Any:
     c = _Converter(model.graph, opset, None, dropped)
     outputs = c.run()
     rest = None if heads is None else {k: v for k, v in heads.items() if k not in dropped}
-    return build(c.b, outputs, rest)
+    result = build(c.b, outputs, rest)
+    # The graph's sequence_lens input: the converted model's `lengths` argument.
+    result.lengths_input = c.lens_input
+    return result

@@ -263,3 +263,80 @@ def test_convert_command(tmp_path):
     assert r.returncode == 0, r.stderr
     x = rng.standard_normal((3, 4)).astype(np.float32)
     np.testing.assert_allclose(Model.load(dst)(x)["p"], model.predict(x, verbose=0), atol=TOL)
+
+
+def test_convert_command_writes_an_ensemble_manifest(tmp_path):
+    """A model averaging sub-models converts to a manifest plus one model
+    file per member; softmaxkit.load_ensemble runs it as Keras does."""
+    import subprocess
+    import sys
+    a, b = _member(8), _member(12)
+    inputs = keras.Input(shape=(10,))
+    model = keras.Model(inputs, keras.layers.Average()([a(inputs), b(inputs)]))
+    src, dst = tmp_path / "e.keras", tmp_path / "e.safetensors"
+    model.save(src)
+    env = {**os.environ, "KERAS_BACKEND": "jax"}
+    r = subprocess.run([sys.executable, "-m", "softmaxkit", "convert", str(src), str(dst)], capture_output=True,
+                       text=True, env=env)
+    assert r.returncode == 0, r.stderr
+    assert sorted(p.name for p in tmp_path.iterdir()) == [
+        "e.ensemble.json", "e.keras", "e.member0.safetensors", "e.member1.safetensors"]
+    ens = softmaxkit.load_ensemble(tmp_path / "e.ensemble.json")
+    assert isinstance(ens, Ensemble) and ens.mode == "arithmetic"
+    same(model, ens, rng.standard_normal((4, 10)).astype(np.float32))
+    dot = ens.to_dot()
+    assert "cluster_member1" in dot and "arithmetic mean [3]" in dot
+
+
+def _masked(kind, seq, bidi=False, stacked=False):
+    ids = keras.Input(shape=(None,), dtype="int32")
+    h = keras.layers.Embedding(30, 8, mask_zero=True)(ids)
+    h = keras.layers.Dropout(0.5)(h)
+    if stacked:
+        h = getattr(keras.layers, kind)(6, return_sequences=True)(h)
+    rnn = getattr(keras.layers, kind)(12, return_sequences=seq)
+    h = keras.layers.Bidirectional(rnn)(h) if bidi else rnn(h)
+    return keras.Model(ids, keras.layers.Dense(5, activation="softmax")(h))
+
+
+@pytest.mark.parametrize("kind", ["LSTM", "GRU"])
+@pytest.mark.parametrize("seq, bidi, stacked", [(False, False, False), (True, False, False), (False, True, False),
+                                                (True, True, False), (True, False, True), (False, False, True)])
+def test_mask_zero_is_lengths_of_trailing_padding(kind, seq, bidi, stacked):
+    """Embedding(mask_zero=True): Keras' RNNs carry their state over the
+    masked steps; for trailing padding those are the model's lengths. Final
+    states and every real step equal Keras' predict; padding steps are 0."""
+    model = _masked(kind, seq, bidi, stacked)
+    smk = softmaxkit.from_keras(model)
+    assert smk.padding_id == 0
+    x = rng.integers(1, 30, (5, 7)).astype(np.int32)
+    x[0, 4:] = 0
+    x[1, 6:] = 0
+    x[3, 1:] = 0
+    x[4, :] = 0
+    ref = model.predict(x, verbose=0)
+    got = smk(x)[smk.heads[0].name]
+    lens = [4, 6, 7, 1, 0]
+    if not seq:
+        np.testing.assert_allclose(got, ref, atol=TOL, rtol=0)
+        return
+    for b, n in enumerate(lens):
+        np.testing.assert_allclose(got[b, :n], ref[b, :n], atol=TOL, rtol=0, err_msg=f"row {b}")
+        assert not got[b, n:].any()
+
+
+def test_mask_zero_with_padding_inside_a_row_is_a_clear_error():
+    smk = softmaxkit.from_keras(_masked("LSTM", False))
+    with pytest.raises(ValueError, match=r"ids\[1, 2\] is the padding id 0 before a non-padding id"):
+        smk(np.array([[1, 2, 3, 4], [5, 6, 0, 7]], np.int32))
+    # Explicit lengths still work (they take the place of the mask).
+    x = np.array([[1, 2, 3, 0]], np.int32)
+    np.testing.assert_allclose(smk(x, lengths=[3])[smk.heads[0].name], smk(x)[smk.heads[0].name])
+
+
+def test_mask_zero_then_a_selected_step_is_refused():
+    ids = keras.Input(shape=(6,), dtype="int32")
+    h = keras.layers.LSTM(4, return_sequences=True)(keras.layers.Embedding(9, 3, mask_zero=True)(ids))
+    model = keras.Model(ids, keras.layers.Dense(2, name="last")(h[:, 2, :]))
+    with pytest.raises(ValueError, match="selects one step of a sequence masked by Embedding"):
+        softmaxkit.from_keras(model)

@@ -198,3 +198,75 @@ def test_gemm_alpha_beta_and_activation_folding():
                      helper.make_node("Add", ["h", "r"], ["y"], name="sum")], {"w": w})
     with pytest.raises(ValueError, match=r"'act' \(Relu\)"):
         softmaxkit.from_onnx(shared)
+
+
+def _lstm_with_lens(kind="LSTM", direction="forward", lens_everywhere=True):
+    """x [batch, steps, 3] -> LSTM/GRU with sequence_lens from a graph input
+    -> a per-step softmax head and a final-state head."""
+    onnx = pytest.importorskip("onnx", reason="from_onnx needs onnx: pip install onnx")
+    from onnx import TensorProto, helper, numpy_helper
+    r = np.random.default_rng(3)
+    H, F, D = 4, 3, 2 if direction == "bidirectional" else 1
+    G = 4 if kind == "LSTM" else 3
+    inits = {"W": r.standard_normal((D, G * H, F)), "R": r.standard_normal((D, G * H, H)),
+             "B": r.standard_normal((D, 2 * G * H)), "w_step": r.standard_normal((D * H, 5)),
+             "b_step": r.standard_normal(5), "w_fin": r.standard_normal((2, D * H)),
+             "perm": np.array([1, 0, 2]), "ax1": np.array([1]), "ax0": np.array([0]),
+             "fold": np.array([0, 0, -1])}
+    extra = {"linear_before_reset": 1} if kind == "GRU" else {}
+    nodes = [helper.make_node("Transpose", ["x"], ["xt"], perm=[1, 0, 2]),
+             helper.make_node(kind, ["xt", "W", "R", "B", "lens"], ["Y", "Yh"], hidden_size=H,
+                              direction=direction, name="rnn", **extra),
+             helper.make_node("Transpose", ["Y"], ["Yb"], perm=[2, 0, 1, 3]),
+             helper.make_node("Reshape", ["Yb", "fold"], ["Yf"]),
+             helper.make_node("MatMul", ["Yf", "w_step"], ["s0"]),
+             helper.make_node("Add", ["s0", "b_step"], ["s1"]),
+             helper.make_node("Softmax", ["s1"], ["steps"], axis=-1)]
+    if D == 1:
+        nodes += [helper.make_node("Squeeze", ["Yh", "ax0"], ["h"])]
+    else:
+        nodes += [helper.make_node("Gather", ["Yh", "i0"], ["h0"], axis=0),
+                  helper.make_node("Gather", ["Yh", "i1"], ["h1"], axis=0),
+                  helper.make_node("Concat", ["h0", "h1"], ["h"], axis=1)]
+        inits.update(i0=np.array(0), i1=np.array(1))
+    nodes += [helper.make_node("Gemm", ["h", "w_fin"], ["final"], transB=1, name="fin")]
+    if not lens_everywhere:
+        nodes += [helper.make_node(kind, ["xt", "W", "R", "B"], ["Y2", "Yh2"], hidden_size=H, direction=direction,
+                                   name="rnn_unlensed", **extra),
+                  helper.make_node("Squeeze", ["Yh2", "ax0"], ["h2"]),
+                  helper.make_node("Gemm", ["h2", "w_fin"], ["final2"], transB=1)]
+    outs = [helper.make_tensor_value_info("steps", TensorProto.FLOAT, None),
+            helper.make_tensor_value_info("final", TensorProto.FLOAT, None)]
+    if not lens_everywhere:
+        outs.append(helper.make_tensor_value_info("final2", TensorProto.FLOAT, None))
+    g = helper.make_graph(nodes, "g", [helper.make_tensor_value_info("x", TensorProto.FLOAT, ["batch", "steps", F]),
+                                       helper.make_tensor_value_info("lens", TensorProto.INT32, ["batch"])], outs,
+                          [numpy_helper.from_array(np.asarray(v, np.float32 if np.asarray(v).dtype.kind == "f"
+                                                              else np.int64), k) for k, v in inits.items()])
+    return onnx, helper.make_model(g, opset_imports=[helper.make_opsetid("", 17)])
+
+
+@pytest.mark.parametrize("kind, direction", [("LSTM", "forward"), ("GRU", "forward"), ("LSTM", "bidirectional"),
+                                             ("GRU", "bidirectional")])
+def test_sequence_lens_input_becomes_lengths(kind, direction):
+    """A graph input read as sequence_lens: the model's lengths. Valid steps
+    and final states equal ONNX Runtime's; padding steps are 0."""
+    onnx, m = _lstm_with_lens(kind, direction)
+    ort = pytest.importorskip("onnxruntime", reason="the comparison needs onnxruntime: pip install onnxruntime")
+    model = softmaxkit.from_onnx(m)
+    assert model.lengths_input == "lens"
+    x = np.random.default_rng(4).standard_normal((3, 6, 3)).astype(np.float32)
+    lens = np.array([6, 2, 4], np.int32)
+    sess = ort.InferenceSession(m.SerializeToString(), providers=["CPUExecutionProvider"])
+    want_steps, want_final = sess.run(None, {"x": x, "lens": lens})
+    got = model(x, lengths=lens)
+    np.testing.assert_allclose(got["final"], want_final, atol=TOL, rtol=0)
+    for b, n in enumerate(lens):
+        np.testing.assert_allclose(got["steps"][b, :n], want_steps[b, :n], atol=TOL, rtol=0)
+        assert not got["steps"][b, n:].any()
+
+
+def test_sequence_lens_read_by_some_recurrent_nodes_only_is_refused():
+    _, m = _lstm_with_lens(lens_everywhere=False)
+    with pytest.raises(ValueError, match=r"'lens'.*not of 'rnn_unlensed'"):
+        softmaxkit.from_onnx(m)
