@@ -173,11 +173,47 @@ public func sampleShortRow<T: KernelScalar>(
         try checkDisjoint(UnsafeRawPointer(index), 8, UnsafeRawPointer(logProb), MemoryLayout<T>.stride,
                           names: ("indices", "log_probs"))
     }
+    if n <= drawChunk {
+        sampleOneChunk(x, n: n, invT: plan.invT, seed: seed, row: plan.rowOffset, index: index, logProb: logProb)
+        return true
+    }
     try withSamplingScratch(plan, n: n, count: 1) { block, _ in
         sampleFibre(x, mask: nil, n: n, plan: plan, scratch: SamplingScratch(plan, n: n, block: block), row: 0,
                     indices: index, logProbs: logProb, stride: 1)
     }
     return true
+}
+
+/// ``sampleFibre`` for one plain draw (no mask, greedy or truncation) of a
+/// fibre of one chunk (`1 <= n <= drawChunk`) at stream row `row`: the same
+/// steps on a stack buffer, so the same draw and log-probability, bit for bit.
+@inlinable @inline(__always)
+func sampleOneChunk<T: KernelScalar>(_ x: UnsafePointer<T>, n: Int, invT: T, seed: UInt64, row: UInt64,
+                                     index: UnsafeMutablePointer<Int>, logProb: UnsafeMutablePointer<T>?) {
+    // Chunk sums and running sums (two each, as the scratch has), then the weights.
+    withUnsafeTemporaryAllocation(byteCount: 32 + (n + T.width) * MemoryLayout<T>.stride, alignment: 16) { block in
+        let sums = block.baseAddress!.bindMemory(to: Double.self, capacity: 4)
+        let w = (block.baseAddress! + 32).bindMemory(to: T.self, capacity: n + T.width)
+        let (lo, m) = rowMinMax(x, n)
+        let total = (lo - m) * invT >= -T.expNormalLimit
+            ? WeightTable<T>.exponentialChunks(x, w, n, shift: m, scale: invT, sums: sums, NormalExp.self)
+            : WeightTable<T>.exponentialChunks(x, w, n, shift: m, scale: invT, sums: sums, AnyExp.self)
+        guard total.isFinite, total > 0 else {  // NaN, +inf, all -inf
+            index.pointee = -1
+            logProb?.pointee = .nan
+            return
+        }
+        let table = WeightTable(w, n, sums: sums, running: sums + 2, summed: true)
+        let kept = table.total
+        let j = kept > 0 ? table.find(Philox.uniform(seed: seed, row: row, draw: 0) * kept) : -1
+        guard j >= 0 else {
+            index.pointee = -1
+            logProb?.pointee = .nan
+            return
+        }
+        index.pointee = j
+        logProb?.pointee = T(Double((x[j] - m) * invT) - Double.libmLog(kept))
+    }
 }
 
 /// Samples an array viewed as `shape` (default: 1-D) over `axis`:
