@@ -55,12 +55,25 @@ func sampleOptions(_ p: UnsafeRawPointer?) throws(SoftmaxKitError) -> SamplingOp
         rowOffset: p.loadUnaligned(fromByteOffset: SampleOptionsLayout.rowOffset, as: UInt64.self))
 }
 
+/// Rows up to this length, alone in their call and without a mask, take
+/// `sampleShortRow`.
+private let shortRow: Int64 = 1024
+
 private func sampleABI<T: KernelScalar>(
     _ logits: UnsafePointer<T>?, _ mask: UnsafePointer<UInt8>?, _ indices: UnsafeMutablePointer<Int64>?,
     _ logProbs: UnsafeMutablePointer<T>?, _ outer: Int64, _ n: Int64, _ inner: Int64, _ maskCount: Int64,
     _ options: UnsafeRawPointer?, _ seed: UInt64
 ) -> Int32 {
     abiCall { () throws(SoftmaxKitError) in
+        // One short row without a mask (an action head's batch of one):
+        // the extents are valid and the buffers non-NULL, so the errors
+        // below come in the general call's order.
+        if outer == 1, inner == 1, n > 0, n <= shortRow, mask == nil, maskCount == 0,
+           let logits, let indices {
+            let o = try sampleOptions(options)
+            let ip = UnsafeMutableRawPointer(indices).assumingMemoryBound(to: Int.self)
+            if try sampleShortRow(logits, n: Int(n), index: ip, logProb: logProbs, options: o, seed: seed) { return }
+        }
         let e = try extents(outer, n, inner)
         let o = try sampleOptions(options)
         let (c1, o1) = e.outer.multipliedReportingOverflow(by: o.numSamples)

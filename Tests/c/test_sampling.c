@@ -153,6 +153,85 @@ static void test_greedy_distinct_and_bad_rows(void) {
     CHECK(idx[0] == -1 && idx[1] == -1);
 }
 
+/* A row alone without a mask (an action head's batch of one) takes a short
+ * path: it must draw what the batch path draws for that row (row offset r),
+ * and what an all-ones mask (the general path) draws, bit for bit, log
+ * probabilities included; rows with nothing to draw from give -1 / NaN;
+ * its errors are the general call's. */
+static void test_short_rows(void) {
+    static const int64_t NS[] = {1, 2, 3, 7, 8, 10, 16, 17, 31, 100, 256, 257, 1000, 1024, 1025};
+    static const double TS[] = {1.0, 0.8, 3.0, 0.05};
+    enum { ROWS = 5, MAXN = 1025 };
+    float *x = malloc(sizeof(float) * ROWS * MAXN), lpb[ROWS], lpa, lpm;
+    double *xd = malloc(sizeof(double) * ROWS * MAXN), dlpb[ROWS], dlpa;
+    uint8_t *ones = malloc(MAXN);
+    int64_t ib[ROWS], dib[ROWS], ia, im, j, r;
+    size_t a, b;
+    smk_sample_options o;
+    uint32_t s = 777;
+    int same = 1;
+    memset(ones, 1, MAXN);
+    for (j = 0; j < ROWS * MAXN; j++) {
+        s = s * 1664525u + 1013904223u;
+        xd[j] = (double)(s >> 8) / 16777216.0 * 12.0 - 6.0;
+        x[j] = (float)xd[j];
+    }
+    for (a = 0; a < sizeof NS / sizeof NS[0]; a++) {
+        int64_t n = NS[a];
+        for (b = 0; b < sizeof TS / sizeof TS[0]; b++) {
+            smk_sample_options_init(&o);
+            o.temperature = TS[b];
+            CHECK_STATUS(smk_sample_f32(x, NULL, ib, lpb, ROWS, n, 1, 0, &o, SEED + (uint64_t)b), SMK_OK);
+            CHECK_STATUS(smk_sample_f64(xd, NULL, dib, dlpb, ROWS, n, 1, 0, &o, SEED + (uint64_t)b), SMK_OK);
+            for (r = 0; r < ROWS; r++) {
+                o.row_offset = (uint64_t)r;
+                CHECK_STATUS(smk_sample_f32(x + r * n, NULL, &ia, &lpa, 1, n, 1, 0, &o, SEED + (uint64_t)b), SMK_OK);
+                CHECK_STATUS(smk_sample_f32(x + r * n, ones, &im, &lpm, 1, n, 1, n, &o, SEED + (uint64_t)b), SMK_OK);
+                same &= ia == ib[r] && memcmp(&lpa, &lpb[r], sizeof lpa) == 0;
+                same &= im == ia && memcmp(&lpm, &lpa, sizeof lpa) == 0;
+                same &= ia >= 0 && ia < n;
+                CHECK_STATUS(smk_sample_f64(xd + r * n, NULL, &ia, &dlpa, 1, n, 1, 0, &o, SEED + (uint64_t)b), SMK_OK);
+                same &= ia == dib[r] && memcmp(&dlpa, &dlpb[r], sizeof dlpa) == 0;
+            }
+        }
+    }
+    CHECK(same);
+    /* Nothing to draw from: NaN, all -inf, +inf. */
+    {
+        float bad[3][4] = {{1, NAN, 2, 3}, {-INFINITY, -INFINITY, -INFINITY, -INFINITY}, {1, INFINITY, 2, 3}};
+        for (r = 0; r < 3; r++) {
+            ia = 5; lpa = 0;
+            CHECK_STATUS(smk_sample_f32(bad[r], NULL, &ia, &lpa, 1, 4, 1, 0, NULL, 1), SMK_OK);
+            CHECK(ia == -1 && isnan(lpa));
+        }
+    }
+    /* The general call's errors, in its order, with its messages. */
+    {
+        char first[512];
+        smk_sample_options_init(&o);
+        CHECK_STATUS(smk_sample_f32(x, NULL, (int64_t *)(void *)(x + 2), NULL, 1, 10, 1, 0, &o, 1), SMK_ERROR_INVALID_ARGUMENT);
+        snprintf(first, sizeof first, "%s", smk_last_error_message());
+        CHECK(strstr(first, "indices overlaps logits") != NULL);
+        CHECK_STATUS(smk_sample_f32(x, ones, (int64_t *)(void *)(x + 2), NULL, 1, 10, 1, 10, &o, 1), SMK_ERROR_INVALID_ARGUMENT);
+        CHECK(strcmp(first, smk_last_error_message()) == 0);
+        CHECK_STATUS(smk_sample_f32(x, NULL, &ia, x + 3, 1, 10, 1, 0, &o, 1), SMK_ERROR_INVALID_ARGUMENT);
+        CHECK(strstr(smk_last_error_message(), "log_probs overlaps logits") != NULL);
+        CHECK_STATUS(smk_sample_f32(x, NULL, &ia, (float *)(void *)&ia, 1, 10, 1, 0, &o, 1), SMK_ERROR_INVALID_ARGUMENT);
+        CHECK(strstr(smk_last_error_message(), "log_probs overlaps indices") != NULL);
+        /* An option error comes before an overlap, as in the general call. */
+        o.temperature = -2;
+        CHECK_STATUS(smk_sample_f32(x, NULL, (int64_t *)(void *)(x + 2), NULL, 1, 10, 1, 0, &o, 1), SMK_ERROR_INVALID_ARGUMENT);
+        CHECK(strstr(smk_last_error_message(), "temperature must be finite and >= 0") != NULL);
+        smk_sample_options_init(&o); o.top_k = -3; o.temperature = -2;  /* read from the struct first */
+        CHECK_STATUS(smk_sample_f32(x, NULL, &ia, NULL, 1, 10, 1, 0, &o, 1), SMK_ERROR_INVALID_ARGUMENT);
+        CHECK(strstr(smk_last_error_message(), "top_k must be >= 0") != NULL);
+        smk_sample_options_init(&o); o.temperature = 1e-300;  /* subnormal in float */
+        CHECK_STATUS(smk_sample_f32(x, NULL, &ia, NULL, 1, 10, 1, 0, &o, 1), SMK_ERROR_INVALID_ARGUMENT);
+        CHECK(strstr(smk_last_error_message(), "not subnormal") != NULL);
+    }
+    free(x); free(xd); free(ones);
+}
+
 static void test_bad_options(void) {
     float x[6] = {1, 2, 3, 4, 5, 6}, lp[6];
     uint8_t mask[5] = {1, 1, 1, 1, 1};
@@ -220,5 +299,6 @@ int main(int argc, char **argv) {
     test_threads_and_offsets();
     test_greedy_distinct_and_bad_rows();
     test_bad_options();
+    test_short_rows();
     return check_summary("test_sampling");
 }

@@ -113,6 +113,13 @@ public func sample<T: KernelScalar>(
         return
     }
     let xp = logits.baseAddress!, mp = mask?.baseAddress, pattern = layout == .pattern
+    if e.inner == 1 && fibres == 1 {
+        try withSamplingScratch(plan, n: n, count: 1) { block, _ in
+            sampleFibre(xp, mask: mp, n: n, plan: plan, scratch: SamplingScratch(plan, n: n, block: block), row: 0,
+                        indices: ip, logProbs: lp, stride: 1)
+        }
+        return
+    }
     if e.inner == 1 {
         let threads = plannedThreads(fibres, work: e.count)
         try withSamplingScratch(plan, n: n, count: threads) { block, bytes in
@@ -138,6 +145,74 @@ public func sample<T: KernelScalar>(
             sampleFibre(xr, mask: m, n: n, plan: plan, scratch: s, row: UInt64(truncatingIfNeeded: r),
                         indices: ip + at, logProbs: lp.map { $0 + at }, stride: e.inner)
         }
+    }
+}
+
+/// One short fibre without a mask, as a C caller's batch of one row: what
+/// ``sample(_:mask:indices:logProbs:extents:options:seed:)`` does for
+/// extents `(1, n, 1)`, `1 <= n <= drawChunk`, and buffers of exactly one
+/// fibre and one draw, without its batch machinery (extents, layouts,
+/// threads). Throws what that call throws, in the same order. Returns false,
+/// having written nothing, when the options ask for more than one plain draw
+/// (greedy, a truncation, several draws): the caller then takes the general
+/// call.
+@_spi(CABI)
+@_specialize(exported: true, where T == Float)
+@_specialize(exported: true, where T == Double)
+public func sampleShortRow<T: KernelScalar>(
+    _ x: UnsafePointer<T>, n: Int, index: UnsafeMutablePointer<Int>, logProb: UnsafeMutablePointer<T>?,
+    options: SamplingOptions, seed: UInt64
+) throws(SoftmaxKitError) -> Bool {
+    let plan = try SamplingPlan<T>(options, n: n, seed: seed)
+    guard !plan.greedy, plan.topK == 0, plan.topP == 1, plan.minP == 0, plan.draws == 1 else { return false }
+    let xBytes = n * MemoryLayout<T>.stride
+    try checkDisjoint(UnsafeRawPointer(x), xBytes, UnsafeRawPointer(index), 8, names: ("logits", "indices"))
+    if let logProb {
+        try checkDisjoint(UnsafeRawPointer(x), xBytes, UnsafeRawPointer(logProb), MemoryLayout<T>.stride,
+                          names: ("logits", "log_probs"))
+        try checkDisjoint(UnsafeRawPointer(index), 8, UnsafeRawPointer(logProb), MemoryLayout<T>.stride,
+                          names: ("indices", "log_probs"))
+    }
+    if n <= drawChunk {
+        sampleOneChunk(x, n: n, invT: plan.invT, seed: seed, row: plan.rowOffset, index: index, logProb: logProb)
+        return true
+    }
+    try withSamplingScratch(plan, n: n, count: 1) { block, _ in
+        sampleFibre(x, mask: nil, n: n, plan: plan, scratch: SamplingScratch(plan, n: n, block: block), row: 0,
+                    indices: index, logProbs: logProb, stride: 1)
+    }
+    return true
+}
+
+/// ``sampleFibre`` for one plain draw (no mask, greedy or truncation) of a
+/// fibre of one chunk (`1 <= n <= drawChunk`) at stream row `row`: the same
+/// steps on a stack buffer, so the same draw and log-probability, bit for bit.
+@inlinable @inline(__always)
+func sampleOneChunk<T: KernelScalar>(_ x: UnsafePointer<T>, n: Int, invT: T, seed: UInt64, row: UInt64,
+                                     index: UnsafeMutablePointer<Int>, logProb: UnsafeMutablePointer<T>?) {
+    // Chunk sums and running sums (two each, as the scratch has), then the weights.
+    withUnsafeTemporaryAllocation(byteCount: 32 + (n + T.width) * MemoryLayout<T>.stride, alignment: 16) { block in
+        let sums = block.baseAddress!.bindMemory(to: Double.self, capacity: 4)
+        let w = (block.baseAddress! + 32).bindMemory(to: T.self, capacity: n + T.width)
+        let (lo, m) = rowMinMax(x, n)
+        let total = (lo - m) * invT >= -T.expNormalLimit
+            ? WeightTable<T>.exponentialChunks(x, w, n, shift: m, scale: invT, sums: sums, NormalExp.self)
+            : WeightTable<T>.exponentialChunks(x, w, n, shift: m, scale: invT, sums: sums, AnyExp.self)
+        guard total.isFinite, total > 0 else {  // NaN, +inf, all -inf
+            index.pointee = -1
+            logProb?.pointee = .nan
+            return
+        }
+        let table = WeightTable(w, n, sums: sums, running: sums + 2, summed: true)
+        let kept = table.total
+        let j = kept > 0 ? table.find(Philox.uniform(seed: seed, row: row, draw: 0) * kept) : -1
+        guard j >= 0 else {
+            index.pointee = -1
+            logProb?.pointee = .nan
+            return
+        }
+        index.pointee = j
+        logProb?.pointee = T(Double((x[j] - m) * invT) - Double.libmLog(kept))
     }
 }
 

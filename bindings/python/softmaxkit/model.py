@@ -65,8 +65,10 @@ _FORWARD_IDS_SAMPLED = _lib.fast("smk_model_forward_ids_sampled")
 _STEP_SAMPLED = _lib.fast("smk_model_step_sampled")
 _ENSEMBLE_FORWARD_SAMPLED = _lib.fast("smk_ensemble_forward_sampled")
 # The keys of one head's entry in ``sample=``: smk_sample_options' fields
-# (as softmaxkit.sample names them) and return_log_probs.
-_SAMPLE_KEYS = ("temperature", "top_k", "top_p", "min_p", "num_samples", "replacement", "row_offset", "return_log_probs")
+# (as softmaxkit.sample names them), return_log_probs and return_values.
+_SAMPLE_KEYS = ("temperature", "top_k", "top_p", "min_p", "num_samples", "replacement", "row_offset",
+                "return_log_probs", "return_values")
+_RETURN_KEYS = ("return_log_probs", "return_values")
 I64_ = np.dtype(np.int64)
 
 
@@ -242,7 +244,8 @@ class _Runner:
         seed, outputs, indices, log_probs)` runs the C function on the packed
         tables; `shapes` are the heads' output shapes. Sampled heads map to
         int64 indices (the output shape without its last axis, or with
-        num_samples there), or ``(indices, log_probs)`` with return_log_probs."""
+        num_samples there), or a tuple ``(indices[, log_probs][, values])``
+        with return_log_probs / return_values."""
         if not isinstance(sample, Mapping):
             raise ArgumentError(f"sample must map head names to option dicts, got {type(sample).__name__}")
         per: list = [None] * len(self._names)
@@ -255,11 +258,14 @@ class _Runner:
             unknown = sorted(str(k) for k in spec if k not in _SAMPLE_KEYS)
             if unknown:
                 raise ArgumentError(f"sample[{name!r}]: unknown option(s) {unknown}; the options are {list(_SAMPLE_KEYS)}")
-            rlp = spec.get("return_log_probs", False)
-            if not isinstance(rlp, (bool, np.bool_)):
-                raise ArgumentError(f"sample[{name!r}]: return_log_probs must be True or False, got {rlp!r}")
-            opts = _options(**{k: v for k, v in spec.items() if k != "return_log_probs"})
-            per[self._names.index(name)] = (opts, spec.get("num_samples") is not None, bool(rlp))
+            flags = []
+            for key in _RETURN_KEYS:
+                v = spec.get(key, False)
+                if not isinstance(v, (bool, np.bool_)):
+                    raise ArgumentError(f"sample[{name!r}]: {key} must be True or False, got {v!r}")
+                flags.append(bool(v))
+            opts = _options(**{k: v for k, v in spec.items() if k not in _RETURN_KEYS})
+            per[self._names.index(name)] = (opts, spec.get("num_samples") is not None, *flags)
         s = ctypes.c_uint64(_seed(seed))
         results: list = []
         opt_ptrs, out_ptrs, idx_ptrs, lp_ptrs = [], [], [], []
@@ -269,12 +275,15 @@ class _Runner:
                 results.append(o)
                 opt_ptrs.append(0); out_ptrs.append(ptr(o).value); idx_ptrs.append(0); lp_ptrs.append(0)
                 continue
-            opts, draws, rlp = entry
+            opts, draws, rlp, rv = entry
             ishape = shape[:-1] + ((opts.num_samples,) if draws else ())
             idx = _empty(ishape, I64_)
             lp = _empty(ishape, F32) if rlp else None
-            results.append((idx, lp) if rlp else idx)
-            opt_ptrs.append(ctypes.addressof(opts)); out_ptrs.append(0); idx_ptrs.append(ptr(idx).value)
+            vals = _empty(shape, F32) if rv else None
+            extra = ((lp,) if rlp else ()) + ((vals,) if rv else ())
+            results.append((idx, *extra) if extra else idx)
+            opt_ptrs.append(ctypes.addressof(opts)); out_ptrs.append(0 if vals is None else ptr(vals).value)
+            idx_ptrs.append(ptr(idx).value)
             lp_ptrs.append(0 if lp is None else ptr(lp).value)
         keep = [e[0] for e in per if e is not None]  # the option structs outlive the call
         status = call(self._pack(*opt_ptrs), s, self._pack(*out_ptrs), self._pack(*idx_ptrs), self._pack(*lp_ptrs))
@@ -345,7 +354,10 @@ class _Sequences(_Runner):
         values: each gets int64 indices, one per output row (``[batch]`` or
         ``[batch, steps]``; with ``num_samples`` that many more on a last
         axis), or ``(indices, log_probs)`` with ``"return_log_probs": True``.
-        The options are softmaxkit.sample's (temperature, top_k, top_p,
+        ``"return_values": True`` also returns the head's values (what the
+        call gives without `sample`) last: ``(indices, values)`` or
+        ``(indices, log_probs, values)``, as np.unique appends its optional
+        results. The options are softmaxkit.sample's (temperature, top_k, top_p,
         min_p, num_samples, replacement, row_offset). A softmax/log_softmax
         head is sampled from its logits (its layer values) with temperature
         ``temperature * head temperature``; a masked_softmax head with its

@@ -152,3 +152,42 @@ def test_ensemble_samples_the_combined_distribution():
         got = ens(x, sample={"probs": dict(top_p=0.9)}, seed=12)["probs"]
         want = softmaxkit.sample(np.log(ens(x)["probs"]), top_p=0.9, seed=12)
         np.testing.assert_array_equal(got, want)
+
+
+def test_return_values_gives_the_head_values_beside_the_draws():
+    m = dense_model()
+    plain = m(X)
+    out = m(X, sample={"action": dict(temperature=0.8, return_values=True)}, seed=4)
+    idx, values = out["action"]
+    np.testing.assert_array_equal(values, plain["action"])  # the probabilities, as without sample
+    np.testing.assert_array_equal(idx, softmaxkit.sample(plain["raw"], temperature=0.8, seed=4))
+    # With log-probabilities too: (indices, log_probs, values), the same draws.
+    idx2, lp, values2 = m(X, sample={"action": dict(temperature=0.8, return_log_probs=True, return_values=True)},
+                          seed=4)["action"]
+    np.testing.assert_array_equal(idx2, idx)
+    np.testing.assert_array_equal(values2, plain["action"])
+    _, wlp = softmaxkit.sample(plain["raw"], temperature=0.8, seed=4, return_log_probs=True)
+    np.testing.assert_array_equal(lp, wlp)
+    # False is the default (indices alone); a non-bool is refused.
+    assert isinstance(m(X, sample={"action": dict(return_values=False)}, seed=4)["action"], np.ndarray)
+    with pytest.raises(ValueError, match="return_values must be True or False"):
+        m(X, sample={"action": dict(return_values=1)}, seed=4)
+
+
+def test_return_values_on_steps_padding_and_ensembles():
+    seq = softmaxkit.Model.load(RECURRENT / "lstm_l1_uni_seq.safetensors")
+    x = np.random.default_rng(4).standard_normal((2, 5, 4)).astype(np.float32)
+    idx, values = seq(x, lengths=[3, 0], sample={"probs": dict(return_values=True)}, seed=1)["probs"]
+    np.testing.assert_array_equal(values, seq(x, lengths=[3, 0])["probs"])
+    assert values.shape == (2, 5, values.shape[-1]) and (idx[1] == -1).all()
+    state, ref = seq.new_state(2), seq.new_state(2)
+    for t in range(3):
+        idx, values = seq.step(x[:, t], state, sample={"probs": dict(return_values=True)}, seed=6)["probs"]
+        np.testing.assert_array_equal(values, seq.step(x[:, t], ref)["probs"])
+    a = softmaxkit.Model.load(MODELS / "ensemble_a.safetensors")
+    b = softmaxkit.Model.load(MODELS / "ensemble_b.safetensors")
+    ens = softmaxkit.Ensemble([a, b])
+    xe = np.random.default_rng(5).standard_normal((16, 10)).astype(np.float32)
+    idx, values = ens(xe, sample={"probs": dict(return_values=True)}, seed=12)["probs"]
+    np.testing.assert_array_equal(values, ens(xe)["probs"])
+    np.testing.assert_array_equal(idx, ens(xe, sample={"probs": {}}, seed=12)["probs"])
