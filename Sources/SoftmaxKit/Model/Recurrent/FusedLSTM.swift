@@ -114,6 +114,14 @@ final class FusedLSTM: @unchecked Sendable {
         }
     }
 
+    /// tanh(x) from e = exp(-2|x|), as DenseActivation.tanh computes it.
+    @inline(__always)
+    static func tanhFinish(_ x: Float.Vector, _ e: Float.Vector) -> Float.Vector {
+        let t = (1 - e) / (1 + e)
+        let r = t.replacing(with: -t, where: x .< 0)
+        return r.replacing(with: x, where: x .!= x)
+    }
+
     /// The fused store of one row's 16 units: bias, gate nonlinearities,
     /// the cell update; `h`, `c`, `out` point at the row's unit 0.
     @inline(never)
@@ -129,13 +137,17 @@ final class FusedLSTM: @unchecked Sendable {
             @inline(__always) func pre(_ gate: Int) -> Float.Vector {
                 vload(sums + gate * 16 + piece) + vload(bp + gate * 16 + piece)
             }
-            let ig = Float.vsigmoid(pre(0))
-            let fg = Float.vsigmoid(pre(1))
-            let gg = DenseActivation.tanh(pre(2))
-            let og = Float.vsigmoid(pre(3))
+            // The four gates' exponentials side by side (independent
+            // chains the core overlaps); the formulas are Float.vsigmoid's
+            // and DenseActivation.tanh's, written out so that they inline.
+            let pi = pre(0), pf = pre(1), pg = pre(2), po = pre(3)
+            let ei = Float.vexp(Float.vnegAbs(pi)), ef = Float.vexp(Float.vnegAbs(pf))
+            let eo = Float.vexp(Float.vnegAbs(po)), eg = Float.vexp(-2 * Float.vabs(pg))
+            let ig = Float.vsigmoidFinish(pi, ei), fg = Float.vsigmoidFinish(pf, ef), og = Float.vsigmoidFinish(po, eo)
+            let gg = FusedLSTM.tanhFinish(pg, eg)
             let c0: Float.Vector = n == w ? vload(UnsafePointer(c + j)) : vloadPartial(UnsafePointer(c + j), n, fill: 0)
             let c1 = fg * c0 + ig * gg
-            let h1 = og * DenseActivation.tanh(c1)
+            let h1 = og * FusedLSTM.tanhFinish(c1, Float.vexp(-2 * Float.vabs(c1)))
             if n == w {
                 vstore(c1, c + j); vstore(h1, h + j)
                 if let out { vstore(h1, out + j) }
