@@ -17,6 +17,8 @@ final class RecurrentLayer: @unchecked Sendable {
     struct Direction {
         let input: PackedWeights   // [G*H, in], bias folded as above
         let hidden: PackedWeights  // [G*H, H], bias: LSTM none, GRU [0, 0, b_hn]
+        /// LSTM: both products in one, the gates fused into its store.
+        let fused: FusedLSTM?
     }
 
     let cell: Cell
@@ -94,9 +96,11 @@ final class RecurrentLayer: @unchecked Sendable {
                 }
                 use(wi); use(wh)
                 params += tWi.count + tWh.count
+                let fWi = try modelFloats(tWi, wi), fWh = try modelFloats(tWh, wh)
                 dirs.append(Direction(
-                    input: try PackedWeights(weight: try modelFloats(tWi, wi), bias: bIn, n: g * h, k: inW),
-                    hidden: try PackedWeights(weight: try modelFloats(tWh, wh), bias: cell == .gru ? bHid : [], n: g * h, k: h)))
+                    input: try PackedWeights(weight: fWi, bias: bIn, n: g * h, k: inW),
+                    hidden: try PackedWeights(weight: fWh, bias: cell == .gru ? bHid : [], n: g * h, k: h),
+                    fused: cell == .lstm ? try FusedLSTM(wih: fWi, whh: fWh, bias: bIn, inputWidth: inW, hidden: h) : nil))
             }
             stack.append(dirs)
             inW = h * dirs.count
@@ -111,13 +115,24 @@ final class RecurrentLayer: @unchecked Sendable {
     /// Floats of scratch ``run(_:batch:steps:lengths:_:scratch:)`` needs.
     func scratchCount(batch b: Int, steps t: Int) -> Int? {
         let gh = gates * hidden
-        guard let rows = elementCount(b, t), let proj = elementCount(rows, gh), let seq = elementCount(rows, width),
+        guard let rows = elementCount(b, t), var proj = elementCount(rows, gh), let seq = elementCount(rows, width),
               let step = elementCount(b, gh), let state = elementCount(b, hidden) else { return nil }
         var work = 0
-        for dirs in stack {
-            for d in dirs { work = max(work, d.input.workspaceCount(rows: rows), d.hidden.workspaceCount(rows: b)) }
+        if cell == .lstm {
+            // The fused step needs only its packed rows [x, h].
+            proj = 0
+            for dirs in stack {
+                for d in dirs {
+                    guard let f = d.fused, let c = elementCount(b, f.k) else { return nil }
+                    proj = max(proj, c)
+                }
+            }
+        } else {
+            for dirs in stack {
+                for d in dirs { work = max(work, d.input.workspaceCount(rows: rows), d.hidden.workspaceCount(rows: b)) }
+            }
         }
-        // projections, two sequence buffers, per-step products, h, c, workspace
+        // projections (LSTM: packed rows), two sequence buffers, per-step products, h, c, workspace
         let parts = [proj, seq, seq, step, state, state, work]
         var total = 0
         for p in parts {
@@ -141,7 +156,8 @@ final class RecurrentLayer: @unchecked Sendable {
              carry: UnsafeMutablePointer<Float>? = nil) {
         let H = hidden, G = gates, gh = G * H, W = width, rows = b * t
         let proj = scratch
-        let seqA = proj + rows * gh
+        let projCount = cell == .lstm ? stack.joined().map { b * ($0.fused?.k ?? 0) }.max() ?? 0 : rows * gh
+        let seqA = proj + projCount
         let seqB = seqA + rows * W
         let hg = seqB + rows * W
         let hs = hg + b * gh
@@ -155,7 +171,9 @@ final class RecurrentLayer: @unchecked Sendable {
             let out = last && sequence ? y : (k % 2 == 0 ? seqA : seqB)
             if rows > 0 { out.initialize(repeating: 0, count: rows * W) }
             for (d, dir) in dirs.enumerated() {
-                dir.input.apply(inp, lda: inW, rows: rows, proj, ldy: gh, activation: .identity, workspace: work)
+                if dir.fused == nil {
+                    dir.input.apply(inp, lda: inW, rows: rows, proj, ldy: gh, activation: .identity, workspace: work)
+                }
                 if let carry {
                     hs.update(from: carry + 2 * k * b * H, count: b * H)
                     cs.update(from: carry + (2 * k + 1) * b * H, count: b * H)
@@ -163,7 +181,18 @@ final class RecurrentLayer: @unchecked Sendable {
                     hs.initialize(repeating: 0, count: b * H)
                     cs.initialize(repeating: 0, count: b * H)
                 }
-                for s in 0..<t {
+                if let fused = dir.fused {
+                    let inStep = inp, inWidth = inW
+                    for s in 0..<t {
+                        // Forward reads step s; backward step len - 1 - s (a
+                        // padding row's, never stored, clamped to step 0).
+                        @inline(__always) func len(_ r: Int) -> Int { lengths.map { $0[r] } ?? t }
+                        @inline(__always) func step(_ r: Int) -> Int { d == 0 ? s : max(0, len(r) - 1 - s) }
+                        fused.step(batch: b, x: { r in inStep + (r * t + step(r)) * inWidth }, valid: { r in s < len(r) },
+                                   h: hs, c: cs, out: { r in out + (r * t + step(r)) * W + d * H }, workspace: proj)
+                    }
+                }
+                for s in 0..<t where dir.fused == nil {
                     dir.hidden.apply(UnsafePointer(hs), lda: H, rows: b, hg, ldy: gh, activation: .identity, workspace: work)
                     for r in 0..<b {
                         let len = lengths.map { $0[r] } ?? t
