@@ -7,18 +7,22 @@
 /// arithmetic in the kernels' vector math (`Float.vsigmoid`,
 /// `DenseActivation.tanh`).
 ///
-/// LSTM gates i, f, g, o: `c' = f c + i g`, `h' = o tanh(c')`, with both
-/// biases folded into the input projection. GRU gates r, z, n:
+/// LSTM gates i, f, g, o: `c' = f c + i g`, `h' = o tanh(c')`, both biases summed
+/// into the fused step product (FusedLSTM). GRU gates r, z, n:
 /// `n = tanh(W_in x + b_in + r (W_hn h + b_hn))`, `h' = (1 - z) n + z h`;
 /// `b_hr`, `b_hz` fold into the input projection, `b_hn` stays with `h`.
 final class RecurrentLayer: @unchecked Sendable {
     enum Cell { case lstm, gru }
 
-    struct Direction {
-        let input: PackedWeights   // [G*H, in], bias folded as above
-        let hidden: PackedWeights  // [G*H, H], bias: LSTM none, GRU [0, 0, b_hn]
-        /// LSTM: both products in one, the gates fused into its store.
-        let fused: FusedLSTM?
+    enum Direction {
+        /// Both products in one, the gates and cell update fused into its store.
+        case lstm(FusedLSTM)
+        /// The input projection `[G*H, in]` (biases folded as above) over
+        /// every step at once, then per step the hidden product `[G*H, H]`
+        /// (bias `[0, 0, b_hn]`) and the gates.
+        case gru(input: PackedWeights, hidden: PackedWeights)
+
+        var fused: FusedLSTM? { if case .lstm(let f) = self { return f } else { return nil } }
     }
 
     let cell: Cell
@@ -97,10 +101,10 @@ final class RecurrentLayer: @unchecked Sendable {
                 use(wi); use(wh)
                 params += tWi.count + tWh.count
                 let fWi = try modelFloats(tWi, wi), fWh = try modelFloats(tWh, wh)
-                dirs.append(Direction(
-                    input: try PackedWeights(weight: fWi, bias: bIn, n: g * h, k: inW),
-                    hidden: try PackedWeights(weight: fWh, bias: cell == .gru ? bHid : [], n: g * h, k: h),
-                    fused: cell == .lstm ? try FusedLSTM(wih: fWi, whh: fWh, bias: bIn, inputWidth: inW, hidden: h) : nil))
+                dirs.append(cell == .lstm
+                    ? .lstm(try FusedLSTM(wih: fWi, whh: fWh, bias: bIn, inputWidth: inW, hidden: h))
+                    : .gru(input: try PackedWeights(weight: fWi, bias: bIn, n: g * h, k: inW),
+                           hidden: try PackedWeights(weight: fWh, bias: bHid, n: g * h, k: h)))
             }
             stack.append(dirs)
             inW = h * dirs.count
@@ -129,7 +133,9 @@ final class RecurrentLayer: @unchecked Sendable {
             }
         } else {
             for dirs in stack {
-                for d in dirs { work = max(work, d.input.workspaceCount(rows: rows), d.hidden.workspaceCount(rows: b)) }
+                for case .gru(let input, let hiddenProduct) in dirs {
+                    work = max(work, input.workspaceCount(rows: rows), hiddenProduct.workspaceCount(rows: b))
+                }
             }
         }
         // projections (LSTM: packed rows), two sequence buffers, per-step products, h, c, workspace
@@ -171,8 +177,8 @@ final class RecurrentLayer: @unchecked Sendable {
             let out = last && sequence ? y : (k % 2 == 0 ? seqA : seqB)
             if rows > 0 { out.initialize(repeating: 0, count: rows * W) }
             for (d, dir) in dirs.enumerated() {
-                if dir.fused == nil {
-                    dir.input.apply(inp, lda: inW, rows: rows, proj, ldy: gh, activation: .identity, workspace: work)
+                if case .gru(let input, _) = dir {
+                    input.apply(inp, lda: inW, rows: rows, proj, ldy: gh, activation: .identity, workspace: work)
                 }
                 if let carry {
                     hs.update(from: carry + 2 * k * b * H, count: b * H)
@@ -181,7 +187,8 @@ final class RecurrentLayer: @unchecked Sendable {
                     hs.initialize(repeating: 0, count: b * H)
                     cs.initialize(repeating: 0, count: b * H)
                 }
-                if let fused = dir.fused {
+                switch dir {
+                case .lstm(let fused):
                     let inStep = inp, inWidth = inW
                     for s in 0..<t {
                         // Forward reads step s; backward step len - 1 - s (a
@@ -191,19 +198,18 @@ final class RecurrentLayer: @unchecked Sendable {
                         fused.step(batch: b, x: { r in inStep + (r * t + step(r)) * inWidth }, valid: { r in s < len(r) },
                                    h: hs, c: cs, out: { r in out + (r * t + step(r)) * W + d * H }, workspace: proj)
                     }
-                }
-                for s in 0..<t where dir.fused == nil {
-                    dir.hidden.apply(UnsafePointer(hs), lda: H, rows: b, hg, ldy: gh, activation: .identity, workspace: work)
-                    for r in 0..<b {
-                        let len = lengths.map { $0[r] } ?? t
-                        // Forward reads step s; backward step len - 1 - s.
-                        let step = d == 0 ? s : len - 1 - s
-                        guard s < len else { continue }
-                        let xg = UnsafePointer(proj + (r * t + step) * gh)
-                        let hh = UnsafePointer(hg + r * gh)
-                        let hr = hs + r * H
-                        if cell == .lstm { lstmGates(xg, hh, hr, cs + r * H, H) } else { gruGates(xg, hh, hr, H) }
-                        (out + (r * t + step) * W + d * H).update(from: hr, count: H)
+                case .gru(_, let hiddenProduct):
+                    for s in 0..<t {
+                        hiddenProduct.apply(UnsafePointer(hs), lda: H, rows: b, hg, ldy: gh, activation: .identity, workspace: work)
+                        for r in 0..<b {
+                            let len = lengths.map { $0[r] } ?? t
+                            // Forward reads step s; backward step len - 1 - s.
+                            let step = d == 0 ? s : len - 1 - s
+                            guard s < len else { continue }
+                            let hr = hs + r * H
+                            gruGates(UnsafePointer(proj + (r * t + step) * gh), UnsafePointer(hg + r * gh), hr, H)
+                            (out + (r * t + step) * W + d * H).update(from: hr, count: H)
+                        }
                     }
                 }
                 if let carry {
@@ -216,26 +222,6 @@ final class RecurrentLayer: @unchecked Sendable {
             }
             inp = UnsafePointer(out)
             inW = W
-        }
-    }
-
-    @inline(__always)
-    private func lstmGates(_ xg: UnsafePointer<Float>, _ hg: UnsafePointer<Float>, _ h: UnsafeMutablePointer<Float>,
-                           _ c: UnsafeMutablePointer<Float>, _ H: Int) {
-        typealias V = Float.Vector
-        let w = Float.width
-        var j = 0
-        while j < H {
-            let n = min(w, H - j)
-            @inline(__always) func ld(_ p: UnsafePointer<Float>) -> V { n == w ? vload(p) : vloadPartial(p, n, fill: 0) }
-            let i = Float.vsigmoid(ld(xg + j) + ld(hg + j))
-            let f = Float.vsigmoid(ld(xg + H + j) + ld(hg + H + j))
-            let g = DenseActivation.tanh(ld(xg + 2 * H + j) + ld(hg + 2 * H + j))
-            let o = Float.vsigmoid(ld(xg + 3 * H + j) + ld(hg + 3 * H + j))
-            let c1 = f * ld(UnsafePointer(c + j)) + i * g
-            let h1 = o * DenseActivation.tanh(c1)
-            if n == w { vstore(c1, c + j); vstore(h1, h + j) } else { vstorePartial(c1, c + j, n); vstorePartial(h1, h + j, n) }
-            j += w
         }
     }
 
