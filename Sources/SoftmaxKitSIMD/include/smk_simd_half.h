@@ -14,15 +14,14 @@
 #define SMK_SIMD_HALF_H
 
 #include <stdint.h>
-#include <string.h>
 #if defined(__F16C__) || defined(__AVX512F__) || defined(__AVX2__)
 #include <immintrin.h>
 #endif
 
 #include "smk_simd_types.h"
 
-static inline uint32_t smk_half_float_bits(float f) { uint32_t u; memcpy(&u, &f, 4); return u; }
-static inline float smk_half_bits_float(uint32_t u) { float f; memcpy(&f, &u, 4); return f; }
+static inline uint32_t smk_half_float_bits(float f) { uint32_t u; __builtin_memcpy(&u, &f, 4); return u; }
+static inline float smk_half_bits_float(uint32_t u) { float f; __builtin_memcpy(&f, &u, 4); return f; }
 
 /* binary16 bits to float32 (exact). */
 static inline float smk_f16_to_f32(uint16_t h) {
