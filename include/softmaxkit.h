@@ -856,8 +856,13 @@ SMK_API smk_status smk_nll_loss_f64(const double *log_probs, const int64_t *targ
 /* Binary cross-entropy with logits, element-wise over `count` elements, as
  * F.binary_cross_entropy_with_logits:
  *   loss_j = w_j [(1 - y_j) x_j + (1 + (p_c - 1) y_j)(log1p(exp(-|x_j|)) + max(-x_j, 0))]
- * with c = j % classes (pos_weight runs along the last axis), stable for any
- * |x|. mean divides by count (NaN for count 0).
+ * with c = j % classes (pos_weight runs along the last axis). With finite
+ * inputs it is evaluated in double in a form where nothing cancels, so every
+ * digit holds for any |x| and any pos_weight: with l_j = (1 - y_j) + p_c y_j
+ * (1 without pos_weight), w_j [(1 - y_j) x_j + l_j log1p(exp(-x_j))] for
+ * x_j >= 0 and w_j [-p_c y_j x_j + l_j log1p(exp(x_j))] for x_j < 0;
+ * infinities and NaN give what the formula above gives. mean divides by
+ * count (NaN for count 0).
  * logits, target: count values. weight: NULL or count values (broadcast it
  * first). pos_weight: NULL or `classes` values; then classes must divide
  * count. loss: count values (SMK_REDUCTION_NONE) or 1, a separate buffer:

@@ -116,4 +116,19 @@ struct LossesTests {
             #expect(abs(loss[j] - want) <= 1e-15 * max(1, abs(want)))
         }
     }
+
+    /// A target near 1 whose pos_weight puts 1 + (p - 1) y within a hair of
+    /// 1 - y: term by term the two terms of about 0.98 cancel to 8.6e-8 and
+    /// the float result is wrong in its sixth digit. Exact value: mpmath.
+    @Test("BCE with logits does not cancel when the positive weight nearly cancels the target")
+    func bceWithoutCancellation() throws {
+        let x: [Float] = [-700], y: [Float] = [0.99859309196472168], pw: [Float] = [1.2345679e-10]
+        var loss: [Float] = [0]
+        try x.withUnsafeBufferPointer { xb in try y.withUnsafeBufferPointer { yb in try pw.withUnsafeBufferPointer { pb in
+            try loss.withUnsafeMutableBufferPointer { lb in
+                try binaryCrossEntropyWithLogits(xb, targets: yb, posWeight: pb, classes: 1, loss: lb, count: 1, reduction: .none)
+            }
+        } } }
+        #expect(loss[0] == Float(8.629816588095405e-08))
+    }
 }

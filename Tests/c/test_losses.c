@@ -4,6 +4,7 @@
 #include "softmaxkit.h"
 #include "check.h"
 
+#include <float.h>
 #include <math.h>
 #include <stdint.h>
 #include <string.h>
@@ -134,6 +135,20 @@ static void test_bce(void) {
     CHECK(isfinite(mean));
 }
 
+/* A target near 1 whose pos_weight puts 1 + (p - 1) y within a hair of
+ * 1 - y: term by term, the two terms of about 0.98 cancel to 8.6e-8 and keep
+ * 7 digits in double, wrong in the float result's sixth. The reference is
+ * the exact value rounded (mpmath, 50 digits). */
+static void test_bce_cancellation(void) {
+    float xf = -700, yf = 0.99859309196472168f, pf = 1.2345679e-10f, lf;
+    double xd = -700, yd = (double)yf, pd = (double)pf, ld;
+    const double exact = 8.629816588095405e-08;
+    CHECK_STATUS(smk_binary_cross_entropy_with_logits_f32(&xf, &yf, NULL, &pf, &lf, 1, 1, SMK_REDUCTION_NONE), SMK_OK);
+    CHECK(lf == (float)exact);
+    CHECK_STATUS(smk_binary_cross_entropy_with_logits_f64(&xd, &yd, NULL, &pd, &ld, 1, 1, SMK_REDUCTION_NONE), SMK_OK);
+    CHECK(fabs(ld - exact) <= 4 * DBL_EPSILON * exact);
+}
+
 static void test_bad_input(void) {
     double x[6] = {0}, w[3] = {1, 1, 1}, loss[2] = {7, 7}, g[6] = {7, 7, 7, 7, 7, 7};
     int64_t bad[2] = {0, 3}, negative[2] = {-1, 0}, ok[2] = {0, 1};
@@ -211,6 +226,7 @@ int main(void) {
     test_spatial_and_probabilities();
     test_all_ignored_and_nll();
     test_bce();
+    test_bce_cancellation();
     test_bad_input();
     test_outputs_must_be_separate();
     return check_summary("test_losses");

@@ -1977,19 +1977,33 @@ static void run_bce(const fuzz_kernel *k, fuzz_bytes *b) {
         const void *w = a.b[BC_WEIGHT].p ? IN(&a, BC_WEIGHT) : NULL, *pw = a.b[BC_POS].p ? IN(&a, BC_POS) : NULL;
         long double total = 0, mag = 0, inter = 0, subs = 0;
         for (j = 0; j < c; j++) {
-            /* F.binary_cross_entropy_with_logits, term by term as the
-             * header writes it; the library works in double */
+            /* F.binary_cross_entropy_with_logits: with finite inputs in the
+             * header's cancellation-free form (a target near 1 with a
+             * pos_weight putting 1 + (p - 1) y near 1 - y loses every digit
+             * term by term at large |x|); otherwise term by term, as the
+             * header writes it. The library works in double. */
             long double xv = get(x, k->f64, j), yv = get(y, k->f64, j), l, m, big, sub;
-            long double sp = log1pl(ld_exp(-fabsl(xv))) + (xv < 0 ? -xv : 0);
-            long double lw = pw ? 1 + ((long double)get(pw, k->f64, j % cls) - 1) * yv : 1;
-            l = (1 - yv) * xv + lw * sp;
-            m = fabsl((1 - yv) * xv) + fabsl(lw * sp);
-            /* the library's double intermediates, (p - 1) y among them */
-            big = m + fabsl(lw) + fabsl(yv) + fabsl(xv);
+            long double pv = pw ? (long double)get(pw, k->f64, j % cls) : 1;
+            long double lw = pw ? (1 - yv) + pv * yv : 1;
+            if (isfinite(xv) && isfinite(yv) && isfinite(pv)) {
+                long double lp = log1pl(ld_exp(-fabsl(xv)));
+                long double t = xv >= 0 ? (1 - yv) * xv : -pv * yv * xv;
+                l = t + lw * lp;
+                /* the rounding of 1 - y, p y and their sum lw each reach the
+                 * result through lp */
+                m = fabsl(t) + (fabsl(1 - yv) + fabsl(pv * yv) + fabsl(lw)) * lp;
+            } else {
+                long double sp = log1pl(ld_exp(-fabsl(xv))) + (xv < 0 ? -xv : 0);
+                if (pw) lw = 1 + (pv - 1) * yv;
+                l = (1 - yv) * xv + lw * sp;
+                m = fabsl((1 - yv) * xv) + fabsl(lw * sp);
+            }
+            /* the library's double intermediates, p y among them */
+            big = m + fabsl(lw) + fabsl(yv) + fabsl(xv) + fabsl(pv * yv);
             /* softplus(-|x|) = log1p(e^-|x|) is a double subnormal for |x|
              * past ~708: off by up to the smallest subnormal, times the
              * factors that multiply it (fuzz: x = 742.2, weight 3.4e38) */
-            sub = 4.9406564584124654e-324L * fabsl(lw);
+            sub = 4.9406564584124654e-324L * (fabsl(lw) + fabsl(1 - yv) + fabsl(pv * yv));
             if (w) {
                 l *= (long double)get(w, k->f64, j);
                 m *= fabsl((long double)get(w, k->f64, j));

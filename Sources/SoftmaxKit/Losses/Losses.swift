@@ -270,9 +270,22 @@ public func binaryCrossEntropyWithLogits<T: KernelScalar>(
     var total = 0.0
     for j in 0..<count {
         let x = Double(logits[j]), y = Double(targets[j])
-        let softplus = Double.libmLog1p(Double.libmExp(-abs(x))) + max(-x, 0)
-        let lw = posWeight.map { 1 + (Double($0[j % classes]) - 1) * y } ?? 1
-        var l = (1 - y) * x + lw * softplus
+        let p = posWeight.map { Double($0[j % classes]) } ?? 1
+        var l: Double
+        if x.isFinite && y.isFinite && p.isFinite {
+            // (1 - y) x + lw softplus(-x) with lw = 1 + (p - 1) y, written so
+            // that nothing cancels: lw = (1 - y) + p y (two terms of one sign
+            // for targets in [0, 1]), and for x < 0 the x inside softplus(-x)
+            // = -x + log1p(e^x) taken out, leaving -p y x. Term by term, a
+            // target near 1 with lw near 1 - y lost every digit at large |x|.
+            let a = 1 - y, b = p * y, lw = posWeight == nil ? 1 : a + b
+            l = x >= 0 ? a * x + lw * Double.libmLog1p(Double.libmExp(-x))
+                       : -b * x + lw * Double.libmLog1p(Double.libmExp(x))
+        } else {
+            // Infinities and NaN as the term-by-term formula gives them.
+            let softplus = Double.libmLog1p(Double.libmExp(-abs(x))) + max(-x, 0)
+            l = (1 - y) * x + (posWeight == nil ? 1 : 1 + (p - 1) * y) * softplus
+        }
         if let weight { l *= Double(weight[j]) }
         if x.isNaN || y.isNaN { l = .nan }
         if reduction == .none { loss[j] = T(l) } else { total += l }

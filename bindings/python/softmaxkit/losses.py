@@ -179,8 +179,10 @@ def nll_loss(log_probs: Any, target: Any, *, axis: int = 1, weight: Any = None, 
 
 def binary_cross_entropy_with_logits(logits: Any, target: Any, *, weight: Any = None, pos_weight: Any = None,
                                      reduction: str = "mean"):
-    """``torch.nn.functional.binary_cross_entropy_with_logits``, stable for
-    any logit: ``w [(1 - y) x + (1 + (p - 1) y) softplus(-x)]``.
+    """``torch.nn.functional.binary_cross_entropy_with_logits``:
+    ``w [(1 - y) x + (1 + (p - 1) y) softplus(-x)]``, evaluated in double in a
+    form where nothing cancels (every digit holds for any logit and any
+    ``pos_weight``; ``smk_binary_cross_entropy_with_logits_f32`` gives it).
 
     `target` has the logits' shape; `weight` broadcasts to it; `pos_weight`
     broadcasts along the last axis (one weight per class).

@@ -89,6 +89,22 @@ def test_bce_with_logits(reduction):
     assert np.all(np.isfinite(got))
 
 
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_bce_with_logits_without_cancellation(dtype):
+    # A target near 1 whose pos_weight puts 1 + (p - 1) y within a hair of
+    # 1 - y: term by term the two terms of about 0.98 cancel to 8.6e-8 and the
+    # float result is wrong in its sixth digit. Exact value: mpmath, 50 digits.
+    x = np.array([-700.0], dtype)
+    y = np.array([np.float32(0.99859309196472168)], dtype)
+    pw = np.array([np.float32(1.2345679e-10)], dtype)
+    got = smk.binary_cross_entropy_with_logits(x, y, pos_weight=pw, reduction="none")
+    exact = 8.629816588095405e-08
+    if dtype == np.float32:
+        assert got[0] == np.float32(exact)
+    else:
+        assert abs(got[0] - exact) <= 4 * np.finfo(np.float64).eps * exact
+
+
 def test_bad_inputs():
     x = np.zeros((3, 4))
     with pytest.raises(smk.ArgumentError, match=r"target\[1\] = 4 is outside \[0, 4\)"):
