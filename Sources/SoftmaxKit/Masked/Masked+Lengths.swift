@@ -40,10 +40,8 @@ public func maskedLogSoftmax<T: KernelScalar>(
 public func maskedSoftmax<T: KernelScalar>(
     _ x: [T], lengths: [Int], shape: [Int]? = nil, axis: Int = -1, renormalize: Bool = true
 ) throws(SoftmaxKitError) -> [T] {
-    let e = try Extents(shape: shape ?? [x.count], axis: axis)
-    try checkCount("x", x.count, e.count)
     let l = lengths.map { Int64($0) }
-    return try mapArray(x) { (xb, yb) throws(SoftmaxKitError) in
+    return try mapArray(x, shape: shape, axis: axis) { (xb, yb, e) throws(SoftmaxKitError) in
         try l.withUnsafeBufferPointer { (lb) throws(SoftmaxKitError) in
             try maskedSoftmax(xb, lengths: lb, into: yb, extents: e, renormalize: renormalize)
         }
@@ -55,10 +53,8 @@ public func maskedSoftmax<T: KernelScalar>(
 public func maskedLogSoftmax<T: KernelScalar>(
     _ x: [T], lengths: [Int], shape: [Int]? = nil, axis: Int = -1
 ) throws(SoftmaxKitError) -> [T] {
-    let e = try Extents(shape: shape ?? [x.count], axis: axis)
-    try checkCount("x", x.count, e.count)
     let l = lengths.map { Int64($0) }
-    return try mapArray(x) { (xb, yb) throws(SoftmaxKitError) in
+    return try mapArray(x, shape: shape, axis: axis) { (xb, yb, e) throws(SoftmaxKitError) in
         try l.withUnsafeBufferPointer { (lb) throws(SoftmaxKitError) in
             try maskedLogSoftmax(xb, lengths: lb, into: yb, extents: e)
         }

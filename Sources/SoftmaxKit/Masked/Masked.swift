@@ -52,10 +52,8 @@ public func maskedLogSoftmax<T: KernelScalar>(
 public func maskedSoftmax<T: KernelScalar>(
     _ x: [T], mask: [Bool], shape: [Int]? = nil, axis: Int = -1, renormalize: Bool = true
 ) throws(SoftmaxKitError) -> [T] {
-    let e = try Extents(shape: shape ?? [x.count], axis: axis)
-    try checkCount("x", x.count, e.count)
     let bytes = mask.map { $0 ? UInt8(1) : 0 }
-    return try mapArray(x) { (xb, yb) throws(SoftmaxKitError) in
+    return try mapArray(x, shape: shape, axis: axis) { (xb, yb, e) throws(SoftmaxKitError) in
         try bytes.withUnsafeBufferPointer { (mb) throws(SoftmaxKitError) in
             try maskedSoftmax(xb, mask: mb, into: yb, extents: e, renormalize: renormalize)
         }
@@ -66,10 +64,8 @@ public func maskedSoftmax<T: KernelScalar>(
 public func maskedLogSoftmax<T: KernelScalar>(
     _ x: [T], mask: [Bool], shape: [Int]? = nil, axis: Int = -1
 ) throws(SoftmaxKitError) -> [T] {
-    let e = try Extents(shape: shape ?? [x.count], axis: axis)
-    try checkCount("x", x.count, e.count)
     let bytes = mask.map { $0 ? UInt8(1) : 0 }
-    return try mapArray(x) { (xb, yb) throws(SoftmaxKitError) in
+    return try mapArray(x, shape: shape, axis: axis) { (xb, yb, e) throws(SoftmaxKitError) in
         try bytes.withUnsafeBufferPointer { (mb) throws(SoftmaxKitError) in
             try maskedLogSoftmax(xb, mask: mb, into: yb, extents: e)
         }

@@ -64,9 +64,7 @@ public func logSumExp<T: KernelScalar>(
 public func softmax<T: KernelScalar>(
     _ x: [T], shape: [Int]? = nil, axis: Int = -1, temperature: T = 1
 ) throws(SoftmaxKitError) -> [T] {
-    let e = try Extents(shape: shape ?? [x.count], axis: axis)
-    try checkCount("x", x.count, e.count)
-    return try mapArray(x) { (xb, yb) throws(SoftmaxKitError) in
+    return try mapArray(x, shape: shape, axis: axis) { (xb, yb, e) throws(SoftmaxKitError) in
         try softmax(xb, into: yb, extents: e, temperature: temperature)
     }
 }
@@ -75,9 +73,7 @@ public func softmax<T: KernelScalar>(
 public func logSoftmax<T: KernelScalar>(
     _ x: [T], shape: [Int]? = nil, axis: Int = -1, temperature: T = 1
 ) throws(SoftmaxKitError) -> [T] {
-    let e = try Extents(shape: shape ?? [x.count], axis: axis)
-    try checkCount("x", x.count, e.count)
-    return try mapArray(x) { (xb, yb) throws(SoftmaxKitError) in
+    return try mapArray(x, shape: shape, axis: axis) { (xb, yb, e) throws(SoftmaxKitError) in
         try logSoftmax(xb, into: yb, extents: e, temperature: temperature)
     }
 }
@@ -96,6 +92,18 @@ public func logSumExp<T: KernelScalar>(
         }
     }
     return y
+}
+
+/// Runs a same-shape kernel on an array viewed as `shape` (default: 1-D)
+/// over `axis` into a fresh array, with the extents that view gives.
+@usableFromInline
+func mapArray<T: KernelScalar>(
+    _ x: [T], shape: [Int]?, axis: Int,
+    _ body: (UnsafeBufferPointer<T>, UnsafeMutableBufferPointer<T>, Extents) throws(SoftmaxKitError) -> Void
+) throws(SoftmaxKitError) -> [T] {
+    let e = try Extents(shape: shape ?? [x.count], axis: axis)
+    try checkCount("x", x.count, e.count)
+    return try mapArray(x) { (xb, yb) throws(SoftmaxKitError) in try body(xb, yb, e) }
 }
 
 /// Runs a same-shape kernel on an array into a fresh array.

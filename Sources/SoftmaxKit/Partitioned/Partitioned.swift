@@ -209,9 +209,7 @@ func partitionedRow<T: KernelScalar>(_ x: UnsafePointer<T>, _ y: UnsafeMutablePo
 public func partitioned<T: KernelScalar>(
     _ x: [T], layout: [PartitionSegment], shape: [Int]? = nil, axis: Int = -1
 ) throws(SoftmaxKitError) -> [T] {
-    let e = try Extents(shape: shape ?? [x.count], axis: axis)
-    try checkCount("x", x.count, e.count)
-    return try mapArray(x) { (xb, yb) throws(SoftmaxKitError) in
+    return try mapArray(x, shape: shape, axis: axis) { (xb, yb, e) throws(SoftmaxKitError) in
         try partitioned(xb, layout: layout, into: yb, extents: e)
     }
 }

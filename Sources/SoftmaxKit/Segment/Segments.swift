@@ -53,9 +53,7 @@ public func segmentSoftmax<T: KernelScalar>(
 public func segmentSoftmax<T: KernelScalar>(
     _ x: [T], offsets: [Int], shape: [Int]? = nil, axis: Int = -1
 ) throws(SoftmaxKitError) -> [T] {
-    let e = try Extents(shape: shape ?? [x.count], axis: axis)
-    try checkCount("x", x.count, e.count)
-    return try mapArray(x) { (xb, yb) throws(SoftmaxKitError) in
+    return try mapArray(x, shape: shape, axis: axis) { (xb, yb, e) throws(SoftmaxKitError) in
         try segmentSoftmax(xb, offsets: offsets, into: yb, extents: e)
     }
 }

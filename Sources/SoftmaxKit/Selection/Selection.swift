@@ -142,9 +142,7 @@ public func argmax<T: KernelScalar>(_ x: [T], shape: [Int]? = nil, axis: Int = -
 
 /// Hardmax of an array viewed as `shape` over `axis`.
 public func hardmax<T: KernelScalar>(_ x: [T], shape: [Int]? = nil, axis: Int = -1) throws(SoftmaxKitError) -> [T] {
-    let e = try Extents(shape: shape ?? [x.count], axis: axis)
-    try checkCount("x", x.count, e.count)
-    return try mapArray(x) { (xb, yb) throws(SoftmaxKitError) in try hardmax(xb, into: yb, extents: e) }
+    return try mapArray(x, shape: shape, axis: axis) { (xb, yb, e) throws(SoftmaxKitError) in try hardmax(xb, into: yb, extents: e) }
 }
 
 /// Top-k of an array viewed as `shape` over `axis`: `(values, indices)`, the axis replaced by `k`.
