@@ -144,7 +144,7 @@ static void fibre(int bf, const uint16_t *x, int64_t n, int64_t inner, int64_t o
 }
 
 static void test_random(int bf) {
-    static const int64_t shapes[][3] = {{5, 37, 1}, {3, 12, 4}, {33, 200, 1}, {2, 7, 9}};
+    static const int64_t shapes[][3] = {{5, 37, 1}, {3, 12, 4}, {33, 200, 1}, {2, 7, 9}, {300, 1000, 1}, {2, 40000, 1}, {40, 50, 30}};
     size_t s;
     for (s = 0; s < sizeof shapes / sizeof shapes[0]; s++) {
         int64_t O = shapes[s][0], N = shapes[s][1], I = shapes[s][2], C = O * N * I, o, i, j, k;
@@ -372,6 +372,35 @@ static void test_bad_input(int bf) {
     CHECK_STATUS(hier(bf, NULL, NULL, sizes, NULL, 0, 2, 4, 1), SMK_OK);
 }
 
+/* The same bits whatever the thread count (blocks of rows do not depend on it). */
+static void test_threads(int bf) {
+    enum { O = 300, N = 1000 };
+    uint16_t *x = random_half(bf, O * N, 8), *c = random_half(bf, O * 3, 8);
+    uint16_t *a = malloc(O * N * 2), *b = malloc(O * N * 2);
+    int64_t offsets[4] = {0, 10, 600, N}, sizes[3] = {10, 590, 400}, *len = malloc(O * sizeof *len), k;
+    smk_partition layout[3] = {{10, SMK_ACTIVATION_SOFTMAX}, {590, SMK_ACTIVATION_LOG_SOFTMAX}, {400, SMK_ACTIVATION_SIGMOID}};
+    int32_t saved = smk_get_num_threads();
+    int op, t;
+    for (k = 0; k < O; k++) len[k] = (k * 13) % (N + 1);
+    for (op = 0; op < 6; op++) {
+        for (t = 0; t < 2; t++) {
+            uint16_t *y = t ? b : a;
+            smk_set_num_threads(t ? 2 : 1);
+            switch (op) {
+            case 0: CHECK_STATUS(hardmax(bf, x, y, O, N, 1), SMK_OK); break;
+            case 1: CHECK_STATUS(part(bf, x, layout, y, O, N, 1, 3), SMK_OK); break;
+            case 2: CHECK_STATUS(segment(bf, x, offsets, y, O, N, 1, 4), SMK_OK); break;
+            case 3: CHECK_STATUS(hier(bf, c, x, sizes, y, O, 3, N, 0), SMK_OK); break;
+            case 4: CHECK_STATUS(lengths(bf, 0, x, len, y, O, N, 1, O), SMK_OK); break;
+            default: CHECK_STATUS(lengths(bf, 2, x, len, y, O, N, 1, O), SMK_OK); break;
+            }
+        }
+        CHECK(memcmp(a, b, (size_t)O * N * 2) == 0);
+    }
+    smk_set_num_threads(saved);
+    free(x); free(c); free(a); free(b); free(len);
+}
+
 int main(void) {
     int bf, op;
     for (bf = 0; bf < 2; bf++) {
@@ -379,6 +408,7 @@ int main(void) {
         test_near_zero(bf);
         test_edges(bf);
         test_bad_input(bf);
+        test_threads(bf);
         printf("%s worst ulp vs float64 rounded once:", bf ? "bf16" : "f16");
         for (op = 0; op < OP_COUNT; op++) {
             printf(" %s %ld%s", op_names[op], worst[bf][op], op + 1 < OP_COUNT ? "," : "\n");
