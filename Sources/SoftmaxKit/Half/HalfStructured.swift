@@ -21,12 +21,20 @@ public func hardmax<H: HalfFloat>(
     try checkAliasing(x, y, count: e.count)
     guard e.count > 0 else { return }
     let per = e.n * e.inner
+    // The argmax of each widened block, then the one-hot written straight
+    // into y (0 and 1 are exact: nothing to round).
+    let yp = halfBits(y)!, one: UInt16 = H.halfFormat == .binary16 ? 0x3c00 : 0x3f80, n = e.n, inner = e.inner
     try HalfBlocks.run(H.halfFormat, slices: e.outer, inputs: [(halfBits(x)!, per)],
-                       outputs: [(halfBits(y)!, per)]) { (r, ins, outs) throws(SoftmaxKitError) in
+                       outputs: []) { (r, ins, _) throws(SoftmaxKitError) in
         let c = r.count
-        try hardmax(UnsafeBufferPointer(start: ins[0], count: c * per),
-                    into: UnsafeMutableBufferPointer(start: outs[0], count: c * per),
-                    extents: Extents(checked: c, e.n, e.inner))
+        try withUnsafeTemporaryAllocation(of: Int.self, capacity: c * inner) { (index) throws(SoftmaxKitError) in
+            try argmax(UnsafeBufferPointer(start: ins[0], count: c * per), into: index, extents: Extents(checked: c, n, inner))
+            let out = yp + r.lowerBound * per
+            out.update(repeating: 0, count: c * per)
+            for o in 0..<c {
+                for i in 0..<inner { out[(o * n + index[o * inner + i]) * inner + i] = one }
+            }
+        }
     }
 }
 
@@ -222,10 +230,12 @@ public func maskedLogSoftmax<H: HalfFloat>(
 }
 
 /// The float32 lengths kernel on each block of slices, with the block's
-/// lengths. The log-softmax instead sets the padding inputs of the block's
-/// scratch to `-inf`, takes the half log-softmax of its fibres and sets the
-/// padding outputs to `-inf` (a zero-length fibre: all `-inf`; a NaN
-/// spreads over its own fibre's positions only, as in float32).
+/// lengths. The log-softmax instead takes the half log-softmax of each
+/// row's prefix (``halfLogFibres``) and fills the padding with `-inf`;
+/// down a middle axis it sets the padding inputs of the block's scratch to
+/// `-inf`, takes the half log-softmax of its fibres and sets the padding
+/// outputs to `-inf` (either way a zero-length fibre is all `-inf`, and a
+/// NaN spreads over its own fibre's taking-part positions only, as in float32).
 func halfLengths<H: HalfFloat>(_ kind: MaskedKind, _ x: UnsafeBufferPointer<H>, _ lengths: UnsafeBufferPointer<Int64>,
                                _ y: UnsafeMutableBufferPointer<H>, _ e: Extents) throws(SoftmaxKitError) {
     try checkCount("x", x.count, e.count)
@@ -250,6 +260,15 @@ func halfLengths<H: HalfFloat>(_ kind: MaskedKind, _ x: UnsafeBufferPointer<H>, 
             try LengthsKernel<Float>.run(kind, UnsafeBufferPointer(start: ins[0], count: c * per), lb,
                                          UnsafeMutableBufferPointer(start: outs[0], count: c * per),
                                          Extents(checked: c, n, inner))
+            return
+        }
+        if inner == 1 {
+            // Rows: each row's prefix alone (no -inf in the exp-sum).
+            for o in 0..<c {
+                let len = Int(lb[o]), xs = ins[0] + o * n, ys = outs[0] + o * n
+                if len > 0 { halfLogFibres(xs, ys, nil, slices: 1, len, 1, invT: 1) }
+                (ys + len).update(repeating: -.infinity, count: n - len)
+            }
             return
         }
         func padding(_ fill: UnsafeMutablePointer<Float>) {
