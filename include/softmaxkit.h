@@ -1655,6 +1655,79 @@ SMK_API smk_status smk_topk_f16(const smk_f16 *x, smk_f16 *values, int64_t *indi
 SMK_API smk_status smk_topk_bf16(const smk_bf16 *x, smk_bf16 *values, int64_t *indices,
                                  int64_t outer, int64_t n, int64_t inner, int64_t k);
 
+/* Half precision for the structured operations: hardmax, partitioned
+ * activations, segment softmax, hierarchical softmax and masked softmax /
+ * log-softmax with per-fibre lengths. Each reads its half inputs as
+ * float32, runs the _f32 function of the same name on them and rounds each
+ * output once into the input's type (see the smk_f16 section above): same
+ * arguments, edge cases, aliasing rules and statuses as that function, plus
+ * SMK_ERROR_OUT_OF_MEMORY for the block scratch. Reentrant and thread-safe;
+ * the caller owns every buffer. */
+
+/* smk_hardmax_f32 on float16 / bfloat16: exactly 1 at each fibre's first
+ * maximum (NaN first, in the half values' order), exactly 0 elsewhere;
+ * y may equal x. */
+SMK_API smk_status smk_hardmax_f16(const smk_f16 *x, smk_f16 *y,
+                                   int64_t outer, int64_t n, int64_t inner);
+/* As smk_hardmax_f16, for bfloat16. */
+SMK_API smk_status smk_hardmax_bf16(const smk_bf16 *x, smk_bf16 *y,
+                                    int64_t outer, int64_t n, int64_t inner);
+/* smk_partitioned_f32 on float16 / bfloat16: layout (smk_partition structs,
+ * read only, copied before use) as there; y may equal x. softmax,
+ * log_softmax, sigmoid and tanh segments are computed in float32 and rounded once (a log_softmax near 0 is summed
+ * again in double, so that it too is within an ulp of the half result).
+ * identity segments keep their values (a signaling NaN comes back quiet). */
+SMK_API smk_status smk_partitioned_f16(const smk_f16 *x, const smk_partition *layout, smk_f16 *y,
+                                       int64_t outer, int64_t n, int64_t inner,
+                                       int64_t layout_count);
+/* As smk_partitioned_f16, for bfloat16. */
+SMK_API smk_status smk_partitioned_bf16(const smk_bf16 *x, const smk_partition *layout, smk_bf16 *y,
+                                        int64_t outer, int64_t n, int64_t inner,
+                                        int64_t layout_count);
+/* smk_segment_softmax_f32 on float16 / bfloat16: offsets (offset_count
+ * int64_t values, read only) as there; y may equal x. Unlike the _f32
+ * function it takes per-thread scratch (SMK_ERROR_OUT_OF_MEMORY). */
+SMK_API smk_status smk_segment_softmax_f16(const smk_f16 *x, const int64_t *offsets, smk_f16 *y,
+                                           int64_t outer, int64_t n, int64_t inner,
+                                           int64_t offset_count);
+/* As smk_segment_softmax_f16, for bfloat16. */
+SMK_API smk_status smk_segment_softmax_bf16(const smk_bf16 *x, const int64_t *offsets, smk_bf16 *y,
+                                            int64_t outer, int64_t n, int64_t inner,
+                                            int64_t offset_count);
+/* smk_hierarchical_softmax_f32 on float16 / bfloat16: coarse, fine and y in
+ * the half type, sizes int64_t; y may equal fine and must not overlap
+ * coarse. The joint probabilities are products taken in float32 and
+ * rounded once (a product below the type's smallest subnormal becomes 0). */
+SMK_API smk_status smk_hierarchical_softmax_f16(const smk_f16 *coarse, const smk_f16 *fine,
+                                                const int64_t *sizes, smk_f16 *y,
+                                                int64_t batch, int64_t groups,
+                                                int64_t fine_width, int conditional);
+/* As smk_hierarchical_softmax_f16, for bfloat16. */
+SMK_API smk_status smk_hierarchical_softmax_bf16(const smk_bf16 *coarse, const smk_bf16 *fine,
+                                                 const int64_t *sizes, smk_bf16 *y,
+                                                 int64_t batch, int64_t groups,
+                                                 int64_t fine_width, int conditional);
+/* smk_masked_softmax_lengths_f32 on float16 / bfloat16: lengths
+ * (lengths_count == outer * inner int64_t values in [0, n], read only, not
+ * overlapping y) as there; y may equal x. Padding is exactly 0 whatever its
+ * logits, a zero-length fibre all 0. */
+SMK_API smk_status smk_masked_softmax_lengths_f16(const smk_f16 *x, const int64_t *lengths, smk_f16 *y,
+                                                  int64_t outer, int64_t n, int64_t inner,
+                                                  int64_t lengths_count, int renormalize);
+/* As smk_masked_softmax_lengths_f16, for bfloat16. */
+SMK_API smk_status smk_masked_softmax_lengths_bf16(const smk_bf16 *x, const int64_t *lengths, smk_bf16 *y,
+                                                   int64_t outer, int64_t n, int64_t inner,
+                                                   int64_t lengths_count, int renormalize);
+/* smk_masked_log_softmax_lengths_f32 on float16 / bfloat16 (see
+ * smk_masked_softmax_lengths_f16): padding and zero-length fibres are -inf. */
+SMK_API smk_status smk_masked_log_softmax_lengths_f16(const smk_f16 *x, const int64_t *lengths, smk_f16 *y,
+                                                      int64_t outer, int64_t n, int64_t inner,
+                                                      int64_t lengths_count);
+/* As smk_masked_log_softmax_lengths_f16, for bfloat16. */
+SMK_API smk_status smk_masked_log_softmax_lengths_bf16(const smk_bf16 *x, const int64_t *lengths, smk_bf16 *y,
+                                                       int64_t outer, int64_t n, int64_t inner,
+                                                       int64_t lengths_count);
+
 #ifdef __cplusplus
 } /* extern "C" */
 #endif

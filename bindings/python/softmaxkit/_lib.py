@@ -309,6 +309,22 @@ DECLARATIONS: list[tuple[str, Any, list[Any]]] = [
     ("smk_topk_bf16", STATUS, [VP, VP, VP, I64, I64, I64, I64]),
 ]
 
+# Half precision of the structured operations (smk_f16 / smk_bf16 pointers as void pointers).
+DECLARATIONS += [
+    ("smk_hardmax_f16", STATUS, [VP, VP, I64, I64, I64]),
+    ("smk_hardmax_bf16", STATUS, [VP, VP, I64, I64, I64]),
+    ("smk_partitioned_f16", STATUS, [VP, PARTITION_P, VP, I64, I64, I64, I64]),
+    ("smk_partitioned_bf16", STATUS, [VP, PARTITION_P, VP, I64, I64, I64, I64]),
+    ("smk_segment_softmax_f16", STATUS, [VP, VP, VP, I64, I64, I64, I64]),
+    ("smk_segment_softmax_bf16", STATUS, [VP, VP, VP, I64, I64, I64, I64]),
+    ("smk_hierarchical_softmax_f16", STATUS, [VP, VP, VP, VP, I64, I64, I64, _c.c_int]),
+    ("smk_hierarchical_softmax_bf16", STATUS, [VP, VP, VP, VP, I64, I64, I64, _c.c_int]),
+    ("smk_masked_softmax_lengths_f16", STATUS, [VP, VP, VP, I64, I64, I64, I64, _c.c_int]),
+    ("smk_masked_softmax_lengths_bf16", STATUS, [VP, VP, VP, I64, I64, I64, I64, _c.c_int]),
+    ("smk_masked_log_softmax_lengths_f16", STATUS, [VP, VP, VP, I64, I64, I64, I64]),
+    ("smk_masked_log_softmax_lengths_bf16", STATUS, [VP, VP, VP, I64, I64, I64, I64]),
+]
+
 
 def _checkout_root(here: Path) -> Path | None:
     """The repository root when this package runs from a source checkout

@@ -25,8 +25,9 @@ _T1 = (ctypes.c_float(1.0), ctypes.c_double(1.0), ctypes.c_float(1.0), ctypes.c_
 
 
 def hardmax(x: Any, axis: int = -1) -> np.ndarray:
-    """One-hot of the first maximum along `axis` (ONNX Hardmax), x's dtype."""
-    a, y, xp, yp, e, k = prepare(x, axis)
+    """One-hot of the first maximum along `axis` (ONNX Hardmax), x's dtype
+    (float16 and ``ml_dtypes.bfloat16`` are ranked as they are and kept)."""
+    a, y, xp, yp, e, k = prepare(x, axis, half=True)
     status = _HARDMAX[k](xp, yp, e[0], e[1], e[2])
     if status:
         _check(status)

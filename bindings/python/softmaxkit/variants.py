@@ -8,7 +8,7 @@ from typing import Any, Optional, Sequence
 import numpy as np
 
 from . import _lib
-from ._arrays import DTYPES, as_input, i64, output, prepare, ptr
+from ._arrays import DTYPES, as_input, half_kind, i64, output, prepare, ptr
 from ._cache import BoundedCache
 from ._common import ENSEMBLE_MODES, as_inputs, choice, index, int64_array
 from ._errors import ArgumentError
@@ -93,9 +93,9 @@ def masked_softmax(x: Any, mask: Any = None, axis: Optional[int] = -1, *, length
     the first ``lengths[...]`` positions of each fibre.
 
     Args:
-        x: array-like of real numbers (float32 stays float32, else float64;
-            with a mask, float16 and ``ml_dtypes.bfloat16`` keep their dtype,
-            computed in float32 and rounded once).
+        x: array-like of real numbers (float32 stays float32, float16 and
+            ``ml_dtypes.bfloat16`` keep their dtype, computed in float32 and
+            rounded once; anything else becomes float64).
         mask: broadcastable to `x`; nonzero / True = the position takes part
             (JAX ``where=``). A 1-D mask along the last axis is passed as one
             shared pattern without being expanded.
@@ -151,7 +151,7 @@ _MASKED_LOG_LENGTHS = _lib.kernel("smk_masked_log_softmax_lengths")
 
 def _masked_lengths(log: bool, x: Any, lengths: Any, axis: Optional[int], renormalize: bool,
                     out: Optional[np.ndarray]) -> np.ndarray:
-    a, y, xp, yp, e, k = prepare(x, axis, out)
+    a, y, xp, yp, e, k = prepare(x, axis, out, half=True)
     lens = _lengths_array(lengths, a.shape, axis)
     if log:
         status = _MASKED_LOG_LENGTHS[k](xp, ptr(lens), yp, e[0], e[1], e[2], i64(lens.size))
@@ -200,9 +200,11 @@ def partitioned(x: Any, layout: Sequence[tuple[int, str]], axis: Optional[int] =
             sum to the length of `axis`.
 
     Example: 4 action logits and 1 force,
-    ``partitioned(z, [(4, "softmax"), (1, "identity")])``.
+    ``partitioned(z, [(4, "softmax"), (1, "identity")])``. float32, float16
+    and ``ml_dtypes.bfloat16`` keep their dtype (half computed in float32,
+    rounded once); other input gives float64.
     """
-    a, y, xp, yp, e, k = prepare(x, axis, out)
+    a, y, xp, yp, e, k = prepare(x, axis, out, half=True)
     segs, count = _segments(layout)
     status = _PARTITIONED[k](xp, segs, yp, e[0], e[1], e[2], count)
     if status:
@@ -215,8 +217,9 @@ def segment_softmax(x: Any, offsets: Any, axis: Optional[int] = -1, *,
     """Softmax within ragged groups of `axis` given by CSR offsets
     ``[0, o_1, ..., n]`` (as torch_geometric's ``softmax(src, ptr=...)``).
     Empty groups are allowed; offsets must start at 0, end at the axis
-    length and never decrease."""
-    a, y, xp, yp, e, k = prepare(x, axis, out)
+    length and never decrease. float32, float16 and ``ml_dtypes.bfloat16``
+    keep their dtype; other input gives float64."""
+    a, y, xp, yp, e, k = prepare(x, axis, out, half=True)
     o = int64_array(offsets, "offsets")
     if o.ndim != 1:
         raise ArgumentError(f"offsets must be 1-D, got shape {o.shape}")
@@ -233,9 +236,14 @@ def hierarchical_softmax(coarse: Any, fine: Any, sizes: Any, *, conditional: boo
 
     Returns ``[B, sum(sizes)]``: the joint ``P(k) * P(j | k)`` (each row sums
     to 1), or with ``conditional=True`` the per-group softmax ``P(j | k)``.
-    1-D `coarse` and `fine` are one row and give a 1-D result.
+    1-D `coarse` and `fine` are one row and give a 1-D result. float32
+    gives float32; `coarse` and `fine` both float16 (or both
+    ``ml_dtypes.bfloat16``) give that dtype, computed in float32 and rounded
+    once; any other mix gives float64.
     """
-    c, f = as_inputs((coarse, "coarse"), (fine, "fine"))
+    c, f = as_input(coarse, "coarse", half=True), as_input(fine, "fine", half=True)
+    if c.dtype.itemsize != 2 or c.dtype != f.dtype:  # (half only when both are the same half type)
+        c, f = as_inputs((c, "coarse"), (f, "fine"))
     s = int64_array(sizes, "sizes")
     if s.ndim != 1:
         raise ArgumentError(f"sizes must be 1-D, got shape {s.shape}")
@@ -248,7 +256,7 @@ def hierarchical_softmax(coarse: Any, fine: Any, sizes: Any, *, conditional: boo
         raise ArgumentError(f"coarse has {c2.shape[0]} rows but fine has {f2.shape[0]}")
     if c2.shape[1] != s.size:
         raise ArgumentError(f"sizes has {s.size} groups but coarse has {c2.shape[1]} columns")
-    k = 0 if f2.dtype == DTYPES[0] else 1
+    k = 0 if f2.dtype == DTYPES[0] else 1 if f2.dtype == DTYPES[1] else half_kind(f2.dtype)
     y, yp = output(f2.shape, DTYPES[k])
     status = _HIERARCHICAL[k](ptr(c2), ptr(f2), ptr(s), yp, i64(c2.shape[0]), i64(s.size), i64(f2.shape[1]),
                               _FLAG[1 if conditional else 0])
