@@ -150,6 +150,21 @@ static void test_backward(int bf) {
             free(copy);
         }
     }
+    /* dy near its weighted mean: dy - sum(dy * y) cancels (a float32 sum was
+     * up to 4 half ulps off here). */
+    half_softmax_rows(x, y, ROWS, N, 0, bf);
+    for (j = 0; j < C; j++) dy[j] = round_half(1 + 0.01 * (2 * uniform() - 1), bf);
+    for (r = 0; r < ROWS; r++) {
+        double d = 0;
+        for (j = 0; j < N; j++) d += value(dy[r * N + j], bf) * value(y[r * N + j], bf);
+        for (j = 0; j < N; j++) want[r * N + j] = value(y[r * N + j], bf) * (value(dy[r * N + j], bf) - d);
+    }
+    CHECK_STATUS(bf ? smk_softmax_backward_bf16((const smk_bf16 *)y, (const smk_bf16 *)dy, (smk_bf16 *)dx, ROWS, N, 1)
+                    : smk_softmax_backward_f16((const smk_f16 *)y, (const smk_f16 *)dy, (smk_f16 *)dx, ROWS, N, 1), SMK_OK);
+    {
+        long d = worst_ulps(dx, want, C, bf);
+        if (d > worst[bf][0]) worst[bf][0] = d;
+    }
     /* Sigmoid backward on values in [0, 1], subnormals included. */
     for (j = 0; j < C; j++) y[j] = round_half(uniform(), bf);
     y[0] = 0x0001; /* the smallest subnormal */

@@ -9,11 +9,29 @@
 
 /// Softmax backward of half tensors over the `n` extent (`dx` may be `y` or
 /// `dy`); errors as ``softmaxBackward(y:dy:into:extents:)``.
+///
+/// Unlike the other half operations this one does not call the float32
+/// kernel on the widened block: that kernel rounds `sum_j dy_j y_j` to
+/// float32 before `dy - sum`, and where the two nearly cancel that rounding
+/// is several half ulps of `dx`. Here the products of the half values are
+/// exact in double, the sum and `y * (dy - sum)` are taken in double and
+/// rounded once to float32 (then once to half): within 1 ulp.
 public func softmaxBackward<H: HalfFloat>(
     y: UnsafeBufferPointer<H>, dy: UnsafeBufferPointer<H>, into dx: UnsafeMutableBufferPointer<H>, extents: Extents
 ) throws(SoftmaxKitError) {
     try halfBackward(y, dy, dx, extents) { (a, b, c, e) throws(SoftmaxKitError) in
-        try softmaxBackward(y: a, dy: b, into: c, extents: e)
+        let yp = a.baseAddress!, dp = b.baseAddress!, xp = c.baseAddress!, n = e.n, inner = e.inner
+        for o in 0..<e.outer {
+            for i in 0..<inner {
+                let base = o * n * inner + i
+                var d = 0.0
+                for j in 0..<n { d += Double(yp[base + j * inner]) * Double(dp[base + j * inner]) }
+                for j in 0..<n {
+                    let at = base + j * inner
+                    xp[at] = Float(Double(yp[at]) * (Double(dp[at]) - d))
+                }
+            }
+        }
     }
 }
 

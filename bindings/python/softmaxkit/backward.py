@@ -1,5 +1,7 @@
 """Vector-Jacobian products of softmax, log_softmax and sigmoid, given the
-forward outputs (PyTorch's ``_softmax_backward_data`` and friends)."""
+forward outputs (PyTorch's ``_softmax_backward_data`` and friends). `y` and
+`dy` of one float16 or ``ml_dtypes.bfloat16`` dtype give dx in that dtype
+(float32 or wider inside, rounded once); other dtypes as elsewhere."""
 from __future__ import annotations
 
 from typing import Any

@@ -160,6 +160,10 @@ def cross_entropy(logits: Any, target: Any, *, axis: int = 1, weight: Any = None
         return_grad: also return d loss / d logits (for ``none``, the
             gradient of the summed losses).
 
+    float16 and ``ml_dtypes.bfloat16`` logits keep their dtype (float32
+    inside) with class indices, or with probability targets of the same
+    dtype: the losses are float32, the gradient in the logits' dtype.
+
     Returns:
         The loss (a scalar, or the per-sample array for ``none``), or
         ``(loss, dlogits)`` with `return_grad`.
@@ -176,7 +180,8 @@ def cross_entropy(logits: Any, target: Any, *, axis: int = 1, weight: Any = None
 def nll_loss(log_probs: Any, target: Any, *, axis: int = 1, weight: Any = None, ignore_index: int = -100,
              reduction: str = "mean"):
     """``torch.nn.functional.nll_loss``: ``-weight[t] * log_probs[t]`` per
-    sample, with class-index targets; arguments as :func:`cross_entropy`."""
+    sample, with class-index targets; arguments as :func:`cross_entropy`
+    (float16 / ``ml_dtypes.bfloat16`` log-probabilities: float32 losses)."""
     return _class_loss("nll_loss", log_probs, target, axis, weight, ignore_index, 0.0, reduction, False)
 
 
@@ -186,7 +191,9 @@ def binary_cross_entropy_with_logits(logits: Any, target: Any, *, weight: Any = 
     any logit: ``w [(1 - y) x + (1 + (p - 1) y) softplus(-x)]``.
 
     `target` has the logits' shape; `weight` broadcasts to it; `pos_weight`
-    broadcasts along the last axis (one weight per class).
+    broadcasts along the last axis (one weight per class). float16 or
+    ``ml_dtypes.bfloat16`` logits and targets of one dtype are read as they
+    are (float32 inside; weights and losses float32).
     """
     # float16 / bfloat16 logits and targets of one dtype keep it (float32
     # weights and losses); other dtypes as as_inputs promotes them.

@@ -271,6 +271,8 @@ def ensemble_mean(probs: Any, axis: int = 0, *, mode: str = "arithmetic") -> np.
 
     Returns:
         An array of one member's shape; the class axis is its last axis.
+        float16 and ``ml_dtypes.bfloat16`` members (all of one dtype) give
+        that dtype, float32 inside.
     """
     code = choice(mode, ENSEMBLE_MODES, "mode")
     if isinstance(probs, (list, tuple)):
