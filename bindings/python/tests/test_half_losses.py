@@ -281,3 +281,24 @@ def test_sample_masks_and_edges(dt):
         smk.sample(x, seed=1, top_p=0.0)
     with pytest.raises(ArgumentError):
         smk.sample(x, seed=1, num_samples=41, replacement=False)
+
+
+@pytest.mark.parametrize("dt", HALVES, ids=ids)
+def test_half_results_do_not_depend_on_the_thread_count(dt):
+    x = halves((3000, 64), dt)
+    dy = halves((3000, 64), dt, 1.0)
+    p = smk.softmax(halves((3000, 64), dt))
+    before = smk.get_num_threads()
+    try:
+        out = []
+        for n in (1, 2):
+            smk.set_num_threads(n)
+            out.append((smk.sample(x, seed=3, num_samples=2), smk.softmax_backward(p, dy),
+                        smk.cross_entropy(x, p, return_grad=True, reduction="sum"),
+                        smk.ensemble_mean([p, smk.softmax(x)], mode="geometric")))
+    finally:
+        smk.set_num_threads(before)
+    (s1, b1, (l1, g1), e1), (s2, b2, (l2, g2), e2) = out
+    np.testing.assert_array_equal(s1, s2)
+    assert ulps(b1, b2) == 0 and ulps(g1, g2) == 0 and ulps(e1, e2) == 0
+    assert l1 == l2
