@@ -1728,6 +1728,109 @@ SMK_API smk_status smk_masked_log_softmax_lengths_bf16(const smk_bf16 *x, const 
                                                        int64_t outer, int64_t n, int64_t inner,
                                                        int64_t lengths_count);
 
+/* Half precision, continued: the other losses, the backward kernels,
+ * ensemble averaging and sampling on float16 / bfloat16. As the half
+ * functions above: half inputs read as float32, the _f32 function's
+ * computation (its sums in float32 or wider), each half output rounded once
+ * to nearest even; weights, losses and log-probabilities are float32.
+ * Besides the _f32 function's statuses, any of them may return
+ * SMK_ERROR_OUT_OF_MEMORY for the float32 scratch of a block of rows. */
+
+/* smk_nll_loss_f32 on float16 / bfloat16 log-probabilities: target int64_t,
+ * weight (NULL or n values) and loss float32; the mean and sum add the
+ * per-sample losses (float32) in double. Same arguments, options and
+ * statuses. */
+SMK_API smk_status smk_nll_loss_f16(const smk_f16 *log_probs, const int64_t *target,
+                                    const float *weight, float *loss,
+                                    int64_t outer, int64_t n, int64_t inner,
+                                    const smk_loss_options *options);
+/* As smk_nll_loss_f16, for bfloat16 log-probabilities. */
+SMK_API smk_status smk_nll_loss_bf16(const smk_bf16 *log_probs, const int64_t *target,
+                                     const float *weight, float *loss,
+                                     int64_t outer, int64_t n, int64_t inner,
+                                     const smk_loss_options *options);
+/* smk_cross_entropy_probs_f32 on float16 / bfloat16: the probability
+ * targets (outer * n * inner) in the logits' type, weight (NULL or n
+ * values) and loss float32, dlogits (NULL, or outer * n * inner values) in
+ * the logits' type, rounded once. The mean and sum add the per-sample
+ * losses in double. Same arguments, options and statuses. */
+SMK_API smk_status smk_cross_entropy_probs_f16(const smk_f16 *logits, const smk_f16 *target,
+                                               const float *weight, float *loss, smk_f16 *dlogits,
+                                               int64_t outer, int64_t n, int64_t inner,
+                                               const smk_loss_options *options);
+/* As smk_cross_entropy_probs_f16, for bfloat16. */
+SMK_API smk_status smk_cross_entropy_probs_bf16(const smk_bf16 *logits, const smk_bf16 *target,
+                                                const float *weight, float *loss, smk_bf16 *dlogits,
+                                                int64_t outer, int64_t n, int64_t inner,
+                                                const smk_loss_options *options);
+/* smk_binary_cross_entropy_with_logits_f32 on float16 / bfloat16 logits
+ * and targets (count values each, the same type); weight (NULL or count
+ * values), pos_weight (NULL or classes values) and loss (count values or
+ * 1) float32. The mean and sum add the per-element losses in double. Same
+ * arguments and statuses. */
+SMK_API smk_status smk_binary_cross_entropy_with_logits_f16(const smk_f16 *logits, const smk_f16 *target,
+                                                            const float *weight, const float *pos_weight,
+                                                            float *loss, int64_t count, int64_t classes,
+                                                            smk_reduction reduction);
+/* As smk_binary_cross_entropy_with_logits_f16, for bfloat16. */
+SMK_API smk_status smk_binary_cross_entropy_with_logits_bf16(const smk_bf16 *logits, const smk_bf16 *target,
+                                                             const float *weight, const float *pos_weight,
+                                                             float *loss, int64_t count, int64_t classes,
+                                                             smk_reduction reduction);
+
+/* smk_softmax_backward_f32 on float16 / bfloat16: y, dy and dx in the half
+ * type (dx may equal y or dy, no other overlap), dx rounded once from the
+ * float32 result. Same arguments and statuses. */
+SMK_API smk_status smk_softmax_backward_f16(const smk_f16 *y, const smk_f16 *dy, smk_f16 *dx,
+                                            int64_t outer, int64_t n, int64_t inner);
+/* As smk_softmax_backward_f16, for bfloat16. */
+SMK_API smk_status smk_softmax_backward_bf16(const smk_bf16 *y, const smk_bf16 *dy, smk_bf16 *dx,
+                                             int64_t outer, int64_t n, int64_t inner);
+/* smk_log_softmax_backward_f32 on float16 / bfloat16 (see
+ * smk_softmax_backward_f16). */
+SMK_API smk_status smk_log_softmax_backward_f16(const smk_f16 *y, const smk_f16 *dy, smk_f16 *dx,
+                                                int64_t outer, int64_t n, int64_t inner);
+/* As smk_log_softmax_backward_f16, for bfloat16. */
+SMK_API smk_status smk_log_softmax_backward_bf16(const smk_bf16 *y, const smk_bf16 *dy, smk_bf16 *dx,
+                                                 int64_t outer, int64_t n, int64_t inner);
+/* smk_sigmoid_backward_f32 on float16 / bfloat16: count elements, dx may
+ * equal y or dy. Same arguments and statuses. */
+SMK_API smk_status smk_sigmoid_backward_f16(const smk_f16 *y, const smk_f16 *dy, smk_f16 *dx, int64_t count);
+/* As smk_sigmoid_backward_f16, for bfloat16. */
+SMK_API smk_status smk_sigmoid_backward_bf16(const smk_bf16 *y, const smk_bf16 *dy, smk_bf16 *dx, int64_t count);
+
+/* smk_ensemble_mean_f32 on float16 / bfloat16 members: every member and y
+ * in the half type (y may equal members[0], no other overlap), y rounded
+ * once from the float32 result (a geometric mean's log-probabilities and
+ * the final softmax in float32). Same arguments, modes and statuses. */
+SMK_API smk_status smk_ensemble_mean_f16(const smk_f16 *const *members, smk_f16 *y,
+                                         int64_t member_count,
+                                         int64_t outer, int64_t n, int64_t inner,
+                                         smk_ensemble_mode mode);
+/* As smk_ensemble_mean_f16, for bfloat16. */
+SMK_API smk_status smk_ensemble_mean_bf16(const smk_bf16 *const *members, smk_bf16 *y,
+                                          int64_t member_count,
+                                          int64_t outer, int64_t n, int64_t inner,
+                                          smk_ensemble_mode mode);
+
+/* smk_sample_f32 on float16 / bfloat16 logits: the logits are widened to
+ * float32 (exactly) and sampled as smk_sample_f32 samples them, so for the
+ * same seed and options the indices and log-probabilities are those of
+ * smk_sample_f32 on the widened logits, bit for bit, on every thread count.
+ * log_probs (NULL, or outer * num_samples * inner values) is float32.
+ * Same arguments, stream, edge cases and statuses. */
+SMK_API smk_status smk_sample_f16(const smk_f16 *logits, const uint8_t *mask,
+                                  int64_t *indices, float *log_probs,
+                                  int64_t outer, int64_t n, int64_t inner,
+                                  int64_t mask_count,
+                                  const smk_sample_options *options, uint64_t seed);
+/* As smk_sample_f16, for bfloat16 logits. */
+SMK_API smk_status smk_sample_bf16(const smk_bf16 *logits, const uint8_t *mask,
+                                   int64_t *indices, float *log_probs,
+                                   int64_t outer, int64_t n, int64_t inner,
+                                   int64_t mask_count,
+                                   const smk_sample_options *options, uint64_t seed);
+
 #ifdef __cplusplus
 } /* extern "C" */
 #endif

@@ -146,7 +146,8 @@ def bf16(v): return b"".join(struct.pack("<f", x)[2:] for x in v)
 
 class Precision:
     def __init__(self, suffix: str):
-        # float16 / bfloat16 functions take float32 weights (wpack, wsize).
+        # float16 / bfloat16 functions take float32 weights and give float32
+        # losses and log-probabilities (wpack, wsize).
         # (functions without a precision suffix get the float64 one, as before)
         self.pack = {"f32": f32, "f16": f16, "bf16": bf16}.get(suffix, f64)
         self.size = {"f32": 4, "f16": 2, "bf16": 2}.get(suffix, 8)
@@ -280,16 +281,16 @@ RECIPES = {
     "smk_softmax_topk": (lambda F, _: {"x": In(F.pack(values(C))), "probs": Out(O * K * I * F.size),
                                        "indices": Out(O * K * I * 8), **extents(), "k": K, "temperature": 1.0}, ()),
     "smk_sample": (lambda F, _: {"logits": In(F.pack(values(C))), "mask": In(u8([i % 4 != 1 for i in range(C)])),
-                                 "indices": Out(R * 2 * 8), "log_probs": Out(R * 2 * F.size), **extents(),
+                                 "indices": Out(R * 2 * 8), "log_probs": Out(R * 2 * F.wsize), **extents(),
                                  "mask_count": C, "options": In(sample_options(2)), "seed": 7}, ("options",)),
     "smk_cross_entropy": (lambda F, _: class_loss(F, False), ("options",)),
     "smk_cross_entropy_probs": (lambda F, _: class_loss(F, True), ("options",)),
     "smk_nll_loss": (lambda F, _: class_loss(F, False, nll=True), ("options",)),
     "smk_binary_cross_entropy_with_logits": (
         lambda F, _: {"logits": In(F.pack(values(C))), "target": In(F.pack([(i % 3) / 2 for i in range(C)])),
-                      "weight": In(F.pack([1 + 0.1 * i for i in range(C)])),
-                      "pos_weight": In(F.pack([0.5 * (c + 1) for c in range(N)])),
-                      "loss": Out(C * F.size), "count": C, "classes": N, "reduction": 0}, ()),
+                      "weight": In(F.wpack([1 + 0.1 * i for i in range(C)])),
+                      "pos_weight": In(F.wpack([0.5 * (c + 1) for c in range(N)])),
+                      "loss": Out(C * F.wsize), "count": C, "classes": N, "reduction": 0}, ()),
     "smk_softmax_backward": (lambda F, _: backward(F), ()),
     "smk_log_softmax_backward": (lambda F, _: backward(F), ()),
     "smk_sigmoid_backward": (lambda F, _: {**backward(F), "outer": None, "n": None, "inner": None, "count": C}, ()),

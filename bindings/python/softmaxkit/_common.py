@@ -3,11 +3,11 @@ several arrays brought to one dtype, shape checks, small integer arrays,
 range-checked integers, enum names."""
 from __future__ import annotations
 
-from typing import Any, Sequence
+from typing import Any, Optional, Sequence
 
 import numpy as np
 
-from ._arrays import F32, F64, INT64_MAX, as_input, integer
+from ._arrays import F32, F64, INT64_MAX, as_input, half_kind, integer
 from ._errors import ArgumentError
 
 I64 = np.dtype(np.int64)
@@ -23,6 +23,18 @@ def as_inputs(*pairs: tuple[Any, str]) -> list[np.ndarray]:
     arrays = [as_input(x, name) for x, name in pairs]  # as_input returns ready arrays as they are
     dt = F32 if all(a.dtype == F32 for a in arrays) else F64
     return [a if a.dtype == dt else a.astype(dt) for a in arrays]
+
+
+def half_inputs(*arrays: Any) -> Optional[list[np.ndarray]]:
+    """The arrays as C-contiguous arrays of their dtype when every one is a
+    numpy array of one native half dtype (float16, or ml_dtypes.bfloat16),
+    for the _f16 / _bf16 kernels; None otherwise (as_inputs then widens)."""
+    if not arrays or not all(type(a) is np.ndarray for a in arrays):
+        return None
+    dt = arrays[0].dtype
+    if half_kind(dt) < 0 or any(a.dtype != dt for a in arrays):
+        return None
+    return [np.ascontiguousarray(a) for a in arrays]
 
 
 def same_shape(a: np.ndarray, b: np.ndarray, names: tuple[str, str]) -> None:

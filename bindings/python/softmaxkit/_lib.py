@@ -307,6 +307,24 @@ DECLARATIONS: list[tuple[str, Any, list[Any]]] = [
     ("smk_argmax_bf16", STATUS, [VP, VP, I64, I64, I64]),
     ("smk_topk_f16", STATUS, [VP, VP, VP, I64, I64, I64, I64]),
     ("smk_topk_bf16", STATUS, [VP, VP, VP, I64, I64, I64, I64]),
+    # Half precision: the other losses (float32 weights and losses), the
+    # backward kernels, ensemble averaging, sampling (float32 log_probs).
+    ("smk_nll_loss_f16", STATUS, [VP, VP, VP, VP, I64, I64, I64, OPTIONS_P]),
+    ("smk_nll_loss_bf16", STATUS, [VP, VP, VP, VP, I64, I64, I64, OPTIONS_P]),
+    ("smk_cross_entropy_probs_f16", STATUS, [VP, VP, VP, VP, VP, I64, I64, I64, OPTIONS_P]),
+    ("smk_cross_entropy_probs_bf16", STATUS, [VP, VP, VP, VP, VP, I64, I64, I64, OPTIONS_P]),
+    ("smk_binary_cross_entropy_with_logits_f16", STATUS, [VP, VP, VP, VP, VP, I64, I64, ENUM]),
+    ("smk_binary_cross_entropy_with_logits_bf16", STATUS, [VP, VP, VP, VP, VP, I64, I64, ENUM]),
+    ("smk_softmax_backward_f16", STATUS, [VP, VP, VP, I64, I64, I64]),
+    ("smk_softmax_backward_bf16", STATUS, [VP, VP, VP, I64, I64, I64]),
+    ("smk_log_softmax_backward_f16", STATUS, [VP, VP, VP, I64, I64, I64]),
+    ("smk_log_softmax_backward_bf16", STATUS, [VP, VP, VP, I64, I64, I64]),
+    ("smk_sigmoid_backward_f16", STATUS, [VP, VP, VP, I64]),
+    ("smk_sigmoid_backward_bf16", STATUS, [VP, VP, VP, I64]),
+    ("smk_ensemble_mean_f16", STATUS, [VP, VP, I64, I64, I64, I64, ENUM]),
+    ("smk_ensemble_mean_bf16", STATUS, [VP, VP, I64, I64, I64, I64, ENUM]),
+    ("smk_sample_f16", STATUS, [VP, VP, VP, VP, I64, I64, I64, I64, SAMPLE_OPTIONS_P, _c.c_uint64]),
+    ("smk_sample_bf16", STATUS, [VP, VP, VP, VP, I64, I64, I64, I64, SAMPLE_OPTIONS_P, _c.c_uint64]),
 ]
 
 # Half precision of the structured operations (smk_f16 / smk_bf16 pointers as void pointers).

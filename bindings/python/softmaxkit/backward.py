@@ -1,5 +1,7 @@
 """Vector-Jacobian products of softmax, log_softmax and sigmoid, given the
-forward outputs (PyTorch's ``_softmax_backward_data`` and friends)."""
+forward outputs (PyTorch's ``_softmax_backward_data`` and friends). `y` and
+`dy` of one float16 or ``ml_dtypes.bfloat16`` dtype give dx in that dtype
+(float32 or wider inside, rounded once); other dtypes as elsewhere."""
 from __future__ import annotations
 
 from typing import Any
@@ -8,7 +10,7 @@ import numpy as np
 
 from . import _lib
 from ._arrays import prepare, ptr
-from ._common import as_inputs, same_shape
+from ._common import as_inputs, half_inputs, same_shape
 
 __all__ = ["softmax_backward", "log_softmax_backward", "sigmoid_backward"]
 
@@ -19,9 +21,11 @@ _SIGMOID_BACKWARD = _lib.kernel("smk_sigmoid_backward")
 
 
 def _backward(fns: tuple, y: Any, dy: Any, axis: Any, elementwise: bool = False) -> np.ndarray:
-    a, d = as_inputs((y, "y"), (dy, "dy"))
+    # y and dy of one float16 / bfloat16 dtype keep it (float32 inside).
+    halves = half_inputs(y, dy)
+    a, d = halves if halves else as_inputs((y, "y"), (dy, "dy"))
     same_shape(a, d, ("y", "dy"))
-    a, dx, yp, dxp, e, k = prepare(a, axis)
+    a, dx, yp, dxp, e, k = prepare(a, axis, half=halves is not None)
     if elementwise:  # axis None: the entry's n is the element count
         status = fns[k](yp, ptr(d), dxp, e[1])
     else:

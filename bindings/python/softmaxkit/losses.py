@@ -9,9 +9,9 @@ from typing import Any, Optional, Union
 import numpy as np
 
 from . import _lib
-from ._arrays import DTYPES, N_INT, NO_OUTPUT, REMOVED, as_input, i64, output, prepare, ptr
+from ._arrays import DTYPES, F32, N_INT, NO_OUTPUT, REMOVED, as_input, half_kind, i64, is_bfloat16, output, prepare, ptr
 from ._cache import BoundedCache
-from ._common import as_inputs, choice, index, int64_array
+from ._common import as_inputs, choice, half_inputs, index, int64_array
 from ._errors import ArgumentError
 
 __all__ = ["cross_entropy", "nll_loss", "binary_cross_entropy_with_logits", "REDUCTIONS"]
@@ -99,9 +99,11 @@ def _result(loss: np.ndarray, reduction: str) -> Union[np.ndarray, np.floating]:
 def _class_loss(kind: str, x: Any, target: Any, axis: int, weight: Any, ignore_index: int,
                 label_smoothing: float, reduction: str, return_grad: bool):
     t_raw = target if type(target) is np.ndarray else np.asarray(target)
-    probabilities = t_raw.dtype.kind == "f" and kind == "cross_entropy"
+    probabilities = (t_raw.dtype.kind == "f" or is_bfloat16(t_raw.dtype)) and kind == "cross_entropy"
     if probabilities:
-        logits, t = as_inputs((x, "input"), (t_raw, "target"))
+        # float16 / bfloat16 logits with targets of the same dtype keep it.
+        halves = half_inputs(x, t_raw)
+        logits, t = halves if halves else as_inputs((x, "input"), (t_raw, "target"))
     else:
         # prepare() below converts what is not a contiguous native float array.
         logits = x if type(x) is np.ndarray else as_input(x, "input")
@@ -112,9 +114,10 @@ def _class_loss(kind: str, x: Any, target: Any, axis: int, weight: Any, ignore_i
     if logits.ndim == 0:
         raise ArgumentError("input must have a class axis; got a 0-d array")
     ax = _class_axis(logits, axis)
-    # float16 / bfloat16 logits with class indices keep their dtype (k 2, 3):
-    # float32 weights and losses, the gradient in the logits' dtype.
-    half = kind == "cross_entropy" and not probabilities
+    # float16 / bfloat16 logits (with class indices, or probabilities of
+    # their own dtype) keep their dtype (k 2, 3): float32 weights and
+    # losses, the gradient in the logits' dtype.
+    half = not probabilities or half_kind(t.dtype) >= 0
     logits, _, xp, _, e, k = prepare(logits, ax, NO_OUTPUT, "input", half=half)
     lk = 0 if k >= 2 else k
     sample_shape = e[REMOVED]
@@ -157,6 +160,10 @@ def cross_entropy(logits: Any, target: Any, *, axis: int = 1, weight: Any = None
         return_grad: also return d loss / d logits (for ``none``, the
             gradient of the summed losses).
 
+    float16 and ``ml_dtypes.bfloat16`` logits keep their dtype (float32
+    inside) with class indices, or with probability targets of the same
+    dtype: the losses are float32, the gradient in the logits' dtype.
+
     Returns:
         The loss (a scalar, or the per-sample array for ``none``), or
         ``(loss, dlogits)`` with `return_grad`.
@@ -173,7 +180,8 @@ def cross_entropy(logits: Any, target: Any, *, axis: int = 1, weight: Any = None
 def nll_loss(log_probs: Any, target: Any, *, axis: int = 1, weight: Any = None, ignore_index: int = -100,
              reduction: str = "mean"):
     """``torch.nn.functional.nll_loss``: ``-weight[t] * log_probs[t]`` per
-    sample, with class-index targets; arguments as :func:`cross_entropy`."""
+    sample, with class-index targets; arguments as :func:`cross_entropy`
+    (float16 / ``ml_dtypes.bfloat16`` log-probabilities: float32 losses)."""
     return _class_loss("nll_loss", log_probs, target, axis, weight, ignore_index, 0.0, reduction, False)
 
 
@@ -185,26 +193,32 @@ def binary_cross_entropy_with_logits(logits: Any, target: Any, *, weight: Any = 
     ``pos_weight``; ``smk_binary_cross_entropy_with_logits_f32`` gives it).
 
     `target` has the logits' shape; `weight` broadcasts to it; `pos_weight`
-    broadcasts along the last axis (one weight per class).
+    broadcasts along the last axis (one weight per class). float16 or
+    ``ml_dtypes.bfloat16`` logits and targets of one dtype are read as they
+    are (float32 inside; weights and losses float32).
     """
-    x, y = as_inputs((logits, "input"), (target, "target"))
+    # float16 / bfloat16 logits and targets of one dtype keep it (float32
+    # weights and losses); other dtypes as as_inputs promotes them.
+    halves = half_inputs(logits, target)
+    x, y = halves if halves else as_inputs((logits, "input"), (target, "target"))
+    k = 0 if x.dtype == DTYPES[0] else 1 if x.dtype == DTYPES[1] else half_kind(x.dtype)
+    wdt = DTYPES[k] if k < 2 else F32
     if x.shape != y.shape:
         raise ArgumentError(f"target has shape {y.shape} but input has shape {x.shape}")
     code = choice(reduction, REDUCTIONS, "reduction")
     w = pw = None
     if weight is not None:
         try:
-            w = np.ascontiguousarray(np.broadcast_to(np.asarray(weight, dtype=x.dtype), x.shape))
+            w = np.ascontiguousarray(np.broadcast_to(np.asarray(weight, dtype=wdt), x.shape))
         except ValueError:
             raise ArgumentError(f"weight of shape {np.shape(weight)} does not broadcast to {x.shape}") from None
     classes = x.shape[-1] if x.ndim else 1
     if pos_weight is not None:
-        p = np.asarray(pos_weight, dtype=x.dtype)
+        p = np.asarray(pos_weight, dtype=wdt)
         if p.ndim > 1 or (p.ndim == 1 and p.size not in (1, classes)):
             raise ArgumentError(f"pos_weight has shape {p.shape} but the last axis of input has {classes} classes")
         pw = np.ascontiguousarray(np.broadcast_to(p.reshape(-1) if p.ndim else p, (classes,)))
-    k = 0 if x.dtype == DTYPES[0] else 1
-    loss, lp = output(x.shape if code == 0 else (), DTYPES[k])
+    loss, lp = output(x.shape if code == 0 else (), wdt)
     status = _BCE[k](ptr(x), ptr(y), None if w is None else ptr(w), None if pw is None else ptr(pw),
                      lp, i64(x.size), i64(classes), _REDUCTION[code])
     if status:

@@ -13,7 +13,7 @@ from typing import Any, Optional
 import numpy as np
 
 from . import _lib
-from ._arrays import AFTER, BEFORE, DTYPES, NO_OUTPUT, output, prepare, ptr
+from ._arrays import AFTER, BEFORE, DTYPES, F32, NO_OUTPUT, output, prepare, ptr
 from ._common import I64, index
 from ._errors import ArgumentError
 from .variants import _mask_bytes
@@ -93,9 +93,11 @@ def sample(logits: Any, *, axis: int = -1, temperature: float = 1.0, top_k: Opti
     ``row_offset + r``, so a row sampled alone with ``row_offset=r`` draws
     what it draws in the batch. With ``return_log_probs=True`` returns
     ``(indices, log_probs)``, the log-probability of each index under the
-    distribution it was drawn from (after truncation), in the logits' dtype.
+    distribution it was drawn from (after truncation), in the logits' dtype
+    (float32 for float16 and ``ml_dtypes.bfloat16`` logits, which are
+    sampled as they are: the draws of the float32 logits of the same values).
     """
-    a, _, xp, _, e, k = prepare(logits, axis, NO_OUTPUT, "logits")
+    a, _, xp, _, e, k = prepare(logits, axis, NO_OUTPUT, "logits", half=True)
     opts = _options(temperature, top_k, top_p, min_p, num_samples, replacement, row_offset)
     draws = opts.num_samples
     s = _seed(seed)
@@ -105,7 +107,7 @@ def sample(logits: Any, *, axis: int = -1, temperature: float = 1.0, top_k: Opti
         shape = e[BEFORE] + (draws,) + e[AFTER]
     indices, ip = output(shape, I64)
     if return_log_probs:
-        log_probs, lp = output(shape, DTYPES[k])
+        log_probs, lp = output(shape, DTYPES[k] if k < 2 else F32)
     else:
         log_probs, lp = None, _NULL
     if mask is None:

@@ -10,7 +10,7 @@ import numpy as np
 from . import _lib
 from ._arrays import DTYPES, as_input, half_kind, i64, output, prepare, ptr
 from ._cache import BoundedCache
-from ._common import ENSEMBLE_MODES, as_inputs, choice, index, int64_array
+from ._common import ENSEMBLE_MODES, as_inputs, choice, half_inputs, index, int64_array
 from ._errors import ArgumentError
 
 __all__ = ["masked_softmax", "masked_log_softmax", "partitioned", "segment_softmax",
@@ -279,18 +279,21 @@ def ensemble_mean(probs: Any, axis: int = 0, *, mode: str = "arithmetic") -> np.
 
     Returns:
         An array of one member's shape; the class axis is its last axis.
+        float16 and ``ml_dtypes.bfloat16`` members (all of one dtype) give
+        that dtype, float32 inside.
     """
     code = choice(mode, ENSEMBLE_MODES, "mode")
     if isinstance(probs, (list, tuple)):
         if not probs:
             raise ArgumentError("an ensemble needs at least one member")
-        members = as_inputs(*[(m, f"probs[{k}]") for k, m in enumerate(probs)])
+        # Members of one float16 / bfloat16 dtype keep it (float32 inside).
+        members = half_inputs(*probs) or as_inputs(*[(m, f"probs[{k}]") for k, m in enumerate(probs)])
         for k, m in enumerate(members):
             if m.shape != members[0].shape:
                 raise ArgumentError(f"ensemble members have mismatched shapes: probs[0] is {members[0].shape}, "
                                     f"probs[{k}] is {m.shape}")
     else:
-        a = as_input(probs, "probs")
+        a = as_input(probs, "probs", half=True)
         if a.ndim == 0:
             raise ArgumentError("probs must have a member axis; got a 0-d array")
         ax = index(axis, "axis")
@@ -301,7 +304,7 @@ def ensemble_mean(probs: Any, axis: int = 0, *, mode: str = "arithmetic") -> np.
         if not members:
             raise ArgumentError("an ensemble needs at least one member")
     # The members are kept alive by `members` through the call.
-    first, y, _, yp, e, k = prepare(members[0], -1)
+    first, y, _, yp, e, k = prepare(members[0], -1, half=True)
     table = (ctypes.c_void_p * len(members))(*[ptr(m).value for m in members])
     status = _ENSEMBLE[k](table, yp, i64(len(members)), e[0], e[1], e[2], ctypes.c_int(code))
     if status:
