@@ -166,12 +166,12 @@ private func checkForward<H: TestHalf>(_: H.Type, _ model: Model, batch: Int, st
             // A short input, a short output, a missing output.
             let short = UnsafeBufferPointer(rebasing: x[0..<(2 * f - 1)])
             _ = try outputs(n, Float16(0)) { outs in
-                #expect(kind { try model.forward(short, batch: 2, features: f, into: outs) } == .shapeMismatch)
-                #expect(kind { try model.forward(x, batch: 2, features: f, into: Array(outs.dropLast())) } == .shapeMismatch)
+                #expect(kind { () throws(SoftmaxKitError) in try model.forward(short, batch: 2, features: f, into: outs) } == .shapeMismatch)
+                #expect(kind { () throws(SoftmaxKitError) in try model.forward(x, batch: 2, features: f, into: Array(outs.dropLast())) } == .shapeMismatch)
                 var cut = outs
                 cut[0] = UnsafeMutableBufferPointer(rebasing: cut[0][0..<(cut[0].count - 1)])
-                #expect(kind { try model.forward(x, batch: 2, features: f, into: cut) } == .shapeMismatch)
-                #expect(kind { try model.forward(x, batch: 2, features: f + 1, into: outs) } == .shapeMismatch)
+                #expect(kind { () throws(SoftmaxKitError) in try model.forward(x, batch: 2, features: f, into: cut) } == .shapeMismatch)
+                #expect(kind { () throws(SoftmaxKitError) in try model.forward(x, batch: 2, features: f + 1, into: outs) } == .shapeMismatch)
             }
         }
         // An output overlapping the half input, and two overlapping outputs: refused, nothing written.
@@ -183,12 +183,12 @@ private func checkForward<H: TestHalf>(_: H.Type, _ model: Model, batch: Int, st
             var outs: [UnsafeMutableBufferPointer<Float16>] = []
             var at = 2 * f - 1  // the first output starts on x's last element
             for c in n { outs.append(UnsafeMutableBufferPointer(rebasing: b[at..<(at + c)])); at += c }
-            #expect(kind { try model.forward(x, batch: 2, features: f, into: outs) } == .invalidArgument)
+            #expect(kind { () throws(SoftmaxKitError) in try model.forward(x, batch: 2, features: f, into: outs) } == .invalidArgument)
             outs = []
             at = 2 * f
             for c in n { outs.append(UnsafeMutableBufferPointer(rebasing: b[at..<(at + c)])); at += c - 1 }
             if outs.count > 1 {
-                #expect(kind { try model.forward(x, batch: 2, features: f, into: outs) } == .invalidArgument)
+                #expect(kind { () throws(SoftmaxKitError) in try model.forward(x, batch: 2, features: f, into: outs) } == .invalidArgument)
             }
         }
         #expect(block.map(\.bitPattern) == before)
@@ -197,7 +197,7 @@ private func checkForward<H: TestHalf>(_: H.Type, _ model: Model, batch: Int, st
         let none: [Float16] = []
         try none.withUnsafeBufferPointer { x in
             _ = try outputs(sizes(tagger.heads, batch: 0, steps: 1), Float(0)) { outs in
-                #expect(kind { try tagger.forward(x, batch: 0, features: 0, into: outs) } == .invalidArgument)
+                #expect(kind { () throws(SoftmaxKitError) in try tagger.forward(x, batch: 0, features: 0, into: outs) } == .invalidArgument)
             }
         }
     }
