@@ -1096,10 +1096,13 @@ SMK_API smk_status smk_model_spec_json(const smk_model *model,
  * count stored and the buffer untouched. The size out-pointer must not lie
  * inside the buffer (SMK_ERROR_INVALID_ARGUMENT). */
 
-/* Element types of a model's stored tensors (smk_model_tensor_dtype). */
+/* Element types of a model's stored tensors (smk_model_tensor_dtype, which
+ * gives F32 or F64 only) and of the buffers of smk_model_forward_typed. */
 typedef enum smk_dtype {
     SMK_DTYPE_F32 = 0, /* float; also F16 and BF16 file tensors, widened at load */
-    SMK_DTYPE_F64 = 1  /* double, kept as given until the model rounds it */
+    SMK_DTYPE_F64 = 1, /* double, kept as given until the model rounds it */
+    SMK_DTYPE_F16 = 2, /* smk_f16: IEEE binary16 */
+    SMK_DTYPE_BF16 = 3 /* smk_bf16: bfloat16 */
 } smk_dtype;
 
 /* The number of stored tensors into *count_out. Tensors are numbered
@@ -1556,6 +1559,78 @@ SMK_API smk_status smk_half_to_float_bf16(const smk_bf16 *x, float *y, int64_t c
 SMK_API smk_status smk_half_from_float_f16(const float *x, smk_f16 *y, int64_t count);
 /* As smk_half_from_float_f16, into bfloat16. */
 SMK_API smk_status smk_half_from_float_bf16(const float *x, smk_bf16 *y, int64_t count);
+
+/* Model and ensemble forwards with typed buffers: the input x and the
+ * outputs each hold SMK_DTYPE_F32 (float), SMK_DTYPE_F16 (smk_f16) or
+ * SMK_DTYPE_BF16 (smk_bf16) elements, as x_dtype and output_dtype say (all
+ * outputs of a call share output_dtype). The weights and the computation
+ * stay float32: a half input is widened to float32 exactly, the forward runs
+ * as smk_model_forward does, and each output is rounded once, to nearest
+ * even, into output_dtype. So a half input gives bit for bit the float32
+ * outputs of its widening, and a half output is the float32 output rounded
+ * (NaN stays NaN, -inf padding stays -inf, a head that is not ready at a
+ * streaming tick holds NaN). Half buffers cost a float32 copy of that side
+ * for the call (freed before it returns).
+ * x: C-contiguous [batch, steps, features] elements of x_dtype; outputs[h]:
+ * head h's elements of output_dtype, counted as smk_model_forward counts
+ * them. lengths: as smk_model_forward_lengths, or NULL (every row has all
+ * steps). The caller owns every buffer; none is kept after the call.
+ * All arguments are checked before anything is written: on failure the
+ * outputs are untouched. No output may share a byte with x or another
+ * output (checked).
+ * Returns smk_model_forward_lengths' statuses, plus
+ * SMK_ERROR_INVALID_ARGUMENT for an x_dtype or output_dtype that is not
+ * SMK_DTYPE_F32, SMK_DTYPE_F16 or SMK_DTYPE_BF16 (SMK_DTYPE_F64 included).
+ * Models of token ids use smk_model_forward_ids (float32 outputs; round
+ * them with smk_half_from_float_f16 / _bf16). Thread-safe, as
+ * smk_model_forward. */
+SMK_API smk_status smk_model_forward_typed(const smk_model *model,
+                                           const void *x, smk_dtype x_dtype,
+                                           int64_t batch, int64_t steps,
+                                           int64_t features,
+                                           const int64_t *lengths,
+                                           void *const *outputs,
+                                           smk_dtype output_dtype,
+                                           int64_t output_count);
+
+/* smk_model_step with typed buffers: x_t [batch, features] of x_dtype,
+ * outputs of output_dtype, widened and rounded as smk_model_forward_typed.
+ * Arguments and statuses as smk_model_step, plus
+ * SMK_ERROR_INVALID_ARGUMENT for a bad x_dtype or output_dtype; nothing
+ * (outputs or state) is written on error. Thread-safe on the model; a state
+ * is used by one thread at a time. */
+SMK_API smk_status smk_model_step_typed(const smk_model *model,
+                                        smk_model_state *state,
+                                        const void *x_t, smk_dtype x_dtype,
+                                        int64_t batch, int64_t features,
+                                        void *const *outputs,
+                                        smk_dtype output_dtype,
+                                        int64_t output_count);
+
+/* smk_ensemble_forward (lengths NULL) or smk_ensemble_forward_lengths with
+ * typed buffers, as smk_model_forward_typed: the members' combined float32
+ * outputs rounded once into output_dtype. Same arguments, statuses and
+ * thread safety as smk_model_forward_typed. */
+SMK_API smk_status smk_ensemble_forward_typed(const smk_ensemble *ensemble,
+                                              const void *x, smk_dtype x_dtype,
+                                              int64_t batch, int64_t steps,
+                                              int64_t features,
+                                              const int64_t *lengths,
+                                              void *const *outputs,
+                                              smk_dtype output_dtype,
+                                              int64_t output_count);
+
+/* smk_ensemble_step with typed buffers, as smk_model_step_typed. Same
+ * statuses as smk_ensemble_step plus SMK_ERROR_INVALID_ARGUMENT for a bad
+ * dtype. Thread-safe on the ensemble; a state is used by one thread at a
+ * time. */
+SMK_API smk_status smk_ensemble_step_typed(const smk_ensemble *ensemble,
+                                           smk_model_state *state,
+                                           const void *x_t, smk_dtype x_dtype,
+                                           int64_t batch, int64_t features,
+                                           void *const *outputs,
+                                           smk_dtype output_dtype,
+                                           int64_t output_count);
 
 /* smk_softmax_f32 on float16 / bfloat16: x and y as there (y may equal x),
  * the probabilities rounded once into y's type (a probability below the

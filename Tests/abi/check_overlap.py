@@ -327,7 +327,25 @@ RECIPES = {
     # Half precision (the _f16 / _bf16 functions; the others share the float recipes).
     "smk_half_to_float": (lambda F, _: {"x": In(F.pack(values(C))), "y": Out(C * 4), "count": C}, ()),
     "smk_half_from_float": (lambda F, _: {"x": In(f32(values(C))), "y": Out(C * F.size), "count": C}, ()),
+    # Typed model forwards: float16 input, bfloat16 outputs (and the reverse
+    # for steps), so the spans of 2-byte elements are what is checked.
+    "smk_model_forward_typed": (lambda F, fx: {**typed_args(forward_args("model", fx.model, fx.lib), 2, 3),
+                                               "lengths": In(i64([1, 0, 1]))}, ("outputs", "lengths")),
+    "smk_ensemble_forward_typed": (lambda F, fx: {**typed_args(forward_args("ensemble", fx.ensemble, fx.lib), 3, 2),
+                                                  "lengths": In(i64([1, 1, 0]))}, ("outputs", "lengths")),
+    "smk_model_step_typed": (lambda F, fx: typed_args(step_args(fx), 3, 2, x="x_t"), ("outputs",)),
+    "smk_ensemble_step_typed": (lambda F, fx: typed_args(ensemble_step_args(fx), 0, 3, x="x_t"), ("outputs",)),
 }
+
+
+def typed_args(args: dict, x_dtype: int, output_dtype: int, x: str = "x") -> dict:
+    """A float32 forward recipe re-typed: its input as smk_dtype x_dtype, its
+    outputs as output_dtype (2 and 3 are the 2-byte float16 and bfloat16)."""
+    vals = list(struct.unpack(f"<{args[x].size // 4}f", args[x].data))
+    pack = {0: f32, 2: f16, 3: bf16}
+    size = {0: 4, 2: 2, 3: 2}
+    outs = Table([Out(o.size // 4 * size[output_dtype]) for o in args["outputs"].entries])
+    return {**args, x: In(pack[x_dtype](vals)), "x_dtype": x_dtype, "outputs": outs, "output_dtype": output_dtype}
 
 
 def tagger_ensemble(fx):

@@ -285,6 +285,11 @@ DECLARATIONS: list[tuple[str, Any, list[Any]]] = [
     ("smk_half_to_float_bf16", STATUS, [VP, VP, I64]),
     ("smk_half_from_float_f16", STATUS, [VP, VP, I64]),
     ("smk_half_from_float_bf16", STATUS, [VP, VP, I64]),
+    # Typed model forwards (smk_dtype arguments as ENUM; half buffers as void pointers).
+    ("smk_model_forward_typed", STATUS, [VP, VP, ENUM, I64, I64, I64, VP, _c.POINTER(VP), ENUM, I64]),
+    ("smk_model_step_typed", STATUS, [VP, VP, VP, ENUM, I64, I64, _c.POINTER(VP), ENUM, I64]),
+    ("smk_ensemble_forward_typed", STATUS, [VP, VP, ENUM, I64, I64, I64, VP, _c.POINTER(VP), ENUM, I64]),
+    ("smk_ensemble_step_typed", STATUS, [VP, VP, VP, ENUM, I64, I64, _c.POINTER(VP), ENUM, I64]),
     ("smk_softmax_f16", STATUS, [VP, VP, I64, I64, I64, F32]),
     ("smk_softmax_bf16", STATUS, [VP, VP, I64, I64, I64, F32]),
     ("smk_log_softmax_f16", STATUS, [VP, VP, I64, I64, I64, F32]),

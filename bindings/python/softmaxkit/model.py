@@ -7,7 +7,10 @@ writes it) or build from a dict of arrays, then run every head in one call.
 
 The library reads, validates and writes the files (smk_model_load,
 smk_model_serialize, smk_model_save); this module keeps no file bytes.
-Models run in float32: inputs of other dtypes are converted to float32.
+Models run in float32: float16 and ml_dtypes.bfloat16 inputs are widened
+exactly inside the library and give outputs of their own dtype; ``dtype=``
+chooses the outputs' dtype (float32, float16 or bfloat16); inputs of other
+dtypes are converted to float32.
 A model is immutable; calls from many threads at once are safe and release
 the GIL.
 """
@@ -26,7 +29,7 @@ from typing import Any, Mapping, Optional, Sequence, Union
 
 import numpy as np
 
-from . import _lib
+from . import _lib, _model_half
 from ._arrays import F32, F64, i64, ptr
 from ._cache import BoundedCache
 from ._common import ENSEMBLE_MODES, choice
@@ -338,9 +341,16 @@ class _Sequences(_Runner):
     padding_id: Optional[int] = None
 
     def __call__(self, x: Any, lengths: Any = None, *, sample: Optional[Mapping[str, Any]] = None,
-                 seed: Optional[int] = None) -> dict[str, Any]:
+                 seed: Optional[int] = None, dtype: Any = None) -> dict[str, Any]:
         """Every head on `x`; outputs are float32 ``x.shape[:-1] + (size,)``
         (``[batch, size]`` for a head whose ``per_step`` is False).
+
+        float16 and ``ml_dtypes.bfloat16`` input is widened to float32
+        exactly (the outputs are bit for bit those of ``x.astype(float32)``)
+        and gives outputs of its own dtype. `dtype` (float32, float16 or
+        ``ml_dtypes.bfloat16``) sets the outputs' dtype for any input: each
+        output is the float32 one rounded once, to nearest even. Other
+        dtypes raise ArgumentError; with `sample`, only float32 is accepted.
 
         A model of token ids (``vocabulary`` set) takes integer ids
         ``[batch, steps]`` (or ``[batch]``, one step) in ``[0, vocabulary)``.
@@ -373,6 +383,8 @@ class _Sequences(_Runner):
                 named), lengths of the wrong count or outside ``[0, steps]``,
                 a sampled name that is not a head, a bad sampling option.
         """
+        if dtype is not None or _model_half.is_half(x):
+            return _model_half.call(self, x, lengths, dtype, sample, seed)
         if lengths is None and self.padding_id is not None and self.vocabulary:
             a = np.asarray(x)
             if a.ndim == 2 and a.dtype.kind in "iu":
@@ -405,7 +417,7 @@ class _Sequences(_Runner):
         return State(handle, self, int(batch))
 
     def step(self, x: Any, state: "State", *, sample: Optional[Mapping[str, Any]] = None,
-             seed: Optional[int] = None) -> dict[str, Any]:
+             seed: Optional[int] = None, dtype: Any = None) -> dict[str, Any]:
         """One step ``x`` (``[batch, features]``, or ``[features]`` for batch 1;
         for a model of token ids, ``batch`` integer ids, or one id) from
         `state`, which advances; returns each head's ``[batch, size]``
@@ -420,9 +432,11 @@ class _Sequences(_Runner):
         A model's step samples as ``__call__`` does with `sample` and `seed`
         (float input), one draw row per state row; every step draws from the
         same stream rows unless ``row_offset`` (e.g. ``t * batch``) or the
-        seed moves from step to step."""
+        seed moves from step to step. Half input and `dtype` as in ``__call__``."""
         if not isinstance(state, State):
             raise ArgumentError("state must come from new_state")
+        if dtype is not None or _model_half.is_half(x):
+            return _model_half.step(self, x, state, dtype, sample, seed)
         if sample is not None:
             return self._step_sampled(x, state, sample, seed)
         if self.vocabulary:
