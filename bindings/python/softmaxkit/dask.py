@@ -15,6 +15,15 @@ Results equal the in-memory ones bit for bit when the reduction axis is one
 chunk and for topk, argmax-like selections and sampling; otherwise up to the
 rounding of the sum's order (a few float32 ulp).
 
+float16 and ``ml_dtypes.bfloat16`` arrays keep their dtype in softmax,
+log_softmax, logsumexp, topk, softmax_topk and cross_entropy's gradient
+(cross_entropy's loss is float32), as in memory; a chunk is widened to
+float32 exactly, run through the float32 chunk kernels and its output
+rounded into the half type once, as the library's half kernels do, so a
+chunked reduction axis is within one half ulp of the in-memory result and a
+whole one is the in-memory call itself. sample widens them to float64 as
+the in-memory call does.
+
 Point it at a cluster as any Dask code: ``Client("tcp://scheduler:8786")``,
 then call these functions and ``.compute()``.
 """
