@@ -378,6 +378,36 @@ SMK_API smk_status smk_cross_entropy_probs_chunk_f64(const double *logits, const
                                                      int64_t outer, int64_t n, int64_t inner, int64_t offset,
                                                      int64_t classes, double label_smoothing);
 
+/* A chunk's part of smk_cross_entropy_f32's gradient with class-index
+ * targets when the class axis of `classes` = C classes is split: logits
+ * holds classes offset ... offset + n - 1 (outer * n * inner); max and sum
+ * the samples' merged states over all C (as smk_cross_entropy_chunk_f32);
+ * target outer * inner int64_t; weight NULL (all 1) or ALL C class weights
+ * (not the chunk's n). grad (outer * n * inner) receives, for c in the chunk,
+ *   (Q_r p_c - q_c) / divisor,  p_c = exp(x_c - max) / sum,
+ *   q_c = (e / C) w_c + (1 - e) w_t [c == t],  Q_r = (1 - e) w_t + (e / C) sum_c w_c,
+ * with e = label_smoothing; a row of zeros for an ignored sample, of NaN for
+ * a NaN, +inf or all -inf state. divisor: the mean reduction's denominator
+ * (the summed target weight of the counted samples), 1 for sum and none;
+ * nonzero, not NaN. Computed in double, stored rounded to float.
+ * grad overlaps no input. Threads: reentrant.
+ * Returns SMK_OK; SMK_ERROR_NULL_POINTER; SMK_ERROR_INDEX_OUT_OF_RANGE (a
+ * target outside [0, C) that is not ignore_index); SMK_ERROR_INVALID_ARGUMENT
+ * (label_smoothing outside [0, 1] or NaN, divisor 0 or NaN, offset + n >
+ * classes, negative extent, offset or classes, overlap);
+ * SMK_ERROR_SIZE_OVERFLOW. Nothing is written on failure. */
+SMK_API smk_status smk_cross_entropy_grad_chunk_f32(const float *logits, const double *max, const double *sum,
+                                                    const int64_t *target, const float *weight, float *grad,
+                                                    int64_t outer, int64_t n, int64_t inner, int64_t offset,
+                                                    int64_t classes, int64_t ignore_index, double label_smoothing,
+                                                    double divisor);
+/* As smk_cross_entropy_grad_chunk_f32, for double logits, weights and grad. */
+SMK_API smk_status smk_cross_entropy_grad_chunk_f64(const double *logits, const double *max, const double *sum,
+                                                    const int64_t *target, const double *weight, double *grad,
+                                                    int64_t outer, int64_t n, int64_t inner, int64_t offset,
+                                                    int64_t classes, int64_t ignore_index, double label_smoothing,
+                                                    double divisor);
+
 /* ------------------------------------------------------------------------ */
 /* Element-wise: sigmoid, log-sigmoid, logit                                 */
 /* ------------------------------------------------------------------------ */

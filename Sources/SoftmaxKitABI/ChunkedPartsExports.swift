@@ -170,3 +170,41 @@ public func smk_cross_entropy_probs_chunk_f64(_ logits: UnsafePointer<Double>?, 
     ceChunkABI(logits, max, sum, nil, target, probabilities: true, weight, loss, nil, outer, n, inner,
                offset, classes, 0, labelSmoothing)
 }
+
+private func ceGradChunkABI<T: KernelScalar>(_ x: UnsafePointer<T>?, _ m: UnsafePointer<Double>?, _ s: UnsafePointer<Double>?,
+                                             _ target: UnsafePointer<Int64>?, _ weight: UnsafePointer<T>?,
+                                             _ grad: UnsafeMutablePointer<T>?, _ outer: Int64, _ n: Int64, _ inner: Int64,
+                                             _ offset: Int64, _ classes: Int64, _ ignoreIndex: Int64,
+                                             _ labelSmoothing: Double, _ divisor: Double) -> Int32 {
+    abiCall { () throws(SoftmaxKitError) in
+        let e = try extents(outer, n, inner)
+        let r = e.reducedCount
+        let c = try elementCount(classes, "classes")
+        let off = try elementCount(offset, "offset")
+        let w: UnsafeBufferPointer<T>? = weight.map { UnsafeBufferPointer(start: $0, count: c) }
+        try crossEntropyGradientChunk(try input(x, e.count, "logits"), max: try input(m, r, "max"),
+                                      sum: try input(s, r, "sum"), target: try input(target, r, "target"), weight: w,
+                                      into: try output(grad, e.count, "grad"), extents: e, offset: off, classes: c,
+                                      ignoreIndex: ignoreIndex, labelSmoothing: labelSmoothing, divisor: divisor)
+    }
+}
+
+@_cdecl("smk_cross_entropy_grad_chunk_f32")
+public func smk_cross_entropy_grad_chunk_f32(_ logits: UnsafePointer<Float>?, _ max: UnsafePointer<Double>?,
+                                             _ sum: UnsafePointer<Double>?, _ target: UnsafePointer<Int64>?,
+                                             _ weight: UnsafePointer<Float>?, _ grad: UnsafeMutablePointer<Float>?,
+                                             _ outer: Int64, _ n: Int64, _ inner: Int64, _ offset: Int64, _ classes: Int64,
+                                             _ ignoreIndex: Int64, _ labelSmoothing: Double, _ divisor: Double) -> Int32 {
+    ceGradChunkABI(logits, max, sum, target, weight, grad, outer, n, inner, offset, classes, ignoreIndex,
+                   labelSmoothing, divisor)
+}
+
+@_cdecl("smk_cross_entropy_grad_chunk_f64")
+public func smk_cross_entropy_grad_chunk_f64(_ logits: UnsafePointer<Double>?, _ max: UnsafePointer<Double>?,
+                                             _ sum: UnsafePointer<Double>?, _ target: UnsafePointer<Int64>?,
+                                             _ weight: UnsafePointer<Double>?, _ grad: UnsafeMutablePointer<Double>?,
+                                             _ outer: Int64, _ n: Int64, _ inner: Int64, _ offset: Int64, _ classes: Int64,
+                                             _ ignoreIndex: Int64, _ labelSmoothing: Double, _ divisor: Double) -> Int32 {
+    ceGradChunkABI(logits, max, sum, target, weight, grad, outer, n, inner, offset, classes, ignoreIndex,
+                   labelSmoothing, divisor)
+}

@@ -482,6 +482,14 @@ RECIPES.update({
         ("sample_options", "sample_options[0]", "outputs", "indices", "log_probs")),
 })
 
+# The chunked cross-entropy gradient: every input read before grad is written.
+RECIPES.update({
+    "smk_cross_entropy_grad_chunk": (
+        lambda F, _: {**{k: v for k, v in ce_chunk(F).items() if k != "loss"},
+                      "target": In(i64([(r * 2) % N for r in range(R)])), "grad": Out(C * F.size),
+                      "ignore_index": -100, "divisor": 2.5}, ()),
+})
+
 class Fixtures:
     """Handles the model recipes need, made once."""
     def __init__(self, lib):

@@ -189,5 +189,36 @@ int main(void) {
                      SMK_ERROR_NULL_POINTER);
         CHECK(la == 7.0);
     }
+    /* Cross-entropy gradient parts over chunks [0, 2) and [2, 4) of 4
+     * classes (weights over all 4, label smoothing, the mean's divisor) are
+     * the whole-row gradient; a bad divisor or target is refused, nothing written. */
+    {
+        float lx[4] = {0.5f, -1.0f, 2.0f, 0.25f}, w[4] = {1.0f, 2.0f, 0.5f, 1.5f}, whole, g[4], ga[4];
+        double lm, ls;
+        int64_t t = 2, bad = 4;
+        smk_loss_options o;
+        smk_loss_options_init(&o);
+        o.label_smoothing = 0.1;
+        o.reduction = SMK_REDUCTION_MEAN;
+        CHECK_STATUS(smk_cross_entropy_f32(lx, &t, w, &whole, g, 1, 4, 1, &o), SMK_OK);
+        CHECK_STATUS(smk_softmax_state_f32(lx, &lm, &ls, 1, 4, 1, 1.0f), SMK_OK);
+        CHECK_STATUS(smk_cross_entropy_grad_chunk_f32(lx, &lm, &ls, &t, w, ga, 1, 2, 1, 0, 4, -100, 0.1, 0.5), SMK_OK);
+        CHECK_STATUS(smk_cross_entropy_grad_chunk_f32(lx + 2, &lm, &ls, &t, w, ga + 2, 1, 2, 1, 2, 4, -100, 0.1, 0.5),
+                     SMK_OK);
+        for (int c = 0; c < 4; c++) CHECK(fabsf(ga[c] - g[c]) < 1e-6f);
+        ga[0] = 7.0f;
+        CHECK_STATUS(smk_cross_entropy_grad_chunk_f32(lx, &lm, &ls, &t, w, ga, 1, 2, 1, 0, 4, -100, 0.1, 0.0),
+                     SMK_ERROR_INVALID_ARGUMENT);
+        CHECK_STATUS(smk_cross_entropy_grad_chunk_f32(lx, &lm, &ls, &bad, w, ga, 1, 2, 1, 0, 4, -100, 0.1, 1.0),
+                     SMK_ERROR_INDEX_OUT_OF_RANGE);
+        CHECK_STATUS(smk_cross_entropy_grad_chunk_f32(lx, &lm, &ls, &t, w, ga, 1, 2, 1, 3, 4, -100, 0.1, 1.0),
+                     SMK_ERROR_INVALID_ARGUMENT);
+        CHECK_STATUS(smk_cross_entropy_grad_chunk_f32(lx, &lm, &ls, NULL, w, ga, 1, 2, 1, 0, 4, -100, 0.1, 1.0),
+                     SMK_ERROR_NULL_POINTER);
+        CHECK(ga[0] == 7.0f);
+        t = -100;
+        CHECK_STATUS(smk_cross_entropy_grad_chunk_f32(lx, &lm, &ls, &t, NULL, ga, 1, 2, 1, 0, 4, -100, 0.0, 1.0), SMK_OK);
+        CHECK(ga[0] == 0.0f && ga[1] == 0.0f);
+    }
     return check_summary("test_chunked");
 }

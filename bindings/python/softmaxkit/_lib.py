@@ -106,6 +106,9 @@ DECLARATIONS: list[tuple[str, Any, list[Any]]] = [
     # smk_status smk_cross_entropy_probs_chunk_f32(const float *logits, const double *max, const double *sum, const float *target, const float *weight, double *loss, int64_t outer, int64_t n, int64_t inner, int64_t offset, int64_t classes, double label_smoothing);
     ("smk_cross_entropy_probs_chunk_f32", STATUS, [VP, VP, VP, VP, VP, VP, I64, I64, I64, I64, I64, _c.c_double]),
     ("smk_cross_entropy_probs_chunk_f64", STATUS, [VP, VP, VP, VP, VP, VP, I64, I64, I64, I64, I64, _c.c_double]),
+    # smk_status smk_cross_entropy_grad_chunk_f32(const float *logits, const double *max, const double *sum, const int64_t *target, const float *weight, float *grad, int64_t outer, int64_t n, int64_t inner, int64_t offset, int64_t classes, int64_t ignore_index, double label_smoothing, double divisor);
+    ("smk_cross_entropy_grad_chunk_f32", STATUS, [VP, VP, VP, VP, VP, VP, I64, I64, I64, I64, I64, I64, _c.c_double, _c.c_double]),
+    ("smk_cross_entropy_grad_chunk_f64", STATUS, [VP, VP, VP, VP, VP, VP, I64, I64, I64, I64, I64, I64, _c.c_double, _c.c_double]),
     # smk_status smk_sigmoid_f32(const float *x, float *y, int64_t count);
     ("smk_sigmoid_f32", STATUS, [VP, VP, I64]),
     ("smk_sigmoid_f64", STATUS, [VP, VP, I64]),

@@ -24,7 +24,7 @@ from .variants import _mask_bytes
 
 __all__ = ["softmax_state", "merge_states", "softmax_finish", "log_softmax_finish", "logsumexp_finish",
            "topk_merge", "masked_softmax_state", "masked_softmax_finish", "masked_log_softmax_finish",
-           "cross_entropy_chunk"]
+           "cross_entropy_chunk", "cross_entropy_grad_chunk"]
 
 _check = _lib.check
 _STATE = _lib.kernel("smk_softmax_state")
@@ -38,6 +38,7 @@ _MASKED_FINISH = _lib.kernel("smk_masked_softmax_finish")
 _MASKED_LOG_FINISH = _lib.kernel("smk_masked_log_softmax_finish")
 _CE_CHUNK = _lib.kernel("smk_cross_entropy_chunk")
 _CE_PROBS_CHUNK = _lib.kernel("smk_cross_entropy_probs_chunk")
+_CE_GRAD_CHUNK = _lib.kernel("smk_cross_entropy_grad_chunk")
 _T = (ctypes.c_float, ctypes.c_double)
 
 
@@ -239,3 +240,43 @@ def cross_entropy_chunk(logits: Any, max: Any, sum: Any, target: Any, axis: int 
     if status:
         _check(status)
     return loss.reshape(a.shape[:ax] + a.shape[ax + 1:]), tw
+
+
+def cross_entropy_grad_chunk(logits: Any, max: Any, sum: Any, target: Any, axis: int = 1, *, offset: int,
+                             classes: int, weight: Any = None, ignore_index: int = -100,
+                             label_smoothing: float = 0.0, divisor: float = 1.0,
+                             out: Optional[np.ndarray] = None) -> np.ndarray:
+    """This chunk's part of d loss / d logits of :func:`softmaxkit.cross_entropy`
+    with class-index targets when the class axis of `classes` classes is
+    split and `logits` holds classes ``offset ... offset + n - 1``; the
+    logits' shape and dtype. `max`/`sum`: the samples' merged states over
+    every class; `target`: class indices (the logits' shape without `axis`);
+    `weight`: None or ALL `classes` class weights; `divisor`: the mean
+    reduction's denominator (the summed weight of the counted targets), 1
+    for ``sum`` and ``none`` (whose gradient is that of the summed losses)."""
+    a, g, xp, gp, e, k = prepare(logits, axis, out, "logits")
+    if a.ndim < 1:
+        raise ArgumentError("logits must have a class axis; got a 0-d array")
+    ax = index(axis, "axis") % a.ndim
+    mm = _state_array(max, e[KEPT], "max")
+    ss = _state_array(sum, e[KEPT], "sum")
+    c = index(classes, "classes")
+    w = None
+    if weight is not None:
+        w = np.ascontiguousarray(weight, dtype=a.dtype)
+        if w.shape != (c,):
+            raise ArgumentError(f"weight has shape {w.shape}, expected ({c},) (every class's weight)")
+    t = np.asarray(target)
+    if t.dtype.kind not in "iub":
+        raise ArgumentError(f"target must hold class indices (integers), got dtype {t.dtype}")
+    want = a.shape[:ax] + a.shape[ax + 1:]
+    tt = np.ascontiguousarray(t, dtype=np.int64)
+    if tt.shape != want:
+        raise ArgumentError(f"class-index target has shape {tt.shape}, expected {want}")
+    status = _CE_GRAD_CHUNK[k](xp, ptr(mm), ptr(ss), ptr(tt), None if w is None else ptr(w), gp, e[0], e[1], e[2],
+                               i64(index(offset, "offset")), i64(c), i64(index(ignore_index, "ignore_index")),
+                               _lib.real(label_smoothing, ctypes.c_double, "label_smoothing"),
+                               _lib.real(divisor, ctypes.c_double, "divisor"))
+    if status:
+        _check(status)
+    return g

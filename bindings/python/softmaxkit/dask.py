@@ -15,6 +15,15 @@ Results equal the in-memory ones bit for bit when the reduction axis is one
 chunk and for topk, argmax-like selections and sampling; otherwise up to the
 rounding of the sum's order (a few float32 ulp).
 
+float16 and ``ml_dtypes.bfloat16`` arrays keep their dtype in softmax,
+log_softmax, logsumexp, topk, softmax_topk and cross_entropy's gradient
+(cross_entropy's loss is float32), as in memory; a chunk is widened to
+float32 exactly, run through the float32 chunk kernels and its output
+rounded into the half type once, as the library's half kernels do, so a
+chunked reduction axis is within one half ulp of the in-memory result and a
+whole one is the in-memory call itself. sample widens them to float64 as
+the in-memory call does.
+
 Point it at a cluster as any Dask code: ``Client("tcp://scheduler:8786")``,
 then call these functions and ``.compute()``.
 """
@@ -55,8 +64,29 @@ SPLIT_EVERY = 8
 
 # ------------------------------------------------------------------ plumbing
 
-def _as_float(x: Any) -> "da.Array":
+def _is_half(dt: np.dtype) -> bool:
+    """float16 or ml_dtypes.bfloat16 (recognized without importing ml_dtypes)."""
+    return dt == np.float16 or (dt.itemsize == 2 and dt.name == "bfloat16")
+
+
+def _wide(b: np.ndarray) -> np.ndarray:
+    """A half block widened to float32 (exact), as the library's half
+    kernels do before running their float32 kernel; other blocks as they are."""
+    return b.astype(_F32) if _is_half(b.dtype) else b
+
+
+def _narrow(y: np.ndarray, dtype: np.dtype) -> np.ndarray:
+    """A float32 result rounded (to nearest even) into the half `dtype`, as
+    the library's half kernels store theirs; other results as they are."""
+    return y.astype(dtype) if _is_half(dtype) else y
+
+
+def _as_float(x: Any, half: bool = False) -> "da.Array":
+    """x as a float32 or float64 Dask array (other reals widen to float64);
+    with `half`, float16 and bfloat16 stay as they are."""
     x = da.asarray(x)
+    if _is_half(x.dtype):
+        return x if half else x.astype(_F64)  # widened exactly, as the in-memory call does
     if x.dtype not in (_F32, _F64):
         if x.dtype.kind not in "biuf":
             raise ArgumentError(f"x must hold real numbers, got dtype {x.dtype}")
@@ -164,7 +194,7 @@ def _array(dsk: dict, name: str, deps: list, chunks: tuple, dtype: Any) -> "da.A
 # ---------------------------------------------------------- tasks (on workers)
 
 def _state_task(block, axes, t):
-    b, ax = _fold(block, axes)
+    b, ax = _fold(_wide(block), axes)
     return _ch.softmax_state(b, ax, temperature=t)
 
 
@@ -174,12 +204,12 @@ def _merge_task(states, t):
 
 def _finish_task(block, state, axes, t, take_log):
     f = _ch.log_softmax_finish if take_log else _ch.softmax_finish
-    b, ax = _fold(block, axes)
-    return _unfold(f(b, state[0], state[1], ax, temperature=t), block.shape, axes)
+    b, ax = _fold(_wide(block), axes)
+    return _narrow(_unfold(f(b, state[0], state[1], ax, temperature=t), block.shape, axes), block.dtype)
 
 
 def _lse_task(state, axes, dtype, keepdims):
-    y = _ch.logsumexp_finish(state[0], state[1], dtype)
+    y = _narrow(_ch.logsumexp_finish(state[0], state[1], _F32 if _is_half(dtype) else dtype), dtype)
     if len(axes) == 1:
         return y if keepdims else np.squeeze(y, axis=axes[0])
     shape = list(y.shape[:-1])
@@ -206,7 +236,7 @@ def _one_chunk(x: "da.Array", axes: tuple) -> bool:
 
 
 def _normalize(x: Any, axis: Any, temperature: float, take_log: bool, split_every: int) -> "da.Array":
-    x = _as_float(x)
+    x = _as_float(x, half=True)
     axes = _axes(x, axis)
     temperature = _temperature(temperature)
     if _one_chunk(x, axes):
@@ -238,7 +268,7 @@ def log_softmax(x: Any, axis: Any = -1, *, temperature: float = 1.0, split_every
 def logsumexp(x: Any, axis: Any = -1, *, keepdims: bool = False, split_every: int = SPLIT_EVERY) -> "da.Array":
     """:func:`softmaxkit.logsumexp` of a Dask array over `axis` (an int, a
     tuple of axes, or ``None`` for every element)."""
-    x = _as_float(x)
+    x = _as_float(x, half=True)
     axes = _axes(x, axis)
     keepdims = bool(keepdims)
     out_chunks = tuple(((1,),) if d in axes else (c,) for d, c in enumerate(x.chunks) if keepdims or d not in axes)
@@ -347,14 +377,15 @@ def _topk_task(block, k, ax, offset, t):
         i += offset
     if t is None:
         return v, i, None, None
-    m, s = _ch.softmax_state(block, ax, temperature=t)
+    m, s = _ch.softmax_state(_wide(block), ax, temperature=t)
     return v, i, m, s
 
 
 def _topk_merge(parts, k, ax, t):
     v = np.concatenate([p[0] for p in parts], axis=ax)
     i = np.concatenate([p[1] for p in parts], axis=ax)
-    vv, ii = _ch.topk_merge(v, i, min(k, v.shape[ax]), ax)
+    vv, ii = _ch.topk_merge(_wide(v), i, min(k, v.shape[ax]), ax)
+    vv = _narrow(vv, v.dtype)  # half values widened and back: exact
     if t is None:
         return vv, ii, None, None
     m, s = _ch.merge_states([p[2] for p in parts], [p[3] for p in parts], temperature=t)
@@ -367,7 +398,7 @@ def _topk_out(res, ax, t, which):
         return i
     if t is None:
         return v
-    return _ch.softmax_finish(v, m, s, ax, temperature=t)
+    return _narrow(_ch.softmax_finish(_wide(v), m, s, ax, temperature=t), v.dtype)
 
 
 def _direct_select(block, k, ax, t, which):
@@ -376,7 +407,7 @@ def _direct_select(block, k, ax, t, which):
 
 
 def _select(x: Any, k: Any, axis: Any, t: Optional[float], split_every: int) -> tuple:
-    x = _as_float(x)
+    x = _as_float(x, half=True)
     ax = _axis(x, axis)
     k = index(k, "k")
     n = x.shape[ax]
@@ -504,7 +535,7 @@ def _ce_chunk_task(block, tblock, state, ax, offset, weight, ignore_index, eps, 
     denominator (float64, shape without `ax`): the library's chunk kernel."""
     c = block.shape[ax]
     w = None if weight is None else weight[offset:offset + c]
-    loss, tw = _ch.cross_entropy_chunk(block, state[0], state[1], tblock, ax, offset=offset, classes=n, weight=w,
+    loss, tw = _ch.cross_entropy_chunk(_wide(block), state[0], state[1], tblock, ax, offset=offset, classes=n, weight=w,
                                        ignore_index=ignore_index, label_smoothing=eps)
     return loss, (np.zeros_like(loss) if tw is None else tw)
 
@@ -529,11 +560,21 @@ def _ce_den(parts):
 
 
 def cross_entropy(logits: Any, target: Any, *, axis: int = 1, weight: Any = None, ignore_index: int = -100,
-                  label_smoothing: float = 0.0, reduction: str = "mean", split_every: int = SPLIT_EVERY) -> "da.Array":
+                  label_smoothing: float = 0.0, reduction: str = "mean", return_grad: bool = False,
+                  split_every: int = SPLIT_EVERY) -> Any:
     """:func:`softmaxkit.cross_entropy` of Dask logits (the class axis may
     be chunked) and class-index or probability targets (Dask or numpy).
-    Returns a Dask array: per-sample losses for ``none``, else 0-d."""
-    x = _as_float(logits)
+    Returns a Dask array: per-sample losses for ``none``, else 0-d; with
+    `return_grad`, ``(loss, dlogits)``, dlogits chunked as the logits (for
+    ``none`` the gradient of the summed losses). Each gradient chunk is
+    written by the library's chunk kernel from its rows' merged state and
+    the reduction's denominator (class-index targets, any chunking; for
+    probability targets the class axis must be one chunk)."""
+    if not isinstance(return_grad, (bool, np.bool_)):
+        raise ArgumentError(f"return_grad must be True or False, got {return_grad!r}")
+    if return_grad:
+        return _cross_entropy_grad(logits, target, axis, weight, ignore_index, label_smoothing, reduction, split_every)
+    x = _as_float(logits, half=True)
     if reduction not in REDUCTIONS:
         raise ArgumentError(f"reduction must be one of {', '.join(REDUCTIONS)}, got {reduction!r}")
     eps = float(label_smoothing)
@@ -544,6 +585,10 @@ def cross_entropy(logits: Any, target: Any, *, axis: int = 1, weight: Any = None
         raise ArgumentError("input must have a class axis; got a 0-d array")
     t = da.asarray(target)
     probs = t.dtype.kind == "f"
+    if probs and _is_half(x.dtype):
+        x = x.astype(_F64)  # as in memory: half logits with probability targets widen
+    # Half logits (class-index targets) give float32 losses, as in memory.
+    ldt = _F32 if _is_half(x.dtype) else x.dtype
     if x.ndim == 1:
         loss = cross_entropy(x[None], t[None], axis=1, weight=weight, ignore_index=ignore_index,
                              label_smoothing=label_smoothing, reduction=reduction, split_every=split_every)
@@ -558,7 +603,7 @@ def cross_entropy(logits: Any, target: Any, *, axis: int = 1, weight: Any = None
         raise ArgumentError(f"{what} target has shape {t.shape}, expected {want} for input of shape {x.shape}")
     t = t.astype(x.dtype) if probs else t.astype(np.int64)
     t = t.rechunk(x.chunks if probs else x.chunks[:ax] + x.chunks[ax + 1:])
-    w = None if weight is None else _losses._weight(weight, x.dtype, n)
+    w = None if weight is None else _losses._weight(weight, ldt, n)
     token = tokenize(x, t, ax, None if w is None else w.tobytes(), ignore_index, eps, reduction, split_every)
     name = "smk-ce-" + token
     dsk: dict = {}
@@ -582,24 +627,100 @@ def cross_entropy(logits: Any, target: Any, *, axis: int = 1, weight: Any = None
         ddsk: dict = {}
         for r, ks in rows.items():
             final = _tree(dsk, sname, r, ks, _sum_parts, split_every=split_every)
-            dsk[(name,) + r] = (_ce_loss, final, x.dtype)
+            dsk[(name,) + r] = (_ce_loss, final, ldt)
             ddsk[(dname,) + r] = (_ce_den, final)
         if reduction == "mean" and not probs:
             graph = HighLevelGraph.from_collections(dname, {**dsk, **ddsk}, dependencies=[x, t])
             dens = da.Array(graph, dname, tuple((1,) * len(c) for c in sample_chunks),
                             meta=np.empty((0,) * len(sample_chunks), dtype=np.float64))
-    loss = _array(dsk, name, [x, t], sample_chunks, x.dtype)
+    loss = _array(dsk, name, [x, t], sample_chunks, ldt)
     if reduction == "none":
         return loss
     total = loss.sum(dtype=np.float64)
     if reduction == "sum":
-        return total.astype(x.dtype)
+        return total.astype(ldt)
     if probs:
         den = float(np.prod(want[:ax] + want[ax + 1:])) if want else 1.0
-        return (total / den).astype(x.dtype)
+        return (total / den).astype(ldt)
     if x.numblocks[ax] == 1:
         dens = t.map_blocks(_ce_denominator, n, w, ignore_index, np.float64, dtype=np.float64, chunks=(1,) * t.ndim)
-    return (total / dens.sum()).astype(x.dtype)
+    return (total / dens.sum()).astype(ldt)
+
+
+def _ce_grad_task(block, tblock, state, den, ax, offset, weight, ignore_index, eps, n):
+    d = float(np.asarray(den).reshape(-1)[0]) if den is not None else 1.0
+    if d == 0:
+        # Every target ignored (the in-memory mean is NaN, its gradient 0):
+        # each row is ignored, any nonzero divisor writes the same zeros.
+        d = 1.0
+    g = _ch.cross_entropy_grad_chunk(_wide(block), state[0], state[1], tblock, ax, offset=offset, classes=n,
+                                     weight=weight, ignore_index=ignore_index, label_smoothing=eps, divisor=d)
+    return _narrow(g, block.dtype)
+
+
+def _ce_grad_direct(block, tblock, ax, kw, den):
+    _, g = _losses.cross_entropy(block, tblock, axis=ax, reduction="none", return_grad=True, **kw)
+    if den is not None:
+        g = (g / np.asarray(den, dtype=np.float64).reshape(())).astype(block.dtype)
+    return g
+
+
+def _key(a: "da.Array") -> tuple:
+    k = a.__dask_keys__()
+    while isinstance(k, list):
+        k = k[0]
+    return k
+
+
+def _cross_entropy_grad(logits, target, axis, weight, ignore_index, label_smoothing, reduction, split_every):
+    kw = dict(axis=axis, weight=weight, ignore_index=ignore_index, label_smoothing=label_smoothing,
+              reduction=reduction, split_every=split_every)
+    loss = cross_entropy(logits, target, **kw)
+    x = _as_float(logits, half=True)
+    if x.ndim == 1:
+        _, g = _cross_entropy_grad(x[None], da.asarray(target)[None], 1, weight, ignore_index, label_smoothing,
+                                   reduction, split_every)
+        return loss, g[0]
+    ax = _axis(x, axis)
+    n = x.shape[ax]
+    t = da.asarray(target)
+    probs = t.dtype.kind == "f"
+    if probs and _is_half(x.dtype):
+        x = x.astype(_F64)
+    ldt = _F32 if _is_half(x.dtype) else x.dtype
+    t = t.astype(x.dtype) if probs else t.astype(np.int64)
+    t = t.rechunk(x.chunks if probs else x.chunks[:ax] + x.chunks[ax + 1:])
+    w = None if weight is None else _losses._weight(weight, ldt, n)
+    eps = float(label_smoothing)
+    ignore_index = index(ignore_index, "ignore_index")
+    den = None
+    if reduction == "mean":
+        if probs:
+            den = da.from_array(np.asarray(float(np.prod(t.shape) / n) if t.size else 0.0))
+        else:
+            den = t.map_blocks(_ce_denominator, n, w, ignore_index, np.float64, dtype=np.float64,
+                               chunks=(1,) * t.ndim).sum()
+    token = tokenize(x, t, ax, None if w is None else w.tobytes(), ignore_index, eps, reduction, split_every, "grad")
+    name = "smk-ce-grad-" + token
+    dsk: dict = {}
+    deps = [x, t] + ([den] if den is not None else [])
+    dk = None if den is None else _key(den)
+    if probs or (x.numblocks[ax] == 1 and reduction != "mean"):
+        if x.numblocks[ax] != 1:
+            raise ArgumentError("return_grad with probability targets needs the class axis in one chunk "
+                                "(rechunk it: x.rechunk({axis: -1}))")
+        dkw = dict(weight=w, ignore_index=ignore_index, label_smoothing=eps)
+        for idx in _blocks(x):
+            tk = (t.name,) + (idx if probs else _row(idx, ax))
+            dsk[(name,) + idx] = (_ce_grad_direct, (x.name,) + idx, tk, ax, dkw, dk)
+    else:
+        state = _row_states(dsk, x, (ax,), 1.0, token, split_every)
+        offs = _offsets(x.chunks[ax])
+        for idx in _blocks(x):
+            r = _row(idx, ax)
+            dsk[(name,) + idx] = (_ce_grad_task, (x.name,) + idx, (t.name,) + r, state[r], dk, ax, offs[idx[ax]],
+                                  w, ignore_index, eps, n)
+    return loss, _array(dsk, name, deps, x.chunks, x.dtype)
 
 
 # -------------------------------------------------------------------- models
