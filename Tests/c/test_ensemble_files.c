@@ -243,6 +243,23 @@ static void test_files_and_dot(smk_ensemble *e) {
     free(dot);
 }
 
+static void test_padding(void) {
+    const int64_t ids[12] = {3, 4, 0, 0, 5, 6, 7, 8, 0, 0, 0, 0};
+    int64_t lengths[3] = {-9, -9, -9}, pad = 5;
+    smk_model *m = load("tagger");
+    CHECK_STATUS(smk_padding_lengths(ids, 3, 4, 0, lengths), SMK_OK);
+    CHECK(lengths[0] == 2 && lengths[1] == 4 && lengths[2] == 0);
+    CHECK_STATUS(smk_padding_lengths(ids, 2, 6, 0, lengths), SMK_ERROR_INVALID_ARGUMENT); /* 0 inside row 0 */
+    CHECK(strstr(smk_last_error_message(), "ids[0, 2] is the padding id 0") != NULL);
+    CHECK_STATUS(smk_padding_lengths(ids, 3, 4, -1, lengths), SMK_ERROR_INVALID_ARGUMENT);
+    CHECK_STATUS(smk_padding_lengths(NULL, 3, 4, 0, lengths), SMK_ERROR_NULL_POINTER);
+    CHECK_STATUS(smk_padding_lengths(ids, 3, 4, 0, (int64_t *)ids + 1), SMK_ERROR_INVALID_ARGUMENT); /* overlap */
+    CHECK_STATUS(smk_model_padding_id(m, &pad), SMK_OK);
+    CHECK(pad == -1); /* the tagger's spec holds none */
+    CHECK_STATUS(smk_model_padding_id(NULL, &pad), SMK_ERROR_NULL_POINTER);
+    smk_model_free(m);
+}
+
 int main(void) {
     smk_model *a = load("lstm_l1_uni_seq"), *b = load("lstm_l1_uni_seq");
     const smk_model *members[2];
@@ -255,6 +272,7 @@ int main(void) {
     test_step(e);
     test_ids();
     test_files_and_dot(e);
+    test_padding();
     smk_ensemble_free(e);
     smk_model_free(a);
     smk_model_free(b);
