@@ -1566,8 +1566,9 @@ SMK_API smk_status smk_ensemble_load(const char *path, smk_ensemble **ensemble_o
 SMK_API smk_status smk_ensemble_save(const smk_ensemble *ensemble, const char *path,
                                      int64_t padding_id);
 
-/* The padding id of an ensemble loaded from a manifest that holds one into
- * *padding_id_out, else -1 (ensembles from smk_ensemble_create have none).
+/* The ensemble's padding id into *padding_id_out: the one its manifest
+ * held (smk_ensemble_load), else its members' own (smk_model_padding_id)
+ * when they all have the same, else -1.
  * The library does not apply it: pass each row's count of steps before its
  * trailing padding ids as lengths. Returns SMK_OK or
  * SMK_ERROR_NULL_POINTER. Thread-safe. */

@@ -181,6 +181,10 @@ struct EnsembleFileTests {
         let bytes = padded.serialized()
         let again = try bytes.withUnsafeBytes { (b) throws(SoftmaxKitError) in try Model(safetensors: b) }
         #expect(again.paddingID == 0 && m.paddingID == nil)
+        // An ensemble takes its members' common padding id; a given one wins.
+        #expect(try Ensemble(models: [padded, again]).paddingID == 0)
+        #expect(try Ensemble(models: [padded, m]).paddingID == nil)
+        #expect(try Ensemble(models: [padded, m], paddingID: 3).paddingID == 3)
         let ids: [Int64] = [3, 4, 0, 0, 5, 6, 7, 8]
         #expect(try ids.withUnsafeBufferPointer { try paddingLengths($0, batch: 2, steps: 4, paddingID: 0) } == [2, 4])
         #expect(throws: SoftmaxKitError.self) {

@@ -29,6 +29,18 @@ import Darwin
 /// are refused without blocking. Member files are followed as the file
 /// system resolves them (a symbolic link in the folder is its owner's choice).
 extension Ensemble {
+    /// The id that marks padding in the members' token-id input: the one a
+    /// manifest or ``init(models:mode:paddingID:)`` gave, else the members'
+    /// own (``Model/paddingID``) when they all have the same, else nil. The
+    /// Python binding takes lengths from it (each row's steps before its
+    /// trailing padding ids) for a call on ids without lengths; in Swift and
+    /// C pass ``paddingLengths(_:batch:steps:paddingID:)``'s lengths.
+    public var paddingID: Int? {
+        if let givenPaddingID { return givenPaddingID }
+        let first = models[0].paddingID
+        return models.allSatisfy { $0.paddingID == first } ? first : nil
+    }
+
     /// The largest manifest read, in bytes.
     public static let maxManifestBytes = 1 << 20
     /// The most members a manifest may list.
@@ -136,7 +148,7 @@ extension Ensemble {
         try self.init(models: models, mode: mode)
         if let paddingID {
             do throws(SoftmaxKitError) { try checkPaddingID(paddingID, what: "\(path): padding_id") } catch { throw SoftmaxKitError(.format, error.message) }
-            self.paddingID = paddingID
+            givenPaddingID = paddingID
         }
     }
 
@@ -189,7 +201,7 @@ extension Ensemble {
     public convenience init(models: [Model], mode: EnsembleMode = .arithmetic, paddingID: Int?) throws(SoftmaxKitError) {
         try self.init(models: models, mode: mode)
         if let paddingID { try checkPaddingID(paddingID, what: "padding_id") }
-        self.paddingID = paddingID
+        givenPaddingID = paddingID
     }
 
     func checkPaddingID(_ id: Int, what: String) throws(SoftmaxKitError) {

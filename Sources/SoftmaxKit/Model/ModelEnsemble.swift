@@ -30,12 +30,10 @@ public final class Ensemble: @unchecked Sendable {
     /// Whether a member is a sequence model (its runs go member by member
     /// over whole sequences).
     let hasSequenceModel: Bool
-    /// The id that marks padding in the members' token-id input, from a
-    /// manifest (``init(manifest:)``) or ``init(models:mode:paddingID:)``;
-    /// nil otherwise. Set only while the ensemble is made. The Python
-    /// binding takes lengths from it (each row's steps before its trailing
-    /// padding ids) for a call on ids without lengths.
-    public internal(set) var paddingID: Int? = nil
+    /// The padding id given by a manifest (``init(manifest:)``) or
+    /// ``init(models:mode:paddingID:)``; set only while the ensemble is
+    /// made (see ``paddingID``).
+    var givenPaddingID: Int? = nil
 
     /// - Throws: `.invalidArgument` for no models; `.shapeMismatch` when the
     ///   models differ in their input (features or vocabulary) or heads

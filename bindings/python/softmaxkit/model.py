@@ -745,6 +745,10 @@ class Ensemble(_Sequences):
         #: The vocabulary of the members' token-id input, else 0.
         self.vocabulary = models[0].vocabulary
         self._setup_outputs()
+        pad = _I64()
+        _check(_L.smk_ensemble_padding_id(handle, ctypes.byref(pad)))
+        if pad.value >= 0:  # the members' common padding id (their model files keep it)
+            self.padding_id = pad.value
 
     _C_FORWARD = _ENSEMBLE_FORWARD
     _C_FORWARD_LENGTHS = _ENSEMBLE_FORWARD_LENGTHS

@@ -274,6 +274,12 @@ def test_a_model_file_keeps_its_padding_id(tmp_path):
     ids = rng.integers(1, 12, (2, 5))
     ids[0, 2:] = 0
     np.testing.assert_array_equal(again(ids)["tag"], m(ids, lengths=[2, 5])["tag"])
+    # An ensemble of such models takes their common padding id (and keeps it in its manifest).
+    ens = Ensemble([padded, again])
+    assert ens.padding_id == 0 and Ensemble([padded, m]).padding_id is None
+    ens.save(tmp_path / "pe.json")
+    assert json.loads((tmp_path / "pe.json").read_text())["padding_id"] == 0
+    np.testing.assert_array_equal(Ensemble.load(tmp_path / "pe.json")(ids)["tag"], ens(ids, lengths=[2, 5])["tag"])
     # Refused where it cannot mean anything.
     for bad, message in (({"vocabulary": 12, "padding_id": 12}, "outside the vocabulary"),
                          ({"features": 3, "padding_id": 0}, "only an input of token ids")):
