@@ -1462,7 +1462,10 @@ SMK_API smk_status smk_ensemble_step_ids(const smk_ensemble *ensemble,
  * log_softmax head's output as is), sampled with options->temperature (the
  * members' head temperatures are already in the output); positions of
  * probability 0 are never drawn. Arguments, stream rows and statuses as
- * smk_model_forward_sampled without lengths. Thread-safe. */
+ * smk_model_forward_sampled without lengths (with lengths, on token ids and
+ * per step: smk_ensemble_forward_lengths_sampled,
+ * smk_ensemble_forward_ids_sampled, smk_ensemble_step_sampled below).
+ * Thread-safe. */
 SMK_API smk_status smk_ensemble_forward_sampled(const smk_ensemble *ensemble,
                                                 const float *x, int64_t batch,
                                                 int64_t steps, int64_t features,

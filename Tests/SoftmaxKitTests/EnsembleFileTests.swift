@@ -150,7 +150,8 @@ struct EnsembleFileTests {
         let dir = "\(scratch)/hostile"
         mkdir(dir, 0o700)
         mkfifo("\(dir)/fifo", 0o600)
-        let path = "\(dir)/m.json"
+        // One manifest per case: the cases run in parallel.
+        let path = "\(dir)/m\(UInt(bitPattern: text.utf8.reduce(0) { $0 &* 31 &+ Int($1) })).json"
         try writeFile(path, Array(text.utf8))
         do {
             _ = try Ensemble(manifest: path)
