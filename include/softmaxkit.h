@@ -1500,7 +1500,10 @@ SMK_API smk_status smk_ensemble_step_ids(const smk_ensemble *ensemble,
  * log_softmax head's output as is), sampled with options->temperature (the
  * members' head temperatures are already in the output); positions of
  * probability 0 are never drawn. Arguments, stream rows and statuses as
- * smk_model_forward_sampled without lengths. Thread-safe. */
+ * smk_model_forward_sampled without lengths (with lengths, on token ids and
+ * per step: smk_ensemble_forward_lengths_sampled,
+ * smk_ensemble_forward_ids_sampled, smk_ensemble_step_sampled below).
+ * Thread-safe. */
 SMK_API smk_status smk_ensemble_forward_sampled(const smk_ensemble *ensemble,
                                                 const float *x, int64_t batch,
                                                 int64_t steps, int64_t features,
@@ -1512,6 +1515,146 @@ SMK_API smk_status smk_ensemble_forward_sampled(const smk_ensemble *ensemble,
 
 /* Frees an ensemble (and its references to its models). NULL is accepted. */
 SMK_API void smk_ensemble_free(smk_ensemble *ensemble);
+
+/* smk_ensemble_forward_lengths with sampled heads: head h is drawn from the
+ * combined distribution as smk_ensemble_forward_sampled draws it, from
+ * stream rows h * 2^48 + options->row_offset + r (r = b * steps + t for a
+ * per-step head, b otherwise). lengths NULL: every row runs all steps.
+ * Padding steps of per-step heads get index -1 and log-probability NaN.
+ * Arguments, buffers, ownership (the caller owns every buffer; nothing is
+ * kept) and statuses as smk_model_forward_sampled. Thread-safe. */
+SMK_API smk_status smk_ensemble_forward_lengths_sampled(const smk_ensemble *ensemble,
+                                                        const float *x, int64_t batch,
+                                                        int64_t steps, int64_t features,
+                                                        const int64_t *lengths,
+                                                        const smk_sample_options *const *sample_options,
+                                                        uint64_t seed, float *const *outputs,
+                                                        int64_t *const *indices,
+                                                        float *const *log_probs,
+                                                        int64_t output_count);
+
+/* smk_ensemble_forward_ids with sampled heads (an ensemble of token-id
+ * models): arguments as smk_ensemble_forward_ids, draws as
+ * smk_ensemble_forward_lengths_sampled, statuses as
+ * smk_model_forward_ids_sampled (SMK_ERROR_INVALID_ARGUMENT for an ensemble
+ * of float input). Thread-safe. */
+SMK_API smk_status smk_ensemble_forward_ids_sampled(const smk_ensemble *ensemble,
+                                                    const int64_t *ids, int64_t batch,
+                                                    int64_t steps, const int64_t *lengths,
+                                                    const smk_sample_options *const *sample_options,
+                                                    uint64_t seed, float *const *outputs,
+                                                    int64_t *const *indices,
+                                                    float *const *log_probs,
+                                                    int64_t output_count);
+
+/* smk_ensemble_step with sampled heads: one draw row per state row
+ * (indices [batch, num_samples]), drawn from the combined step output as
+ * smk_ensemble_forward_sampled draws. A head not ready at this tick gets
+ * index -1 and log-probability NaN. Each call draws from the same stream
+ * rows: move options->row_offset (e.g. t * batch at step t) or the seed
+ * from step to step. Statuses as smk_ensemble_step and
+ * smk_model_forward_sampled; nothing is written and the state does not
+ * advance when an argument or option is refused. Thread-safe on the
+ * ensemble; a state is used by one thread at a time. */
+SMK_API smk_status smk_ensemble_step_sampled(const smk_ensemble *ensemble,
+                                             smk_model_state *state,
+                                             const float *x_t, int64_t batch,
+                                             int64_t features,
+                                             const smk_sample_options *const *sample_options,
+                                             uint64_t seed, float *const *outputs,
+                                             int64_t *const *indices,
+                                             float *const *log_probs,
+                                             int64_t output_count);
+
+/* Loads an ensemble from its JSON manifest at `path` (what smk_ensemble_save
+ * and the Python binding write):
+ *   {"softmaxkit_ensemble": 1, "mode": "arithmetic" | "geometric" | "logits",
+ *    "members": [{"path": "e.member0.safetensors", "sha256": "<64 hex>"}, ...],
+ *    "padding_id": 0}
+ * "mode" defaults to arithmetic; a member is a path or {"path", "sha256"}
+ * ("sha256" optional, checked against the file's bytes when present);
+ * "padding_id" is optional (smk_ensemble_padding_id). Member paths are
+ * relative to the manifest's folder and must stay inside it: absolute
+ * paths, ".." or empty components, backslashes and control characters are
+ * refused. At most 1024 members and 1 MiB of manifest; unknown or duplicate
+ * keys are refused. Each member loads as smk_model_load loads it (a FIFO,
+ * device or directory is refused without blocking). The caller owns the
+ * ensemble and frees it with smk_ensemble_free; its members are reached
+ * with smk_ensemble_model. ensemble_out is left untouched on failure.
+ * Returns SMK_OK; SMK_ERROR_NULL_POINTER (path or ensemble_out NULL);
+ * SMK_ERROR_INVALID_ARGUMENT (path not UTF-8); SMK_ERROR_IO (the manifest
+ * or a member cannot be read or is not a regular file); SMK_ERROR_FORMAT
+ * (not such a manifest, a bad key or value, a member path that leaves the
+ * folder, a member whose SHA-256 differs, a member that is not a model
+ * file, a padding id outside the vocabulary); SMK_ERROR_SHAPE_MISMATCH
+ * (members that do not form an ensemble); SMK_ERROR_OUT_OF_MEMORY. Every
+ * message names the manifest and the member. Thread-safe. */
+SMK_API smk_status smk_ensemble_load(const char *path, smk_ensemble **ensemble_out);
+
+/* Writes the ensemble as a manifest at `path` (format as smk_ensemble_load)
+ * and each member k as STEM.member<k>.safetensors beside it (STEM: path
+ * without a final ".json", then without a final ".ensemble"), replacing
+ * files of those names; the manifest is written last and names the members
+ * by file name with their SHA-256. padding_id: -1 writes none, else the id
+ * (in [0, vocabulary) of an ensemble of token-id models) written as
+ * "padding_id" (smk_ensemble_padding_id gives a loaded ensemble's).
+ * Returns SMK_OK; SMK_ERROR_NULL_POINTER (ensemble or path NULL);
+ * SMK_ERROR_INVALID_ARGUMENT (path not UTF-8; padding_id below -1, outside
+ * the vocabulary, or given for an ensemble of float input); SMK_ERROR_IO
+ * (a file cannot be written: the message names it; files written before it
+ * remain). Thread-safe on the ensemble; two saves to one path race as any
+ * two writers do. */
+SMK_API smk_status smk_ensemble_save(const smk_ensemble *ensemble, const char *path,
+                                     int64_t padding_id);
+
+/* The ensemble's padding id into *padding_id_out: the one its manifest
+ * held (smk_ensemble_load), else its members' own (smk_model_padding_id)
+ * when they all have the same, else -1.
+ * The library does not apply it: pass each row's count of steps before its
+ * trailing padding ids as lengths. Returns SMK_OK or
+ * SMK_ERROR_NULL_POINTER. Thread-safe. */
+SMK_API smk_status smk_ensemble_padding_id(const smk_ensemble *ensemble,
+                                           int64_t *padding_id_out);
+
+/* The number of member models into *count_out (smk_ensemble_model takes
+ * indices below it). Returns SMK_OK or SMK_ERROR_NULL_POINTER. Thread-safe. */
+SMK_API smk_status smk_ensemble_model_count(const smk_ensemble *ensemble,
+                                            int64_t *count_out);
+
+/* The ensemble's smk_ensemble_mode into *mode_out (as int32_t). Returns
+ * SMK_OK or SMK_ERROR_NULL_POINTER. Thread-safe. */
+SMK_API smk_status smk_ensemble_get_mode(const smk_ensemble *ensemble,
+                                         int32_t *mode_out);
+
+/* The ensemble as a Graphviz DOT graph: one cluster per member (its
+ * smk_model_dot graph, node ids prefixed "m<k>:"), the shared input, and
+ * each combined head ("ensemble:<name>", labelled with the mode) with an
+ * edge from every member's head. Buffer convention, statuses and thread
+ * safety as smk_model_dot; the same ensemble always gives the same text. */
+SMK_API smk_status smk_ensemble_dot(const smk_ensemble *ensemble, char *dot,
+                                    int64_t capacity, int64_t *size_out);
+
+/* The padding id of a model of token ids whose spec holds one
+ * ("input": {"vocabulary": V, "padding_id": P}, kept in the model file;
+ * the Keras import writes 0 for Embedding(mask_zero=True)) into
+ * *padding_id_out, else -1. The library does not apply it by itself: pass
+ * smk_padding_lengths' lengths to the forward calls (the Python binding does
+ * for a call on ids without lengths). Returns SMK_OK or
+ * SMK_ERROR_NULL_POINTER. Thread-safe. */
+SMK_API smk_status smk_model_padding_id(const smk_model *model, int64_t *padding_id_out);
+
+/* lengths[b] = the count of steps of row b of ids ([batch, steps],
+ * C-contiguous) before its trailing padding_id entries: the lengths a
+ * padding mask on those ids implies. A padding id followed by another id in
+ * its row cannot be expressed as a length: SMK_ERROR_INVALID_ARGUMENT naming
+ * the first such [row, step]. lengths (batch values) must not overlap ids
+ * (checked); nothing is written on failure; the caller owns both buffers.
+ * ids may be NULL only when batch * steps is 0, lengths only when batch is 0.
+ * Returns SMK_OK; SMK_ERROR_NULL_POINTER; SMK_ERROR_INVALID_ARGUMENT
+ * (negative batch, steps or padding_id; overlap; padding inside a row);
+ * SMK_ERROR_SIZE_OVERFLOW. Thread-safe. */
+SMK_API smk_status smk_padding_lengths(const int64_t *ids, int64_t batch, int64_t steps,
+                                       int64_t padding_id, int64_t *lengths);
 
 /* ------------------------------------------------------------------------ */
 /* Model graph                                                               */

@@ -61,7 +61,7 @@ func handle<T: AnyObject>(_ p: OpaquePointer?, _ name: String, as _: T.Type) thr
     return Unmanaged<T>.fromOpaque(UnsafeRawPointer(p)).takeUnretainedValue()
 }
 
-private func publish<T: AnyObject>(_ object: T, _ out: UnsafeMutablePointer<OpaquePointer?>) {
+func publish<T: AnyObject>(_ object: T, _ out: UnsafeMutablePointer<OpaquePointer?>) {
     out.pointee = OpaquePointer(Unmanaged.passRetained(object).toOpaque())
 }
 
@@ -70,12 +70,12 @@ private func release<T: AnyObject>(_ p: OpaquePointer?, as _: T.Type) {
     Unmanaged<T>.fromOpaque(UnsafeRawPointer(p)).release()
 }
 
-private func outPointer<T>(_ p: UnsafeMutablePointer<T>?, _ name: String) throws(SoftmaxKitError) -> UnsafeMutablePointer<T> {
+func outPointer<T>(_ p: UnsafeMutablePointer<T>?, _ name: String) throws(SoftmaxKitError) -> UnsafeMutablePointer<T> {
     guard let p else { throw SoftmaxKitError(.nullPointer, "\(name) is NULL") }
     return p
 }
 
-private func cText(_ p: UnsafePointer<CChar>?, _ name: String) throws(SoftmaxKitError) -> String {
+func cText(_ p: UnsafePointer<CChar>?, _ name: String) throws(SoftmaxKitError) -> String {
     guard let p else { throw SoftmaxKitError(.nullPointer, "\(name) is NULL") }
     guard let s = String(validatingCString: p) else { throw SoftmaxKitError(.invalidArgument, "\(name) is not valid UTF-8") }
     return s
@@ -602,7 +602,7 @@ final class TensorTable {
 /// element count the full result takes); `fill` writes it only when `data`
 /// holds `capacity >= needed` elements of `stride` bytes. `data` NULL with
 /// `capacity` 0 is a size query.
-private func fillBuffer(_ data: UnsafeMutableRawPointer?, _ capacity: Int64, _ sizeOut: UnsafeMutablePointer<Int64>?,
+func fillBuffer(_ data: UnsafeMutableRawPointer?, _ capacity: Int64, _ sizeOut: UnsafeMutablePointer<Int64>?,
                         _ sizeName: String, needed: Int, stride: Int, what: String,
                         _ fill: (UnsafeMutableRawPointer) -> Void) throws(SoftmaxKitError) {
     let out = try outPointer(sizeOut, sizeName)

@@ -135,3 +135,72 @@ public func smk_ensemble_forward_sampled(
                         logProbs: a.logProbs)
     }
 }
+
+// Ensembles sampled with lengths, on token ids and one step at a time.
+
+@_cdecl("smk_ensemble_forward_lengths_sampled")
+public func smk_ensemble_forward_lengths_sampled(
+    _ e: OpaquePointer?, _ x: UnsafePointer<Float>?, _ batch: Int64, _ steps: Int64, _ features: Int64,
+    _ lengths: UnsafePointer<Int64>?, _ options: UnsafePointer<UnsafeRawPointer?>?, _ seed: UInt64,
+    _ outputs: UnsafePointer<UnsafeMutablePointer<Float>?>?, _ indices: UnsafePointer<UnsafeMutablePointer<Int64>?>?,
+    _ logProbs: UnsafePointer<UnsafeMutablePointer<Float>?>?, _ outputCount: Int64
+) -> Int32 {
+    abiCall { () throws(SoftmaxKitError) in
+        let ens = try handle(e, "ensemble", as: EnsembleHandle.self).ensemble
+        let b = try elementCount(batch, "batch"), s = try elementCount(steps, "steps"), f = try elementCount(features, "features")
+        let r = try ens.models[0].rows(batch: b, steps: s, features: f)
+        let xs = try input(x, r * f, "x")
+        let a = try sampledArguments(ens.heads, batch: b, steps: s, options, outputs, indices, logProbs, outputCount)
+        let lens = cLengths(lengths, b)
+        try (lens ?? []).withUnsafeBufferPointer { (lb) throws(SoftmaxKitError) in
+            try ens.forward(xs, batch: b, steps: s, features: f, lengths: lens == nil ? nil : lb, sampling: a.sampling, seed: seed,
+                            into: a.outputs, indices: a.indices, logProbs: a.logProbs)
+        }
+    }
+}
+
+@_cdecl("smk_ensemble_forward_ids_sampled")
+public func smk_ensemble_forward_ids_sampled(
+    _ e: OpaquePointer?, _ ids: UnsafePointer<Int64>?, _ batch: Int64, _ steps: Int64,
+    _ lengths: UnsafePointer<Int64>?, _ options: UnsafePointer<UnsafeRawPointer?>?, _ seed: UInt64,
+    _ outputs: UnsafePointer<UnsafeMutablePointer<Float>?>?, _ indices: UnsafePointer<UnsafeMutablePointer<Int64>?>?,
+    _ logProbs: UnsafePointer<UnsafeMutablePointer<Float>?>?, _ outputCount: Int64
+) -> Int32 {
+    abiCall { () throws(SoftmaxKitError) in
+        let ens = try handle(e, "ensemble", as: EnsembleHandle.self).ensemble
+        guard ens.vocabulary != nil else {
+            throw SoftmaxKitError(.invalidArgument, "the ensemble's models take \(ens.features) float features, not token ids")
+        }
+        let b = try elementCount(batch, "batch"), s = try elementCount(steps, "steps")
+        guard let bt = SoftmaxKit.elementCount(b, s) else { throw SoftmaxKitError(.sizeOverflow, "ids [\(b), \(s)] overflow 64 bits") }
+        let idBuf = try input(ids, bt, "ids")
+        let a = try sampledArguments(ens.heads, batch: b, steps: s, options, outputs, indices, logProbs, outputCount)
+        let lens = cLengths(lengths, b)
+        try (lens ?? []).withUnsafeBufferPointer { (lb) throws(SoftmaxKitError) in
+            try ens.forward(ids: idBuf, batch: b, steps: s, lengths: lens == nil ? nil : lb, sampling: a.sampling, seed: seed,
+                            into: a.outputs, indices: a.indices, logProbs: a.logProbs)
+        }
+    }
+}
+
+@_cdecl("smk_ensemble_step_sampled")
+public func smk_ensemble_step_sampled(
+    _ e: OpaquePointer?, _ st: OpaquePointer?, _ x: UnsafePointer<Float>?, _ batch: Int64, _ features: Int64,
+    _ options: UnsafePointer<UnsafeRawPointer?>?, _ seed: UInt64,
+    _ outputs: UnsafePointer<UnsafeMutablePointer<Float>?>?, _ indices: UnsafePointer<UnsafeMutablePointer<Int64>?>?,
+    _ logProbs: UnsafePointer<UnsafeMutablePointer<Float>?>?, _ outputCount: Int64
+) -> Int32 {
+    abiCall { () throws(SoftmaxKitError) in
+        let ens = try handle(e, "ensemble", as: EnsembleHandle.self).ensemble
+        let state = try handle(st, "state", as: StateHandle.self).ensembleState()
+        let b = try elementCount(batch, "batch"), f = try elementCount(features, "features")
+        guard b == state.batch else {
+            throw SoftmaxKitError(.shapeMismatch, "the state is for batch \(state.batch), the call gives batch \(b)")
+        }
+        let r = try ens.models[0].rows(batch: b, steps: 1, features: f)
+        let xs = try input(x, r * f, "x_t")
+        let a = try sampledArguments(ens.heads, batch: b, steps: 1, options, outputs, indices, logProbs, outputCount)
+        try ens.step(xs, state: state, features: f, sampling: a.sampling, seed: seed, into: a.outputs, indices: a.indices,
+                     logProbs: a.logProbs)
+    }
+}

@@ -490,6 +490,36 @@ RECIPES.update({
                       "ignore_index": -100, "divisor": 2.5}, ()),
 })
 
+def ensemble_state(fx):
+    """A state of the two-member ensemble for 3 rows (made once; its members
+    carry nothing from step to step, so every call gives the same outputs)."""
+    if getattr(fx, "ens_state", None) is None:
+        fx.ens_state = ctypes.c_void_p()
+        assert fx.lib.smk_ensemble_state_create(fx.ensemble, ctypes.c_int64(O), ctypes.byref(fx.ens_state)) == SMK_OK
+    return fx.ens_state
+
+
+# Ensembles sampled with lengths, on token ids and one step at a time.
+RECIPES.update({
+    "smk_ensemble_forward_lengths_sampled": (
+        lambda F, fx: {"ensemble": fx.ensemble, "x": In(f32(values(O * 10))), "batch": O, "steps": 1, "features": 10,
+                       "lengths": In(i64([1, 0, 1])), **sampled_tables(fx.lib, single_head_model(fx), O)},
+        ("sample_options", "sample_options[0]", "lengths", "outputs", "indices", "log_probs")),
+    "smk_ensemble_forward_ids_sampled": (
+        lambda F, fx: {"ensemble": tagger_ensemble(fx), "ids": In(i64([(3 * i) % 11 for i in range(O * 2)])), "batch": O,
+                       "steps": 2, "lengths": In(i64([2, 1, 2])), **sampled_tables(fx.lib, fx.tagger, O * 2)},
+        ("sample_options", "sample_options[0]", "lengths", "outputs", "indices", "log_probs")),
+    "smk_padding_lengths": (
+        lambda F, fx: {"ids": In(i64([3, 4, 0, 0, 5, 6, 7, 8, 1, 0, 0, 0])), "batch": O, "steps": 4, "padding_id": 0,
+                       "lengths": Out(O * 8)},
+        ()),
+    "smk_ensemble_step_sampled": (
+        lambda F, fx: {"ensemble": fx.ensemble, "state": ensemble_state(fx), "x_t": In(f32(values(O * 10))), "batch": O,
+                       "features": 10, **sampled_tables(fx.lib, single_head_model(fx), O)},
+        ("sample_options", "sample_options[0]", "outputs", "indices", "log_probs")),
+})
+
+
 class Fixtures:
     """Handles the model recipes need, made once."""
     def __init__(self, lib):

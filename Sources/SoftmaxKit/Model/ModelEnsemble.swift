@@ -30,6 +30,10 @@ public final class Ensemble: @unchecked Sendable {
     /// Whether a member is a sequence model (its runs go member by member
     /// over whole sequences).
     let hasSequenceModel: Bool
+    /// The padding id given by a manifest (``init(manifest:)``) or
+    /// ``init(models:mode:paddingID:)``; set only while the ensemble is
+    /// made (see ``paddingID``).
+    var givenPaddingID: Int? = nil
 
     /// - Throws: `.invalidArgument` for no models; `.shapeMismatch` when the
     ///   models differ in their input (features or vocabulary) or heads

@@ -32,17 +32,24 @@ public struct ModelSpec: Codable, Equatable, Sendable {
 /// The model's input: `{"features": F}` (float rows, `[batch, (steps,) F]`)
 /// or `{"vocabulary": V}` (integer token ids `[batch, steps]` in `[0, V)`,
 /// read by embedding layers). `features` is 0 for an id input.
+/// `{"vocabulary": V, "padding_id": P}`: id P (in `[0, V)`) marks padding,
+/// as a source framework's masked embedding did (Keras `mask_zero=True`:
+/// 0); ``Model/paddingLengths(ids:batch:steps:)`` gives the lengths it
+/// implies. The library does not apply it by itself in C and Swift; the
+/// Python binding does for a call on ids without lengths.
 public struct InputSpec: Codable, Equatable, Sendable {
     public var features: Int
     public var vocabulary: Int?
+    public var paddingID: Int?
     public init(features: Int) { self.features = features }
     public init(vocabulary: Int) { self.features = 0; self.vocabulary = vocabulary }
 
-    enum CodingKeys: String, CodingKey { case features, vocabulary }
+    enum CodingKeys: String, CodingKey { case features, vocabulary, paddingID = "padding_id" }
 
     public init(from decoder: Decoder) throws {
         let c = try decoder.container(keyedBy: CodingKeys.self)
         vocabulary = try c.decodeIfPresent(Int.self, forKey: .vocabulary)
+        paddingID = try c.decodeIfPresent(Int.self, forKey: .paddingID)
         features = try c.decodeIfPresent(Int.self, forKey: .features) ?? 0
     }
 }
@@ -197,13 +204,22 @@ extension ModelSpec {
         guard version == ModelSpec.currentVersion else {
             throw SoftmaxKitError(.format, "spec.softmaxkit: schema version \(version) is not supported (this library reads \(ModelSpec.currentVersion))")
         }
-        let inp = try SpecObject(try o.required("input"), path: "spec.input", allowed: ["features", "vocabulary"])
+        let inp = try SpecObject(try o.required("input"), path: "spec.input", allowed: ["features", "vocabulary", "padding_id"])
         if let v = try inp.optionalInt("vocabulary") {
             guard inp.members["features"] == nil else {
                 throw SoftmaxKitError(.format, "spec.input: give \"features\" (float inputs) or \"vocabulary\" (token ids), not both")
             }
             input = InputSpec(vocabulary: v)
+            if let p = try inp.optionalInt("padding_id") {
+                guard p >= 0, p < v else {
+                    throw SoftmaxKitError(.format, "spec.input.padding_id: \(p) is outside the vocabulary [0, \(v))")
+                }
+                input.paddingID = p
+            }
         } else {
+            guard inp.members["padding_id"] == nil else {
+                throw SoftmaxKitError(.format, "spec.input.padding_id: only an input of token ids (\"vocabulary\") has a padding id")
+            }
             input = InputSpec(features: try inp.int("features"))
         }
         layers = []
@@ -274,7 +290,8 @@ extension ModelSpec {
         var members: [(String, JSONValue)] = [
             ("softmaxkit", .number(Double(version))),
             ("input", .object([input.vocabulary.map { ("vocabulary", .number(Double($0))) }
-                               ?? ("features", .number(Double(input.features)))])),
+                               ?? ("features", .number(Double(input.features)))]
+                              + (input.paddingID.map { [("padding_id", .number(Double($0)))] } ?? []))),
         ]
         members.append(("layers", .array(layers.map { l in
             var m: [(String, JSONValue)] = [("name", .string(l.name)), ("input", .string(l.input)),

@@ -47,7 +47,7 @@ def _convert(src: str, dst: str, heads_json: str | None) -> int:
             print(f"softmaxkit convert: {e}", file=sys.stderr)
             return 1
         print(f"an ensemble of {len(model.models)} models ({model.mode}): softmaxkit.load_ensemble({manifest!r}) "
-              "loads it; in C and Swift load the member files and create an ensemble (smk_ensemble_create)")
+              "loads it (C: smk_ensemble_load; Swift: Ensemble(manifest:))")
         _padding_note(model)
         return 0
     try:
@@ -67,9 +67,9 @@ def _padding_note(model: object) -> None:
               "argument (lengths= in Python, smk_model_forward_lengths in C)")
     pad = getattr(model, "padding_id", None)
     if pad is not None:
-        print(f"note: the source masks id {pad} as padding; the model file takes lengths instead: pass each row's "
-              f"count of steps before its trailing {pad}s as lengths (Python: a converted or manifest-loaded model "
-              "does it when called without lengths)")
+        print(f"note: the source masks id {pad} as padding; the model file keeps it (input.padding_id): Python "
+              "takes each row's count of steps before its trailing padding ids as lengths when called without "
+              "lengths; in C and Swift pass smk_padding_lengths' lengths (smk_model_padding_id gives the id)")
 
 
 def main(argv: list[str] | None = None) -> int:

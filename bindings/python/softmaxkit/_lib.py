@@ -277,6 +277,31 @@ DECLARATIONS: list[tuple[str, Any, list[Any]]] = [
                                               _c.POINTER(VP), _c.POINTER(VP), I64]),
     # void smk_ensemble_free(smk_ensemble *ensemble);
     ("smk_ensemble_free", None, [VP]),
+    # smk_status smk_ensemble_forward_lengths_sampled(const smk_ensemble *ensemble, const float *x, int64_t batch, int64_t steps, int64_t features, const int64_t *lengths, const smk_sample_options *const *sample_options, uint64_t seed, float *const *outputs, int64_t *const *indices, float *const *log_probs, int64_t output_count);
+    ("smk_ensemble_forward_lengths_sampled", STATUS, [VP, VP, I64, I64, I64, VP, _c.POINTER(VP), _c.c_uint64,
+                                                      _c.POINTER(VP), _c.POINTER(VP), _c.POINTER(VP), I64]),
+    # smk_status smk_ensemble_forward_ids_sampled(const smk_ensemble *ensemble, const int64_t *ids, int64_t batch, int64_t steps, const int64_t *lengths, const smk_sample_options *const *sample_options, uint64_t seed, float *const *outputs, int64_t *const *indices, float *const *log_probs, int64_t output_count);
+    ("smk_ensemble_forward_ids_sampled", STATUS, [VP, VP, I64, I64, VP, _c.POINTER(VP), _c.c_uint64, _c.POINTER(VP),
+                                                  _c.POINTER(VP), _c.POINTER(VP), I64]),
+    # smk_status smk_ensemble_step_sampled(const smk_ensemble *ensemble, smk_model_state *state, const float *x_t, int64_t batch, int64_t features, const smk_sample_options *const *sample_options, uint64_t seed, float *const *outputs, int64_t *const *indices, float *const *log_probs, int64_t output_count);
+    ("smk_ensemble_step_sampled", STATUS, [VP, VP, VP, I64, I64, _c.POINTER(VP), _c.c_uint64, _c.POINTER(VP),
+                                           _c.POINTER(VP), _c.POINTER(VP), I64]),
+    # smk_status smk_ensemble_load(const char *path, smk_ensemble **ensemble_out);
+    ("smk_ensemble_load", STATUS, [_c.c_char_p, _c.POINTER(VP)]),
+    # smk_status smk_ensemble_save(const smk_ensemble *ensemble, const char *path, int64_t padding_id);
+    ("smk_ensemble_save", STATUS, [VP, _c.c_char_p, I64]),
+    # smk_status smk_ensemble_padding_id(const smk_ensemble *ensemble, int64_t *padding_id_out);
+    ("smk_ensemble_padding_id", STATUS, [VP, _c.POINTER(I64)]),
+    # smk_status smk_ensemble_model_count(const smk_ensemble *ensemble, int64_t *count_out);
+    ("smk_ensemble_model_count", STATUS, [VP, _c.POINTER(I64)]),
+    # smk_status smk_ensemble_get_mode(const smk_ensemble *ensemble, int32_t *mode_out);
+    ("smk_ensemble_get_mode", STATUS, [VP, _c.POINTER(_c.c_int32)]),
+    # smk_status smk_ensemble_dot(const smk_ensemble *ensemble, char *dot, int64_t capacity, int64_t *size_out);
+    ("smk_ensemble_dot", STATUS, [VP, VP, I64, _c.POINTER(I64)]),
+    # smk_status smk_model_padding_id(const smk_model *model, int64_t *padding_id_out);
+    ("smk_model_padding_id", STATUS, [VP, _c.POINTER(I64)]),
+    # smk_status smk_padding_lengths(const int64_t *ids, int64_t batch, int64_t steps, int64_t padding_id, int64_t *lengths);
+    ("smk_padding_lengths", STATUS, [VP, I64, I64, I64, VP]),
     # smk_status smk_model_dot(const smk_model *model, char *dot, int64_t capacity, int64_t *size_out);
     ("smk_model_dot", STATUS, [VP, VP, I64, _c.POINTER(I64)]),
     # void smk_set_num_threads(int32_t n);

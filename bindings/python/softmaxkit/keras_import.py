@@ -249,6 +249,7 @@ class _Converter:
                 # trailing padding that is what lengths do; the converted model computes them.
                 self.masked.add(name)
                 self.padding_id = 0
+                b.input["padding_id"] = 0  # kept in the model file
             return Value(name, seq=True)
         raise ConversionError(f"{what}: not supported; supported: {_SUPPORTED}")
 
@@ -360,8 +361,10 @@ def from_keras(model: Any, *, heads: Optional[Mapping[str, Any]] = None) -> Any:
     takes each row's length as its count of steps before its trailing
     zeros (a 0 followed by another id in its row is an ArgumentError).
     Final states and every real step equal Keras'; per-step outputs at
-    padding steps are 0, as with ``lengths``. A model file keeps no padding
-    id: C and Swift pass the lengths.
+    padding steps are 0, as with ``lengths``. The model file keeps the
+    padding id (spec ``input.padding_id``), so a saved model does the same
+    after loading; C and Swift read it (smk_model_padding_id,
+    ``Model.paddingID``) and pass smk_padding_lengths' lengths.
 
     Raises:
         ConversionError (a ValueError): a layer or operation SoftmaxKit does

@@ -21,7 +21,6 @@ import ctypes
 import hashlib
 import json
 import os
-import re
 import stat
 import struct
 import threading
@@ -67,6 +66,9 @@ _FORWARD_SAMPLED = _lib.fast("smk_model_forward_sampled")
 _FORWARD_IDS_SAMPLED = _lib.fast("smk_model_forward_ids_sampled")
 _STEP_SAMPLED = _lib.fast("smk_model_step_sampled")
 _ENSEMBLE_FORWARD_SAMPLED = _lib.fast("smk_ensemble_forward_sampled")
+_ENSEMBLE_FORWARD_LENGTHS_SAMPLED = _lib.fast("smk_ensemble_forward_lengths_sampled")
+_ENSEMBLE_FORWARD_IDS_SAMPLED = _lib.fast("smk_ensemble_forward_ids_sampled")
+_ENSEMBLE_STEP_SAMPLED = _lib.fast("smk_ensemble_step_sampled")
 # The keys of one head's entry in ``sample=``: smk_sample_options' fields
 # (as softmaxkit.sample names them), return_log_probs and return_values.
 _SAMPLE_KEYS = ("temperature", "top_k", "top_p", "min_p", "num_samples", "replacement", "row_offset",
@@ -503,23 +505,20 @@ def padding_lengths(ids: Any, padding_id: int = 0) -> np.ndarray:
     """Each row's count of steps before its trailing `padding_id`s
     (``[batch, steps]`` ids -> int64 ``[batch]``): the ``lengths`` that say
     what a padding mask on those ids (Keras ``mask_zero=True``) says to a
-    recurrent layer. A padding id followed by another id in its row raises
-    ArgumentError naming the row: a mask with a hole is not a length."""
+    recurrent layer (smk_padding_lengths). A padding id followed by another
+    id in its row raises ArgumentError naming the row: a mask with a hole is
+    not a length."""
     a = np.asarray(ids)
     if a.ndim != 2:
         raise ArgumentError(f"ids must be [batch, steps], got shape {a.shape}")
-    pad = a == padding_id
-    steps = a.shape[1]
-    # Steps up to and including the last non-padding id.
-    real = ~pad
-    last = np.where(real.any(axis=1), steps - np.argmax(real[:, ::-1], axis=1), 0)
-    inner = pad & (np.arange(steps)[None, :] < last[:, None])
-    if inner.any():
-        row, step = (int(v) for v in np.argwhere(inner)[0])
-        raise ArgumentError(f"ids[{row}, {step}] is the padding id {padding_id} before a non-padding id in its row; "
-                            f"the source masks that step, which lengths cannot express (lengths mark trailing "
-                            f"padding only): move padding to the end of the row or pass lengths")
-    return last.astype(I64_)
+    if a.dtype.kind not in "iu":
+        raise ArgumentError(f"ids must be integers, got dtype {a.dtype}")
+    if a.dtype.kind == "u" and a.size and a.max() > np.iinfo(np.int64).max:
+        a = np.minimum(a, np.iinfo(np.int64).max)  # beyond any padding id: ordinary ids here
+    a = np.ascontiguousarray(a, dtype=I64_)
+    out = np.empty(a.shape[0], I64_)
+    _check(_L.smk_padding_lengths(ptr(a), a.shape[0], a.shape[1], int(padding_id), ptr(out)))
+    return out
 
 
 class Model(_Sequences):
@@ -541,6 +540,10 @@ class Model(_Sequences):
         p = _I64()
         _check(_L.smk_model_parameter_count(_handle, ctypes.byref(p)))
         self.parameter_count = p.value
+        pad = _I64()
+        _check(_L.smk_model_padding_id(_handle, ctypes.byref(pad)))
+        if pad.value >= 0:  # the spec's input.padding_id, kept in the model file
+            self.padding_id = pad.value
         self._setup_outputs()
 
     @classmethod
@@ -724,9 +727,9 @@ class Model(_Sequences):
 
     def __del__(self) -> None:
         h = getattr(self, "_handle", None)
-        if h:
+        if h and getattr(self, "_owner", None) is None:  # a loaded ensemble's member is freed with it
             _L.smk_model_free(h)
-            self._handle = None
+        self._handle = None
 
 
 class Ensemble(_Sequences):
@@ -756,6 +759,10 @@ class Ensemble(_Sequences):
         #: The vocabulary of the members' token-id input, else 0.
         self.vocabulary = models[0].vocabulary
         self._setup_outputs()
+        pad = _I64()
+        _check(_L.smk_ensemble_padding_id(handle, ctypes.byref(pad)))
+        if pad.value >= 0:  # the members' common padding id (their model files keep it)
+            self.padding_id = pad.value
 
     _C_FORWARD = _ENSEMBLE_FORWARD
     _C_FORWARD_LENGTHS = _ENSEMBLE_FORWARD_LENGTHS
@@ -765,19 +772,41 @@ class Ensemble(_Sequences):
     _C_STATE_CREATE = "smk_ensemble_state_create"
 
     def _call_sampled(self, x: Any, lengths: Any, sample: Any, seed: Any) -> dict[str, Any]:
-        if lengths is not None or self.vocabulary:
-            raise ArgumentError("an ensemble samples float input without lengths only")
+        h = self._handle
+        if self.vocabulary:
+            a = Model._ids_array(self, x)
+            batch = a.shape[0]
+            steps = a.shape[1] if a.ndim == 2 else 1
+            lens = None if lengths is None else self._lengths(lengths, batch)
+            lp = None if lens is None else ptr(lens)
+            return self._sampled(sample, seed, self._shapes(a.shape), lambda o, s, out, idx, lps: _ENSEMBLE_FORWARD_IDS_SAMPLED(
+                h, ptr(a), i64(batch), i64(steps), lp, o, s, out, idx, lps, self._head_count))
         a = np.asarray(x)
         if a.dtype.kind not in "biuf":
             raise ArgumentError(f"x must hold real numbers, got dtype {a.dtype}")
         a = np.ascontiguousarray(a, dtype=F32)
+        if lengths is not None and a.ndim != 3:
+            raise ArgumentError(f"x must be [batch, steps, features] with lengths, got shape {a.shape}")
         batch, steps, feats, _ = self._plans.get(a.shape) or self._plan(a.shape)
-        h = self._handle
-        return self._sampled(sample, seed, self._shapes(a.shape[:-1]), lambda o, s, out, idx, lps: _ENSEMBLE_FORWARD_SAMPLED(
-            h, ptr(a), batch, steps, feats, o, s, out, idx, lps, self._head_count))
+        if lengths is None:
+            return self._sampled(sample, seed, self._shapes(a.shape[:-1]), lambda o, s, out, idx, lps: _ENSEMBLE_FORWARD_SAMPLED(
+                h, ptr(a), batch, steps, feats, o, s, out, idx, lps, self._head_count))
+        lens = self._lengths(lengths, a.shape[0])
+        return self._sampled(sample, seed, self._shapes(a.shape[:-1]), lambda o, s, out, idx, lps: _ENSEMBLE_FORWARD_LENGTHS_SAMPLED(
+            h, ptr(a), batch, steps, feats, ptr(lens), o, s, out, idx, lps, self._head_count))
 
     def _step_sampled(self, x: Any, state: "State", sample: Any, seed: Any) -> dict[str, Any]:
-        raise ArgumentError("an ensemble step does not sample; sample the returned probabilities with softmaxkit.sample")
+        if self.vocabulary:
+            raise ArgumentError("a step on token ids does not sample; sample the returned probabilities with softmaxkit.sample")
+        a = np.ascontiguousarray(np.asarray(x), dtype=F32)
+        if a.ndim not in (1, 2):
+            raise ArgumentError(f"x must be [batch, features] or [features], got shape {a.shape}")
+        batch = a.shape[0] if a.ndim == 2 else 1
+        lead = a.shape[:-1]
+        h, sh = self._handle, state._handle
+        shapes = tuple(lead + (size,) for size in self._sizes)
+        return self._sampled(sample, seed, shapes, lambda o, s, out, idx, lps: _ENSEMBLE_STEP_SAMPLED(
+            h, sh, ptr(a), i64(batch), i64(a.shape[-1]), o, s, out, idx, lps, self._head_count))
 
     def __reduce__(self):
         return (_unpickle_ensemble, (tuple(self.models), self.mode))
@@ -786,156 +815,108 @@ class Ensemble(_Sequences):
         """Writes the ensemble as a JSON manifest at `path` and one model
         file per member next to it (``STEM.member0.safetensors``, ... where
         STEM is `path` without ``.json`` and a preceding ``.ensemble``); the
-        manifest names the members relative to itself, their SHA-256 and
-        the mode. :meth:`load` (``softmaxkit.load_ensemble``) reads it back;
-        C and Swift load the member files and create the ensemble from them.
+        manifest names the members relative to itself, their SHA-256, the
+        mode and ``padding_id`` when set. The library writes it
+        (smk_ensemble_save); :meth:`load` (``softmaxkit.load_ensemble``), C
+        ``smk_ensemble_load`` and Swift ``Ensemble(manifest:)`` read it back.
         Returns the paths written, manifest last.
 
         Raises:
             OSError (FileError): a file cannot be created or written.
+            ValueError (ArgumentError): a padding_id outside the vocabulary
+                or set on an ensemble of float input.
         """
-        text = os.fspath(path)
+        name = _path_bytes(path)
+        pad = getattr(self, "padding_id", None)
+        if pad is not None and (not isinstance(pad, (int, np.integer)) or isinstance(pad, bool) or pad < 0):
+            raise ArgumentError(f"padding_id must be a non-negative integer, got {pad!r}")
+        _check(_L.smk_ensemble_save(self._handle, name, -1 if pad is None else int(pad)))
+        text = os.fsdecode(name)
         stem = text[:-len(".json")] if text.endswith(".json") else text
         stem = stem[:-len(".ensemble")] if stem.endswith(".ensemble") else stem
-        written, members = [], []
-        for k, m in enumerate(self.models):
-            member = f"{stem}.member{k}.safetensors"
-            data = m.to_bytes()
-            m.save(member)
-            written.append(member)
-            members.append({"path": os.path.basename(member), "sha256": hashlib.sha256(data).hexdigest()})
-        manifest = {"softmaxkit_ensemble": 1, "mode": self.mode, "members": members}
-        if getattr(self, "padding_id", None) is not None:
-            manifest["padding_id"] = int(self.padding_id)
-        try:
-            with open(text, "w", encoding="utf-8") as f:
-                json.dump(manifest, f, indent=2)
-                f.write("\n")
-        except OSError as e:
-            raise FileError(f"{text}: cannot write the ensemble manifest: {e.strerror or e}") from None
-        return written + [text]
+        return [f"{stem}.member{k}.safetensors" for k in range(len(self.models))] + [text]
 
     @classmethod
     def load(cls, path: Union[str, "os.PathLike[str]"]) -> "Ensemble":
         """Loads an ensemble from the JSON manifest :meth:`save` (and
         ``python -m softmaxkit convert`` of a model averaging sub-models)
         writes: ``{"softmaxkit_ensemble": 1, "mode": ..., "members":
-        [{"path": ..., "sha256": ...}, ...]}``, member paths relative to the
-        manifest (``sha256`` optional; checked when present).
+        [{"path": ..., "sha256": ...}, ...], "padding_id": ...}``, member
+        paths relative to the manifest and inside its folder (``sha256``
+        optional; checked when present). The library reads and checks it
+        (smk_ensemble_load); ``padding_id``, when present, is set on the
+        ensemble and its models. The members are ``models`` (they stay valid
+        as long as any of them or the ensemble is referenced).
 
         Raises:
             OSError (FileError): the manifest or a member file cannot be read
-                (the member is named).
+                or is not a regular file (the member is named).
             ValueError (ArgumentError): the manifest is not such JSON, an
-                unknown mode or version, a member whose bytes differ from its
+                unknown key, mode or version, a member path leaving the
+                manifest's folder, a member whose bytes differ from its
                 recorded SHA-256, members that do not form an ensemble.
         """
-        text = os.fspath(path)
-        try:
-            data = _read_regular(_path_bytes(path))
-        except FileError:
-            raise
-        except OSError as e:
-            raise FileError(f"{text}: cannot read the ensemble manifest: {e.strerror or e}") from None
-        try:
-            manifest = json.loads(data.decode("utf-8"))
-        except (UnicodeDecodeError, ValueError) as e:
-            raise ArgumentError(f"{text}: not an ensemble manifest (not JSON: {e})") from None
-        if not isinstance(manifest, dict) or "softmaxkit_ensemble" not in manifest:
-            raise ArgumentError(f"{text}: not an ensemble manifest (no \"softmaxkit_ensemble\" key)")
-        if manifest["softmaxkit_ensemble"] != 1:
-            raise ArgumentError(f"{text}: ensemble manifest version {manifest['softmaxkit_ensemble']!r}; "
-                                "this library reads version 1")
-        unknown = sorted(set(manifest) - {"softmaxkit_ensemble", "mode", "members", "padding_id"})
-        if unknown:
-            raise ArgumentError(f"{text}: unknown key(s) {', '.join(unknown)} (expected softmaxkit_ensemble, mode, "
-                                "members, padding_id)")
-        mode = manifest.get("mode", "arithmetic")
-        if mode not in ENSEMBLE_MODES:
-            raise ArgumentError(f"{text}: mode {mode!r} is unknown (expected one of {', '.join(ENSEMBLE_MODES)})")
-        members = manifest.get("members")
-        if not isinstance(members, list) or not members:
-            raise ArgumentError(f"{text}: \"members\" must be a non-empty list")
-        base = os.path.dirname(text)
+        handle = _VP()
+        _check(_L.smk_ensemble_load(_path_bytes(path), ctypes.byref(handle)))
+        owner = _LoadedEnsemble(handle)
+        count, mode, pad = _I64(), ctypes.c_int32(), _I64()
+        _check(_L.smk_ensemble_model_count(handle, ctypes.byref(count)))
+        _check(_L.smk_ensemble_get_mode(handle, ctypes.byref(mode)))
+        _check(_L.smk_ensemble_padding_id(handle, ctypes.byref(pad)))
         models = []
-        for k, entry in enumerate(members):
-            if isinstance(entry, str):
-                entry = {"path": entry}
-            if not isinstance(entry, dict) or not isinstance(entry.get("path"), str) \
-                    or set(entry) - {"path", "sha256"}:
-                raise ArgumentError(f"{text}: members[{k}] must be a path or {{\"path\": ..., \"sha256\": ...}}")
-            member = os.path.join(base, entry["path"])
-            try:
-                data = _read_regular(_path_bytes(member))
-            except FileError as e:
-                raise FileError(f"{text}: members[{k}] {entry['path']!r}: {e}") from None
-            except OSError as e:
-                raise FileError(f"{text}: members[{k}] {entry['path']!r} cannot be read: {e.strerror or e}") from None
-            digest = entry.get("sha256")
-            if digest is not None and hashlib.sha256(data).hexdigest() != digest:
-                raise ArgumentError(f"{text}: members[{k}] {entry['path']!r} is not the file the manifest was "
-                                    "written with (its SHA-256 differs)")
-            try:
-                models.append(Model.from_bytes(data))
-            except ArgumentError as e:
-                raise ArgumentError(f"{text}: members[{k}] {entry['path']!r}: {e}") from None
-        ens = cls(models, mode)
-        pad = manifest.get("padding_id")
-        if pad is not None:
-            if not isinstance(pad, int) or isinstance(pad, bool):
-                raise ArgumentError(f"{text}: padding_id must be an integer, got {pad!r}")
-            ens.padding_id = pad
+        for k in range(count.value):
+            mh = _VP()
+            _check(_L.smk_ensemble_model(handle, k, ctypes.byref(mh)))
+            m = Model.__new__(Model)
+            m._owner = owner  # borrowed: freed with the ensemble, never by the Model
+            m.__init__(mh)
+            models.append(m)
+        ens = cls.__new__(cls)
+        ens._owner = owner
+        ens._handle = handle
+        ens.models = models
+        ens.mode = ENSEMBLE_MODES[mode.value]
+        ens.heads = models[0].heads
+        ens.features = models[0].features
+        ens.vocabulary = models[0].vocabulary
+        ens._setup_outputs()
+        if pad.value >= 0:
+            ens.padding_id = pad.value
             for m in models:
-                m.padding_id = pad
+                m.padding_id = pad.value
         return ens
 
     def to_dot(self) -> str:
-        """The ensemble as a Graphviz DOT graph: one cluster per member
-        (its :meth:`Model.to_dot` graph), the shared input, and each
-        averaged head with an edge from every member's head."""
-        lines = ["digraph ensemble {", "  rankdir=TB;",
-                 '  node [shape=box, style=rounded, fontname="Helvetica"];']
-        input_line = None
-        for k, m in enumerate(self.models):
-            lines.append(f"  subgraph cluster_member{k} {{")
-            lines.append(f'    label="member {k}";')
-            for line in m.to_dot().splitlines()[1:]:
-                stripped = line.strip()
-                if not stripped or stripped == "}" or stripped.startswith(("rankdir", "node [")):
-                    continue
-                if stripped.startswith('"input" ['):
-                    input_line = input_line or stripped
-                    continue
-                lines.append("    " + _DOT_ID.sub(lambda g: _member_id(g, k), stripped))
-            lines.append("  }")
-        if input_line:
-            lines.append("  " + input_line)
-        for h in self.heads:
-            hid = _dot_text("ensemble:" + h.name)
-            lines.append(f'  "{hid}" [shape=ellipse, label="{_dot_text(h.name)}\\n{self.mode} mean [{h.size}]"];')
-            for k in range(len(self.models)):
-                lines.append(f'  "m{k}:head:{_dot_text(h.name)}" -> "{hid}";')
-        lines.append("}")
-        return "\n".join(lines) + "\n"
+        """The ensemble as a Graphviz DOT graph (smk_ensemble_dot): one
+        cluster per member (its :meth:`Model.to_dot` graph), the shared
+        input, and each averaged head with an edge from every member's head."""
+        size = _I64()
+        _check(_L.smk_ensemble_dot(self._handle, None, 0, ctypes.byref(size)))
+        buf = ctypes.create_string_buffer(size.value)
+        _check(_L.smk_ensemble_dot(self._handle, buf, size.value, ctypes.byref(size)))
+        return buf.raw[:size.value - 1].decode("utf-8")
 
     def __del__(self) -> None:
         h = getattr(self, "_handle", None)
-        if h:
+        if h and getattr(self, "_owner", None) is None:  # a loaded ensemble is freed by its _LoadedEnsemble
             _L.smk_ensemble_free(h)
-            self._handle = None
+        self._handle = None
 
 
-# A node id at the start of a DOT statement and the target of an edge.
-_DOT_ID = re.compile(r'^"((?:[^"\\]|\\.)*)"|(?<=-> )"((?:[^"\\]|\\.)*)"')
+class _LoadedEnsemble:
+    """The C handle of an ensemble from smk_ensemble_load, freed when the last
+    Python object using it (the Ensemble or one of its member Models, whose
+    handles it owns) goes."""
 
+    __slots__ = ("handle",)
 
-def _dot_text(s: str) -> str:
-    return s.replace("\\", "\\\\").replace('"', '\\"')
+    def __init__(self, handle: _VP):
+        self.handle = handle
 
-
-def _member_id(g: Any, k: int) -> str:
-    node = g.group(1) if g.group(1) is not None else g.group(2)
-    return '"input"' if node == "input" else f'"m{k}:{node}"'
+    def __del__(self) -> None:
+        if self.handle:
+            _L.smk_ensemble_free(self.handle)
+            self.handle = None
 
 
 def load_ensemble(path: Union[str, "os.PathLike[str]"]) -> Ensemble:

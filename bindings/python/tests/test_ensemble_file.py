@@ -67,17 +67,27 @@ def _write(tmp_path, **change):
 def test_a_missing_member_is_named(tmp_path):
     path = _write(tmp_path)
     (tmp_path / "e.member1.safetensors").unlink()
-    with pytest.raises(smk.FileError, match=r"members\[1\] 'e.member1.safetensors'"):
+    with pytest.raises(smk.FileError, match=r'members\[1\] "e.member1.safetensors"'):
         Ensemble.load(path)
 
 
 @pytest.mark.parametrize("change, message", [
-    ({"mode": "median"}, r"mode 'median' is unknown \(expected one of arithmetic, geometric, logits\)"),
+    ({"mode": "median"}, r'mode "median" is unknown \(expected one of arithmetic, geometric, logits\)'),
     ({"softmaxkit_ensemble": 2}, "manifest version 2"),
     ({"members": []}, "non-empty list"),
     ({"members": [{"file": "x"}]}, r"members\[0\] must be a path"),
-    ({"extra": 1}, r"unknown key\(s\) extra"),
-    ({"padding_id": "0"}, "padding_id must be an integer"),
+    ({"extra": 1}, r'unknown key\(s\) "extra"'),
+    ({"padding_id": "0"}, "padding_id must be a non-negative integer"),
+    ({"padding_id": 0}, "float features, not token ids"),
+    ({"members": ["../e.member0.safetensors"]}, "leaves the manifest's folder"),
+    ({"members": ["/etc/passwd"]}, "is absolute"),
+    ({"members": ["a//b"]}, "empty component"),
+    ({"members": ["a\\b"]}, "backslash"),
+    ({"members": ["a\nb"]}, "control character"),
+    ({"members": [""]}, "is empty"),
+    ({"members": ["e.member0.safetensors"] * 1025}, "more than the 1024"),
+    ({"members": [{"path": "e.member0.safetensors", "sha256": "xyz"}]}, "64 hexadecimal digits"),
+    ({"softmaxkit_ensemble": "1"}, "manifest version"),
 ])
 def test_bad_manifests_are_clear_errors(tmp_path, change, message):
     with pytest.raises(smk.ArgumentError, match=message):
@@ -99,7 +109,7 @@ def test_a_replaced_member_and_non_manifests_are_refused(tmp_path):
     m = json.loads(path.read_text())
     m["members"] = ["x.json"]
     path.write_text(json.dumps(m))
-    with pytest.raises(smk.ArgumentError, match=r"members\[0\] 'x.json'"):
+    with pytest.raises(smk.ArgumentError, match=r'members\[0\] "x.json"'):
         Ensemble.load(path)
     with pytest.raises(smk.FileError, match="absent.json: cannot read the ensemble manifest"):
         Ensemble.load(tmp_path / "absent.json")
@@ -178,3 +188,112 @@ def test_padding_id_gives_lengths(tmp_path):
     again = Ensemble.load(tmp_path / "t.json")
     assert again.padding_id == 0
     np.testing.assert_array_equal(again(ids)["tag"], ens(ids, lengths=[3, 5, 1])["tag"])
+
+
+def test_a_fifo_member_or_manifest_is_refused_without_blocking(tmp_path):
+    import os
+    path = _write(tmp_path)
+    (tmp_path / "e.member1.safetensors").unlink()
+    os.mkfifo(tmp_path / "e.member1.safetensors")
+    with pytest.raises(smk.FileError, match=r'members\[1\].*not a regular file'):
+        Ensemble.load(path)
+    os.mkfifo(tmp_path / "m.json")
+    with pytest.raises(smk.FileError, match="not a regular file"):
+        Ensemble.load(tmp_path / "m.json")
+    with pytest.raises(smk.FileError, match="not a regular file"):
+        Ensemble.load(tmp_path)  # a directory
+
+
+def test_manifest_limits_and_duplicates(tmp_path):
+    path = tmp_path / "big.json"
+    path.write_text('{"softmaxkit_ensemble": 1, "members": ["a"], "pad": "' + "x" * (1 << 20) + '"}')
+    with pytest.raises(smk.ArgumentError, match="over 1048576 bytes"):
+        Ensemble.load(path)
+    path.write_text('{"softmaxkit_ensemble": 1, "softmaxkit_ensemble": 1, "members": ["a"]}')
+    with pytest.raises(smk.ArgumentError, match="not an ensemble manifest"):
+        Ensemble.load(path)
+
+
+def test_members_in_a_subfolder_and_string_entries(tmp_path):
+    ens = _ensemble()
+    (tmp_path / "sub").mkdir()
+    ens.save(tmp_path / "sub" / "e.json")
+    m = json.loads((tmp_path / "sub" / "e.json").read_text())
+    m["members"] = ["sub/" + e["path"] for e in m["members"]]  # plain paths, no sha256
+    (tmp_path / "top.json").write_text(json.dumps(m))
+    again = Ensemble.load(tmp_path / "top.json")
+    x = rng.standard_normal((2, 4)).astype(np.float32)
+    np.testing.assert_array_equal(again(x)["p"], ens(x)["p"])
+    assert again.mode == "arithmetic" and again.padding_id is None
+
+
+def test_loaded_members_outlive_the_ensemble(tmp_path):
+    import gc
+    _ensemble("logits").save(tmp_path / "e.json")
+    ens = Ensemble.load(tmp_path / "e.json")
+    x = rng.standard_normal((2, 4)).astype(np.float32)
+    want = ens.models[1](x)["v"]
+    member = ens.models[1]
+    del ens
+    gc.collect()
+    np.testing.assert_array_equal(member(x)["v"], want)
+    import pickle
+    np.testing.assert_array_equal(pickle.loads(pickle.dumps(member))(x)["v"], want)
+
+
+def test_the_sha256_matches_hashlib(tmp_path):
+    # The library's SHA-256 of each member against Python's, on files of
+    # several lengths around the 64-byte block edges (one model, padded
+    # metadata changes its length).
+    for k in range(3):
+        _ensemble().save(tmp_path / f"s{k}.json")
+        m = json.loads((tmp_path / f"s{k}.json").read_text())
+        for e in m["members"]:
+            assert e["sha256"] == hashlib.sha256((tmp_path / e["path"]).read_bytes()).hexdigest()
+
+
+def test_save_refuses_a_padding_id_outside_the_vocabulary(tmp_path):
+    ens = Ensemble([_tagger(), _tagger()])
+    ens.padding_id = 12
+    with pytest.raises(smk.ArgumentError, match=r"outside the vocabulary \[0, 12\)"):
+        ens.save(tmp_path / "t.json")
+    ens.padding_id = -3
+    with pytest.raises(smk.ArgumentError, match="non-negative integer"):
+        ens.save(tmp_path / "t.json")
+
+
+def test_a_model_file_keeps_its_padding_id(tmp_path):
+    m = _tagger()
+    spec = m.spec
+    spec["input"]["padding_id"] = 0
+    padded = Model.from_weights(spec, m.weights)
+    assert padded.padding_id == 0 and m.padding_id is None
+    padded.save(tmp_path / "p.safetensors")
+    again = Model.load(tmp_path / "p.safetensors")
+    assert again.padding_id == 0 and again.spec["input"] == {"vocabulary": 12, "padding_id": 0}
+    ids = rng.integers(1, 12, (2, 5))
+    ids[0, 2:] = 0
+    np.testing.assert_array_equal(again(ids)["tag"], m(ids, lengths=[2, 5])["tag"])
+    # An ensemble of such models takes their common padding id (and keeps it in its manifest).
+    ens = Ensemble([padded, again])
+    assert ens.padding_id == 0 and Ensemble([padded, m]).padding_id is None
+    ens.save(tmp_path / "pe.json")
+    assert json.loads((tmp_path / "pe.json").read_text())["padding_id"] == 0
+    np.testing.assert_array_equal(Ensemble.load(tmp_path / "pe.json")(ids)["tag"], ens(ids, lengths=[2, 5])["tag"])
+    # Refused where it cannot mean anything.
+    for bad, message in (({"vocabulary": 12, "padding_id": 12}, "outside the vocabulary"),
+                         ({"features": 3, "padding_id": 0}, "only an input of token ids")):
+        spec["input"] = bad
+        with pytest.raises(smk.ArgumentError, match=message):
+            Model.from_weights(spec, m.weights)
+
+
+def test_padding_lengths_edge_cases():
+    pl = smk.model.padding_lengths
+    np.testing.assert_array_equal(pl(np.zeros((0, 3), np.int64)), np.zeros(0, np.int64))
+    np.testing.assert_array_equal(pl(np.zeros((2, 0), np.int64)), [0, 0])
+    np.testing.assert_array_equal(pl(np.array([[9, 7, 7], [7, 7, 7]], np.uint8), padding_id=7), [1, 0])
+    with pytest.raises(smk.ArgumentError, match=r"ids\[0, 0\] is the padding id 7"):
+        pl(np.array([[7, 7, 9]], np.uint8), padding_id=7)
+    with pytest.raises(smk.ArgumentError, match="non-negative"):
+        pl(np.array([[1, 2]]), padding_id=-1)
