@@ -340,6 +340,19 @@ DECLARATIONS: list[tuple[str, Any, list[Any]]] = [
     ("smk_argmax_bf16", STATUS, [VP, VP, I64, I64, I64]),
     ("smk_topk_f16", STATUS, [VP, VP, VP, I64, I64, I64, I64]),
     ("smk_topk_bf16", STATUS, [VP, VP, VP, I64, I64, I64, I64]),
+    # Half precision of the structured operations.
+    ("smk_hardmax_f16", STATUS, [VP, VP, I64, I64, I64]),
+    ("smk_hardmax_bf16", STATUS, [VP, VP, I64, I64, I64]),
+    ("smk_partitioned_f16", STATUS, [VP, PARTITION_P, VP, I64, I64, I64, I64]),
+    ("smk_partitioned_bf16", STATUS, [VP, PARTITION_P, VP, I64, I64, I64, I64]),
+    ("smk_segment_softmax_f16", STATUS, [VP, VP, VP, I64, I64, I64, I64]),
+    ("smk_segment_softmax_bf16", STATUS, [VP, VP, VP, I64, I64, I64, I64]),
+    ("smk_hierarchical_softmax_f16", STATUS, [VP, VP, VP, VP, I64, I64, I64, _c.c_int]),
+    ("smk_hierarchical_softmax_bf16", STATUS, [VP, VP, VP, VP, I64, I64, I64, _c.c_int]),
+    ("smk_masked_softmax_lengths_f16", STATUS, [VP, VP, VP, I64, I64, I64, I64, _c.c_int]),
+    ("smk_masked_softmax_lengths_bf16", STATUS, [VP, VP, VP, I64, I64, I64, I64, _c.c_int]),
+    ("smk_masked_log_softmax_lengths_f16", STATUS, [VP, VP, VP, I64, I64, I64, I64]),
+    ("smk_masked_log_softmax_lengths_bf16", STATUS, [VP, VP, VP, I64, I64, I64, I64]),
     # Half precision: the other losses (float32 weights and losses), the
     # backward kernels, ensemble averaging, sampling (float32 log_probs).
     ("smk_nll_loss_f16", STATUS, [VP, VP, VP, VP, I64, I64, I64, OPTIONS_P]),
@@ -358,22 +371,6 @@ DECLARATIONS: list[tuple[str, Any, list[Any]]] = [
     ("smk_ensemble_mean_bf16", STATUS, [VP, VP, I64, I64, I64, I64, ENUM]),
     ("smk_sample_f16", STATUS, [VP, VP, VP, VP, I64, I64, I64, I64, SAMPLE_OPTIONS_P, _c.c_uint64]),
     ("smk_sample_bf16", STATUS, [VP, VP, VP, VP, I64, I64, I64, I64, SAMPLE_OPTIONS_P, _c.c_uint64]),
-]
-
-# Half precision of the structured operations (smk_f16 / smk_bf16 pointers as void pointers).
-DECLARATIONS += [
-    ("smk_hardmax_f16", STATUS, [VP, VP, I64, I64, I64]),
-    ("smk_hardmax_bf16", STATUS, [VP, VP, I64, I64, I64]),
-    ("smk_partitioned_f16", STATUS, [VP, PARTITION_P, VP, I64, I64, I64, I64]),
-    ("smk_partitioned_bf16", STATUS, [VP, PARTITION_P, VP, I64, I64, I64, I64]),
-    ("smk_segment_softmax_f16", STATUS, [VP, VP, VP, I64, I64, I64, I64]),
-    ("smk_segment_softmax_bf16", STATUS, [VP, VP, VP, I64, I64, I64, I64]),
-    ("smk_hierarchical_softmax_f16", STATUS, [VP, VP, VP, VP, I64, I64, I64, _c.c_int]),
-    ("smk_hierarchical_softmax_bf16", STATUS, [VP, VP, VP, VP, I64, I64, I64, _c.c_int]),
-    ("smk_masked_softmax_lengths_f16", STATUS, [VP, VP, VP, I64, I64, I64, I64, _c.c_int]),
-    ("smk_masked_softmax_lengths_bf16", STATUS, [VP, VP, VP, I64, I64, I64, I64, _c.c_int]),
-    ("smk_masked_log_softmax_lengths_f16", STATUS, [VP, VP, VP, I64, I64, I64, I64]),
-    ("smk_masked_log_softmax_lengths_bf16", STATUS, [VP, VP, VP, I64, I64, I64, I64]),
 ]
 
 
