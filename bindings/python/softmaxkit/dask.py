@@ -472,8 +472,10 @@ def sample(logits: Any, *, axis: int = -1, temperature: float = 1.0, top_k: Opti
     (each block draws from its rows' places in the stream, counted from
     `row_offset` as in memory). A row is drawn from as a whole: the sampled
     axis, and every axis but the first other one, are brought into one
-    chunk. ``seed=None`` picks one seed for the whole array."""
-    x = _as_float(logits)
+    chunk. ``seed=None`` picks one seed for the whole array. Half logits
+    stay half (the draws are those of their float32 widening); their
+    log-probabilities are float32, as in memory."""
+    x = _as_float(logits, half=True)
     ax = _axis(x, axis)
     seed = _sampling._seed(seed)
     row_offset = index(row_offset, "row_offset")
@@ -509,7 +511,8 @@ def sample(logits: Any, *, axis: int = -1, temperature: float = 1.0, top_k: Opti
     ind = da.Array(graph, names[0], out_chunks, meta=np.empty((0,) * nd, dtype=np.int64))
     if not return_log_probs:
         return ind
-    return ind, da.Array(graph, names[1], out_chunks, meta=np.empty((0,) * nd, dtype=x.dtype))
+    logp_dtype = _F32 if _is_half(x.dtype) else x.dtype
+    return ind, da.Array(graph, names[1], out_chunks, meta=np.empty((0,) * nd, dtype=logp_dtype))
 
 
 # -------------------------------------------------------------------- losses
