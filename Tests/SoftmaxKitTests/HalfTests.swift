@@ -192,6 +192,120 @@ struct HalfTests {
         }
         #expect(throws: SoftmaxKitError.self) { _ = try softmax([Float16(1), 2], temperature: -1) }
     }
+
+    /// Softmax + top-k on long half rows (read as half, candidates above a
+    /// lane floor): the float32 kernel's indices on the widened rows and its
+    /// probabilities within 1 ulp, on random rows, a NaN row, an all -inf
+    /// row, -inf entries, a row of ties (more candidates than the buffer
+    /// holds) and a temperature.
+    @Test("long half rows: softmax + top-k agrees with the float32 kernel", arguments: [64, 100, 1000, 1500, 32000])
+    func longRowsTopK(n: Int) throws {
+        let rows = 7
+        var x64 = randomLogits(rows * n, seed: UInt64(n) &+ 5, scale: 12)
+        x64[n + 3] = .nan
+        for j in 0..<n { x64[2 * n + j] = -.infinity }
+        for j in stride(from: 0, to: n, by: 2) { x64[3 * n + j] = -.infinity }
+        for j in 0..<n { x64[4 * n + j] = 1.5 }
+        for j in 0..<n where j % 7 == 0 { x64[5 * n + j] = 9 }
+        func check<H: HalfFloat>(_ x: [H], _ widen: (H) -> Float, _ bits: (H) -> UInt16, _ narrow: (Float) -> H,
+                                 nan: (UInt16) -> Bool) throws {
+            for (k, temperature) in [(1, Float(1)), (8, 1), (8, 0.6), (32, 1)] {
+                var probs = Array(x.prefix(rows * k)), idx = [Int](repeating: -1, count: rows * k)
+                try x.withUnsafeBufferPointer { (xp) throws(SoftmaxKitError) in
+                    try probs.withUnsafeMutableBufferPointer { (pp) throws(SoftmaxKitError) in
+                        try idx.withUnsafeMutableBufferPointer { (ip) throws(SoftmaxKitError) in
+                            try softmaxTopK(xp, k: k, probs: pp, indices: ip, extents: Extents(outer: rows, n: n), temperature: temperature)
+                        }
+                    }
+                }
+                let got = (probs: probs, indices: idx)
+                let want = try softmaxTopK(x.map(widen), k: k, shape: [rows, n], temperature: temperature)
+                #expect(got.indices == want.indices, "n \(n) k \(k)")
+                let worst = zip(got.probs, want.probs).map { ulps(bits($0), bits(narrow($1)), nan: nan) }.max()!
+                #expect(worst <= 1, "n \(n) k \(k) T \(temperature)")
+            }
+        }
+        try check(x64.map { Float16($0) }, { Float($0) }, { $0.bitPattern }, { Float16($0) }, nan: f16NaN)
+        try check(x64.map { BFloat16(Float($0)) }, { Float($0) }, { $0.bitPattern }, { BFloat16($0) }, nan: bf16NaN)
+    }
+
+    /// Rows long enough for the half row kernels (which read half bits into
+    /// float32 lanes), with every tail length of a vector, the edge rows and
+    /// a temperature: softmax gives exactly the float32 kernel's result on
+    /// the widened rows, rounded once; log-softmax is within 1 ulp of
+    /// float64; per-sample cross-entropy equals the float32 loss bit for bit;
+    /// in place gives the same bits.
+    @Test("long half rows: the same bits as the float32 kernels on the widened rows", arguments: [64, 79, 100, 1000, 1031, 3000])
+    func longRows(n: Int) throws {
+        let rows = 6
+        var x64 = randomLogits(rows * n, seed: UInt64(n) &+ 77, scale: 12)
+        // Row 1: NaN; row 2: -inf entries; row 3: all -inf; row 4: ±65504 and
+        // a probability that underflows in float16.
+        x64[n + n / 2] = .nan
+        for j in stride(from: 0, to: n, by: 3) { x64[2 * n + j] = -.infinity }
+        for j in 0..<n { x64[3 * n + j] = -.infinity }
+        x64[4 * n] = 65504; x64[4 * n + 1] = -65504; x64[4 * n + n - 1] = 65504
+        let x16 = x64.map { Float16($0) }
+        let xb = x64.map { BFloat16(Float($0)) }
+        for temperature: Float in [1, 0.7] {
+            let w16 = try softmax(x16.map { Float($0) }, shape: [rows, n], temperature: temperature).map { Float16($0) }
+            let y16 = try softmax(x16, shape: [rows, n], temperature: temperature)
+            #expect(zip(y16, w16).allSatisfy { $0.bitPattern == $1.bitPattern || ($0.isNaN && $1.isNaN) })
+            let wb = try softmax(xb.map { Float($0) }, shape: [rows, n], temperature: temperature).map { BFloat16($0) }
+            let yb = try softmax(xb, shape: [rows, n], temperature: temperature)
+            #expect(zip(yb, wb).allSatisfy { $0.bitPattern == $1.bitPattern || (Float($0).isNaN && Float($1).isNaN) })
+            // In place: the same bits.
+            var z16 = x16
+            try z16.withUnsafeMutableBufferPointer { (zp) throws(SoftmaxKitError) in
+                try softmax(UnsafeBufferPointer(zp), into: zp, extents: Extents(outer: rows, n: n), temperature: temperature)
+            }
+            #expect(zip(z16, y16).allSatisfy { $0.bitPattern == $1.bitPattern || ($0.isNaN && $1.isNaN) })
+            for log in [false, true] where temperature == 1 {
+                let ref = refSoftmaxRows(x16.map { Double($0) }, n: n, log: log)
+                let got = log ? try logSoftmax(x16, shape: [rows, n]) : y16
+                for r in [0, 4, 5] {
+                    let worst = (r * n..<(r + 1) * n).map { ulps(got[$0].bitPattern, Float16(ref[$0]).bitPattern, nan: f16NaN) }.max()!
+                    #expect(worst <= 1, "row \(r) log \(log)")
+                }
+                #expect(got[n..<4 * n].enumerated().allSatisfy { i, v in
+                    i / n == 1 ? ((i % n) % 3 == 0 ? v == (log ? -.infinity : 0) : !v.isNaN) : v.isNaN })
+            }
+            var zb = xb
+            try zb.withUnsafeMutableBufferPointer { (zp) throws(SoftmaxKitError) in
+                try logSoftmax(UnsafeBufferPointer(zp), into: zp, extents: Extents(outer: rows, n: n), temperature: temperature)
+            }
+            let lb = try logSoftmax(xb, shape: [rows, n], temperature: temperature)
+            #expect(zip(zb, lb).allSatisfy { $0.bitPattern == $1.bitPattern || (Float($0).isNaN && Float($1).isNaN) })
+        }
+        // Per-sample cross-entropy: the float32 kernel's losses on the widened logits.
+        let targets = [3, n - 1, 0, 1, -100, n / 2]
+        let weight = (0..<n).map { Float(1 + $0 % 5) / 3 }
+        for w in [nil, weight] {
+            var got = [Float](repeating: 0, count: rows), want = got
+            let wide = xb.map { Float($0) }
+            try xb.withUnsafeBufferPointer { (xp) throws(SoftmaxKitError) in
+                try wide.withUnsafeBufferPointer { (fp) throws(SoftmaxKitError) in
+                    try targets.withUnsafeBufferPointer { (tp) throws(SoftmaxKitError) in
+                        try got.withUnsafeMutableBufferPointer { (lp) throws(SoftmaxKitError) in
+                            try want.withUnsafeMutableBufferPointer { (wp) throws(SoftmaxKitError) in
+                                let e = try Extents(outer: rows, n: n), o = LossOptions(reduction: .none)
+                                if let w {
+                                    try w.withUnsafeBufferPointer { (wb) throws(SoftmaxKitError) in
+                                        try crossEntropy(xp, targets: tp, weight: wb, loss: lp, extents: e, options: o)
+                                        try crossEntropy(fp, targets: .indices(tp), weight: wb, loss: wp, extents: e, options: o)
+                                    }
+                                } else {
+                                    try crossEntropy(xp, targets: tp, loss: lp, extents: e, options: o)
+                                    try crossEntropy(fp, targets: .indices(tp), loss: wp, extents: e, options: o)
+                                }
+                            }
+                        }
+                    }
+                }
+            }
+            #expect(zip(got, want).allSatisfy { $0.bitPattern == $1.bitPattern || ($0.isNaN && $1.isNaN) }, "\(got) \(want)")
+        }
+    }
 }
 
 private func refSigmoid(_ v: Double) -> Double { v >= 0 ? 1 / (1 + exp(-v)) : exp(v) / (1 + exp(v)) }

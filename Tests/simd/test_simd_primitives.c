@@ -457,6 +457,42 @@ static void test_half_conversions(void) {
             uint16_t s = bf ? smk_f32_to_bf16(f[i]) : smk_f32_to_f16(f[i]);
             CHECK(isnan(f[i]) || s == half_round((double)f[i], bf), "%s scalar %a", bf ? "bf16" : "f16", (double)f[i]);
         }
+        /* The vector loads and stores the half row kernels use: every
+         * pattern widened, every value above rounded, streamed stores, and
+         * the partial forms at every count (nothing past count touched). */
+        enum { L = SMK_SIMD_LANES32 };
+        for (int i = 0; i + L <= N; i += L) {
+            smk_simd_vf32 v = bf ? smk_simd_load_bf16(h + i) : smk_simd_load_f16(h + i);
+            for (int l = 0; l < L; l++) CHECK(memcmp(&w[i + l], &((float *)&v)[l], 4) == 0, "%s vector load 0x%04x", bf ? "bf16" : "f16", i + l);
+        }
+        static uint16_t vo[5 * N + 64] __attribute__((aligned(64)));
+        for (int i = 0; i + L <= count; i += L) {
+            smk_simd_vf32 v;
+            memcpy(&v, f + i, sizeof v);
+            if (bf) smk_simd_store_bf16(v, vo + i); else smk_simd_store_f16(v, vo + i);
+        }
+        for (int i = 0; i + L <= count; i++) {
+            uint16_t want = half_round((double)f[i], bf);
+            int ok = isnan(f[i]) ? (vo[i] & 0x7fff) > (bf ? 0x7f80 : 0x7c00) && (vo[i] & 0x8000) == (want & 0x8000) : vo[i] == want;
+            CHECK(ok || i >= count / L * L, "%s vector store %a: 0x%04x, want 0x%04x", bf ? "bf16" : "f16", (double)f[i], vo[i], want);
+        }
+        for (int i = 0; i + L <= count; i += L) {
+            smk_simd_vf32 v;
+            memcpy(&v, f + i, sizeof v);
+            uint16_t a[L] __attribute__((aligned(64)));
+            if (bf) smk_simd_stream_bf16(v, a); else smk_simd_stream_f16(v, a);
+            CHECK(memcmp(a, vo + i, sizeof a) == 0, "%s stream %d", bf ? "bf16" : "f16", i);
+        }
+        smk_simd_stream_fence();
+        for (int c = 0; c <= L; c++) {
+            uint16_t a[L + 1];
+            for (int l = 0; l <= L; l++) a[l] = 0x5555;
+            smk_simd_vf32 v = smk_simd_load_first_half(h + 0x3c00, c, -7.0f, bf);
+            for (int l = 0; l < L; l++) CHECK(((float *)&v)[l] == (l < c ? w[0x3c00 + l] : -7.0f), "%s load_first %d", bf ? "bf16" : "f16", c);
+            memcpy(&v, f + 100, sizeof v);
+            smk_simd_store_first_half(v, a, c, bf);
+            for (int l = 0; l <= L; l++) CHECK(a[l] == (l < c ? vo[100 + l] : 0x5555), "%s store_first %d", bf ? "bf16" : "f16", c);
+        }
     }
 }
 

@@ -2,9 +2,12 @@ import SoftmaxKitSIMD
 
 /// Half-precision storage: IEEE binary16 (Swift's `Float16`) and bfloat16
 /// (``BFloat16``), read as float32 and written back rounded once, to nearest
-/// even. The kernels never compute in 16 bits: ``HalfBlocks`` widens a block
-/// of rows into float32 scratch that stays in cache, runs the float32
-/// kernel on it and rounds the block's outputs into the half type.
+/// even. The kernels never compute in 16 bits: the row kernels of softmax,
+/// log-softmax, softmax + top-k and cross-entropy (Half/HalfRows.swift) load
+/// half bits straight into float32 vector lanes and round their results
+/// straight back; every other operation goes through ``HalfBlocks``, which
+/// widens a block of rows into float32 scratch that stays in cache, runs the
+/// float32 kernel on it and rounds the block's outputs into the half type.
 
 /// The two 16-bit floating-point formats.
 public enum HalfFormat: Sendable, Equatable {

@@ -63,6 +63,15 @@ func halfNormalize<H: HalfFloat>(_ kind: NormalizerKind, _ x: UnsafeBufferPointe
     try checkAliasing(x, y, count: e.count)
     guard e.count > 0 else { return }
     let per = e.n * e.inner, invT = 1 / temperature
+    if e.inner == 1 && e.n >= halfRowsMinimum {
+        // Rows read and written as half (HalfRows.swift): no float32 copy.
+        let log = kind == .logSoftmax, xp = halfBits(x)!, yp = halfBits(y)!
+        switch H.halfFormat {
+        case .binary16: try halfNormalizeRows(log, xp, yp, rows: e.outer, n: e.n, invT: invT, Binary16Lanes.self)
+        case .bfloat16: try halfNormalizeRows(log, xp, yp, rows: e.outer, n: e.n, invT: invT, BFloat16Lanes.self)
+        }
+        return
+    }
     if kind == .softmax && e.inner == 1 {
         // Rows: the exponentials go to a row of scratch and the last pass
         // scales and rounds them straight into y (no float32 output block).
@@ -188,10 +197,38 @@ public func softmaxTopK<H: HalfFloat>(
     indices: UnsafeMutableBufferPointer<Int>, extents e: Extents, temperature: Float = 1
 ) throws(SoftmaxKitError) {
     try checkTemperature(temperature)
+    let n = e.n
+    if e.inner == 1 && k > 0 && k <= 2 * Float.width && n >= halfRowsMinimum && n <= Int(Int32.max) {
+        // Rows read as half (HalfRows.swift): no float32 copy.
+        guard try checkHalfSelect(x, k: k, values: probs, valuesName: "probs", indices: indices, extents: e) > 0 else { return }
+        let xp = halfBits(x)!, pp = halfBits(probs)!, ip = indices.baseAddress!, invT = 1 / temperature
+        switch H.halfFormat {
+        case .binary16: try halfSoftmaxTopKRows(xp, rows: e.outer, n: n, k: k, invT: invT, pp, ip, Binary16Lanes.self)
+        case .bfloat16: try halfSoftmaxTopKRows(xp, rows: e.outer, n: n, k: k, invT: invT, pp, ip, BFloat16Lanes.self)
+        }
+        return
+    }
     try halfSelect(x, k: k, values: probs, valuesName: "probs", indices: indices, extents: e) {
         (xb, k, pb, ib, e) throws(SoftmaxKitError) in
         try softmaxTopK(xb, k: k, probs: pb, indices: ib, extents: e, temperature: temperature)
     }
+}
+
+/// The argument checks of a half selection (top-k, softmax + top-k), before
+/// anything is written; returns the number of outputs (`outer * k * inner`).
+func checkHalfSelect<H: HalfFloat>(
+    _ x: UnsafeBufferPointer<H>, k: Int, values: UnsafeMutableBufferPointer<H>, valuesName: String,
+    indices: UnsafeMutableBufferPointer<Int>, extents e: Extents
+) throws(SoftmaxKitError) -> Int {
+    guard k >= 0, k <= e.n else { throw .invalid("k must be in 0...\(e.n), got \(k)") }
+    try checkCount("x", x.count, e.count)
+    let outCount = e.outer * k * e.inner
+    try checkCount(valuesName, values.count, outCount)
+    try checkCount("indices", indices.count, outCount)
+    try checkSeparate(values, valuesName, from: x, "x")
+    try checkSeparate(indices, "indices", from: x, "x")
+    try checkSeparate(indices, "indices", from: UnsafeBufferPointer(values), valuesName)
+    return outCount
 }
 
 // MARK: Losses
@@ -205,33 +242,9 @@ public func crossEntropy<H: HalfFloat>(
     loss: UnsafeMutableBufferPointer<Float>, gradient: UnsafeMutableBufferPointer<H>? = nil,
     extents e: Extents, options: LossOptions = LossOptions()
 ) throws(SoftmaxKitError) {
-    let eps = options.labelSmoothing
-    guard eps >= 0, eps <= 1 else { throw .invalid("label_smoothing must be in [0, 1], got \(eps)") }
-    try checkCount("logits", logits.count, e.count)
+    let denominator = try checkCrossEntropy(logits, targets: ClassTargets<Float>.indices(targets), weight: weight,
+                                            loss: loss, gradient: gradient, extents: e, options: options)
     let samples = e.reducedCount, classes = e.n
-    try checkCount("loss", loss.count, options.lossCount(samples: samples))
-    if let weight, weight.count != classes {
-        throw .shape("weight holds \(weight.count) elements but there are \(classes) classes")
-    }
-    if let gradient { try checkCount("gradient", gradient.count, e.count) }
-    try checkCount("target", targets.count, samples)
-    try checkSeparate(gradient, "gradient", from: logits, "logits")
-    try checkSeparate(loss, "loss", from: logits, "logits")
-    try checkSeparate(loss, "loss", from: weight, "weight")
-    try checkSeparate(gradient, "gradient", from: weight, "weight")
-    try checkSeparate(gradient, "gradient", from: UnsafeBufferPointer(loss), "loss")
-    try checkSeparate(loss, "loss", from: targets, "target")
-    try checkSeparate(gradient, "gradient", from: targets, "target")
-    var denominator = 0.0
-    for r in 0..<samples {
-        let c = targets[r]
-        if c == options.ignoreIndex { continue }
-        guard c >= 0, c < classes else {
-            throw SoftmaxKitError(.indexOutOfRange,
-                "target[\(r)] = \(c) is outside [0, \(classes)) and is not ignore_index (\(options.ignoreIndex))")
-        }
-        denominator += weight.map { Double($0[c]) } ?? 1
-    }
     guard e.count > 0 else {
         try crossEntropy(UnsafeBufferPointer<Float>(start: nil, count: 0), targets: .indices(targets), weight: weight,
                          loss: loss, gradient: nil, extents: e, options: options)
@@ -244,6 +257,17 @@ public func crossEntropy<H: HalfFloat>(
     var perRow = options
     perRow.reduction = .none
     let tp = targets.baseAddress!, per = classes * e.inner
+    if e.inner == 1 && gradient == nil && options.labelSmoothing == 0 && classes >= halfRowsMinimum {
+        // Rows read as half: each loss is w_t (log Z - x_t), log Z from the
+        // row's max and exp-sum (the float32 kernel's bits on the widened row).
+        let xp = halfBits(logits)!, wp = weight?.baseAddress, ignore = options.ignoreIndex
+        switch H.halfFormat {
+        case .binary16:
+            halfCrossEntropyRows(xp, tp, wp, ignoreIndex: ignore, rowLoss, samples: samples, classes: classes, Binary16Lanes.self)
+        case .bfloat16:
+            halfCrossEntropyRows(xp, tp, wp, ignoreIndex: ignore, rowLoss, samples: samples, classes: classes, BFloat16Lanes.self)
+        }
+    } else {
     let outputs = gradient.map { [(halfBits($0)!, per)] } ?? []
     try HalfBlocks.run(H.halfFormat, slices: e.outer, inputs: [(halfBits(logits)!, per)],
                        outputs: outputs) { (r, ins, outs) throws(SoftmaxKitError) in
@@ -256,6 +280,7 @@ public func crossEntropy<H: HalfFloat>(
         if let g, divisor != 1 {
             for i in g.indices { g[i] /= divisor }
         }
+    }
     }
     if !none {
         var total = 0.0

@@ -210,15 +210,7 @@ func halfSelect<H: HalfFloat>(
     indices: UnsafeMutableBufferPointer<Int>, extents e: Extents,
     _ op: (UnsafeBufferPointer<Float>, Int, UnsafeMutableBufferPointer<Float>, UnsafeMutableBufferPointer<Int>, Extents) throws(SoftmaxKitError) -> Void
 ) throws(SoftmaxKitError) {
-    guard k >= 0, k <= e.n else { throw .invalid("k must be in 0...\(e.n), got \(k)") }
-    try checkCount("x", x.count, e.count)
-    let outCount = e.outer * k * e.inner
-    try checkCount(valuesName, values.count, outCount)
-    try checkCount("indices", indices.count, outCount)
-    try checkSeparate(values, valuesName, from: x, "x")
-    try checkSeparate(indices, "indices", from: x, "x")
-    try checkSeparate(indices, "indices", from: UnsafeBufferPointer(values), valuesName)
-    guard outCount > 0 else { return }
+    guard try checkHalfSelect(x, k: k, values: values, valuesName: valuesName, indices: indices, extents: e) > 0 else { return }
     let ip = indices.baseAddress!, per = k * e.inner
     try HalfBlocks.run(H.halfFormat, slices: e.outer, inputs: [(halfBits(x)!, e.n * e.inner)],
                        outputs: [(halfBits(values)!, per)]) { (r, ins, outs) throws(SoftmaxKitError) in

@@ -73,46 +73,10 @@ public func crossEntropy<T: KernelScalar>(
     extents e: Extents, options: LossOptions = LossOptions()
 ) throws(SoftmaxKitError) {
     let eps = options.labelSmoothing
-    guard eps >= 0, eps <= 1 else { throw .invalid("label_smoothing must be in [0, 1], got \(eps)") }
-    try checkCount("logits", logits.count, e.count)
     let samples = e.reducedCount, classes = e.n
-    try checkCount("loss", loss.count, options.lossCount(samples: samples))
-    if let weight, weight.count != classes {
-        throw .shape("weight holds \(weight.count) elements but there are \(classes) classes")
-    }
-    if let gradient { try checkCount("gradient", gradient.count, e.count) }
-    try checkSeparate(gradient, "gradient", from: logits, "logits")
-    try checkSeparate(loss, "loss", from: logits, "logits")
-    try checkSeparate(loss, "loss", from: weight, "weight")
-    try checkSeparate(gradient, "gradient", from: weight, "weight")
-    try checkSeparate(gradient, "gradient", from: UnsafeBufferPointer(loss), "loss")
-    switch targets {
-    case .indices(let t):
-        try checkSeparate(loss, "loss", from: t, "target")
-        try checkSeparate(gradient, "gradient", from: t, "target")
-    case .probabilities(let p):
-        try checkSeparate(loss, "loss", from: p, "target")
-        try checkSeparate(gradient, "gradient", from: p, "target")
-    }
+    let denominator = try checkCrossEntropy(logits, targets: targets, weight: weight, loss: loss, gradient: gradient,
+                                            extents: e, options: options)
     let wp = weight?.baseAddress
-    // Validate every target and find the mean's denominator before writing.
-    var denominator = Double(samples)
-    switch targets {
-    case .indices(let t):
-        try checkCount("target", t.count, samples)
-        denominator = 0
-        for r in 0..<samples {
-            let c = t[r]
-            if c == options.ignoreIndex { continue }
-            guard c >= 0, c < classes else {
-                throw SoftmaxKitError(.indexOutOfRange,
-                    "target[\(r)] = \(c) is outside [0, \(classes)) and is not ignore_index (\(options.ignoreIndex))")
-            }
-            denominator += wp.map { Double($0[c]) } ?? 1
-        }
-    case .probabilities(let p):
-        try checkCount("target", p.count, e.count)
-    }
     // The mean divides by its denominator; a reciprocal would overflow to
     // inf for a subnormal float64 weight sum (fuzz_abi: a mean of -inf for
     // -2.16e49).
@@ -192,6 +156,61 @@ public func crossEntropy<T: KernelScalar>(
         if options.reduction == .none { lp[r] = T(l) } else { total += l }
     }
     if options.reduction != .none { lp[0] = T(total / divisor) }
+}
+
+/// Cross-entropy's argument checks, shared by every logits type (the half
+/// kernels' logits and gradient are float16 / bfloat16, their weights and
+/// losses float32): label smoothing, buffer sizes, overlaps and every
+/// target, before anything is written. Returns the mean's denominator: the
+/// weight sum of the counted class-index targets, or the sample count for
+/// probability targets.
+func checkCrossEntropy<X, T: KernelScalar>(
+    _ logits: UnsafeBufferPointer<X>, targets: ClassTargets<T>, weight: UnsafeBufferPointer<T>?,
+    loss: UnsafeMutableBufferPointer<T>, gradient: UnsafeMutableBufferPointer<X>?,
+    extents e: Extents, options: LossOptions
+) throws(SoftmaxKitError) -> Double {
+    let eps = options.labelSmoothing
+    guard eps >= 0, eps <= 1 else { throw .invalid("label_smoothing must be in [0, 1], got \(eps)") }
+    try checkCount("logits", logits.count, e.count)
+    let samples = e.reducedCount, classes = e.n
+    try checkCount("loss", loss.count, options.lossCount(samples: samples))
+    if let weight, weight.count != classes {
+        throw .shape("weight holds \(weight.count) elements but there are \(classes) classes")
+    }
+    if let gradient { try checkCount("gradient", gradient.count, e.count) }
+    try checkSeparate(gradient, "gradient", from: logits, "logits")
+    try checkSeparate(loss, "loss", from: logits, "logits")
+    try checkSeparate(loss, "loss", from: weight, "weight")
+    try checkSeparate(gradient, "gradient", from: weight, "weight")
+    try checkSeparate(gradient, "gradient", from: UnsafeBufferPointer(loss), "loss")
+    switch targets {
+    case .indices(let t):
+        try checkSeparate(loss, "loss", from: t, "target")
+        try checkSeparate(gradient, "gradient", from: t, "target")
+    case .probabilities(let p):
+        try checkSeparate(loss, "loss", from: p, "target")
+        try checkSeparate(gradient, "gradient", from: p, "target")
+    }
+    let wp = weight?.baseAddress
+    // Validate every target and find the mean's denominator before writing.
+    var denominator = Double(samples)
+    switch targets {
+    case .indices(let t):
+        try checkCount("target", t.count, samples)
+        denominator = 0
+        for r in 0..<samples {
+            let c = t[r]
+            if c == options.ignoreIndex { continue }
+            guard c >= 0, c < classes else {
+                throw SoftmaxKitError(.indexOutOfRange,
+                    "target[\(r)] = \(c) is outside [0, \(classes)) and is not ignore_index (\(options.ignoreIndex))")
+            }
+            denominator += wp.map { Double($0[c]) } ?? 1
+        }
+    case .probabilities(let p):
+        try checkCount("target", p.count, e.count)
+    }
+    return denominator
 }
 
 /// Negative log-likelihood of `logProbs` (log-probabilities, class axis `n`)

@@ -19,6 +19,7 @@
 #endif
 
 #include "smk_simd_types.h"
+#include "smk_simd_memory.h"
 
 static inline uint32_t smk_half_float_bits(float f) { uint32_t u; __builtin_memcpy(&u, &f, 4); return u; }
 static inline float smk_half_bits_float(uint32_t u) { float f; __builtin_memcpy(&f, &u, 4); return f; }
@@ -185,5 +186,126 @@ static inline void smk_bf16_narrow_scaled(float *src, uint16_t *dst, long count,
     for (long i = 0; i < count; i++) src[i] *= scale;
     smk_bf16_narrow(src, dst, count);
 }
+
+/* One vector of the kernels' width (SMK_SIMD_LANES32 lanes) loaded from, or
+ * rounded into, half-precision bits: what the half row kernels read and
+ * write instead of a float32 copy. The AVX-512 path converts 16 lanes with
+ * one vcvtph2ps / vcvtps2ph (float16) or a zero-extend and shift (bfloat16);
+ * the AVX2 path 8 lanes with F16C where the build has it; elsewhere (the sse2
+ * build, other architectures) each lane goes through the scalar functions
+ * above. Stores round once, to nearest even, as the array forms do. */
+#pragma clang diagnostic push
+#pragma clang diagnostic ignored "-Wpsabi"
+
+#define SMK_SIMD_HALF_VECTOR_BYTES (SMK_SIMD_LANES32 * 2)
+
+SMK_SIMD_INLINE smk_simd_vf32 smk_simd_load_f16(const uint16_t *p) {
+#if defined(SMK_SIMD_AVX512)
+    return (smk_simd_vf32)_mm512_cvtph_ps(_mm256_loadu_si256((const __m256i *)(const void *)p));
+#elif defined(SMK_SIMD_AVX2) && defined(__F16C__)
+    return (smk_simd_vf32)_mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)(const void *)p));
+#else
+    smk_simd_vf32 v;
+    for (int l = 0; l < SMK_SIMD_LANES32; l++) v[l] = smk_f16_to_f32(p[l]);
+    return v;
+#endif
+}
+
+SMK_SIMD_INLINE void smk_simd_store_f16(smk_simd_vf32 v, uint16_t *p) {
+#if defined(SMK_SIMD_AVX512)
+    _mm256_storeu_si256((__m256i *)(void *)p, _mm512_cvtps_ph((__m512)v, _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC));
+#elif defined(SMK_SIMD_AVX2) && defined(__F16C__)
+    _mm_storeu_si128((__m128i *)(void *)p, _mm256_cvtps_ph((__m256)v, _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC));
+#else
+    for (int l = 0; l < SMK_SIMD_LANES32; l++) p[l] = smk_f32_to_f16(v[l]);
+#endif
+}
+
+/* A non-temporal store of the rounded vector to p, aligned to
+ * SMK_SIMD_HALF_VECTOR_BYTES (a plain store where there is no vector path). */
+SMK_SIMD_INLINE void smk_simd_stream_f16(smk_simd_vf32 v, uint16_t *p) {
+#if defined(SMK_SIMD_AVX512)
+    _mm256_stream_si256((__m256i *)(void *)p, _mm512_cvtps_ph((__m512)v, _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC));
+#elif defined(SMK_SIMD_AVX2) && defined(__F16C__)
+    _mm_stream_si128((__m128i *)(void *)p, _mm256_cvtps_ph((__m256)v, _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC));
+#else
+    smk_simd_store_f16(v, p);
+#endif
+}
+
+SMK_SIMD_INLINE smk_simd_vf32 smk_simd_load_bf16(const uint16_t *p) {
+#if defined(SMK_SIMD_AVX512)
+    __m512i w = _mm512_cvtepu16_epi32(_mm256_loadu_si256((const __m256i *)(const void *)p));
+    return (smk_simd_vf32)_mm512_castsi512_ps(_mm512_slli_epi32(w, 16));
+#elif defined(SMK_SIMD_AVX2)
+    __m256i w = _mm256_cvtepu16_epi32(_mm_loadu_si128((const __m128i *)(const void *)p));
+    return (smk_simd_vf32)_mm256_castsi256_ps(_mm256_slli_epi32(w, 16));
+#else
+    smk_simd_vf32 v;
+    for (int l = 0; l < SMK_SIMD_LANES32; l++) v[l] = smk_bf16_to_f32(p[l]);
+    return v;
+#endif
+}
+
+#if defined(SMK_SIMD_AVX512)
+SMK_SIMD_INLINE __m256i smk_simd_round_bf16(smk_simd_vf32 v) {
+    __m512i u = _mm512_castps_si512((__m512)v);
+    __m512i hi = _mm512_srli_epi32(u, 16);
+    __m512i r = _mm512_srli_epi32(_mm512_add_epi32(_mm512_add_epi32(u, _mm512_set1_epi32(0x7fff)),
+                                                   _mm512_and_si512(hi, _mm512_set1_epi32(1))), 16);
+    __mmask16 nan = _mm512_cmpgt_epu32_mask(_mm512_and_si512(u, _mm512_set1_epi32(0x7fffffff)), _mm512_set1_epi32(0x7f800000));
+    r = _mm512_mask_mov_epi32(r, nan, _mm512_or_si512(hi, _mm512_set1_epi32(0x40)));
+    return _mm512_cvtepi32_epi16(r);
+}
+#elif defined(SMK_SIMD_AVX2)
+SMK_SIMD_INLINE __m128i smk_simd_round_bf16(smk_simd_vf32 v) {
+    __m256i u = _mm256_castps_si256((__m256)v);
+    __m256i hi = _mm256_srli_epi32(u, 16);
+    __m256i r = _mm256_srli_epi32(_mm256_add_epi32(_mm256_add_epi32(u, _mm256_set1_epi32(0x7fff)),
+                                                   _mm256_and_si256(hi, _mm256_set1_epi32(1))), 16);
+    __m256i nan = _mm256_cmpgt_epi32(_mm256_and_si256(u, _mm256_set1_epi32(0x7fffffff)), _mm256_set1_epi32(0x7f800000));
+    r = _mm256_blendv_epi8(r, _mm256_or_si256(hi, _mm256_set1_epi32(0x40)), nan);
+    __m256i q = _mm256_permute4x64_epi64(_mm256_packus_epi32(r, r), 0x08);
+    return _mm256_castsi256_si128(q);
+}
+#endif
+
+SMK_SIMD_INLINE void smk_simd_store_bf16(smk_simd_vf32 v, uint16_t *p) {
+#if defined(SMK_SIMD_AVX512)
+    _mm256_storeu_si256((__m256i *)(void *)p, smk_simd_round_bf16(v));
+#elif defined(SMK_SIMD_AVX2)
+    _mm_storeu_si128((__m128i *)(void *)p, smk_simd_round_bf16(v));
+#else
+    for (int l = 0; l < SMK_SIMD_LANES32; l++) p[l] = smk_f32_to_bf16(v[l]);
+#endif
+}
+
+SMK_SIMD_INLINE void smk_simd_stream_bf16(smk_simd_vf32 v, uint16_t *p) {
+#if defined(SMK_SIMD_AVX512)
+    _mm256_stream_si256((__m256i *)(void *)p, smk_simd_round_bf16(v));
+#elif defined(SMK_SIMD_AVX2)
+    _mm_stream_si128((__m128i *)(void *)p, smk_simd_round_bf16(v));
+#else
+    smk_simd_store_bf16(v, p);
+#endif
+}
+
+/* The first count (0 <= count <= lanes) halves at p as a vector, the other
+ * lanes fill; nothing past them is read. bf: bfloat16, else binary16. */
+SMK_SIMD_INLINE smk_simd_vf32 smk_simd_load_first_half(const uint16_t *p, int64_t count, float fill, int bf) {
+    uint16_t b[SMK_SIMD_LANES32] = {0};
+    for (int64_t l = 0; l < count; l++) b[l] = p[l];
+    smk_simd_vf32 v = bf ? smk_simd_load_bf16(b) : smk_simd_load_f16(b);
+    return smk_simd_keep_first_f32(v, count, fill);
+}
+
+/* Rounds the first count (0 <= count <= lanes) lanes of v into p. */
+SMK_SIMD_INLINE void smk_simd_store_first_half(smk_simd_vf32 v, uint16_t *p, int64_t count, int bf) {
+    uint16_t b[SMK_SIMD_LANES32];
+    if (bf) smk_simd_store_bf16(v, b); else smk_simd_store_f16(v, b);
+    for (int64_t l = 0; l < count; l++) p[l] = b[l];
+}
+
+#pragma clang diagnostic pop
 
 #endif
