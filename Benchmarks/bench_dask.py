@@ -201,11 +201,19 @@ def bench(args, big, ce, target) -> None:
                 run(client, "cross_entropy softmaxkit.dask", lambda: (skd.cross_entropy(xc(), tch),), log),
                 run(client, "cross_entropy dask expression", lambda: (dask_cross_entropy(xc(), tch),), log),
             ]
-            np.testing.assert_allclose(rows[0][4][0], rows[1][4][0], rtol=1e-5)
-            np.testing.assert_array_equal(rows[0][4][1], rows[1][4][1])
-            np.testing.assert_allclose(rows[2][4][0], rows[3][4][0], rtol=1e-5)
             for label, dt, tasks, nbytes, _ in rows:
                 print(f"workers={w}  {label}: {dt:7.3f} s  tasks {tasks:5d}  read {nbytes / 2**30:6.2f} GiB", flush=True)
+            p0, i0 = rows[0][4]
+            p1, i1 = rows[1][4]
+            np.testing.assert_allclose(p0, p1, rtol=1e-5)
+            # Ranks may swap where two logits give the same float32 probability in
+            # Dask's expression (it ranks probabilities; the library ranks logits).
+            swapped = i0 != i1
+            if swapped.any():
+                np.testing.assert_allclose(p0[swapped], p1[swapped], rtol=1e-6)
+                print(f"workers={w}  {int(swapped.sum())} of {i0.size} ranks hold other indices of equal "
+                      f"float32 probability in the two results", flush=True)
+            np.testing.assert_allclose(rows[2][4][0], rows[3][4][0], rtol=1e-5)
 
 
 if __name__ == "__main__":
