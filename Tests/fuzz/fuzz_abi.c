@@ -2002,8 +2002,11 @@ static void run_bce(const fuzz_kernel *k, fuzz_bytes *b) {
             big = m + fabsl(lw) + fabsl(yv) + fabsl(xv) + fabsl(pv * yv);
             /* softplus(-|x|) = log1p(e^-|x|) is a double subnormal for |x|
              * past ~708: off by up to the smallest subnormal, times the
-             * factors that multiply it (fuzz: x = 742.2, weight 3.4e38) */
-            sub = 4.9406564584124654e-324L * (fabsl(lw) + fabsl(1 - yv) + fabsl(pv * yv));
+             * factors that multiply it (fuzz: x = 742.2, weight 3.4e38);
+             * and each of the two double products (the x term, lw times
+             * the log1p) may underflow before the weight multiplies it
+             * (fuzz: lw = -1.6e-202 times e^-296, weight -1.8e37) */
+            sub = 4.9406564584124654e-324L * (2 + fabsl(lw) + fabsl(1 - yv) + fabsl(pv * yv));
             if (w) {
                 l *= (long double)get(w, k->f64, j);
                 m *= fabsl((long double)get(w, k->f64, j));
