@@ -75,7 +75,16 @@ func sampleFibre<T: KernelScalar>(
         let j = table.find(u * total)
         guard j >= 0 else { return none(from: d) }
         indices[d * stride] = j
-        if let logProbs { logProbs[d * stride] = T(Double((x[j] - m) * invT) - Double.libmLog(total)) }
+        if let logProbs {
+            // Where the drawn weight is subnormal (a far tail, reached by
+            // drawing without replacement) its log comes from the weight the
+            // table holds, which the total was summed from: the exponent alone
+            // disagreed with that total by the subnormal's coarse precision
+            // and gave log-probabilities above 0. A probability is at most 1.
+            let wj = s.w[j]
+            let lw = wj < T.leastNormalMagnitude ? Double.libmLog(Double(wj)) : Double((x[j] - m) * invT)
+            logProbs[d * stride] = T(min(0, lw - Double.libmLog(total)))
+        }
         if !plan.replacement { table.remove(j) }
     }
 }

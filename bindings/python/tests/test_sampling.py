@@ -339,3 +339,19 @@ def test_bad_options_are_clear_errors(kwargs, words):
     kwargs.setdefault("seed", 1)
     with pytest.raises(smk.ArgumentError, match=words):
         smk.sample(np.zeros((2, 5)), **kwargs)
+
+
+def test_log_probs_of_a_subnormal_tail_drawn_without_replacement():
+    # Drawing every position without replacement reaches weights e^-97, float32
+    # subnormals: their log-probabilities stay <= 0 and the last position that
+    # can be drawn (the only one left) has probability 1. The exponent alone disagreed with the
+    # subnormal weights' total and gave log-probabilities up to +1.9e-4.
+    x = np.array([-32, -32, -32, 87.6979141, 60.96875, -8.89583302, 96.625, -22.78125, -93.6666641,
+                  70.6458359, 6.95833349, -70.28125, -92.9583359, 104.114586, -53.7083321, -60.1354179,
+                  -89.8541641, 93.0520859, -62.75, -94.4583359, -14.677083], dtype=np.float32)
+    for seed in range(20):
+        idx, lp = smk.sample(x, num_samples=x.size, replacement=False, seed=seed, return_log_probs=True)
+        drawn = idx >= 0  # weights below float32's smallest subnormal cannot be drawn: -1, NaN
+        assert len(set(idx[drawn].tolist())) == drawn.sum() == 7  # the last, e^-97, a subnormal
+        assert np.all(lp[drawn] <= 0), lp
+        assert lp[drawn][-1] == 0 and np.all(np.isnan(lp[~drawn]))
