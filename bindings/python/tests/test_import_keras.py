@@ -60,6 +60,19 @@ def test_lstm_with_three_step_heads():
     assert all(v.shape == (4, 10) for v in out.values())
 
 
+def test_step_heads_of_a_model_loaded_from_a_keras_file(tmp_path):
+    """A .keras file stores the step slice's key as a list: x[:, i, :] still
+    converts after keras.saving.load_model (what `convert IN.keras` does)."""
+    inputs = keras.Input(shape=(4, 3))
+    rnn = keras.layers.LSTM(6, return_sequences=True)(inputs)
+    model = keras.Model(inputs, [keras.ops.softmax(keras.layers.Dense(5)(rnn[:, i, :])) for i in (0, 2)])
+    model.save(tmp_path / "steps.keras")
+    again = keras.saving.load_model(tmp_path / "steps.keras")
+    smk = softmaxkit.from_keras(again)
+    assert [l.get("step") for l in smk.spec["layers"][1:]] == [0, 2]
+    same(again, smk, rng.standard_normal((3, 4, 3)).astype(np.float32))
+
+
 def _member(width):
     i = keras.Input(shape=(10,))
     h = keras.layers.Dense(width, activation="relu")(i)
