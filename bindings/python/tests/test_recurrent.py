@@ -95,6 +95,54 @@ def test_bad_inputs():
     assert st != 0 and (out == 7).all()
 
 
+def _lstm(kind="lstm", drop=(), add=None, ih_width=2, **extra):
+    """A one-layer LSTM (F = 2, H = 1) under a dense softmax head, one part broken."""
+    spec = {"softmaxkit": 1, "input": {"features": 2},
+            "layers": [{"name": "rnn", "kind": kind, **extra}, {"name": "fc", "input": "rnn"}],
+            "heads": [{"name": "p", "layer": "fc", "output": "softmax"}]}
+    dirs = ("", "_reverse") if extra.get("bidirectional") else ("",)
+    w = {}
+    for sfx in dirs:
+        w.update({f"rnn.weight_ih_l0{sfx}": np.zeros((4, ih_width), np.float32),
+                  f"rnn.weight_hh_l0{sfx}": np.zeros((4, 1), np.float32),
+                  f"rnn.bias_ih_l0{sfx}": np.zeros(4, np.float32), f"rnn.bias_hh_l0{sfx}": np.zeros(4, np.float32)})
+    w["fc.weight"] = np.zeros((3, len(dirs)), np.float32)
+    w.update(add or {})
+    return softmaxkit.Model.from_weights(spec, {k: v for k, v in w.items() if k not in drop})
+
+
+@pytest.mark.parametrize("make, error, words", [
+    (lambda: _lstm("rnn2"), softmaxkit.ArgumentError, 'unknown value "rnn2"'),
+    (lambda: _lstm(ih_width=3), ValueError, r'"rnn.weight_ih_l0" has shape \[4, 3\], expected \[4, 2\]'),
+    (lambda: _lstm(units=2), ValueError, "units"),
+    (lambda: _lstm(drop=("rnn.bias_hh_l0",)), softmaxkit.ArgumentError, "give both biases or neither"),
+    (lambda: _lstm(add={"rnn.weight_hr_l0": np.zeros((1, 1), np.float32)}), softmaxkit.ArgumentError, "proj_size"),
+    (lambda: _lstm(proj_size=1), softmaxkit.ArgumentError, "proj_size"),
+    (lambda: _lstm(bidirectional=True, drop=("rnn.weight_ih_l0_reverse",)), softmaxkit.ArgumentError,
+     'missing tensor "rnn.weight_ih_l0_reverse"'),
+])
+def test_bad_recurrent_layers(make, error, words):
+    with pytest.raises(error, match=words):
+        make()
+
+
+def test_good_recurrent_layers_build():
+    assert _lstm().heads[0].size == 3
+    assert _lstm(bidirectional=True).heads[0].size == 3
+
+
+def test_step_outside_the_input_counted_from_the_end():
+    spec = {"softmaxkit": 1, "input": {"features": 2},
+            "layers": [{"name": "rnn", "kind": "lstm"}, {"name": "first", "input": "rnn", "step": -3}],
+            "heads": [{"name": "p", "layer": "first", "output": "softmax"}]}
+    z = np.zeros
+    model = softmaxkit.Model.from_weights(spec, {"rnn.weight_ih_l0": z((4, 2)), "rnn.weight_hh_l0": z((4, 1)),
+                                                 "first.weight": z((3, 1))})
+    assert model(np.zeros((1, 3, 2), np.float32))["p"].shape == (1, 3)
+    with pytest.raises(ValueError, match='layer "first" reads step -3 but the input has 2 steps'):
+        model(np.zeros((1, 2, 2), np.float32))
+
+
 def test_zero_length_rows():
     model = softmaxkit.Model.load(FIXTURES / "lstm_l2_bi_seq_lengths.safetensors")
     x = np.random.default_rng(0).standard_normal((2, 4, 4)).astype(np.float32)
