@@ -181,6 +181,18 @@ def test_log_softmax_and_sigmoid_heads_on_3d_input():
     same(model, smk, rng.standard_normal((3, 5, 6)).astype(np.float32))
 
 
+def test_ops_sigmoid_and_activation_layers_as_head_transforms():
+    inputs = keras.Input(shape=(6,))
+    h = keras.layers.Activation("relu")(keras.layers.Dense(8)(inputs))
+    a = keras.ops.sigmoid(keras.layers.Dense(3)(h))
+    b = keras.layers.Activation("log_softmax")(keras.layers.Dense(4)(h))
+    c = keras.layers.Softmax()(keras.layers.Dense(5)(h))
+    model = keras.Model(inputs, [a, b, c])
+    smk = softmaxkit.from_keras(model)
+    assert [h["output"] for h in smk.spec["heads"]] == ["sigmoid", "log_softmax", "softmax"]
+    same(model, smk, rng.standard_normal((3, 6)).astype(np.float32))
+
+
 @pytest.mark.parametrize("seq", [True, False])
 def test_gru_and_final_state(seq):
     inputs = keras.Input(shape=(7, 5))
