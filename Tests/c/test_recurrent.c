@@ -4,6 +4,7 @@
  * smk_model_forward, smk_model_forward_lengths and smk_model_forward_ids and
  * compared within 2e-5 absolute; then the id and lengths errors. */
 #include <math.h>
+#include <pthread.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -302,6 +303,75 @@ static void test_ensemble(void) {
     smk_model_free(a); smk_model_free(tagger);
 }
 
+/* One model shared by four threads, each streaming its own sequence with
+ * its own state, many times: every step equals (within 1e-6) the forward
+ * of that sequence computed alone (a model is shareable; a state belongs to one
+ * thread). */
+enum { SHARED_THREADS = 4, SHARED_T = 12, SHARED_ROUNDS = 50 };
+struct stream_job {
+    const smk_model *model;
+    int64_t features, classes;
+    const float *x;       /* [1, SHARED_T, features] */
+    const float *whole;   /* [1, SHARED_T, classes], head 0 of the forward */
+    int64_t heads;
+    int mismatches, failures;
+};
+
+static void *stream_job_run(void *arg) {
+    struct stream_job *j = arg;
+    smk_model_state *state = NULL;
+    float out[3][16], *outs[3] = {out[0], out[1], out[2]};
+    int round, s;
+    int64_t c;
+    if (smk_model_state_create(j->model, 1, &state) != SMK_OK) { j->failures++; return NULL; }
+    for (round = 0; round < SHARED_ROUNDS; round++) {
+        for (s = 0; s < SHARED_T; s++) {
+            if (smk_model_step(j->model, state, j->x + s * j->features, 1, j->features, outs, j->heads) != SMK_OK) {
+                j->failures++;
+                continue;
+            }
+            for (c = 0; c < j->classes; c++)
+                if (fabsf(out[0][c] - j->whole[s * j->classes + c]) > 1e-6f) j->mismatches++;
+        }
+        if (smk_model_state_reset(state) != SMK_OK) j->failures++;
+    }
+    smk_model_state_free(state);
+    return NULL;
+}
+
+static void test_shared_model_streams_on_threads(void) {
+    smk_model *model = NULL;
+    struct stream_job jobs[SHARED_THREADS];
+    pthread_t threads[SHARED_THREADS];
+    float x[SHARED_THREADS][SHARED_T * 4], whole[SHARED_THREADS][3][SHARED_T * 16];
+    int64_t features = 0, heads = 0, k;
+    int i;
+    CHECK_STATUS(smk_model_load(DIR "gru_l2_uni_seq.safetensors", &model), SMK_OK);
+    if (!model) return;
+    CHECK_STATUS(smk_model_input_features(model, &features), SMK_OK);
+    CHECK_STATUS(smk_model_head_count(model, &heads), SMK_OK);
+    CHECK(features == 4 && heads == 3);
+    for (i = 0; i < SHARED_THREADS; i++) {
+        float *w[3] = {whole[i][0], whole[i][1], whole[i][2]};
+        for (k = 0; k < SHARED_T * features; k++) x[i][k] = (float)sin(0.37 * (double)(k + 1) * (i + 1));
+        CHECK_STATUS(smk_model_forward(model, x[i], 1, SHARED_T, features, w, heads), SMK_OK);
+        jobs[i].model = model;
+        jobs[i].features = features;
+        jobs[i].classes = 5;
+        jobs[i].x = x[i];
+        jobs[i].whole = whole[i][0];
+        jobs[i].heads = heads;
+        jobs[i].mismatches = jobs[i].failures = 0;
+    }
+    for (i = 0; i < SHARED_THREADS; i++) CHECK(pthread_create(&threads[i], NULL, stream_job_run, &jobs[i]) == 0);
+    for (i = 0; i < SHARED_THREADS; i++) {
+        pthread_join(threads[i], NULL);
+        CHECK(jobs[i].failures == 0);
+        CHECK(jobs[i].mismatches == 0);
+    }
+    smk_model_free(model);
+}
+
 int main(void) {
     size_t i;
     for (i = 0; i < sizeof CASES / sizeof CASES[0]; i++) run_case(DIR, CASES[i], 2e-5);
@@ -309,6 +379,7 @@ int main(void) {
     test_bad_layers();
     test_streaming();
     test_streaming_selected_steps();
+    test_shared_model_streams_on_threads();
     test_ensemble();
     return check_summary("test_recurrent");
 }
