@@ -116,6 +116,13 @@ def test_heads_override():
     np.testing.assert_allclose(got, p / p.sum(1, keepdims=True), atol=TOL)
     with pytest.raises(ValueError, match="not a head"):
         softmaxkit.from_onnx(HERE / "mlp_multihead.onnx", heads={"nope": None})
+    # A partitioned layout over the same logits: softmax on the first two, log-softmax on the rest.
+    part = softmaxkit.from_onnx(HERE / "mlp_multihead.onnx", heads={
+        "action": {"output": "partitioned", "segments": [[2, "softmax"], [2, "log_softmax"]]}})
+    got = part(x)["action"]
+    p = want["action"].astype(np.float64)
+    np.testing.assert_allclose(got[:, :2], p[:, :2] / p[:, :2].sum(1, keepdims=True), atol=TOL)
+    np.testing.assert_allclose(got[:, 2:], np.log(p[:, 2:] / p[:, 2:].sum(1, keepdims=True)), atol=TOL)
 
 
 def test_convert_command_and_dot(tmp_path):
