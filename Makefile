@@ -645,6 +645,16 @@ FIXTURE_ARGS   ?= --check
 fixtures-import: $(LIB)
 	PYTHONPATH=bindings/python $(FIXTURE_PYTHON) Tests/fixtures/import/make_onnx_fixtures.py $(FIXTURE_ARGS)
 
+# Every committed fixture made with a framework, regenerated and compared
+# with the committed files (nothing written): the recurrent models (PyTorch),
+# the ONNX imports (PyTorch, onnx, ONNX Runtime) and the Keras imports (keras
+# 3 on JAX). FIXTURE_PYTHON must import all of them.
+.PHONY: fixtures
+fixtures: $(LIB)
+	$(FIXTURE_PYTHON) Tests/fixtures/make_recurrent.py --check
+	PYTHONPATH=bindings/python $(FIXTURE_PYTHON) Tests/fixtures/import/make_onnx_fixtures.py --check
+	PYTHONPATH=bindings/python $(FIXTURE_PYTHON) Tests/fixtures/import/make_keras_fixtures.py --check
+
 # ---------------------------------------------------------------------------
 # Portability (there is no Mac or ARM machine here). `make check-portability`:
 #  - every C header (the public one, the C module's, the dispatcher's)

@@ -340,6 +340,17 @@ private func expectError(_ code: SoftmaxKitError.Kind, _ fragment: String, _ bod
         #expect(try model([1, 2, 3, 4, 5, 6, 7, 8], shape: [2, 2, 2])["y"]! == [43, 87])
     }
 
+    /// A negative step counts from the end; one outside [-T, T) names the layer.
+    @Test func negativeStepOutsideTheInput() throws {
+        let spec = ModelSpec(features: 2, layers: [LayerSpec(name: "first", step: -3)],
+                             heads: [HeadSpec(name: "y", layer: "first", output: .identity)])
+        let model = try Model(spec: spec, weights: ["first.weight": try Tensor(shape: [1, 2], [Float(1), 10])])
+        #expect(try model([1, 2, 3, 4, 5, 6], shape: [1, 3, 2])["y"]! == [21])
+        expectError(.shapeMismatch, "layer \"first\" reads step -3 but the input has 2 steps") {
+            _ = try model([1, 2, 3, 4], shape: [1, 2, 2])
+        }
+    }
+
     /// Zero steps: per-step outputs are empty, final states zero.
     @Test func zeroSteps() throws {
         let model = try Model(contentsOf: "\(recurrentFixtures)/lstm_l1_uni_final.safetensors")

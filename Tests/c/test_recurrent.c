@@ -4,6 +4,8 @@
  * smk_model_forward, smk_model_forward_lengths and smk_model_forward_ids and
  * compared within 2e-5 absolute; then the id and lengths errors. */
 #include <math.h>
+#include <pthread.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -69,6 +71,72 @@ static void test_errors(void) {
     }
     smk_model_free(tagger);
     smk_model_free(seed);
+}
+
+/* A one-layer LSTM (F = 2, H = 1, G = 4) and a dense head built with
+ * smk_model_builder: the spec `kind` / `extra` keys and which tensors are
+ * added vary; the status and a fragment of the message are checked, and
+ * *model_out left untouched on failure. Tensor flags: 1 weight_ih with a
+ * wrong input width, 2 no bias_hh, 4 a weight_hr (proj_size) tensor,
+ * 8 no _reverse tensors at all (with "bidirectional": true in extra). */
+static void build_lstm(const char *kind, const char *extra, int flags, smk_status want, const char *fragment) {
+    static const float zeros[16] = {0};
+    char spec[512];
+    smk_model_builder *b = NULL;
+    smk_model *const untouched = (smk_model *)(uintptr_t)0x5a5a;
+    smk_model *m = untouched;
+    int64_t ih[2] = {4, (flags & 1) ? 3 : 2}, hh[2] = {4, 1}, bias[1] = {4}, hr[2] = {1, 1}, fc[2] = {3, 1};
+    int bidirectional = extra && strstr(extra, "bidirectional") != NULL, spec_bad, d;
+    snprintf(spec, sizeof spec,
+             "{\"softmaxkit\": 1, \"input\": {\"features\": 2}, \"layers\": ["
+             "{\"name\": \"rnn\", \"kind\": \"%s\"%s}, {\"name\": \"fc\", \"input\": \"rnn\"}], "
+             "\"heads\": [{\"name\": \"p\", \"layer\": \"fc\", \"output\": \"softmax\"}]}",
+             kind, extra ? extra : "");
+    if (bidirectional) fc[1] = 2;
+    /* an unknown kind or a proj_size key: the spec itself is refused */
+    spec_bad = strcmp(kind, "lstm") != 0 || (extra && strstr(extra, "proj_size"));
+    CHECK_STATUS(smk_model_builder_create(spec, &b), spec_bad ? want : SMK_OK);
+    if (!b) {
+        CHECK(strstr(smk_last_error_message(), fragment) != NULL);
+        return;
+    }
+    for (d = 0; d < (bidirectional && !(flags & 8) ? 2 : 1); d++) {
+        const char *sfx = d ? "_reverse" : "";
+        char name[64];
+        snprintf(name, sizeof name, "rnn.weight_ih_l0%s", sfx);
+        CHECK_STATUS(smk_model_builder_add_f32(b, name, zeros, ih, 2), SMK_OK);
+        snprintf(name, sizeof name, "rnn.weight_hh_l0%s", sfx);
+        CHECK_STATUS(smk_model_builder_add_f32(b, name, zeros, hh, 2), SMK_OK);
+        snprintf(name, sizeof name, "rnn.bias_ih_l0%s", sfx);
+        CHECK_STATUS(smk_model_builder_add_f32(b, name, zeros, bias, 1), SMK_OK);
+        snprintf(name, sizeof name, "rnn.bias_hh_l0%s", sfx);
+        if (!(flags & 2)) CHECK_STATUS(smk_model_builder_add_f32(b, name, zeros, bias, 1), SMK_OK);
+    }
+    if (flags & 4) CHECK_STATUS(smk_model_builder_add_f32(b, "rnn.weight_hr_l0", zeros, hr, 2), SMK_OK);
+    CHECK_STATUS(smk_model_builder_add_f32(b, "fc.weight", zeros, fc, 2), SMK_OK);
+    CHECK_STATUS(smk_model_builder_build(b, &m), want);
+    if (want == SMK_OK) {
+        smk_model_free(m);
+    } else {
+        CHECK(m == untouched);
+        if (!strstr(smk_last_error_message(), fragment))
+            fprintf(stderr, "expected \"%s\" in: %s\n", fragment, smk_last_error_message());
+        CHECK(strstr(smk_last_error_message(), fragment) != NULL);
+    }
+    smk_model_builder_free(b);
+}
+
+/* Each bad recurrent layer is a clear error naming what is wrong. */
+static void test_bad_layers(void) {
+    build_lstm("lstm", NULL, 0, SMK_OK, "");
+    build_lstm("lstm", ", \"bidirectional\": true", 0, SMK_OK, "");
+    build_lstm("rnn2", NULL, 0, SMK_ERROR_FORMAT, "unknown value \"rnn2\"");
+    build_lstm("lstm", NULL, 1, SMK_ERROR_SHAPE_MISMATCH, "\"rnn.weight_ih_l0\" has shape [4, 3], expected [4, 2]");
+    build_lstm("lstm", ", \"units\": 2", 0, SMK_ERROR_SHAPE_MISMATCH, "units");
+    build_lstm("lstm", NULL, 2, SMK_ERROR_FORMAT, "give both biases or neither");
+    build_lstm("lstm", NULL, 4, SMK_ERROR_FORMAT, "proj_size");
+    build_lstm("lstm", ", \"proj_size\": 1", 0, SMK_ERROR_FORMAT, "proj_size");
+    build_lstm("lstm", ", \"bidirectional\": true", 8, SMK_ERROR_FORMAT, "missing tensor \"rnn.weight_ih_l0_reverse\"");
 }
 
 /* smk_model_step over the steps of a fixture equals smk_model_forward. */
@@ -235,12 +303,83 @@ static void test_ensemble(void) {
     smk_model_free(a); smk_model_free(tagger);
 }
 
+/* One model shared by four threads, each streaming its own sequence with
+ * its own state, many times: every step equals (within 1e-6) the forward
+ * of that sequence computed alone (a model is shareable; a state belongs to one
+ * thread). */
+enum { SHARED_THREADS = 4, SHARED_T = 12, SHARED_ROUNDS = 50 };
+struct stream_job {
+    const smk_model *model;
+    int64_t features, classes;
+    const float *x;       /* [1, SHARED_T, features] */
+    const float *whole;   /* [1, SHARED_T, classes], head 0 of the forward */
+    int64_t heads;
+    int mismatches, failures;
+};
+
+static void *stream_job_run(void *arg) {
+    struct stream_job *j = arg;
+    smk_model_state *state = NULL;
+    float out[3][16], *outs[3] = {out[0], out[1], out[2]};
+    int round, s;
+    int64_t c;
+    if (smk_model_state_create(j->model, 1, &state) != SMK_OK) { j->failures++; return NULL; }
+    for (round = 0; round < SHARED_ROUNDS; round++) {
+        for (s = 0; s < SHARED_T; s++) {
+            if (smk_model_step(j->model, state, j->x + s * j->features, 1, j->features, outs, j->heads) != SMK_OK) {
+                j->failures++;
+                continue;
+            }
+            for (c = 0; c < j->classes; c++)
+                if (fabsf(out[0][c] - j->whole[s * j->classes + c]) > 1e-6f) j->mismatches++;
+        }
+        if (smk_model_state_reset(state) != SMK_OK) j->failures++;
+    }
+    smk_model_state_free(state);
+    return NULL;
+}
+
+static void test_shared_model_streams_on_threads(void) {
+    smk_model *model = NULL;
+    struct stream_job jobs[SHARED_THREADS];
+    pthread_t threads[SHARED_THREADS];
+    float x[SHARED_THREADS][SHARED_T * 4], whole[SHARED_THREADS][3][SHARED_T * 16];
+    int64_t features = 0, heads = 0, k;
+    int i;
+    CHECK_STATUS(smk_model_load(DIR "gru_l2_uni_seq.safetensors", &model), SMK_OK);
+    if (!model) return;
+    CHECK_STATUS(smk_model_input_features(model, &features), SMK_OK);
+    CHECK_STATUS(smk_model_head_count(model, &heads), SMK_OK);
+    CHECK(features == 4 && heads == 3);
+    for (i = 0; i < SHARED_THREADS; i++) {
+        float *w[3] = {whole[i][0], whole[i][1], whole[i][2]};
+        for (k = 0; k < SHARED_T * features; k++) x[i][k] = (float)sin(0.37 * (double)(k + 1) * (i + 1));
+        CHECK_STATUS(smk_model_forward(model, x[i], 1, SHARED_T, features, w, heads), SMK_OK);
+        jobs[i].model = model;
+        jobs[i].features = features;
+        jobs[i].classes = 5;
+        jobs[i].x = x[i];
+        jobs[i].whole = whole[i][0];
+        jobs[i].heads = heads;
+        jobs[i].mismatches = jobs[i].failures = 0;
+    }
+    for (i = 0; i < SHARED_THREADS; i++) CHECK(pthread_create(&threads[i], NULL, stream_job_run, &jobs[i]) == 0);
+    for (i = 0; i < SHARED_THREADS; i++) {
+        pthread_join(threads[i], NULL);
+        CHECK(jobs[i].failures == 0);
+        CHECK(jobs[i].mismatches == 0);
+    }
+    smk_model_free(model);
+}
+
 int main(void) {
     size_t i;
     for (i = 0; i < sizeof CASES / sizeof CASES[0]; i++) run_case(DIR, CASES[i], 2e-5);
     test_errors();
+    test_bad_layers();
     test_streaming();
     test_streaming_selected_steps();
+    test_shared_model_streams_on_threads();
     test_ensemble();
     return check_summary("test_recurrent");
 }

@@ -271,6 +271,8 @@ class _Converter:
 
     def get_item(self, x: Value, args: Any, what: str) -> Value:
         key = args[1] if args is not None and len(args) > 1 else None
+        if isinstance(key, list):  # a model loaded from a .keras file keeps the key as a list
+            key = tuple(key)
         if not isinstance(key, tuple):
             key = (key,)
         full = slice(None, None, None)

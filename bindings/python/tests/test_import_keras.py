@@ -60,6 +60,19 @@ def test_lstm_with_three_step_heads():
     assert all(v.shape == (4, 10) for v in out.values())
 
 
+def test_step_heads_of_a_model_loaded_from_a_keras_file(tmp_path):
+    """A .keras file stores the step slice's key as a list: x[:, i, :] still
+    converts after keras.saving.load_model (what `convert IN.keras` does)."""
+    inputs = keras.Input(shape=(4, 3))
+    rnn = keras.layers.LSTM(6, return_sequences=True)(inputs)
+    model = keras.Model(inputs, [keras.ops.softmax(keras.layers.Dense(5)(rnn[:, i, :])) for i in (0, 2)])
+    model.save(tmp_path / "steps.keras")
+    again = keras.saving.load_model(tmp_path / "steps.keras")
+    smk = softmaxkit.from_keras(again)
+    assert [l.get("step") for l in smk.spec["layers"][1:]] == [0, 2]
+    same(again, smk, rng.standard_normal((3, 4, 3)).astype(np.float32))
+
+
 def _member(width):
     i = keras.Input(shape=(10,))
     h = keras.layers.Dense(width, activation="relu")(i)
@@ -166,6 +179,18 @@ def test_log_softmax_and_sigmoid_heads_on_3d_input():
     smk = softmaxkit.from_keras(model)
     assert [h["output"] for h in smk.spec["heads"]] == ["log_softmax", "sigmoid"]
     same(model, smk, rng.standard_normal((3, 5, 6)).astype(np.float32))
+
+
+def test_ops_sigmoid_and_activation_layers_as_head_transforms():
+    inputs = keras.Input(shape=(6,))
+    h = keras.layers.Activation("relu")(keras.layers.Dense(8)(inputs))
+    a = keras.ops.sigmoid(keras.layers.Dense(3)(h))
+    b = keras.layers.Activation("log_softmax")(keras.layers.Dense(4)(h))
+    c = keras.layers.Softmax()(keras.layers.Dense(5)(h))
+    model = keras.Model(inputs, [a, b, c])
+    smk = softmaxkit.from_keras(model)
+    assert [h["output"] for h in smk.spec["heads"]] == ["sigmoid", "log_softmax", "softmax"]
+    same(model, smk, rng.standard_normal((3, 6)).astype(np.float32))
 
 
 @pytest.mark.parametrize("seq", [True, False])

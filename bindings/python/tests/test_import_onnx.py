@@ -116,6 +116,13 @@ def test_heads_override():
     np.testing.assert_allclose(got, p / p.sum(1, keepdims=True), atol=TOL)
     with pytest.raises(ValueError, match="not a head"):
         softmaxkit.from_onnx(HERE / "mlp_multihead.onnx", heads={"nope": None})
+    # A partitioned layout over the same logits: softmax on the first two, log-softmax on the rest.
+    part = softmaxkit.from_onnx(HERE / "mlp_multihead.onnx", heads={
+        "action": {"output": "partitioned", "segments": [[2, "softmax"], [2, "log_softmax"]]}})
+    got = part(x)["action"]
+    p = want["action"].astype(np.float64)
+    np.testing.assert_allclose(got[:, :2], p[:, :2] / p[:, :2].sum(1, keepdims=True), atol=TOL)
+    np.testing.assert_allclose(got[:, 2:], np.log(p[:, 2:] / p[:, 2:].sum(1, keepdims=True)), atol=TOL)
 
 
 def test_convert_command_and_dot(tmp_path):
@@ -270,3 +277,59 @@ def test_sequence_lens_read_by_some_recurrent_nodes_only_is_refused():
     _, m = _lstm_with_lens(lens_everywhere=False)
     with pytest.raises(ValueError, match=r"'lens'.*not of 'rnn_unlensed'"):
         softmaxkit.from_onnx(m)
+
+
+def test_listed_pass_through_and_activation_nodes_with_external_weights(tmp_path):
+    """Identity, Dropout (inference), Flatten of [batch, features], Tanh, the
+    Gelu node of opset 20 (exact and tanh forms) and a Sigmoid head, the
+    weights in an external data file: equal to ONNX Runtime. A Dropout in
+    training mode is refused, naming it."""
+    onnx = pytest.importorskip("onnx", reason="from_onnx needs onnx: pip install onnx")
+    ort = pytest.importorskip("onnxruntime", reason="the comparison needs onnxruntime: pip install onnxruntime")
+    from onnx import TensorProto, helper, numpy_helper
+    r = np.random.default_rng(5)
+    inits = {"w1": r.standard_normal((3, 8)), "b1": r.standard_normal(8), "w2": r.standard_normal((8, 6)),
+             "w3": r.standard_normal((6, 5)), "b3": r.standard_normal(5), "w4": r.standard_normal((8, 4)),
+             "w5": r.standard_normal((4, 2)), "ratio": np.array(0.3), "train": np.array(False)}
+    nodes = [helper.make_node("Identity", ["x"], ["xi"], name="same"),
+             helper.make_node("Flatten", ["xi"], ["xf"], axis=1, name="flat"),
+             helper.make_node("Gemm", ["xf", "w1", "b1"], ["h1"], name="fc1"),
+             helper.make_node("Tanh", ["h1"], ["a1"], name="tanh"),
+             helper.make_node("Dropout", ["a1", "ratio", "train"], ["d1"], name="drop"),
+             helper.make_node("MatMul", ["d1", "w2"], ["h2"], name="fc2"),
+             helper.make_node("Gelu", ["h2"], ["a2"], name="gelu"),
+             helper.make_node("Gemm", ["a2", "w3", "b3"], ["h3"], name="fc3"),
+             helper.make_node("LogSoftmax", ["h3"], ["logp"], axis=-1, name="head"),
+             helper.make_node("MatMul", ["d1", "w4"], ["h4"], name="fc4"),
+             helper.make_node("Gelu", ["h4"], ["a4"], approximate="tanh", name="gelu_tanh"),
+             helper.make_node("MatMul", ["a4", "w5"], ["h5"], name="fc5"),
+             helper.make_node("Sigmoid", ["h5"], ["gate"], name="head2")]
+    g = helper.make_graph(nodes, "g", [helper.make_tensor_value_info("x", TensorProto.FLOAT, ["batch", 3])],
+                          [helper.make_tensor_value_info("logp", TensorProto.FLOAT, None),
+                           helper.make_tensor_value_info("gate", TensorProto.FLOAT, None)],
+                          [numpy_helper.from_array(np.asarray(v, np.float32 if np.asarray(v).dtype.kind == "f"
+                                                              else np.asarray(v).dtype), k) for k, v in inits.items()])
+    m = helper.make_model(g, opset_imports=[helper.make_opsetid("", 20)])
+    path = tmp_path / "external.onnx"
+    onnx.save(m, path, save_as_external_data=True, all_tensors_to_one_file=True, location="external.weights",
+              size_threshold=0)
+    assert (tmp_path / "external.weights").stat().st_size > 0
+    x = r.standard_normal((4, 3)).astype(np.float32)
+    want = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"]).run(None, {"x": x})
+    model = softmaxkit.from_onnx(path)
+    assert sorted(l["activation"] for l in model.spec["layers"]) == ["gelu", "gelu_tanh", "identity", "identity",
+                                                                     "tanh"]
+    assert [h["output"] for h in model.spec["heads"]] == ["log_softmax", "sigmoid"]
+    got = model(x)
+    np.testing.assert_allclose(got["logp"], want[0], atol=TOL, rtol=0)
+    np.testing.assert_allclose(got["gate"], want[1], atol=TOL, rtol=0)
+    train = helper.make_model(helper.make_graph(
+        [helper.make_node("Gemm", ["x", "w1"], ["h"], name="fc"),
+         helper.make_node("Dropout", ["h", "ratio", "on"], ["y"], name="drop_train")], "g",
+        [helper.make_tensor_value_info("x", TensorProto.FLOAT, ["batch", 3])],
+        [helper.make_tensor_value_info("y", TensorProto.FLOAT, None)],
+        [numpy_helper.from_array(inits["w1"].astype(np.float32), "w1"),
+         numpy_helper.from_array(np.array(0.3, np.float32), "ratio"), numpy_helper.from_array(np.array(True), "on")]),
+        opset_imports=[helper.make_opsetid("", 17)])
+    with pytest.raises(ValueError, match=r"'drop_train' \(Dropout\).*training_mode"):
+        softmaxkit.from_onnx(train)

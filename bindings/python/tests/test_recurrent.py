@@ -95,6 +95,54 @@ def test_bad_inputs():
     assert st != 0 and (out == 7).all()
 
 
+def _lstm(kind="lstm", drop=(), add=None, ih_width=2, **extra):
+    """A one-layer LSTM (F = 2, H = 1) under a dense softmax head, one part broken."""
+    spec = {"softmaxkit": 1, "input": {"features": 2},
+            "layers": [{"name": "rnn", "kind": kind, **extra}, {"name": "fc", "input": "rnn"}],
+            "heads": [{"name": "p", "layer": "fc", "output": "softmax"}]}
+    dirs = ("", "_reverse") if extra.get("bidirectional") else ("",)
+    w = {}
+    for sfx in dirs:
+        w.update({f"rnn.weight_ih_l0{sfx}": np.zeros((4, ih_width), np.float32),
+                  f"rnn.weight_hh_l0{sfx}": np.zeros((4, 1), np.float32),
+                  f"rnn.bias_ih_l0{sfx}": np.zeros(4, np.float32), f"rnn.bias_hh_l0{sfx}": np.zeros(4, np.float32)})
+    w["fc.weight"] = np.zeros((3, len(dirs)), np.float32)
+    w.update(add or {})
+    return softmaxkit.Model.from_weights(spec, {k: v for k, v in w.items() if k not in drop})
+
+
+@pytest.mark.parametrize("make, error, words", [
+    (lambda: _lstm("rnn2"), softmaxkit.ArgumentError, 'unknown value "rnn2"'),
+    (lambda: _lstm(ih_width=3), ValueError, r'"rnn.weight_ih_l0" has shape \[4, 3\], expected \[4, 2\]'),
+    (lambda: _lstm(units=2), ValueError, "units"),
+    (lambda: _lstm(drop=("rnn.bias_hh_l0",)), softmaxkit.ArgumentError, "give both biases or neither"),
+    (lambda: _lstm(add={"rnn.weight_hr_l0": np.zeros((1, 1), np.float32)}), softmaxkit.ArgumentError, "proj_size"),
+    (lambda: _lstm(proj_size=1), softmaxkit.ArgumentError, "proj_size"),
+    (lambda: _lstm(bidirectional=True, drop=("rnn.weight_ih_l0_reverse",)), softmaxkit.ArgumentError,
+     'missing tensor "rnn.weight_ih_l0_reverse"'),
+])
+def test_bad_recurrent_layers(make, error, words):
+    with pytest.raises(error, match=words):
+        make()
+
+
+def test_good_recurrent_layers_build():
+    assert _lstm().heads[0].size == 3
+    assert _lstm(bidirectional=True).heads[0].size == 3
+
+
+def test_step_outside_the_input_counted_from_the_end():
+    spec = {"softmaxkit": 1, "input": {"features": 2},
+            "layers": [{"name": "rnn", "kind": "lstm"}, {"name": "first", "input": "rnn", "step": -3}],
+            "heads": [{"name": "p", "layer": "first", "output": "softmax"}]}
+    z = np.zeros
+    model = softmaxkit.Model.from_weights(spec, {"rnn.weight_ih_l0": z((4, 2)), "rnn.weight_hh_l0": z((4, 1)),
+                                                 "first.weight": z((3, 1))})
+    assert model(np.zeros((1, 3, 2), np.float32))["p"].shape == (1, 3)
+    with pytest.raises(ValueError, match='layer "first" reads step -3 but the input has 2 steps'):
+        model(np.zeros((1, 2, 2), np.float32))
+
+
 def test_zero_length_rows():
     model = softmaxkit.Model.load(FIXTURES / "lstm_l2_bi_seq_lengths.safetensors")
     x = np.random.default_rng(0).standard_normal((2, 4, 4)).astype(np.float32)
@@ -137,3 +185,41 @@ def test_streaming_errors():
     spec["layers"][4]["step"] = -2
     with pytest.raises(softmaxkit.Error, match="counted from the end"):
         softmaxkit.Model.from_weights(spec, seed.weights).new_state(1)
+
+
+@pytest.mark.parametrize("head", [
+    {"output": "softmax", "temperature": 2.5}, {"output": "log_softmax", "temperature": 0.5},
+    {"output": "sigmoid"}, {"output": "identity"},
+    {"output": "masked_softmax", "mask": [0, 1, 1, 0, 1, 1]},
+    {"output": "masked_softmax", "mask": [1, 0, 1, 0, 0, 0], "renormalize": False},
+    {"output": "partitioned", "segments": [[2, "softmax"], [1, "sigmoid"], [1, "tanh"], [2, "log_softmax"]]},
+    {"output": "hierarchical", "coarse": "c", "fine": ["f0", "f1"]},
+])
+def test_every_head_transform_per_step_and_final(head):
+    """Each head transform on a per-step head ([B, T, C]) gives, step by step,
+    what it gives on the final state of the steps so far; padding steps are 0
+    (log_softmax: -inf) and the valid steps are unchanged by lengths."""
+    rng = np.random.default_rng(12)
+    hier = head["output"] == "hierarchical"
+    layers = [{"name": "rnn", "kind": "gru", "units": 4}]
+    w = {"rnn.weight_ih_l0": rng.standard_normal((12, 3)), "rnn.weight_hh_l0": rng.standard_normal((12, 4))}
+    outs = {"c": 2, "f0": 2, "f1": 3} if hier else {"out": 6}
+    for name, n in outs.items():
+        layers.append({"name": name, "input": "rnn"})
+        w[f"{name}.weight"], w[f"{name}.bias"] = rng.standard_normal((n, 4)), rng.standard_normal(n)
+    h = {"name": "y", **head} if hier else {"name": "y", "layer": "out", **head}
+    spec = {"softmaxkit": 1, "input": {"features": 3}, "layers": layers, "heads": [h]}
+    w = {k: v.astype(np.float32) for k, v in w.items()}
+    seq = softmaxkit.Model.from_weights(spec, w)
+    final_spec = {**spec, "layers": [dict(layers[0], sequence=False)] + layers[1:]}
+    final = softmaxkit.Model.from_weights(final_spec, w)
+    x = rng.standard_normal((3, 4, 3)).astype(np.float32)
+    every = seq(x)["y"]
+    assert every.shape[:2] == (3, 4) and seq.heads[0].per_step and not final.heads[0].per_step
+    for t in range(4):
+        np.testing.assert_allclose(every[:, t], final(x[:, :t + 1])["y"], atol=1e-6, rtol=0)
+    padded = seq(x, lengths=[4, 2, 0])["y"]
+    np.testing.assert_array_equal(padded[0], every[0])
+    np.testing.assert_array_equal(padded[1, :2], every[1, :2])
+    pad = -np.inf if head["output"] == "log_softmax" else 0.0
+    assert (padded[1, 2:] == pad).all() and (padded[2] == pad).all()
