@@ -233,6 +233,10 @@ static void names(void) {
 
 /* ------------------------------------------------------------- file types */
 
+/* A valid spec for the "out" model (a side spec). */
+static const char *SPEC = "{\"softmaxkit\": 1, \"input\": {\"features\": 2}, \"layers\": [{\"name\": \"out\"}], "
+                          "\"heads\": [{\"name\": \"h\", \"layer\": \"out\", \"output\": \"softmax\"}]}";
+
 static volatile sig_atomic_t alarm_fired = 0;
 static void on_alarm(int sig) { (void)sig; alarm_fired = 1; }
 
@@ -253,6 +257,18 @@ static void fifo(void) {
     CHECK(!alarm_fired);
     CHECK(m == UNTOUCHED);
     CHECK(message_has("not a regular file"));
+    alarm(5);  /* with a side spec too */
+    CHECK_STATUS(smk_model_load_spec(path, SPEC, &m), SMK_ERROR_IO);
+    alarm(0);
+    CHECK(!alarm_fired);
+    CHECK(m == UNTOUCHED);
+    CHECK(message_has("not a regular file"));
+    /* A device that never ends is refused before a byte is read. */
+    CHECK_STATUS(smk_model_load("/dev/zero", &m), SMK_ERROR_IO);
+    CHECK(message_has("not a regular file"));
+    CHECK_STATUS(smk_model_load_spec("/dev/zero", SPEC, &m), SMK_ERROR_IO);
+    CHECK(message_has("not a regular file"));
+    CHECK(m == UNTOUCHED);
     unlink(path);
 }
 
@@ -327,6 +343,9 @@ static int write_header_file(const char *path, const char *open_text, const char
     return fclose(f) == 0 && ok;
 }
 
+/* The spec the child loads with (smk_model_load_spec), or NULL (smk_model_load). */
+static const char *child_spec = NULL;
+
 /* Loads `path` in a forked child; returns the child's peak RSS growth over
  * the load in kB (or -1), and its status in *status. */
 static long load_in_child(const char *path, smk_status *status) {
@@ -343,7 +362,7 @@ static long load_in_child(const char *path, smk_status *status) {
         smk_status st;
         close(fds[0]);
         getrusage(RUSAGE_SELF, &before);
-        st = smk_model_load(path, &m);
+        st = child_spec ? smk_model_load_spec(path, child_spec, &m) : smk_model_load(path, &m);
         getrusage(RUSAGE_SELF, &after);
         out[0] = after.ru_maxrss - before.ru_maxrss;
         out[1] = (long)st;
@@ -471,6 +490,35 @@ static void resource_limits(void) {
                 CHECK_STATUS(st, SMK_OK);
                 printf("  model + 1 GB sparse tail: peak RSS +%ld kB (bound 48 MB), %.3f s\n", kb, t);
                 if (check_rss) CHECK(kb >= 0 && kb <= 48 * 1024);
+                /* The same with a side spec: the tail is not read either. */
+                child_spec = spec;
+                kb = load_in_child(path, &st);
+                child_spec = NULL;
+                CHECK_STATUS(st, SMK_OK);
+                printf("  model + 1 GB sparse tail, side spec: peak RSS +%ld kB (bound 48 MB)\n", kb);
+                if (check_rss) CHECK(kb >= 0 && kb <= 48 * 1024);
+                /* A side spec replaces the file's: "y" in place of "h". */
+                {
+                    smk_model *m2 = UNTOUCHED;
+                    int64_t count = 0;
+                    const char *other = "{\"softmaxkit\": 1, \"input\": {\"features\": 2}, \"layers\": [{\"name\": \"out\"}], "
+                                        "\"heads\": [{\"name\": \"y\", \"layer\": \"out\", \"output\": \"log_softmax\"}]}";
+                    const char *name = NULL;
+                    CHECK_STATUS(smk_model_load_spec(path, other, &m2), SMK_OK);
+                    if (m2 != UNTOUCHED) {
+                        CHECK_STATUS(smk_model_head_count(m2, &count), SMK_OK);
+                        CHECK(count == 1);
+                        CHECK_STATUS(smk_model_head_name(m2, 0, &name), SMK_OK);
+                        CHECK(name && strcmp(name, "y") == 0);
+                        smk_model_free(m2);
+                    }
+                    m2 = UNTOUCHED;
+                    CHECK_STATUS(smk_model_load_spec(path, "{\"softmaxkit\": 2}", &m2), SMK_ERROR_FORMAT);
+                    CHECK(m2 == UNTOUCHED);
+                    CHECK_STATUS(smk_model_load_spec(NULL, other, &m2), SMK_ERROR_NULL_POINTER);
+                    CHECK_STATUS(smk_model_load_spec(path, NULL, NULL), SMK_ERROR_NULL_POINTER);
+                    CHECK(m2 == UNTOUCHED);
+                }
             }
             free(b);
         }
