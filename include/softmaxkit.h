@@ -1022,6 +1022,18 @@ SMK_API smk_status smk_model_load_memory(const void *data, int64_t size,
                                          const char *spec_json,
                                          smk_model **model_out);
 
+/* As smk_model_load, with `spec_json` (when not NULL) as the architecture in
+ * place of the file's own "softmaxkit" metadata (a "side file" spec, as
+ * smk_model_load_memory takes it). Only the header and the tensor bytes it
+ * points at are read, as by smk_model_load: use this rather than reading a
+ * file whole for smk_model_load_memory. With NULL, as smk_model_load.
+ * The caller owns the model and frees it with smk_model_free.
+ * model_out: receives the handle; left untouched on failure.
+ * Returns the statuses of smk_model_load, plus SMK_ERROR_INVALID_ARGUMENT
+ * (path or spec_json not UTF-8). Thread-safe. */
+SMK_API smk_status smk_model_load_spec(const char *path, const char *spec_json,
+                                       smk_model **model_out);
+
 /* Starts a builder for programs that hold their weights in memory:
  * `spec_json` is the architecture (the JSON described above). Add each
  * tensor with smk_model_builder_add_f32/_f64, then smk_model_builder_build.

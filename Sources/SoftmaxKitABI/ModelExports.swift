@@ -99,6 +99,18 @@ public func smk_model_load(_ path: UnsafePointer<CChar>?, _ modelOut: UnsafeMuta
     }
 }
 
+@_cdecl("smk_model_load_spec")
+public func smk_model_load_spec(_ path: UnsafePointer<CChar>?, _ specJSON: UnsafePointer<CChar>?,
+                                _ modelOut: UnsafeMutablePointer<OpaquePointer?>?) -> Int32 {
+    abiCall { () throws(SoftmaxKitError) in
+        let out = try outPointer(modelOut, "model_out")
+        let path = try cText(path, "path")
+        let spec = specJSON == nil ? nil : try ModelSpec(json: try cText(specJSON, "spec_json"))
+        let model = try Model(contentsOf: path, spec: spec)
+        publish(try ModelHandle(model), out)
+    }
+}
+
 @_cdecl("smk_model_load_memory")
 public func smk_model_load_memory(_ data: UnsafeRawPointer?, _ size: Int64, _ specJSON: UnsafePointer<CChar>?,
                                   _ modelOut: UnsafeMutablePointer<OpaquePointer?>?) -> Int32 {

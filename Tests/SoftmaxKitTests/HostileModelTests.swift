@@ -191,6 +191,12 @@ import Darwin
         #expect(file.bytesRead == bytes.count)
         let again = try Model(contentsOf: path)
         #expect(try again([1, 2], shape: [1, 2]) == model([1, 2], shape: [1, 2]))
+        // With a side spec (smk_model_load_spec): the same reads.
+        let sided = try Model(contentsOf: path, spec: try ModelSpec(json: text))
+        #expect(try sided([1, 2], shape: [1, 2]) == model([1, 2], shape: [1, 2]))
+        let file2 = try FilePrefix(path)
+        _ = try Model.parse(try SafeTensors.parse { (n) throws(SoftmaxKitError) in try file2.prefix(n) }, spec: try ModelSpec(json: text))
+        #expect(file2.bytesRead == bytes.count)
     }
 
     @Test func headersThatAreNotTensorTablesAreRefused() throws {

@@ -188,6 +188,8 @@ DECLARATIONS: list[tuple[str, Any, list[Any]]] = [
     ("smk_model_load", STATUS, [_c.c_char_p, _c.POINTER(VP)]),
     # smk_status smk_model_load_memory(const void *data, int64_t size, const char *spec_json, smk_model **model_out);
     ("smk_model_load_memory", STATUS, [VP, I64, _c.c_char_p, _c.POINTER(VP)]),
+    # smk_status smk_model_load_spec(const char *path, const char *spec_json, smk_model **model_out);
+    ("smk_model_load_spec", STATUS, [_c.c_char_p, _c.c_char_p, _c.POINTER(VP)]),
     # smk_status smk_model_builder_create(const char *spec_json, smk_model_builder **builder_out);
     ("smk_model_builder_create", STATUS, [_c.c_char_p, _c.POINTER(VP)]),
     # smk_status smk_model_builder_add_f32(smk_model_builder *builder, const char *name, const float *data, const int64_t *shape, int64_t rank);

@@ -144,7 +144,10 @@ def _spec_json(spec: SpecLike) -> bytes:
     elif isinstance(spec, (str, os.PathLike)):
         text = os.fspath(spec)
         if not text.lstrip().startswith("{"):
-            return _read_regular(text, SPEC_MAX_BYTES)
+            data = _read_regular(text, SPEC_MAX_BYTES)
+            if b"\0" in data:  # C would read the spec only up to it
+                raise ArgumentError(f"spec file {text} holds a NUL byte")
+            return data
     else:
         raise ArgumentError(f"spec must be a dict, JSON text or a path, got {type(spec).__name__}")
     return _c_text(text, "spec")
@@ -561,13 +564,10 @@ class Model(_Sequences):
         """
         name = _path_bytes(path)
         handle = _VP()
-        if spec is None:
-            _check_regular(path, os.stat(name).st_mode)
-            _check(_L.smk_model_load(name, ctypes.byref(handle)))
-        else:
-            js = _spec_json(spec)
-            data = _read_regular(name)
-            _check(_L.smk_model_load_memory(data, len(data), js, ctypes.byref(handle)))
+        js = None if spec is None else _spec_json(spec)
+        _check_regular(path, os.stat(name).st_mode)
+        # The library reads the header and only the bytes it points at.
+        _check(_L.smk_model_load_spec(name, js, ctypes.byref(handle)))
         return cls(handle)
 
     @classmethod

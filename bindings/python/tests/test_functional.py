@@ -217,6 +217,23 @@ def test_partial_overlap_is_refused_and_nothing_written():
     assert buf.tolist() == list(range(12))
 
 
+def test_subnormal_temperatures_are_refused_by_every_kernel_that_takes_one():
+    # A float32 temperature of FLT_MIN / 2 (or a double that becomes one, or
+    # rounds to 0) is refused as the header says, not used.
+    f32, f64 = np.finfo(np.float32), np.finfo(np.float64)
+    x32 = np.array([[1, 2, 3]], np.float32)
+    x64 = x32.astype(np.float64)
+    for x, bad in ((x32, float(f32.tiny) / 2), (x32, float(f32.smallest_subnormal)), (x32, 1e-39), (x32, 1e-46),
+                   (x64, float(f64.tiny) / 2), (x64, 5e-324)):
+        for fn in (lambda t: smk.softmax(x, temperature=t), lambda t: smk.log_softmax(x, temperature=t),
+                   lambda t: smk.softmax_topk(x, 2, temperature=t)):
+            with pytest.raises(smk.ArgumentError, match="temperature"):
+                fn(bad)
+    for x, tiny in ((x32, float(f32.tiny)), (x64, float(f64.tiny))):  # the smallest normal is kept
+        assert np.isfinite(smk.softmax(x, temperature=tiny)).all()
+        assert np.isfinite(smk.softmax_topk(x, 2, temperature=tiny)[0]).all()
+
+
 def test_axis_errors():
     x = np.zeros((2, 3))
     for bad in (2, -3, 10):

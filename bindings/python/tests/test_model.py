@@ -718,6 +718,56 @@ def test_device_files_are_refused_before_reading(tmp_path):
         softmaxkit.Model.load(str(p) + "\0.x")
 
 
+@pytest.mark.skipif(not os.path.exists("/proc/self/status"), reason="peak RSS read from /proc")
+def test_a_side_spec_load_reads_only_what_the_header_points_at(tmp_path):
+    # A valid model followed by a 1 GB sparse tail, loaded with spec=: the
+    # library reads the header and the tensor bytes (smk_model_load_spec);
+    # reading the file whole for smk_model_load_memory took 2 GB. Peak RSS
+    # measured in a child process.
+    spec, w, _ = SEEDS["robot_arm"]
+    p = tmp_path / "tail.safetensors"
+    data = encode(w)  # no metadata: the architecture comes from spec=
+    with open(p, "wb") as f:
+        f.write(data)
+        f.truncate(len(data) + (1 << 30))
+    side = tmp_path / "spec.json"
+    side.write_text(json.dumps(spec))
+    code = f"""
+import json, numpy as np, softmaxkit
+def hwm():
+    return int([l for l in open("/proc/self/status") if l.startswith("VmHWM")][0].split()[1])
+x = np.ones((2, {spec["input"]["features"]}), np.float32)
+before = hwm()
+a = softmaxkit.Model.load({str(p)!r}, spec={json.dumps(spec)!r})
+b = softmaxkit.Model.load({str(p)!r}, spec={str(side)!r})
+print("GROWTH_KB", hwm() - before)
+for k, v in a(x).items():
+    assert np.array_equal(v, b(x)[k]), k
+"""
+    r = _run_isolated(code)
+    assert r.returncode == 0, r.stderr[-500:]
+    growth = int(r.stdout.split("GROWTH_KB")[1].split()[0])
+    assert growth < 48 * 1024, f"peak RSS grew by {growth} kB loading a model with a 1 GB tail"
+    # The same model as from the bytes of the file without its tail.
+    x = np.ones((2, spec["input"]["features"]), np.float32)
+    whole = softmaxkit.Model.from_bytes(data, spec=spec)(x)
+    for k, v in softmaxkit.Model.load(p, spec=spec)(x).items():
+        np.testing.assert_array_equal(v, whole[k])
+
+
+def test_a_side_spec_file_holding_nul_is_refused(tmp_path):
+    # C would read the spec only up to the NUL: trailing text after it
+    # would be ignored, not refused.
+    spec, w, _ = SEEDS["robot_arm"]
+    p = write(tmp_path, "r.safetensors", spec, w)
+    side = tmp_path / "spec.json"
+    side.write_bytes(json.dumps(spec).encode() + b"\0{not json")
+    with pytest.raises(softmaxkit.ArgumentError, match="NUL"):
+        softmaxkit.Model.load(p, spec=side)
+    with pytest.raises(softmaxkit.ArgumentError, match="NUL"):
+        softmaxkit.Model.from_bytes(p.read_bytes(), spec=str(side))
+
+
 def _run_isolated(code: str, timeout: float = 60) -> subprocess.CompletedProcess:
     """Runs `code` in a child interpreter (a hang or a crash must not take the
     test run with it)."""
@@ -823,6 +873,20 @@ def test_tensor_names_holding_nul_are_refused():
         softmaxkit.Model.from_weights(spec, evil)  # refused by the binding, before C truncates it
     with pytest.raises(softmaxkit.ArgumentError):
         softmaxkit.Model.from_bytes(encode(evil, {"softmaxkit": json.dumps(spec)}))  # by the library
+
+
+@pytest.mark.parametrize("value", [1e39, -1e300, np.finfo(np.float64).max])
+def test_float64_weights_outside_float32_are_refused_naming_the_tensor(value):
+    # They would become +-inf in the float32 model with no message.
+    spec, _ = small_spec()
+    w = small_weights(dtype=np.float64)
+    w["out.weight"][1, 2] = value
+    with pytest.raises(softmaxkit.ArgumentError, match="out.weight"):
+        softmaxkit.Model.from_weights(spec, w)  # the builder
+    with pytest.raises(softmaxkit.ArgumentError, match="out.weight"):
+        softmaxkit.Model.from_bytes(encode(w, {"softmaxkit": json.dumps(spec)}))  # an F64 tensor in a file
+    w["out.weight"][1, 2] = 3.4e38  # inside float32's range: kept
+    softmaxkit.Model.from_weights(spec, w)
 
 
 def test_names_compare_as_bytes_not_as_canonically_equivalent_text(tmp_path):
