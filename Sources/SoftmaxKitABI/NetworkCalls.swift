@@ -23,23 +23,27 @@ protocol Network {
     /// after the core's shape checks.
     func inputRows(batch: Int, steps: Int, features: Int) throws(SoftmaxKitError) -> Int
 
-    func run(_ x: UnsafeBufferPointer<Float>, batch: Int, steps: Int, features: Int, lengths: UnsafeBufferPointer<Int>?,
-             into outputs: [UnsafeMutableBufferPointer<Float>]) throws(SoftmaxKitError)
-    func run(ids: UnsafeBufferPointer<Int64>, batch: Int, steps: Int, lengths: UnsafeBufferPointer<Int>?,
-             into outputs: [UnsafeMutableBufferPointer<Float>]) throws(SoftmaxKitError)
-    func tick(_ x: UnsafeBufferPointer<Float>, state: State, features: Int,
+    // Met by the models' and ensembles' own methods of these names.
+    func step(_ x: UnsafeBufferPointer<Float>, state: State, features f: Int,
               into outputs: [UnsafeMutableBufferPointer<Float>]) throws(SoftmaxKitError)
-    func tick(ids: UnsafeBufferPointer<Int64>, state: State, into outputs: [UnsafeMutableBufferPointer<Float>]) throws(SoftmaxKitError)
+    func forward(_ x: UnsafeBufferPointer<Float>, batch: Int, steps: Int, features f: Int, lengths: UnsafeBufferPointer<Int>?,
+                 sampling: [SamplingOptions?], seed: UInt64, into outputs: [UnsafeMutableBufferPointer<Float>],
+                 indices: [UnsafeMutableBufferPointer<Int>], logProbs: [UnsafeMutableBufferPointer<Float>?]) throws(SoftmaxKitError)
+    func step(_ x: UnsafeBufferPointer<Float>, state: State, features f: Int, sampling: [SamplingOptions?], seed: UInt64,
+              into outputs: [UnsafeMutableBufferPointer<Float>], indices: [UnsafeMutableBufferPointer<Int>],
+              logProbs: [UnsafeMutableBufferPointer<Float>?]) throws(SoftmaxKitError)
+    func forward(_ io: TypedForward, batch: Int, steps: Int, features f: Int, lengths: UnsafeBufferPointer<Int>?) throws(SoftmaxKitError)
+    func step(_ io: TypedForward, state: State, features f: Int) throws(SoftmaxKitError)
 
+    // Spelled for the C calls: a forward whose lengths may be nil, and the
+    // id forms (generic over the id type in the core).
     func run(_ x: UnsafeBufferPointer<Float>, batch: Int, steps: Int, features: Int, lengths: UnsafeBufferPointer<Int>?,
-             _ s: SampledArguments, seed: UInt64) throws(SoftmaxKitError)
+             into outputs: [UnsafeMutableBufferPointer<Float>]) throws(SoftmaxKitError)
+    func run(ids: UnsafeBufferPointer<Int64>, batch: Int, steps: Int, lengths: UnsafeBufferPointer<Int>?,
+             into outputs: [UnsafeMutableBufferPointer<Float>]) throws(SoftmaxKitError)
+    func tick(ids: UnsafeBufferPointer<Int64>, state: State, into outputs: [UnsafeMutableBufferPointer<Float>]) throws(SoftmaxKitError)
     func run(ids: UnsafeBufferPointer<Int64>, batch: Int, steps: Int, lengths: UnsafeBufferPointer<Int>?,
              _ s: SampledArguments, seed: UInt64) throws(SoftmaxKitError)
-    func tick(_ x: UnsafeBufferPointer<Float>, state: State, features: Int, _ s: SampledArguments,
-              seed: UInt64) throws(SoftmaxKitError)
-
-    func run(_ io: TypedForward, batch: Int, steps: Int, features: Int, lengths: UnsafeBufferPointer<Int>?) throws(SoftmaxKitError)
-    func tick(_ io: TypedForward, state: State, features: Int) throws(SoftmaxKitError)
 }
 
 extension Model: Network {
@@ -61,36 +65,16 @@ extension Model: Network {
              into outputs: [UnsafeMutableBufferPointer<Float>]) throws(SoftmaxKitError) {
         try forward(ids: ids, batch: batch, steps: steps, lengths: lengths, into: outputs)
     }
-    func tick(_ x: UnsafeBufferPointer<Float>, state: ModelState, features f: Int,
-              into outputs: [UnsafeMutableBufferPointer<Float>]) throws(SoftmaxKitError) {
-        try step(x, state: state, features: f, into: outputs)
-    }
     func tick(ids: UnsafeBufferPointer<Int64>, state: ModelState, into outputs: [UnsafeMutableBufferPointer<Float>]) throws(SoftmaxKitError) {
         try step(ids: ids, state: state, into: outputs)
     }
 
-    func run(_ x: UnsafeBufferPointer<Float>, batch: Int, steps: Int, features f: Int, lengths: UnsafeBufferPointer<Int>?,
-             _ s: SampledArguments, seed: UInt64) throws(SoftmaxKitError) {
-        try forward(x, batch: batch, steps: steps, features: f, lengths: lengths, sampling: s.sampling, seed: seed,
-                    into: s.outputs, indices: s.indices, logProbs: s.logProbs)
-    }
     func run(ids: UnsafeBufferPointer<Int64>, batch: Int, steps: Int, lengths: UnsafeBufferPointer<Int>?,
              _ s: SampledArguments, seed: UInt64) throws(SoftmaxKitError) {
         try forward(ids: ids, batch: batch, steps: steps, lengths: lengths, sampling: s.sampling, seed: seed,
                     into: s.outputs, indices: s.indices, logProbs: s.logProbs)
     }
-    func tick(_ x: UnsafeBufferPointer<Float>, state: ModelState, features f: Int, _ s: SampledArguments,
-              seed: UInt64) throws(SoftmaxKitError) {
-        try step(x, state: state, features: f, sampling: s.sampling, seed: seed, into: s.outputs, indices: s.indices,
-                 logProbs: s.logProbs)
-    }
 
-    func run(_ io: TypedForward, batch: Int, steps: Int, features f: Int, lengths: UnsafeBufferPointer<Int>?) throws(SoftmaxKitError) {
-        try forward(io, batch: batch, steps: steps, features: f, lengths: lengths)
-    }
-    func tick(_ io: TypedForward, state: ModelState, features f: Int) throws(SoftmaxKitError) {
-        try step(io, state: state, features: f)
-    }
 }
 
 extension Ensemble: Network {
@@ -119,37 +103,17 @@ extension Ensemble: Network {
              into outputs: [UnsafeMutableBufferPointer<Float>]) throws(SoftmaxKitError) {
         try forward(ids: ids, batch: batch, steps: steps, lengths: lengths, into: outputs)
     }
-    func tick(_ x: UnsafeBufferPointer<Float>, state: EnsembleState, features f: Int,
-              into outputs: [UnsafeMutableBufferPointer<Float>]) throws(SoftmaxKitError) {
-        try step(x, state: state, features: f, into: outputs)
-    }
     func tick(ids: UnsafeBufferPointer<Int64>, state: EnsembleState,
               into outputs: [UnsafeMutableBufferPointer<Float>]) throws(SoftmaxKitError) {
         try step(ids: ids, state: state, into: outputs)
     }
 
-    func run(_ x: UnsafeBufferPointer<Float>, batch: Int, steps: Int, features f: Int, lengths: UnsafeBufferPointer<Int>?,
-             _ s: SampledArguments, seed: UInt64) throws(SoftmaxKitError) {
-        try forward(x, batch: batch, steps: steps, features: f, lengths: lengths, sampling: s.sampling, seed: seed,
-                    into: s.outputs, indices: s.indices, logProbs: s.logProbs)
-    }
     func run(ids: UnsafeBufferPointer<Int64>, batch: Int, steps: Int, lengths: UnsafeBufferPointer<Int>?,
              _ s: SampledArguments, seed: UInt64) throws(SoftmaxKitError) {
         try forward(ids: ids, batch: batch, steps: steps, lengths: lengths, sampling: s.sampling, seed: seed,
                     into: s.outputs, indices: s.indices, logProbs: s.logProbs)
     }
-    func tick(_ x: UnsafeBufferPointer<Float>, state: EnsembleState, features f: Int, _ s: SampledArguments,
-              seed: UInt64) throws(SoftmaxKitError) {
-        try step(x, state: state, features: f, sampling: s.sampling, seed: seed, into: s.outputs, indices: s.indices,
-                 logProbs: s.logProbs)
-    }
 
-    func run(_ io: TypedForward, batch: Int, steps: Int, features f: Int, lengths: UnsafeBufferPointer<Int>?) throws(SoftmaxKitError) {
-        try forward(io, batch: batch, steps: steps, features: f, lengths: lengths)
-    }
-    func tick(_ io: TypedForward, state: EnsembleState, features f: Int) throws(SoftmaxKitError) {
-        try step(io, state: state, features: f)
-    }
 }
 
 // MARK: Arguments
@@ -253,7 +217,7 @@ func networkStep<N: Network>(_ n: N, _ st: OpaquePointer?, _ x: UnsafePointer<Fl
     try checkOutputCount(n.heads, outputCount)
     let xs = try input(x, a.count, "x")
     let outs = try headOutputs(n.heads, batch: a.b, steps: 1, outputs, outputCount)
-    try n.tick(xs, state: state, features: a.f, into: outs)
+    try n.step(xs, state: state, features: a.f, into: outs)
 }
 
 /// smk_model_step_ids and smk_ensemble_step_ids.
@@ -339,7 +303,8 @@ func networkForwardSampled<N: Network>(_ n: N, _ x: UnsafePointer<Float>?, _ bat
     let xs = try input(x, a.count, "x")
     let s = try t.arguments(n.heads, batch: a.b, steps: a.s)
     try withLengths(lengths, batch: a.b) { (lb) throws(SoftmaxKitError) in
-        try n.run(xs, batch: a.b, steps: a.s, features: a.f, lengths: lb, s, seed: t.seed)
+        try n.forward(xs, batch: a.b, steps: a.s, features: a.f, lengths: lb, sampling: s.sampling, seed: t.seed,
+                      into: s.outputs, indices: s.indices, logProbs: s.logProbs)
     }
 }
 
@@ -362,7 +327,8 @@ func networkStepSampled<N: Network>(_ n: N, _ st: OpaquePointer?, _ x: UnsafePoi
     let a = try inputShape(n, batch, 1, features)
     let xs = try input(x, a.count, "x_t")
     let s = try t.arguments(n.heads, batch: a.b, steps: 1)
-    try n.tick(xs, state: state, features: a.f, s, seed: t.seed)
+    try n.step(xs, state: state, features: a.f, sampling: s.sampling, seed: t.seed, into: s.outputs, indices: s.indices,
+               logProbs: s.logProbs)
 }
 
 // MARK: Typed forwards
@@ -406,7 +372,7 @@ func networkForwardTyped<N: Network>(_ n: N, _ x: UnsafeRawPointer?, _ xDtype: I
     let (b, s, f, count) = try inputShape(n, batch, steps, features)
     let io = try typedArguments(n.heads, xCount: count, batch: b, steps: s, x, xDtype, outputs, outDtype, outputCount)
     try withLengths(lengths, batch: b) { (lb) throws(SoftmaxKitError) in
-        try n.run(io, batch: b, steps: s, features: f, lengths: lb)
+        try n.forward(io, batch: b, steps: s, features: f, lengths: lb)
     }
 }
 
@@ -418,5 +384,5 @@ func networkStepTyped<N: Network>(_ n: N, _ st: OpaquePointer?, _ x: UnsafeRawPo
     let b = try elementCount(batch, "batch"), f = try elementCount(features, "features")
     try checkStepBatch(b, N.batch(of: state))
     let io = try typedArguments(n.heads, xCount: try n.inputRows(batch: b, steps: 1, features: f) * f, batch: b, steps: 1, x, xDtype, outputs, outDtype, outputCount)
-    try n.tick(io, state: state, features: f)
+    try n.step(io, state: state, features: f)
 }
