@@ -33,3 +33,18 @@ func flag(_ v: Int32, _ name: String) throws(SoftmaxKitError) -> Bool {
     guard v == 0 || v == 1 else { throw SoftmaxKitError(.invalidArgument, "\(name) must be 0 or 1, got \(v)") }
     return v == 1
 }
+
+/// A float16 / bfloat16 input of `count` elements as `H` (the C ABI passes
+/// half values as `uint16_t` bits).
+func halfInput<H: HalfFloat>(_ p: UnsafePointer<UInt16>?, _ count: Int, _ name: String, _: H.Type) throws(SoftmaxKitError)
+    -> UnsafeBufferPointer<H> {
+    let b = try input(p, count, name)
+    return UnsafeBufferPointer(start: UnsafeRawPointer(b.baseAddress)?.assumingMemoryBound(to: H.self), count: b.count)
+}
+
+/// A float16 / bfloat16 output of `count` elements as `H`.
+func halfOutput<H: HalfFloat>(_ p: UnsafeMutablePointer<UInt16>?, _ count: Int, _ name: String, _: H.Type) throws(SoftmaxKitError)
+    -> UnsafeMutableBufferPointer<H> {
+    let b = try output(p, count, name)
+    return UnsafeMutableBufferPointer(start: UnsafeMutableRawPointer(b.baseAddress)?.assumingMemoryBound(to: H.self), count: b.count)
+}

@@ -6,29 +6,19 @@ import SoftmaxKit
 // log-softmax, argmax and top-k. The C types are structs holding the
 // 16 bits, so the Swift side sees their storage as UInt16.
 
-private func halfIn<H: HalfFloat>(_ p: UnsafePointer<UInt16>?, _ count: Int, _ name: String, _: H.Type) throws(SoftmaxKitError) -> UnsafeBufferPointer<H> {
-    let b = try input(p, count, name)
-    return UnsafeBufferPointer(start: UnsafeRawPointer(b.baseAddress)?.assumingMemoryBound(to: H.self), count: b.count)
-}
-
-private func halfOut<H: HalfFloat>(_ p: UnsafeMutablePointer<UInt16>?, _ count: Int, _ name: String, _: H.Type) throws(SoftmaxKitError) -> UnsafeMutableBufferPointer<H> {
-    let b = try output(p, count, name)
-    return UnsafeMutableBufferPointer(start: UnsafeMutableRawPointer(b.baseAddress)?.assumingMemoryBound(to: H.self), count: b.count)
-}
-
 // MARK: Conversions
 
 private func toFloat<H: HalfFloat>(_: H.Type, _ x: UnsafePointer<UInt16>?, _ y: UnsafeMutablePointer<Float>?, _ count: Int64) -> Int32 {
     abiCall { () throws(SoftmaxKitError) in
         let c = try elementCount(count)
-        try convert(try halfIn(x, c, "x", H.self), into: try output(y, c, "y"))
+        try convert(try halfInput(x, c, "x", H.self), into: try output(y, c, "y"))
     }
 }
 
 private func fromFloat<H: HalfFloat>(_: H.Type, _ x: UnsafePointer<Float>?, _ y: UnsafeMutablePointer<UInt16>?, _ count: Int64) -> Int32 {
     abiCall { () throws(SoftmaxKitError) in
         let c = try elementCount(count)
-        try convert(try input(x, c, "x"), into: try halfOut(y, c, "y", H.self))
+        try convert(try input(x, c, "x"), into: try halfOutput(y, c, "y", H.self))
     }
 }
 
@@ -58,7 +48,7 @@ private func normalizeHalf<H: HalfFloat>(_: H.Type, log: Bool, _ x: UnsafePointe
                                          _ outer: Int64, _ n: Int64, _ inner: Int64, _ temperature: Float) -> Int32 {
     abiCall { () throws(SoftmaxKitError) in
         let e = try extents(outer, n, inner)
-        let xb = try halfIn(x, e.count, "x", H.self), yb = try halfOut(y, e.count, "y", H.self)
+        let xb = try halfInput(x, e.count, "x", H.self), yb = try halfOutput(y, e.count, "y", H.self)
         if log {
             try logSoftmax(xb, into: yb, extents: e, temperature: temperature)
         } else {
@@ -95,7 +85,7 @@ private func logSumExpHalf<H: HalfFloat>(_: H.Type, _ x: UnsafePointer<UInt16>?,
                                          _ outer: Int64, _ n: Int64, _ inner: Int64) -> Int32 {
     abiCall { () throws(SoftmaxKitError) in
         let e = try extents(outer, n, inner)
-        try logSumExp(try halfIn(x, e.count, "x", H.self), into: try halfOut(y, e.reducedCount, "y", H.self), extents: e)
+        try logSumExp(try halfInput(x, e.count, "x", H.self), into: try halfOutput(y, e.reducedCount, "y", H.self), extents: e)
     }
 }
 
@@ -122,7 +112,7 @@ private func softmaxTopKHalf<H: HalfFloat>(_: H.Type, _ x: UnsafePointer<UInt16>
             throw SoftmaxKitError(.invalidArgument, "k must be in 0...\(e.n) (the axis length), got \(k)")
         }
         let kk = Int(k), count = e.outer * kk * e.inner
-        try softmaxTopK(try halfIn(x, e.count, "x", H.self), k: kk, probs: try halfOut(probs, count, "probs", H.self),
+        try softmaxTopK(try halfInput(x, e.count, "x", H.self), k: kk, probs: try halfOutput(probs, count, "probs", H.self),
                         indices: try indexOutput(indices, count, "indices"), extents: e, temperature: temperature)
     }
 }
@@ -149,7 +139,7 @@ private func crossEntropyHalf<H: HalfFloat>(_: H.Type, _ logits: UnsafePointer<U
         let e = try extents(outer, n, inner)
         let o = try lossOptions(options)
         let grad = dlogits.map { UnsafeMutableBufferPointer(start: UnsafeMutableRawPointer($0).assumingMemoryBound(to: H.self), count: e.count) }
-        try crossEntropy(try halfIn(logits, e.count, "logits", H.self),
+        try crossEntropy(try halfInput(logits, e.count, "logits", H.self),
                          targets: try indexInput(target, e.reducedCount, "target"), weight: optionalInput(weight, e.n),
                          loss: try output(loss, o.lossCount(samples: e.reducedCount), "loss"),
                          gradient: grad, extents: e, options: o)
@@ -176,7 +166,7 @@ private func elementwiseHalf<H: HalfFloat>(_: H.Type, log: Bool, _ x: UnsafePoin
                                            _ count: Int64) -> Int32 {
     abiCall { () throws(SoftmaxKitError) in
         let c = try elementCount(count)
-        let xb = try halfIn(x, c, "x", H.self), yb = try halfOut(y, c, "y", H.self)
+        let xb = try halfInput(x, c, "x", H.self), yb = try halfOutput(y, c, "y", H.self)
         if log {
             try logSigmoid(xb, into: yb, count: c)
         } else {
@@ -213,7 +203,7 @@ private func maskedHalf<H: HalfFloat>(_: H.Type, _ x: UnsafePointer<UInt16>?, _ 
     abiCall { () throws(SoftmaxKitError) in
         let e = try extents(outer, n, inner)
         let mc = try elementCount(maskCount, "mask_count")
-        let xb = try halfIn(x, e.count, "x", H.self), yb = try halfOut(y, e.count, "y", H.self)
+        let xb = try halfInput(x, e.count, "x", H.self), yb = try halfOutput(y, e.count, "y", H.self)
         let mb = try input(mask, mc, "mask")
         if let mode {
             try maskedSoftmax(xb, mask: mb, into: yb, extents: e, renormalize: try flag(mode, "renormalize"))
@@ -253,7 +243,7 @@ private func argmaxHalf<H: HalfFloat>(_: H.Type, _ x: UnsafePointer<UInt16>?, _ 
                                       _ outer: Int64, _ n: Int64, _ inner: Int64) -> Int32 {
     abiCall { () throws(SoftmaxKitError) in
         let e = try extents(outer, n, inner)
-        try argmax(try halfIn(x, e.count, "x", H.self), into: try indexOutput(index, e.reducedCount, "index"), extents: e)
+        try argmax(try halfInput(x, e.count, "x", H.self), into: try indexOutput(index, e.reducedCount, "index"), extents: e)
     }
 }
 
@@ -278,7 +268,7 @@ private func topKHalf<H: HalfFloat>(_: H.Type, _ x: UnsafePointer<UInt16>?, _ va
             throw SoftmaxKitError(.invalidArgument, "k must be in 0...\(e.n) (the axis length), got \(k)")
         }
         let kk = Int(k), count = e.outer * kk * e.inner
-        try topK(try halfIn(x, e.count, "x", H.self), k: kk, values: try halfOut(values, count, "values", H.self),
+        try topK(try halfInput(x, e.count, "x", H.self), k: kk, values: try halfOutput(values, count, "values", H.self),
                  indices: try indexOutput(indices, count, "indices"), extents: e)
     }
 }

@@ -7,16 +7,6 @@
 // and bfloat16 (smk_bf16). The C types are structs holding the 16 bits,
 // so the Swift side sees their storage as UInt16.
 
-private func halfInput<H: HalfFloat>(_ p: UnsafePointer<UInt16>?, _ count: Int, _ name: String, _: H.Type) throws(SoftmaxKitError) -> UnsafeBufferPointer<H> {
-    let b = try input(p, count, name)
-    return UnsafeBufferPointer(start: UnsafeRawPointer(b.baseAddress)?.assumingMemoryBound(to: H.self), count: b.count)
-}
-
-private func halfOutput<H: HalfFloat>(_ p: UnsafeMutablePointer<UInt16>?, _ count: Int, _ name: String, _: H.Type) throws(SoftmaxKitError) -> UnsafeMutableBufferPointer<H> {
-    let b = try output(p, count, name)
-    return UnsafeMutableBufferPointer(start: UnsafeMutableRawPointer(b.baseAddress)?.assumingMemoryBound(to: H.self), count: b.count)
-}
-
 // MARK: Losses
 
 private func nllHalf<H: HalfFloat>(_: H.Type, _ logProbs: UnsafePointer<UInt16>?, _ target: UnsafePointer<Int64>?,

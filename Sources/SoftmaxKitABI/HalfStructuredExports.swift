@@ -6,23 +6,13 @@ import SoftmaxKit
 // and bfloat16 (smk_bf16, SoftmaxKit's BFloat16). The C types are structs
 // holding the 16 bits, so the Swift side sees their storage as UInt16.
 
-private func halfIn<H: HalfFloat>(_ p: UnsafePointer<UInt16>?, _ count: Int, _ name: String, _: H.Type) throws(SoftmaxKitError) -> UnsafeBufferPointer<H> {
-    let b = try input(p, count, name)
-    return UnsafeBufferPointer(start: UnsafeRawPointer(b.baseAddress)?.assumingMemoryBound(to: H.self), count: b.count)
-}
-
-private func halfOut<H: HalfFloat>(_ p: UnsafeMutablePointer<UInt16>?, _ count: Int, _ name: String, _: H.Type) throws(SoftmaxKitError) -> UnsafeMutableBufferPointer<H> {
-    let b = try output(p, count, name)
-    return UnsafeMutableBufferPointer(start: UnsafeMutableRawPointer(b.baseAddress)?.assumingMemoryBound(to: H.self), count: b.count)
-}
-
 // MARK: Hardmax
 
 private func hardmaxHalf<H: HalfFloat>(_: H.Type, _ x: UnsafePointer<UInt16>?, _ y: UnsafeMutablePointer<UInt16>?,
                                        _ outer: Int64, _ n: Int64, _ inner: Int64) -> Int32 {
     abiCall { () throws(SoftmaxKitError) in
         let e = try extents(outer, n, inner)
-        try hardmax(try halfIn(x, e.count, "x", H.self), into: try halfOut(y, e.count, "y", H.self), extents: e)
+        try hardmax(try halfInput(x, e.count, "x", H.self), into: try halfOutput(y, e.count, "y", H.self), extents: e)
     }
 }
 
@@ -34,8 +24,8 @@ private func partitionedHalf<H: HalfFloat>(_: H.Type, _ x: UnsafePointer<UInt16>
     abiCall { () throws(SoftmaxKitError) in
         let e = try extents(outer, n, inner)
         try withPartitionLayout(layout, layoutCount) { (segments) throws(SoftmaxKitError) in
-            try partitioned(try halfIn(x, e.count, "x", H.self), layout: segments,
-                            into: try halfOut(y, e.count, "y", H.self), extents: e)
+            try partitioned(try halfInput(x, e.count, "x", H.self), layout: segments,
+                            into: try halfOutput(y, e.count, "y", H.self), extents: e)
         }
     }
 }
@@ -48,7 +38,7 @@ private func segmentHalf<H: HalfFloat>(_: H.Type, _ x: UnsafePointer<UInt16>?, _
     abiCall { () throws(SoftmaxKitError) in
         let e = try extents(outer, n, inner)
         let o = try smallIndexArray(offsets, offsetCount, "offsets")
-        try segmentSoftmax(try halfIn(x, e.count, "x", H.self), offsets: o, into: try halfOut(y, e.count, "y", H.self), extents: e)
+        try segmentSoftmax(try halfInput(x, e.count, "x", H.self), offsets: o, into: try halfOutput(y, e.count, "y", H.self), extents: e)
     }
 }
 
@@ -60,8 +50,8 @@ private func hierarchicalHalf<H: HalfFloat>(_: H.Type, _ coarse: UnsafePointer<U
     abiCall { () throws(SoftmaxKitError) in
         let (s, ce, fe) = try hierarchicalShapes(sizes, batch, groups, fineWidth)
         let cond = try flag(conditional, "conditional")
-        try hierarchicalSoftmax(coarse: try halfIn(coarse, ce.count, "coarse", H.self), fine: try halfIn(fine, fe.count, "fine", H.self),
-                                sizes: s, into: try halfOut(y, fe.count, "y", H.self), batch: ce.outer, conditional: cond)
+        try hierarchicalSoftmax(coarse: try halfInput(coarse, ce.count, "coarse", H.self), fine: try halfInput(fine, fe.count, "fine", H.self),
+                                sizes: s, into: try halfOutput(y, fe.count, "y", H.self), batch: ce.outer, conditional: cond)
     }
 }
 
@@ -73,7 +63,7 @@ private func maskedLengthsHalf<H: HalfFloat>(_: H.Type, _ x: UnsafePointer<UInt1
     abiCall { () throws(SoftmaxKitError) in
         let e = try extents(outer, n, inner)
         let lc = try elementCount(lengthsCount, "lengths_count")
-        let xb = try halfIn(x, e.count, "x", H.self), yb = try halfOut(y, e.count, "y", H.self)
+        let xb = try halfInput(x, e.count, "x", H.self), yb = try halfOutput(y, e.count, "y", H.self)
         let lb = try input(lengths, lc, "lengths")
         if let mode {
             try maskedSoftmax(xb, lengths: lb, into: yb, extents: e, renormalize: try flag(mode, "renormalize"))

@@ -247,56 +247,12 @@ public func smk_model_spec_json(_ m: OpaquePointer?, _ out: UnsafeMutablePointer
 
 // MARK: Forward
 
-/// Views the C arguments of a forward call as buffers, sized by the core's
-/// checks of `model` (an ensemble's first member stands for it).
-private func forwardArguments(_ model: Model, _ heads: [CompiledHead], _ x: UnsafePointer<Float>?, _ batch: Int64, _ steps: Int64,
-                              _ features: Int64, _ outputs: UnsafePointer<UnsafeMutablePointer<Float>?>?,
-                              _ outputCount: Int64) throws(SoftmaxKitError)
-    -> (UnsafeBufferPointer<Float>, [UnsafeMutableBufferPointer<Float>], Int, Int, Int) {
-    let b = try elementCount(batch, "batch"), s = try elementCount(steps, "steps"), f = try elementCount(features, "features")
-    let r = try model.rows(batch: b, steps: s, features: f)
-    let n = r * f
-    guard outputCount == Int64(heads.count) else {
-        throw SoftmaxKitError(.shapeMismatch, "output_count is \(outputCount) but the model has \(heads.count) heads")
-    }
-    let xs = try input(x, n, "x")
-    guard let outputs else { throw SoftmaxKitError(.nullPointer, "outputs is NULL but output_count is \(outputCount)") }
-    var bufs: [UnsafeMutableBufferPointer<Float>] = []
-    bufs.reserveCapacity(heads.count)
-    for (k, h) in heads.enumerated() {
-        bufs.append(try output(outputs[k], Model.outputCount(h, batch: b, steps: s), "outputs[\(k)] (head \"\(h.name)\")"))
-    }
-    return (xs, bufs, b, s, f)
-}
-
 @_cdecl("smk_model_forward")
 public func smk_model_forward(_ m: OpaquePointer?, _ x: UnsafePointer<Float>?, _ batch: Int64, _ steps: Int64, _ features: Int64,
                               _ outputs: UnsafePointer<UnsafeMutablePointer<Float>?>?, _ outputCount: Int64) -> Int32 {
     abiCall { () throws(SoftmaxKitError) in
-        let model = try handle(m, "model", as: ModelHandle.self).model
-        let (xs, outs, b, s, f) = try forwardArguments(model, model.heads, x, batch, steps, features, outputs, outputCount)
-        try model.forward(xs, batch: b, steps: s, features: f, into: outs)
+        try networkForward(try Model.unwrap(m), x, batch, steps, features, nil, outputs, outputCount)
     }
-}
-
-/// The output buffers of a sequence forward, sized per head.
-private func sequenceOutputs(_ model: Model, _ b: Int, _ s: Int, _ outputs: UnsafePointer<UnsafeMutablePointer<Float>?>?,
-                             _ outputCount: Int64) throws(SoftmaxKitError) -> [UnsafeMutableBufferPointer<Float>] {
-    guard outputCount == Int64(model.heads.count) else {
-        throw SoftmaxKitError(.shapeMismatch, "output_count is \(outputCount) but the model has \(model.heads.count) heads")
-    }
-    guard let outputs else { throw SoftmaxKitError(.nullPointer, "outputs is NULL but output_count is \(outputCount)") }
-    var bufs: [UnsafeMutableBufferPointer<Float>] = []
-    for (k, h) in model.heads.enumerated() {
-        bufs.append(try output(outputs[k], Model.outputCount(h, batch: b, steps: s), "outputs[\(k)] (head \"\(h.name)\")"))
-    }
-    return bufs
-}
-
-/// `lengths` (NULL: every row has all steps) as Int.
-func cLengths(_ lengths: UnsafePointer<Int64>?, _ b: Int) -> [Int]? {
-    guard let lengths else { return nil }
-    return (0..<b).map { Int(truncatingIfNeeded: lengths[$0]) }
 }
 
 @_cdecl("smk_model_forward_lengths")
@@ -304,12 +260,7 @@ public func smk_model_forward_lengths(_ m: OpaquePointer?, _ x: UnsafePointer<Fl
                                       _ lengths: UnsafePointer<Int64>?,
                                       _ outputs: UnsafePointer<UnsafeMutablePointer<Float>?>?, _ outputCount: Int64) -> Int32 {
     abiCall { () throws(SoftmaxKitError) in
-        let model = try handle(m, "model", as: ModelHandle.self).model
-        let (xs, outs, b, s, f) = try forwardArguments(model, model.heads, x, batch, steps, features, outputs, outputCount)
-        let lens = cLengths(lengths, b)
-        try (lens ?? []).withUnsafeBufferPointer { (lb) throws(SoftmaxKitError) in
-            try model.forward(xs, batch: b, steps: s, features: f, lengths: lens == nil ? nil : lb, into: outs)
-        }
+        try networkForward(try Model.unwrap(m), x, batch, steps, features, lengths, outputs, outputCount)
     }
 }
 
@@ -318,18 +269,7 @@ public func smk_model_forward_ids(_ m: OpaquePointer?, _ ids: UnsafePointer<Int6
                                   _ lengths: UnsafePointer<Int64>?,
                                   _ outputs: UnsafePointer<UnsafeMutablePointer<Float>?>?, _ outputCount: Int64) -> Int32 {
     abiCall { () throws(SoftmaxKitError) in
-        let model = try handle(m, "model", as: ModelHandle.self).model
-        guard model.vocabulary != nil else {
-            throw SoftmaxKitError(.invalidArgument, "the model takes \(model.features) float features, not token ids")
-        }
-        let b = try elementCount(batch, "batch"), s = try elementCount(steps, "steps")
-        guard let bt = SoftmaxKit.elementCount(b, s) else { throw SoftmaxKitError(.sizeOverflow, "ids [\(b), \(s)] overflow 64 bits") }
-        let idBuf = try input(ids, bt, "ids")
-        let outs = try sequenceOutputs(model, b, s, outputs, outputCount)
-        let lens = cLengths(lengths, b)
-        try (lens ?? []).withUnsafeBufferPointer { (lb) throws(SoftmaxKitError) in
-            try model.forward(ids: idBuf, batch: b, steps: s, lengths: lens == nil ? nil : lb, into: outs)
-        }
+        try networkForwardIds(try Model.unwrap(m), ids, batch, steps, lengths, outputs, outputCount)
     }
 }
 
@@ -373,15 +313,6 @@ final class StateHandle {
     }
 }
 
-/// The ids of one step of `batch` rows.
-private func stepIds(_ ids: UnsafePointer<Int64>?, _ batch: Int64, _ stateBatch: Int) throws(SoftmaxKitError) -> UnsafeBufferPointer<Int64> {
-    let b = try elementCount(batch, "batch")
-    guard b == stateBatch else {
-        throw SoftmaxKitError(.shapeMismatch, "the state is for batch \(stateBatch), the call gives batch \(b)")
-    }
-    return try input(ids, b, "ids")
-}
-
 @_cdecl("smk_model_state_create")
 public func smk_model_state_create(_ m: OpaquePointer?, _ batch: Int64, _ stateOut: UnsafeMutablePointer<OpaquePointer?>?) -> Int32 {
     abiCall { () throws(SoftmaxKitError) in
@@ -422,14 +353,7 @@ public func smk_model_state_free(_ s: OpaquePointer?) {
 public func smk_model_step(_ m: OpaquePointer?, _ s: OpaquePointer?, _ x: UnsafePointer<Float>?, _ batch: Int64, _ features: Int64,
                            _ outputs: UnsafePointer<UnsafeMutablePointer<Float>?>?, _ outputCount: Int64) -> Int32 {
     abiCall { () throws(SoftmaxKitError) in
-        let model = try handle(m, "model", as: ModelHandle.self).model
-        let state = try handle(s, "state", as: StateHandle.self).modelState()
-        let b = try elementCount(batch, "batch")
-        guard b == state.batch else {
-            throw SoftmaxKitError(.shapeMismatch, "the state is for batch \(state.batch), the call gives batch \(b)")
-        }
-        let (xs, outs, _, _, f) = try forwardArguments(model, model.heads, x, batch, 1, features, outputs, outputCount)
-        try model.step(xs, state: state, features: f, into: outs)
+        try networkStep(try Model.unwrap(m), s, x, batch, features, outputs, outputCount)
     }
 }
 
@@ -437,14 +361,7 @@ public func smk_model_step(_ m: OpaquePointer?, _ s: OpaquePointer?, _ x: Unsafe
 public func smk_model_step_ids(_ m: OpaquePointer?, _ s: OpaquePointer?, _ ids: UnsafePointer<Int64>?, _ batch: Int64,
                                _ outputs: UnsafePointer<UnsafeMutablePointer<Float>?>?, _ outputCount: Int64) -> Int32 {
     abiCall { () throws(SoftmaxKitError) in
-        let model = try handle(m, "model", as: ModelHandle.self).model
-        let state = try handle(s, "state", as: StateHandle.self).modelState()
-        guard model.vocabulary != nil else {
-            throw SoftmaxKitError(.invalidArgument, "the model takes \(model.features) float features, not token ids")
-        }
-        let idBuf = try stepIds(ids, batch, state.batch)
-        let outs = try sequenceOutputs(model, state.batch, 1, outputs, outputCount)
-        try model.step(ids: idBuf, state: state, into: outs)
+        try networkStepIds(try Model.unwrap(m), s, ids, batch, outputs, outputCount)
     }
 }
 
@@ -482,9 +399,7 @@ public func smk_ensemble_model(_ e: OpaquePointer?, _ index: Int64, _ out: Unsaf
 public func smk_ensemble_forward(_ e: OpaquePointer?, _ x: UnsafePointer<Float>?, _ batch: Int64, _ steps: Int64, _ features: Int64,
                                  _ outputs: UnsafePointer<UnsafeMutablePointer<Float>?>?, _ outputCount: Int64) -> Int32 {
     abiCall { () throws(SoftmaxKitError) in
-        let ens = try handle(e, "ensemble", as: EnsembleHandle.self).ensemble
-        let (xs, outs, b, s, f) = try forwardArguments(ens.models[0], ens.heads, x, batch, steps, features, outputs, outputCount)
-        try ens.forward(xs, batch: b, steps: s, features: f, into: outs)
+        try networkForward(try Ensemble.unwrap(e), x, batch, steps, features, nil, outputs, outputCount)
     }
 }
 
@@ -493,16 +408,7 @@ public func smk_ensemble_forward_lengths(_ e: OpaquePointer?, _ x: UnsafePointer
                                          _ lengths: UnsafePointer<Int64>?,
                                          _ outputs: UnsafePointer<UnsafeMutablePointer<Float>?>?, _ outputCount: Int64) -> Int32 {
     abiCall { () throws(SoftmaxKitError) in
-        let ens = try handle(e, "ensemble", as: EnsembleHandle.self).ensemble
-        let (xs, outs, b, s, f) = try forwardArguments(ens.models[0], ens.heads, x, batch, steps, features, outputs, outputCount)
-        let lens = cLengths(lengths, b)
-        try (lens ?? []).withUnsafeBufferPointer { (lb) throws(SoftmaxKitError) in
-            if lens == nil {
-                try ens.forward(xs, batch: b, steps: s, features: f, into: outs)
-            } else {
-                try ens.forward(xs, batch: b, steps: s, features: f, lengths: lb, into: outs)
-            }
-        }
+        try networkForward(try Ensemble.unwrap(e), x, batch, steps, features, lengths, outputs, outputCount)
     }
 }
 
@@ -511,18 +417,7 @@ public func smk_ensemble_forward_ids(_ e: OpaquePointer?, _ ids: UnsafePointer<I
                                      _ lengths: UnsafePointer<Int64>?,
                                      _ outputs: UnsafePointer<UnsafeMutablePointer<Float>?>?, _ outputCount: Int64) -> Int32 {
     abiCall { () throws(SoftmaxKitError) in
-        let ens = try handle(e, "ensemble", as: EnsembleHandle.self).ensemble
-        guard ens.vocabulary != nil else {
-            throw SoftmaxKitError(.invalidArgument, "the ensemble's models take \(ens.features) float features, not token ids")
-        }
-        let b = try elementCount(batch, "batch"), s = try elementCount(steps, "steps")
-        guard let bt = SoftmaxKit.elementCount(b, s) else { throw SoftmaxKitError(.sizeOverflow, "ids [\(b), \(s)] overflow 64 bits") }
-        let idBuf = try input(ids, bt, "ids")
-        let outs = try sequenceOutputs(ens.models[0], b, s, outputs, outputCount)
-        let lens = cLengths(lengths, b)
-        try (lens ?? []).withUnsafeBufferPointer { (lb) throws(SoftmaxKitError) in
-            try ens.forward(ids: idBuf, batch: b, steps: s, lengths: lens == nil ? nil : lb, into: outs)
-        }
+        try networkForwardIds(try Ensemble.unwrap(e), ids, batch, steps, lengths, outputs, outputCount)
     }
 }
 
@@ -540,14 +435,7 @@ public func smk_ensemble_state_create(_ e: OpaquePointer?, _ batch: Int64, _ sta
 public func smk_ensemble_step(_ e: OpaquePointer?, _ s: OpaquePointer?, _ x: UnsafePointer<Float>?, _ batch: Int64, _ features: Int64,
                               _ outputs: UnsafePointer<UnsafeMutablePointer<Float>?>?, _ outputCount: Int64) -> Int32 {
     abiCall { () throws(SoftmaxKitError) in
-        let ens = try handle(e, "ensemble", as: EnsembleHandle.self).ensemble
-        let state = try handle(s, "state", as: StateHandle.self).ensembleState()
-        let b = try elementCount(batch, "batch")
-        guard b == state.batch else {
-            throw SoftmaxKitError(.shapeMismatch, "the state is for batch \(state.batch), the call gives batch \(b)")
-        }
-        let (xs, outs, _, _, f) = try forwardArguments(ens.models[0], ens.heads, x, batch, 1, features, outputs, outputCount)
-        try ens.step(xs, state: state, features: f, into: outs)
+        try networkStep(try Ensemble.unwrap(e), s, x, batch, features, outputs, outputCount)
     }
 }
 
@@ -555,14 +443,7 @@ public func smk_ensemble_step(_ e: OpaquePointer?, _ s: OpaquePointer?, _ x: Uns
 public func smk_ensemble_step_ids(_ e: OpaquePointer?, _ s: OpaquePointer?, _ ids: UnsafePointer<Int64>?, _ batch: Int64,
                                   _ outputs: UnsafePointer<UnsafeMutablePointer<Float>?>?, _ outputCount: Int64) -> Int32 {
     abiCall { () throws(SoftmaxKitError) in
-        let ens = try handle(e, "ensemble", as: EnsembleHandle.self).ensemble
-        let state = try handle(s, "state", as: StateHandle.self).ensembleState()
-        guard ens.vocabulary != nil else {
-            throw SoftmaxKitError(.invalidArgument, "the ensemble's models take \(ens.features) float features, not token ids")
-        }
-        let idBuf = try stepIds(ids, batch, state.batch)
-        let outs = try sequenceOutputs(ens.models[0], state.batch, 1, outputs, outputCount)
-        try ens.step(ids: idBuf, state: state, into: outs)
+        try networkStepIds(try Ensemble.unwrap(e), s, ids, batch, outputs, outputCount)
     }
 }
 

@@ -16,20 +16,8 @@ public func nllLoss<H: HalfFloat>(
     _ logProbs: UnsafeBufferPointer<H>, targets: UnsafeBufferPointer<Int>, weight: UnsafeBufferPointer<Float>? = nil,
     loss: UnsafeMutableBufferPointer<Float>, extents e: Extents, options: LossOptions = LossOptions()
 ) throws(SoftmaxKitError) {
-    guard options.labelSmoothing == 0 else {
-        throw .invalid("nll_loss takes no label_smoothing, got \(options.labelSmoothing)")
-    }
     let samples = e.reducedCount, classes = e.n
-    try checkCount("log_probs", logProbs.count, e.count)
-    try checkCount("target", targets.count, samples)
-    try checkCount("loss", loss.count, options.lossCount(samples: samples))
-    if let weight, weight.count != classes {
-        throw .shape("weight holds \(weight.count) elements but there are \(classes) classes")
-    }
-    try checkSeparate(loss, "loss", from: logProbs, "log_probs")
-    try checkSeparate(loss, "loss", from: targets, "target")
-    try checkSeparate(loss, "loss", from: weight, "weight")
-    let denominator = try halfClassDenominator(targets, weight, classes, options)
+    let denominator = try checkNLL(logProbs, targets: targets, weight: weight, loss: loss, extents: e, options: options)
     guard e.count > 0 else {
         try nllLoss(UnsafeBufferPointer<Float>(start: nil, count: 0), targets: targets, weight: weight,
                     loss: loss, extents: e, options: options)
@@ -61,23 +49,9 @@ public func crossEntropy<H: HalfFloat>(
     loss: UnsafeMutableBufferPointer<Float>, gradient: UnsafeMutableBufferPointer<H>? = nil,
     extents e: Extents, options: LossOptions = LossOptions()
 ) throws(SoftmaxKitError) {
-    let eps = options.labelSmoothing
-    guard eps >= 0, eps <= 1 else { throw .invalid("label_smoothing must be in [0, 1], got \(eps)") }
-    try checkCount("logits", logits.count, e.count)
+    _ = try checkCrossEntropy(logits, indices: nil, probabilities: targets, weight: weight, loss: loss, gradient: gradient,
+                              extents: e, options: options)
     let samples = e.reducedCount, classes = e.n
-    try checkCount("loss", loss.count, options.lossCount(samples: samples))
-    if let weight, weight.count != classes {
-        throw .shape("weight holds \(weight.count) elements but there are \(classes) classes")
-    }
-    if let gradient { try checkCount("gradient", gradient.count, e.count) }
-    try checkCount("target", targets.count, e.count)
-    try checkSeparate(gradient, "gradient", from: logits, "logits")
-    try checkSeparate(loss, "loss", from: logits, "logits")
-    try checkSeparate(loss, "loss", from: weight, "weight")
-    try checkSeparate(gradient, "gradient", from: weight, "weight")
-    try checkSeparate(gradient, "gradient", from: UnsafeBufferPointer(loss), "loss")
-    try checkSeparate(loss, "loss", from: targets, "target")
-    try checkSeparate(gradient, "gradient", from: targets, "target")
     guard e.count > 0 else {
         let none = UnsafeBufferPointer<Float>(start: nil, count: 0)
         try crossEntropy(none, targets: .probabilities(none), weight: weight, loss: loss, gradient: nil,
@@ -117,23 +91,8 @@ public func binaryCrossEntropyWithLogits<H: HalfFloat>(
     posWeight: UnsafeBufferPointer<Float>? = nil, classes: Int, loss: UnsafeMutableBufferPointer<Float>,
     count: Int, reduction: LossReduction = .mean
 ) throws(SoftmaxKitError) {
-    guard count >= 0 else { throw .invalid("count must be non-negative, got \(count)") }
-    try checkCount("logits", logits.count, count)
-    try checkCount("target", targets.count, count)
-    try checkCount("loss", loss.count, reduction == .none ? count : 1)
-    if let weight { try checkCount("weight", weight.count, count) }
-    if let posWeight {
-        guard classes > 0, count % classes == 0 else {
-            throw .shape("pos_weight of \(classes) classes does not divide \(count) elements")
-        }
-        guard posWeight.count == classes else {
-            throw .shape("pos_weight holds \(posWeight.count) elements but the last axis has \(classes)")
-        }
-    }
-    try checkSeparate(loss, "loss", from: logits, "logits")
-    try checkSeparate(loss, "loss", from: targets, "target")
-    try checkSeparate(loss, "loss", from: weight, "weight")
-    try checkSeparate(loss, "loss", from: posWeight, "pos_weight")
+    try checkBinaryCrossEntropy(logits, targets: targets, weight: weight, posWeight: posWeight, classes: classes,
+                                loss: loss, count: count, reduction: reduction)
     guard count > 0 else {
         let none = UnsafeBufferPointer<Float>(start: nil, count: 0)
         try binaryCrossEntropyWithLogits(none, targets: none, weight: nil, posWeight: nil, classes: classes,
@@ -159,23 +118,6 @@ public func binaryCrossEntropyWithLogits<H: HalfFloat>(
 }
 
 // MARK: Shared
-
-/// Checks every class-index target (in [0, classes) or ignore_index) and
-/// returns the mean's denominator: the summed weight of the counted targets.
-func halfClassDenominator(_ targets: UnsafeBufferPointer<Int>, _ weight: UnsafeBufferPointer<Float>?, _ classes: Int,
-                          _ options: LossOptions) throws(SoftmaxKitError) -> Double {
-    var denominator = 0.0
-    for r in 0..<targets.count {
-        let c = targets[r]
-        if c == options.ignoreIndex { continue }
-        guard c >= 0, c < classes else {
-            throw SoftmaxKitError(.indexOutOfRange,
-                "target[\(r)] = \(c) is outside [0, \(classes)) and is not ignore_index (\(options.ignoreIndex))")
-        }
-        denominator += weight.map { Double($0[c]) } ?? 1
-    }
-    return denominator
-}
 
 /// Runs `body` with a float32 buffer for `samples` per-sample losses (`loss`
 /// itself for reduction none), then writes the mean (sum / `denominator`)

@@ -13,33 +13,8 @@ public func sample<H: HalfFloat>(
     indices: UnsafeMutableBufferPointer<Int>, logProbs: UnsafeMutableBufferPointer<Float>? = nil,
     extents e: Extents, options: SamplingOptions = SamplingOptions(), seed: UInt64
 ) throws(SoftmaxKitError) {
-    let plan = try SamplingPlan<Float>(options, n: e.n, seed: seed)
-    let (perOuter, o1) = plan.draws.multipliedReportingOverflow(by: e.inner)
-    let (outCount, o2) = e.outer.multipliedReportingOverflow(by: perOuter)
-    guard !o1, !o2, outCount <= maxElementCount else {
-        throw .overflow("outer * num_samples * inner overflows 64 bits for extents \(e) and num_samples \(plan.draws)")
-    }
-    try checkCount("logits", logits.count, e.count)
-    let layout: MaskLayout? = try mask.map { (m) throws(SoftmaxKitError) in try maskLayout(m.count, e) }
-    try checkCount("indices", indices.count, outCount)
-    if let logProbs { try checkCount("log_probs", logProbs.count, outCount) }
-    let xBytes = e.count * MemoryLayout<H>.stride, lBytes = outCount * MemoryLayout<Float>.stride
-    try checkDisjoint(UnsafeRawPointer(logits.baseAddress), xBytes, UnsafeRawPointer(indices.baseAddress),
-                      outCount * 8, names: ("logits", "indices"))
-    if let logProbs {
-        try checkDisjoint(UnsafeRawPointer(logits.baseAddress), xBytes, UnsafeRawPointer(logProbs.baseAddress),
-                          lBytes, names: ("logits", "log_probs"))
-        try checkDisjoint(UnsafeRawPointer(indices.baseAddress), outCount * 8, UnsafeRawPointer(logProbs.baseAddress),
-                          lBytes, names: ("indices", "log_probs"))
-    }
-    if let mask {
-        try checkDisjoint(UnsafeRawPointer(mask.baseAddress), mask.count, UnsafeRawPointer(indices.baseAddress),
-                          outCount * 8, names: ("mask", "indices"))
-        if let logProbs {
-            try checkDisjoint(UnsafeRawPointer(mask.baseAddress), mask.count, UnsafeRawPointer(logProbs.baseAddress),
-                              lBytes, names: ("mask", "log_probs"))
-        }
-    }
+    let (plan, outCount, layout) = try checkSampleBuffers(logits, mask: mask, indices: indices, logProbs: logProbs,
+                                                          extents: e, options: options, seed: seed)
     guard outCount > 0 else { return }
     guard e.count > 0 else {
         // n == 0: every draw is -1 (log-probability NaN), as float32.
@@ -70,30 +45,9 @@ public func sample<H: HalfFloat>(
     topP: Double? = nil, minP: Double? = nil, mask: [Bool]? = nil, numSamples: Int = 1,
     replacement: Bool = true, seed: UInt64, rowOffset: UInt64 = 0
 ) throws(SoftmaxKitError) -> (indices: [Int], logProbs: [Float]) {
-    let e = try Extents(shape: shape ?? [logits.count], axis: axis)
-    try checkCount("logits", logits.count, e.count)
     let options = SamplingOptions(temperature: temperature, topK: topK ?? 0, topP: topP ?? 1, minP: minP ?? 0,
                                   numSamples: numSamples, replacement: replacement, rowOffset: rowOffset)
-    _ = try SamplingPlan<Float>(options, n: e.n, seed: 0)  // option errors before any allocation
-    let (c1, o1) = e.outer.multipliedReportingOverflow(by: numSamples)
-    let (count, o2) = c1.multipliedReportingOverflow(by: e.inner)
-    guard !o1, !o2, count <= maxElementCount else { throw .overflow("the result of \(count) draws overflows") }
-    try probeArray(Int.self, count, for: "indices")
-    var indices = [Int](repeating: 0, count: count)
-    var logProbs = [Float](repeating: 0, count: count)
-    let bytes = mask?.map { $0 ? UInt8(1) : 0 }
-    try logits.withUnsafeBufferPointer { (xb) throws(SoftmaxKitError) in
-        try indices.withUnsafeMutableBufferPointer { (ib) throws(SoftmaxKitError) in
-            try logProbs.withUnsafeMutableBufferPointer { (lb) throws(SoftmaxKitError) in
-                if let bytes {
-                    try bytes.withUnsafeBufferPointer { (mb) throws(SoftmaxKitError) in
-                        try sample(xb, mask: mb, indices: ib, logProbs: lb, extents: e, options: options, seed: seed)
-                    }
-                } else {
-                    try sample(xb, indices: ib, logProbs: lb, extents: e, options: options, seed: seed)
-                }
-            }
-        }
+    return try sampleArrays(logits, shape: shape, axis: axis, mask: mask, options: options) { (xb, mb, ib, lb: UnsafeMutableBufferPointer<Float>, e) throws(SoftmaxKitError) in
+        try sample(xb, mask: mb, indices: ib, logProbs: lb, extents: e, options: options, seed: seed)
     }
-    return (indices, logProbs)
 }

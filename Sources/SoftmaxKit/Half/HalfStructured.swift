@@ -141,23 +141,9 @@ public func hierarchicalSoftmax<H: HalfFloat>(
     coarse: UnsafeBufferPointer<H>, fine: UnsafeBufferPointer<H>, sizes: [Int],
     into y: UnsafeMutableBufferPointer<H>, batch: Int, conditional: Bool = false
 ) throws(SoftmaxKitError) {
-    guard batch >= 0 else { throw .invalid("batch must be non-negative, got \(batch)") }
-    var width = 0
-    for (k, s) in sizes.enumerated() {
-        guard s >= 1 else { throw .invalid("sizes[\(k)] must be >= 1, got \(s)") }
-        let (t, o) = width.addingReportingOverflow(s)
-        guard !o else { throw .overflow("sizes overflow 64 bits") }
-        width = t
-    }
+    let width = try checkHierarchical(coarse: coarse, fine: fine, sizes: sizes, y: y, batch: batch)
+    guard width > 0, batch > 0 else { return }
     let groups = sizes.count
-    let ce = try Extents(outer: batch, n: groups), fe = try Extents(outer: batch, n: width)
-    try checkCount("coarse", coarse.count, ce.count)
-    try checkCount("fine", fine.count, fe.count)
-    try checkCount("y", y.count, fe.count)
-    try checkAliasing(fine, y, count: fe.count, names: ("fine", "y"))
-    try checkDisjoint(UnsafeRawPointer(coarse.baseAddress), ce.count * MemoryLayout<H>.stride,
-                      UnsafeRawPointer(y.baseAddress), fe.count * MemoryLayout<H>.stride, names: ("coarse", "y"))
-    guard fe.count > 0 else { return }
     try HalfBlocks.run(H.halfFormat, slices: batch, inputs: [(halfBits(coarse)!, groups), (halfBits(fine)!, width)],
                        outputs: [(halfBits(y)!, width)]) { (r, ins, outs) throws(SoftmaxKitError) in
         hierarchicalRows(ins[0], ins[1], outs[0], sizes: sizes, width: width, batch: r.count, conditional: conditional)

@@ -20,6 +20,17 @@ public func hierarchicalSoftmax<T: KernelScalar>(
     coarse: UnsafeBufferPointer<T>, fine: UnsafeBufferPointer<T>, sizes: [Int],
     into y: UnsafeMutableBufferPointer<T>, batch: Int, conditional: Bool = false
 ) throws(SoftmaxKitError) {
+    let width = try checkHierarchical(coarse: coarse, fine: fine, sizes: sizes, y: y, batch: batch)
+    guard width > 0, batch > 0 else { return }
+    hierarchicalRows(coarse.baseAddress!, fine.baseAddress!, y.baseAddress!, sizes: sizes, width: width,
+                     batch: batch, conditional: conditional)
+}
+
+/// Hierarchical softmax's checks for any element type `T`: batch and
+/// sizes, the buffers' lengths, `y` either `fine` or apart from it and apart
+/// from `coarse`. Returns the fine width, `sum(sizes)`.
+func checkHierarchical<T>(coarse: UnsafeBufferPointer<T>, fine: UnsafeBufferPointer<T>, sizes: [Int],
+                          y: UnsafeMutableBufferPointer<T>, batch: Int) throws(SoftmaxKitError) -> Int {
     guard batch >= 0 else { throw .invalid("batch must be non-negative, got \(batch)") }
     var width = 0
     for (k, s) in sizes.enumerated() {
@@ -28,17 +39,14 @@ public func hierarchicalSoftmax<T: KernelScalar>(
         guard !o else { throw .overflow("sizes overflow 64 bits") }
         width = t
     }
-    let groups = sizes.count
-    let ce = try Extents(outer: batch, n: groups), fe = try Extents(outer: batch, n: width)
+    let ce = try Extents(outer: batch, n: sizes.count), fe = try Extents(outer: batch, n: width)
     try checkCount("coarse", coarse.count, ce.count)
     try checkCount("fine", fine.count, fe.count)
     try checkCount("y", y.count, fe.count)
     try checkAliasing(fine, y, count: fe.count, names: ("fine", "y"))
     try checkDisjoint(UnsafeRawPointer(coarse.baseAddress), ce.count * MemoryLayout<T>.stride,
                       UnsafeRawPointer(y.baseAddress), fe.count * MemoryLayout<T>.stride, names: ("coarse", "y"))
-    guard fe.count > 0 else { return }
-    hierarchicalRows(coarse.baseAddress!, fine.baseAddress!, y.baseAddress!, sizes: sizes, width: width,
-                     batch: batch, conditional: conditional)
+    return width
 }
 
 /// The kernel behind ``hierarchicalSoftmax(coarse:fine:sizes:into:batch:conditional:)``

@@ -158,61 +158,6 @@ public func crossEntropy<T: KernelScalar>(
     if options.reduction != .none { lp[0] = T(total / divisor) }
 }
 
-/// Cross-entropy's argument checks, shared by every logits type (the half
-/// kernels' logits and gradient are float16 / bfloat16, their weights and
-/// losses float32): label smoothing, buffer sizes, overlaps and every
-/// target, before anything is written. Returns the mean's denominator: the
-/// weight sum of the counted class-index targets, or the sample count for
-/// probability targets.
-func checkCrossEntropy<X, T: KernelScalar>(
-    _ logits: UnsafeBufferPointer<X>, targets: ClassTargets<T>, weight: UnsafeBufferPointer<T>?,
-    loss: UnsafeMutableBufferPointer<T>, gradient: UnsafeMutableBufferPointer<X>?,
-    extents e: Extents, options: LossOptions
-) throws(SoftmaxKitError) -> Double {
-    let eps = options.labelSmoothing
-    guard eps >= 0, eps <= 1 else { throw .invalid("label_smoothing must be in [0, 1], got \(eps)") }
-    try checkCount("logits", logits.count, e.count)
-    let samples = e.reducedCount, classes = e.n
-    try checkCount("loss", loss.count, options.lossCount(samples: samples))
-    if let weight, weight.count != classes {
-        throw .shape("weight holds \(weight.count) elements but there are \(classes) classes")
-    }
-    if let gradient { try checkCount("gradient", gradient.count, e.count) }
-    try checkSeparate(gradient, "gradient", from: logits, "logits")
-    try checkSeparate(loss, "loss", from: logits, "logits")
-    try checkSeparate(loss, "loss", from: weight, "weight")
-    try checkSeparate(gradient, "gradient", from: weight, "weight")
-    try checkSeparate(gradient, "gradient", from: UnsafeBufferPointer(loss), "loss")
-    switch targets {
-    case .indices(let t):
-        try checkSeparate(loss, "loss", from: t, "target")
-        try checkSeparate(gradient, "gradient", from: t, "target")
-    case .probabilities(let p):
-        try checkSeparate(loss, "loss", from: p, "target")
-        try checkSeparate(gradient, "gradient", from: p, "target")
-    }
-    let wp = weight?.baseAddress
-    // Validate every target and find the mean's denominator before writing.
-    var denominator = Double(samples)
-    switch targets {
-    case .indices(let t):
-        try checkCount("target", t.count, samples)
-        denominator = 0
-        for r in 0..<samples {
-            let c = t[r]
-            if c == options.ignoreIndex { continue }
-            guard c >= 0, c < classes else {
-                throw SoftmaxKitError(.indexOutOfRange,
-                    "target[\(r)] = \(c) is outside [0, \(classes)) and is not ignore_index (\(options.ignoreIndex))")
-            }
-            denominator += wp.map { Double($0[c]) } ?? 1
-        }
-    case .probabilities(let p):
-        try checkCount("target", p.count, e.count)
-    }
-    return denominator
-}
-
 /// Negative log-likelihood of `logProbs` (log-probabilities, class axis `n`)
 /// at class-index targets; `loss` as in cross-entropy. Label smoothing must be 0.
 @_specialize(exported: true, where T == Float)
@@ -221,29 +166,8 @@ public func nllLoss<T: KernelScalar>(
     _ logProbs: UnsafeBufferPointer<T>, targets: UnsafeBufferPointer<Int>, weight: UnsafeBufferPointer<T>? = nil,
     loss: UnsafeMutableBufferPointer<T>, extents e: Extents, options: LossOptions = LossOptions()
 ) throws(SoftmaxKitError) {
-    guard options.labelSmoothing == 0 else {
-        throw .invalid("nll_loss takes no label_smoothing, got \(options.labelSmoothing)")
-    }
     let samples = e.reducedCount, classes = e.n
-    try checkCount("log_probs", logProbs.count, e.count)
-    try checkCount("target", targets.count, samples)
-    try checkCount("loss", loss.count, options.lossCount(samples: samples))
-    if let weight, weight.count != classes {
-        throw .shape("weight holds \(weight.count) elements but there are \(classes) classes")
-    }
-    try checkSeparate(loss, "loss", from: logProbs, "log_probs")
-    try checkSeparate(loss, "loss", from: targets, "target")
-    try checkSeparate(loss, "loss", from: weight, "weight")
-    var denominator = 0.0
-    for r in 0..<samples {
-        let c = targets[r]
-        if c == options.ignoreIndex { continue }
-        guard c >= 0, c < classes else {
-            throw SoftmaxKitError(.indexOutOfRange,
-                "target[\(r)] = \(c) is outside [0, \(classes)) and is not ignore_index (\(options.ignoreIndex))")
-        }
-        denominator += weight.map { Double($0[c]) } ?? 1
-    }
+    let denominator = try checkNLL(logProbs, targets: targets, weight: weight, loss: loss, extents: e, options: options)
     var total = 0.0
     for r in 0..<samples {
         let c = targets[r]
@@ -269,23 +193,8 @@ public func binaryCrossEntropyWithLogits<T: KernelScalar>(
     posWeight: UnsafeBufferPointer<T>? = nil, classes: Int, loss: UnsafeMutableBufferPointer<T>,
     count: Int, reduction: LossReduction = .mean
 ) throws(SoftmaxKitError) {
-    guard count >= 0 else { throw .invalid("count must be non-negative, got \(count)") }
-    try checkCount("logits", logits.count, count)
-    try checkCount("target", targets.count, count)
-    try checkCount("loss", loss.count, reduction == .none ? count : 1)
-    if let weight { try checkCount("weight", weight.count, count) }
-    if let posWeight {
-        guard classes > 0, count % classes == 0 else {
-            throw .shape("pos_weight of \(classes) classes does not divide \(count) elements")
-        }
-        guard posWeight.count == classes else {
-            throw .shape("pos_weight holds \(posWeight.count) elements but the last axis has \(classes)")
-        }
-    }
-    try checkSeparate(loss, "loss", from: logits, "logits")
-    try checkSeparate(loss, "loss", from: targets, "target")
-    try checkSeparate(loss, "loss", from: weight, "weight")
-    try checkSeparate(loss, "loss", from: posWeight, "pos_weight")
+    try checkBinaryCrossEntropy(logits, targets: targets, weight: weight, posWeight: posWeight, classes: classes,
+                                loss: loss, count: count, reduction: reduction)
     var total = 0.0
     for j in 0..<count {
         let x = Double(logits[j]), y = Double(targets[j])

@@ -77,34 +77,8 @@ public func sample<T: KernelScalar>(
     indices: UnsafeMutableBufferPointer<Int>, logProbs: UnsafeMutableBufferPointer<T>? = nil,
     extents e: Extents, options: SamplingOptions = SamplingOptions(), seed: UInt64
 ) throws(SoftmaxKitError) {
-    let plan = try SamplingPlan<T>(options, n: e.n, seed: seed)
-    let (perOuter, o1) = plan.draws.multipliedReportingOverflow(by: e.inner)
-    let (outCount, o2) = e.outer.multipliedReportingOverflow(by: perOuter)
-    guard !o1, !o2, outCount <= maxElementCount else {
-        throw .overflow("outer * num_samples * inner overflows 64 bits for extents \(e) and num_samples \(plan.draws)")
-    }
-    try checkCount("logits", logits.count, e.count)
-    let layout: MaskLayout? = try mask.map { (m) throws(SoftmaxKitError) in try maskLayout(m.count, e) }
-    try checkCount("indices", indices.count, outCount)
-    if let logProbs { try checkCount("log_probs", logProbs.count, outCount) }
-    let xBytes = e.count * MemoryLayout<T>.stride
-    try checkDisjoint(UnsafeRawPointer(logits.baseAddress), xBytes, UnsafeRawPointer(indices.baseAddress),
-                      outCount * 8, names: ("logits", "indices"))
-    if let logProbs {
-        try checkDisjoint(UnsafeRawPointer(logits.baseAddress), xBytes, UnsafeRawPointer(logProbs.baseAddress),
-                          outCount * MemoryLayout<T>.stride, names: ("logits", "log_probs"))
-        try checkDisjoint(UnsafeRawPointer(indices.baseAddress), outCount * 8, UnsafeRawPointer(logProbs.baseAddress),
-                          outCount * MemoryLayout<T>.stride, names: ("indices", "log_probs"))
-    }
-    if let mask, let layout {
-        try checkDisjoint(UnsafeRawPointer(mask.baseAddress), mask.count, UnsafeRawPointer(indices.baseAddress),
-                          outCount * 8, names: ("mask", "indices"))
-        if let logProbs {
-            try checkDisjoint(UnsafeRawPointer(mask.baseAddress), mask.count, UnsafeRawPointer(logProbs.baseAddress),
-                              outCount * MemoryLayout<T>.stride, names: ("mask", "log_probs"))
-        }
-        _ = layout
-    }
+    let (plan, outCount, layout) = try checkSampleBuffers(logits, mask: mask, indices: indices, logProbs: logProbs,
+                                                          extents: e, options: options, seed: seed)
     guard outCount > 0 else { return }
     let ip = indices.baseAddress!, lp = logProbs?.baseAddress
     let fibres = e.reducedCount, n = e.n, S = plan.draws
@@ -226,28 +200,70 @@ public func sample<T: KernelScalar>(
     topP: Double? = nil, minP: Double? = nil, mask: [Bool]? = nil, numSamples: Int = 1,
     replacement: Bool = true, seed: UInt64, rowOffset: UInt64 = 0
 ) throws(SoftmaxKitError) -> (indices: [Int], logProbs: [T]) {
-    let e = try Extents(shape: shape ?? [logits.count], axis: axis)
-    try checkCount("logits", logits.count, e.count)
     let options = SamplingOptions(temperature: temperature, topK: topK ?? 0, topP: topP ?? 1, minP: minP ?? 0,
                                   numSamples: numSamples, replacement: replacement, rowOffset: rowOffset)
-    _ = try SamplingPlan<T>(options, n: e.n, seed: 0)  // option errors before any allocation
-    let (c1, o1) = e.outer.multipliedReportingOverflow(by: numSamples)
+    return try sampleArrays(logits, shape: shape, axis: axis, mask: mask, options: options) { (xb, mb, ib, lb, e) throws(SoftmaxKitError) in
+        try sample(xb, mask: mb, indices: ib, logProbs: lb, extents: e, options: options, seed: seed)
+    }
+}
+
+/// The checks every buffer form of sampling makes before it writes: the
+/// options (as a plan), the result count, the buffers' lengths, the mask's
+/// layout and every pair of buffers for overlap. `L`: the log-probability
+/// type (the logits' own, float32 for half logits).
+func checkSampleBuffers<X, L: KernelScalar>(
+    _ logits: UnsafeBufferPointer<X>, mask: UnsafeBufferPointer<UInt8>?, indices: UnsafeMutableBufferPointer<Int>,
+    logProbs: UnsafeMutableBufferPointer<L>?, extents e: Extents, options: SamplingOptions, seed: UInt64
+) throws(SoftmaxKitError) -> (plan: SamplingPlan<L>, outCount: Int, layout: MaskLayout?) {
+    let plan = try SamplingPlan<L>(options, n: e.n, seed: seed)
+    let (perOuter, o1) = plan.draws.multipliedReportingOverflow(by: e.inner)
+    let (outCount, o2) = e.outer.multipliedReportingOverflow(by: perOuter)
+    guard !o1, !o2, outCount <= maxElementCount else {
+        throw .overflow("outer * num_samples * inner overflows 64 bits for extents \(e) and num_samples \(plan.draws)")
+    }
+    try checkCount("logits", logits.count, e.count)
+    let layout: MaskLayout? = try mask.map { (m) throws(SoftmaxKitError) in try maskLayout(m.count, e) }
+    try checkCount("indices", indices.count, outCount)
+    if let logProbs { try checkCount("log_probs", logProbs.count, outCount) }
+    let xBytes = e.count * MemoryLayout<X>.stride, iBytes = outCount * 8, lBytes = outCount * MemoryLayout<L>.stride
+    let ib = UnsafeRawPointer(indices.baseAddress), lb = UnsafeRawPointer(logProbs?.baseAddress)
+    try checkDisjoint(UnsafeRawPointer(logits.baseAddress), xBytes, ib, iBytes, names: ("logits", "indices"))
+    if logProbs != nil {
+        try checkDisjoint(UnsafeRawPointer(logits.baseAddress), xBytes, lb, lBytes, names: ("logits", "log_probs"))
+        try checkDisjoint(ib, iBytes, lb, lBytes, names: ("indices", "log_probs"))
+    }
+    if let mask {
+        try checkDisjoint(UnsafeRawPointer(mask.baseAddress), mask.count, ib, iBytes, names: ("mask", "indices"))
+        if logProbs != nil {
+            try checkDisjoint(UnsafeRawPointer(mask.baseAddress), mask.count, lb, lBytes, names: ("mask", "log_probs"))
+        }
+    }
+    return (plan, outCount, layout)
+}
+
+/// The array forms' common part: the shape, options and result size
+/// checked, the results allocated and the buffers (the mask as bytes)
+/// handed to `kernel`, the buffer form for the logits' type.
+func sampleArrays<X, L: KernelScalar>(
+    _ logits: [X], shape: [Int]?, axis: Int, mask: [Bool]?, options: SamplingOptions,
+    _ kernel: (UnsafeBufferPointer<X>, UnsafeBufferPointer<UInt8>?, UnsafeMutableBufferPointer<Int>,
+               UnsafeMutableBufferPointer<L>, Extents) throws(SoftmaxKitError) -> Void
+) throws(SoftmaxKitError) -> (indices: [Int], logProbs: [L]) {
+    let e = try Extents(shape: shape ?? [logits.count], axis: axis)
+    try checkCount("logits", logits.count, e.count)
+    _ = try SamplingPlan<L>(options, n: e.n, seed: 0)  // option errors before any allocation
+    let (c1, o1) = e.outer.multipliedReportingOverflow(by: options.numSamples)
     let (count, o2) = c1.multipliedReportingOverflow(by: e.inner)
     guard !o1, !o2, count <= maxElementCount else { throw .overflow("the result of \(count) draws overflows") }
     try probeArray(Int.self, count, for: "indices")
     var indices = [Int](repeating: 0, count: count)
-    var logProbs = [T](repeating: 0, count: count)
+    var logProbs = [L](repeating: 0, count: count)
     let bytes = mask?.map { $0 ? UInt8(1) : 0 }
     try logits.withUnsafeBufferPointer { (xb) throws(SoftmaxKitError) in
         try indices.withUnsafeMutableBufferPointer { (ib) throws(SoftmaxKitError) in
             try logProbs.withUnsafeMutableBufferPointer { (lb) throws(SoftmaxKitError) in
-                if let bytes {
-                    try bytes.withUnsafeBufferPointer { (mb) throws(SoftmaxKitError) in
-                        try sample(xb, mask: mb, indices: ib, logProbs: lb, extents: e, options: options, seed: seed)
-                    }
-                } else {
-                    try sample(xb, indices: ib, logProbs: lb, extents: e, options: options, seed: seed)
-                }
+                guard let bytes else { return try kernel(xb, nil, ib, lb, e) }
+                try bytes.withUnsafeBufferPointer { (mb) throws(SoftmaxKitError) in try kernel(xb, mb, ib, lb, e) }
             }
         }
     }
