@@ -75,6 +75,24 @@ struct SamplingTests {
         #expect(masked.indices[50...].allSatisfy { $0 == 0 || $0 == 2 })
     }
 
+    @Test("log-probabilities of a subnormal tail drawn without replacement stay at or below 0")
+    func subnormalTailLogProbs() throws {
+        // Every position drawn without replacement reaches weights of e^-97,
+        // float32 subnormals: the log of the weight's exponent alone, against a
+        // total summed from the coarse subnormal weights, gave up to +1.9e-4.
+        let x: [Float] = [-32, -32, -32, 87.6979141, 60.96875, -8.89583302, 96.625, -22.78125, -93.6666641,
+                          70.6458359, 6.95833349, -70.28125, -92.9583359, 104.114586, -53.7083321, -60.1354179,
+                          -89.8541641, 93.0520859, -62.75, -94.4583359, -14.677083]
+        for seed in UInt64(0)..<20 {
+            let d = try sample(x, numSamples: x.count, replacement: false, seed: seed)
+            let drawn = d.indices.indices.filter { d.indices[$0] >= 0 }
+            #expect(Set(drawn.map { d.indices[$0] }).count == 7)  // the last, e^-97, a subnormal
+            #expect(drawn.allSatisfy { d.logProbs[$0] <= 0 })
+            #expect(d.logProbs[drawn.last!] == 0)
+            #expect(d.indices.indices.filter { d.indices[$0] < 0 }.allSatisfy { d.logProbs[$0].isNaN })
+        }
+    }
+
     @Test("a row alone with its row offset draws what it draws in a batch")
     func rowOffset() throws {
         let x: [Double] = randomValues(40 * 50, seed: 9, scale: 2)
