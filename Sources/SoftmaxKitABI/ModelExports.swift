@@ -307,9 +307,7 @@ public func smk_model_forward_ids(_ m: OpaquePointer?, _ ids: UnsafePointer<Int6
                                   _ outputs: UnsafePointer<UnsafeMutablePointer<Float>?>?, _ outputCount: Int64) -> Int32 {
     abiCall { () throws(SoftmaxKitError) in
         let model = try handle(m, "model", as: ModelHandle.self).model
-        guard model.vocabulary != nil else {
-            throw SoftmaxKitError(.invalidArgument, "the model takes \(model.features) float features, not token ids")
-        }
+        _ = try model.idVocabulary()  // the model's kind before its buffers
         let b = try elementCount(batch, "batch"), s = try elementCount(steps, "steps")
         guard let bt = SoftmaxKit.elementCount(b, s) else { throw SoftmaxKitError(.sizeOverflow, "ids [\(b), \(s)] overflow 64 bits") }
         let idBuf = try input(ids, bt, "ids")
@@ -427,9 +425,7 @@ public func smk_model_step_ids(_ m: OpaquePointer?, _ s: OpaquePointer?, _ ids: 
     abiCall { () throws(SoftmaxKitError) in
         let model = try handle(m, "model", as: ModelHandle.self).model
         let state = try handle(s, "state", as: StateHandle.self).modelState()
-        guard model.vocabulary != nil else {
-            throw SoftmaxKitError(.invalidArgument, "the model takes \(model.features) float features, not token ids")
-        }
+        _ = try model.idVocabulary()  // the model's kind before its buffers
         let idBuf = try stepIds(ids, batch, state.batch)
         let outs = try sequenceOutputs(model, state.batch, 1, outputs, outputCount)
         try model.step(ids: idBuf, state: state, into: outs)
@@ -500,9 +496,7 @@ public func smk_ensemble_forward_ids(_ e: OpaquePointer?, _ ids: UnsafePointer<I
                                      _ outputs: UnsafePointer<UnsafeMutablePointer<Float>?>?, _ outputCount: Int64) -> Int32 {
     abiCall { () throws(SoftmaxKitError) in
         let ens = try handle(e, "ensemble", as: EnsembleHandle.self).ensemble
-        guard ens.vocabulary != nil else {
-            throw SoftmaxKitError(.invalidArgument, "the ensemble's models take \(ens.features) float features, not token ids")
-        }
+        _ = try ens.idVocabulary()  // the members' kind before the buffers
         let b = try elementCount(batch, "batch"), s = try elementCount(steps, "steps")
         guard let bt = SoftmaxKit.elementCount(b, s) else { throw SoftmaxKitError(.sizeOverflow, "ids [\(b), \(s)] overflow 64 bits") }
         let idBuf = try input(ids, bt, "ids")
@@ -545,9 +539,7 @@ public func smk_ensemble_step_ids(_ e: OpaquePointer?, _ s: OpaquePointer?, _ id
     abiCall { () throws(SoftmaxKitError) in
         let ens = try handle(e, "ensemble", as: EnsembleHandle.self).ensemble
         let state = try handle(s, "state", as: StateHandle.self).ensembleState()
-        guard ens.vocabulary != nil else {
-            throw SoftmaxKitError(.invalidArgument, "the ensemble's models take \(ens.features) float features, not token ids")
-        }
+        _ = try ens.idVocabulary()  // the members' kind before the buffers
         let idBuf = try stepIds(ids, batch, state.batch)
         let outs = try sequenceOutputs(ens.models[0], state.batch, 1, outputs, outputCount)
         try ens.step(ids: idBuf, state: state, into: outs)
