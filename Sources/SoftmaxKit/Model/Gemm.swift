@@ -23,12 +23,12 @@ import SoftmaxKitSIMD
 ///
 /// Multiply-adds are fused where the build targets FMA (-DSMK_FMA), a
 /// multiply and an add otherwise (never a libm call).
-public final class PackedWeights: @unchecked Sendable {
+final class PackedWeights: @unchecked Sendable {
     typealias V = SIMD16<Float>
 
     /// Output columns (`out`) and reduction length (`in`).
-    public let n: Int
-    public let k: Int
+    let n: Int
+    let k: Int
     /// Panels, each `k * width` floats, back to back.
     let panels: UnsafeMutablePointer<Float>
     /// Bias zero-padded to the panel widths.
