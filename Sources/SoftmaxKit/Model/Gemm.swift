@@ -13,8 +13,8 @@ import SoftmaxKitSIMD
 ///   4 KB apart would otherwise share one L1 set).
 /// - k is cut into blocks of at most `kBlock`, small enough that a panel's
 ///   block (about 30 KB) stays in L1 while every row tile streams past it.
-///   Measured on Ice Lake: a micro-kernel whose X stream comes from L2 runs
-///   at full speed; one whose W stream comes from L2 loses about 30%.
+///   A micro-kernel whose X stream comes from L2 keeps its speed; one whose
+///   W stream comes from L2 does not, so W is the stream kept in L1.
 /// - Partial sums between k blocks go to a contiguous scratch; the last
 ///   block adds the bias, applies the activation and stores Y once (no
 ///   second pass over Y).
@@ -57,7 +57,7 @@ final class PackedWeights: @unchecked Sendable {
     /// Packing X moves each of its elements once; the product spends about
     /// n / 32 vector multiply-adds on each (AVX-512). Below a few hundred
     /// columns the pack costs more than it saves, and the micro-kernel reads
-    /// X's rows in place (an add per row and k more, measured ~10% slower).
+    /// X's rows in place (an add per row and k more: slower than packing above this width).
     static let packMinColumns = 256
 
     /// Packs `weight` (`[n, k]` row-major) and `bias` (`[n]` or empty).
