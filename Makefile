@@ -161,7 +161,7 @@ bench-step: $(LIB) | $(OUT)
 # at batch 4096 on 1 and 2 threads: softmaxkit from C and Python against the
 # BLAS libraries' matrix products alone (cblas_sgemm from Debian's OpenBLAS
 # when libopenblas-dev is installed; numpy's and torch's in BENCH_PYTHON).
-#   make bench-wide BENCH_PYTHON=/work/benchvenv/bin/python [WIDE_THREADS="1 2"]
+#   make bench-wide BENCH_PYTHON=venv/bin/python [WIDE_THREADS="1 2"]
 WIDE_MODEL   := $(OUT)/wide.safetensors
 WIDE_THREADS ?= 1 2
 $(WIDE_MODEL): Benchmarks/wide_net.py examples/make_models.py $(LIB) | $(OUT)

@@ -1,4 +1,4 @@
-import SoftmaxKit
+@_spi(CABI) import SoftmaxKit
 
 // The chunked normalizer: partial states, their merge, and the finishing
 // passes (softmax, log_softmax, logsumexp of a chunk from merged states).
@@ -34,11 +34,10 @@ public func smk_softmax_state_merge(_ maxIn: UnsafePointer<Double>?, _ sumIn: Un
     abiCall { () throws(SoftmaxKitError) in
         guard parts >= 1 else { throw SoftmaxKitError(.invalidArgument, "parts must be >= 1, got \(parts)") }
         let c = try elementCount(count)
-        let (total, o) = parts.multipliedReportingOverflow(by: count)
-        guard !o, total <= Int64(Int.max / 8) else {
+        guard let total = SoftmaxKit.elementCount(Int(parts), c) else {
             throw SoftmaxKitError(.sizeOverflow, "parts * count (\(parts) * \(count)) overflows 64 bits")
         }
-        try mergeSoftmaxStates(max: try input(maxIn, Int(total), "max_in"), sum: try input(sumIn, Int(total), "sum_in"),
+        try mergeSoftmaxStates(max: try input(maxIn, total, "max_in"), sum: try input(sumIn, total, "sum_in"),
                                parts: Int(parts), count: c, intoMax: try output(maxOut, c, "max_out"),
                                sum: try output(sumOut, c, "sum_out"), temperature: temperature)
     }

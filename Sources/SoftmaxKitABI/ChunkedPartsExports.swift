@@ -1,4 +1,4 @@
-import SoftmaxKit
+@_spi(CABI) import SoftmaxKit
 
 // The other chunked kernels: top-k merge, masked states and finishing
 // passes, a chunk's part of the cross-entropy.
@@ -9,9 +9,7 @@ private func topkMergeABI<T: KernelScalar>(_ v: UnsafePointer<T>?, _ idx: Unsafe
     abiCall { () throws(SoftmaxKitError) in
         let e = try extents(outer, n, inner)
         guard k >= 0, k <= n else { throw SoftmaxKitError(.invalidArgument, "k must be in 0...\(n) (the candidates per fibre), got \(k)") }
-        let (a, o1) = e.outer.multipliedReportingOverflow(by: Int(k))
-        let (oc, o2) = a.multipliedReportingOverflow(by: e.inner)
-        guard !o1, !o2, oc <= Int.max / 8 else {
+        guard let oc = SoftmaxKit.elementCount(e.outer, Int(k), e.inner) else {
             throw SoftmaxKitError(.sizeOverflow, "outer * k * inner overflows 64 bits")
         }
         try mergeTopK(values: try input(v, e.count, "values"), indices: try input(idx, e.count, "indices"),

@@ -18,7 +18,8 @@ protocol Network {
 
     var heads: [CompiledHead] { get }
     var features: Int { get }
-    var vocabulary: Int? { get }
+    /// The id vocabulary, refused for a network that takes float features.
+    func idVocabulary() throws(SoftmaxKitError) -> Int
     /// Input rows of `x` (`batch * steps`, or `batch` for a dense network),
     /// after the core's shape checks.
     func inputRows(batch: Int, steps: Int, features: Int) throws(SoftmaxKitError) -> Int
@@ -159,13 +160,6 @@ private func inputShape<N: Network>(_ n: N, _ batch: Int64, _ steps: Int64, _ fe
     return (b, s, f, try n.inputRows(batch: b, steps: s, features: f) * f)
 }
 
-/// Refuses ids for a network that takes float features.
-private func checkTakesIds<N: Network>(_ n: N) throws(SoftmaxKitError) {
-    guard n.vocabulary == nil else { return }
-    let who = N.noun == "model" ? "the model takes" : "the \(N.noun)'s models take"
-    throw SoftmaxKitError(.invalidArgument, "\(who) \(n.features) float features, not token ids")
-}
-
 /// The `[batch, steps]` ids of a sequence call.
 private func sequenceIds(_ ids: UnsafePointer<Int64>?, _ batch: Int64, _ steps: Int64) throws(SoftmaxKitError)
     -> (ids: UnsafeBufferPointer<Int64>, b: Int, s: Int) {
@@ -200,7 +194,7 @@ func networkForward<N: Network>(_ n: N, _ x: UnsafePointer<Float>?, _ batch: Int
 func networkForwardIds<N: Network>(_ n: N, _ ids: UnsafePointer<Int64>?, _ batch: Int64, _ steps: Int64,
                                    _ lengths: UnsafePointer<Int64>?, _ outputs: UnsafePointer<UnsafeMutablePointer<Float>?>?,
                                    _ outputCount: Int64) throws(SoftmaxKitError) {
-    try checkTakesIds(n)
+    _ = try n.idVocabulary()  // the network's kind before its buffers
     let a = try sequenceIds(ids, batch, steps)
     let outs = try headOutputs(n.heads, batch: a.b, steps: a.s, outputs, outputCount)
     try withLengths(lengths, batch: a.b) { (lb) throws(SoftmaxKitError) in
@@ -224,7 +218,7 @@ func networkStep<N: Network>(_ n: N, _ st: OpaquePointer?, _ x: UnsafePointer<Fl
 func networkStepIds<N: Network>(_ n: N, _ st: OpaquePointer?, _ ids: UnsafePointer<Int64>?, _ batch: Int64,
                                 _ outputs: UnsafePointer<UnsafeMutablePointer<Float>?>?, _ outputCount: Int64) throws(SoftmaxKitError) {
     let state = try N.state(st)
-    try checkTakesIds(n)
+    _ = try n.idVocabulary()  // the network's kind before its buffers
     let b = try elementCount(batch, "batch")
     try checkStepBatch(b, N.batch(of: state))
     let idBuf = try input(ids, b, "ids")
@@ -311,7 +305,7 @@ func networkForwardSampled<N: Network>(_ n: N, _ x: UnsafePointer<Float>?, _ bat
 /// smk_model_forward_ids_sampled and smk_ensemble_forward_ids_sampled.
 func networkForwardIdsSampled<N: Network>(_ n: N, _ ids: UnsafePointer<Int64>?, _ batch: Int64, _ steps: Int64,
                                           _ lengths: UnsafePointer<Int64>?, _ t: SampledTables) throws(SoftmaxKitError) {
-    try checkTakesIds(n)
+    _ = try n.idVocabulary()  // the network's kind before its buffers
     let a = try sequenceIds(ids, batch, steps)
     let s = try t.arguments(n.heads, batch: a.b, steps: a.s)
     try withLengths(lengths, batch: a.b) { (lb) throws(SoftmaxKitError) in

@@ -76,9 +76,7 @@ private func sampleABI<T: KernelScalar>(
         }
         let e = try extents(outer, n, inner)
         let o = try sampleOptions(options)
-        let (c1, o1) = e.outer.multipliedReportingOverflow(by: o.numSamples)
-        let (count, o2) = c1.multipliedReportingOverflow(by: e.inner)
-        guard !o1, !o2, count <= maxElementCount else {
+        guard let count = SoftmaxKit.elementCount(e.outer, o.numSamples, e.inner) else {
             throw SoftmaxKitError(.sizeOverflow, "outer * num_samples * inner overflows 64 bits")
         }
         let m: UnsafeBufferPointer<UInt8>?

@@ -113,6 +113,9 @@ int main(void) {
     CHECK_STATUS(smk_softmax_state_merge(pm, ps, &m1, &s1, 1, -1, 1.0), SMK_ERROR_INVALID_ARGUMENT);
     CHECK_STATUS(smk_softmax_state_merge(pm, ps, pm + 1, &s1, 2, 1, 1.0), SMK_ERROR_INVALID_ARGUMENT);
     CHECK_STATUS(smk_softmax_state_merge(pm, ps, &m1, &s1, INT64_MAX, 2, 1.0), SMK_ERROR_SIZE_OVERFLOW);
+    /* parts * count = 2^61: no 64-bit wrap, past the element limit. */
+    CHECK_STATUS(smk_softmax_state_merge(pm, ps, &m1, &s1, (int64_t)1 << 30, (int64_t)1 << 31, 1.0),
+                 SMK_ERROR_SIZE_OVERFLOW);
     float y[ROWS * COLS];
     CHECK_STATUS(smk_softmax_finish_f32(x, mm, ss, x + 1, ROWS, COLS, 1, 1.0f), SMK_ERROR_INVALID_ARGUMENT);
     CHECK_STATUS(smk_softmax_finish_f32(x, mm, ss, y, ROWS, COLS, 1, NAN), SMK_ERROR_INVALID_ARGUMENT);

@@ -352,6 +352,11 @@ static void test_sample(int bf) {
     CHECK_STATUS(smk_sample_f16((const smk_f16 *)x, NULL, (int64_t *)(void *)(x + 2), NULL, O, NS, I, 0, &o, 1),
                  SMK_ERROR_INVALID_ARGUMENT);
     CHECK_STATUS(smk_sample_bf16(NULL, NULL, i16, NULL, 1, 3, 1, 0, &o, 1), SMK_ERROR_NULL_POINTER);
+    /* outer * num_samples * inner past the element limit, without and with a 64-bit wrap. */
+    o.num_samples = INT64_MAX / 4;
+    CHECK_STATUS(smk_sample_f16((const smk_f16 *)x, NULL, i16, NULL, 1, NS, 1, 0, &o, 1), SMK_ERROR_SIZE_OVERFLOW);
+    CHECK_STATUS(smk_sample_bf16((const smk_bf16 *)x, NULL, i16, NULL, 8, NS, 1, 0, &o, 1), SMK_ERROR_SIZE_OVERFLOW);
+    smk_sample_options_init(&o);
     free(x); free(wide); free(lp16); free(lp32); free(i16); free(i32); free(mask);
 }
 

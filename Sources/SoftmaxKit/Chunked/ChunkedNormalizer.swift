@@ -90,8 +90,7 @@ public func mergeSoftmaxStates(
     try checkTemperature(temperature)
     guard parts >= 1 else { throw .invalid("parts must be >= 1, got \(parts)") }
     guard count >= 0 else { throw .invalid("count must be non-negative, got \(count)") }
-    let (total, o) = parts.multipliedReportingOverflow(by: count)
-    guard !o, total <= Int.max / 8 else { throw .overflow("parts * count overflows 64 bits") }
+    guard let total = elementCount(parts, count) else { throw .overflow("parts * count overflows 64 bits") }
     try checkCount("max_in", maxIn.count, total)
     try checkCount("sum_in", sumIn.count, total)
     try checkCount("max_out", maxOut.count, count)

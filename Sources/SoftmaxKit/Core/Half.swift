@@ -62,9 +62,9 @@ extension Float16: HalfFloat {
 #endif
 
 /// Bit-level conversions of whole arrays (F16C / AVX where the build targets them).
-public enum HalfConversion {
+enum HalfConversion {
     /// `count` 16-bit patterns of `format` widened (exactly) into float32.
-    public static func widen(_ format: HalfFormat, _ src: UnsafePointer<UInt16>, _ dst: UnsafeMutablePointer<Float>, count: Int) {
+    static func widen(_ format: HalfFormat, _ src: UnsafePointer<UInt16>, _ dst: UnsafeMutablePointer<Float>, count: Int) {
         switch format {
         case .binary16: smk_f16_widen(src, dst, count)
         case .bfloat16: smk_bf16_widen(src, dst, count)
@@ -72,7 +72,7 @@ public enum HalfConversion {
     }
 
     /// `count` float32 values rounded to nearest even into 16-bit patterns of `format`.
-    public static func narrow(_ format: HalfFormat, _ src: UnsafePointer<Float>, _ dst: UnsafeMutablePointer<UInt16>, count: Int) {
+    static func narrow(_ format: HalfFormat, _ src: UnsafePointer<Float>, _ dst: UnsafeMutablePointer<UInt16>, count: Int) {
         switch format {
         case .binary16: smk_f16_narrow(src, dst, count)
         case .bfloat16: smk_bf16_narrow(src, dst, count)
@@ -88,11 +88,6 @@ public enum HalfConversion {
         case .bfloat16: smk_bf16_narrow_scaled(src, dst, count, scale)
         }
     }
-
-    /// One binary16 pattern as float32.
-    @inlinable public static func float(binary16 bits: UInt16) -> Float { smk_f16_to_f32(bits) }
-    /// float32 rounded to a binary16 pattern.
-    @inlinable public static func binary16(_ value: Float) -> UInt16 { smk_f32_to_f16(value) }
 }
 
 // MARK: The adapter
@@ -139,8 +134,7 @@ struct HalfBlocks {
         let blocks = (slices + block - 1) / block
         let threads = plannedThreads(blocks, work: slices * per)
         let scratchCount = block * per
-        let (total, o) = scratchCount.multipliedReportingOverflow(by: threads)
-        guard !o else { throw .overflow("half-precision scratch overflows") }
+        guard let total = elementCount(scratchCount, threads) else { throw .overflow("half-precision scratch overflows") }
         let scratch = try allocate(Float.self, total, for: "half-precision scratch")
         defer { scratch.deallocate() }
         var failures = [SoftmaxKitError?](repeating: nil, count: threads)

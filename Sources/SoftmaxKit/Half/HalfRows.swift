@@ -232,8 +232,7 @@ func halfNormalizeRows<H: HalfLanes>(_ logSoftmax: Bool, _ x: UnsafePointer<UInt
     // Larger than the cache: y goes out with streaming stores (see streamingStores).
     let stream = streamingStores(bytes: 2 * count * n * MemoryLayout<UInt16>.stride)
     let threads = plannedThreads(count, work: count * n)
-    let (total, o) = n.multipliedReportingOverflow(by: threads)
-    guard !o else { throw .overflow("half-precision row scratch overflows") }
+    guard let total = elementCount(n, threads) else { throw .overflow("half-precision row scratch overflows") }
     let scratch = try allocate(Float.self, total, for: "half-precision row scratch")
     defer { scratch.deallocate() }
     parallelFor(threads, work: threads < 2 ? 0 : parallelThreshold) { ts in
@@ -295,8 +294,7 @@ func halfSoftmaxTopKRows<H: HalfLanes>(_ x: UnsafePointer<UInt16>, rows count: I
                                        _ probs: UnsafeMutablePointer<UInt16>, _ indices: UnsafeMutablePointer<Int>,
                                        _: H.Type) throws(SoftmaxKitError) {
     let threads = plannedThreads(count, work: count * n), per = n + k
-    let (total, o) = per.multipliedReportingOverflow(by: threads)
-    guard !o else { throw .overflow("half-precision row scratch overflows") }
+    guard let total = elementCount(per, threads) else { throw .overflow("half-precision row scratch overflows") }
     let scratch = try allocate(Float.self, total, for: "half-precision row scratch")
     defer { scratch.deallocate() }
     let capacity = TopKCandidates<Float>.capacity

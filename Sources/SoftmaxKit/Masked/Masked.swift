@@ -16,7 +16,7 @@ import SoftmaxKitSIMD
 /// softmax rules: a NaN among them makes them NaN; all `-inf` makes them NaN.
 
 /// How a mask covers the tensor.
-public enum MaskLayout: Sendable, Equatable {
+@usableFromInline enum MaskLayout: Sendable, Equatable {
     /// One byte per element of the tensor.
     case full
     /// One `n`-long pattern applied to every fibre.

@@ -13,8 +13,8 @@ import SoftmaxKitSIMD
 ///   4 KB apart would otherwise share one L1 set).
 /// - k is cut into blocks of at most `kBlock`, small enough that a panel's
 ///   block (about 30 KB) stays in L1 while every row tile streams past it.
-///   Measured on Ice Lake: a micro-kernel whose X stream comes from L2 runs
-///   at full speed; one whose W stream comes from L2 loses about 30%.
+///   A micro-kernel whose X stream comes from L2 keeps its speed; one whose
+///   W stream comes from L2 does not, so W is the stream kept in L1.
 /// - Partial sums between k blocks go to a contiguous scratch; the last
 ///   block adds the bias, applies the activation and stores Y once (no
 ///   second pass over Y).
@@ -23,12 +23,12 @@ import SoftmaxKitSIMD
 ///
 /// Multiply-adds are fused where the build targets FMA (-DSMK_FMA), a
 /// multiply and an add otherwise (never a libm call).
-public final class PackedWeights: @unchecked Sendable {
+final class PackedWeights: @unchecked Sendable {
     typealias V = SIMD16<Float>
 
     /// Output columns (`out`) and reduction length (`in`).
-    public let n: Int
-    public let k: Int
+    let n: Int
+    let k: Int
     /// Panels, each `k * width` floats, back to back.
     let panels: UnsafeMutablePointer<Float>
     /// Bias zero-padded to the panel widths.
@@ -57,7 +57,7 @@ public final class PackedWeights: @unchecked Sendable {
     /// Packing X moves each of its elements once; the product spends about
     /// n / 32 vector multiply-adds on each (AVX-512). Below a few hundred
     /// columns the pack costs more than it saves, and the micro-kernel reads
-    /// X's rows in place (an add per row and k more, measured ~10% slower).
+    /// X's rows in place (an add per row and k more: slower than packing above this width).
     static let packMinColumns = 256
 
     /// Packs `weight` (`[n, k]` row-major) and `bias` (`[n]` or empty).

@@ -321,6 +321,13 @@ func modelFloats(_ t: Tensor, _ name: String) throws(SoftmaxKitError) -> [Float]
 // MARK: Forward
 
 extension Model {
+    /// The vocabulary of a model of token ids; `.invalidArgument` for a
+    /// model of float features (the id calls' check, the C ABI's too).
+    @_spi(CABI) public func idVocabulary() throws(SoftmaxKitError) -> Int {
+        guard let v = vocabulary else { throw .invalid("the model takes \(features) float features, not token ids") }
+        return v
+    }
+
     /// Rows of a `[batch, features]` (steps 1) or `[batch, steps, features]`
     /// input: the forward calls' one check of their sizes (the C ABI's too).
     @_spi(CABI) public func rows(batch: Int, steps: Int, features f: Int) throws(SoftmaxKitError) -> Int {
@@ -411,10 +418,11 @@ extension Model {
         }
         for k in 0...layerWidths.count {  // every layer, then the fused product
             let w = k < layerWidths.count ? layerWidths[k] : widestFused
-            let (c, o1) = block.multipliedReportingOverflow(by: w)
-            let (t, o2) = total.addingReportingOverflow(c)
-            guard !o1, !o2 else { throw .overflow("layer buffers for \(block) rows overflow 64 bits") }
-            total = t
+            // Each term is at most maxElementCount, so the sum cannot wrap.
+            guard let c = elementCount(block, w), total + c <= maxElementCount else {
+                throw .overflow("layer buffers for \(block) rows overflow 64 bits")
+            }
+            total += c
         }
         guard let scratch = rawAllocate(Float.self, total) else {
             throw SoftmaxKitError(.outOfMemory, "cannot allocate \(total) floats of layer buffers")

@@ -124,7 +124,9 @@ public final class Ensemble: @unchecked Sendable {
         }
     }
 
-    func idVocabulary() throws(SoftmaxKitError) -> Int {
+    /// The members' vocabulary of token ids; `.invalidArgument` for
+    /// members of float features (the id calls' check, the C ABI's too).
+    @_spi(CABI) public func idVocabulary() throws(SoftmaxKitError) -> Int {
         guard let v = vocabulary else { throw .invalid("the ensemble's models take \(features) float features, not token ids") }
         return v
     }

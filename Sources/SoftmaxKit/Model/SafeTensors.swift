@@ -271,8 +271,7 @@ public struct SafeTensors: Sendable {
             throw bad("unknown dtype \"\(dtype)\"")
         }
         let count = try checkedProduct(shape, what: "tensor \"\(name)\" shape", kind: .format)
-        let (bytes, o) = count.multipliedReportingOverflow(by: elementSize)
-        guard !o else { throw bad("byte count overflows 64 bits") }
+        let bytes = count * elementSize  // count <= maxElementCount: 8 bytes each fit
         guard end - begin == bytes else {
             throw bad("data_offsets [\(begin), \(end)] hold \(end - begin) bytes but \(dtype) \(shape) needs \(bytes)")
         }

@@ -227,8 +227,8 @@ struct WeightedLaneConstants<T: KernelScalar> {
 /// 2^(2 * (maxExponent - 1)) is >= 1 for every nonzero |b|, subnormals
 /// included; `edge` is then `+inf` or `-inf`, and `vmin(edge, x)` keeps x
 /// below `+inf` or turns the lane to `-inf`.
-// Transparent: the optimizer kept these out of line (a call per vector,
-// 8x slower) despite @inline(__always).
+// Transparent: the optimizer kept these out of line (a call per vector)
+// despite @inline(__always).
 @_transparent @usableFromInline
 func weightedLanes<T: KernelScalar>(_ xv: T.Vector, _ bv: T.Vector, _ c: WeightedLaneConstants<T>) -> T.Vector {
     let e = T.vmin(c.one, T.vabs(bv) * c.big * c.big)

@@ -192,8 +192,7 @@ func withSamplingScratch<T: KernelScalar>(
         }
         return
     }
-    let (total, o) = bytes.multipliedReportingOverflow(by: count)
-    guard !o, let p = rawAllocate(UInt8.self, total &+ 64) else {
+    guard let total = elementCount(bytes, count), let p = rawAllocate(UInt8.self, total &+ 64) else {
         throw SoftmaxKitError(.outOfMemory, "could not allocate sampling scratch (\(count) x \(bytes) bytes)")
     }
     defer { rawFree(p) }

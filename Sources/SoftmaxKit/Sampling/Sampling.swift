@@ -216,9 +216,7 @@ func checkSampleBuffers<X, L: KernelScalar>(
     logProbs: UnsafeMutableBufferPointer<L>?, extents e: Extents, options: SamplingOptions, seed: UInt64
 ) throws(SoftmaxKitError) -> (plan: SamplingPlan<L>, outCount: Int, layout: MaskLayout?) {
     let plan = try SamplingPlan<L>(options, n: e.n, seed: seed)
-    let (perOuter, o1) = plan.draws.multipliedReportingOverflow(by: e.inner)
-    let (outCount, o2) = e.outer.multipliedReportingOverflow(by: perOuter)
-    guard !o1, !o2, outCount <= maxElementCount else {
+    guard let outCount = elementCount(e.outer, plan.draws, e.inner) else {
         throw .overflow("outer * num_samples * inner overflows 64 bits for extents \(e) and num_samples \(plan.draws)")
     }
     try checkCount("logits", logits.count, e.count)
@@ -252,9 +250,9 @@ func sampleArrays<X, L: KernelScalar>(
     let e = try Extents(shape: shape ?? [logits.count], axis: axis)
     try checkCount("logits", logits.count, e.count)
     _ = try SamplingPlan<L>(options, n: e.n, seed: 0)  // option errors before any allocation
-    let (c1, o1) = e.outer.multipliedReportingOverflow(by: options.numSamples)
-    let (count, o2) = c1.multipliedReportingOverflow(by: e.inner)
-    guard !o1, !o2, count <= maxElementCount else { throw .overflow("the result of \(count) draws overflows") }
+    guard let count = elementCount(e.outer, options.numSamples, e.inner) else {
+        throw .overflow("the result of \(e.outer) x \(options.numSamples) x \(e.inner) draws overflows")
+    }
     try probeArray(Int.self, count, for: "indices")
     var indices = [Int](repeating: 0, count: count)
     var logProbs = [L](repeating: 0, count: count)

@@ -143,10 +143,4 @@ def step(runner: Any, x: Any, state: Any, dtype: Any, sample: Any, seed: Any) ->
     table = runner._pack(*[ptr(o).value for o in outs])
     _check(_STEP[runner._C_STATE_CREATE](runner._handle, state._handle, ptr(a), _ENUM(xcode), i64(batch),
                                          i64(a.shape[-1]), table, _ENUM(ocode), runner._head_count))
-    ready = ctypes.c_int32()
-    result = {}
-    for k, (name, o) in enumerate(zip(runner._names, outs)):
-        _check(_L.smk_model_state_head_ready(state._handle, k, ctypes.byref(ready)))
-        if ready.value:
-            result[name] = o
-    return result
+    return runner._ready_heads(state, outs)

@@ -65,7 +65,6 @@ _ENSEMBLE_STEP_IDS = _lib.fast("smk_ensemble_step_ids")
 _FORWARD_SAMPLED = _lib.fast("smk_model_forward_sampled")
 _FORWARD_IDS_SAMPLED = _lib.fast("smk_model_forward_ids_sampled")
 _STEP_SAMPLED = _lib.fast("smk_model_step_sampled")
-_ENSEMBLE_FORWARD_SAMPLED = _lib.fast("smk_ensemble_forward_sampled")
 _ENSEMBLE_FORWARD_LENGTHS_SAMPLED = _lib.fast("smk_ensemble_forward_lengths_sampled")
 _ENSEMBLE_FORWARD_IDS_SAMPLED = _lib.fast("smk_ensemble_forward_ids_sampled")
 _ENSEMBLE_STEP_SAMPLED = _lib.fast("smk_ensemble_step_sampled")
@@ -446,33 +445,18 @@ class _Sequences(_Runner):
             return self._step_sampled(x, state, sample, seed)
         if self.vocabulary:
             a = np.asarray(x)
-            if a.dtype.kind not in "iu":
-                raise ArgumentError(f"the model's input is token ids (vocabulary {self.vocabulary}): ids must be integers, got dtype {a.dtype}")
-            if a.ndim not in (0, 1):
-                raise ArgumentError(f"ids of one step must be [batch] or a single id, got shape {a.shape}")
-            if a.dtype.kind == "u" and a.size and a.max() > np.iinfo(np.int64).max:
-                raise ArgumentError(f"ids hold values outside the vocabulary [0, {self.vocabulary})")
-            lead = a.shape
-            a = np.ascontiguousarray(a.reshape(-1), dtype=I64_)
+            lead = a.shape  # before ascontiguousarray, which makes one id 1-D
+            a = self._ids_array(a, (0, 1), "ids of one step must be [batch] or a single id").reshape(-1)
             outs = [_empty(lead + (size,), F32) for size in self._sizes]
             table = self._pack(*[ptr(o).value for o in outs])
             _check(self._C_STEP_IDS(self._handle, state._handle, ptr(a), i64(a.shape[0]), table, self._head_count))
         else:
-            a = np.ascontiguousarray(np.asarray(x), dtype=F32)
-            if a.ndim not in (1, 2):
-                raise ArgumentError(f"x must be [batch, features] or [features], got shape {a.shape}")
-            batch = a.shape[0] if a.ndim == 2 else 1
+            a, batch = self._step_input(x)
             lead = a.shape[:-1]
             outs = [_empty(lead + (size,), F32) for size in self._sizes]
             table = self._pack(*[ptr(o).value for o in outs])
             _check(self._C_STEP(self._handle, state._handle, ptr(a), i64(batch), i64(a.shape[-1]), table, self._head_count))
-        ready = ctypes.c_int32()
-        result = {}
-        for k, (name, o) in enumerate(zip(self._names, outs)):
-            _check(_L.smk_model_state_head_ready(state._handle, k, ctypes.byref(ready)))
-            if ready.value:
-                result[name] = o
-        return result
+        return self._ready_heads(state, outs)
 
     @staticmethod
     def _lengths(lengths: Any, batch: int) -> np.ndarray:
@@ -485,15 +469,30 @@ class _Sequences(_Runner):
             raise ArgumentError("lengths hold values beyond int64")
         return np.ascontiguousarray(lens, dtype=I64_)
 
-    def _forward_ids(self, ids: Any, lengths: Any) -> dict[str, np.ndarray]:
+    @staticmethod
+    def _step_input(x: Any) -> tuple[np.ndarray, int]:
+        """One step's float input ``[batch, features]`` or ``[features]`` as
+        C-contiguous float32, and its batch."""
+        a = np.ascontiguousarray(np.asarray(x), dtype=F32)
+        if a.ndim not in (1, 2):
+            raise ArgumentError(f"x must be [batch, features] or [features], got shape {a.shape}")
+        return a, a.shape[0] if a.ndim == 2 else 1
+
+    def _ids_array(self, ids: Any, ndims: tuple = (1, 2),
+                   shapes: str = "ids must be [batch] or [batch, steps]") -> np.ndarray:
+        """Token ids of rank in `ndims` (else `shapes` names the accepted
+        shapes) as C-contiguous int64."""
         a = np.asarray(ids)
         if a.dtype.kind not in "iu":
             raise ArgumentError(f"the model's input is token ids (vocabulary {self.vocabulary}): ids must be integers, got dtype {a.dtype}")
-        if a.ndim not in (1, 2):
-            raise ArgumentError(f"ids must be [batch] or [batch, steps], got shape {a.shape}")
+        if a.ndim not in ndims:
+            raise ArgumentError(f"{shapes}, got shape {a.shape}")
         if a.dtype.kind == "u" and a.size and a.max() > np.iinfo(np.int64).max:
             raise ArgumentError(f"ids hold values outside the vocabulary [0, {self.vocabulary})")
-        a = np.ascontiguousarray(a, dtype=I64_)
+        return np.ascontiguousarray(a, dtype=I64_)
+
+    def _forward_ids(self, ids: Any, lengths: Any) -> dict[str, np.ndarray]:
+        a = self._ids_array(ids)
         batch = a.shape[0]
         steps = a.shape[1] if a.ndim == 2 else 1
         lens = None if lengths is None else self._lengths(lengths, batch)
@@ -502,6 +501,47 @@ class _Sequences(_Runner):
         _check(self._C_FORWARD_IDS(self._handle, ptr(a), i64(batch), i64(steps), None if lens is None else ptr(lens),
                                    table, self._head_count))
         return dict(zip(self._names, outs))
+
+    def _call_sampled(self, x: Any, lengths: Any, sample: Any, seed: Any) -> dict[str, Any]:
+        h, count = self._handle, self._head_count
+        if self.vocabulary:
+            a = self._ids_array(x)
+            batch = a.shape[0]
+            steps = a.shape[1] if a.ndim == 2 else 1
+            lens = None if lengths is None else self._lengths(lengths, batch)
+            lp = None if lens is None else ptr(lens)
+            ids_fn = self._C_FORWARD_IDS_SAMPLED
+            return self._sampled(sample, seed, self._shapes(a.shape), lambda o, s, out, idx, lps: ids_fn(
+                h, ptr(a), i64(batch), i64(steps), lp, o, s, out, idx, lps, count))
+        a = np.asarray(x)
+        if a.dtype.kind not in "biuf":
+            raise ArgumentError(f"x must hold real numbers, got dtype {a.dtype}")
+        a = np.ascontiguousarray(a, dtype=F32)
+        if lengths is not None and a.ndim != 3:
+            raise ArgumentError(f"x must be [batch, steps, features] with lengths, got shape {a.shape}")
+        batch, steps, feats, _ = self._plans.get(a.shape) or self._plan(a.shape)
+        lens = None if lengths is None else self._lengths(lengths, a.shape[0])
+        lp = None if lens is None else ptr(lens)
+        fn = self._C_FORWARD_SAMPLED  # NULL lengths: every row runs all steps
+        return self._sampled(sample, seed, self._shapes(a.shape[:-1]), lambda o, s, out, idx, lps: fn(
+            h, ptr(a), batch, steps, feats, lp, o, s, out, idx, lps, count))
+
+    def _step_sampled(self, x: Any, state: "State", sample: Any, seed: Any) -> dict[str, Any]:
+        a, batch = self._step_input(x)
+        h, sh, count, fn = self._handle, state._handle, self._head_count, self._C_STEP_SAMPLED
+        shapes = tuple(a.shape[:-1] + (size,) for size in self._sizes)
+        return self._sampled(sample, seed, shapes, lambda o, s, out, idx, lps: fn(
+            h, sh, ptr(a), i64(batch), i64(a.shape[-1]), o, s, out, idx, lps, count))
+
+    def _ready_heads(self, state: "State", outs: Sequence[np.ndarray]) -> dict[str, np.ndarray]:
+        """The step outputs of the heads `state` marks ready, by name."""
+        ready = ctypes.c_int32()
+        result = {}
+        for k, (name, o) in enumerate(zip(self._names, outs)):
+            _check(_L.smk_model_state_head_ready(state._handle, k, ctypes.byref(ready)))
+            if ready.value:
+                result[name] = o
+        return result
 
 
 def padding_lengths(ids: Any, padding_id: int = 0) -> np.ndarray:
@@ -611,50 +651,9 @@ class Model(_Sequences):
     _C_STEP = _STEP
     _C_STEP_IDS = _STEP_IDS
     _C_STATE_CREATE = "smk_model_state_create"
-
-    def _call_sampled(self, x: Any, lengths: Any, sample: Any, seed: Any) -> dict[str, Any]:
-        h = self._handle
-        if self.vocabulary:
-            a = self._ids_array(x)
-            batch = a.shape[0]
-            steps = a.shape[1] if a.ndim == 2 else 1
-            lens = None if lengths is None else self._lengths(lengths, batch)
-            lp = None if lens is None else ptr(lens)
-            return self._sampled(sample, seed, self._shapes(a.shape), lambda o, s, out, idx, lps: _FORWARD_IDS_SAMPLED(
-                h, ptr(a), i64(batch), i64(steps), lp, o, s, out, idx, lps, self._head_count))
-        a = np.asarray(x)
-        if a.dtype.kind not in "biuf":
-            raise ArgumentError(f"x must hold real numbers, got dtype {a.dtype}")
-        a = np.ascontiguousarray(a, dtype=F32)
-        if lengths is not None and a.ndim != 3:
-            raise ArgumentError(f"x must be [batch, steps, features] with lengths, got shape {a.shape}")
-        batch, steps, feats, _ = self._plans.get(a.shape) or self._plan(a.shape)
-        lens = None if lengths is None else self._lengths(lengths, a.shape[0])
-        lp = None if lens is None else ptr(lens)
-        return self._sampled(sample, seed, self._shapes(a.shape[:-1]), lambda o, s, out, idx, lps: _FORWARD_SAMPLED(
-            h, ptr(a), batch, steps, feats, lp, o, s, out, idx, lps, self._head_count))
-
-    def _step_sampled(self, x: Any, state: "State", sample: Any, seed: Any) -> dict[str, Any]:
-        a = np.ascontiguousarray(np.asarray(x), dtype=F32)
-        if a.ndim not in (1, 2):
-            raise ArgumentError(f"x must be [batch, features] or [features], got shape {a.shape}")
-        batch = a.shape[0] if a.ndim == 2 else 1
-        lead = a.shape[:-1]
-        h, sh = self._handle, state._handle
-        shapes = tuple(lead + (size,) for size in self._sizes)
-        return self._sampled(sample, seed, shapes, lambda o, s, out, idx, lps: _STEP_SAMPLED(
-            h, sh, ptr(a), i64(batch), i64(a.shape[-1]), o, s, out, idx, lps, self._head_count))
-
-    def _ids_array(self, ids: Any) -> np.ndarray:
-        a = np.asarray(ids)
-        if a.dtype.kind not in "iu":
-            raise ArgumentError(f"the model's input is token ids (vocabulary {self.vocabulary}): ids must be integers, got dtype {a.dtype}")
-        if a.ndim not in (1, 2):
-            raise ArgumentError(f"ids must be [batch] or [batch, steps], got shape {a.shape}")
-        if a.dtype.kind == "u" and a.size and a.max() > np.iinfo(np.int64).max:
-            raise ArgumentError(f"ids hold values outside the vocabulary [0, {self.vocabulary})")
-        return np.ascontiguousarray(a, dtype=I64_)
-
+    _C_FORWARD_SAMPLED = _FORWARD_SAMPLED
+    _C_FORWARD_IDS_SAMPLED = _FORWARD_IDS_SAMPLED
+    _C_STEP_SAMPLED = _STEP_SAMPLED
 
     @property
     def spec(self) -> dict:
@@ -770,43 +769,14 @@ class Ensemble(_Sequences):
     _C_STEP = _ENSEMBLE_STEP
     _C_STEP_IDS = _ENSEMBLE_STEP_IDS
     _C_STATE_CREATE = "smk_ensemble_state_create"
-
-    def _call_sampled(self, x: Any, lengths: Any, sample: Any, seed: Any) -> dict[str, Any]:
-        h = self._handle
-        if self.vocabulary:
-            a = Model._ids_array(self, x)
-            batch = a.shape[0]
-            steps = a.shape[1] if a.ndim == 2 else 1
-            lens = None if lengths is None else self._lengths(lengths, batch)
-            lp = None if lens is None else ptr(lens)
-            return self._sampled(sample, seed, self._shapes(a.shape), lambda o, s, out, idx, lps: _ENSEMBLE_FORWARD_IDS_SAMPLED(
-                h, ptr(a), i64(batch), i64(steps), lp, o, s, out, idx, lps, self._head_count))
-        a = np.asarray(x)
-        if a.dtype.kind not in "biuf":
-            raise ArgumentError(f"x must hold real numbers, got dtype {a.dtype}")
-        a = np.ascontiguousarray(a, dtype=F32)
-        if lengths is not None and a.ndim != 3:
-            raise ArgumentError(f"x must be [batch, steps, features] with lengths, got shape {a.shape}")
-        batch, steps, feats, _ = self._plans.get(a.shape) or self._plan(a.shape)
-        if lengths is None:
-            return self._sampled(sample, seed, self._shapes(a.shape[:-1]), lambda o, s, out, idx, lps: _ENSEMBLE_FORWARD_SAMPLED(
-                h, ptr(a), batch, steps, feats, o, s, out, idx, lps, self._head_count))
-        lens = self._lengths(lengths, a.shape[0])
-        return self._sampled(sample, seed, self._shapes(a.shape[:-1]), lambda o, s, out, idx, lps: _ENSEMBLE_FORWARD_LENGTHS_SAMPLED(
-            h, ptr(a), batch, steps, feats, ptr(lens), o, s, out, idx, lps, self._head_count))
+    _C_FORWARD_SAMPLED = _ENSEMBLE_FORWARD_LENGTHS_SAMPLED
+    _C_FORWARD_IDS_SAMPLED = _ENSEMBLE_FORWARD_IDS_SAMPLED
+    _C_STEP_SAMPLED = _ENSEMBLE_STEP_SAMPLED
 
     def _step_sampled(self, x: Any, state: "State", sample: Any, seed: Any) -> dict[str, Any]:
         if self.vocabulary:
             raise ArgumentError("a step on token ids does not sample; sample the returned probabilities with softmaxkit.sample")
-        a = np.ascontiguousarray(np.asarray(x), dtype=F32)
-        if a.ndim not in (1, 2):
-            raise ArgumentError(f"x must be [batch, features] or [features], got shape {a.shape}")
-        batch = a.shape[0] if a.ndim == 2 else 1
-        lead = a.shape[:-1]
-        h, sh = self._handle, state._handle
-        shapes = tuple(lead + (size,) for size in self._sizes)
-        return self._sampled(sample, seed, shapes, lambda o, s, out, idx, lps: _ENSEMBLE_STEP_SAMPLED(
-            h, sh, ptr(a), i64(batch), i64(a.shape[-1]), o, s, out, idx, lps, self._head_count))
+        return super()._step_sampled(x, state, sample, seed)
 
     def __reduce__(self):
         return (_unpickle_ensemble, (tuple(self.models), self.mode))

@@ -22,25 +22,12 @@ dask = pytest.importorskip("dask")
 da = pytest.importorskip("dask.array")
 distributed = pytest.importorskip("distributed")
 import softmaxkit.dask as skd  # noqa: E402
+from dask_setup import client, logits  # noqa: E402,F401  (client: the module's cluster fixture)
 
 MODELS = Path(__file__).resolve().parents[3] / "examples" / "models"
 # Exact where the reduction axis is one chunk; otherwise the order of the
 # sum of exponentials differs from the in-memory kernel's (double sums).
 RTOL = {np.float32: 4e-6, np.float64: 1e-13}
-
-
-@pytest.fixture(scope="module")
-def client():
-    cluster = distributed.LocalCluster(n_workers=2, threads_per_worker=1, processes=True,
-                                       dashboard_address=None, silence_logs=40)
-    c = distributed.Client(cluster)
-    yield c
-    c.close()
-    cluster.close()
-
-
-def logits(shape, dtype=np.float32, seed=0):
-    return (np.random.default_rng(seed).standard_normal(shape) * 3).astype(dtype)
 
 
 # (shape, chunks, axis): every axis chunked, uneven and single-element chunks,

@@ -23,22 +23,9 @@ dask = pytest.importorskip("dask")
 da = pytest.importorskip("dask.array")
 distributed = pytest.importorskip("distributed")
 import softmaxkit.dask as skd  # noqa: E402
+from dask_setup import client, logits  # noqa: E402,F401  (client: the module's cluster fixture)
 
 TOL = {np.float32: (2e-6, 2e-5), np.float64: (1e-13, 1e-11)}
-
-
-@pytest.fixture(scope="module")
-def client():
-    cluster = distributed.LocalCluster(n_workers=2, threads_per_worker=1, processes=True,
-                                       dashboard_address=None, silence_logs=40)
-    c = distributed.Client(cluster)
-    yield c
-    c.close()
-    cluster.close()
-
-
-def logits(shape, dtype=np.float32, seed=0):
-    return (np.random.default_rng(seed).standard_normal(shape) * 3).astype(dtype)
 
 
 def grad_close(got, want):

@@ -23,24 +23,11 @@ da = pytest.importorskip("dask.array")
 distributed = pytest.importorskip("distributed")
 ml_dtypes = pytest.importorskip("ml_dtypes")
 import softmaxkit.dask as skd  # noqa: E402
+from dask_setup import client, logits  # noqa: E402,F401  (client: the module's cluster fixture)
 
 HALVES = [np.float16, ml_dtypes.bfloat16]
 #: One unit in the last place, relative (float16: 10 fraction bits; bfloat16: 7).
 ULP = {np.dtype(np.float16): 2.0 ** -10, np.dtype(ml_dtypes.bfloat16): 2.0 ** -7}
-
-
-@pytest.fixture(scope="module")
-def client():
-    cluster = distributed.LocalCluster(n_workers=2, threads_per_worker=1, processes=True,
-                                       dashboard_address=None, silence_logs=40)
-    c = distributed.Client(cluster)
-    yield c
-    c.close()
-    cluster.close()
-
-
-def logits(shape, dtype, seed=0):
-    return (np.random.default_rng(seed).standard_normal(shape) * 3).astype(dtype)
 
 
 def half_close(got, want, exact):

@@ -6,25 +6,15 @@ of the ensemble's output for the same call, with the head's stream rows
 ready at a tick give -1."""
 from __future__ import annotations
 
-from pathlib import Path
 
 import numpy as np
 import pytest
 
 import softmaxkit
 
-FIXTURES = Path(__file__).resolve().parents[3] / "Tests" / "fixtures" / "recurrent"
+from recurrent_members import load, perturbed
+
 STRIDE = 2 ** 48
-
-
-def load(name: str) -> softmaxkit.Model:
-    return softmaxkit.Model.load(FIXTURES / f"{name}.safetensors")
-
-
-def perturbed(model: softmaxkit.Model, seed: int) -> softmaxkit.Model:
-    rng = np.random.default_rng(seed)
-    w = {k: (v * 0.7 + 0.3 * rng.standard_normal(v.shape)).astype(v.dtype) for k, v in model.weights.items()}
-    return softmaxkit.Model.from_weights(model.spec, w)
 
 
 def head_index(ens, name):

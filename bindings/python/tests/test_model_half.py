@@ -13,17 +13,9 @@ import pytest
 
 import softmaxkit as smk
 from softmaxkit import ArgumentError
+from test_half import F16, HALVES
 
-try:
-    import ml_dtypes
-    BF16 = np.dtype(ml_dtypes.bfloat16)
-except ImportError:  # bfloat16 cases are skipped
-    ml_dtypes = None
-    BF16 = None
-
-F16 = np.dtype(np.float16)
 F32 = np.dtype(np.float32)
-HALVES = [F16] + ([BF16] if BF16 is not None else [])
 ROOT = Path(__file__).resolve().parents[3]
 MODELS = ROOT / "examples" / "models"
 RECURRENT = ROOT / "Tests" / "fixtures" / "recurrent"

@@ -4,25 +4,13 @@ computed here; streaming (models with id inputs, heads on selected steps,
 ensembles) against whole-sequence forward."""
 from __future__ import annotations
 
-from pathlib import Path
 
 import numpy as np
 import pytest
 
 import softmaxkit
 
-FIXTURES = Path(__file__).resolve().parents[3] / "Tests" / "fixtures" / "recurrent"
-
-
-def load(name: str) -> softmaxkit.Model:
-    return softmaxkit.Model.load(FIXTURES / f"{name}.safetensors")
-
-
-def perturbed(model: softmaxkit.Model, seed: int) -> softmaxkit.Model:
-    """The same architecture with other weights (a second ensemble member)."""
-    rng = np.random.default_rng(seed)
-    w = {k: (v * 0.7 + 0.3 * rng.standard_normal(v.shape)).astype(v.dtype) for k, v in model.weights.items()}
-    return softmaxkit.Model.from_weights(model.spec, w)
+from recurrent_members import load, perturbed
 
 
 def softmax(z: np.ndarray) -> np.ndarray:
