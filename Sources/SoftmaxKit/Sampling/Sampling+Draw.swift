@@ -192,7 +192,8 @@ func withSamplingScratch<T: KernelScalar>(
         }
         return
     }
-    guard let total = elementCount(bytes, count), let p = rawAllocate(UInt8.self, total &+ 64) else {
+    let (total, o) = bytes.multipliedReportingOverflow(by: count)  // inlinable: the SPI count check is out of reach
+    guard !o, let p = rawAllocate(UInt8.self, total &+ 64) else {
         throw SoftmaxKitError(.outOfMemory, "could not allocate sampling scratch (\(count) x \(bytes) bytes)")
     }
     defer { rawFree(p) }
