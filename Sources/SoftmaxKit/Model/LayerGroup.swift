@@ -45,12 +45,15 @@ struct LayerGroup {
     /// load is linear in the layer count. `visits` counts the table lookups
     /// and member placements (tests check it grows linearly).
     static func memberLists(inputs: [Int], activations: [Activation]) -> (lists: [[Int]], visits: Int) {
-        struct Key: Hashable { let input: Int; let activation: Activation }
+        // The activation by its case number: hashing the enum itself would
+        // hash its raw-value string.
+        struct Key: Hashable { let input: Int; let activation: Int }
         var groupOf: [Key: Int] = [:]
+        groupOf.reserveCapacity(inputs.count)
         var lists: [[Int]] = []
         var visits = 0
         for k in inputs.indices {
-            let key = Key(input: inputs[k], activation: activations[k])
+            let key = Key(input: inputs[k], activation: activations[k].caseNumber)
             visits += 1
             if let g = groupOf[key] {
                 lists[g].append(k)
@@ -60,5 +63,20 @@ struct LayerGroup {
             }
         }
         return (lists, visits)
+    }
+}
+
+extension Activation {
+    /// A number per case, distinct for distinct cases.
+    var caseNumber: Int {
+        switch self {
+        case .identity: return 0
+        case .relu: return 1
+        case .tanh: return 2
+        case .sigmoid: return 3
+        case .gelu: return 4
+        case .geluTanh: return 5
+        case .silu: return 6
+        }
     }
 }
