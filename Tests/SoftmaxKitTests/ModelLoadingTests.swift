@@ -67,4 +67,26 @@ import Testing
         #expect(f.tensors == tensors)
         #expect(f.metadata == ["a": "b"])
     }
+
+    @Test func specTextIsItsJSONValueSerialized() throws {
+        var a = ModelSpec(features: 3, layers: [
+            LayerSpec(name: "e\"\u{0}é", input: "input", activation: .relu, units: 4),
+            LayerSpec(name: "r", input: "e\"\u{0}é", kind: .lstm, numLayers: 2, bidirectional: true, sequence: false),
+            LayerSpec(name: "g", input: "r", activation: .geluTanh, kind: .gru, bidirectional: false, sequence: true, step: -1),
+        ], heads: [
+            HeadSpec(name: "s", layer: "g", output: .softmax, temperature: 0.5),
+            HeadSpec(name: "m", layer: "g", output: .maskedSoftmax, mask: [1, 0], renormalize: false),
+            HeadSpec(name: "p", layer: "g", output: .partitioned, segments: [Segment(width: 2, activation: RowActivation.allCases[0])]),
+            HeadSpec(name: "h", layer: nil, output: .hierarchical, coarse: "r", fine: ["g", "e"]),
+        ])
+        #expect(a.json == a.jsonValue.serialized)
+        #expect(try ModelSpec(json: a.json) == a)
+        a.input = InputSpec(vocabulary: 7)
+        a.input.paddingID = 0
+        #expect(a.json == a.jsonValue.serialized)
+        a.input.paddingID = nil
+        #expect(a.json == a.jsonValue.serialized)
+        let robot = try ModelSpec(json: robotSpecText)
+        #expect(robot.json == robot.jsonValue.serialized)
+    }
 }

@@ -55,7 +55,7 @@ extension JSONValue {
     /// Parses one JSON document from UTF-8 bytes.
     /// - Throws: `.format` naming `what` and the byte offset of the problem.
     public static func parse(_ bytes: UnsafeBufferPointer<UInt8>, what: String = "JSON") throws(SoftmaxKitError) -> JSONValue {
-        guard String(validating: bytes, as: UTF8.self) != nil else {
+        guard validUTF8(bytes) else {
             throw SoftmaxKitError(.format, "\(what) is not valid UTF-8")
         }
         var p = JSONParser(bytes: bytes, what: what)
@@ -320,13 +320,25 @@ extension JSONParser {
         switch c {
         case UInt8(ascii: "{"): try members(depth: depth) { (p, _) throws(SoftmaxKitError) in try p.skip(depth: depth + 1) }
         case UInt8(ascii: "["): try elements(depth: depth) { (p) throws(SoftmaxKitError) in try p.skip(depth: depth + 1) }
-        case UInt8(ascii: "\""): _ = try string()
+        case UInt8(ascii: "\""): try skipString()
         case UInt8(ascii: "t"): try expect("true")
         case UInt8(ascii: "f"): try expect("false")
         case UInt8(ascii: "n"): try expect("null")
         case UInt8(ascii: "-"), UInt8(ascii: "0")...UInt8(ascii: "9"): _ = try number()
         default: throw fail("unexpected character '\(Unicode.Scalar(c))'")
         }
+    }
+
+    /// Checks one string and steps over it; one without escapes is not copied.
+    mutating func skipString() throws(SoftmaxKitError) {
+        var end = i + 1
+        while end < bytes.count {
+            let c = bytes[end]
+            if c == UInt8(ascii: "\"") { i = end + 1; return }
+            if c == UInt8(ascii: "\\") || c < 0x20 { break }
+            end += 1
+        }
+        _ = try string()
     }
 
     /// Walks the object at the cursor: `body` is called with the parser at

@@ -306,7 +306,13 @@ extension ModelSpec {
             if let t = l.step { m.append(("step", .number(Double(t)))) }
             return .object(m)
         })))
-        members.append(("heads", .array(heads.map { h in
+        members.append(("heads", .array(jsonValueHeads)))
+        return .object(members)
+    }
+
+    /// The heads as ``jsonValue`` writes them.
+    var jsonValueHeads: [JSONValue] {
+        heads.map { h in
             var m: [(String, JSONValue)] = [("name", .string(h.name))]
             if let l = h.layer { m.append(("layer", .string(l))) }
             m.append(("output", .string(h.output.rawValue)))
@@ -319,8 +325,7 @@ extension ModelSpec {
             if let c = h.coarse { m.append(("coarse", .string(c))) }
             if let f = h.fine { m.append(("fine", .array(f.map { .string($0) }))) }
             return .object(m)
-        })))
-        return .object(members)
+        }
     }
 
     /// Whether the model has recurrent or embedding layers, step selection
@@ -329,8 +334,47 @@ extension ModelSpec {
         input.vocabulary != nil || layers.contains { $0.kind != .dense || $0.step != nil }
     }
 
-    /// Compact JSON text of ``jsonValue``.
-    public var json: String { jsonValue.serialized }
+    /// Compact JSON text of ``jsonValue``, written straight from the spec
+    /// (a large spec's tree would cost several allocations a layer).
+    public var json: String {
+        var out: [UInt8] = []
+        func key(_ k: StaticString, first: Bool = false) {
+            if !first { out.append(UInt8(ascii: ",")) }
+            out.append(UInt8(ascii: "\""))
+            out.append(contentsOf: UnsafeBufferPointer(start: k.utf8Start, count: k.utf8CodeUnitCount))
+            out += "\":".utf8
+        }
+        func number(_ d: Double) { JSONValue.number(d).write(to: &out) }
+        func string(_ s: String) { JSONValue.writeString(s, to: &out) }
+        func bool(_ b: Bool) { out += (b ? "true" : "false").utf8 }
+        out.append(UInt8(ascii: "{"))
+        key("softmaxkit", first: true); number(Double(version))
+        key("input"); out.append(UInt8(ascii: "{"))
+        if let v = input.vocabulary { key("vocabulary", first: true); number(Double(v)) } else { key("features", first: true); number(Double(input.features)) }
+        if let p = input.paddingID { key("padding_id"); number(Double(p)) }
+        out.append(UInt8(ascii: "}"))
+        key("layers"); out.append(UInt8(ascii: "["))
+        for (k, l) in layers.enumerated() {
+            if k > 0 { out.append(UInt8(ascii: ",")) }
+            out.append(UInt8(ascii: "{"))
+            key("name", first: true); string(l.name)
+            key("input"); string(l.input)
+            key("activation"); string(l.activation.rawValue)
+            if let u = l.units { key("units"); number(Double(u)) }
+            if l.kind != .dense { key("kind"); string(l.kind.rawValue) }
+            if let n = l.numLayers { key("num_layers"); number(Double(n)) }
+            if let b = l.bidirectional { key("bidirectional"); bool(b) }
+            if let q = l.sequence { key("sequence"); bool(q) }
+            if let t = l.step { key("step"); number(Double(t)) }
+            out.append(UInt8(ascii: "}"))
+        }
+        out.append(UInt8(ascii: "]"))
+        // Heads are few: written through their JSON values.
+        key("heads")
+        JSONValue.array(Array(jsonValueHeads)).write(to: &out)
+        out.append(UInt8(ascii: "}"))
+        return String(decoding: out, as: UTF8.self)
+    }
 }
 
 func exactInt(_ d: Double) -> Int? {
