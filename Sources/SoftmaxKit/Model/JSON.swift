@@ -55,7 +55,7 @@ extension JSONValue {
     /// Parses one JSON document from UTF-8 bytes.
     /// - Throws: `.format` naming `what` and the byte offset of the problem.
     public static func parse(_ bytes: UnsafeBufferPointer<UInt8>, what: String = "JSON") throws(SoftmaxKitError) -> JSONValue {
-        guard String(validating: bytes, as: UTF8.self) != nil else {
+        guard validUTF8(bytes) else {
             throw SoftmaxKitError(.format, "\(what) is not valid UTF-8")
         }
         var p = JSONParser(bytes: bytes, what: what)
@@ -77,6 +77,8 @@ struct JSONParser {
     let bytes: UnsafeBufferPointer<UInt8>
     let what: String
     var i = 0
+    /// Members of an object checked for a duplicate key one by one.
+    static let shortObject = 16
     /// Values stepped over by ``skip(depth:)``.
     var skipped = 0
 
@@ -119,6 +121,8 @@ struct JSONParser {
     mutating func object(depth: Int) throws(SoftmaxKitError) -> JSONValue {
         i += 1
         var members: [(String, JSONValue)] = []
+        // Keys compare as Strings (as they did in a set): a short object's
+        // are compared in place, a set is built only for a long one.
         var seen = Set<String>()
         skipSpace()
         if peek == UInt8(ascii: "}") { i += 1; return .object(members) }
@@ -126,7 +130,14 @@ struct JSONParser {
             skipSpace()
             guard peek == UInt8(ascii: "\"") else { throw fail("expected a string key") }
             let key = try string()
-            guard seen.insert(key).inserted else { throw fail("duplicate key \"\(key)\"") }
+            let duplicate: Bool
+            if members.count < JSONParser.shortObject {
+                duplicate = members.contains { $0.0 == key }
+            } else {
+                if seen.isEmpty { for (k, _) in members { seen.insert(k) } }
+                duplicate = !seen.insert(key).inserted
+            }
+            guard !duplicate else { throw fail("duplicate key \"\(key)\"") }
             skipSpace()
             guard peek == UInt8(ascii: ":") else { throw fail("expected ':' after key \"\(key)\"") }
             i += 1
@@ -176,7 +187,21 @@ struct JSONParser {
 
     mutating func string() throws(SoftmaxKitError) -> String {
         i += 1
-        var out: [UInt8] = []
+        // A string without escapes (nearly every name and key) is made
+        // straight from its bytes.
+        var end = i
+        while end < bytes.count {
+            let c = bytes[end]
+            if c == UInt8(ascii: "\"") {
+                let s = String(decoding: UnsafeBufferPointer(rebasing: bytes[i..<end]), as: UTF8.self)
+                i = end + 1
+                return s
+            }
+            if c == UInt8(ascii: "\\") || c < 0x20 { break }
+            end += 1
+        }
+        var out: [UInt8] = Array(bytes[i..<end])
+        i = end
         while true {
             guard let c = peek else { throw fail("unterminated string") }
             i += 1
@@ -221,7 +246,8 @@ struct JSONParser {
 
     mutating func number() throws(SoftmaxKitError) -> Double {
         let start = i
-        if peek == UInt8(ascii: "-") { i += 1 }
+        let negative = peek == UInt8(ascii: "-")
+        if negative { i += 1 }
         func digits(_ p: inout JSONParser) -> Int {
             var n = 0
             while let c = p.peek, c >= UInt8(ascii: "0"), c <= UInt8(ascii: "9") { p.i += 1; n += 1 }
@@ -231,6 +257,13 @@ struct JSONParser {
         let intDigits = digits(&self)
         guard intDigits > 0 else { throw fail("expected digits") }
         if intDigits > 1 && bytes[intStart] == UInt8(ascii: "0") { throw fail("leading zero in number") }
+        // An integer of at most 15 digits is exact in a Double: read in place
+        // (shapes and offsets are most of a header's numbers).
+        if intDigits <= 15, peek != UInt8(ascii: "."), peek != UInt8(ascii: "e"), peek != UInt8(ascii: "E") {
+            var v = 0
+            for k in intStart..<i { v = v * 10 + Int(bytes[k] &- UInt8(ascii: "0")) }
+            return negative ? -Double(v) : Double(v)
+        }
         if peek == UInt8(ascii: ".") {
             i += 1
             guard digits(&self) > 0 else { throw fail("expected digits after '.'") }
@@ -287,13 +320,25 @@ extension JSONParser {
         switch c {
         case UInt8(ascii: "{"): try members(depth: depth) { (p, _) throws(SoftmaxKitError) in try p.skip(depth: depth + 1) }
         case UInt8(ascii: "["): try elements(depth: depth) { (p) throws(SoftmaxKitError) in try p.skip(depth: depth + 1) }
-        case UInt8(ascii: "\""): _ = try string()
+        case UInt8(ascii: "\""): try skipString()
         case UInt8(ascii: "t"): try expect("true")
         case UInt8(ascii: "f"): try expect("false")
         case UInt8(ascii: "n"): try expect("null")
         case UInt8(ascii: "-"), UInt8(ascii: "0")...UInt8(ascii: "9"): _ = try number()
         default: throw fail("unexpected character '\(Unicode.Scalar(c))'")
         }
+    }
+
+    /// Checks one string and steps over it; one without escapes is not copied.
+    mutating func skipString() throws(SoftmaxKitError) {
+        var end = i + 1
+        while end < bytes.count {
+            let c = bytes[end]
+            if c == UInt8(ascii: "\"") { i = end + 1; return }
+            if c == UInt8(ascii: "\\") || c < 0x20 { break }
+            end += 1
+        }
+        _ = try string()
     }
 
     /// Walks the object at the cursor: `body` is called with the parser at
@@ -343,35 +388,74 @@ extension JSONParser {
 extension JSONValue {
     /// Compact JSON text; numbers that are integers print without a fraction.
     public var serialized: String {
-        var out = ""
+        String(decoding: serializedBytes, as: UTF8.self)
+    }
+
+    /// ``serialized`` as its UTF-8 bytes (written as bytes: appending to a
+    /// String piece by piece is several times slower).
+    var serializedBytes: [UInt8] {
+        var out: [UInt8] = []
         write(to: &out)
         return out
     }
 
-    func write(to out: inout String) {
+    func write(to out: inout [UInt8]) {
         switch self {
-        case .null: out += "null"
-        case .bool(let b): out += b ? "true" : "false"
+        case .null: out += "null".utf8
+        case .bool(let b): out += (b ? "true" : "false").utf8
         case .number(let d):
-            if d.isFinite, d == d.rounded(), abs(d) < 1e15 { out += String(Int64(d)) } else if d.isFinite { out += "\(d)" } else { out += "null" }
+            if d.isFinite, d == d.rounded(), abs(d) < 1e15 { out += String(Int64(d)).utf8 } else if d.isFinite { out += "\(d)".utf8 } else { out += "null".utf8 }
         case .string(let s): JSONValue.writeString(s, to: &out)
         case .array(let items):
-            out += "["
+            out.append(UInt8(ascii: "["))
             for (k, v) in items.enumerated() {
-                if k > 0 { out += "," }
+                if k > 0 { out.append(UInt8(ascii: ",")) }
                 v.write(to: &out)
             }
-            out += "]"
+            out.append(UInt8(ascii: "]"))
         case .object(let members):
-            out += "{"
+            out.append(UInt8(ascii: "{"))
             for (k, (key, v)) in members.enumerated() {
-                if k > 0 { out += "," }
+                if k > 0 { out.append(UInt8(ascii: ",")) }
                 JSONValue.writeString(key, to: &out)
-                out += ":"
+                out.append(UInt8(ascii: ":"))
                 v.write(to: &out)
             }
-            out += "}"
+            out.append(UInt8(ascii: "}"))
         }
+    }
+
+    /// `s` as a JSON string: quotes, backslashes and control characters
+    /// escaped, every other byte as it is.
+    static func writeString(_ s: String, to out: inout [UInt8]) {
+        out.append(UInt8(ascii: "\""))
+        // Most names need no escape: appended whole.
+        var t = s
+        let plain = t.withUTF8 { (b) -> Bool in
+            guard !b.contains(where: { $0 < 0x20 || $0 == UInt8(ascii: "\"") || $0 == UInt8(ascii: "\\") }) else { return false }
+            out.append(contentsOf: b)
+            return true
+        }
+        if plain {
+            out.append(UInt8(ascii: "\""))
+            return
+        }
+        for c in s.utf8 {
+            switch c {
+            case UInt8(ascii: "\""): out += "\\\"".utf8
+            case UInt8(ascii: "\\"): out += "\\\\".utf8
+            case 0x0A: out += "\\n".utf8
+            case 0x0D: out += "\\r".utf8
+            case 0x09: out += "\\t".utf8
+            case 0..<0x20:
+                let hex = Array("0123456789abcdef".utf8)
+                out += "\\u00".utf8
+                out.append(hex[Int(c >> 4)])
+                out.append(hex[Int(c & 15)])
+            default: out.append(c)
+            }
+        }
+        out.append(UInt8(ascii: "\""))
     }
 
     static func writeString(_ s: String, to out: inout String) {

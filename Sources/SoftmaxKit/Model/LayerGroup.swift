@@ -41,24 +41,46 @@ struct LayerGroup {
     }
 
     /// The layers of each group, groups in the order of their first member:
-    /// one pass with a table from (input, activation) to the group, so a
-    /// load is linear in the layer count. `visits` counts the table lookups
-    /// and member placements (tests check it grows linearly).
+    /// one pass, finding a layer's group among those already reading its
+    /// input (at most one per activation), so a load is linear in the layer
+    /// count and hashes nothing. `visits` counts the groups looked at and
+    /// member placements (tests check it grows linearly).
     static func memberLists(inputs: [Int], activations: [Activation]) -> (lists: [[Int]], visits: Int) {
-        struct Key: Hashable { let input: Int; let activation: Activation }
-        var groupOf: [Key: Int] = [:]
+        // The groups reading each input (-1, the model input, at slot 0) as a
+        // list threaded through `next`, newest first.
+        var first = [Int](repeating: -1, count: inputs.count + 1)
+        var next: [Int] = [], activationOf: [Int] = []
         var lists: [[Int]] = []
         var visits = 0
         for k in inputs.indices {
-            let key = Key(input: inputs[k], activation: activations[k])
+            let slot = inputs[k] + 1, a = activations[k].caseNumber
+            var g = first[slot]
+            while g >= 0, activationOf[g] != a { visits += 1; g = next[g] }
             visits += 1
-            if let g = groupOf[key] {
+            if g >= 0 {
                 lists[g].append(k)
             } else {
-                groupOf[key] = lists.count
+                next.append(first[slot])
+                activationOf.append(a)
+                first[slot] = lists.count
                 lists.append([k])
             }
         }
         return (lists, visits)
+    }
+}
+
+extension Activation {
+    /// A number per case, distinct for distinct cases.
+    var caseNumber: Int {
+        switch self {
+        case .identity: return 0
+        case .relu: return 1
+        case .tanh: return 2
+        case .sigmoid: return 3
+        case .gelu: return 4
+        case .geluTanh: return 5
+        case .silu: return 6
+        }
     }
 }

@@ -51,24 +51,38 @@ public final class Model: @unchecked Sendable {
         // Names compare as their UTF-8 bytes (String's == would match
         // canonically equivalent spellings), and none may hold NUL.
         var index: [NameKey: Int] = [:]
+        index.reserveCapacity(spec.layers.count)
         for (k, l) in spec.layers.enumerated() {
             try checkName(l.name, "spec.layers[\(k)].name")
             guard !l.name.isEmpty, l.name != "input" else { throw fmt("spec.layers[\(k)].name: \"\(l.name)\" is reserved or empty") }
-            guard index[NameKey(l.name)] == nil else { throw fmt("spec.layers[\(k)].name: duplicate layer \"\(l.name)\"") }
-            index[NameKey(l.name)] = k
+            // One hash per name (a duplicate is refused at once).
+            guard index.updateValue(k, forKey: NameKey(l.name)) == nil else {
+                throw fmt("spec.layers[\(k)].name: duplicate layer \"\(l.name)\"")
+            }
         }
-        var tensorKeys: [NameKey: String] = [:]
-        for name in weights.keys {
+        // Each tensor by its name's bytes, with its slot in `isUsed`.
+        var tensorKeys: [NameKey: (tensor: Tensor, slot: Int)] = [:]
+        tensorKeys.reserveCapacity(weights.count)
+        for (name, t) in weights {
             try checkName(name, "tensor name")
-            tensorKeys[NameKey(name)] = name
+            tensorKeys[NameKey(name)] = (t, tensorKeys.count)
         }
-        func tensor(_ name: String) -> Tensor? { tensorKeys[NameKey(name)].flatMap { weights[$0] } }
+        func tensor(_ name: String) -> Tensor? { tensorKeys[NameKey(name)]?.tensor }
+        var isUsed = [Bool](repeating: false, count: tensorKeys.count)
+        var usedCount = 0
+        func markUsed(_ slot: Int) {
+            guard !isUsed[slot] else { return }
+            isUsed[slot] = true
+            usedCount += 1
+        }
+        func use(_ name: String) {
+            if let slot = tensorKeys[NameKey(name)]?.slot { markUsed(slot) }
+        }
         var widths: [Int] = [], inputs: [Int] = [], inWidths: [Int] = [], wts: [[Float]] = [], biases: [[Float]] = []
-        var used = Set<NameKey>()
         var params = 0
         var net: SequenceNet?
         if spec.isSequenceModel {
-            let n = try SequenceNet(spec: spec, index: index, tensor: tensor, use: { used.insert(NameKey($0)) })
+            let n = try SequenceNet(spec: spec, index: index, tensor: tensor, use: use)
             widths = n.widths; inputs = n.inputs; params = n.parameterCount
             net = n
         }
@@ -76,7 +90,7 @@ public final class Model: @unchecked Sendable {
             let src = try layerInput(spec.layers, k, index: index)
             let inWidth = src < 0 ? spec.input.features : widths[src]
             let wName = l.name + ".weight", bName = l.name + ".bias"
-            guard let w = tensor(wName) else { throw fmt("missing tensor \"\(wName)\" for layer \"\(l.name)\"") }
+            guard let (w, wSlot) = tensorKeys[NameKey(wName)] else { throw fmt("missing tensor \"\(wName)\" for layer \"\(l.name)\"") }
             guard w.shape.count == 2 else { throw .shape("tensor \"\(wName)\" has shape \(w.shape); a weight is [out, in]") }
             let out = w.shape[0]
             guard out > 0 else { throw .shape("tensor \"\(wName)\" has no output units") }
@@ -87,19 +101,20 @@ public final class Model: @unchecked Sendable {
                 throw .shape("spec.layers[\(k)].units: \(u) does not match \"\(wName)\" \(w.shape)")
             }
             var bias: [Float] = []
-            if let b = tensor(bName) {
+            if let (b, bSlot) = tensorKeys[NameKey(bName)] {
                 guard b.shape == [out] else { throw .shape("tensor \"\(bName)\" has shape \(b.shape), expected [\(out)]") }
                 bias = try modelFloats(b, bName)
-                used.insert(NameKey(bName))
+                markUsed(bSlot)
                 params += out
             }
-            used.insert(NameKey(wName))
+            markUsed(wSlot)
             params += w.count
             wts.append(try modelFloats(w, wName)); biases.append(bias); inWidths.append(inWidth)
             widths.append(out); inputs.append(src)
         }
-        for name in weights.keys.sorted() where !used.contains(NameKey(name)) {
-            throw fmt("tensor \"\(name)\" is not used by any layer of the spec")
+        if usedCount < tensorKeys.count {
+            let unused = tensorKeys.filter { !isUsed[$0.value.slot] }.map(\.key.name)
+            if let name = unused.min() { throw fmt("tensor \"\(name)\" is not used by any layer of the spec") }
         }
         var heads: [CompiledHead] = []
         var headNames = Set<NameKey>()
@@ -275,7 +290,10 @@ struct NameKey: Hashable {
     let name: String
     init(_ s: String) { name = s }
 
-    static func == (a: NameKey, b: NameKey) -> Bool { a.name.utf8.elementsEqual(b.name.utf8) }
+    static func == (a: NameKey, b: NameKey) -> Bool {
+        var x = a.name, y = b.name
+        return x.withUTF8 { p in y.withUTF8 { q in p.elementsEqual(q) } }
+    }
 
     func hash(into hasher: inout Hasher) {
         var s = name

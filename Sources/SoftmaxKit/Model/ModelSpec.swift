@@ -198,6 +198,10 @@ extension ModelSpec {
         try self.init(json: try JSONValue.parse(text, what: "model spec"))
     }
 
+    /// The keys a layer object and a head object may hold.
+    static let layerKeys = ["name", "input", "activation", "units", "kind", "num_layers", "bidirectional", "sequence", "step", "proj_size"]
+    static let headKeys = ["name", "layer", "output", "temperature", "mask", "renormalize", "segments", "coarse", "fine"]
+
     public init(json v: JSONValue) throws(SoftmaxKitError) {
         let o = try SpecObject(v, path: "spec", allowed: ["softmaxkit", "input", "layers", "heads"])
         version = try o.int("softmaxkit")
@@ -206,7 +210,7 @@ extension ModelSpec {
         }
         let inp = try SpecObject(try o.required("input"), path: "spec.input", allowed: ["features", "vocabulary", "padding_id"])
         if let v = try inp.optionalInt("vocabulary") {
-            guard inp.members["features"] == nil else {
+            guard inp["features"] == nil else {
                 throw SoftmaxKitError(.format, "spec.input: give \"features\" (float inputs) or \"vocabulary\" (token ids), not both")
             }
             input = InputSpec(vocabulary: v)
@@ -217,16 +221,15 @@ extension ModelSpec {
                 input.paddingID = p
             }
         } else {
-            guard inp.members["padding_id"] == nil else {
+            guard inp["padding_id"] == nil else {
                 throw SoftmaxKitError(.format, "spec.input.padding_id: only an input of token ids (\"vocabulary\") has a padding id")
             }
             input = InputSpec(features: try inp.int("features"))
         }
         layers = []
         for (k, lv) in try o.array("layers").enumerated() {
-            let l = try SpecObject(lv, path: "spec.layers[\(k)]", allowed: [
-                "name", "input", "activation", "units", "kind", "num_layers", "bidirectional", "sequence", "step", "proj_size"])
-            if l.members["proj_size"] != nil {
+            let l = try SpecObject(lv, path: "spec.layers[\(k)]", allowed: ModelSpec.layerKeys)
+            if l["proj_size"] != nil {
                 throw SoftmaxKitError(.format, "spec.layers[\(k)].proj_size: LSTM projections (proj_size) are not supported")
             }
             layers.append(LayerSpec(
@@ -242,10 +245,9 @@ extension ModelSpec {
         }
         heads = []
         for (k, hv) in try o.array("heads").enumerated() {
-            let h = try SpecObject(hv, path: "spec.heads[\(k)]", allowed: [
-                "name", "layer", "output", "temperature", "mask", "renormalize", "segments", "coarse", "fine"])
+            let h = try SpecObject(hv, path: "spec.heads[\(k)]", allowed: ModelSpec.headKeys)
             var segments: [Segment]?
-            if let sv = h.members["segments"] {
+            if let sv = h["segments"] {
                 guard case let .array(items) = sv else { throw h.typeError("segments", "an array of [width, activation]") }
                 segments = []
                 for (j, item) in items.enumerated() {
@@ -262,11 +264,11 @@ extension ModelSpec {
                 }
             }
             var mask: [Int]?
-            if h.members["mask"] != nil {
+            if h["mask"] != nil {
                 mask = try h.intArray("mask")
             }
             var fine: [String]?
-            if let fv = h.members["fine"] {
+            if let fv = h["fine"] {
                 guard case let .array(items) = fv else { throw h.typeError("fine", "an array of layer names") }
                 fine = []
                 for item in items {
@@ -304,7 +306,13 @@ extension ModelSpec {
             if let t = l.step { m.append(("step", .number(Double(t)))) }
             return .object(m)
         })))
-        members.append(("heads", .array(heads.map { h in
+        members.append(("heads", .array(jsonValueHeads)))
+        return .object(members)
+    }
+
+    /// The heads as ``jsonValue`` writes them.
+    var jsonValueHeads: [JSONValue] {
+        heads.map { h in
             var m: [(String, JSONValue)] = [("name", .string(h.name))]
             if let l = h.layer { m.append(("layer", .string(l))) }
             m.append(("output", .string(h.output.rawValue)))
@@ -317,8 +325,7 @@ extension ModelSpec {
             if let c = h.coarse { m.append(("coarse", .string(c))) }
             if let f = h.fine { m.append(("fine", .array(f.map { .string($0) }))) }
             return .object(m)
-        })))
-        return .object(members)
+        }
     }
 
     /// Whether the model has recurrent or embedding layers, step selection
@@ -327,8 +334,47 @@ extension ModelSpec {
         input.vocabulary != nil || layers.contains { $0.kind != .dense || $0.step != nil }
     }
 
-    /// Compact JSON text of ``jsonValue``.
-    public var json: String { jsonValue.serialized }
+    /// Compact JSON text of ``jsonValue``, written straight from the spec
+    /// (a large spec's tree would cost several allocations a layer).
+    public var json: String {
+        var out: [UInt8] = []
+        func key(_ k: StaticString, first: Bool = false) {
+            if !first { out.append(UInt8(ascii: ",")) }
+            out.append(UInt8(ascii: "\""))
+            out.append(contentsOf: UnsafeBufferPointer(start: k.utf8Start, count: k.utf8CodeUnitCount))
+            out += "\":".utf8
+        }
+        func number(_ d: Double) { JSONValue.number(d).write(to: &out) }
+        func string(_ s: String) { JSONValue.writeString(s, to: &out) }
+        func bool(_ b: Bool) { out += (b ? "true" : "false").utf8 }
+        out.append(UInt8(ascii: "{"))
+        key("softmaxkit", first: true); number(Double(version))
+        key("input"); out.append(UInt8(ascii: "{"))
+        if let v = input.vocabulary { key("vocabulary", first: true); number(Double(v)) } else { key("features", first: true); number(Double(input.features)) }
+        if let p = input.paddingID { key("padding_id"); number(Double(p)) }
+        out.append(UInt8(ascii: "}"))
+        key("layers"); out.append(UInt8(ascii: "["))
+        for (k, l) in layers.enumerated() {
+            if k > 0 { out.append(UInt8(ascii: ",")) }
+            out.append(UInt8(ascii: "{"))
+            key("name", first: true); string(l.name)
+            key("input"); string(l.input)
+            key("activation"); string(l.activation.rawValue)
+            if let u = l.units { key("units"); number(Double(u)) }
+            if l.kind != .dense { key("kind"); string(l.kind.rawValue) }
+            if let n = l.numLayers { key("num_layers"); number(Double(n)) }
+            if let b = l.bidirectional { key("bidirectional"); bool(b) }
+            if let q = l.sequence { key("sequence"); bool(q) }
+            if let t = l.step { key("step"); number(Double(t)) }
+            out.append(UInt8(ascii: "}"))
+        }
+        out.append(UInt8(ascii: "]"))
+        // Heads are few: written through their JSON values.
+        key("heads")
+        JSONValue.array(Array(jsonValueHeads)).write(to: &out)
+        out.append(UInt8(ascii: "}"))
+        return String(decoding: out, as: UTF8.self)
+    }
 }
 
 func exactInt(_ d: Double) -> Int? {
@@ -337,28 +383,35 @@ func exactInt(_ d: Double) -> Int? {
 }
 
 /// An object of the spec being read, with typed accessors that name the key.
+/// Its keys are all among `allowed` and unique, so it holds a handful of
+/// members: they are looked up in place, and no table is built per object
+/// (a spec may hold hundreds of thousands of layer objects).
 struct SpecObject {
-    let members: [String: JSONValue]
+    let members: [(String, JSONValue)]
     let path: String
 
-    init(_ v: JSONValue, path: String, allowed: Set<String>) throws(SoftmaxKitError) {
+    init(_ v: JSONValue, path: String, allowed: [String]) throws(SoftmaxKitError) {
         guard case let .object(m) = v else {
             throw SoftmaxKitError(.format, "\(path): must be an object, got \(v.typeName)")
         }
         for (k, _) in m where !allowed.contains(k) {
             throw SoftmaxKitError(.format, "\(path).\(k): unknown key (expected one of \(allowed.sorted().joined(separator: ", ")))")
         }
-        var d: [String: JSONValue] = [:]
-        for (k, x) in m { d[k] = x }
-        members = d; self.path = path
+        members = m; self.path = path
+    }
+
+    /// The member `key`, nil when absent.
+    subscript(key: String) -> JSONValue? {
+        for (k, v) in members where k == key { return v }
+        return nil
     }
 
     func typeError(_ key: String, _ expected: String) -> SoftmaxKitError {
-        SoftmaxKitError(.format, "\(path).\(key): must be \(expected), got \(members[key]?.typeName ?? "nothing")")
+        SoftmaxKitError(.format, "\(path).\(key): must be \(expected), got \(self[key]?.typeName ?? "nothing")")
     }
 
     func required(_ key: String) throws(SoftmaxKitError) -> JSONValue {
-        guard let v = members[key] else { throw SoftmaxKitError(.format, "\(path).\(key): missing") }
+        guard let v = self[key] else { throw SoftmaxKitError(.format, "\(path).\(key): missing") }
         return v
     }
 
@@ -368,19 +421,19 @@ struct SpecObject {
     }
 
     func optionalInt(_ key: String) throws(SoftmaxKitError) -> Int? {
-        guard let v = members[key] else { return nil }
+        guard let v = self[key] else { return nil }
         guard case let .number(d) = v, let i = exactInt(d) else { throw typeError(key, "an integer") }
         return i
     }
 
     func optionalDouble(_ key: String) throws(SoftmaxKitError) -> Double? {
-        guard let v = members[key] else { return nil }
+        guard let v = self[key] else { return nil }
         guard case let .number(d) = v else { throw typeError(key, "a number") }
         return d
     }
 
     func optionalBool(_ key: String) throws(SoftmaxKitError) -> Bool? {
-        guard let v = members[key] else { return nil }
+        guard let v = self[key] else { return nil }
         guard case let .bool(b) = v else { throw typeError(key, "true or false") }
         return b
     }
@@ -391,7 +444,7 @@ struct SpecObject {
     }
 
     func optionalString(_ key: String) throws(SoftmaxKitError) -> String? {
-        guard let v = members[key] else { return nil }
+        guard let v = self[key] else { return nil }
         guard case let .string(s) = v else { throw typeError(key, "a string") }
         return s
     }

@@ -127,7 +127,7 @@ public struct SafeTensors: Sendable {
         guard data.count >= dataStart else {
             throw bad("header length \(n) runs past the end of the \(data.count)-byte file (truncated)")
         }
-        let (entries, metadata) = try parseHeader(UnsafeBufferPointer(rebasing: data.bindMemory(to: UInt8.self)[8..<dataStart]))
+        let (entries, metadata, slots) = try parseHeader(UnsafeBufferPointer(rebasing: data.bindMemory(to: UInt8.self)[8..<dataStart]))
 
         var need = 0
         for e in entries { need = max(need, e.end) }
@@ -141,8 +141,8 @@ public struct SafeTensors: Sendable {
         for k in order.indices.dropFirst() where entries[order[k]].begin < entries[order[k - 1]].end {
             throw bad("tensors \"\(displayName(entries[order[k - 1]].name))\" and \"\(displayName(entries[order[k]].name))\" have overlapping data_offsets")
         }
-        var tensors: [String: Tensor] = [:]
-        tensors.reserveCapacity(entries.count)
+        var built: [Tensor] = []
+        built.reserveCapacity(entries.count)
         var names: [String] = []
         names.reserveCapacity(entries.count)
         for e in entries {
@@ -163,16 +163,18 @@ public struct SafeTensors: Sendable {
                 default: storage = .f32((0..<count).map { Float(bitPattern: UInt32(littleEndian16(src + $0 * 2)) << 16) })
                 }
             }
-            tensors[e.name] = try Tensor(shape: e.shape, storage: storage)
+            built.append(try Tensor(shape: e.shape, storage: storage))
             names.append(e.name)
         }
-        return SafeTensors(tensors: tensors, names: names, metadata: metadata)
+        // The name table the header built, its slots filled: no name is hashed again.
+        return SafeTensors(tensors: slots.mapValues { built[$0] }, names: names, metadata: metadata)
     }
 
-    /// Reads the JSON header straight into tensor entries, building no
+    /// Reads the JSON header straight into tensor entries (and a table from
+    /// each name to its entry's index), building no
     /// general JSON tree: memory stays near the header's own size whatever
     /// it holds (values of unknown keys are checked and skipped).
-    static func parseHeader(_ header: UnsafeBufferPointer<UInt8>) throws(SoftmaxKitError) -> ([Entry], [String: String]) {
+    static func parseHeader(_ header: UnsafeBufferPointer<UInt8>) throws(SoftmaxKitError) -> ([Entry], [String: String], [String: Int]) {
         func bad(_ m: String) -> SoftmaxKitError { SoftmaxKitError(.format, "safetensors: \(m)") }
         guard validUTF8(header) else { throw SoftmaxKitError(.format, "safetensors header is not valid UTF-8") }
         var p = JSONParser(bytes: header, what: "safetensors header")
@@ -203,18 +205,19 @@ public struct SafeTensors: Sendable {
                 }
                 return
             }
-            if let old = seen.index(forKey: name) {
-                let o = seen.keys[old]
+            // One hash of the name when it is new (the common case); the
+            // key already there is kept by updateValue.
+            if seen.updateValue(entries.count, forKey: name) != nil {
+                let o = seen.keys[seen.index(forKey: name)!]
                 throw o.utf8.elementsEqual(name.utf8) ? p.fail("duplicate key \"\(displayName(name))\"")
                     : bad("tensor names \"\(displayName(o))\" and \"\(displayName(name))\" differ only in Unicode normalization")
             }
             try checkName(name, "safetensors: tensor name")
-            seen[name] = entries.count
             entries.append(try entry(&p, name))
         }
         p.skipSpace()
         guard p.i == header.count else { throw p.fail("unexpected data after the JSON value") }
-        return (entries, metadata)
+        return (entries, metadata, seen)
     }
 
     /// One tensor's `{"dtype", "shape", "data_offsets"}` object.
@@ -236,22 +239,22 @@ public struct SafeTensors: Sendable {
             return out
         }
         try p.members(depth: 1) { (p, key) throws(SoftmaxKitError) in
-            switch Array(key.utf8) {
-            case Array("dtype".utf8):
+            let k = key.utf8
+            if k.elementsEqual("dtype".utf8) {
                 guard dtype == nil else { throw p.fail("duplicate key \"dtype\"") }
                 guard p.peek == UInt8(ascii: "\"") else { throw bad("missing dtype") }
                 dtype = try p.string()
-            case Array("shape".utf8):
+            } else if k.elementsEqual("shape".utf8) {
                 guard shape == nil else { throw p.fail("duplicate key \"shape\"") }
                 guard let s = try integers(&p, limit: maxRank, "shape must hold non-negative integers") else { throw bad("missing shape") }
                 shape = s
-            case Array("data_offsets".utf8):
+            } else if k.elementsEqual("data_offsets".utf8) {
                 guard offsets == nil else { throw p.fail("duplicate key \"data_offsets\"") }
                 guard let o = try integers(&p, limit: 2, "data_offsets must be integers with 0 <= begin <= end"), o.count == 2 else {
                     throw bad("data_offsets must be [begin, end]")
                 }
                 offsets = o
-            default:
+            } else {
                 try p.skip(depth: 2)
             }
         }
@@ -298,7 +301,7 @@ public struct SafeTensors: Sendable {
                                           ("shape", .array(t.shape.map { .number(Double($0)) })),
                                           ("data_offsets", .array([.number(Double(begin)), .number(Double(body.count))]))])))
         }
-        var h = Array(JSONValue.object(header).serialized.utf8)
+        var h = JSONValue.object(header).serializedBytes
         while h.count % 8 != 0 { h.append(0x20) }
         var out: [UInt8] = []
         appendLE(&out, UInt64(h.count), 8)

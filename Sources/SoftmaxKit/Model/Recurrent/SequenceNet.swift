@@ -5,6 +5,8 @@
 func layerInput(_ layers: [LayerSpec], _ k: Int, index: [NameKey: Int]) throws(SoftmaxKitError) -> Int {
     let l = layers[k]
     if l.input == "input" { return -1 }
+    // A chain's layer reads the one before: its name's bytes, no lookup.
+    if k > 0, NameKey(l.input) == NameKey(layers[k - 1].name) { return k - 1 }
     guard let j = index[NameKey(l.input)] else {
         throw SoftmaxKitError(.format, "spec.layers[\(k)].input: unknown layer \"\(l.input)\"")
     }
