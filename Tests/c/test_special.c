@@ -28,7 +28,11 @@ static int close_to(double got, double want, double tol) {
 
 static void test_against_reference(void) {
     static const int64_t shapes[][3] = {{1, 1, 1}, {1, 7, 1}, {3, 33, 1}, {2, 100, 1}, {2, 5, 3},
-                                        {3, 40, 17}, {2, 9, 16}, {1, 1500, 2}, {4, 3000, 1}};
+                                        {3, 40, 17}, {2, 9, 16}, {1, 1500, 2}, {4, 3000, 1},
+                                        /* rows ending on, before and after a vector and an
+                                           accumulation block */
+                                        {2, 8, 1}, {2, 15, 1}, {2, 16, 1}, {2, 17, 1}, {1, 1023, 1},
+                                        {1, 1024, 1}, {2, 1025, 1}, {1, 2063, 1}, {1, 1025, 5}};
     size_t t;
     for (t = 0; t < sizeof shapes / sizeof shapes[0]; t++) {
         int64_t outer = shapes[t][0], n = shapes[t][1], inner = shapes[t][2], count = outer * n * inner, r, i;
@@ -55,6 +59,46 @@ static void test_against_reference(void) {
         CHECK(ok64);
         CHECK(ok32);
         free(x); free(b); free(y); free(sg); free(xf); free(bf); free(yf); free(sf);
+    }
+}
+
+/* Elements of weight 0 that are NaN, +inf, -inf or far above the weighted
+ * maximum, spread over whole vectors, the row's tail and accumulation blocks,
+ * in rows and down columns; with the weighted elements all near the maximum
+ * (the exp the sum uses for normal results) or one of them far below it
+ * (the general exp): they add exactly nothing. */
+static void test_zero_weights_in_long_fibres(void) {
+    static const int64_t shapes[][2] = {{37, 1}, {1030, 1}, {37, 3}, {300, 17}};
+    static const double far_below[] = {0, -200, -1000};  /* 0: none */
+    size_t t, f;
+    for (t = 0; t < sizeof shapes / sizeof shapes[0]; t++) {
+        for (f = 0; f < sizeof far_below / sizeof far_below[0]; f++) {
+            int64_t n = shapes[t][0], inner = shapes[t][1], count = n * inner, i, c;
+            double *x = malloc((size_t)count * sizeof *x), *b = malloc((size_t)count * sizeof *b);
+            float *xf = malloc((size_t)count * sizeof *xf), *bf = malloc((size_t)count * sizeof *bf);
+            double y[17], sg[17];
+            float yf[17], sf[17];
+            int ok64 = 1, ok32 = 1;
+            for (i = 0; i < count; i++) {
+                static const double junk[] = {NAN, INFINITY, -INFINITY, 1e30, 50};
+                x[i] = 3 * sin(0.7 * (double)i);
+                b[i] = i % 3 == 1 ? -0.5 : 1.25;
+                if (i % 7 == 3) { x[i] = junk[(i / 7) % 5]; b[i] = i % 2 ? 0.0 : -0.0; }
+            }
+            if (far_below[f] != 0) x[inner * (n / 2)] = far_below[f], b[inner * (n / 2)] = 2;
+            for (i = 0; i < count; i++) { xf[i] = (float)x[i]; bf[i] = (float)b[i]; }
+            CHECK_STATUS(smk_logsumexp_weighted_f64(x, b, y, sg, 1, n, inner), SMK_OK);
+            CHECK_STATUS(smk_logsumexp_weighted_f32(xf, bf, yf, sf, 1, n, inner), SMK_OK);
+            for (c = 0; c < inner; c++) {
+                double want, want_sign;
+                ref_weighted(x + c, b + c, n, inner, &want, &want_sign);
+                if (!close_to(y[c], want, 1e-13) || sg[c] != want_sign) ok64 = 0;
+                if (!close_to(yf[c], want, 2e-6) || sf[c] != (float)want_sign) ok32 = 0;
+            }
+            CHECK(ok64);
+            CHECK(ok32);
+            free(x); free(b); free(xf); free(bf);
+        }
     }
 }
 
@@ -182,6 +226,7 @@ static void test_threaded(void) {
 int main(void) {
     test_against_reference();
     test_edges();
+    test_zero_weights_in_long_fibres();
     test_logit();
     test_statuses();
     test_threaded();

@@ -95,6 +95,23 @@ def built_library() -> str:
     return lib
 
 
+# The SwiftPM product `make lib` builds; libsoftmaxkit.so beside it is the same file.
+SWIFTPM_PRODUCT = "libsoftmaxkit-c.so"
+
+
+def libraries_to_pack(lib: str) -> list[str]:
+    """`lib` and the libsoftmaxkit*.so beside it (the CPU variants of the
+    dispatching library), without second names of one file: in
+    ``.build/release`` libsoftmaxkit.so is a hard link to the SwiftPM
+    product libsoftmaxkit-c.so, which the package must not carry twice."""
+    found = [lib]
+    for src in sorted(glob.glob(os.path.join(os.path.dirname(lib), "libsoftmaxkit*.so"))):
+        if os.path.basename(src) == SWIFTPM_PRODUCT or any(os.path.samefile(src, f) for f in found):
+            continue
+        found.append(src)
+    return found
+
+
 class BuildPyWithLibrary(build_py):
     """build_py, then libsoftmaxkit.so (and any libsoftmaxkit*.so variants
     beside it) copied into the built package, stripped (symbols the dynamic
@@ -108,7 +125,7 @@ class BuildPyWithLibrary(build_py):
         for stale in glob.glob(os.path.join(dest, "libsoftmaxkit*.so")):
             os.remove(stale)
         strip = shutil.which("strip")
-        for src in sorted(set(glob.glob(os.path.join(os.path.dirname(lib), "libsoftmaxkit*.so"))) | {lib}):
+        for src in libraries_to_pack(lib):
             out = os.path.join(dest, os.path.basename(src))
             shutil.copyfile(src, out)
             os.chmod(out, 0o755)

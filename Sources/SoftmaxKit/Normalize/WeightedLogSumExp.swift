@@ -108,38 +108,65 @@ enum WeightedLogSumExp<T: KernelScalar> {
     static func row(_ x: UnsafePointer<T>, _ b: UnsafePointer<T>, _ n: Int) -> (T, Double) {
         let w = T.width, c = WeightedLaneConstants<T>()
         var m0 = T.Vector(repeating: -.infinity), m1 = m0
+        // The smallest element, weighted or not (NaN ignored): when it is
+        // within the normal range of exp below the maximum, so is every
+        // weighted exponent, and the sum takes the cheaper exp.
+        var lo0 = T.Vector(repeating: .infinity), lo1 = lo0
         var i = 0
         while i + 2 * w <= n {
-            m0 = T.vmax(m0, weightedLanes(vload(x + i), vload(b + i), c))
-            m1 = T.vmax(m1, weightedLanes(vload(x + i + w), vload(b + i + w), c))
+            let a0 = vload(x + i), a1 = vload(x + i + w)
+            m0 = T.vmax(m0, weightedLanes(a0, vload(b + i), c))
+            m1 = T.vmax(m1, weightedLanes(a1, vload(b + i + w), c))
+            lo0 = T.vmin(lo0, a0); lo1 = T.vmin(lo1, a1)
             i += 2 * w
         }
-        if i + w <= n { m0 = T.vmax(m0, weightedLanes(vload(x + i), vload(b + i), c)); i += w }
+        if i + w <= n {
+            let a0 = vload(x + i)
+            m0 = T.vmax(m0, weightedLanes(a0, vload(b + i), c)); lo0 = T.vmin(lo0, a0)
+            i += w
+        }
         if i < n {
-            let r = n - i
-            m1 = T.vmax(m1, weightedLanes(vloadPartial(x + i, r, fill: 0), vloadPartial(b + i, r, fill: 0), c))
+            // Padding lanes: element +inf of weight 0, outside both bounds.
+            let r = n - i, a1 = vloadPartial(x + i, r, fill: .infinity)
+            m1 = T.vmax(m1, weightedLanes(a1, vloadPartial(b + i, r, fill: 0), c)); lo1 = T.vmin(lo1, a1)
         }
         let m = T.hmax(T.vmax(m0, m1))
         guard m.isFinite else { return (m, 0) }
         let shift = T.Vector(repeating: m)
-        var total = 0.0
-        i = 0
-        while i + w <= n {
+        if T.hmin(T.vmin(lo0, lo1)) - m >= -T.expNormalLimit {
+            return (m, rowSum(x, b, n, shift: shift, floor: T.Vector(repeating: -T.expNormalLimit), NormalExp.self))
+        }
+        return (m, rowSum(x, b, n, shift: shift, floor: T.Vector(repeating: -.infinity), AnyExp.self))
+    }
+
+    /// `sum_j b_j * exp(x_j - shift)` over one contiguous row, in blocks of
+    /// `accumulationBlock` flushed into a `Double`. `shift` is the weighted
+    /// maximum, so a weighted exponent lies in `[floor, 0]` (with `NormalExp`,
+    /// every one is at or above `floor`; with `AnyExp` `floor` is `-inf`).
+    /// Exponents are clamped into that range, which moves only elements of
+    /// weight 0 (NaN, `+inf`, or above the weighted maximum) to a finite
+    /// exponent: their weight then zeroes the term, with no select. One
+    /// exponential in the loop, the row's last partial vector included: with
+    /// several inlined copies the function outgrew what the optimizer inlines
+    /// into, and each vector's exp became a call.
+    @inlinable
+    static func rowSum<E: ExpKind>(_ x: UnsafePointer<T>, _ b: UnsafePointer<T>, _ n: Int, shift: T.Vector,
+                                   floor: T.Vector, _: E.Type) -> Double {
+        let w = T.width, zero = T.Vector(repeating: 0)
+        var total = 0.0, i = 0
+        while i < n {
             let end = min(n, i + accumulationBlock)
-            var s0 = T.Vector(repeating: 0), s1 = s0
-            while i + 2 * w <= end {
-                s0 += weightedTerm(vload(x + i), vload(b + i), shift, c)
-                s1 += weightedTerm(vload(x + i + w), vload(b + i + w), shift, c)
-                i += 2 * w
+            var s = T.Vector(repeating: 0)
+            while i < end {
+                let r = end - i
+                let xv = r >= w ? vload(x + i) : vloadPartial(x + i, r, fill: 0)
+                let bv = r >= w ? vload(b + i) : vloadPartial(b + i, r, fill: 0)
+                s += bv * E.exp(T.vmin(zero, T.vmax(floor, xv - shift)), T.self)
+                i += w
             }
-            while i + w <= end { s0 += weightedTerm(vload(x + i), vload(b + i), shift, c); i += w }
-            total += Double(T.hsum(s0 + s1))
+            total += Double(T.hsum(s))
         }
-        if i < n {
-            let r = n - i
-            total += Double(T.hsum(weightedTerm(vloadPartial(x + i, r, fill: 0), vloadPartial(b + i, r, fill: 0), shift, c)))
-        }
-        return (m, total)
+        return total
     }
 
     /// Up to `width` adjacent fibres (columns `0..<lanes` of an `n x inner`
@@ -151,28 +178,50 @@ enum WeightedLogSumExp<T: KernelScalar> {
         @inline(__always) func load(_ p: UnsafePointer<T>) -> T.Vector {
             full ? vload(p) : vloadPartial(p, lanes, fill: 0)
         }
-        var mv = T.Vector(repeating: -.infinity)
+        var mv = T.Vector(repeating: -.infinity), lo = T.Vector(repeating: .infinity)
         for j in 0..<n {
-            let o = j * inner
-            mv = T.vmax(mv, weightedLanes(load(x + o), load(b + o), c))
+            let o = j * inner, a = load(x + o)
+            mv = T.vmax(mv, weightedLanes(a, load(b + o), c)); lo = T.vmin(lo, a)
         }
-        // Lanes whose maximum is not finite sum junk here and rescan in finish.
+        // Lanes whose maximum is not finite sum junk here and rescan in
+        // finish. The cheaper exp when every lane's smallest element is
+        // within its normal range below the lane's maximum (as in `row`).
+        let normal = T.hmin(lo - mv) >= -T.expNormalLimit
         withUnsafeTemporaryAllocation(of: Double.self, capacity: T.width) { totals in
             for l in 0..<T.width { totals[l] = 0 }
-            var j = 0
-            while j < n {
-                let end = min(n, j + accumulationBlock)
-                var s = T.Vector(repeating: 0)
-                while j < end {
-                    let o = j * inner
-                    s += weightedTerm(load(x + o), load(b + o), mv, c)
-                    j += 1
-                }
-                for l in 0..<lanes { totals[l] += Double(s[l]) }
+            if normal {
+                stripSum(x, b, n, inner, lanes: lanes, shift: mv, floor: T.Vector(repeating: -T.expNormalLimit),
+                         NormalExp.self, into: totals.baseAddress!)
+            } else {
+                stripSum(x, b, n, inner, lanes: lanes, shift: mv, floor: T.Vector(repeating: -.infinity),
+                         AnyExp.self, into: totals.baseAddress!)
             }
             for l in 0..<lanes {
                 finish(mv[l], totals[l], y + l, sign.map { $0 + l }, x + l, b + l, n, stride: inner)
             }
+        }
+    }
+
+    /// `totals[l] += sum_j b_jl * exp(x_jl - shift_l)` for the lanes `l <
+    /// lanes` of an `n x inner` strip, in blocks of `accumulationBlock`
+    /// (as `rowSum`, lane by lane).
+    @inlinable
+    static func stripSum<E: ExpKind>(_ x: UnsafePointer<T>, _ b: UnsafePointer<T>, _ n: Int, _ inner: Int, lanes: Int,
+                                     shift: T.Vector, floor: T.Vector, _: E.Type,
+                                     into totals: UnsafeMutablePointer<Double>) {
+        let full = lanes == T.width, zero = T.Vector(repeating: 0)
+        var j = 0
+        while j < n {
+            let end = min(n, j + accumulationBlock)
+            var s = T.Vector(repeating: 0)
+            while j < end {
+                let o = j * inner
+                let xv = full ? vload(x + o) : vloadPartial(x + o, lanes, fill: 0)
+                let bv = full ? vload(b + o) : vloadPartial(b + o, lanes, fill: 0)
+                s += bv * E.exp(T.vmin(zero, T.vmax(floor, xv - shift)), T.self)
+                j += 1
+            }
+            for l in 0..<lanes { totals[l] += Double(s[l]) }
         }
     }
 
@@ -234,11 +283,4 @@ func weightedLanes<T: KernelScalar>(_ xv: T.Vector, _ bv: T.Vector, _ c: Weighte
     let e = T.vmin(c.one, T.vabs(bv) * c.big * c.big)
     let edge = (e + e - c.one) * c.largest * c.two
     return T.vmin(edge, xv)
-}
-
-/// `b * exp(x - m)`: exactly 0 where the weight is 0.
-@_transparent @usableFromInline
-func weightedTerm<T: KernelScalar>(_ xv: T.Vector, _ bv: T.Vector, _ mv: T.Vector,
-                                   _ c: WeightedLaneConstants<T>) -> T.Vector {
-    bv * T.vexp(weightedLanes(xv, bv, c) - mv)
 }

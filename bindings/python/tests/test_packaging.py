@@ -87,3 +87,38 @@ def test_checkout_candidates_and_advice():
     finally:
         if saved is not None:
             os.environ["SOFTMAXKIT_LIBRARY"] = saved
+
+
+def _setup_namespace(monkeypatch) -> dict:
+    """bindings/python/setup.py's functions, without running setup()."""
+    import runpy
+    import setuptools
+    setup_py = PACKAGE.parent / "setup.py"
+    if not setup_py.is_file() or not (PACKAGE.parents[2] / "include" / "softmaxkit.h").is_file():
+        pytest.skip("not running from a SoftmaxKit checkout")
+    monkeypatch.setattr(setuptools, "setup", lambda **kw: None)
+    try:
+        from setuptools.command.bdist_wheel import bdist_wheel  # noqa: F401
+    except ImportError:  # an older setuptools without the wheel package: a stand-in command
+        import types
+        stub = types.ModuleType("setuptools.command.bdist_wheel")
+        stub.bdist_wheel = type("bdist_wheel", (), {})
+        monkeypatch.setitem(sys.modules, "setuptools.command.bdist_wheel", stub)
+    return runpy.run_path(str(setup_py), run_name="softmaxkit_setup")
+
+
+def test_build_step_packs_each_library_file_once(tmp_path, monkeypatch):
+    pack = _setup_namespace(monkeypatch)["libraries_to_pack"]
+    # A `make lib` folder: the SwiftPM product and its hard link libsoftmaxkit.so.
+    release = tmp_path / "release"
+    release.mkdir()
+    (release / "libsoftmaxkit-c.so").write_bytes(b"lib")
+    os.link(release / "libsoftmaxkit-c.so", release / "libsoftmaxkit.so")
+    assert pack(str(release / "libsoftmaxkit.so")) == [str(release / "libsoftmaxkit.so")]
+    # A `make dist-lib` folder: the dispatcher and its CPU variants, all packed.
+    dist = tmp_path / "dist"
+    dist.mkdir()
+    for name in ("libsoftmaxkit.so", "libsoftmaxkit-avx2.so", "libsoftmaxkit-avx512.so", "libsoftmaxkit-sse2.so"):
+        (dist / name).write_bytes(name.encode())
+    assert pack(str(dist / "libsoftmaxkit.so")) == [str(dist / n) for n in (
+        "libsoftmaxkit.so", "libsoftmaxkit-avx2.so", "libsoftmaxkit-avx512.so", "libsoftmaxkit-sse2.so")]
