@@ -15,6 +15,7 @@ keras = pytest.importorskip("keras", reason="the Keras import tests need keras 3
 
 import softmaxkit  # noqa: E402
 from softmaxkit import Ensemble, Model  # noqa: E402
+from keras_networks import ensemble, hierarchical, masked, member, multitask, partitioned, timesteps  # noqa: E402
 
 TOL = 1e-5
 rng = np.random.default_rng(2024)
@@ -32,13 +33,7 @@ def same(model, smk, x):
 
 
 def test_multitask_branches():
-    inputs = keras.Input(shape=(100,))
-    dense1 = keras.layers.Dense(64, activation="relu")(inputs)
-    logits_class = keras.layers.Dense(5)(dense1)
-    softmax_class = keras.ops.softmax(logits_class)
-    dense2 = keras.layers.Dense(128, activation="relu")(inputs)
-    logits_loc = keras.layers.Dense(4)(dense2)
-    model = keras.Model(inputs=inputs, outputs=[softmax_class, logits_loc])
+    model = multitask()
     smk = softmaxkit.from_keras(model)
     assert isinstance(smk, Model)
     assert [h.name for h in smk.heads] == list(model.output_names)
@@ -47,16 +42,10 @@ def test_multitask_branches():
 
 
 def test_lstm_with_three_step_heads():
-    inputs = keras.Input(shape=(6, 8))
-    rnn = keras.layers.LSTM(64, return_sequences=True)(inputs)
-    softmax_outputs = []
-    for i in range(3):
-        dense_i = keras.layers.Dense(10, activation=None)(rnn[:, i, :])
-        softmax_outputs.append(keras.ops.softmax(dense_i))
-    model = keras.Model(inputs=inputs, outputs=softmax_outputs)
+    model = timesteps()
     smk = softmaxkit.from_keras(model)
     assert [l.get("step") for l in smk.spec["layers"][1:]] == [0, 1, 2]
-    out = same(model, smk, rng.standard_normal((4, 6, 8)).astype(np.float32))
+    out = same(model, smk, rng.standard_normal((4, 5, 8)).astype(np.float32))
     assert all(v.shape == (4, 10) for v in out.values())
 
 
@@ -73,26 +62,15 @@ def test_step_heads_of_a_model_loaded_from_a_keras_file(tmp_path):
     same(again, smk, rng.standard_normal((3, 4, 3)).astype(np.float32))
 
 
-def _member(width):
-    i = keras.Input(shape=(10,))
-    h = keras.layers.Dense(width, activation="relu")(i)
-    return keras.Model(i, keras.layers.Dense(3, activation="softmax")(h))
-
-
 def test_two_model_ensemble_add_then_divide():
-    model_a, model_b = _member(16), _member(24)
-    inputs = keras.Input(shape=(10,))
-    output_a = model_a(inputs)
-    output_b = model_b(inputs)
-    ensemble_output = keras.ops.add(output_a, output_b) / 2
-    model = keras.Model(inputs=inputs, outputs=ensemble_output)
+    model = ensemble()
     smk = softmaxkit.from_keras(model)
     assert isinstance(smk, Ensemble) and len(smk.models) == 2 and smk.mode == "arithmetic"
     same(model, smk, rng.standard_normal((9, 10)).astype(np.float32))
 
 
 def test_average_layer_ensemble():
-    a, b, c = _member(8), _member(12), _member(16)
+    a, b, c = member(8), member(12), member(16)
     inputs = keras.Input(shape=(10,))
     model = keras.Model(inputs, keras.layers.Average()([a(inputs), b(inputs), c(inputs)]))
     smk = softmaxkit.from_keras(model)
@@ -101,7 +79,7 @@ def test_average_layer_ensemble():
 
 
 def test_sum_not_divided_by_the_count_is_refused():
-    a, b = _member(8), _member(8)
+    a, b = member(8), member(8)
     inputs = keras.Input(shape=(10,))
     model = keras.Model(inputs, keras.ops.add(a(inputs), b(inputs)) / 3)
     with pytest.raises(ValueError, match="divided by 3"):
@@ -109,23 +87,14 @@ def test_sum_not_divided_by_the_count_is_refused():
 
 
 def test_partitioned_output_network():
-    inputs = keras.Input(shape=(10,))
-    x = keras.layers.Dense(128, activation="relu", name="fc1")(inputs)
-    x = keras.layers.Dense(64, activation="relu", name="fc2")(x)
-    action = keras.layers.Dense(4, activation="softmax", name="action_output")(x)
-    force = keras.layers.Dense(1, name="force_output")(x)
-    model = keras.Model(inputs, [action, force])
+    model = partitioned()
     smk = softmaxkit.from_keras(model)
     assert [h.name for h in smk.heads] == ["action_output", "force_output"]
     same(model, smk, rng.standard_normal((6, 10)).astype(np.float32))
 
 
 def test_masked_softmax_network():
-    mask = np.array([1, 0, 1, 0, 0, 0], np.float32)
-    inputs = keras.Input(shape=(10,))
-    h = keras.layers.Dense(128, activation="relu")(inputs)
-    pre = keras.layers.Dense(6)(h)
-    model = keras.Model(inputs, keras.ops.multiply(keras.ops.softmax(pre), mask))
+    model = masked()
     smk = softmaxkit.from_keras(model)
     head = smk.spec["heads"][0]
     assert head["output"] == "masked_softmax" and head["renormalize"] is False
@@ -133,12 +102,7 @@ def test_masked_softmax_network():
 
 
 def test_hierarchical_network_and_heads_override():
-    inputs = keras.Input(shape=(10,))
-    x = keras.layers.Dense(128, activation="relu")(inputs)
-    x = keras.layers.Dense(64, activation="relu")(x)
-    coarse = keras.layers.Dense(3, activation="softmax", name="coarse")(x)
-    fines = [keras.layers.Dense(n, activation="softmax", name=f"fine{k}")(x) for k, n in enumerate([2, 4, 3])]
-    model = keras.Model(inputs, [coarse] + fines)
+    model = hierarchical()
     smk = softmaxkit.from_keras(model)
     x_in = rng.standard_normal((5, 10)).astype(np.float32)
     out = same(model, smk, x_in)
@@ -295,7 +259,7 @@ def test_convert_command_writes_an_ensemble_manifest(tmp_path):
     file per member; softmaxkit.load_ensemble runs it as Keras does."""
     import subprocess
     import sys
-    a, b = _member(8), _member(12)
+    a, b = member(8), member(12)
     inputs = keras.Input(shape=(10,))
     model = keras.Model(inputs, keras.layers.Average()([a(inputs), b(inputs)]))
     src, dst = tmp_path / "e.keras", tmp_path / "e.safetensors"
